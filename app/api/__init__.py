@@ -1,0 +1,1 @@
+"""HTTP only: REST routers, GraphQL, dependencies and problem+json rendering."""

@@ -1,0 +1,24 @@
+"""What a running app holds: settings, the database, the key ring and token settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db.database import Database
+from app.domain.keys import KeyRing
+from app.domain.tokens import TokenConfig
+from app.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    database: Database | None
+    keyring: KeyRing
+    token_config: TokenConfig
+
+    @property
+    def db(self) -> Database:
+        if self.database is None:
+            raise RuntimeError("the application has not started (lifespan not run)")
+        return self.database

@@ -1,0 +1,211 @@
+"""The OAuth 2.0 authorization server (CONTRACT §2): token, revocation, introspection, JWKS and
+RFC 8414 metadata. Errors here use RFC 6749 §5.2 JSON, which OAuth client libraries expect."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import urllib.parse
+from typing import Annotated
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi import Form as FormField
+from starlette.responses import Response
+
+from app.api.context import AppContext
+from app.api.deps import Context, DbSession
+from app.domain.clients import Client, ClientAuthenticationFailed, ClientService
+from app.domain.scopes import SCOPES
+from app.domain.tokens import OAuthError, TokenService
+
+router = APIRouter(tags=["oauth"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={**_NO_STORE, **(headers or {})},
+    )
+
+
+def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
+    headers = {"WWW-Authenticate": 'Basic realm="aftercare"'} if basic and exc.status == 401 else {}
+    return _json(
+        {"error": exc.error, "error_description": exc.description}, exc.status, headers
+    )
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    header = request.headers.get("Authorization")
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        raise OAuthError("invalid_client", "unsupported client authentication", 401)
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as exc:
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401) from exc
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        raise OAuthError("invalid_client", "malformed Basic credentials", 401)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before Basic encoding.
+    return urllib.parse.unquote_plus(client_id), urllib.parse.unquote_plus(secret)
+
+
+async def _client_from(
+    request: Request, session: DbSession, form_id: str | None, form_secret: str | None
+) -> tuple[Client, bool]:
+    basic = _basic_credentials(request)
+    if basic and (form_id or form_secret):
+        raise OAuthError("invalid_request", "use one client authentication method, not two")
+    if basic:
+        client_id, secret = basic
+    elif form_id and form_secret:
+        client_id, secret = form_id, form_secret
+    else:
+        raise OAuthError("invalid_client", "client authentication required", 401)
+    try:
+        client = await ClientService(session).authenticate(client_id, secret)
+    except ClientAuthenticationFailed:
+        raise OAuthError("invalid_client", "client authentication failed", 401) from None
+    return client, basic is not None
+
+
+FormStr = Annotated[str | None, FormField()]
+
+
+@router.post(
+    "/oauth/token",
+    summary="Client-credentials token endpoint",
+    responses={
+        400: {"description": "RFC 6749 error (invalid_request, invalid_scope, "
+              "unsupported_grant_type)"},
+        401: {"description": "invalid_client"},
+    },
+)
+async def token(
+    request: Request,
+    session: DbSession,
+    ctx: Context,
+    grant_type: FormStr = None,
+    scope: FormStr = None,
+    client_id: FormStr = None,
+    client_secret: FormStr = None,
+) -> Response:
+    basic = request.headers.get("Authorization", "").lower().startswith("basic")
+    try:
+        if not _is_form(request):
+            raise OAuthError("invalid_request", "use application/x-www-form-urlencoded")
+        client, basic = await _client_from(request, session, client_id, client_secret)
+        if grant_type is None:
+            raise OAuthError("invalid_request", "grant_type is required")
+        if grant_type != "client_credentials":
+            raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
+        issued = TokenService(session, ctx.keyring, ctx.token_config).issue(client, scope)
+    except OAuthError as exc:
+        return oauth_error(exc, basic=basic)
+    return _json(
+        {
+            "access_token": issued.access_token,
+            "token_type": "Bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        }
+    )
+
+
+def _is_form(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == (
+        "application/x-www-form-urlencoded"
+    )
+
+
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+async def revoke(
+    request: Request,
+    session: DbSession,
+    ctx: Context,
+    token: FormStr = None,
+    token_type_hint: FormStr = None,
+    client_id: FormStr = None,
+    client_secret: FormStr = None,
+) -> Response:
+    basic = False
+    try:
+        client, basic = await _client_from(request, session, client_id, client_secret)
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        await TokenService(session, ctx.keyring, ctx.token_config).revoke(client, token)
+    except OAuthError as exc:
+        return oauth_error(exc, basic=basic)
+    return _json({})
+
+
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+async def introspect(
+    request: Request,
+    session: DbSession,
+    ctx: Context,
+    token: FormStr = None,
+    token_type_hint: FormStr = None,
+    client_id: FormStr = None,
+    client_secret: FormStr = None,
+) -> Response:
+    basic = False
+    try:
+        client, basic = await _client_from(request, session, client_id, client_secret)
+        if not token:
+            raise OAuthError("invalid_request", "token is required")
+        result = await TokenService(session, ctx.keyring, ctx.token_config).introspect(client, token)
+    except OAuthError as exc:
+        return oauth_error(exc, basic=basic)
+    return _json(result)
+
+
+@router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)")
+async def jwks(ctx: Context) -> Response:
+    ctx.keyring.refresh()
+    return Response(
+        orjson.dumps(ctx.keyring.keyset.jwks()),
+        media_type="application/json",
+        headers={"Cache-Control": "public, max-age=300"},
+    )
+
+
+def authorization_server_metadata(ctx: AppContext) -> dict[str, object]:
+    issuer = ctx.token_config.issuer.rstrip("/")
+    return {
+        "issuer": ctx.token_config.issuer,
+        "token_endpoint": f"{issuer}/oauth/token",
+        "jwks_uri": f"{issuer}/.well-known/jwks.json",
+        "revocation_endpoint": f"{issuer}/oauth/revoke",
+        "introspection_endpoint": f"{issuer}/oauth/introspect",
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": [
+            "client_secret_basic",
+            "client_secret_post",
+        ],
+        "scopes_supported": sorted(SCOPES),
+        "response_types_supported": [],
+        "access_token_signing_alg_values_supported": ["RS256"],
+    }
+
+
+@router.get(
+    "/.well-known/oauth-authorization-server",
+    summary="Authorization server metadata (RFC 8414)",
+)
+async def metadata(ctx: Context) -> Response:
+    return Response(
+        orjson.dumps(authorization_server_metadata(ctx)),
+        media_type="application/json",
+        headers={"Cache-Control": "public, max-age=3600"},
+    )

@@ -1,0 +1,94 @@
+"""Directory endpoints (CONTRACT §4 "Organizations")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from app.api.conditional import IfMatch, etag, expected_version
+from app.api.deps import AnyPrincipal, DbSession, DirectoryWrite
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.problems import problem_responses
+from app.api.schemas.common import CountryCode
+from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
+from app.domain.organizations import DirectoryFilter, OrganizationService
+from app.domain.vocabulary import OrganizationKind, ServiceKind
+
+router = APIRouter(
+    prefix="/v1/organizations",
+    tags=["organizations"],
+    responses=problem_responses(401, 403, 422),
+)
+
+
+@router.get("", response_model=PageOut[OrganizationOut], summary="Search the directory")
+async def list_organizations(
+    session: DbSession,
+    principal: AnyPrincipal,
+    kind: OrganizationKind | None = None,
+    service: ServiceKind | None = None,
+    country: Annotated[CountryCode | None, Query()] = None,
+    accepts_minors: bool | None = None,
+    has_capacity: Annotated[
+        bool | None,
+        Query(description="true: only partners with a free place (for `service` when given)"),
+    ] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> PageOut[OrganizationOut]:
+    page = await OrganizationService(session).list(
+        DirectoryFilter(kind, service, country, accepts_minors, has_capacity),
+        limit=limit,
+        cursor=cursor,
+    )
+    return PageOut(items=[OrganizationOut.of(o) for o in page.items], next_cursor=page.next_cursor)
+
+
+@router.get(
+    "/me",
+    response_model=OrganizationOut,
+    summary="Your own organisation",
+)
+async def get_my_organization(
+    session: DbSession, principal: AnyPrincipal, response: Response
+) -> OrganizationOut:
+    org = await OrganizationService(session).get(principal.org_id)
+    response.headers["ETag"] = etag(org.version)
+    return OrganizationOut.of(org)
+
+
+@router.patch(
+    "/me",
+    response_model=OrganizationOut,
+    summary="Update your profile and capacity",
+    responses=problem_responses(412, 428),
+)
+async def patch_my_organization(
+    body: OrganizationPatch,
+    session: DbSession,
+    principal: DirectoryWrite,
+    response: Response,
+    if_match: IfMatch = None,
+) -> OrganizationOut:
+    version = expected_version(if_match)
+    org = await OrganizationService(session).update_profile(
+        principal.org_id, body.to_change(), expected_version=version
+    )
+    response.headers["ETag"] = etag(org.version)
+    return OrganizationOut.of(org)
+
+
+@router.get(
+    "/{org_id}",
+    response_model=OrganizationOut,
+    summary="One organisation",
+    responses=problem_responses(404),
+)
+async def get_organization(
+    org_id: UUID, session: DbSession, principal: AnyPrincipal, response: Response
+) -> OrganizationOut:
+    org = await OrganizationService(session).get(org_id)
+    response.headers["ETag"] = etag(org.version)
+    return OrganizationOut.of(org)

@@ -1,0 +1,166 @@
+"""problem+json (RFC 9457) for every error the API returns — the one error renderer."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from app.db.errors import DatabaseUnavailable
+from app.domain.errors import DomainError
+from app.logging import log
+
+PROBLEM_JSON = "application/problem+json"
+
+_CODES_BY_STATUS = {
+    400: "bad_request",
+    401: "invalid_token",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "service_unavailable",
+}
+
+
+def problem_type(code: str) -> str:
+    return f"urn:aftercare:problem:{code}"
+
+
+def problem_response(
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": problem_type(code),
+        "title": title or phrase,
+        "status": status,
+        "detail": detail or title or phrase,
+        "code": code,
+    }
+    if extra:
+        body.update(extra)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
+    )
+
+
+def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    # Only where and why: never the rejected input, which may be survivor data.
+    out = []
+    for err in errors:
+        loc = [str(p) if not isinstance(p, int) else p for p in err.get("loc", ())]
+        out.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": err.get("type")})
+    return out
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DomainError)
+    return problem_response(
+        exc.status,
+        exc.code,
+        title=exc.title,
+        detail=exc.detail,
+        extra=exc.extra,
+        headers=exc.headers,
+    )
+
+
+async def _request_validation(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem_response(
+        422,
+        "validation_error",
+        title="Invalid request",
+        detail="The request did not pass validation; see errors",
+        extra={"errors": _validation_errors(exc.errors())},
+    )
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _CODES_BY_STATUS.get(exc.status_code, "error")
+    detail = exc.detail if isinstance(exc.detail, str) else None
+    if exc.status_code == 404:
+        detail = "Not found"
+    return problem_response(exc.status_code, code, detail=detail, headers=exc.headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", cause=type(exc.__cause__).__name__)
+    return problem_response(
+        503,
+        "service_unavailable",
+        title="Service unavailable",
+        detail="The database is unavailable; nothing was changed. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled_error", error_type=type(exc).__name__)
+    return problem_response(
+        500, "internal_error", title="Internal error", detail="Something went wrong; nothing was changed."
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DomainError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _request_validation)
+    app.add_exception_handler(StarletteHTTPException, _http_exception)
+    app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+PROBLEM_RESPONSE_SCHEMA = {
+    "description": "Problem details (RFC 9457)",
+    "content": {
+        PROBLEM_JSON: {
+            "schema": {
+                "type": "object",
+                "required": ["type", "title", "status", "code"],
+                "properties": {
+                    "type": {"type": "string"},
+                    "title": {"type": "string"},
+                    "status": {"type": "integer"},
+                    "detail": {"type": "string"},
+                    "code": {"type": "string"},
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "loc": {"type": "array", "items": {}},
+                                "msg": {"type": "string"},
+                            },
+                        },
+                    },
+                },
+            }
+        }
+    },
+}
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {s: {**PROBLEM_RESPONSE_SCHEMA, "description": HTTPStatus(s).phrase} for s in statuses}

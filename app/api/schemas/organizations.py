@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import Field, model_validator
+
+from app.api.schemas.common import (
+    CountryCode,
+    LanguageTag,
+    RequestModel,
+    ResponseModel,
+    ShortText,
+)
+from app.domain.organizations import CapacityEntry, Organization, ProfileChange
+from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
+
+
+class CapacityOut(ResponseModel):
+    service: ServiceKind
+    available: int
+    maximum: int
+    updated_at: datetime
+
+
+class PopulationsOut(ResponseModel):
+    accepts_minors: bool
+    accepts_adults: bool
+    genders: list[Gender] = Field(description="Genders served; empty means all")
+
+
+class OrganizationOut(ResponseModel):
+    id: UUID
+    name: str
+    kind: OrganizationKind
+    country: str | None
+    services: list[ServiceKind]
+    languages: list[str]
+    regions: list[str]
+    populations: PopulationsOut
+    capacity: list[CapacityOut]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    @classmethod
+    def of(cls, org: Organization) -> OrganizationOut:
+        return cls(
+            id=org.id,
+            name=org.name,
+            kind=OrganizationKind(org.kind),
+            country=org.country,
+            services=[ServiceKind(s) for s in org.services],
+            languages=org.languages,
+            regions=org.regions,
+            populations=PopulationsOut(
+                accepts_minors=org.accepts_minors,
+                accepts_adults=org.accepts_adults,
+                genders=[Gender(g) for g in org.genders],
+            ),
+            capacity=[
+                CapacityOut(
+                    service=ServiceKind(c.service),
+                    available=c.available,
+                    maximum=c.maximum,
+                    updated_at=c.updated_at,
+                )
+                for c in org.capacity
+            ],
+            created_at=org.created_at,
+            updated_at=org.updated_at,
+            version=org.version,
+        )
+
+
+class CapacityIn(RequestModel):
+    service: ServiceKind
+    available: int = Field(ge=0, le=100_000)
+    maximum: int = Field(ge=0, le=100_000)
+
+
+class PopulationsPatch(RequestModel):
+    accepts_minors: bool | None = None
+    accepts_adults: bool | None = None
+    genders: list[Gender] | None = Field(default=None, max_length=10)
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> PopulationsPatch:
+        self.reject_explicit_nulls("accepts_minors", "accepts_adults", "genders")
+        return self
+
+
+Region = Annotated[ShortText, Field(description="A region served, e.g. an ISO 3166-2 code")]
+
+
+class OrganizationPatch(RequestModel):
+    """Fields present are replaced (lists as a whole); fields absent stay as they are."""
+
+    services: list[ServiceKind] | None = Field(default=None, max_length=len(ServiceKind))
+    languages: list[LanguageTag] | None = Field(default=None, max_length=50)
+    regions: list[Region] | None = Field(default=None, max_length=100)
+    populations: PopulationsPatch | None = None
+    capacity: list[CapacityIn] | None = Field(
+        default=None,
+        max_length=len(ServiceKind),
+        description="The full capacity set: services not listed lose their capacity entry",
+    )
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> OrganizationPatch:
+        self.reject_explicit_nulls("services", "languages", "regions", "populations", "capacity")
+        return self
+
+    def to_change(self) -> ProfileChange:
+        pops = self.populations
+        return ProfileChange(
+            services=list(dict.fromkeys(self.services)) if self.services is not None else None,
+            languages=list(dict.fromkeys(self.languages)) if self.languages is not None else None,
+            regions=list(dict.fromkeys(self.regions)) if self.regions is not None else None,
+            accepts_minors=pops.accepts_minors if pops else None,
+            accepts_adults=pops.accepts_adults if pops else None,
+            genders=[str(g) for g in pops.genders] if pops and pops.genders is not None else None,
+            capacity=[CapacityEntry(c.service, c.available, c.maximum) for c in self.capacity]
+            if self.capacity is not None
+            else None,
+        )
+
+
+__all__ = ["CountryCode", "OrganizationOut", "OrganizationPatch"]

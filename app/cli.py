@@ -1,0 +1,239 @@
+"""The ``aftercare`` command (also ``python -m app``).
+
+Commands that create something print one JSON object on stdout; errors go to stderr with a
+non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import orjson
+import typer
+
+from app.db.database import Database, Session
+from app.domain.errors import DomainError
+from app.settings import Settings
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="aftercare",
+    help="Aftercare Exchange: serve the hub and administer partners, clients and keys.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_cli = typer.Typer(help="Database migrations.", no_args_is_help=True)
+org_cli = typer.Typer(help="Partner organisations.", no_args_is_help=True)
+client_cli = typer.Typer(help="OAuth clients of partner organisations.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Token signing keys.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(org_cli, name="org")
+cli.add_typer(client_cli, name="client")
+cli.add_typer(keys_cli, name="keys")
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    sys.stderr.write(f"error: {message}\n")
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic ValidationError: show the message, not a traceback
+        raise _fail(str(exc).splitlines()[-1] if str(exc) else "invalid settings", 2) from None
+
+
+def _database_url(settings: Settings) -> str:
+    from app.db.bootstrap import database_url_for
+
+    return database_url_for(settings)
+
+
+def _in_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = Database(_database_url(settings), min_size=0, max_size=2)
+        await db.connect()
+        session = db.session(transactional=True)
+        try:
+            result = await work(session)
+            await session.commit()
+            return result
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise _fail(exc.detail) from None
+    except Exception as exc:
+        from app.db.errors import DatabaseUnavailable
+
+        if isinstance(exc, DatabaseUnavailable):
+            raise _fail("database unavailable") from None
+        raise
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed fictional demo partners")] = False,
+) -> None:
+    """Apply migrations, then serve the API."""
+    import uvicorn
+
+    from app.db.migrations import upgrade
+    from app.main import create_app
+
+    settings = _settings()
+    url = _database_url(settings)
+    upgrade(url)
+    if demo:
+        if not settings.is_development:
+            raise _fail("--demo is for development only")
+        from app import demo as demo_data
+
+        async def seed() -> list[dict[str, Any]]:
+            db = Database(url, min_size=0, max_size=2)
+            await db.connect()
+            try:
+                return await demo_data.seed(db, settings.data_dir)
+            finally:
+                await db.close()
+
+        partners = asyncio.run(seed())
+        sys.stdout.write(demo_data.banner(partners, f"http://{host}:{port}") + "\n")
+        sys.stdout.flush()
+    app = create_app(settings)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
+) -> None:
+    """Apply Alembic migrations."""
+    from app.db.migrations import upgrade
+
+    settings = _settings()
+    upgrade(_database_url(settings), revision)
+    _print_json({"upgraded_to": revision})
+
+
+@org_cli.command("create")
+def org_create(
+    name: Annotated[str, typer.Option(help="Organisation name")],
+    kind: Annotated[str, typer.Option(help="Organisation kind, e.g. ngo_shelter")],
+    country: Annotated[str | None, typer.Option(help="ISO 3166-1 alpha-2 country")] = None,
+) -> None:
+    """Register a partner organisation."""
+    from app.domain.organizations import OrganizationService
+    from app.domain.vocabulary import OrganizationKind
+
+    try:
+        org_kind = OrganizationKind(kind)
+    except ValueError:
+        raise _fail(
+            f"unknown kind {kind!r}; one of: " + ", ".join(k.value for k in OrganizationKind)
+        ) from None
+    if country is not None and not (len(country) == 2 and country.isalpha() and country.isupper()):
+        raise _fail("country must be an ISO 3166-1 alpha-2 code such as TH")
+    if not name.strip() or len(name) > 200:
+        raise _fail("name must be 1-200 characters")
+    org = _in_session(
+        _settings(),
+        lambda s: OrganizationService(s).create(name=name.strip(), kind=org_kind, country=country),
+    )
+    _print_json({"id": str(org.id), "name": org.name, "kind": org.kind, "country": org.country})
+
+
+@client_cli.command("create")
+def client_create(
+    org: Annotated[str, typer.Option("--org", help="Organisation id")],
+    name: Annotated[str, typer.Option(help="Client name (the partner system)")],
+    scopes: Annotated[str, typer.Option(help='Space-separated scopes, e.g. "cases:read"')],
+) -> None:
+    """Create an OAuth client; the secret is printed once and stored only as a hash."""
+    from app.domain.clients import ClientService
+    from app.domain.scopes import parse_scope
+
+    try:
+        org_id = UUID(org)
+    except ValueError:
+        raise _fail("--org must be an organisation id (UUID)") from None
+    wanted = parse_scope(scopes)
+    if not wanted:
+        raise _fail("--scopes must name at least one scope")
+    created = _in_session(
+        _settings(), lambda s: ClientService(s).create(org_id=org_id, name=name, scopes=wanted)
+    )
+    _print_json(
+        {
+            "client_id": created.client.client_id,
+            "client_secret": created.client_secret,
+            "org_id": str(created.client.org_id),
+            "scopes": created.client.scopes,
+        }
+    )
+
+
+@keys_cli.command("rotate")
+def keys_rotate() -> None:
+    """Create a new signing key; older public keys stay published until retired."""
+    from app.domain.keys import generate_key, load_keyset
+
+    settings = _settings()
+    directory = settings.resolved_keys_dir
+    kid = generate_key(directory)
+    published = list(load_keyset(directory).verification)
+    _print_json({"active_kid": kid, "published_kids": published})
+
+
+@keys_cli.command("retire")
+def keys_retire(
+    kid: Annotated[
+        str | None, typer.Option(help="Key to retire; default: every key but the active one")
+    ] = None,
+) -> None:
+    """Stop publishing old public keys (tokens they signed stop verifying)."""
+    from app.domain.keys import KeyStoreError, retire
+
+    settings = _settings()
+    try:
+        retired = retire(settings.resolved_keys_dir, kid)
+    except KeyStoreError as exc:
+        raise _fail(str(exc)) from None
+    _print_json({"retired_kids": retired})
+
+
+@keys_cli.command("list")
+def keys_list() -> None:
+    """Show the active key and the published keys."""
+    from app.domain.keys import KeyStoreError, load_keyset
+
+    settings = _settings()
+    try:
+        keyset = load_keyset(settings.resolved_keys_dir)
+    except KeyStoreError as exc:
+        raise _fail(str(exc)) from None
+    _print_json({"active_kid": keyset.active.kid, "published_kids": list(keyset.verification)})
+
+
+def main() -> None:
+    cli()

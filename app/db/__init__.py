@@ -1,0 +1,1 @@
+"""Persistence: schema, connections, embedded PostgreSQL and repositories (all SQL lives here)."""

@@ -1,0 +1,248 @@
+"""Connections and the per-request unit of work.
+
+One :class:`Database` per process owns an asyncpg pool. Each request (or CLI command) works in one
+:class:`Session`: a single pooled connection, acquired on first use, with at most one transaction
+that is committed only at the boundary (``commit()``), never by services or repositories.
+
+Connection failures of any kind surface as :class:`DatabaseUnavailable`; the pool replaces closed
+connections on the next acquire, so the service recovers by itself after a database restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from app.db.errors import DatabaseUnavailable
+from app.db.query import Query
+
+StatementHook = Callable[[str], None]
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InternalClientError,
+)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """Accept SQLAlchemy-style URLs (``postgresql+asyncpg://``) and hand asyncpg a plain DSN."""
+    for prefix in ("postgresql+asyncpg://", "postgres+asyncpg://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typename in ("json", "jsonb"):
+        await conn.set_type_codec(
+            typename,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+async def _reset_connection(conn: asyncpg.Connection) -> None:
+    # Sessions never leave session-level state behind (no SET, LISTEN, cursors or session-level
+    # advisory locks), so returning a connection only needs to end a stray transaction. This
+    # saves asyncpg's default reset round trip on every request.
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
+class Database:
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        acquire_timeout: float = 5.0,
+        statement_timeout_ms: int = 30_000,
+        application_name: str = "aftercare",
+    ) -> None:
+        self.url = url
+        self.dsn = asyncpg_dsn(url)
+        self._min_size = min_size
+        self._max_size = max_size
+        self._connect_timeout = connect_timeout
+        self.acquire_timeout = acquire_timeout
+        self._server_settings = {
+            "application_name": application_name,
+            "statement_timeout": str(statement_timeout_ms),
+            "idle_in_transaction_session_timeout": "60000",
+            "timezone": "UTC",
+        }
+        self._pool: asyncpg.Pool | None = None
+        self.statement_hook: StatementHook | None = None
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        self._pool = asyncpg.create_pool(
+            self.dsn,
+            min_size=0,
+            max_size=self._max_size,
+            init=_init_connection,
+            reset=_reset_connection,
+            timeout=self._connect_timeout,
+            server_settings=self._server_settings,
+            max_inactive_connection_lifetime=300.0,
+        )
+        await self._pool  # type: ignore[misc]  # initialises lazily; connects on first acquire
+        if self._min_size:
+            # Warm up without failing start-up when the database is briefly unavailable.
+            try:
+                conns = [
+                    await asyncio.wait_for(self._pool.acquire(), self._connect_timeout)
+                    for _ in range(min(self._min_size, self._max_size))
+                ]
+            except _UNAVAILABLE:
+                return
+            for conn in conns:
+                await self._pool.release(conn)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError("Database.connect() was not awaited")
+        return self._pool
+
+    def session(self, *, transactional: bool = True) -> Session:
+        return Session(self, transactional=transactional)
+
+
+class Session:
+    """One unit of work: one connection, at most one transaction, committed at the boundary.
+
+    ``transactional=False`` is for reads: statements run in autocommit until something calls
+    :meth:`begin` (for instance an audited read that must write its audit row atomically).
+    """
+
+    __slots__ = ("_conn", "_db", "_hook", "_transactional", "_tx_open", "after_commit")
+
+    def __init__(self, db: Database, *, transactional: bool) -> None:
+        self._db = db
+        self._conn: asyncpg.Connection | None = None
+        self._transactional = transactional
+        self._tx_open = False
+        self._hook = db.statement_hook
+        self.after_commit: list[Callable[[], Any]] = []
+
+    # -- connection and transaction --------------------------------------------------------
+    async def connection(self) -> asyncpg.Connection:
+        conn = self._conn
+        if conn is None:
+            try:
+                conn = await self._db.pool.acquire(timeout=self._db.acquire_timeout)
+            except _UNAVAILABLE as exc:
+                raise DatabaseUnavailable() from exc
+            self._conn = conn
+        if self._transactional and not self._tx_open:
+            await self._run(conn.execute, "BEGIN")
+            self._tx_open = True
+        return conn
+
+    async def begin(self) -> None:
+        """Make the rest of this unit of work atomic (idempotent)."""
+        self._transactional = True
+        await self.connection()
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._tx_open
+
+    async def commit(self) -> None:
+        if self._conn is not None and self._tx_open:
+            self._tx_open = False
+            await self._run(self._conn.execute, "COMMIT")
+        callbacks, self.after_commit = self.after_commit, []
+        for callback in callbacks:
+            result = callback()
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def rollback(self) -> None:
+        self.after_commit.clear()
+        if self._conn is not None and self._tx_open:
+            self._tx_open = False
+            if not self._conn.is_closed():
+                try:
+                    await self._run(self._conn.execute, "ROLLBACK")
+                except DatabaseUnavailable:
+                    pass
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        if self._tx_open:
+            self._tx_open = False
+        try:
+            await self._db.pool.release(conn)
+        except _UNAVAILABLE:  # pragma: no cover - the pool discards the broken connection
+            pass
+
+    # -- statements --------------------------------------------------------------------------
+    async def _run(self, method: Callable[..., Any], sql: str, *args: Any) -> Any:
+        if self._hook is not None:
+            self._hook(sql)
+        try:
+            return await method(sql, *args)
+        except _UNAVAILABLE as exc:
+            raise DatabaseUnavailable() from exc
+
+    async def fetch(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> list[asyncpg.Record]:
+        conn = await self.connection()
+        result: list[asyncpg.Record] = await self._run(conn.fetch, query.sql, *query.args(params, **kw))
+        return result
+
+    async def fetchrow(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> asyncpg.Record | None:
+        conn = await self.connection()
+        result: asyncpg.Record | None = await self._run(
+            conn.fetchrow, query.sql, *query.args(params, **kw)
+        )
+        return result
+
+    async def fetchval(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> Any:
+        conn = await self.connection()
+        return await self._run(conn.fetchval, query.sql, *query.args(params, **kw))
+
+    async def execute(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> str:
+        conn = await self.connection()
+        result: str = await self._run(conn.execute, query.sql, *query.args(params, **kw))
+        return result
+
+    async def executemany(self, query: Query, rows: Sequence[Mapping[str, Any]]) -> None:
+        conn = await self.connection()
+        await self._run(conn.executemany, query.sql, [query.args(r) for r in rows])

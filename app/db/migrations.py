@@ -1,0 +1,43 @@
+"""Applying and checking Alembic migrations from code (CLI, readiness, tests)."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(ROOT / "alembic"))
+    cfg.attributes["url"] = url
+    cfg.attributes["skip_logging_config"] = True
+    return cfg
+
+
+@cache
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config("postgresql://unused"))
+    head = script.get_current_head()
+    if head is None:  # pragma: no cover - the project always ships migrations
+        raise RuntimeError("no Alembic head revision")
+    return head
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+async def upgrade_async(url: str, revision: str = "head") -> None:
+    # env.py runs its own event loop, so it must run outside the caller's.
+    await asyncio.to_thread(upgrade, url, revision)

@@ -1,0 +1,1 @@
+"""All SQL lives in these modules; each statement is compiled once (``app.db.query``)."""

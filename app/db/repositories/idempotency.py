@@ -1,0 +1,54 @@
+"""Stored responses of creating POSTs, keyed per client by ``Idempotency-Key``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+
+# A transaction-level advisory lock on (client, key): whoever holds it is "in flight"; it is
+# released when that request's transaction ends, at which point its stored response is visible.
+_TRY_LOCK = Query(
+    "SELECT pg_try_advisory_xact_lock(hashtextextended($1::text || chr(31) || $2::text, 7001))",
+    ("client_id", "key"),
+)
+_GET = Query(
+    """
+    SELECT request_hash, response_status, response_headers, response_body, expires_at > now() AS live
+    FROM idempotency_keys WHERE client_id = $1 AND key = $2
+    """,
+    ("client_id", "key"),
+)
+_STORE = Query(
+    """
+    INSERT INTO idempotency_keys (client_id, key, method, path, request_hash, response_status,
+                                  response_headers, response_body, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(hours => $9))
+    ON CONFLICT (client_id, key) DO UPDATE SET
+        method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
+        response_status = excluded.response_status, response_headers = excluded.response_headers,
+        response_body = excluded.response_body, created_at = now(), expires_at = excluded.expires_at
+    """,
+    ("client_id", "key", "method", "path", "request_hash", "status", "headers", "body",
+     "ttl_hours"),
+)
+_PRUNE = Query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+
+
+async def try_lock(session: Session, client_id: str, key: str) -> bool:
+    return bool(await session.fetchval(_TRY_LOCK, client_id=client_id, key=key))
+
+
+async def get(session: Session, client_id: str, key: str) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, client_id=client_id, key=key)
+
+
+async def store(session: Session, **values: Any) -> None:
+    await session.execute(_STORE, values)
+
+
+async def prune(session: Session) -> str:
+    return await session.execute(_PRUNE)

@@ -1,0 +1,92 @@
+"""Idempotent creation (CONTRACT §3): replay, reuse with another body, and in-flight requests.
+
+The first request with a key takes a transaction-scoped advisory lock on (client, key), does its
+work and stores its response in the same transaction, so the created resource and the stored
+response commit together or not at all. A concurrent request with the same key fails to take the
+lock (409); a later one finds the stored response and replays it, or gets 422 when its body
+differs. Only successful responses are stored: a failed attempt rolled back and may be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from app.db.database import Session
+from app.db.repositories import idempotency as repo
+from app.domain.errors import IdempotencyInFlight, IdempotencyKeyReused, ValidationFailed
+
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def fingerprint(method: str, path: str, body: bytes) -> bytes:
+    digest = hashlib.sha256()
+    for part in (method.upper().encode(), path.encode(), body):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+def check_key(key: str) -> str:
+    if not _KEY_PATTERN.match(key):
+        raise ValidationFailed(
+            "Idempotency-Key must be 1-255 visible ASCII characters",
+            loc=["header", "Idempotency-Key"],
+        )
+    return key
+
+
+class IdempotencyService:
+    def __init__(self, session: Session, *, ttl_hours: int = 24) -> None:
+        self.session = session
+        self.ttl_hours = ttl_hours
+
+    async def claim(self, client_id: str, key: str, request_hash: bytes) -> StoredResponse | None:
+        """Take the key for this request; return the stored response when it is a replay."""
+        await self.session.begin()
+        if not await repo.try_lock(self.session, client_id, key):
+            raise IdempotencyInFlight("Retry when the first request has finished")
+        row = await repo.get(self.session, client_id, key)
+        if row is None or not row["live"]:
+            return None
+        if bytes(row["request_hash"]) != request_hash:
+            raise IdempotencyKeyReused(
+                "This Idempotency-Key was used with a different request",
+                loc=["header", "Idempotency-Key"],
+            )
+        return StoredResponse(
+            status=row["response_status"],
+            headers=dict(row["response_headers"]),
+            body=bytes(row["response_body"]),
+        )
+
+    async def store(
+        self,
+        client_id: str,
+        key: str,
+        *,
+        method: str,
+        path: str,
+        request_hash: bytes,
+        response: StoredResponse,
+    ) -> None:
+        await repo.store(
+            self.session,
+            client_id=client_id,
+            key=key,
+            method=method,
+            path=path,
+            request_hash=request_hash,
+            status=response.status,
+            headers=response.headers,
+            body=response.body,
+            ttl_hours=self.ttl_hours,
+        )

@@ -1,0 +1,61 @@
+"""Keyset pagination: opaque cursors and the page shape every list shares.
+
+A cursor is the sort key of the last item of a page, tagged with the list it belongs to, encoded
+as base64url JSON. It carries no survivor data (only ids, names of organisations, timestamps) and
+is stable under inserts: new rows never shift a page boundary.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from app.domain.errors import ValidationFailed
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(list_name: str, key: Sequence[Any]) -> str:
+    payload = orjson.dumps([list_name, *[str(k) if not isinstance(k, int | bool) else k for k in key]])
+    return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
+
+
+def decode_cursor(
+    cursor: str | None, list_name: str, parsers: Sequence[Callable[[Any], Any]]
+) -> tuple[Any, ...] | None:
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = orjson.loads(raw)
+        if not isinstance(data, list) or data[0] != list_name or len(data) != len(parsers) + 1:
+            raise ValueError("cursor belongs to another list")
+        return tuple(parse(value) for parse, value in zip(parsers, data[1:], strict=True))
+    except (ValueError, TypeError, IndexError, binascii.Error, orjson.JSONDecodeError) as exc:
+        raise ValidationFailed(
+            "The cursor is not valid for this list", loc=["query", "cursor"]
+        ) from exc
+
+
+def paginate(
+    rows: Sequence[T], limit: int, list_name: str, key: Callable[[T], Sequence[Any]]
+) -> Page[T]:
+    """Turn ``limit + 1`` fetched rows into a page and the cursor after its last item."""
+    if len(rows) > limit:
+        items = list(rows[:limit])
+        return Page(items=items, next_cursor=encode_cursor(list_name, key(items[-1])))
+    return Page(items=list(rows), next_cursor=None)

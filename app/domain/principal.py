@@ -1,0 +1,21 @@
+"""Who is calling: the verified access token, reduced to what the rules need."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client_id: str
+    org_id: UUID
+    scopes: frozenset[str]
+    jti: UUID
+    expires_at: int
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def missing_scopes(self, required: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(s for s in required if s not in self.scopes)

@@ -1,0 +1,156 @@
+"""Access tokens: issuing (client credentials), verifying, revoking and introspecting them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from app.db.database import Session
+from app.db.repositories import clients as client_repo
+from app.domain import jwt
+from app.domain.clients import Client
+from app.domain.errors import InvalidToken
+from app.domain.keys import KeyRing
+from app.domain.principal import Principal
+from app.domain.scopes import parse_scope
+
+
+class OAuthError(Exception):
+    """An RFC 6749 §5.2 error response (not problem+json: OAuth clients expect this shape)."""
+
+    def __init__(self, error: str, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.error = error
+        self.description = description
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True)
+class TokenConfig:
+    issuer: str
+    audience: str
+    ttl_seconds: int = 900
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    access_token: str
+    expires_in: int
+    scope: str
+
+
+def grant_scopes(client: Client, requested: str | None) -> list[str]:
+    """Pure rule: the requested scopes must be a subset of the client's; none → all of them."""
+    if requested is None:
+        return sorted(client.scopes)
+    wanted = parse_scope(requested)
+    if not wanted:
+        raise OAuthError("invalid_scope", "scope must not be empty")
+    extra = [s for s in wanted if s not in client.scopes]
+    if extra:
+        raise OAuthError("invalid_scope", "scope exceeds what this client may request")
+    return sorted(wanted)
+
+
+class TokenService:
+    def __init__(self, session: Session, keyring: KeyRing, config: TokenConfig) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.config = config
+
+    def issue(self, client: Client, requested_scope: str | None) -> IssuedToken:
+        scopes = grant_scopes(client, requested_scope)
+        now = int(time.time())
+        claims = {
+            "iss": self.config.issuer,
+            "aud": self.config.audience,
+            "sub": client.client_id,
+            "client_id": client.client_id,
+            "org_id": str(client.org_id),
+            "scope": " ".join(scopes),
+            "iat": now,
+            "nbf": now,
+            "exp": now + self.config.ttl_seconds,
+            "jti": str(uuid4()),
+        }
+        token = jwt.encode(claims, self.keyring.signing_key())
+        return IssuedToken(access_token=token, expires_in=self.config.ttl_seconds, scope=claims["scope"])
+
+    def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
+        """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
+        claims = jwt.decode(
+            token,
+            find_key=self.keyring.find,
+            issuer=self.config.issuer,
+            audience=self.config.audience,
+        )
+        try:
+            principal = Principal(
+                client_id=str(claims["client_id"]),
+                org_id=UUID(str(claims["org_id"])),
+                scopes=frozenset(parse_scope(str(claims.get("scope", "")))),
+                jti=UUID(str(claims["jti"])),
+                expires_at=int(claims["exp"]),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise jwt.TokenRejected("token claims rejected") from exc
+        if claims["sub"] != principal.client_id:
+            raise jwt.TokenRejected("token claims rejected")
+        return claims, principal
+
+    async def authenticate(self, token: str) -> Principal:
+        """Verify a bearer token for an API request; every failure is :class:`InvalidToken`."""
+        try:
+            _, principal = self._decode(token)
+        except jwt.TokenRejected as exc:
+            raise InvalidToken(str(exc)) from None
+        status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
+        if status is None or not status["client_active"]:
+            raise InvalidToken("client disabled")
+        if status["revoked"]:
+            raise InvalidToken("token revoked")
+        return principal
+
+    async def revoke(self, client: Client, token: str) -> None:
+        """RFC 7009: revoke a token issued to ``client``; anything else is silently ignored."""
+        try:
+            _, principal = self._decode(token)
+        except jwt.TokenRejected:
+            return
+        if principal.client_id != client.client_id:
+            return
+        await client_repo.revoke(
+            self.session,
+            jti=principal.jti,
+            client_id=client.client_id,
+            expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
+        )
+
+    async def introspect(self, client: Client, token: str) -> dict[str, Any]:
+        """RFC 7662: active tokens of the caller's own organisation are described; others are not."""
+        try:
+            claims, principal = self._decode(token)
+        except jwt.TokenRejected:
+            return {"active": False}
+        if principal.org_id != client.org_id:
+            return {"active": False}
+        status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
+        if status is None or not status["client_active"] or status["revoked"]:
+            return {"active": False}
+        return {
+            "active": True,
+            "scope": claims.get("scope", ""),
+            "client_id": principal.client_id,
+            "org_id": str(principal.org_id),
+            "token_type": "Bearer",
+            "exp": claims["exp"],
+            "iat": claims["iat"],
+            "nbf": claims.get("nbf", claims["iat"]),
+            "sub": claims["sub"],
+            "aud": claims["aud"],
+            "iss": claims["iss"],
+            "jti": claims["jti"],
+        }

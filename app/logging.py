@@ -1,0 +1,55 @@
+"""Structured logging: one JSON object per line, with the request id bound per request.
+
+Log events name what happened and carry ids (request, client, organisation), never survivor data,
+secrets or tokens: request bodies, query strings and Authorization headers are not logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import orjson
+import structlog
+
+
+def _orjson_dumps(obj: object, default: object = None) -> str:
+    return orjson.dumps(obj, default=default).decode()  # type: ignore[arg-type]
+
+
+def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        if json
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Route the standard library (uvicorn, alembic, asyncpg) through the same renderer.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Our middleware writes the access log (without query strings); uvicorn's would repeat it.
+    logging.getLogger("uvicorn.access").disabled = True
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+log = structlog.get_logger("aftercare")

@@ -1,0 +1,105 @@
+"""Application factory: wires routers, error handlers, middleware and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import __version__
+from app.api import health, oauth, organizations
+from app.api.context import AppContext
+from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.api.problems import install_problem_handlers
+from app.db.bootstrap import database_url_for
+from app.db.database import Database
+from app.domain.keys import KeyRing
+from app.domain.tokens import TokenConfig
+from app.logging import configure_logging, log
+from app.settings import Settings
+
+DESCRIPTION = """\
+The hub that partner NGOs, government shelters, legal advocates and medical providers share to
+care for survivors of human trafficking. Authenticate with OAuth 2.0 client credentials at
+`/oauth/token`; every `/v1` call needs `Authorization: Bearer <token>`. Errors are
+`application/problem+json`.
+"""
+
+
+def build_database(settings: Settings) -> Database:
+    return Database(
+        database_url_for(settings),
+        min_size=settings.db_pool_min_size,
+        max_size=settings.db_pool_max_size,
+        connect_timeout=settings.db_connect_timeout_seconds,
+        acquire_timeout=settings.db_acquire_timeout_seconds,
+    )
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    keyring: KeyRing | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level, json=settings.log_json)
+    keyring = keyring or KeyRing(settings.resolved_keys_dir, create=settings.is_development)
+    ctx = AppContext(
+        settings=settings,
+        database=database,
+        keyring=keyring,
+        token_config=TokenConfig(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        ),
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_database = ctx.database is None
+        if ctx.database is None:
+            ctx.database = build_database(settings)
+        await ctx.database.connect()
+        log.info("started", env=settings.env, version=__version__)
+        try:
+            yield
+        finally:
+            if owns_database:
+                await ctx.database.close()
+                ctx.database = None
+
+    dev = settings.is_development
+    app = FastAPI(
+        title="Aftercare Exchange",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs" if dev else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if dev else None,
+        swagger_ui_oauth2_redirect_url=None,
+    )
+    app.state.ctx = ctx
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(oauth.router)
+    app.include_router(organizations.router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, object]:
+    """The OpenAPI document regardless of environment (for `make schema` and the drift test)."""
+    return get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )

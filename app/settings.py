@@ -1,0 +1,65 @@
+"""Runtime configuration, read from the environment (prefix ``AFTERCARE_``)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", extra="ignore", frozen=True)
+
+    env: Literal["development", "production"] = "development"
+    database_url: str | None = Field(
+        default=None,
+        description="postgresql+asyncpg://… ; unset → embedded PostgreSQL under data_dir",
+    )
+    data_dir: Path = Path(".aftercare")
+    keys_dir: Path | None = Field(
+        default=None,
+        description="Signing-key directory; defaults to <data_dir>/keys in development",
+    )
+    issuer: str = "http://127.0.0.1:8000"
+    audience: str = "aftercare-exchange"
+    access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    db_pool_min_size: int = Field(default=2, ge=0)
+    db_pool_max_size: int = Field(default=10, ge=1)
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _production_needs_explicit_config(self) -> Settings:
+        if self.env == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("AFTERCARE_DATABASE_URL", self.database_url),
+                    ("AFTERCARE_KEYS_DIR", self.keys_dir),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    "production refuses to start without explicit " + ", ".join(missing)
+                )
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.env == "development"
+
+    @cached_property
+    def resolved_keys_dir(self) -> Path:
+        return (self.keys_dir or self.data_dir / "keys").resolve()
+
+    @cached_property
+    def embedded_pgdata(self) -> Path:
+        return (self.data_dir / "pgdata").resolve()
