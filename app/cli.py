@@ -7,6 +7,7 @@ non-zero exit code.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
@@ -121,7 +122,21 @@ def serve(
         sys.stdout.write(demo_data.banner(partners, f"http://{host}:{port}") + "\n")
         sys.stdout.flush()
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into a normal exit so the
+    # embedded PostgreSQL is stopped cleanly below instead of being orphaned.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        uvicorn.run(
+            app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+        )
+    finally:
+        from app.db.bootstrap import stop_embedded
+
+        stop_embedded()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @db_cli.command("upgrade")

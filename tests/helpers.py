@@ -1,0 +1,51 @@
+"""Assertions shared by the API tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM), response.headers
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code, body
+    assert body["type"].endswith(code)
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str)
+    return body
+
+
+def assert_unauthorized(response: httpx.Response) -> dict[str, Any]:
+    body = assert_problem(response, 401, "invalid_token")
+    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    return body
+
+
+def assert_forbidden(response: httpx.Response, scope: str) -> dict[str, Any]:
+    body = assert_problem(response, 403, "insufficient_scope")
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    assert scope in body["required_scopes"]
+    return body
+
+
+class StatementCounter:
+    """Counts SQL statements a Database runs (install with ``database.statement_hook``)."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, sql: str) -> None:
+        self.statements.append(" ".join(sql.split()))
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
