@@ -15,6 +15,7 @@ from uuid import UUID
 
 import orjson
 import typer
+from pydantic import ValidationError
 
 from app.db.database import Database, Session
 from app.domain.errors import DomainError
@@ -52,8 +53,11 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _settings() -> Settings:
     try:
         return Settings()
-    except Exception as exc:  # pydantic ValidationError: show the message, not a traceback
-        raise _fail(str(exc).splitlines()[-1] if str(exc) else "invalid settings", 2) from None
+    except ValidationError as exc:  # show what is wrong, not a traceback
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise _fail(f"invalid settings: {problems}", 2) from None
 
 
 def _database_url(settings: Settings) -> str:

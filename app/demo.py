@@ -76,7 +76,7 @@ PARTNERS = (
 async def seed(db: Database, data_dir: Path) -> list[dict[str, Any]]:
     """Create the demo partners once; return each with working client credentials."""
     path = data_dir / "demo-credentials.json"
-    saved: dict[str, dict[str, Any]] = orjson.loads(path.read_bytes()) if path.exists() else {}
+    saved: dict[str, dict[str, Any]] = _load(path)
     out: list[dict[str, Any]] = []
     session = db.session(transactional=True)
     try:
@@ -115,11 +115,22 @@ async def seed(db: Database, data_dir: Path) -> list[dict[str, Any]]:
         raise
     finally:
         await session.close()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    _save(path, saved)
+    return out
+
+
+def _save(path: Path, saved: dict[str, dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(orjson.dumps(saved, option=orjson.OPT_INDENT_2))
-    return out
+
+
+def _load(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    loaded: dict[str, dict[str, Any]] = orjson.loads(path.read_bytes())
+    return loaded
 
 
 def banner(partners: list[dict[str, Any]], base_url: str) -> str:

@@ -21,9 +21,13 @@ def render_openapi() -> bytes:
         def __init__(self) -> None:
             pass
 
-    app = create_app(Settings(database_url="postgresql://unused/unused"), keyring=_NoKeys(),
-                     configure_logs=False)
-    return orjson.dumps(openapi_document(app), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    app = create_app(
+        Settings(database_url="postgresql://unused/unused"), keyring=_NoKeys(), configure_logs=False
+    )
+    return (
+        orjson.dumps(openapi_document(app), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+        + b"\n"
+    )
 
 
 def main() -> None:

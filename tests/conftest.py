@@ -9,7 +9,9 @@ databases). The migrations run once into a template database; every test gets it
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
+import logging
 import os
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
@@ -25,11 +27,17 @@ from app.db.database import Database, asyncpg_dsn
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade
 from app.domain.keys import KeyRing
+from app.logging import configure_logging
 from app.main import create_app
 from app.settings import Settings
 from tests.factories import Factory
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Every log line of the run goes here, so tests can assert what is (not) logged.
+LOG_STREAM = io.StringIO()
+configure_logging("INFO", json=True, stream=LOG_STREAM)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # the test client, not the app
 DB_PREFIX = "act"
 _counter = itertools.count()
 
@@ -57,7 +65,9 @@ def server_url() -> Iterator[str]:
 async def admin(server_url: str) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(asyncpg_dsn(server_url))
     # Drop databases left behind by test runs that were killed.
-    rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", DB_PREFIX + "_%")
+    rows = await conn.fetch(
+        "SELECT datname FROM pg_database WHERE datname LIKE $1", DB_PREFIX + "_%"
+    )
     for row in rows:
         pid = row["datname"].split("_")[1]
         if pid.isdigit() and not psutil.pid_exists(int(pid)):

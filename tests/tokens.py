@@ -31,8 +31,10 @@ def private_key(keyring: KeyRing, kid: str | None = None) -> rsa.RSAPrivateKey:
 
 
 def public_pem(keyring: KeyRing) -> bytes:
-    return private_key(keyring).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    return (
+        private_key(keyring)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
 
 

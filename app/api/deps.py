@@ -57,7 +57,9 @@ class _BearerToken(OAuth2):
     def __init__(self) -> None:
         super().__init__(
             flows=OAuthFlows(
-                clientCredentials=OAuthFlowClientCredentials(tokenUrl="/oauth/token", scopes=dict(SCOPES))
+                clientCredentials=OAuthFlowClientCredentials(
+                    tokenUrl="/oauth/token", scopes=dict(SCOPES)
+                )
             ),
             scheme_name="OAuth2ClientCredentials",
             auto_error=False,
@@ -93,9 +95,7 @@ class _ScopeCheck:
     def __init__(self, scopes: tuple[str, ...]) -> None:
         self.scopes = scopes
 
-    async def __call__(
-        self, principal: Annotated[Principal, Depends(_authenticate)]
-    ) -> Principal:
+    async def __call__(self, principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
         missing = principal.missing_scopes(self.scopes)
         if missing:
             raise InsufficientScope(missing)

@@ -1,10 +1,10 @@
 """``Idempotency-Key`` for creating POSTs, as a dependency endpoints call explicitly:
 
-    async def create_x(..., idem: Idempotent):
-        if (replay := await idem.replay()) is not None:
-            return replay
-        ...
-        return await idem.respond(201, model, headers={"Location": ...})
+async def create_x(..., idem: Idempotent):
+    if (replay := await idem.replay()) is not None:
+        return replay
+    ...
+    return await idem.respond(201, model, headers={"Location": ...})
 """
 
 from __future__ import annotations
@@ -85,4 +85,3 @@ async def _idempotent(
 
 
 Idempotent = Annotated[IdempotentRequest, Depends(_idempotent)]
-

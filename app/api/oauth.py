@@ -35,9 +35,7 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="aftercare"'} if basic and exc.status == 401 else {}
-    return _json(
-        {"error": exc.error, "error_description": exc.description}, exc.status, headers
-    )
+    return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -84,8 +82,9 @@ FormStr = Annotated[str | None, FormField()]
     "/oauth/token",
     summary="Client-credentials token endpoint",
     responses={
-        400: {"description": "RFC 6749 error (invalid_request, invalid_scope, "
-              "unsupported_grant_type)"},
+        400: {
+            "description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"
+        },
         401: {"description": "invalid_client"},
     },
 )
@@ -162,7 +161,9 @@ async def introspect(
         client, basic = await _client_from(request, session, client_id, client_secret)
         if not token:
             raise OAuthError("invalid_request", "token is required")
-        result = await TokenService(session, ctx.keyring, ctx.token_config).introspect(client, token)
+        result = await TokenService(session, ctx.keyring, ctx.token_config).introspect(
+            client, token
+        )
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(result)

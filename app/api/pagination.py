@@ -11,9 +11,7 @@ from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 T = TypeVar("T")
 
-Limit = Annotated[
-    int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1–{MAX_LIMIT}")
-]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description=f"Page size, 1-{MAX_LIMIT}")]
 Cursor = Annotated[
     str | None,
     Query(max_length=512, description="Opaque cursor from the previous page's next_cursor"),

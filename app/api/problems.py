@@ -120,7 +120,10 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled_error", error_type=type(exc).__name__)
     return problem_response(
-        500, "internal_error", title="Internal error", detail="Something went wrong; nothing was changed."
+        500,
+        "internal_error",
+        title="Internal error",
+        detail="Something went wrong; nothing was changed.",
     )
 
 

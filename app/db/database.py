@@ -11,6 +11,7 @@ connections on the next acquire, so the service recovers by itself after a datab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -106,7 +107,7 @@ class Database:
             server_settings=self._server_settings,
             max_inactive_connection_lifetime=300.0,
         )
-        await self._pool  # type: ignore[misc]  # initialises lazily; connects on first acquire
+        await self._pool  # initialises lazily; connects on first acquire
         if self._min_size:
             # Warm up without failing start-up when the database is briefly unavailable.
             try:
@@ -189,10 +190,8 @@ class Session:
         if self._conn is not None and self._tx_open:
             self._tx_open = False
             if not self._conn.is_closed():
-                try:
+                with contextlib.suppress(DatabaseUnavailable):
                     await self._run(self._conn.execute, "ROLLBACK")
-                except DatabaseUnavailable:
-                    pass
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -200,10 +199,8 @@ class Session:
             return
         if self._tx_open:
             self._tx_open = False
-        try:
+        with contextlib.suppress(*_UNAVAILABLE):  # the pool discards a broken connection
             await self._db.pool.release(conn)
-        except _UNAVAILABLE:  # pragma: no cover - the pool discards the broken connection
-            pass
 
     # -- statements --------------------------------------------------------------------------
     async def _run(self, method: Callable[..., Any], sql: str, *args: Any) -> Any:
@@ -218,7 +215,9 @@ class Session:
         self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
     ) -> list[asyncpg.Record]:
         conn = await self.connection()
-        result: list[asyncpg.Record] = await self._run(conn.fetch, query.sql, *query.args(params, **kw))
+        result: list[asyncpg.Record] = await self._run(
+            conn.fetch, query.sql, *query.args(params, **kw)
+        )
         return result
 
     async def fetchrow(

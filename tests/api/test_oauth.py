@@ -25,6 +25,10 @@ def _basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+def pad(segment: str) -> str:
+    return segment + "=" * (-len(segment) % 4)
+
+
 def _oauth_error(response: httpx.Response, status: int, error: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/json")
@@ -79,14 +83,17 @@ class TestTokenEndpoint:
         import orjson
 
         response = await client.post(
-            TOKEN, data={"grant_type": "client_credentials"}, auth=(partner.client.client_id, partner.secret)
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            auth=(partner.client.client_id, partner.secret),
         )
         header_b64, payload_b64, _ = response.json()["access_token"].split(".")
-        pad = lambda s: s + "=" * (-len(s) % 4)  # noqa: E731
         header = orjson.loads(base64.urlsafe_b64decode(pad(header_b64)))
         claims = orjson.loads(base64.urlsafe_b64decode(pad(payload_b64)))
         assert header["typ"] == "at+jwt" and header["alg"] == "RS256" and header["kid"]
-        assert {"iss", "aud", "sub", "client_id", "org_id", "scope", "iat", "exp", "jti"} <= set(claims)
+        assert {"iss", "aud", "sub", "client_id", "org_id", "scope", "iat", "exp", "jti"} <= set(
+            claims
+        )
         assert claims["exp"] - claims["iat"] == 900
         assert claims["org_id"] == str(partner.org.id)
 
@@ -100,7 +107,12 @@ class TestTokenEndpoint:
         ],
     )
     async def test_client_authentication_failures(
-        self, client: httpx.AsyncClient, partner: Partner, auth: str, form: dict[str, str], error: str
+        self,
+        client: httpx.AsyncClient,
+        partner: Partner,
+        auth: str,
+        form: dict[str, str],
+        error: str,
     ) -> None:
         headers = {
             "wrong_secret": _basic(partner.client.client_id, "acs_wrong"),
@@ -129,7 +141,9 @@ class TestTokenEndpoint:
         )
         _oauth_error(response, 400, "invalid_request")
 
-    async def test_unsupported_grant_type(self, client: httpx.AsyncClient, partner: Partner) -> None:
+    async def test_unsupported_grant_type(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
         response = await client.post(
             TOKEN, data={"grant_type": "password"}, auth=(partner.client.client_id, partner.secret)
         )
@@ -142,7 +156,9 @@ class TestTokenEndpoint:
         _oauth_error(response, 400, "invalid_request")
 
     @pytest.mark.parametrize("scope", ["audit:read", "cases:read audit:read", "nonsense", " "])
-    async def test_invalid_scope(self, client: httpx.AsyncClient, partner: Partner, scope: str) -> None:
+    async def test_invalid_scope(
+        self, client: httpx.AsyncClient, partner: Partner, scope: str
+    ) -> None:
         response = await client.post(
             TOKEN,
             data={"grant_type": "client_credentials", "scope": scope},
@@ -166,14 +182,17 @@ class TestTokenEndpoint:
         async with database.pool.acquire() as conn:
             await conn.execute("UPDATE oauth_clients SET disabled_at = now()")
         response = await client.post(
-            TOKEN, data={"grant_type": "client_credentials"}, auth=(partner.client.client_id, partner.secret)
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            auth=(partner.client.client_id, partner.secret),
         )
         _oauth_error(response, 401, "invalid_client")
 
     async def test_secret_is_stored_only_as_a_hash(self, partner: Partner, database: Any) -> None:
         async with database.pool.acquire() as conn:
             stored = await conn.fetchval(
-                "SELECT secret_hash FROM oauth_clients WHERE client_id = $1", partner.client.client_id
+                "SELECT secret_hash FROM oauth_clients WHERE client_id = $1",
+                partner.client.client_id,
             )
         assert partner.secret not in stored
         assert stored.startswith("$argon2id$")
@@ -185,14 +204,18 @@ class TestRevocation:
     ) -> None:
         other = await factory.partner()
         response = await client.post(
-            "/oauth/revoke", data={"token": other.token}, auth=(partner.client.client_id, partner.secret)
+            "/oauth/revoke",
+            data={"token": other.token},
+            auth=(partner.client.client_id, partner.secret),
         )
         assert response.status_code == 200  # RFC 7009: no information leaks either way
         assert (await client.get("/v1/organizations/me", headers=other.headers)).status_code == 200
 
     async def test_garbage_token_is_200(self, client: httpx.AsyncClient, partner: Partner) -> None:
         response = await client.post(
-            "/oauth/revoke", data={"token": "garbage"}, auth=(partner.client.client_id, partner.secret)
+            "/oauth/revoke",
+            data={"token": "garbage"},
+            auth=(partner.client.client_id, partner.secret),
         )
         assert response.status_code == 200
 
@@ -203,10 +226,14 @@ class TestRevocation:
         _oauth_error(response, 401, "invalid_client")
 
     async def test_needs_token(self, client: httpx.AsyncClient, partner: Partner) -> None:
-        response = await client.post("/oauth/revoke", data={}, auth=(partner.client.client_id, partner.secret))
+        response = await client.post(
+            "/oauth/revoke", data={}, auth=(partner.client.client_id, partner.secret)
+        )
         _oauth_error(response, 400, "invalid_request")
 
-    async def test_revoking_twice_is_fine(self, client: httpx.AsyncClient, partner: Partner) -> None:
+    async def test_revoking_twice_is_fine(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
         for _ in range(2):
             response = await client.post(
                 "/oauth/revoke",
@@ -245,14 +272,20 @@ class TestIntrospection:
     ) -> None:
         other = await factory.partner()
         response = await client.post(
-            "/oauth/introspect", data={"token": other.token}, auth=(partner.client.client_id, partner.secret)
+            "/oauth/introspect",
+            data={"token": other.token},
+            auth=(partner.client.client_id, partner.secret),
         )
         assert response.json() == {"active": False}
 
     async def test_garbage_is_inactive(self, client: httpx.AsyncClient, partner: Partner) -> None:
         response = await client.post(
             "/oauth/introspect",
-            data={"client_id": partner.client.client_id, "client_secret": partner.secret, "token": "x.y.z"},
+            data={
+                "client_id": partner.client.client_id,
+                "client_secret": partner.secret,
+                "token": "x.y.z",
+            },
         )
         assert response.json() == {"active": False}
 
@@ -260,7 +293,9 @@ class TestIntrospection:
         self, client: httpx.AsyncClient, partner: Partner
     ) -> None:
         response = await client.post(
-            "/oauth/introspect", data={"token": partner.token}, auth=(partner.client.client_id, "acs_nope")
+            "/oauth/introspect",
+            data={"token": partner.token},
+            auth=(partner.client.client_id, "acs_nope"),
         )
         _oauth_error(response, 401, "invalid_client")
 
@@ -270,7 +305,9 @@ class TestDiscovery:
         response = await client.get("/.well-known/jwks.json")
         assert response.status_code == 200
         keys = response.json()["keys"]
-        assert keys and all(k["kty"] == "RSA" and k["alg"] == "RS256" and k["use"] == "sig" for k in keys)
+        assert keys and all(
+            k["kty"] == "RSA" and k["alg"] == "RS256" and k["use"] == "sig" for k in keys
+        )
         assert all(not ({"d", "p", "q", "dp", "dq", "qi"} & set(k)) for k in keys)
 
     async def test_metadata(self, client: httpx.AsyncClient) -> None:

@@ -64,21 +64,47 @@ FORGERIES: dict[str, Forger] = {
         t.sign_rs256(_header(k), _claims(p, f), t.private_key(k)),
         _claims(p, f, scope="audit:read cases:read cases:write"),
     ),
-    "wrong_typ": lambda p, f, k: t.sign_rs256(_header(k, typ="JWT"), _claims(p, f), t.private_key(k)),
-    "missing_typ": lambda p, f, k: t.sign_rs256(_header(k, typ=None), _claims(p, f), t.private_key(k)),
-    "wrong_aud": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, aud="someone-else"), t.private_key(k)),
-    "wrong_iss": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, iss="https://evil.example"), t.private_key(k)),
-    "expired": lambda p, f, k: t.sign_rs256(
-        _header(k), _claims(p, f, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600), t.private_key(k)
+    "wrong_typ": lambda p, f, k: t.sign_rs256(
+        _header(k, typ="JWT"), _claims(p, f), t.private_key(k)
     ),
-    "unknown_kid": lambda p, f, k: t.sign_rs256(_header(k, kid="not-a-key"), _claims(p, f), t.private_key(k)),
-    "missing_kid": lambda p, f, k: t.sign_rs256(_header(k, kid=None), _claims(p, f), t.private_key(k)),
-    "missing_jti": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, jti=None), t.private_key(k)),
-    "missing_exp": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, exp=None), t.private_key(k)),
-    "missing_iat": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, iat=None), t.private_key(k)),
-    "missing_sub": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, sub=None), t.private_key(k)),
-    "sub_differs_from_client": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, sub="acx_other"), t.private_key(k)),
-    "bad_org_id": lambda p, f, k: t.sign_rs256(_header(k), _claims(p, f, org_id="nope"), t.private_key(k)),
+    "missing_typ": lambda p, f, k: t.sign_rs256(
+        _header(k, typ=None), _claims(p, f), t.private_key(k)
+    ),
+    "wrong_aud": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, aud="someone-else"), t.private_key(k)
+    ),
+    "wrong_iss": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, iss="https://evil.example"), t.private_key(k)
+    ),
+    "expired": lambda p, f, k: t.sign_rs256(
+        _header(k),
+        _claims(p, f, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+        t.private_key(k),
+    ),
+    "unknown_kid": lambda p, f, k: t.sign_rs256(
+        _header(k, kid="not-a-key"), _claims(p, f), t.private_key(k)
+    ),
+    "missing_kid": lambda p, f, k: t.sign_rs256(
+        _header(k, kid=None), _claims(p, f), t.private_key(k)
+    ),
+    "missing_jti": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, jti=None), t.private_key(k)
+    ),
+    "missing_exp": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, exp=None), t.private_key(k)
+    ),
+    "missing_iat": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, iat=None), t.private_key(k)
+    ),
+    "missing_sub": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, sub=None), t.private_key(k)
+    ),
+    "sub_differs_from_client": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, sub="acx_other"), t.private_key(k)
+    ),
+    "bad_org_id": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, org_id="nope"), t.private_key(k)
+    ),
     "unknown_client": lambda p, f, k: t.sign_rs256(
         _header(k), _claims(p, f, sub="acx_ghost", client_id="acx_ghost"), t.private_key(k)
     ),
@@ -86,8 +112,10 @@ FORGERIES: dict[str, Forger] = {
     "two_segments": lambda p, f, k: "eyJhbGciOiJSUzI1NiJ9.e30",
     "bad_base64_header": lambda p, f, k: "%%%.e30.sig",
     "header_not_object": lambda p, f, k: t.b64(b"[1,2]") + ".e30.sig",
-    "rs512_header": lambda p, f, k: t.sign_rs256(_header(k, alg="RS512"), _claims(p, f), t.private_key(k)),
-}  # fmt: skip
+    "rs512_header": lambda p, f, k: t.sign_rs256(
+        _header(k, alg="RS512"), _claims(p, f), t.private_key(k)
+    ),
+}
 
 
 def _tamper(token: str, claims: dict[str, Any]) -> str:
@@ -115,7 +143,9 @@ async def test_forged_token_is_refused(
 @pytest.mark.parametrize(
     "authorization", ["", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "bearer"]
 )
-async def test_malformed_authorization_header(client: httpx.AsyncClient, authorization: str) -> None:
+async def test_malformed_authorization_header(
+    client: httpx.AsyncClient, authorization: str
+) -> None:
     response = await client.get(ME, headers={"Authorization": authorization})
     assert_unauthorized(response)
 

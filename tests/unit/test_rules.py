@@ -7,24 +7,45 @@ import uuid
 import pytest
 
 from app.api.conditional import etag, expected_version
+from app.db import tables
 from app.domain.clients import Client
 from app.domain.errors import PreconditionFailed, PreconditionRequired, ValidationFailed
 from app.domain.idempotency import check_key, fingerprint
 from app.domain.organizations import CapacityEntry, check_capacity
 from app.domain.pagination import decode_cursor, encode_cursor, paginate
-from app.domain.scopes import ALL_SCOPES, parse_scope, read_scope_for, unknown_scopes, write_scope_for
+from app.domain.scopes import (
+    ALL_SCOPES,
+    parse_scope,
+    read_scope_for,
+    unknown_scopes,
+    write_scope_for,
+)
 from app.domain.tokens import OAuthError, grant_scopes
 from app.domain.vocabulary import Category, OrganizationKind, ServiceKind
-from app.db import tables
 
 
 def test_contract_scopes_are_exactly_these() -> None:
-    assert ALL_SCOPES == {
-        "directory:write", "cases:read", "cases:write", "consents:write", "referrals:read",
-        "referrals:write", "medical:read", "medical:write", "counseling:read", "counseling:write",
-        "legal:read", "legal:write", "education:read", "education:write", "placements:read",
-        "placements:write", "webhooks:manage", "reports:read", "audit:read",
-    }  # fmt: skip
+    assert {
+        "directory:write",
+        "cases:read",
+        "cases:write",
+        "consents:write",
+        "referrals:read",
+        "referrals:write",
+        "medical:read",
+        "medical:write",
+        "counseling:read",
+        "counseling:write",
+        "legal:read",
+        "legal:write",
+        "education:read",
+        "education:write",
+        "placements:read",
+        "placements:write",
+        "webhooks:manage",
+        "reports:read",
+        "audit:read",
+    } == ALL_SCOPES
 
 
 @pytest.mark.parametrize(
@@ -86,7 +107,10 @@ class TestCapacity:
                 CapacityEntry(ServiceKind.MEDICAL, 1, 5),
             ],
         )
-        assert {"loc": ["body", "capacity", 0, "available"], "msg": "available exceeds maximum"} in errors
+        assert {
+            "loc": ["body", "capacity", 0, "available"],
+            "msg": "available exceeds maximum",
+        } in errors
         assert {"loc": ["body", "capacity", 1, "service"], "msg": "service listed twice"} in errors
         assert {
             "loc": ["body", "capacity", 2, "service"],
@@ -105,9 +129,14 @@ class TestCursor:
 
     @pytest.mark.parametrize(
         "cursor",
-        ["!!!", "bm90IGpzb24", encode_cursor("cases", ("x", uuid.uuid4())), encode_cursor("organizations", ("x",)),
-         encode_cursor("organizations", ("x", "not-a-uuid"))],
-    )  # fmt: skip
+        [
+            "!!!",
+            "bm90IGpzb24",
+            encode_cursor("cases", ("x", uuid.uuid4())),
+            encode_cursor("organizations", ("x",)),
+            encode_cursor("organizations", ("x", "not-a-uuid")),
+        ],
+    )
     def test_rejects_foreign_or_broken_cursors(self, cursor: str) -> None:
         with pytest.raises(ValidationFailed) as exc:
             decode_cursor(cursor, "organizations", (str, uuid.UUID))

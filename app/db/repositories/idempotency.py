@@ -17,7 +17,8 @@ _TRY_LOCK = Query(
 )
 _GET = Query(
     """
-    SELECT request_hash, response_status, response_headers, response_body, expires_at > now() AS live
+    SELECT request_hash, response_status, response_headers, response_body,
+           expires_at > now() AS live
     FROM idempotency_keys WHERE client_id = $1 AND key = $2
     """,
     ("client_id", "key"),
@@ -32,8 +33,17 @@ _STORE = Query(
         response_status = excluded.response_status, response_headers = excluded.response_headers,
         response_body = excluded.response_body, created_at = now(), expires_at = excluded.expires_at
     """,
-    ("client_id", "key", "method", "path", "request_hash", "status", "headers", "body",
-     "ttl_hours"),
+    (
+        "client_id",
+        "key",
+        "method",
+        "path",
+        "request_hash",
+        "status",
+        "headers",
+        "body",
+        "ttl_hours",
+    ),
 )
 _PRUNE = Query("DELETE FROM idempotency_keys WHERE expires_at < now()")
 
