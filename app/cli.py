@@ -254,5 +254,36 @@ def keys_list() -> None:
     _print_json({"active_kid": keyset.active.kid, "published_kids": list(keyset.verification)})
 
 
+audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+cli.add_typer(audit_cli, name="audit")
+
+
+@audit_cli.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit hash chain; exit 1 naming the first broken row."""
+    from app.domain.audit import verify_chains
+
+    result = _in_session(_settings(), verify_chains)
+    if result.first_break is not None:
+        broken = result.first_break
+        sys.stderr.write(
+            f"audit chain broken: org_id={broken.org_id} seq={broken.seq}: {broken.reason}\n"
+        )
+        _print_json(
+            {
+                "ok": False,
+                "chains": result.chains,
+                "rows_checked": result.rows,
+                "first_break": {
+                    "org_id": str(broken.org_id),
+                    "seq": broken.seq,
+                    "reason": broken.reason,
+                },
+            }
+        )
+        raise typer.Exit(1)
+    _print_json({"ok": True, "chains": result.chains, "rows_checked": result.rows})
+
+
 def main() -> None:
     cli()

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import health, oauth, organizations
+from app.api import cases, health, oauth, organizations
 from app.api.context import AppContext
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
+from app.domain.crypto import KeyWrapper, load_kek
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
@@ -43,12 +44,18 @@ def create_app(
     *,
     database: Database | None = None,
     keyring: KeyRing | None = None,
+    key_wrapper: KeyWrapper | None = None,
     configure_logs: bool = True,
 ) -> FastAPI:
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
     keyring = keyring or KeyRing(settings.resolved_keys_dir, create=settings.is_development)
+    if key_wrapper is None:
+        kek = settings.kek.get_secret_value() if settings.kek else None
+        key_wrapper = KeyWrapper(
+            load_kek(kek, settings.resolved_keys_dir, create=settings.is_development)
+        )
     ctx = AppContext(
         settings=settings,
         database=database,
@@ -58,6 +65,7 @@ def create_app(
             audience=settings.audience,
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
+        key_wrapper=key_wrapper,
     )
 
     @asynccontextmanager
@@ -90,6 +98,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(oauth.router)
     app.include_router(organizations.router)
+    app.include_router(cases.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -6,7 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     keys_dir: Path | None = Field(
         default=None,
         description="Signing-key directory; defaults to <data_dir>/keys in development",
+    )
+    kek: SecretStr | None = Field(
+        default=None,
+        description="Key-encryption key for survivor identity (base64, 32 bytes); "
+        "defaults to <keys_dir>/kek, generated in development",
     )
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "aftercare-exchange"

@@ -74,3 +74,67 @@ class Factory:
         organization = await self.organization(**org)
         client, secret = await self.client(organization.id, scopes)
         return Partner(organization, client, secret, self.token(client, token_scope))
+
+
+async def add_member(
+    database: Database, case_id: UUID, org_id: UUID, categories: list[str]
+) -> None:
+    """Put an organisation on a case's care team (what accepting a referral will do)."""
+    from uuid import uuid4
+
+    from app.db.repositories import cases as case_repo
+
+    session = database.session(transactional=True)
+    try:
+        await case_repo.add_member(
+            session,
+            id=uuid4(),
+            case_id=case_id,
+            org_id=org_id,
+            categories=categories,
+            referral_id=None,
+        )
+        await session.commit()
+    finally:
+        await session.close()
+
+
+def case_body(**overrides: Any) -> dict[str, Any]:
+    """A fictional adult survivor's intake."""
+    body: dict[str, Any] = {
+        "external_ref": "HL-2026-0001",
+        "survivor": {
+            "given_name": "Planted-Givenname-Xq7",
+            "family_name": "Planted-Familyname-Zr9",
+            "aliases": ["Planted-Alias-Kv3"],
+            "date_of_birth": "1999-04-12",
+            "gender": "female",
+            "nationality": "MM",
+            "languages": ["my", "th"],
+            "contact": {"phone": "+66-0000-PLANTED", "address": "Planted-Street-Location-88"},
+        },
+        "exploitation": {"types": ["labour"], "identified_on": "2026-10-02", "country": "TH"},
+        "needs": ["shelter", "medical", "legal"],
+        "risk_level": "high",
+    }
+    body.update(overrides)
+    return body
+
+
+PLANTED = (
+    "Planted-Givenname-Xq7",
+    "Planted-Familyname-Zr9",
+    "Planted-Alias-Kv3",
+    "1999-04-12",
+    "+66-0000-PLANTED",
+    "Planted-Street-Location-88",
+)
+
+
+def minor_body(**overrides: Any) -> dict[str, Any]:
+    body = case_body(external_ref="HL-2026-0002")
+    body["survivor"] = {**body["survivor"], "date_of_birth": None, "estimated_birth_year": 2011}
+    body["survivor"].pop("date_of_birth")
+    body["guardian"] = {"name": "Planted-Guardian-Name", "relationship": "aunt"}
+    body.update(overrides)
+    return body

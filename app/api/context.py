@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db.database import Database
+from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
@@ -16,6 +17,7 @@ class AppContext:
     database: Database | None
     keyring: KeyRing
     token_config: TokenConfig
+    key_wrapper: KeyWrapper
 
     @property
     def db(self) -> Database:

@@ -8,6 +8,7 @@ and checks scopes; aliases such as ``DirectoryWrite`` name the common combinatio
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 import structlog
@@ -85,6 +86,7 @@ async def _authenticate(
         raise InvalidToken("Missing bearer token")
     ctx: AppContext = request.app.state.ctx
     principal = await TokenService(session, ctx.keyring, ctx.token_config).authenticate(token)
+    principal = replace(principal, request_id=request.scope.get("state", {}).get("request_id"))
     structlog.contextvars.bind_contextvars(
         client_id=principal.client_id, org_id=str(principal.org_id)
     )
@@ -112,3 +114,7 @@ def require_scopes(*scopes: str) -> Any:
 
 AnyPrincipal = require_scopes()
 DirectoryWrite = require_scopes("directory:write")
+CasesRead = require_scopes("cases:read")
+CasesWrite = require_scopes("cases:write")
+ConsentsWrite = require_scopes("consents:write")
+AuditRead = require_scopes("audit:read")

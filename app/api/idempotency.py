@@ -49,9 +49,14 @@ class IdempotentRequest:
         )
 
     async def respond(
-        self, status: int, model: BaseModel, headers: Mapping[str, str] | None = None
+        self,
+        status: int,
+        model: BaseModel,
+        headers: Mapping[str, str] | None = None,
+        *,
+        exclude_unset: bool = False,
     ) -> Response:
-        body = model.__pydantic_serializer__.to_json(model)
+        body = model.__pydantic_serializer__.to_json(model, exclude_unset=exclude_unset)
         headers = dict(headers or {})
         if self._key is not None:
             await self._service.store(

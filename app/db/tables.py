@@ -144,3 +144,190 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", TIMESTAMPTZ, nullable=False, index=True),
     sa.CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
 )
+
+CATEGORIES = (
+    "demographics",
+    "identity",
+    "exploitation",
+    "medical",
+    "counseling",
+    "legal",
+    "education",
+    "placement",
+    "general",
+)
+GENDERS = ("female", "male", "non_binary", "other", "undisclosed")
+UUID_ARRAY = pg.ARRAY(sa.Uuid)
+
+cases = sa.Table(
+    "cases",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("reference", sa.Text, nullable=False, unique=True),
+    sa.Column("lead_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("external_ref", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'open'")),
+    sa.Column("close_reason", sa.Text, nullable=True),
+    sa.Column("closed_at", TIMESTAMPTZ, nullable=True),
+    # demographics (plain)
+    sa.Column("gender", sa.Text, nullable=False),
+    sa.Column("nationality", sa.CHAR(2), nullable=True),
+    sa.Column("languages", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("is_minor", sa.Boolean, nullable=False),
+    sa.Column("age_band", sa.Text, nullable=False),
+    # identity (each field encrypted with the case's data key; see app.domain.crypto)
+    sa.Column("given_name_enc", sa.LargeBinary, nullable=True),
+    sa.Column("family_name_enc", sa.LargeBinary, nullable=True),
+    sa.Column("aliases_enc", sa.LargeBinary, nullable=True),
+    sa.Column("date_of_birth_enc", sa.LargeBinary, nullable=True),
+    sa.Column("birth_year_enc", sa.LargeBinary, nullable=True),
+    sa.Column("contact_enc", sa.LargeBinary, nullable=True),
+    sa.Column("guardian_enc", sa.LargeBinary, nullable=True),
+    sa.Column("identity_erased_at", TIMESTAMPTZ, nullable=True),
+    # exploitation
+    sa.Column("exploitation_types", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("identified_on", sa.Date, nullable=True),
+    sa.Column("identified_country", sa.CHAR(2), nullable=True),
+    # general
+    sa.Column("needs", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("risk_level", sa.Text, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.UniqueConstraint("lead_org_id", "external_ref"),
+    sa.CheckConstraint("status IN ('open', 'closed')", name="status"),
+    sa.CheckConstraint(_in("gender", GENDERS), name="gender"),
+    sa.CheckConstraint(
+        "risk_level IS NULL OR risk_level IN ('low', 'medium', 'high', 'critical')",
+        name="risk_level",
+    ),
+    sa.CheckConstraint(_all_in("needs", SERVICE_KINDS), name="needs"),
+)
+sa.Index("ix_cases_lead_org_id_updated_at_id", cases.c.lead_org_id, cases.c.updated_at, cases.c.id)
+
+case_keys = sa.Table(
+    "case_keys",
+    metadata,
+    sa.Column(
+        "case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("wrapped_key", sa.LargeBinary, nullable=False),
+    sa.Column("kek_id", sa.Text, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+)
+
+case_members = sa.Table(
+    "case_members",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("categories", TEXT_ARRAY, nullable=False),
+    sa.Column("referral_id", sa.Uuid, nullable=True),
+    sa.Column("joined_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("left_at", TIMESTAMPTZ, nullable=True),
+    sa.CheckConstraint(_all_in("categories", CATEGORIES), name="categories"),
+)
+sa.Index(
+    "uq_case_members_active",
+    case_members.c.case_id,
+    case_members.c.org_id,
+    unique=True,
+    postgresql_where=case_members.c.left_at.is_(None),
+)
+sa.Index(
+    "ix_case_members_org_active",
+    case_members.c.org_id,
+    case_members.c.case_id,
+    postgresql_where=case_members.c.left_at.is_(None),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    sa.Column("granted_by", TEXT_ARRAY, nullable=False),
+    sa.Column("recipient_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=True),
+    sa.Column("recipient_kinds", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("categories", TEXT_ARRAY, nullable=False),
+    sa.Column("purpose", sa.Text, nullable=False),
+    sa.Column("obtained_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("expires_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("evidence_ref", sa.Text, nullable=True),
+    sa.Column("revoked_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("revoke_reason", sa.Text, nullable=True),
+    sa.Column("recorded_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(
+        "(recipient_org_id IS NOT NULL) <> (cardinality(recipient_kinds) > 0)", name="recipient"
+    ),
+    sa.CheckConstraint(
+        "cardinality(granted_by) > 0 AND granted_by <@ ARRAY['survivor', 'guardian']::text[]",
+        name="granted_by",
+    ),
+    sa.CheckConstraint(
+        "cardinality(categories) > 0 AND " + _all_in("categories", CATEGORIES), name="categories"
+    ),
+    sa.CheckConstraint("expires_at IS NULL OR expires_at > obtained_at", name="expiry"),
+)
+
+case_updates = sa.Table(
+    "case_updates",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("author_org_id", sa.Uuid, nullable=False),
+    sa.Column("author_client_id", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("occurred_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("details", pg.JSONB, nullable=True),
+    sa.Column("supersedes", sa.Uuid, sa.ForeignKey("case_updates.id"), nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("category", CATEGORIES), name="category"),
+    sa.CheckConstraint(
+        _in(
+            "kind",
+            ("note", "service_delivered", "assessment", "incident", "status_change", "follow_up"),
+        ),
+        name="kind",
+    ),
+)
+sa.Index(
+    "ix_case_updates_case_id_created_at_id",
+    case_updates.c.case_id,
+    case_updates.c.created_at,
+    case_updates.c.id,
+)
+
+# Tamper-evident audit: one hash chain per acting organisation. `audit_heads` holds each chain's
+# latest (seq, hash); appending updates the head row, whose row lock serialises writers.
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("seq", sa.BigInteger, primary_key=True),
+    sa.Column("hash", sa.LargeBinary, nullable=False),
+    sa.Column("occurred_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("client_id", sa.Text, nullable=False),
+    sa.Column("jti", sa.Uuid, nullable=True),
+    sa.Column("request_id", sa.Text, nullable=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("case_ids", UUID_ARRAY, nullable=False),
+    sa.Column("categories", TEXT_ARRAY, nullable=False),
+)
+sa.Index("ix_audit_log_case_ids", audit_log.c.case_ids, postgresql_using="gin")
+
+audit_heads = sa.Table(
+    "audit_heads",
+    metadata,
+    sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.LargeBinary, nullable=False),
+)

@@ -13,6 +13,7 @@ class Principal:
     scopes: frozenset[str]
     jti: UUID
     expires_at: int
+    request_id: str | None = None
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes

@@ -47,3 +47,49 @@ class Gender(StrEnum):
     NON_BINARY = "non_binary"
     OTHER = "other"
     UNDISCLOSED = "undisclosed"
+
+
+class ExploitationType(StrEnum):
+    SEX = "sex"
+    LABOUR = "labour"
+    DOMESTIC_SERVITUDE = "domestic_servitude"
+    FORCED_CRIMINALITY = "forced_criminality"
+    FORCED_MARRIAGE = "forced_marriage"
+    ORGAN_REMOVAL = "organ_removal"
+    OTHER = "other"
+
+
+class RiskLevel(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Granter(StrEnum):
+    SURVIVOR = "survivor"
+    GUARDIAN = "guardian"
+
+
+class UpdateKind(StrEnum):
+    NOTE = "note"
+    SERVICE_DELIVERED = "service_delivered"
+    ASSESSMENT = "assessment"
+    INCIDENT = "incident"
+    STATUS_CHANGE = "status_change"
+    FOLLOW_UP = "follow_up"
+
+
+class AgeBand(StrEnum):
+    UNDER_12 = "0-11"
+    FROM_12 = "12-14"
+    FROM_15 = "15-17"
+    FROM_18 = "18-24"
+    FROM_25 = "25-34"
+    FROM_35 = "35-49"
+    FROM_50 = "50+"

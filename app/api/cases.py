@@ -1,0 +1,301 @@
+"""Cases, consents, the timeline and the access log (CONTRACT §4 "Cases", "Consents",
+"Case updates"). Every rule is the domain's; this module only translates HTTP."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from app.api.conditional import IfMatch, etag, expected_version
+from app.api.deps import AuditRead, CasesRead, CasesWrite, ConsentsWrite, Context, DbSession
+from app.api.idempotency import Idempotent
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.problems import problem_responses
+from app.api.responses import model_response
+from app.api.schemas.cases import (
+    AccessLogEntry,
+    CaseCreate,
+    CaseOut,
+    CasePatch,
+    CloseIn,
+    ConsentCreate,
+    ConsentOut,
+    RevokeIn,
+    UpdateCreate,
+    UpdateOut,
+)
+from app.domain.access import Role
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseInput, CaseService
+from app.domain.consents import ConsentService
+
+from app.domain.updates import UpdateService
+from app.domain.vocabulary import CaseStatus, Category
+
+router = APIRouter(
+    prefix="/v1/cases",
+    tags=["cases"],
+    responses=problem_responses(401, 403, 404, 422),
+)
+
+CaseId = Annotated[UUID, "case id"]
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CaseOut,
+    summary="Open a case (your organisation becomes the lead)",
+    responses=problem_responses(409),
+)
+async def create_case(
+    body: CaseCreate, session: DbSession, ctx: Context, principal: CasesWrite, idem: Idempotent
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    exploitation = body.exploitation
+    view = await CaseService(session, ctx.key_wrapper, principal).create(
+        CaseInput(
+            external_ref=body.external_ref,
+            gender=str(body.survivor.gender),
+            identity=body.to_identity(),
+            nationality=body.survivor.nationality,
+            languages=list(dict.fromkeys(body.survivor.languages)),
+            exploitation_types=[str(t) for t in dict.fromkeys(exploitation.types)]
+            if exploitation
+            else [],
+            identified_on=exploitation.identified_on if exploitation else None,
+            identified_country=exploitation.country if exploitation else None,
+            needs=[str(n) for n in dict.fromkeys(body.needs)],
+            risk_level=str(body.risk_level) if body.risk_level else None,
+        )
+    )
+    return await idem.respond(
+        201,
+        CaseOut.of(view),
+        headers={"Location": f"/v1/cases/{view.id}", "ETag": etag(view.version)},
+        exclude_unset=True,
+    )
+
+
+@router.get("", response_model=PageOut[CaseOut], summary="Cases you lead or care for")
+async def list_cases(
+    session: DbSession,
+    ctx: Context,
+    principal: CasesRead,
+    status: CaseStatus | None = None,
+    role: Annotated[Role | None, Query(description="lead or care_team")] = None,
+    updated_since: datetime | None = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    if role is Role.NONE:
+        role = None
+    page = await CaseService(session, ctx.key_wrapper, principal).list(
+        role=role,
+        status=str(status) if status else None,
+        updated_since=updated_since,
+        limit=limit,
+        cursor=cursor,
+    )
+    return model_response(
+        PageOut[CaseOut](items=[CaseOut.of(v) for v in page.items], next_cursor=page.next_cursor)
+    )
+
+
+@router.get("/{case_id}", response_model=CaseOut, summary="A case, as far as you may see it")
+async def get_case(
+    case_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
+) -> Response:
+    view = await CaseService(session, ctx.key_wrapper, principal).get(case_id)
+    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+
+
+@router.patch(
+    "/{case_id}",
+    response_model=CaseOut,
+    summary="Edit a case you lead",
+    responses=problem_responses(409, 412, 428),
+)
+async def patch_case(
+    case_id: UUID,
+    body: CasePatch,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+    if_match: IfMatch = None,
+) -> Response:
+    version = expected_version(if_match)
+    view = await CaseService(session, ctx.key_wrapper, principal).update(
+        case_id, body.to_changes(), expected_version=version
+    )
+    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+
+
+@router.post(
+    "/{case_id}/close",
+    response_model=CaseOut,
+    summary="Close a case you lead",
+    responses=problem_responses(409),
+)
+async def close_case(
+    case_id: UUID, body: CloseIn, session: DbSession, ctx: Context, principal: CasesWrite
+) -> Response:
+    view = await CaseService(session, ctx.key_wrapper, principal).close(case_id, body.reason)
+    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+
+
+@router.delete(
+    "/{case_id}/survivor-identity",
+    status_code=204,
+    summary="Erase the survivor's identity (destroys its encryption key)",
+)
+async def erase_identity(
+    case_id: UUID, session: DbSession, ctx: Context, principal: CasesWrite
+) -> Response:
+    await CaseService(session, ctx.key_wrapper, principal).erase_identity(case_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{case_id}/access-log",
+    response_model=PageOut[AccessLogEntry],
+    summary="Who read or changed a case you lead (newest first)",
+)
+async def access_log(
+    case_id: UUID,
+    session: DbSession,
+    ctx: Context,
+    principal: AuditRead,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    await CaseService(session, ctx.key_wrapper, principal).load_as_lead(case_id)
+    page = await AuditTrail(session).access_log(case_id, limit=limit, cursor=cursor)
+    return model_response(
+        PageOut[AccessLogEntry](
+            items=[AccessLogEntry.of(r) for r in page.items], next_cursor=page.next_cursor
+        )
+    )
+
+
+# -- consents -----------------------------------------------------------------------------------
+@router.post(
+    "/{case_id}/consents",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Record the survivor's (or guardian's) consent",
+)
+async def create_consent(
+    case_id: UUID,
+    body: ConsentCreate,
+    session: DbSession,
+    ctx: Context,
+    principal: ConsentsWrite,
+    idem: Idempotent,
+    request: Request,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await ConsentService(session, ctx.key_wrapper, principal).grant(case_id, body.to_input())
+    return await idem.respond(
+        201,
+        ConsentOut.of(row, datetime.now(UTC)),
+        headers={"Location": f"/v1/cases/{case_id}/consents/{row['id']}"},
+    )
+
+
+@router.get(
+    "/{case_id}/consents",
+    response_model=PageOut[ConsentOut],
+    summary="Consents of a case (the lead sees all; others those addressed to them)",
+)
+async def list_consents(
+    case_id: UUID,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesRead,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    page = await ConsentService(session, ctx.key_wrapper, principal).list(
+        case_id, limit=limit, cursor=cursor
+    )
+    now = datetime.now(UTC)
+    return model_response(
+        PageOut[ConsentOut](
+            items=[ConsentOut.of(r, now) for r in page.items], next_cursor=page.next_cursor
+        )
+    )
+
+
+@router.post(
+    "/{case_id}/consents/{consent_id}/revoke",
+    response_model=ConsentOut,
+    summary="Revoke a consent (effective from the next request, everywhere)",
+    responses=problem_responses(409),
+)
+async def revoke_consent(
+    case_id: UUID,
+    consent_id: UUID,
+    body: RevokeIn,
+    session: DbSession,
+    ctx: Context,
+    principal: ConsentsWrite,
+) -> Response:
+    row = await ConsentService(session, ctx.key_wrapper, principal).revoke(
+        case_id, consent_id, body.reason
+    )
+    return model_response(ConsentOut.of(row, datetime.now(UTC)))
+
+
+# -- timeline -----------------------------------------------------------------------------------
+@router.post(
+    "/{case_id}/updates",
+    status_code=201,
+    response_model=UpdateOut,
+    summary="Add an update to the timeline (immutable; correct with `supersedes`)",
+)
+async def create_update(
+    case_id: UUID,
+    body: UpdateCreate,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await UpdateService(session, ctx.key_wrapper, principal).post(case_id, body.to_input())
+    return await idem.respond(
+        201, UpdateOut.of(row), headers={"Location": f"/v1/cases/{case_id}/updates/{row['id']}"}
+    )
+
+
+@router.get(
+    "/{case_id}/updates",
+    response_model=PageOut[UpdateOut],
+    summary="The timeline: updates in categories you may see, oldest first",
+)
+async def list_updates(
+    case_id: UUID,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesRead,
+    category: Category | None = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    page = await UpdateService(session, ctx.key_wrapper, principal).list(
+        case_id, category=category, limit=limit, cursor=cursor
+    )
+    return model_response(
+        PageOut[UpdateOut](items=[UpdateOut.of(r) for r in page.items], next_cursor=page.next_cursor)
+    )
+
+
+

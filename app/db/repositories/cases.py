@@ -1,0 +1,204 @@
+"""Cases, their data keys and care-team membership."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+
+CASE_COLUMNS = """
+    c.id, c.reference, c.lead_org_id, c.external_ref, c.status, c.close_reason, c.closed_at,
+    c.gender, c.nationality, c.languages, c.is_minor, c.age_band,
+    c.given_name_enc, c.family_name_enc, c.aliases_enc, c.date_of_birth_enc, c.birth_year_enc,
+    c.contact_enc, c.guardian_enc, c.identity_erased_at,
+    c.exploitation_types, c.identified_on, c.identified_country, c.needs, c.risk_level,
+    c.created_at, c.updated_at, c.version, k.wrapped_key
+"""
+
+# What the access policy needs about the caller, loaded with the case in the same statement:
+# its active membership (shared categories) and the consents addressed to it (by id or kind).
+_RELATIONSHIP = """
+    m.categories AS member_categories,
+    CASE WHEN c.lead_org_id = $1 THEN '[]'::jsonb ELSE COALESCE((
+        SELECT jsonb_agg(jsonb_build_object(
+            'categories', s.categories, 'obtained_at', s.obtained_at,
+            'expires_at', s.expires_at, 'revoked_at', s.revoked_at,
+            'recipient_org_id', s.recipient_org_id, 'recipient_kinds', s.recipient_kinds))
+        FROM consents s
+        WHERE s.case_id = c.id AND (s.recipient_org_id = $1 OR o.kind = ANY (s.recipient_kinds))
+    ), '[]'::jsonb) END AS consents,
+    o.kind AS caller_kind
+"""
+
+_FROM = """
+    FROM cases c
+    JOIN organizations o ON o.id = $1
+    LEFT JOIN case_keys k ON k.case_id = c.id
+    LEFT JOIN case_members m ON m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
+"""
+
+_LOAD_FOR = Query(
+    f"SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM} "  # noqa: S608 - constant text
+    "WHERE c.id = $2 AND (c.lead_org_id = $1 OR m.id IS NOT NULL)",
+    ("org_id", "case_id"),
+)
+
+_LIST_FOR = Query(
+    f"""
+    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    WHERE c.id IN (
+            SELECT id FROM cases WHERE lead_org_id = $1 AND ($2::text IS DISTINCT FROM 'care_team')
+            UNION ALL
+            SELECT case_id FROM case_members
+            WHERE org_id = $1 AND left_at IS NULL AND ($2::text IS DISTINCT FROM 'lead'))
+      AND ($2::text IS NULL OR ($2::text = 'lead') = (c.lead_org_id = $1))
+      AND ($3::text IS NULL OR c.status = $3::text)
+      AND ($4::timestamptz IS NULL OR c.updated_at >= $4::timestamptz)
+      AND ($5::timestamptz IS NULL OR (c.updated_at, c.id) > ($5::timestamptz, $6::uuid))
+    ORDER BY c.updated_at, c.id
+    LIMIT $7
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "role", "status", "updated_since", "after_ts", "after_id", "limit"),
+)
+
+_INSERT = Query(
+    """
+    INSERT INTO cases (id, reference, lead_org_id, external_ref, gender, nationality, languages,
+                       is_minor, age_band, given_name_enc, family_name_enc, aliases_enc,
+                       date_of_birth_enc, birth_year_enc, contact_enc, guardian_enc,
+                       exploitation_types, identified_on, identified_country, needs, risk_level)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
+            $20, $21)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+    """,
+    ("id", "reference", "lead_org_id", "external_ref", "gender", "nationality", "languages",
+     "is_minor", "age_band", "given_name_enc", "family_name_enc", "aliases_enc",
+     "date_of_birth_enc", "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types",
+     "identified_on", "identified_country", "needs", "risk_level"),
+)  # fmt: skip
+
+_INSERT_KEY = Query(
+    "INSERT INTO case_keys (case_id, wrapped_key, kek_id) VALUES ($1, $2, $3)",
+    ("case_id", "wrapped_key", "kek_id"),
+)
+
+_FIND_BY_REF = Query(
+    "SELECT id FROM cases WHERE lead_org_id = $1 AND external_ref = $2",
+    ("lead_org_id", "external_ref"),
+)
+_REFERENCE_TAKEN = Query("SELECT 1 FROM cases WHERE reference = $1", ("reference",))
+
+_UPDATE = Query(
+    """
+    UPDATE cases SET
+        external_ref = $3, gender = $4, nationality = $5, languages = $6, is_minor = $7,
+        age_band = $8, given_name_enc = $9, family_name_enc = $10, aliases_enc = $11,
+        date_of_birth_enc = $12, birth_year_enc = $13, contact_enc = $14, guardian_enc = $15,
+        exploitation_types = $16, identified_on = $17, identified_country = $18, needs = $19,
+        risk_level = $20, updated_at = now(), version = version + 1
+    WHERE id = $1 AND version = $2
+    RETURNING version
+    """,
+    ("id", "expected_version", "external_ref", "gender", "nationality", "languages", "is_minor",
+     "age_band", "given_name_enc", "family_name_enc", "aliases_enc", "date_of_birth_enc",
+     "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types", "identified_on",
+     "identified_country", "needs", "risk_level"),
+)  # fmt: skip
+
+_CLOSE = Query(
+    """
+    UPDATE cases SET status = 'closed', close_reason = $2, closed_at = now(), updated_at = now(),
+                     version = version + 1
+    WHERE id = $1 AND status = 'open'
+    RETURNING version
+    """,
+    ("id", "reason"),
+)
+
+_DESTROY_KEY = Query("DELETE FROM case_keys WHERE case_id = $1", ("case_id",))
+_ERASE_IDENTITY = Query(
+    """
+    UPDATE cases SET given_name_enc = NULL, family_name_enc = NULL, aliases_enc = NULL,
+                     date_of_birth_enc = NULL, birth_year_enc = NULL, contact_enc = NULL,
+                     guardian_enc = NULL, identity_erased_at = now(), updated_at = now(),
+                     version = version + 1
+    WHERE id = $1
+    """,
+    ("id",),
+)
+
+_TOUCH = Query(
+    "UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = $1", ("id",)
+)
+
+_ADD_MEMBER = Query(
+    """
+    INSERT INTO case_members (id, case_id, org_id, categories, referral_id)
+    VALUES ($1, $2, $3, $4, $5)
+    """,
+    ("id", "case_id", "org_id", "categories", "referral_id"),
+)
+_LEAVE = Query(
+    "UPDATE case_members SET left_at = now() WHERE case_id = $1 AND org_id = $2 AND left_at IS NULL",
+    ("case_id", "org_id"),
+)
+
+
+async def load_for(session: Session, org_id: UUID, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_LOAD_FOR, org_id=org_id, case_id=case_id)
+
+
+async def list_for(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_LIST_FOR, params)
+
+
+async def insert(session: Session, **values: Any) -> UUID | None:
+    inserted: UUID | None = await session.fetchval(_INSERT, values)
+    return inserted
+
+
+async def insert_key(session: Session, **values: Any) -> None:
+    await session.execute(_INSERT_KEY, values)
+
+
+async def find_by_external_ref(session: Session, lead_org_id: UUID, external_ref: str) -> UUID | None:
+    found: UUID | None = await session.fetchval(
+        _FIND_BY_REF, lead_org_id=lead_org_id, external_ref=external_ref
+    )
+    return found
+
+
+async def reference_taken(session: Session, reference: str) -> bool:
+    return await session.fetchval(_REFERENCE_TAKEN, reference=reference) is not None
+
+
+async def update(session: Session, **values: Any) -> int | None:
+    version: int | None = await session.fetchval(_UPDATE, values)
+    return version
+
+
+async def close(session: Session, case_id: UUID, reason: str) -> int | None:
+    version: int | None = await session.fetchval(_CLOSE, id=case_id, reason=reason)
+    return version
+
+
+async def erase_identity(session: Session, case_id: UUID) -> None:
+    await session.execute(_DESTROY_KEY, case_id=case_id)
+    await session.execute(_ERASE_IDENTITY, id=case_id)
+
+
+async def touch(session: Session, case_id: UUID) -> None:
+    await session.execute(_TOUCH, id=case_id)
+
+
+async def add_member(session: Session, **values: Any) -> None:
+    await session.execute(_ADD_MEMBER, values)
+
+
+async def remove_member(session: Session, case_id: UUID, org_id: UUID) -> None:
+    await session.execute(_LEAVE, case_id=case_id, org_id=org_id)

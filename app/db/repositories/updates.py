@@ -1,0 +1,60 @@
+"""The case timeline (immutable updates)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+
+_COLUMNS = """
+    id, case_id, author_org_id, kind, category, occurred_at, summary, details, supersedes,
+    created_at
+"""
+
+_INSERT = Query(
+    f"""
+    INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind, category,
+                              occurred_at, summary, details, supersedes)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING {_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "author_org_id", "author_client_id", "kind", "category", "occurred_at",
+     "summary", "details", "supersedes"),
+)  # fmt: skip
+
+_GET = Query(
+    f"SELECT {_COLUMNS} FROM case_updates WHERE id = $1 AND case_id = $2",  # noqa: S608
+    ("id", "case_id"),
+)
+
+# Visible: the caller's categories, plus whatever the caller itself wrote.
+_PAGE = Query(
+    f"""
+    SELECT {_COLUMNS} FROM case_updates u
+    WHERE u.case_id = $1
+      AND (u.category = ANY ($2::text[]) OR u.author_org_id = $3)
+      AND ($4::text IS NULL OR u.category = $4::text)
+      AND ($5::timestamptz IS NULL OR (u.created_at, u.id) > ($5::timestamptz, $6::uuid))
+    ORDER BY u.created_at, u.id
+    LIMIT $7
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_id", "categories", "author_org_id", "category", "after_ts", "after_id", "limit"),
+)
+
+
+async def insert(session: Session, **values: Any) -> asyncpg.Record:
+    row = await session.fetchrow(_INSERT, values)
+    assert row is not None
+    return row
+
+
+async def get(session: Session, update_id: UUID, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, id=update_id, case_id=case_id)
+
+
+async def page(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_PAGE, params)

@@ -1,0 +1,175 @@
+"""Tamper-evident audit of every read and write of survivor data.
+
+Each audit row records who (organisation, client, token ``jti``), what (action, categories) and
+which cases, with the request id — never survivor data. Rows form one hash chain per acting
+organisation: ``hash_n = sha256(hash_{n-1} || seq_n || entry_n)`` where ``entry`` is the canonical
+JSON of the row's fields. Rows are appended in the same transaction as the access they record,
+so an access that fails leaves no trace and a trace never lacks its access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from hashlib import sha256
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from app.db.database import Session
+from app.db.repositories import audit as repo
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import Category
+
+ACCESS_LOG = "access-log"
+
+
+def canonical_entry(
+    *,
+    org_id: UUID,
+    occurred_at: datetime,
+    client_id: str,
+    jti: UUID | None,
+    request_id: str | None,
+    action: str,
+    case_ids: Sequence[UUID],
+    categories: Sequence[str],
+) -> bytes:
+    return orjson.dumps(
+        [
+            str(org_id),
+            occurred_at.astimezone(UTC).isoformat(),
+            client_id,
+            str(jti) if jti else None,
+            request_id,
+            action,
+            [str(c) for c in case_ids],
+            list(categories),
+        ]
+    )
+
+
+def chain_hash(previous: bytes, seq: int, entry: bytes) -> bytes:
+    return sha256(previous + seq.to_bytes(8, "big", signed=True) + entry).digest()
+
+
+class AuditTrail:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    async def record(
+        self,
+        principal: Principal,
+        action: str,
+        case_ids: Iterable[UUID],
+        categories: Iterable[Category | str] = (),
+    ) -> None:
+        ids = list(dict.fromkeys(case_ids))
+        cats = sorted({str(c) for c in categories})
+        occurred_at = datetime.now(UTC)
+        entry = canonical_entry(
+            org_id=principal.org_id,
+            occurred_at=occurred_at,
+            client_id=principal.client_id,
+            jti=principal.jti,
+            request_id=principal.request_id,
+            action=action,
+            case_ids=ids,
+            categories=cats,
+        )
+        await repo.append(
+            self.session,
+            org_id=principal.org_id,
+            entry=entry,
+            occurred_at=occurred_at,
+            client_id=principal.client_id,
+            jti=principal.jti,
+            request_id=principal.request_id,
+            action=action,
+            case_ids=ids,
+            categories=cats,
+        )
+
+    async def access_log(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Any]:
+        before = decode_cursor(cursor, ACCESS_LOG, (datetime.fromisoformat, UUID, int))
+        rows = await repo.access_log(
+            self.session,
+            case_id,
+            before=(before[0], before[1], before[2]) if before else None,
+            limit=limit + 1,
+        )
+        return paginate(rows, limit, ACCESS_LOG, lambda r: (r["occurred_at"], r["org_id"], r["seq"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ChainBreak:
+    org_id: UUID
+    seq: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    chains: int
+    rows: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+async def verify_chains(session: Session) -> VerifyResult:
+    """Recompute every chain; report the first row that does not follow from its predecessor."""
+    heads = {r["org_id"]: (r["seq"], bytes(r["hash"])) for r in await repo.heads(session)}
+    rows = 0
+    org: UUID | None = None
+    previous, expected_seq = repo.GENESIS, 1
+    seen: set[UUID] = set()
+
+    def finished(chain_org: UUID | None, last_seq: int, last_hash: bytes) -> ChainBreak | None:
+        if chain_org is None:
+            return None
+        head = heads.get(chain_org)
+        if head is None or head != (last_seq, last_hash):
+            return ChainBreak(chain_org, last_seq, "chain ends before its recorded head")
+        return None
+
+    async for row in repo.iterate_chain(session):
+        rows += 1
+        if row["org_id"] != org:
+            broken = finished(org, expected_seq - 1, previous)
+            if broken:
+                return VerifyResult(len(seen), rows, broken)
+            org = row["org_id"]
+            seen.add(org)
+            previous, expected_seq = repo.GENESIS, 1
+        if row["seq"] != expected_seq:
+            return VerifyResult(
+                len(seen), rows, ChainBreak(row["org_id"], row["seq"], f"expected seq {expected_seq}")
+            )
+        entry = canonical_entry(
+            org_id=row["org_id"],
+            occurred_at=row["occurred_at"],
+            client_id=row["client_id"],
+            jti=row["jti"],
+            request_id=row["request_id"],
+            action=row["action"],
+            case_ids=row["case_ids"],
+            categories=row["categories"],
+        )
+        digest = chain_hash(previous, row["seq"], entry)
+        if digest != bytes(row["hash"]):
+            return VerifyResult(
+                len(seen), rows, ChainBreak(row["org_id"], row["seq"], "hash does not match")
+            )
+        previous, expected_seq = digest, expected_seq + 1
+    broken = finished(org, expected_seq - 1, previous)
+    if broken is None:
+        missing = sorted(set(heads) - seen)
+        if missing:
+            broken = ChainBreak(missing[0], heads[missing[0]][0], "chain rows are missing")
+    return VerifyResult(len(seen), rows, broken)

@@ -1,0 +1,465 @@
+"""Cases: intake, the case as each partner may see it, edits, closing and identity erasure."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as repo
+from app.domain import age
+from app.domain.access import (
+    LEAD,
+    STRANGER,
+    CaseAccess,
+    ConsentFacts,
+    Relationship,
+    Role,
+    case_access,
+)
+from app.domain.audit import AuditTrail
+from app.domain.crypto import DataKey, KeyWrapper
+from app.domain.errors import (
+    Conflict,
+    DuplicateResource,
+    InvalidTransition,
+    NotFound,
+    PreconditionFailed,
+    ValidationFailed,
+)
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import Category
+
+LIST_NAME = "cases"
+_REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
+
+IDENTITY_COLUMNS = (
+    "given_name",
+    "family_name",
+    "aliases",
+    "date_of_birth",
+    "birth_year",
+    "contact",
+    "guardian",
+)
+
+
+def new_reference() -> str:
+    """A short code people can read out on the phone, e.g. ``AC-7K3Q-9M2P`` (no survivor data)."""
+    chars = "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(8))
+    return f"AC-{chars[:4]}-{chars[4:]}"
+
+
+@dataclass(slots=True)
+class Identity:
+    given_name: str | None = None
+    family_name: str | None = None
+    aliases: list[str] = field(default_factory=list)
+    date_of_birth: date | None = None
+    estimated_birth_year: int | None = None
+    contact: dict[str, Any] | None = None
+    guardian: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class CaseInput:
+    """Everything intake or an edit provides (already schema-validated)."""
+
+    external_ref: str
+    gender: str
+    identity: Identity
+    nationality: str | None = None
+    languages: list[str] = field(default_factory=list)
+    exploitation_types: list[str] = field(default_factory=list)
+    identified_on: date | None = None
+    identified_country: str | None = None
+    needs: list[str] = field(default_factory=list)
+    risk_level: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CaseView:
+    """A case as one caller may see it; ``access`` says which parts are filled."""
+
+    access: CaseAccess
+    id: UUID
+    reference: str
+    lead_org_id: UUID
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    closed_at: datetime | None
+    external_ref: str | None
+    demographics: dict[str, Any] | None
+    identity: Identity | None
+    identity_erased: bool
+    exploitation: dict[str, Any] | None
+    general: dict[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedCase:
+    row: asyncpg.Record
+    access: CaseAccess
+
+    @property
+    def id(self) -> UUID:
+        result: UUID = self.row["id"]
+        return result
+
+
+def _consents(raw: Sequence[dict[str, Any]]) -> list[ConsentFacts]:
+    return [
+        ConsentFacts(
+            categories=frozenset(Category(c) for c in item["categories"]),
+            obtained_at=datetime.fromisoformat(item["obtained_at"]),
+            expires_at=datetime.fromisoformat(item["expires_at"]) if item["expires_at"] else None,
+            revoked_at=datetime.fromisoformat(item["revoked_at"]) if item["revoked_at"] else None,
+            recipient_org_id=UUID(item["recipient_org_id"]) if item["recipient_org_id"] else None,
+            recipient_kinds=frozenset(item["recipient_kinds"] or ()),
+        )
+        for item in raw
+    ]
+
+
+def access_from_row(row: asyncpg.Record, principal: Principal, now: datetime) -> CaseAccess:
+    """Feed the loaded facts to the one access policy."""
+    if row["lead_org_id"] == principal.org_id:
+        relationship = LEAD
+    elif row["member_categories"] is not None:
+        relationship = Relationship(
+            Role.CARE_TEAM, frozenset(Category(c) for c in row["member_categories"])
+        )
+    else:
+        relationship = STRANGER
+    return case_access(
+        relationship,
+        principal.scopes,
+        _consents(row["consents"]),
+        org_id=principal.org_id,
+        org_kind=row["caller_kind"],
+        now=now,
+    )
+
+
+def check_minor_rules(is_minor: bool, guardian: dict[str, Any] | None) -> None:
+    if is_minor and not guardian:
+        raise ValidationFailed(
+            "A minor's case needs a guardian", loc=["body", "guardian"]
+        )
+
+
+def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
+    if (identity.date_of_birth is None) == (identity.estimated_birth_year is None):
+        raise ValidationFailed(
+            "Give exactly one of survivor.date_of_birth and survivor.estimated_birth_year",
+            loc=["body", "survivor", "date_of_birth"],
+        )
+    if identity.date_of_birth is not None and identity.date_of_birth > intake_day:
+        raise ValidationFailed(
+            "The date of birth is in the future", loc=["body", "survivor", "date_of_birth"]
+        )
+    if identity.estimated_birth_year is not None and not (
+        1900 <= identity.estimated_birth_year <= intake_day.year
+    ):
+        raise ValidationFailed(
+            "The estimated birth year is not plausible",
+            loc=["body", "survivor", "estimated_birth_year"],
+        )
+    years = age.age_on(
+        intake_day,
+        date_of_birth=identity.date_of_birth,
+        birth_year=identity.estimated_birth_year,
+    )
+    return age.is_minor(years), str(age.age_band(years))
+
+
+def _encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | None]:
+    dob = identity.date_of_birth.isoformat() if identity.date_of_birth else None
+    return {
+        "given_name_enc": key.encrypt_json("given_name", identity.given_name),
+        "family_name_enc": key.encrypt_json("family_name", identity.family_name),
+        "aliases_enc": key.encrypt_json("aliases", identity.aliases or None),
+        "date_of_birth_enc": key.encrypt_json("date_of_birth", dob),
+        "birth_year_enc": key.encrypt_json("birth_year", identity.estimated_birth_year),
+        "contact_enc": key.encrypt_json("contact", identity.contact),
+        "guardian_enc": key.encrypt_json("guardian", identity.guardian),
+    }
+
+
+class CaseService:
+    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.principal = principal
+        self.audit = AuditTrail(session)
+
+    # -- loading through the policy ----------------------------------------------------------
+    async def load(self, case_id: UUID) -> LoadedCase:
+        """The case and what the caller may do with it; 404 when it may not see it at all."""
+        row = await repo.load_for(self.session, self.principal.org_id, case_id)
+        if row is None:
+            raise NotFound("No such case")
+        access = access_from_row(row, self.principal, datetime.now(UTC))
+        if not access.is_visible:
+            raise NotFound("No such case")
+        return LoadedCase(row, access)
+
+    async def load_as_lead(self, case_id: UUID) -> LoadedCase:
+        loaded = await self.load(case_id)
+        if not loaded.access.is_lead:
+            # Only the lead may do this; to everyone else the operation's target does not exist.
+            raise NotFound("No such case")
+        return loaded
+
+    def view(self, loaded: LoadedCase) -> CaseView:
+        row, access = loaded.row, loaded.access
+        identity: Identity | None = None
+        if access.sees(Category.IDENTITY):
+            identity = self._decrypt_identity(row)
+        return CaseView(
+            access=access,
+            id=row["id"],
+            reference=row["reference"],
+            lead_org_id=row["lead_org_id"],
+            status=row["status"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            version=row["version"],
+            closed_at=row["closed_at"],
+            external_ref=row["external_ref"] if access.is_lead else None,
+            demographics={
+                "gender": row["gender"],
+                "nationality": row["nationality"],
+                "languages": row["languages"],
+                "is_minor": row["is_minor"],
+                "age_band": row["age_band"],
+            }
+            if access.sees(Category.DEMOGRAPHICS)
+            else None,
+            identity=identity,
+            identity_erased=row["identity_erased_at"] is not None,
+            exploitation={
+                "types": row["exploitation_types"],
+                "identified_on": row["identified_on"],
+                "country": row["identified_country"],
+            }
+            if access.sees(Category.EXPLOITATION)
+            else None,
+            general={
+                "needs": row["needs"],
+                "risk_level": row["risk_level"],
+                "close_reason": row["close_reason"],
+            }
+            if access.sees(Category.GENERAL)
+            else None,
+        )
+
+    def _decrypt_identity(self, row: asyncpg.Record) -> Identity:
+        if row["wrapped_key"] is None:
+            return Identity()  # erased: the key is gone
+        key = self.keyring.unwrap(row["id"], bytes(row["wrapped_key"]))
+
+        def field(column: str) -> Any:
+            blob = row[f"{column}_enc"]
+            return key.decrypt_json(column, bytes(blob)) if blob is not None else None
+
+        dob = field("date_of_birth")
+        return Identity(
+            given_name=field("given_name"),
+            family_name=field("family_name"),
+            aliases=field("aliases") or [],
+            date_of_birth=date.fromisoformat(dob) if dob else None,
+            estimated_birth_year=field("birth_year"),
+            contact=field("contact"),
+            guardian=field("guardian"),
+        )
+
+    # -- reads ------------------------------------------------------------------------------
+    async def get(self, case_id: UUID) -> CaseView:
+        loaded = await self.load(case_id)
+        await self.audit.record(self.principal, "case.read", [case_id], loaded.access.visible)
+        return self.view(loaded)
+
+    async def list(
+        self,
+        *,
+        role: Role | None,
+        status: str | None,
+        updated_since: datetime | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[CaseView]:
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        rows = await repo.list_for(
+            self.session,
+            org_id=self.principal.org_id,
+            role=str(role) if role else None,
+            status=status,
+            updated_since=updated_since,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r["updated_at"].isoformat(), r["id"]))
+        now = datetime.now(UTC)
+        views = []
+        for row in page.items:
+            access = access_from_row(row, self.principal, now)
+            if access.is_visible:
+                views.append(self.view(LoadedCase(row, access)))
+        if views:
+            categories = set().union(*(v.access.visible for v in views))
+            await self.audit.record(self.principal, "case.list", [v.id for v in views], categories)
+        return Page(views, page.next_cursor)
+
+    # -- writes -----------------------------------------------------------------------------
+    async def create(self, data: CaseInput) -> CaseView:
+        await self.session.begin()
+        intake_day = datetime.now(UTC).date()
+        is_minor, band = derive_age(data.identity, intake_day)
+        check_minor_rules(is_minor, data.identity.guardian)
+        existing = await repo.find_by_external_ref(
+            self.session, self.principal.org_id, data.external_ref
+        )
+        if existing is not None:
+            raise DuplicateResource("A case with this external_ref already exists", existing)
+        case_id = uuid4()
+        key, wrapped = self.keyring.new_data_key(case_id)
+        for _ in range(5):
+            reference = new_reference()
+            if not await repo.reference_taken(self.session, reference):
+                break
+        inserted = await repo.insert(
+            self.session,
+            id=case_id,
+            reference=reference,
+            lead_org_id=self.principal.org_id,
+            external_ref=data.external_ref,
+            gender=data.gender,
+            nationality=data.nationality,
+            languages=data.languages,
+            is_minor=is_minor,
+            age_band=band,
+            exploitation_types=data.exploitation_types,
+            identified_on=data.identified_on,
+            identified_country=data.identified_country,
+            needs=data.needs,
+            risk_level=data.risk_level,
+            **_encrypted_identity(key, data.identity),
+        )
+        if inserted is None:  # a concurrent intake won the (lead, external_ref) race
+            existing = await repo.find_by_external_ref(
+                self.session, self.principal.org_id, data.external_ref
+            )
+            raise DuplicateResource("A case with this external_ref already exists", existing)
+        await repo.insert_key(
+            self.session, case_id=case_id, wrapped_key=wrapped, kek_id=self.keyring.kek_id
+        )
+        loaded = await self.load(case_id)
+        await self.audit.record(self.principal, "case.create", [case_id], loaded.access.visible)
+        return self.view(loaded)
+
+    async def update(
+        self, case_id: UUID, changes: dict[str, Any], *, expected_version: int | None
+    ) -> CaseView:
+        """Apply a partial change (already validated); ``changes`` maps CaseInput fields."""
+        await self.session.begin()
+        loaded = await self.load_as_lead(case_id)
+        row = loaded.row
+        if expected_version is not None and expected_version != row["version"]:
+            raise PreconditionFailed("The case has changed; fetch it again")
+        if row["status"] != "open":
+            raise Conflict("A closed case cannot be edited")
+        touches_identity = "identity" in changes
+        if touches_identity and row["identity_erased_at"] is not None:
+            raise Conflict("The survivor's identity was erased; it cannot be edited")
+        current = self._decrypt_identity(row)
+        identity = current
+        if touches_identity:
+            for name, value in changes["identity"].items():
+                setattr(identity, name, value)
+            if "date_of_birth" in changes["identity"] and identity.date_of_birth is not None:
+                identity.estimated_birth_year = None
+            if (
+                "estimated_birth_year" in changes["identity"]
+                and identity.estimated_birth_year is not None
+            ):
+                identity.date_of_birth = None
+        is_minor, band = row["is_minor"], row["age_band"]
+        if touches_identity and {"date_of_birth", "estimated_birth_year"} & set(changes["identity"]):
+            is_minor, band = derive_age(identity, row["created_at"].date())
+        check_minor_rules(is_minor, identity.guardian)
+        if "external_ref" in changes and changes["external_ref"] != row["external_ref"]:
+            other = await repo.find_by_external_ref(
+                self.session, self.principal.org_id, changes["external_ref"]
+            )
+            if other is not None:
+                raise DuplicateResource("A case with this external_ref already exists", other)
+        if row["wrapped_key"] is not None:
+            key = self.keyring.unwrap(case_id, bytes(row["wrapped_key"]))
+            encrypted = _encrypted_identity(key, identity)
+        else:
+            encrypted = {f"{c}_enc": None for c in IDENTITY_COLUMNS}
+        version = await repo.update(
+            self.session,
+            id=case_id,
+            expected_version=row["version"],
+            external_ref=changes.get("external_ref", row["external_ref"]),
+            gender=changes.get("gender", row["gender"]),
+            nationality=changes.get("nationality", row["nationality"]),
+            languages=changes.get("languages", row["languages"]),
+            is_minor=is_minor,
+            age_band=band,
+            exploitation_types=changes.get("exploitation_types", row["exploitation_types"]),
+            identified_on=changes.get("identified_on", row["identified_on"]),
+            identified_country=changes.get("identified_country", row["identified_country"]),
+            needs=changes.get("needs", row["needs"]),
+            risk_level=changes.get("risk_level", row["risk_level"]),
+            **encrypted,
+        )
+        if version is None:
+            raise PreconditionFailed("The case has changed; fetch it again")
+        categories = _categories_of(changes)
+        await self.audit.record(self.principal, "case.update", [case_id], categories)
+        return self.view(await self.load(case_id))
+
+    async def close(self, case_id: UUID, reason: str) -> CaseView:
+        await self.session.begin()
+        loaded = await self.load_as_lead(case_id)
+        if await repo.close(self.session, case_id, reason) is None:
+            raise InvalidTransition(f"The case is already {loaded.row['status']}")
+        await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
+        return self.view(await self.load(case_id))
+
+    async def erase_identity(self, case_id: UUID) -> None:
+        await self.session.begin()
+        await self.load_as_lead(case_id)
+        await repo.erase_identity(self.session, case_id)
+        await self.audit.record(
+            self.principal, "case.identity_erase", [case_id], [Category.IDENTITY]
+        )
+
+
+def _categories_of(changes: dict[str, Any]) -> set[Category]:
+    categories: set[Category] = set()
+    for name in changes:
+        if name in ("gender", "nationality", "languages"):
+            categories.add(Category.DEMOGRAPHICS)
+        elif name == "identity":
+            categories.add(Category.IDENTITY)
+            if {"date_of_birth", "estimated_birth_year"} & set(changes["identity"]):
+                categories.add(Category.DEMOGRAPHICS)
+        elif name in ("exploitation_types", "identified_on", "identified_country"):
+            categories.add(Category.EXPLOITATION)
+        elif name in ("needs", "risk_level", "external_ref"):
+            categories.add(Category.GENERAL)
+    return categories

@@ -1,0 +1,114 @@
+"""Consent: which categories may go to which partner, for what purpose, until when."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import consents as repo
+from app.db.repositories import organizations as org_repo
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import Category, Granter
+
+LIST_NAME = "consents"
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentInput:
+    granted_by: list[Granter]
+    categories: list[Category]
+    purpose: str
+    obtained_at: datetime
+    recipient_org_id: UUID | None = None
+    recipient_kinds: list[str] | None = None
+    expires_at: datetime | None = None
+    evidence_ref: str | None = None
+
+
+def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
+    """Consent rules as a pure function (raises ``ValidationFailed``)."""
+    if (data.recipient_org_id is None) == (not data.recipient_kinds):
+        raise ValidationFailed(
+            "Give exactly one of recipient_org_id and recipient_kinds",
+            loc=["body", "recipient_org_id"],
+        )
+    if is_minor and Granter.GUARDIAN not in data.granted_by:
+        raise ValidationFailed(
+            "A minor's consent must include the guardian", loc=["body", "granted_by"]
+        )
+    if data.obtained_at > now + CLOCK_SKEW:
+        raise ValidationFailed("obtained_at is in the future", loc=["body", "obtained_at"])
+    if data.expires_at is not None and data.expires_at <= data.obtained_at:
+        raise ValidationFailed("expires_at must be after obtained_at", loc=["body", "expires_at"])
+
+
+class ConsentService:
+    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, keyring, principal)
+        self.audit = AuditTrail(session)
+
+    async def grant(self, case_id: UUID, data: ConsentInput) -> asyncpg.Record:
+        await self.session.begin()
+        loaded = await self.cases.load_as_lead(case_id)
+        check_consent(data, is_minor=loaded.row["is_minor"], now=datetime.now(UTC))
+        if data.recipient_org_id is not None:
+            if await org_repo.get(self.session, data.recipient_org_id) is None:
+                raise ValidationFailed(
+                    "No such organization", loc=["body", "recipient_org_id"]
+                )
+        row = await repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            granted_by=sorted({str(g) for g in data.granted_by}),
+            recipient_org_id=data.recipient_org_id,
+            recipient_kinds=sorted(set(data.recipient_kinds or [])),
+            categories=sorted({str(c) for c in data.categories}),
+            purpose=data.purpose,
+            obtained_at=data.obtained_at,
+            expires_at=data.expires_at,
+            evidence_ref=data.evidence_ref,
+            recorded_by_org_id=self.principal.org_id,
+        )
+        await case_repo.touch(self.session, case_id)
+        await self.audit.record(self.principal, "consent.grant", [case_id], data.categories)
+        return row
+
+    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[asyncpg.Record]:
+        loaded = await self.cases.load(case_id)
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        rows = await repo.list_page(
+            self.session,
+            case_id=case_id,
+            only_for_org=None if loaded.access.is_lead else self.principal.org_id,
+            only_for_kind=None if loaded.access.is_lead else loaded.row["caller_kind"],
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        return paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+
+    async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> asyncpg.Record:
+        await self.session.begin()
+        await self.cases.load_as_lead(case_id)
+        row = await repo.revoke(self.session, consent_id, case_id, reason)
+        if row is None:
+            if await repo.get(self.session, consent_id, case_id) is None:
+                raise NotFound("No such consent")
+            raise InvalidTransition("The consent is already revoked")
+        await case_repo.touch(self.session, case_id)
+        await self.audit.record(self.principal, "consent.revoke", [case_id], row["categories"])
+        return row

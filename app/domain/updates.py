@@ -1,0 +1,112 @@
+"""The case timeline: immutable, categorised updates, seen through the access policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import updates as repo
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import InsufficientScope, ValidationFailed
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.scopes import write_scope_for
+from app.domain.vocabulary import Category, UpdateKind
+
+LIST_NAME = "updates"
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateInput:
+    kind: UpdateKind
+    category: Category
+    occurred_at: datetime
+    summary: str
+    details: dict[str, Any] | None = None
+    supersedes: UUID | None = None
+
+
+class UpdateService:
+    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, keyring, principal)
+        self.audit = AuditTrail(session)
+
+    async def post(self, case_id: UUID, data: UpdateInput) -> asyncpg.Record:
+        await self.session.begin()
+        loaded = await self.cases.load(case_id)
+        if data.category not in loaded.access.writable:
+            scope = write_scope_for(data.category)
+            if scope is not None and scope not in self.principal.scopes:
+                raise InsufficientScope(["cases:write", scope])
+            raise ValidationFailed(
+                "You may not post updates in this category", loc=["body", "category"]
+            )
+        if data.occurred_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed("occurred_at is in the future", loc=["body", "occurred_at"])
+        if data.supersedes is not None:
+            previous = await repo.get(self.session, data.supersedes, case_id)
+            visible = previous is not None and (
+                previous["category"] in loaded.access.visible
+                or previous["author_org_id"] == self.principal.org_id
+            )
+            if previous is None or not visible:
+                raise ValidationFailed(
+                    "supersedes must name an update of this case", loc=["body", "supersedes"]
+                )
+            if previous["category"] != data.category:
+                raise ValidationFailed(
+                    "A correction keeps the category of the update it supersedes",
+                    loc=["body", "category"],
+                )
+        row = await repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            author_org_id=self.principal.org_id,
+            author_client_id=self.principal.client_id,
+            kind=str(data.kind),
+            category=str(data.category),
+            occurred_at=data.occurred_at,
+            summary=data.summary,
+            details=data.details,
+            supersedes=data.supersedes,
+        )
+        await case_repo.touch(self.session, case_id)
+        await self.audit.record(self.principal, "update.create", [case_id], [data.category])
+        return row
+
+    async def list(
+        self, case_id: UUID, *, category: Category | None, limit: int, cursor: str | None
+    ) -> Page[asyncpg.Record]:
+        loaded = await self.cases.load(case_id)
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        visible = sorted(str(c) for c in loaded.access.visible)
+        rows = await repo.page(
+            self.session,
+            case_id=case_id,
+            categories=visible,
+            author_org_id=self.principal.org_id,
+            category=str(category) if category else None,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        if page.items:
+            await self.audit.record(
+                self.principal, "update.list", [case_id], {r["category"] for r in page.items}
+            )
+        return page
+
+
