@@ -32,7 +32,6 @@ from app.domain.access import Role
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseInput, CaseService
 from app.domain.consents import ConsentService
-
 from app.domain.updates import UpdateService
 from app.domain.vocabulary import CaseStatus, Category
 
@@ -294,8 +293,7 @@ async def list_updates(
         case_id, category=category, limit=limit, cursor=cursor
     )
     return model_response(
-        PageOut[UpdateOut](items=[UpdateOut.of(r) for r in page.items], next_cursor=page.next_cursor)
+        PageOut[UpdateOut](
+            items=[UpdateOut.of(r) for r in page.items], next_cursor=page.next_cursor
+        )
     )
-
-
-

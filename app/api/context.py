@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from app.db.database import Database
+from app.db.database import Database, Session
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
-from app.domain.tokens import TokenConfig
+from app.domain.tokens import TokenConfig, TokenService, VerifiedTokens
 from app.settings import Settings
 
 
@@ -18,6 +18,10 @@ class AppContext:
     keyring: KeyRing
     token_config: TokenConfig
     key_wrapper: KeyWrapper
+    verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+
+    def tokens(self, session: Session) -> TokenService:
+        return TokenService(session, self.keyring, self.token_config, self.verified_tokens)
 
     @property
     def db(self) -> Database:

@@ -22,12 +22,11 @@ from app.db.database import Session
 from app.domain.errors import InsufficientScope, InvalidToken
 from app.domain.principal import Principal
 from app.domain.scopes import SCOPES
-from app.domain.tokens import TokenService
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
@@ -85,7 +84,7 @@ async def _authenticate(
     if token is None:
         raise InvalidToken("Missing bearer token")
     ctx: AppContext = request.app.state.ctx
-    principal = await TokenService(session, ctx.keyring, ctx.token_config).authenticate(token)
+    principal = await ctx.tokens(session).authenticate(token)
     principal = replace(principal, request_id=request.scope.get("state", {}).get("request_id"))
     structlog.contextvars.bind_contextvars(
         client_id=principal.client_id, org_id=str(principal.org_id)

@@ -17,7 +17,7 @@ from app.api.context import AppContext
 from app.api.deps import Context, DbSession
 from app.domain.clients import Client, ClientAuthenticationFailed, ClientService
 from app.domain.scopes import SCOPES
-from app.domain.tokens import OAuthError, TokenService
+from app.domain.tokens import OAuthError
 
 router = APIRouter(tags=["oauth"])
 
@@ -106,7 +106,7 @@ async def token(
             raise OAuthError("invalid_request", "grant_type is required")
         if grant_type != "client_credentials":
             raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-        issued = TokenService(session, ctx.keyring, ctx.token_config).issue(client, scope)
+        issued = ctx.tokens(session).issue(client, scope)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(
@@ -140,7 +140,7 @@ async def revoke(
         client, basic = await _client_from(request, session, client_id, client_secret)
         if not token:
             raise OAuthError("invalid_request", "token is required")
-        await TokenService(session, ctx.keyring, ctx.token_config).revoke(client, token)
+        await ctx.tokens(session).revoke(client, token)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json({})
@@ -161,9 +161,7 @@ async def introspect(
         client, basic = await _client_from(request, session, client_id, client_secret)
         if not token:
             raise OAuthError("invalid_request", "token is required")
-        result = await TokenService(session, ctx.keyring, ctx.token_config).introspect(
-            client, token
-        )
+        result = await ctx.tokens(session).introspect(client, token)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(result)

@@ -208,9 +208,7 @@ sa.Index("ix_cases_lead_org_id_updated_at_id", cases.c.lead_org_id, cases.c.upda
 case_keys = sa.Table(
     "case_keys",
     metadata,
-    sa.Column(
-        "case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True
-    ),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("wrapped_key", sa.LargeBinary, nullable=False),
     sa.Column("kek_id", sa.Text, nullable=False),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
@@ -247,7 +245,11 @@ consents = sa.Table(
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
     sa.Column(
-        "case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False, index=True
+        "case_id",
+        sa.Uuid,
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
     ),
     sa.Column("granted_by", TEXT_ARRAY, nullable=False),
     sa.Column("recipient_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=True),

@@ -106,7 +106,9 @@ def consent_covers(
 ) -> bool:
     """Does an active consent cover ``category`` for this organisation now?"""
     return any(
-        category in c.categories and consent_addresses(c, org_id, org_kind) and consent_is_active(c, now)
+        category in c.categories
+        and consent_addresses(c, org_id, org_kind)
+        and consent_is_active(c, now)
         for c in consents
     )
 

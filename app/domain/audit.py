@@ -101,7 +101,9 @@ class AuditTrail:
             before=(before[0], before[1], before[2]) if before else None,
             limit=limit + 1,
         )
-        return paginate(rows, limit, ACCESS_LOG, lambda r: (r["occurred_at"], r["org_id"], r["seq"]))
+        return paginate(
+            rows, limit, ACCESS_LOG, lambda r: (r["occurred_at"], r["org_id"], r["seq"])
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,9 @@ async def verify_chains(session: Session) -> VerifyResult:
             previous, expected_seq = repo.GENESIS, 1
         if row["seq"] != expected_seq:
             return VerifyResult(
-                len(seen), rows, ChainBreak(row["org_id"], row["seq"], f"expected seq {expected_seq}")
+                len(seen),
+                rows,
+                ChainBreak(row["org_id"], row["seq"], f"expected seq {expected_seq}"),
             )
         entry = canonical_entry(
             org_id=row["org_id"],

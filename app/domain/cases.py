@@ -152,9 +152,7 @@ def access_from_row(row: asyncpg.Record, principal: Principal, now: datetime) ->
 
 def check_minor_rules(is_minor: bool, guardian: dict[str, Any] | None) -> None:
     if is_minor and not guardian:
-        raise ValidationFailed(
-            "A minor's case needs a guardian", loc=["body", "guardian"]
-        )
+        raise ValidationFailed("A minor's case needs a guardian", loc=["body", "guardian"])
 
 
 def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
@@ -163,9 +161,11 @@ def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
             "Give exactly one of survivor.date_of_birth and survivor.estimated_birth_year",
             loc=["body", "survivor", "date_of_birth"],
         )
-    if identity.date_of_birth is not None and identity.date_of_birth > intake_day:
+    if identity.date_of_birth is not None and not (
+        date(1900, 1, 1) <= identity.date_of_birth <= intake_day
+    ):
         raise ValidationFailed(
-            "The date of birth is in the future", loc=["body", "survivor", "date_of_birth"]
+            "The date of birth is not plausible", loc=["body", "survivor", "date_of_birth"]
         )
     if identity.estimated_birth_year is not None and not (
         1900 <= identity.estimated_birth_year <= intake_day.year
@@ -395,7 +395,9 @@ class CaseService:
             ):
                 identity.date_of_birth = None
         is_minor, band = row["is_minor"], row["age_band"]
-        if touches_identity and {"date_of_birth", "estimated_birth_year"} & set(changes["identity"]):
+        if touches_identity and {"date_of_birth", "estimated_birth_year"} & set(
+            changes["identity"]
+        ):
             is_minor, band = derive_age(identity, row["created_at"].date())
         check_minor_rules(is_minor, identity.guardian)
         if "external_ref" in changes and changes["external_ref"] != row["external_ref"]:

@@ -64,11 +64,11 @@ class ConsentService:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)
         check_consent(data, is_minor=loaded.row["is_minor"], now=datetime.now(UTC))
-        if data.recipient_org_id is not None:
-            if await org_repo.get(self.session, data.recipient_org_id) is None:
-                raise ValidationFailed(
-                    "No such organization", loc=["body", "recipient_org_id"]
-                )
+        if (
+            data.recipient_org_id is not None
+            and await org_repo.get(self.session, data.recipient_org_id) is None
+        ):
+            raise ValidationFailed("No such organization", loc=["body", "recipient_org_id"])
         row = await repo.insert(
             self.session,
             id=uuid4(),

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 VERSION = b"\x01"
 KEK_FILE = "kek"
+_MIN_BLOB = 1 + 12 + 16  # version, nonce, GCM tag
 
 
 class DecryptionFailed(Exception):
@@ -50,10 +51,14 @@ class DataKey:
 
     def encrypt(self, column: str, plaintext: bytes) -> bytes:
         nonce = os.urandom(12)
-        return VERSION + nonce + self._aead.encrypt(nonce, plaintext, _aad("cases", self.case_id, column))
+        return (
+            VERSION
+            + nonce
+            + self._aead.encrypt(nonce, plaintext, _aad("cases", self.case_id, column))
+        )
 
     def decrypt(self, column: str, blob: bytes) -> bytes:
-        if blob[:1] != VERSION:
+        if len(blob) < _MIN_BLOB or blob[:1] != VERSION:
             raise DecryptionFailed("unknown ciphertext version")
         try:
             return self._aead.decrypt(blob[1:13], blob[13:], _aad("cases", self.case_id, column))
@@ -83,7 +88,7 @@ class KeyWrapper:
         return DataKey(case_id, key), wrapped
 
     def unwrap(self, case_id: UUID, wrapped: bytes) -> DataKey:
-        if wrapped[:1] != VERSION:
+        if len(wrapped) < _MIN_BLOB or wrapped[:1] != VERSION:
             raise DecryptionFailed("unknown wrapped-key version")
         try:
             key = self._aead.decrypt(wrapped[1:13], wrapped[13:], _aad("dek", case_id))
@@ -95,7 +100,7 @@ class KeyWrapper:
 def load_kek(explicit: str | None, directory: Path, *, create: bool) -> bytes:
     """The KEK from ``AFTERCARE_KEK`` (base64), else ``<keys_dir>/kek``; created in development."""
     if explicit:
-        return _decode(explicit, "AFTERCARE_KEK")
+        return _decode(explicit.strip(), "AFTERCARE_KEK")
     path = directory / KEK_FILE
     if not path.exists():
         if not create:

@@ -55,11 +55,49 @@ def grant_scopes(client: Client, requested: str | None) -> list[str]:
     return sorted(wanted)
 
 
+class VerifiedTokens:
+    """Per-process memo of tokens whose signature and claims already verified.
+
+    Partners reuse a token for its whole lifetime, so re-verifying the RS256 signature on every
+    request is wasted work. An entry is used only while the token is unexpired and its signing
+    key is still published; revocation and client status are still checked in the database on
+    every request.
+    """
+
+    def __init__(self, max_entries: int = 10_000, leeway: int = 30) -> None:
+        self._entries: dict[str, tuple[Principal, dict[str, Any], str, int]] = {}
+        self._max = max_entries
+        self._leeway = leeway
+
+    def get(self, token: str, keyring: KeyRing) -> tuple[dict[str, Any], Principal] | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        principal, claims, kid, valid_until = entry
+        if time.time() > valid_until or kid not in keyring.keyset.verification:
+            del self._entries[token]
+            return None
+        return claims, principal
+
+    def put(self, token: str, claims: dict[str, Any], principal: Principal, kid: str) -> None:
+        if len(self._entries) >= self._max:
+            for stale in list(self._entries)[: self._max // 10 or 1]:
+                del self._entries[stale]
+        self._entries[token] = (principal, claims, kid, principal.expires_at + self._leeway)
+
+
 class TokenService:
-    def __init__(self, session: Session, keyring: KeyRing, config: TokenConfig) -> None:
+    def __init__(
+        self,
+        session: Session,
+        keyring: KeyRing,
+        config: TokenConfig,
+        verified: VerifiedTokens | None = None,
+    ) -> None:
         self.session = session
         self.keyring = keyring
         self.config = config
+        self.verified = verified
 
     def issue(self, client: Client, requested_scope: str | None) -> IssuedToken:
         scope = " ".join(grant_scopes(client, requested_scope))
@@ -81,9 +119,19 @@ class TokenService:
 
     def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
         """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
+        if self.verified is not None:
+            hit = self.verified.get(token, self.keyring)
+            if hit is not None:
+                return hit
+        kid_holder: list[str] = []
+
+        def find_key(kid: str) -> jwt.VerificationKey | None:
+            kid_holder.append(kid)
+            return self.keyring.find(kid)
+
         claims = jwt.decode(
             token,
-            find_key=self.keyring.find,
+            find_key=find_key,
             issuer=self.config.issuer,
             audience=self.config.audience,
         )
@@ -99,6 +147,8 @@ class TokenService:
             raise jwt.TokenRejected("token claims rejected") from exc
         if claims["sub"] != principal.client_id:
             raise jwt.TokenRejected("token claims rejected")
+        if self.verified is not None:
+            self.verified.put(token, claims, principal, kid_holder[0])
         return claims, principal
 
     async def authenticate(self, token: str) -> Principal:

@@ -108,5 +108,3 @@ class UpdateService:
                 self.principal, "update.list", [case_id], {r["category"] for r in page.items}
             )
         return page
-
-

@@ -31,6 +31,10 @@ async def stranger(factory: Factory) -> Partner:
     return await factory.partner(name="Stranger NGO")
 
 
+def ids(response: httpx.Response) -> list[str]:
+    return [c["id"] for c in response.json()["items"]]
+
+
 async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:
     response = await client.post(CASES, json=case_body(**overrides), headers=lead.headers)
     assert response.status_code == 201, response.text
@@ -39,7 +43,12 @@ async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) 
 
 
 async def consent(
-    client: httpx.AsyncClient, lead: Partner, case_id: str, to: Partner, categories: list[str], **kw: Any
+    client: httpx.AsyncClient,
+    lead: Partner,
+    case_id: str,
+    to: Partner,
+    categories: list[str],
+    **kw: Any,
 ) -> dict[str, Any]:
     body = {
         "granted_by": ["survivor"],
@@ -61,7 +70,9 @@ class TestCreate:
 
     async def test_missing_scope(self, client: httpx.AsyncClient, factory: Factory) -> None:
         reader = await factory.partner(scopes=["cases:read"])
-        assert_forbidden(await client.post(CASES, json=case_body(), headers=reader.headers), "cases:write")
+        assert_forbidden(
+            await client.post(CASES, json=case_body(), headers=reader.headers), "cases:write"
+        )
 
     async def test_happy_path(self, client: httpx.AsyncClient, lead: Partner) -> None:
         response = await client.post(CASES, json=case_body(), headers=lead.headers)
@@ -77,7 +88,11 @@ class TestCreate:
         assert body["age_band"] == "25-34"
         assert body["external_ref"] == "HL-2026-0001"
         assert body["survivor"]["given_name"] == "Planted-Givenname-Xq7"
-        assert body["exploitation"] == {"types": ["labour"], "identified_on": "2026-10-02", "country": "TH"}
+        assert body["exploitation"] == {
+            "types": ["labour"],
+            "identified_on": "2026-10-02",
+            "country": "TH",
+        }
         assert len(body["visible_categories"]) == 9
 
     async def test_minor_from_estimated_year_needs_guardian(
@@ -92,7 +107,11 @@ class TestCreate:
         assert ok.status_code == 201
         assert ok.json()["is_minor"] is True
         assert ok.json()["age_band"] == "12-14"
-        assert ok.json()["guardian"] == {"name": "Planted-Guardian-Name", "relationship": "aunt", "contact": None}
+        assert ok.json()["guardian"] == {
+            "name": "Planted-Guardian-Name",
+            "relationship": "aunt",
+            "contact": None,
+        }
 
     async def test_duplicate_external_ref_is_409_with_existing_id(
         self, client: httpx.AsyncClient, lead: Partner, factory: Factory
@@ -103,7 +122,9 @@ class TestCreate:
         assert problem["existing_id"] == first["id"]
         # external_ref is unique per lead: another organisation may use the same one.
         other = await factory.partner()
-        assert (await client.post(CASES, json=case_body(), headers=other.headers)).status_code == 201
+        assert (
+            await client.post(CASES, json=case_body(), headers=other.headers)
+        ).status_code == 201
 
     async def test_idempotent_replay(self, client: httpx.AsyncClient, lead: Partner) -> None:
         headers = lead.headers_with(**{"Idempotency-Key": "intake-7"})
@@ -119,16 +140,31 @@ class TestCreate:
             (lambda b: b.update(status="closed"), ["body", "status"]),
             (lambda b: b["survivor"].pop("gender"), ["body", "survivor", "gender"]),
             (lambda b: b["survivor"].update(gender="robot"), ["body", "survivor", "gender"]),
-            (lambda b: b["survivor"].update(estimated_birth_year=1999), ["body", "survivor", "date_of_birth"]),
+            (
+                lambda b: b["survivor"].update(estimated_birth_year=1999),
+                ["body", "survivor", "date_of_birth"],
+            ),
             (lambda b: b["survivor"].pop("date_of_birth"), ["body", "survivor", "date_of_birth"]),
-            (lambda b: b["survivor"].update(date_of_birth="2999-01-01"), ["body", "survivor", "date_of_birth"]),
-            (lambda b: b["survivor"].update(nationality="Myanmar"), ["body", "survivor", "nationality"]),
+            (
+                lambda b: b["survivor"].update(date_of_birth="2999-01-01"),
+                ["body", "survivor", "date_of_birth"],
+            ),
+            (
+                lambda b: b["survivor"].update(nationality="Myanmar"),
+                ["body", "survivor", "nationality"],
+            ),
             (lambda b: b["survivor"].update(ssn="x"), ["body", "survivor", "ssn"]),
             (lambda b: b.update(needs=["spa"]), ["body", "needs", 0]),
             (lambda b: b.update(risk_level="extreme"), ["body", "risk_level"]),
             (lambda b: b.update(external_ref=""), ["body", "external_ref"]),
-            (lambda b: b["exploitation"].update(types=["piracy"]), ["body", "exploitation", "types", 0]),
-            (lambda b: b["exploitation"].update(identified_on="2999-01-01"), ["body", "exploitation"]),
+            (
+                lambda b: b["exploitation"].update(types=["piracy"]),
+                ["body", "exploitation", "types", 0],
+            ),
+            (
+                lambda b: b["exploitation"].update(identified_on="2999-01-01"),
+                ["body", "exploitation"],
+            ),
         ],
     )
     async def test_bad_input_is_422_and_creates_nothing(
@@ -149,10 +185,14 @@ class TestRead:
         case = await open_case(client, lead)
         assert_unauthorized(await client.get(f"{CASES}/{case['id']}"))
 
-    async def test_missing_scope(self, client: httpx.AsyncClient, lead: Partner, factory: Factory) -> None:
+    async def test_missing_scope(
+        self, client: httpx.AsyncClient, lead: Partner, factory: Factory
+    ) -> None:
         case = await open_case(client, lead)
         token = factory.token(lead.client, "referrals:read")
-        response = await client.get(f"{CASES}/{case['id']}", headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(
+            f"{CASES}/{case['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
         assert_forbidden(response, "cases:read")
 
     async def test_stranger_gets_the_same_404_as_a_missing_case(
@@ -166,18 +206,26 @@ class TestRead:
         assert set(hidden.headers) == set(missing.headers) - {"x-request-id"} | {"x-request-id"}
 
     async def test_malformed_id_is_422(self, client: httpx.AsyncClient, lead: Partner) -> None:
-        assert_problem(await client.get(f"{CASES}/not-a-uuid", headers=lead.headers), 422, "validation_error")
+        assert_problem(
+            await client.get(f"{CASES}/not-a-uuid", headers=lead.headers), 422, "validation_error"
+        )
 
     async def test_member_sees_demographics_and_consented_shared_categories_only(
         self, client: httpx.AsyncClient, lead: Partner, member: Partner, database: Database
     ) -> None:
         case = await open_case(client, lead)
-        await add_member(database, uuid.UUID(case["id"]), member.org.id, ["demographics", "medical", "identity"])
+        await add_member(
+            database, uuid.UUID(case["id"]), member.org.id, ["demographics", "medical", "identity"]
+        )
         url = f"{CASES}/{case['id']}"
         body = (await client.get(url, headers=member.headers)).json()
         assert body["role"] == "care_team"
         assert body["visible_categories"] == ["demographics"]
-        assert body["survivor"] == {"gender": "female", "nationality": "MM", "languages": ["my", "th"]}
+        assert body["survivor"] == {
+            "gender": "female",
+            "nationality": "MM",
+            "languages": ["my", "th"],
+        }
         assert body["is_minor"] is False
         for absent in ("external_ref", "exploitation", "needs", "risk_level", "guardian"):
             assert absent not in body
@@ -192,7 +240,9 @@ class TestRead:
         assert "exploitation" not in body
         # Revocation takes effect on the next request.
         revoked = await client.post(
-            f"{url}/consents/{c['id']}/revoke", json={"reason": "survivor withdrew"}, headers=lead.headers
+            f"{url}/consents/{c['id']}/revoke",
+            json={"reason": "survivor withdrew"},
+            headers=lead.headers,
         )
         assert revoked.status_code == 200
         body = (await client.get(url, headers=member.headers)).json()
@@ -204,7 +254,9 @@ class TestRead:
     ) -> None:
         case = await open_case(client, lead)
         await add_member(database, uuid.UUID(case["id"]), member.org.id, ["identity"])
-        await consent(client, lead, case["id"], member, ["identity"], expires_at="2026-11-02T00:00:00Z")
+        await consent(
+            client, lead, case["id"], member, ["identity"], expires_at="2026-11-02T00:00:00Z"
+        )
         body = (await client.get(f"{CASES}/{case['id']}", headers=member.headers)).json()
         assert body["visible_categories"] == ["demographics"]
 
@@ -259,42 +311,73 @@ class TestList:
         assert_forbidden(await client.get(CASES, headers=writer.headers), "cases:read")
 
     async def test_lists_led_and_care_team_cases_only(
-        self, client: httpx.AsyncClient, lead: Partner, member: Partner, stranger: Partner, database: Database
+        self,
+        client: httpx.AsyncClient,
+        lead: Partner,
+        member: Partner,
+        stranger: Partner,
+        database: Database,
     ) -> None:
         led = await open_case(client, lead, external_ref="A")
         shared = await open_case(client, lead, external_ref="B")
         await open_case(client, stranger, external_ref="C")
         await add_member(database, uuid.UUID(shared["id"]), member.org.id, ["medical"])
         own = await open_case(client, member, external_ref="D")
-        ids = lambda r: [c["id"] for c in r.json()["items"]]  # noqa: E731
         assert ids(await client.get(CASES, headers=member.headers)) == [shared["id"], own["id"]]
-        assert ids(await client.get(CASES, params={"role": "lead"}, headers=member.headers)) == [own["id"]]
-        assert ids(await client.get(CASES, params={"role": "care_team"}, headers=member.headers)) == [shared["id"]]
+        assert ids(await client.get(CASES, params={"role": "lead"}, headers=member.headers)) == [
+            own["id"]
+        ]
+        assert ids(
+            await client.get(CASES, params={"role": "care_team"}, headers=member.headers)
+        ) == [shared["id"]]
         assert ids(await client.get(CASES, headers=lead.headers)) == [led["id"], shared["id"]]
-        listed = (await client.get(CASES, params={"role": "care_team"}, headers=member.headers)).json()
+        listed = (
+            await client.get(CASES, params={"role": "care_team"}, headers=member.headers)
+        ).json()
         assert listed["items"][0]["visible_categories"] == ["demographics"]
         assert "PLANTED" not in str(listed)
 
     async def test_filters_and_pagination(self, client: httpx.AsyncClient, lead: Partner) -> None:
         created = [await open_case(client, lead, external_ref=f"R{i}") for i in range(5)]
-        await client.post(f"{CASES}/{created[1]['id']}/close", json={"reason": "moved on"}, headers=lead.headers)
+        await client.post(
+            f"{CASES}/{created[1]['id']}/close", json={"reason": "moved on"}, headers=lead.headers
+        )
         closed = (await client.get(CASES, params={"status": "closed"}, headers=lead.headers)).json()
         assert [c["id"] for c in closed["items"]] == [created[1]["id"]]
         since = created[3]["updated_at"]
-        recent = (await client.get(CASES, params={"updated_since": since}, headers=lead.headers)).json()
-        assert {c["id"] for c in recent["items"]} >= {created[3]["id"], created[4]["id"], created[1]["id"]}
+        recent = (
+            await client.get(CASES, params={"updated_since": since}, headers=lead.headers)
+        ).json()
+        assert {c["id"] for c in recent["items"]} >= {
+            created[3]["id"],
+            created[4]["id"],
+            created[1]["id"],
+        }
         page1 = (await client.get(CASES, params={"limit": 2}, headers=lead.headers)).json()
-        page2 = (await client.get(CASES, params={"limit": 2, "cursor": page1["next_cursor"]}, headers=lead.headers)).json()
-        page3 = (await client.get(CASES, params={"limit": 2, "cursor": page2["next_cursor"]}, headers=lead.headers)).json()
+        page2 = (
+            await client.get(
+                CASES, params={"limit": 2, "cursor": page1["next_cursor"]}, headers=lead.headers
+            )
+        ).json()
+        page3 = (
+            await client.get(
+                CASES, params={"limit": 2, "cursor": page2["next_cursor"]}, headers=lead.headers
+            )
+        ).json()
         seen = [c["id"] for p in (page1, page2, page3) for c in p["items"]]
         assert sorted(seen) == sorted(c["id"] for c in created)
         assert page3["next_cursor"] is None
 
     @pytest.mark.parametrize(
-        "params", [{"status": "pending"}, {"role": "boss"}, {"updated_since": "yesterday"}, {"limit": 500}]
+        "params",
+        [{"status": "pending"}, {"role": "boss"}, {"updated_since": "yesterday"}, {"limit": 500}],
     )
-    async def test_bad_filters(self, client: httpx.AsyncClient, lead: Partner, params: dict[str, Any]) -> None:
-        assert_problem(await client.get(CASES, params=params, headers=lead.headers), 422, "validation_error")
+    async def test_bad_filters(
+        self, client: httpx.AsyncClient, lead: Partner, params: dict[str, Any]
+    ) -> None:
+        assert_problem(
+            await client.get(CASES, params=params, headers=lead.headers), 422, "validation_error"
+        )
 
     async def test_list_costs_constant_statements(
         self, client: httpx.AsyncClient, lead: Partner, member: Partner, database: Database
@@ -314,28 +397,43 @@ class TestList:
 class TestPatch:
     async def test_anonymous(self, client: httpx.AsyncClient, lead: Partner) -> None:
         case = await open_case(client, lead)
-        assert_unauthorized(await client.patch(f"{CASES}/{case['id']}", json={}, headers={"If-Match": "*"}))
+        assert_unauthorized(
+            await client.patch(f"{CASES}/{case['id']}", json={}, headers={"If-Match": "*"})
+        )
 
-    async def test_missing_scope(self, client: httpx.AsyncClient, lead: Partner, factory: Factory) -> None:
+    async def test_missing_scope(
+        self, client: httpx.AsyncClient, lead: Partner, factory: Factory
+    ) -> None:
         case = await open_case(client, lead)
         token = factory.token(lead.client, "cases:read")
         response = await client.patch(
-            f"{CASES}/{case['id']}", json={"risk_level": "low"}, headers={"Authorization": f"Bearer {token}", "If-Match": "*"}
+            f"{CASES}/{case['id']}",
+            json={"risk_level": "low"},
+            headers={"Authorization": f"Bearer {token}", "If-Match": "*"},
         )
         assert_forbidden(response, "cases:write")
 
     async def test_member_and_stranger_get_404(
-        self, client: httpx.AsyncClient, lead: Partner, member: Partner, stranger: Partner, database: Database
+        self,
+        client: httpx.AsyncClient,
+        lead: Partner,
+        member: Partner,
+        stranger: Partner,
+        database: Database,
     ) -> None:
         case = await open_case(client, lead)
         await add_member(database, uuid.UUID(case["id"]), member.org.id, ["general"])
         for other in (member, stranger):
             response = await client.patch(
-                f"{CASES}/{case['id']}", json={"risk_level": "low"}, headers=other.headers_with(**{"If-Match": "*"})
+                f"{CASES}/{case['id']}",
+                json={"risk_level": "low"},
+                headers=other.headers_with(**{"If-Match": "*"}),
             )
             assert_problem(response, 404, "not_found")
 
-    async def test_happy_path_and_rederived_age(self, client: httpx.AsyncClient, lead: Partner) -> None:
+    async def test_happy_path_and_rederived_age(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
         case = await open_case(client, lead)
         response = await client.patch(
             f"{CASES}/{case['id']}",
@@ -355,12 +453,20 @@ class TestPatch:
         assert body["survivor"]["family_name"] == "Planted-Familyname-Zr9"
         assert body["risk_level"] is None and body["needs"] == ["counseling"]
 
-    async def test_if_match_required_and_checked(self, client: httpx.AsyncClient, lead: Partner) -> None:
+    async def test_if_match_required_and_checked(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
         case = await open_case(client, lead)
         url = f"{CASES}/{case['id']}"
-        assert_problem(await client.patch(url, json={"needs": []}, headers=lead.headers), 428, "precondition_required")
         assert_problem(
-            await client.patch(url, json={"needs": []}, headers=lead.headers_with(**{"If-Match": '"7"'})),
+            await client.patch(url, json={"needs": []}, headers=lead.headers),
+            428,
+            "precondition_required",
+        )
+        assert_problem(
+            await client.patch(
+                url, json={"needs": []}, headers=lead.headers_with(**{"If-Match": '"7"'})
+            ),
             412,
             "precondition_failed",
         )
@@ -383,15 +489,21 @@ class TestPatch:
         self, client: httpx.AsyncClient, lead: Partner, body: dict[str, Any]
     ) -> None:
         case = await open_case(client, lead)
-        response = await client.patch(f"{CASES}/{case['id']}", json=body, headers=lead.headers_with(**{"If-Match": "*"}))
+        response = await client.patch(
+            f"{CASES}/{case['id']}", json=body, headers=lead.headers_with(**{"If-Match": "*"})
+        )
         assert_problem(response, 422, "validation_error")
         after = (await client.get(f"{CASES}/{case['id']}", headers=lead.headers)).json()
         assert after["version"] == 1
 
-    async def test_making_an_adult_a_minor_needs_a_guardian(self, client: httpx.AsyncClient, lead: Partner) -> None:
+    async def test_making_an_adult_a_minor_needs_a_guardian(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
         case = await open_case(client, lead)
         response = await client.patch(
-            f"{CASES}/{case['id']}", json={"survivor": {"estimated_birth_year": 2015}}, headers=lead.headers_with(**{"If-Match": "*"})
+            f"{CASES}/{case['id']}",
+            json={"survivor": {"estimated_birth_year": 2015}},
+            headers=lead.headers_with(**{"If-Match": "*"}),
         )
         assert_problem(response, 422, "validation_error")
 
@@ -401,17 +513,25 @@ class TestClose:
         case = await open_case(client, lead)
         assert_unauthorized(await client.post(f"{CASES}/{case['id']}/close", json={"reason": "x"}))
 
-    async def test_missing_scope(self, client: httpx.AsyncClient, lead: Partner, factory: Factory) -> None:
+    async def test_missing_scope(
+        self, client: httpx.AsyncClient, lead: Partner, factory: Factory
+    ) -> None:
         case = await open_case(client, lead)
         token = factory.token(lead.client, "cases:read")
         response = await client.post(
-            f"{CASES}/{case['id']}/close", json={"reason": "x"}, headers={"Authorization": f"Bearer {token}"}
+            f"{CASES}/{case['id']}/close",
+            json={"reason": "x"},
+            headers={"Authorization": f"Bearer {token}"},
         )
         assert_forbidden(response, "cases:write")
 
-    async def test_stranger_404(self, client: httpx.AsyncClient, lead: Partner, stranger: Partner) -> None:
+    async def test_stranger_404(
+        self, client: httpx.AsyncClient, lead: Partner, stranger: Partner
+    ) -> None:
         case = await open_case(client, lead)
-        response = await client.post(f"{CASES}/{case['id']}/close", json={"reason": "x"}, headers=stranger.headers)
+        response = await client.post(
+            f"{CASES}/{case['id']}/close", json={"reason": "x"}, headers=stranger.headers
+        )
         assert_problem(response, 404, "not_found")
 
     async def test_reason_required(self, client: httpx.AsyncClient, lead: Partner) -> None:
@@ -422,12 +542,26 @@ class TestClose:
     async def test_close_once(self, client: httpx.AsyncClient, lead: Partner) -> None:
         case = await open_case(client, lead)
         url = f"{CASES}/{case['id']}/close"
-        response = await client.post(url, json={"reason": "services completed"}, headers=lead.headers)
+        response = await client.post(
+            url, json={"reason": "services completed"}, headers=lead.headers
+        )
         assert response.status_code == 200
         body = response.json()
-        assert body["status"] == "closed" and body["closed_at"] and body["close_reason"] == "services completed"
-        assert_problem(await client.post(url, json={"reason": "again"}, headers=lead.headers), 409, "invalid_transition")
-        edit = await client.patch(f"{CASES}/{case['id']}", json={"needs": []}, headers=lead.headers_with(**{"If-Match": "*"}))
+        assert (
+            body["status"] == "closed"
+            and body["closed_at"]
+            and body["close_reason"] == "services completed"
+        )
+        assert_problem(
+            await client.post(url, json={"reason": "again"}, headers=lead.headers),
+            409,
+            "invalid_transition",
+        )
+        edit = await client.patch(
+            f"{CASES}/{case['id']}",
+            json={"needs": []},
+            headers=lead.headers_with(**{"If-Match": "*"}),
+        )
         assert_problem(edit, 409, "conflict")
 
 
@@ -436,7 +570,9 @@ class TestErasure:
         case = await open_case(client, lead)
         assert_unauthorized(await client.delete(f"{CASES}/{case['id']}/survivor-identity"))
 
-    async def test_missing_scope(self, client: httpx.AsyncClient, lead: Partner, factory: Factory) -> None:
+    async def test_missing_scope(
+        self, client: httpx.AsyncClient, lead: Partner, factory: Factory
+    ) -> None:
         case = await open_case(client, lead)
         token = factory.token(lead.client, "cases:read")
         response = await client.delete(
@@ -445,12 +581,19 @@ class TestErasure:
         assert_forbidden(response, "cases:write")
 
     async def test_member_and_stranger_404(
-        self, client: httpx.AsyncClient, lead: Partner, member: Partner, stranger: Partner, database: Database
+        self,
+        client: httpx.AsyncClient,
+        lead: Partner,
+        member: Partner,
+        stranger: Partner,
+        database: Database,
     ) -> None:
         case = await open_case(client, lead)
         await add_member(database, uuid.UUID(case["id"]), member.org.id, ["identity"])
         for other in (member, stranger):
-            response = await client.delete(f"{CASES}/{case['id']}/survivor-identity", headers=other.headers)
+            response = await client.delete(
+                f"{CASES}/{case['id']}/survivor-identity", headers=other.headers
+            )
             assert_problem(response, 404, "not_found")
 
     async def test_erasure_destroys_the_key_and_keeps_the_case(
@@ -459,10 +602,17 @@ class TestErasure:
         case = await open_case(client, lead)
         await client.post(
             f"{CASES}/{case['id']}/updates",
-            json={"kind": "note", "category": "general", "occurred_at": "2026-11-20T10:00:00Z", "summary": "intake done"},
+            json={
+                "kind": "note",
+                "category": "general",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "summary": "intake done",
+            },
             headers=lead.headers,
         )
-        response = await client.delete(f"{CASES}/{case['id']}/survivor-identity", headers=lead.headers)
+        response = await client.delete(
+            f"{CASES}/{case['id']}/survivor-identity", headers=lead.headers
+        )
         assert response.status_code == 204
         body = (await client.get(f"{CASES}/{case['id']}", headers=lead.headers)).json()
         assert body["identity_erased"] is True
@@ -471,9 +621,16 @@ class TestErasure:
         updates = (await client.get(f"{CASES}/{case['id']}/updates", headers=lead.headers)).json()
         assert [u["summary"] for u in updates["items"]] == ["intake done"]
         async with database.pool.acquire() as conn:
-            assert await conn.fetchval("SELECT count(*) FROM case_keys WHERE case_id = $1", uuid.UUID(case["id"])) == 0
+            assert (
+                await conn.fetchval(
+                    "SELECT count(*) FROM case_keys WHERE case_id = $1", uuid.UUID(case["id"])
+                )
+                == 0
+            )
         edit = await client.patch(
-            f"{CASES}/{case['id']}", json={"survivor": {"given_name": "New"}}, headers=lead.headers_with(**{"If-Match": "*"})
+            f"{CASES}/{case['id']}",
+            json={"survivor": {"given_name": "New"}},
+            headers=lead.headers_with(**{"If-Match": "*"}),
         )
         assert_problem(edit, 409, "conflict")
 
@@ -483,28 +640,46 @@ class TestAccessLog:
         case = await open_case(client, lead)
         assert_unauthorized(await client.get(f"{CASES}/{case['id']}/access-log"))
 
-    async def test_missing_scope(self, client: httpx.AsyncClient, lead: Partner, factory: Factory) -> None:
+    async def test_missing_scope(
+        self, client: httpx.AsyncClient, lead: Partner, factory: Factory
+    ) -> None:
         case = await open_case(client, lead)
         token = factory.token(lead.client, "cases:read")
-        response = await client.get(f"{CASES}/{case['id']}/access-log", headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(
+            f"{CASES}/{case['id']}/access-log", headers={"Authorization": f"Bearer {token}"}
+        )
         assert_forbidden(response, "audit:read")
 
     async def test_only_the_lead_sees_it(
-        self, client: httpx.AsyncClient, lead: Partner, member: Partner, stranger: Partner, database: Database
+        self,
+        client: httpx.AsyncClient,
+        lead: Partner,
+        member: Partner,
+        stranger: Partner,
+        database: Database,
     ) -> None:
         case = await open_case(client, lead)
         await add_member(database, uuid.UUID(case["id"]), member.org.id, ["medical"])
         for other in (member, stranger):
-            assert_problem(await client.get(f"{CASES}/{case['id']}/access-log", headers=other.headers), 404, "not_found")
+            assert_problem(
+                await client.get(f"{CASES}/{case['id']}/access-log", headers=other.headers),
+                404,
+                "not_found",
+            )
 
     async def test_shows_who_read_or_changed_the_case(
         self, client: httpx.AsyncClient, lead: Partner, member: Partner, database: Database
     ) -> None:
         case = await open_case(client, lead)
         await add_member(database, uuid.UUID(case["id"]), member.org.id, ["medical"])
-        await client.get(f"{CASES}/{case['id']}", headers=member.headers_with(**{"X-Request-ID": "clinic-read-0001"}))
+        await client.get(
+            f"{CASES}/{case['id']}",
+            headers=member.headers_with(**{"X-Request-ID": "clinic-read-0001"}),
+        )
         await client.get(CASES, headers=member.headers)
-        log = (await client.get(f"{CASES}/{case['id']}/access-log", headers=lead.headers)).json()["items"]
+        log = (await client.get(f"{CASES}/{case['id']}/access-log", headers=lead.headers)).json()[
+            "items"
+        ]
         assert [e["action"] for e in log] == ["case.list", "case.read", "case.create"]
         read = log[1]
         assert read["org_id"] == str(member.org.id)
@@ -512,10 +687,20 @@ class TestAccessLog:
         assert read["client_id"] == member.client.client_id
         assert read["categories"] == ["demographics"]
         assert read["request_id"] == "clinic-read-0001"
-        page = (await client.get(f"{CASES}/{case['id']}/access-log", params={"limit": 2}, headers=lead.headers)).json()
-        rest = (
+        page = (
             await client.get(
-                f"{CASES}/{case['id']}/access-log", params={"limit": 2, "cursor": page["next_cursor"]}, headers=lead.headers
+                f"{CASES}/{case['id']}/access-log", params={"limit": 2}, headers=lead.headers
             )
         ).json()
-        assert [e["action"] for e in page["items"] + rest["items"]] == ["case.list", "case.read", "case.create"]
+        rest = (
+            await client.get(
+                f"{CASES}/{case['id']}/access-log",
+                params={"limit": 2, "cursor": page["next_cursor"]},
+                headers=lead.headers,
+            )
+        ).json()
+        assert [e["action"] for e in page["items"] + rest["items"]] == [
+            "case.list",
+            "case.read",
+            "case.create",
+        ]

@@ -215,7 +215,9 @@ class ConsentCreate(RequestModel):
             purpose=self.purpose,
             obtained_at=self.obtained_at,
             recipient_org_id=self.recipient_org_id,
-            recipient_kinds=[str(k) for k in self.recipient_kinds] if self.recipient_kinds else None,
+            recipient_kinds=[str(k) for k in self.recipient_kinds]
+            if self.recipient_kinds
+            else None,
             expires_at=self.expires_at,
             evidence_ref=self.evidence_ref,
         )
@@ -320,7 +322,9 @@ class CaseOut(ResponseModel):
             d = view.demographics
             out.is_minor = d["is_minor"]
             out.age_band = AgeBand(d["age_band"])
-            survivor.update(gender=d["gender"], nationality=d["nationality"], languages=d["languages"])
+            survivor.update(
+                gender=d["gender"], nationality=d["nationality"], languages=d["languages"]
+            )
         if view.identity is not None:
             i = view.identity
             survivor.update(

@@ -42,7 +42,7 @@ _FROM = """
 """
 
 _LOAD_FOR = Query(
-    f"SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM} "  # noqa: S608 - constant text
+    f"SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM} "
     "WHERE c.id = $2 AND (c.lead_org_id = $1 OR m.id IS NOT NULL)",
     ("org_id", "case_id"),
 )
@@ -132,9 +132,7 @@ _ERASE_IDENTITY = Query(
     ("id",),
 )
 
-_TOUCH = Query(
-    "UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = $1", ("id",)
-)
+_TOUCH = Query("UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = $1", ("id",))
 
 _ADD_MEMBER = Query(
     """
@@ -144,7 +142,8 @@ _ADD_MEMBER = Query(
     ("id", "case_id", "org_id", "categories", "referral_id"),
 )
 _LEAVE = Query(
-    "UPDATE case_members SET left_at = now() WHERE case_id = $1 AND org_id = $2 AND left_at IS NULL",
+    "UPDATE case_members SET left_at = now() "
+    "WHERE case_id = $1 AND org_id = $2 AND left_at IS NULL",
     ("case_id", "org_id"),
 )
 
@@ -166,7 +165,9 @@ async def insert_key(session: Session, **values: Any) -> None:
     await session.execute(_INSERT_KEY, values)
 
 
-async def find_by_external_ref(session: Session, lead_org_id: UUID, external_ref: str) -> UUID | None:
+async def find_by_external_ref(
+    session: Session, lead_org_id: UUID, external_ref: str
+) -> UUID | None:
     found: UUID | None = await session.fetchval(
         _FIND_BY_REF, lead_org_id=lead_org_id, external_ref=external_ref
     )

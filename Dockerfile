@@ -1,0 +1,74 @@
+# syntax=docker/dockerfile:1
+#
+# Aftercare Exchange — production image.
+#
+#   docker build -t aftercare-exchange .
+#
+# Needs at run time: AFTERCARE_DATABASE_URL and AFTERCARE_KEYS_DIR (a mounted volume holding
+# keyset.json and the PEMs made by `aftercare keys rotate`). Migrations are a release step:
+# `docker run … aftercare-exchange aftercare db upgrade`. See README.md, "Running in production".
+#
+# Layout: the virtual environment lives in /opt/venv and the source tree in /app, at the same paths
+# in both stages. The project is installed into the venv in *editable* mode on purpose:
+# app/db/migrations.py finds alembic.ini and alembic/ at parents[2] of its own file, i.e. the
+# project root. An editable install keeps `app` importing from /app/app, so that root is /app for
+# every entry point (the `aftercare` console script, `python -m app`, uvicorn). A regular wheel
+# install would put the package in site-packages, where parents[2] is site-packages itself and
+# "alembic/" is the Alembic library, not our migrations.
+
+############################ builder: dependencies and the project in /opt/venv
+FROM python:3.11-slim AS builder
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv
+
+WORKDIR /app
+
+# Dependencies first, from pyproject.toml alone, so this layer is reused until they change.
+# (Every runtime dependency ships manylinux wheels; no compiler is needed.)
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" \
+        > /tmp/requirements.txt \
+    && pip install -r /tmp/requirements.txt
+
+# The project itself. README.md is read by the build (pyproject `readme`); alembic.ini and alembic/
+# are needed at run time next to app/ (see above).
+COPY README.md alembic.ini ./
+COPY alembic ./alembic
+COPY app ./app
+RUN pip install --no-deps --editable . \
+    && python -m compileall -q /app/app /app/alembic
+
+############################ runtime: the venv and the source tree, nothing else
+FROM python:3.11-slim
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    AFTERCARE_ENV=production
+
+# An unprivileged user, and /keys as a mount point it owns (a new named volume mounted there
+# inherits that ownership, so `aftercare keys rotate` can write to it).
+RUN groupadd --system --gid 10001 aftercare \
+    && useradd --system --uid 10001 --gid aftercare --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin aftercare \
+    && install -d -o aftercare -g aftercare -m 0700 /keys
+
+COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /app /app
+
+WORKDIR /app
+USER 10001:10001
+
+EXPOSE 8000
+
+# No curl in the slim image: ask Python. Any non-2xx or connection error exits non-zero.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=3).status == 200 else 1)"]
+
+# The app writes its own access log (no query strings), hence --no-access-log. --proxy-headers
+# trusts X-Forwarded-* only from FORWARDED_ALLOW_IPS (uvicorn's default: 127.0.0.1).
+CMD ["uvicorn", "--factory", "app.main:create_app", "--host", "0.0.0.0", "--port", "8000", "--no-access-log", "--proxy-headers"]

@@ -1,0 +1,1 @@
+"""Benchmark harness: the real app against a bare Starlette + asyncpg baseline (see README)."""

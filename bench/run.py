@@ -1,0 +1,652 @@
+"""Benchmark runner: the real app against the bare baseline, same SQL, same run (``make bench``).
+
+Steps: start the embedded PostgreSQL under ``bench/.data/`` (or use ``AFTERCARE_DATABASE_URL``),
+create a fresh ``aftercare_bench`` database, migrate it, seed each scenario's data, mint a token
+with a signing key in a temporary directory, start the app and ``bench/baseline.py`` under
+uvicorn (one worker each, 127.0.0.1, free ports), check both answer the same body, then load them
+in interleaved rounds (app, baseline, baseline, app, ...: each round a warm-up then a measured
+run) and report the median requests/s of each and their ratio. Everything started is stopped at
+the end, also on error or Ctrl-C.
+
+Load comes from ``wrk`` (installed with apt-get when missing and running as root), else from a
+small asyncio HTTP/1.1 keep-alive generator in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+from app.db.database import Database, asyncpg_dsn
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import upgrade_async
+from app.domain.keys import KeyRing
+from app.domain.tokens import TokenConfig
+from app.settings import Settings
+from bench.scenarios import SCENARIOS, Prepared, Scenario, SeedContext
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "bench" / ".data"
+RESULTS = ROOT / "bench" / "results"
+BENCH_DATABASE = "aftercare_bench"
+HOST = "127.0.0.1"
+
+
+# -- load generation ----------------------------------------------------------------------------
+@dataclass
+class LoadResult:
+    requests_per_s: float
+    requests: int
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+
+class LoadGenerator:
+    name = "abstract"
+
+    async def run(
+        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+    ) -> LoadResult:
+        raise NotImplementedError
+
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not match:
+        raise ValueError(f"unexpected wrk duration {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+class Wrk(LoadGenerator):
+    name = "wrk"
+
+    def __init__(self, executable: str, threads: int) -> None:
+        self.executable = executable
+        self.threads = threads
+
+    async def run(
+        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+    ) -> LoadResult:
+        command = [
+            self.executable,
+            f"--threads={min(self.threads, connections)}",
+            f"--connections={connections}",
+            f"--duration={max(1, round(duration))}s",
+            "--latency",
+        ]
+        for name, value in headers.items():
+            command += ["--header", f"{name}: {value}"]
+        proc = await asyncio.create_subprocess_exec(
+            *command, url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
+        try:
+            out, _ = await proc.communicate()
+        except asyncio.CancelledError:  # Ctrl-C or SIGTERM: do not leave wrk running
+            proc.kill()
+            raise
+        text = out.decode(errors="replace")
+        if proc.returncode != 0:
+            raise RuntimeError(f"wrk failed ({proc.returncode}):\n{text}")
+        return self.parse(text)
+
+    @staticmethod
+    def parse(text: str) -> LoadResult:
+        rps = re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M)
+        total = re.search(r"^\s*(\d+) requests in", text, re.M)
+        if not rps or not total:
+            raise RuntimeError(f"cannot read wrk output:\n{text}")
+        percentiles = dict(re.findall(r"^\s*(50|99)%\s+(\S+)", text, re.M))
+        non_2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+        errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+        )
+        return LoadResult(
+            requests_per_s=float(rps.group(1)),
+            requests=int(total.group(1)),
+            p50_ms=_ms(percentiles["50"]) if "50" in percentiles else None,
+            p99_ms=_ms(percentiles["99"]) if "99" in percentiles else None,
+            non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+            socket_errors=sum(int(n) for n in errors.groups()) if errors else 0,
+        )
+
+
+class PythonLoad(LoadGenerator):
+    """HTTP/1.1 keep-alive GETs over asyncio streams; slower than wrk and shares the CPU."""
+
+    name = "python-asyncio"
+
+    async def run(
+        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+    ) -> LoadResult:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname or HOST, parts.port or 80
+        lines = [f"GET {parts.path or '/'} HTTP/1.1", f"Host: {host}:{port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + duration
+        latencies: list[float] = []
+        counts = {"non_2xx": 0, "errors": 0}
+
+        async def worker() -> None:
+            try:
+                reader, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                counts["errors"] += 1
+                return
+            try:
+                while loop.time() < deadline:
+                    started = time.perf_counter()
+                    writer.write(request)
+                    status = int((await reader.readline()).split()[1])
+                    length = 0
+                    while (line := await reader.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.partition(b":")
+                        if name.strip().lower() == b"content-length":
+                            length = int(value)
+                    await reader.readexactly(length)
+                    latencies.append((time.perf_counter() - started) * 1000)
+                    if not 200 <= status < 400:
+                        counts["non_2xx"] += 1
+            except (OSError, ValueError, IndexError, asyncio.IncompleteReadError):
+                counts["errors"] += 1
+            finally:
+                writer.close()
+
+        started = loop.time()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = loop.time() - started
+        latencies.sort()
+
+        def pct(q: float) -> float | None:
+            return (
+                latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None
+            )
+
+        return LoadResult(
+            requests_per_s=len(latencies) / elapsed,
+            requests=len(latencies),
+            p50_ms=pct(0.50),
+            p99_ms=pct(0.99),
+            non_2xx=counts["non_2xx"],
+            socket_errors=counts["errors"],
+        )
+
+
+def _install_wrk() -> str | None:
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return None
+    print("wrk not found: installing it with apt-get ...", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+
+    def apt_get(*args: str) -> int:
+        done = subprocess.run(
+            ["apt-get", *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        return done.returncode
+
+    if apt_get("install", "-y", "-qq", "wrk") != 0:
+        apt_get("update", "-qq")  # a fresh machine may have no package lists yet
+        apt_get("install", "-y", "-qq", "wrk")
+    return shutil.which("wrk")
+
+
+def pick_load_generator(choice: str, threads: int) -> LoadGenerator:
+    if choice in ("auto", "wrk"):
+        executable = shutil.which("wrk") or _install_wrk()
+        if executable:
+            return Wrk(executable, threads)
+        if choice == "wrk":
+            raise SystemExit("wrk is not installed and could not be installed")
+        print("wrk unavailable: falling back to the Python load generator", flush=True)
+    return PythonLoad()
+
+
+# -- database -------------------------------------------------------------------------------------
+def with_database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
+
+
+async def recreate_database(server_url: str, name: str, *, drop_only: bool = False) -> str:
+    conn = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not drop_only:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(server_url, name)
+
+
+# -- servers --------------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    label: str
+    target: str
+    env: dict[str, str]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return DATA / "logs" / f"{self.label}.log"
+
+    def url(self, path: str) -> str:
+        return f"http://{HOST}:{self.port}{path}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [
+            sys.executable, "-m", "uvicorn", self.target, "--factory",
+            "--host", HOST, "--port", str(self.port), "--workers", "1",
+            "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
+        ]  # fmt: skip
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGINT)  # uvicorn's graceful shutdown, lifespan closes the pool
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    async def wait_ready(self, path: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"{self.label} exited during start-up:\n{self.log_tail()}")
+            status, _, _ = await fetch(self.url(path), {})
+            if status == 200:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.label} not ready after {timeout}s:\n{self.log_tail()}")
+            await asyncio.sleep(0.2)
+
+
+def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {name.lower(): value for name, value in items}
+
+
+async def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    def get() -> tuple[int, dict[str, str], bytes]:
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, _lower(response.headers.items()), response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, _lower(exc.headers.items()), exc.read()
+        except OSError:
+            return 0, {}, b""
+
+    return await asyncio.to_thread(get)
+
+
+# -- checking and measuring ----------------------------------------------------------------------
+_ISO_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+
+
+def normalise(value: Any) -> Any:
+    """JSON for comparison: timestamps as instants (``Z`` and ``+00:00`` are the same time)."""
+    if isinstance(value, dict):
+        return {k: normalise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalise(v) for v in value]
+    if isinstance(value, str) and _ISO_DATETIME.match(value):
+        with contextlib.suppress(ValueError):
+            return datetime.fromisoformat(value)
+    return value
+
+
+async def verify(scenario: Scenario, prepared: Prepared, app: Server, baseline: Server) -> None:
+    answers = {}
+    for server in (app, baseline):
+        status, headers, body = await fetch(server.url(prepared.path), prepared.headers)
+        if status != 200:
+            raise RuntimeError(f"{scenario.name}: {server.label} answered {status}: {body[:500]!r}")
+        # Same ETag (or none from both) and the same JSON.
+        answers[server.label] = (headers.get("etag"), normalise(orjson.loads(body)))
+    if answers[app.label] != answers[baseline.label]:
+        raise RuntimeError(
+            f"{scenario.name}: the app and the baseline disagree:\n"
+            f"  app:      {answers[app.label]}\n  baseline: {answers[baseline.label]}"
+        )
+
+
+@dataclass
+class Measurement:
+    scenario: str
+    path: str
+    description: str
+    rounds: dict[str, list[LoadResult]]
+
+    def median(self, label: str) -> float:
+        return statistics.median(r.requests_per_s for r in self.rounds[label])
+
+    def median_ms(self, label: str, attr: str) -> float | None:
+        values = [getattr(r, attr) for r in self.rounds[label] if getattr(r, attr) is not None]
+        return statistics.median(values) if values else None
+
+    @property
+    def ratio(self) -> float:
+        return self.median("app") / self.median("baseline")
+
+
+def round_order(rounds: int) -> Iterator[tuple[int, int]]:
+    """(round, target index) pairs: 0 1, 1 0, 0 1 ... so neither side always goes first."""
+    for r in range(rounds):
+        for i in (0, 1) if r % 2 == 0 else (1, 0):
+            yield r, i
+
+
+async def measure(
+    scenario: Scenario,
+    prepared: Prepared,
+    servers: Sequence[Server],
+    load: LoadGenerator,
+    args: argparse.Namespace,
+) -> Measurement:
+    results: dict[str, list[LoadResult]] = {s.label: [] for s in servers}
+    for r, i in round_order(args.rounds):
+        server = servers[i]
+        url = server.url(prepared.path)
+        if args.warmup > 0:
+            await load.run(
+                url, prepared.headers, connections=args.connections, duration=args.warmup
+            )
+        result = await load.run(
+            url, prepared.headers, connections=args.connections, duration=args.duration
+        )
+        print(
+            f"  round {r + 1}/{args.rounds}  {server.label:<8} {result.requests_per_s:>9.0f} req/s"
+            f"  p50 {_fmt_ms(result.p50_ms)}  p99 {_fmt_ms(result.p99_ms)}",
+            flush=True,
+        )
+        if result.non_2xx or result.socket_errors:
+            raise RuntimeError(
+                f"{scenario.name}: {server.label} had {result.non_2xx} non-2xx responses and "
+                f"{result.socket_errors} socket errors; see {server.log_path}"
+            )
+        results[server.label].append(result)
+    return Measurement(scenario.name, scenario.path, scenario.description, results)
+
+
+def _fmt_ms(value: float | None) -> str:
+    return f"{value:6.2f} ms" if value is not None else "     - ms"
+
+
+def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
+    """A Markdown table (pasted into bench/README.md as it is)."""
+    header = (
+        "scenario", "endpoint", "app req/s", "baseline req/s", "app p50", "baseline p50",
+        "app/baseline",
+    )  # fmt: skip
+    rows: list[tuple[str, ...]] = [header]
+    for m in measurements:
+        p50 = [m.median_ms(label, "p50_ms") for label in ("app", "baseline")]
+        rows.append(
+            (
+                m.scenario,
+                m.path,
+                f"{m.median('app'):.0f}",
+                f"{m.median('baseline'):.0f}",
+                *(f"{v:.1f} ms" if v is not None else "-" for v in p50),
+                f"{m.ratio:.2f}",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    left = 2  # the first two columns are text; the numbers are right-aligned
+
+    def cells(row: Sequence[str]) -> str:
+        padded = [
+            cell.ljust(w) if i < left else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = [("-" * (w + 2)) if i < left else ("-" * (w + 1) + ":") for i, w in enumerate(widths)]
+    return "\n".join(
+        [
+            "",
+            f"Load: {meta['load_generator']}, {meta['connections']} connections, "
+            f"{meta['rounds']} interleaved rounds of {meta['duration']:g} s per server (each "
+            f"after {meta['warmup']:g} s of warm-up); {meta['cpus']} CPUs; medians of the rounds.",
+            "",
+            cells(rows[0]),
+            "|" + "|".join(rule) + "|",
+            *(cells(row) for row in rows[1:]),
+        ]
+    )
+
+
+# -- the run --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def exclusive_run() -> Iterator[None]:
+    """One run at a time: a second would drop the first one's database mid-measurement."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    with (DATA / "run.lock").open("w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError("another bench run is in progress (bench/.data/run.lock)") from None
+        yield
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment both servers get: ours, minus any AFTERCARE_* the caller had set."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFTERCARE_")}
+    assert settings.database_url is not None
+    env.update(
+        {
+            "AFTERCARE_ENV": settings.env,
+            "AFTERCARE_DATABASE_URL": settings.database_url,
+            "AFTERCARE_DATA_DIR": str(settings.data_dir),
+            "AFTERCARE_KEYS_DIR": str(settings.resolved_keys_dir),
+            "AFTERCARE_ISSUER": settings.issuer,
+            "AFTERCARE_AUDIENCE": settings.audience,
+            "AFTERCARE_ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
+            "AFTERCARE_DB_POOL_MIN_SIZE": str(settings.db_pool_min_size),
+            "AFTERCARE_DB_POOL_MAX_SIZE": str(settings.db_pool_max_size),
+            "AFTERCARE_LOG_LEVEL": settings.log_level,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    return env
+
+
+async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
+    scenarios = (
+        [SCENARIOS[name] for name in args.scenario] if args.scenario else list(SCENARIOS.values())
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(exclusive_run())
+        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
+        if server_url:
+            print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
+        else:
+            embedded = EmbeddedPostgres(DATA / "pgdata")
+            print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
+            stack.callback(embedded.stop)
+            server_url = await asyncio.to_thread(embedded.start)
+        database_url = await recreate_database(server_url, BENCH_DATABASE)
+        stack.push_async_callback(recreate_database, server_url, BENCH_DATABASE, drop_only=True)
+        await upgrade_async(database_url)
+
+        keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
+        settings = Settings(
+            env="development",
+            database_url=database_url,
+            data_dir=DATA / "app",
+            keys_dir=keys_dir,
+            access_token_ttl_seconds=86_400,
+            log_level=args.app_log_level,
+        )
+        keyring = KeyRing(settings.resolved_keys_dir, create=True)
+        token_config = TokenConfig(
+            issuer=settings.issuer,
+            audience=settings.audience,
+            ttl_seconds=settings.access_token_ttl_seconds,
+        )
+        seed_db = Database(database_url, min_size=0, max_size=2)
+        await seed_db.connect()
+        try:
+            ctx = SeedContext(seed_db, keyring, token_config)
+            prepared = {s.name: await s.setup(ctx) for s in scenarios}
+        finally:
+            await seed_db.close()
+
+        env = server_env(settings)
+        app = Server("app", "app.main:create_app", env)
+        baseline = Server("baseline", "bench.baseline:create_app", env)
+        for server in (app, baseline):
+            stack.callback(server.stop)
+            server.start()
+        await app.wait_ready("/readyz")
+        await baseline.wait_ready("/healthz")
+        for server in (app, baseline):
+            assert server.process is not None
+            print(f"{server.label}: pid {server.process.pid}, {server.url('')}", flush=True)
+
+        load = pick_load_generator(args.load_generator, args.threads)
+        measurements = []
+        for scenario in scenarios:
+            print(f"\n{scenario.name}: {scenario.path}: {scenario.description}", flush=True)
+            await verify(scenario, prepared[scenario.name], app, baseline)
+            print("  same status, ETag and body from both", flush=True)
+            measurements.append(
+                await measure(scenario, prepared[scenario.name], (app, baseline), load, args)
+            )
+        return measurements, load.name
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(SCENARIOS),
+        help="run only this scenario (repeatable; default: all)",
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured round")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per round")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per target")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--load-generator", choices=("auto", "wrk", "python"), default="auto", help="default: auto"
+    )
+    parser.add_argument(
+        "--app-log-level",
+        default="WARNING",
+        help="AFTERCARE_LOG_LEVEL for the app (default WARNING: no access-log line per request; "
+        "INFO measures the production default, logs go to bench/.data/logs/app.log)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS / "latest.json",
+        help="where to write the results as JSON (default: bench/results/latest.json)",
+    )
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.duration <= 0 or args.connections < 1:
+        parser.error("--rounds, --duration and --connections must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # A SIGTERM (CI timeout, kill) unwinds like Ctrl-C, so the servers and PostgreSQL are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    started = time.monotonic()
+    try:
+        measurements, load_generator = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    meta = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "load_generator": load_generator,
+        "connections": args.connections,
+        "rounds": args.rounds,
+        "duration": args.duration,
+        "warmup": args.warmup,
+        "cpus": os.cpu_count(),
+        "elapsed_s": round(time.monotonic() - started, 1),
+    }
+    print(report(measurements, meta))
+    print(f"\n(took {meta['elapsed_s']}s)")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_bytes(
+        orjson.dumps(
+            {
+                "meta": meta,
+                "scenarios": [
+                    {
+                        **asdict(m),
+                        "median_rps": {k: m.median(k) for k in m.rounds},
+                        "ratio_app_to_baseline": m.ratio,
+                    }
+                    for m in measurements
+                ],
+            },
+            option=orjson.OPT_INDENT_2,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
