@@ -7,6 +7,7 @@ non-zero exit code.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -89,7 +90,7 @@ def _in_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> 
     except Exception as exc:
         from app.db.errors import DatabaseUnavailable
 
-        if isinstance(exc, DatabaseUnavailable):
+        if isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc):
             raise _fail("database unavailable") from None
         raise
 
@@ -103,15 +104,18 @@ def serve(
     """Apply migrations, then serve the API."""
     import uvicorn
 
-    from app.db.migrations import upgrade
     from app.main import create_app
 
     settings = _settings()
+    if demo and not settings.is_development:
+        raise _fail("--demo is for development only")
+    if "AFTERCARE_ISSUER" not in os.environ:
+        # Tokens name the address partners actually use to reach this server.
+        public_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        settings = settings.model_copy(update={"issuer": f"http://{public_host}:{port}"})
     url = _database_url(settings)
-    upgrade(url)
+    _migrate(url)
     if demo:
-        if not settings.is_development:
-            raise _fail("--demo is for development only")
         from app import demo as demo_data
 
         async def seed() -> list[dict[str, Any]]:
@@ -123,7 +127,7 @@ def serve(
                 await db.close()
 
         partners = asyncio.run(seed())
-        sys.stdout.write(demo_data.banner(partners, f"http://{host}:{port}") + "\n")
+        sys.stdout.write(demo_data.banner(partners, settings.issuer) + "\n")
         sys.stdout.flush()
     app = create_app(settings)
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into a normal exit so the
@@ -143,16 +147,57 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _migrate(url: str, revision: str = "head") -> str | None:
+    """Apply migrations; a database that cannot be reached is a clear error, not a traceback."""
+    from app.db.migrations import current_revision, upgrade
+
+    try:
+        upgrade(url, revision)
+        return current_revision(url)
+    except Exception as exc:
+        if _is_connection_error(exc):
+            raise _fail(f"database unavailable ({type(exc).__name__})") from None
+        raise
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    import asyncpg
+    import sqlalchemy.exc
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen,
+            OSError
+            | TimeoutError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InvalidCatalogNameError
+            | sqlalchemy.exc.OperationalError
+            | sqlalchemy.exc.InterfaceError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 @db_cli.command("upgrade")
 def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision")] = "head",
 ) -> None:
     """Apply Alembic migrations."""
-    from app.db.migrations import upgrade
-
     settings = _settings()
-    upgrade(_database_url(settings), revision)
-    _print_json({"upgraded_to": revision})
+    reached = _migrate(_database_url(settings), revision)
+    _print_json({"revision": reached})
+
+
+@db_cli.command("prune")
+def db_prune() -> None:
+    """Delete expired revoked-token and idempotency records (safe to run from cron)."""
+    from app.domain.maintenance import prune_expired
+
+    counts = _in_session(_settings(), prune_expired)
+    _print_json(counts)
 
 
 @org_cli.command("create")
@@ -210,6 +255,17 @@ def client_create(
             "scopes": created.client.scopes,
         }
     )
+
+
+@client_cli.command("disable")
+def client_disable(
+    client_id: Annotated[str, typer.Argument(help="The client to disable")],
+) -> None:
+    """Disable a client: its tokens stop working on the next request; it gets no new ones."""
+    from app.domain.clients import ClientService
+
+    disabled = _in_session(_settings(), lambda s: ClientService(s).disable(client_id))
+    _print_json({"client_id": client_id, "disabled_at": disabled.isoformat()})
 
 
 @keys_cli.command("rotate")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -38,6 +39,24 @@ def build_database(settings: Settings) -> Database:
         connect_timeout=settings.db_connect_timeout_seconds,
         acquire_timeout=settings.db_acquire_timeout_seconds,
     )
+
+
+async def _housekeeping(database: Database, every_seconds: float = 3600.0) -> None:
+    """Hourly: drop expired revoked-token and idempotency records (also `aftercare db prune`)."""
+    from app.domain.maintenance import prune_expired
+
+    while True:
+        await asyncio.sleep(every_seconds)
+        session = database.session(transactional=True)
+        try:
+            counts = await prune_expired(session)
+            await session.commit()
+            log.info("pruned", **counts)
+        except Exception as exc:  # keep serving; try again next hour
+            await session.rollback()
+            log.warning("prune_failed", error_type=type(exc).__name__)
+        finally:
+            await session.close()
 
 
 def create_app(
@@ -79,9 +98,11 @@ def create_app(
         gc.collect()
         gc.freeze()
         log.info("started", env=settings.env, version=__version__)
+        housekeeping = asyncio.create_task(_housekeeping(ctx.database))
         try:
             yield
         finally:
+            housekeeping.cancel()
             if owns_database:
                 await ctx.database.close()
                 ctx.database = None

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.db.migrations import head_revision
 
 
 @pytest.fixture
@@ -149,7 +150,7 @@ def test_keys_rotate_list_retire(env: dict[str, str]) -> None:
 
 def test_db_upgrade_is_idempotent(env: dict[str, str]) -> None:
     code, out, _ = run("db", "upgrade")
-    assert code == 0 and orjson.loads(out) == {"upgraded_to": "head"}
+    assert code == 0 and orjson.loads(out) == {"revision": head_revision()}
 
 
 def test_production_refuses_to_start_without_explicit_config(tmp_path: Path) -> None:
@@ -162,3 +163,28 @@ def test_production_refuses_to_start_without_explicit_config(tmp_path: Path) -> 
     finally:
         os.environ.pop("AFTERCARE_ENV")
         os.environ.update(saved)
+
+
+def test_client_disable_and_prune(env: dict[str, str]) -> None:
+    code, out, _ = run("org", "create", "--name", "Prune Org", "--kind", "other")
+    org = orjson.loads(out)
+    code, out, _ = run(
+        "client", "create", "--org", org["id"], "--name", "c", "--scopes", "cases:read"
+    )
+    client = orjson.loads(out)
+    code, out, _ = run("client", "disable", client["client_id"])
+    assert code == 0 and orjson.loads(out)["client_id"] == client["client_id"]
+    code, _, err = run("client", "disable", "acx_nobody")
+    assert code == 1 and "No such client" in err
+    code, out, _ = run("db", "prune")
+    assert code == 0 and orjson.loads(out) == {"revoked_tokens": 0, "idempotency_keys": 0}
+
+
+def test_unreachable_database_is_a_clear_error(env: dict[str, str]) -> None:
+    os.environ["AFTERCARE_DATABASE_URL"] = "postgresql+asyncpg://postgres@127.0.0.1:9/none"
+    code, out, err = run("db", "upgrade")
+    assert code == 1 and out == ""
+    assert err.startswith("error: database unavailable")
+    assert "Traceback" not in err
+    code, _, err = run("org", "create", "--name", "X", "--kind", "other")
+    assert code == 1 and "database unavailable" in err

@@ -43,15 +43,35 @@ class RequestContextMiddleware:
         status = 500
         header = (b"x-request-id", request_id.encode())
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started = True
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            # A bug, not a domain error. Log its type only (the message could hold request data),
+            # answer with a problem carrying the request id, and do not re-raise: the server
+            # would print a traceback with locals and messages into its log.
+            log.error("unhandled_error", error_type=type(exc).__name__)
+            if not started:
+                status = 500
+                from app.api.problems import problem_response
+
+                response = problem_response(
+                    500,
+                    "internal_error",
+                    title="Internal error",
+                    detail="Something went wrong; nothing was changed.",
+                    headers={"X-Request-ID": request_id},
+                )
+                await response(scope, receive, send)
         finally:
             log.info(
                 "request",

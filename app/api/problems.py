@@ -117,22 +117,11 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled_error", error_type=type(exc).__name__)
-    return problem_response(
-        500,
-        "internal_error",
-        title="Internal error",
-        detail="Something went wrong; nothing was changed.",
-    )
-
-
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
-    app.add_exception_handler(Exception, _unexpected)
 
 
 PROBLEM_RESPONSE_SCHEMA = {

@@ -39,6 +39,27 @@ def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def current_revision(url: str) -> str | None:
+    """The revision the database is at (None when it has never been migrated)."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from app.db.database import sqlalchemy_url
+
+    async def read() -> str | None:
+        engine = create_async_engine(sqlalchemy_url(url), poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                return await conn.run_sync(
+                    lambda sync: MigrationContext.configure(sync).get_current_revision()
+                )
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(read())
+
+
 async def upgrade_async(url: str, revision: str = "head") -> None:
     # env.py runs its own event loop, so it must run outside the caller's.
     await asyncio.to_thread(upgrade, url, revision)

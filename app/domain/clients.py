@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -78,6 +79,12 @@ class ClientService:
             client=Client(client_id=client_id, org_id=org_id, name=name, scopes=unique_scopes),
             client_secret=secret,
         )
+
+    async def disable(self, client_id: str) -> datetime:
+        disabled_at = await repo.disable(self.session, client_id)
+        if disabled_at is None:
+            raise NotFound("No such client")
+        return disabled_at
 
     async def authenticate(self, client_id: str, secret: str) -> Client:
         row = await repo.get(self.session, client_id) if len(client_id) <= 200 else None

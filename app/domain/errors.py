@@ -130,7 +130,8 @@ class ValidationFailed(DomainError):
     ) -> None:
         if errors is None:
             errors = [{"loc": list(loc or []), "msg": detail or self.title}]
-        super().__init__(detail, errors=list(errors), **extra)
+        errors = [{"type": "value_error", **e} for e in errors]
+        super().__init__(detail, errors=errors, **extra)
 
 
 class ConsentRequired(ValidationFailed):

@@ -92,7 +92,7 @@ def decode(
             algorithms=[key.algorithm],
             audience=audience,
             issuer=issuer,
-            options={"require_" + name: True for name in ("iss", "aud", "sub", "exp", "iat", "jti")}
+            options={"require_" + name: True for name in REQUIRED_CLAIMS}
             | {"leeway": leeway, "verify_at_hash": False},
         )
     except JOSEError as exc:

@@ -311,3 +311,20 @@ async def test_logs_carry_request_ids_but_no_secrets_or_tokens(
         "country=TH",
     ):
         assert forbidden not in logs
+
+
+async def test_an_unexpected_error_is_a_500_problem_with_request_id_and_no_details(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    @app.get("/v1/_test/boom")
+    async def boom() -> None:
+        raise RuntimeError("Planted-Secret-In-Exception")
+
+    LOG_STREAM.seek(0)
+    LOG_STREAM.truncate()
+    response = await client.get("/v1/_test/boom", headers={"X-Request-ID": "boom-request-1"})
+    assert_problem(response, 500, "internal_error")
+    assert response.headers["x-request-id"] == "boom-request-1"
+    assert "Planted-Secret" not in response.text
+    logs = LOG_STREAM.getvalue()
+    assert '"error_type":"RuntimeError"' in logs and "Planted-Secret" not in logs

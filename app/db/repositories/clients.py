@@ -49,6 +49,12 @@ _REVOKE = Query(
     ("jti", "client_id", "expires_at"),
 )
 
+_DISABLE = Query(
+    "UPDATE oauth_clients SET disabled_at = COALESCE(disabled_at, now()) WHERE client_id = $1 "
+    "RETURNING disabled_at",
+    ("client_id",),
+)
+
 _PRUNE_REVOKED = Query("DELETE FROM revoked_tokens WHERE expires_at < now() - interval '1 hour'")
 
 
@@ -83,5 +89,14 @@ async def revoke(session: Session, *, jti: UUID, client_id: str, expires_at: dat
     await session.execute(_REVOKE, jti=jti, client_id=client_id, expires_at=expires_at)
 
 
-async def prune_revoked(session: Session) -> None:
-    await session.execute(_PRUNE_REVOKED)
+async def disable(session: Session, client_id: str) -> datetime | None:
+    disabled_at: datetime | None = await session.fetchval(_DISABLE, client_id=client_id)
+    return disabled_at
+
+
+async def prune_revoked(session: Session) -> int:
+    return _count(await session.execute(_PRUNE_REVOKED))
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])

@@ -60,5 +60,6 @@ async def store(session: Session, **values: Any) -> None:
     await session.execute(_STORE, values)
 
 
-async def prune(session: Session) -> str:
-    return await session.execute(_PRUNE)
+async def prune(session: Session) -> int:
+    status = await session.execute(_PRUNE)
+    return int(status.rsplit(" ", 1)[-1])

@@ -1,0 +1,16 @@
+"""Housekeeping: forget records whose purpose has expired."""
+
+from __future__ import annotations
+
+from app.db.database import Session
+from app.db.repositories import clients as client_repo
+from app.db.repositories import idempotency as idempotency_repo
+
+
+async def prune_expired(session: Session) -> dict[str, int]:
+    """Revoked tokens past their expiry (they fail verification anyway) and idempotency records
+    past their retention window."""
+    return {
+        "revoked_tokens": await client_repo.prune_revoked(session),
+        "idempotency_keys": await idempotency_repo.prune(session),
+    }
