@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import cases, health, oauth, organizations
+from app.api import cases, health, oauth, organizations, referrals
 from app.api.context import AppContext
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers
@@ -41,8 +41,9 @@ def build_database(settings: Settings) -> Database:
     )
 
 
-async def _housekeeping(database: Database, every_seconds: float = 3600.0) -> None:
-    """Hourly: drop expired revoked-token and idempotency records (also `aftercare db prune`)."""
+async def _housekeeping(database: Database, every_seconds: float = 300.0) -> None:
+    """Every few minutes: expire overdue referrals, drop expired revoked-token and idempotency
+    records (the same as `aftercare db prune`)."""
     from app.domain.maintenance import prune_expired
 
     while True:
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(oauth.router)
     app.include_router(organizations.router)
     app.include_router(cases.router)
+    app.include_router(referrals.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

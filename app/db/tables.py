@@ -226,11 +226,17 @@ case_members = sa.Table(
     sa.Column("left_at", TIMESTAMPTZ, nullable=True),
     sa.CheckConstraint(_all_in("categories", CATEGORIES), name="categories"),
 )
+# One membership per referral; an organisation with two active referrals on a case holds two.
 sa.Index(
-    "uq_case_members_active",
+    "uq_case_members_referral_id",
+    case_members.c.referral_id,
+    unique=True,
+    postgresql_where=case_members.c.referral_id.is_not(None),
+)
+sa.Index(
+    "ix_case_members_case_active",
     case_members.c.case_id,
     case_members.c.org_id,
-    unique=True,
     postgresql_where=case_members.c.left_at.is_(None),
 )
 sa.Index(
@@ -332,4 +338,64 @@ audit_heads = sa.Table(
     sa.Column("org_id", sa.Uuid, primary_key=True),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.LargeBinary, nullable=False),
+)
+
+REFERRAL_STATUSES = (
+    "pending",
+    "accepted",
+    "declined",
+    "withdrawn",
+    "expired",
+    "in_progress",
+    "completed",
+    "failed",
+)
+
+referrals = sa.Table(
+    "referrals",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("from_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("to_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("urgency", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("shared_categories", TEXT_ARRAY, nullable=False),
+    sa.Column("respond_by", TIMESTAMPTZ, nullable=True),
+    sa.Column("transfer_lead", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'pending'")),
+    sa.Column("status_reason", sa.Text, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("capacity_held", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_by_client_id", sa.Text, nullable=False),
+    sa.Column("responded_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("started_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("ended_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(_in("status", REFERRAL_STATUSES), name="status"),
+    sa.CheckConstraint(_in("service", SERVICE_KINDS), name="service"),
+    sa.CheckConstraint("urgency IN ('emergency', 'high', 'routine')", name="urgency"),
+    sa.CheckConstraint(_all_in("shared_categories", CATEGORIES), name="shared_categories"),
+    sa.CheckConstraint("from_org_id <> to_org_id", name="not_to_self"),
+)
+sa.Index(
+    "ix_referrals_to_org_id_created_at_id",
+    referrals.c.to_org_id,
+    referrals.c.created_at,
+    referrals.c.id,
+)
+sa.Index(
+    "ix_referrals_from_org_id_created_at_id",
+    referrals.c.from_org_id,
+    referrals.c.created_at,
+    referrals.c.id,
+)
+sa.Index("ix_referrals_case_id", referrals.c.case_id)
+sa.Index(
+    "ix_referrals_pending_respond_by",
+    referrals.c.respond_by,
+    postgresql_where=sa.text("status = 'pending'"),
 )

@@ -93,3 +93,9 @@ class AgeBand(StrEnum):
     FROM_25 = "25-34"
     FROM_35 = "35-49"
     FROM_50 = "50+"
+
+
+class Urgency(StrEnum):
+    EMERGENCY = "emergency"
+    HIGH = "high"
+    ROUTINE = "routine"

@@ -22,7 +22,13 @@ CASE_COLUMNS = """
 # What the access policy needs about the caller, loaded with the case in the same statement:
 # its active membership (shared categories) and the consents addressed to it (by id or kind).
 _RELATIONSHIP = """
-    m.categories AS member_categories,
+    CASE WHEN EXISTS (
+        SELECT 1 FROM case_members m
+        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
+    ) THEN COALESCE((
+        SELECT array_agg(DISTINCT cat) FROM case_members m CROSS JOIN unnest(m.categories) cat
+        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
+    ), '{}'::text[]) END AS member_categories,
     CASE WHEN c.lead_org_id = $1 THEN '[]'::jsonb ELSE COALESCE((
         SELECT jsonb_agg(jsonb_build_object(
             'categories', s.categories, 'obtained_at', s.obtained_at,
@@ -38,12 +44,15 @@ _FROM = """
     FROM cases c
     JOIN organizations o ON o.id = $1
     LEFT JOIN case_keys k ON k.case_id = c.id
-    LEFT JOIN case_members m ON m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
 """
 
 _LOAD_FOR = Query(
-    f"SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM} "
-    "WHERE c.id = $2 AND (c.lead_org_id = $1 OR m.id IS NOT NULL)",
+    f"""
+    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    WHERE c.id = $2 AND (c.lead_org_id = $1 OR EXISTS (
+        SELECT 1 FROM case_members m
+        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL))
+    """,  # noqa: S608 - constant text; every value is a bound parameter
     ("org_id", "case_id"),
 )
 
@@ -134,6 +143,20 @@ _ERASE_IDENTITY = Query(
 
 _TOUCH = Query("UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = $1", ("id",))
 
+_SET_LEAD = Query(
+    """
+    UPDATE cases SET lead_org_id = $2, external_ref = reference, updated_at = now(),
+                     version = version + 1
+    WHERE id = $1
+    """,
+    ("id", "lead_org_id"),
+)
+
+_END_REFERRAL_MEMBERSHIP = Query(
+    "UPDATE case_members SET left_at = now() WHERE referral_id = $1 AND left_at IS NULL",
+    ("referral_id",),
+)
+
 _ADD_MEMBER = Query(
     """
     INSERT INTO case_members (id, case_id, org_id, categories, referral_id)
@@ -199,6 +222,16 @@ async def touch(session: Session, case_id: UUID) -> None:
 
 async def add_member(session: Session, **values: Any) -> None:
     await session.execute(_ADD_MEMBER, values)
+
+
+async def set_lead(session: Session, case_id: UUID, lead_org_id: UUID) -> None:
+    """Hand the case to a new lead. The old lead's external_ref means nothing to the new lead,
+    so it becomes the case reference until the new lead sets its own."""
+    await session.execute(_SET_LEAD, id=case_id, lead_org_id=lead_org_id)
+
+
+async def end_referral_membership(session: Session, referral_id: UUID) -> None:
+    await session.execute(_END_REFERRAL_MEMBERSHIP, referral_id=referral_id)
 
 
 async def remove_member(session: Session, case_id: UUID, org_id: UUID) -> None:

@@ -1,0 +1,151 @@
+"""Referrals, their inboxes and the capacity they hold."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+
+# The stored status, except that a pending referral past its deadline reads as expired
+# (app.domain.referral_rules.effective_status says the same in Python).
+EFFECTIVE_STATUS = (
+    "CASE WHEN r.status = 'pending' AND r.respond_by <= now() THEN 'expired' ELSE r.status END"
+)
+
+_COLUMNS = f"""
+    r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason,
+    r.shared_categories, r.respond_by, r.transfer_lead, r.status AS stored_status,
+    {EFFECTIVE_STATUS} AS status, r.status_reason, r.outcome, r.capacity_held,
+    r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version,
+    c.reference AS case_reference,
+    c.age_band, c.gender, c.languages, c.needs, c.is_minor, c.exploitation_types
+"""
+
+_GET = Query(
+    f"""
+    SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id
+    WHERE r.id = $1 AND (r.from_org_id = $2 OR r.to_org_id = $2)
+    """,  # noqa: S608 - constant text
+    ("id", "org_id"),
+)
+
+_PAGE = Query(
+    f"""
+    SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id
+    WHERE ((($1::text IS NULL OR $1::text = 'incoming') AND r.to_org_id = $2)
+        OR (($1::text IS NULL OR $1::text = 'outgoing') AND r.from_org_id = $2))
+      AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
+      AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
+    ORDER BY r.created_at, r.id
+    LIMIT $6
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
+)
+
+_INSERT = Query(
+    """
+    INSERT INTO referrals (id, case_id, from_org_id, to_org_id, service, urgency, reason,
+                           shared_categories, respond_by, transfer_lead, created_by_client_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+    """,
+    ("id", "case_id", "from_org_id", "to_org_id", "service", "urgency", "reason",
+     "shared_categories", "respond_by", "transfer_lead", "created_by_client_id"),
+)  # fmt: skip
+
+# The conditional update is what makes concurrent transitions safe: of two requests moving the
+# referral out of the same status, one updates the row and the other matches nothing.
+_TRANSITION = Query(
+    """
+    UPDATE referrals SET
+        status = $3,
+        status_reason = COALESCE($4, status_reason),
+        outcome = COALESCE($5, outcome),
+        capacity_held = $6,
+        responded_at = CASE WHEN status = 'pending' THEN now() ELSE responded_at END,
+        started_at = CASE WHEN $3 = 'in_progress' THEN now() ELSE started_at END,
+        ended_at = CASE WHEN $3 IN ('completed', 'failed', 'withdrawn', 'declined', 'expired')
+                        THEN now() ELSE ended_at END,
+        updated_at = now(),
+        version = version + 1
+    WHERE id = $1 AND status = $2
+      AND NOT (status = 'pending' AND respond_by IS NOT NULL AND respond_by <= now()
+               AND $3 <> 'expired')
+    RETURNING id
+    """,
+    ("id", "expected_status", "status", "status_reason", "outcome", "capacity_held"),
+)
+
+_EXPIRE_DUE = Query(
+    """
+    UPDATE referrals SET status = 'expired', ended_at = now(), updated_at = now(),
+                         version = version + 1
+    WHERE status = 'pending' AND respond_by <= now() AND ($1::uuid IS NULL OR id = $1::uuid)
+    """,
+    ("id",),
+)
+
+_SET_CAPACITY_HELD = Query(
+    "UPDATE referrals SET capacity_held = $2 WHERE id = $1", ("id", "capacity_held")
+)
+
+_TAKE_PLACE = Query(
+    """
+    UPDATE organization_capacity SET available = available - 1, updated_at = now()
+    WHERE org_id = $1 AND service = $2 AND available > 0
+    RETURNING available
+    """,
+    ("org_id", "service"),
+)
+_HAS_CAPACITY_ENTRY = Query(
+    "SELECT 1 FROM organization_capacity WHERE org_id = $1 AND service = $2",
+    ("org_id", "service"),
+)
+_GIVE_BACK_PLACE = Query(
+    """
+    UPDATE organization_capacity SET available = LEAST(available + 1, maximum), updated_at = now()
+    WHERE org_id = $1 AND service = $2
+    """,
+    ("org_id", "service"),
+)
+
+
+async def get(session: Session, referral_id: UUID, org_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, id=referral_id, org_id=org_id)
+
+
+async def page(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_PAGE, params)
+
+
+async def insert(session: Session, **values: Any) -> None:
+    await session.execute(_INSERT, values)
+
+
+async def transition(session: Session, **values: Any) -> bool:
+    return await session.fetchval(_TRANSITION, values) is not None
+
+
+async def expire_due(session: Session, referral_id: UUID | None = None) -> int:
+    status = await session.execute(_EXPIRE_DUE, id=referral_id)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+async def take_place(session: Session, org_id: UUID, service: str) -> bool | None:
+    """True: a place was taken. False: none free. None: the service has no capacity entry."""
+    if await session.fetchval(_TAKE_PLACE, org_id=org_id, service=service) is not None:
+        return True
+    if await session.fetchval(_HAS_CAPACITY_ENTRY, org_id=org_id, service=service) is None:
+        return None
+    return False
+
+
+async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> None:
+    await session.execute(_SET_CAPACITY_HELD, id=referral_id, capacity_held=held)
+
+
+async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
+    await session.execute(_GIVE_BACK_PLACE, org_id=org_id, service=service)

@@ -1,0 +1,307 @@
+"""Referrals between partners: closed-loop, consent-checked, capacity-aware (CONTRACT "Referrals").
+
+Rules live in ``app.domain.referral_rules`` (pure); visibility of the case itself stays with the
+one access policy (``app.domain.access``): accepting a referral puts the receiver on the care
+team, ending it takes the receiver off again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import consents as consent_repo
+from app.db.repositories import organizations as org_repo
+from app.db.repositories import referrals as repo
+from app.db.repositories import updates as update_repo
+from app.domain.access import ConsentFacts, covered_categories
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import (
+    Conflict,
+    ConsentRequired,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.referral_rules import (
+    ACTIVE,
+    Action,
+    Party,
+    ReferralStatus,
+    effective_status,
+    holds_capacity,
+    transition,
+    uncovered_categories,
+)
+from app.domain.vocabulary import Category, ServiceKind, UpdateKind, Urgency
+
+LIST_NAME = "referrals"
+PREVIEW_CATEGORIES = (Category.DEMOGRAPHICS, Category.EXPLOITATION, Category.GENERAL)
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralInput:
+    case_id: UUID
+    to_org_id: UUID
+    service: ServiceKind
+    urgency: Urgency
+    reason: str
+    shared_categories: list[Category]
+    respond_by: datetime | None = None
+    transfer_lead: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralView:
+    row: asyncpg.Record
+    party: Party
+    preview: dict[str, Any] | None
+
+    @property
+    def status(self) -> ReferralStatus:
+        return ReferralStatus(self.row["status"])
+
+
+def _party(row: asyncpg.Record, org_id: UUID) -> Party:
+    return Party.SENDER if row["from_org_id"] == org_id else Party.RECEIVER
+
+
+def preview_of(row: asyncpg.Record) -> dict[str, Any]:
+    """The de-identified preview a receiver decides on: never names, dates, contact, places."""
+    return {
+        "age_band": row["age_band"],
+        "gender": row["gender"],
+        "languages": row["languages"],
+        "needs": row["needs"],
+        "urgency": row["urgency"],
+        "is_minor": row["is_minor"],
+        "exploitation_types": row["exploitation_types"],
+    }
+
+
+def _view(row: asyncpg.Record, org_id: UUID) -> ReferralView:
+    party = _party(row, org_id)
+    pending = row["status"] == ReferralStatus.PENDING
+    return ReferralView(
+        row, party, preview_of(row) if party is Party.RECEIVER and pending else None
+    )
+
+
+class ReferralService:
+    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, key_wrapper, principal)
+        self.audit = AuditTrail(session)
+
+    # -- reads ------------------------------------------------------------------------------
+    async def _row(self, referral_id: UUID) -> asyncpg.Record:
+        row = await repo.get(self.session, referral_id, self.principal.org_id)
+        if row is None:
+            raise NotFound("No such referral")
+        return row
+
+    async def get(self, referral_id: UUID) -> ReferralView:
+        row = await self._row(referral_id)
+        if row["stored_status"] == "pending" and row["status"] == "expired":
+            await repo.expire_due(self.session, referral_id)  # store what it already reads as
+        view = _view(row, self.principal.org_id)
+        if view.preview is not None:
+            await self.audit.record(
+                self.principal, "referral.preview", [row["case_id"]], PREVIEW_CATEGORIES
+            )
+        return view
+
+    async def list(
+        self,
+        *,
+        direction: str | None,
+        status: ReferralStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[ReferralView]:
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        rows = await repo.page(
+            self.session,
+            direction=direction,
+            org_id=self.principal.org_id,
+            status=str(status) if status else None,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        views = [_view(r, self.principal.org_id) for r in page.items]
+        previewed = [v.row["case_id"] for v in views if v.preview is not None]
+        if previewed:
+            await self.audit.record(
+                self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
+            )
+        return Page(views, page.next_cursor)
+
+    # -- writes -----------------------------------------------------------------------------
+    async def create(self, data: ReferralInput) -> ReferralView:
+        await self.session.begin()
+        loaded = await self.cases.load_as_lead(data.case_id)
+        if loaded.row["status"] != "open":
+            raise Conflict("A closed case cannot be referred")
+        if data.to_org_id == self.principal.org_id:
+            raise ValidationFailed(
+                "A referral goes to another organisation", loc=["body", "to_org_id"]
+            )
+        recipient = await org_repo.get(self.session, data.to_org_id)
+        if recipient is None:
+            raise ValidationFailed("No such organization", loc=["body", "to_org_id"])
+        now = datetime.now(UTC)
+        if data.respond_by is not None and data.respond_by <= now:
+            raise ValidationFailed("respond_by must be in the future", loc=["body", "respond_by"])
+        shared = frozenset(data.shared_categories) | {Category.DEMOGRAPHICS}
+        consents = await consent_repo.list_page(
+            self.session,
+            case_id=data.case_id,
+            only_for_org=data.to_org_id,
+            only_for_kind=recipient["kind"],
+            after_ts=None,
+            after_id=None,
+            limit=1000,
+        )
+        covered = covered_categories(
+            [
+                ConsentFacts(
+                    categories=frozenset(Category(c) for c in r["categories"]),
+                    obtained_at=r["obtained_at"],
+                    expires_at=r["expires_at"],
+                    revoked_at=r["revoked_at"],
+                    recipient_org_id=r["recipient_org_id"],
+                    recipient_kinds=frozenset(r["recipient_kinds"]),
+                )
+                for r in consents
+            ],
+            org_id=data.to_org_id,
+            org_kind=recipient["kind"],
+            now=now,
+        )
+        missing = uncovered_categories(shared, covered)
+        if missing:
+            raise ConsentRequired(
+                "No active consent covers sharing " + ", ".join(missing) + " with this recipient",
+                loc=["body", "shared_categories"],
+                uncovered_categories=[str(c) for c in missing],
+            )
+        referral_id = uuid4()
+        await repo.insert(
+            self.session,
+            id=referral_id,
+            case_id=data.case_id,
+            from_org_id=self.principal.org_id,
+            to_org_id=data.to_org_id,
+            service=str(data.service),
+            urgency=str(data.urgency),
+            reason=data.reason,
+            shared_categories=sorted(str(c) for c in shared),
+            respond_by=data.respond_by,
+            transfer_lead=data.transfer_lead,
+            created_by_client_id=self.principal.client_id,
+        )
+        await self._timeline(data.case_id, referral_id, "sent", str(data.service))
+        await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
+        return _view(await self._row(referral_id), self.principal.org_id)
+
+    async def act(
+        self,
+        referral_id: UUID,
+        action: Action,
+        *,
+        reason: str | None = None,
+        outcome: str | None = None,
+    ) -> ReferralView:
+        await self.session.begin()
+        row = await self._row(referral_id)
+        now = datetime.now(UTC)
+        current = effective_status(ReferralStatus(row["stored_status"]), row["respond_by"], now)
+        rule = transition(
+            action, current, _party(row, self.principal.org_id), transfer_lead=row["transfer_lead"]
+        )
+        # The conditional update runs first: concurrent transitions serialise on the row and
+        # all but one find the status already changed.
+        moved = await repo.transition(
+            self.session,
+            id=referral_id,
+            expected_status=str(current),
+            status=str(rule.target),
+            status_reason=reason,
+            outcome=outcome,
+            capacity_held=row["capacity_held"],
+        )
+        if not moved:
+            raise InvalidTransition("The referral changed meanwhile; fetch it again")
+        case_id, service = row["case_id"], ServiceKind(row["service"])
+        if action is Action.ACCEPT:
+            await self._join(row, service)
+        elif current in ACTIVE and rule.target not in ACTIVE:
+            await case_repo.end_referral_membership(self.session, referral_id)
+            if row["capacity_held"]:
+                await repo.give_back_place(self.session, row["to_org_id"], str(service))
+                await repo.set_capacity_held(self.session, referral_id, False)
+        await self._timeline(case_id, referral_id, str(rule.target), str(service))
+        await self.audit.record(
+            self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
+        )
+        return _view(await self._row(referral_id), self.principal.org_id)
+
+    async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
+        if holds_capacity(service):
+            taken = await repo.take_place(self.session, row["to_org_id"], str(service))
+            if taken is False:
+                raise Conflict(
+                    "No free place for this service: update your capacity before accepting"
+                )
+            if taken:
+                await repo.set_capacity_held(self.session, row["id"], True)
+        if row["transfer_lead"]:
+            # The receiver becomes the lead; the previous lead stays on the care team with the
+            # categories it shared, until the referral ends.
+            await case_repo.set_lead(self.session, row["case_id"], row["to_org_id"])
+            member = row["from_org_id"]
+        else:
+            member = row["to_org_id"]
+        await case_repo.add_member(
+            self.session,
+            id=uuid4(),
+            case_id=row["case_id"],
+            org_id=member,
+            categories=list(row["shared_categories"]),
+            referral_id=row["id"],
+        )
+
+    async def _timeline(self, case_id: UUID, referral_id: UUID, status: str, service: str) -> None:
+        # Category `general`, no survivor data: who (the author) did what, when.
+        await update_repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            author_org_id=self.principal.org_id,
+            author_client_id=self.principal.client_id,
+            kind=str(UpdateKind.STATUS_CHANGE),
+            category=str(Category.GENERAL),
+            occurred_at=datetime.now(UTC),
+            summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
+            details={"referral_id": str(referral_id), "status": status, "service": service},
+            supersedes=None,
+        )
+        await case_repo.touch(self.session, case_id)
+
+
+async def expire_overdue(session: Session) -> int:
+    """The sweep: store `expired` on pending referrals whose deadline passed."""
+    return await repo.expire_due(session)
