@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import cases, health, oauth, organizations, referrals
+from app.api import cases, health, journey, oauth, organizations, referrals
 from app.api.context import AppContext
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers
@@ -126,6 +126,7 @@ def create_app(
     app.include_router(organizations.router)
     app.include_router(cases.router)
     app.include_router(referrals.router)
+    app.include_router(journey.router)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -7,9 +7,19 @@ dependency injection and no logging. It runs the very SQL texts the app's reposi
 own :class:`~app.db.database.Database` (same ``server_settings``, orjson JSON codecs, cheap reset,
 sizes and timeouts, read from the same ``AFTERCARE_*`` variables as the app's settings).
 
-It does NOT verify the bearer token: it base64-decodes the payload for ``client_id``, ``org_id``
-and ``jti``. The app/baseline ratio therefore includes the app's RS256 verification as well as its
-framework, validation and serialisation cost.
+It does NOT verify the bearer token: it base64-decodes the payload for ``client_id``, ``org_id``,
+``jti`` (and ``scope``). The app/baseline ratio therefore includes the app's RS256 verification (or,
+since the app memoises verified tokens, its memo lookup) as well as its framework, validation and
+serialisation cost.
+
+``GET /v1/cases/{id}`` serves only what the benchmark asks for, the LEAD organisation's view: it
+runs the app's three statements (token status, the case with the policy's facts, the audit append
+with the same canonical entry, computed by the app's own ``canonical_entry``), then unwraps the
+case's data key and decrypts the identity fields with ``cryptography``'s AESGCM directly, in the
+blob and associated-data format of ``app.domain.crypto`` (a drift there fails the runner's check
+that both answer the same body). Visible categories are those whose read scope the token holds, as
+the policy gives a lead. It does not evaluate the access policy for anyone else: a caller that is
+not the case's lead gets 501 (before any audit row is written), never a body.
 
 Run by ``bench/run.py`` as ``uvicorn bench.baseline:create_app --factory``.
 """
@@ -18,36 +28,72 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 import orjson
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from app.db.database import Database
+from app.db.repositories.audit import _APPEND as _AUDIT_APPEND
+from app.db.repositories.audit import GENESIS
+from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
+from app.domain.audit import canonical_entry
+from app.domain.crypto import load_kek
+from app.domain.scopes import read_scope_for
+from app.domain.vocabulary import Category
 
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
+CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
+AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
 
 # Parameters are bound positionally in the order the compiled statements name them; refuse to
 # start if that order changes rather than binding a jti where a client id belongs.
-if _TOKEN_STATUS.names != ("jti", "client_id") or _ORGANIZATION_GET.names != ("id",):
-    raise RuntimeError(
-        f"parameter order changed: token_status {_TOKEN_STATUS.names}, "
-        f"organizations.get {_ORGANIZATION_GET.names}; update bench/baseline.py"
-    )
+_EXPECTED_NAMES = {
+    "clients.token_status": (_TOKEN_STATUS, ("jti", "client_id")),
+    "organizations.get": (_ORGANIZATION_GET, ("id",)),
+    "cases.load_for": (_CASE_LOAD_FOR, ("org_id", "case_id")),
+    "audit.append": (
+        _AUDIT_APPEND,
+        ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id",
+         "action", "case_ids", "categories"),
+    ),
+}  # fmt: skip
+for _name, (_query, _names) in _EXPECTED_NAMES.items():
+    if _query.names != _names:
+        raise RuntimeError(
+            f"parameter order of {_name} changed to {_query.names}; update bench/baseline.py"
+        )
 
 _JSON = "application/json"
 _UNAUTHORIZED = Response(b'{"status":401}', status_code=401, media_type=_JSON)
 _NOT_FOUND = Response(b'{"status":404}', status_code=404, media_type=_JSON)
+_NOT_LEAD = Response(b'{"status":501}', status_code=501, media_type=_JSON)
+
+# The request id as RequestContextMiddleware chooses it (it goes into the audit row).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# Each category with the scope that reads it, in the order the app lists visible categories.
+_READ_SCOPES: tuple[tuple[str, str], ...] = tuple((str(c), read_scope_for(c)) for c in Category)
+
+# app.domain.crypto's formats: blob = version (1 byte) || nonce (12) || ciphertext+tag, with
+# associated data "aftercare:v1:dek:<case id>" (wrapped key) and
+# "aftercare:v1:cases:<case id>:<column>" (identity field).
+_CRYPTO_VERSION = 1
+_MIN_BLOB = 1 + 12 + 16
 
 
 def database_from_env(environ: Mapping[str, str] = os.environ) -> Database:
@@ -59,6 +105,17 @@ def database_from_env(environ: Mapping[str, str] = os.environ) -> Database:
         connect_timeout=float(environ.get("AFTERCARE_DB_CONNECT_TIMEOUT_SECONDS", "5.0")),
         acquire_timeout=float(environ.get("AFTERCARE_DB_ACQUIRE_TIMEOUT_SECONDS", "5.0")),
     )
+
+
+def read_kek(environ: Mapping[str, str] = os.environ) -> AESGCM:
+    """The app's KEK, from where the app reads it: ``AFTERCARE_KEK``, else ``<keys_dir>/kek``."""
+    keys_dir = environ.get("AFTERCARE_KEYS_DIR")
+    directory = (
+        Path(keys_dir)
+        if keys_dir
+        else Path(environ.get("AFTERCARE_DATA_DIR", ".aftercare"), "keys")
+    )
+    return AESGCM(load_kek(environ.get("AFTERCARE_KEK"), directory.resolve(), create=False))
 
 
 def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
@@ -104,26 +161,182 @@ def organization_json(row: asyncpg.Record) -> bytes:
     )
 
 
-async def organizations_me(request: Request) -> Response:
+def caller(request: Request) -> tuple[str, UUID, UUID, dict[str, Any]] | None:
+    """``client_id``, ``org_id``, ``jti`` and the claims of the (unverified) bearer token."""
     claims = unverified_claims(request.headers.get("authorization"))
     if claims is None:
-        return _UNAUTHORIZED
+        return None
     try:
-        client_id = str(claims["client_id"])
-        org_id = UUID(str(claims["org_id"]))
-        jti = UUID(str(claims["jti"]))
+        return (
+            str(claims["client_id"]),
+            UUID(str(claims["org_id"])),
+            UUID(str(claims["jti"])),
+            claims,
+        )
     except (KeyError, ValueError):
+        return None
+
+
+async def token_ok(conn: asyncpg.Connection, client_id: str, jti: UUID) -> bool:
+    status = await conn.fetchrow(TOKEN_STATUS_SQL, jti, client_id)
+    return status is not None and status["client_active"] and not status["revoked"]
+
+
+async def organizations_me(request: Request) -> Response:
+    who = caller(request)
+    if who is None:
         return _UNAUTHORIZED
+    client_id, org_id, jti, _ = who
     database: Database = request.app.state.database
     async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
-        status = await conn.fetchrow(TOKEN_STATUS_SQL, jti, client_id)
-        if status is None or not status["client_active"] or status["revoked"]:
+        if not await token_ok(conn, client_id, jti):
             return _UNAUTHORIZED
         row = await conn.fetchrow(ORGANIZATION_GET_SQL, org_id)
     if row is None:
         return _NOT_FOUND
     return Response(
         organization_json(row), media_type=_JSON, headers={"ETag": f'"{row["version"]}"'}
+    )
+
+
+def decrypt_identity(kek: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
+    """The identity fields, decrypted as ``CaseService._decrypt_identity`` does."""
+    wrapped = row["wrapped_key"]
+    if wrapped is None:  # erased: the key is gone, every field is empty
+        return {
+            "given_name": None,
+            "family_name": None,
+            "aliases": [],
+            "date_of_birth": None,
+            "estimated_birth_year": None,
+            "contact": None,
+            "guardian": None,
+        }
+    case_id = str(row["id"])
+    wrapped = bytes(wrapped)
+    if len(wrapped) < _MIN_BLOB or wrapped[0] != _CRYPTO_VERSION:
+        raise ValueError("unknown wrapped-key version")
+    key = kek.decrypt(wrapped[1:13], wrapped[13:], f"aftercare:v1:dek:{case_id}".encode())
+    aead = AESGCM(key)
+    prefix = f"aftercare:v1:cases:{case_id}:"
+
+    def field(column: str) -> Any:
+        blob = row[f"{column}_enc"]
+        if blob is None:
+            return None
+        blob = bytes(blob)
+        if len(blob) < _MIN_BLOB or blob[0] != _CRYPTO_VERSION:
+            raise ValueError("unknown ciphertext version")
+        return orjson.loads(aead.decrypt(blob[1:13], blob[13:], (prefix + column).encode()))
+
+    return {
+        "given_name": field("given_name"),
+        "family_name": field("family_name"),
+        "aliases": field("aliases") or [],
+        "date_of_birth": field("date_of_birth") or None,  # ISO text, as the app serialises it
+        "estimated_birth_year": field("birth_year"),
+        "contact": field("contact") or None,  # the app answers null for an empty contact
+        "guardian": field("guardian"),
+    }
+
+
+def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
+    """The app's ``CaseOut`` for the lead (fields of unseen categories absent), from the row."""
+    sees = set(visible)
+    out: dict[str, Any] = {
+        "id": str(row["id"]),
+        "reference": row["reference"],
+        "lead_org_id": str(row["lead_org_id"]),
+        "status": row["status"],
+        "role": "lead",
+        "visible_categories": visible,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+        "closed_at": row["closed_at"],
+    }
+    if row["external_ref"] is not None:
+        out["external_ref"] = row["external_ref"]
+    survivor: dict[str, Any] = {}
+    guardian: dict[str, Any] | None = None
+    if "demographics" in sees:
+        out["is_minor"] = row["is_minor"]
+        out["age_band"] = row["age_band"]
+        survivor.update(
+            gender=row["gender"], nationality=row["nationality"], languages=row["languages"]
+        )
+    if "identity" in sees:
+        identity = decrypt_identity(kek, row)
+        guardian = identity.pop("guardian")
+        survivor.update(identity)
+    if survivor:
+        out["survivor"] = survivor
+    if "identity" in sees:
+        out["guardian"] = (
+            {
+                "name": guardian.get("name"),
+                "relationship": guardian.get("relationship"),
+                "contact": guardian.get("contact") or None,
+            }
+            if guardian
+            else None
+        )
+        out["identity_erased"] = row["identity_erased_at"] is not None
+    if "exploitation" in sees:
+        out["exploitation"] = {
+            "types": row["exploitation_types"],
+            "identified_on": row["identified_on"],
+            "country": row["identified_country"],
+        }
+    if "general" in sees:
+        out["needs"] = row["needs"]
+        out["risk_level"] = row["risk_level"]
+        out["close_reason"] = row["close_reason"]
+    return orjson.dumps(out, option=orjson.OPT_UTC_Z)
+
+
+async def case_read(request: Request) -> Response:
+    header = request.headers.get("x-request-id")
+    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    who = caller(request)
+    if who is None:
+        return _UNAUTHORIZED
+    client_id, org_id, jti, claims = who
+    case_id: UUID = request.path_params["case_id"]
+    scopes = set(str(claims.get("scope", "")).split())
+    if "cases:read" not in scopes:
+        return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    database: Database = request.app.state.database
+    async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
+        if not await token_ok(conn, client_id, jti):
+            return _UNAUTHORIZED
+        row = await conn.fetchrow(CASE_LOAD_SQL, org_id, case_id)
+        if row is None:
+            return _NOT_FOUND
+        if row["lead_org_id"] != org_id:
+            return _NOT_LEAD  # a care-team view needs the consent policy; not in the baseline
+        visible = [category for category, scope in _READ_SCOPES if scope in scopes]
+        categories = sorted(visible)
+        occurred_at = datetime.now(UTC)
+        entry = canonical_entry(
+            org_id=org_id,
+            occurred_at=occurred_at,
+            client_id=client_id,
+            jti=jti,
+            request_id=request_id,
+            action="case.read",
+            case_ids=[case_id],
+            categories=categories,
+        )
+        await conn.execute(
+            AUDIT_APPEND_SQL,
+            org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
+            "case.read", [case_id], categories,
+        )  # fmt: skip
+    return Response(
+        case_json(request.app.state.kek, row, visible),
+        media_type=_JSON,
+        headers={"ETag": f'"{row["version"]}"', "X-Request-ID": request_id},
     )
 
 
@@ -146,8 +359,10 @@ def create_app() -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/v1/organizations/me", organizations_me),
+            Route("/v1/cases/{case_id:uuid}", case_read),
         ],
         lifespan=lifespan,
     )
     app.state.database = database
+    app.state.kek = read_kek()
     return app

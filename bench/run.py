@@ -1,12 +1,12 @@
 """Benchmark runner: the real app against the bare baseline, same SQL, same run (``make bench``).
 
 Steps: start the embedded PostgreSQL under ``bench/.data/`` (or use ``AFTERCARE_DATABASE_URL``),
-create a fresh ``aftercare_bench`` database, migrate it, seed each scenario's data, mint a token
-with a signing key in a temporary directory, start the app and ``bench/baseline.py`` under
-uvicorn (one worker each, 127.0.0.1, free ports), check both answer the same body, then load them
-in interleaved rounds (app, baseline, baseline, app, ...: each round a warm-up then a measured
-run) and report the median requests/s of each and their ratio. Everything started is stopped at
-the end, also on error or Ctrl-C.
+create a fresh ``aftercare_bench`` database, migrate it, seed each scenario's data (with a fixed
+test KEK and a signing key in a temporary directory), mint a token, start the app and
+``bench/baseline.py`` under uvicorn (one worker each, 127.0.0.1, free ports), check both answer
+the same body, then load them in interleaved rounds (app, baseline, baseline, app, ...: each
+round a warm-up then a measured run) and report the median requests/s of each and their ratio,
+one line per scenario. Everything started is stopped at the end, also on error or Ctrl-C.
 
 Load comes from ``wrk`` (installed with apt-get when missing and running as root), else from a
 small asyncio HTTP/1.1 keep-alive generator in this process.
@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import fcntl
+import hashlib
 import os
 import re
 import shutil
@@ -43,6 +45,7 @@ import orjson
 from app.db.database import Database, asyncpg_dsn
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade_async
+from app.domain.crypto import KEK_FILE, KeyWrapper, load_kek
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
@@ -53,6 +56,9 @@ DATA = ROOT / "bench" / ".data"
 RESULTS = ROOT / "bench" / "results"
 BENCH_DATABASE = "aftercare_bench"
 HOST = "127.0.0.1"
+# A fixed, public test key-encryption key for the bench's fictional survivor data, so a run never
+# depends on (or creates) a KEK elsewhere on the machine. Never a key for real data.
+BENCH_KEK = hashlib.sha256(b"aftercare bench test KEK (public, fictional data only)").digest()
 
 
 # -- load generation ----------------------------------------------------------------------------
@@ -453,6 +459,7 @@ def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
         return "| " + " | ".join(padded) + " |"
 
     rule = [("-" * (w + 2)) if i < left else ("-" * (w + 1) + ":") for i, w in enumerate(widths)]
+    name_width = max(len(m.scenario) for m in measurements) if measurements else 0
     return "\n".join(
         [
             "",
@@ -463,6 +470,12 @@ def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
             cells(rows[0]),
             "|" + "|".join(rule) + "|",
             *(cells(row) for row in rows[1:]),
+            "",
+            *(
+                f"ratio {m.scenario:<{name_width}}  app/baseline = {m.ratio:.2f}  "
+                f"({m.median('app'):.0f} / {m.median('baseline'):.0f} req/s)"
+                for m in measurements
+            ),
         ]
     )
 
@@ -478,6 +491,16 @@ def exclusive_run() -> Iterator[None]:
         except BlockingIOError:
             raise RuntimeError("another bench run is in progress (bench/.data/run.lock)") from None
         yield
+
+
+def write_kek(keys_dir: Path, kek: bytes = BENCH_KEK) -> KeyWrapper:
+    """Put the KEK where the app looks for it (``<keys_dir>/kek``, as ``AFTERCARE_KEK`` is unset
+    for both servers); the baseline reads the same file. Returns the seeding's key wrapper."""
+    path = keys_dir / KEK_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.b64encode(kek).decode() + "\n")
+    return KeyWrapper(load_kek(None, keys_dir, create=False))
 
 
 def server_env(settings: Settings) -> dict[str, str]:
@@ -503,8 +526,11 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
+    names = args.scenario or ["all"]
     scenarios = (
-        [SCENARIOS[name] for name in args.scenario] if args.scenario else list(SCENARIOS.values())
+        list(SCENARIOS.values())
+        if "all" in names
+        else [SCENARIOS[name] for name in dict.fromkeys(names)]
     )
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(exclusive_run())
@@ -530,6 +556,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
             log_level=args.app_log_level,
         )
         keyring = KeyRing(settings.resolved_keys_dir, create=True)
+        key_wrapper = write_kek(settings.resolved_keys_dir)
         token_config = TokenConfig(
             issuer=settings.issuer,
             audience=settings.audience,
@@ -538,7 +565,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
         seed_db = Database(database_url, min_size=0, max_size=2)
         await seed_db.connect()
         try:
-            ctx = SeedContext(seed_db, keyring, token_config)
+            ctx = SeedContext(seed_db, keyring, token_config, key_wrapper)
             prepared = {s.name: await s.setup(ctx) for s in scenarios}
         finally:
             await seed_db.close()
@@ -574,8 +601,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--scenario",
         action="append",
-        choices=sorted(SCENARIOS),
-        help="run only this scenario (repeatable; default: all)",
+        choices=[*SCENARIOS, "all"],
+        help="run only this scenario (repeatable; default: all, in the order listed)",
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured round")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of warm-up per round")

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID, uuid4
 
 from app.db.database import Database
 from app.db.repositories import clients as client_repo
+from app.domain.cases import CaseInput, CaseService, CaseView, Identity
 from app.domain.clients import Client, ClientService
+from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.organizations import CapacityEntry, Organization, OrganizationService
+from app.domain.principal import Principal
 from app.domain.scopes import ALL_SCOPES
 from app.domain.tokens import TokenConfig, TokenService
-from app.domain.vocabulary import OrganizationKind, ServiceKind
+from app.domain.vocabulary import (
+    ExploitationType,
+    Gender,
+    OrganizationKind,
+    RiskLevel,
+    ServiceKind,
+)
 
 
 @dataclass(frozen=True)
@@ -34,11 +43,13 @@ class Prepared:
 
 @dataclass
 class SeedContext:
-    """Seeding helpers over the bench database, the signing keys and the app's token settings."""
+    """Seeding helpers over the bench database, the signing keys, the app's token settings and
+    the key-encryption key (the same KEK the app and the baseline are given)."""
 
     database: Database
     keyring: KeyRing
     token_config: TokenConfig
+    key_wrapper: KeyWrapper
     _count: int = 0
 
     async def organization(
@@ -96,6 +107,25 @@ class SeedContext:
         finally:
             await session.close()
 
+    async def case(self, client: Client, data: CaseInput) -> CaseView:
+        """A case opened by ``client``'s organisation through the domain service, as
+        ``POST /v1/cases`` does (identity encrypted under a fresh data key, audit row written)."""
+        principal = Principal(
+            client_id=client.client_id,
+            org_id=client.org_id,
+            scopes=frozenset(client.scopes),
+            jti=uuid4(),
+            expires_at=int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
+            request_id="bench-seed",
+        )
+        session = self.database.session(transactional=True)
+        try:
+            view = await CaseService(session, self.key_wrapper, principal).create(data)
+            await session.commit()
+            return view
+        finally:
+            await session.close()
+
     def token(self, client: Client) -> str:
         """An access token exactly as ``POST /oauth/token`` would issue it (TTL from settings)."""
         session = self.database.session(transactional=False)  # issuing never touches it
@@ -149,6 +179,46 @@ async def _organization_me(ctx: SeedContext) -> Prepared:
     )
 
 
+def fictional_intake(external_ref: str = "BENCH-0001") -> CaseInput:
+    """A fictional adult survivor's intake (the shape of ``tests.factories.case_body``), as
+    ``create_case`` builds it from the request body: every identity field is filled, so a read
+    decrypts all of them."""
+    return CaseInput(
+        external_ref=external_ref,
+        gender=str(Gender.FEMALE),
+        identity=Identity(
+            given_name="Bench-Givenname-Q4",
+            family_name="Bench-Familyname-W8",
+            aliases=["Bench-Alias-K2"],
+            date_of_birth=date(1999, 4, 12),
+            contact={"phone": "+66-0000-BENCH", "address": "Bench-Street-Location-12"},
+        ),
+        nationality="MM",
+        languages=["my", "th"],
+        exploitation_types=[str(ExploitationType.LABOUR)],
+        identified_on=date(2026, 10, 2),
+        identified_country="TH",
+        needs=[str(ServiceKind.SHELTER), str(ServiceKind.MEDICAL), str(ServiceKind.LEGAL)],
+        risk_level=str(RiskLevel.HIGH),
+    )
+
+
+async def _case_read(ctx: SeedContext) -> Prepared:
+    lead = await ctx.organization(
+        kind=OrganizationKind.NGO_SHELTER,
+        services=(ServiceKind.SHELTER, ServiceKind.COUNSELING),
+        capacity=[CapacityEntry(ServiceKind.SHELTER, 3, 12)],
+        genders=["female"],
+    )
+    client = await ctx.client(lead.id)
+    await ctx.revoked_tokens(client, 200)
+    case = await ctx.case(client, fictional_intake())
+    return Prepared(
+        path=f"/v1/cases/{case.id}",
+        headers={"Authorization": f"Bearer {ctx.token(client)}"},
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -160,6 +230,16 @@ SCENARIOS: dict[str, Scenario] = {
                 "+ organisation with capacity (organizations.get)"
             ),
             setup=_organization_me,
+        ),
+        Scenario(
+            name="case-read",
+            path="GET /v1/cases/{id}",
+            description=(
+                "The lead organisation reads its case: token check (token_status) + case with "
+                "the access policy's facts (cases.load_for) + hash-chained audit row "
+                "(audit.append); data key unwrapped, identity fields decrypted"
+            ),
+            setup=_case_read,
         ),
     )
 }

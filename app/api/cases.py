@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -78,6 +78,7 @@ async def create_case(
         CaseOut.of(view),
         headers={"Location": f"/v1/cases/{view.id}", "ETag": etag(view.version)},
         exclude_unset=True,
+        case_id=view.id,
     )
 
 
@@ -87,15 +88,13 @@ async def list_cases(
     ctx: Context,
     principal: CasesRead,
     status: CaseStatus | None = None,
-    role: Annotated[Role | None, Query(description="lead or care_team")] = None,
+    role: Annotated[Literal["lead", "care_team"] | None, Query(description="Your role")] = None,
     updated_since: datetime | None = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    if role is Role.NONE:
-        role = None
     page = await CaseService(session, ctx.key_wrapper, principal).list(
-        role=role,
+        role=Role(role) if role else None,
         status=str(status) if status else None,
         updated_since=updated_since,
         limit=limit,

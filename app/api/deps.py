@@ -81,6 +81,11 @@ bearer_token = _BearerToken()
 async def _authenticate(
     request: Request, session: DbSession, token: Annotated[str | None, Depends(bearer_token)]
 ) -> Principal:
+    return await authenticate(request, session, token)
+
+
+async def authenticate(request: Request, session: Session, token: str | None) -> Principal:
+    """The one way a request's bearer token becomes a :class:`Principal` (REST and GraphQL)."""
     if token is None:
         raise InvalidToken("Missing bearer token")
     ctx: AppContext = request.app.state.ctx
@@ -119,3 +124,7 @@ ConsentsWrite = require_scopes("consents:write")
 AuditRead = require_scopes("audit:read")
 ReferralsRead = require_scopes("referrals:read")
 ReferralsWrite = require_scopes("referrals:write")
+LegalRead = require_scopes("legal:read")
+LegalWrite = require_scopes("legal:write")
+PlacementsRead = require_scopes("placements:read")
+PlacementsWrite = require_scopes("placements:write")

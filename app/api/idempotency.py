@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
@@ -19,18 +20,27 @@ from starlette.responses import Response
 from app.api.context import AppContext
 from app.api.deps import AnyPrincipal, DbSession
 from app.db.database import Session
+from app.domain.audit import AuditTrail
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 from app.domain.principal import Principal
 
 
 class IdempotentRequest:
     def __init__(
-        self, request: Request, session: Session, principal: Principal, key: str | None, ttl: int
+        self,
+        request: Request,
+        session: Session,
+        principal: Principal,
+        key: str | None,
+        ctx: AppContext,
     ) -> None:
         self._request = request
+        self._session = session
         self._principal = principal
         self._key = check_key(key) if key is not None else None
-        self._service = IdempotencyService(session, ttl_hours=ttl)
+        self._service = IdempotencyService(
+            session, ctx.key_wrapper, ttl_hours=ctx.settings.idempotency_ttl_hours
+        )
         self._hash = b""
 
     async def replay(self) -> Response | None:
@@ -41,6 +51,11 @@ class IdempotentRequest:
         stored = await self._service.claim(self._principal.client_id, self._key, self._hash)
         if stored is None:
             return None
+        if stored.case_id is not None:
+            # The replayed body shows the case again: that is a read like any other.
+            await AuditTrail(self._session).record(
+                self._principal, "idempotent.replay", [stored.case_id]
+            )
         return Response(
             stored.body,
             status_code=stored.status,
@@ -55,6 +70,7 @@ class IdempotentRequest:
         headers: Mapping[str, str] | None = None,
         *,
         exclude_unset: bool = False,
+        case_id: UUID | None = None,
     ) -> Response:
         body = model.__pydantic_serializer__.to_json(model, exclude_unset=exclude_unset)
         headers = dict(headers or {})
@@ -65,7 +81,7 @@ class IdempotentRequest:
                 method=self._request.method,
                 path=self._request.url.path,
                 request_hash=self._hash,
-                response=StoredResponse(status=status, headers=headers, body=body),
+                response=StoredResponse(status=status, headers=headers, body=body, case_id=case_id),
             )
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 
@@ -84,9 +100,7 @@ async def _idempotent(
     ] = None,
 ) -> IdempotentRequest:
     ctx: AppContext = request.app.state.ctx
-    return IdempotentRequest(
-        request, session, principal, idempotency_key, ctx.settings.idempotency_ttl_hours
-    )
+    return IdempotentRequest(request, session, principal, idempotency_key, ctx)
 
 
 Idempotent = Annotated[IdempotentRequest, Depends(_idempotent)]

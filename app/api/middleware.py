@@ -39,7 +39,7 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
+        began = time.perf_counter()
         status = 500
         header = (b"x-request-id", request_id.encode())
 
@@ -78,7 +78,7 @@ class RequestContextMiddleware:
                 method=scope["method"],
                 path=scope["path"],
                 status=status,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round((time.perf_counter() - began) * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
 

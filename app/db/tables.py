@@ -139,7 +139,9 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.LargeBinary, nullable=False),
     sa.Column("response_status", sa.Integer, nullable=False),
     sa.Column("response_headers", pg.JSONB, nullable=False),
+    # Sealed with the KEK: a created case's response holds survivor identity.
     sa.Column("response_body", sa.LargeBinary, nullable=False),
+    sa.Column("case_id", sa.Uuid, nullable=True, index=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("expires_at", TIMESTAMPTZ, nullable=False, index=True),
     sa.CheckConstraint("length(key) BETWEEN 1 AND 255", name="key_length"),
@@ -398,4 +400,160 @@ sa.Index(
     "ix_referrals_pending_respond_by",
     referrals.c.respond_by,
     postgresql_where=sa.text("status = 'pending'"),
+)
+
+legal_records = sa.Table(
+    "legal_records",
+    metadata,
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("documents", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("testimony_status", sa.Text, nullable=False, server_default=sa.text("'not_started'")),
+    sa.Column("protective_measures", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("next_session_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("prosecution_status", sa.Text, nullable=False, server_default=sa.text("'none'")),
+    sa.Column("next_hearing_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("immigration_relief_type", sa.Text, nullable=True),
+    sa.Column("immigration_relief_status", sa.Text, nullable=True),
+    sa.Column("updated_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(
+        _in(
+            "testimony_status",
+            ("not_started", "in_preparation", "ready", "testified", "declined", "deferred"),
+        ),
+        name="testimony_status",
+    ),
+    sa.CheckConstraint(
+        _in("prosecution_status", ("none", "investigation", "charged", "trial", "concluded")),
+        name="prosecution_status",
+    ),
+)
+sa.Index("ix_legal_records_updated_at", legal_records.c.updated_at, legal_records.c.case_id)
+
+home_reviews = sa.Table(
+    "home_reviews",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "case_id",
+        sa.Uuid,
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("reviewer_org_id", sa.Uuid, nullable=False),
+    sa.Column("reviewed_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("notes", sa.Text, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.CheckConstraint("result IN ('approved', 'rejected')", name="result"),
+)
+
+PLACEMENT_SETTINGS = (
+    "government_shelter",
+    "ngo_shelter",
+    "community_family",
+    "foster_family",
+    "independent_living",
+    "other",
+)
+EXIT_REASONS = (
+    "transferred",
+    "reunified_with_family",
+    "independent_living",
+    "repatriated",
+    "left_against_advice",
+    "aged_out",
+    "other",
+)
+
+placements = sa.Table(
+    "placements",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "case_id",
+        sa.Uuid,
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("placed_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("setting", sa.Text, nullable=False),
+    sa.Column("home_review_id", sa.Uuid, sa.ForeignKey("home_reviews.id"), nullable=True),
+    sa.Column("started_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("ended_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("exit_reason", sa.Text, nullable=True),
+    sa.Column("authorization_ref", sa.Text, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(_in("setting", PLACEMENT_SETTINGS), name="setting"),
+    sa.CheckConstraint(
+        "exit_reason IS NULL OR " + _in("exit_reason", EXIT_REASONS), name="exit_reason"
+    ),
+    sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ended_after_start"),
+)
+sa.Index(
+    "uq_placements_one_active_per_case",
+    placements.c.case_id,
+    unique=True,
+    postgresql_where=placements.c.ended_at.is_(None),
+)
+
+placement_visits = sa.Table(
+    "placement_visits",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "placement_id",
+        sa.Uuid,
+        sa.ForeignKey("placements.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("visitor_org_id", sa.Uuid, nullable=False),
+    sa.Column("visited_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+)
+sa.Index(
+    "ix_placement_visits_placement_id_visited_at",
+    placement_visits.c.placement_id,
+    placement_visits.c.visited_at,
+)
+
+follow_ups = sa.Table(
+    "follow_ups",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "case_id",
+        sa.Uuid,
+        sa.ForeignKey("cases.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("org_id", sa.Uuid, nullable=False),
+    sa.Column("due_on", sa.Date, nullable=False),
+    sa.Column("contacted_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("outcome", sa.Text, nullable=True),
+    sa.Column("recorded_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(
+        "outcome IS NULL OR outcome IN "
+        "('stable', 'at_risk', 're_exploited', 'lost_contact', 'declined_contact')",
+        name="outcome",
+    ),
+)
+sa.Index(
+    "ix_follow_ups_org_open_due",
+    follow_ups.c.org_id,
+    follow_ups.c.due_on,
+    follow_ups.c.id,
+    postgresql_where=follow_ups.c.recorded_at.is_(None),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -16,7 +17,7 @@ from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category, Granter
 
@@ -100,6 +101,35 @@ class ConsentService:
             limit=limit + 1,
         )
         return paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+
+    async def pages_for_cases(
+        self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
+    ) -> dict[UUID, Page[asyncpg.Record]]:
+        """:meth:`list` for several cases in one statement; a case the caller may not see is
+        absent from the result."""
+        loaded = await self.cases.load_many(case_ids)
+        if not loaded:
+            return {}
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        caller_kind = next(iter(loaded.values())).row["caller_kind"]
+        rows = await repo.pages_for_cases(
+            self.session,
+            case_ids=list(loaded),
+            lead_case_ids=[i for i, case in loaded.items() if case.access.is_lead],
+            org_id=self.principal.org_id,
+            org_kind=caller_kind,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        return paginate_groups(
+            rows,
+            lambda r: r["case_id"],
+            list(loaded),
+            limit,
+            LIST_NAME,
+            lambda r: (r["created_at"].isoformat(), r["id"]),
+        )
 
     async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> asyncpg.Record:
         await self.session.begin()

@@ -81,6 +81,19 @@ class KeyWrapper:
         self._aead = AESGCM(kek)
         self.kek_id = hashlib.sha256(b"aftercare-kek-id:" + kek).hexdigest()[:16]
 
+    def seal(self, purpose: str, context: str, plaintext: bytes) -> bytes:
+        """Encrypt a blob that is not a case field (e.g. a stored response) under the KEK."""
+        nonce = os.urandom(12)
+        return VERSION + nonce + self._aead.encrypt(nonce, plaintext, _aad(purpose, context))
+
+    def open(self, purpose: str, context: str, blob: bytes) -> bytes:
+        if len(blob) < _MIN_BLOB or blob[:1] != VERSION:
+            raise DecryptionFailed("unknown sealed-blob version")
+        try:
+            return self._aead.decrypt(blob[1:13], blob[13:], _aad(purpose, context))
+        except InvalidTag as exc:
+            raise DecryptionFailed("sealed blob does not authenticate") from exc
+
     def new_data_key(self, case_id: UUID) -> tuple[DataKey, bytes]:
         key = AESGCM.generate_key(bit_length=256)
         nonce = os.urandom(12)

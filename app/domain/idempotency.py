@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from uuid import UUID
 
 from app.db.database import Session
 from app.db.repositories import idempotency as repo
+from app.domain.crypto import KeyWrapper
 from app.domain.errors import IdempotencyInFlight, IdempotencyKeyReused, ValidationFailed
 
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -25,6 +27,7 @@ class StoredResponse:
     status: int
     headers: dict[str, str]
     body: bytes
+    case_id: UUID | None = None
 
 
 def fingerprint(method: str, path: str, body: bytes) -> bytes:
@@ -45,8 +48,12 @@ def check_key(key: str) -> str:
 
 
 class IdempotencyService:
-    def __init__(self, session: Session, *, ttl_hours: int = 24) -> None:
+    """Stored bodies are sealed with the KEK (a created case's body holds survivor identity) and
+    bound to their client and key, so no response is at rest in plain text."""
+
+    def __init__(self, session: Session, sealer: KeyWrapper, *, ttl_hours: int = 24) -> None:
         self.session = session
+        self.sealer = sealer
         self.ttl_hours = ttl_hours
 
     async def claim(self, client_id: str, key: str, request_hash: bytes) -> StoredResponse | None:
@@ -65,7 +72,8 @@ class IdempotencyService:
         return StoredResponse(
             status=row["response_status"],
             headers=dict(row["response_headers"]),
-            body=bytes(row["response_body"]),
+            body=self.sealer.open("idempotency", f"{client_id}:{key}", bytes(row["response_body"])),
+            case_id=row["case_id"],
         )
 
     async def store(
@@ -87,6 +95,7 @@ class IdempotencyService:
             request_hash=request_hash,
             status=response.status,
             headers=response.headers,
-            body=response.body,
+            body=self.sealer.seal("idempotency", f"{client_id}:{key}", response.body),
+            case_id=response.case_id,
             ttl_hours=self.ttl_hours,
         )

@@ -18,6 +18,7 @@ import orjson
 from app.domain.errors import ValidationFailed
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -61,3 +62,19 @@ def paginate(
         items = list(rows[:limit])
         return Page(items=items, next_cursor=encode_cursor(list_name, key(items[-1])))
     return Page(items=list(rows), next_cursor=None)
+
+
+def paginate_groups(
+    rows: Sequence[T],
+    group: Callable[[T], K],
+    groups: Sequence[K],
+    limit: int,
+    list_name: str,
+    key: Callable[[T], Sequence[Any]],
+) -> dict[K, Page[T]]:
+    """:func:`paginate` for several lists fetched in one statement (``limit + 1`` rows each,
+    in list order): one page per entry of ``groups``, empty where no row belongs to it."""
+    by_group: dict[K, list[T]] = {g: [] for g in groups}
+    for row in rows:
+        by_group.setdefault(group(row), []).append(row)
+    return {g: paginate(items, limit, list_name, key) for g, items in by_group.items()}

@@ -7,6 +7,7 @@ team, ending it takes the receiver off again.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +32,7 @@ from app.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
     ACTIVE,
@@ -148,6 +149,50 @@ class ReferralService:
                 self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
             )
         return Page(views, page.next_cursor)
+
+    async def pages_for_cases(
+        self,
+        case_ids: Sequence[UUID],
+        *,
+        status: ReferralStatus | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[UUID, Page[ReferralView]]:
+        """The referrals of several cases (those the caller sent or received, as :meth:`get`
+        decides), in one statement. Only cases the caller may see are looked at."""
+        loaded = await self.cases.load_many(case_ids)
+        if not loaded:
+            return {}
+        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        rows = await repo.pages_for_cases(
+            self.session,
+            case_ids=list(loaded),
+            org_id=self.principal.org_id,
+            status=str(status) if status else None,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        pages = paginate_groups(
+            rows,
+            lambda r: r["case_id"],
+            list(loaded),
+            limit,
+            LIST_NAME,
+            lambda r: (r["created_at"].isoformat(), r["id"]),
+        )
+        views = {
+            i: Page([_view(r, self.principal.org_id) for r in page.items], page.next_cursor)
+            for i, page in pages.items()
+        }
+        previewed = [
+            v.row["case_id"] for p in views.values() for v in p.items if v.preview is not None
+        ]
+        if previewed:
+            await self.audit.record(
+                self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
+            )
+        return views
 
     # -- writes -----------------------------------------------------------------------------
     async def create(self, data: ReferralInput) -> ReferralView:

@@ -99,3 +99,85 @@ class Urgency(StrEnum):
     EMERGENCY = "emergency"
     HIGH = "high"
     ROUTINE = "routine"
+
+
+class DocumentType(StrEnum):
+    PASSPORT = "passport"
+    NATIONAL_ID = "national_id"
+    BIRTH_CERTIFICATE = "birth_certificate"
+    WORK_PERMIT = "work_permit"
+    OTHER = "other"
+
+
+class DocumentStatus(StrEnum):
+    HELD_BY_TRAFFICKER = "held_by_trafficker"
+    MISSING = "missing"
+    RETRIEVAL_IN_PROGRESS = "retrieval_in_progress"
+    RETRIEVED = "retrieved"
+    REPLACED = "replaced"
+    NOT_NEEDED = "not_needed"
+
+
+class TestimonyStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    IN_PREPARATION = "in_preparation"
+    READY = "ready"
+    TESTIFIED = "testified"
+    DECLINED = "declined"
+    DEFERRED = "deferred"
+
+
+class ProtectiveMeasure(StrEnum):
+    VIDEO_LINK = "video_link"
+    SCREEN = "screen"
+    SUPPORT_PERSON = "support_person"
+    CLOSED_HEARING = "closed_hearing"
+    PSEUDONYM = "pseudonym"
+
+
+class ProsecutionStatus(StrEnum):
+    NONE = "none"
+    INVESTIGATION = "investigation"
+    CHARGED = "charged"
+    TRIAL = "trial"
+    CONCLUDED = "concluded"
+
+
+class ReliefStatus(StrEnum):
+    NOT_STARTED = "not_started"
+    APPLIED = "applied"
+    GRANTED = "granted"
+    DENIED = "denied"
+    NOT_ELIGIBLE = "not_eligible"
+
+
+class PlacementSetting(StrEnum):
+    GOVERNMENT_SHELTER = "government_shelter"
+    NGO_SHELTER = "ngo_shelter"
+    COMMUNITY_FAMILY = "community_family"
+    FOSTER_FAMILY = "foster_family"
+    INDEPENDENT_LIVING = "independent_living"
+    OTHER = "other"
+
+
+class ExitReason(StrEnum):
+    TRANSFERRED = "transferred"
+    REUNIFIED_WITH_FAMILY = "reunified_with_family"
+    INDEPENDENT_LIVING = "independent_living"
+    REPATRIATED = "repatriated"
+    LEFT_AGAINST_ADVICE = "left_against_advice"
+    AGED_OUT = "aged_out"
+    OTHER = "other"
+
+
+class ReviewResult(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class FollowUpOutcome(StrEnum):
+    STABLE = "stable"
+    AT_RISK = "at_risk"
+    RE_EXPLOITED = "re_exploited"
+    LOST_CONTACT = "lost_contact"
+    DECLINED_CONTACT = "declined_contact"

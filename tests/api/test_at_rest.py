@@ -50,7 +50,12 @@ async def test_database_dump_holds_no_plaintext_identity(
     lead = await factory.partner()
     member = await factory.partner(kind="medical_provider")
     case = await open_case(client, lead)
-    minor = (await client.post("/v1/cases", json=minor_body(), headers=lead.headers)).json()
+    # Created with an Idempotency-Key: the stored replay body must not be plain text either.
+    minor = (
+        await client.post(
+            "/v1/cases", json=minor_body(), headers=lead.headers_with(**{"Idempotency-Key": "m-1"})
+        )
+    ).json()
     await add_member(database, uuid.UUID(case["id"]), member.org.id, ["identity"])
     await consent(client, lead, case["id"], member, ["identity"])
     read = await client.get(f"/v1/cases/{case['id']}", headers=member.headers)
@@ -63,6 +68,11 @@ async def test_database_dump_holds_no_plaintext_identity(
             continue
         assert planted not in dump, planted
     assert minor["id"] in dump
+    assert "INSERT INTO public.idempotency_keys" in dump
+    # Erasure takes the stored replay with it.
+    await client.delete(f"/v1/cases/{minor['id']}/survivor-identity", headers=lead.headers)
+    async with database.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 0
 
 
 @pytest.fixture

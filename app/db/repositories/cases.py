@@ -40,6 +40,10 @@ _RELATIONSHIP = """
     o.kind AS caller_kind
 """
 
+# The same facts for callers that select from `cases c` joined to the caller's organisation `o`
+# with the caller's id as $1 (other repositories reuse this).
+POLICY_FACTS = _RELATIONSHIP
+
 _FROM = """
     FROM cases c
     JOIN organizations o ON o.id = $1
@@ -141,7 +145,9 @@ _ERASE_IDENTITY = Query(
     ("id",),
 )
 
-_TOUCH = Query("UPDATE cases SET updated_at = now(), version = version + 1 WHERE id = $1", ("id",))
+# Timeline, consent and referral activity moves `updated_at` (what `updated_since` syncs on) but
+# not `version`: the case's own fields did not change, so a held ETag stays good.
+_TOUCH = Query("UPDATE cases SET updated_at = now() WHERE id = $1", ("id",))
 
 _SET_LEAD = Query(
     """
@@ -212,7 +218,10 @@ async def close(session: Session, case_id: UUID, reason: str) -> int | None:
 
 
 async def erase_identity(session: Session, case_id: UUID) -> None:
+    from app.db.repositories import idempotency
+
     await session.execute(_DESTROY_KEY, case_id=case_id)
+    await idempotency.forget_case(session, case_id)
     await session.execute(_ERASE_IDENTITY, id=case_id)
 
 
@@ -236,3 +245,22 @@ async def end_referral_membership(session: Session, referral_id: UUID) -> None:
 
 async def remove_member(session: Session, case_id: UUID, org_id: UUID) -> None:
     await session.execute(_LEAVE, case_id=case_id, org_id=org_id)
+
+
+# Several cases at once with the same facts as `_LOAD_FOR` (GraphQL loads a page of them per batch).
+_LOAD_MANY_FOR = Query(
+    f"""
+    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    WHERE c.id = ANY ($2::uuid[]) AND (c.lead_org_id = $1 OR EXISTS (
+        SELECT 1 FROM case_members m
+        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL))
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "case_ids"),
+)
+
+
+async def load_many_for(
+    session: Session, org_id: UUID, case_ids: list[UUID]
+) -> list[asyncpg.Record]:
+    """The cases among ``case_ids`` this organisation leads or is on the care team of."""
+    return await session.fetch(_LOAD_MANY_FOR, org_id=org_id, case_ids=case_ids)

@@ -72,3 +72,27 @@ async def revoke(
 
 async def get(session: Session, consent_id: UUID, case_id: UUID) -> asyncpg.Record | None:
     return await session.fetchrow(_GET, id=consent_id, case_id=case_id)
+
+
+# `_LIST` for several cases at once: every consent where the caller leads, else those addressed
+# to it; at most `limit` rows per case.
+_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT {_COLUMNS} FROM (
+        SELECT s.*, row_number() OVER (
+                   PARTITION BY s.case_id ORDER BY s.created_at, s.id) AS position
+        FROM consents s
+        WHERE s.case_id = ANY ($1::uuid[])
+          AND (s.case_id = ANY ($2::uuid[]) OR s.recipient_org_id = $3
+               OR $4::text = ANY (s.recipient_kinds))
+          AND ($5::timestamptz IS NULL OR (s.created_at, s.id) > ($5::timestamptz, $6::uuid))
+    ) ranked
+    WHERE position <= $7
+    ORDER BY case_id, created_at, id
+    """,  # noqa: S608 - constant text
+    ("case_ids", "lead_case_ids", "org_id", "org_kind", "after_ts", "after_id", "limit"),
+)
+
+
+async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_PAGES_FOR_CASES, params)

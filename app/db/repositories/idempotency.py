@@ -17,7 +17,7 @@ _TRY_LOCK = Query(
 )
 _GET = Query(
     """
-    SELECT request_hash, response_status, response_headers, response_body,
+    SELECT request_hash, response_status, response_headers, response_body, case_id,
            expires_at > now() AS live
     FROM idempotency_keys WHERE client_id = $1 AND key = $2
     """,
@@ -26,12 +26,13 @@ _GET = Query(
 _STORE = Query(
     """
     INSERT INTO idempotency_keys (client_id, key, method, path, request_hash, response_status,
-                                  response_headers, response_body, expires_at)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + make_interval(hours => $9))
+                                  response_headers, response_body, case_id, expires_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, now() + make_interval(hours => $9))
     ON CONFLICT (client_id, key) DO UPDATE SET
         method = excluded.method, path = excluded.path, request_hash = excluded.request_hash,
         response_status = excluded.response_status, response_headers = excluded.response_headers,
-        response_body = excluded.response_body, created_at = now(), expires_at = excluded.expires_at
+        response_body = excluded.response_body, case_id = excluded.case_id, created_at = now(),
+        expires_at = excluded.expires_at
     """,
     (
         "client_id",
@@ -43,9 +44,11 @@ _STORE = Query(
         "headers",
         "body",
         "ttl_hours",
+        "case_id",
     ),
 )
 _PRUNE = Query("DELETE FROM idempotency_keys WHERE expires_at < now()")
+_FORGET_CASE = Query("DELETE FROM idempotency_keys WHERE case_id = $1", ("case_id",))
 
 
 async def try_lock(session: Session, client_id: str, key: str) -> bool:
@@ -58,6 +61,11 @@ async def get(session: Session, client_id: str, key: str) -> asyncpg.Record | No
 
 async def store(session: Session, **values: Any) -> None:
     await session.execute(_STORE, values)
+
+
+async def forget_case(session: Session, case_id: Any) -> None:
+    """Erasure: stored responses of the case's creation must go with its identity."""
+    await session.execute(_FORGET_CASE, case_id=case_id)
 
 
 async def prune(session: Session) -> int:

@@ -147,3 +147,13 @@ async def replace_capacity(
             available=[e[1] for e in entries],
             maximum=[e[2] for e in entries],
         )
+
+
+_GET_MANY = Query(
+    f"SELECT {_COLUMNS} FROM organizations o WHERE o.id = ANY ($1::uuid[])",  # noqa: S608
+    ("ids",),
+)
+
+
+async def get_many(session: Session, org_ids: list[UUID]) -> list[asyncpg.Record]:
+    return await session.fetch(_GET_MANY, ids=org_ids)

@@ -149,3 +149,26 @@ async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> 
 
 async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
     await session.execute(_GIVE_BACK_PLACE, org_id=org_id, service=service)
+
+
+# The referrals of several cases that the caller sent or received (as `_GET` decides), at most
+# `limit` per case.
+_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT * FROM (
+        SELECT {_COLUMNS}, row_number() OVER (
+                   PARTITION BY r.case_id ORDER BY r.created_at, r.id) AS position
+        FROM referrals r JOIN cases c ON c.id = r.case_id
+        WHERE r.case_id = ANY ($1::uuid[]) AND (r.from_org_id = $2 OR r.to_org_id = $2)
+          AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
+          AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
+    ) ranked
+    WHERE position <= $6
+    ORDER BY case_id, created_at, id
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_ids", "org_id", "status", "after_ts", "after_id", "limit"),
+)
+
+
+async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_PAGES_FOR_CASES, params)

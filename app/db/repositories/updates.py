@@ -58,3 +58,32 @@ async def get(session: Session, update_id: UUID, case_id: UUID) -> asyncpg.Recor
 
 async def page(session: Session, **params: Any) -> list[asyncpg.Record]:
     return await session.fetch(_PAGE, params)
+
+
+# The first page of the timeline of several cases at once: the same visibility as `_PAGE`, given
+# per case as (case, category) pairs, and at most `limit` rows per case (a window function).
+_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT {_COLUMNS} FROM (
+        SELECT u.*, row_number() OVER (
+                   PARTITION BY u.case_id ORDER BY u.created_at, u.id) AS position
+        FROM case_updates u
+        WHERE u.case_id = ANY ($1::uuid[])
+          AND ((u.case_id, u.category) IN (
+                   SELECT v.case_id, v.category
+                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
+               OR u.author_org_id = $4)
+          AND ($5::text IS NULL OR u.category = $5::text)
+          AND ($6::timestamptz IS NULL OR (u.created_at, u.id) > ($6::timestamptz, $7::uuid))
+    ) ranked
+    WHERE position <= $8
+    ORDER BY case_id, created_at, id
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_ids", "visible_case_ids", "visible_categories", "author_org_id", "category",
+     "after_ts", "after_id", "limit"),
+)  # fmt: skip
+
+
+async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
+    """Rows ordered by case, then as `page` orders them; ``limit`` applies per case."""
+    return await session.fetch(_PAGES_FOR_CASES, params)

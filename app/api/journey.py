@@ -1,0 +1,327 @@
+"""The aftercare journey (CONTRACT §4 "Legal", "Placements, home reviews, visits, follow-ups")."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from app.api.conditional import IfMatch, etag, expected_version
+from app.api.deps import (
+    CasesRead,
+    CasesWrite,
+    Context,
+    DbSession,
+    LegalRead,
+    LegalWrite,
+    PlacementsRead,
+    PlacementsWrite,
+)
+from app.api.idempotency import Idempotent
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.problems import problem_responses
+from app.api.responses import model_response
+from app.api.schemas.journey import (
+    DueFollowUpOut,
+    FollowUpIn,
+    FollowUpOut,
+    FollowUpRecordIn,
+    HomeReviewIn,
+    HomeReviewOut,
+    LegalIn,
+    LegalOut,
+    OverdueVisitOut,
+    PlacementEndIn,
+    PlacementIn,
+    PlacementOut,
+    TestimonyRow,
+    VisitIn,
+    VisitOut,
+)
+from app.domain.followups import FollowUpService
+from app.domain.legal import LegalService
+from app.domain.placements import PlacementInput, PlacementService
+from app.domain.vocabulary import TestimonyStatus
+
+router = APIRouter(tags=["aftercare journey"], responses=problem_responses(401, 403, 404, 422))
+
+
+# -- legal --------------------------------------------------------------------------------------
+@router.get("/v1/cases/{case_id}/legal", response_model=LegalOut, summary="The legal record")
+async def get_legal(
+    case_id: UUID, session: DbSession, ctx: Context, principal: LegalRead
+) -> Response:
+    record = await LegalService(session, ctx.key_wrapper, principal).get(case_id)
+    return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
+
+
+@router.put(
+    "/v1/cases/{case_id}/legal",
+    response_model=LegalOut,
+    summary='Replace the legal record (If-Match; `"0"` before its first write)',
+    responses=problem_responses(412, 428),
+)
+async def put_legal(
+    case_id: UUID,
+    body: LegalIn,
+    session: DbSession,
+    ctx: Context,
+    principal: LegalWrite,
+    if_match: IfMatch = None,
+) -> Response:
+    version = expected_version(if_match)
+    record = await LegalService(session, ctx.key_wrapper, principal).put(
+        case_id, body.to_record(), expected_version=version
+    )
+    return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
+
+
+@router.get(
+    "/v1/legal/testimony",
+    response_model=PageOut[TestimonyRow],
+    summary="Testimony-preparation status of every case you may see in `legal`",
+)
+async def pull_testimony_status(
+    session: DbSession,
+    ctx: Context,
+    principal: LegalRead,
+    status: TestimonyStatus | None = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    page = await LegalService(session, ctx.key_wrapper, principal).testimony(
+        status=status, limit=limit, cursor=cursor
+    )
+    return model_response(
+        PageOut[TestimonyRow](
+            items=[TestimonyRow.of(r) for r in page.items], next_cursor=page.next_cursor
+        )
+    )
+
+
+# -- placements ---------------------------------------------------------------------------------
+@router.post(
+    "/v1/cases/{case_id}/placements",
+    status_code=201,
+    response_model=PlacementOut,
+    summary="Start a placement (one active per case)",
+    responses=problem_responses(409),
+)
+async def create_placement(
+    case_id: UUID,
+    body: PlacementIn,
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await PlacementService(session, ctx.key_wrapper, principal).create(
+        case_id,
+        PlacementInput(
+            org_id=body.org_id,
+            setting=body.setting,
+            started_at=body.started_at,
+            home_review_id=body.home_review_id,
+        ),
+    )
+    return await idem.respond(
+        201, PlacementOut.of(row), headers={"Location": f"/v1/cases/{case_id}/placements"}
+    )
+
+
+@router.get(
+    "/v1/cases/{case_id}/placements",
+    response_model=PageOut[PlacementOut],
+    summary="Placements of a case, oldest first",
+)
+async def list_placements(
+    case_id: UUID,
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsRead,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    page = await PlacementService(session, ctx.key_wrapper, principal).list(
+        case_id, limit=limit, cursor=cursor
+    )
+    return model_response(
+        PageOut[PlacementOut](
+            items=[PlacementOut.of(r) for r in page.items], next_cursor=page.next_cursor
+        )
+    )
+
+
+@router.post(
+    "/v1/cases/{case_id}/placements/{placement_id}/end",
+    response_model=PlacementOut,
+    summary="End a placement (a minor's exit needs an authorization_ref unless transferred)",
+    responses=problem_responses(409),
+)
+async def end_placement(
+    case_id: UUID,
+    placement_id: UUID,
+    body: PlacementEndIn,
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsWrite,
+) -> Response:
+    row = await PlacementService(session, ctx.key_wrapper, principal).end(
+        case_id,
+        placement_id,
+        ended_at=body.ended_at,
+        exit_reason=body.exit_reason,
+        authorization_ref=body.authorization_ref,
+    )
+    return model_response(PlacementOut.of(row))
+
+
+@router.post(
+    "/v1/cases/{case_id}/home-reviews",
+    status_code=201,
+    response_model=HomeReviewOut,
+    summary="Record a home review (vetting a community or foster family)",
+)
+async def create_home_review(
+    case_id: UUID,
+    body: HomeReviewIn,
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await PlacementService(session, ctx.key_wrapper, principal).review(
+        case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
+    )
+    return await idem.respond(201, HomeReviewOut.of(row))
+
+
+@router.post(
+    "/v1/cases/{case_id}/placements/{placement_id}/visits",
+    status_code=201,
+    response_model=VisitOut,
+    summary="Record a visit to a community or foster placement",
+    responses=problem_responses(409),
+)
+async def create_visit(
+    case_id: UUID,
+    placement_id: UUID,
+    body: VisitIn,
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await PlacementService(session, ctx.key_wrapper, principal).visit(
+        case_id, placement_id, visited_at=body.visited_at, summary=body.summary
+    )
+    return await idem.respond(201, VisitOut.of(row))
+
+
+@router.get(
+    "/v1/placements/overdue-visits",
+    response_model=PageOut[OverdueVisitOut],
+    summary="Your community and foster placements with no visit in the last 7 days",
+)
+async def overdue_visits(
+    session: DbSession,
+    ctx: Context,
+    principal: PlacementsRead,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    page = await PlacementService(session, ctx.key_wrapper, principal).overdue_visits(
+        limit=limit, cursor=cursor
+    )
+    items = [
+        OverdueVisitOut(
+            placement_id=i.row["id"],
+            case_id=i.row["case_id"],
+            case_reference=i.row["reference"],
+            org_id=i.row["org_id"],
+            setting=i.row["setting"],
+            started_at=i.row["started_at"],
+            last_visit_at=i.row["last_visit_at"],
+            days_overdue=i.days_overdue,
+        )
+        for i in page.items
+    ]
+    return model_response(PageOut[OverdueVisitOut](items=items, next_cursor=page.next_cursor))
+
+
+# -- follow-ups ---------------------------------------------------------------------------------
+@router.post(
+    "/v1/cases/{case_id}/follow-ups",
+    status_code=201,
+    response_model=FollowUpOut,
+    summary="Schedule a follow-up",
+)
+async def schedule_follow_up(
+    case_id: UUID,
+    body: FollowUpIn,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await FollowUpService(session, ctx.key_wrapper, principal).schedule(case_id, body.due_on)
+    return await idem.respond(201, FollowUpOut.of(row))
+
+
+@router.post(
+    "/v1/cases/{case_id}/follow-ups/{follow_up_id}/record",
+    response_model=FollowUpOut,
+    summary="Record a follow-up's outcome (at_risk / re_exploited raise the case's risk level)",
+    responses=problem_responses(409),
+)
+async def record_follow_up(
+    case_id: UUID,
+    follow_up_id: UUID,
+    body: FollowUpRecordIn,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+) -> Response:
+    row = await FollowUpService(session, ctx.key_wrapper, principal).record(
+        case_id, follow_up_id, contacted_at=body.contacted_at, outcome=body.outcome
+    )
+    return model_response(FollowUpOut.of(row))
+
+
+@router.get(
+    "/v1/follow-ups",
+    response_model=PageOut[DueFollowUpOut],
+    summary="Your follow-ups due (and overdue) on or before `due_before` (default today)",
+)
+async def due_follow_ups(
+    session: DbSession,
+    ctx: Context,
+    principal: CasesRead,
+    due_before: Annotated[date | None, Query()] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    today = datetime.now(UTC).date()
+    page = await FollowUpService(session, ctx.key_wrapper, principal).due(
+        due_before=due_before or today, limit=limit, cursor=cursor
+    )
+    items = [
+        DueFollowUpOut(
+            **FollowUpOut.of(r).model_dump(),
+            case_reference=r["reference"],
+            days_overdue=max((today - r["due_on"]).days, 0),
+        )
+        for r in page.items
+    ]
+    return model_response(PageOut[DueFollowUpOut](items=items, next_cursor=page.next_cursor))

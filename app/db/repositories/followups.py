@@ -1,0 +1,87 @@
+"""Follow-ups after exit."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+from app.db.repositories.cases import POLICY_FACTS
+
+_COLUMNS = """
+    f.id, f.case_id, f.org_id, f.due_on, f.contacted_at, f.outcome, f.recorded_at, f.created_at,
+    f.updated_at, f.version
+"""
+
+_INSERT = Query(
+    f"""
+    INSERT INTO follow_ups AS f (id, case_id, org_id, due_on) VALUES ($1, $2, $3, $4)
+    RETURNING {_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "org_id", "due_on"),
+)
+_GET = Query(
+    f"SELECT {_COLUMNS} FROM follow_ups f WHERE f.id = $1 AND f.case_id = $2",  # noqa: S608
+    ("id", "case_id"),
+)
+_RECORD = Query(
+    f"""
+    UPDATE follow_ups AS f SET contacted_at = $3, outcome = $4, recorded_at = now(),
+                               updated_at = now(), version = f.version + 1
+    WHERE f.id = $1 AND f.case_id = $2 AND f.recorded_at IS NULL
+    RETURNING {_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "contacted_at", "outcome"),
+)
+_SET_RISK = Query(
+    "UPDATE cases SET risk_level = $2, updated_at = now(), version = version + 1 WHERE id = $1",
+    ("id", "risk_level"),
+)
+_DUE = Query(
+    f"""
+    SELECT {_COLUMNS}, c.reference, c.lead_org_id, {POLICY_FACTS}
+    FROM follow_ups f
+    JOIN cases c ON c.id = f.case_id
+    JOIN organizations o ON o.id = $1
+    WHERE f.org_id = $1 AND f.recorded_at IS NULL AND f.due_on <= $2
+      AND ($3::date IS NULL OR (f.due_on, f.id) > ($3::date, $4::uuid))
+    ORDER BY f.due_on, f.id
+    LIMIT $5
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "due_before", "after_due", "after_id", "limit"),
+)
+
+
+async def insert(session: Session, **values: Any) -> asyncpg.Record:
+    row = await session.fetchrow(_INSERT, values)
+    assert row is not None
+    return row
+
+
+async def get(session: Session, follow_up_id: UUID, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, id=follow_up_id, case_id=case_id)
+
+
+async def record(session: Session, **values: Any) -> asyncpg.Record | None:
+    return await session.fetchrow(_RECORD, values)
+
+
+async def set_risk(session: Session, case_id: UUID, risk_level: str) -> None:
+    await session.execute(_SET_RISK, id=case_id, risk_level=risk_level)
+
+
+async def due_page(
+    session: Session, *, org_id: UUID, due_before: date, after: tuple[date, UUID] | None, limit: int
+) -> list[asyncpg.Record]:
+    return await session.fetch(
+        _DUE,
+        org_id=org_id,
+        due_before=due_before,
+        after_due=after[0] if after else None,
+        after_id=after[1] if after else None,
+        limit=limit,
+    )

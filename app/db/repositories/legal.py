@@ -1,0 +1,86 @@
+"""Legal records and the testimony pull."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+from app.db.repositories.cases import POLICY_FACTS
+
+_COLUMNS = """
+    case_id, documents, testimony_status, protective_measures, next_session_at,
+    prosecution_status, next_hearing_at, immigration_relief_type, immigration_relief_status,
+    created_at, updated_at, version
+"""
+
+_GET = Query(f"SELECT {_COLUMNS} FROM legal_records WHERE case_id = $1", ("case_id",))  # noqa: S608
+
+# Insert (expected version 0) or update at the expected version; nothing returned = stale.
+_UPSERT = Query(
+    f"""
+    INSERT INTO legal_records AS l (case_id, documents, testimony_status, protective_measures,
+        next_session_at, prosecution_status, next_hearing_at, immigration_relief_type,
+        immigration_relief_status, updated_by_org_id)
+    SELECT $1, $3, $4, $5, $6, $7, $8, $9, $10, $11
+    WHERE $2::int IS NULL OR $2::int = 0 OR EXISTS (SELECT 1 FROM legal_records WHERE case_id = $1)
+    ON CONFLICT (case_id) DO UPDATE SET
+        documents = excluded.documents, testimony_status = excluded.testimony_status,
+        protective_measures = excluded.protective_measures,
+        next_session_at = excluded.next_session_at,
+        prosecution_status = excluded.prosecution_status,
+        next_hearing_at = excluded.next_hearing_at,
+        immigration_relief_type = excluded.immigration_relief_type,
+        immigration_relief_status = excluded.immigration_relief_status,
+        updated_by_org_id = excluded.updated_by_org_id,
+        updated_at = now(), version = l.version + 1
+    WHERE $2::int IS NULL OR l.version = $2::int
+    RETURNING {_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("case_id", "expected_version", "documents", "testimony_status", "protective_measures",
+     "next_session_at", "prosecution_status", "next_hearing_at", "relief_type", "relief_status",
+     "org_id"),
+)  # fmt: skip
+
+# One row per case the caller may be entitled to see in `legal` (lead, or care team with legal
+# shared); the policy (consent, scopes) is then applied to each row in Python, so the page is one
+# statement whatever its size.
+_TESTIMONY_PAGE = Query(
+    f"""
+    SELECT c.id AS case_id, c.reference, c.lead_org_id,
+           COALESCE(l.testimony_status, 'not_started') AS testimony_status,
+           COALESCE(l.protective_measures, '{{}}') AS protective_measures,
+           l.next_session_at, l.next_hearing_at,
+           COALESCE(l.updated_at, c.created_at) AS last_change,
+           {POLICY_FACTS}
+    FROM cases c
+    JOIN organizations o ON o.id = $1
+    LEFT JOIN legal_records l ON l.case_id = c.id
+    WHERE c.id IN (
+            SELECT id FROM cases WHERE lead_org_id = $1
+            UNION ALL
+            SELECT case_id FROM case_members
+            WHERE org_id = $1 AND left_at IS NULL AND 'legal' = ANY (categories))
+      AND ($2::text IS NULL OR COALESCE(l.testimony_status, 'not_started') = $2::text)
+      AND ($3::timestamptz IS NULL
+           OR (COALESCE(l.updated_at, c.created_at), c.id) > ($3::timestamptz, $4::uuid))
+    ORDER BY COALESCE(l.updated_at, c.created_at), c.id
+    LIMIT $5
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "status", "after_ts", "after_id", "limit"),
+)
+
+
+async def get(session: Session, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, case_id=case_id)
+
+
+async def upsert(session: Session, **values: Any) -> asyncpg.Record | None:
+    return await session.fetchrow(_UPSERT, values)
+
+
+async def testimony_page(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_TESTIMONY_PAGE, params)

@@ -1,0 +1,133 @@
+"""Placements, home reviews and visits."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.query import Query
+from app.db.repositories.cases import POLICY_FACTS
+
+_PLACEMENT = """
+    p.id, p.case_id, p.org_id, p.placed_by_org_id, p.setting, p.home_review_id, p.started_at,
+    p.ended_at, p.exit_reason, p.authorization_ref, p.created_at, p.updated_at, p.version,
+    (SELECT max(v.visited_at) FROM placement_visits v WHERE v.placement_id = p.id) AS last_visit_at
+"""
+
+_INSERT = Query(
+    """
+    INSERT INTO placements (id, case_id, org_id, placed_by_org_id, setting, home_review_id,
+                            started_at)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+    """,
+    ("id", "case_id", "org_id", "placed_by_org_id", "setting", "home_review_id", "started_at"),
+)
+_GET = Query(
+    f"SELECT {_PLACEMENT} FROM placements p WHERE p.id = $1 AND p.case_id = $2",  # noqa: S608
+    ("id", "case_id"),
+)
+_LIST = Query(
+    f"""
+    SELECT {_PLACEMENT} FROM placements p WHERE p.case_id = $1
+      AND ($2::timestamptz IS NULL OR (p.started_at, p.id) > ($2::timestamptz, $3::uuid))
+    ORDER BY p.started_at, p.id LIMIT $4
+    """,  # noqa: S608 - constant text
+    ("case_id", "after_ts", "after_id", "limit"),
+)
+_END = Query(
+    """
+    UPDATE placements SET ended_at = $3, exit_reason = $4, authorization_ref = $5,
+                          updated_at = now(), version = version + 1
+    WHERE id = $1 AND case_id = $2 AND ended_at IS NULL
+    RETURNING id
+    """,
+    ("id", "case_id", "ended_at", "exit_reason", "authorization_ref"),
+)
+
+_INSERT_REVIEW = Query(
+    """
+    INSERT INTO home_reviews (id, case_id, reviewer_org_id, reviewed_at, result, notes)
+    VALUES ($1, $2, $3, $4, $5, $6)
+    RETURNING id, case_id, reviewer_org_id, reviewed_at, result, notes, created_at
+    """,
+    ("id", "case_id", "reviewer_org_id", "reviewed_at", "result", "notes"),
+)
+_GET_REVIEW = Query(
+    "SELECT id, case_id, result FROM home_reviews WHERE id = $1 AND case_id = $2",
+    ("id", "case_id"),
+)
+_INSERT_VISIT = Query(
+    """
+    INSERT INTO placement_visits (id, placement_id, visitor_org_id, visited_at, summary)
+    VALUES ($1, $2, $3, $4, $5)
+    RETURNING id, placement_id, visitor_org_id, visited_at, summary, created_at
+    """,
+    ("id", "placement_id", "visitor_org_id", "visited_at", "summary"),
+)
+
+# Active home-based placements of cases the caller leads or placed, whose last visit (or start)
+# is more than 7 days ago — one statement for the page; the access policy is applied per row.
+_OVERDUE = Query(
+    f"""
+    SELECT * FROM (
+        SELECT p.id, p.case_id, c.reference, p.org_id, p.setting, p.started_at,
+               (SELECT max(v.visited_at) FROM placement_visits v WHERE v.placement_id = p.id)
+                   AS last_visit_at,
+               c.lead_org_id, {POLICY_FACTS}
+        FROM placements p
+        JOIN cases c ON c.id = p.case_id
+        JOIN organizations o ON o.id = $1
+        WHERE p.ended_at IS NULL
+          AND p.setting IN ('community_family', 'foster_family')
+          AND (c.lead_org_id = $1 OR p.placed_by_org_id = $1)
+    ) AS due
+    WHERE COALESCE(due.last_visit_at, due.started_at) < $2::timestamptz
+      AND ($3::timestamptz IS NULL
+           OR (COALESCE(due.last_visit_at, due.started_at), due.id) > ($3::timestamptz, $4::uuid))
+    ORDER BY COALESCE(due.last_visit_at, due.started_at), due.id
+    LIMIT $5
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "due_before", "after_ts", "after_id", "limit"),
+)
+
+
+async def insert(session: Session, **values: Any) -> UUID | None:
+    inserted: UUID | None = await session.fetchval(_INSERT, values)
+    return inserted
+
+
+async def get(session: Session, placement_id: UUID, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET, id=placement_id, case_id=case_id)
+
+
+async def list_page(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_LIST, params)
+
+
+async def end(session: Session, **values: Any) -> bool:
+    return await session.fetchval(_END, values) is not None
+
+
+async def insert_review(session: Session, **values: Any) -> asyncpg.Record:
+    row = await session.fetchrow(_INSERT_REVIEW, values)
+    assert row is not None
+    return row
+
+
+async def get_review(session: Session, review_id: UUID, case_id: UUID) -> asyncpg.Record | None:
+    return await session.fetchrow(_GET_REVIEW, id=review_id, case_id=case_id)
+
+
+async def insert_visit(session: Session, **values: Any) -> asyncpg.Record:
+    row = await session.fetchrow(_INSERT_VISIT, values)
+    assert row is not None
+    return row
+
+
+async def overdue_page(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_OVERDUE, params)

@@ -1,0 +1,89 @@
+"""A unit of work that several coroutines of one request may share, with savepoints.
+
+GraphQL resolves sibling fields (and DataLoader batches) concurrently, but a request still works
+in one :class:`~app.db.database.Session` on one connection, which runs one statement at a time.
+:class:`SerializedSession` queues its statements on a lock, so concurrent resolvers take turns
+instead of tripping over each other, and offers :meth:`SerializedSession.savepoint` so that one
+mutation of a multi-mutation request can fail and roll back alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from app.db.database import Database, Session
+from app.db.query import Query
+
+
+class SerializedSession(Session):
+    __slots__ = ("_lock", "_savepoints")
+
+    def __init__(self, db: Database, *, transactional: bool) -> None:
+        super().__init__(db, transactional=transactional)
+        self._lock = asyncio.Lock()
+        self._savepoints = itertools.count(1)
+
+    async def fetch(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> list[asyncpg.Record]:
+        async with self._lock:
+            return await super().fetch(query, params, **kw)
+
+    async def fetchrow(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> asyncpg.Record | None:
+        async with self._lock:
+            return await super().fetchrow(query, params, **kw)
+
+    async def fetchval(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> Any:
+        async with self._lock:
+            return await super().fetchval(query, params, **kw)
+
+    async def execute(
+        self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
+    ) -> str:
+        async with self._lock:
+            return await super().execute(query, params, **kw)
+
+    async def executemany(self, query: Query, rows: Sequence[Mapping[str, Any]]) -> None:
+        async with self._lock:
+            await super().executemany(query, rows)
+
+    async def begin(self) -> None:
+        async with self._lock:
+            await super().begin()
+
+    async def commit(self) -> None:
+        async with self._lock:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._lock:
+            await super().rollback()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await super().close()
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """Run the block atomically inside the (begun) transaction: on any exception its
+        statements are undone and the exception propagates; the transaction goes on."""
+        await self.begin()
+        name = f"unit_{next(self._savepoints)}"
+        await self.execute(Query(f"SAVEPOINT {name}"))
+        try:
+            yield
+        except BaseException:
+            if self.in_transaction:
+                await self.execute(Query(f"ROLLBACK TO SAVEPOINT {name}"))
+            raise
+        await self.execute(Query(f"RELEASE SAVEPOINT {name}"))

@@ -1,0 +1,116 @@
+"""Follow-up after exit, against re-exploitation (category `general`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import followups as repo
+from app.db.repositories import updates as update_repo
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService, access_from_row
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.journey_rules import raised_risk
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
+
+DUE_LIST = "follow-ups"
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class FollowUpService:
+    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, key_wrapper, principal)
+        self.audit = AuditTrail(session)
+
+    async def schedule(self, case_id: UUID, due_on: date) -> asyncpg.Record:
+        await self.session.begin()
+        loaded = await self.cases.load(case_id)
+        if Category.GENERAL not in loaded.access.writable:
+            raise NotFound("No such case")
+        row = await repo.insert(
+            self.session, id=uuid4(), case_id=case_id, org_id=self.principal.org_id, due_on=due_on
+        )
+        await self.audit.record(self.principal, "follow_up.schedule", [case_id], ["general"])
+        return row
+
+    async def record(
+        self,
+        case_id: UUID,
+        follow_up_id: UUID,
+        *,
+        contacted_at: datetime,
+        outcome: FollowUpOutcome,
+    ) -> asyncpg.Record:
+        await self.session.begin()
+        loaded = await self.cases.load(case_id)
+        current = await repo.get(self.session, follow_up_id, case_id)
+        mine = current is not None and current["org_id"] == self.principal.org_id
+        if current is None or not (mine or loaded.access.is_lead):
+            raise NotFound("No such follow-up")
+        if current["recorded_at"] is not None:
+            raise Conflict("The follow-up has already been recorded")
+        if contacted_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed("contacted_at is in the future", loc=["body", "contacted_at"])
+        row = await repo.record(
+            self.session,
+            id=follow_up_id,
+            case_id=case_id,
+            contacted_at=contacted_at,
+            outcome=str(outcome),
+        )
+        if row is None:
+            raise Conflict("The follow-up has already been recorded")
+        risk = loaded.row["risk_level"]
+        current_risk = RiskLevel(risk) if risk else None
+        new_risk = raised_risk(current_risk, outcome)
+        summary = f"Follow-up: {outcome.value.replace('_', ' ')}"
+        details: dict[str, Any] = {"follow_up_id": str(follow_up_id), "outcome": str(outcome)}
+        if new_risk is not None and new_risk != current_risk:
+            await repo.set_risk(self.session, case_id, str(new_risk))
+            summary += f"; risk level raised to {new_risk.value}"
+            details["risk_level"] = str(new_risk)
+        await update_repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            author_org_id=self.principal.org_id,
+            author_client_id=self.principal.client_id,
+            kind=str(UpdateKind.FOLLOW_UP),
+            category=str(Category.GENERAL),
+            occurred_at=contacted_at,
+            summary=summary,
+            details=details,
+            supersedes=None,
+        )
+        await case_repo.touch(self.session, case_id)
+        await self.audit.record(self.principal, "follow_up.record", [case_id], ["general"])
+        return row
+
+    async def due(self, *, due_before: date, limit: int, cursor: str | None) -> Page[Any]:
+        """The caller's follow-ups not yet recorded and due on or before ``due_before``."""
+        after = decode_cursor(cursor, DUE_LIST, (date.fromisoformat, UUID))
+        rows = await repo.due_page(
+            self.session,
+            org_id=self.principal.org_id,
+            due_before=due_before,
+            after=(after[0], after[1]) if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(rows, limit, DUE_LIST, lambda r: (r["due_on"].isoformat(), r["id"]))
+        now = datetime.now(UTC)
+        visible = [r for r in page.items if access_from_row(r, self.principal, now).is_visible]
+        if visible:
+            await self.audit.record(
+                self.principal, "follow_up.list", [r["case_id"] for r in visible], ["general"]
+            )
+        return Page(visible, page.next_cursor)

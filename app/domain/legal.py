@@ -1,0 +1,159 @@
+"""The legal journey: documents, testimony preparation, prosecution, immigration relief."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import legal as repo
+from app.db.repositories import updates as update_repo
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService, LoadedCase, access_from_row
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import NotFound, PreconditionFailed
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus, UpdateKind
+
+TESTIMONY_LIST = "testimony"
+
+
+@dataclass(slots=True)
+class LegalRecord:
+    documents: list[dict[str, str]] = field(default_factory=list)
+    testimony_status: str = TestimonyStatus.NOT_STARTED.value
+    protective_measures: list[str] = field(default_factory=list)
+    next_session_at: datetime | None = None
+    prosecution_status: str = ProsecutionStatus.NONE.value
+    next_hearing_at: datetime | None = None
+    immigration_relief_type: str | None = None
+    immigration_relief_status: str | None = None
+    version: int = 0
+    updated_at: datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: Any) -> LegalRecord:
+        return cls(
+            documents=list(row["documents"]),
+            testimony_status=row["testimony_status"],
+            protective_measures=list(row["protective_measures"]),
+            next_session_at=row["next_session_at"],
+            prosecution_status=row["prosecution_status"],
+            next_hearing_at=row["next_hearing_at"],
+            immigration_relief_type=row["immigration_relief_type"],
+            immigration_relief_status=row["immigration_relief_status"],
+            version=row["version"],
+            updated_at=row["updated_at"],
+        )
+
+    def sections(self) -> dict[str, Any]:
+        return {
+            "documents": self.documents,
+            "testimony": (self.testimony_status, self.protective_measures, self.next_session_at),
+            "prosecution": (self.prosecution_status, self.next_hearing_at),
+            "immigration relief": (self.immigration_relief_type, self.immigration_relief_status),
+        }
+
+
+def changed_sections(before: LegalRecord, after: LegalRecord) -> list[str]:
+    old, new = before.sections(), after.sections()
+    return [name for name in new if old[name] != new[name]]
+
+
+class LegalService:
+    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, key_wrapper, principal)
+        self.audit = AuditTrail(session)
+
+    async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
+        loaded = await self.cases.load(case_id)
+        allowed = loaded.access.writable if write else loaded.access.visible
+        if Category.LEGAL not in allowed:
+            # Entitled to the case but not to its legal record: the record does not exist for you.
+            raise NotFound("No such legal record")
+        return loaded
+
+    async def get(self, case_id: UUID) -> LegalRecord:
+        await self._load(case_id, write=False)
+        row = await repo.get(self.session, case_id)
+        await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
+        return LegalRecord.from_row(row) if row else LegalRecord()
+
+    async def put(
+        self, case_id: UUID, record: LegalRecord, *, expected_version: int | None
+    ) -> LegalRecord:
+        await self.session.begin()
+        await self._load(case_id, write=True)
+        previous_row = await repo.get(self.session, case_id)
+        previous = LegalRecord.from_row(previous_row) if previous_row else LegalRecord()
+        row = await repo.upsert(
+            self.session,
+            case_id=case_id,
+            expected_version=expected_version,
+            documents=record.documents,
+            testimony_status=record.testimony_status,
+            protective_measures=record.protective_measures,
+            next_session_at=record.next_session_at,
+            prosecution_status=record.prosecution_status,
+            next_hearing_at=record.next_hearing_at,
+            relief_type=record.immigration_relief_type,
+            relief_status=record.immigration_relief_status,
+            org_id=self.principal.org_id,
+        )
+        if row is None:
+            raise PreconditionFailed("The legal record has changed; fetch it again")
+        saved = LegalRecord.from_row(row)
+        changed = changed_sections(previous, saved)
+        if changed:
+            await update_repo.insert(
+                self.session,
+                id=uuid4(),
+                case_id=case_id,
+                author_org_id=self.principal.org_id,
+                author_client_id=self.principal.client_id,
+                kind=str(UpdateKind.STATUS_CHANGE),
+                category=str(Category.LEGAL),
+                occurred_at=datetime.now(UTC),
+                summary="Legal record updated: " + ", ".join(changed),
+                details={
+                    "changed": changed,
+                    "testimony_status": saved.testimony_status,
+                    "prosecution_status": saved.prosecution_status,
+                },
+                supersedes=None,
+            )
+            await case_repo.touch(self.session, case_id)
+        await self.audit.record(self.principal, "legal.update", [case_id], [Category.LEGAL])
+        return saved
+
+    async def testimony(
+        self, *, status: TestimonyStatus | None, limit: int, cursor: str | None
+    ) -> Page[Any]:
+        """What a legal advocate polls: one row per case it may see in `legal`."""
+        after = decode_cursor(cursor, TESTIMONY_LIST, (datetime.fromisoformat, UUID))
+        rows = await repo.testimony_page(
+            self.session,
+            org_id=self.principal.org_id,
+            status=str(status) if status else None,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(
+            rows, limit, TESTIMONY_LIST, lambda r: (r["last_change"].isoformat(), r["case_id"])
+        )
+        now = datetime.now(UTC)
+        visible = [
+            r for r in page.items if access_from_row(r, self.principal, now).sees(Category.LEGAL)
+        ]
+        if visible:
+            await self.audit.record(
+                self.principal, "legal.testimony_list", [r["case_id"] for r in visible], ["legal"]
+            )
+        return Page(visible, page.next_cursor)

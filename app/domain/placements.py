@@ -1,0 +1,279 @@
+"""Placements, home reviews and visits — category `placement`, the most dangerous datum.
+
+Placement data is never put into previews, reports, logs or audit rows; it is shown only to those
+the access policy lets see `placement`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+
+from app.db.database import Session
+from app.db.repositories import cases as case_repo
+from app.db.repositories import organizations as org_repo
+from app.db.repositories import placements as repo
+from app.db.repositories import updates as update_repo
+from app.domain.audit import AuditTrail
+from app.domain.cases import CaseService, LoadedCase, access_from_row
+from app.domain.crypto import KeyWrapper
+from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.journey_rules import (
+    VISIT_INTERVAL,
+    check_exit,
+    days_overdue,
+    needs_home_review,
+    needs_visits,
+)
+from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.principal import Principal
+from app.domain.vocabulary import (
+    Category,
+    ExitReason,
+    PlacementSetting,
+    ReviewResult,
+    UpdateKind,
+)
+
+CLOCK_SKEW = timedelta(minutes=5)
+PLACEMENT_LIST = "placements"
+OVERDUE_LIST = "overdue-visits"
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementInput:
+    org_id: UUID
+    setting: PlacementSetting
+    started_at: datetime
+    home_review_id: UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueVisit:
+    row: asyncpg.Record
+    days_overdue: int
+
+
+class PlacementService:
+    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
+        self.session = session
+        self.principal = principal
+        self.cases = CaseService(session, key_wrapper, principal)
+        self.audit = AuditTrail(session)
+
+    async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
+        loaded = await self.cases.load(case_id)
+        allowed = loaded.access.writable if write else loaded.access.visible
+        if Category.PLACEMENT not in allowed:
+            raise NotFound("No such case")
+        return loaded
+
+    async def _timeline(self, case_id: UUID, summary: str, details: dict[str, Any]) -> None:
+        await update_repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            author_org_id=self.principal.org_id,
+            author_client_id=self.principal.client_id,
+            kind=str(UpdateKind.STATUS_CHANGE),
+            category=str(Category.PLACEMENT),
+            occurred_at=datetime.now(UTC),
+            summary=summary,
+            details=details,
+            supersedes=None,
+        )
+        await case_repo.touch(self.session, case_id)
+
+    async def create(self, case_id: UUID, data: PlacementInput) -> asyncpg.Record:
+        await self.session.begin()
+        await self._load(case_id, write=True)
+        if data.started_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed("started_at is in the future", loc=["body", "started_at"])
+        if await org_repo.get(self.session, data.org_id) is None:
+            raise ValidationFailed("No such organization", loc=["body", "org_id"])
+        if needs_home_review(data.setting):
+            review = (
+                await repo.get_review(self.session, data.home_review_id, case_id)
+                if data.home_review_id
+                else None
+            )
+            if review is None or review["result"] != ReviewResult.APPROVED:
+                raise ValidationFailed(
+                    "A community-family or foster placement needs an approved home review "
+                    "of this case",
+                    loc=["body", "home_review_id"],
+                )
+        placement_id = await repo.insert(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            org_id=data.org_id,
+            placed_by_org_id=self.principal.org_id,
+            setting=str(data.setting),
+            home_review_id=data.home_review_id,
+            started_at=data.started_at,
+        )
+        if placement_id is None:
+            raise Conflict("The case already has an active placement; end it first")
+        await self._timeline(
+            case_id,
+            f"Placement started: {data.setting.value.replace('_', ' ')}",
+            {"placement_id": str(placement_id), "setting": str(data.setting)},
+        )
+        await self.audit.record(self.principal, "placement.create", [case_id], [Category.PLACEMENT])
+        row = await repo.get(self.session, placement_id, case_id)
+        assert row is not None
+        return row
+
+    async def end(
+        self,
+        case_id: UUID,
+        placement_id: UUID,
+        *,
+        ended_at: datetime,
+        exit_reason: ExitReason,
+        authorization_ref: str | None,
+    ) -> asyncpg.Record:
+        await self.session.begin()
+        loaded = await self._load(case_id, write=True)
+        current = await repo.get(self.session, placement_id, case_id)
+        if current is None:
+            raise NotFound("No such placement")
+        if current["ended_at"] is not None:
+            raise Conflict("The placement has already ended")
+        check_exit(
+            is_minor=loaded.row["is_minor"],
+            exit_reason=exit_reason,
+            authorization_ref=authorization_ref,
+        )
+        if ended_at < current["started_at"] or ended_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed(
+                "ended_at must lie between the start of the placement and now",
+                loc=["body", "ended_at"],
+            )
+        if not await repo.end(
+            self.session,
+            id=placement_id,
+            case_id=case_id,
+            ended_at=ended_at,
+            exit_reason=str(exit_reason),
+            authorization_ref=authorization_ref,
+        ):
+            raise Conflict("The placement has already ended")
+        await self._timeline(
+            case_id,
+            f"Placement ended: {exit_reason.value.replace('_', ' ')}",
+            {"placement_id": str(placement_id), "exit_reason": str(exit_reason)},
+        )
+        await self.audit.record(self.principal, "placement.end", [case_id], [Category.PLACEMENT])
+        row = await repo.get(self.session, placement_id, case_id)
+        assert row is not None
+        return row
+
+    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Any]:
+        await self._load(case_id, write=False)
+        after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
+        rows = await repo.list_page(
+            self.session,
+            case_id=case_id,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(
+            rows, limit, PLACEMENT_LIST, lambda r: (r["started_at"].isoformat(), r["id"])
+        )
+        await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
+        return page
+
+    async def review(
+        self, case_id: UUID, *, reviewed_at: datetime, result: ReviewResult, notes: str | None
+    ) -> asyncpg.Record:
+        await self.session.begin()
+        await self._load(case_id, write=True)
+        if reviewed_at > datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed("reviewed_at is in the future", loc=["body", "reviewed_at"])
+        row = await repo.insert_review(
+            self.session,
+            id=uuid4(),
+            case_id=case_id,
+            reviewer_org_id=self.principal.org_id,
+            reviewed_at=reviewed_at,
+            result=str(result),
+            notes=notes,
+        )
+        await self._timeline(
+            case_id, f"Home review: {result.value}", {"home_review_id": str(row["id"])}
+        )
+        await self.audit.record(self.principal, "home_review.create", [case_id], ["placement"])
+        return row
+
+    async def visit(
+        self, case_id: UUID, placement_id: UUID, *, visited_at: datetime, summary: str
+    ) -> asyncpg.Record:
+        await self.session.begin()
+        await self._load(case_id, write=True)
+        placement = await repo.get(self.session, placement_id, case_id)
+        if placement is None:
+            raise NotFound("No such placement")
+        if not needs_visits(PlacementSetting(placement["setting"])):
+            raise ValidationFailed(
+                "Visits are recorded on community-family and foster placements",
+                loc=["path", "placement_id"],
+            )
+        if placement["ended_at"] is not None:
+            raise Conflict("The placement has ended")
+        if not placement["started_at"] <= visited_at <= datetime.now(UTC) + CLOCK_SKEW:
+            raise ValidationFailed(
+                "visited_at must lie between the start of the placement and now",
+                loc=["body", "visited_at"],
+            )
+        row = await repo.insert_visit(
+            self.session,
+            id=uuid4(),
+            placement_id=placement_id,
+            visitor_org_id=self.principal.org_id,
+            visited_at=visited_at,
+            summary=summary,
+        )
+        await self._timeline(case_id, "Placement visit recorded", {"visit_id": str(row["id"])})
+        await self.audit.record(self.principal, "placement.visit", [case_id], ["placement"])
+        return row
+
+    async def overdue_visits(self, *, limit: int, cursor: str | None) -> Page[OverdueVisit]:
+        """The caller's home-based placements with no visit in the last 7 days."""
+        now = datetime.now(UTC)
+        after = decode_cursor(cursor, OVERDUE_LIST, (datetime.fromisoformat, UUID))
+        rows = await repo.overdue_page(
+            self.session,
+            org_id=self.principal.org_id,
+            due_before=now - VISIT_INTERVAL,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        page = paginate(
+            rows,
+            limit,
+            OVERDUE_LIST,
+            lambda r: ((r["last_visit_at"] or r["started_at"]).isoformat(), r["id"]),
+        )
+        items = []
+        for row in page.items:
+            if not access_from_row(row, self.principal, now).sees(Category.PLACEMENT):
+                continue
+            overdue = days_overdue(row["last_visit_at"], row["started_at"], now)
+            if overdue is not None:
+                items.append(OverdueVisit(row, overdue))
+        if items:
+            await self.audit.record(
+                self.principal,
+                "placement.overdue_list",
+                [i.row["case_id"] for i in items],
+                [Category.PLACEMENT],
+            )
+        return Page(items, page.next_cursor)
