@@ -231,6 +231,20 @@ async def list_consents(
     )
 
 
+@router.get(
+    "/{case_id}/consents/{consent_id}",
+    response_model=ConsentOut,
+    summary="One consent (the lead, or the organisation it is addressed to)",
+)
+async def get_consent(
+    case_id: UUID, consent_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
+) -> Response:
+    row = await ConsentService(session, ctx.key_wrapper, principal).get(case_id, consent_id)
+    return model_response(
+        ConsentOut.of(row, datetime.now(UTC)), headers={"ETag": etag(row["version"])}
+    )
+
+
 @router.post(
     "/{case_id}/consents/{consent_id}/revoke",
     response_model=ConsentOut,
@@ -272,6 +286,18 @@ async def create_update(
     return await idem.respond(
         201, UpdateOut.of(row), headers={"Location": f"/v1/cases/{case_id}/updates/{row['id']}"}
     )
+
+
+@router.get(
+    "/{case_id}/updates/{update_id}",
+    response_model=UpdateOut,
+    summary="One timeline update",
+)
+async def get_update(
+    case_id: UUID, update_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
+) -> Response:
+    row = await UpdateService(session, ctx.key_wrapper, principal).get(case_id, update_id)
+    return model_response(UpdateOut.of(row), headers={"ETag": etag(1)})
 
 
 @router.get(

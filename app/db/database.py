@@ -142,13 +142,22 @@ class Session:
     :meth:`begin` (for instance an audited read that must write its audit row atomically).
     """
 
-    __slots__ = ("_conn", "_db", "_hook", "_transactional", "_tx_open", "after_commit")
+    __slots__ = (
+        "_begin_sql",
+        "_conn",
+        "_db",
+        "_hook",
+        "_transactional",
+        "_tx_open",
+        "after_commit",
+    )
 
     def __init__(self, db: Database, *, transactional: bool) -> None:
         self._db = db
         self._conn: asyncpg.Connection | None = None
         self._transactional = transactional
         self._tx_open = False
+        self._begin_sql = "BEGIN"
         self._hook = db.statement_hook
         self.after_commit: list[Callable[[], Any]] = []
 
@@ -162,12 +171,17 @@ class Session:
                 raise DatabaseUnavailable() from exc
             self._conn = conn
         if self._transactional and not self._tx_open:
-            await self._run(conn.execute, "BEGIN")
+            await self._run(conn.execute, self._begin_sql)
             self._tx_open = True
         return conn
 
-    async def begin(self) -> None:
-        """Make the rest of this unit of work atomic (idempotent)."""
+    async def begin(self, *, snapshot: bool = False) -> None:
+        """Make the rest of this unit of work atomic (idempotent). ``snapshot=True`` reads one
+        consistent snapshot (REPEATABLE READ, read-only); it must come before any statement."""
+        if snapshot:
+            if self._tx_open:
+                raise RuntimeError("a snapshot must be requested before the first statement")
+            self._begin_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         self._transactional = True
         await self.connection()
 

@@ -125,7 +125,11 @@ class VerifyResult:
 
 
 async def verify_chains(session: Session) -> VerifyResult:
-    """Recompute every chain; report the first row that does not follow from its predecessor."""
+    """Recompute every chain; report the first row that does not follow from its predecessor.
+
+    Heads and rows are read in one snapshot, so appends running meanwhile cannot look like a
+    break."""
+    await session.begin(snapshot=True)
     heads = {r["org_id"]: (r["seq"], bytes(r["hash"])) for r in await repo.heads(session)}
     rows = 0
     org: UUID | None = None

@@ -131,6 +131,17 @@ class ConsentService:
             lambda r: (r["created_at"].isoformat(), r["id"]),
         )
 
+    async def get(self, case_id: UUID, consent_id: UUID) -> asyncpg.Record:
+        loaded = await self.cases.load(case_id)
+        row = await repo.get(self.session, consent_id, case_id)
+        addressed = row is not None and (
+            row["recipient_org_id"] == self.principal.org_id
+            or loaded.row["caller_kind"] in (row["recipient_kinds"] or [])
+        )
+        if row is None or not (loaded.access.is_lead or addressed):
+            raise NotFound("No such consent")
+        return row
+
     async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> asyncpg.Record:
         await self.session.begin()
         await self.cases.load_as_lead(case_id)

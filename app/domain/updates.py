@@ -16,7 +16,7 @@ from app.db.repositories import updates as repo
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
-from app.domain.errors import InsufficientScope, ValidationFailed
+from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.scopes import write_scope_for
@@ -85,6 +85,17 @@ class UpdateService:
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "update.create", [case_id], [data.category])
+        return row
+
+    async def get(self, case_id: UUID, update_id: UUID) -> asyncpg.Record:
+        loaded = await self.cases.load(case_id)
+        row = await repo.get(self.session, update_id, case_id)
+        if row is None or not (
+            row["category"] in loaded.access.visible
+            or row["author_org_id"] == self.principal.org_id
+        ):
+            raise NotFound("No such update")
+        await self.audit.record(self.principal, "update.read", [case_id], [row["category"]])
         return row
 
     async def list(

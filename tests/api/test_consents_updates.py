@@ -413,3 +413,52 @@ class TestTimeline:
             ).json()
             seen += [u["summary"] for u in page["items"]]
         assert seen == [f"visit {i}" for i in range(7)]
+
+
+class TestSingleResources:
+    async def test_location_headers_lead_somewhere(
+        self,
+        client: httpx.AsyncClient,
+        case: dict[str, Any],
+        lead: Partner,
+        member: Partner,
+        stranger: Partner,
+        factory: Factory,
+        database: Database,
+    ) -> None:
+        created = await client.post(
+            f"{CASES}/{case['id']}/consents", json=consent_body(member), headers=lead.headers
+        )
+        consent_url = created.headers["location"]
+        assert (await client.get(consent_url, headers=lead.headers)).json() == created.json()
+        assert_unauthorized(await client.get(consent_url))
+        token = factory.token(lead.client, "consents:write")
+        assert_forbidden(
+            await client.get(consent_url, headers={"Authorization": f"Bearer {token}"}),
+            "cases:read",
+        )
+        assert_problem(await client.get(consent_url, headers=stranger.headers), 404, "not_found")
+        await add_member(database, uuid.UUID(case["id"]), member.org.id, ["medical"])
+        assert (await client.get(consent_url, headers=member.headers)).status_code == 200
+        other = await factory.partner(name="Other Member")
+        await add_member(database, uuid.UUID(case["id"]), other.org.id, ["medical"])
+        assert_problem(await client.get(consent_url, headers=other.headers), 404, "not_found")
+        update = await client.post(
+            f"{CASES}/{case['id']}/updates",
+            json={
+                "kind": "note",
+                "category": "medical",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "summary": "Seen at clinic",
+            },
+            headers=lead.headers,
+        )
+        update_url = update.headers["location"]
+        assert (await client.get(update_url, headers=lead.headers)).json() == update.json()
+        assert (await client.get(update_url, headers=member.headers)).status_code == 200
+        assert_problem(await client.get(update_url, headers=other.headers), 404, "not_found")
+        assert_problem(
+            await client.get(f"{CASES}/{case['id']}/updates/{uuid.uuid4()}", headers=lead.headers),
+            404,
+            "not_found",
+        )
