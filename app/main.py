@@ -118,6 +118,12 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json" if dev else None,
         swagger_ui_oauth2_redirect_url=None,
+        telemetry={
+            "tracing": settings.opentelemetry,
+            "metrics": settings.opentelemetry,
+            "logs": False,
+            "operation_spans": settings.opentelemetry,
+        },
     )
     app.state.ctx = ctx
     install_problem_handlers(app)

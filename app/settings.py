@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
+    opentelemetry: bool = Field(
+        default=False,
+        description="FastAPI's OpenTelemetry spans and metrics (off: they cost every request "
+        "and span attributes could carry request details)",
+    )
 
     @field_validator("log_level", mode="before")
     @classmethod

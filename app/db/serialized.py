@@ -57,9 +57,9 @@ class SerializedSession(Session):
         async with self._lock:
             await super().executemany(query, rows)
 
-    async def begin(self) -> None:
+    async def begin(self, *, snapshot: bool = False) -> None:
         async with self._lock:
-            await super().begin()
+            await super().begin(snapshot=snapshot)
 
     async def commit(self) -> None:
         async with self._lock:
