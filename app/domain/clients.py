@@ -87,7 +87,8 @@ class ClientService:
         return disabled_at
 
     async def authenticate(self, client_id: str, secret: str) -> Client:
-        row = await repo.get(self.session, client_id) if len(client_id) <= 200 else None
+        plausible = len(client_id) <= 200 and "\x00" not in client_id
+        row = await repo.get(self.session, client_id) if plausible else None
         # Verify against a dummy hash on a miss so timing does not reveal which client ids exist.
         ok = await asyncio.to_thread(_verify, row["secret_hash"] if row else _DUMMY_HASH, secret)
         if row is None or not ok or row["disabled_at"] is not None:

@@ -328,3 +328,18 @@ async def test_an_unexpected_error_is_a_500_problem_with_request_id_and_no_detai
     assert "Planted-Secret" not in response.text
     logs = LOG_STREAM.getvalue()
     assert '"error_type":"RuntimeError"' in logs and "Planted-Secret" not in logs
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "Nul\u0000byte"},
+        {"name": "ok", "delay": 2**80},
+        {"name": "x" * 10, "fail": False, "nested": {"a": "\u0000"}},
+    ],
+)
+async def test_unstorable_values_are_422_not_500(
+    client: httpx.AsyncClient, partner: Partner, body: dict[str, Any]
+) -> None:
+    response = await client.post(CREATE, json=body, headers=partner.headers)
+    assert_problem(response, 422, "validation_error")

@@ -320,3 +320,11 @@ class TestDiscovery:
             "client_secret_basic",
             "client_secret_post",
         }
+
+
+async def test_nul_in_client_id_is_invalid_client_not_500(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        TOKEN,
+        data={"grant_type": "client_credentials", "client_id": "acx_\x00x", "client_secret": "s"},
+    )
+    _oauth_error(response, 401, "invalid_client")

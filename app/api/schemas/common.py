@@ -3,13 +3,45 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+
+_MAX_SAFE_INT = 2**53 - 1
+_MAX_DEPTH = 16
+
+
+def _storable(value: Any, depth: int = 0) -> None:
+    """Reject what PostgreSQL or the JSON encoder cannot store, before anything is written:
+    NUL characters (invalid in PostgreSQL text and jsonb), integers beyond JSON's safe range,
+    and absurdly deep nesting."""
+    if depth > _MAX_DEPTH:
+        raise ValueError("nested too deeply")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+    elif isinstance(value, bool):
+        return
+    elif isinstance(value, int):
+        if abs(value) > _MAX_SAFE_INT:
+            raise ValueError("number out of range")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _storable(key, depth + 1)
+            _storable(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _storable(item, depth + 1)
 
 
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _only_storable_values(cls, data: Any) -> Any:
+        _storable(data)
+        return data
 
     def reject_explicit_nulls(self, *fields: str) -> None:
         """For PATCH bodies: ``null`` is not a way to clear these fields."""
