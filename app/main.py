@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from app import __version__
 from app.api import cases, health, journey, oauth, organizations, referrals
 from app.api.context import AppContext
+from app.api.graphql.router import graphql_router
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.db.bootstrap import database_url_for
@@ -53,7 +54,7 @@ async def _housekeeping(database: Database, every_seconds: float = 300.0) -> Non
             counts = await prune_expired(session)
             await session.commit()
             log.info("pruned", **counts)
-        except Exception as exc:  # keep serving; try again next hour
+        except Exception as exc:  # keep serving; try again next round
             await session.rollback()
             log.warning("prune_failed", error_type=type(exc).__name__)
         finally:
@@ -133,6 +134,7 @@ def create_app(
     app.include_router(cases.router)
     app.include_router(referrals.router)
     app.include_router(journey.router)
+    app.include_router(graphql_router(settings))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -1,4 +1,5 @@
-"""Write the committed API schemas: ``openapi/openapi.json`` (``make schema``)."""
+"""Write the committed API schemas: ``openapi/openapi.json`` and ``openapi/schema.graphql``
+(``make schema``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from app.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 OPENAPI_PATH = ROOT / "openapi" / "openapi.json"
+GRAPHQL_PATH = ROOT / "openapi" / "schema.graphql"
 
 
 def render_openapi() -> bytes:
@@ -30,10 +32,19 @@ def render_openapi() -> bytes:
     )
 
 
+def render_graphql() -> bytes:
+    """The GraphQL schema (SDL) as development serves it, introspection included."""
+    from app.api.graphql.schema import schema_sdl
+
+    return schema_sdl().encode()
+
+
 def main() -> None:
     OPENAPI_PATH.parent.mkdir(exist_ok=True)
     OPENAPI_PATH.write_bytes(render_openapi())
     print(f"wrote {OPENAPI_PATH.relative_to(ROOT)}")
+    GRAPHQL_PATH.write_bytes(render_graphql())
+    print(f"wrote {GRAPHQL_PATH.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

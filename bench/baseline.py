@@ -21,6 +21,14 @@ that both answer the same body). Visible categories are those whose read scope t
 the policy gives a lead. It does not evaluate the access policy for anyone else: a caller that is
 not the case's lead gets 501 (before any audit row is written), never a body.
 
+``GET /v1/referrals`` (the inbox and outbox) runs the app's three statements: token status, the
+keyset page (``limit + 1`` rows after the decoded cursor, with the same filters) and, when the
+page holds referrals the caller receives and that are still pending, the one audit append naming
+their cases (``referral.preview``, the preview's categories). It builds ``ReferralOut`` as the app
+serialises it (fields in the model's order, the case reference only where the app shows it, the
+de-identified preview only for the receiver of a pending referral) with orjson, and the next
+cursor with the app's own ``encode_cursor``: the runner checks the bodies are the same bytes.
+
 Run by ``bench/run.py`` as ``uvicorn bench.baseline:create_app --factory``.
 """
 
@@ -51,8 +59,14 @@ from app.db.repositories.audit import GENESIS
 from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
+from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
 from app.domain.audit import canonical_entry
 from app.domain.crypto import load_kek
+from app.domain.errors import ValidationFailed
+from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
+from app.domain.referral_rules import ReferralStatus
+from app.domain.referrals import LIST_NAME as REFERRALS_LIST
+from app.domain.referrals import PREVIEW_CATEGORIES
 from app.domain.scopes import read_scope_for
 from app.domain.vocabulary import Category
 
@@ -60,6 +74,7 @@ TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
 CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
 AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
+REFERRALS_PAGE_SQL: str = _REFERRALS_PAGE.sql
 
 # Parameters are bound positionally in the order the compiled statements name them; refuse to
 # start if that order changes rather than binding a jti where a client id belongs.
@@ -67,6 +82,10 @@ _EXPECTED_NAMES = {
     "clients.token_status": (_TOKEN_STATUS, ("jti", "client_id")),
     "organizations.get": (_ORGANIZATION_GET, ("id",)),
     "cases.load_for": (_CASE_LOAD_FOR, ("org_id", "case_id")),
+    "referrals.page": (
+        _REFERRALS_PAGE,
+        ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
+    ),
     "audit.append": (
         _AUDIT_APPEND,
         ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id",
@@ -340,6 +359,150 @@ async def case_read(request: Request) -> Response:
     )
 
 
+# GET /v1/referrals: what the app's query parameters accept, and what the receiver may not see.
+_DIRECTIONS = frozenset({"incoming", "outgoing"})
+_STATUSES = frozenset(str(s) for s in ReferralStatus)
+_MAX_CURSOR = 512
+_PENDING = str(ReferralStatus.PENDING)
+# ReferralOut.of: the receiver sees the case reference only once it has accepted.
+_REFERENCE_HIDDEN = frozenset(
+    str(s) for s in (ReferralStatus.PENDING, ReferralStatus.EXPIRED, ReferralStatus.DECLINED)
+)
+_PREVIEW_ACTION = "referral.preview"
+_PREVIEW_CATEGORIES = sorted({str(c) for c in PREVIEW_CATEGORIES})
+_INVALID = Response(b'{"status":422}', status_code=422, media_type=_JSON)
+
+
+def referral_out(row: asyncpg.Record, org_id: UUID) -> tuple[dict[str, Any], bool]:
+    """The app's ``ReferralOut`` for the caller (unset fields absent, in the model's field
+    order), and whether it carries the de-identified preview (receiver, still pending)."""
+    sender = row["from_org_id"] == org_id
+    status = row["status"]
+    out: dict[str, Any] = {"id": str(row["id"]), "case_id": str(row["case_id"])}
+    if sender or status not in _REFERENCE_HIDDEN:
+        out["case_reference"] = row["case_reference"]
+    out.update(
+        from_org_id=str(row["from_org_id"]),
+        to_org_id=str(row["to_org_id"]),
+        direction="outgoing" if sender else "incoming",
+        service=row["service"],
+        urgency=row["urgency"],
+        reason=row["reason"],
+        shared_categories=row["shared_categories"],
+        respond_by=row["respond_by"],
+        transfer_lead=row["transfer_lead"],
+        status=status,
+        status_reason=row["status_reason"],
+        outcome=row["outcome"],
+        responded_at=row["responded_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+    )
+    previewed = not sender and status == _PENDING
+    if previewed:
+        out["preview"] = {
+            "age_band": row["age_band"],
+            "gender": row["gender"],
+            "languages": row["languages"],
+            "needs": row["needs"],
+            "urgency": row["urgency"],
+            "is_minor": row["is_minor"],
+            "exploitation_types": row["exploitation_types"],
+        }
+    return out, previewed
+
+
+def page_params(
+    request: Request,
+) -> tuple[str | None, str | None, int, tuple[Any, ...] | None] | None:
+    """direction, status, limit and the decoded cursor, or None where the app answers 422."""
+    query = request.query_params
+    direction = query.get("direction")
+    status = query.get("status")
+    raw_limit = query.get("limit")
+    cursor = query.get("cursor")
+    if direction is not None and direction not in _DIRECTIONS:
+        return None
+    if status is not None and status not in _STATUSES:
+        return None
+    try:
+        limit = int(raw_limit) if raw_limit is not None else DEFAULT_LIMIT
+    except ValueError:
+        return None
+    if not 1 <= limit <= MAX_LIMIT or (cursor is not None and len(cursor) > _MAX_CURSOR):
+        return None
+    try:
+        after = decode_cursor(cursor, REFERRALS_LIST, (datetime.fromisoformat, UUID))
+    except ValidationFailed:
+        return None
+    return direction, status, limit, after
+
+
+async def referrals_list(request: Request) -> Response:
+    header = request.headers.get("x-request-id")
+    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    who = caller(request)
+    if who is None:
+        return _UNAUTHORIZED
+    client_id, org_id, jti, claims = who
+    if "referrals:read" not in str(claims.get("scope", "")).split():
+        return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    params = page_params(request)
+    if params is None:
+        return _INVALID
+    direction, status, limit, after = params
+    database: Database = request.app.state.database
+    async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
+        if not await token_ok(conn, client_id, jti):
+            return _UNAUTHORIZED
+        rows = await conn.fetch(
+            REFERRALS_PAGE_SQL,
+            direction, org_id, status,
+            after[0] if after else None, after[1] if after else None,
+            limit + 1,
+        )  # fmt: skip
+        next_cursor = None
+        if len(rows) > limit:
+            rows = rows[:limit]
+            last = rows[-1]
+            next_cursor = encode_cursor(
+                REFERRALS_LIST, (last["created_at"].isoformat(), last["id"])
+            )
+        items = []
+        previewed = []
+        for row in rows:
+            out, preview = referral_out(row, org_id)
+            items.append(out)
+            if preview:
+                previewed.append(row["case_id"])
+        if previewed:
+            case_ids = list(dict.fromkeys(previewed))
+            occurred_at = datetime.now(UTC)
+            entry = canonical_entry(
+                org_id=org_id,
+                occurred_at=occurred_at,
+                client_id=client_id,
+                jti=jti,
+                request_id=request_id,
+                action=_PREVIEW_ACTION,
+                case_ids=case_ids,
+                categories=_PREVIEW_CATEGORIES,
+            )
+            await conn.execute(
+                AUDIT_APPEND_SQL,
+                org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
+                _PREVIEW_ACTION, case_ids, _PREVIEW_CATEGORIES,
+            )  # fmt: skip
+    return Response(
+        orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z),
+        media_type=_JSON,
+        headers={"X-Request-ID": request_id},
+    )
+
+
 async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=_JSON)
 
@@ -360,6 +523,7 @@ def create_app() -> Starlette:
             Route("/healthz", healthz),
             Route("/v1/organizations/me", organizations_me),
             Route("/v1/cases/{case_id:uuid}", case_read),
+            Route("/v1/referrals", referrals_list),
         ],
         lifespan=lifespan,
     )

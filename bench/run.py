@@ -2,11 +2,13 @@
 
 Steps: start the embedded PostgreSQL under ``bench/.data/`` (or use ``AFTERCARE_DATABASE_URL``),
 create a fresh ``aftercare_bench`` database, migrate it, seed each scenario's data (with a fixed
-test KEK and a signing key in a temporary directory), mint a token, start the app and
+test KEK and a signing key in a temporary directory), ``ANALYZE``, mint a token, start the app and
 ``bench/baseline.py`` under uvicorn (one worker each, 127.0.0.1, free ports), check both answer
-the same body, then load them in interleaved rounds (app, baseline, baseline, app, ...: each
-round a warm-up then a measured run) and report the median requests/s of each and their ratio,
-one line per scenario. Everything started is stopped at the end, also on error or Ctrl-C.
+the same body (the same bytes where the scenario asks), show the plans of the statements the
+scenario names, then load them in interleaved rounds (app, baseline, baseline, app, ...: each
+round a warm-up then a measured run; a deep page and its first page share the rounds) and report
+the median requests/s of each and their ratio, one line per scenario, plus deep/first ratios.
+Everything started is stopped at the end, also on error or Ctrl-C.
 
 Load comes from ``wrk`` (installed with apt-get when missing and running as root), else from a
 small asyncio HTTP/1.1 keep-alive generator in this process.
@@ -49,7 +51,7 @@ from app.domain.crypto import KEK_FILE, KeyWrapper, load_kek
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
-from bench.scenarios import SCENARIOS, Prepared, Scenario, SeedContext
+from bench.scenarios import SCENARIOS, PlanCheck, Prepared, Scenario, SeedContext
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bench" / ".data"
@@ -94,9 +96,10 @@ def _ms(text: str) -> float:
 class Wrk(LoadGenerator):
     name = "wrk"
 
-    def __init__(self, executable: str, threads: int) -> None:
+    def __init__(self, executable: str, threads: int, timeout: float) -> None:
         self.executable = executable
         self.threads = threads
+        self.timeout = timeout
 
     async def run(
         self, url: str, headers: dict[str, str], *, connections: int, duration: float
@@ -106,6 +109,7 @@ class Wrk(LoadGenerator):
             f"--threads={min(self.threads, connections)}",
             f"--connections={connections}",
             f"--duration={max(1, round(duration))}s",
+            f"--timeout={max(1, round(self.timeout))}s",
             "--latency",
         ]
         for name, value in headers.items():
@@ -154,7 +158,8 @@ class PythonLoad(LoadGenerator):
     ) -> LoadResult:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or HOST, parts.port or 80
-        lines = [f"GET {parts.path or '/'} HTTP/1.1", f"Host: {host}:{port}"]
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}"]
         lines += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         loop = asyncio.get_running_loop()
@@ -225,11 +230,11 @@ def _install_wrk() -> str | None:
     return shutil.which("wrk")
 
 
-def pick_load_generator(choice: str, threads: int) -> LoadGenerator:
+def pick_load_generator(choice: str, threads: int, timeout: float) -> LoadGenerator:
     if choice in ("auto", "wrk"):
         executable = shutil.which("wrk") or _install_wrk()
         if executable:
-            return Wrk(executable, threads)
+            return Wrk(executable, threads, timeout)
         if choice == "wrk":
             raise SystemExit("wrk is not installed and could not be installed")
         print("wrk unavailable: falling back to the Python load generator", flush=True)
@@ -251,6 +256,16 @@ async def recreate_database(server_url: str, name: str, *, drop_only: bool = Fal
     finally:
         await conn.close()
     return with_database(server_url, name)
+
+
+async def alter_database(url: str, action: str) -> None:
+    """``ALTER DATABASE <the bench database> <action>`` (taking effect for new connections)."""
+    name = urllib.parse.urlsplit(url).path.lstrip("/")
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(f'ALTER DATABASE "{name}" {action}')
+    finally:
+        await conn.close()
 
 
 # -- servers --------------------------------------------------------------------------------------
@@ -354,17 +369,99 @@ def normalise(value: Any) -> Any:
 
 async def verify(scenario: Scenario, prepared: Prepared, app: Server, baseline: Server) -> None:
     answers = {}
+    bodies = {}
     for server in (app, baseline):
         status, headers, body = await fetch(server.url(prepared.path), prepared.headers)
         if status != 200:
             raise RuntimeError(f"{scenario.name}: {server.label} answered {status}: {body[:500]!r}")
         # Same ETag (or none from both) and the same JSON.
         answers[server.label] = (headers.get("etag"), normalise(orjson.loads(body)))
+        bodies[server.label] = body
     if answers[app.label] != answers[baseline.label]:
         raise RuntimeError(
             f"{scenario.name}: the app and the baseline disagree:\n"
             f"  app:      {answers[app.label]}\n  baseline: {answers[baseline.label]}"
         )
+    if scenario.same_bytes and bodies[app.label] != bodies[baseline.label]:
+        at = next(
+            (i for i, (a, b) in enumerate(zip(*bodies.values(), strict=False)) if a != b),
+            min(len(b) for b in bodies.values()),
+        )
+        raise RuntimeError(
+            f"{scenario.name}: the same JSON but not the same bytes, from byte {at}:\n"
+            f"  app:      {bodies[app.label][max(0, at - 80) : at + 80]!r}\n"
+            f"  baseline: {bodies[baseline.label][max(0, at - 80) : at + 80]!r}"
+        )
+
+
+def sql_literal(value: Any) -> str:
+    """A parameter as an SQL literal for ``EXECUTE`` (our own seeded values, never input)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
+    return "'" + text.replace("'", "''") + "'"
+
+
+async def explain(database_url: str, check: PlanCheck, executions: int = 10) -> dict[str, Any]:
+    """The plan PostgreSQL uses for ``check`` as a pooled connection of either server would:
+    the statement prepared (parameter types inferred, as asyncpg's are) and executed
+    ``executions`` times with the scenario's parameters, so the plan cache has had its chance to
+    switch to a generic plan, then ``EXPLAIN (ANALYZE, BUFFERS)`` of one more execution."""
+    database = Database(database_url, min_size=0, max_size=1)
+    await database.connect()
+    try:
+        async with database.pool.acquire() as conn:
+            await conn.execute(f"PREPARE bench_plan AS {check.sql}")
+            try:
+                execute = f"EXECUTE bench_plan({', '.join(map(sql_literal, check.args))})"
+                for _ in range(executions):
+                    await conn.execute(execute)
+                plan = [
+                    r[0]
+                    for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {execute}")
+                ]
+                cache = await conn.fetchrow(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE name = 'bench_plan'"
+                )
+            finally:
+                await conn.execute("DEALLOCATE bench_plan")
+    finally:
+        await database.close()
+    text = "\n".join(plan)
+    return {
+        "label": check.label,
+        "executions": executions + 1,
+        "generic_plans": cache["generic_plans"] if cache else None,
+        "custom_plans": cache["custom_plans"] if cache else None,
+        "expected_index": check.index,
+        "uses_expected_index": check.index is None or f"using {check.index} " in text + " ",
+        "sorts": "Sort" in text,
+        "plan": plan,
+    }
+
+
+def print_plan(result: dict[str, Any]) -> None:
+    index = result["expected_index"]
+    verdict = (
+        ""
+        if index is None
+        else f", uses {index}"
+        if result["uses_expected_index"]
+        else f", WARNING: does not use {index}"
+    )
+    print(
+        f"  plan of {result['label']} after {result['executions']} executions of the prepared "
+        f"statement (custom plans {result['custom_plans']}, generic {result['generic_plans']})"
+        f"{verdict}{', WARNING: sorts' if result['sorts'] else ''}:",
+        flush=True,
+    )
+    for line in result["plan"]:
+        print(f"    {line}", flush=True)
 
 
 @dataclass
@@ -373,6 +470,8 @@ class Measurement:
     path: str
     description: str
     rounds: dict[str, list[LoadResult]]
+    deep_of: str | None = None
+    plans: list[dict[str, Any]] = field(default_factory=list)
 
     def median(self, label: str) -> float:
         return statistics.median(r.requests_per_s for r in self.rounds[label])
@@ -386,23 +485,44 @@ class Measurement:
         return self.median("app") / self.median("baseline")
 
 
-def round_order(rounds: int) -> Iterator[tuple[int, int]]:
-    """(round, target index) pairs: 0 1, 1 0, 0 1 ... so neither side always goes first."""
+def round_order(rounds: int, targets: int = 2) -> Iterator[tuple[int, int]]:
+    """(round, target index) pairs: 0 1, 1 0, 0 1 ... (0 1 2 3, 3 2 1 0, ... for four targets)
+    so no target always goes first."""
     for r in range(rounds):
-        for i in (0, 1) if r % 2 == 0 else (1, 0):
+        order = range(targets)
+        for i in order if r % 2 == 0 else reversed(order):
             yield r, i
 
 
+def group_scenarios(scenarios: Sequence[Scenario]) -> list[list[Scenario]]:
+    """Scenarios measured together, in interleaved rounds: a deep page with its first page when
+    both run (so machine drift between them does not show as a deep/first difference)."""
+    groups: list[list[Scenario]] = []
+    by_name: dict[str, list[Scenario]] = {}
+    for scenario in scenarios:
+        group = by_name.get(scenario.deep_of or "")
+        if group is None:
+            group = []
+            groups.append(group)
+        group.append(scenario)
+        by_name[scenario.name] = group
+    return groups
+
+
 async def measure(
-    scenario: Scenario,
-    prepared: Prepared,
+    group: Sequence[tuple[Scenario, Prepared]],
     servers: Sequence[Server],
     load: LoadGenerator,
     args: argparse.Namespace,
-) -> Measurement:
-    results: dict[str, list[LoadResult]] = {s.label: [] for s in servers}
-    for r, i in round_order(args.rounds):
-        server = servers[i]
+) -> list[Measurement]:
+    """Interleaved rounds over every (scenario, server) of the group; one measurement each."""
+    targets = [(scenario, prepared, server) for scenario, prepared in group for server in servers]
+    results: dict[tuple[str, str], list[LoadResult]] = {
+        (scenario.name, server.label): [] for scenario, _, server in targets
+    }
+    width = max(len(scenario.name) for scenario, _ in group)
+    for r, i in round_order(args.rounds, len(targets)):
+        scenario, prepared, server = targets[i]
         url = server.url(prepared.path)
         if args.warmup > 0:
             await load.run(
@@ -411,8 +531,10 @@ async def measure(
         result = await load.run(
             url, prepared.headers, connections=args.connections, duration=args.duration
         )
+        name = f"{scenario.name:<{width}}  " if len(group) > 1 else ""
         print(
-            f"  round {r + 1}/{args.rounds}  {server.label:<8} {result.requests_per_s:>9.0f} req/s"
+            f"  round {r + 1}/{args.rounds}  {name}{server.label:<8} "
+            f"{result.requests_per_s:>9.0f} req/s"
             f"  p50 {_fmt_ms(result.p50_ms)}  p99 {_fmt_ms(result.p99_ms)}",
             flush=True,
         )
@@ -421,8 +543,23 @@ async def measure(
                 f"{scenario.name}: {server.label} had {result.non_2xx} non-2xx responses and "
                 f"{result.socket_errors} socket errors; see {server.log_path}"
             )
-        results[server.label].append(result)
-    return Measurement(scenario.name, scenario.path, scenario.description, results)
+        results[scenario.name, server.label].append(result)
+    return [
+        Measurement(
+            scenario.name,
+            scenario.path,
+            scenario.description,
+            {server.label: results[scenario.name, server.label] for server in servers},
+            deep_of=scenario.deep_of,
+        )
+        for scenario, _ in group
+    ]
+
+
+def deep_pairs(measurements: Sequence[Measurement]) -> list[tuple[Measurement, Measurement]]:
+    """(deep page, first page) for each scenario measured with the one it is the deep page of."""
+    by_name = {m.scenario: m for m in measurements}
+    return [(m, by_name[m.deep_of]) for m in measurements if m.deep_of in by_name]
 
 
 def _fmt_ms(value: float | None) -> str:
@@ -460,6 +597,8 @@ def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
 
     rule = [("-" * (w + 2)) if i < left else ("-" * (w + 1) + ":") for i, w in enumerate(widths)]
     name_width = max(len(m.scenario) for m in measurements) if measurements else 0
+    pairs = deep_pairs(measurements)
+    pair_width = max((len(f"{d.scenario}/{f.scenario}") for d, f in pairs), default=0)
     return "\n".join(
         [
             "",
@@ -475,6 +614,15 @@ def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
                 f"ratio {m.scenario:<{name_width}}  app/baseline = {m.ratio:.2f}  "
                 f"({m.median('app'):.0f} / {m.median('baseline'):.0f} req/s)"
                 for m in measurements
+            ),
+            *(
+                f"ratio {f'{deep.scenario}/{first.scenario}':<{pair_width}}  deep/first: "
+                + "  ".join(
+                    f"{label} = {deep.median(label) / first.median(label):.2f} "
+                    f"({deep.median(label):.0f} / {first.median(label):.0f} req/s)"
+                    for label in ("app", "baseline")
+                )
+                for deep, first in pairs
             ),
         ]
     )
@@ -562,13 +710,25 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
             audience=settings.audience,
             ttl_seconds=settings.access_token_ttl_seconds,
         )
+        # Seeding commits thousands of small transactions: without waiting for each one's WAL
+        # flush it takes seconds instead of half a minute on a slow disk. Only the seeding
+        # connections have it; the servers connect after the reset (synchronous_commit on).
+        await alter_database(database_url, "SET synchronous_commit = off")
         seed_db = Database(database_url, min_size=0, max_size=2)
         await seed_db.connect()
         try:
             ctx = SeedContext(seed_db, keyring, token_config, key_wrapper)
-            prepared = {s.name: await s.setup(ctx) for s in scenarios}
+            prepared = {}
+            for s in scenarios:
+                began = time.monotonic()
+                prepared[s.name] = await s.setup(ctx)
+                print(f"seeded {s.name} in {time.monotonic() - began:.1f}s", flush=True)
+            # Fresh statistics for the planner, as autovacuum would gather shortly after a load.
+            async with seed_db.pool.acquire() as conn:
+                await conn.execute("ANALYZE")
         finally:
             await seed_db.close()
+            await alter_database(database_url, "RESET synchronous_commit")
 
         env = server_env(settings)
         app = Server("app", "app.main:create_app", env)
@@ -582,15 +742,27 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
             assert server.process is not None
             print(f"{server.label}: pid {server.process.pid}, {server.url('')}", flush=True)
 
-        load = pick_load_generator(args.load_generator, args.threads)
-        measurements = []
-        for scenario in scenarios:
-            print(f"\n{scenario.name}: {scenario.path}: {scenario.description}", flush=True)
-            await verify(scenario, prepared[scenario.name], app, baseline)
-            print("  same status, ETag and body from both", flush=True)
-            measurements.append(
-                await measure(scenario, prepared[scenario.name], (app, baseline), load, args)
-            )
+        load = pick_load_generator(args.load_generator, args.threads, args.timeout)
+        measurements: list[Measurement] = []
+        for group in group_scenarios(scenarios):
+            plans = {}
+            for scenario in group:
+                print(f"\n{scenario.name}: {scenario.path}: {scenario.description}", flush=True)
+                await verify(scenario, prepared[scenario.name], app, baseline)
+                same = "byte for byte" if scenario.same_bytes else "as JSON"
+                print(f"  same status, ETag and body ({same}) from both", flush=True)
+                plans[scenario.name] = [
+                    await explain(database_url, c) for c in prepared[scenario.name].plans
+                ]
+                for plan in plans[scenario.name]:
+                    print_plan(plan)
+            if len(group) > 1:
+                print(f"\n{' and '.join(s.name for s in group)}: measured together", flush=True)
+            for measurement in await measure(
+                [(s, prepared[s.name]) for s in group], (app, baseline), load, args
+            ):
+                measurement.plans = plans[measurement.scenario]
+                measurements.append(measurement)
         return measurements, load.name
 
 
@@ -609,6 +781,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per target")
     parser.add_argument("--connections", type=int, default=32, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=10.0,
+        help="wrk's per-request timeout in seconds (default 10; a request slower than this "
+        "counts as a socket error, which fails the run)",
+    )
     parser.add_argument(
         "--load-generator", choices=("auto", "wrk", "python"), default="auto", help="default: auto"
     )
@@ -667,6 +846,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "ratio_app_to_baseline": m.ratio,
                     }
                     for m in measurements
+                ],
+                "deep_to_first": [
+                    {
+                        "deep": deep.scenario,
+                        "first": first.scenario,
+                        **{
+                            label: deep.median(label) / first.median(label)
+                            for label in ("app", "baseline")
+                        },
+                    }
+                    for deep, first in deep_pairs(measurements)
                 ],
             },
             option=orjson.OPT_INDENT_2,

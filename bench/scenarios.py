@@ -2,9 +2,10 @@
 
 A scenario names one endpoint that both the real app and ``bench/baseline.py`` serve with the same
 SQL. Its ``setup`` seeds what the endpoint reads (through the domain services, as the tests'
-factories do) and returns the concrete path and headers to request. To add one: write the setup,
-add the route to the baseline (running the statements the app runs, imported from the app's
-repositories), and register the scenario in ``SCENARIOS``.
+factories do) and returns the concrete path and headers to request, and optionally the statements
+whose plans the runner should show (``PlanCheck``). To add one: write the setup, add the route to
+the baseline (running the statements the app runs, imported from the app's repositories), and
+register the scenario in ``SCENARIOS``.
 """
 
 from __future__ import annotations
@@ -12,25 +13,45 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from uuid import UUID, uuid4
 
 from app.db.database import Database
 from app.db.repositories import clients as client_repo
+from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
 from app.domain.cases import CaseInput, CaseService, CaseView, Identity
 from app.domain.clients import Client, ClientService
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.organizations import CapacityEntry, Organization, OrganizationService
+from app.domain.pagination import Page, decode_cursor
 from app.domain.principal import Principal
+from app.domain.referral_rules import Action
+from app.domain.referrals import LIST_NAME as REFERRALS_LIST
+from app.domain.referrals import ReferralInput, ReferralService, ReferralView
 from app.domain.scopes import ALL_SCOPES
 from app.domain.tokens import TokenConfig, TokenService
 from app.domain.vocabulary import (
+    Category,
     ExploitationType,
     Gender,
     OrganizationKind,
     RiskLevel,
     ServiceKind,
+    Urgency,
 )
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    """A statement the endpoint runs, with the parameters it binds for the benchmarked request:
+    the runner shows its plan (``EXPLAIN ANALYZE`` of a prepared statement after repeated
+    executions, as on the servers' pooled connections) before the load."""
+
+    label: str
+    sql: str
+    args: tuple[Any, ...]
+    index: str | None = None  # the index the plan should scan (the runner warns otherwise)
 
 
 @dataclass(frozen=True)
@@ -39,6 +60,7 @@ class Prepared:
 
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    plans: tuple[PlanCheck, ...] = ()
 
 
 @dataclass
@@ -51,6 +73,8 @@ class SeedContext:
     token_config: TokenConfig
     key_wrapper: KeyWrapper
     _count: int = 0
+    # Data seeded once and shared by several scenarios (e.g. the inbox and its deep page).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     async def organization(
         self,
@@ -110,19 +134,64 @@ class SeedContext:
     async def case(self, client: Client, data: CaseInput) -> CaseView:
         """A case opened by ``client``'s organisation through the domain service, as
         ``POST /v1/cases`` does (identity encrypted under a fresh data key, audit row written)."""
-        principal = Principal(
+        session = self.database.session(transactional=True)
+        try:
+            view = await CaseService(session, self.key_wrapper, self.principal(client)).create(data)
+            await session.commit()
+            return view
+        finally:
+            await session.close()
+
+    def principal(self, client: Client, request_id: str = "bench-seed") -> Principal:
+        """``client`` as an authenticated caller (all its scopes), for seeding through services."""
+        return Principal(
             client_id=client.client_id,
             org_id=client.org_id,
             scopes=frozenset(client.scopes),
             jti=uuid4(),
             expires_at=int((datetime.now(UTC) + timedelta(hours=1)).timestamp()),
-            request_id="bench-seed",
+            request_id=request_id,
         )
+
+    async def referral(self, client: Client, data: ReferralInput) -> ReferralView:
+        """A referral sent by ``client``'s organisation through the domain service, as
+        ``POST /v1/referrals`` does (consent check, timeline entry, audit row)."""
         session = self.database.session(transactional=True)
         try:
-            view = await CaseService(session, self.key_wrapper, principal).create(data)
+            view = await ReferralService(session, self.key_wrapper, self.principal(client)).create(
+                data
+            )
             await session.commit()
             return view
+        finally:
+            await session.close()
+
+    async def act(
+        self, client: Client, referral_id: UUID, action: Action, **kw: str | None
+    ) -> ReferralView:
+        """A referral transition by ``client``'s organisation, as ``POST /v1/referrals/{id}/…``."""
+        session = self.database.session(transactional=True)
+        try:
+            view = await ReferralService(session, self.key_wrapper, self.principal(client)).act(
+                referral_id, action, **kw
+            )
+            await session.commit()
+            return view
+        finally:
+            await session.close()
+
+    async def referral_page(
+        self, client: Client, *, direction: str | None, limit: int, cursor: str | None
+    ) -> Page[ReferralView]:
+        """One page of ``GET /v1/referrals`` for ``client``, through the domain service (a read
+        session: autocommit, the preview audit row included)."""
+        session = self.database.session(transactional=False)
+        try:
+            page = await ReferralService(session, self.key_wrapper, self.principal(client)).list(
+                direction=direction, status=None, limit=limit, cursor=cursor
+            )
+            await session.commit()
+            return page
         finally:
             await session.close()
 
@@ -143,6 +212,10 @@ class Scenario:
     path: str
     description: str
     setup: Setup
+    # The runner checks that both servers answer the same bytes (not only the same JSON).
+    same_bytes: bool = False
+    # A deeper page of that scenario's list: the report adds the deep/first req/s ratios.
+    deep_of: str | None = None
 
 
 _SERVICES = list(ServiceKind)
@@ -219,6 +292,181 @@ async def _case_read(ctx: SeedContext) -> Prepared:
     )
 
 
+# -- the receiver's inbox ---------------------------------------------------------------------
+INBOX_LEADS = 4  # lead organisations that refer to the receiver
+INBOX_CASES = 200  # their cases (50 each), opened through CaseService
+INBOX_REFERRALS = 2_000  # to the receiver, through ReferralService; about 85 % stay pending
+INBOX_PAGE = 50  # items per requested page
+INBOX_DEEP = 1_500  # items before the deep page (its first item is the 1,501st)
+_INTAKE_GENDERS = (Gender.FEMALE, Gender.FEMALE, Gender.MALE, Gender.NON_BINARY)
+_INTAKE_LANGUAGES = (["my", "th"], ["km"], ["lo", "th"], ["vi", "en"], ["my"])
+_INTAKE_EXPLOITATION = (
+    [ExploitationType.LABOUR],
+    [ExploitationType.SEX],
+    [ExploitationType.DOMESTIC_SERVITUDE, ExploitationType.LABOUR],
+    [ExploitationType.FORCED_CRIMINALITY],
+    [ExploitationType.FORCED_MARRIAGE],
+)
+_INTAKE_NEEDS = (
+    [ServiceKind.SHELTER, ServiceKind.MEDICAL],
+    [ServiceKind.MEDICAL, ServiceKind.COUNSELING, ServiceKind.LEGAL],
+    [ServiceKind.COUNSELING],
+    [ServiceKind.MEDICAL, ServiceKind.FAMILY_TRACING, ServiceKind.REPATRIATION],
+)
+_REFERRAL_REASONS = (
+    "Infected wound needs treatment",
+    "Follow-up after a positive screening; needs a clinician who speaks the survivor's language",
+    "Trauma counselling requested by the survivor",
+    "Recurring headaches and sleep problems since the rescue",
+)
+
+
+def varied_intake(i: int) -> CaseInput:
+    """A fictional survivor's intake, varied by ``i``: adults of several ages and some minors
+    (with a guardian), so the inbox's previews are not all alike."""
+    minor = i % 10 == 0
+    return CaseInput(
+        external_ref=f"BENCH-INBOX-{i:04d}",
+        gender=str(_INTAKE_GENDERS[i % len(_INTAKE_GENDERS)]),
+        identity=Identity(
+            given_name=f"Bench-Givenname-{i:04d}",
+            family_name=f"Bench-Familyname-{i:04d}",
+            aliases=[f"Bench-Alias-{i:04d}"] if i % 3 == 0 else [],
+            date_of_birth=None if minor else date(1970 + i % 36, 1 + i % 12, 1 + i % 28),
+            estimated_birth_year=2011 if minor else None,
+            contact={"phone": f"+66-0000-{i:04d}"} if i % 2 == 0 else None,
+            guardian={"name": f"Bench-Guardian-{i:04d}", "relationship": "aunt"} if minor else None,
+        ),
+        nationality=("MM", "KH", "LA", "VN")[i % 4],
+        languages=_INTAKE_LANGUAGES[i % len(_INTAKE_LANGUAGES)],
+        exploitation_types=[str(t) for t in _INTAKE_EXPLOITATION[i % len(_INTAKE_EXPLOITATION)]],
+        identified_on=date(2026, 1 + i % 10, 1 + i % 28),
+        identified_country="TH",
+        needs=[str(n) for n in _INTAKE_NEEDS[i % len(_INTAKE_NEEDS)]],
+        risk_level=str((RiskLevel.MEDIUM, RiskLevel.HIGH, RiskLevel.CRITICAL)[i % 3]),
+    )
+
+
+@dataclass(frozen=True)
+class Inbox:
+    receiver: Client
+    token: str
+    deep_cursor: str
+
+
+async def seed_inbox(ctx: SeedContext) -> Inbox:
+    """The receiver's inbox, seeded once (shared by ``inbox`` and ``inbox-deep``), entirely
+    through the domain services, as the API would: a receiving clinic; ``INBOX_LEADS`` shelters
+    each opening cases (``CaseService.create``) and referring them to the clinic, one referral
+    per transaction (``ReferralService.create``: the demographics-only share needs no consent;
+    timeline entry and audit row written), round-robin over the cases, so consecutive referrals
+    are for different cases; then the clinic accepts, starts or declines some
+    (``ReferralService.act``) and the rest stay pending, a third with a deadline a month away.
+    Finally the clinic walks its inbox once, ``INBOX_PAGE`` items a page, through
+    ``ReferralService.list`` (the preview audit rows included), to capture the cursor after
+    ``INBOX_DEEP`` items exactly as the app hands it out."""
+    if "inbox" in ctx.shared:
+        inbox: Inbox = ctx.shared["inbox"]
+        return inbox
+    receiver_org = await ctx.organization(
+        kind=OrganizationKind.MEDICAL_PROVIDER,
+        services=(ServiceKind.MEDICAL, ServiceKind.COUNSELING),
+        languages=("th", "my", "en"),
+    )
+    receiver = await ctx.client(receiver_org.id)
+    await ctx.revoked_tokens(receiver, 200)
+    leads = []
+    for i in range(INBOX_LEADS):
+        org = await ctx.organization(
+            kind=(OrganizationKind.NGO_SHELTER, OrganizationKind.GOVERNMENT_SHELTER)[i % 2],
+            country=_COUNTRIES[i % len(_COUNTRIES)],
+            services=(ServiceKind.SHELTER, ServiceKind.COUNSELING),
+            capacity=[CapacityEntry(ServiceKind.SHELTER, 5, 20)],
+            accepts_minors=i % 2 == 0,
+        )
+        leads.append(await ctx.client(org.id))
+    cases = [
+        (leads[i % INBOX_LEADS], (await ctx.case(leads[i % INBOX_LEADS], varied_intake(i))).id)
+        for i in range(INBOX_CASES)
+    ]
+    in_future = datetime.now(UTC) + timedelta(days=30)
+    referrals: list[UUID] = []
+    for k in range(INBOX_REFERRALS):
+        lead, case_id = cases[k % INBOX_CASES]
+        view = await ctx.referral(
+            lead,
+            ReferralInput(
+                case_id=case_id,
+                to_org_id=receiver_org.id,
+                service=(ServiceKind.MEDICAL, ServiceKind.COUNSELING)[k % 2],
+                urgency=(Urgency.ROUTINE, Urgency.HIGH, Urgency.ROUTINE, Urgency.EMERGENCY)[k % 4],
+                reason=_REFERRAL_REASONS[k % len(_REFERRAL_REASONS)],
+                shared_categories=[Category.DEMOGRAPHICS],
+                respond_by=in_future if k % 3 == 0 else None,
+            ),
+        )
+        referrals.append(view.row["id"])
+    for k, referral_id in enumerate(referrals):
+        match k % 20:
+            case 0:  # accepted
+                await ctx.act(receiver, referral_id, Action.ACCEPT)
+            case 1:  # service started
+                await ctx.act(receiver, referral_id, Action.ACCEPT)
+                await ctx.act(receiver, referral_id, Action.START)
+            case 2:
+                await ctx.act(receiver, referral_id, Action.DECLINE, reason="No place this month")
+    cursor: str | None = None
+    walked: list[ReferralView] = []
+    while len(walked) < INBOX_DEEP:
+        page = await ctx.referral_page(
+            receiver, direction="incoming", limit=INBOX_PAGE, cursor=cursor
+        )
+        walked.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            raise RuntimeError("the inbox ended before the deep page")
+    if cursor is None or [v.row["id"] for v in walked] != referrals[:INBOX_DEEP]:
+        raise RuntimeError("walking the inbox did not return the referrals in creation order")
+    inbox = Inbox(receiver=receiver, token=ctx.token(receiver), deep_cursor=cursor)
+    ctx.shared["inbox"] = inbox
+    return inbox
+
+
+def _inbox_plan(inbox: Inbox, cursor: str | None) -> PlanCheck:
+    after = decode_cursor(cursor, REFERRALS_LIST, (datetime.fromisoformat, UUID))
+    return PlanCheck(
+        label="referrals.page",
+        sql=_REFERRALS_PAGE.sql,
+        args=(
+            "incoming",
+            inbox.receiver.org_id,
+            None,
+            after[0] if after else None,
+            after[1] if after else None,
+            INBOX_PAGE + 1,
+        ),
+        index="ix_referrals_to_org_id_created_at_id",
+    )
+
+
+async def _inbox(ctx: SeedContext) -> Prepared:
+    inbox = await seed_inbox(ctx)
+    return Prepared(
+        path=f"/v1/referrals?direction=incoming&limit={INBOX_PAGE}",
+        headers={"Authorization": f"Bearer {inbox.token}"},
+        plans=(_inbox_plan(inbox, None),),
+    )
+
+
+async def _inbox_deep(ctx: SeedContext) -> Prepared:
+    inbox = await seed_inbox(ctx)
+    return Prepared(
+        path=f"/v1/referrals?direction=incoming&limit={INBOX_PAGE}&cursor={inbox.deep_cursor}",
+        headers={"Authorization": f"Bearer {inbox.token}"},
+        plans=(_inbox_plan(inbox, inbox.deep_cursor),),
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -240,6 +488,30 @@ SCENARIOS: dict[str, Scenario] = {
                 "(audit.append); data key unwrapped, identity fields decrypted"
             ),
             setup=_case_read,
+        ),
+        Scenario(
+            name="inbox",
+            path=f"GET /v1/referrals?direction=incoming&limit={INBOX_PAGE}",
+            description=(
+                f"The receiver's inbox, first page of {INBOX_PAGE} (of {INBOX_REFERRALS:,}, most "
+                "pending): token check (token_status) + keyset page of referrals with the "
+                "cases' preview columns (referrals.page) + one hash-chained audit row naming "
+                "the previewed cases (audit.append)"
+            ),
+            setup=_inbox,
+            same_bytes=True,
+        ),
+        Scenario(
+            name="inbox-deep",
+            path=f"GET /v1/referrals?direction=incoming&limit={INBOX_PAGE}&cursor=…",
+            description=(
+                f"The same inbox, the page after {INBOX_DEEP:,} items (cursor captured by walking "
+                "the pages once): the same three statements, the page query starting at the "
+                "cursor"
+            ),
+            setup=_inbox_deep,
+            same_bytes=True,
+            deep_of="inbox",
         ),
     )
 }

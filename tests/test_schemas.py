@@ -17,13 +17,19 @@ from sqlalchemy.pool import NullPool
 from app.db.database import sqlalchemy_url
 from app.db.migrations import downgrade, head_revision, upgrade
 from app.db.tables import metadata
-from app.schema_export import OPENAPI_PATH, render_openapi
+from app.schema_export import GRAPHQL_PATH, OPENAPI_PATH, render_graphql, render_openapi
 from tests.conftest import with_database
 
 
 def test_openapi_json_is_current() -> None:
     assert OPENAPI_PATH.read_bytes() == render_openapi(), (
         "openapi/openapi.json is stale: run `make schema` and commit the result"
+    )
+
+
+def test_schema_graphql_is_current() -> None:
+    assert GRAPHQL_PATH.read_bytes() == render_graphql(), (
+        "openapi/schema.graphql is stale: run `make schema` and commit the result"
     )
 
 

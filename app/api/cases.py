@@ -28,6 +28,7 @@ from app.api.schemas.cases import (
     UpdateCreate,
     UpdateOut,
 )
+from app.api.schemas.common import Timestamp
 from app.domain.access import Role
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseInput, CaseService
@@ -54,10 +55,18 @@ CaseId = Annotated[UUID, "case id"]
 async def create_case(
     body: CaseCreate, session: DbSession, ctx: Context, principal: CasesWrite, idem: Idempotent
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
+    service = CaseService(session, ctx.key_wrapper, principal)
+
+    async def current(case_id: UUID) -> bytes:
+        # A retry sees the case as the caller may see it now (audited as a read); the stored
+        # response keeps no body at all.
+        case = CaseOut.of(await service.get(case_id))
+        return case.__pydantic_serializer__.to_json(case, exclude_unset=True)
+
+    if (replay := await idem.replay(rerender=current)) is not None:
         return replay
     exploitation = body.exploitation
-    view = await CaseService(session, ctx.key_wrapper, principal).create(
+    view = await service.create(
         CaseInput(
             external_ref=body.external_ref,
             gender=str(body.survivor.gender),
@@ -79,6 +88,7 @@ async def create_case(
         headers={"Location": f"/v1/cases/{view.id}", "ETag": etag(view.version)},
         exclude_unset=True,
         case_id=view.id,
+        rerendered=True,
     )
 
 
@@ -89,7 +99,7 @@ async def list_cases(
     principal: CasesRead,
     status: CaseStatus | None = None,
     role: Annotated[Literal["lead", "care_team"] | None, Query(description="Your role")] = None,
-    updated_since: datetime | None = None,
+    updated_since: Annotated[Timestamp | None, Query(description="RFC 3339, with offset")] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
@@ -204,6 +214,7 @@ async def create_consent(
         201,
         ConsentOut.of(row, datetime.now(UTC)),
         headers={"Location": f"/v1/cases/{case_id}/consents/{row['id']}"},
+        case_id=case_id,
     )
 
 
@@ -284,7 +295,10 @@ async def create_update(
         return replay
     row = await UpdateService(session, ctx.key_wrapper, principal).post(case_id, body.to_input())
     return await idem.respond(
-        201, UpdateOut.of(row), headers={"Location": f"/v1/cases/{case_id}/updates/{row['id']}"}
+        201,
+        UpdateOut.of(row),
+        headers={"Location": f"/v1/cases/{case_id}/updates/{row['id']}"},
+        case_id=case_id,
     )
 
 

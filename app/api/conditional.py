@@ -28,7 +28,7 @@ def expected_version(if_match: str | None) -> int | None:
     versions = []
     for part in if_match.split(","):
         match = _ETAG.fullmatch(part)
-        if match and match.group(1).isdigit():
+        if match and match.group(1).isdigit() and len(match.group(1)) <= 9:
             versions.append(int(match.group(1)))
     if len(versions) != 1:
         raise PreconditionFailed("If-Match does not match the current ETag")

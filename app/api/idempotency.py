@@ -9,7 +9,7 @@ async def create_x(..., idem: Idempotent):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated
 from uuid import UUID
 
@@ -23,6 +23,8 @@ from app.db.database import Session
 from app.domain.audit import AuditTrail
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 from app.domain.principal import Principal
+
+Rerender = Callable[[UUID], Awaitable[bytes]]
 
 
 class IdempotentRequest:
@@ -43,7 +45,10 @@ class IdempotentRequest:
         )
         self._hash = b""
 
-    async def replay(self) -> Response | None:
+    async def replay(self, rerender: Rerender | None = None) -> Response | None:
+        """The stored response when this is a retry. With ``rerender`` (resources that hold
+        survivor data) the body is rendered afresh through the access policy, so a replay never
+        shows more than the caller may see now, and is audited as the read it is."""
         if self._key is None:
             return None
         body = await self._request.body()
@@ -51,13 +56,15 @@ class IdempotentRequest:
         stored = await self._service.claim(self._principal.client_id, self._key, self._hash)
         if stored is None:
             return None
-        if stored.case_id is not None:
-            # The replayed body shows the case again: that is a read like any other.
+        content = stored.body
+        if rerender is not None and stored.case_id is not None:
+            content = await rerender(stored.case_id)
+        elif stored.case_id is not None:
             await AuditTrail(self._session).record(
                 self._principal, "idempotent.replay", [stored.case_id]
             )
         return Response(
-            stored.body,
+            content,
             status_code=stored.status,
             headers={**stored.headers, "Idempotent-Replayed": "true"},
             media_type="application/json",
@@ -71,8 +78,10 @@ class IdempotentRequest:
         *,
         exclude_unset: bool = False,
         case_id: UUID | None = None,
+        rerendered: bool = False,
     ) -> Response:
         body = model.__pydantic_serializer__.to_json(model, exclude_unset=exclude_unset)
+        stored_body = b"" if rerendered else body
         headers = dict(headers or {})
         if self._key is not None:
             await self._service.store(
@@ -81,7 +90,9 @@ class IdempotentRequest:
                 method=self._request.method,
                 path=self._request.url.path,
                 request_hash=self._hash,
-                response=StoredResponse(status=status, headers=headers, body=body, case_id=case_id),
+                response=StoredResponse(
+                    status=status, headers=headers, body=stored_body, case_id=case_id
+                ),
             )
         return Response(body, status_code=status, headers=headers, media_type="application/json")
 

@@ -130,7 +130,10 @@ async def create_placement(
         ),
     )
     return await idem.respond(
-        201, PlacementOut.of(row), headers={"Location": f"/v1/cases/{case_id}/placements"}
+        201,
+        PlacementOut.of(row),
+        headers={"Location": f"/v1/cases/{case_id}/placements"},
+        case_id=case_id,
     )
 
 
@@ -200,7 +203,7 @@ async def create_home_review(
     row = await PlacementService(session, ctx.key_wrapper, principal).review(
         case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
     )
-    return await idem.respond(201, HomeReviewOut.of(row))
+    return await idem.respond(201, HomeReviewOut.of(row), case_id=case_id)
 
 
 @router.post(
@@ -224,7 +227,7 @@ async def create_visit(
     row = await PlacementService(session, ctx.key_wrapper, principal).visit(
         case_id, placement_id, visited_at=body.visited_at, summary=body.summary
     )
-    return await idem.respond(201, VisitOut.of(row))
+    return await idem.respond(201, VisitOut.of(row), case_id=case_id)
 
 
 @router.get(
@@ -276,7 +279,7 @@ async def schedule_follow_up(
     if (replay := await idem.replay()) is not None:
         return replay
     row = await FollowUpService(session, ctx.key_wrapper, principal).schedule(case_id, body.due_on)
-    return await idem.respond(201, FollowUpOut.of(row))
+    return await idem.respond(201, FollowUpOut.of(row), case_id=case_id)
 
 
 @router.post(

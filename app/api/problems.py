@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.db.errors import DatabaseUnavailable
+from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
 from app.domain.errors import DomainError
 from app.logging import log
 
@@ -117,11 +117,33 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _value_rejected(request: Request, exc: Exception) -> Response:
+    return problem_response(
+        422,
+        "validation_error",
+        title="Invalid request",
+        detail="A value in the request is out of range or cannot be stored",
+        extra={"errors": [{"loc": [], "msg": "value out of range", "type": "value_error"}]},
+    )
+
+
+async def _constraint_violated(request: Request, exc: Exception) -> Response:
+    log.info("constraint_violated", constraint=getattr(exc, "constraint", None))
+    return problem_response(
+        409,
+        "conflict",
+        title="Conflict",
+        detail="The request conflicts with the current state of the resource; fetch it again",
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(ValueRejected, _value_rejected)
+    app.add_exception_handler(ConstraintViolated, _constraint_violated)
 
 
 PROBLEM_RESPONSE_SCHEMA = {

@@ -8,6 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
+from app.api.conditional import etag
 from app.api.deps import Context, DbSession, ReferralsRead, ReferralsWrite
 from app.api.idempotency import Idempotent
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
@@ -47,6 +48,7 @@ async def create_referral(
         ReferralOut.of(view),
         headers={"Location": f"/v1/referrals/{view.row['id']}"},
         exclude_unset=True,
+        case_id=view.row["case_id"],
     )
 
 
@@ -77,7 +79,7 @@ async def get_referral(
     referral_id: UUID, session: DbSession, ctx: Context, principal: ReferralsRead
 ) -> Response:
     view = await ReferralService(session, ctx.key_wrapper, principal).get(referral_id)
-    return model_response(ReferralOut.of(view))
+    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row["version"])})
 
 
 async def _act(

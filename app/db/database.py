@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.db.errors import DatabaseUnavailable
+from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
 from app.db.query import Query
 
 StatementHook = Callable[[str], None]
@@ -224,6 +224,11 @@ class Session:
             return await method(sql, *args)
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable() from exc
+        except asyncpg.DataError as exc:
+            # Backstop for values validation let through (out-of-range timestamps, NUL bytes).
+            raise ValueRejected() from exc
+        except asyncpg.IntegrityConstraintViolationError as exc:
+            raise ConstraintViolated(getattr(exc, "constraint_name", None)) from exc
 
     async def fetch(
         self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any

@@ -11,7 +11,7 @@ relationship to the case, its token's scopes, the consents addressed to it) and 
 - Anyone else is entitled to nothing, and must get the same 404 as for a case that does not exist.
 
 A token's scopes then narrow what the entitlement allows (CONTRACT §2): reading a category needs its
-read scope; writing needs ``cases:write`` plus the category's own write scope where it has one.
+read scope; writing needs the category's own write scope where it has one, else ``cases:write``.
 Scope never widens what the relationship allows.
 """
 
@@ -83,7 +83,9 @@ NO_ACCESS = CaseAccess(Role.NONE, frozenset(), frozenset())
 
 
 def consent_is_active(consent: ConsentFacts, now: datetime) -> bool:
-    if consent.revoked_at is not None and consent.revoked_at <= now:
+    # Revocation is immediate: its timestamp comes from the database clock, so comparing it
+    # with this process's clock could keep a revoked consent alive for the skew between them.
+    if consent.revoked_at is not None:
         return False
     if consent.obtained_at > now:
         return False
@@ -157,9 +159,8 @@ def case_access(
     visible = frozenset(c for c in entitled if read_scope_for(c) in scopes)
     # Care-team members report back (closing the loop) in `general` even when they may not read it.
     may_write = entitled if relationship.role is Role.LEAD else entitled | {Category.GENERAL}
-    writable = frozenset(
-        c
-        for c in may_write
-        if "cases:write" in scopes and ((ws := write_scope_for(c)) is None or ws in scopes)
-    )
+    # A category with its own write scope (legal:write, placements:write, ...) needs that scope;
+    # the others need cases:write. Endpoints may ask for more (the timeline also needs
+    # cases:write).
+    writable = frozenset(c for c in may_write if (write_scope_for(c) or "cases:write") in scopes)
     return CaseAccess(relationship.role, visible, writable)

@@ -204,8 +204,11 @@ class CaseService:
 
     # -- loading through the policy ----------------------------------------------------------
     async def load(self, case_id: UUID) -> LoadedCase:
-        """The case and what the caller may do with it; 404 when it may not see it at all."""
-        row = await repo.load_for(self.session, self.principal.org_id, case_id)
+        """The case and what the caller may do with it; 404 when it may not see it at all.
+        Inside a transaction (every write) the case row stays locked until commit."""
+        row = await repo.load_for(
+            self.session, self.principal.org_id, case_id, lock=self.session.in_transaction
+        )
         if row is None:
             raise NotFound("No such case")
         access = access_from_row(row, self.principal, datetime.now(UTC))
@@ -430,7 +433,8 @@ class CaseService:
         )
         if version is None:
             raise PreconditionFailed("The case has changed; fetch it again")
-        categories = _categories_of(changes)
+        # The response shows every visible category again: audit what was read and written.
+        categories = _categories_of(changes) | loaded.access.visible
         await self.audit.record(self.principal, "case.update", [case_id], categories)
         return self.view(await self.load(case_id))
 

@@ -100,7 +100,10 @@ class ConsentService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        return paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        if page.items:
+            await self.audit.record(self.principal, "consent.list", [case_id])
+        return page
 
     async def pages_for_cases(
         self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
@@ -140,6 +143,7 @@ class ConsentService:
         )
         if row is None or not (loaded.access.is_lead or addressed):
             raise NotFound("No such consent")
+        await self.audit.record(self.principal, "consent.read", [case_id])
         return row
 
     async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> asyncpg.Record:

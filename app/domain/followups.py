@@ -22,6 +22,7 @@ from app.domain.principal import Principal
 from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
 
 DUE_LIST = "follow-ups"
+_OUTCOME_WORDS = {FollowUpOutcome.RE_EXPLOITED: "re-exploited"}
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -73,7 +74,7 @@ class FollowUpService:
         risk = loaded.row["risk_level"]
         current_risk = RiskLevel(risk) if risk else None
         new_risk = raised_risk(current_risk, outcome)
-        summary = f"Follow-up: {outcome.value.replace('_', ' ')}"
+        summary = f"Follow-up: {_OUTCOME_WORDS.get(outcome, outcome.value.replace('_', ' '))}"
         details: dict[str, Any] = {"follow_up_id": str(follow_up_id), "outcome": str(outcome)}
         if new_risk is not None and new_risk != current_risk:
             await repo.set_risk(self.session, case_id, str(new_risk))

@@ -76,7 +76,7 @@ class LegalService:
         allowed = loaded.access.writable if write else loaded.access.visible
         if Category.LEGAL not in allowed:
             # Entitled to the case but not to its legal record: the record does not exist for you.
-            raise NotFound("No such legal record")
+            raise NotFound("No such case")
         return loaded
 
     async def get(self, case_id: UUID) -> LegalRecord:

@@ -95,18 +95,23 @@ class PlacementService:
             raise ValidationFailed("started_at is in the future", loc=["body", "started_at"])
         if await org_repo.get(self.session, data.org_id) is None:
             raise ValidationFailed("No such organization", loc=["body", "org_id"])
-        if needs_home_review(data.setting):
-            review = (
-                await repo.get_review(self.session, data.home_review_id, case_id)
-                if data.home_review_id
-                else None
+        review = (
+            await repo.get_review(self.session, data.home_review_id, case_id)
+            if data.home_review_id
+            else None
+        )
+        if data.home_review_id is not None and review is None:
+            raise ValidationFailed(
+                "home_review_id must name a home review of this case",
+                loc=["body", "home_review_id"],
             )
-            if review is None or review["result"] != ReviewResult.APPROVED:
-                raise ValidationFailed(
-                    "A community-family or foster placement needs an approved home review "
-                    "of this case",
-                    loc=["body", "home_review_id"],
-                )
+        if needs_home_review(data.setting) and (
+            review is None or review["result"] != ReviewResult.APPROVED
+        ):
+            raise ValidationFailed(
+                "A community-family or foster placement needs an approved home review of this case",
+                loc=["body", "home_review_id"],
+            )
         placement_id = await repo.insert(
             self.session,
             id=uuid4(),

@@ -97,7 +97,9 @@ def transition(
     if party is not rule.party:
         raise InvalidTransition(f"Only the {rule.party.value} may {action.value} a referral")
     if current not in rule.sources:
-        raise InvalidTransition(f"A {current.value} referral cannot be {rule.target.value}")
+        raise InvalidTransition(
+            f"The referral is {current.value.replace('_', ' ')}; it cannot be {rule.target.value}"
+        )
     if action is Action.WITHDRAW and transfer_lead and current in ACTIVE:
         # The case already moved to the receiver; the new lead ends this referral.
         raise InvalidTransition("An accepted lead transfer cannot be withdrawn")

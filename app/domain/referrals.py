@@ -21,7 +21,7 @@ from app.db.repositories import consents as consent_repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import referrals as repo
 from app.db.repositories import updates as update_repo
-from app.domain.access import ConsentFacts, covered_categories
+from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
@@ -210,39 +210,13 @@ class ReferralService:
         now = datetime.now(UTC)
         if data.respond_by is not None and data.respond_by <= now:
             raise ValidationFailed("respond_by must be in the future", loc=["body", "respond_by"])
-        shared = frozenset(data.shared_categories) | {Category.DEMOGRAPHICS}
-        consents = await consent_repo.list_page(
-            self.session,
-            case_id=data.case_id,
-            only_for_org=data.to_org_id,
-            only_for_kind=recipient["kind"],
-            after_ts=None,
-            after_id=None,
-            limit=1000,
+        # A lead transfer hands over the whole case: it shares every category.
+        shared = (
+            ALL_CATEGORIES
+            if data.transfer_lead
+            else frozenset(data.shared_categories) | {Category.DEMOGRAPHICS}
         )
-        covered = covered_categories(
-            [
-                ConsentFacts(
-                    categories=frozenset(Category(c) for c in r["categories"]),
-                    obtained_at=r["obtained_at"],
-                    expires_at=r["expires_at"],
-                    revoked_at=r["revoked_at"],
-                    recipient_org_id=r["recipient_org_id"],
-                    recipient_kinds=frozenset(r["recipient_kinds"]),
-                )
-                for r in consents
-            ],
-            org_id=data.to_org_id,
-            org_kind=recipient["kind"],
-            now=now,
-        )
-        missing = uncovered_categories(shared, covered)
-        if missing:
-            raise ConsentRequired(
-                "No active consent covers sharing " + ", ".join(missing) + " with this recipient",
-                loc=["body", "shared_categories"],
-                uncovered_categories=[str(c) for c in missing],
-            )
+        await self._require_consent(data.case_id, data.to_org_id, recipient["kind"], shared, now)
         referral_id = uuid4()
         await repo.insert(
             self.session,
@@ -261,6 +235,47 @@ class ReferralService:
         await self._timeline(data.case_id, referral_id, "sent", str(data.service))
         await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
         return _view(await self._row(referral_id), self.principal.org_id)
+
+    async def _require_consent(
+        self,
+        case_id: UUID,
+        recipient_id: UUID,
+        recipient_kind: str,
+        shared: frozenset[Category],
+        now: datetime,
+    ) -> None:
+        consents = await consent_repo.list_page(
+            self.session,
+            case_id=case_id,
+            only_for_org=recipient_id,
+            only_for_kind=recipient_kind,
+            after_ts=None,
+            after_id=None,
+            limit=1000,
+        )
+        covered = covered_categories(
+            [
+                ConsentFacts(
+                    categories=frozenset(Category(c) for c in r["categories"]),
+                    obtained_at=r["obtained_at"],
+                    expires_at=r["expires_at"],
+                    revoked_at=r["revoked_at"],
+                    recipient_org_id=r["recipient_org_id"],
+                    recipient_kinds=frozenset(r["recipient_kinds"]),
+                )
+                for r in consents
+            ],
+            org_id=recipient_id,
+            org_kind=recipient_kind,
+            now=now,
+        )
+        missing = uncovered_categories(shared, covered)
+        if missing:
+            raise ConsentRequired(
+                "No active consent covers sharing " + ", ".join(missing) + " with this recipient",
+                loc=["body", "shared_categories"],
+                uncovered_categories=[str(c) for c in missing],
+            )
 
     async def act(
         self,
@@ -305,6 +320,17 @@ class ReferralService:
         return _view(await self._row(referral_id), self.principal.org_id)
 
     async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
+        if row["transfer_lead"]:
+            # The new lead will see everything: the consent must still cover it all now.
+            recipient = await org_repo.get(self.session, row["to_org_id"])
+            assert recipient is not None
+            await self._require_consent(
+                row["case_id"],
+                row["to_org_id"],
+                recipient["kind"],
+                ALL_CATEGORIES,
+                datetime.now(UTC),
+            )
         if holds_capacity(service):
             taken = await repo.take_place(self.session, row["to_org_id"], str(service))
             if taken is False:

@@ -19,7 +19,7 @@ from app.domain.crypto import KeyWrapper
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
-from app.domain.scopes import write_scope_for
+from app.domain.scopes import read_scope_for, write_scope_for
 from app.domain.vocabulary import Category, UpdateKind
 
 LIST_NAME = "updates"
@@ -34,6 +34,12 @@ class UpdateInput:
     summary: str
     details: dict[str, Any] | None = None
     supersedes: UUID | None = None
+
+
+def own_readable(scopes: frozenset[str]) -> list[str]:
+    """Categories of its own updates an organisation reads back: those its token may read.
+    (What it wrote stays its own even off the consent, but scopes still narrow.)"""
+    return sorted(str(c) for c in Category if read_scope_for(c) in scopes)
 
 
 class UpdateService:
@@ -90,9 +96,10 @@ class UpdateService:
     async def get(self, case_id: UUID, update_id: UUID) -> asyncpg.Record:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, update_id, case_id)
+        own = row is not None and row["author_org_id"] == self.principal.org_id
         if row is None or not (
             row["category"] in loaded.access.visible
-            or row["author_org_id"] == self.principal.org_id
+            or (own and row["category"] in own_readable(self.principal.scopes))
         ):
             raise NotFound("No such update")
         await self.audit.record(self.principal, "update.read", [case_id], [row["category"]])
@@ -109,6 +116,7 @@ class UpdateService:
             case_id=case_id,
             categories=visible,
             author_org_id=self.principal.org_id,
+            own_categories=own_readable(self.principal.scopes),
             category=str(category) if category else None,
             after_ts=after[0] if after else None,
             after_id=after[1] if after else None,
@@ -142,6 +150,7 @@ class UpdateService:
             visible_case_ids=[p[0] for p in pairs],
             visible_categories=[p[1] for p in pairs],
             author_org_id=self.principal.org_id,
+            own_categories=own_readable(self.principal.scopes),
             category=str(category) if category else None,
             after_ts=after[0] if after else None,
             after_id=after[1] if after else None,

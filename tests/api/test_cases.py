@@ -704,3 +704,117 @@ class TestAccessLog:
             "case.read",
             "case.create",
         ]
+
+
+async def test_replay_shows_only_what_the_caller_may_see_now(
+    client: httpx.AsyncClient, lead: Partner, factory: Factory, database: Database
+) -> None:
+    headers = lead.headers_with(**{"Idempotency-Key": "intake-narrow"})
+    first = await client.post(CASES, json=case_body(), headers=headers)
+    assert first.json()["survivor"]["given_name"] == PLANTED[0]
+    narrow = factory.token(lead.client, "cases:write")
+    replay = await client.post(
+        CASES,
+        json=case_body(),
+        headers={"Authorization": f"Bearer {narrow}", "Idempotency-Key": "intake-narrow"},
+    )
+    assert replay.status_code == 201
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["id"] == first.json()["id"]
+    assert replay.json()["visible_categories"] == []
+    for planted in PLANTED:
+        assert planted not in replay.text
+    async with database.pool.acquire() as conn:
+        stored = await conn.fetchval("SELECT response_body FROM idempotency_keys")
+    assert b"Planted" not in stored
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "body"),
+    [
+        ("consents", "post", {"obtained_at": "0001-01-01T00:00:00+14:00"}),
+        ("updates", "post", {"occurred_at": "9999-12-31T23:59:59-14:00"}),
+    ],
+)
+async def test_out_of_range_timestamps_are_422(
+    client: httpx.AsyncClient, lead: Partner, path: str, method: str, body: dict[str, Any]
+) -> None:
+    case = await open_case(client, lead)
+    bases: dict[str, dict[str, Any]] = {
+        "consents": {
+            "granted_by": ["survivor"],
+            "recipient_kinds": ["legal_partner"],
+            "categories": ["legal"],
+            "purpose": "x",
+            "obtained_at": "2026-11-01T00:00:00Z",
+        },
+        "updates": {
+            "kind": "note",
+            "category": "general",
+            "occurred_at": "2026-11-01T00:00:00Z",
+            "summary": "x",
+        },
+    }
+    base = bases[path]
+    response = await client.request(
+        method, f"{CASES}/{case['id']}/{path}", json={**base, **body}, headers=lead.headers
+    )
+    assert_problem(response, 422, "validation_error")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"updated_since": "2026-11-01T00:00:00"},
+        {"updated_since": "0001-01-01T00:00:00+14:00"},
+    ],
+)
+async def test_list_rejects_naive_or_absurd_timestamps(
+    client: httpx.AsyncClient, lead: Partner, params: dict[str, str]
+) -> None:
+    response = await client.get(CASES, params=params, headers=lead.headers)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_crafted_cursors_are_422_never_500(client: httpx.AsyncClient, lead: Partner) -> None:
+    from app.domain.pagination import encode_cursor
+
+    for cursor in (
+        encode_cursor("cases", ("0001-01-01T00:00:00+14:00", uuid.uuid4())),
+        encode_cursor("cases", ("2026-01-01T00:00:00", uuid.uuid4())),
+    ):
+        response = await client.get(CASES, params={"cursor": cursor}, headers=lead.headers)
+        assert response.status_code in (200, 422), response.text
+    nul = encode_cursor("organizations", ("a\x00b", uuid.uuid4()))
+    response = await client.get("/v1/organizations", params={"cursor": nul}, headers=lead.headers)
+    assert_problem(response, 422, "validation_error")
+
+
+async def test_huge_if_match_is_412(client: httpx.AsyncClient, lead: Partner) -> None:
+    case = await open_case(client, lead)
+    response = await client.patch(
+        f"{CASES}/{case['id']}",
+        json={"needs": []},
+        headers=lead.headers_with(**{"If-Match": '"3000000000"'}),
+    )
+    assert_problem(response, 412, "precondition_failed")
+
+
+async def test_concurrent_external_ref_changes_never_500(
+    client: httpx.AsyncClient, lead: Partner
+) -> None:
+    import asyncio
+
+    cases = [await open_case(client, lead, external_ref=f"RACE-{i}") for i in range(4)]
+    responses = await asyncio.gather(
+        *[
+            client.patch(
+                f"{CASES}/{c['id']}",
+                json={"external_ref": "SAME-REF"},
+                headers=lead.headers_with(**{"If-Match": "*"}),
+            )
+            for c in cases
+        ]
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses.count(200) == 1 and set(statuses) <= {200, 409}, statuses

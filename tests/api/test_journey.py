@@ -547,7 +547,7 @@ class TestFollowUps:
         ).json()["items"]
         assert [u["summary"] for u in timeline] == [
             "Follow-up: at risk; risk level raised to high",
-            "Follow-up: re exploited; risk level raised to critical",
+            "Follow-up: re-exploited; risk level raised to critical",
         ]
         assert (await client.get("/v1/follow-ups", headers=lead.headers)).json()["items"] == []
 

@@ -521,15 +521,22 @@ class TestCapacityAndTransfer:
     async def test_lead_transfer(
         self, client: httpx.AsyncClient, case: dict[str, Any], shelter: Partner, lead: Partner
     ) -> None:
-        referral = await refer(
-            client,
-            lead,
-            case,
-            shelter,
-            service="shelter",
-            transfer_lead=True,
-            shared_categories=["identity"],
+        # A transfer hands over everything, so consent must cover every category.
+        partial = referral_body(
+            case, shelter, service="shelter", transfer_lead=True, shared_categories=["identity"]
         )
+        await consent(client, lead, case["id"], shelter, ["identity"])
+        refused = await client.post(REF, json=partial, headers=lead.headers)
+        assert "medical" in assert_problem(refused, 422, "consent_required")["uncovered_categories"]
+        everything = [
+            "identity", "exploitation", "medical", "counseling", "legal", "education", "placement",
+            "general",
+        ]  # fmt: skip
+        referral = await refer(
+            client, lead, case, shelter, service="shelter", transfer_lead=True,
+            shared_categories=everything,
+        )  # fmt: skip
+        assert set(referral["shared_categories"]) == {"demographics", *everything}
         await act(client, shelter, referral, "accept")
         as_new_lead = (await client.get(f"/v1/cases/{case['id']}", headers=shelter.headers)).json()
         assert as_new_lead["role"] == "lead" and as_new_lead["lead_org_id"] == str(shelter.org.id)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import asyncpg
-from pydantic import AwareDatetime, Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from app.api.schemas.common import (
     CountryCode,
@@ -19,6 +19,7 @@ from app.api.schemas.common import (
     RequestModel,
     ResponseModel,
     ShortText,
+    Timestamp,
 )
 from app.domain.access import Role
 from app.domain.cases import CaseView, Identity
@@ -199,8 +200,8 @@ class ConsentCreate(RequestModel):
     recipient_kinds: list[OrganizationKind] | None = Field(default=None, min_length=1)
     categories: list[Category] = Field(min_length=1, max_length=len(Category))
     purpose: Reason
-    obtained_at: AwareDatetime
-    expires_at: AwareDatetime | None = None
+    obtained_at: Timestamp
+    expires_at: Timestamp | None = None
     evidence_ref: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
     @field_validator("granted_by", mode="before")
@@ -230,7 +231,7 @@ class RevokeIn(RequestModel):
 class UpdateCreate(RequestModel):
     kind: UpdateKind
     category: Category
-    occurred_at: AwareDatetime
+    occurred_at: Timestamp
     summary: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
     details: dict[str, Any] | None = None
     supersedes: UUID | None = Field(default=None, description="The update this one corrects")

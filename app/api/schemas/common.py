@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    StringConstraints,
+    model_validator,
+)
 
 _MAX_SAFE_INT = 2**53 - 1
 _MAX_DEPTH = 16
@@ -69,3 +77,16 @@ CountryCode = Annotated[
     StringConstraints(pattern=r"^[A-Z]{2}$", min_length=2, max_length=2),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(value: datetime) -> datetime:
+    if not _EARLIEST <= value <= _LATEST:
+        raise ValueError("must lie between 1900 and 2200")
+    return value.astimezone(UTC)
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
+"""An RFC 3339 timestamp with a time zone, within a plausible range; stored as UTC."""

@@ -6,9 +6,9 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from app.api.schemas.common import RequestModel, ResponseModel
+from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
 from app.domain.legal import LegalRecord
 from app.domain.vocabulary import (
     DocumentStatus,
@@ -35,12 +35,12 @@ class Document(RequestModel):
 class Testimony(RequestModel):
     status: TestimonyStatus = TestimonyStatus.NOT_STARTED
     protective_measures: list[ProtectiveMeasure] = Field(default_factory=list, max_length=5)
-    next_session_at: AwareDatetime | None = None
+    next_session_at: Timestamp | None = None
 
 
 class Prosecution(RequestModel):
     status: ProsecutionStatus = ProsecutionStatus.NONE
-    next_hearing_at: AwareDatetime | None = None
+    next_hearing_at: Timestamp | None = None
 
 
 class ImmigrationRelief(RequestModel):
@@ -151,14 +151,14 @@ class TestimonyRow(ResponseModel):
 class PlacementIn(RequestModel):
     org_id: UUID = Field(description="The organisation providing the placement")
     setting: PlacementSetting
-    started_at: AwareDatetime
+    started_at: Timestamp
     home_review_id: UUID | None = Field(
         default=None, description="Required for community_family and foster_family (approved)"
     )
 
 
 class PlacementEndIn(RequestModel):
-    ended_at: AwareDatetime
+    ended_at: Timestamp
     exit_reason: ExitReason
     authorization_ref: Short | None = Field(
         default=None,
@@ -189,7 +189,7 @@ class PlacementOut(ResponseModel):
 
 
 class HomeReviewIn(RequestModel):
-    reviewed_at: AwareDatetime
+    reviewed_at: Timestamp
     result: ReviewResult
     notes: Text | None = None
 
@@ -209,7 +209,7 @@ class HomeReviewOut(ResponseModel):
 
 
 class VisitIn(RequestModel):
-    visited_at: AwareDatetime
+    visited_at: Timestamp
     summary: Text
 
 
@@ -242,7 +242,7 @@ class FollowUpIn(RequestModel):
 
 
 class FollowUpRecordIn(RequestModel):
-    contacted_at: AwareDatetime
+    contacted_at: Timestamp
     outcome: FollowUpOutcome
 
 

@@ -4,9 +4,9 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
-from app.api.schemas.common import RequestModel, ResponseModel
+from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
 from app.domain.referral_rules import Party, ReferralStatus
 from app.domain.referrals import ReferralInput, ReferralView
 from app.domain.vocabulary import (
@@ -21,6 +21,13 @@ from app.domain.vocabulary import (
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
+# The receiver learns the case reference once it has been on the care team.
+ACCEPTED_ONCE = frozenset(
+    {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED,
+     ReferralStatus.FAILED}
+)  # fmt: skip
+
+
 class ReferralCreate(RequestModel):
     case_id: UUID
     to_org_id: UUID
@@ -32,7 +39,7 @@ class ReferralCreate(RequestModel):
         max_length=len(Category),
         description="Every category but demographics needs an active consent for the recipient",
     )
-    respond_by: AwareDatetime | None = None
+    respond_by: Timestamp | None = None
     transfer_lead: bool = False
 
     def to_input(self) -> ReferralInput:
@@ -126,8 +133,7 @@ class ReferralOut(ResponseModel):
             updated_at=row["updated_at"],
             version=row["version"],
         )
-        if sender or view.status not in (ReferralStatus.PENDING, ReferralStatus.EXPIRED,
-                                         ReferralStatus.DECLINED):  # fmt: skip
+        if sender or row["started_at"] is not None or view.status in ACCEPTED_ONCE:
             out.case_reference = row["case_reference"]
         if view.preview is not None:
             out.preview = Preview(**view.preview)

@@ -177,8 +177,17 @@ _LEAVE = Query(
 )
 
 
-async def load_for(session: Session, org_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_LOAD_FOR, org_id=org_id, case_id=case_id)
+# The same, locking the case row until the end of the transaction: every change that depends on
+# who leads the case or what it holds (edits, consents, referrals, transfers) takes it first, so a
+# concurrent transfer or revocation cannot slip between the check and the write.
+_LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
+
+
+async def load_for(
+    session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
+) -> asyncpg.Record | None:
+    query = _LOAD_FOR_UPDATE if lock else _LOAD_FOR
+    return await session.fetchrow(query, org_id=org_id, case_id=case_id)
 
 
 async def list_for(session: Session, **params: Any) -> list[asyncpg.Record]:

@@ -37,8 +37,14 @@ _RECORD = Query(
     """,  # noqa: S608 - constant text
     ("id", "case_id", "contacted_at", "outcome"),
 )
+# Only ever raises: a concurrent edit to a higher level is never lowered back.
 _SET_RISK = Query(
-    "UPDATE cases SET risk_level = $2, updated_at = now(), version = version + 1 WHERE id = $1",
+    """
+    UPDATE cases SET risk_level = $2, updated_at = now(), version = version + 1
+    WHERE id = $1 AND (risk_level IS NULL
+        OR array_position(ARRAY['low', 'medium', 'high', 'critical'], risk_level)
+         < array_position(ARRAY['low', 'medium', 'high', 'critical'], $2::text))
+    """,
     ("id", "risk_level"),
 )
 _DUE = Query(

@@ -36,13 +36,23 @@ _PAGE = Query(
     f"""
     SELECT {_COLUMNS} FROM case_updates u
     WHERE u.case_id = $1
-      AND (u.category = ANY ($2::text[]) OR u.author_org_id = $3)
+      AND (u.category = ANY ($2::text[])
+           OR (u.author_org_id = $3 AND u.category = ANY ($8::text[])))
       AND ($4::text IS NULL OR u.category = $4::text)
       AND ($5::timestamptz IS NULL OR (u.created_at, u.id) > ($5::timestamptz, $6::uuid))
     ORDER BY u.created_at, u.id
     LIMIT $7
     """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_id", "categories", "author_org_id", "category", "after_ts", "after_id", "limit"),
+    (
+        "case_id",
+        "categories",
+        "author_org_id",
+        "category",
+        "after_ts",
+        "after_id",
+        "limit",
+        "own_categories",
+    ),
 )
 
 
@@ -72,7 +82,7 @@ _PAGES_FOR_CASES = Query(
           AND ((u.case_id, u.category) IN (
                    SELECT v.case_id, v.category
                    FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
-               OR u.author_org_id = $4)
+               OR (u.author_org_id = $4 AND u.category = ANY ($9::text[])))
           AND ($5::text IS NULL OR u.category = $5::text)
           AND ($6::timestamptz IS NULL OR (u.created_at, u.id) > ($6::timestamptz, $7::uuid))
     ) ranked
@@ -80,7 +90,7 @@ _PAGES_FOR_CASES = Query(
     ORDER BY case_id, created_at, id
     """,  # noqa: S608 - constant text; every value is a bound parameter
     ("case_ids", "visible_case_ids", "visible_categories", "author_org_id", "category",
-     "after_ts", "after_id", "limit"),
+     "after_ts", "after_id", "limit", "own_categories"),
 )  # fmt: skip
 
 

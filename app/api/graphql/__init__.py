@@ -1,0 +1,16 @@
+"""GraphQL at ``/graphql``: one Strawberry schema over the same domain services and the same
+access policy as REST (CONTRACT §5).
+
+Layout (after Phoenix): ``types/`` one GraphQL type per file, written by hand; ``inputs/`` one
+input type per file, validated by REST's request models; ``loaders/`` one DataLoader per file,
+built fresh per request in ``context.build_context``; ``queries.py`` and ``mutations/`` the root
+types; ``errors.py`` the error masker; ``schema.py`` limits and caches; ``router.py`` HTTP, auth,
+the unit of work and the development IDE (``static/``).
+
+Visibility mirrors REST exactly. An object you may not see is not found: a root field asking for
+it (``case``, ``referral``, ``organization``) is null with an error whose ``extensions.code`` is
+``not_found``, as REST answers 404. A nested object you may not see is null without an error
+(``Referral.case`` for the receiver of a pending referral, whom REST would 404 on the case). A
+case's fields of a category you may not see are null. A field whose scope the token lacks is null
+with an ``insufficient_scope`` error (REST's 403).
+"""

@@ -1,0 +1,129 @@
+"""The error masker: expected errors keep a stable code, everything else is hidden.
+
+- A :class:`~app.domain.errors.DomainError` raised by a resolver (the same errors REST renders as
+  problem+json) becomes a GraphQL error whose ``extensions.code`` is REST's problem code
+  (``not_found``, ``validation_error``, ``consent_required``, ``invalid_transition``,
+  ``conflict``, ``insufficient_scope``, …), with REST's extras in camelCase (``errors``,
+  ``requiredScopes``, ``uncoveredCategories``, ``existingId``).
+- An invalid document or variables (syntax, unknown fields, wrong types, depth, alias and token
+  limits) is ``validation_error``; the value that was rejected is cut from the message, as REST
+  never repeats rejected input.
+- The database being unreachable is ``service_unavailable``.
+- Anything else is a bug: the message becomes "Unexpected error", the code ``internal_error``,
+  and the log gets the exception's type only (messages and tracebacks can hold survivor data).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.exceptions import MissingQueryError
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+
+from app.api.graphql.inputs.validation import camel, graphql_loc
+from app.db.errors import DatabaseUnavailable
+from app.domain.errors import DomainError
+from app.logging import log
+
+UNEXPECTED = "Unexpected error"
+_REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
+
+# Input errors quote what was rejected ("Value 'x' does not exist in 'Gender' enum.", "… cannot
+# represent …: <value>", "…, found: <value>."): keep where and why, drop the value.
+_VARIABLE = re.compile(r"^(Variable '\$\w+' has invalid value(?: at \S+)?): (.*)\Z", re.S)
+_REASONS = (
+    (
+        re.compile(r"^Value .* does not exist in '(\w+)' enum\..*\Z", re.S),
+        r"Value does not exist in '\1' enum.",
+    ),
+    (re.compile(r"^Value cannot represent an? (\w+):.*\Z", re.S), r"Value cannot represent a \1."),
+    (re.compile(r"^(\w+) cannot represent .*\Z", re.S), r"\1 cannot represent the value given."),
+    (re.compile(r"(?:,? but encountered error .*|[,;.]? ?[Ff]ound:? .*)\Z", re.S), "."),
+)
+_DOUBLE_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+_QUOTED = re.compile(r"'[^']*'")
+
+
+def _scrub(message: str) -> str:
+    prefix = ""
+    if match := _VARIABLE.match(message):
+        prefix, message = match.group(1) + ": ", match.group(2)
+    for pattern, replacement in _REASONS:
+        message, replaced = pattern.subn(replacement, message, count=1)
+        if replaced:
+            break
+    if message.startswith("Syntax Error"):  # quotes the offending token of the document
+        message = _QUOTED.sub("…", message)
+    return prefix + _DOUBLE_QUOTED.sub("…", message)
+
+
+def _graphql_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for err in errors:
+        loc = list(err.get("loc", []))
+        if loc[:1] == ["body"]:
+            loc = graphql_loc(["input"], loc[1:])
+        elif loc == ["query", "cursor"]:
+            loc = ["after"]
+        out.append({**err, "loc": loc})
+    return out
+
+
+def _domain_extensions(exc: DomainError) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": exc.code}
+    for name, value in exc.extra.items():
+        extensions[camel(name)] = _graphql_errors(value) if name == "errors" else value
+    return extensions
+
+
+def _rebuilt(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )
+
+
+def shape_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        return _rebuilt(error, original.detail, _domain_extensions(original))
+    if isinstance(original, DatabaseUnavailable):
+        log.warning("database_unavailable", cause=type(original.__cause__).__name__)
+        message = "The database is unavailable; retry shortly."
+        return _rebuilt(error, message, {"code": "service_unavailable"})
+    if error.path is None and (original is None or isinstance(original, GraphQLError)):
+        return _rebuilt(error, _scrub(error.message), {"code": "validation_error"})
+    log.error(
+        "unhandled_error",
+        api="graphql",
+        error_type=type(original or error).__name__,
+        path=".".join(str(p) for p in error.path or ()),
+    )
+    return _rebuilt(error, UNEXPECTED, {"code": "internal_error"})
+
+
+class ErrorMasker(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield
+        except _REQUEST_ERRORS:
+            raise  # the router answers these with 400
+        except GraphQLError as error:
+            # Raised through an extension hook (the cached parser's syntax and token errors);
+            # Strawberry turns it into the result's only error.
+            raise shape_error(error) from None
+        except Exception as exc:  # a bug in an extension hook: masked like any other
+            raise shape_error(GraphQLError(UNEXPECTED, original_error=exc)) from None
+        result = self.execution_context.result
+        errors = getattr(result, "errors", None)
+        if result is not None and errors:
+            result.errors = [shape_error(e) for e in errors]

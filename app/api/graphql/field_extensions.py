@@ -1,0 +1,73 @@
+"""Field extensions: which scopes a field needs, and mutations as atomic units.
+
+Scopes are checked here, per field, exactly as REST's ``require_scopes`` checks them per
+endpoint; everything else (who may see which case, category and referral) is the domain's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from inspect import isawaitable
+from typing import TYPE_CHECKING, Any
+
+from strawberry.extensions import FieldExtension
+
+from app.domain.errors import InsufficientScope
+from app.domain.scopes import SCOPES
+
+if TYPE_CHECKING:
+    from strawberry.extensions.field_extension import (
+        AsyncExtensionResolver,
+        SyncExtensionResolver,
+    )
+    from strawberry.types.field import StrawberryField
+
+    from app.api.graphql.context import Info
+
+
+class RequireScopes(FieldExtension):
+    """The token must hold every scope, else the field is null with an ``insufficient_scope``
+    error. The requirement is added to the field's description in the schema."""
+
+    def __init__(self, *scopes: str) -> None:
+        unknown = [s for s in scopes if s not in SCOPES]
+        if unknown:  # a typo here would silently lock a field
+            raise ValueError(f"unknown scopes {unknown}")
+        self.scopes = scopes
+
+    def apply(self, field: StrawberryField) -> None:
+        note = "Needs scope " + " and ".join(f"`{s}`" for s in self.scopes) + "."
+        field.description = f"{field.description} {note}" if field.description else note
+
+    def _check(self, info: Info) -> None:
+        missing = info.context.principal.missing_scopes(self.scopes)
+        if missing:
+            raise InsufficientScope(missing)
+
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        self._check(info)
+        return next_(source, info, **kwargs)
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        self._check(info)
+        result: Any = next_(source, info, **kwargs)
+        if isawaitable(result):
+            result = await result
+        return result
+
+
+class Atomic(FieldExtension):
+    """A mutation is a unit of work of its own: it runs in a savepoint of the request's
+    transaction, so when it fails, everything it wrote is rolled back (and the audit rows with
+    it), while mutations before it in the same request keep their effect."""
+
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        async with info.context.session.savepoint():
+            result: Awaitable[Any] | Any = next_(source, info, **kwargs)
+            if isawaitable(result):
+                result = await result
+            return result

@@ -1,0 +1,36 @@
+"""DataLoaders, one per file, built fresh for every request (never shared across requests or
+organisations: each is bound to one caller's services)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.api.graphql.loaders.case_by_id import CaseByIdLoader
+from app.api.graphql.loaders.case_page_key import CasePageKey
+from app.api.graphql.loaders.consents_by_case import ConsentsByCaseLoader
+from app.api.graphql.loaders.organization_by_id import OrganizationByIdLoader
+from app.api.graphql.loaders.referrals_by_case import ReferralsByCaseLoader
+from app.api.graphql.loaders.updates_by_case import UpdatesByCaseLoader
+from app.api.graphql.services import Services
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    case_by_id: CaseByIdLoader
+    organization_by_id: OrganizationByIdLoader
+    updates_by_case: UpdatesByCaseLoader
+    consents_by_case: ConsentsByCaseLoader
+    referrals_by_case: ReferralsByCaseLoader
+
+    @classmethod
+    def build(cls, services: Services) -> Loaders:
+        return cls(
+            case_by_id=CaseByIdLoader(services),
+            organization_by_id=OrganizationByIdLoader(services),
+            updates_by_case=UpdatesByCaseLoader(services),
+            consents_by_case=ConsentsByCaseLoader(services),
+            referrals_by_case=ReferralsByCaseLoader(services),
+        )
+
+
+__all__ = ["CasePageKey", "Loaders"]

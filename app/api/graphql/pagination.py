@@ -1,0 +1,78 @@
+"""Relay connections over the domain's keyset pages.
+
+``first``/``after`` are REST's ``limit``/``cursor``: the same bounds (1-100, default 25; outside
+them is a ``validation_error``, as REST answers 422) and the same opaque cursors, so a cursor means
+the same thing in both APIs. Each edge's cursor is the key the domain pages by, so the last
+edge's cursor is exactly the domain's ``next_cursor`` when there is a next page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import asyncpg
+
+from app.api.graphql.types.connection import Connection
+from app.api.graphql.types.edge import Edge
+from app.api.graphql.types.page_info import PageInfo
+from app.domain import cases, consents, legal, organizations, referrals, updates
+from app.domain.cases import CaseView
+from app.domain.errors import ValidationFailed
+from app.domain.organizations import Organization
+from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from app.domain.referrals import ReferralView
+
+T = TypeVar("T")
+N = TypeVar("N")
+
+DEFAULT_FIRST = DEFAULT_LIMIT
+MAX_FIRST = MAX_LIMIT
+
+
+def page_size(first: int) -> int:
+    if not 1 <= first <= MAX_FIRST:
+        raise ValidationFailed(f"first must be between 1 and {MAX_FIRST}", loc=["first"])
+    return first
+
+
+def connection(
+    page: Page[T], node: Callable[[T], N], cursor: Callable[[T], str], *, after: str | None
+) -> Connection[N]:
+    edges = [Edge(node=node(item), cursor=cursor(item)) for item in page.items]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.next_cursor is not None,
+            has_previous_page=after is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+    )
+
+
+def _created(list_name: str) -> Callable[[asyncpg.Record], str]:
+    def cursor(row: Any) -> str:
+        return encode_cursor(list_name, (row["created_at"].isoformat(), row["id"]))
+
+    return cursor
+
+
+def case_cursor(view: CaseView) -> str:
+    return encode_cursor(cases.LIST_NAME, (view.updated_at.isoformat(), view.id))
+
+
+def referral_cursor(view: ReferralView) -> str:
+    return _created(referrals.LIST_NAME)(view.row)
+
+
+def organization_cursor(org: Organization) -> str:
+    return encode_cursor(organizations.LIST_NAME, (org.name, org.id))
+
+
+def testimony_cursor(row: Any) -> str:
+    return encode_cursor(legal.TESTIMONY_LIST, (row["last_change"].isoformat(), row["case_id"]))
+
+
+update_cursor = _created(updates.LIST_NAME)
+consent_cursor = _created(consents.LIST_NAME)

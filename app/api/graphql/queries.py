@@ -1,0 +1,155 @@
+"""The root query: each field calls the same domain service as its REST endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import strawberry
+from pydantic import TypeAdapter, ValidationError
+
+from app.api.graphql.context import Info
+from app.api.graphql.field_extensions import RequireScopes
+from app.api.graphql.inputs.organization_filter import OrganizationFilter
+from app.api.graphql.pagination import (
+    DEFAULT_FIRST,
+    case_cursor,
+    connection,
+    organization_cursor,
+    page_size,
+    referral_cursor,
+    testimony_cursor,
+)
+from app.api.graphql.types.case import Case
+from app.api.graphql.types.case_testimony import CaseTestimony
+from app.api.graphql.types.connection import Connection
+from app.api.graphql.types.enums import (
+    CaseRole,
+    CaseStatus,
+    ReferralDirection,
+    ReferralStatus,
+    TestimonyStatus,
+)
+from app.api.graphql.types.organization import Organization
+from app.api.graphql.types.referral import Referral
+from app.api.schemas.common import CountryCode
+from app.domain.access import Role
+from app.domain.errors import ValidationFailed
+from app.domain.organizations import DirectoryFilter
+
+_COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
+
+
+def _country(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        return _COUNTRY.validate_python(value)
+    except ValidationError:
+        raise ValidationFailed(
+            "country must be an ISO 3166-1 alpha-2 code", loc=["filter", "country"]
+        ) from None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="Your own organisation.")
+    async def me(self, info: Info) -> Organization:
+        services = info.context.services
+        return Organization.of(await services.organizations().get(services.principal.org_id))
+
+    @strawberry.field(description="One organisation of the directory (not_found when unknown).")
+    async def organization(self, info: Info, id: UUID) -> Organization | None:
+        return Organization.of(await info.context.services.organizations().get(id))
+
+    @strawberry.field(description="Search the directory, by name.")
+    async def organizations(
+        self,
+        info: Info,
+        filter: OrganizationFilter | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Connection[Organization] | None:
+        f = filter or OrganizationFilter()
+        page = await info.context.services.organizations().list(
+            DirectoryFilter(
+                f.kind, f.service, _country(f.country), f.accepts_minors, f.has_capacity
+            ),
+            limit=page_size(first),
+            cursor=after,
+        )
+        return connection(page, Organization.of, organization_cursor, after=after)
+
+    @strawberry.field(
+        description="A case as far as you may see it; null with a not_found error when you may "
+        "not see it at all (exactly as REST's 404).",
+        extensions=[RequireScopes("cases:read")],
+    )
+    async def case(self, info: Info, id: UUID) -> Case | None:
+        return Case.of(await info.context.services.cases().get(id))
+
+    @strawberry.field(
+        description="Cases you lead or care for, least recently updated first.",
+        extensions=[RequireScopes("cases:read")],
+    )
+    async def cases(
+        self,
+        info: Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        status: CaseStatus | None = None,
+        role: CaseRole | None = None,
+        updated_since: datetime | None = None,
+    ) -> Connection[Case] | None:
+        page = await info.context.services.cases().list(
+            role=Role(role) if role else None,
+            status=str(status) if status else None,
+            updated_since=updated_since,
+            limit=page_size(first),
+            cursor=after,
+        )
+        return connection(page, Case.of, case_cursor, after=after)
+
+    @strawberry.field(
+        description="A referral you sent or received; null with a not_found error otherwise.",
+        extensions=[RequireScopes("referrals:read")],
+    )
+    async def referral(self, info: Info, id: UUID) -> Referral | None:
+        return Referral.of(await info.context.services.referrals().get(id))
+
+    @strawberry.field(
+        description="Your referral inbox (incoming) and outbox (outgoing), oldest first.",
+        extensions=[RequireScopes("referrals:read")],
+    )
+    async def referrals(
+        self,
+        info: Info,
+        direction: ReferralDirection | None = None,
+        status: ReferralStatus | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Connection[Referral] | None:
+        page = await info.context.services.referrals().list(
+            direction=str(direction) if direction else None,
+            status=status,
+            limit=page_size(first),
+            cursor=after,
+        )
+        return connection(page, Referral.of, referral_cursor, after=after)
+
+    @strawberry.field(
+        description="Testimony preparation of every case you may see in `legal`, least recently "
+        "changed first (as `GET /v1/legal/testimony`).",
+        extensions=[RequireScopes("legal:read")],
+    )
+    async def testimony_status(
+        self,
+        info: Info,
+        status: TestimonyStatus | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Connection[CaseTestimony] | None:
+        page = await info.context.services.legal().testimony(
+            status=status, limit=page_size(first), cursor=after
+        )
+        return connection(page, CaseTestimony.of, testimony_cursor, after=after)

@@ -1,0 +1,175 @@
+"""``/graphql`` over HTTP: authentication, the unit of work, and the development IDE.
+
+- ``POST /graphql`` (``application/json``, one operation per request): the bearer token is
+  verified exactly as for REST (``app.api.deps.authenticate``) before anything is parsed or
+  executed; a missing or bad token is REST's 401 with ``WWW-Authenticate``. Batches (a JSON
+  array) are refused with 400. Executed operations answer 200 with ``data`` and ``errors``.
+- Queries over ``GET`` are not served: ``GET /graphql`` is the GraphiQL IDE in development (its
+  assets come from ``static/``, never a CDN) and 405 otherwise; ``/graphql/ide/*`` exists only
+  in development.
+- The unit of work is one session per request: reads run in autocommit (as REST ``GET``s do); a
+  mutation begins the transaction and runs in a savepoint of it, so a failed mutation rolls back
+  alone. Everything is committed before the response is sent; an exception rolls back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.responses import FileResponse, HTMLResponse, Response
+from strawberry.exceptions import MissingQueryError
+from strawberry.http import process_result
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+
+from app.api.context import AppContext
+from app.api.deps import authenticate, bearer_token
+from app.api.graphql.context import build_context
+from app.api.graphql.schema import build_schema
+from app.api.problems import problem_response
+from app.db.serialized import SerializedSession
+from app.domain.principal import Principal
+from app.settings import Settings
+
+PATH = "/graphql"
+STATIC = Path(__file__).parent / "static"
+IDE_ASSETS = {
+    "graphiql.min.js": "text/javascript",
+    "graphiql.min.css": "text/css",
+    "react.production.min.js": "text/javascript",
+    "react-dom.production.min.js": "text/javascript",
+    "ide.js": "text/javascript",
+}
+IDE_SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+_OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+
+
+async def _session(request: Request) -> AsyncIterator[SerializedSession]:
+    ctx: AppContext = request.app.state.ctx
+    session = SerializedSession(ctx.db, transactional=False)
+    try:
+        yield session
+    except BaseException:
+        await session.rollback()
+        raise
+    else:
+        await session.commit()
+    finally:
+        await session.close()
+
+
+GraphQLSession = Annotated[SerializedSession, Depends(_session, scope="function")]
+
+
+async def _principal(
+    request: Request, session: GraphQLSession, token: Annotated[str | None, Depends(bearer_token)]
+) -> Principal:
+    return await authenticate(request, session, token)
+
+
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+
+
+def _bad_request(detail: str) -> Response:
+    return problem_response(400, "bad_request", title="Bad GraphQL request", detail=detail)
+
+
+async def _operation(request: Request) -> _Operation | Response:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        return problem_response(
+            415, "unsupported_media_type", detail="Send the operation as application/json"
+        )
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        return _bad_request("The body is not valid JSON")
+    if isinstance(data, list):
+        return _bad_request("Batching is not supported: send one operation per request")
+    if not isinstance(data, dict):
+        return _bad_request("The body must be a JSON object with `query`")
+    query, variables, name = data.get("query"), data.get("variables"), data.get("operationName")
+    if not isinstance(query, str):
+        return _bad_request("`query` must be a string")
+    if variables is not None and not isinstance(variables, dict):
+        return _bad_request("`variables` must be an object")
+    if name is not None and not isinstance(name, str):
+        return _bad_request("`operationName` must be a string")
+    return _Operation(query, variables, name)
+
+
+def graphql_router(settings: Settings) -> APIRouter:
+    """The ``/graphql`` routes for these settings (no IDE or introspection in production)."""
+    development = settings.is_development
+    schema = build_schema(production=not development)
+    # GraphQL documents itself (openapi/schema.graphql), so it stays out of the OpenAPI document.
+    router = APIRouter(tags=["graphql"], include_in_schema=False)
+
+    @router.post(PATH)
+    async def graphql(
+        request: Request,
+        session: GraphQLSession,
+        principal: Annotated[Principal, Depends(_principal)],
+    ) -> Response:
+        operation = await _operation(request)
+        if isinstance(operation, Response):
+            return operation
+        ctx: AppContext = request.app.state.ctx
+        context = build_context(request, session, principal, ctx.key_wrapper)
+        try:
+            result = await schema.execute(
+                operation.query,
+                variable_values=operation.variables,
+                context_value=context,
+                operation_name=operation.operation_name,
+                allowed_operation_types=_OPERATIONS,
+            )
+        except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
+            return _bad_request("The document has no operation to run (or an unsupported one)")
+        return Response(orjson.dumps(process_result(result)), media_type="application/json")
+
+    if development:
+        page = (STATIC / "ide.html").read_text()
+
+        @router.get(PATH)
+        async def graphql_ide(request: Request) -> Response:
+            if "text/html" not in request.headers.get("accept", ""):
+                return problem_response(
+                    405,
+                    "method_not_allowed",
+                    detail="Queries over GET are not served: POST application/json",
+                    headers={"Allow": "POST"},
+                )
+            return HTMLResponse(page, headers=IDE_SECURITY_HEADERS)
+
+        @router.get(PATH + "/ide/{name}")
+        async def graphql_ide_asset(name: str) -> Response:
+            media_type = IDE_ASSETS.get(name)
+            if media_type is None:
+                return problem_response(404, "not_found", detail="Not found")
+            return FileResponse(
+                STATIC / name,
+                media_type=media_type,
+                headers={
+                    "Cache-Control": "public, max-age=3600",
+                    "X-Content-Type-Options": "nosniff",
+                },
+            )
+
+    return router

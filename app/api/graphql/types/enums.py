@@ -1,0 +1,67 @@
+"""GraphQL enums: the hub's vocabularies, with the same values as REST (CONTRACT's spelling).
+
+Each enum's GraphQL values are the contract's wire values (``care_team``, ``in_progress``,
+``medical``), not upper-cased names, so REST, GraphQL and webhooks speak one vocabulary.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+import strawberry
+
+from app.domain import vocabulary
+from app.domain.referral_rules import ReferralStatus as _ReferralStatus
+
+
+def _graphql(enum: type[StrEnum], description: str) -> None:
+    strawberry.enum(enum, description=description, graphql_name_from="value")
+
+
+_graphql(vocabulary.OrganizationKind, "What kind of partner an organisation is")
+_graphql(vocabulary.ServiceKind, "A service a partner offers or a survivor needs")
+_graphql(vocabulary.Category, "A category of case data; visibility is decided per category")
+_graphql(vocabulary.Gender, "Gender as the survivor describes it")
+_graphql(vocabulary.ExploitationType, "A form of exploitation")
+_graphql(vocabulary.RiskLevel, "Assessed risk to the survivor")
+_graphql(vocabulary.CaseStatus, "Whether a case is open")
+_graphql(vocabulary.Granter, "Who gave a consent")
+_graphql(vocabulary.UpdateKind, "What a timeline update records")
+_graphql(vocabulary.Urgency, "How urgent a referral is")
+_graphql(_ReferralStatus, "Where a referral is in its life cycle")
+_graphql(vocabulary.TestimonyStatus, "Where a survivor's testimony preparation stands")
+_graphql(vocabulary.ProtectiveMeasure, "A measure protecting a survivor who testifies")
+
+OrganizationKind = vocabulary.OrganizationKind
+ServiceKind = vocabulary.ServiceKind
+Category = vocabulary.Category
+Gender = vocabulary.Gender
+ExploitationType = vocabulary.ExploitationType
+RiskLevel = vocabulary.RiskLevel
+CaseStatus = vocabulary.CaseStatus
+Granter = vocabulary.Granter
+UpdateKind = vocabulary.UpdateKind
+Urgency = vocabulary.Urgency
+ReferralStatus = _ReferralStatus
+TestimonyStatus = vocabulary.TestimonyStatus
+ProtectiveMeasure = vocabulary.ProtectiveMeasure
+
+
+@strawberry.enum(graphql_name_from="value", description="Your relationship to a case")
+class CaseRole(StrEnum):
+    LEAD = "lead"
+    CARE_TEAM = "care_team"
+
+
+@strawberry.enum(graphql_name_from="value", description="Whether you sent or received a referral")
+class ReferralDirection(StrEnum):
+    INCOMING = "incoming"
+    OUTGOING = "outgoing"
+
+
+@strawberry.enum(graphql_name_from="value", description="A consent's state at this moment")
+class ConsentStatus(StrEnum):
+    ACTIVE = "active"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+    PENDING = "pending"

@@ -1,0 +1,179 @@
+"""No N+1: a page of cases with their referrals and timelines costs the same statements whatever
+its size, loaders are per request, and batched reads are audited like REST's lists."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from starlette.requests import Request
+
+from app.api.graphql.context import build_context
+from app.api.schemas.cases import CaseCreate
+from app.db.database import Database
+from app.db.query import Query
+from app.db.serialized import SerializedSession
+from app.domain.cases import CaseInput, CaseService
+from app.domain.principal import Principal
+from app.domain.referrals import ReferralInput, ReferralService
+from app.domain.scopes import ALL_SCOPES
+from app.domain.updates import UpdateInput, UpdateService
+from app.domain.vocabulary import Category, ServiceKind, UpdateKind, Urgency
+from tests.api.test_cases import open_case
+from tests.factories import Factory, Partner, case_body
+from tests.graphql.helpers import data_of, gql
+from tests.helpers import StatementCounter
+
+PAGE = """
+query Page($first: Int!) {
+  cases(first: $first) {
+    edges { node {
+      id
+      referrals { edges { node { id status } } }
+      updates(first: 10) { edges { node { id summary } } }
+    } }
+  }
+}
+"""
+
+
+def principal_of(partner: Partner) -> Principal:
+    return Principal(
+        client_id=partner.client.client_id,
+        org_id=partner.org.id,
+        scopes=ALL_SCOPES,
+        jti=uuid.uuid4(),
+        expires_at=int(time.time()) + 600,
+    )
+
+
+async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: int) -> None:
+    """``count`` cases, each with a referral to ``receiver`` and two timeline notes, written
+    through the domain services (much faster than ``count`` HTTP round trips)."""
+    key_wrapper = factory.ctx.key_wrapper
+    principal = principal_of(lead)
+    session = factory.database.session(transactional=True)
+    try:
+        for i in range(count):
+            intake = CaseCreate.model_validate(case_body(external_ref=f"BATCH-{i}"))
+            view = await CaseService(session, key_wrapper, principal).create(
+                CaseInput(
+                    external_ref=intake.external_ref,
+                    gender="female",
+                    identity=intake.to_identity(),
+                    languages=["th"],
+                    needs=["shelter"],
+                )
+            )
+            await ReferralService(session, key_wrapper, principal).create(
+                ReferralInput(
+                    case_id=view.id,
+                    to_org_id=receiver.org.id,
+                    service=ServiceKind.COUNSELING,
+                    urgency=Urgency.ROUTINE,
+                    reason="Support sessions",
+                    shared_categories=[Category.DEMOGRAPHICS],
+                )
+            )
+            for n in range(2):
+                await UpdateService(session, key_wrapper, principal).post(
+                    view.id,
+                    UpdateInput(
+                        kind=UpdateKind.NOTE,
+                        category=Category.MEDICAL,
+                        occurred_at=datetime.now(UTC),
+                        summary=f"check-up {n}",
+                    ),
+                )
+        await session.commit()
+    finally:
+        await session.close()
+
+
+@pytest.fixture
+async def lead(factory: Factory) -> Partner:
+    return await factory.partner(name="Batch Lead")
+
+
+@pytest.fixture
+async def receiver(factory: Factory) -> Partner:
+    return await factory.partner(name="Batch Counselling", kind="counseling_provider")
+
+
+async def test_a_page_of_cases_costs_constant_statements(
+    client: httpx.AsyncClient,
+    database: Database,
+    factory: Factory,
+    lead: Partner,
+    receiver: Partner,
+) -> None:
+    await seed_cases(factory, lead, receiver, 50)
+    counter = StatementCounter()
+    database.statement_hook = counter
+    counts = {}
+    for first in (5, 50):
+        counter.reset()
+        data = data_of(await gql(client, lead, PAGE, {"first": first}))
+        edges = data["cases"]["edges"]
+        assert len(edges) == first
+        for edge in edges:
+            node = edge["node"]
+            assert [r["node"]["status"] for r in node["referrals"]["edges"]] == ["pending"]
+            # the referral's "sent" entry in general, then the two notes
+            assert len(node["updates"]["edges"]) == 3
+        counts[first] = counter.count
+    assert counts[5] == counts[50], counter.statements
+    # token check; the page of cases and its audit row; per nested list: the policy facts of
+    # the cases and one page query (plus the timeline's audit row).
+    assert counts[50] == 8, counter.statements
+
+
+async def test_batched_reads_are_audited_like_rest_lists(
+    client: httpx.AsyncClient,
+    database: Database,
+    factory: Factory,
+    lead: Partner,
+    receiver: Partner,
+) -> None:
+    await seed_cases(factory, lead, receiver, 6)
+    session = database.session(transactional=False)
+    start = await session.fetchval(Query("SELECT coalesce(max(seq), 0) FROM audit_log"))
+    data_of(await gql(client, lead, PAGE, {"first": 6}))
+    rows = await session.fetch(
+        Query(
+            "SELECT action, case_ids, categories FROM audit_log WHERE seq > $1 AND org_id = $2 "
+            "ORDER BY seq",
+            ("after", "org"),
+        ),
+        after=start,
+        org=lead.org.id,
+    )
+    await session.close()
+    actions = [r["action"] for r in rows]
+    assert actions == ["case.list", "update.list"], actions
+    assert all(len(r["case_ids"]) == 6 for r in rows)
+    assert rows[1]["categories"] == ["general", "medical"]
+
+
+async def test_loaders_are_fresh_per_request(
+    client: httpx.AsyncClient, factory: Factory, lead: Partner, receiver: Partner
+) -> None:
+    """One organisation's loaded cases never answer another's request."""
+    case = await open_case(client, lead)
+    query = "query ($id: UUID!) { case(id: $id) { id } }"
+    variables = {"id": case["id"]}
+    assert data_of(await gql(client, lead, query, variables))["case"]["id"] == case["id"]
+    other = await gql(client, receiver, query, variables)
+    assert other["data"]["case"] is None
+    assert other["errors"][0]["extensions"]["code"] == "not_found"
+    # and the context builds new loaders every time
+    request = Request({"type": "http", "method": "POST", "headers": [], "app": None})
+    session = SerializedSession(factory.database, transactional=False)
+    key_wrapper = factory.ctx.key_wrapper
+    first = build_context(request, session, principal_of(lead), key_wrapper)
+    second = build_context(request, session, principal_of(lead), key_wrapper)
+    assert first.loaders.case_by_id is not second.loaders.case_by_id
+    assert first.loaders.updates_by_case is not second.loaders.updates_by_case
