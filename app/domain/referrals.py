@@ -116,6 +116,7 @@ class ReferralService:
         row = await self._row(referral_id)
         if row["stored_status"] == "pending" and row["status"] == "expired":
             await repo.expire_due(self.session, referral_id)  # store what it already reads as
+            row = await self._row(referral_id)
         view = _view(row, self.principal.org_id)
         if view.preview is not None:
             await self.audit.record(
