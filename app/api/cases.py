@@ -31,7 +31,7 @@ from app.api.schemas.cases import (
 from app.api.schemas.common import Timestamp
 from app.domain.access import Role
 from app.domain.audit import AuditTrail
-from app.domain.cases import CaseInput, CaseService
+from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
 from app.domain.updates import UpdateService
 from app.domain.vocabulary import CaseStatus, Category
@@ -65,23 +65,7 @@ async def create_case(
 
     if (replay := await idem.replay(rerender=current)) is not None:
         return replay
-    exploitation = body.exploitation
-    view = await service.create(
-        CaseInput(
-            external_ref=body.external_ref,
-            gender=str(body.survivor.gender),
-            identity=body.to_identity(),
-            nationality=body.survivor.nationality,
-            languages=list(dict.fromkeys(body.survivor.languages)),
-            exploitation_types=[str(t) for t in dict.fromkeys(exploitation.types)]
-            if exploitation
-            else [],
-            identified_on=exploitation.identified_on if exploitation else None,
-            identified_country=exploitation.country if exploitation else None,
-            needs=[str(n) for n in dict.fromkeys(body.needs)],
-            risk_level=str(body.risk_level) if body.risk_level else None,
-        )
-    )
+    view = await service.create(body.to_input())
     return await idem.respond(
         201,
         CaseOut.of(view),

@@ -216,6 +216,17 @@ class CaseService:
             raise NotFound("No such case")
         return LoadedCase(row, access)
 
+    async def load_for_category(
+        self, case_id: UUID, category: Category, *, write: bool
+    ) -> LoadedCase:
+        """The case, when the caller may read (or write) ``category`` of it; else 404 — being
+        entitled to the case but not to the category must look like nothing at all."""
+        loaded = await self.load(case_id)
+        allowed = loaded.access.writable if write else loaded.access.visible
+        if category not in allowed:
+            raise NotFound("No such case")
+        return loaded
+
     async def load_as_lead(self, case_id: UUID) -> LoadedCase:
         loaded = await self.load(case_id)
         if not loaded.access.is_lead:

@@ -9,9 +9,7 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from app.db.database import Session
-from app.db.repositories import cases as case_repo
 from app.db.repositories import followups as repo
-from app.db.repositories import updates as update_repo
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, access_from_row
 from app.domain.crypto import KeyWrapper
@@ -19,6 +17,7 @@ from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import raised_risk
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
+from app.domain.updates import append_event
 from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
 
 DUE_LIST = "follow-ups"
@@ -80,20 +79,16 @@ class FollowUpService:
             await repo.set_risk(self.session, case_id, str(new_risk))
             summary += f"; risk level raised to {new_risk.value}"
             details["risk_level"] = str(new_risk)
-        await update_repo.insert(
+        await append_event(
             self.session,
-            id=uuid4(),
-            case_id=case_id,
-            author_org_id=self.principal.org_id,
-            author_client_id=self.principal.client_id,
-            kind=str(UpdateKind.FOLLOW_UP),
-            category=str(Category.GENERAL),
-            occurred_at=contacted_at,
+            self.principal,
+            case_id,
+            category=Category.GENERAL,
             summary=summary,
             details=details,
-            supersedes=None,
+            kind=UpdateKind.FOLLOW_UP,
+            occurred_at=contacted_at,
         )
-        await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "follow_up.record", [case_id], ["general"])
         return row
 

@@ -5,19 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from app.db.database import Session
-from app.db.repositories import cases as case_repo
 from app.db.repositories import legal as repo
-from app.db.repositories import updates as update_repo
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_row
 from app.domain.crypto import KeyWrapper
-from app.domain.errors import NotFound, PreconditionFailed
+from app.domain.errors import PreconditionFailed
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
-from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus, UpdateKind
+from app.domain.updates import append_event
+from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus
 
 TESTIMONY_LIST = "testimony"
 
@@ -72,12 +71,7 @@ class LegalService:
         self.audit = AuditTrail(session)
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
-        loaded = await self.cases.load(case_id)
-        allowed = loaded.access.writable if write else loaded.access.visible
-        if Category.LEGAL not in allowed:
-            # Entitled to the case but not to its legal record: the record does not exist for you.
-            raise NotFound("No such case")
-        return loaded
+        return await self.cases.load_for_category(case_id, Category.LEGAL, write=write)
 
     async def get(self, case_id: UUID) -> LegalRecord:
         await self._load(case_id, write=False)
@@ -111,24 +105,18 @@ class LegalService:
         saved = LegalRecord.from_row(row)
         changed = changed_sections(previous, saved)
         if changed:
-            await update_repo.insert(
+            await append_event(
                 self.session,
-                id=uuid4(),
-                case_id=case_id,
-                author_org_id=self.principal.org_id,
-                author_client_id=self.principal.client_id,
-                kind=str(UpdateKind.STATUS_CHANGE),
-                category=str(Category.LEGAL),
-                occurred_at=datetime.now(UTC),
+                self.principal,
+                case_id,
+                category=Category.LEGAL,
                 summary="Legal record updated: " + ", ".join(changed),
                 details={
                     "changed": changed,
                     "testimony_status": saved.testimony_status,
                     "prosecution_status": saved.prosecution_status,
                 },
-                supersedes=None,
             )
-            await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "legal.update", [case_id], [Category.LEGAL])
         return saved
 

@@ -14,10 +14,8 @@ from uuid import UUID, uuid4
 import asyncpg
 
 from app.db.database import Session
-from app.db.repositories import cases as case_repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import placements as repo
-from app.db.repositories import updates as update_repo
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_row
 from app.domain.crypto import KeyWrapper
@@ -31,12 +29,12 @@ from app.domain.journey_rules import (
 )
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
+from app.domain.updates import append_event
 from app.domain.vocabulary import (
     Category,
     ExitReason,
     PlacementSetting,
     ReviewResult,
-    UpdateKind,
 )
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -66,27 +64,17 @@ class PlacementService:
         self.audit = AuditTrail(session)
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
-        loaded = await self.cases.load(case_id)
-        allowed = loaded.access.writable if write else loaded.access.visible
-        if Category.PLACEMENT not in allowed:
-            raise NotFound("No such case")
-        return loaded
+        return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)
 
     async def _timeline(self, case_id: UUID, summary: str, details: dict[str, Any]) -> None:
-        await update_repo.insert(
+        await append_event(
             self.session,
-            id=uuid4(),
-            case_id=case_id,
-            author_org_id=self.principal.org_id,
-            author_client_id=self.principal.client_id,
-            kind=str(UpdateKind.STATUS_CHANGE),
-            category=str(Category.PLACEMENT),
-            occurred_at=datetime.now(UTC),
+            self.principal,
+            case_id,
+            category=Category.PLACEMENT,
             summary=summary,
             details=details,
-            supersedes=None,
         )
-        await case_repo.touch(self.session, case_id)
 
     async def create(self, case_id: UUID, data: PlacementInput) -> asyncpg.Record:
         await self.session.begin()

@@ -20,7 +20,6 @@ from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as consent_repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import referrals as repo
-from app.db.repositories import updates as update_repo
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
@@ -44,7 +43,8 @@ from app.domain.referral_rules import (
     transition,
     uncovered_categories,
 )
-from app.domain.vocabulary import Category, ServiceKind, UpdateKind, Urgency
+from app.domain.updates import append_event
+from app.domain.vocabulary import Category, ServiceKind, Urgency
 
 LIST_NAME = "referrals"
 PREVIEW_CATEGORIES = (Category.DEMOGRAPHICS, Category.EXPLOITATION, Category.GENERAL)
@@ -358,20 +358,14 @@ class ReferralService:
 
     async def _timeline(self, case_id: UUID, referral_id: UUID, status: str, service: str) -> None:
         # Category `general`, no survivor data: who (the author) did what, when.
-        await update_repo.insert(
+        await append_event(
             self.session,
-            id=uuid4(),
-            case_id=case_id,
-            author_org_id=self.principal.org_id,
-            author_client_id=self.principal.client_id,
-            kind=str(UpdateKind.STATUS_CHANGE),
-            category=str(Category.GENERAL),
-            occurred_at=datetime.now(UTC),
+            self.principal,
+            case_id,
+            category=Category.GENERAL,
             summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
             details={"referral_id": str(referral_id), "status": status, "service": service},
-            supersedes=None,
         )
-        await case_repo.touch(self.session, case_id)
 
 
 async def expire_overdue(session: Session) -> int:

@@ -169,3 +169,33 @@ class UpdateService:
             categories = {r["category"] for i in read for r in pages[i].items}
             await self.audit.record(self.principal, "update.list", read, categories)
         return pages
+
+
+async def append_event(
+    session: Session,
+    principal: Principal,
+    case_id: UUID,
+    *,
+    category: Category,
+    summary: str,
+    details: dict[str, Any],
+    kind: UpdateKind = UpdateKind.STATUS_CHANGE,
+    occurred_at: datetime | None = None,
+) -> None:
+    """Put something the hub itself did (a referral moved, a placement ended, a follow-up was
+    recorded) on the case's timeline, authored by the acting organisation. Callers keep survivor
+    data out of ``summary`` and ``details``."""
+    await repo.insert(
+        session,
+        id=uuid4(),
+        case_id=case_id,
+        author_org_id=principal.org_id,
+        author_client_id=principal.client_id,
+        kind=str(kind),
+        category=str(category),
+        occurred_at=occurred_at or datetime.now(UTC),
+        summary=summary,
+        details=details,
+        supersedes=None,
+    )
+    await case_repo.touch(session, case_id)

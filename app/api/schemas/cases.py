@@ -22,7 +22,7 @@ from app.api.schemas.common import (
     Timestamp,
 )
 from app.domain.access import Role
-from app.domain.cases import CaseView, Identity
+from app.domain.cases import CaseInput, CaseView, Identity
 from app.domain.consents import ConsentInput
 from app.domain.updates import UpdateInput
 from app.domain.vocabulary import (
@@ -90,6 +90,24 @@ class CaseCreate(RequestModel):
         if value and value.identified_on and value.identified_on > date.today():
             raise ValueError("identified_on is in the future")
         return value
+
+    def to_input(self) -> CaseInput:
+        """The domain's intake input (REST and GraphQL both create cases through this)."""
+        exploitation = self.exploitation
+        return CaseInput(
+            external_ref=self.external_ref,
+            gender=str(self.survivor.gender),
+            identity=self.to_identity(),
+            nationality=self.survivor.nationality,
+            languages=list(dict.fromkeys(self.survivor.languages)),
+            exploitation_types=[str(t) for t in dict.fromkeys(exploitation.types)]
+            if exploitation
+            else [],
+            identified_on=exploitation.identified_on if exploitation else None,
+            identified_country=exploitation.country if exploitation else None,
+            needs=[str(n) for n in dict.fromkeys(self.needs)],
+            risk_level=str(self.risk_level) if self.risk_level else None,
+        )
 
     def to_identity(self) -> Identity:
         s = self.survivor

@@ -12,7 +12,6 @@ from app.api.graphql.mutations.fields import mutation
 from app.api.graphql.types.case import Case
 from app.api.graphql.types.case_update import CaseUpdate
 from app.api.schemas.cases import CaseCreate, UpdateCreate
-from app.domain.cases import CaseInput
 
 
 @strawberry.type
@@ -23,24 +22,7 @@ class CaseMutations:
     )
     async def create_case(self, info: Info, input: CreateCaseInput) -> Case | None:
         body = validated(CaseCreate, input, root=["input"])
-        exploitation = body.exploitation
-        # The same translation as REST's create_case endpoint.
-        view = await info.context.services.cases().create(
-            CaseInput(
-                external_ref=body.external_ref,
-                gender=str(body.survivor.gender),
-                identity=body.to_identity(),
-                nationality=body.survivor.nationality,
-                languages=list(dict.fromkeys(body.survivor.languages)),
-                exploitation_types=[str(t) for t in dict.fromkeys(exploitation.types)]
-                if exploitation
-                else [],
-                identified_on=exploitation.identified_on if exploitation else None,
-                identified_country=exploitation.country if exploitation else None,
-                needs=[str(n) for n in dict.fromkeys(body.needs)],
-                risk_level=str(body.risk_level) if body.risk_level else None,
-            )
-        )
+        view = await info.context.services.cases().create(body.to_input())
         return Case.of(view)
 
     @mutation(
