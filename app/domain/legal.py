@@ -79,6 +79,17 @@ class LegalService:
         await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
         return LegalRecord.from_row(row) if row else LegalRecord()
 
+    async def records_for_cases(self, case_ids: list[UUID]) -> dict[UUID, LegalRecord]:
+        """:meth:`get` for several cases: one statement, one audit row; a case whose legal
+        record the caller may not see is absent."""
+        loaded = await self.cases.load_many(case_ids)
+        visible = [i for i, case in loaded.items() if case.access.sees(Category.LEGAL)]
+        if not visible:
+            return {}
+        rows = {r["case_id"]: r for r in await repo.get_many(self.session, visible)}
+        await self.audit.record(self.principal, "legal.read", visible, [Category.LEGAL])
+        return {i: LegalRecord.from_row(rows[i]) if i in rows else LegalRecord() for i in visible}
+
     async def put(
         self, case_id: UUID, record: LegalRecord, *, expected_version: int | None
     ) -> LegalRecord:

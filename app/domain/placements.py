@@ -6,6 +6,7 @@ the access policy lets see `placement`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,7 +28,7 @@ from app.domain.journey_rules import (
     needs_home_review,
     needs_visits,
 )
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import (
@@ -182,6 +183,34 @@ class PlacementService:
         )
         await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
         return page
+
+    async def pages_for_cases(
+        self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
+    ) -> dict[UUID, Page[Any]]:
+        """:meth:`list` for several cases in one statement; cases whose placements the caller may
+        not see are absent; one audit row names the cases read."""
+        loaded = await self.cases.load_many(case_ids)
+        visible = [i for i, case in loaded.items() if case.access.sees(Category.PLACEMENT)]
+        if not visible:
+            return {}
+        after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
+        rows = await repo.pages_for_cases(
+            self.session,
+            case_ids=visible,
+            after_ts=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit + 1,
+        )
+        pages = paginate_groups(
+            rows,
+            lambda r: r["case_id"],
+            visible,
+            limit,
+            PLACEMENT_LIST,
+            lambda r: (r["started_at"].isoformat(), r["id"]),
+        )
+        await self.audit.record(self.principal, "placement.list", visible, [Category.PLACEMENT])
+        return pages
 
     async def review(
         self, case_id: UUID, *, reviewed_at: datetime, result: ReviewResult, notes: str | None

@@ -16,7 +16,7 @@ import asyncpg
 from app.api.graphql.types.connection import Connection
 from app.api.graphql.types.edge import Edge
 from app.api.graphql.types.page_info import PageInfo
-from app.domain import cases, consents, legal, organizations, referrals, updates
+from app.domain import cases, consents, legal, organizations, placements, referrals, updates
 from app.domain.cases import CaseView
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import Organization
@@ -76,3 +76,7 @@ def testimony_cursor(row: Any) -> str:
 
 update_cursor = _created(updates.LIST_NAME)
 consent_cursor = _created(consents.LIST_NAME)
+
+
+def placement_cursor(row: Any) -> str:
+    return encode_cursor(placements.PLACEMENT_LIST, (row["started_at"].isoformat(), row["id"]))

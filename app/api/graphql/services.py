@@ -10,6 +10,7 @@ from app.domain.consents import ConsentService
 from app.domain.crypto import KeyWrapper
 from app.domain.legal import LegalService
 from app.domain.organizations import OrganizationService
+from app.domain.placements import PlacementService
 from app.domain.principal import Principal
 from app.domain.referrals import ReferralService
 from app.domain.updates import UpdateService
@@ -35,6 +36,9 @@ class Services:
 
     def legal(self) -> LegalService:
         return LegalService(self.session, self.key_wrapper, self.principal)
+
+    def placements(self) -> PlacementService:
+        return PlacementService(self.session, self.key_wrapper, self.principal)
 
     def organizations(self) -> OrganizationService:
         return OrganizationService(self.session)

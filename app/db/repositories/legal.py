@@ -74,6 +74,16 @@ _TESTIMONY_PAGE = Query(
 )
 
 
+_GET_MANY = Query(
+    f"SELECT {_COLUMNS} FROM legal_records WHERE case_id = ANY ($1::uuid[])",  # noqa: S608
+    ("case_ids",),
+)
+
+
+async def get_many(session: Session, case_ids: list[UUID]) -> list[asyncpg.Record]:
+    return await session.fetch(_GET_MANY, case_ids=case_ids)
+
+
 async def get(session: Session, case_id: UUID) -> asyncpg.Record | None:
     return await session.fetchrow(_GET, case_id=case_id)
 

@@ -96,6 +96,27 @@ _OVERDUE = Query(
 )
 
 
+# The first page of the placements of several cases at once (at most `limit` per case).
+_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT * FROM (
+        SELECT {_PLACEMENT},
+               row_number() OVER (PARTITION BY p.case_id ORDER BY p.started_at, p.id) AS position
+        FROM placements p
+        WHERE p.case_id = ANY ($1::uuid[])
+          AND ($2::timestamptz IS NULL OR (p.started_at, p.id) > ($2::timestamptz, $3::uuid))
+    ) ranked
+    WHERE position <= $4
+    ORDER BY case_id, started_at, id
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_ids", "after_ts", "after_id", "limit"),
+)
+
+
+async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
+    return await session.fetch(_PAGES_FOR_CASES, params)
+
+
 async def insert(session: Session, **values: Any) -> UUID | None:
     inserted: UUID | None = await session.fetchval(_INSERT, values)
     return inserted

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from app.api.graphql.loaders.case_by_id import CaseByIdLoader
 from app.api.graphql.loaders.case_page_key import CasePageKey
 from app.api.graphql.loaders.consents_by_case import ConsentsByCaseLoader
+from app.api.graphql.loaders.legal_by_case import LegalByCaseLoader
 from app.api.graphql.loaders.organization_by_id import OrganizationByIdLoader
+from app.api.graphql.loaders.placements_by_case import PlacementsByCaseLoader
 from app.api.graphql.loaders.referrals_by_case import ReferralsByCaseLoader
 from app.api.graphql.loaders.updates_by_case import UpdatesByCaseLoader
 from app.api.graphql.services import Services
@@ -21,6 +23,8 @@ class Loaders:
     updates_by_case: UpdatesByCaseLoader
     consents_by_case: ConsentsByCaseLoader
     referrals_by_case: ReferralsByCaseLoader
+    legal_by_case: LegalByCaseLoader
+    placements_by_case: PlacementsByCaseLoader
 
     @classmethod
     def build(cls, services: Services) -> Loaders:
@@ -30,6 +34,8 @@ class Loaders:
             updates_by_case=UpdatesByCaseLoader(services),
             consents_by_case=ConsentsByCaseLoader(services),
             referrals_by_case=ReferralsByCaseLoader(services),
+            legal_by_case=LegalByCaseLoader(services),
+            placements_by_case=PlacementsByCaseLoader(services),
         )
 
 

@@ -13,6 +13,7 @@ from app.api.graphql.pagination import (
     connection,
     consent_cursor,
     page_size,
+    placement_cursor,
     referral_cursor,
     update_cursor,
 )
@@ -29,7 +30,9 @@ from app.api.graphql.types.enums import (
 )
 from app.api.graphql.types.exploitation import Exploitation
 from app.api.graphql.types.guardian import Guardian
+from app.api.graphql.types.legal_record import LegalRecord
 from app.api.graphql.types.organization import Organization
+from app.api.graphql.types.placement import Placement
 from app.api.graphql.types.referral import Referral
 from app.api.graphql.types.survivor import Survivor
 from app.api.schemas.cases import CaseOut
@@ -136,3 +139,24 @@ class Case:
         key = CasePageKey(self.id, page_size(first), after)
         page = await info.context.loaders.consents_by_case.load(key)
         return connection(page, Consent.of, consent_cursor, after=after)
+
+    @strawberry.field(
+        description="The legal record (null unless you may see `legal`; as GET …/legal).",
+        extensions=[RequireScopes("legal:read")],
+    )
+    async def legal(self, info: Info) -> LegalRecord | None:
+        record = await info.context.loaders.legal_by_case.load(self.id)
+        return LegalRecord.of(self.id, record) if record is not None else None
+
+    @strawberry.field(
+        description="Placements, oldest first (null unless you may see `placement`).",
+        extensions=[RequireScopes("placements:read")],
+    )
+    async def placements(
+        self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
+    ) -> Connection[Placement] | None:
+        if "placement" not in [str(c) for c in self.visible_categories]:
+            return None  # as REST's 404 for the placements of a case you may not see there
+        key = CasePageKey(self.id, page_size(first), after)
+        page = await info.context.loaders.placements_by_case.load(key)
+        return connection(page, Placement.of, placement_cursor, after=after)

@@ -31,6 +31,12 @@ _graphql(vocabulary.Urgency, "How urgent a referral is")
 _graphql(_ReferralStatus, "Where a referral is in its life cycle")
 _graphql(vocabulary.TestimonyStatus, "Where a survivor's testimony preparation stands")
 _graphql(vocabulary.ProtectiveMeasure, "A measure protecting a survivor who testifies")
+_graphql(vocabulary.DocumentType, "An identity document")
+_graphql(vocabulary.DocumentStatus, "Where an identity document is (traffickers often keep them)")
+_graphql(vocabulary.ProsecutionStatus, "Where the prosecution stands")
+_graphql(vocabulary.ReliefStatus, "Where an immigration-relief application stands")
+_graphql(vocabulary.PlacementSetting, "Where a survivor is placed")
+_graphql(vocabulary.ExitReason, "Why a placement ended")
 
 OrganizationKind = vocabulary.OrganizationKind
 ServiceKind = vocabulary.ServiceKind
@@ -45,6 +51,12 @@ Urgency = vocabulary.Urgency
 ReferralStatus = _ReferralStatus
 TestimonyStatus = vocabulary.TestimonyStatus
 ProtectiveMeasure = vocabulary.ProtectiveMeasure
+DocumentType = vocabulary.DocumentType
+DocumentStatus = vocabulary.DocumentStatus
+ProsecutionStatus = vocabulary.ProsecutionStatus
+ReliefStatus = vocabulary.ReliefStatus
+PlacementSetting = vocabulary.PlacementSetting
+ExitReason = vocabulary.ExitReason
 
 
 @strawberry.enum(graphql_name_from="value", description="Your relationship to a case")
