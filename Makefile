@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
-.PHONY: setup run test test-only lint format typecheck schema check-schema bench clean
+.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ schema: setup
 
 bench: setup
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.graphql_vs_rest
+
+## GraphQL against REST for the same page of cases with their referrals (bench/README.md).
+bench-graphql: setup
+	$(BIN)/python -m bench.graphql_vs_rest
 
 clean:
 	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache

@@ -53,6 +53,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.api.schemas.referrals import ACCEPTED_ONCE  # a constant: no pydantic on the path
 from app.db.database import Database
 from app.db.repositories.audit import _APPEND as _AUDIT_APPEND
 from app.db.repositories.audit import GENESIS
@@ -364,10 +365,8 @@ _DIRECTIONS = frozenset({"incoming", "outgoing"})
 _STATUSES = frozenset(str(s) for s in ReferralStatus)
 _MAX_CURSOR = 512
 _PENDING = str(ReferralStatus.PENDING)
-# ReferralOut.of: the receiver sees the case reference only once it has accepted.
-_REFERENCE_HIDDEN = frozenset(
-    str(s) for s in (ReferralStatus.PENDING, ReferralStatus.EXPIRED, ReferralStatus.DECLINED)
-)
+# ReferralOut.of: the receiver sees the case reference once it has been on the care team.
+_REFERENCE_SHOWN = frozenset(str(s) for s in ACCEPTED_ONCE)
 _PREVIEW_ACTION = "referral.preview"
 _PREVIEW_CATEGORIES = sorted({str(c) for c in PREVIEW_CATEGORIES})
 _INVALID = Response(b'{"status":422}', status_code=422, media_type=_JSON)
@@ -379,7 +378,7 @@ def referral_out(row: asyncpg.Record, org_id: UUID) -> tuple[dict[str, Any], boo
     sender = row["from_org_id"] == org_id
     status = row["status"]
     out: dict[str, Any] = {"id": str(row["id"]), "case_id": str(row["case_id"])}
-    if sender or status not in _REFERENCE_HIDDEN:
+    if sender or row["started_at"] is not None or status in _REFERENCE_SHOWN:
         out["case_reference"] = row["case_reference"]
     out.update(
         from_org_id=str(row["from_org_id"]),

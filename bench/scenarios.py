@@ -295,7 +295,7 @@ async def _case_read(ctx: SeedContext) -> Prepared:
 # -- the receiver's inbox ---------------------------------------------------------------------
 INBOX_LEADS = 4  # lead organisations that refer to the receiver
 INBOX_CASES = 200  # their cases (50 each), opened through CaseService
-INBOX_REFERRALS = 2_000  # to the receiver, through ReferralService; about 85 % stay pending
+INBOX_REFERRALS = 2_000  # to the receiver, through ReferralService; 75 % stay pending
 INBOX_PAGE = 50  # items per requested page
 INBOX_DEEP = 1_500  # items before the deep page (its first item is the 1,501st)
 _INTAKE_GENDERS = (Gender.FEMALE, Gender.FEMALE, Gender.MALE, Gender.NON_BINARY)
@@ -360,8 +360,9 @@ async def seed_inbox(ctx: SeedContext) -> Inbox:
     each opening cases (``CaseService.create``) and referring them to the clinic, one referral
     per transaction (``ReferralService.create``: the demographics-only share needs no consent;
     timeline entry and audit row written), round-robin over the cases, so consecutive referrals
-    are for different cases; then the clinic accepts, starts or declines some
-    (``ReferralService.act``) and the rest stay pending, a third with a deadline a month away.
+    are for different cases; then one in 20 each is accepted, started, declined, withdrawn (by
+    the sender) or completed (``ReferralService.act``) and the rest (75 %) stay pending, a third
+    of them with a deadline a month away.
     Finally the clinic walks its inbox once, ``INBOX_PAGE`` items a page, through
     ``ReferralService.list`` (the preview audit rows included), to capture the cursor after
     ``INBOX_DEEP`` items exactly as the app hands it out."""
@@ -415,6 +416,15 @@ async def seed_inbox(ctx: SeedContext) -> Inbox:
                 await ctx.act(receiver, referral_id, Action.START)
             case 2:
                 await ctx.act(receiver, referral_id, Action.DECLINE, reason="No place this month")
+            case 3:  # the sender withdraws it
+                lead, _ = cases[k % INBOX_CASES]
+                await ctx.act(lead, referral_id, Action.WITHDRAW, reason="Survivor moved away")
+            case 4:  # completed, with an outcome
+                await ctx.act(receiver, referral_id, Action.ACCEPT)
+                await ctx.act(receiver, referral_id, Action.START)
+                await ctx.act(
+                    receiver, referral_id, Action.COMPLETE, outcome="Treated; follow-up booked"
+                )
     cursor: str | None = None
     walked: list[ReferralView] = []
     while len(walked) < INBOX_DEEP:
