@@ -15,7 +15,7 @@ from app.api.deps import AuditRead, CasesRead, CasesWrite, ConsentsWrite, Contex
 from app.api.idempotency import Idempotent
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response
+from app.api.responses import model_response, page_response
 from app.api.schemas.cases import (
     AccessLogEntry,
     CaseCreate,
@@ -94,9 +94,7 @@ async def list_cases(
         limit=limit,
         cursor=cursor,
     )
-    return model_response(
-        PageOut[CaseOut](items=[CaseOut.of(v) for v in page.items], next_cursor=page.next_cursor)
-    )
+    return page_response(page, CaseOut, CaseOut.of)
 
 
 @router.get("/{case_id}", response_model=CaseOut, summary="A case, as far as you may see it")
@@ -168,11 +166,7 @@ async def access_log(
 ) -> Response:
     await CaseService(session, ctx.key_wrapper, principal).load_as_lead(case_id)
     page = await AuditTrail(session).access_log(case_id, limit=limit, cursor=cursor)
-    return model_response(
-        PageOut[AccessLogEntry](
-            items=[AccessLogEntry.of(r) for r in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, AccessLogEntry, AccessLogEntry.of)
 
 
 # -- consents -----------------------------------------------------------------------------------
@@ -219,11 +213,7 @@ async def list_consents(
         case_id, limit=limit, cursor=cursor
     )
     now = datetime.now(UTC)
-    return model_response(
-        PageOut[ConsentOut](
-            items=[ConsentOut.of(r, now) for r in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, ConsentOut, lambda r: ConsentOut.of(r, now))
 
 
 @router.get(
@@ -315,8 +305,4 @@ async def list_updates(
     page = await UpdateService(session, ctx.key_wrapper, principal).list(
         case_id, category=category, limit=limit, cursor=cursor
     )
-    return model_response(
-        PageOut[UpdateOut](
-            items=[UpdateOut.of(r) for r in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, UpdateOut, UpdateOut.of)

@@ -23,7 +23,7 @@ from app.api.deps import (
 from app.api.idempotency import Idempotent
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response
+from app.api.responses import model_response, page_response
 from app.api.schemas.journey import (
     DueFollowUpOut,
     FollowUpIn,
@@ -95,11 +95,7 @@ async def pull_testimony_status(
     page = await LegalService(session, ctx.key_wrapper, principal).testimony(
         status=status, limit=limit, cursor=cursor
     )
-    return model_response(
-        PageOut[TestimonyRow](
-            items=[TestimonyRow.of(r) for r in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, TestimonyRow, TestimonyRow.of)
 
 
 # -- placements ---------------------------------------------------------------------------------
@@ -153,11 +149,7 @@ async def list_placements(
     page = await PlacementService(session, ctx.key_wrapper, principal).list(
         case_id, limit=limit, cursor=cursor
     )
-    return model_response(
-        PageOut[PlacementOut](
-            items=[PlacementOut.of(r) for r in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, PlacementOut, PlacementOut.of)
 
 
 @router.post(

@@ -13,7 +13,7 @@ from app.api.deps import Context, DbSession, ReferralsRead, ReferralsWrite
 from app.api.idempotency import Idempotent
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response
+from app.api.responses import model_response, page_response
 from app.api.schemas.referrals import AcceptIn, OutcomeIn, ReasonIn, ReferralCreate, ReferralOut
 from app.domain.principal import Principal
 from app.domain.referral_rules import Action, ReferralStatus
@@ -67,11 +67,7 @@ async def list_referrals(
     page = await ReferralService(session, ctx.key_wrapper, principal).list(
         direction=direction, status=status, limit=limit, cursor=cursor
     )
-    return model_response(
-        PageOut[ReferralOut](
-            items=[ReferralOut.of(v) for v in page.items], next_cursor=page.next_cursor
-        )
-    )
+    return page_response(page, ReferralOut, ReferralOut.of)
 
 
 @router.get("/{referral_id}", response_model=ReferralOut, summary="One referral")

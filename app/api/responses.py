@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from pydantic import BaseModel
 from starlette.responses import Response
+
+from app.api.pagination import PageOut
+from app.domain.pagination import Page
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def model_response(
@@ -16,4 +23,13 @@ def model_response(
         status_code=status,
         media_type="application/json",
         headers=dict(headers or {}),
+    )
+
+
+def page_response(page: Page[T], out: type[M], convert: Callable[[T], M]) -> Response:
+    """A list response (CONTRACT §3 shape) for a domain page, each item projected by ``convert``."""
+    return model_response(
+        PageOut[out](  # type: ignore[valid-type]
+            items=[convert(item) for item in page.items], next_cursor=page.next_cursor
+        )
     )
