@@ -88,6 +88,19 @@ _EXPIRE_DUE = Query(
     ("id",),
 )
 
+# The hub withdraws what is still pending on a case that closed or changed lead. A pending
+# referral past its deadline already reads as expired and is left to the expiry sweep.
+_WITHDRAW_PENDING = Query(
+    """
+    UPDATE referrals SET status = 'withdrawn', status_reason = $2, responded_at = now(),
+                         ended_at = now(), updated_at = now(), version = version + 1
+    WHERE case_id = $1 AND status = 'pending'
+      AND NOT (respond_by IS NOT NULL AND respond_by <= now())
+    RETURNING id, service
+    """,
+    ("case_id", "status_reason"),
+)
+
 _SET_CAPACITY_HELD = Query(
     "UPDATE referrals SET capacity_held = $2 WHERE id = $1", ("id", "capacity_held")
 )
@@ -141,6 +154,13 @@ async def take_place(session: Session, org_id: UUID, service: str) -> bool | Non
     if await session.fetchval(_HAS_CAPACITY_ENTRY, org_id=org_id, service=service) is None:
         return None
     return False
+
+
+async def withdraw_pending(
+    session: Session, case_id: UUID, status_reason: str
+) -> list[asyncpg.Record]:
+    """Withdraw every pending referral of the case; the rows (``id``, ``service``) withdrawn."""
+    return await session.fetch(_WITHDRAW_PENDING, case_id=case_id, status_reason=status_reason)
 
 
 async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> None:
