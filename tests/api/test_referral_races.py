@@ -19,6 +19,7 @@ from app.domain.referral_rules import HubWithdrawal
 from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import REF, act, refer
 from tests.factories import PLANTED, Factory, Partner
+from tests.graphql.helpers import data_of, gql, only_error
 from tests.helpers import assert_problem
 
 EVERYTHING = [
@@ -276,6 +277,27 @@ class TestLeadChange:
             )
             assert pending == []
 
+    async def test_consent_revoked_while_transfer_accepted_never_hands_over_uncovered(
+        self, client: httpx.AsyncClient, lead: Partner, g: Partner
+    ) -> None:
+        for i in range(3):
+            case = await open_case(client, lead, external_ref=f"REVOKE-RACE-{i}")
+            to_g = await transfer(client, lead, case, g)
+            consents = (
+                await client.get(f"/v1/cases/{case['id']}/consents", headers=lead.headers)
+            ).json()["items"]
+            revoked, accepted = await asyncio.gather(
+                client.post(
+                    f"/v1/cases/{case['id']}/consents/{consents[0]['id']}/revoke",
+                    json={"reason": "survivor asked"},
+                    headers=lead.headers,
+                ),
+                act(client, g, to_g, "accept"),
+            )
+            # Either the revoke came first (the accept finds the consent gone), or the accept
+            # did (the former lead may no longer revoke); never both.
+            assert sorted((revoked.status_code, accepted.status_code)) in ([200, 404], [200, 422])
+
 
 class TestFormerLeadsActiveReferrals:
     async def test_receiver_may_close_the_loop_but_former_lead_may_not_withdraw(
@@ -439,3 +461,21 @@ class TestClosedCase:
             headers=lead.headers,
         )  # fmt: skip
         assert_problem(response, 409, "conflict")
+
+
+class TestGraphQL:
+    async def test_graphql_accept_of_transfer_after_lead_changed_is_invalid_transition(
+        self,
+        client: httpx.AsyncClient,
+        case: dict[str, Any],
+        lead: Partner,
+        g: Partner,
+        h: Partner,
+    ) -> None:
+        to_g = await transfer(client, lead, case, g)
+        to_h = await transfer(client, lead, case, h)
+        accept = "mutation ($id: UUID!) { acceptReferral(id: $id) { status } }"
+        accepted = data_of(await gql(client, g, accept, {"id": to_g["id"]}))
+        assert accepted["acceptReferral"]["status"] == "accepted"
+        only_error(await gql(client, h, accept, {"id": to_h["id"]}), "invalid_transition")
+        assert (await get_referral(client, h, to_h))["status"] == "withdrawn"
