@@ -410,10 +410,23 @@ async def withdraw_pending(
     """The hub withdraws every referral of the case still pending, because the case closed or
     its lead changed (CONTRACT "Referral outcomes"). Runs in the caller's transaction, which holds
     the case row lock, so no referral can be created or accepted on the case meanwhile. Each one
-    gets a timeline entry; one `referral.hub_withdraw` audit row names the case."""
-    withdrawn = await repo.withdraw_pending(session, case_id, str(why))
+    moves through the same conditional update as any transition and gets a timeline entry; one
+    `referral.hub_withdraw` audit row names the case."""
     cause = "case_closed" if why is HubWithdrawal.CASE_CLOSED else "lead_changed"
-    for r in withdrawn:
+    withdrawn = 0
+    for r in await repo.pending_of_case(session, case_id):
+        moved = await repo.transition(
+            session,
+            id=r["id"],
+            expected_status=str(ReferralStatus.PENDING),
+            status=str(ReferralStatus.WITHDRAWN),
+            status_reason=str(why),
+            outcome=None,
+            capacity_held=False,  # a pending referral holds no place
+        )
+        if not moved:  # it expired meanwhile (a read stores that without the case lock)
+            continue
+        withdrawn += 1
         await _timeline(
             session,
             principal,
@@ -428,7 +441,7 @@ async def withdraw_pending(
         await AuditTrail(session).record(
             principal, "referral.hub_withdraw", [case_id], [Category.GENERAL]
         )
-    return len(withdrawn)
+    return withdrawn
 
 
 async def expire_overdue(session: Session) -> int:

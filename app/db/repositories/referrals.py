@@ -88,17 +88,16 @@ _EXPIRE_DUE = Query(
     ("id",),
 )
 
-# The hub withdraws what is still pending on a case that closed or changed lead. A pending
-# referral past its deadline already reads as expired and is left to the expiry sweep.
-_WITHDRAW_PENDING = Query(
+# What the hub withdraws when a case closes or changes lead: its referrals still pending. One past
+# its deadline already reads as expired and is left to the expiry sweep.
+_PENDING_OF_CASE = Query(
     """
-    UPDATE referrals SET status = 'withdrawn', status_reason = $2, responded_at = now(),
-                         ended_at = now(), updated_at = now(), version = version + 1
+    SELECT id, service FROM referrals
     WHERE case_id = $1 AND status = 'pending'
       AND NOT (respond_by IS NOT NULL AND respond_by <= now())
-    RETURNING id, service
+    ORDER BY created_at, id
     """,
-    ("case_id", "status_reason"),
+    ("case_id",),
 )
 
 _SET_CAPACITY_HELD = Query(
@@ -156,11 +155,9 @@ async def take_place(session: Session, org_id: UUID, service: str) -> bool | Non
     return False
 
 
-async def withdraw_pending(
-    session: Session, case_id: UUID, status_reason: str
-) -> list[asyncpg.Record]:
-    """Withdraw every pending referral of the case; the rows (``id``, ``service``) withdrawn."""
-    return await session.fetch(_WITHDRAW_PENDING, case_id=case_id, status_reason=status_reason)
+async def pending_of_case(session: Session, case_id: UUID) -> list[asyncpg.Record]:
+    """The case's pending referrals (``id``, ``service``), oldest first."""
+    return await session.fetch(_PENDING_OF_CASE, case_id=case_id)
 
 
 async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> None:
