@@ -35,6 +35,7 @@ from app.domain.errors import (
 )
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
+from app.domain.referral_rules import HubWithdrawal
 from app.domain.vocabulary import Category
 
 LIST_NAME = "cases"
@@ -455,6 +456,10 @@ class CaseService:
         if await repo.close(self.session, case_id, reason) is None:
             raise InvalidTransition(f"The case is already {loaded.row['status']}")
         await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
+        # Referrals build on cases, so this one import goes the other way at call time.
+        from app.domain.referrals import withdraw_pending
+
+        await withdraw_pending(self.session, self.principal, case_id, HubWithdrawal.CASE_CLOSED)
         return self.view(await self.load(case_id))
 
     async def erase_identity(self, case_id: UUID) -> None:

@@ -79,7 +79,9 @@ class PlacementService:
 
     async def create(self, case_id: UUID, data: PlacementInput) -> asyncpg.Record:
         await self.session.begin()
-        await self._load(case_id, write=True)
+        loaded = await self._load(case_id, write=True)
+        if loaded.row["status"] != "open":
+            raise Conflict("A closed case cannot take a new placement")
         if data.started_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed("started_at is in the future", loc=["body", "started_at"])
         if await org_repo.get(self.session, data.org_id) is None:

@@ -7,7 +7,10 @@
        ├──withdraw─▶ withdrawn ◀──withdraw──────┘ (and from accepted)
        └──(respond_by passes)──▶ expired
 
-The receiver accepts, declines, starts, completes and fails; the sender withdraws.
+The receiver accepts, declines, starts, completes and fails; the sender withdraws. Every
+transition also depends on the case (``check_case``): it must be open, and its lead must still be
+the one the referral was made by (or, for an accepted lead transfer, the one it made). When the case
+closes or its lead changes the hub withdraws every pending referral (``HubWithdrawal``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
 
 from app.domain.errors import InvalidTransition
 from app.domain.vocabulary import Category, ServiceKind
@@ -104,6 +108,47 @@ def transition(
         # The case already moved to the receiver; the new lead ends this referral.
         raise InvalidTransition("An accepted lead transfer cannot be withdrawn")
     return rule
+
+
+def ends_care(current: ReferralStatus, rule: Transition) -> bool:
+    """The transition takes an active referral out of the care team (complete, fail, withdraw)."""
+    return current in ACTIVE and rule.target not in ACTIVE
+
+
+def expected_lead(
+    *, from_org_id: UUID, to_org_id: UUID, transfer_lead: bool, current: ReferralStatus
+) -> UUID:
+    """Who must lead the case for the referral to be acted on: its sender, except that an
+    accepted lead transfer made its receiver the lead."""
+    return to_org_id if transfer_lead and current in ACTIVE else from_org_id
+
+
+def check_case(
+    rule: Transition, current: ReferralStatus, *, case_open: bool, lead_unchanged: bool
+) -> None:
+    """Whether the case still allows ``rule`` (409 otherwise); ``lead_unchanged`` says the case is
+    led by :func:`expected_lead`.
+
+    - A referral whose sender no longer leads the case is frozen, with one exception: the receiver
+      may still complete or fail an active one. That closes the loop and takes the receiver off the
+      care team (and gives back its place); nobody else could, since the former lead may not
+      withdraw it and the new lead is no party to it.
+    - On a closed case, only ending an active referral (complete, fail, the lead's withdraw) is
+      allowed: nothing new starts on a closed case.
+    """
+    ending = ends_care(current, rule)
+    if not lead_unchanged and not (ending and rule.party is Party.RECEIVER):
+        raise InvalidTransition("The referral's sender no longer leads the case")
+    if not case_open and not ending:
+        raise InvalidTransition("The case is closed")
+
+
+class HubWithdrawal(StrEnum):
+    """Why the hub itself withdrew a pending referral (stored as its ``status_reason``: fixed
+    text, never survivor data)."""
+
+    CASE_CLOSED = "Withdrawn by the hub: the case was closed"
+    LEAD_CHANGED = "Withdrawn by the hub: the case's lead changed"
 
 
 def uncovered_categories(

@@ -36,9 +36,12 @@ from app.domain.principal import Principal
 from app.domain.referral_rules import (
     ACTIVE,
     Action,
+    HubWithdrawal,
     Party,
     ReferralStatus,
+    check_case,
     effective_status,
+    expected_lead,
     holds_capacity,
     transition,
     uncovered_categories,
@@ -288,10 +291,26 @@ class ReferralService:
     ) -> ReferralView:
         await self.session.begin()
         row = await self._row(referral_id)
+        # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
+        # waits for this transaction (or this one for it) and then sees what it did.
+        case = await case_repo.lock_state(self.session, row["case_id"])
+        assert case is not None  # a referral's case is never deleted
         now = datetime.now(UTC)
         current = effective_status(ReferralStatus(row["stored_status"]), row["respond_by"], now)
         rule = transition(
             action, current, _party(row, self.principal.org_id), transfer_lead=row["transfer_lead"]
+        )
+        lead = expected_lead(
+            from_org_id=row["from_org_id"],
+            to_org_id=row["to_org_id"],
+            transfer_lead=row["transfer_lead"],
+            current=current,
+        )
+        check_case(
+            rule,
+            current,
+            case_open=case["status"] == "open",
+            lead_unchanged=case["lead_org_id"] == lead,
         )
         # The conditional update runs first: concurrent transitions serialise on the row and
         # all but one find the status already changed.
@@ -318,6 +337,11 @@ class ReferralService:
         await self.audit.record(
             self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
         )
+        if action is Action.ACCEPT and row["transfer_lead"]:
+            # The sender no longer leads: what it still had pending on the case goes.
+            await withdraw_pending(
+                self.session, self.principal, case_id, HubWithdrawal.LEAD_CHANGED
+            )
         return _view(await self._row(referral_id), self.principal.org_id)
 
     async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
@@ -357,15 +381,67 @@ class ReferralService:
         )
 
     async def _timeline(self, case_id: UUID, referral_id: UUID, status: str, service: str) -> None:
-        # Category `general`, no survivor data: who (the author) did what, when.
-        await append_event(
-            self.session,
-            self.principal,
-            case_id,
-            category=Category.GENERAL,
-            summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
-            details={"referral_id": str(referral_id), "status": status, "service": service},
+        await _timeline(self.session, self.principal, case_id, referral_id, status, service)
+
+
+async def _timeline(
+    session: Session,
+    principal: Principal,
+    case_id: UUID,
+    referral_id: UUID,
+    status: str,
+    service: str,
+    **extra: str,
+) -> None:
+    # Category `general`, no survivor data: who (the author) did what, when.
+    await append_event(
+        session,
+        principal,
+        case_id,
+        category=Category.GENERAL,
+        summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
+        details={"referral_id": str(referral_id), "status": status, "service": service, **extra},
+    )
+
+
+async def withdraw_pending(
+    session: Session, principal: Principal, case_id: UUID, why: HubWithdrawal
+) -> int:
+    """The hub withdraws every referral of the case still pending, because the case closed or
+    its lead changed (CONTRACT "Referral outcomes"). Runs in the caller's transaction, which holds
+    the case row lock, so no referral can be created or accepted on the case meanwhile. Each one
+    moves through the same conditional update as any transition and gets a timeline entry; one
+    `referral.hub_withdraw` audit row names the case."""
+    cause = "case_closed" if why is HubWithdrawal.CASE_CLOSED else "lead_changed"
+    withdrawn = 0
+    for r in await repo.pending_of_case(session, case_id):
+        moved = await repo.transition(
+            session,
+            id=r["id"],
+            expected_status=str(ReferralStatus.PENDING),
+            status=str(ReferralStatus.WITHDRAWN),
+            status_reason=str(why),
+            outcome=None,
+            capacity_held=False,  # a pending referral holds no place
         )
+        if not moved:  # it expired meanwhile (a read stores that without the case lock)
+            continue
+        withdrawn += 1
+        await _timeline(
+            session,
+            principal,
+            case_id,
+            r["id"],
+            str(ReferralStatus.WITHDRAWN),
+            r["service"],
+            withdrawn_by="hub",
+            cause=cause,
+        )
+    if withdrawn:
+        await AuditTrail(session).record(
+            principal, "referral.hub_withdraw", [case_id], [Category.GENERAL]
+        )
+    return withdrawn
 
 
 async def expire_overdue(session: Session) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import pytest
 
@@ -11,7 +12,9 @@ from app.domain.referral_rules import (
     Action,
     Party,
     ReferralStatus,
+    check_case,
     effective_status,
+    expected_lead,
     holds_capacity,
     transition,
     uncovered_categories,
@@ -81,3 +84,51 @@ def test_capacity_services() -> None:
     assert holds_capacity(ServiceKind.SHELTER)
     assert holds_capacity(ServiceKind.COMMUNITY_PLACEMENT)
     assert not holds_capacity(ServiceKind.MEDICAL)
+
+
+ENDING = {(Action.COMPLETE, S.ACCEPTED), (Action.FAIL, S.ACCEPTED), (Action.WITHDRAW, S.ACCEPTED),
+          (Action.COMPLETE, S.IN_PROGRESS), (Action.FAIL, S.IN_PROGRESS),
+          (Action.WITHDRAW, S.IN_PROGRESS)}  # fmt: skip
+
+
+@pytest.mark.parametrize(("action", "current"), sorted(ALLOWED))
+def test_open_case_led_by_the_sender_allows_everything(action: Action, current: S) -> None:
+    rule = transition(action, current, PARTY[action])
+    check_case(rule, current, case_open=True, lead_unchanged=True)
+
+
+@pytest.mark.parametrize(("action", "current"), sorted(ALLOWED))
+def test_after_a_lead_change_only_the_receiver_may_end_an_active_referral(
+    action: Action, current: S
+) -> None:
+    rule = transition(action, current, PARTY[action])
+    if (action, current) in ENDING and PARTY[action] is Party.RECEIVER:
+        check_case(rule, current, case_open=True, lead_unchanged=False)
+    else:
+        with pytest.raises(InvalidTransition, match="no longer leads"):
+            check_case(rule, current, case_open=True, lead_unchanged=False)
+
+
+@pytest.mark.parametrize(("action", "current"), sorted(ALLOWED))
+def test_a_closed_case_only_ends_active_referrals(action: Action, current: S) -> None:
+    rule = transition(action, current, PARTY[action])
+    if (action, current) in ENDING:
+        check_case(rule, current, case_open=False, lead_unchanged=True)
+    else:
+        with pytest.raises(InvalidTransition, match="closed"):
+            check_case(rule, current, case_open=False, lead_unchanged=True)
+
+
+def test_expected_lead_is_the_sender_until_a_transfer_is_accepted() -> None:
+    sender, receiver = uuid4(), uuid4()
+    for current in ReferralStatus:
+        assert (
+            expected_lead(
+                from_org_id=sender, to_org_id=receiver, transfer_lead=False, current=current
+            )
+            == sender
+        )
+        moved = current in (S.ACCEPTED, S.IN_PROGRESS)
+        assert expected_lead(
+            from_org_id=sender, to_org_id=receiver, transfer_lead=True, current=current
+        ) == (receiver if moved else sender)

@@ -183,6 +183,17 @@ _LEAVE = Query(
 _LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
 
 
+# The case facts a referral transition depends on, locking the row like `_LOAD_FOR_UPDATE`. It
+# looks past visibility on purpose: the receiver of a pending referral is not on the care team yet,
+# and the caller has already been checked as a party to the referral.
+_LOCK_STATE = Query("SELECT status, lead_org_id FROM cases WHERE id = $1 FOR UPDATE", ("id",))
+
+
+async def lock_state(session: Session, case_id: UUID) -> asyncpg.Record | None:
+    """The case's ``status`` and ``lead_org_id``, its row locked until the transaction ends."""
+    return await session.fetchrow(_LOCK_STATE, id=case_id)
+
+
 async def load_for(
     session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
 ) -> asyncpg.Record | None:

@@ -88,6 +88,18 @@ _EXPIRE_DUE = Query(
     ("id",),
 )
 
+# What the hub withdraws when a case closes or changes lead: its referrals still pending. One past
+# its deadline already reads as expired and is left to the expiry sweep.
+_PENDING_OF_CASE = Query(
+    """
+    SELECT id, service FROM referrals
+    WHERE case_id = $1 AND status = 'pending'
+      AND NOT (respond_by IS NOT NULL AND respond_by <= now())
+    ORDER BY created_at, id
+    """,
+    ("case_id",),
+)
+
 _SET_CAPACITY_HELD = Query(
     "UPDATE referrals SET capacity_held = $2 WHERE id = $1", ("id", "capacity_held")
 )
@@ -141,6 +153,11 @@ async def take_place(session: Session, org_id: UUID, service: str) -> bool | Non
     if await session.fetchval(_HAS_CAPACITY_ENTRY, org_id=org_id, service=service) is None:
         return None
     return False
+
+
+async def pending_of_case(session: Session, case_id: UUID) -> list[asyncpg.Record]:
+    """The case's pending referrals (``id``, ``service``), oldest first."""
+    return await session.fetch(_PENDING_OF_CASE, case_id=case_id)
 
 
 async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> None:
