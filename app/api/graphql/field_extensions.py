@@ -37,6 +37,8 @@ class RequireScopes(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         note = "Needs scope " + " and ".join(f"`{s}`" for s in self.scopes) + "."
+        if field.description and field.description.endswith(note):
+            return  # the field is shared by every schema built in this process
         field.description = f"{field.description} {note}" if field.description else note
 
     def _check(self, info: Info) -> None:
