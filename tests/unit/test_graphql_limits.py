@@ -16,8 +16,16 @@ from graphql import (
     parse,
     validate,
 )
+from graphql import build_schema as build_graphql_schema
+from graphql import execute as graphql_execute
 
-from app.api.graphql.limits import Limits, document_limits_rule, operation_cost
+from app.api.graphql.limits import (
+    Limits,
+    bounded_executor,
+    document_limits_rule,
+    operation_cost,
+    too_costly,
+)
 from app.api.graphql.pagination import DEFAULT_FIRST, MAX_FIRST
 from app.api.graphql.schema import build_schema
 from app.settings import Settings
@@ -176,3 +184,41 @@ def test_schemas_built_with_other_limits_describe_the_same_api() -> None:
     other = build_schema(production=True, limits=Limits(max_cost=500)).as_str()
     assert other == build_schema(production=False).as_str()
     assert "Needs scope `cases:read`. Needs scope" not in other
+
+
+class TestResponseCap:
+    SDL = "type Query { items: [Item] } type Item { text: String bad: String }"
+
+    def run(self, query: str, items: list[Any], cap: int = 64 * 1024) -> Any:
+        schema = build_graphql_schema(self.SDL)
+        return graphql_execute(
+            schema,
+            parse(query),
+            root_value={"items": items},
+            executor_class=bounded_executor(cap, hide_suggestions=False),
+        )
+
+    def test_leaf_values_count(self) -> None:
+        items = [Item("é" * 1_000) for _ in range(40)]  # 2 bytes each in UTF-8: 80 kB
+        result = self.run("{ items { text } }", items)
+        # graphql-core nulls the field; the ErrorMasker then drops the data (HTTP tests)
+        # 33 of 2 kB: the 33rd passes the cap; nothing after it is resolved
+        assert result.errors[0].path == ["items", 32, "text"]
+        assert all(too_costly(e) for e in result.errors)
+        assert self.run("{ items { text } }", items[:30]).errors is None  # 60 kB
+
+    def test_field_errors_count(self) -> None:
+        """A thousand small errors are a large response too."""
+        result = self.run("{ items { bad } }", [Item("") for _ in range(1_000)])
+        assert any(too_costly(e) for e in result.errors)
+        small = self.run("{ items { bad } }", [Item("") for _ in range(100)])
+        assert len(small.errors) == 100 and not any(too_costly(e) for e in small.errors)
+
+
+class Item:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @property
+    def bad(self) -> str:
+        raise ValueError("no")

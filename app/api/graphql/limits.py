@@ -17,10 +17,10 @@ document can make the checks themselves slow):
   (``operationName``), as the GraphQL spec requires; the router answers 400 otherwise.
 
 While it runs, :func:`bounded_executor` counts the bytes the response is growing to (each
-field's name and every leaf value as JSON). Once they pass ``max_response_bytes`` no further
-field resolves and the whole answer becomes one ``query_too_costly`` error: a response is never
-built past the cap, whatever the stored data weighs (a case update's ``details`` can be as large
-as a request body).
+field's name, every leaf value as JSON, every field error). Once they pass
+``max_response_bytes`` no further field resolves and the whole answer becomes one
+``query_too_costly`` error: a response is never built past the cap, whatever the stored data
+weighs (a case update's ``details`` can be as large as a request body).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from app.api.graphql.pagination import MAX_FIRST
 
 QUERY_TOO_COSTLY = "query_too_costly"
+ERROR_BYTES = 256  # a field error with its message, location, path and code, about
 PAGE_ARGUMENT = "first"
 
 
@@ -362,6 +363,16 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             return super().execute_field(
                 parent_type, source, field_details_list, path, position_context
             )
+
+        def handle_field_error(
+            self,
+            raw_error: Exception,
+            return_type: Any,
+            field_details_list: Any,
+            path: Path,
+        ) -> None:
+            self.response_bytes += ERROR_BYTES  # errors are part of the response too
+            super().handle_field_error(raw_error, return_type, field_details_list, path)
 
         # a static method there, but always called on the executor: this one counts
         def complete_leaf_value(  # type: ignore[override]
