@@ -37,6 +37,18 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    graphql_max_cost: int = Field(
+        default=100_000,
+        ge=100,
+        description="GraphQL: most fields an operation may ask for, counted before it runs, each "
+        "connection's fields multiplied by its `first` (default 25); above → query_too_costly",
+    )
+    graphql_max_response_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=64 * 1024,
+        description="GraphQL: largest response (bytes of JSON); execution stops once a response "
+        "outgrows it and the answer is query_too_costly (mutations are rolled back)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(
@@ -49,6 +61,15 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _a_stored_update_fits_a_graphql_response(self) -> Settings:
+        # a case update's details can be as large as a request body: reading it back must fit
+        if self.graphql_max_response_bytes < self.max_body_bytes:
+            raise ValueError(
+                "AFTERCARE_GRAPHQL_MAX_RESPONSE_BYTES must be at least AFTERCARE_MAX_BODY_BYTES"
+            )
+        return self
 
     @model_validator(mode="after")
     def _production_needs_explicit_config(self) -> Settings:

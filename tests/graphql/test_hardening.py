@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from collections.abc import AsyncIterator
@@ -156,6 +157,52 @@ class TestProduction:
         assert "Did you mean" not in result["errors"][0]["message"]
         # __typename is not introspection of the schema: clients rely on it
         assert data_of(await gql(production, partner, "{ me { __typename id } }"))
+
+    @pytest.mark.parametrize(
+        ("query", "variables"),
+        [
+            ("query ($x: Cas) { me { id } }", None),  # a type
+            ("{ me { id ... on Cas { id } } }", None),
+            ("{ cases(firs: 1) { edges { cursor } } }", None),  # an argument
+            ("{ cases(status: ope) { edges { cursor } } }", None),  # an enum value
+            (
+                "query ($s: CaseStatus) { cases(status: $s) { edges { cursor } } }",
+                {"s": "ope"},
+            ),
+            (  # a field of an input object, in variables
+                "mutation ($i: CreateCaseInput!) { createCase(input: $i) { id } }",
+                {"i": {"externalRef": "x", "survivor": {"gender": "female", "gendr": "female"}}},
+            ),
+            (  # … and in the document
+                'mutation { createCase(input: {externalRef: "x", survivor: {gender: female, '
+                "gendr: female}}) { id } }",
+                None,
+            ),
+            ("{ me { id caes { id } } }", None),  # a field
+        ],
+    )
+    async def test_production_does_not_suggest_types_arguments_or_input_fields(
+        self,
+        production: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+        partner: Partner,
+        query: str,
+        variables: dict[str, Any] | None,
+    ) -> None:
+        """Production answered "Unknown type 'Cas'. Did you mean 'Case'?": introspection off,
+        but the schema spelled out one suggestion at a time."""
+        result = await gql(production, partner, query, variables)
+        assert result.get("data") is None
+        assert {e["extensions"]["code"] for e in result["errors"]} == {"validation_error"}
+        for error in result["errors"]:
+            assert "Did you mean" not in error["message"], error
+            assert error["message"].rstrip().endswith((".", "'")), error
+        assert not re.search(r"'(Case|first|open|gender|cases)'", json.dumps(result)), result
+        # development still helps (at least where graphql-core suggests something)
+        developed = await gql(client, partner, query, variables)
+        assert [e["locations"] for e in developed["errors"]] == [
+            e["locations"] for e in result["errors"]
+        ]
 
     async def test_no_ide(self, production: httpx.AsyncClient) -> None:
         response = await production.get(GRAPHQL, headers={"Accept": "text/html"})

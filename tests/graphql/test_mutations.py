@@ -403,3 +403,26 @@ class TestUnitOfWork:
         )
         assert again["referral"]["status"] == "pending"
         assert "referral.accept" not in await audit_actions(database, full)
+
+    async def test_accept_then_complete_in_one_document_does_not_return_a_case_no_longer_seen(
+        self, client: httpx.AsyncClient, lead: Partner, clinic: Partner
+    ) -> None:
+        """The request's loaders cached the case as the first mutation's answer saw it (the
+        clinic then on the care team) and answered the second with it, after completing the
+        referral had taken the clinic off the case."""
+        case = await open_case(client, lead)
+        referral = await refer(client, lead, case, clinic, shared_categories=["demographics"])
+        selection = "{ status case { id ageBand } }"
+        document = (
+            f"mutation ($id: UUID!) {{ a: acceptReferral(id: $id) {selection} "
+            f'b: completeReferral(id: $id, outcome: "Done") {selection} }}'
+        )
+        data = data_of(await gql(client, clinic, document, {"id": referral["id"]}))
+        assert data["a"]["status"] == "accepted"
+        assert data["a"]["case"]["id"] == case["id"]
+        assert data["b"]["status"] == "completed"
+        assert data["b"]["case"] is None  # as a fresh request (and REST) answers now
+        after = await gql(
+            client, clinic, "query ($id: UUID!) { case(id: $id) { id } }", {"id": case["id"]}
+        )
+        only_error(after, "not_found")

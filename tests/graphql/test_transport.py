@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.db.errors import DatabaseUnavailable
 from app.domain.cases import CaseService
 from tests.api.test_cases import open_case
 from tests.conftest import LOG_STREAM
@@ -258,6 +259,45 @@ class TestHTTP:
             GRAPHQL, json={"query": "subscription { me { id } }"}, headers=lead.headers
         )
         assert_problem(response, 400, "bad_request")
+
+    async def test_several_operations_without_operation_name_is_400(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        """The first operation used to run silently; the GraphQL spec makes it a request
+        error (refused with 400 like a document without an operation to run)."""
+        document = "query A { me { id } } query B { me { name } } mutation C { __typename }"
+        response = await client.post(GRAPHQL, json={"query": document}, headers=lead.headers)
+        body = assert_problem(response, 400, "bad_request")
+        assert "operationName" in body["detail"]
+        anonymous_too = "{ me { id } } query B { me { name } }"
+        response = await client.post(GRAPHQL, json={"query": anonymous_too}, headers=lead.headers)
+        assert_problem(response, 400, "bad_request")
+        named = data_of(await gql(client, lead, document, operationName="B"))
+        assert named == {"me": {"name": "Transport Lead"}}
+        response = await client.post(
+            GRAPHQL, json={"query": document, "operationName": "D"}, headers=lead.headers
+        )
+        assert_problem(response, 400, "bad_request")
+
+    async def test_database_unavailable_in_graphql_carries_retry_after(
+        self, client: httpx.AsyncClient, lead: Partner, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """As REST's 503: the database went away after the token was checked."""
+
+        async def unavailable(self: Any, **kw: Any) -> Any:
+            raise DatabaseUnavailable
+
+        monkeypatch.setattr(CaseService, "list", unavailable)
+        response = await client.post(
+            GRAPHQL,
+            json={"query": "{ me { id } cases { edges { cursor } } }"},
+            headers=lead.headers,
+        )
+        assert response.status_code == 200
+        assert only_error(response.json(), "service_unavailable")["path"] == ["cases"]
+        assert response.headers["retry-after"] == "1"
+        fine = await client.post(GRAPHQL, json={"query": "{ me { id } }"}, headers=lead.headers)
+        assert "retry-after" not in fine.headers
 
     async def test_sibling_fields_share_one_unit_of_work(
         self, client: httpx.AsyncClient, lead: Partner

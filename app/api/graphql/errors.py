@@ -9,6 +9,10 @@
   limits) is ``validation_error``; the value that was rejected is cut from the message, as REST
   never repeats rejected input.
 - The database being unreachable is ``service_unavailable``.
+- An operation over the cost limit or the response cap (``limits.py``) is ``query_too_costly``:
+  the answer is that one error and no data, however far execution got.
+- In production, suggestions ("Did you mean …?") are cut from every message: they would
+  describe the schema that introspection is off to hide.
 - Anything else is a bug: the message becomes "Unexpected error", the code ``internal_error``,
   and the log gets the exception's type only (messages and tracebacks can hold survivor data).
 """
@@ -25,6 +29,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.api.graphql.inputs.validation import camel, graphql_loc
+from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
 from app.db.errors import DatabaseUnavailable
 from app.domain.errors import DomainError
 from app.logging import log
@@ -44,6 +49,7 @@ _REASONS = (
     (re.compile(r"^(\w+) cannot represent .*\Z", re.S), r"\1 cannot represent the value given."),
     (re.compile(r"(?:,? but encountered error .*|[,;.]? ?[Ff]ound:? .*)\Z", re.S), "."),
 )
+_SUGGESTION = re.compile(r"\s*Did you mean\b[^?]*\?")
 _DOUBLE_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
 _QUOTED = re.compile(r"'[^']*'")
 
@@ -92,8 +98,10 @@ def _rebuilt(error: GraphQLError, message: str, extensions: dict[str, Any]) -> G
     )
 
 
-def shape_error(error: GraphQLError) -> GraphQLError:
+def shape_error(error: GraphQLError, *, hide_suggestions: bool = False) -> GraphQLError:
     original = error.original_error
+    if too_costly(error):
+        return GraphQLError(error.message, extensions={"code": QUERY_TOO_COSTLY})
     if isinstance(original, DomainError):
         return _rebuilt(error, original.detail, _domain_extensions(original))
     if isinstance(original, DatabaseUnavailable):
@@ -101,7 +109,8 @@ def shape_error(error: GraphQLError) -> GraphQLError:
         message = "The database is unavailable; retry shortly."
         return _rebuilt(error, message, {"code": "service_unavailable"})
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
-        return _rebuilt(error, _scrub(error.message), {"code": "validation_error"})
+        message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
+        return _rebuilt(error, _scrub(message), {"code": "validation_error"})
     log.error(
         "unhandled_error",
         api="graphql",
@@ -112,18 +121,29 @@ def shape_error(error: GraphQLError) -> GraphQLError:
 
 
 class ErrorMasker(SchemaExtension):
+    def __init__(self, *, hide_suggestions: bool = False) -> None:
+        super().__init__()
+        self.hide_suggestions = hide_suggestions
+
     def on_operation(self) -> Iterator[None]:
+        hide = self.hide_suggestions
         try:
             yield
         except _REQUEST_ERRORS:
             raise  # the router answers these with 400
         except GraphQLError as error:
-            # Raised through an extension hook (the cached parser's syntax and token errors);
-            # Strawberry turns it into the result's only error.
-            raise shape_error(error) from None
+            # Raised through an extension hook (the cached parser's syntax and token errors,
+            # the cost limit); Strawberry turns it into the result's only error.
+            raise shape_error(error, hide_suggestions=hide) from None
         except Exception as exc:  # a bug in an extension hook: masked like any other
             raise shape_error(GraphQLError(UNEXPECTED, original_error=exc)) from None
         result = self.execution_context.result
         errors = getattr(result, "errors", None)
-        if result is not None and errors:
-            result.errors = [shape_error(e) for e in errors]
+        if result is None or not errors:
+            return
+        costly = next((e for e in errors if too_costly(e)), None)
+        if costly is not None:  # the response cap: drop whatever was built, keep one error
+            result.data = None
+            result.errors = [shape_error(costly)]
+            return
+        result.errors = [shape_error(e, hide_suggestions=hide) for e in errors]

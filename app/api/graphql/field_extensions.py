@@ -37,6 +37,8 @@ class RequireScopes(FieldExtension):
 
     def apply(self, field: StrawberryField) -> None:
         note = "Needs scope " + " and ".join(f"`{s}`" for s in self.scopes) + "."
+        if field.description and field.description.endswith(note):
+            return  # the field is shared by every schema built in this process
         field.description = f"{field.description} {note}" if field.description else note
 
     def _check(self, info: Info) -> None:
@@ -61,13 +63,20 @@ class RequireScopes(FieldExtension):
 class Atomic(FieldExtension):
     """A mutation is a unit of work of its own: it runs in a savepoint of the request's
     transaction, so when it fails, everything it wrote is rolled back (and the audit rows with
-    it), while mutations before it in the same request keep their effect."""
+    it), while mutations before it in the same request keep their effect.
+
+    After it (succeeded or not), the request's loaders forget what they loaded: its own result
+    and the mutations after it (which run one after another) see the database as it now is, and
+    only what the caller may now see of it."""
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
     ) -> Any:
-        async with info.context.session.savepoint():
-            result: Awaitable[Any] | Any = next_(source, info, **kwargs)
-            if isawaitable(result):
-                result = await result
-            return result
+        try:
+            async with info.context.session.savepoint():
+                result: Awaitable[Any] | Any = next_(source, info, **kwargs)
+                if isawaitable(result):
+                    result = await result
+                return result
+        finally:
+            info.context.loaders.clear_all()

@@ -3,7 +3,11 @@
 - ``POST /graphql`` (``application/json``, one operation per request): the bearer token is
   verified exactly as for REST (``app.api.deps.authenticate``) before anything is parsed or
   executed; a missing or bad token is REST's 401 with ``WWW-Authenticate``. Batches (a JSON
-  array) are refused with 400. Executed operations answer 200 with ``data`` and ``errors``.
+  array), documents without an operation to run, and documents with several operations but no
+  ``operationName`` are refused with 400. Executed operations answer 200 with ``data`` and
+  ``errors``; when an error says the database is unavailable, with ``Retry-After`` as REST's 503.
+- A response over the cap (``limits.py``) is one ``query_too_costly`` error instead, and a
+  mutation's writes are rolled back: the client can ask for less and try again.
 - Queries over ``GET`` are not served: ``GET /graphql`` is the GraphiQL IDE in development (its
   assets come from ``static/``, never a CDN) and 405 otherwise; ``/graphql/ide/*`` exists only
   in development.
@@ -25,11 +29,18 @@ from starlette.responses import FileResponse, HTMLResponse, Response
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import process_result
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from app.api.context import AppContext
 from app.api.deps import authenticate, bearer_token
 from app.api.graphql.context import build_context
+from app.api.graphql.limits import (
+    QUERY_TOO_COSTLY,
+    AmbiguousOperation,
+    Limits,
+    response_too_large,
+)
 from app.api.graphql.schema import build_schema
 from app.api.problems import problem_response
 from app.db.serialized import SerializedSession
@@ -54,6 +65,7 @@ IDE_SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 _OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
+RETRY_AFTER = {"Retry-After": "1"}  # as REST's 503 (app/api/problems.py)
 
 
 async def _session(request: Request) -> AsyncIterator[SerializedSession]:
@@ -114,10 +126,24 @@ async def _operation(request: Request) -> _Operation | Response:
     return _Operation(query, variables, name)
 
 
+async def _answer(result: ExecutionResult, session: SerializedSession, max_bytes: int) -> Response:
+    codes = {(e.extensions or {}).get("code") for e in result.errors or ()}
+    body = orjson.dumps(process_result(result))
+    if len(body) > max_bytes:  # the executor's count is an estimate: this is the cap
+        codes.add(QUERY_TOO_COSTLY)
+        body = orjson.dumps({"data": None, "errors": [response_too_large(max_bytes).formatted]})
+    if QUERY_TOO_COSTLY in codes:
+        await session.rollback()  # the answer is an error: no mutation keeps its effect
+    headers = RETRY_AFTER if "service_unavailable" in codes else None
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def graphql_router(settings: Settings) -> APIRouter:
     """The ``/graphql`` routes for these settings (no IDE or introspection in production)."""
     development = settings.is_development
-    schema = build_schema(production=not development)
+    max_bytes = settings.graphql_max_response_bytes
+    limits = Limits(max_cost=settings.graphql_max_cost, max_response_bytes=max_bytes)
+    schema = build_schema(production=not development, limits=limits)
     # GraphQL documents itself (openapi/schema.graphql), so it stays out of the OpenAPI document.
     router = APIRouter(tags=["graphql"], include_in_schema=False)
 
@@ -140,9 +166,11 @@ def graphql_router(settings: Settings) -> APIRouter:
                 operation_name=operation.operation_name,
                 allowed_operation_types=_OPERATIONS,
             )
+        except AmbiguousOperation as exc:
+            return _bad_request(exc.as_http_error_reason())
         except (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError):
             return _bad_request("The document has no operation to run (or an unsupported one)")
-        return Response(orjson.dumps(process_result(result)), media_type="application/json")
+        return await _answer(result, session, max_bytes)
 
     if development:
         page = (STATIC / "ide.html").read_text()

@@ -1,9 +1,12 @@
 """The schema: root types, limits, caches and the error masker.
 
-Limits (checked before anything runs): depth 12 (a connection costs two levels, so a case's
-referrals' case's updates still fits), 15 aliases, 2,000 tokens. Introspection and field
-suggestions are off in production. Parser and validation caches are bounded LRUs shared by all
-requests; the validation rules are built once so that cached validations stay valid.
+Limits (``limits.py``): before anything runs, depth 12 (a connection costs two levels, so a
+case's referrals' case's updates still fits), 15 aliases, 2,000 tokens, one operation (or a named
+one), and a cost of at most ``AFTERCARE_GRAPHQL_MAX_COST`` fields (pages multiplied in); while it
+runs, a response of at most ``AFTERCARE_GRAPHQL_MAX_RESPONSE_BYTES``. Introspection and
+suggestions (of fields, types, arguments, values) are off in production. Parser and validation
+caches are bounded LRUs shared by all requests; the validation rules are built once per limits so
+that cached validations stay valid.
 """
 
 from __future__ import annotations
@@ -15,22 +18,22 @@ import strawberry
 from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from app.api.graphql.errors import ErrorMasker
+from app.api.graphql.limits import Limits, OperationLimits, bounded_executor, document_limits_rule
 from app.api.graphql.mutations import Mutation
 from app.api.graphql.queries import Query
 
-MAX_DEPTH = 12
-MAX_ALIASES = 15
-MAX_TOKENS = 2_000
+DEFAULT_LIMITS = Limits()
+MAX_DEPTH = DEFAULT_LIMITS.max_depth
+MAX_ALIASES = DEFAULT_LIMITS.max_aliases
+MAX_TOKENS = DEFAULT_LIMITS.max_tokens
 CACHE_SIZE = 256
 
 
@@ -43,24 +46,29 @@ class AftercareSchema(strawberry.Schema):
         return None
 
 
+def build_schema(*, production: bool, limits: Limits = DEFAULT_LIMITS) -> strawberry.Schema:
+    return _build_schema(production, limits)
+
+
 @cache
-def build_schema(*, production: bool) -> strawberry.Schema:
-    rules: list[Any] = [
-        *QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
-    ]
+def _build_schema(production: bool, limits: Limits) -> strawberry.Schema:
+    rules: list[Any] = [document_limits_rule(limits)]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
     return AftercareSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
-            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
             lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: OperationLimits(limits),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
-            ErrorMasker,
+            lambda: ErrorMasker(hide_suggestions=production),
         ],
+        execution_context_class=bounded_executor(
+            limits.max_response_bytes, hide_suggestions=production
+        ),
         config=StrawberryConfig(disable_field_suggestions=production),
     )
 

@@ -1,9 +1,10 @@
 """DataLoaders, one per file, built fresh for every request (never shared across requests or
-organisations: each is bound to one caller's services)."""
+organisations: each is bound to one caller's services). Their caches are emptied after every
+mutation (``field_extensions.Atomic``), so nothing loaded before a write answers after it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from app.api.graphql.loaders.case_by_id import CaseByIdLoader
 from app.api.graphql.loaders.case_page_key import CasePageKey
@@ -25,6 +26,12 @@ class Loaders:
     referrals_by_case: ReferralsByCaseLoader
     legal_by_case: LegalByCaseLoader
     placements_by_case: PlacementsByCaseLoader
+
+    def clear_all(self) -> None:
+        """Forget everything loaded so far (a mutation may have changed it, or what the caller
+        may see of it)."""
+        for field in fields(self):
+            getattr(self, field.name).clear_all()
 
     @classmethod
     def build(cls, services: Services) -> Loaders:

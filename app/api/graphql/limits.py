@@ -1,0 +1,387 @@
+"""What one operation may cost: limits checked before it runs, and a cap while it runs.
+
+Before anything runs (all linear in the document, with each fragment measured once, so no
+document can make the checks themselves slow):
+
+- **Depth** (validation): at most ``max_depth`` fields with a selection nested on any path (a
+  connection costs two: ``edges { node }``). Introspection fields are not counted.
+- **Aliases** (validation): at most ``max_aliases`` in the whole document, fragments counted
+  wherever they are spread.
+- **Cost** (just before execution, with the request's variables): every field the response could
+  hold counts one, and everything selected under a connection counts once per item of its
+  page — ``first`` as given (literal, variable, the variable's default), else the field's
+  default (25), and at most 100 (the resolvers refuse more). Aliases add up; a fragment spread
+  twice in one selection counts once, as execution merges it. Above ``max_cost`` the operation
+  is refused with ``query_too_costly`` and nothing runs.
+- **One operation**: a document with several operations must name the one to run
+  (``operationName``), as the GraphQL spec requires; the router answers 400 otherwise.
+
+While it runs, :func:`bounded_executor` counts the bytes the response is growing to (each
+field's name, every leaf value as JSON, every field error). Once they pass
+``max_response_bytes`` no further field resolves and the whole answer becomes one
+``query_too_costly`` error: a response is never built past the cap, whatever the stored data
+weighs (a case update's ``details`` can be as large as a request body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    GraphQLLeafType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationContext,
+    ValidationRule,
+    VariableNode,
+    get_named_type,
+)
+from graphql.execution import Executor
+from graphql.pyutils import Path
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from app.api.graphql.pagination import MAX_FIRST
+
+QUERY_TOO_COSTLY = "query_too_costly"
+ERROR_BYTES = 256  # a field error with its message, location, path and code, about
+PAGE_ARGUMENT = "first"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_depth: int = 12
+    max_aliases: int = 15
+    max_tokens: int = 2_000
+    max_cost: int = 100_000
+    max_response_bytes: int = 8 * 1024 * 1024
+
+
+class QueryTooCostly(GraphQLError):
+    """The operation would cost more than the limits allow (``extensions.code``
+    ``query_too_costly``)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, extensions={"code": QUERY_TOO_COSTLY})
+
+
+class AmbiguousOperation(CannotGetOperationTypeError):
+    """Several operations and no ``operationName``: which one to run is not known."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def as_http_error_reason(self) -> str:
+        return "The document has several operations: name the one to run in `operationName`"
+
+
+def too_costly(error: GraphQLError) -> bool:
+    return isinstance(error, QueryTooCostly) or isinstance(error.original_error, QueryTooCostly)
+
+
+def response_too_large(max_bytes: int) -> QueryTooCostly:
+    return QueryTooCostly(
+        f"The response would exceed {max_bytes:,} bytes: ask for smaller pages (`first`) "
+        "or fewer fields"
+    )
+
+
+# --- depth and aliases (validation; cached with the document) -------------------------------
+
+
+class _Shape:
+    """Depth and alias count of selection sets, each fragment measured once."""
+
+    def __init__(self, document: DocumentNode) -> None:
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self._depths: dict[str, int] = {}
+        self._aliases: dict[str, int] = {}
+        self._open: set[str] = set()  # fragments being measured (a cycle, reported elsewhere)
+
+    def depth(self, selection_set: SelectionSetNode) -> int:
+        deepest = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                if selection.selection_set and not selection.name.value.startswith("__"):
+                    deepest = max(deepest, 1 + self.depth(selection.selection_set))
+            elif isinstance(selection, InlineFragmentNode):
+                deepest = max(deepest, self.depth(selection.selection_set))
+            elif isinstance(selection, FragmentSpreadNode):
+                deepest = max(deepest, self._fragment(selection.name.value, self._depths))
+        return deepest
+
+    def aliases(self, selection_set: SelectionSetNode) -> int:
+        count = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                count += selection.alias is not None
+                if selection.selection_set:
+                    count += self.aliases(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                count += self.aliases(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode):
+                count += self._fragment(selection.name.value, self._aliases)
+        return count
+
+    def _fragment(self, name: str, memo: dict[str, int]) -> int:
+        if name in memo:
+            return memo[name]
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._open:
+            return 0
+        self._open.add(name)
+        try:
+            measure = self.depth if memo is self._depths else self.aliases
+            memo[name] = measure(fragment.selection_set)
+        finally:
+            self._open.discard(name)
+        return memo[name]
+
+
+def document_limits_rule(limits: Limits) -> type[ValidationRule]:
+    class DocumentLimits(ValidationRule):
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(context)
+            shape = _Shape(context.document)
+            operations = [
+                d for d in context.document.definitions if isinstance(d, OperationDefinitionNode)
+            ]
+            for operation in operations:
+                if shape.depth(operation.selection_set) > limits.max_depth:
+                    name = operation.name.value if operation.name else "anonymous"
+                    context.report_error(
+                        GraphQLError(
+                            f"'{name}' exceeds maximum operation depth of {limits.max_depth}",
+                            operation,
+                        )
+                    )
+            aliases = sum(shape.aliases(o.selection_set) for o in operations)
+            if aliases > limits.max_aliases:
+                context.report_error(
+                    GraphQLError(f"{aliases} aliases found. Allowed: {limits.max_aliases}")
+                )
+
+    return DocumentLimits
+
+
+# --- cost (before execution, with the variables) ---------------------------------------------
+
+
+class _Cost:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: Mapping[str, Any],
+        ceiling: int,
+    ) -> None:
+        self.schema = schema
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.variables = dict(variables)
+        for definition in operation.variable_definitions or ():
+            name = definition.variable.name.value
+            if name not in self.variables and isinstance(definition.default_value, IntValueNode):
+                self.variables[name] = int(definition.default_value.value)
+        self.ceiling = ceiling
+        self.total = 0
+
+    def page(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
+        fields = getattr(parent, "fields", None)
+        definition = fields.get(node.name.value) if fields else None
+        argument = definition.args.get(PAGE_ARGUMENT) if definition else None
+        if argument is None:
+            return 1
+        value: Any = argument.default_value
+        for given in node.arguments or ():
+            if given.name.value != PAGE_ARGUMENT:
+                continue
+            if isinstance(given.value, IntValueNode):
+                value = int(given.value.value)
+            elif isinstance(given.value, VariableNode):
+                value = self.variables.get(given.value.name.value, value)
+            else:
+                value = None
+        if not isinstance(value, int) or isinstance(value, bool):
+            return MAX_FIRST  # not a number: it will be refused, count the worst
+        return min(max(value, 1), MAX_FIRST)
+
+    def child_type(self, parent: GraphQLNamedType | None, node: FieldNode) -> GraphQLNamedType:
+        fields = getattr(parent, "fields", None)
+        definition = fields.get(node.name.value) if fields else None
+        return get_named_type(definition.type) if definition else None  # type: ignore[return-value]
+
+    def walk(
+        self,
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        multiplier: int,
+        seen: set[str],
+    ) -> None:
+        for selection in selection_set.selections:
+            if self.total > self.ceiling:
+                return  # already refused: stop counting (the count only grows)
+            if isinstance(selection, FieldNode):
+                self.total += multiplier
+                if selection.selection_set:
+                    self.walk(
+                        selection.selection_set,
+                        self.child_type(parent, selection),
+                        multiplier * self.page(parent, selection),
+                        set(),
+                    )
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                on = self.schema.get_type(condition.name.value) if condition else parent
+                self.walk(selection.selection_set, on, multiplier, seen)
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                fragment = self.fragments.get(name)
+                if name in seen or fragment is None:
+                    continue  # execution merges a repeated spread into the first
+                seen.add(name)
+                on = self.schema.get_type(fragment.type_condition.name.value)
+                self.walk(fragment.selection_set, on, multiplier, seen)
+
+
+def operation_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+    ceiling: int,
+) -> int:
+    """The most fields the operation's response could hold; counting stops once past
+    ``ceiling`` (the result is then only known to be above it)."""
+    cost = _Cost(schema, document, operation, variables or {}, ceiling)
+    root: GraphQLObjectType | None = schema.get_root_type(operation.operation)
+    cost.walk(operation.selection_set, root, 1, set())
+    return cost.total
+
+
+def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode) and (
+            name is None or (definition.name is not None and definition.name.value == name)
+        ):
+            return definition
+    return None
+
+
+class OperationLimits(SchemaExtension):
+    """One operation to run, and within the cost limit, before anything executes."""
+
+    def __init__(self, limits: Limits) -> None:
+        super().__init__()
+        self.limits = limits
+        self.named: str | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        # before parsing, this is the operationName the request gave (or None)
+        self.named = self.execution_context.operation_name
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if self.named is None and document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                raise AmbiguousOperation
+
+    def on_execute(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        operation = _operation(document, self.named) if document else None
+        if document is not None and operation is not None:
+            ceiling = self.limits.max_cost
+            schema = context.schema._schema
+            cost = operation_cost(schema, document, operation, context.variables, ceiling)
+            if cost > ceiling:
+                raise QueryTooCostly(
+                    f"The operation could return more than {ceiling:,} fields (each connection's "
+                    "fields count once per item of its page, `first`): ask for smaller pages or "
+                    "fewer fields"
+                )
+        yield
+
+
+# --- the response cap (during execution) -----------------------------------------------------
+
+
+def _leaf_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return (len(value) if value.isascii() else len(value.encode())) + 2
+    if isinstance(value, bool | int | float) or value is None:
+        return 8
+    return len(orjson.dumps(value))  # the JSON scalar (a case update's details)
+
+
+def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type[Executor[Any]]:
+    """graphql-core's executor (as Strawberry configures it) that stops resolving once the
+    response passes ``max_response_bytes``, and (in production) leaves suggestions out of the
+    messages it writes itself (variable values)."""
+
+    class BoundedExecutor(StrawberryGraphQLCoreExecutionContext):
+        response_bytes = 0
+
+        @classmethod
+        def build(cls, *args: Any, **kwargs: Any) -> Any:
+            if hide_suggestions:
+                kwargs["hide_suggestions"] = True
+            return super().build(*args, **kwargs)
+
+        def execute_field(
+            self,
+            parent_type: GraphQLObjectType,
+            source: Any,
+            field_details_list: Any,
+            path: Path,
+            position_context: Any,
+        ) -> Any:
+            if self.response_bytes > max_response_bytes:
+                raise response_too_large(max_response_bytes)  # resolve nothing more
+            self.response_bytes += len(str(path.key)) + 6  # "key": and the punctuation
+            return super().execute_field(
+                parent_type, source, field_details_list, path, position_context
+            )
+
+        def handle_field_error(
+            self,
+            raw_error: Exception,
+            return_type: Any,
+            field_details_list: Any,
+            path: Path,
+        ) -> None:
+            self.response_bytes += ERROR_BYTES  # errors are part of the response too
+            super().handle_field_error(raw_error, return_type, field_details_list, path)
+
+        # a static method there, but always called on the executor: this one counts
+        def complete_leaf_value(  # type: ignore[override]
+            self, return_type: GraphQLLeafType, result: Any
+        ) -> Any:
+            value = Executor.complete_leaf_value(return_type, result)
+            self.response_bytes += _leaf_bytes(value)
+            if self.response_bytes > max_response_bytes:
+                raise response_too_large(max_response_bytes)
+            return value
+
+    return BoundedExecutor

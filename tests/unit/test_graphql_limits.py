@@ -1,0 +1,224 @@
+"""The GraphQL cost, depth and alias measures on their own: what they count, and that no document
+makes them slow."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from graphql import (
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    OperationDefinitionNode,
+    get_named_type,
+    parse,
+    validate,
+)
+from graphql import build_schema as build_graphql_schema
+from graphql import execute as graphql_execute
+
+from app.api.graphql.limits import (
+    Limits,
+    bounded_executor,
+    document_limits_rule,
+    operation_cost,
+    too_costly,
+)
+from app.api.graphql.pagination import DEFAULT_FIRST, MAX_FIRST
+from app.api.graphql.schema import build_schema
+from app.settings import Settings
+from bench.graphql_vs_rest import QUERY as BENCH_QUERY
+from tests.graphql.test_batching import PAGE as BATCH_PAGE
+
+SCHEMA = build_schema(production=False)._schema
+DEFAULTS = Limits()
+
+
+def cost(query: str, variables: dict[str, Any] | None = None, ceiling: int = 10**12) -> int:
+    document = parse(query)
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    return operation_cost(SCHEMA, document, operation, variables, ceiling)
+
+
+def limit_errors(query: str) -> list[str]:
+    return [e.message for e in validate(SCHEMA, parse(query), [document_limits_rule(DEFAULTS)])]
+
+
+def fragment_bomb(levels: int) -> str:
+    """Each fragment spreads the next twice: 2**levels spreads, in a few hundred tokens."""
+    fragments = " ".join(
+        f"fragment F{i} on Organization {{ ...F{i + 1} ...F{i + 1} }}" for i in range(levels)
+    )
+    return f"{{ me {{ ...F0 }} }} {fragments} fragment F{levels} on Organization {{ id name }}"
+
+
+class TestCost:
+    def test_fields_count_once_each_and_pages_multiply(self) -> None:
+        assert cost("{ me { id name } }") == 3
+        # cases(1) + 10 x (edges + node + id)
+        assert cost("{ cases(first: 10) { edges { node { id } } } }") == 1 + 10 * 3
+        nested = (
+            "{ cases(first: 10) { edges { node { updates(first: 4) { edges { cursor } } } } } }"
+        )
+        assert cost(nested) == 1 + 10 * (2 + 1 + 4 * 2)
+
+    def test_absent_first_is_the_default_page_and_first_is_capped(self) -> None:
+        assert cost("{ cases { edges { cursor } } }") == 1 + DEFAULT_FIRST * 2
+        # out of range is refused by the resolver: it costs the most it could
+        assert cost("{ cases(first: 1000000) { edges { cursor } } }") == 1 + MAX_FIRST * 2
+        assert cost("{ cases(first: 0) { edges { cursor } } }") == 1 + 1 * 2
+
+    def test_variables_and_their_defaults_give_the_page(self) -> None:
+        query = "query ($n: Int! = 3) { cases(first: $n) { edges { cursor } } }"
+        assert cost(query) == 1 + 3 * 2
+        assert cost(query, {"n": 40}) == 1 + 40 * 2
+        assert cost(query, {"n": "lots"}) == 1 + MAX_FIRST * 2  # refused later; worst case
+
+    def test_aliases_add_up_and_fragments_are_resolved(self) -> None:
+        one = "case(id: $id) { updates(first: 100) { edges { node { details } } } }"
+        attack = "query ($id: UUID!) { " + " ".join(f"a{i}: {one}" for i in range(15)) + " }"
+        assert cost(attack) == 15 * (1 + 1 + 100 * 3)
+        with_fragment = (
+            "query ($id: UUID!) { case(id: $id) { ...U } } "
+            "fragment U on Case { updates(first: 100) { edges { node { details } } } }"
+        )
+        assert cost(with_fragment) == 1 + 1 + 100 * 3
+        inline = "{ me { ... on Organization { id name } } }"
+        assert cost(inline) == 3
+
+    def test_counting_stops_past_the_ceiling(self) -> None:
+        huge = "{ cases(first: 100) { edges { node { referrals(first: 100) { edges { node { " + (
+            "case { updates(first: 100) { edges { node { id summary details } } } } } } } } } } }"
+        )
+        started = time.perf_counter()
+        assert cost(huge, ceiling=1_000) > 1_000
+        assert time.perf_counter() - started < 0.5
+
+    def test_a_fragment_bomb_costs_what_execution_does_and_is_quick(self) -> None:
+        started = time.perf_counter()
+        # a spread repeated in one selection is merged by execution: me + id + name
+        assert cost("query " + fragment_bomb(150)) == 3
+        assert time.perf_counter() - started < 0.5
+
+    def test_the_normal_pages_fit_the_default_limit(self) -> None:
+        """The benchmark's 50 cases with their referrals, and the batching test's page."""
+        assert cost(BENCH_QUERY) < DEFAULTS.max_cost
+        assert cost(BATCH_PAGE, {"first": 50}) < DEFAULTS.max_cost
+        assert cost(BATCH_PAGE, {"first": 100}) < DEFAULTS.max_cost
+
+    def test_settings_defaults_are_the_limits_defaults(self, tmp_path: Any) -> None:
+        settings = Settings(data_dir=tmp_path)
+        assert settings.graphql_max_cost == DEFAULTS.max_cost
+        assert settings.graphql_max_response_bytes == DEFAULTS.max_response_bytes
+
+    def test_a_response_cap_below_the_body_limit_is_refused(self, tmp_path: Any) -> None:
+        with pytest.raises(ValueError, match="GRAPHQL_MAX_RESPONSE_BYTES"):
+            Settings(
+                data_dir=tmp_path, max_body_bytes=4 * 1024 * 1024, graphql_max_response_bytes=65536
+            )
+
+
+class TestDepthAndAliases:
+    def test_depth_counts_fields_with_selections_through_fragments(self) -> None:
+        ok = (
+            "{ cases { edges { node { referrals { edges { node { case { updates { edges "
+            "{ node { id } } } } } } } } } } }"
+        )
+        assert limit_errors(ok) == []
+        via_fragment = (
+            "{ cases { edges { node { referrals { edges { node { case { ...C } } } } } } } } "
+            "fragment C on Case { referrals { edges { node { case { referrals { edges "
+            "{ node { id } } } } } } } }"
+        )
+        assert limit_errors(via_fragment) == [
+            f"'anonymous' exceeds maximum operation depth of {DEFAULTS.max_depth}"
+        ]
+
+    def test_aliases_in_fragments_count_where_spread(self) -> None:
+        fragment = "fragment A on Organization { " + " ".join(f"a{i}: id" for i in range(8)) + " }"
+        assert limit_errors("{ me { ...A } } " + fragment) == []
+        errors = limit_errors("{ x: me { ...A } y: me { ...A } } " + fragment)
+        assert errors == [f"18 aliases found. Allowed: {DEFAULTS.max_aliases}"]
+
+    def test_a_fragment_bomb_is_measured_in_linear_time(self) -> None:
+        """Strawberry's depth and alias limiters walk every spread: 2**levels steps."""
+        started = time.perf_counter()
+        assert limit_errors(fragment_bomb(150)) == []
+        assert time.perf_counter() - started < 0.5
+
+    def test_fragment_cycles_do_not_loop(self) -> None:
+        cycle = (
+            "{ me { ...F } } fragment F on Organization { id ...G } "
+            "fragment G on Organization { name ...F }"
+        )
+        assert limit_errors(cycle) == []  # NoFragmentCyclesRule reports it
+
+
+def test_every_connection_has_a_bounded_first() -> None:
+    """Every list of records is a connection with `first` (default 25, at most 100), so the
+    cost measure sees every page; other lists are small value lists of one record."""
+    for type_ in SCHEMA.type_map.values():
+        if not isinstance(type_, GraphQLObjectType) or type_.name.startswith("__"):
+            continue
+        for name, field in type_.fields.items():
+            named = get_named_type(field.type)
+            if named.name.endswith("Connection"):
+                first = field.args.get("first")
+                assert first is not None, f"{type_.name}.{name}"
+                assert first.default_value == DEFAULT_FIRST, f"{type_.name}.{name}"
+            inner = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+            if isinstance(inner, GraphQLList) and isinstance(named, GraphQLObjectType):
+                assert type_.name.endswith("Connection") or name in BOUNDED_OBJECT_LISTS, (
+                    f"{type_.name}.{name} is an unbounded list"
+                )
+
+
+# lists of objects that are not connections: small, bounded by the write models
+BOUNDED_OBJECT_LISTS = {"capacity", "documents", "protectiveMeasures", "grantedBy"}
+
+
+def test_schemas_built_with_other_limits_describe_the_same_api() -> None:
+    """Each schema applies the field extensions again: a scope note must not repeat."""
+    other = build_schema(production=True, limits=Limits(max_cost=500)).as_str()
+    assert other == build_schema(production=False).as_str()
+    assert "Needs scope `cases:read`. Needs scope" not in other
+
+
+class TestResponseCap:
+    SDL = "type Query { items: [Item] } type Item { text: String bad: String }"
+
+    def run(self, query: str, items: list[Any], cap: int = 64 * 1024) -> Any:
+        schema = build_graphql_schema(self.SDL)
+        return graphql_execute(
+            schema,
+            parse(query),
+            root_value={"items": items},
+            executor_class=bounded_executor(cap, hide_suggestions=False),
+        )
+
+    def test_leaf_values_count(self) -> None:
+        items = [Item("é" * 1_000) for _ in range(40)]  # 2 bytes each in UTF-8: 80 kB
+        result = self.run("{ items { text } }", items)
+        # graphql-core nulls the field; the ErrorMasker then drops the data (HTTP tests)
+        # 33 of 2 kB: the 33rd passes the cap; nothing after it is resolved
+        assert result.errors[0].path == ["items", 32, "text"]
+        assert all(too_costly(e) for e in result.errors)
+        assert self.run("{ items { text } }", items[:30]).errors is None  # 60 kB
+
+    def test_field_errors_count(self) -> None:
+        """A thousand small errors are a large response too."""
+        result = self.run("{ items { bad } }", [Item("") for _ in range(1_000)])
+        assert any(too_costly(e) for e in result.errors)
+        small = self.run("{ items { bad } }", [Item("") for _ in range(100)])
+        assert len(small.errors) == 100 and not any(too_costly(e) for e in small.errors)
+
+
+class Item:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @property
+    def bad(self) -> str:
+        raise ValueError("no")
