@@ -72,7 +72,11 @@ def create_app(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
-    keyring = keyring or KeyRing(settings.resolved_keys_dir, create=settings.is_development)
+    keyring = keyring or KeyRing(
+        settings.resolved_keys_dir,
+        create=settings.is_development,
+        refresh_interval=settings.keyset_refresh_seconds,
+    )
     if key_wrapper is None:
         kek = settings.kek.get_secret_value() if settings.kek else None
         key_wrapper = KeyWrapper(

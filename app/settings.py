@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     idempotency_ttl_hours: int = Field(default=24, ge=1)
+    keyset_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="How often (at most) each process looks at keyset.json for rotations and "
+        "retirements: a retired key stops verifying everywhere within this bound",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(

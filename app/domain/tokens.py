@@ -60,8 +60,10 @@ class VerifiedTokens:
 
     Partners reuse a token for its whole lifetime, so re-verifying the RS256 signature on every
     request is wasted work. An entry is used only while the token is unexpired and its signing
-    key is still published; revocation and client status are still checked in the database on
-    every request.
+    key is still published in the key ring's *current* key set (the caller refreshes the ring
+    first, so a retired ``kid`` drops its entries within the ring's refresh interval);
+    revocation, client status and the client's organisation are still checked in the database
+    on every request.
     """
 
     def __init__(self, max_entries: int = 10_000, leeway: int = 30) -> None:
@@ -119,6 +121,9 @@ class TokenService:
 
     def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
         """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
+        # Picks up rotations and retirements made by other processes (one clock check between
+        # looks at the key file), before the memo is consulted.
+        self.keyring.refresh()
         if self.verified is not None:
             hit = self.verified.get(token, self.keyring)
             if hit is not None:

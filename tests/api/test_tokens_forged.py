@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -198,5 +199,27 @@ async def test_rotated_keys_keep_old_tokens_valid_until_retired(
     assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
     assert keys.retire(ring.directory) == [old_kid]
     ring.refresh(force=True)
+    assert_unauthorized(await client.get(ME, headers=partner.headers))
+    assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+async def test_retired_kid_stops_verifying_within_the_refresh_interval_even_when_memoised(
+    client: httpx.AsyncClient, factory: Factory, tmp_path: Any
+) -> None:
+    # No forced refresh here: the running process must notice the retirement on its own.
+    from app.domain import keys
+
+    ring = KeyRing(tmp_path / "k", create=True, refresh_interval=0.05)
+    factory.ctx.keyring = ring
+    partner = await factory.partner()
+    old_kid = ring.keyset.active.kid
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200  # memoised
+    keys.generate_key(ring.directory)
+    await asyncio.sleep(0.1)
+    fresh = factory.token(partner.client)  # signed with the new key, picked up unforced
+    assert ring.keyset.active.kid != old_kid
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    assert keys.retire(ring.directory, old_kid) == [old_kid]
+    await asyncio.sleep(0.1)
     assert_unauthorized(await client.get(ME, headers=partner.headers))
     assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
