@@ -38,6 +38,24 @@ def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
 
 
+async def _form(request: Request) -> dict[str, str]:
+    """The form parameters, each at most once (RFC 6749 §3.2: "Request and response parameters
+    MUST NOT be included more than once"); a repeated parameter is ``invalid_request``.
+
+    Values are read here rather than from FastAPI's ``Form`` parameters (which declare the
+    request body for the OpenAPI document), because those keep the last of repeated values and
+    turn an empty value into "absent" (so ``scope=`` would have meant "every scope").
+    """
+    params: dict[str, str] = {}
+    for name, value in (await request.form()).multi_items():
+        if name in params:
+            raise OAuthError("invalid_request", f"parameter {name} is repeated")
+        if not isinstance(value, str):
+            raise OAuthError("invalid_request", f"parameter {name} must be a plain value")
+        params[name] = value
+    return params
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
     header = request.headers.get("Authorization")
     if not header:
@@ -57,9 +75,10 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 async def _client_from(
-    request: Request, session: DbSession, form_id: str | None, form_secret: str | None
+    request: Request, session: DbSession, params: dict[str, str]
 ) -> tuple[Client, bool]:
     basic = _basic_credentials(request)
+    form_id, form_secret = params.get("client_id") or None, params.get("client_secret") or None
     if basic and (form_id or form_secret):
         raise OAuthError("invalid_request", "use one client authentication method, not two")
     if basic:
@@ -75,6 +94,7 @@ async def _client_from(
     return client, basic is not None
 
 
+# Declares the form fields for the OpenAPI document; handlers read values with ``_form``.
 FormStr = Annotated[str | None, FormField()]
 
 
@@ -101,12 +121,15 @@ async def token(
     try:
         if not _is_form(request):
             raise OAuthError("invalid_request", "use application/x-www-form-urlencoded")
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if grant_type is None:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        grant = params.get("grant_type") or None
+        if grant is None:
             raise OAuthError("invalid_request", "grant_type is required")
-        if grant_type != "client_credentials":
+        if grant != "client_credentials":
             raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-        issued = ctx.tokens(session).issue(client, scope)
+        # An empty ``scope=`` asks for nothing: invalid_scope (grant_scopes), never "everything".
+        issued = ctx.tokens(session).issue(client, params.get("scope"))
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(
@@ -137,10 +160,12 @@ async def revoke(
 ) -> Response:
     basic = False
     try:
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if not token:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        value = params.get("token")
+        if not value:
             raise OAuthError("invalid_request", "token is required")
-        await ctx.tokens(session).revoke(client, token)
+        await ctx.tokens(session).revoke(client, value)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json({})
@@ -158,10 +183,12 @@ async def introspect(
 ) -> Response:
     basic = False
     try:
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if not token:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        value = params.get("token")
+        if not value:
             raise OAuthError("invalid_request", "token is required")
-        result = await ctx.tokens(session).introspect(client, token)
+        result = await ctx.tokens(session).introspect(client, value)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(result)

@@ -158,13 +158,24 @@ class TokenService:
 
     async def authenticate(self, token: str) -> Principal:
         """Verify a bearer token for an API request; every failure is :class:`InvalidToken`."""
+        return await self.check_status(self.verify(token))
+
+    def verify(self, token: str) -> Principal:
+        """Signature and claims only (no database); every failure is :class:`InvalidToken`."""
         try:
             _, principal = self._decode(token)
         except jwt.TokenRejected as exc:
             raise InvalidToken(str(exc)) from None
+        return principal
+
+    async def check_status(self, principal: Principal) -> Principal:
+        """The database half of :meth:`authenticate`, one round trip: the client exists, is
+        enabled and belongs to the token's organisation, and the token is not revoked."""
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
         if status is None or not status["client_active"]:
             raise InvalidToken("client disabled")
+        if status["org_id"] != principal.org_id:
+            raise InvalidToken("token claims rejected")
         if status["revoked"]:
             raise InvalidToken("token revoked")
         return principal
@@ -193,7 +204,12 @@ class TokenService:
         if principal.org_id != client.org_id:
             return {"active": False}
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
-        if status is None or not status["client_active"] or status["revoked"]:
+        if (
+            status is None
+            or not status["client_active"]
+            or status["revoked"]
+            or status["org_id"] != principal.org_id
+        ):
             return {"active": False}
         return {
             "active": True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -106,6 +107,9 @@ FORGERIES: dict[str, Forger] = {
     "bad_org_id": lambda p, f, k: t.sign_rs256(
         _header(k), _claims(p, f, org_id="nope"), t.private_key(k)
     ),
+    "org_id_not_the_clients": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, org_id=str(uuid.uuid4())), t.private_key(k)
+    ),
     "unknown_client": lambda p, f, k: t.sign_rs256(
         _header(k), _claims(p, f, sub="acx_ghost", client_id="acx_ghost"), t.private_key(k)
     ),
@@ -201,6 +205,39 @@ async def test_rotated_keys_keep_old_tokens_valid_until_retired(
     ring.refresh(force=True)
     assert_unauthorized(await client.get(ME, headers=partner.headers))
     assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+async def test_token_naming_another_organisation_than_its_clients_is_refused(
+    client: httpx.AsyncClient, partner: Partner, factory: Factory, keyring: KeyRing
+) -> None:
+    # Signed with the real key, for a real client, but claiming another real organisation: the
+    # client's organisation is what the token must carry.
+    other = await factory.partner()
+    claims = _claims(partner, factory, org_id=str(other.org.id))
+    token = t.sign_rs256(_header(keyring), claims, t.private_key(keyring))
+    assert_unauthorized(await client.get(ME, headers={"Authorization": f"Bearer {token}"}))
+    introspected = await client.post(
+        "/oauth/introspect",
+        data={"token": token},
+        auth=(other.client.client_id, other.secret),
+    )
+    assert introspected.json() == {"active": False}
+
+
+async def test_org_check_costs_no_extra_statement(
+    client: httpx.AsyncClient, partner: Partner, database: Any
+) -> None:
+    from tests.helpers import StatementCounter
+
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    counter = StatementCounter()
+    database.statement_hook = counter
+    try:
+        assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    finally:
+        database.statement_hook = None
+    token_checks = [s for s in counter.statements if "revoked_tokens" in s]
+    assert len(token_checks) == 1, counter.statements
 
 
 async def test_retired_kid_stops_verifying_within_the_refresh_interval_even_when_memoised(
