@@ -44,6 +44,19 @@ class Settings(BaseSettings):
         description="How often (at most) each process looks at keyset.json for rotations and "
         "retirements: a retired key stops verifying everywhere within this bound",
     )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests per client on /v1 and /graphql (limits notation, e.g. 600/minute)",
+    )
+    token_failure_limit: str = Field(
+        default="10/minute",
+        description="Failed client authentications at /oauth/* per client id and, separately, "
+        "per source address",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://… : rate-limit counters shared by every replica (else in memory)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(
@@ -51,6 +64,19 @@ class Settings(BaseSettings):
         description="FastAPI's OpenTelemetry spans and metrics (off: they cost every request "
         "and span attributes could carry request details)",
     )
+
+    @field_validator("rate_limit", "token_failure_limit")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            items = parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError("expected one limit such as 600/minute")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -35,6 +35,8 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="aftercare"'} if basic and exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
 
 
@@ -77,6 +79,9 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def _client_from(
     request: Request, session: DbSession, params: dict[str, str]
 ) -> tuple[Client, bool]:
+    """Client authentication (Basic or form fields). Failed secret checks are limited per client
+    id and per source address (``AFTERCARE_TOKEN_FAILURE_LIMIT``): once either is spent the
+    answer is 429 before any secret is hashed."""
     basic = _basic_credentials(request)
     form_id, form_secret = params.get("client_id") or None, params.get("client_secret") or None
     if basic and (form_id or form_secret):
@@ -87,15 +92,30 @@ async def _client_from(
         client_id, secret = form_id, form_secret
     else:
         raise OAuthError("invalid_client", "client authentication required", 401)
+    limiter = request.app.state.ctx.rate_limits
+    address = request.client.host if request.client else None
+    wait = await limiter.failure_retry_after(client_id, address)
+    if wait is not None:
+        raise OAuthError(
+            "rate_limited",
+            "too many failed client authentications; retry later",
+            429,
+            retry_after=wait,
+        )
     try:
         client = await ClientService(session).authenticate(client_id, secret)
     except ClientAuthenticationFailed:
+        await limiter.record_failure(client_id, address)
         raise OAuthError("invalid_client", "client authentication failed", 401) from None
     return client, basic is not None
 
 
 # Declares the form fields for the OpenAPI document; handlers read values with ``_form``.
 FormStr = Annotated[str | None, FormField()]
+
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "rate_limited: too many failed client authentications (see Retry-After)"}
+}
 
 
 @router.post(
@@ -106,6 +126,7 @@ FormStr = Annotated[str | None, FormField()]
             "description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"
         },
         401: {"description": "invalid_client"},
+        **_RATE_LIMITED,
     },
 )
 async def token(
@@ -148,7 +169,7 @@ def _is_form(request: Request) -> bool:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", responses=_RATE_LIMITED)
 async def revoke(
     request: Request,
     session: DbSession,
@@ -171,7 +192,7 @@ async def revoke(
     return _json({})
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", responses=_RATE_LIMITED)
 async def introspect(
     request: Request,
     session: DbSession,

@@ -21,11 +21,14 @@ from app.domain.scopes import parse_scope
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error response (not problem+json: OAuth clients expect this shape)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

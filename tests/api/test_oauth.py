@@ -391,3 +391,29 @@ class TestParameterHoles:
         assert (
             await client.get("/v1/organizations/me", headers=partner.headers)
         ).status_code == 200
+
+
+async def test_unknown_client_id_spends_one_argon2_verify_and_gets_the_same_401(
+    client: httpx.AsyncClient, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain import clients
+
+    calls: list[str] = []
+    real_verify = clients._verify
+
+    def counting_verify(secret_hash: str, secret: str) -> bool:
+        calls.append(secret_hash)
+        return real_verify(secret_hash, secret)
+
+    monkeypatch.setattr(clients, "_verify", counting_verify)
+    bodies = []
+    for client_id in ("acx_nobody", partner.client.client_id):
+        response = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            headers=_basic(client_id, "acs_wrong"),
+        )
+        bodies.append(_oauth_error(response, 401, "invalid_client"))
+    assert bodies[0] == bodies[1]
+    assert len(calls) == 2
+    assert calls[0] == clients._DUMMY_HASH and calls[1].startswith("$argon2id$")
