@@ -97,6 +97,7 @@ def create_app(
             request_limit=settings.rate_limit,
             failure_limit=settings.token_failure_limit,
             redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+            trusted_proxies=settings.trusted_proxy_networks,
         ),
     )
 

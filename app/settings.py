@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -53,6 +54,11 @@ class Settings(BaseSettings):
         description="Failed client authentications at /oauth/* per client id and, separately, "
         "per source address",
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed (for the per-address limits); empty: none",
+    )
     redis_url: SecretStr | None = Field(
         default=None,
         description="redis://… : rate-limit counters shared by every replica (else in memory)",
@@ -77,6 +83,22 @@ class Settings(BaseSettings):
         if len(items) != 1 or items[0].amount < 1:
             raise ValueError("expected one limit such as 600/minute")
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError → settings error
+        return value
+
+    @property  # not cached: model_copy(update=...) would carry a cached value over
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
 
     @field_validator("log_level", mode="before")
     @classmethod

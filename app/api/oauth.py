@@ -93,7 +93,7 @@ async def _client_from(
     else:
         raise OAuthError("invalid_client", "client authentication required", 401)
     limiter = request.app.state.ctx.rate_limits
-    address = request.client.host if request.client else None
+    address = limiter.source_address(request)
     wait = await limiter.failure_retry_after(client_id, address)
     if wait is not None:
         raise OAuthError(

@@ -12,8 +12,9 @@ time whatever the limit).
   ``/oauth/introspect``: counted per presented client id and, separately, per source address,
   against ``AFTERCARE_TOKEN_FAILURE_LIMIT`` (default ``10/minute``). While either is spent the
   endpoint answers 429 (OAuth JSON ``{"error": "rate_limited"}``, ``Retry-After``) before any
-  secret is hashed. The source address is the ASGI peer address; ``X-Forwarded-For`` is not
-  trusted.
+  secret is hashed. The source address is the ASGI peer address. ``X-Forwarded-For`` counts only
+  when the peer is one of ``AFTERCARE_TRUSTED_PROXIES``: then the address is the right-most
+  entry that is not itself a trusted proxy (the one the outermost trusted proxy saw).
 - **Storage**: process memory, or Redis when ``AFTERCARE_REDIS_URL`` is set (replicas share the
   counters). When Redis fails the limiter **fails open**: the request proceeds without a limit
   (and without RateLimit headers), a warning is logged, and Redis is left alone for a few
@@ -23,6 +24,7 @@ time whatever the limit).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 from dataclasses import dataclass
@@ -35,6 +37,7 @@ from limits.errors import StorageError
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from starlette.requests import Request
 
 from app.logging import log
 
@@ -62,6 +65,32 @@ class Quota:
         ]
 
 
+ProxyNetworks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _trusted(address: str, proxies: ProxyNetworks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def source_address(
+    peer: str | None, forwarded_for: list[str], proxies: ProxyNetworks
+) -> str | None:
+    """The caller's address: the peer, unless the peer is a trusted proxy (then the right-most
+    ``X-Forwarded-For`` hop that is not a trusted proxy; entries left of it are the caller's to
+    invent)."""
+    if peer is None or not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
 def _seconds_until(reset_time: float) -> int:
     return max(0, math.ceil(reset_time - time.time()))
 
@@ -74,7 +103,9 @@ class RateLimiter:
         failure_limit: str,
         redis_url: str | None = None,
         key_prefix: str = "aftercare",
+        trusted_proxies: ProxyNetworks = (),
     ) -> None:
+        self.trusted_proxies = trusted_proxies
         self.request_limit: RateLimitItem = parse(request_limit)
         self.failure_limit: RateLimitItem = parse(failure_limit)
         self._pool: redis.asyncio.ConnectionPool | None = None
@@ -137,6 +168,13 @@ class RateLimiter:
             window=item.get_expiry(),
             remaining=stats.remaining,
             reset=reset if allowed else max(1, reset),
+        )
+
+    def source_address(self, request: Request) -> str | None:
+        return source_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            self.trusted_proxies,
         )
 
     @staticmethod

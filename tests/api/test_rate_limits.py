@@ -254,3 +254,35 @@ async def test_redis_down_fails_open_with_a_warning(
         assert logged.count("rate_limit_storage_unavailable") == 1  # not once per request
     finally:
         await down.close()
+
+
+async def test_behind_a_trusted_proxy_the_forwarded_address_is_limited(
+    settings: Settings, factory: Factory, partner: Partner
+) -> None:
+    from app.main import create_app
+
+    behind = settings.model_copy(update={"trusted_proxies": "127.0.0.1"})
+    app = create_app(behind, database=factory.database, keyring=factory.ctx.keyring)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 1234))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+
+        async def attempt(forwarded: str, client_id: str, secret: str) -> httpx.Response:
+            return await http.post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                auth=_basic(client_id, secret),
+                headers={"X-Forwarded-For": forwarded},
+            )
+
+        for n in range(2):
+            assert (await attempt("198.51.100.1", f"acx_guess{n}", "acs_x")).status_code == 401
+        _rate_limited(await attempt("198.51.100.1", "acx_guess9", "acs_x"))
+        # Another caller behind the same proxy is not locked out.
+        ok = await attempt("198.51.100.2", partner.client.client_id, partner.secret)
+        assert ok.status_code == 200
+
+
+def test_trusted_proxies_setting_is_validated() -> None:
+    with pytest.raises(ValidationError):
+        Settings.model_validate({"trusted_proxies": "10.0.0.0/8, not-an-address"})
+    assert Settings.model_validate({"trusted_proxies": "10.0.0.0/8, ::1"}).trusted_proxy_networks
