@@ -12,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a rejected value may hold a secret (a password in AFTERCARE_REDIS_URL).
+    model_config = SettingsConfigDict(
+        env_prefix="AFTERCARE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     env: Literal["development", "production"] = "development"
     database_url: str | None = Field(
@@ -99,6 +102,13 @@ class Settings(BaseSettings):
             for part in self.trusted_proxies.split(",")
             if part.strip()
         )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("expected redis://… or rediss://…")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -174,7 +174,12 @@ async def test_successful_authentications_do_not_count(
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("rate_limit", "lots"), ("rate_limit", "0/minute"), ("token_failure_limit", "1/s;2/m")],
+    [
+        ("rate_limit", "lots"),
+        ("rate_limit", "0/minute"),
+        ("token_failure_limit", "1/s;2/m"),
+        ("redis_url", "memcached://127.0.0.1"),
+    ],
 )
 def test_rate_limit_settings_are_validated(name: str, value: str) -> None:
     with pytest.raises(ValidationError):
