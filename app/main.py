@@ -15,7 +15,8 @@ from app.api import cases, health, journey, oauth, organizations, referrals
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from app.api.problems import install_problem_handlers
+from app.api.problems import install_problem_handlers, problem_responses
+from app.api.rate_limits import RateLimiter
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper, load_kek
@@ -72,7 +73,11 @@ def create_app(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
-    keyring = keyring or KeyRing(settings.resolved_keys_dir, create=settings.is_development)
+    keyring = keyring or KeyRing(
+        settings.resolved_keys_dir,
+        create=settings.is_development,
+        refresh_interval=settings.keyset_refresh_seconds,
+    )
     if key_wrapper is None:
         kek = settings.kek.get_secret_value() if settings.kek else None
         key_wrapper = KeyWrapper(
@@ -88,6 +93,12 @@ def create_app(
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
         key_wrapper=key_wrapper,
+        rate_limits=RateLimiter(
+            request_limit=settings.rate_limit,
+            failure_limit=settings.token_failure_limit,
+            redis_url=settings.redis_url.get_secret_value() if settings.redis_url else None,
+            trusted_proxies=settings.trusted_proxy_networks,
+        ),
     )
 
     @asynccontextmanager
@@ -99,12 +110,18 @@ def create_app(
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.collect()
         gc.freeze()
-        log.info("started", env=settings.env, version=__version__)
+        log.info(
+            "started",
+            env=settings.env,
+            version=__version__,
+            rate_limit_storage="redis" if ctx.rate_limits.shared else "memory",
+        )
         housekeeping = asyncio.create_task(_housekeeping(ctx.database))
         try:
             yield
         finally:
             housekeeping.cancel()
+            await ctx.rate_limits.close()
             if owns_database:
                 await ctx.database.close()
                 ctx.database = None
@@ -130,10 +147,9 @@ def create_app(
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(oauth.router)
-    app.include_router(organizations.router)
-    app.include_router(cases.router)
-    app.include_router(referrals.router)
-    app.include_router(journey.router)
+    # Every /v1 operation may answer 429 (per-client rate limit, app.api.rate_limits).
+    for router in (organizations.router, cases.router, referrals.router, journey.router):
+        app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

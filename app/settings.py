@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -11,7 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AFTERCARE_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a rejected value may hold a secret (a password in AFTERCARE_REDIS_URL).
+    model_config = SettingsConfigDict(
+        env_prefix="AFTERCARE_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     env: Literal["development", "production"] = "development"
     database_url: str | None = Field(
@@ -49,6 +53,31 @@ class Settings(BaseSettings):
         description="GraphQL: largest response (bytes of JSON); execution stops once a response "
         "outgrows it and the answer is query_too_costly (mutations are rolled back)",
     )
+    keyset_refresh_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=5,
+        description="How often (at most) each process looks at keyset.json for rotations and "
+        "retirements: a retired key stops verifying everywhere within this bound",
+    )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Requests per client on /v1 and /graphql (limits notation, e.g. 600/minute)",
+    )
+    token_failure_limit: str = Field(
+        default="10/minute",
+        description="Failed client authentications at /oauth/* per client id and, separately, "
+        "per source address",
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or networks of reverse proxies whose "
+        "X-Forwarded-For is believed (for the per-address limits); empty: none",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="redis://… : rate-limit counters shared by every replica (else in memory)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(
@@ -56,6 +85,42 @@ class Settings(BaseSettings):
         description="FastAPI's OpenTelemetry spans and metrics (off: they cost every request "
         "and span attributes could carry request details)",
     )
+
+    @field_validator("rate_limit", "token_failure_limit")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            items = parse_many(value)
+        except ValueError:
+            items = []
+        if len(items) != 1 or items[0].amount < 1:
+            raise ValueError("expected one limit such as 600/minute")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError → settings error
+        return value
+
+    @property  # not cached: model_copy(update=...) would carry a cached value over
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in self.trusted_proxies.split(",")
+            if part.strip()
+        )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("redis://", "rediss://")):
+            raise ValueError("expected redis://… or rediss://…")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod

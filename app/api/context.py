@@ -1,9 +1,11 @@
-"""What a running app holds: settings, the database, the key ring and token settings."""
+"""What a running app holds: settings, the database, the key ring, token settings and the rate
+limiter."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
@@ -18,6 +20,7 @@ class AppContext:
     keyring: KeyRing
     token_config: TokenConfig
     key_wrapper: KeyWrapper
+    rate_limits: RateLimiter
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
 
     def tokens(self, session: Session) -> TokenService:

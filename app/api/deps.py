@@ -2,7 +2,8 @@
 
 ``DbSession`` is the request's unit of work: committed after the endpoint returns and before the
 response is sent, rolled back on any error. ``require_scopes(...)`` authenticates the bearer token
-and checks scopes; aliases such as ``DirectoryWrite`` name the common combinations.
+(and spends one unit of the client's rate limit, see :mod:`app.api.rate_limits`) and checks
+scopes; aliases such as ``DirectoryWrite`` name the common combinations.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from app.api.context import AppContext
 from app.db.database import Session
-from app.domain.errors import InsufficientScope, InvalidToken
+from app.domain.errors import InsufficientScope, InvalidToken, RateLimited
 from app.domain.principal import Principal
 from app.domain.scopes import SCOPES
 
@@ -89,12 +90,29 @@ async def authenticate(request: Request, session: Session, token: str | None) ->
     if token is None:
         raise InvalidToken("Missing bearer token")
     ctx: AppContext = request.app.state.ctx
-    principal = await ctx.tokens(session).authenticate(token)
+    tokens = ctx.tokens(session)
+    principal = tokens.verify(token)
+    # The per-client limit: after the signature check (the client id is ours), before the
+    # database is asked anything.
+    quota = await ctx.rate_limits.hit_client(principal.client_id)
+    if quota is not None:
+        add_response_headers(request, quota.headers)
+        if not quota.allowed:
+            raise RateLimited(
+                "Too many requests for this client; retry later", retry_after=quota.reset
+            )
+    principal = await tokens.check_status(principal)
     principal = replace(principal, request_id=request.scope.get("state", {}).get("request_id"))
     structlog.contextvars.bind_contextvars(
         client_id=principal.client_id, org_id=str(principal.org_id)
     )
     return principal
+
+
+def add_response_headers(request: Request, headers: list[tuple[bytes, bytes]]) -> None:
+    """Headers for whatever response this request ends with (success or problem); sent by
+    :class:`app.api.middleware.RequestContextMiddleware`."""
+    request.scope.setdefault("state", {}).setdefault("response_headers", []).extend(headers)
 
 
 class _ScopeCheck:

@@ -18,7 +18,8 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 class RequestContextMiddleware:
     """Binds a request id (the caller's ``X-Request-ID`` when sane, else a new one) to the log
     context and the response, and writes one access-log line per request — no query string,
-    no headers, no body."""
+    no headers, no body. Also adds the headers that request handling left in
+    ``scope["state"]["response_headers"]`` (the RateLimit headers), whatever the response."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -36,7 +37,8 @@ class RequestContextMiddleware:
                 break
         if request_id is None:
             request_id = uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         began = time.perf_counter()
@@ -50,7 +52,11 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started = True
-                message["headers"] = [*message.get("headers", []), header]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    header,
+                    *state.get("response_headers", ()),
+                ]
             await send(message)
 
         try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Request
@@ -35,7 +35,27 @@ def _json(body: object, status: int = 200, headers: dict[str, str] | None = None
 
 def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     headers = {"WWW-Authenticate": 'Basic realm="aftercare"'} if basic and exc.status == 401 else {}
+    if exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
     return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The form parameters, each at most once (RFC 6749 §3.2: "Request and response parameters
+    MUST NOT be included more than once"); a repeated parameter is ``invalid_request``.
+
+    Values are read here rather than from FastAPI's ``Form`` parameters (which declare the
+    request body for the OpenAPI document), because those keep the last of repeated values and
+    turn an empty value into "absent" (so ``scope=`` would have meant "every scope").
+    """
+    params: dict[str, str] = {}
+    for name, value in (await request.form()).multi_items():
+        if name in params:
+            raise OAuthError("invalid_request", f"parameter {name} is repeated")
+        if not isinstance(value, str):
+            raise OAuthError("invalid_request", f"parameter {name} must be a plain value")
+        params[name] = value
+    return params
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -57,9 +77,13 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 
 
 async def _client_from(
-    request: Request, session: DbSession, form_id: str | None, form_secret: str | None
+    request: Request, session: DbSession, params: dict[str, str]
 ) -> tuple[Client, bool]:
+    """Client authentication (Basic or form fields). Failed secret checks are limited per client
+    id and per source address (``AFTERCARE_TOKEN_FAILURE_LIMIT``): once either is spent the
+    answer is 429 before any secret is hashed."""
     basic = _basic_credentials(request)
+    form_id, form_secret = params.get("client_id") or None, params.get("client_secret") or None
     if basic and (form_id or form_secret):
         raise OAuthError("invalid_request", "use one client authentication method, not two")
     if basic:
@@ -68,14 +92,30 @@ async def _client_from(
         client_id, secret = form_id, form_secret
     else:
         raise OAuthError("invalid_client", "client authentication required", 401)
+    limiter = request.app.state.ctx.rate_limits
+    address = limiter.source_address(request)
+    wait = await limiter.failure_retry_after(client_id, address)
+    if wait is not None:
+        raise OAuthError(
+            "rate_limited",
+            "too many failed client authentications; retry later",
+            429,
+            retry_after=wait,
+        )
     try:
         client = await ClientService(session).authenticate(client_id, secret)
     except ClientAuthenticationFailed:
+        await limiter.record_failure(client_id, address)
         raise OAuthError("invalid_client", "client authentication failed", 401) from None
     return client, basic is not None
 
 
+# Declares the form fields for the OpenAPI document; handlers read values with ``_form``.
 FormStr = Annotated[str | None, FormField()]
+
+_RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "rate_limited: too many failed client authentications (see Retry-After)"}
+}
 
 
 @router.post(
@@ -86,6 +126,7 @@ FormStr = Annotated[str | None, FormField()]
             "description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"
         },
         401: {"description": "invalid_client"},
+        **_RATE_LIMITED,
     },
 )
 async def token(
@@ -101,12 +142,15 @@ async def token(
     try:
         if not _is_form(request):
             raise OAuthError("invalid_request", "use application/x-www-form-urlencoded")
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if grant_type is None:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        grant = params.get("grant_type") or None
+        if grant is None:
             raise OAuthError("invalid_request", "grant_type is required")
-        if grant_type != "client_credentials":
+        if grant != "client_credentials":
             raise OAuthError("unsupported_grant_type", "only client_credentials is supported")
-        issued = ctx.tokens(session).issue(client, scope)
+        # An empty ``scope=`` asks for nothing: invalid_scope (grant_scopes), never "everything".
+        issued = ctx.tokens(session).issue(client, params.get("scope"))
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(
@@ -125,7 +169,7 @@ def _is_form(request: Request) -> bool:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)")
+@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", responses=_RATE_LIMITED)
 async def revoke(
     request: Request,
     session: DbSession,
@@ -137,16 +181,18 @@ async def revoke(
 ) -> Response:
     basic = False
     try:
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if not token:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        value = params.get("token")
+        if not value:
             raise OAuthError("invalid_request", "token is required")
-        await ctx.tokens(session).revoke(client, token)
+        await ctx.tokens(session).revoke(client, value)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json({})
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)")
+@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", responses=_RATE_LIMITED)
 async def introspect(
     request: Request,
     session: DbSession,
@@ -158,10 +204,12 @@ async def introspect(
 ) -> Response:
     basic = False
     try:
-        client, basic = await _client_from(request, session, client_id, client_secret)
-        if not token:
+        params = await _form(request)
+        client, basic = await _client_from(request, session, params)
+        value = params.get("token")
+        if not value:
             raise OAuthError("invalid_request", "token is required")
-        result = await ctx.tokens(session).introspect(client, token)
+        result = await ctx.tokens(session).introspect(client, value)
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
     return _json(result)

@@ -155,6 +155,14 @@ class RateLimited(DomainError):
     code = "rate_limited"
     title = "Too many requests"
 
+    def __init__(self, detail: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
 
 class ServiceUnavailable(DomainError):
     status = 503

@@ -5,8 +5,11 @@ names the active signing key and the keys still published for verification. ``ki
 thumbprint of the public key. ``rotate`` makes a new key active and keeps the previous ones
 published until ``retire`` removes them, so tokens signed just before a rotation stay valid.
 
-Running servers re-read the key set when they meet an unknown ``kid`` (at most every few seconds),
-so a rotation made by the CLI is picked up without a restart.
+Every running process checks ``keyset.json`` at most once per ``refresh_interval`` (setting
+``AFTERCARE_KEYSET_REFRESH_SECONDS``, default 1 s) and re-reads the key set when the file
+changed, so a rotation or retirement made by the CLI reaches every process within that bound,
+without a restart and without a JWKS request. Between checks the hot path costs one
+monotonic-clock comparison.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.domain import jwt
+from app.logging import log
 
 KEYSET_FILE = "keyset.json"
 
@@ -140,40 +144,58 @@ def load_keyset(directory: Path) -> KeySet:
     return KeySet(active=signing, verification=verification)
 
 
-class KeyRing:
-    """The process's view of the key directory, refreshed when the key set changes on disk."""
+_FileSignature = tuple[int, int, int, int] | None
 
-    def __init__(self, directory: Path, *, create: bool, refresh_interval: float = 5.0) -> None:
+
+class KeyRing:
+    """The process's view of the key directory, refreshed when the key set changes on disk.
+
+    :meth:`refresh` is cheap to call on every request: it stats ``keyset.json`` only when
+    ``refresh_interval`` seconds (monotonic clock) have passed since the last look, and reloads
+    the keys only when the file's identity (inode, size, mtime, ctime) changed. ``_write_state``
+    replaces the file atomically, so every change is a new inode.
+    """
+
+    def __init__(self, directory: Path, *, create: bool, refresh_interval: float = 1.0) -> None:
         self.directory = directory
         if create and _read_state(directory).get("active") is None:
             generate_key(directory)
         self._refresh_interval = refresh_interval
-        self._checked_at = 0.0
-        self._mtime = self._stat()
+        self._checked_at = time.monotonic()
+        self._signature = self._stat()
         self.keyset = load_keyset(directory)
 
-    def _stat(self) -> float:
+    def _stat(self) -> _FileSignature:
         try:
-            return (self.directory / KEYSET_FILE).stat().st_mtime
+            st = (self.directory / KEYSET_FILE).stat()
         except OSError:
-            return 0.0
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
     def refresh(self, *, force: bool = False) -> None:
+        """Re-read the key set if it changed on disk (checked at most once per interval)."""
         now = time.monotonic()
         if not force and now - self._checked_at < self._refresh_interval:
             return
         self._checked_at = now
-        mtime = self._stat()
-        if force or mtime != self._mtime:
-            self.keyset = load_keyset(self.directory)
-            self._mtime = mtime
+        signature = self._stat()
+        if not force and signature == self._signature:
+            return
+        try:
+            keyset = load_keyset(self.directory)
+        except (KeyStoreError, OSError, orjson.JSONDecodeError):
+            if force:
+                raise
+            # Keep the last good key set and look again at the next interval (the signature is
+            # not recorded, so the reload is retried).
+            log.warning("keyset_reload_failed", directory=str(self.directory))
+            return
+        self.keyset = keyset
+        self._signature = signature
 
     def find(self, kid: str) -> jwt.VerificationKey | None:
-        key = self.keyset.verification.get(kid)
-        if key is None:
-            self.refresh()
-            key = self.keyset.verification.get(kid)
-        return key
+        self.refresh()
+        return self.keyset.verification.get(kid)
 
     def signing_key(self) -> jwt.SigningKey:
         self.refresh()

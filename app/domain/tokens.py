@@ -21,11 +21,14 @@ from app.domain.scopes import parse_scope
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error response (not problem+json: OAuth clients expect this shape)."""
 
-    def __init__(self, error: str, description: str, status: int = 400) -> None:
+    def __init__(
+        self, error: str, description: str, status: int = 400, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
         self.status = status
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +63,10 @@ class VerifiedTokens:
 
     Partners reuse a token for its whole lifetime, so re-verifying the RS256 signature on every
     request is wasted work. An entry is used only while the token is unexpired and its signing
-    key is still published; revocation and client status are still checked in the database on
-    every request.
+    key is still published in the key ring's *current* key set (the caller refreshes the ring
+    first, so a retired ``kid`` drops its entries within the ring's refresh interval);
+    revocation, client status and the client's organisation are still checked in the database
+    on every request.
     """
 
     def __init__(self, max_entries: int = 10_000, leeway: int = 30) -> None:
@@ -119,6 +124,9 @@ class TokenService:
 
     def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
         """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
+        # Picks up rotations and retirements made by other processes (one clock check between
+        # looks at the key file), before the memo is consulted.
+        self.keyring.refresh()
         if self.verified is not None:
             hit = self.verified.get(token, self.keyring)
             if hit is not None:
@@ -153,13 +161,24 @@ class TokenService:
 
     async def authenticate(self, token: str) -> Principal:
         """Verify a bearer token for an API request; every failure is :class:`InvalidToken`."""
+        return await self.check_status(self.verify(token))
+
+    def verify(self, token: str) -> Principal:
+        """Signature and claims only (no database); every failure is :class:`InvalidToken`."""
         try:
             _, principal = self._decode(token)
         except jwt.TokenRejected as exc:
             raise InvalidToken(str(exc)) from None
+        return principal
+
+    async def check_status(self, principal: Principal) -> Principal:
+        """The database half of :meth:`authenticate`, one round trip: the client exists, is
+        enabled and belongs to the token's organisation, and the token is not revoked."""
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
         if status is None or not status["client_active"]:
             raise InvalidToken("client disabled")
+        if status["org_id"] != principal.org_id:
+            raise InvalidToken("token claims rejected")
         if status["revoked"]:
             raise InvalidToken("token revoked")
         return principal
@@ -188,7 +207,12 @@ class TokenService:
         if principal.org_id != client.org_id:
             return {"active": False}
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
-        if status is None or not status["client_active"] or status["revoked"]:
+        if (
+            status is None
+            or not status["client_active"]
+            or status["revoked"]
+            or status["org_id"] != principal.org_id
+        ):
             return {"active": False}
         return {
             "active": True,

@@ -328,3 +328,92 @@ async def test_nul_in_client_id_is_invalid_client_not_500(client: httpx.AsyncCli
         data={"grant_type": "client_credentials", "client_id": "acx_\x00x", "client_secret": "s"},
     )
     _oauth_error(response, 401, "invalid_client")
+
+
+class TestParameterHoles:
+    async def test_empty_scope_is_invalid_scope_not_every_scope(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        response = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials", "scope": ""},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        _oauth_error(response, 400, "invalid_scope")
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            "grant_type=client_credentials&grant_type=client_credentials",
+            "grant_type=client_credentials&scope=cases:read&scope=legal:read",
+            "grant_type=client_credentials&scope=cases:read&scope=",
+        ],
+    )
+    async def test_repeated_token_parameter_is_invalid_request(
+        self, client: httpx.AsyncClient, partner: Partner, body: str
+    ) -> None:
+        response = await client.post(
+            TOKEN,
+            content=body,
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded",
+                **_basic(partner.client.client_id, partner.secret),
+            },
+        )
+        _oauth_error(response, 400, "invalid_request")
+
+    async def test_repeated_client_id_is_invalid_request(
+        self, client: httpx.AsyncClient, partner: Partner, factory: Factory
+    ) -> None:
+        other = await factory.partner()
+        response = await client.post(
+            TOKEN,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": [other.client.client_id, partner.client.client_id],
+                "client_secret": partner.secret,
+            },
+        )
+        _oauth_error(response, 400, "invalid_request")
+
+    @pytest.mark.parametrize("endpoint", ["/oauth/revoke", "/oauth/introspect"])
+    async def test_repeated_token_is_invalid_request(
+        self, client: httpx.AsyncClient, partner: Partner, factory: Factory, endpoint: str
+    ) -> None:
+        other = await factory.partner()
+        response = await client.post(
+            endpoint,
+            data={"token": [partner.token, other.token]},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        _oauth_error(response, 400, "invalid_request")
+        # Nothing was revoked.
+        assert (
+            await client.get("/v1/organizations/me", headers=partner.headers)
+        ).status_code == 200
+
+
+async def test_unknown_client_id_spends_one_argon2_verify_and_gets_the_same_401(
+    client: httpx.AsyncClient, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain import clients
+
+    calls: list[str] = []
+    real_verify = clients._verify
+
+    def counting_verify(secret_hash: str, secret: str) -> bool:
+        calls.append(secret_hash)
+        return real_verify(secret_hash, secret)
+
+    monkeypatch.setattr(clients, "_verify", counting_verify)
+    bodies = []
+    for client_id in ("acx_nobody", partner.client.client_id):
+        response = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials"},
+            headers=_basic(client_id, "acs_wrong"),
+        )
+        bodies.append(_oauth_error(response, 401, "invalid_client"))
+    assert bodies[0] == bodies[1]
+    assert len(calls) == 2
+    assert calls[0] == clients._DUMMY_HASH and calls[1].startswith("$argon2id$")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -105,6 +107,9 @@ FORGERIES: dict[str, Forger] = {
     "bad_org_id": lambda p, f, k: t.sign_rs256(
         _header(k), _claims(p, f, org_id="nope"), t.private_key(k)
     ),
+    "org_id_not_the_clients": lambda p, f, k: t.sign_rs256(
+        _header(k), _claims(p, f, org_id=str(uuid.uuid4())), t.private_key(k)
+    ),
     "unknown_client": lambda p, f, k: t.sign_rs256(
         _header(k), _claims(p, f, sub="acx_ghost", client_id="acx_ghost"), t.private_key(k)
     ),
@@ -198,5 +203,60 @@ async def test_rotated_keys_keep_old_tokens_valid_until_retired(
     assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
     assert keys.retire(ring.directory) == [old_kid]
     ring.refresh(force=True)
+    assert_unauthorized(await client.get(ME, headers=partner.headers))
+    assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+
+
+async def test_token_naming_another_organisation_than_its_clients_is_refused(
+    client: httpx.AsyncClient, partner: Partner, factory: Factory, keyring: KeyRing
+) -> None:
+    # Signed with the real key, for a real client, but claiming another real organisation: the
+    # client's organisation is what the token must carry.
+    other = await factory.partner()
+    claims = _claims(partner, factory, org_id=str(other.org.id))
+    token = t.sign_rs256(_header(keyring), claims, t.private_key(keyring))
+    assert_unauthorized(await client.get(ME, headers={"Authorization": f"Bearer {token}"}))
+    introspected = await client.post(
+        "/oauth/introspect",
+        data={"token": token},
+        auth=(other.client.client_id, other.secret),
+    )
+    assert introspected.json() == {"active": False}
+
+
+async def test_org_check_costs_no_extra_statement(
+    client: httpx.AsyncClient, partner: Partner, database: Any
+) -> None:
+    from tests.helpers import StatementCounter
+
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    counter = StatementCounter()
+    database.statement_hook = counter
+    try:
+        assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    finally:
+        database.statement_hook = None
+    token_checks = [s for s in counter.statements if "revoked_tokens" in s]
+    assert len(token_checks) == 1, counter.statements
+
+
+async def test_retired_kid_stops_verifying_within_the_refresh_interval_even_when_memoised(
+    client: httpx.AsyncClient, factory: Factory, tmp_path: Any
+) -> None:
+    # No forced refresh here: the running process must notice the retirement on its own.
+    from app.domain import keys
+
+    ring = KeyRing(tmp_path / "k", create=True, refresh_interval=0.05)
+    factory.ctx.keyring = ring
+    partner = await factory.partner()
+    old_kid = ring.keyset.active.kid
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200  # memoised
+    keys.generate_key(ring.directory)
+    await asyncio.sleep(0.1)
+    fresh = factory.token(partner.client)  # signed with the new key, picked up unforced
+    assert ring.keyset.active.kid != old_kid
+    assert (await client.get(ME, headers=partner.headers)).status_code == 200
+    assert keys.retire(ring.directory, old_kid) == [old_kid]
+    await asyncio.sleep(0.1)
     assert_unauthorized(await client.get(ME, headers=partner.headers))
     assert (await client.get(ME, headers={"Authorization": f"Bearer {fresh}"})).status_code == 200

@@ -30,11 +30,12 @@ _GET = Query(
     )
 )
 
-# The per-request token check: one round trip answers "is the client still enabled?" and
-# "was this token revoked?".
+# The per-request token check: one round trip answers "is the client still enabled?", "which
+# organisation does it belong to?" and "was this token revoked?".
 _TOKEN_STATUS = Query(
     sa.select(
         (_c.disabled_at.is_(None)).label("client_active"),
+        _c.org_id,
         sa.exists()
         .where(revoked_tokens.c.jti == sa.bindparam("jti", type_=sa.Uuid))
         .label("revoked"),

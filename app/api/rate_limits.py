@@ -1,0 +1,214 @@
+"""Rate limits (CONTRACT "Rate limits, metrics, HTTP details"), counted by the ``limits`` library
+with its sliding-window-counter strategy (two counters per key, weighted; constant memory and
+time whatever the limit).
+
+- **Per client** on ``/v1`` and ``/graphql``: each authenticated request spends one unit of
+  ``AFTERCARE_RATE_LIMIT`` (default ``600/minute``) keyed by the token's client id. Responses carry
+  the IETF headers in the structured-field syntax of draft-ietf-httpapi-ratelimit-headers (-08 to
+  -11): ``RateLimit-Policy: "default";q=600;w=60`` (quota, window in seconds) and
+  ``RateLimit: "default";r=599;t=42`` (remaining units, seconds until a unit frees up). Over the
+  limit: 429 problem+json ``rate_limited`` with ``Retry-After``.
+- **Failed client authentications** at ``/oauth/token``, ``/oauth/revoke`` and
+  ``/oauth/introspect``: counted per presented client id and, separately, per source address,
+  against ``AFTERCARE_TOKEN_FAILURE_LIMIT`` (default ``10/minute``). While either is spent the
+  endpoint answers 429 (OAuth JSON ``{"error": "rate_limited"}``, ``Retry-After``) before any
+  secret is hashed. The source address is the ASGI peer address. ``X-Forwarded-For`` counts only
+  when the peer is one of ``AFTERCARE_TRUSTED_PROXIES``: then the address is the right-most
+  entry that is not itself a trusted proxy (the one the outermost trusted proxy saw).
+- **Storage**: process memory, or Redis when ``AFTERCARE_REDIS_URL`` is set (replicas share the
+  counters). When Redis fails the limiter **fails open**: the request proceeds without a limit
+  (and without RateLimit headers), a warning is logged, and Redis is left alone for a few
+  seconds before it is tried again, so an outage costs neither availability nor latency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import math
+import time
+from dataclasses import dataclass
+
+import redis.asyncio
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.errors import StorageError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from starlette.requests import Request
+
+from app.logging import log
+
+POLICY = "default"
+_REDIS_TIMEOUT_SECONDS = 0.25
+_BACKOFF_SECONDS = 5.0
+_STORAGE_ERRORS = (RedisError, StorageError, OSError, TimeoutError)
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """One client's standing after a request: the numbers behind the RateLimit headers."""
+
+    allowed: bool
+    limit: int
+    window: int
+    remaining: int
+    reset: int
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"ratelimit-policy", f'"{POLICY}";q={self.limit};w={self.window}'.encode()),
+            (b"ratelimit", f'"{POLICY}";r={self.remaining};t={self.reset}'.encode()),
+        ]
+
+
+ProxyNetworks = tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]
+
+
+def _trusted(address: str, proxies: ProxyNetworks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def source_address(
+    peer: str | None, forwarded_for: list[str], proxies: ProxyNetworks
+) -> str | None:
+    """The caller's address: the peer, unless the peer is a trusted proxy (then the right-most
+    ``X-Forwarded-For`` hop that is not a trusted proxy; entries left of it are the caller's to
+    invent)."""
+    if peer is None or not proxies or not _trusted(peer, proxies):
+        return peer
+    hops = [hop.strip() for value in forwarded_for for hop in value.split(",") if hop.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _seconds_until(reset_time: float) -> int:
+    return max(0, math.ceil(reset_time - time.time()))
+
+
+class RateLimiter:
+    def __init__(
+        self,
+        *,
+        request_limit: str,
+        failure_limit: str,
+        redis_url: str | None = None,
+        key_prefix: str = "aftercare",
+        trusted_proxies: ProxyNetworks = (),
+    ) -> None:
+        self.trusted_proxies = trusted_proxies
+        self.request_limit: RateLimitItem = parse(request_limit)
+        self.failure_limit: RateLimitItem = parse(failure_limit)
+        self._pool: redis.asyncio.ConnectionPool | None = None
+        storage: MemoryStorage | RedisStorage
+        if redis_url:
+            # Short timeouts and no retries: a slow or absent Redis must not slow requests down.
+            self._pool = redis.asyncio.ConnectionPool.from_url(
+                redis_url,
+                socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+                socket_timeout=_REDIS_TIMEOUT_SECONDS,
+                retry=Retry(NoBackoff(), 0),
+            )
+            storage = RedisStorage(
+                "async+" + redis_url,
+                implementation="redispy",
+                key_prefix=key_prefix,
+                connection_pool=self._pool,  # type: ignore[arg-type]
+            )
+        else:
+            storage = MemoryStorage()
+        self._strategy = SlidingWindowCounterRateLimiter(storage)
+        self._down_until = 0.0
+
+    @property
+    def shared(self) -> bool:
+        return self._pool is not None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.aclose()
+
+    def _available(self) -> bool:
+        return not self._down_until or time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        # Fail open: log once per back-off period, not once per request.
+        self._down_until = time.monotonic() + _BACKOFF_SECONDS
+        log.warning(
+            "rate_limit_storage_unavailable",
+            error_type=type(exc).__name__,
+            retry_in_seconds=_BACKOFF_SECONDS,
+        )
+
+    async def hit_client(self, client_id: str) -> Quota | None:
+        """Spend one request of ``client_id``'s quota; ``None`` when the counters are unavailable
+        (fail open)."""
+        if not self._available():
+            return None
+        item = self.request_limit
+        try:
+            allowed = await self._strategy.hit(item, "client", client_id)
+            stats = await self._strategy.get_window_stats(item, "client", client_id)
+        except _STORAGE_ERRORS as exc:
+            self._failed(exc)
+            return None
+        reset = _seconds_until(stats.reset_time)
+        return Quota(
+            allowed=allowed,
+            limit=item.amount,
+            window=item.get_expiry(),
+            remaining=stats.remaining,
+            reset=reset if allowed else max(1, reset),
+        )
+
+    def source_address(self, request: Request) -> str | None:
+        return source_address(
+            request.client.host if request.client else None,
+            request.headers.getlist("x-forwarded-for"),
+            self.trusted_proxies,
+        )
+
+    @staticmethod
+    def _failure_keys(client_id: str | None, address: str | None) -> list[tuple[str, str]]:
+        keys = [("auth-address", address or "unknown")]
+        if client_id:
+            # Hashed: the id is caller-chosen text of any length and alphabet.
+            digest = hashlib.sha256(client_id.encode("utf-8", "replace")).hexdigest()[:32]
+            keys.append(("auth-client", digest))
+        return keys
+
+    async def failure_retry_after(self, client_id: str | None, address: str | None) -> int | None:
+        """Seconds to wait when ``client_id`` or ``address`` spent its failed-authentication
+        allowance, else ``None`` (also when the counters are unavailable: fail open)."""
+        if not self._available():
+            return None
+        item = self.failure_limit
+        retry_after: int | None = None
+        try:
+            for kind, key in self._failure_keys(client_id, address):
+                if not await self._strategy.test(item, kind, key):
+                    stats = await self._strategy.get_window_stats(item, kind, key)
+                    wait = max(1, _seconds_until(stats.reset_time))
+                    retry_after = max(retry_after or 0, wait)
+        except _STORAGE_ERRORS as exc:
+            self._failed(exc)
+            return None
+        return retry_after
+
+    async def record_failure(self, client_id: str | None, address: str | None) -> None:
+        if not self._available():
+            return
+        try:
+            for kind, key in self._failure_keys(client_id, address):
+                await self._strategy.hit(self.failure_limit, kind, key)
+        except _STORAGE_ERRORS as exc:
+            self._failed(exc)
