@@ -180,7 +180,7 @@ class TestStaticCost:
         started = time.perf_counter()
         data = data_of(await gql(client, lead, query))
         assert data["me"]["id"] == str(lead.org.id)
-        assert time.perf_counter() - started < 3
+        assert time.perf_counter() - started < 10  # exponential would never finish
 
     async def test_deeply_nested_inline_fragments_are_not_an_internal_error(
         self, client: httpx.AsyncClient, lead: Partner

@@ -94,13 +94,13 @@ class TestCost:
         )
         started = time.perf_counter()
         assert cost(huge, ceiling=1_000) > 1_000
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 5  # exponential would never finish
 
     def test_a_fragment_bomb_costs_what_execution_does_and_is_quick(self) -> None:
         started = time.perf_counter()
         # a spread repeated in one selection is merged by execution: me + id + name
         assert cost("query " + fragment_bomb(150)) == 3
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 5  # exponential would never finish
 
     def test_the_normal_pages_fit_the_default_limit(self) -> None:
         """The benchmark's 50 cases with their referrals, and the batching test's page."""
@@ -146,7 +146,7 @@ class TestDepthAndAliases:
         """Strawberry's depth and alias limiters walk every spread: 2**levels steps."""
         started = time.perf_counter()
         assert limit_errors(fragment_bomb(150)) == []
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 5  # exponential would never finish
 
     def test_fragment_cycles_do_not_loop(self) -> None:
         cycle = (
