@@ -18,7 +18,7 @@ from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
-from app.domain.crypto import KeyWrapper, load_kek
+from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
@@ -74,10 +74,7 @@ def create_app(
         configure_logging(settings.log_level, json=settings.log_json)
     keyring = keyring or KeyRing(settings.resolved_keys_dir, create=settings.is_development)
     if key_wrapper is None:
-        kek = settings.kek.get_secret_value() if settings.kek else None
-        key_wrapper = KeyWrapper(
-            load_kek(kek, settings.resolved_keys_dir, create=settings.is_development)
-        )
+        key_wrapper = settings.key_wrapper()
     ctx = AppContext(
         settings=settings,
         database=database,

@@ -31,6 +31,7 @@ from app.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from app.domain.freetext import CaseText, Row, text_of_row
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
@@ -47,6 +48,7 @@ from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ServiceKind, Urgency
 
 LIST_NAME = "referrals"
+TABLE = "referrals"
 PREVIEW_CATEGORIES = (Category.DEMOGRAPHICS, Category.EXPLOITATION, Category.GENERAL)
 
 
@@ -64,7 +66,7 @@ class ReferralInput:
 
 @dataclass(frozen=True, slots=True)
 class ReferralView:
-    row: asyncpg.Record
+    row: Row
     party: Party
     preview: dict[str, Any] | None
 
@@ -73,11 +75,11 @@ class ReferralView:
         return ReferralStatus(self.row["status"])
 
 
-def _party(row: asyncpg.Record, org_id: UUID) -> Party:
+def _party(row: Row, org_id: UUID) -> Party:
     return Party.SENDER if row["from_org_id"] == org_id else Party.RECEIVER
 
 
-def preview_of(row: asyncpg.Record) -> dict[str, Any]:
+def preview_of(row: Row) -> dict[str, Any]:
     """The de-identified preview a receiver decides on: never names, dates, contact, places."""
     return {
         "age_band": row["age_band"],
@@ -90,7 +92,7 @@ def preview_of(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _view(row: asyncpg.Record, org_id: UUID) -> ReferralView:
+def _view(row: Row, org_id: UUID) -> ReferralView:
     party = _party(row, org_id)
     pending = row["status"] == ReferralStatus.PENDING
     return ReferralView(
@@ -105,6 +107,13 @@ class ReferralService:
         self.cases = CaseService(session, key_wrapper, principal)
         self.audit = AuditTrail(session)
 
+    # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
+    def _text(self, row: asyncpg.Record) -> CaseText:
+        return text_of_row(self.session, self.cases.keyring, row)
+
+    def _revealed(self, row: asyncpg.Record) -> Row:
+        return self._text(row).reveal(TABLE, row)
+
     # -- reads ------------------------------------------------------------------------------
     async def _row(self, referral_id: UUID) -> asyncpg.Record:
         row = await repo.get(self.session, referral_id, self.principal.org_id)
@@ -117,7 +126,7 @@ class ReferralService:
         if row["stored_status"] == "pending" and row["status"] == "expired":
             await repo.expire_due(self.session, referral_id)  # store what it already reads as
             row = await self._row(referral_id)
-        view = _view(row, self.principal.org_id)
+        view = _view(self._revealed(row), self.principal.org_id)
         if view.preview is not None:
             await self.audit.record(
                 self.principal, "referral.preview", [row["case_id"]], PREVIEW_CATEGORIES
@@ -143,7 +152,7 @@ class ReferralService:
             limit=limit + 1,
         )
         page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
-        views = [_view(r, self.principal.org_id) for r in page.items]
+        views = [_view(self._revealed(r), self.principal.org_id) for r in page.items]
         previewed = [v.row["case_id"] for v in views if v.preview is not None]
         if previewed:
             await self.audit.record(
@@ -183,7 +192,10 @@ class ReferralService:
             lambda r: (r["created_at"].isoformat(), r["id"]),
         )
         views = {
-            i: Page([_view(r, self.principal.org_id) for r in page.items], page.next_cursor)
+            i: Page(
+                [_view(self._revealed(r), self.principal.org_id) for r in page.items],
+                page.next_cursor,
+            )
             for i, page in pages.items()
         }
         previewed = [
@@ -227,15 +239,17 @@ class ReferralService:
             to_org_id=data.to_org_id,
             service=str(data.service),
             urgency=str(data.urgency),
-            reason=data.reason,
+            reason_enc=self.cases.text(loaded.row).seal(TABLE, referral_id, "reason", data.reason),
             shared_categories=sorted(str(c) for c in shared),
             respond_by=data.respond_by,
             transfer_lead=data.transfer_lead,
             created_by_client_id=self.principal.client_id,
         )
-        await self._timeline(data.case_id, referral_id, "sent", str(data.service))
+        await self._timeline(
+            self.cases.text(loaded.row), data.case_id, referral_id, "sent", str(data.service)
+        )
         await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
-        return _view(await self._row(referral_id), self.principal.org_id)
+        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
 
     async def _require_consent(
         self,
@@ -300,8 +314,8 @@ class ReferralService:
             id=referral_id,
             expected_status=str(current),
             status=str(rule.target),
-            status_reason=reason,
-            outcome=outcome,
+            status_reason_enc=self._text(row).seal(TABLE, referral_id, "status_reason", reason),
+            outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
             capacity_held=row["capacity_held"],
         )
         if not moved:
@@ -314,11 +328,11 @@ class ReferralService:
             if row["capacity_held"]:
                 await repo.give_back_place(self.session, row["to_org_id"], str(service))
                 await repo.set_capacity_held(self.session, referral_id, False)
-        await self._timeline(case_id, referral_id, str(rule.target), str(service))
+        await self._timeline(self._text(row), case_id, referral_id, str(rule.target), str(service))
         await self.audit.record(
             self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
         )
-        return _view(await self._row(referral_id), self.principal.org_id)
+        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
 
     async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
         if row["transfer_lead"]:
@@ -356,12 +370,15 @@ class ReferralService:
             referral_id=row["id"],
         )
 
-    async def _timeline(self, case_id: UUID, referral_id: UUID, status: str, service: str) -> None:
+    async def _timeline(
+        self, text: CaseText, case_id: UUID, referral_id: UUID, status: str, service: str
+    ) -> None:
         # Category `general`, no survivor data: who (the author) did what, when.
         await append_event(
             self.session,
             self.principal,
             case_id,
+            text=text,
             category=Category.GENERAL,
             summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
             details={"referral_id": str(referral_id), "status": status, "service": service},
