@@ -393,3 +393,63 @@ async def test_reads_after_erasure_show_history_without_free_text_never_500(
         headers=lead.headers,
     )
     assert reopened.status_code == 201 and reopened.json()["summary"] == "after erasure"
+
+
+ALL_CATEGORIES = [
+    "demographics",
+    "identity",
+    "exploitation",
+    "medical",
+    "counseling",
+    "legal",
+    "education",
+    "placement",
+    "general",
+]
+
+
+async def test_lead_transfer_drops_the_encrypted_external_ref_for_the_reference(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    lead = await factory.partner(name="Harbor Shelter")
+    heir = await factory.partner(name="Provincial Shelter", kind="government_shelter")
+    case = await open_case(client, lead, external_ref="Old-Lead-Ref-Xk2")
+    await consent(client, lead, case["id"], heir, ALL_CATEGORIES)
+    referral = await client.post(
+        "/v1/referrals",
+        json={
+            "case_id": case["id"],
+            "to_org_id": str(heir.org.id),
+            "service": "medical",
+            "urgency": "high",
+            "reason": "moving provinces",
+            "shared_categories": ALL_CATEGORIES,
+            "transfer_lead": True,
+        },
+        headers=lead.headers,
+    )
+    assert referral.status_code == 201, referral.text
+    accepted = await client.post(
+        f"/v1/referrals/{referral.json()['id']}/accept", headers=heir.headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    seen = (await client.get(f"/v1/cases/{case['id']}", headers=heir.headers)).json()
+    assert seen["lead_org_id"] == str(heir.org.id) and seen["external_ref"] == case["reference"]
+    # The reference stands in for the new lead's external_ref, lookups included...
+    duplicate = await client.post(
+        "/v1/cases", json=case_body(external_ref=case["reference"]), headers=heir.headers
+    )
+    assert duplicate.status_code == 409 and duplicate.json()["existing_id"] == case["id"]
+    # ... and the old lead's reference is free again for the old lead.
+    reused = await client.post(
+        "/v1/cases", json=case_body(external_ref="Old-Lead-Ref-Xk2"), headers=lead.headers
+    )
+    assert reused.status_code == 201, reused.text
+    changed = await client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"external_ref": "Heir-Ref-Pq4"},
+        headers=heir.headers_with(**{"If-Match": "*"}),
+    )
+    assert changed.status_code == 200 and changed.json()["external_ref"] == "Heir-Ref-Pq4"
+    dump = await asyncio.to_thread(pg_dump, database.dsn)
+    assert "Heir-Ref-Pq4" not in dump and "Old-Lead-Ref-Xk2" not in dump
