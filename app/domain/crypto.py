@@ -123,6 +123,7 @@ class KeyWrapper:
         if len(kek) != 32:
             raise KekError("the key-encryption key must be 32 bytes")
         self._aead = AESGCM(kek)
+        self._kek = kek
         self.kek_id = kek_id_of(kek)
         self._by_id: dict[str, AESGCM] = {self.kek_id: self._aead}
         for old in previous:
@@ -136,6 +137,10 @@ class KeyWrapper:
             self._index_key = HKDF(
                 algorithm=hashes.SHA256(), length=32, salt=None, info=b"aftercare blind index v1"
             ).derive(index_secret)
+
+    def current_only(self) -> KeyWrapper:
+        """The same current KEK, without the previous ones (to verify a rotation)."""
+        return KeyWrapper(self._kek)
 
     @property
     def kek_ids(self) -> tuple[str, ...]:
