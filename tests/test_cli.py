@@ -275,11 +275,11 @@ async def test_kek_rotate_is_resumable_online_and_verified(
     kek_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from app.domain import kek_rotation
+    from app.db.repositories import case_keys
 
     lead = await factory.partner()
     ids = await _cases_with_free_text(client, lead)
-    real_rewrap = kek_rotation.repo.rewrap
+    real_rewrap = case_keys.rewrap
     calls = 0
 
     async def crash_on_the_third(*args: Any, **kw: Any) -> None:
@@ -289,7 +289,7 @@ async def test_kek_rotate_is_resumable_online_and_verified(
             raise ConnectionResetError("simulated crash")
         await real_rewrap(*args, **kw)
 
-    monkeypatch.setattr(kek_rotation.repo, "rewrap", crash_on_the_third)
+    monkeypatch.setattr(case_keys, "rewrap", crash_on_the_third)
     code, out, err = await asyncio.to_thread(run, "kek", "rotate", "--batch-size", "2")
     assert code == 1 and out == ""
     assert "rerun to resume" in err
@@ -306,7 +306,7 @@ async def test_kek_rotate_is_resumable_online_and_verified(
     ):
         await _assert_readable(during, lead, ids)
 
-    monkeypatch.setattr(kek_rotation.repo, "rewrap", real_rewrap)
+    monkeypatch.setattr(case_keys, "rewrap", real_rewrap)
     code, out, err = await asyncio.to_thread(run, "kek", "rotate", "--batch-size", "2")
     assert code == 0, err
     summary = orjson.loads(out)
