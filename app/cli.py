@@ -152,10 +152,14 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def _migrate(url: str, revision: str = "head") -> str | None:
     """Apply migrations; a database that cannot be reached is a clear error, not a traceback."""
     from app.db.migrations import current_revision, upgrade
+    from app.domain.crypto import DecryptionFailed, KekError
 
     try:
         upgrade(url, revision)
         return current_revision(url)
+    except (KekError, DecryptionFailed) as exc:
+        # Migration 0005 encrypts existing free text: it needs the KEK and blind-index secret.
+        raise _fail(f"migration needs the encryption keys: {exc}") from None
     except Exception as exc:
         if _is_connection_error(exc):
             raise _fail(f"database unavailable ({type(exc).__name__})") from None

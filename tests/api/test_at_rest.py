@@ -453,3 +453,28 @@ async def test_lead_transfer_drops_the_encrypted_external_ref_for_the_reference(
     assert changed.status_code == 200 and changed.json()["external_ref"] == "Heir-Ref-Pq4"
     dump = await asyncio.to_thread(pg_dump, database.dsn)
     assert "Heir-Ref-Pq4" not in dump and "Old-Lead-Ref-Xk2" not in dump
+
+
+async def test_data_key_is_unwrapped_once_per_case_per_request(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain.crypto import KeyWrapper
+
+    lead, _, case, _ = await _plant_free_text(client, factory)
+    real_unwrap = KeyWrapper.unwrap
+    unwrapped: list[uuid.UUID] = []
+
+    def counting(self: KeyWrapper, case_id: uuid.UUID, *args: Any) -> Any:
+        unwrapped.append(case_id)
+        return real_unwrap(self, case_id, *args)
+
+    monkeypatch.setattr(KeyWrapper, "unwrap", counting)
+    for url in (
+        f"/v1/cases/{case['id']}",  # external_ref, close_reason and identity
+        f"/v1/cases/{case['id']}/updates",  # the case, then every update's text
+        "/v1/referrals?direction=outgoing",  # four referrals of one case
+    ):
+        unwrapped.clear()
+        response = await client.get(url, headers=lead.headers)
+        assert response.status_code == 200
+        assert unwrapped == [uuid.UUID(case["id"])], url
