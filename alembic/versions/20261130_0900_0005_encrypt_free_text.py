@@ -13,6 +13,10 @@ one (their free text was never covered by the erasure; erase again to shred it).
 decrypts back into plaintext columns (text whose key is gone becomes NULL, or '[erased]' where
 the column is NOT NULL).
 
+The rows it rewrites carry NULL in the plaintext columns before those are dropped, but older row
+versions keep the plaintext on disk until VACUUM, and WAL and backups keep it until they age out:
+run ``VACUUM FULL`` on the converted tables after upgrading a database that held cases.
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30 09:00:00
@@ -121,6 +125,13 @@ def upgrade() -> None:
 
     bind = op.get_bind()
     if _has_cases(bind):
+        # The conversion also blanks the plaintext in the row versions it writes (DROP COLUMN
+        # alone leaves the bytes in every tuple until the table is rewritten).
+        op.alter_column("cases", "external_ref", nullable=True)
+        for table, columns in COLUMNS.items():
+            for column, required, _ in columns:
+                if required:
+                    op.alter_column(table, column, nullable=True)
         _encrypt_existing(bind)
 
     op.drop_constraint(op.f("uq_cases_lead_org_id_external_ref"), "cases", type_="unique")
@@ -159,7 +170,8 @@ def _encrypt_existing(bind: sa.Connection) -> None:
         bind.execute(
             sa.text(
                 "UPDATE cases SET external_ref_enc = :ref, external_ref_hash = :hash, "
-                "close_reason_enc = :close WHERE id = :id"
+                "close_reason_enc = :close, external_ref = NULL, close_reason = NULL "
+                "WHERE id = :id"
             ),
             batch,
         )
@@ -181,7 +193,9 @@ def _encrypt_existing(bind: sa.Connection) -> None:
                 plain = orjson.loads(value) if jsonb and value is not None else value
                 item[column] = key.encrypt_field(table, rid, column, plain)
             converted.append(item)
-        assignments = ", ".join(f"{column}_enc = :{column}" for column, _, _ in columns)
+        assignments = ", ".join(
+            f"{column}_enc = :{column}, {column} = NULL" for column, _, _ in columns
+        )
         for batch in _batches(converted):
             bind.execute(
                 sa.text(f"UPDATE {table} SET {assignments} WHERE {row_id} = :rid"),  # noqa: S608
