@@ -216,14 +216,21 @@ class KeyWrapper:
 
 def load_kek(explicit: str | None, directory: Path, *, create: bool) -> bytes:
     """The KEK from ``AFTERCARE_KEK`` (base64), else ``<keys_dir>/kek``; created in development."""
-    return load_secret(explicit, directory, KEK_FILE, "AFTERCARE_KEK", create=create)
+    return load_secret(
+        explicit, directory, KEK_FILE, "AFTERCARE_KEK", "key-encryption key", create=create
+    )
 
 
 def load_index_secret(explicit: str | None, directory: Path, *, create: bool) -> bytes:
     """The blind-index secret from ``AFTERCARE_BLIND_INDEX_KEY`` (base64), else
     ``<keys_dir>/blind_index_key``; created in development. It never rotates."""
     return load_secret(
-        explicit, directory, BLIND_INDEX_FILE, "AFTERCARE_BLIND_INDEX_KEY", create=create
+        explicit,
+        directory,
+        BLIND_INDEX_FILE,
+        "AFTERCARE_BLIND_INDEX_KEY",
+        "blind-index secret",
+        create=create,
     )
 
 
@@ -235,14 +242,20 @@ def load_previous_keks(explicit: str | None) -> list[bytes]:
 
 
 def load_secret(
-    explicit: str | None, directory: Path, filename: str, env_name: str, *, create: bool
+    explicit: str | None,
+    directory: Path,
+    filename: str,
+    env_name: str,
+    label: str,
+    *,
+    create: bool,
 ) -> bytes:
     if explicit:
         return _decode(explicit.strip(), env_name)
     path = directory / filename
     if not path.exists():
         if not create:
-            raise KekError(f"no {filename.replace('_', ' ')}: set {env_name} or provide {path}")
+            raise KekError(f"no {label}: set {env_name} or provide {path}")
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
