@@ -39,6 +39,8 @@ cli.add_typer(db_cli, name="db")
 cli.add_typer(org_cli, name="org")
 cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
+kek_cli = typer.Typer(help="The key-encryption key (KEK) of survivor data.", no_args_is_help=True)
+cli.add_typer(kek_cli, name="kek")
 
 
 def _print_json(value: Any) -> None:
@@ -150,10 +152,14 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 def _migrate(url: str, revision: str = "head") -> str | None:
     """Apply migrations; a database that cannot be reached is a clear error, not a traceback."""
     from app.db.migrations import current_revision, upgrade
+    from app.domain.crypto import DecryptionFailed, KekError
 
     try:
         upgrade(url, revision)
         return current_revision(url)
+    except (KekError, DecryptionFailed) as exc:
+        # Migration 0005 encrypts existing free text: it needs the KEK and blind-index secret.
+        raise _fail(f"migration needs the encryption keys: {exc}") from None
     except Exception as exc:
         if _is_connection_error(exc):
             raise _fail(f"database unavailable ({type(exc).__name__})") from None
@@ -308,6 +314,87 @@ def keys_list() -> None:
     except KeyStoreError as exc:
         raise _fail(str(exc)) from None
     _print_json({"active_kid": keyset.active.kid, "published_kids": list(keyset.verification)})
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (stdout stays one JSON object)."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.phase: str | None = None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.phase is not None and phase != self.phase:
+            sys.stderr.write("\n")
+        self.phase = phase
+        filled = self.WIDTH if total == 0 else self.WIDTH * min(done, total) // total
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        sys.stderr.write(f"\r{phase:<20} [{bar}] {done}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.phase is not None:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+@kek_cli.command("rotate")
+def kek_rotate(
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Keys re-wrapped per committed batch")
+    ] = 500,
+) -> None:
+    """Re-wrap every case data key (and re-seal every stored response) under AFTERCARE_KEK.
+
+    Set AFTERCARE_KEK to the new KEK and AFTERCARE_KEK_PREVIOUS to the old one(s), restart the
+    service (it reads with both), then run this. It works online and in committed batches: if it
+    stops, run it again and it continues. It verifies every key with the new KEK at the end; then
+    AFTERCARE_KEK_PREVIOUS can be removed.
+    """
+    from app.domain.crypto import KekError
+    from app.domain.kek_rotation import RotationFailed, rotate
+
+    settings = _settings()
+    try:
+        wrapper = settings.key_wrapper()
+    except KekError as exc:
+        raise _fail(str(exc), 2) from None
+    url = _database_url(settings)
+    bar = _ProgressBar()
+
+    async def run() -> Any:
+        db = Database(url, min_size=0, max_size=2)
+        await db.connect()
+        try:
+            return await rotate(db, wrapper, batch_size=batch_size, progress=bar)
+        finally:
+            await db.close()
+
+    try:
+        result = asyncio.run(run())
+    except RotationFailed as exc:
+        bar.close()
+        raise _fail(
+            f"kek rotation stopped: {exc}; committed batches stay, rerun to resume"
+        ) from None
+    except Exception as exc:
+        bar.close()
+        if _is_connection_error(exc):
+            raise _fail("database unavailable; committed batches stay, rerun to resume") from None
+        raise
+    bar.close()
+    _print_json(
+        {
+            "kek_id": result.kek_id,
+            "case_keys": result.case_keys,
+            "rewrapped": result.rewrapped,
+            "already_current": result.already_current,
+            "idempotency_bodies": result.sealed_blobs,
+            "resealed": result.resealed,
+            "verified": result.verified,
+        }
+    )
 
 
 audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)

@@ -19,7 +19,7 @@ from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
-from app.domain.crypto import KeyWrapper, load_kek
+from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
@@ -79,10 +79,7 @@ def create_app(
         refresh_interval=settings.keyset_refresh_seconds,
     )
     if key_wrapper is None:
-        kek = settings.kek.get_secret_value() if settings.kek else None
-        key_wrapper = KeyWrapper(
-            load_kek(kek, settings.resolved_keys_dir, create=settings.is_development)
-        )
+        key_wrapper = settings.key_wrapper()
     ctx = AppContext(
         settings=settings,
         database=database,

@@ -5,10 +5,13 @@ from __future__ import annotations
 import ipaddress
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from app.domain.crypto import KeyWrapper
 
 
 class Settings(BaseSettings):
@@ -31,6 +34,16 @@ class Settings(BaseSettings):
         default=None,
         description="Key-encryption key for survivor identity (base64, 32 bytes); "
         "defaults to <keys_dir>/kek, generated in development",
+    )
+    kek_previous: SecretStr | None = Field(
+        default=None,
+        description="Previous key-encryption keys, comma-separated base64, still accepted for "
+        "unwrapping while `aftercare kek rotate` re-wraps everything under AFTERCARE_KEK",
+    )
+    blind_index_key: SecretStr | None = Field(
+        default=None,
+        description="Secret keying the external_ref blind index (base64, 32 bytes; never "
+        "rotated); defaults to <keys_dir>/blind_index_key, generated in development",
     )
     issuer: str = "http://127.0.0.1:8000"
     audience: str = "aftercare-exchange"
@@ -160,6 +173,27 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_keys_dir(self) -> Path:
         return (self.keys_dir or self.data_dir / "keys").resolve()
+
+    def key_wrapper(self) -> KeyWrapper:
+        """The KEKs and blind-index secret this process works with (raises ``KekError``)."""
+        from app.domain.crypto import (
+            KeyWrapper,
+            load_index_secret,
+            load_kek,
+            load_previous_keks,
+        )
+
+        def secret(value: SecretStr | None) -> str | None:
+            return value.get_secret_value() if value else None
+
+        directory = self.resolved_keys_dir
+        return KeyWrapper(
+            load_kek(secret(self.kek), directory, create=self.is_development),
+            load_previous_keks(secret(self.kek_previous)),
+            index_secret=load_index_secret(
+                secret(self.blind_index_key), directory, create=self.is_development
+            ),
+        )
 
     @cached_property
     def embedded_pgdata(self) -> Path:

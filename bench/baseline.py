@@ -219,10 +219,28 @@ async def organizations_me(request: Request) -> Response:
     )
 
 
-def decrypt_identity(kek: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
+def data_key(kek: AESGCM, case_id: UUID, wrapped: bytes) -> AESGCM:
+    """The case's data key, unwrapped as ``KeyWrapper.unwrap`` does."""
+    wrapped = bytes(wrapped)
+    if len(wrapped) < _MIN_BLOB or wrapped[0] != _CRYPTO_VERSION:
+        raise ValueError("unknown wrapped-key version")
+    return AESGCM(kek.decrypt(wrapped[1:13], wrapped[13:], f"aftercare:v1:dek:{case_id}".encode()))
+
+
+def open_field(aead: AESGCM, table: str, row_id: UUID, column: str, blob: bytes | None) -> Any:
+    """A free-text field, decrypted as ``DataKey.decrypt_field`` does (AAD table:row:column)."""
+    if blob is None:
+        return None
+    blob = bytes(blob)
+    if len(blob) < _MIN_BLOB or blob[0] != _CRYPTO_VERSION:
+        raise ValueError("unknown ciphertext version")
+    aad = f"aftercare:v1:{table}:{row_id}:{column}".encode()
+    return orjson.loads(aead.decrypt(blob[1:13], blob[13:], aad))
+
+
+def decrypt_identity(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
     """The identity fields, decrypted as ``CaseService._decrypt_identity`` does."""
-    wrapped = row["wrapped_key"]
-    if wrapped is None:  # erased: the key is gone, every field is empty
+    if row["identity_erased_at"] is not None:  # erased: every field is empty
         return {
             "given_name": None,
             "family_name": None,
@@ -232,22 +250,9 @@ def decrypt_identity(kek: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
             "contact": None,
             "guardian": None,
         }
-    case_id = str(row["id"])
-    wrapped = bytes(wrapped)
-    if len(wrapped) < _MIN_BLOB or wrapped[0] != _CRYPTO_VERSION:
-        raise ValueError("unknown wrapped-key version")
-    key = kek.decrypt(wrapped[1:13], wrapped[13:], f"aftercare:v1:dek:{case_id}".encode())
-    aead = AESGCM(key)
-    prefix = f"aftercare:v1:cases:{case_id}:"
 
     def field(column: str) -> Any:
-        blob = row[f"{column}_enc"]
-        if blob is None:
-            return None
-        blob = bytes(blob)
-        if len(blob) < _MIN_BLOB or blob[0] != _CRYPTO_VERSION:
-            raise ValueError("unknown ciphertext version")
-        return orjson.loads(aead.decrypt(blob[1:13], blob[13:], (prefix + column).encode()))
+        return open_field(aead, "cases", row["id"], column, row[f"{column}_enc"])
 
     return {
         "given_name": field("given_name"),
@@ -275,8 +280,13 @@ def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
         "version": row["version"],
         "closed_at": row["closed_at"],
     }
-    if row["external_ref"] is not None:
-        out["external_ref"] = row["external_ref"]
+    aead = data_key(kek, row["id"], row["wrapped_key"])
+    if row["external_ref_enc"] is None:  # after a lead transfer: the reference stands in
+        out["external_ref"] = row["reference"]
+    else:
+        out["external_ref"] = open_field(
+            aead, "cases", row["id"], "external_ref", row["external_ref_enc"]
+        )
     survivor: dict[str, Any] = {}
     guardian: dict[str, Any] | None = None
     if "demographics" in sees:
@@ -286,7 +296,7 @@ def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
             gender=row["gender"], nationality=row["nationality"], languages=row["languages"]
         )
     if "identity" in sees:
-        identity = decrypt_identity(kek, row)
+        identity = decrypt_identity(aead, row)
         guardian = identity.pop("guardian")
         survivor.update(identity)
     if survivor:
@@ -311,7 +321,9 @@ def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
     if "general" in sees:
         out["needs"] = row["needs"]
         out["risk_level"] = row["risk_level"]
-        out["close_reason"] = row["close_reason"]
+        out["close_reason"] = open_field(
+            aead, "cases", row["id"], "close_reason", row["close_reason_enc"]
+        )
     return orjson.dumps(out, option=orjson.OPT_UTC_Z)
 
 
@@ -372,10 +384,15 @@ _PREVIEW_CATEGORIES = sorted({str(c) for c in PREVIEW_CATEGORIES})
 _INVALID = Response(b'{"status":422}', status_code=422, media_type=_JSON)
 
 
-def referral_out(row: asyncpg.Record, org_id: UUID) -> tuple[dict[str, Any], bool]:
+def referral_out(row: asyncpg.Record, org_id: UUID, aead: AESGCM) -> tuple[dict[str, Any], bool]:
     """The app's ``ReferralOut`` for the caller (unset fields absent, in the model's field
-    order), and whether it carries the de-identified preview (receiver, still pending)."""
+    order), and whether it carries the de-identified preview (receiver, still pending).
+    ``aead`` is the case's data key (free text is encrypted with it)."""
     sender = row["from_org_id"] == org_id
+
+    def text(column: str) -> Any:
+        return open_field(aead, "referrals", row["id"], column, row[f"{column}_enc"])
+
     status = row["status"]
     out: dict[str, Any] = {"id": str(row["id"]), "case_id": str(row["case_id"])}
     if sender or row["started_at"] is not None or status in _REFERENCE_SHOWN:
@@ -386,13 +403,13 @@ def referral_out(row: asyncpg.Record, org_id: UUID) -> tuple[dict[str, Any], boo
         direction="outgoing" if sender else "incoming",
         service=row["service"],
         urgency=row["urgency"],
-        reason=row["reason"],
+        reason=text("reason"),
         shared_categories=row["shared_categories"],
         respond_by=row["respond_by"],
         transfer_lead=row["transfer_lead"],
         status=status,
-        status_reason=row["status_reason"],
-        outcome=row["outcome"],
+        status_reason=text("status_reason"),
+        outcome=text("outcome"),
         responded_at=row["responded_at"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],
@@ -472,8 +489,13 @@ async def referrals_list(request: Request) -> Response:
             )
         items = []
         previewed = []
+        kek: AESGCM = request.app.state.kek
+        keys: dict[UUID, AESGCM] = {}
         for row in rows:
-            out, preview = referral_out(row, org_id)
+            case_id = row["case_id"]
+            if case_id not in keys:  # each case's data key unwrapped once per request
+                keys[case_id] = data_key(kek, case_id, row["wrapped_key"])
+            out, preview = referral_out(row, org_id, keys[case_id])
             items.append(out)
             if preview:
                 previewed.append(row["case_id"])

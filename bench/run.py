@@ -47,7 +47,7 @@ import orjson
 from app.db.database import Database, asyncpg_dsn
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade_async
-from app.domain.crypto import KEK_FILE, KeyWrapper, load_kek
+from app.domain.crypto import KEK_FILE, KeyWrapper, load_index_secret, load_kek
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
@@ -643,12 +643,16 @@ def exclusive_run() -> Iterator[None]:
 
 def write_kek(keys_dir: Path, kek: bytes = BENCH_KEK) -> KeyWrapper:
     """Put the KEK where the app looks for it (``<keys_dir>/kek``, as ``AFTERCARE_KEK`` is unset
-    for both servers); the baseline reads the same file. Returns the seeding's key wrapper."""
+    for both servers); the baseline reads the same file. A blind-index secret is generated next
+    to it (``<keys_dir>/blind_index_key``). Returns the seeding's key wrapper."""
     path = keys_dir / KEK_FILE
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(base64.b64encode(kek).decode() + "\n")
-    return KeyWrapper(load_kek(None, keys_dir, create=False))
+    return KeyWrapper(
+        load_kek(None, keys_dir, create=False),
+        index_secret=load_index_secret(None, keys_dir, create=True),
+    )
 
 
 def server_env(settings: Settings) -> dict[str, str]:

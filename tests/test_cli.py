@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import os
-from collections.abc import Iterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import orjson
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from app.cli import cli
+from app.db.database import Database
 from app.db.migrations import head_revision
+from app.domain.crypto import kek_id_of
+from app.domain.keys import KeyRing
+from app.main import create_app
+from app.settings import Settings
+from tests.factories import PLANTED, Factory, Partner, case_body
 
 
 @pytest.fixture
@@ -189,3 +201,146 @@ def test_unreachable_database_is_a_clear_error(env: dict[str, str]) -> None:
     assert "Traceback" not in err
     code, _, err = run("org", "create", "--name", "X", "--kind", "other")
     assert code == 1 and "database unavailable" in err
+
+
+# -- kek rotate --------------------------------------------------------------------------------
+
+
+async def _reader(
+    settings: Settings, database: Database, keyring: KeyRing, **keks: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An API client on the same database whose process knows only the given KEKs."""
+    configured = settings.model_copy(update={k: SecretStr(v) for k, v in keks.items()})
+    app = create_app(configured, database=database, keyring=keyring, configure_logs=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+def kek_env(database_url: str, keys_dir: Path, tmp_path: Path) -> Iterator[dict[str, str]]:
+    old = (keys_dir / "kek").read_text().strip()  # what the app under test wrapped keys with
+    new = base64.b64encode(secrets.token_bytes(32)).decode()
+    values = {
+        "AFTERCARE_DATABASE_URL": database_url,
+        "AFTERCARE_DATA_DIR": str(tmp_path),
+        "AFTERCARE_KEYS_DIR": str(keys_dir),
+        "AFTERCARE_KEK": new,
+        "AFTERCARE_KEK_PREVIOUS": old,
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    yield values
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+async def _cases_with_free_text(client: httpx.AsyncClient, lead: Partner) -> list[str]:
+    ids = []
+    for i in range(5):
+        headers = lead.headers_with(**{"Idempotency-Key": f"rotate-{i}"}) if i == 0 else None
+        created = await client.post(
+            "/v1/cases",
+            json=case_body(external_ref=f"ROT-{i}"),
+            headers=headers or lead.headers,
+        )
+        assert created.status_code == 201, created.text
+        case_id = created.json()["id"]
+        closed = await client.post(
+            f"/v1/cases/{case_id}/close", json={"reason": f"Rotated text {i}"}, headers=lead.headers
+        )
+        assert closed.status_code == 200
+        ids.append(case_id)
+    return ids
+
+
+async def _assert_readable(client: httpx.AsyncClient, lead: Partner, ids: list[str]) -> None:
+    for i, case_id in enumerate(ids):
+        response = await client.get(f"/v1/cases/{case_id}", headers=lead.headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["survivor"]["given_name"] == PLANTED[0]
+        assert body["close_reason"] == f"Rotated text {i}" and body["external_ref"] == f"ROT-{i}"
+
+
+async def test_kek_rotate_is_resumable_online_and_verified(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    settings: Settings,
+    keyring: KeyRing,
+    kek_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from app.db.repositories import case_keys
+
+    lead = await factory.partner()
+    ids = await _cases_with_free_text(client, lead)
+    real_rewrap = case_keys.rewrap
+    calls = 0
+
+    async def crash_on_the_third(*args: Any, **kw: Any) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise ConnectionResetError("simulated crash")
+        await real_rewrap(*args, **kw)
+
+    monkeypatch.setattr(case_keys, "rewrap", crash_on_the_third)
+    code, out, err = await asyncio.to_thread(run, "kek", "rotate", "--batch-size", "2")
+    assert code == 1 and out == ""
+    assert "rerun to resume" in err
+    new_id = kek_id_of(base64.b64decode(kek_env["AFTERCARE_KEK"]))
+    async with database.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM case_keys WHERE kek_id = $1", new_id) == 2
+    # Mid-rotation the service still reads every case, under either KEK.
+    async for during in _reader(
+        settings,
+        database,
+        keyring,
+        kek=kek_env["AFTERCARE_KEK"],
+        kek_previous=kek_env["AFTERCARE_KEK_PREVIOUS"],
+    ):
+        await _assert_readable(during, lead, ids)
+
+    monkeypatch.setattr(case_keys, "rewrap", real_rewrap)
+    code, out, err = await asyncio.to_thread(run, "kek", "rotate", "--batch-size", "2")
+    assert code == 0, err
+    summary = orjson.loads(out)
+    assert summary == {
+        "kek_id": new_id,
+        "case_keys": 5,
+        "rewrapped": 3,
+        "already_current": 2,
+        "idempotency_bodies": 1,
+        "resealed": 1,
+        "verified": 5,
+    }
+    assert "case keys" in err and "5/5" in err  # the progress bar went to stderr
+    # Run again: nothing left to do.
+    code, out, _ = await asyncio.to_thread(run, "kek", "rotate")
+    assert code == 0 and orjson.loads(out)["rewrapped"] == 0 == orjson.loads(out)["resealed"]
+
+    # With only the new KEK, everything still reads, the stored replay included.
+    async for after in _reader(settings, database, keyring, kek=kek_env["AFTERCARE_KEK"]):
+        await _assert_readable(after, lead, ids)
+        replay = await after.post(
+            "/v1/cases",
+            json=case_body(external_ref="ROT-0"),
+            headers=lead.headers_with(**{"Idempotency-Key": "rotate-0"}),
+        )
+        assert replay.status_code == 201 and replay.json()["id"] == ids[0]
+
+
+async def test_kek_rotate_without_the_old_kek_fails_clearly(
+    client: httpx.AsyncClient, factory: Factory, kek_env: dict[str, str]
+) -> None:
+    lead = await factory.partner()
+    await _cases_with_free_text(client, lead)
+    os.environ.pop("AFTERCARE_KEK_PREVIOUS")
+    code, out, err = await asyncio.to_thread(run, "kek", "rotate")
+    assert code == 1 and out == ""
+    assert "AFTERCARE_KEK_PREVIOUS" in err and "Traceback" not in err

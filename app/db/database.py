@@ -150,6 +150,7 @@ class Session:
         "_transactional",
         "_tx_open",
         "after_commit",
+        "memo",
     )
 
     def __init__(self, db: Database, *, transactional: bool) -> None:
@@ -160,6 +161,9 @@ class Session:
         self._begin_sql = "BEGIN"
         self._hook = db.statement_hook
         self.after_commit: list[Callable[[], Any]] = []
+        # Per-unit-of-work memo (e.g. each case's unwrapped data key, so that a request unwraps
+        # it once); dropped with the session.
+        self.memo: dict[Any, Any] = {}
 
     # -- connection and transaction --------------------------------------------------------
     async def connection(self) -> asyncpg.Connection:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -14,11 +15,15 @@ from alembic import command
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, key_wrapper: Any = None) -> Config:
+    """``key_wrapper`` (an ``app.domain.crypto.KeyWrapper``) is what data steps encrypt with;
+    without one they read the keys from the settings."""
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(ROOT / "alembic"))
     cfg.attributes["url"] = url
     cfg.attributes["skip_logging_config"] = True
+    if key_wrapper is not None:
+        cfg.attributes["key_wrapper"] = key_wrapper
     return cfg
 
 
@@ -31,12 +36,12 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+def upgrade(url: str, revision: str = "head", key_wrapper: Any = None) -> None:
+    command.upgrade(alembic_config(url, key_wrapper), revision)
 
 
-def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+def downgrade(url: str, revision: str, key_wrapper: Any = None) -> None:
+    command.downgrade(alembic_config(url, key_wrapper), revision)
 
 
 def current_revision(url: str) -> str | None:

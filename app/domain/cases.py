@@ -33,6 +33,7 @@ from app.domain.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
@@ -235,6 +236,26 @@ class CaseService:
             raise NotFound("No such case")
         return loaded
 
+    def text(self, row: asyncpg.Record) -> CaseText:
+        """The case's free-text cipher (its data key unwrapped once per unit of work)."""
+        return case_text(
+            self.session,
+            self.keyring,
+            row["id"],
+            row["wrapped_key"],
+            row["kek_id"],
+            erased=row["identity_erased_at"] is not None,
+        )
+
+    def external_ref(self, row: asyncpg.Record) -> str | None:
+        """The lead's reference: after a lead transfer, the case reference until it sets one."""
+        if row["external_ref_enc"] is None:
+            return str(row["reference"])
+        ref: str | None = self.text(row).open(
+            "cases", row["id"], "external_ref", row["external_ref_enc"]
+        )
+        return ref
+
     def view(self, loaded: LoadedCase) -> CaseView:
         row, access = loaded.row, loaded.access
         identity: Identity | None = None
@@ -250,7 +271,7 @@ class CaseService:
             updated_at=row["updated_at"],
             version=row["version"],
             closed_at=row["closed_at"],
-            external_ref=row["external_ref"] if access.is_lead else None,
+            external_ref=self.external_ref(row) if access.is_lead else None,
             demographics={
                 "gender": row["gender"],
                 "nationality": row["nationality"],
@@ -272,16 +293,20 @@ class CaseService:
             general={
                 "needs": row["needs"],
                 "risk_level": row["risk_level"],
-                "close_reason": row["close_reason"],
+                "close_reason": self.text(row).open(
+                    "cases", row["id"], "close_reason", row["close_reason_enc"]
+                )
+                if row["close_reason_enc"] is not None
+                else None,
             }
             if access.sees(Category.GENERAL)
             else None,
         )
 
     def _decrypt_identity(self, row: asyncpg.Record) -> Identity:
-        if row["wrapped_key"] is None:
+        key = self.text(row).key
+        if key is None or row["identity_erased_at"] is not None:
             return Identity()  # erased: the key is gone
-        key = self.keyring.unwrap(row["id"], bytes(row["wrapped_key"]))
 
         def field(column: str) -> Any:
             blob = row[f"{column}_enc"]
@@ -342,8 +367,9 @@ class CaseService:
         intake_day = datetime.now(UTC).date()
         is_minor, band = derive_age(data.identity, intake_day)
         check_minor_rules(is_minor, data.identity.guardian)
+        ref_hash = self.keyring.blind_index(self.principal.org_id, data.external_ref)
         existing = await repo.find_by_external_ref(
-            self.session, self.principal.org_id, data.external_ref
+            self.session, self.principal.org_id, data.external_ref, ref_hash
         )
         if existing is not None:
             raise DuplicateResource("A case with this external_ref already exists", existing)
@@ -358,7 +384,8 @@ class CaseService:
             id=case_id,
             reference=reference,
             lead_org_id=self.principal.org_id,
-            external_ref=data.external_ref,
+            external_ref_enc=key.encrypt_field("cases", case_id, "external_ref", data.external_ref),
+            external_ref_hash=ref_hash,
             gender=data.gender,
             nationality=data.nationality,
             languages=data.languages,
@@ -373,7 +400,7 @@ class CaseService:
         )
         if inserted is None:  # a concurrent intake won the (lead, external_ref) race
             existing = await repo.find_by_external_ref(
-                self.session, self.principal.org_id, data.external_ref
+                self.session, self.principal.org_id, data.external_ref, ref_hash
             )
             raise DuplicateResource("A case with this external_ref already exists", existing)
         await repo.insert_key(
@@ -415,14 +442,17 @@ class CaseService:
         ):
             is_minor, band = derive_age(identity, row["created_at"].date())
         check_minor_rules(is_minor, identity.guardian)
-        if "external_ref" in changes and changes["external_ref"] != row["external_ref"]:
+        ref_enc, ref_hash = row["external_ref_enc"], row["external_ref_hash"]
+        if "external_ref" in changes and changes["external_ref"] != self.external_ref(row):
+            ref_hash = self.keyring.blind_index(self.principal.org_id, changes["external_ref"])
             other = await repo.find_by_external_ref(
-                self.session, self.principal.org_id, changes["external_ref"]
+                self.session, self.principal.org_id, changes["external_ref"], ref_hash
             )
-            if other is not None:
+            if other is not None and other != case_id:
                 raise DuplicateResource("A case with this external_ref already exists", other)
-        if row["wrapped_key"] is not None:
-            key = self.keyring.unwrap(case_id, bytes(row["wrapped_key"]))
+            ref_enc = self.text(row).seal("cases", case_id, "external_ref", changes["external_ref"])
+        key = self.text(row).key
+        if key is not None:
             encrypted = _encrypted_identity(key, identity)
         else:
             encrypted = {f"{c}_enc": None for c in IDENTITY_COLUMNS}
@@ -430,7 +460,8 @@ class CaseService:
             self.session,
             id=case_id,
             expected_version=row["version"],
-            external_ref=changes.get("external_ref", row["external_ref"]),
+            external_ref_enc=ref_enc,
+            external_ref_hash=ref_hash,
             gender=changes.get("gender", row["gender"]),
             nationality=changes.get("nationality", row["nationality"]),
             languages=changes.get("languages", row["languages"]),
@@ -453,19 +484,30 @@ class CaseService:
     async def close(self, case_id: UUID, reason: str) -> CaseView:
         await self.session.begin()
         loaded = await self.load_as_lead(case_id)
-        if await repo.close(self.session, case_id, reason) is None:
+        reason_enc = self.text(loaded.row).seal("cases", case_id, "close_reason", reason)
+        assert reason_enc is not None
+        if await repo.close(self.session, case_id, reason_enc) is None:
             raise InvalidTransition(f"The case is already {loaded.row['status']}")
         await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
         # Referrals build on cases, so this one import goes the other way at call time.
         from app.domain.referrals import withdraw_pending
 
-        await withdraw_pending(self.session, self.principal, case_id, HubWithdrawal.CASE_CLOSED)
+        await withdraw_pending(
+            self.session,
+            self.principal,
+            case_id,
+            HubWithdrawal.CASE_CLOSED,
+            self.text(loaded.row),
+        )
         return self.view(await self.load(case_id))
 
     async def erase_identity(self, case_id: UUID) -> None:
         await self.session.begin()
         await self.load_as_lead(case_id)
-        await repo.erase_identity(self.session, case_id)
+        _, wrapped = self.keyring.new_data_key(case_id)
+        await repo.erase_identity(
+            self.session, case_id, new_wrapped_key=wrapped, kek_id=self.keyring.kek_id
+        )
         await self.audit.record(
             self.principal, "case.identity_erase", [case_id], [Category.IDENTITY]
         )

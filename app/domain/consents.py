@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
@@ -17,11 +15,13 @@ from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
+from app.domain.freetext import Row
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category, Granter
 
 LIST_NAME = "consents"
+TABLE = "consents"
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -61,7 +61,7 @@ class ConsentService:
         self.cases = CaseService(session, keyring, principal)
         self.audit = AuditTrail(session)
 
-    async def grant(self, case_id: UUID, data: ConsentInput) -> asyncpg.Record:
+    async def grant(self, case_id: UUID, data: ConsentInput) -> Row:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)
         check_consent(data, is_minor=loaded.row["is_minor"], now=datetime.now(UTC))
@@ -70,25 +70,28 @@ class ConsentService:
             and await org_repo.get(self.session, data.recipient_org_id) is None
         ):
             raise ValidationFailed("No such organization", loc=["body", "recipient_org_id"])
+        text = self.cases.text(loaded.row)
+        consent_id = uuid4()
         row = await repo.insert(
             self.session,
-            id=uuid4(),
+            id=consent_id,
             case_id=case_id,
             granted_by=sorted({str(g) for g in data.granted_by}),
             recipient_org_id=data.recipient_org_id,
             recipient_kinds=sorted(set(data.recipient_kinds or [])),
             categories=sorted({str(c) for c in data.categories}),
-            purpose=data.purpose,
             obtained_at=data.obtained_at,
             expires_at=data.expires_at,
-            evidence_ref=data.evidence_ref,
             recorded_by_org_id=self.principal.org_id,
+            **text.seal_all(
+                TABLE, consent_id, purpose=data.purpose, evidence_ref=data.evidence_ref
+            ),
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "consent.grant", [case_id], data.categories)
-        return row
+        return text.reveal(TABLE, row)
 
-    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[asyncpg.Record]:
+    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Row]:
         loaded = await self.cases.load(case_id)
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
         rows = await repo.list_page(
@@ -103,11 +106,12 @@ class ConsentService:
         page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
         if page.items:
             await self.audit.record(self.principal, "consent.list", [case_id])
-        return page
+        text = self.cases.text(loaded.row)
+        return Page([text.reveal(TABLE, r) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
-    ) -> dict[UUID, Page[asyncpg.Record]]:
+    ) -> dict[UUID, Page[Row]]:
         """:meth:`list` for several cases in one statement; a case the caller may not see is
         absent from the result."""
         loaded = await self.cases.load_many(case_ids)
@@ -125,7 +129,7 @@ class ConsentService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        return paginate_groups(
+        pages = paginate_groups(
             rows,
             lambda r: r["case_id"],
             list(loaded),
@@ -133,8 +137,15 @@ class ConsentService:
             LIST_NAME,
             lambda r: (r["created_at"].isoformat(), r["id"]),
         )
+        return {
+            i: Page(
+                [self.cases.text(loaded[i].row).reveal(TABLE, r) for r in page.items],
+                page.next_cursor,
+            )
+            for i, page in pages.items()
+        }
 
-    async def get(self, case_id: UUID, consent_id: UUID) -> asyncpg.Record:
+    async def get(self, case_id: UUID, consent_id: UUID) -> Row:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, consent_id, case_id)
         addressed = row is not None and (
@@ -144,16 +155,18 @@ class ConsentService:
         if row is None or not (loaded.access.is_lead or addressed):
             raise NotFound("No such consent")
         await self.audit.record(self.principal, "consent.read", [case_id])
-        return row
+        return self.cases.text(loaded.row).reveal(TABLE, row)
 
-    async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> asyncpg.Record:
+    async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> Row:
         await self.session.begin()
-        await self.cases.load_as_lead(case_id)
-        row = await repo.revoke(self.session, consent_id, case_id, reason)
+        loaded = await self.cases.load_as_lead(case_id)
+        text = self.cases.text(loaded.row)
+        reason_enc = text.seal(TABLE, consent_id, "revoke_reason", reason)
+        row = await repo.revoke(self.session, consent_id, case_id, reason_enc)
         if row is None:
             if await repo.get(self.session, consent_id, case_id) is None:
                 raise NotFound("No such consent")
             raise InvalidTransition("The consent is already revoked")
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "consent.revoke", [case_id], row["categories"])
-        return row
+        return text.reveal(TABLE, row)

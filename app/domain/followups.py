@@ -83,6 +83,7 @@ class FollowUpService:
             self.session,
             self.principal,
             case_id,
+            text=self.cases.text(loaded.row),
             category=Category.GENERAL,
             summary=summary,
             details=details,

@@ -13,12 +13,14 @@ from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_row
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import PreconditionFailed
+from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus
 
 TESTIMONY_LIST = "testimony"
+TABLE = "legal_records"
 
 
 @dataclass(slots=True)
@@ -35,7 +37,8 @@ class LegalRecord:
     updated_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Any) -> LegalRecord:
+    def from_row(cls, row: Any, text: CaseText) -> LegalRecord:
+        row = text.reveal(TABLE, row)
         return cls(
             documents=list(row["documents"]),
             testimony_status=row["testimony_status"],
@@ -74,10 +77,10 @@ class LegalService:
         return await self.cases.load_for_category(case_id, Category.LEGAL, write=write)
 
     async def get(self, case_id: UUID) -> LegalRecord:
-        await self._load(case_id, write=False)
+        loaded = await self._load(case_id, write=False)
         row = await repo.get(self.session, case_id)
         await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
-        return LegalRecord.from_row(row) if row else LegalRecord()
+        return LegalRecord.from_row(row, self.cases.text(loaded.row)) if row else LegalRecord()
 
     async def records_for_cases(self, case_ids: list[UUID]) -> dict[UUID, LegalRecord]:
         """:meth:`get` for several cases: one statement, one audit row; a case whose legal
@@ -88,15 +91,21 @@ class LegalService:
             return {}
         rows = {r["case_id"]: r for r in await repo.get_many(self.session, visible)}
         await self.audit.record(self.principal, "legal.read", visible, [Category.LEGAL])
-        return {i: LegalRecord.from_row(rows[i]) if i in rows else LegalRecord() for i in visible}
+        return {
+            i: LegalRecord.from_row(rows[i], self.cases.text(loaded[i].row))
+            if i in rows
+            else LegalRecord()
+            for i in visible
+        }
 
     async def put(
         self, case_id: UUID, record: LegalRecord, *, expected_version: int | None
     ) -> LegalRecord:
         await self.session.begin()
-        await self._load(case_id, write=True)
+        loaded = await self._load(case_id, write=True)
+        text = self.cases.text(loaded.row)
         previous_row = await repo.get(self.session, case_id)
-        previous = LegalRecord.from_row(previous_row) if previous_row else LegalRecord()
+        previous = LegalRecord.from_row(previous_row, text) if previous_row else LegalRecord()
         row = await repo.upsert(
             self.session,
             case_id=case_id,
@@ -107,19 +116,22 @@ class LegalService:
             next_session_at=record.next_session_at,
             prosecution_status=record.prosecution_status,
             next_hearing_at=record.next_hearing_at,
-            relief_type=record.immigration_relief_type,
+            relief_type_enc=text.seal(
+                TABLE, case_id, "immigration_relief_type", record.immigration_relief_type
+            ),
             relief_status=record.immigration_relief_status,
             org_id=self.principal.org_id,
         )
         if row is None:
             raise PreconditionFailed("The legal record has changed; fetch it again")
-        saved = LegalRecord.from_row(row)
+        saved = LegalRecord.from_row(row, text)
         changed = changed_sections(previous, saved)
         if changed:
             await append_event(
                 self.session,
                 self.principal,
                 case_id,
+                text=text,
                 category=Category.LEGAL,
                 summary="Legal record updated: " + ", ".join(changed),
                 details={

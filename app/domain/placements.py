@@ -21,6 +21,7 @@ from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_row
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.freetext import Row
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
     check_exit,
@@ -41,6 +42,9 @@ from app.domain.vocabulary import (
 CLOCK_SKEW = timedelta(minutes=5)
 PLACEMENT_LIST = "placements"
 OVERDUE_LIST = "overdue-visits"
+TABLE = "placements"
+REVIEWS = "home_reviews"
+VISITS = "placement_visits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +71,21 @@ class PlacementService:
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)
 
-    async def _timeline(self, case_id: UUID, summary: str, details: dict[str, Any]) -> None:
+    async def _timeline(self, loaded: LoadedCase, summary: str, details: dict[str, Any]) -> None:
         await append_event(
             self.session,
             self.principal,
-            case_id,
+            loaded.id,
+            text=self.cases.text(loaded.row),
             category=Category.PLACEMENT,
             summary=summary,
             details=details,
         )
 
-    async def create(self, case_id: UUID, data: PlacementInput) -> asyncpg.Record:
+    def _reveal(self, loaded: LoadedCase, table: str, row: asyncpg.Record) -> Row:
+        return self.cases.text(loaded.row).reveal(table, row)
+
+    async def create(self, case_id: UUID, data: PlacementInput) -> Row:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         if loaded.row["status"] != "open":
@@ -116,14 +124,14 @@ class PlacementService:
         if placement_id is None:
             raise Conflict("The case already has an active placement; end it first")
         await self._timeline(
-            case_id,
+            loaded,
             f"Placement started: {data.setting.value.replace('_', ' ')}",
             {"placement_id": str(placement_id), "setting": str(data.setting)},
         )
         await self.audit.record(self.principal, "placement.create", [case_id], [Category.PLACEMENT])
         row = await repo.get(self.session, placement_id, case_id)
         assert row is not None
-        return row
+        return self._reveal(loaded, TABLE, row)
 
     async def end(
         self,
@@ -133,7 +141,7 @@ class PlacementService:
         ended_at: datetime,
         exit_reason: ExitReason,
         authorization_ref: str | None,
-    ) -> asyncpg.Record:
+    ) -> Row:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         current = await repo.get(self.session, placement_id, case_id)
@@ -157,21 +165,23 @@ class PlacementService:
             case_id=case_id,
             ended_at=ended_at,
             exit_reason=str(exit_reason),
-            authorization_ref=authorization_ref,
+            authorization_ref_enc=self.cases.text(loaded.row).seal(
+                TABLE, placement_id, "authorization_ref", authorization_ref
+            ),
         ):
             raise Conflict("The placement has already ended")
         await self._timeline(
-            case_id,
+            loaded,
             f"Placement ended: {exit_reason.value.replace('_', ' ')}",
             {"placement_id": str(placement_id), "exit_reason": str(exit_reason)},
         )
         await self.audit.record(self.principal, "placement.end", [case_id], [Category.PLACEMENT])
         row = await repo.get(self.session, placement_id, case_id)
         assert row is not None
-        return row
+        return self._reveal(loaded, TABLE, row)
 
     async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Any]:
-        await self._load(case_id, write=False)
+        loaded = await self._load(case_id, write=False)
         after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
         rows = await repo.list_page(
             self.session,
@@ -184,7 +194,7 @@ class PlacementService:
             rows, limit, PLACEMENT_LIST, lambda r: (r["started_at"].isoformat(), r["id"])
         )
         await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
-        return page
+        return Page([self._reveal(loaded, TABLE, r) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
@@ -212,35 +222,39 @@ class PlacementService:
             lambda r: (r["started_at"].isoformat(), r["id"]),
         )
         await self.audit.record(self.principal, "placement.list", visible, [Category.PLACEMENT])
-        return pages
+        return {
+            i: Page([self._reveal(loaded[i], TABLE, r) for r in page.items], page.next_cursor)
+            for i, page in pages.items()
+        }
 
     async def review(
         self, case_id: UUID, *, reviewed_at: datetime, result: ReviewResult, notes: str | None
-    ) -> asyncpg.Record:
+    ) -> Row:
         await self.session.begin()
-        await self._load(case_id, write=True)
+        loaded = await self._load(case_id, write=True)
         if reviewed_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed("reviewed_at is in the future", loc=["body", "reviewed_at"])
+        review_id = uuid4()
         row = await repo.insert_review(
             self.session,
-            id=uuid4(),
+            id=review_id,
             case_id=case_id,
             reviewer_org_id=self.principal.org_id,
             reviewed_at=reviewed_at,
             result=str(result),
-            notes=notes,
+            notes_enc=self.cases.text(loaded.row).seal(REVIEWS, review_id, "notes", notes),
         )
         await self._timeline(
-            case_id, f"Home review: {result.value}", {"home_review_id": str(row["id"])}
+            loaded, f"Home review: {result.value}", {"home_review_id": str(row["id"])}
         )
         await self.audit.record(self.principal, "home_review.create", [case_id], ["placement"])
-        return row
+        return self._reveal(loaded, REVIEWS, row)
 
     async def visit(
         self, case_id: UUID, placement_id: UUID, *, visited_at: datetime, summary: str
-    ) -> asyncpg.Record:
+    ) -> Row:
         await self.session.begin()
-        await self._load(case_id, write=True)
+        loaded = await self._load(case_id, write=True)
         placement = await repo.get(self.session, placement_id, case_id)
         if placement is None:
             raise NotFound("No such placement")
@@ -256,17 +270,18 @@ class PlacementService:
                 "visited_at must lie between the start of the placement and now",
                 loc=["body", "visited_at"],
             )
+        visit_id = uuid4()
         row = await repo.insert_visit(
             self.session,
-            id=uuid4(),
+            id=visit_id,
             placement_id=placement_id,
             visitor_org_id=self.principal.org_id,
             visited_at=visited_at,
-            summary=summary,
+            summary_enc=self.cases.text(loaded.row).seal(VISITS, visit_id, "summary", summary),
         )
-        await self._timeline(case_id, "Placement visit recorded", {"visit_id": str(row["id"])})
+        await self._timeline(loaded, "Placement visit recorded", {"visit_id": str(row["id"])})
         await self.audit.record(self.principal, "placement.visit", [case_id], ["placement"])
-        return row
+        return self._reveal(loaded, VISITS, row)
 
     async def overdue_visits(self, *, limit: int, cursor: str | None) -> Page[OverdueVisit]:
         """The caller's home-based placements with no visit in the last 7 days."""

@@ -31,6 +31,7 @@ from app.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from app.domain.freetext import CaseText, Row, text_of_row
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
@@ -50,6 +51,7 @@ from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ServiceKind, Urgency
 
 LIST_NAME = "referrals"
+TABLE = "referrals"
 PREVIEW_CATEGORIES = (Category.DEMOGRAPHICS, Category.EXPLOITATION, Category.GENERAL)
 
 
@@ -67,7 +69,7 @@ class ReferralInput:
 
 @dataclass(frozen=True, slots=True)
 class ReferralView:
-    row: asyncpg.Record
+    row: Row
     party: Party
     preview: dict[str, Any] | None
 
@@ -76,11 +78,11 @@ class ReferralView:
         return ReferralStatus(self.row["status"])
 
 
-def _party(row: asyncpg.Record, org_id: UUID) -> Party:
+def _party(row: Row, org_id: UUID) -> Party:
     return Party.SENDER if row["from_org_id"] == org_id else Party.RECEIVER
 
 
-def preview_of(row: asyncpg.Record) -> dict[str, Any]:
+def preview_of(row: Row) -> dict[str, Any]:
     """The de-identified preview a receiver decides on: never names, dates, contact, places."""
     return {
         "age_band": row["age_band"],
@@ -93,7 +95,7 @@ def preview_of(row: asyncpg.Record) -> dict[str, Any]:
     }
 
 
-def _view(row: asyncpg.Record, org_id: UUID) -> ReferralView:
+def _view(row: Row, org_id: UUID) -> ReferralView:
     party = _party(row, org_id)
     pending = row["status"] == ReferralStatus.PENDING
     return ReferralView(
@@ -108,6 +110,13 @@ class ReferralService:
         self.cases = CaseService(session, key_wrapper, principal)
         self.audit = AuditTrail(session)
 
+    # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
+    def _text(self, row: asyncpg.Record) -> CaseText:
+        return text_of_row(self.session, self.cases.keyring, row)
+
+    def _revealed(self, row: asyncpg.Record) -> Row:
+        return self._text(row).reveal(TABLE, row)
+
     # -- reads ------------------------------------------------------------------------------
     async def _row(self, referral_id: UUID) -> asyncpg.Record:
         row = await repo.get(self.session, referral_id, self.principal.org_id)
@@ -120,7 +129,7 @@ class ReferralService:
         if row["stored_status"] == "pending" and row["status"] == "expired":
             await repo.expire_due(self.session, referral_id)  # store what it already reads as
             row = await self._row(referral_id)
-        view = _view(row, self.principal.org_id)
+        view = _view(self._revealed(row), self.principal.org_id)
         if view.preview is not None:
             await self.audit.record(
                 self.principal, "referral.preview", [row["case_id"]], PREVIEW_CATEGORIES
@@ -146,7 +155,7 @@ class ReferralService:
             limit=limit + 1,
         )
         page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
-        views = [_view(r, self.principal.org_id) for r in page.items]
+        views = [_view(self._revealed(r), self.principal.org_id) for r in page.items]
         previewed = [v.row["case_id"] for v in views if v.preview is not None]
         if previewed:
             await self.audit.record(
@@ -186,7 +195,10 @@ class ReferralService:
             lambda r: (r["created_at"].isoformat(), r["id"]),
         )
         views = {
-            i: Page([_view(r, self.principal.org_id) for r in page.items], page.next_cursor)
+            i: Page(
+                [_view(self._revealed(r), self.principal.org_id) for r in page.items],
+                page.next_cursor,
+            )
             for i, page in pages.items()
         }
         previewed = [
@@ -230,15 +242,17 @@ class ReferralService:
             to_org_id=data.to_org_id,
             service=str(data.service),
             urgency=str(data.urgency),
-            reason=data.reason,
+            reason_enc=self.cases.text(loaded.row).seal(TABLE, referral_id, "reason", data.reason),
             shared_categories=sorted(str(c) for c in shared),
             respond_by=data.respond_by,
             transfer_lead=data.transfer_lead,
             created_by_client_id=self.principal.client_id,
         )
-        await self._timeline(data.case_id, referral_id, "sent", str(data.service))
+        await self._timeline(
+            self.cases.text(loaded.row), data.case_id, referral_id, "sent", str(data.service)
+        )
         await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
-        return _view(await self._row(referral_id), self.principal.org_id)
+        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
 
     async def _require_consent(
         self,
@@ -319,8 +333,8 @@ class ReferralService:
             id=referral_id,
             expected_status=str(current),
             status=str(rule.target),
-            status_reason=reason,
-            outcome=outcome,
+            status_reason_enc=self._text(row).seal(TABLE, referral_id, "status_reason", reason),
+            outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
             capacity_held=row["capacity_held"],
         )
         if not moved:
@@ -333,16 +347,16 @@ class ReferralService:
             if row["capacity_held"]:
                 await repo.give_back_place(self.session, row["to_org_id"], str(service))
                 await repo.set_capacity_held(self.session, referral_id, False)
-        await self._timeline(case_id, referral_id, str(rule.target), str(service))
+        await self._timeline(self._text(row), case_id, referral_id, str(rule.target), str(service))
         await self.audit.record(
             self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
         )
         if action is Action.ACCEPT and row["transfer_lead"]:
             # The sender no longer leads: what it still had pending on the case goes.
             await withdraw_pending(
-                self.session, self.principal, case_id, HubWithdrawal.LEAD_CHANGED
+                self.session, self.principal, case_id, HubWithdrawal.LEAD_CHANGED, self._text(row)
             )
-        return _view(await self._row(referral_id), self.principal.org_id)
+        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
 
     async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
         if row["transfer_lead"]:
@@ -380,13 +394,16 @@ class ReferralService:
             referral_id=row["id"],
         )
 
-    async def _timeline(self, case_id: UUID, referral_id: UUID, status: str, service: str) -> None:
-        await _timeline(self.session, self.principal, case_id, referral_id, status, service)
+    async def _timeline(
+        self, text: CaseText, case_id: UUID, referral_id: UUID, status: str, service: str
+    ) -> None:
+        await _timeline(self.session, self.principal, text, case_id, referral_id, status, service)
 
 
 async def _timeline(
     session: Session,
     principal: Principal,
+    text: CaseText,
     case_id: UUID,
     referral_id: UUID,
     status: str,
@@ -398,6 +415,7 @@ async def _timeline(
         session,
         principal,
         case_id,
+        text=text,
         category=Category.GENERAL,
         summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
         details={"referral_id": str(referral_id), "status": status, "service": service, **extra},
@@ -405,13 +423,13 @@ async def _timeline(
 
 
 async def withdraw_pending(
-    session: Session, principal: Principal, case_id: UUID, why: HubWithdrawal
+    session: Session, principal: Principal, case_id: UUID, why: HubWithdrawal, text: CaseText
 ) -> int:
     """The hub withdraws every referral of the case still pending, because the case closed or
     its lead changed (CONTRACT "Referral outcomes"). Runs in the caller's transaction, which holds
     the case row lock, so no referral can be created or accepted on the case meanwhile. Each one
     moves through the same conditional update as any transition and gets a timeline entry; one
-    `referral.hub_withdraw` audit row names the case."""
+    `referral.hub_withdraw` audit row names the case. ``text`` is the case's free-text cipher."""
     cause = "case_closed" if why is HubWithdrawal.CASE_CLOSED else "lead_changed"
     withdrawn = 0
     for r in await repo.pending_of_case(session, case_id):
@@ -420,8 +438,8 @@ async def withdraw_pending(
             id=r["id"],
             expected_status=str(ReferralStatus.PENDING),
             status=str(ReferralStatus.WITHDRAWN),
-            status_reason=str(why),
-            outcome=None,
+            status_reason_enc=text.seal(TABLE, r["id"], "status_reason", str(why)),
+            outcome_enc=None,
             capacity_held=False,  # a pending referral holds no place
         )
         if not moved:  # it expired meanwhile (a read stores that without the case lock)
@@ -430,6 +448,7 @@ async def withdraw_pending(
         await _timeline(
             session,
             principal,
+            text,
             case_id,
             r["id"],
             str(ReferralStatus.WITHDRAWN),

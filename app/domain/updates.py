@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
@@ -17,12 +15,14 @@ from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
+from app.domain.freetext import CaseText, Row
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for, write_scope_for
 from app.domain.vocabulary import Category, UpdateKind
 
 LIST_NAME = "updates"
+TABLE = "case_updates"
 CLOCK_SKEW = timedelta(minutes=5)
 
 
@@ -49,7 +49,7 @@ class UpdateService:
         self.cases = CaseService(session, keyring, principal)
         self.audit = AuditTrail(session)
 
-    async def post(self, case_id: UUID, data: UpdateInput) -> asyncpg.Record:
+    async def post(self, case_id: UUID, data: UpdateInput) -> Row:
         await self.session.begin()
         loaded = await self.cases.load(case_id)
         if data.category not in loaded.access.writable:
@@ -76,24 +76,25 @@ class UpdateService:
                     "A correction keeps the category of the update it supersedes",
                     loc=["body", "category"],
                 )
+        text = self.cases.text(loaded.row)
+        update_id = uuid4()
         row = await repo.insert(
             self.session,
-            id=uuid4(),
+            id=update_id,
             case_id=case_id,
             author_org_id=self.principal.org_id,
             author_client_id=self.principal.client_id,
             kind=str(data.kind),
             category=str(data.category),
             occurred_at=data.occurred_at,
-            summary=data.summary,
-            details=data.details,
             supersedes=data.supersedes,
+            **text.seal_all(TABLE, update_id, summary=data.summary, details=data.details),
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "update.create", [case_id], [data.category])
-        return row
+        return text.reveal(TABLE, row)
 
-    async def get(self, case_id: UUID, update_id: UUID) -> asyncpg.Record:
+    async def get(self, case_id: UUID, update_id: UUID) -> Row:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, update_id, case_id)
         own = row is not None and row["author_org_id"] == self.principal.org_id
@@ -103,11 +104,11 @@ class UpdateService:
         ):
             raise NotFound("No such update")
         await self.audit.record(self.principal, "update.read", [case_id], [row["category"]])
-        return row
+        return self.cases.text(loaded.row).reveal(TABLE, row)
 
     async def list(
         self, case_id: UUID, *, category: Category | None, limit: int, cursor: str | None
-    ) -> Page[asyncpg.Record]:
+    ) -> Page[Row]:
         loaded = await self.cases.load(case_id)
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
         visible = sorted(str(c) for c in loaded.access.visible)
@@ -127,7 +128,8 @@ class UpdateService:
             await self.audit.record(
                 self.principal, "update.list", [case_id], {r["category"] for r in page.items}
             )
-        return page
+        text = self.cases.text(loaded.row)
+        return Page([text.reveal(TABLE, r) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self,
@@ -136,7 +138,7 @@ class UpdateService:
         category: Category | None,
         limit: int,
         cursor: str | None,
-    ) -> dict[UUID, Page[asyncpg.Record]]:
+    ) -> dict[UUID, Page[Row]]:
         """:meth:`list` for several cases in one statement (each case through the policy; one
         absent from the result may not be seen). One audit row names every case read."""
         loaded = await self.cases.load_many(case_ids)
@@ -168,7 +170,13 @@ class UpdateService:
         if read:
             categories = {r["category"] for i in read for r in pages[i].items}
             await self.audit.record(self.principal, "update.list", read, categories)
-        return pages
+        return {
+            i: Page(
+                [self.cases.text(loaded[i].row).reveal(TABLE, r) for r in page.items],
+                page.next_cursor,
+            )
+            for i, page in pages.items()
+        }
 
 
 async def append_event(
@@ -176,6 +184,7 @@ async def append_event(
     principal: Principal,
     case_id: UUID,
     *,
+    text: CaseText,
     category: Category,
     summary: str,
     details: dict[str, Any],
@@ -184,18 +193,18 @@ async def append_event(
 ) -> None:
     """Put something the hub itself did (a referral moved, a placement ended, a follow-up was
     recorded) on the case's timeline, authored by the acting organisation. Callers keep survivor
-    data out of ``summary`` and ``details``."""
+    data out of ``summary`` and ``details``; both are encrypted like any other timeline text."""
+    update_id = uuid4()
     await repo.insert(
         session,
-        id=uuid4(),
+        id=update_id,
         case_id=case_id,
         author_org_id=principal.org_id,
         author_client_id=principal.client_id,
         kind=str(kind),
         category=str(category),
         occurred_at=occurred_at or datetime.now(UTC),
-        summary=summary,
-        details=details,
         supersedes=None,
+        **text.seal_all(TABLE, update_id, summary=summary, details=details),
     )
     await case_repo.touch(session, case_id)

@@ -8,7 +8,9 @@ import subprocess
 import urllib.parse
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +19,7 @@ from typer.testing import CliRunner
 from app.cli import cli
 from app.db.database import Database
 from tests.api.test_cases import consent, open_case
-from tests.factories import PLANTED, Factory, Partner, add_member, minor_body
+from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
 
 
 def pg_dump(dsn: str) -> str:
@@ -169,3 +171,310 @@ async def test_audit_rows_hold_no_survivor_data(
     text = str([dict(r) for r in rows])
     for planted in PLANTED:
         assert planted not in text
+
+
+# -- free text ---------------------------------------------------------------------------------
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+async def _plant_free_text(
+    client: httpx.AsyncClient, factory: Factory
+) -> tuple[Partner, Partner, dict[str, Any], dict[str, str]]:
+    """Write a distinct canary through every free-text field the API accepts; return the
+    lead, the receiving clinic, the case and the canaries by field."""
+    canary = {
+        name: f"Canary-{name}-Zq{i}x"
+        for i, name in enumerate(
+            (
+                "external_ref",
+                "update_summary",
+                "update_details",
+                "consent_purpose",
+                "consent_evidence",
+                "revoke_reason",
+                "referral_reason",
+                "complete_outcome",
+                "decline_reason",
+                "withdraw_reason",
+                "fail_reason",
+                "relief_type",
+                "review_notes",
+                "visit_summary",
+                "authorization_ref",
+                "close_reason",
+            )
+        )
+    }
+    lead = await factory.partner(name="Harbor Shelter")
+    clinic = await factory.partner(name="River Clinic", kind="medical_provider")
+    other = await factory.partner(name="Other NGO")
+    family = await factory.partner(name="Foster Family Network", kind="community_care")
+    case = await open_case(client, lead, external_ref=canary["external_ref"])
+    cases_url = f"/v1/cases/{case['id']}"
+
+    async def post(url: str, body: dict[str, Any] | None, who: Partner = lead) -> dict[str, Any]:
+        response = await client.post(url, json=body, headers=who.headers)
+        assert response.status_code in (200, 201), response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    now = datetime.now(UTC)
+    await post(
+        f"{cases_url}/updates",
+        {
+            "kind": "note",
+            "category": "general",
+            "occurred_at": _iso(now),
+            "summary": canary["update_summary"],
+            "details": {"note": canary["update_details"]},
+        },
+    )
+    await consent(
+        client,
+        lead,
+        case["id"],
+        clinic,
+        ["medical"],
+        purpose=canary["consent_purpose"],
+        evidence_ref=canary["consent_evidence"],
+    )
+    revocable = await consent(client, lead, case["id"], other, ["medical"])
+    await post(
+        f"{cases_url}/consents/{revocable['id']}/revoke", {"reason": canary["revoke_reason"]}
+    )
+
+    async def refer(reason: str) -> dict[str, Any]:
+        return await post(
+            "/v1/referrals",
+            {
+                "case_id": case["id"],
+                "to_org_id": str(clinic.org.id),
+                "service": "medical",
+                "urgency": "high",
+                "reason": reason,
+                "shared_categories": ["demographics", "medical"],
+            },
+        )
+
+    completed = await refer(canary["referral_reason"])
+    await post(f"/v1/referrals/{completed['id']}/accept", None, clinic)
+    await post(
+        f"/v1/referrals/{completed['id']}/complete", {"outcome": canary["complete_outcome"]}, clinic
+    )
+    declined = await refer("second opinion")
+    await post(
+        f"/v1/referrals/{declined['id']}/decline", {"reason": canary["decline_reason"]}, clinic
+    )
+    withdrawn = await refer("third")
+    await post(f"/v1/referrals/{withdrawn['id']}/withdraw", {"reason": canary["withdraw_reason"]})
+    failed = await refer("fourth")
+    await post(f"/v1/referrals/{failed['id']}/accept", None, clinic)
+    await post(f"/v1/referrals/{failed['id']}/fail", {"reason": canary["fail_reason"]}, clinic)
+
+    legal = await client.put(
+        f"{cases_url}/legal",
+        json={"immigration_relief": {"type": canary["relief_type"], "status": "applied"}},
+        headers=lead.headers_with(**{"If-Match": '"0"'}),
+    )
+    assert legal.status_code == 200, legal.text
+    review = await post(
+        f"{cases_url}/home-reviews",
+        {"reviewed_at": _iso(now), "result": "approved", "notes": canary["review_notes"]},
+    )
+    placement = await post(
+        f"{cases_url}/placements",
+        {
+            "org_id": str(family.org.id),
+            "setting": "foster_family",
+            "home_review_id": review["id"],
+            "started_at": _iso(now - timedelta(days=3)),
+        },
+    )
+    await post(
+        f"{cases_url}/placements/{placement['id']}/visits",
+        {"visited_at": _iso(now - timedelta(hours=1)), "summary": canary["visit_summary"]},
+    )
+    await post(
+        f"{cases_url}/placements/{placement['id']}/end",
+        {
+            "ended_at": _iso(now),
+            "exit_reason": "reunified_with_family",
+            "authorization_ref": canary["authorization_ref"],
+        },
+    )
+    await post(f"{cases_url}/close", {"reason": canary["close_reason"]})
+    return lead, clinic, case, canary
+
+
+async def _everything_read(
+    client: httpx.AsyncClient, lead: Partner, clinic: Partner, case: dict[str, Any]
+) -> str:
+    """Every read that shows free text, as the lead (and the referral receiver) sees it."""
+    cases_url = f"/v1/cases/{case['id']}"
+    texts = []
+    for who, url in (
+        (lead, cases_url),
+        (lead, f"{cases_url}/updates"),
+        (lead, f"{cases_url}/consents"),
+        (lead, f"{cases_url}/legal"),
+        (lead, f"{cases_url}/placements"),
+        (lead, "/v1/referrals?direction=outgoing"),
+        (clinic, "/v1/referrals?direction=incoming"),
+    ):
+        response = await client.get(url, headers=who.headers)
+        assert response.status_code == 200, (url, response.text)
+        texts.append(response.text)
+    return "\n".join(texts)
+
+
+def _dump_shows(dump: str, value: str) -> bool:
+    # Plain text, or the same bytes stored unencrypted in a bytea column (dumped as hex).
+    return value in dump or value.encode().hex() in dump
+
+
+async def test_free_text_is_encrypted_at_rest_in_every_field(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    lead, clinic, case, canary = await _plant_free_text(client, factory)
+    shown = await _everything_read(client, lead, clinic, case)
+    for name, value in canary.items():  # readable through the API...
+        if name in ("review_notes", "visit_summary"):
+            continue  # written, never listed back (only returned on creation)
+        assert value in shown, name
+    dump = await asyncio.to_thread(pg_dump, database.dsn)
+    assert "INSERT INTO public.case_updates" in dump and "INSERT INTO public.referrals" in dump
+    leaked = [name for name, value in canary.items() if _dump_shows(dump, value)]
+    assert leaked == []  # ... and absent from a database dump
+    # The hub's own timeline text is encrypted too.
+    assert "Referral for medical" not in dump and "Placement visit recorded" not in dump
+
+
+async def test_reads_after_erasure_show_history_without_free_text_never_500(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    lead, clinic, case, canary = await _plant_free_text(client, factory)
+    erased = await client.delete(f"/v1/cases/{case['id']}/survivor-identity", headers=lead.headers)
+    assert erased.status_code == 204
+    shown = await _everything_read(client, lead, clinic, case)
+    assert [name for name, value in canary.items() if value in shown] == []
+    body = (await client.get(f"/v1/cases/{case['id']}", headers=lead.headers)).json()
+    assert body.get("external_ref") is None and body.get("close_reason") is None
+    assert body["status"] == "closed"
+    updates = (await client.get(f"/v1/cases/{case['id']}/updates", headers=lead.headers)).json()
+    assert {u["summary"] for u in updates["items"]} == {"[erased]"}
+    assert len(updates["items"]) > 5  # the de-identified history (kinds, categories, times) stays
+    referrals = (await client.get("/v1/referrals?direction=outgoing", headers=lead.headers)).json()[
+        "items"
+    ]
+    assert sorted(r["status"] for r in referrals) == [
+        "completed",
+        "declined",
+        "failed",
+        "withdrawn",
+    ]
+    assert {r["reason"] for r in referrals} == {"[erased]"}
+    # The blind index outlives the erasure: the lead still cannot create the same reference twice.
+    again = await client.post(
+        "/v1/cases", json=case_body(external_ref=canary["external_ref"]), headers=lead.headers
+    )
+    assert again.status_code == 409 and again.json()["existing_id"] == case["id"]
+    # Text written after the erasure is readable again (under the case's new key).
+    reopened = await client.post(
+        f"/v1/cases/{case['id']}/updates",
+        json={
+            "kind": "note",
+            "category": "general",
+            "occurred_at": _iso(datetime.now(UTC)),
+            "summary": "after erasure",
+        },
+        headers=lead.headers,
+    )
+    assert reopened.status_code == 201 and reopened.json()["summary"] == "after erasure"
+
+
+ALL_CATEGORIES = [
+    "demographics",
+    "identity",
+    "exploitation",
+    "medical",
+    "counseling",
+    "legal",
+    "education",
+    "placement",
+    "general",
+]
+
+
+async def test_lead_transfer_drops_the_encrypted_external_ref_for_the_reference(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    lead = await factory.partner(name="Harbor Shelter")
+    heir = await factory.partner(name="Provincial Shelter", kind="government_shelter")
+    case = await open_case(client, lead, external_ref="Old-Lead-Ref-Xk2")
+    await consent(client, lead, case["id"], heir, ALL_CATEGORIES)
+    referral = await client.post(
+        "/v1/referrals",
+        json={
+            "case_id": case["id"],
+            "to_org_id": str(heir.org.id),
+            "service": "medical",
+            "urgency": "high",
+            "reason": "moving provinces",
+            "shared_categories": ALL_CATEGORIES,
+            "transfer_lead": True,
+        },
+        headers=lead.headers,
+    )
+    assert referral.status_code == 201, referral.text
+    accepted = await client.post(
+        f"/v1/referrals/{referral.json()['id']}/accept", headers=heir.headers
+    )
+    assert accepted.status_code == 200, accepted.text
+    seen = (await client.get(f"/v1/cases/{case['id']}", headers=heir.headers)).json()
+    assert seen["lead_org_id"] == str(heir.org.id) and seen["external_ref"] == case["reference"]
+    # The reference stands in for the new lead's external_ref, lookups included...
+    duplicate = await client.post(
+        "/v1/cases", json=case_body(external_ref=case["reference"]), headers=heir.headers
+    )
+    assert duplicate.status_code == 409 and duplicate.json()["existing_id"] == case["id"]
+    # ... and the old lead's reference is free again for the old lead.
+    reused = await client.post(
+        "/v1/cases", json=case_body(external_ref="Old-Lead-Ref-Xk2"), headers=lead.headers
+    )
+    assert reused.status_code == 201, reused.text
+    changed = await client.patch(
+        f"/v1/cases/{case['id']}",
+        json={"external_ref": "Heir-Ref-Pq4"},
+        headers=heir.headers_with(**{"If-Match": "*"}),
+    )
+    assert changed.status_code == 200 and changed.json()["external_ref"] == "Heir-Ref-Pq4"
+    dump = await asyncio.to_thread(pg_dump, database.dsn)
+    assert "Heir-Ref-Pq4" not in dump and "Old-Lead-Ref-Xk2" not in dump
+
+
+async def test_data_key_is_unwrapped_once_per_case_per_request(
+    client: httpx.AsyncClient, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.domain.crypto import KeyWrapper
+
+    lead, _, case, _ = await _plant_free_text(client, factory)
+    real_unwrap = KeyWrapper.unwrap
+    unwrapped: list[uuid.UUID] = []
+
+    def counting(self: KeyWrapper, case_id: uuid.UUID, *args: Any) -> Any:
+        unwrapped.append(case_id)
+        return real_unwrap(self, case_id, *args)
+
+    monkeypatch.setattr(KeyWrapper, "unwrap", counting)
+    for url in (
+        f"/v1/cases/{case['id']}",  # external_ref, close_reason and identity
+        f"/v1/cases/{case['id']}/updates",  # the case, then every update's text
+        "/v1/referrals?direction=outgoing",  # four referrals of one case
+    ):
+        unwrapped.clear()
+        response = await client.get(url, headers=lead.headers)
+        assert response.status_code == 200
+        assert unwrapped == [uuid.UUID(case["id"])], url

@@ -610,6 +610,10 @@ class TestErasure:
             },
             headers=lead.headers,
         )
+        async with database.pool.acquire() as conn:
+            wrapped_before = await conn.fetchval(
+                "SELECT wrapped_key FROM case_keys WHERE case_id = $1", uuid.UUID(case["id"])
+            )
         response = await client.delete(
             f"{CASES}/{case['id']}/survivor-identity", headers=lead.headers
         )
@@ -618,15 +622,17 @@ class TestErasure:
         assert body["identity_erased"] is True
         assert body["survivor"]["given_name"] is None and body["survivor"]["date_of_birth"] is None
         assert body["survivor"]["gender"] == "female" and body["age_band"] == "25-34"
+        # The de-identified history stays; free text written before the erasure went with the key.
         updates = (await client.get(f"{CASES}/{case['id']}/updates", headers=lead.headers)).json()
-        assert [u["summary"] for u in updates["items"]] == ["intake done"]
+        assert [(u["kind"], u["category"], u["summary"]) for u in updates["items"]] == [
+            ("note", "general", "[erased]")
+        ]
         async with database.pool.acquire() as conn:
-            assert (
-                await conn.fetchval(
-                    "SELECT count(*) FROM case_keys WHERE case_id = $1", uuid.UUID(case["id"])
-                )
-                == 0
+            # The old data key is destroyed; a fresh one protects what is written from now on.
+            keys = await conn.fetch(
+                "SELECT wrapped_key FROM case_keys WHERE case_id = $1", uuid.UUID(case["id"])
             )
+            assert len(keys) == 1 and keys[0]["wrapped_key"] != wrapped_before
         edit = await client.patch(
             f"{CASES}/{case['id']}",
             json={"survivor": {"given_name": "New"}},

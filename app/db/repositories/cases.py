@@ -11,12 +11,13 @@ from app.db.database import Session
 from app.db.query import Query
 
 CASE_COLUMNS = """
-    c.id, c.reference, c.lead_org_id, c.external_ref, c.status, c.close_reason, c.closed_at,
+    c.id, c.reference, c.lead_org_id, c.external_ref_enc, c.external_ref_hash, c.status,
+    c.close_reason_enc, c.closed_at,
     c.gender, c.nationality, c.languages, c.is_minor, c.age_band,
     c.given_name_enc, c.family_name_enc, c.aliases_enc, c.date_of_birth_enc, c.birth_year_enc,
     c.contact_enc, c.guardian_enc, c.identity_erased_at,
     c.exploitation_types, c.identified_on, c.identified_country, c.needs, c.risk_level,
-    c.created_at, c.updated_at, c.version, k.wrapped_key
+    c.created_at, c.updated_at, c.version, k.wrapped_key, k.kek_id
 """
 
 # What the access policy needs about the caller, loaded with the case in the same statement:
@@ -80,19 +81,20 @@ _LIST_FOR = Query(
 
 _INSERT = Query(
     """
-    INSERT INTO cases (id, reference, lead_org_id, external_ref, gender, nationality, languages,
-                       is_minor, age_band, given_name_enc, family_name_enc, aliases_enc,
+    INSERT INTO cases (id, reference, lead_org_id, external_ref_enc, gender, nationality,
+                       languages, is_minor, age_band, given_name_enc, family_name_enc, aliases_enc,
                        date_of_birth_enc, birth_year_enc, contact_enc, guardian_enc,
-                       exploitation_types, identified_on, identified_country, needs, risk_level)
+                       exploitation_types, identified_on, identified_country, needs, risk_level,
+                       external_ref_hash)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21)
+            $20, $21, $22)
     ON CONFLICT DO NOTHING
     RETURNING id
     """,
-    ("id", "reference", "lead_org_id", "external_ref", "gender", "nationality", "languages",
+    ("id", "reference", "lead_org_id", "external_ref_enc", "gender", "nationality", "languages",
      "is_minor", "age_band", "given_name_enc", "family_name_enc", "aliases_enc",
      "date_of_birth_enc", "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types",
-     "identified_on", "identified_country", "needs", "risk_level"),
+     "identified_on", "identified_country", "needs", "risk_level", "external_ref_hash"),
 )  # fmt: skip
 
 _INSERT_KEY = Query(
@@ -100,37 +102,44 @@ _INSERT_KEY = Query(
     ("case_id", "wrapped_key", "kek_id"),
 )
 
+# By the blind index; a case whose lead changed reads its reference as external_ref until the new
+# lead sets its own (see `set_lead`), so the reference is looked up there too.
 _FIND_BY_REF = Query(
-    "SELECT id FROM cases WHERE lead_org_id = $1 AND external_ref = $2",
-    ("lead_org_id", "external_ref"),
+    """
+    SELECT id FROM cases
+    WHERE lead_org_id = $1
+      AND (external_ref_hash = $2 OR (external_ref_hash IS NULL AND reference = $3))
+    LIMIT 1
+    """,
+    ("lead_org_id", "external_ref_hash", "external_ref"),
 )
 _REFERENCE_TAKEN = Query("SELECT 1 FROM cases WHERE reference = $1", ("reference",))
 
 _UPDATE = Query(
     """
     UPDATE cases SET
-        external_ref = $3, gender = $4, nationality = $5, languages = $6, is_minor = $7,
+        external_ref_enc = $3, gender = $4, nationality = $5, languages = $6, is_minor = $7,
         age_band = $8, given_name_enc = $9, family_name_enc = $10, aliases_enc = $11,
         date_of_birth_enc = $12, birth_year_enc = $13, contact_enc = $14, guardian_enc = $15,
         exploitation_types = $16, identified_on = $17, identified_country = $18, needs = $19,
-        risk_level = $20, updated_at = now(), version = version + 1
+        risk_level = $20, external_ref_hash = $21, updated_at = now(), version = version + 1
     WHERE id = $1 AND version = $2
     RETURNING version
     """,
-    ("id", "expected_version", "external_ref", "gender", "nationality", "languages", "is_minor",
+    ("id", "expected_version", "external_ref_enc", "gender", "nationality", "languages", "is_minor",
      "age_band", "given_name_enc", "family_name_enc", "aliases_enc", "date_of_birth_enc",
      "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types", "identified_on",
-     "identified_country", "needs", "risk_level"),
+     "identified_country", "needs", "risk_level", "external_ref_hash"),
 )  # fmt: skip
 
 _CLOSE = Query(
     """
-    UPDATE cases SET status = 'closed', close_reason = $2, closed_at = now(), updated_at = now(),
-                     version = version + 1
+    UPDATE cases SET status = 'closed', close_reason_enc = $2, closed_at = now(),
+                     updated_at = now(), version = version + 1
     WHERE id = $1 AND status = 'open'
     RETURNING version
     """,
-    ("id", "reason"),
+    ("id", "reason_enc"),
 )
 
 _DESTROY_KEY = Query("DELETE FROM case_keys WHERE case_id = $1", ("case_id",))
@@ -151,7 +160,8 @@ _TOUCH = Query("UPDATE cases SET updated_at = now() WHERE id = $1", ("id",))
 
 _SET_LEAD = Query(
     """
-    UPDATE cases SET lead_org_id = $2, external_ref = reference, updated_at = now(),
+    UPDATE cases SET lead_org_id = $2, external_ref_enc = NULL, external_ref_hash = NULL,
+                     updated_at = now(),
                      version = version + 1
     WHERE id = $1
     """,
@@ -215,10 +225,14 @@ async def insert_key(session: Session, **values: Any) -> None:
 
 
 async def find_by_external_ref(
-    session: Session, lead_org_id: UUID, external_ref: str
+    session: Session, lead_org_id: UUID, external_ref: str, external_ref_hash: bytes
 ) -> UUID | None:
+    """The lead's case with this external_ref (found by its blind index)."""
     found: UUID | None = await session.fetchval(
-        _FIND_BY_REF, lead_org_id=lead_org_id, external_ref=external_ref
+        _FIND_BY_REF,
+        lead_org_id=lead_org_id,
+        external_ref_hash=external_ref_hash,
+        external_ref=external_ref,
     )
     return found
 
@@ -232,15 +246,20 @@ async def update(session: Session, **values: Any) -> int | None:
     return version
 
 
-async def close(session: Session, case_id: UUID, reason: str) -> int | None:
-    version: int | None = await session.fetchval(_CLOSE, id=case_id, reason=reason)
+async def close(session: Session, case_id: UUID, reason_enc: bytes) -> int | None:
+    version: int | None = await session.fetchval(_CLOSE, id=case_id, reason_enc=reason_enc)
     return version
 
 
-async def erase_identity(session: Session, case_id: UUID) -> None:
+async def erase_identity(
+    session: Session, case_id: UUID, *, new_wrapped_key: bytes, kek_id: str
+) -> None:
+    """Destroy the case's data key (and with it the identity and every free text it encrypted)
+    and put a fresh one in its place for what is written afterwards."""
     from app.db.repositories import idempotency
 
     await session.execute(_DESTROY_KEY, case_id=case_id)
+    await session.execute(_INSERT_KEY, case_id=case_id, wrapped_key=new_wrapped_key, kek_id=kek_id)
     await idempotency.forget_case(session, case_id)
     await session.execute(_ERASE_IDENTITY, id=case_id)
 
@@ -255,7 +274,7 @@ async def add_member(session: Session, **values: Any) -> None:
 
 async def set_lead(session: Session, case_id: UUID, lead_org_id: UUID) -> None:
     """Hand the case to a new lead. The old lead's external_ref means nothing to the new lead,
-    so it becomes the case reference until the new lead sets its own."""
+    so it is dropped and reads as the case reference until the new lead sets its own."""
     await session.execute(_SET_LEAD, id=case_id, lead_org_id=lead_org_id)
 
 

@@ -11,19 +11,21 @@ from app.db.database import Session
 from app.db.query import Query
 
 _COLUMNS = """
-    id, case_id, granted_by, recipient_org_id, recipient_kinds, categories, purpose, obtained_at,
-    expires_at, evidence_ref, revoked_at, revoke_reason, created_at, updated_at, version
+    id, case_id, granted_by, recipient_org_id, recipient_kinds, categories, purpose_enc,
+    obtained_at, expires_at, evidence_ref_enc, revoked_at, revoke_reason_enc, created_at,
+    updated_at, version
 """
 
 _INSERT = Query(
     f"""
     INSERT INTO consents (id, case_id, granted_by, recipient_org_id, recipient_kinds, categories,
-                          purpose, obtained_at, expires_at, evidence_ref, recorded_by_org_id)
+                          purpose_enc, obtained_at, expires_at, evidence_ref_enc,
+                          recorded_by_org_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     RETURNING {_COLUMNS}
     """,  # noqa: S608 - constant text
-    ("id", "case_id", "granted_by", "recipient_org_id", "recipient_kinds", "categories", "purpose",
-     "obtained_at", "expires_at", "evidence_ref", "recorded_by_org_id"),
+    ("id", "case_id", "granted_by", "recipient_org_id", "recipient_kinds", "categories",
+     "purpose_enc", "obtained_at", "expires_at", "evidence_ref_enc", "recorded_by_org_id"),
 )  # fmt: skip
 
 # Lead: every consent of the case. Anyone else: only those addressed to it (by id or by kind).
@@ -41,12 +43,12 @@ _LIST = Query(
 
 _REVOKE = Query(
     f"""
-    UPDATE consents SET revoked_at = now(), revoke_reason = $3, updated_at = now(),
+    UPDATE consents SET revoked_at = now(), revoke_reason_enc = $3, updated_at = now(),
                         version = version + 1
     WHERE id = $1 AND case_id = $2 AND revoked_at IS NULL
     RETURNING {_COLUMNS}
     """,  # noqa: S608 - constant text
-    ("id", "case_id", "reason"),
+    ("id", "case_id", "reason_enc"),
 )
 _GET = Query(
     f"SELECT {_COLUMNS} FROM consents WHERE id = $1 AND case_id = $2",  # noqa: S608
@@ -65,9 +67,9 @@ async def list_page(session: Session, **params: Any) -> list[asyncpg.Record]:
 
 
 async def revoke(
-    session: Session, consent_id: UUID, case_id: UUID, reason: str
+    session: Session, consent_id: UUID, case_id: UUID, reason_enc: bytes | None
 ) -> asyncpg.Record | None:
-    return await session.fetchrow(_REVOKE, id=consent_id, case_id=case_id, reason=reason)
+    return await session.fetchrow(_REVOKE, id=consent_id, case_id=case_id, reason_enc=reason_enc)
 
 
 async def get(session: Session, consent_id: UUID, case_id: UUID) -> asyncpg.Record | None:

@@ -13,7 +13,7 @@ from app.db.repositories.cases import POLICY_FACTS
 
 _COLUMNS = """
     case_id, documents, testimony_status, protective_measures, next_session_at,
-    prosecution_status, next_hearing_at, immigration_relief_type, immigration_relief_status,
+    prosecution_status, next_hearing_at, immigration_relief_type_enc, immigration_relief_status,
     created_at, updated_at, version
 """
 
@@ -23,7 +23,7 @@ _GET = Query(f"SELECT {_COLUMNS} FROM legal_records WHERE case_id = $1", ("case_
 _UPSERT = Query(
     f"""
     INSERT INTO legal_records AS l (case_id, documents, testimony_status, protective_measures,
-        next_session_at, prosecution_status, next_hearing_at, immigration_relief_type,
+        next_session_at, prosecution_status, next_hearing_at, immigration_relief_type_enc,
         immigration_relief_status, updated_by_org_id)
     SELECT $1, $3, $4, $5, $6, $7, $8, $9, $10, $11
     WHERE $2::int IS NULL OR $2::int = 0 OR EXISTS (SELECT 1 FROM legal_records WHERE case_id = $1)
@@ -33,7 +33,7 @@ _UPSERT = Query(
         next_session_at = excluded.next_session_at,
         prosecution_status = excluded.prosecution_status,
         next_hearing_at = excluded.next_hearing_at,
-        immigration_relief_type = excluded.immigration_relief_type,
+        immigration_relief_type_enc = excluded.immigration_relief_type_enc,
         immigration_relief_status = excluded.immigration_relief_status,
         updated_by_org_id = excluded.updated_by_org_id,
         updated_at = now(), version = l.version + 1
@@ -41,7 +41,7 @@ _UPSERT = Query(
     RETURNING {_COLUMNS}
     """,  # noqa: S608 - constant text
     ("case_id", "expected_version", "documents", "testimony_status", "protective_measures",
-     "next_session_at", "prosecution_status", "next_hearing_at", "relief_type", "relief_status",
+     "next_session_at", "prosecution_status", "next_hearing_at", "relief_type_enc", "relief_status",
      "org_id"),
 )  # fmt: skip
 

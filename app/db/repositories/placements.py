@@ -13,7 +13,7 @@ from app.db.repositories.cases import POLICY_FACTS
 
 _PLACEMENT = """
     p.id, p.case_id, p.org_id, p.placed_by_org_id, p.setting, p.home_review_id, p.started_at,
-    p.ended_at, p.exit_reason, p.authorization_ref, p.created_at, p.updated_at, p.version,
+    p.ended_at, p.exit_reason, p.authorization_ref_enc, p.created_at, p.updated_at, p.version,
     (SELECT max(v.visited_at) FROM placement_visits v WHERE v.placement_id = p.id) AS last_visit_at
 """
 
@@ -41,21 +41,21 @@ _LIST = Query(
 )
 _END = Query(
     """
-    UPDATE placements SET ended_at = $3, exit_reason = $4, authorization_ref = $5,
+    UPDATE placements SET ended_at = $3, exit_reason = $4, authorization_ref_enc = $5,
                           updated_at = now(), version = version + 1
     WHERE id = $1 AND case_id = $2 AND ended_at IS NULL
     RETURNING id
     """,
-    ("id", "case_id", "ended_at", "exit_reason", "authorization_ref"),
+    ("id", "case_id", "ended_at", "exit_reason", "authorization_ref_enc"),
 )
 
 _INSERT_REVIEW = Query(
     """
-    INSERT INTO home_reviews (id, case_id, reviewer_org_id, reviewed_at, result, notes)
+    INSERT INTO home_reviews (id, case_id, reviewer_org_id, reviewed_at, result, notes_enc)
     VALUES ($1, $2, $3, $4, $5, $6)
-    RETURNING id, case_id, reviewer_org_id, reviewed_at, result, notes, created_at
+    RETURNING id, case_id, reviewer_org_id, reviewed_at, result, notes_enc, created_at
     """,
-    ("id", "case_id", "reviewer_org_id", "reviewed_at", "result", "notes"),
+    ("id", "case_id", "reviewer_org_id", "reviewed_at", "result", "notes_enc"),
 )
 _GET_REVIEW = Query(
     "SELECT id, case_id, result FROM home_reviews WHERE id = $1 AND case_id = $2",
@@ -63,11 +63,11 @@ _GET_REVIEW = Query(
 )
 _INSERT_VISIT = Query(
     """
-    INSERT INTO placement_visits (id, placement_id, visitor_org_id, visited_at, summary)
+    INSERT INTO placement_visits (id, placement_id, visitor_org_id, visited_at, summary_enc)
     VALUES ($1, $2, $3, $4, $5)
-    RETURNING id, placement_id, visitor_org_id, visited_at, summary, created_at
+    RETURNING id, placement_id, visitor_org_id, visited_at, summary_enc, created_at
     """,
-    ("id", "placement_id", "visitor_org_id", "visited_at", "summary"),
+    ("id", "placement_id", "visitor_org_id", "visited_at", "summary_enc"),
 )
 
 # Active home-based placements of cases the caller leads or placed, whose last visit (or start)

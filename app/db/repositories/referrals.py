@@ -17,17 +17,19 @@ EFFECTIVE_STATUS = (
 )
 
 _COLUMNS = f"""
-    r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason,
+    r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason_enc,
     r.shared_categories, r.respond_by, r.transfer_lead, r.status AS stored_status,
-    {EFFECTIVE_STATUS} AS status, r.status_reason, r.outcome, r.capacity_held,
+    {EFFECTIVE_STATUS} AS status, r.status_reason_enc, r.outcome_enc, r.capacity_held,
     r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version,
     c.reference AS case_reference,
-    c.age_band, c.gender, c.languages, c.needs, c.is_minor, c.exploitation_types
+    c.age_band, c.gender, c.languages, c.needs, c.is_minor, c.exploitation_types,
+    c.identity_erased_at, k.wrapped_key, k.kek_id
 """
 
 _GET = Query(
     f"""
     SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id
+    LEFT JOIN case_keys k ON k.case_id = r.case_id
     WHERE r.id = $1 AND (r.from_org_id = $2 OR r.to_org_id = $2)
     """,  # noqa: S608 - constant text
     ("id", "org_id"),
@@ -36,6 +38,7 @@ _GET = Query(
 _PAGE = Query(
     f"""
     SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id
+    LEFT JOIN case_keys k ON k.case_id = r.case_id
     WHERE ((($1::text IS NULL OR $1::text = 'incoming') AND r.to_org_id = $2)
         OR (($1::text IS NULL OR $1::text = 'outgoing') AND r.from_org_id = $2))
       AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
@@ -48,11 +51,11 @@ _PAGE = Query(
 
 _INSERT = Query(
     """
-    INSERT INTO referrals (id, case_id, from_org_id, to_org_id, service, urgency, reason,
+    INSERT INTO referrals (id, case_id, from_org_id, to_org_id, service, urgency, reason_enc,
                            shared_categories, respond_by, transfer_lead, created_by_client_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
     """,
-    ("id", "case_id", "from_org_id", "to_org_id", "service", "urgency", "reason",
+    ("id", "case_id", "from_org_id", "to_org_id", "service", "urgency", "reason_enc",
      "shared_categories", "respond_by", "transfer_lead", "created_by_client_id"),
 )  # fmt: skip
 
@@ -62,8 +65,8 @@ _TRANSITION = Query(
     """
     UPDATE referrals SET
         status = $3,
-        status_reason = COALESCE($4, status_reason),
-        outcome = COALESCE($5, outcome),
+        status_reason_enc = COALESCE($4, status_reason_enc),
+        outcome_enc = COALESCE($5, outcome_enc),
         capacity_held = $6,
         responded_at = CASE WHEN status = 'pending' THEN now() ELSE responded_at END,
         started_at = CASE WHEN $3 = 'in_progress' THEN now() ELSE started_at END,
@@ -76,7 +79,7 @@ _TRANSITION = Query(
                AND $3 <> 'expired')
     RETURNING id
     """,
-    ("id", "expected_status", "status", "status_reason", "outcome", "capacity_held"),
+    ("id", "expected_status", "status", "status_reason_enc", "outcome_enc", "capacity_held"),
 )
 
 _EXPIRE_DUE = Query(
@@ -176,6 +179,7 @@ _PAGES_FOR_CASES = Query(
         SELECT {_COLUMNS}, row_number() OVER (
                    PARTITION BY r.case_id ORDER BY r.created_at, r.id) AS position
         FROM referrals r JOIN cases c ON c.id = r.case_id
+    LEFT JOIN case_keys k ON k.case_id = r.case_id
         WHERE r.case_id = ANY ($1::uuid[]) AND (r.from_org_id = $2 OR r.to_org_id = $2)
           AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
           AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))

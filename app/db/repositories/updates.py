@@ -11,19 +11,19 @@ from app.db.database import Session
 from app.db.query import Query
 
 _COLUMNS = """
-    id, case_id, author_org_id, kind, category, occurred_at, summary, details, supersedes,
+    id, case_id, author_org_id, kind, category, occurred_at, summary_enc, details_enc, supersedes,
     created_at
 """
 
 _INSERT = Query(
     f"""
     INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind, category,
-                              occurred_at, summary, details, supersedes)
+                              occurred_at, summary_enc, details_enc, supersedes)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     RETURNING {_COLUMNS}
     """,  # noqa: S608 - constant text
     ("id", "case_id", "author_org_id", "author_client_id", "kind", "category", "occurred_at",
-     "summary", "details", "supersedes"),
+     "summary_enc", "details_enc", "supersedes"),
 )  # fmt: skip
 
 _GET = Query(
