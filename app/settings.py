@@ -51,8 +51,10 @@ class Settings(BaseSettings):
     graphql_max_response_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=64 * 1024,
-        description="GraphQL: largest response (bytes of JSON); execution stops once a response "
-        "outgrows it and the answer is query_too_costly (mutations are rolled back)",
+        description="GraphQL: largest response (bytes of JSON). An operation whose response "
+        "could weigh more (each field at the most it may hold) is refused before it runs; "
+        "execution stops once a response outgrows it all the same (query_too_costly, mutations "
+        "rolled back)",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
