@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     audience: str = "aftercare-exchange"
     access_token_ttl_seconds: int = Field(default=900, ge=60, le=86400)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_details_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        description="Largest `details` of a case update, as compact JSON (bytes); above → 422",
+    )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
@@ -63,8 +68,10 @@ class Settings(BaseSettings):
     graphql_max_response_bytes: int = Field(
         default=8 * 1024 * 1024,
         ge=64 * 1024,
-        description="GraphQL: largest response (bytes of JSON); execution stops once a response "
-        "outgrows it and the answer is query_too_costly (mutations are rolled back)",
+        description="GraphQL: largest response (bytes of JSON). An operation whose response "
+        "could weigh more (each field at the most it may hold) is refused before it runs; "
+        "execution stops once a response outgrows it all the same (query_too_costly, mutations "
+        "rolled back)",
     )
     keyset_refresh_seconds: float = Field(
         default=1.0,
@@ -142,11 +149,14 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _a_stored_update_fits_a_graphql_response(self) -> Settings:
-        # a case update's details can be as large as a request body: reading it back must fit
+        # one update read back must fit, even one stored before details were bounded (as
+        # large as a request body) or under a larger AFTERCARE_MAX_DETAILS_BYTES
         if self.graphql_max_response_bytes < self.max_body_bytes:
             raise ValueError(
                 "AFTERCARE_GRAPHQL_MAX_RESPONSE_BYTES must be at least AFTERCARE_MAX_BODY_BYTES"
             )
+        if self.max_details_bytes > self.max_body_bytes:
+            raise ValueError("AFTERCARE_MAX_DETAILS_BYTES must be at most AFTERCARE_MAX_BODY_BYTES")
         return self
 
     @model_validator(mode="after")

@@ -267,7 +267,10 @@ async def create_update(
 ) -> Response:
     if (replay := await idem.replay()) is not None:
         return replay
-    row = await UpdateService(session, ctx.key_wrapper, principal).post(case_id, body.to_input())
+    updates = UpdateService(
+        session, ctx.key_wrapper, principal, max_details_bytes=ctx.settings.max_details_bytes
+    )
+    row = await updates.post(case_id, body.to_input())
     return await idem.respond(
         201,
         UpdateOut.of(row),

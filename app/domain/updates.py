@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
+
 from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
@@ -24,6 +26,7 @@ from app.domain.vocabulary import Category, UpdateKind
 LIST_NAME = "updates"
 TABLE = "case_updates"
 CLOCK_SKEW = timedelta(minutes=5)
+MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +45,38 @@ def own_readable(scopes: frozenset[str]) -> list[str]:
     return sorted(str(c) for c in Category if read_scope_for(c) in scopes)
 
 
+def details_size(details: dict[str, Any]) -> int:
+    """Bytes of ``details`` as compact JSON: what it weighs in every response that holds it."""
+    try:
+        return len(orjson.dumps(details))
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: it could not be stored
+        raise ValidationFailed(
+            "details holds a value that cannot be stored (integers are limited to 64 bits)",
+            loc=["body", "details"],
+        ) from None
+
+
 class UpdateService:
-    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
+    def __init__(
+        self,
+        session: Session,
+        keyring: KeyWrapper,
+        principal: Principal,
+        *,
+        max_details_bytes: int = MAX_DETAILS_BYTES,
+    ) -> None:
         self.session = session
         self.principal = principal
+        self.max_details_bytes = max_details_bytes
         self.cases = CaseService(session, keyring, principal)
         self.audit = AuditTrail(session)
 
     async def post(self, case_id: UUID, data: UpdateInput) -> Row:
+        if data.details is not None and details_size(data.details) > self.max_details_bytes:
+            raise ValidationFailed(
+                f"details must be at most {self.max_details_bytes:,} bytes as JSON",
+                loc=["body", "details"],
+            )
         await self.session.begin()
         loaded = await self.cases.load(case_id)
         if data.category not in loaded.access.writable:

@@ -121,6 +121,7 @@ class TestGrantConsent:
             ({"categories": []}, ["body", "categories"]),
             ({"categories": ["gossip"]}, ["body", "categories", 0]),
             ({"granted_by": ["neighbour"]}, ["body", "granted_by", 0]),
+            ({"granted_by": ["survivor", "guardian", "survivor"]}, ["body", "granted_by"]),
             ({"obtained_at": "2026-11-01T09:00:00"}, ["body", "obtained_at"]),
             ({"obtained_at": "2999-01-01T00:00:00Z"}, ["body", "obtained_at"]),
             ({"expires_at": "2026-10-01T00:00:00Z"}, ["body", "expires_at"]),
@@ -321,10 +322,30 @@ class TestTimeline:
             f"{CASES}/{case['id']}/updates", json=self.update(**overrides), headers=lead.headers
         )
         problem = assert_problem(response, 422, "validation_error")
-        assert problem["errors"][0]["loc"][: len(loc)] == loc
+        assert problem["errors"][0]["loc"][: len(loc)] == loc, problem
         assert (await client.get(f"{CASES}/{case['id']}/updates", headers=lead.headers)).json()[
             "items"
         ] == []
+
+    async def test_update_details_larger_than_the_bound_are_422(
+        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner
+    ) -> None:
+        """`details` was unbounded (up to a whole request body), so every page of updates could
+        weigh 100 request bodies; now at most AFTERCARE_MAX_DETAILS_BYTES as compact JSON."""
+        url = f"{CASES}/{case['id']}/updates"
+        fits = {"notes": "x" * (16_384 - len('{"notes":""}'))}  # exactly 16 KiB
+        over = {"notes": "x" * (16_384 - len('{"notes":""}') + 1)}
+        problem = assert_problem(
+            await client.post(url, json=self.update(details=over), headers=lead.headers),
+            422,
+            "validation_error",
+        )
+        assert problem["errors"][0]["loc"] == ["body", "details"]
+        assert "16,384 bytes" in problem["errors"][0]["msg"] and "x" * 10 not in str(problem)
+        assert (await client.get(url, headers=lead.headers)).json()["items"] == []
+        created = await client.post(url, json=self.update(details=fits), headers=lead.headers)
+        assert created.status_code == 201, created.text
+        assert created.json()["details"] == fits
 
     async def test_visibility_follows_the_policy(
         self,

@@ -173,7 +173,9 @@ async def test_loaders_are_fresh_per_request(
     request = Request({"type": "http", "method": "POST", "headers": [], "app": None})
     session = SerializedSession(factory.database, transactional=False)
     key_wrapper = factory.ctx.key_wrapper
-    first = build_context(request, session, principal_of(lead), key_wrapper)
-    second = build_context(request, session, principal_of(lead), key_wrapper)
+    first = build_context(request, session, principal_of(lead), key_wrapper, max_details_bytes=1024)
+    second = build_context(
+        request, session, principal_of(lead), key_wrapper, max_details_bytes=1024
+    )
     assert first.loaders.case_by_id is not second.loaders.case_by_id
     assert first.loaders.updates_by_case is not second.loaders.updates_by_case

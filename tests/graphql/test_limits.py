@@ -1,5 +1,6 @@
-"""Amplification: an operation over the cost limit is refused before it runs, a response never
-grows past the cap, and memory stays flat under the attack that used to take 257 MiB."""
+"""Amplification: an operation over the cost limit, or whose response could outgrow the cap, is
+refused before it runs; a response never grows past the cap (rows written before their fields
+were bounded included); memory stays flat under the attack that used to take 257 MiB."""
 
 from __future__ import annotations
 
@@ -32,12 +33,12 @@ from tests.helpers import StatementCounter
 MiB = 1024 * 1024
 ONE = "case(id: $id) { updates(first: 100) { edges { node { details } } } }"
 ATTACK = "query ($id: UUID!) { " + " ".join(f"a{i}: {ONE}" for i in range(15)) + " }"
-# 15 x (1 + 100 x (2 + 1 + 100 x 3)): far over the limit before anything is loaded
+# 15 x (1 + 100 x (2 + 1 + 100 x 3)) fields: far over the limit before anything is loaded
 TOO_COSTLY = (
     "{ "
     + " ".join(
         f"a{i}: cases(first: 100) {{ edges {{ node {{ updates(first: 100) "
-        "{ edges { node { id summary } } } } } }"
+        "{ edges { node { id } } } } } }"
         for i in range(15)
     )
     + " }"
@@ -49,12 +50,21 @@ async def lead(factory: Factory) -> Partner:
     return await factory.partner(name="Limits Lead")
 
 
+LEGACY_DETAILS = 60_000  # stored before details were bounded (or under a larger setting)
+
+
 async def heavy_case(factory: Factory, lead: Partner, client: httpx.AsyncClient) -> str:
-    """A case with 100 updates whose details are each as large as the test body limit allows."""
+    """A case with 100 updates whose details are each far over today's bound (written through
+    the domain service with a larger bound, as rows from before the bound were)."""
     case = await open_case(client, lead)
     session = factory.database.session(transactional=True)
     try:
-        service = UpdateService(session, factory.ctx.key_wrapper, principal_of(lead))
+        service = UpdateService(
+            session,
+            factory.ctx.key_wrapper,
+            principal_of(lead),
+            max_details_bytes=2 * LEGACY_DETAILS,
+        )
         for n in range(100):
             await service.post(
                 case["id"],
@@ -63,7 +73,7 @@ async def heavy_case(factory: Factory, lead: Partner, client: httpx.AsyncClient)
                     category=Category.GENERAL,
                     occurred_at=datetime.now(UTC),
                     summary=f"note {n}",
-                    details={"notes": "x" * 60_000, "n": n},
+                    details={"notes": "x" * LEGACY_DETAILS, "n": n},
                 ),
             )
         await session.commit()
@@ -76,7 +86,8 @@ async def heavy_case(factory: Factory, lead: Partner, client: httpx.AsyncClient)
 async def capped(
     settings: Settings, database: Database, keyring: KeyRing, app: FastAPI
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The app with the smallest response cap the settings allow (the test body limit)."""
+    """The app with the smallest response cap the settings allow (the test body limit, 64 KiB;
+    details are bounded at 16 KiB)."""
     small = create_app(
         settings.model_copy(update={"graphql_max_response_bytes": settings.max_body_bytes}),
         database=database,
@@ -89,11 +100,11 @@ async def capped(
         yield c
 
 
-async def count_updates(database: Database, case_id: str) -> int:
+async def count_referrals(database: Database, case_id: str) -> int:
     session = database.session(transactional=False)
     try:
         count: int = await session.fetchval(
-            Query("SELECT count(*) FROM case_updates WHERE case_id = $1", ("case",)),
+            Query("SELECT count(*) FROM referrals WHERE case_id = $1", ("case",)),
             case=case_id,
         )
     finally:
@@ -147,6 +158,25 @@ class TestStaticCost:
         assert "100,000 fields" in message and "first" in message
         assert counter.count == refused_by_validation, counter.statements  # nothing ran
 
+    async def test_attack_query_refused_before_it_runs(
+        self, client: httpx.AsyncClient, database: Database, lead: Partner
+    ) -> None:
+        """The reported attack (15 aliases of a case's 100 updates' details): the response
+        could weigh 15 x 100 x 16 KiB, over the 8 MiB cap, so nothing is loaded at all (it used
+        to be stopped by the cap only after the updates were read and decrypted)."""
+        case = await open_case(client, lead)
+        counter = StatementCounter()
+        database.statement_hook = counter
+        await gql(client, lead, "{ nope }")
+        refused_by_validation = counter.count  # the token check
+        counter.reset()
+        message = assert_too_costly(await gql(client, lead, ATTACK, {"id": case["id"]}))
+        assert "could exceed 8,388,608 bytes" in message and "first" in message
+        assert counter.count == refused_by_validation, counter.statements  # no data SQL ran
+        # one alias of it fits: a page of 100 updates with the largest details
+        one = "query ($id: UUID!) { " + ONE + " }"
+        assert data_of(await gql(client, lead, one, {"id": case["id"]}))["case"]
+
     async def test_page_sizes_from_variables_count(
         self, client: httpx.AsyncClient, lead: Partner
     ) -> None:
@@ -197,12 +227,13 @@ class TestResponseCap:
     ) -> None:
         """The reported attack: 15 aliases of a case's 100 updates' details. It answered
         15 x 100 x details (here 90 MB; 257 MiB in the report), and four at once took the
-        server from 148 MiB to 1.3 GiB (here: 730 MiB more at the peak)."""
+        server from 148 MiB to 1.3 GiB (here: 730 MiB more at the peak). Now refused before it
+        runs, even over rows whose details are larger than today's bound."""
         case_id = await heavy_case(factory, lead, client)
         variables = {"id": case_id}
         one = "query ($id: UUID!) { " + ONE + " }"
 
-        async def read_the_page() -> None:  # one alias fits (about 6 MB)
+        async def read_the_page() -> None:  # one alias fits (about 6 MB of legacy rows)
             data = data_of(await gql(client, lead, one, variables))
             assert len(data["case"]["updates"]["edges"]) == 100
 
@@ -226,26 +257,57 @@ class TestResponseCap:
                 await asyncio.gather(*(attack() for _ in range(4)))
         assert peak.grown < 40 * MiB, f"RSS grew by {peak.grown / MiB:.0f} MiB"
 
-    async def test_a_mutation_whose_answer_outgrows_the_cap_is_rolled_back(
-        self, capped: httpx.AsyncClient, database: Database, lead: Partner
+    async def test_rows_larger_than_todays_bound_still_meet_the_cap(
+        self,
+        capped: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+        factory: Factory,
+        lead: Partner,
     ) -> None:
-        case = await open_case(capped, lead)
-        post = (
-            "createCaseUpdate(caseId: $case, input: {kind: note, category: general, "
-            'occurredAt: "2026-01-01T00:00:00Z", summary: "big", details: $details}) '
-            "{ id details }"
+        """The static bound trusts today's write rules; a row written before them (here 60 kB
+        of details, bound 16 KiB) is caught while the response is built."""
+        case_id = await heavy_case(factory, lead, client)
+        query = (
+            "query ($id: UUID!, $n: Int!) { case(id: $id) { updates(first: $n) "
+            "{ edges { node { details } } } } }"
         )
-        query = f"mutation ($case: UUID!, $details: JSON) {{ a: {post} b: {post} }}"
-        variables = {"case": case["id"], "details": {"notes": "y" * 40_000}}
-        before = await count_updates(database, case["id"])
+        # 3 x 16 KiB could fit 64 KiB, so it runs; 3 x 60 kB does not
+        assert_too_costly(await gql(capped, lead, query, {"id": case_id, "n": 3}))
+        data = data_of(await gql(capped, lead, query, {"id": case_id, "n": 1}))
+        assert len(data["case"]["updates"]["edges"]) == 1
+        # 4 x 16 KiB could not: refused before it runs
+        message = assert_too_costly(await gql(capped, lead, query, {"id": case_id, "n": 4}))
+        assert "could exceed 65,536 bytes" in message
+
+    async def test_a_mutation_whose_answer_outgrows_the_cap_is_rolled_back(
+        self,
+        capped: httpx.AsyncClient,
+        client: httpx.AsyncClient,
+        database: Database,
+        factory: Factory,
+        lead: Partner,
+    ) -> None:
+        case_id = await heavy_case(factory, lead, client)
+        clinics = [
+            await factory.partner(name=f"Cap Clinic {n}", kind="medical_provider") for n in (1, 2)
+        ]
+        refer = (
+            'createReferral(input: {{caseId: $case, toOrgId: "{org}", service: medical, '
+            'urgency: high, reason: "check-up"}}) '
+            "{{ id case {{ updates(first: 1) {{ edges {{ node {{ details }} }} }} }} }}"
+        )
+        a, b = (refer.format(org=c.org.id) for c in clinics)
+        query = f"mutation ($case: UUID!) {{ a: {a} b: {b} }}"
+        before = await count_referrals(database, case_id)
         response = await capped.post(
-            GRAPHQL, json={"query": query, "variables": variables}, headers=lead.headers
+            GRAPHQL, json={"query": query, "variables": {"case": case_id}}, headers=lead.headers
         )
         assert response.status_code == 200
         assert_too_costly(response.json())
         # neither the first nor the second mutation kept its effect
-        assert await count_updates(database, case["id"]) == before
+        assert await count_referrals(database, case_id) == before
         # one of them fits
-        single = f"mutation ($case: UUID!, $details: JSON) {{ {post} }}"
-        data = data_of(await gql(capped, lead, single, variables))
-        assert data["createCaseUpdate"]["details"] == variables["details"]
+        single = f"mutation ($case: UUID!) {{ {a} }}"
+        data = data_of(await gql(capped, lead, single, {"case": case_id}))
+        details = data["createReferral"]["case"]["updates"]["edges"][0]["node"]["details"]
+        assert len(details["notes"]) == LEGACY_DETAILS

@@ -347,6 +347,28 @@ class TestCaseUpdates:
         result = await gql(client, lead, CREATE_UPDATE, {"case": case["id"], "input": future})
         only_error(result, "validation_error")
 
+    async def test_details_larger_than_the_bound_are_a_validation_error(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        """The same bound as REST (AFTERCARE_MAX_DETAILS_BYTES, 16 KiB by default)."""
+        case = await open_case(client, lead)
+        body = {
+            "kind": "note",
+            "category": "general",
+            "occurredAt": "2026-11-02T10:00:00Z",
+            "summary": "long notes",
+            "details": {"notes": "x" * 16_384},
+        }
+        result = await gql(client, lead, CREATE_UPDATE, {"case": case["id"], "input": body})
+        error = only_error(result, "validation_error")
+        assert error["extensions"]["errors"][0]["loc"] == ["input", "details"]
+        assert "x" * 10 not in str(result)
+        body["details"] = {"notes": "x" * 16_000}
+        posted = data_of(
+            await gql(client, lead, CREATE_UPDATE, {"case": case["id"], "input": body})
+        )
+        assert posted["createCaseUpdate"]["details"] == body["details"]
+
 
 class TestUnitOfWork:
     async def test_a_failed_mutation_rolls_back_alone(

@@ -21,6 +21,7 @@ from graphql import execute as graphql_execute
 
 from app.api.graphql.limits import (
     Limits,
+    Measure,
     bounded_executor,
     document_limits_rule,
     operation_cost,
@@ -28,6 +29,9 @@ from app.api.graphql.limits import (
 )
 from app.api.graphql.pagination import DEFAULT_FIRST, MAX_FIRST
 from app.api.graphql.schema import build_schema
+from app.api.graphql.sizes import CHAR_BYTES, field_sizes
+from app.api.schemas.cases import UpdateCreate
+from app.domain.updates import MAX_DETAILS_BYTES
 from app.settings import Settings
 from bench.graphql_vs_rest import QUERY as BENCH_QUERY
 from tests.graphql.test_batching import PAGE as BATCH_PAGE
@@ -36,10 +40,27 @@ SCHEMA = build_schema(production=False)._schema
 DEFAULTS = Limits()
 
 
-def cost(query: str, variables: dict[str, Any] | None = None, ceiling: int = 10**12) -> int:
+def measure(
+    query: str, variables: dict[str, Any] | None = None, limits: Limits | None = None
+) -> Measure:
     document = parse(query)
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-    return operation_cost(SCHEMA, document, operation, variables, ceiling)
+    limits = limits or Limits(max_cost=10**12, max_response_bytes=10**15)
+    return operation_cost(SCHEMA, document, operation, variables, limits)
+
+
+def cost(query: str, variables: dict[str, Any] | None = None, ceiling: int = 10**12) -> int:
+    return measure(query, variables, Limits(max_cost=ceiling, max_response_bytes=10**15)).fields
+
+
+def size(query: str, variables: dict[str, Any] | None = None, **limits: int) -> int:
+    return measure(
+        query, variables, Limits(max_cost=10**12, max_response_bytes=10**15, **limits)
+    ).bytes
+
+
+ONE = "case(id: $id) { updates(first: 100) { edges { node { details } } } }"
+ATTACK = "query ($id: UUID!) { " + " ".join(f"a{i}: {ONE}" for i in range(15)) + " }"
 
 
 def limit_errors(query: str) -> list[str]:
@@ -77,9 +98,7 @@ class TestCost:
         assert cost(query, {"n": "lots"}) == 1 + MAX_FIRST * 2  # refused later; worst case
 
     def test_aliases_add_up_and_fragments_are_resolved(self) -> None:
-        one = "case(id: $id) { updates(first: 100) { edges { node { details } } } }"
-        attack = "query ($id: UUID!) { " + " ".join(f"a{i}: {one}" for i in range(15)) + " }"
-        assert cost(attack) == 15 * (1 + 1 + 100 * 3)
+        assert cost(ATTACK) == 15 * (1 + 1 + 100 * 3)
         with_fragment = (
             "query ($id: UUID!) { case(id: $id) { ...U } } "
             "fragment U on Case { updates(first: 100) { edges { node { details } } } }"
@@ -103,21 +122,67 @@ class TestCost:
         assert time.perf_counter() - started < 5  # exponential would never finish
 
     def test_the_normal_pages_fit_the_default_limit(self) -> None:
-        """The benchmark's 50 cases with their referrals, and the batching test's page."""
-        assert cost(BENCH_QUERY) < DEFAULTS.max_cost
-        assert cost(BATCH_PAGE, {"first": 50}) < DEFAULTS.max_cost
+        """The benchmark's 50 cases with their referrals, and the batching test's page (50
+        cases, each with 10 updates' summaries) in fields and in bytes."""
+        for query, variables in ((BENCH_QUERY, None), (BATCH_PAGE, {"first": 50})):
+            found = measure(query, variables)
+            assert found.fields < DEFAULTS.max_cost
+            assert found.bytes < DEFAULTS.max_response_bytes
         assert cost(BATCH_PAGE, {"first": 100}) < DEFAULTS.max_cost
 
     def test_settings_defaults_are_the_limits_defaults(self, tmp_path: Any) -> None:
         settings = Settings(data_dir=tmp_path)
         assert settings.graphql_max_cost == DEFAULTS.max_cost
         assert settings.graphql_max_response_bytes == DEFAULTS.max_response_bytes
+        assert settings.max_details_bytes == DEFAULTS.max_details_bytes == MAX_DETAILS_BYTES
+
+    def test_details_larger_than_a_body_are_refused(self, tmp_path: Any) -> None:
+        with pytest.raises(ValueError, match="MAX_DETAILS_BYTES"):
+            Settings(data_dir=tmp_path, max_body_bytes=8192, max_details_bytes=16384)
 
     def test_a_response_cap_below_the_body_limit_is_refused(self, tmp_path: Any) -> None:
         with pytest.raises(ValueError, match="GRAPHQL_MAX_RESPONSE_BYTES"):
             Settings(
                 data_dir=tmp_path, max_body_bytes=4 * 1024 * 1024, graphql_max_response_bytes=65536
             )
+
+
+class TestSize:
+    def test_attack_could_outgrow_the_cap_and_one_page_of_it_fits(self) -> None:
+        """The reported attack weighs 15 x 100 x details at the most: refused before it runs."""
+        attack = size(ATTACK)
+        assert attack > 15 * 100 * DEFAULTS.max_details_bytes > DEFAULTS.max_response_bytes
+        one = size("query ($id: UUID!) { " + ONE + " }")
+        assert 100 * DEFAULTS.max_details_bytes < one < DEFAULTS.max_response_bytes
+        # the bound follows the setting
+        assert size(ATTACK, max_details_bytes=1024) < DEFAULTS.max_response_bytes
+
+    def test_fields_weigh_their_bounds(self) -> None:
+        sizes = field_sizes(SCHEMA, DEFAULTS.max_details_bytes)
+        summary = UpdateCreate.model_fields["summary"].metadata[0].max_length
+        assert sizes["CaseUpdate", "summary"].value == summary * CHAR_BYTES + 2
+        assert sizes["CaseUpdate", "details"].value == DEFAULTS.max_details_bytes
+        assert sizes["Case", "id"].value == len('"00000000-0000-0000-0000-000000000000"')
+        # a string costs its most, and pages multiply it
+        query = "{ cases(first: 10) { edges { node { FIELD } } } }"
+        grown = size(query.replace("FIELD", "closeReason")) - size(
+            query.replace("FIELD", "isMinor")
+        )
+        assert grown == 10 * (len("closeReason") - len("isMinor") + 500 * CHAR_BYTES + 2 - 5)
+
+    def test_short_lists_of_objects_count_per_item(self) -> None:
+        assert cost("{ me { capacity { service } } }") == 1 + 1 + 10 * 1
+
+    def test_long_aliases_weigh_what_they_add(self) -> None:
+        alias = "a" * 1_000
+        plain = "{ cases(first: 100) { edges { node { id } } } }"
+        aliased = plain.replace("{ id }", "{ " + alias + ": id }")
+        assert size(aliased) - size(plain) == 100 * (len(alias) - len("id"))
+
+    def test_a_field_without_a_bound_is_refused_when_the_schema_is_built(self) -> None:
+        unbounded = build_graphql_schema("type Query { note: String }")
+        with pytest.raises(ValueError, match=r"Query\.note"):
+            field_sizes(unbounded, 1024)
 
 
 class TestDepthAndAliases:

@@ -34,9 +34,14 @@ class GraphQLContext:
 
 
 def build_context(
-    request: Request, session: SerializedSession, principal: Principal, key_wrapper: KeyWrapper
+    request: Request,
+    session: SerializedSession,
+    principal: Principal,
+    key_wrapper: KeyWrapper,
+    *,
+    max_details_bytes: int,
 ) -> GraphQLContext:
-    services = Services(session, key_wrapper, principal)
+    services = Services(session, key_wrapper, principal, max_details_bytes)
     return GraphQLContext(request=request, services=services, loaders=Loaders.build(services))
 
 

@@ -7,12 +7,16 @@ document can make the checks themselves slow):
   connection costs two: ``edges { node }``). Introspection fields are not counted.
 - **Aliases** (validation): at most ``max_aliases`` in the whole document, fragments counted
   wherever they are spread.
-- **Cost** (just before execution, with the request's variables): every field the response could
-  hold counts one, and everything selected under a connection counts once per item of its
-  page — ``first`` as given (literal, variable, the variable's default), else the field's
-  default (25), and at most 100 (the resolvers refuse more). Aliases add up; a fragment spread
-  twice in one selection counts once, as execution merges it. Above ``max_cost`` the operation
-  is refused with ``query_too_costly`` and nothing runs.
+- **Cost and size** (just before execution, with the request's variables), in one walk:
+  every field the response could hold counts one (the work), and the most bytes it could weigh
+  (its name, and its value at the most :mod:`sizes` allows: a string's ``max_length``, a
+  ``details`` of ``max_details_bytes``, …). Everything selected under a connection counts once
+  per item of its page — ``first`` as given (literal, variable, the variable's default), else
+  the field's default (25), and at most 100 (the resolvers refuse more) — and under a short
+  list of objects once per item it may hold. Aliases add up; a fragment spread twice in one
+  selection counts once, as execution merges it. Above ``max_cost`` fields, or when the
+  response could outgrow ``max_response_bytes``, the operation is refused with
+  ``query_too_costly`` and nothing runs.
 - **One operation**: a document with several operations must name the one to run
   (``operationName``), as the GraphQL spec requires; the router answers 400 otherwise.
 
@@ -20,7 +24,8 @@ While it runs, :func:`bounded_executor` counts the bytes the response is growing
 field's name, every leaf value as JSON, every field error). Once they pass
 ``max_response_bytes`` no further field resolves and the whole answer becomes one
 ``query_too_costly`` error: a response is never built past the cap, whatever the stored data
-weighs (a case update's ``details`` can be as large as a request body).
+weighs. This is the backstop for what the static bound cannot know: rows written before their
+fields were bounded, or under larger settings, and error messages longer than estimated.
 """
 
 from __future__ import annotations
@@ -56,9 +61,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.api.graphql.pagination import MAX_FIRST
+from app.api.graphql.sizes import ERROR_BYTES, FIELD_BYTES, UNKNOWN, FieldSize, field_sizes
 
 QUERY_TOO_COSTLY = "query_too_costly"
-ERROR_BYTES = 256  # a field error with its message, location, path and code, about
 PAGE_ARGUMENT = "first"
 
 
@@ -69,6 +74,7 @@ class Limits:
     max_tokens: int = 2_000
     max_cost: int = 100_000
     max_response_bytes: int = 8 * 1024 * 1024
+    max_details_bytes: int = 16_384
 
 
 class QueryTooCostly(GraphQLError):
@@ -183,6 +189,12 @@ def document_limits_rule(limits: Limits) -> type[ValidationRule]:
 # --- cost (before execution, with the variables) ---------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Measure:
+    fields: int  # the most fields the response could hold
+    bytes: int  # the most bytes of JSON it could weigh
+
+
 class _Cost:
     def __init__(
         self,
@@ -190,9 +202,10 @@ class _Cost:
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
-        ceiling: int,
+        limits: Limits,
     ) -> None:
         self.schema = schema
+        self.sizes = field_sizes(schema, limits.max_details_bytes)
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -201,8 +214,10 @@ class _Cost:
             name = definition.variable.name.value
             if name not in self.variables and isinstance(definition.default_value, IntValueNode):
                 self.variables[name] = int(definition.default_value.value)
-        self.ceiling = ceiling
-        self.total = 0
+        self.max_fields = limits.max_cost
+        self.max_bytes = limits.max_response_bytes
+        self.fields = 0
+        self.bytes = 0
 
     def page(self, parent: GraphQLNamedType | None, node: FieldNode) -> int:
         fields = getattr(parent, "fields", None)
@@ -229,6 +244,14 @@ class _Cost:
         definition = fields.get(node.name.value) if fields else None
         return get_named_type(definition.type) if definition else None  # type: ignore[return-value]
 
+    def size(self, parent: GraphQLNamedType | None, node: FieldNode) -> FieldSize:
+        if parent is None:
+            return UNKNOWN
+        return self.sizes.get((parent.name, node.name.value), UNKNOWN)
+
+    def over(self) -> bool:
+        return self.fields > self.max_fields or self.bytes > self.max_bytes
+
     def walk(
         self,
         selection_set: SelectionSetNode,
@@ -237,15 +260,19 @@ class _Cost:
         seen: set[str],
     ) -> None:
         for selection in selection_set.selections:
-            if self.total > self.ceiling:
-                return  # already refused: stop counting (the count only grows)
+            if self.over():
+                return  # already refused: stop counting (the counts only grow)
             if isinstance(selection, FieldNode):
-                self.total += multiplier
+                size = self.size(parent, selection)
+                key = selection.alias or selection.name
+                weight = len(key.value) + FIELD_BYTES + size.value
+                self.fields += multiplier
+                self.bytes += multiplier * (weight + (ERROR_BYTES if size.fails else 0))
                 if selection.selection_set:
                     self.walk(
                         selection.selection_set,
                         self.child_type(parent, selection),
-                        multiplier * self.page(parent, selection),
+                        multiplier * self.page(parent, selection) * size.items,
                         set(),
                     )
             elif isinstance(selection, InlineFragmentNode):
@@ -267,14 +294,14 @@ def operation_cost(
     document: DocumentNode,
     operation: OperationDefinitionNode,
     variables: Mapping[str, Any] | None,
-    ceiling: int,
-) -> int:
-    """The most fields the operation's response could hold; counting stops once past
-    ``ceiling`` (the result is then only known to be above it)."""
-    cost = _Cost(schema, document, operation, variables or {}, ceiling)
+    limits: Limits,
+) -> Measure:
+    """The most fields the operation's response could hold and the most bytes it could weigh;
+    counting stops once either is past its limit (the result is then only known to be above)."""
+    cost = _Cost(schema, document, operation, variables or {}, limits)
     root: GraphQLObjectType | None = schema.get_root_type(operation.operation)
     cost.walk(operation.selection_set, root, 1, set())
-    return cost.total
+    return Measure(cost.fields, cost.bytes)
 
 
 def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionNode | None:
@@ -312,14 +339,20 @@ class OperationLimits(SchemaExtension):
         document = context.graphql_document
         operation = _operation(document, self.named) if document else None
         if document is not None and operation is not None:
-            ceiling = self.limits.max_cost
+            limits = self.limits
             schema = context.schema._schema
-            cost = operation_cost(schema, document, operation, context.variables, ceiling)
-            if cost > ceiling:
+            cost = operation_cost(schema, document, operation, context.variables, limits)
+            if cost.fields > limits.max_cost:
                 raise QueryTooCostly(
-                    f"The operation could return more than {ceiling:,} fields (each connection's "
-                    "fields count once per item of its page, `first`): ask for smaller pages or "
-                    "fewer fields"
+                    f"The operation could return more than {limits.max_cost:,} fields (each "
+                    "connection's fields count once per item of its page, `first`): ask for "
+                    "smaller pages or fewer fields"
+                )
+            if cost.bytes > limits.max_response_bytes:
+                raise QueryTooCostly(
+                    f"The response could exceed {limits.max_response_bytes:,} bytes (each field "
+                    "counts the most it may hold, once per item of its page, `first`): ask for "
+                    "smaller pages or fewer fields"
                 )
         yield
 

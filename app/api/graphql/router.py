@@ -142,7 +142,11 @@ def graphql_router(settings: Settings) -> APIRouter:
     """The ``/graphql`` routes for these settings (no IDE or introspection in production)."""
     development = settings.is_development
     max_bytes = settings.graphql_max_response_bytes
-    limits = Limits(max_cost=settings.graphql_max_cost, max_response_bytes=max_bytes)
+    limits = Limits(
+        max_cost=settings.graphql_max_cost,
+        max_response_bytes=max_bytes,
+        max_details_bytes=settings.max_details_bytes,
+    )
     schema = build_schema(production=not development, limits=limits)
     # GraphQL documents itself (openapi/schema.graphql), so it stays out of the OpenAPI document.
     router = APIRouter(tags=["graphql"], include_in_schema=False)
@@ -157,7 +161,13 @@ def graphql_router(settings: Settings) -> APIRouter:
         if isinstance(operation, Response):
             return operation
         ctx: AppContext = request.app.state.ctx
-        context = build_context(request, session, principal, ctx.key_wrapper)
+        context = build_context(
+            request,
+            session,
+            principal,
+            ctx.key_wrapper,
+            max_details_bytes=settings.max_details_bytes,
+        )
         try:
             result = await schema.execute(
                 operation.query,

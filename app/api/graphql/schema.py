@@ -2,11 +2,12 @@
 
 Limits (``limits.py``): before anything runs, depth 12 (a connection costs two levels, so a
 case's referrals' case's updates still fits), 15 aliases, 2,000 tokens, one operation (or a named
-one), and a cost of at most ``AFTERCARE_GRAPHQL_MAX_COST`` fields (pages multiplied in); while it
-runs, a response of at most ``AFTERCARE_GRAPHQL_MAX_RESPONSE_BYTES``. Introspection and
-suggestions (of fields, types, arguments, values) are off in production. Parser and validation
-caches are bounded LRUs shared by all requests; the validation rules are built once per limits so
-that cached validations stay valid.
+one), a cost of at most ``AFTERCARE_GRAPHQL_MAX_COST`` fields (pages multiplied in) and a
+response that could weigh at most ``AFTERCARE_GRAPHQL_MAX_RESPONSE_BYTES`` (each field at the
+most ``sizes.py`` allows it); while it runs, a response of at most that many bytes.
+Introspection and suggestions (of fields, types, arguments, values) are off in production.
+Parser and validation caches are bounded LRUs shared by all requests; the validation rules are
+built once per limits so that cached validations stay valid.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from app.api.graphql.errors import ErrorMasker
 from app.api.graphql.limits import Limits, OperationLimits, bounded_executor, document_limits_rule
 from app.api.graphql.mutations import Mutation
 from app.api.graphql.queries import Query
+from app.api.graphql.sizes import field_sizes
 
 DEFAULT_LIMITS = Limits()
 MAX_DEPTH = DEFAULT_LIMITS.max_depth
@@ -55,7 +57,7 @@ def _build_schema(production: bool, limits: Limits) -> strawberry.Schema:
     rules: list[Any] = [document_limits_rule(limits)]
     if production:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return AftercareSchema(
+    schema = AftercareSchema(
         query=Query,
         mutation=Mutation,
         extensions=[
@@ -71,6 +73,8 @@ def _build_schema(production: bool, limits: Limits) -> strawberry.Schema:
         ),
         config=StrawberryConfig(disable_field_suggestions=production),
     )
+    field_sizes(schema._schema, limits.max_details_bytes)  # every field bounded, or no schema
+    return schema
 
 
 def schema_sdl() -> str:

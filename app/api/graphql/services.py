@@ -21,6 +21,7 @@ class Services:
     session: SerializedSession
     key_wrapper: KeyWrapper
     principal: Principal
+    max_details_bytes: int
 
     def cases(self) -> CaseService:
         return CaseService(self.session, self.key_wrapper, self.principal)
@@ -29,7 +30,12 @@ class Services:
         return ConsentService(self.session, self.key_wrapper, self.principal)
 
     def updates(self) -> UpdateService:
-        return UpdateService(self.session, self.key_wrapper, self.principal)
+        return UpdateService(
+            self.session,
+            self.key_wrapper,
+            self.principal,
+            max_details_bytes=self.max_details_bytes,
+        )
 
     def referrals(self) -> ReferralService:
         return ReferralService(self.session, self.key_wrapper, self.principal)

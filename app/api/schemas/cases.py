@@ -212,10 +212,14 @@ class CloseIn(RequestModel):
 
 class ConsentCreate(RequestModel):
     granted_by: list[Granter] = Field(
-        min_length=1, description="Who gave consent; a minor's must include `guardian`"
+        min_length=1,
+        max_length=len(Granter),
+        description="Who gave consent; a minor's must include `guardian`",
     )
     recipient_org_id: UUID | None = None
-    recipient_kinds: list[OrganizationKind] | None = Field(default=None, min_length=1)
+    recipient_kinds: list[OrganizationKind] | None = Field(
+        default=None, min_length=1, max_length=len(OrganizationKind)
+    )
     categories: list[Category] = Field(min_length=1, max_length=len(Category))
     purpose: Reason
     obtained_at: Timestamp
@@ -251,7 +255,11 @@ class UpdateCreate(RequestModel):
     category: Category
     occurred_at: Timestamp
     summary: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
-    details: dict[str, Any] | None = None
+    details: dict[str, Any] | None = Field(
+        default=None,
+        description="Free-form JSON object, at most `AFTERCARE_MAX_DETAILS_BYTES` "
+        "(16 KiB by default) as compact JSON",
+    )
     supersedes: UUID | None = Field(default=None, description="The update this one corrects")
 
     def to_input(self) -> UpdateInput:

@@ -17,7 +17,11 @@ class CreateCaseUpdateInput:
     category: Category
     occurred_at: datetime
     summary: str
-    details: JSON | None = None
+    details: JSON | None = strawberry.field(
+        default=None,
+        description="A JSON object, at most `AFTERCARE_MAX_DETAILS_BYTES` (16 KiB by default) "
+        "as compact JSON",
+    )
     supersedes: UUID | None = strawberry.field(
         default=None, description="The update this one corrects"
     )

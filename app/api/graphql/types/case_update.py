@@ -20,7 +20,9 @@ class CaseUpdate:
     category: Category
     occurred_at: datetime
     summary: str
-    details: JSON | None
+    details: JSON | None = strawberry.field(
+        description="Free-form JSON, at most `AFTERCARE_MAX_DETAILS_BYTES` (16 KiB by default)"
+    )
     supersedes: UUID | None = strawberry.field(description="The update this one corrects")
     created_at: datetime
 
