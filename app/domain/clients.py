@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 
 from argon2 import PasswordHasher
@@ -21,6 +25,19 @@ from app.domain.scopes import unknown_scopes
 # passwords; OWASP's minimum Argon2id profile keeps the token endpoint quick.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19_456, parallelism=1)
 _DUMMY_HASH = _hasher.hash("dummy-secret-for-constant-time-misses")
+
+_T = TypeVar("_T")
+
+# Every hash runs on this pool, never on more than half the cores: a flood of bad client
+# credentials from many addresses (each under its own failure limit) then queues behind itself
+# instead of taking the CPU that the API's requests need.
+HASH_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+_hash_pool = ThreadPoolExecutor(max_workers=HASH_SLOTS, thread_name_prefix="argon2")
+
+
+async def _in_hash_pool(fn: Callable[..., _T], *args: object) -> _T:
+    return await asyncio.get_running_loop().run_in_executor(_hash_pool, fn, *args)
+
 
 CLIENT_ID_PREFIX = "acx_"
 SECRET_PREFIX = "acs_"  # noqa: S105 - a prefix for secret scanners, not a secret
@@ -65,7 +82,7 @@ class ClientService:
             raise NotFound("No such organization")
         client_id = CLIENT_ID_PREFIX + secrets.token_urlsafe(16)
         secret = SECRET_PREFIX + secrets.token_urlsafe(32)
-        secret_hash = await asyncio.to_thread(_hasher.hash, secret)
+        secret_hash = await _in_hash_pool(_hasher.hash, secret)
         unique_scopes = sorted(set(scopes))
         await repo.insert(
             self.session,
@@ -90,7 +107,7 @@ class ClientService:
         plausible = len(client_id) <= 200 and "\x00" not in client_id
         row = await repo.get(self.session, client_id) if plausible else None
         # Verify against a dummy hash on a miss so timing does not reveal which client ids exist.
-        ok = await asyncio.to_thread(_verify, row["secret_hash"] if row else _DUMMY_HASH, secret)
+        ok = await _in_hash_pool(_verify, row["secret_hash"] if row else _DUMMY_HASH, secret)
         if row is None or not ok or row["disabled_at"] is not None:
             raise ClientAuthenticationFailed()
         return Client(

@@ -417,3 +417,45 @@ async def test_unknown_client_id_spends_one_argon2_verify_and_gets_the_same_401(
     assert bodies[0] == bodies[1]
     assert len(calls) == 2
     assert calls[0] == clients._DUMMY_HASH and calls[1].startswith("$argon2id$")
+
+
+async def test_a_flood_of_bad_credentials_never_hashes_on_more_than_half_the_cores(
+    client: httpx.AsyncClient, partner: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each address has its own failure allowance, so a flood from many addresses gets past the
+    limits; the hashes it costs still queue on a bounded pool instead of taking every core."""
+    import asyncio
+    import threading
+    import time
+
+    from app.domain import clients
+
+    lock = threading.Lock()
+    running = peak = 0
+    real_verify = clients._verify
+
+    def slow_verify(secret_hash: str, secret: str) -> bool:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            time.sleep(0.02)
+            return real_verify(secret_hash, secret)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(clients, "_verify", slow_verify)
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                TOKEN,
+                data={"grant_type": "client_credentials"},
+                headers=_basic(f"acx_nobody{i}", "acs_wrong"),
+            )
+            for i in range(8)
+        )
+    )
+    assert all(r.status_code in (401, 429) for r in responses)
+    assert 1 <= peak <= clients.HASH_SLOTS
