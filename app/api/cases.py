@@ -13,6 +13,7 @@ from starlette.responses import Response
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.deps import AuditRead, CasesRead, CasesWrite, ConsentsWrite, Context, DbSession
 from app.api.idempotency import Idempotent
+from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
@@ -40,6 +41,7 @@ router = APIRouter(
     prefix="/v1/cases",
     tags=["cases"],
     responses=problem_responses(401, 403, 404, 422),
+    route_class=StrictJSONRoute,
 )
 
 CaseId = Annotated[UUID, "case id"]

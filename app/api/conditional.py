@@ -1,4 +1,10 @@
-"""ETag / If-Match (CONTRACT §3): the version of a resource is its entity tag."""
+"""ETag / If-Match (CONTRACT §3): the version of a resource is its entity tag.
+
+``If-Match`` is evaluated as RFC 9110 §13.1.1 says: with the *strong* comparison, so a weak tag
+(``W/"1"``) never matches, nor does ``"01"`` match ``"1"``; ``*`` matches any current version;
+a list matches when any of its tags does. A field that is not valid ``"*" / #entity-tag`` syntax
+cannot be evaluated, so it is treated as a condition that does not hold (412), never as absent.
+"""
 
 from __future__ import annotations
 
@@ -9,30 +15,40 @@ from fastapi import Header
 
 from app.domain.errors import PreconditionFailed, PreconditionRequired
 
-_ETAG = re.compile(r'\s*(?:W/)?"([^"]*)"\s*')
+# entity-tag = [ "W/" ] DQUOTE *etagc DQUOTE; etagc = %x21 / %x23-7E / obs-text (RFC 9110 §8.8.3)
+_ENTITY_TAG = re.compile(r'(W/)?"([\x21\x23-\x7e\x80-\xff]*)"')
+# The tags we issue: a version in canonical decimal (no sign, no leading zeros), at most 9 digits.
+_VERSION = re.compile(r"0|[1-9][0-9]{0,8}")
 
 
 def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(if_match: str | None) -> int | None:
-    """The version the caller's ``If-Match`` names; ``None`` for ``*``.
+def expected_version(if_match: str | None) -> frozenset[int] | None:
+    """The versions the caller's ``If-Match`` accepts; ``None`` for ``*`` (any version).
 
-    Missing → 428; a tag that is not one of ours can never match → 412.
+    Missing → 428. Malformed, or naming none of our versions with a strong tag → 412. The domain
+    answers 412 as well when the current version is not among those returned.
     """
     if if_match is None or not if_match.strip():
         raise PreconditionRequired("This request needs an If-Match header with the current ETag")
     if if_match.strip() == "*":
         return None
-    versions = []
-    for part in if_match.split(","):
-        match = _ETAG.fullmatch(part)
-        if match and match.group(1).isdigit() and len(match.group(1)) <= 9:
-            versions.append(int(match.group(1)))
-    if len(versions) != 1:
+    versions: set[int] = set()
+    for member in if_match.split(","):
+        member = member.strip(" \t")
+        if not member:
+            continue  # empty list elements are allowed (RFC 9110 §5.6.1)
+        match = _ENTITY_TAG.fullmatch(member)
+        if match is None:
+            raise PreconditionFailed("If-Match is not a valid entity tag or list of entity tags")
+        weak, opaque = match.groups()
+        if not weak and _VERSION.fullmatch(opaque):
+            versions.add(int(opaque))
+    if not versions:
         raise PreconditionFailed("If-Match does not match the current ETag")
-    return versions[0]
+    return frozenset(versions)
 
 
 IfMatch = Annotated[

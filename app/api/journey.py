@@ -21,6 +21,7 @@ from app.api.deps import (
     PlacementsWrite,
 )
 from app.api.idempotency import Idempotent
+from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
@@ -46,7 +47,11 @@ from app.domain.legal import LegalService
 from app.domain.placements import PlacementInput, PlacementService
 from app.domain.vocabulary import TestimonyStatus
 
-router = APIRouter(tags=["aftercare journey"], responses=problem_responses(401, 403, 404, 422))
+router = APIRouter(
+    tags=["aftercare journey"],
+    responses=problem_responses(401, 403, 404, 422),
+    route_class=StrictJSONRoute,
+)
 
 
 # -- legal --------------------------------------------------------------------------------------

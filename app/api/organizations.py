@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.deps import AnyPrincipal, DbSession, DirectoryWrite
+from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.schemas.common import CountryCode
@@ -20,6 +21,7 @@ router = APIRouter(
     prefix="/v1/organizations",
     tags=["organizations"],
     responses=problem_responses(401, 403, 422),
+    route_class=StrictJSONRoute,
 )
 
 

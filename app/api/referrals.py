@@ -11,6 +11,7 @@ from starlette.responses import Response
 from app.api.conditional import etag
 from app.api.deps import Context, DbSession, ReferralsRead, ReferralsWrite
 from app.api.idempotency import Idempotent
+from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
@@ -23,6 +24,7 @@ router = APIRouter(
     prefix="/v1/referrals",
     tags=["referrals"],
     responses=problem_responses(401, 403, 404, 422),
+    route_class=StrictJSONRoute,
 )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -411,16 +411,19 @@ class CaseService:
         return self.view(loaded)
 
     async def update(
-        self, case_id: UUID, changes: dict[str, Any], *, expected_version: int | None
+        self, case_id: UUID, changes: dict[str, Any], *, expected_version: Collection[int] | None
     ) -> CaseView:
         """Apply a partial change (already validated); ``changes`` maps CaseInput fields."""
         await self.session.begin()
         loaded = await self.load_as_lead(case_id)
         row = loaded.row
-        if expected_version is not None and expected_version != row["version"]:
+        if expected_version is not None and row["version"] not in expected_version:
             raise PreconditionFailed("The case has changed; fetch it again")
         if row["status"] != "open":
             raise Conflict("A closed case cannot be edited")
+        if not changes:  # an empty patch: no write, no new version; the answer is a read
+            await self.audit.record(self.principal, "case.read", [case_id], loaded.access.visible)
+            return self.view(loaded)
         touches_identity = "identity" in changes
         if touches_identity and row["identity_erased_at"] is not None:
             raise Conflict("The survivor's identity was erased; it cannot be edited")
@@ -503,7 +506,9 @@ class CaseService:
 
     async def erase_identity(self, case_id: UUID) -> None:
         await self.session.begin()
-        await self.load_as_lead(case_id)
+        loaded = await self.load_as_lead(case_id)  # locks the case row
+        if loaded.row["identity_erased_at"] is not None:
+            return  # already erased: idempotent, nothing changes and nothing is audited
         _, wrapped = self.keyring.new_data_key(case_id)
         await repo.erase_identity(
             self.session, case_id, new_wrapped_key=wrapped, kek_id=self.keyring.kek_id

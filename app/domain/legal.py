@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -99,17 +100,23 @@ class LegalService:
         }
 
     async def put(
-        self, case_id: UUID, record: LegalRecord, *, expected_version: int | None
+        self, case_id: UUID, record: LegalRecord, *, expected_version: Collection[int] | None
     ) -> LegalRecord:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         text = self.cases.text(loaded.row)
         previous_row = await repo.get(self.session, case_id)
         previous = LegalRecord.from_row(previous_row, text) if previous_row else LegalRecord()
+        if expected_version is not None and previous.version not in expected_version:
+            raise PreconditionFailed("The legal record has changed; fetch it again")
+        if previous_row is not None and not changed_sections(previous, record):
+            # The same content again: no write, no new version; the answer is a read.
+            await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
+            return previous
         row = await repo.upsert(
             self.session,
             case_id=case_id,
-            expected_version=expected_version,
+            expected_version=None if expected_version is None else previous.version,
             documents=record.documents,
             testimony_status=record.testimony_status,
             protective_measures=record.protective_measures,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -195,12 +195,14 @@ class OrganizationService:
         return await self.get(org_id)
 
     async def update_profile(
-        self, org_id: UUID, change: ProfileChange, *, expected_version: int | None
+        self, org_id: UUID, change: ProfileChange, *, expected_version: Collection[int] | None
     ) -> Organization:
         await self.session.begin()
         current = await self.get(org_id)
-        if expected_version is not None and expected_version != current.version:
+        if expected_version is not None and current.version not in expected_version:
             raise PreconditionFailed("The organization has changed; fetch it again")
+        if change == ProfileChange():  # an empty patch: no write, no new version
+            return current
         services = (
             [str(s) for s in change.services] if change.services is not None else current.services
         )

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Body, FastAPI
 
 from app.api.deps import DbSession, require_scopes
 from app.api.idempotency import Idempotent
+from app.api.json_body import StrictJSONRoute
 from app.api.schemas.common import RequestModel, ResponseModel
 from app.db.database import Database
 from app.domain.errors import ValidationFailed
@@ -42,7 +43,7 @@ class _CreateOut(ResponseModel):
     name: str
 
 
-_router = APIRouter()
+_router = APIRouter(route_class=StrictJSONRoute)  # as every JSON-body router of the app
 
 
 @_router.post("/v1/_test/organizations", status_code=201)

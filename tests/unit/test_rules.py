@@ -158,12 +158,24 @@ class TestIfMatch:
     def test_star_matches_any(self) -> None:
         assert expected_version("*") is None
 
-    def test_parses_strong_and_weak(self) -> None:
-        assert expected_version(etag(7)) == 7
-        assert expected_version('W/"7"') == 7
+    def test_parses_a_strong_tag(self) -> None:
+        assert expected_version(etag(7)) == frozenset({7})
+        assert expected_version(f" {etag(0)} ") == frozenset({0})
 
-    @pytest.mark.parametrize("value", ['"abc"', "7", '"1", "2"'])
-    def test_unmatchable_is_412(self, value: str) -> None:
+    def test_a_list_accepts_any_of_its_strong_tags(self) -> None:
+        assert expected_version('"1", "2"') == frozenset({1, 2})
+        assert expected_version('"1", W/"2", "abc", , "3"') == frozenset({1, 3})
+
+    @pytest.mark.parametrize("value", ['W/"7"', 'W/"7", W/"8"', '"abc"', '"07"', '"-7"', '"1e3"'])
+    def test_weak_if_match_never_matches_is_412(self, value: str) -> None:
+        # RFC 9110 §13.1.1: If-Match uses the strong comparison.
+        with pytest.raises(PreconditionFailed):
+            expected_version(value)
+
+    @pytest.mark.parametrize(
+        "value", ["7", '"7', '"7" x', '"7" "8"', '*, "7"', 'w/"7"', '" 7"', '"7"";"', 'W/ "7"']
+    )
+    def test_malformed_if_match_is_412_even_with_a_matching_tag_in_it(self, value: str) -> None:
         with pytest.raises(PreconditionFailed):
             expected_version(value)
 

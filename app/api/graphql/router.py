@@ -32,6 +32,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from app.api import json_body
 from app.api.context import AppContext
 from app.api.deps import authenticate, bearer_token
 from app.api.graphql.context import build_context
@@ -109,8 +110,8 @@ async def _operation(request: Request) -> _Operation | Response:
             415, "unsupported_media_type", detail="Send the operation as application/json"
         )
     try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError:
+        data = json_body.loads(await request.body())  # strict: no NaN, no duplicate keys
+    except json_body.InvalidJSON:
         return _bad_request("The body is not valid JSON")
     if isinstance(data, list):
         return _bad_request("Batching is not supported: send one operation per request")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AfterValidator,
@@ -22,7 +23,7 @@ _MAX_DEPTH = 16
 def _storable(value: Any, depth: int = 0) -> None:
     """Reject what PostgreSQL or the JSON encoder cannot store, before anything is written:
     NUL characters (invalid in PostgreSQL text and jsonb), integers beyond JSON's safe range,
-    and absurdly deep nesting."""
+    non-finite floats, and absurdly deep nesting."""
     if depth > _MAX_DEPTH:
         raise ValueError("nested too deeply")
     if isinstance(value, str):
@@ -33,10 +34,15 @@ def _storable(value: Any, depth: int = 0) -> None:
     elif isinstance(value, int):
         if abs(value) > _MAX_SAFE_INT:
             raise ValueError("number out of range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):  # JSON has no NaN or Infinity; jsonb would store null
+            raise ValueError("number out of range")
     elif isinstance(value, dict):
         for key, item in value.items():
             _storable(key, depth + 1)
             _storable(item, depth + 1)
+    elif isinstance(value, BaseModel):
+        return  # a nested request model checked its own values
     elif isinstance(value, list | tuple):
         for item in value:
             _storable(item, depth + 1)
@@ -45,11 +51,13 @@ def _storable(value: Any, depth: int = 0) -> None:
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _only_storable_values(cls, data: Any) -> Any:
-        _storable(data)
-        return data
+    # An "after" check: a model-level "before" validator would hand pydantic a Python dict and
+    # so defeat the strict JSON-mode validation of request bodies (app.api.json_body).
+    @model_validator(mode="after")
+    def _only_storable_values(self) -> Self:
+        for name in type(self).model_fields:
+            _storable(getattr(self, name), depth=1)
+        return self
 
     def reject_explicit_nulls(self, *fields: str) -> None:
         """For PATCH bodies: ``null`` is not a way to clear these fields."""
