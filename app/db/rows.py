@@ -1,0 +1,73 @@
+"""Typed rows: every repository returns frozen dataclasses, never driver records.
+
+Each table (or each statement shape) declares one frozen, slotted dataclass whose fields are the
+statement's columns in order, and one :class:`Rows` mapper built from it. The mapper is the only
+place a driver record becomes a row: it checks, once per statement, that the columns are exactly
+the dataclass's fields in the same order (a renamed or reordered column fails loudly in the first
+test that runs the statement, and mypy checks every use of the fields), then builds rows
+positionally, which costs about as much as reading the record.
+
+    @dataclass(frozen=True, slots=True)
+    class ConsentRow:
+        id: UUID
+        case_id: UUID
+        ...
+
+    CONSENT_ROWS = Rows(ConsentRow)
+
+    async def get(session: Session, consent_id: UUID) -> ConsentRow | None:
+        return CONSENT_ROWS.one(await session.fetchrow(_GET, id=consent_id))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class ColumnMismatch(TypeError):
+    """A statement's columns are not its row type's fields (a programming error)."""
+
+
+class Rows(Generic[T]):
+    """Builds ``T`` (a dataclass) from records whose columns are ``T``'s fields, in order."""
+
+    __slots__ = ("_checked", "cls", "fields")
+
+    def __init__(self, cls: type[T]) -> None:
+        if not dataclasses.is_dataclass(cls):
+            raise TypeError(f"{cls.__name__} is not a dataclass")
+        self.cls = cls
+        self.fields = tuple(f.name for f in dataclasses.fields(cls))
+        self._checked: set[tuple[str, ...]] = set()
+
+    def _check(self, record: Any) -> None:
+        columns = tuple(record.keys())
+        if columns in self._checked:
+            return
+        if columns != self.fields:
+            raise ColumnMismatch(
+                f"{self.cls.__name__}: the statement returns {columns}, the row type has "
+                f"{self.fields}"
+            )
+        self._checked.add(columns)
+
+    def one(self, record: Any) -> T | None:
+        if record is None:
+            return None
+        self._check(record)
+        return self.cls(*record)
+
+    def many(self, records: Sequence[Any]) -> list[T]:
+        if not records:
+            return []
+        self._check(records[0])
+        cls = self.cls
+        return [cls(*r) for r in records]
+
+    def build(self, values: Iterable[Any]) -> T:
+        """A row from values already in field order (for rows assembled in Python)."""
+        return self.cls(*values)

@@ -1,0 +1,63 @@
+"""The typed-row mapper: positional construction, checked against the statement's columns."""
+
+from __future__ import annotations
+
+from dataclasses import FrozenInstanceError, dataclass
+from typing import Any
+
+import pytest
+
+from app.db.rows import ColumnMismatch, Rows
+
+
+class FakeRecord:
+    """What the mapper needs of a driver record: ``keys()`` and iteration over the values."""
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+
+    def keys(self) -> list[str]:
+        return list(self._values)
+
+    def __iter__(self) -> Any:
+        return iter(self._values.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    a: int
+    b: str
+
+
+ROWS = Rows(Pair)
+
+
+def test_builds_frozen_rows_positionally() -> None:
+    row = ROWS.one(FakeRecord(a=1, b="x"))
+    assert row == Pair(1, "x")
+    with pytest.raises(FrozenInstanceError):
+        row.a = 2  # type: ignore[misc]
+    assert ROWS.many([FakeRecord(a=1, b="x"), FakeRecord(a=2, b="y")]) == [
+        Pair(1, "x"),
+        Pair(2, "y"),
+    ]
+
+
+def test_none_and_empty_pass_through() -> None:
+    assert ROWS.one(None) is None
+    assert ROWS.many([]) == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [FakeRecord(b="x", a=1), FakeRecord(a=1), FakeRecord(a=1, b="x", c=3), FakeRecord(a=1, c="x")],
+    ids=["reordered", "missing", "extra", "renamed"],
+)
+def test_a_statement_whose_columns_are_not_the_fields_fails_loudly(record: FakeRecord) -> None:
+    with pytest.raises(ColumnMismatch):
+        Rows(Pair).one(record)
+
+
+def test_only_dataclasses() -> None:
+    with pytest.raises(TypeError):
+        Rows(int)
