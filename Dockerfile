@@ -6,7 +6,7 @@
 #
 # Needs at run time: AFTERCARE_DATABASE_URL and AFTERCARE_KEYS_DIR (a mounted volume holding
 # keyset.json and the PEMs made by `aftercare keys rotate`). Migrations are a release step:
-# `docker run … aftercare-exchange aftercare db upgrade`. See README.md, "Running in production".
+# `docker run … aftercare-exchange aftercare db upgrade`. See docs/operations.md, "Running in production".
 #
 # Layout: the virtual environment lives in /opt/venv and the source tree in /app, at the same paths
 # in both stages. The project is installed into the venv in *editable* mode on purpose:

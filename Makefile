@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
+# `make run PORT=8123 DATA_DIR=/tmp/aftercare-demo` serves elsewhere with its own data.
+PORT ?= 8000
+DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
 .PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql clean
 
@@ -15,9 +18,10 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-## Serve the API on 127.0.0.1:8000 with fictional demo partners on the embedded PostgreSQL.
+## Serve the API on 127.0.0.1:$(PORT) with fictional demo partners on the embedded PostgreSQL
+## under $(DATA_DIR) (demo credentials in $(DATA_DIR)/demo-credentials.json).
 run: setup
-	$(BIN)/aftercare serve --demo
+	AFTERCARE_DATA_DIR='$(DATA_DIR)' $(BIN)/aftercare serve --demo --port $(PORT)
 
 ## Lint, type-check and run every test (embedded PostgreSQL unless AFTERCARE_TEST_DATABASE_URL).
 test: setup lint typecheck test-only
