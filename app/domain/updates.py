@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,6 +75,19 @@ def own_readable(scopes: frozenset[str]) -> list[str]:
     """Categories of its own updates an organisation reads back: those its token may read.
     (What it wrote stays its own even off the consent, but scopes still narrow.)"""
     return sorted(str(c) for c in Category if read_scope_for(c) in scopes)
+
+
+def may_read_update(
+    category: str,
+    author_org_id: UUID,
+    *,
+    visible: Collection[str],
+    org_id: UUID,
+    scopes: frozenset[str],
+) -> bool:
+    """An update is readable in a visible category, or when the caller wrote it and its token
+    may read the category (what it wrote stays its own even off the consent)."""
+    return category in visible or (author_org_id == org_id and category in own_readable(scopes))
 
 
 def details_size(details: dict[str, Any]) -> int:
@@ -156,10 +169,12 @@ class UpdateService:
     async def get(self, case_id: UUID, update_id: UUID) -> TimelineUpdate:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, update_id, case_id)
-        own = row is not None and row.author_org_id == self.principal.org_id
-        if row is None or not (
-            row.category in loaded.access.visible
-            or (own and row.category in own_readable(self.principal.scopes))
+        if row is None or not may_read_update(
+            row.category,
+            row.author_org_id,
+            visible=loaded.access.visible,
+            org_id=self.principal.org_id,
+            scopes=self.principal.scopes,
         ):
             raise NotFound("No such update")
         await self.audit.record(self.principal, "update.read", [case_id], [row.category])

@@ -17,7 +17,7 @@ from app.domain.crypto import KeyWrapper
 from app.domain.freetext import ERASED, CaseText, as_dict, column_of
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for
-from app.domain.updates import TimelineUpdate
+from app.domain.updates import TimelineUpdate, may_read_update
 from app.domain.vocabulary import Category
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -213,3 +213,16 @@ def test_access_from_facts_for_lead_member_and_stranger() -> None:
         "caller_kind": "medical_provider",
     }
     assert access_from_row(record, principal(), NOW) == member
+
+
+def test_may_read_update_visible_or_own_within_scopes() -> None:
+    visible = {Category.GENERAL, Category.DEMOGRAPHICS}
+    scopes = frozenset({"cases:read"})
+    other = UUID(int=0x7)
+    assert may_read_update("general", other, visible=visible, org_id=ME, scopes=scopes)
+    assert not may_read_update("medical", other, visible=visible, org_id=ME, scopes=scopes)
+    # Its own update off the consent: readable when the token may read the category.
+    assert may_read_update(
+        "medical", ME, visible=visible, org_id=ME, scopes=scopes | {"medical:read"}
+    )
+    assert not may_read_update("medical", ME, visible=visible, org_id=ME, scopes=scopes)
