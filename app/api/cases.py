@@ -193,7 +193,7 @@ async def create_consent(
     return await idem.respond(
         201,
         ConsentOut.of(row, datetime.now(UTC)),
-        headers={"Location": f"/v1/cases/{case_id}/consents/{row['id']}"},
+        headers={"Location": f"/v1/cases/{case_id}/consents/{row.id}"},
         case_id=case_id,
     )
 
@@ -228,7 +228,7 @@ async def get_consent(
 ) -> Response:
     row = await ConsentService(session, ctx.key_wrapper, principal).get(case_id, consent_id)
     return model_response(
-        ConsentOut.of(row, datetime.now(UTC)), headers={"ETag": etag(row["version"])}
+        ConsentOut.of(row, datetime.now(UTC)), headers={"ETag": etag(row.version)}
     )
 
 
@@ -276,7 +276,7 @@ async def create_update(
     return await idem.respond(
         201,
         UpdateOut.of(row),
-        headers={"Location": f"/v1/cases/{case_id}/updates/{row['id']}"},
+        headers={"Location": f"/v1/cases/{case_id}/updates/{row.id}"},
         case_id=case_id,
     )
 

@@ -13,13 +13,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
-from typing import Any
 from uuid import UUID
 
 import orjson
 
 from app.db.database import Session
 from app.db.repositories import audit as repo
+from app.db.repositories.audit import AccessLogRow as AccessLogRow  # what access_log pages hold
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category
@@ -93,7 +93,9 @@ class AuditTrail:
             categories=cats,
         )
 
-    async def access_log(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Any]:
+    async def access_log(
+        self, case_id: UUID, *, limit: int, cursor: str | None
+    ) -> Page[AccessLogRow]:
         before = decode_cursor(cursor, ACCESS_LOG, (datetime.fromisoformat, UUID, int))
         rows = await repo.access_log(
             self.session,
@@ -101,9 +103,7 @@ class AuditTrail:
             before=(before[0], before[1], before[2]) if before else None,
             limit=limit + 1,
         )
-        return paginate(
-            rows, limit, ACCESS_LOG, lambda r: (r["occurred_at"], r["org_id"], r["seq"])
-        )
+        return paginate(rows, limit, ACCESS_LOG, lambda r: (r.occurred_at, r.org_id, r.seq))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +130,7 @@ async def verify_chains(session: Session) -> VerifyResult:
     Heads and rows are read in one snapshot, so appends running meanwhile cannot look like a
     break."""
     await session.begin(snapshot=True)
-    heads = {r["org_id"]: (r["seq"], bytes(r["hash"])) for r in await repo.heads(session)}
+    heads = {r.org_id: (r.seq, bytes(r.hash)) for r in await repo.heads(session)}
     rows = 0
     org: UUID | None = None
     previous, expected_seq = repo.GENESIS, 1
@@ -146,33 +146,33 @@ async def verify_chains(session: Session) -> VerifyResult:
 
     async for row in repo.iterate_chain(session):
         rows += 1
-        if row["org_id"] != org:
+        if row.org_id != org:
             broken = finished(org, expected_seq - 1, previous)
             if broken:
                 return VerifyResult(len(seen), rows, broken)
-            org = row["org_id"]
+            org = row.org_id
             seen.add(org)
             previous, expected_seq = repo.GENESIS, 1
-        if row["seq"] != expected_seq:
+        if row.seq != expected_seq:
             return VerifyResult(
                 len(seen),
                 rows,
-                ChainBreak(row["org_id"], row["seq"], f"expected seq {expected_seq}"),
+                ChainBreak(row.org_id, row.seq, f"expected seq {expected_seq}"),
             )
         entry = canonical_entry(
-            org_id=row["org_id"],
-            occurred_at=row["occurred_at"],
-            client_id=row["client_id"],
-            jti=row["jti"],
-            request_id=row["request_id"],
-            action=row["action"],
-            case_ids=row["case_ids"],
-            categories=row["categories"],
+            org_id=row.org_id,
+            occurred_at=row.occurred_at,
+            client_id=row.client_id,
+            jti=row.jti,
+            request_id=row.request_id,
+            action=row.action,
+            case_ids=row.case_ids,
+            categories=row.categories,
         )
-        digest = chain_hash(previous, row["seq"], entry)
-        if digest != bytes(row["hash"]):
+        digest = chain_hash(previous, row.seq, entry)
+        if digest != bytes(row.hash):
             return VerifyResult(
-                len(seen), rows, ChainBreak(row["org_id"], row["seq"], "hash does not match")
+                len(seen), rows, ChainBreak(row.org_id, row.seq, "hash does not match")
             )
         previous, expected_seq = digest, expected_seq + 1
     broken = finished(org, expected_seq - 1, previous)

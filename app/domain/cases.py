@@ -9,10 +9,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
+from app.db.policy_facts import ConsentFact
 from app.db.repositories import cases as repo
+from app.db.repositories.cases import CaseRow
 from app.domain import age
 from app.domain.access import (
     LEAD,
@@ -33,7 +33,7 @@ from app.domain.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from app.domain.freetext import CaseText, case_text
+from app.domain.freetext import CaseText, case_text, column_of
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
@@ -109,16 +109,16 @@ class CaseView:
 
 @dataclass(frozen=True, slots=True)
 class LoadedCase:
-    row: asyncpg.Record
+    row: CaseRow
     access: CaseAccess
 
     @property
     def id(self) -> UUID:
-        result: UUID = self.row["id"]
-        return result
+        return self.row.id
 
 
-def _consents(raw: Sequence[dict[str, Any]]) -> list[ConsentFacts]:
+def consent_facts(raw: Sequence[ConsentFact]) -> list[ConsentFacts]:
+    """The ``consents`` policy fact (JSON, see app.db.policy_facts) as the policy's types."""
     return [
         ConsentFacts(
             categories=frozenset(Category(c) for c in item["categories"]),
@@ -132,23 +132,56 @@ def _consents(raw: Sequence[dict[str, Any]]) -> list[ConsentFacts]:
     ]
 
 
-def access_from_row(row: asyncpg.Record, principal: Principal, now: datetime) -> CaseAccess:
-    """Feed the loaded facts to the one access policy."""
-    if row["lead_org_id"] == principal.org_id:
+def access_from_facts(
+    principal: Principal,
+    now: datetime,
+    *,
+    lead_org_id: UUID,
+    member_categories: Sequence[str] | None,
+    consents: Sequence[ConsentFact],
+    caller_kind: str,
+) -> CaseAccess:
+    """Feed the loaded facts (app.db.policy_facts) to the one access policy."""
+    if lead_org_id == principal.org_id:
         relationship = LEAD
-    elif row["member_categories"] is not None:
+    elif member_categories is not None:
         relationship = Relationship(
-            Role.CARE_TEAM, frozenset(Category(c) for c in row["member_categories"])
+            Role.CARE_TEAM, frozenset(Category(c) for c in member_categories)
         )
     else:
         relationship = STRANGER
     return case_access(
         relationship,
         principal.scopes,
-        _consents(row["consents"]),
+        consent_facts(consents),
         org_id=principal.org_id,
-        org_kind=row["caller_kind"],
+        org_kind=caller_kind,
         now=now,
+    )
+
+
+def access_of(row: CaseRow, principal: Principal, now: datetime) -> CaseAccess:
+    """:func:`access_from_facts` for a case row."""
+    return access_from_facts(
+        principal,
+        now,
+        lead_org_id=row.lead_org_id,
+        member_categories=row.member_categories,
+        consents=row.consents,
+        caller_kind=row.caller_kind,
+    )
+
+
+def access_from_row(row: Any, principal: Principal, now: datetime) -> CaseAccess:
+    """:func:`access_from_facts` for any row that selected the case's ``lead_org_id`` and the
+    policy facts (a typed row, or a record of a repository that still returns records)."""
+    return access_from_facts(
+        principal,
+        now,
+        lead_org_id=column_of(row, "lead_org_id"),
+        member_categories=column_of(row, "member_categories"),
+        consents=column_of(row, "consents"),
+        caller_kind=column_of(row, "caller_kind"),
     )
 
 
@@ -213,7 +246,7 @@ class CaseService:
         )
         if row is None:
             raise NotFound("No such case")
-        access = access_from_row(row, self.principal, datetime.now(UTC))
+        access = access_of(row, self.principal, datetime.now(UTC))
         if not access.is_visible:
             raise NotFound("No such case")
         return LoadedCase(row, access)
@@ -236,24 +269,22 @@ class CaseService:
             raise NotFound("No such case")
         return loaded
 
-    def text(self, row: asyncpg.Record) -> CaseText:
+    def text(self, row: CaseRow) -> CaseText:
         """The case's free-text cipher (its data key unwrapped once per unit of work)."""
         return case_text(
             self.session,
             self.keyring,
-            row["id"],
-            row["wrapped_key"],
-            row["kek_id"],
-            erased=row["identity_erased_at"] is not None,
+            row.id,
+            row.wrapped_key,
+            row.kek_id,
+            erased=row.identity_erased_at is not None,
         )
 
-    def external_ref(self, row: asyncpg.Record) -> str | None:
+    def external_ref(self, row: CaseRow) -> str | None:
         """The lead's reference: after a lead transfer, the case reference until it sets one."""
-        if row["external_ref_enc"] is None:
-            return str(row["reference"])
-        ref: str | None = self.text(row).open(
-            "cases", row["id"], "external_ref", row["external_ref_enc"]
-        )
+        if row.external_ref_enc is None:
+            return str(row.reference)
+        ref: str | None = self.text(row).open_column("cases", row, "external_ref")
         return ref
 
     def view(self, loaded: LoadedCase) -> CaseView:
@@ -263,53 +294,51 @@ class CaseService:
             identity = self._decrypt_identity(row)
         return CaseView(
             access=access,
-            id=row["id"],
-            reference=row["reference"],
-            lead_org_id=row["lead_org_id"],
-            status=row["status"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            version=row["version"],
-            closed_at=row["closed_at"],
+            id=row.id,
+            reference=row.reference,
+            lead_org_id=row.lead_org_id,
+            status=row.status,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+            closed_at=row.closed_at,
             external_ref=self.external_ref(row) if access.is_lead else None,
             demographics={
-                "gender": row["gender"],
-                "nationality": row["nationality"],
-                "languages": row["languages"],
-                "is_minor": row["is_minor"],
-                "age_band": row["age_band"],
+                "gender": row.gender,
+                "nationality": row.nationality,
+                "languages": row.languages,
+                "is_minor": row.is_minor,
+                "age_band": row.age_band,
             }
             if access.sees(Category.DEMOGRAPHICS)
             else None,
             identity=identity,
-            identity_erased=row["identity_erased_at"] is not None,
+            identity_erased=row.identity_erased_at is not None,
             exploitation={
-                "types": row["exploitation_types"],
-                "identified_on": row["identified_on"],
-                "country": row["identified_country"],
+                "types": row.exploitation_types,
+                "identified_on": row.identified_on,
+                "country": row.identified_country,
             }
             if access.sees(Category.EXPLOITATION)
             else None,
             general={
-                "needs": row["needs"],
-                "risk_level": row["risk_level"],
-                "close_reason": self.text(row).open(
-                    "cases", row["id"], "close_reason", row["close_reason_enc"]
-                )
-                if row["close_reason_enc"] is not None
+                "needs": row.needs,
+                "risk_level": row.risk_level,
+                "close_reason": self.text(row).open_column("cases", row, "close_reason")
+                if row.close_reason_enc is not None
                 else None,
             }
             if access.sees(Category.GENERAL)
             else None,
         )
 
-    def _decrypt_identity(self, row: asyncpg.Record) -> Identity:
+    def _decrypt_identity(self, row: CaseRow) -> Identity:
         key = self.text(row).key
-        if key is None or row["identity_erased_at"] is not None:
+        if key is None or row.identity_erased_at is not None:
             return Identity()  # erased: the key is gone
 
         def field(column: str) -> Any:
-            blob = row[f"{column}_enc"]
+            blob = column_of(row, f"{column}_enc")
             return key.decrypt_json(column, bytes(blob)) if blob is not None else None
 
         dob = field("date_of_birth")
@@ -349,11 +378,11 @@ class CaseService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r["updated_at"].isoformat(), r["id"]))
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r.updated_at.isoformat(), r.id))
         now = datetime.now(UTC)
         views = []
         for row in page.items:
-            access = access_from_row(row, self.principal, now)
+            access = access_of(row, self.principal, now)
             if access.is_visible:
                 views.append(self.view(LoadedCase(row, access)))
         if views:
@@ -417,15 +446,15 @@ class CaseService:
         await self.session.begin()
         loaded = await self.load_as_lead(case_id)
         row = loaded.row
-        if expected_version is not None and row["version"] not in expected_version:
+        if expected_version is not None and row.version not in expected_version:
             raise PreconditionFailed("The case has changed; fetch it again")
-        if row["status"] != "open":
+        if row.status != "open":
             raise Conflict("A closed case cannot be edited")
         if not changes:  # an empty patch: no write, no new version; the answer is a read
             await self.audit.record(self.principal, "case.read", [case_id], loaded.access.visible)
             return self.view(loaded)
         touches_identity = "identity" in changes
-        if touches_identity and row["identity_erased_at"] is not None:
+        if touches_identity and row.identity_erased_at is not None:
             raise Conflict("The survivor's identity was erased; it cannot be edited")
         current = self._decrypt_identity(row)
         identity = current
@@ -439,13 +468,13 @@ class CaseService:
                 and identity.estimated_birth_year is not None
             ):
                 identity.date_of_birth = None
-        is_minor, band = row["is_minor"], row["age_band"]
+        is_minor, band = row.is_minor, row.age_band
         if touches_identity and {"date_of_birth", "estimated_birth_year"} & set(
             changes["identity"]
         ):
-            is_minor, band = derive_age(identity, row["created_at"].date())
+            is_minor, band = derive_age(identity, row.created_at.date())
         check_minor_rules(is_minor, identity.guardian)
-        ref_enc, ref_hash = row["external_ref_enc"], row["external_ref_hash"]
+        ref_enc, ref_hash = row.external_ref_enc, row.external_ref_hash
         if "external_ref" in changes and changes["external_ref"] != self.external_ref(row):
             ref_hash = self.keyring.blind_index(self.principal.org_id, changes["external_ref"])
             other = await repo.find_by_external_ref(
@@ -462,19 +491,19 @@ class CaseService:
         version = await repo.update(
             self.session,
             id=case_id,
-            expected_version=row["version"],
+            expected_version=row.version,
             external_ref_enc=ref_enc,
             external_ref_hash=ref_hash,
-            gender=changes.get("gender", row["gender"]),
-            nationality=changes.get("nationality", row["nationality"]),
-            languages=changes.get("languages", row["languages"]),
+            gender=changes.get("gender", row.gender),
+            nationality=changes.get("nationality", row.nationality),
+            languages=changes.get("languages", row.languages),
             is_minor=is_minor,
             age_band=band,
-            exploitation_types=changes.get("exploitation_types", row["exploitation_types"]),
-            identified_on=changes.get("identified_on", row["identified_on"]),
-            identified_country=changes.get("identified_country", row["identified_country"]),
-            needs=changes.get("needs", row["needs"]),
-            risk_level=changes.get("risk_level", row["risk_level"]),
+            exploitation_types=changes.get("exploitation_types", row.exploitation_types),
+            identified_on=changes.get("identified_on", row.identified_on),
+            identified_country=changes.get("identified_country", row.identified_country),
+            needs=changes.get("needs", row.needs),
+            risk_level=changes.get("risk_level", row.risk_level),
             **encrypted,
         )
         if version is None:
@@ -490,7 +519,7 @@ class CaseService:
         reason_enc = self.text(loaded.row).seal("cases", case_id, "close_reason", reason)
         assert reason_enc is not None
         if await repo.close(self.session, case_id, reason_enc) is None:
-            raise InvalidTransition(f"The case is already {loaded.row['status']}")
+            raise InvalidTransition(f"The case is already {loaded.row.status}")
         await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
         # Referrals build on cases, so this one import goes the other way at call time.
         from app.domain.referrals import withdraw_pending
@@ -507,7 +536,7 @@ class CaseService:
     async def erase_identity(self, case_id: UUID) -> None:
         await self.session.begin()
         loaded = await self.load_as_lead(case_id)  # locks the case row
-        if loaded.row["identity_erased_at"] is not None:
+        if loaded.row.identity_erased_at is not None:
             return  # already erased: idempotent, nothing changes and nothing is audited
         _, wrapped = self.keyring.new_data_key(case_id)
         await repo.erase_identity(
@@ -528,9 +557,9 @@ class CaseService:
         now = datetime.now(UTC)
         found: dict[UUID, LoadedCase] = {}
         for row in rows:
-            access = access_from_row(row, self.principal, now)
+            access = access_of(row, self.principal, now)
             if access.is_visible:
-                found[row["id"]] = LoadedCase(row, access)
+                found[row.id] = LoadedCase(row, access)
         return {case_id: found[case_id] for case_id in wanted if case_id in found}
 
     async def get_many(self, case_ids: Sequence[UUID]) -> dict[UUID, CaseView]:

@@ -11,11 +11,12 @@ from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
 from app.db.repositories import organizations as org_repo
+from app.db.repositories.consents import ConsentRow
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
-from app.domain.freetext import Row
+from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category, Granter
@@ -35,6 +36,77 @@ class ConsentInput:
     recipient_kinds: list[str] | None = None
     expires_at: datetime | None = None
     evidence_ref: str | None = None
+
+
+def consent_status(
+    *,
+    obtained_at: datetime,
+    expires_at: datetime | None,
+    revoked_at: datetime | None,
+    now: datetime,
+) -> str:
+    """``revoked``, ``expired``, ``pending`` (obtained_at still ahead) or ``active``, at ``now``."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    if obtained_at > now:
+        return "pending"
+    return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class Consent:
+    """A consent record with its free text opened."""
+
+    id: UUID
+    case_id: UUID
+    granted_by: list[str]
+    recipient_org_id: UUID | None
+    recipient_kinds: list[str]
+    categories: list[str]
+    purpose: str
+    obtained_at: datetime
+    expires_at: datetime | None
+    evidence_ref: str | None
+    revoked_at: datetime | None
+    revoke_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+    def status(self, now: datetime) -> str:
+        return consent_status(
+            obtained_at=self.obtained_at,
+            expires_at=self.expires_at,
+            revoked_at=self.revoked_at,
+            now=now,
+        )
+
+    @classmethod
+    def of(cls, row: ConsentRow, text: CaseText) -> Consent:
+        return cls(
+            id=row.id,
+            case_id=row.case_id,
+            granted_by=row.granted_by,
+            recipient_org_id=row.recipient_org_id,
+            recipient_kinds=row.recipient_kinds,
+            categories=row.categories,
+            purpose=text.open_column(TABLE, row, "purpose"),
+            obtained_at=row.obtained_at,
+            expires_at=row.expires_at,
+            evidence_ref=text.open_column(TABLE, row, "evidence_ref"),
+            revoked_at=row.revoked_at,
+            revoke_reason=text.open_column(TABLE, row, "revoke_reason"),
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+        )
+
+
+def addressed_to(row: ConsentRow, org_id: UUID, org_kind: str) -> bool:
+    """Is the consent addressed to this organisation (by its id, or by its kind)?"""
+    return row.recipient_org_id == org_id or org_kind in (row.recipient_kinds or [])
 
 
 def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
@@ -61,10 +133,10 @@ class ConsentService:
         self.cases = CaseService(session, keyring, principal)
         self.audit = AuditTrail(session)
 
-    async def grant(self, case_id: UUID, data: ConsentInput) -> Row:
+    async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)
-        check_consent(data, is_minor=loaded.row["is_minor"], now=datetime.now(UTC))
+        check_consent(data, is_minor=loaded.row.is_minor, now=datetime.now(UTC))
         if (
             data.recipient_org_id is not None
             and await org_repo.get(self.session, data.recipient_org_id) is None
@@ -89,36 +161,36 @@ class ConsentService:
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "consent.grant", [case_id], data.categories)
-        return text.reveal(TABLE, row)
+        return Consent.of(row, text)
 
-    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Row]:
+    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Consent]:
         loaded = await self.cases.load(case_id)
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
         rows = await repo.list_page(
             self.session,
             case_id=case_id,
             only_for_org=None if loaded.access.is_lead else self.principal.org_id,
-            only_for_kind=None if loaded.access.is_lead else loaded.row["caller_kind"],
+            only_for_kind=None if loaded.access.is_lead else loaded.row.caller_kind,
             after_ts=after[0] if after else None,
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
         if page.items:
             await self.audit.record(self.principal, "consent.list", [case_id])
         text = self.cases.text(loaded.row)
-        return Page([text.reveal(TABLE, r) for r in page.items], page.next_cursor)
+        return Page([Consent.of(r, text) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
-    ) -> dict[UUID, Page[Row]]:
+    ) -> dict[UUID, Page[Consent]]:
         """:meth:`list` for several cases in one statement; a case the caller may not see is
         absent from the result."""
         loaded = await self.cases.load_many(case_ids)
         if not loaded:
             return {}
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
-        caller_kind = next(iter(loaded.values())).row["caller_kind"]
+        caller_kind = next(iter(loaded.values())).row.caller_kind
         rows = await repo.pages_for_cases(
             self.session,
             case_ids=list(loaded),
@@ -131,33 +203,32 @@ class ConsentService:
         )
         pages = paginate_groups(
             rows,
-            lambda r: r["case_id"],
+            lambda r: r.case_id,
             list(loaded),
             limit,
             LIST_NAME,
-            lambda r: (r["created_at"].isoformat(), r["id"]),
+            lambda r: (r.created_at.isoformat(), r.id),
         )
         return {
             i: Page(
-                [self.cases.text(loaded[i].row).reveal(TABLE, r) for r in page.items],
+                [Consent.of(r, self.cases.text(loaded[i].row)) for r in page.items],
                 page.next_cursor,
             )
             for i, page in pages.items()
         }
 
-    async def get(self, case_id: UUID, consent_id: UUID) -> Row:
+    async def get(self, case_id: UUID, consent_id: UUID) -> Consent:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, consent_id, case_id)
-        addressed = row is not None and (
-            row["recipient_org_id"] == self.principal.org_id
-            or loaded.row["caller_kind"] in (row["recipient_kinds"] or [])
+        addressed = row is not None and addressed_to(
+            row, self.principal.org_id, loaded.row.caller_kind
         )
         if row is None or not (loaded.access.is_lead or addressed):
             raise NotFound("No such consent")
         await self.audit.record(self.principal, "consent.read", [case_id])
-        return self.cases.text(loaded.row).reveal(TABLE, row)
+        return Consent.of(row, self.cases.text(loaded.row))
 
-    async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> Row:
+    async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> Consent:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)
         text = self.cases.text(loaded.row)
@@ -168,5 +239,5 @@ class ConsentService:
                 raise NotFound("No such consent")
             raise InvalidTransition("The consent is already revoked")
         await case_repo.touch(self.session, case_id)
-        await self.audit.record(self.principal, "consent.revoke", [case_id], row["categories"])
-        return text.reveal(TABLE, row)
+        await self.audit.record(self.principal, "consent.revoke", [case_id], row.categories)
+        return Consent.of(row, text)

@@ -70,7 +70,7 @@ class FollowUpService:
         )
         if row is None:
             raise Conflict("The follow-up has already been recorded")
-        risk = loaded.row["risk_level"]
+        risk = loaded.row.risk_level
         current_risk = RiskLevel(risk) if risk else None
         new_risk = raised_risk(current_risk, outcome)
         summary = f"Follow-up: {_OUTCOME_WORDS.get(outcome, outcome.value.replace('_', ' '))}"

@@ -47,7 +47,7 @@ async def rotate(
         sealed_total = await repo.sealed_count(session)
     finally:
         await session.close()
-    total, already = int(counts["total"]), int(counts["current"])
+    total, already = int(counts.total), int(counts.current)
 
     rewrapped = 0
     after = _START
@@ -58,13 +58,13 @@ async def rotate(
             rows = await repo.stale_keys(session, current, after, batch_size)
             for row in rows:
                 try:
-                    wrapped = wrapper.rewrap(row["case_id"], row["wrapped_key"], row["kek_id"])
+                    wrapped = wrapper.rewrap(row.case_id, row.wrapped_key, row.kek_id)
                 except DecryptionFailed as exc:
                     raise RotationFailed(
-                        f"case key {row['case_id']} (KEK {row['kek_id']}) cannot be unwrapped: "
+                        f"case key {row.case_id} (KEK {row.kek_id}) cannot be unwrapped: "
                         f"{exc}; is its KEK in AFTERCARE_KEK_PREVIOUS?"
                     ) from None
-                await repo.rewrap(session, row["case_id"], row["kek_id"], wrapped, current)
+                await repo.rewrap(session, row.case_id, row.kek_id, wrapped, current)
             await session.commit()
         except BaseException:
             await session.rollback()
@@ -74,7 +74,7 @@ async def rotate(
         if not rows:
             break
         rewrapped += len(rows)
-        after = rows[-1]["case_id"]
+        after = rows[-1].case_id
         progress("case keys", already + rewrapped, total)
 
     resealed = 0
@@ -84,21 +84,21 @@ async def rotate(
     while True:
         session = db.session(transactional=True)
         try:
-            rows = await repo.sealed_page(session, cursor, batch_size)
-            for row in rows:
-                context = f"{row['client_id']}:{row['key']}"
-                body = bytes(row["response_body"])
+            blobs = await repo.sealed_page(session, cursor, batch_size)
+            for blob in blobs:
+                context = f"{blob.client_id}:{blob.key}"
+                body = bytes(blob.response_body)
                 if wrapper.sealed_with_current("idempotency", context, body):
                     continue
                 try:
                     plain = wrapper.open("idempotency", context, body)
                 except DecryptionFailed:
                     raise RotationFailed(
-                        f"a stored idempotent response of client {row['client_id']} cannot be "
+                        f"a stored idempotent response of client {blob.client_id} cannot be "
                         "opened with any configured KEK"
                     ) from None
                 sealed = wrapper.seal("idempotency", context, plain)
-                await repo.reseal(session, row["client_id"], row["key"], sealed)
+                await repo.reseal(session, blob.client_id, blob.key, sealed)
                 resealed += 1
             await session.commit()
         except BaseException:
@@ -106,10 +106,10 @@ async def rotate(
             raise
         finally:
             await session.close()
-        if not rows:
+        if not blobs:
             break
-        done += len(rows)
-        cursor = (rows[-1]["client_id"], rows[-1]["key"])
+        done += len(blobs)
+        cursor = (blobs[-1].client_id, blobs[-1].key)
         progress("idempotency bodies", done, max(sealed_total, done))
 
     verified = await verify(db, wrapper.current_only(), batch_size=batch_size)
@@ -132,18 +132,16 @@ async def verify(db: Database, current: KeyWrapper, *, batch_size: int) -> int:
     try:
         while rows := await repo.page(session, after, batch_size):
             for row in rows:
-                if row["kek_id"] != current.kek_id:
-                    raise RotationFailed(
-                        f"case key {row['case_id']} is still under {row['kek_id']}"
-                    )
+                if row.kek_id != current.kek_id:
+                    raise RotationFailed(f"case key {row.case_id} is still under {row.kek_id}")
                 try:
-                    current.unwrap(row["case_id"], row["wrapped_key"], current.kek_id)
+                    current.unwrap(row.case_id, row.wrapped_key, current.kek_id)
                 except DecryptionFailed:
                     raise RotationFailed(
-                        f"case key {row['case_id']} does not unwrap with the current KEK"
+                        f"case key {row.case_id} does not unwrap with the current KEK"
                     ) from None
                 verified += 1
-            after = rows[-1]["case_id"]
+            after = rows[-1].case_id
     finally:
         await session.close()
     return verified

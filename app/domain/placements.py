@@ -88,7 +88,7 @@ class PlacementService:
     async def create(self, case_id: UUID, data: PlacementInput) -> Row:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
-        if loaded.row["status"] != "open":
+        if loaded.row.status != "open":
             raise Conflict("A closed case cannot take a new placement")
         if data.started_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed("started_at is in the future", loc=["body", "started_at"])
@@ -150,7 +150,7 @@ class PlacementService:
         if current["ended_at"] is not None:
             raise Conflict("The placement has already ended")
         check_exit(
-            is_minor=loaded.row["is_minor"],
+            is_minor=loaded.row.is_minor,
             exit_reason=exit_reason,
             authorization_ref=authorization_ref,
         )

@@ -214,7 +214,7 @@ class ReferralService:
     async def create(self, data: ReferralInput) -> ReferralView:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(data.case_id)
-        if loaded.row["status"] != "open":
+        if loaded.row.status != "open":
             raise Conflict("A closed case cannot be referred")
         if data.to_org_id == self.principal.org_id:
             raise ValidationFailed(
@@ -274,12 +274,12 @@ class ReferralService:
         covered = covered_categories(
             [
                 ConsentFacts(
-                    categories=frozenset(Category(c) for c in r["categories"]),
-                    obtained_at=r["obtained_at"],
-                    expires_at=r["expires_at"],
-                    revoked_at=r["revoked_at"],
-                    recipient_org_id=r["recipient_org_id"],
-                    recipient_kinds=frozenset(r["recipient_kinds"]),
+                    categories=frozenset(Category(c) for c in r.categories),
+                    obtained_at=r.obtained_at,
+                    expires_at=r.expires_at,
+                    revoked_at=r.revoked_at,
+                    recipient_org_id=r.recipient_org_id,
+                    recipient_kinds=frozenset(r.recipient_kinds),
                 )
                 for r in consents
             ],
@@ -323,8 +323,8 @@ class ReferralService:
         check_case(
             rule,
             current,
-            case_open=case["status"] == "open",
-            lead_unchanged=case["lead_org_id"] == lead,
+            case_open=case.status == "open",
+            lead_unchanged=case.lead_org_id == lead,
         )
         # The conditional update runs first: concurrent transitions serialise on the row and
         # all but one find the status already changed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,11 +13,12 @@ import orjson
 from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
+from app.db.repositories.updates import UpdateRow
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
-from app.domain.freetext import CaseText, Row
+from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for, write_scope_for
@@ -39,10 +40,54 @@ class UpdateInput:
     supersedes: UUID | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineUpdate:
+    """A timeline entry with its free text opened."""
+
+    id: UUID
+    case_id: UUID
+    author_org_id: UUID
+    kind: str
+    category: str
+    occurred_at: datetime
+    summary: str
+    details: dict[str, Any] | None
+    supersedes: UUID | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: UpdateRow, text: CaseText) -> TimelineUpdate:
+        return cls(
+            id=row.id,
+            case_id=row.case_id,
+            author_org_id=row.author_org_id,
+            kind=row.kind,
+            category=row.category,
+            occurred_at=row.occurred_at,
+            summary=text.open_column(TABLE, row, "summary"),
+            details=text.open_column(TABLE, row, "details"),
+            supersedes=row.supersedes,
+            created_at=row.created_at,
+        )
+
+
 def own_readable(scopes: frozenset[str]) -> list[str]:
     """Categories of its own updates an organisation reads back: those its token may read.
     (What it wrote stays its own even off the consent, but scopes still narrow.)"""
     return sorted(str(c) for c in Category if read_scope_for(c) in scopes)
+
+
+def may_read_update(
+    category: str,
+    author_org_id: UUID,
+    *,
+    visible: Collection[str],
+    org_id: UUID,
+    scopes: frozenset[str],
+) -> bool:
+    """An update is readable in a visible category, or when the caller wrote it and its token
+    may read the category (what it wrote stays its own even off the consent)."""
+    return category in visible or (author_org_id == org_id and category in own_readable(scopes))
 
 
 def details_size(details: dict[str, Any]) -> int:
@@ -71,7 +116,7 @@ class UpdateService:
         self.cases = CaseService(session, keyring, principal)
         self.audit = AuditTrail(session)
 
-    async def post(self, case_id: UUID, data: UpdateInput) -> Row:
+    async def post(self, case_id: UUID, data: UpdateInput) -> TimelineUpdate:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
             raise ValidationFailed(
                 f"details must be at most {self.max_details_bytes:,} bytes as JSON",
@@ -91,14 +136,14 @@ class UpdateService:
         if data.supersedes is not None:
             previous = await repo.get(self.session, data.supersedes, case_id)
             visible = previous is not None and (
-                previous["category"] in loaded.access.visible
-                or previous["author_org_id"] == self.principal.org_id
+                previous.category in loaded.access.visible
+                or previous.author_org_id == self.principal.org_id
             )
             if previous is None or not visible:
                 raise ValidationFailed(
                     "supersedes must name an update of this case", loc=["body", "supersedes"]
                 )
-            if previous["category"] != data.category:
+            if previous.category != data.category:
                 raise ValidationFailed(
                     "A correction keeps the category of the update it supersedes",
                     loc=["body", "category"],
@@ -119,23 +164,25 @@ class UpdateService:
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "update.create", [case_id], [data.category])
-        return text.reveal(TABLE, row)
+        return TimelineUpdate.of(row, text)
 
-    async def get(self, case_id: UUID, update_id: UUID) -> Row:
+    async def get(self, case_id: UUID, update_id: UUID) -> TimelineUpdate:
         loaded = await self.cases.load(case_id)
         row = await repo.get(self.session, update_id, case_id)
-        own = row is not None and row["author_org_id"] == self.principal.org_id
-        if row is None or not (
-            row["category"] in loaded.access.visible
-            or (own and row["category"] in own_readable(self.principal.scopes))
+        if row is None or not may_read_update(
+            row.category,
+            row.author_org_id,
+            visible=loaded.access.visible,
+            org_id=self.principal.org_id,
+            scopes=self.principal.scopes,
         ):
             raise NotFound("No such update")
-        await self.audit.record(self.principal, "update.read", [case_id], [row["category"]])
-        return self.cases.text(loaded.row).reveal(TABLE, row)
+        await self.audit.record(self.principal, "update.read", [case_id], [row.category])
+        return TimelineUpdate.of(row, self.cases.text(loaded.row))
 
     async def list(
         self, case_id: UUID, *, category: Category | None, limit: int, cursor: str | None
-    ) -> Page[Row]:
+    ) -> Page[TimelineUpdate]:
         loaded = await self.cases.load(case_id)
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
         visible = sorted(str(c) for c in loaded.access.visible)
@@ -150,13 +197,13 @@ class UpdateService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
         if page.items:
             await self.audit.record(
-                self.principal, "update.list", [case_id], {r["category"] for r in page.items}
+                self.principal, "update.list", [case_id], {r.category for r in page.items}
             )
         text = self.cases.text(loaded.row)
-        return Page([text.reveal(TABLE, r) for r in page.items], page.next_cursor)
+        return Page([TimelineUpdate.of(r, text) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self,
@@ -165,7 +212,7 @@ class UpdateService:
         category: Category | None,
         limit: int,
         cursor: str | None,
-    ) -> dict[UUID, Page[Row]]:
+    ) -> dict[UUID, Page[TimelineUpdate]]:
         """:meth:`list` for several cases in one statement (each case through the policy; one
         absent from the result may not be seen). One audit row names every case read."""
         loaded = await self.cases.load_many(case_ids)
@@ -187,19 +234,19 @@ class UpdateService:
         )
         pages = paginate_groups(
             rows,
-            lambda r: r["case_id"],
+            lambda r: r.case_id,
             list(loaded),
             limit,
             LIST_NAME,
-            lambda r: (r["created_at"].isoformat(), r["id"]),
+            lambda r: (r.created_at.isoformat(), r.id),
         )
         read = [i for i, page in pages.items() if page.items]
         if read:
-            categories = {r["category"] for i in read for r in pages[i].items}
+            categories = {r.category for i in read for r in pages[i].items}
             await self.audit.record(self.principal, "update.list", read, categories)
         return {
             i: Page(
-                [self.cases.text(loaded[i].row).reveal(TABLE, r) for r in page.items],
+                [TimelineUpdate.of(r, self.cases.text(loaded[i].row)) for r in page.items],
                 page.next_cursor,
             )
             for i, page in pages.items()

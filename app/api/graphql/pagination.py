@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import asyncpg
-
 from app.api.graphql.types.connection import Connection
 from app.api.graphql.types.edge import Edge
 from app.api.graphql.types.page_info import PageInfo
 from app.domain import cases, consents, legal, organizations, placements, referrals, updates
 from app.domain.cases import CaseView
+from app.domain.consents import Consent
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import Organization
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from app.domain.referrals import ReferralView
+from app.domain.updates import TimelineUpdate
 
 T = TypeVar("T")
 N = TypeVar("N")
@@ -51,11 +51,19 @@ def connection(
     )
 
 
-def _created(list_name: str) -> Callable[[asyncpg.Record], str]:
+def _created(list_name: str) -> Callable[[Any], str]:
     def cursor(row: Any) -> str:
         return encode_cursor(list_name, (row["created_at"].isoformat(), row["id"]))
 
     return cursor
+
+
+def update_cursor(update: TimelineUpdate) -> str:
+    return encode_cursor(updates.LIST_NAME, (update.created_at.isoformat(), update.id))
+
+
+def consent_cursor(consent: Consent) -> str:
+    return encode_cursor(consents.LIST_NAME, (consent.created_at.isoformat(), consent.id))
 
 
 def case_cursor(view: CaseView) -> str:
@@ -72,10 +80,6 @@ def organization_cursor(org: Organization) -> str:
 
 def testimony_cursor(row: Any) -> str:
     return encode_cursor(legal.TESTIMONY_LIST, (row["last_change"].isoformat(), row["case_id"]))
-
-
-update_cursor = _created(updates.LIST_NAME)
-consent_cursor = _created(consents.LIST_NAME)
 
 
 def placement_cursor(row: Any) -> str:

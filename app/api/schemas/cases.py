@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-import asyncpg
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from app.api.schemas.common import (
@@ -22,9 +21,10 @@ from app.api.schemas.common import (
     Timestamp,
 )
 from app.domain.access import Role
+from app.domain.audit import AccessLogRow
 from app.domain.cases import CaseInput, CaseView, Identity
-from app.domain.consents import ConsentInput
-from app.domain.updates import UpdateInput
+from app.domain.consents import Consent, ConsentInput
+from app.domain.updates import TimelineUpdate, UpdateInput
 from app.domain.vocabulary import (
     AgeBand,
     CaseStatus,
@@ -385,16 +385,6 @@ class CaseOut(ResponseModel):
         return out
 
 
-def consent_status(row: asyncpg.Record, now: datetime) -> str:
-    if row["revoked_at"] is not None:
-        return "revoked"
-    if row["expires_at"] is not None and row["expires_at"] <= now:
-        return "expired"
-    if row["obtained_at"] > now:
-        return "pending"
-    return "active"
-
-
 class ConsentOut(ResponseModel):
     id: UUID
     case_id: UUID
@@ -414,8 +404,25 @@ class ConsentOut(ResponseModel):
     version: int
 
     @classmethod
-    def of(cls, row: asyncpg.Record, now: datetime) -> ConsentOut:
-        return cls(status=consent_status(row, now), **dict(row))
+    def of(cls, consent: Consent, now: datetime) -> ConsentOut:
+        return cls(
+            id=consent.id,
+            case_id=consent.case_id,
+            status=consent.status(now),
+            granted_by=consent.granted_by,
+            recipient_org_id=consent.recipient_org_id,
+            recipient_kinds=consent.recipient_kinds,
+            categories=consent.categories,
+            purpose=consent.purpose,
+            obtained_at=consent.obtained_at,
+            expires_at=consent.expires_at,
+            evidence_ref=consent.evidence_ref,
+            revoked_at=consent.revoked_at,
+            revoke_reason=consent.revoke_reason,
+            created_at=consent.created_at,
+            updated_at=consent.updated_at,
+            version=consent.version,
+        )
 
 
 class UpdateOut(ResponseModel):
@@ -431,8 +438,19 @@ class UpdateOut(ResponseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, row: asyncpg.Record) -> UpdateOut:
-        return cls(**dict(row))
+    def of(cls, update: TimelineUpdate) -> UpdateOut:
+        return cls(
+            id=update.id,
+            case_id=update.case_id,
+            author_org_id=update.author_org_id,
+            kind=update.kind,
+            category=update.category,
+            occurred_at=update.occurred_at,
+            summary=update.summary,
+            details=update.details,
+            supersedes=update.supersedes,
+            created_at=update.created_at,
+        )
 
 
 class AccessLogEntry(ResponseModel):
@@ -445,13 +463,13 @@ class AccessLogEntry(ResponseModel):
     request_id: str | None
 
     @classmethod
-    def of(cls, row: asyncpg.Record) -> AccessLogEntry:
+    def of(cls, row: AccessLogRow) -> AccessLogEntry:
         return cls(
-            occurred_at=row["occurred_at"],
-            org_id=row["org_id"],
-            org_name=row["org_name"],
-            client_id=row["client_id"],
-            action=row["action"],
-            categories=row["categories"],
-            request_id=row["request_id"],
+            occurred_at=row.occurred_at,
+            org_id=row.org_id,
+            org_name=row.org_name,
+            client_id=row.client_id,
+            action=row.action,
+            categories=row.categories,
+            request_id=row.request_id,
         )

@@ -3,16 +3,58 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
 
 GENESIS = bytes(32)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogRow:
+    """An audit row naming a case, with the acting organisation's name (`access_log`)."""
+
+    org_id: UUID
+    seq: int
+    occurred_at: datetime
+    client_id: str
+    action: str
+    categories: list[str]
+    request_id: str | None
+    org_name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeadRow:
+    org_id: UUID
+    seq: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRow:
+    """An audit row as the chain hashes it."""
+
+    org_id: UUID
+    seq: int
+    hash: bytes
+    occurred_at: datetime
+    client_id: str
+    jti: UUID | None
+    request_id: str | None
+    action: str
+    case_ids: list[UUID]
+    categories: list[str]
+
+
+ACCESS_LOG_ROWS = Rows(AccessLogRow)
+HEAD_ROWS = Rows(HeadRow)
+CHAIN_ROWS = Rows(ChainRow)
 
 # One statement appends a row: upserting the chain head takes its row lock (serialising writers of
 # this organisation until commit) and, under READ COMMITTED, sees the latest committed head, so
@@ -64,24 +106,28 @@ async def access_log(
     *,
     before: tuple[datetime, UUID, int] | None,
     limit: int,
-) -> list[asyncpg.Record]:
-    return await session.fetch(
-        _ACCESS_LOG,
-        case_id=case_id,
-        before_at=before[0] if before else None,
-        before_org=before[1] if before else None,
-        before_seq=before[2] if before else None,
-        limit=limit,
+) -> list[AccessLogRow]:
+    return ACCESS_LOG_ROWS.many(
+        await session.fetch(
+            _ACCESS_LOG,
+            case_id=case_id,
+            before_at=before[0] if before else None,
+            before_org=before[1] if before else None,
+            before_seq=before[2] if before else None,
+            limit=limit,
+        )
     )
 
 
-async def heads(session: Session) -> list[asyncpg.Record]:
-    return await session.fetch(_HEADS)
+async def heads(session: Session) -> list[HeadRow]:
+    return HEAD_ROWS.many(await session.fetch(_HEADS))
 
 
-async def iterate_chain(session: Session) -> AsyncIterator[asyncpg.Record]:
+async def iterate_chain(session: Session) -> AsyncIterator[ChainRow]:
     """Every audit row, by organisation and sequence, streamed (needs a transaction)."""
     await session.begin()
     conn = await session.connection()
-    async for row in conn.cursor(_CHAIN, prefetch=1000):
+    async for record in conn.cursor(_CHAIN, prefetch=1000):
+        row = CHAIN_ROWS.one(record)
+        assert row is not None
         yield row

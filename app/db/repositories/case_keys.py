@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
-
-import asyncpg
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+@dataclass(frozen=True, slots=True)
+class CaseKeyRow:
+    case_id: UUID
+    wrapped_key: bytes
+    kek_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCountsRow:
+    total: int
+    current: int
+
+
+@dataclass(frozen=True, slots=True)
+class SealedRow:
+    """A KEK-sealed idempotent response body."""
+
+    client_id: str
+    key: str
+    response_body: bytes
+
+
+CASE_KEY_ROWS = Rows(CaseKeyRow)
+KEY_COUNTS_ROWS = Rows(KeyCountsRow)
+SEALED_ROWS = Rows(SealedRow)
 
 # Keys still wrapped under another KEK, in case-id order after `after`; locked until the batch
 # commits, so a concurrent erasure (which deletes the row) waits for the re-wrap or vice versa.
@@ -51,10 +78,10 @@ _RESEAL = Query(
 _SEALED_COUNT = Query("SELECT count(*) FROM idempotency_keys", ())
 
 
-async def stale_keys(
-    session: Session, kek_id: str, after: UUID, limit: int
-) -> list[asyncpg.Record]:
-    return await session.fetch(_STALE_KEYS, kek_id=kek_id, after=after, limit=limit)
+async def stale_keys(session: Session, kek_id: str, after: UUID, limit: int) -> list[CaseKeyRow]:
+    return CASE_KEY_ROWS.many(
+        await session.fetch(_STALE_KEYS, kek_id=kek_id, after=after, limit=limit)
+    )
 
 
 async def rewrap(
@@ -65,18 +92,20 @@ async def rewrap(
     )
 
 
-async def counts(session: Session, kek_id: str) -> asyncpg.Record:
-    row = await session.fetchrow(_COUNTS, kek_id=kek_id)
+async def counts(session: Session, kek_id: str) -> KeyCountsRow:
+    row = KEY_COUNTS_ROWS.one(await session.fetchrow(_COUNTS, kek_id=kek_id))
     assert row is not None
     return row
 
 
-async def page(session: Session, after: UUID, limit: int) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGE, after=after, limit=limit)
+async def page(session: Session, after: UUID, limit: int) -> list[CaseKeyRow]:
+    return CASE_KEY_ROWS.many(await session.fetch(_PAGE, after=after, limit=limit))
 
 
-async def sealed_page(session: Session, after: tuple[str, str], limit: int) -> list[asyncpg.Record]:
-    return await session.fetch(_SEALED_PAGE, after_client=after[0], after_key=after[1], limit=limit)
+async def sealed_page(session: Session, after: tuple[str, str], limit: int) -> list[SealedRow]:
+    return SEALED_ROWS.many(
+        await session.fetch(_SEALED_PAGE, after_client=after[0], after_key=after[1], limit=limit)
+    )
 
 
 async def reseal(session: Session, client_id: str, key: str, body: bytes) -> None:

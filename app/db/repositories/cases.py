@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
+from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.rows import Rows
 
 CASE_COLUMNS = """
     c.id, c.reference, c.lead_org_id, c.external_ref_enc, c.external_ref_hash, c.status,
@@ -20,31 +22,61 @@ CASE_COLUMNS = """
     c.created_at, c.updated_at, c.version, k.wrapped_key, k.kek_id
 """
 
-# What the access policy needs about the caller, loaded with the case in the same statement:
-# its active membership (shared categories) and the consents addressed to it (by id or kind).
-_RELATIONSHIP = """
-    CASE WHEN EXISTS (
-        SELECT 1 FROM case_members m
-        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
-    ) THEN COALESCE((
-        SELECT array_agg(DISTINCT cat) FROM case_members m CROSS JOIN unnest(m.categories) cat
-        WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
-    ), '{}'::text[]) END AS member_categories,
-    CASE WHEN c.lead_org_id = $1 THEN '[]'::jsonb ELSE COALESCE((
-        SELECT jsonb_agg(jsonb_build_object(
-            'categories', s.categories, 'obtained_at', s.obtained_at,
-            'expires_at', s.expires_at, 'revoked_at', s.revoked_at,
-            'recipient_org_id', s.recipient_org_id, 'recipient_kinds', s.recipient_kinds))
-        FROM consents s
-        WHERE s.case_id = c.id AND (s.recipient_org_id = $1 OR o.kind = ANY (s.recipient_kinds))
-    ), '[]'::jsonb) END AS consents,
-    o.kind AS caller_kind
-"""
 
-# The same facts for callers that select from `cases c` joined to the caller's organisation `o`
-# with the caller's id as $1 (other repositories reuse this).
-POLICY_FACTS = _RELATIONSHIP
+@dataclass(frozen=True, slots=True)
+class CaseRow:
+    """A case as `CASE_COLUMNS` and the policy facts select it (the data key joined in)."""
 
+    id: UUID
+    reference: str
+    lead_org_id: UUID
+    external_ref_enc: bytes | None
+    external_ref_hash: bytes | None
+    status: str
+    close_reason_enc: bytes | None
+    closed_at: datetime | None
+    gender: str
+    nationality: str | None
+    languages: list[str]
+    is_minor: bool
+    age_band: str
+    given_name_enc: bytes | None
+    family_name_enc: bytes | None
+    aliases_enc: bytes | None
+    date_of_birth_enc: bytes | None
+    birth_year_enc: bytes | None
+    contact_enc: bytes | None
+    guardian_enc: bytes | None
+    identity_erased_at: datetime | None
+    exploitation_types: list[str]
+    identified_on: date | None
+    identified_country: str | None
+    needs: list[str]
+    risk_level: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    wrapped_key: bytes | None
+    kek_id: str | None
+    # The access policy's facts (app.db.policy_facts.PolicyFactsFields)
+    member_categories: list[str] | None
+    consents: list[ConsentFact]
+    caller_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseStateRow:
+    """What a referral transition needs of its case (`lock_state`)."""
+
+    status: str
+    lead_org_id: UUID
+
+
+CASE_ROWS = Rows(CaseRow)
+CASE_STATE_ROWS = Rows(CaseStateRow)
+
+# Every case statement selects the access policy's facts about the caller with the case
+# (app.db.policy_facts): the caller's organisation is `o`, its id $1.
 _FROM = """
     FROM cases c
     JOIN organizations o ON o.id = $1
@@ -53,7 +85,7 @@ _FROM = """
 
 _LOAD_FOR = Query(
     f"""
-    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM}
     WHERE c.id = $2 AND (c.lead_org_id = $1 OR EXISTS (
         SELECT 1 FROM case_members m
         WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL))
@@ -63,7 +95,7 @@ _LOAD_FOR = Query(
 
 _LIST_FOR = Query(
     f"""
-    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM}
     WHERE c.id IN (
             SELECT id FROM cases WHERE lead_org_id = $1 AND ($2::text IS DISTINCT FROM 'care_team')
             UNION ALL
@@ -199,20 +231,20 @@ _LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
 _LOCK_STATE = Query("SELECT status, lead_org_id FROM cases WHERE id = $1 FOR UPDATE", ("id",))
 
 
-async def lock_state(session: Session, case_id: UUID) -> asyncpg.Record | None:
+async def lock_state(session: Session, case_id: UUID) -> CaseStateRow | None:
     """The case's ``status`` and ``lead_org_id``, its row locked until the transaction ends."""
-    return await session.fetchrow(_LOCK_STATE, id=case_id)
+    return CASE_STATE_ROWS.one(await session.fetchrow(_LOCK_STATE, id=case_id))
 
 
 async def load_for(
     session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
-) -> asyncpg.Record | None:
+) -> CaseRow | None:
     query = _LOAD_FOR_UPDATE if lock else _LOAD_FOR
-    return await session.fetchrow(query, org_id=org_id, case_id=case_id)
+    return CASE_ROWS.one(await session.fetchrow(query, org_id=org_id, case_id=case_id))
 
 
-async def list_for(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_LIST_FOR, params)
+async def list_for(session: Session, **params: Any) -> list[CaseRow]:
+    return CASE_ROWS.many(await session.fetch(_LIST_FOR, params))
 
 
 async def insert(session: Session, **values: Any) -> UUID | None:
@@ -289,7 +321,7 @@ async def remove_member(session: Session, case_id: UUID, org_id: UUID) -> None:
 # Several cases at once with the same facts as `_LOAD_FOR` (GraphQL loads a page of them per batch).
 _LOAD_MANY_FOR = Query(
     f"""
-    SELECT {CASE_COLUMNS}, {_RELATIONSHIP} {_FROM}
+    SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM}
     WHERE c.id = ANY ($2::uuid[]) AND (c.lead_org_id = $1 OR EXISTS (
         SELECT 1 FROM case_members m
         WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL))
@@ -298,8 +330,6 @@ _LOAD_MANY_FOR = Query(
 )
 
 
-async def load_many_for(
-    session: Session, org_id: UUID, case_ids: list[UUID]
-) -> list[asyncpg.Record]:
+async def load_many_for(session: Session, org_id: UUID, case_ids: list[UUID]) -> list[CaseRow]:
     """The cases among ``case_ids`` this organisation leads or is on the care team of."""
-    return await session.fetch(_LOAD_MANY_FOR, org_id=org_id, case_ids=case_ids)
+    return CASE_ROWS.many(await session.fetch(_LOAD_MANY_FOR, org_id=org_id, case_ids=case_ids))

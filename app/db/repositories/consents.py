@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
 
 _COLUMNS = """
     id, case_id, granted_by, recipient_org_id, recipient_kinds, categories, purpose_enc,
     obtained_at, expires_at, evidence_ref_enc, revoked_at, revoke_reason_enc, created_at,
     updated_at, version
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRow:
+    id: UUID
+    case_id: UUID
+    granted_by: list[str]
+    recipient_org_id: UUID | None
+    recipient_kinds: list[str]
+    categories: list[str]
+    purpose_enc: bytes
+    obtained_at: datetime
+    expires_at: datetime | None
+    evidence_ref_enc: bytes | None
+    revoked_at: datetime | None
+    revoke_reason_enc: bytes | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+CONSENT_ROWS = Rows(ConsentRow)
 
 _INSERT = Query(
     f"""
@@ -56,24 +79,26 @@ _GET = Query(
 )
 
 
-async def insert(session: Session, **values: Any) -> asyncpg.Record:
-    row = await session.fetchrow(_INSERT, values)
+async def insert(session: Session, **values: Any) -> ConsentRow:
+    row = CONSENT_ROWS.one(await session.fetchrow(_INSERT, values))
     assert row is not None
     return row
 
 
-async def list_page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_LIST, params)
+async def list_page(session: Session, **params: Any) -> list[ConsentRow]:
+    return CONSENT_ROWS.many(await session.fetch(_LIST, params))
 
 
 async def revoke(
     session: Session, consent_id: UUID, case_id: UUID, reason_enc: bytes | None
-) -> asyncpg.Record | None:
-    return await session.fetchrow(_REVOKE, id=consent_id, case_id=case_id, reason_enc=reason_enc)
+) -> ConsentRow | None:
+    return CONSENT_ROWS.one(
+        await session.fetchrow(_REVOKE, id=consent_id, case_id=case_id, reason_enc=reason_enc)
+    )
 
 
-async def get(session: Session, consent_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=consent_id, case_id=case_id)
+async def get(session: Session, consent_id: UUID, case_id: UUID) -> ConsentRow | None:
+    return CONSENT_ROWS.one(await session.fetchrow(_GET, id=consent_id, case_id=case_id))
 
 
 # `_LIST` for several cases at once: every consent where the caller leads, else those addressed
@@ -96,5 +121,5 @@ _PAGES_FOR_CASES = Query(
 )
 
 
-async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGES_FOR_CASES, params)
+async def pages_for_cases(session: Session, **params: Any) -> list[ConsentRow]:
+    return CONSENT_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))

@@ -9,8 +9,8 @@ from uuid import UUID
 import asyncpg
 
 from app.db.database import Session
+from app.db.policy_facts import POLICY_FACTS
 from app.db.query import Query
-from app.db.repositories.cases import POLICY_FACTS
 
 _COLUMNS = """
     f.id, f.case_id, f.org_id, f.due_on, f.contacted_at, f.outcome, f.recorded_at, f.created_at,

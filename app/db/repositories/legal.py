@@ -8,8 +8,8 @@ from uuid import UUID
 import asyncpg
 
 from app.db.database import Session
+from app.db.policy_facts import POLICY_FACTS
 from app.db.query import Query
-from app.db.repositories.cases import POLICY_FACTS
 
 _COLUMNS = """
     case_id, documents, testimony_status, protective_measures, next_session_at,

@@ -8,8 +8,8 @@ from uuid import UUID
 import asyncpg
 
 from app.db.database import Session
+from app.db.policy_facts import POLICY_FACTS
 from app.db.query import Query
-from app.db.repositories.cases import POLICY_FACTS
 
 _PLACEMENT = """
     p.id, p.case_id, p.org_id, p.placed_by_org_id, p.setting, p.home_review_id, p.started_at,

@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
 
 _COLUMNS = """
     id, case_id, author_org_id, kind, category, occurred_at, summary_enc, details_enc, supersedes,
     created_at
 """
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRow:
+    id: UUID
+    case_id: UUID
+    author_org_id: UUID
+    kind: str
+    category: str
+    occurred_at: datetime
+    summary_enc: bytes
+    details_enc: bytes | None
+    supersedes: UUID | None
+    created_at: datetime
+
+
+UPDATE_ROWS = Rows(UpdateRow)
 
 _INSERT = Query(
     f"""
@@ -56,18 +74,18 @@ _PAGE = Query(
 )
 
 
-async def insert(session: Session, **values: Any) -> asyncpg.Record:
-    row = await session.fetchrow(_INSERT, values)
+async def insert(session: Session, **values: Any) -> UpdateRow:
+    row = UPDATE_ROWS.one(await session.fetchrow(_INSERT, values))
     assert row is not None
     return row
 
 
-async def get(session: Session, update_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=update_id, case_id=case_id)
+async def get(session: Session, update_id: UUID, case_id: UUID) -> UpdateRow | None:
+    return UPDATE_ROWS.one(await session.fetchrow(_GET, id=update_id, case_id=case_id))
 
 
-async def page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGE, params)
+async def page(session: Session, **params: Any) -> list[UpdateRow]:
+    return UPDATE_ROWS.many(await session.fetch(_PAGE, params))
 
 
 # The first page of the timeline of several cases at once: the same visibility as `_PAGE`, given
@@ -94,6 +112,6 @@ _PAGES_FOR_CASES = Query(
 )  # fmt: skip
 
 
-async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
+async def pages_for_cases(session: Session, **params: Any) -> list[UpdateRow]:
     """Rows ordered by case, then as `page` orders them; ``limit`` applies per case."""
-    return await session.fetch(_PAGES_FOR_CASES, params)
+    return UPDATE_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -9,6 +8,7 @@ from strawberry.scalars import JSON
 
 from app.api.graphql.types.enums import Category, UpdateKind
 from app.api.schemas.cases import UpdateOut
+from app.domain.updates import TimelineUpdate
 
 
 @strawberry.type(description="An immutable entry of a case's timeline")
@@ -27,8 +27,8 @@ class CaseUpdate:
     created_at: datetime
 
     @classmethod
-    def of(cls, row: Any) -> CaseUpdate:
-        out = UpdateOut.of(row)
+    def of(cls, update: TimelineUpdate) -> CaseUpdate:
+        out = UpdateOut.of(update)
         return cls(
             id=out.id,
             case_id=out.case_id,

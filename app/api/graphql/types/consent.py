@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import strawberry
 
 from app.api.graphql.types.enums import Category, ConsentStatus, Granter, OrganizationKind
 from app.api.schemas.cases import ConsentOut
+from app.domain.consents import Consent as ConsentData
 
 
 @strawberry.type(description="A survivor's (or guardian's) consent to share categories")
@@ -30,8 +30,8 @@ class Consent:
     version: int
 
     @classmethod
-    def of(cls, row: Any) -> Consent:
-        out = ConsentOut.of(row, datetime.now(UTC))
+    def of(cls, consent: ConsentData) -> Consent:
+        out = ConsentOut.of(consent, datetime.now(UTC))
         return cls(
             id=out.id,
             case_id=out.case_id,
