@@ -19,6 +19,7 @@ import typer
 from pydantic import ValidationError
 
 from app.db.database import Database, Session
+from app.db.errors import DatabaseUnavailable, is_connection_error
 from app.domain.errors import DomainError
 from app.settings import Settings
 
@@ -90,9 +91,7 @@ def _in_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> 
     except DomainError as exc:
         raise _fail(exc.detail) from None
     except Exception as exc:
-        from app.db.errors import DatabaseUnavailable
-
-        if isinstance(exc, DatabaseUnavailable) or _is_connection_error(exc):
+        if isinstance(exc, DatabaseUnavailable) or is_connection_error(exc):
             raise _fail("database unavailable") from None
         raise
 
@@ -161,30 +160,9 @@ def _migrate(url: str, revision: str = "head") -> str | None:
         # Migration 0005 encrypts existing free text: it needs the KEK and blind-index secret.
         raise _fail(f"migration needs the encryption keys: {exc}") from None
     except Exception as exc:
-        if _is_connection_error(exc):
+        if is_connection_error(exc):
             raise _fail(f"database unavailable ({type(exc).__name__})") from None
         raise
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import asyncpg
-    import sqlalchemy.exc
-
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(
-            seen,
-            OSError
-            | TimeoutError
-            | asyncpg.PostgresConnectionError
-            | asyncpg.exceptions.OperatorInterventionError
-            | asyncpg.exceptions.InvalidCatalogNameError
-            | sqlalchemy.exc.OperationalError
-            | sqlalchemy.exc.InterfaceError,
-        ):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 @db_cli.command("upgrade")
@@ -380,7 +358,7 @@ def kek_rotate(
         ) from None
     except Exception as exc:
         bar.close()
-        if _is_connection_error(exc):
+        if is_connection_error(exc):
             raise _fail("database unavailable; committed batches stay, rerun to resume") from None
         raise
     bar.close()

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.deps import AuditRead, CasesRead, CasesWrite, ConsentsWrite, Context, DbSession
-from app.api.idempotency import Idempotent
+from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -65,17 +65,17 @@ async def create_case(
         case = CaseOut.of(await service.get(case_id))
         return case.__pydantic_serializer__.to_json(case, exclude_unset=True)
 
-    if (replay := await idem.replay(rerender=current)) is not None:
-        return replay
-    view = await service.create(body.to_input())
-    return await idem.respond(
-        201,
-        CaseOut.of(view),
-        headers={"Location": f"/v1/cases/{view.id}", "ETag": etag(view.version)},
-        exclude_unset=True,
-        case_id=view.id,
-        rerendered=True,
-    )
+    async def create() -> Created:
+        view = await service.create(body.to_input())
+        return Created(
+            CaseOut.of(view),
+            location=f"/v1/cases/{view.id}",
+            headers={"ETag": etag(view.version)},
+            exclude_unset=True,
+            case_id=view.id,
+        )
+
+    return await idem.create(create, rerender=current)
 
 
 @router.get("", response_model=PageOut[CaseOut], summary="Cases you lead or care for")
@@ -187,15 +187,16 @@ async def create_consent(
     idem: Idempotent,
     request: Request,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    row = await ConsentService(session, ctx.key_wrapper, principal).grant(case_id, body.to_input())
-    return await idem.respond(
-        201,
-        ConsentOut.of(row, datetime.now(UTC)),
-        headers={"Location": f"/v1/cases/{case_id}/consents/{row.id}"},
-        case_id=case_id,
-    )
+    async def create() -> Created:
+        service = ConsentService(session, ctx.key_wrapper, principal)
+        row = await service.grant(case_id, body.to_input())
+        return Created(
+            ConsentOut.of(row, datetime.now(UTC)),
+            location=f"/v1/cases/{case_id}/consents/{row.id}",
+            case_id=case_id,
+        )
+
+    return await idem.create(create)
 
 
 @router.get(
@@ -267,18 +268,18 @@ async def create_update(
     principal: CasesWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    updates = UpdateService(
-        session, ctx.key_wrapper, principal, max_details_bytes=ctx.settings.max_details_bytes
-    )
-    row = await updates.post(case_id, body.to_input())
-    return await idem.respond(
-        201,
-        UpdateOut.of(row),
-        headers={"Location": f"/v1/cases/{case_id}/updates/{row.id}"},
-        case_id=case_id,
-    )
+    async def create() -> Created:
+        updates = UpdateService(
+            session, ctx.key_wrapper, principal, max_details_bytes=ctx.settings.max_details_bytes
+        )
+        row = await updates.post(case_id, body.to_input())
+        return Created(
+            UpdateOut.of(row),
+            location=f"/v1/cases/{case_id}/updates/{row.id}",
+            case_id=case_id,
+        )
+
+    return await idem.create(create)
 
 
 @router.get(

@@ -1,15 +1,21 @@
-"""``Idempotency-Key`` for creating POSTs, as a dependency endpoints call explicitly:
+"""``Idempotency-Key`` for creating POSTs: one dependency and one call per endpoint.
 
-async def create_x(..., idem: Idempotent):
-    if (replay := await idem.replay()) is not None:
-        return replay
-    ...
-    return await idem.respond(201, model, headers={"Location": ...})
+    async def create_x(..., idem: Idempotent) -> Response:
+        async def create() -> Created:
+            row = await XService(...).create(...)
+            return Created(XOut.of(row), location=f"/v1/x/{row.id}", case_id=row.case_id)
+
+        return await idem.create(create)
+
+``create`` runs only when the request is not a retry; a retry gets the stored response (with
+``Idempotent-Replayed: true``), a concurrent one 409 ``idempotency_in_flight``, a retry with
+another body 422 ``idempotency_key_reused``. Without the header the work simply runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Annotated
 from uuid import UUID
 
@@ -25,6 +31,19 @@ from app.domain.idempotency import IdempotencyService, StoredResponse, check_key
 from app.domain.principal import Principal
 
 Rerender = Callable[[UUID], Awaitable[bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """What a creating endpoint made: the response body and how the response is filed."""
+
+    body: BaseModel
+    location: str | None = None
+    # The case the resource belongs to: a replay is audited as a read of it (or re-rendered),
+    # and erasing the case forgets the stored response.
+    case_id: UUID | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)  # sent after Location
+    exclude_unset: bool = False
 
 
 class IdempotentRequest:
@@ -45,6 +64,32 @@ class IdempotentRequest:
         )
         self._hash = b""
 
+    async def create(
+        self,
+        create: Callable[[], Awaitable[Created]],
+        *,
+        status: int = 201,
+        rerender: Rerender | None = None,
+    ) -> Response:
+        """Replay the stored response of a retry, or run ``create`` and store its response.
+
+        With ``rerender`` (resources that hold survivor data) no body is stored: a replay renders
+        the resource afresh through the access policy (see :meth:`replay`)."""
+        if (replayed := await self.replay(rerender)) is not None:
+            return replayed
+        made = await create()
+        headers = {"Location": made.location} if made.location is not None else {}
+        headers.update(made.headers)
+        return await self.respond(
+            status,
+            made.body,
+            headers,
+            exclude_unset=made.exclude_unset,
+            case_id=made.case_id,
+            rerendered=rerender is not None,
+        )
+
+    # The two halves of :meth:`create`, for endpoints not yet converted to it.
     async def replay(self, rerender: Rerender | None = None) -> Response | None:
         """The stored response when this is a retry. With ``rerender`` (resources that hold
         survivor data) the body is rendered afresh through the access policy, so a replay never

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from app.api.conditional import etag
 from app.api.deps import Context, DbSession, ReferralsRead, ReferralsWrite
-from app.api.idempotency import Idempotent
+from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -42,16 +42,16 @@ async def create_referral(
     principal: ReferralsWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    view = await ReferralService(session, ctx.key_wrapper, principal).create(body.to_input())
-    return await idem.respond(
-        201,
-        ReferralOut.of(view),
-        headers={"Location": f"/v1/referrals/{view.row['id']}"},
-        exclude_unset=True,
-        case_id=view.row["case_id"],
-    )
+    async def create() -> Created:
+        view = await ReferralService(session, ctx.key_wrapper, principal).create(body.to_input())
+        return Created(
+            ReferralOut.of(view),
+            location=f"/v1/referrals/{view.row['id']}",
+            exclude_unset=True,
+            case_id=view.row["case_id"],
+        )
+
+    return await idem.create(create)
 
 
 @router.get("", response_model=PageOut[ReferralOut], summary="Your referral inbox and outbox")

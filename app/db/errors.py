@@ -15,3 +15,26 @@ class ConstraintViolated(Exception):
     def __init__(self, constraint: str | None) -> None:
         super().__init__(constraint or "constraint")
         self.constraint = constraint
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Whether ``exc`` (or anything in its cause chain) means the database could not be reached:
+    for callers outside a request (the CLI) that turn it into a clear message, not a traceback."""
+    import asyncpg
+    import sqlalchemy.exc
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(
+            seen,
+            OSError
+            | TimeoutError
+            | asyncpg.PostgresConnectionError
+            | asyncpg.exceptions.OperatorInterventionError
+            | asyncpg.exceptions.InvalidCatalogNameError
+            | sqlalchemy.exc.OperationalError
+            | sqlalchemy.exc.InterfaceError,
+        ):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False

@@ -107,9 +107,7 @@ class ClientService:
         plausible = len(client_id) <= 200 and "\x00" not in client_id
         row = await repo.get(self.session, client_id) if plausible else None
         # Verify against a dummy hash on a miss so timing does not reveal which client ids exist.
-        ok = await _in_hash_pool(_verify, row["secret_hash"] if row else _DUMMY_HASH, secret)
-        if row is None or not ok or row["disabled_at"] is not None:
+        ok = await _in_hash_pool(_verify, row.secret_hash if row else _DUMMY_HASH, secret)
+        if row is None or not ok or row.disabled_at is not None:
             raise ClientAuthenticationFailed()
-        return Client(
-            client_id=row["client_id"], org_id=row["org_id"], name=row["name"], scopes=row["scopes"]
-        )
+        return Client(client_id=row.client_id, org_id=row.org_id, name=row.name, scopes=row.scopes)

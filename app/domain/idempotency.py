@@ -62,18 +62,18 @@ class IdempotencyService:
         if not await repo.try_lock(self.session, client_id, key):
             raise IdempotencyInFlight("Retry when the first request has finished")
         row = await repo.get(self.session, client_id, key)
-        if row is None or not row["live"]:
+        if row is None or not row.live:
             return None
-        if bytes(row["request_hash"]) != request_hash:
+        if bytes(row.request_hash) != request_hash:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request",
                 loc=["header", "Idempotency-Key"],
             )
         return StoredResponse(
-            status=row["response_status"],
-            headers=dict(row["response_headers"]),
-            body=self.sealer.open("idempotency", f"{client_id}:{key}", bytes(row["response_body"])),
-            case_id=row["case_id"],
+            status=row.response_status,
+            headers=dict(row.response_headers),
+            body=self.sealer.open("idempotency", f"{client_id}:{key}", bytes(row.response_body)),
+            case_id=row.case_id,
         )
 
     async def store(

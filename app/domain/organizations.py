@@ -8,10 +8,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import organizations as repo
+from app.db.repositories.organizations import OrganizationRow
 from app.domain.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.domain.pagination import Page, decode_cursor, paginate
 from app.domain.vocabulary import OrganizationKind, ServiceKind
@@ -45,18 +44,18 @@ class Organization:
     version: int
 
     @classmethod
-    def from_row(cls, row: asyncpg.Record) -> Organization:
+    def from_row(cls, row: OrganizationRow) -> Organization:
         return cls(
-            id=row["id"],
-            name=row["name"],
-            kind=row["kind"],
-            country=row["country"],
-            services=row["services"],
-            languages=row["languages"],
-            regions=row["regions"],
-            accepts_minors=row["accepts_minors"],
-            accepts_adults=row["accepts_adults"],
-            genders=row["genders"],
+            id=row.id,
+            name=row.name,
+            kind=row.kind,
+            country=row.country,
+            services=row.services,
+            languages=row.languages,
+            regions=row.regions,
+            accepts_minors=row.accepts_minors,
+            accepts_adults=row.accepts_adults,
+            genders=row.genders,
             capacity=[
                 Capacity(
                     service=c["service"],
@@ -64,11 +63,11 @@ class Organization:
                     maximum=c["maximum"],
                     updated_at=datetime.fromisoformat(c["updated_at"]),
                 )
-                for c in row["capacity"]
+                for c in row.capacity
             ],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            version=row["version"],
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
         )
 
 
@@ -137,7 +136,7 @@ class OrganizationService:
         if not wanted:
             return {}
         rows = await repo.get_many(self.session, wanted)
-        return {row["id"]: Organization.from_row(row) for row in rows}
+        return {row.id: Organization.from_row(row) for row in rows}
 
     async def list(
         self, filters: DirectoryFilter, *, limit: int, cursor: str | None
@@ -154,7 +153,7 @@ class OrganizationService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r["name"], r["id"]))
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r.name, r.id))
         return Page([Organization.from_row(r) for r in page.items], page.next_cursor)
 
     async def create(

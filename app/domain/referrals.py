@@ -232,7 +232,7 @@ class ReferralService:
             if data.transfer_lead
             else frozenset(data.shared_categories) | {Category.DEMOGRAPHICS}
         )
-        await self._require_consent(data.case_id, data.to_org_id, recipient["kind"], shared, now)
+        await self._require_consent(data.case_id, data.to_org_id, recipient.kind, shared, now)
         referral_id = uuid4()
         await repo.insert(
             self.session,
@@ -366,7 +366,7 @@ class ReferralService:
             await self._require_consent(
                 row["case_id"],
                 row["to_org_id"],
-                recipient["kind"],
+                recipient.kind,
                 ALL_CATEGORIES,
                 datetime.now(UTC),
             )

@@ -175,11 +175,11 @@ class TokenService:
         """The database half of :meth:`authenticate`, one round trip: the client exists, is
         enabled and belongs to the token's organisation, and the token is not revoked."""
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
-        if status is None or not status["client_active"]:
+        if status is None or not status.client_active:
             raise InvalidToken("client disabled")
-        if status["org_id"] != principal.org_id:
+        if status.org_id != principal.org_id:
             raise InvalidToken("token claims rejected")
-        if status["revoked"]:
+        if status.revoked:
             raise InvalidToken("token revoked")
         return principal
 
@@ -209,9 +209,9 @@ class TokenService:
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
         if (
             status is None
-            or not status["client_active"]
-            or status["revoked"]
-            or status["org_id"] != principal.org_id
+            or not status.client_active
+            or status.revoked
+            or status.org_id != principal.org_id
         ):
             return {"active": False}
         return {

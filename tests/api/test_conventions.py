@@ -15,7 +15,7 @@ import pytest
 from fastapi import APIRouter, Body, FastAPI
 
 from app.api.deps import DbSession, require_scopes
-from app.api.idempotency import Idempotent
+from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.schemas.common import RequestModel, ResponseModel
 from app.db.database import Database
@@ -53,18 +53,15 @@ async def _create(
     principal: require_scopes("directory:write"),  # type: ignore[valid-type]
     idem: Idempotent,
 ) -> Any:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    org = await OrganizationService(session).create(name=body.name, kind=OrganizationKind.OTHER)
-    if body.delay:
-        await asyncio.sleep(body.delay)
-    if body.fail:
-        raise ValidationFailed("asked to fail", loc=["body", "fail"])
-    return await idem.respond(
-        201,
-        _CreateOut(id=org.id, name=org.name),
-        headers={"Location": f"/v1/organizations/{org.id}"},
-    )
+    async def create() -> Created:
+        org = await OrganizationService(session).create(name=body.name, kind=OrganizationKind.OTHER)
+        if body.delay:
+            await asyncio.sleep(body.delay)
+        if body.fail:
+            raise ValidationFailed("asked to fail", loc=["body", "fail"])
+        return Created(_CreateOut(id=org.id, name=org.name), location=f"/v1/organizations/{org.id}")
+
+    return await idem.create(create)
 
 
 CREATE = "/v1/_test/organizations"

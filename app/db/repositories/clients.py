@@ -2,15 +2,39 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-import asyncpg
 import sqlalchemy as sa
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
 from app.db.tables import TEXT_ARRAY, oauth_clients, revoked_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRow:
+    client_id: str
+    org_id: UUID
+    name: str
+    secret_hash: str
+    scopes: list[str]
+    disabled_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatusRow:
+    """What the per-request token check needs to know about the token's client."""
+
+    client_active: bool
+    org_id: UUID
+    revoked: bool
+
+
+CLIENT_ROWS = Rows(ClientRow)
+TOKEN_STATUS_ROWS = Rows(TokenStatusRow)
 
 _c = oauth_clients.c
 
@@ -78,12 +102,14 @@ async def insert(
     )
 
 
-async def get(session: Session, client_id: str) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, client_id=client_id)
+async def get(session: Session, client_id: str) -> ClientRow | None:
+    return CLIENT_ROWS.one(await session.fetchrow(_GET, client_id=client_id))
 
 
-async def token_status(session: Session, client_id: str, jti: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_TOKEN_STATUS, client_id=client_id, jti=jti)
+async def token_status(session: Session, client_id: str, jti: UUID) -> TokenStatusRow | None:
+    return TOKEN_STATUS_ROWS.one(
+        await session.fetchrow(_TOKEN_STATUS, client_id=client_id, jti=jti)
+    )
 
 
 async def revoke(session: Session, *, jti: UUID, client_id: str, expires_at: datetime) -> None:

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-import asyncpg
+from uuid import UUID
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponseRow:
+    """A stored response as kept (the body sealed); ``live`` is false once it has expired."""
+
+    request_hash: bytes
+    response_status: int
+    response_headers: dict[str, str]
+    response_body: bytes
+    case_id: UUID | None
+    live: bool
+
+
+STORED_RESPONSE_ROWS = Rows(StoredResponseRow)
 
 # A transaction-level advisory lock on (client, key): whoever holds it is "in flight"; it is
 # released when that request's transaction ends, at which point its stored response is visible.
@@ -55,8 +71,8 @@ async def try_lock(session: Session, client_id: str, key: str) -> bool:
     return bool(await session.fetchval(_TRY_LOCK, client_id=client_id, key=key))
 
 
-async def get(session: Session, client_id: str, key: str) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, client_id=client_id, key=key)
+async def get(session: Session, client_id: str, key: str) -> StoredResponseRow | None:
+    return STORED_RESPONSE_ROWS.one(await session.fetchrow(_GET, client_id=client_id, key=key))
 
 
 async def store(session: Session, **values: Any) -> None:

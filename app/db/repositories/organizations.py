@@ -3,13 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypedDict
 from uuid import UUID
-
-import asyncpg
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+class CapacityJson(TypedDict):
+    """One element of ``OrganizationRow.capacity`` (built by the statement as JSON)."""
+
+    service: str
+    available: int
+    maximum: int
+    updated_at: str  # ISO 8601, as PostgreSQL writes a timestamptz into JSON
+
+
+@dataclass(frozen=True, slots=True)
+class OrganizationRow:
+    """An organisation with its capacity entries (ordered by service)."""
+
+    id: UUID
+    name: str
+    kind: str
+    country: str | None
+    services: list[str]
+    languages: list[str]
+    regions: list[str]
+    accepts_minors: bool
+    accepts_adults: bool
+    genders: list[str]
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    capacity: list[CapacityJson]
+
+
+ORGANIZATION_ROWS = Rows(OrganizationRow)
 
 _COLUMNS = """
     o.id, o.name, o.kind, o.country, o.services, o.languages, o.regions,
@@ -117,12 +150,12 @@ _UPSERT_CAPACITY = Query(
 )
 
 
-async def get(session: Session, org_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=org_id)
+async def get(session: Session, org_id: UUID) -> OrganizationRow | None:
+    return ORGANIZATION_ROWS.one(await session.fetchrow(_GET, id=org_id))
 
 
-async def list_page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_LIST, params)
+async def list_page(session: Session, **params: Any) -> list[OrganizationRow]:
+    return ORGANIZATION_ROWS.many(await session.fetch(_LIST, params))
 
 
 async def insert(session: Session, **values: Any) -> None:
@@ -155,5 +188,5 @@ _GET_MANY = Query(
 )
 
 
-async def get_many(session: Session, org_ids: list[UUID]) -> list[asyncpg.Record]:
-    return await session.fetch(_GET_MANY, ids=org_ids)
+async def get_many(session: Session, org_ids: list[UUID]) -> list[OrganizationRow]:
+    return ORGANIZATION_ROWS.many(await session.fetch(_GET_MANY, ids=org_ids))

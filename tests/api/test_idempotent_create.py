@@ -1,0 +1,104 @@
+"""Every creating endpoint answers a retry through ``Idempotent.create``: the same status, body
+and headers (Location, ETag) with ``Idempotent-Replayed``, nothing created twice, and 422 for the
+key reused with another body."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from app.db.database import Database
+from tests.api.test_cases import CASES, consent, open_case
+from tests.factories import Factory, Partner, case_body
+from tests.helpers import assert_problem
+
+Body = dict[str, Any]
+
+
+def _consent(case: Body, clinic: Partner) -> Body:
+    return {
+        "granted_by": ["survivor"],
+        "recipient_org_id": str(clinic.org.id),
+        "categories": ["medical"],
+        "purpose": "medical follow-up",
+        "obtained_at": "2026-11-01T09:00:00Z",
+    }
+
+
+def _update(case: Body, clinic: Partner) -> Body:
+    return {
+        "kind": "service_delivered",
+        "category": "medical",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "summary": "Wound dressing changed; follow-up in a week.",
+    }
+
+
+def _referral(case: Body, clinic: Partner) -> Body:
+    return {
+        "case_id": case["id"],
+        "to_org_id": str(clinic.org.id),
+        "service": "medical",
+        "urgency": "high",
+        "reason": "Infected wound needs treatment",
+        "shared_categories": ["demographics", "medical"],
+    }
+
+
+def _case(case: Body, clinic: Partner) -> Body:
+    return case_body(external_ref="HL-2026-0002")
+
+
+# (path, body, table counted, headers the first response carries)
+ENDPOINTS: dict[str, tuple[Callable[[Body], str], Callable[[Body, Partner], Body], str, tuple[str, ...]]] = {  # noqa: E501
+    "case": (lambda c: CASES, _case, "cases", ("location", "etag")),
+    "consent": (lambda c: f"{CASES}/{c['id']}/consents", _consent, "consents", ("location",)),
+    "update": (lambda c: f"{CASES}/{c['id']}/updates", _update, "case_updates", ("location",)),
+    "referral": (lambda c: "/v1/referrals", _referral, "referrals", ("location",)),
+}  # fmt: skip
+
+
+async def _count(database: Database, table: str) -> int:
+    async with database.pool.acquire() as conn:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+@pytest.mark.parametrize("endpoint", list(ENDPOINTS))
+async def test_idempotent_create_replays_status_body_and_headers_once_per_key(
+    client: httpx.AsyncClient, factory: Factory, database: Database, endpoint: str
+) -> None:
+    path, make_body, table, carried = ENDPOINTS[endpoint]
+    lead = await factory.partner(name="Harbor Shelter", services=["shelter"])
+    clinic = await factory.partner(
+        name="River Clinic", kind="medical_provider", services=["medical"]
+    )
+    case = await open_case(client, lead)
+    if endpoint == "referral":
+        await consent(client, lead, case["id"], clinic, ["medical"])
+    url, body = path(case), make_body(case, clinic)
+    before = await _count(database, table)
+    headers = lead.headers_with(**{"Idempotency-Key": f"retry-{endpoint}"})
+
+    first = await client.post(url, json=body, headers=headers)
+    again = await client.post(url, json=body, headers=headers)
+
+    assert first.status_code == again.status_code == 201, first.text
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    for name in carried:
+        assert again.headers[name] == first.headers[name]
+    assert await _count(database, table) == before + 1
+
+    # The same JSON written differently is another request (the fingerprint covers the bytes).
+    reused = await client.post(
+        url,
+        content=json.dumps(body, indent=2),
+        headers={**headers, "Content-Type": "application/json"},
+    )
+    assert_problem(reused, 422, "idempotency_key_reused")
+    assert await _count(database, table) == before + 1
