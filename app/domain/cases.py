@@ -132,23 +132,44 @@ def _consents(raw: Sequence[dict[str, Any]]) -> list[ConsentFacts]:
     ]
 
 
-def access_from_row(row: asyncpg.Record, principal: Principal, now: datetime) -> CaseAccess:
-    """Feed the loaded facts to the one access policy."""
-    if row["lead_org_id"] == principal.org_id:
+def access_from_facts(
+    principal: Principal,
+    now: datetime,
+    *,
+    lead_org_id: UUID,
+    member_categories: Sequence[str] | None,
+    consents: Sequence[dict[str, Any]],
+    caller_kind: str,
+) -> CaseAccess:
+    """Feed the loaded facts (a case's lead and the policy facts about the caller) to the one
+    access policy."""
+    if lead_org_id == principal.org_id:
         relationship = LEAD
-    elif row["member_categories"] is not None:
+    elif member_categories is not None:
         relationship = Relationship(
-            Role.CARE_TEAM, frozenset(Category(c) for c in row["member_categories"])
+            Role.CARE_TEAM, frozenset(Category(c) for c in member_categories)
         )
     else:
         relationship = STRANGER
     return case_access(
         relationship,
         principal.scopes,
-        _consents(row["consents"]),
+        _consents(consents),
         org_id=principal.org_id,
-        org_kind=row["caller_kind"],
+        org_kind=caller_kind,
         now=now,
+    )
+
+
+def access_from_row(row: asyncpg.Record, principal: Principal, now: datetime) -> CaseAccess:
+    """:func:`access_from_facts` for a case row."""
+    return access_from_facts(
+        principal,
+        now,
+        lead_org_id=row["lead_org_id"],
+        member_categories=row["member_categories"],
+        consents=row["consents"],
+        caller_kind=row["caller_kind"],
     )
 
 
