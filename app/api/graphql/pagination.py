@@ -80,7 +80,5 @@ update_cursor = _created(updates.LIST_NAME)
 consent_cursor = _created(consents.LIST_NAME)
 
 
-def placement_cursor(placement: Placement) -> str:
-    return encode_cursor(
-        placements.PLACEMENT_LIST, (placement.started_at.isoformat(), placement.id)
-    )
+def placement_cursor(row: Placement) -> str:
+    return encode_cursor(placements.PLACEMENT_LIST, (row.started_at.isoformat(), row.id))
