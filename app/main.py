@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import cases, health, journey, oauth, organizations, referrals
+from app.api import cases, follow_ups, health, legal, oauth, organizations, placements, referrals
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -145,7 +145,14 @@ def create_app(
     app.include_router(health.router)
     app.include_router(oauth.router)
     # Every /v1 operation may answer 429 (per-client rate limit, app.api.rate_limits).
-    for router in (organizations.router, cases.router, referrals.router, journey.router):
+    for router in (
+        organizations.router,
+        cases.router,
+        referrals.router,
+        legal.router,
+        placements.router,
+        follow_ups.router,
+    ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import followups as repo
+from app.db.repositories.followups import DueFollowUpRow, FollowUpRow
 from app.domain.audit import AuditTrail
-from app.domain.cases import CaseService, access_from_row
+from app.domain.cases import CaseService, access_from_facts
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import raised_risk
@@ -32,7 +31,7 @@ class FollowUpService:
         self.cases = CaseService(session, key_wrapper, principal)
         self.audit = AuditTrail(session)
 
-    async def schedule(self, case_id: UUID, due_on: date) -> asyncpg.Record:
+    async def schedule(self, case_id: UUID, due_on: date) -> FollowUpRow:
         await self.session.begin()
         loaded = await self.cases.load(case_id)
         if Category.GENERAL not in loaded.access.writable:
@@ -50,14 +49,14 @@ class FollowUpService:
         *,
         contacted_at: datetime,
         outcome: FollowUpOutcome,
-    ) -> asyncpg.Record:
+    ) -> FollowUpRow:
         await self.session.begin()
         loaded = await self.cases.load(case_id)
         current = await repo.get(self.session, follow_up_id, case_id)
-        mine = current is not None and current["org_id"] == self.principal.org_id
+        mine = current is not None and current.org_id == self.principal.org_id
         if current is None or not (mine or loaded.access.is_lead):
             raise NotFound("No such follow-up")
-        if current["recorded_at"] is not None:
+        if current.recorded_at is not None:
             raise Conflict("The follow-up has already been recorded")
         if contacted_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed("contacted_at is in the future", loc=["body", "contacted_at"])
@@ -93,7 +92,9 @@ class FollowUpService:
         await self.audit.record(self.principal, "follow_up.record", [case_id], ["general"])
         return row
 
-    async def due(self, *, due_before: date, limit: int, cursor: str | None) -> Page[Any]:
+    async def due(
+        self, *, due_before: date, limit: int, cursor: str | None
+    ) -> Page[DueFollowUpRow]:
         """The caller's follow-ups not yet recorded and due on or before ``due_before``."""
         after = decode_cursor(cursor, DUE_LIST, (date.fromisoformat, UUID))
         rows = await repo.due_page(
@@ -103,11 +104,22 @@ class FollowUpService:
             after=(after[0], after[1]) if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, DUE_LIST, lambda r: (r["due_on"].isoformat(), r["id"]))
+        page = paginate(rows, limit, DUE_LIST, lambda r: (r.due_on.isoformat(), r.id))
         now = datetime.now(UTC)
-        visible = [r for r in page.items if access_from_row(r, self.principal, now).is_visible]
+        visible = [
+            r
+            for r in page.items
+            if access_from_facts(
+                self.principal,
+                now,
+                lead_org_id=r.lead_org_id,
+                member_categories=r.member_categories,
+                consents=r.consents,
+                caller_kind=r.caller_kind,
+            ).is_visible
+        ]
         if visible:
             await self.audit.record(
-                self.principal, "follow_up.list", [r["case_id"] for r in visible], ["general"]
+                self.principal, "follow_up.list", [r.case_id for r in visible], ["general"]
             )
         return Page(visible, page.next_cursor)

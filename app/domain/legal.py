@@ -10,8 +10,9 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.repositories import legal as repo
+from app.db.repositories.legal import LegalRecordRow, TestimonyStatusRow
 from app.domain.audit import AuditTrail
-from app.domain.cases import CaseService, LoadedCase, access_from_row
+from app.domain.cases import CaseService, LoadedCase, access_from_facts
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import PreconditionFailed
 from app.domain.freetext import CaseText
@@ -38,19 +39,20 @@ class LegalRecord:
     updated_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Any, text: CaseText) -> LegalRecord:
-        row = text.reveal(TABLE, row)
+    def from_row(cls, row: LegalRecordRow, text: CaseText) -> LegalRecord:
         return cls(
-            documents=list(row["documents"]),
-            testimony_status=row["testimony_status"],
-            protective_measures=list(row["protective_measures"]),
-            next_session_at=row["next_session_at"],
-            prosecution_status=row["prosecution_status"],
-            next_hearing_at=row["next_hearing_at"],
-            immigration_relief_type=row["immigration_relief_type"],
-            immigration_relief_status=row["immigration_relief_status"],
-            version=row["version"],
-            updated_at=row["updated_at"],
+            documents=list(row.documents),
+            testimony_status=row.testimony_status,
+            protective_measures=list(row.protective_measures),
+            next_session_at=row.next_session_at,
+            prosecution_status=row.prosecution_status,
+            next_hearing_at=row.next_hearing_at,
+            immigration_relief_type=text.open(
+                TABLE, row.case_id, "immigration_relief_type", row.immigration_relief_type_enc
+            ),
+            immigration_relief_status=row.immigration_relief_status,
+            version=row.version,
+            updated_at=row.updated_at,
         )
 
     def sections(self) -> dict[str, Any]:
@@ -90,7 +92,7 @@ class LegalService:
         visible = [i for i, case in loaded.items() if case.access.sees(Category.LEGAL)]
         if not visible:
             return {}
-        rows = {r["case_id"]: r for r in await repo.get_many(self.session, visible)}
+        rows = {r.case_id: r for r in await repo.get_many(self.session, visible)}
         await self.audit.record(self.principal, "legal.read", visible, [Category.LEGAL])
         return {
             i: LegalRecord.from_row(rows[i], self.cases.text(loaded[i].row))
@@ -152,7 +154,7 @@ class LegalService:
 
     async def testimony(
         self, *, status: TestimonyStatus | None, limit: int, cursor: str | None
-    ) -> Page[Any]:
+    ) -> Page[TestimonyStatusRow]:
         """What a legal advocate polls: one row per case it may see in `legal`."""
         after = decode_cursor(cursor, TESTIMONY_LIST, (datetime.fromisoformat, UUID))
         rows = await repo.testimony_page(
@@ -164,14 +166,23 @@ class LegalService:
             limit=limit + 1,
         )
         page = paginate(
-            rows, limit, TESTIMONY_LIST, lambda r: (r["last_change"].isoformat(), r["case_id"])
+            rows, limit, TESTIMONY_LIST, lambda r: (r.last_change.isoformat(), r.case_id)
         )
         now = datetime.now(UTC)
         visible = [
-            r for r in page.items if access_from_row(r, self.principal, now).sees(Category.LEGAL)
+            r
+            for r in page.items
+            if access_from_facts(
+                self.principal,
+                now,
+                lead_org_id=r.lead_org_id,
+                member_categories=r.member_categories,
+                consents=r.consents,
+                caller_kind=r.caller_kind,
+            ).sees(Category.LEGAL)
         ]
         if visible:
             await self.audit.record(
-                self.principal, "legal.testimony_list", [r["case_id"] for r in visible], ["legal"]
+                self.principal, "legal.testimony_list", [r.case_id for r in visible], ["legal"]
             )
         return Page(visible, page.next_cursor)

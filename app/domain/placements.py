@@ -12,16 +12,19 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import placements as repo
+from app.db.repositories.placements import (
+    HomeReviewRow,
+    OverdueVisitRow,
+    PlacementRow,
+    VisitRow,
+)
 from app.domain.audit import AuditTrail
-from app.domain.cases import CaseService, LoadedCase, access_from_row
+from app.domain.cases import CaseService, LoadedCase, access_from_facts
 from app.domain.crypto import KeyWrapper
 from app.domain.errors import Conflict, NotFound, ValidationFailed
-from app.domain.freetext import Row
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
     check_exit,
@@ -56,8 +59,53 @@ class PlacementInput:
 
 
 @dataclass(frozen=True, slots=True)
+class Placement:
+    """A placement with its free text opened."""
+
+    id: UUID
+    case_id: UUID
+    org_id: UUID
+    placed_by_org_id: UUID
+    setting: str
+    home_review_id: UUID | None
+    started_at: datetime
+    ended_at: datetime | None
+    exit_reason: str | None
+    authorization_ref: str | None
+    last_visit_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class HomeReview:
+    """A home review with its free text opened."""
+
+    id: UUID
+    case_id: UUID
+    reviewer_org_id: UUID
+    reviewed_at: datetime
+    result: str
+    notes: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """A placement visit with its free text opened."""
+
+    id: UUID
+    placement_id: UUID
+    visitor_org_id: UUID
+    visited_at: datetime
+    summary: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class OverdueVisit:
-    row: asyncpg.Record
+    row: OverdueVisitRow
     days_overdue: int
 
 
@@ -82,10 +130,48 @@ class PlacementService:
             details=details,
         )
 
-    def _reveal(self, loaded: LoadedCase, table: str, row: asyncpg.Record) -> Row:
-        return self.cases.text(loaded.row).reveal(table, row)
+    def _placement(self, loaded: LoadedCase, row: PlacementRow) -> Placement:
+        return Placement(
+            id=row.id,
+            case_id=row.case_id,
+            org_id=row.org_id,
+            placed_by_org_id=row.placed_by_org_id,
+            setting=row.setting,
+            home_review_id=row.home_review_id,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            exit_reason=row.exit_reason,
+            authorization_ref=self.cases.text(loaded.row).open(
+                TABLE, row.id, "authorization_ref", row.authorization_ref_enc
+            ),
+            last_visit_at=row.last_visit_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
+        )
 
-    async def create(self, case_id: UUID, data: PlacementInput) -> Row:
+    def _review(self, loaded: LoadedCase, row: HomeReviewRow) -> HomeReview:
+        return HomeReview(
+            id=row.id,
+            case_id=row.case_id,
+            reviewer_org_id=row.reviewer_org_id,
+            reviewed_at=row.reviewed_at,
+            result=row.result,
+            notes=self.cases.text(loaded.row).open(REVIEWS, row.id, "notes", row.notes_enc),
+            created_at=row.created_at,
+        )
+
+    def _visit(self, loaded: LoadedCase, row: VisitRow) -> Visit:
+        return Visit(
+            id=row.id,
+            placement_id=row.placement_id,
+            visitor_org_id=row.visitor_org_id,
+            visited_at=row.visited_at,
+            summary=self.cases.text(loaded.row).open(VISITS, row.id, "summary", row.summary_enc),
+            created_at=row.created_at,
+        )
+
+    async def create(self, case_id: UUID, data: PlacementInput) -> Placement:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         if loaded.row.status != "open":
@@ -105,7 +191,7 @@ class PlacementService:
                 loc=["body", "home_review_id"],
             )
         if needs_home_review(data.setting) and (
-            review is None or review["result"] != ReviewResult.APPROVED
+            review is None or review.result != ReviewResult.APPROVED
         ):
             raise ValidationFailed(
                 "A community-family or foster placement needs an approved home review of this case",
@@ -131,7 +217,7 @@ class PlacementService:
         await self.audit.record(self.principal, "placement.create", [case_id], [Category.PLACEMENT])
         row = await repo.get(self.session, placement_id, case_id)
         assert row is not None
-        return self._reveal(loaded, TABLE, row)
+        return self._placement(loaded, row)
 
     async def end(
         self,
@@ -141,20 +227,20 @@ class PlacementService:
         ended_at: datetime,
         exit_reason: ExitReason,
         authorization_ref: str | None,
-    ) -> Row:
+    ) -> Placement:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         current = await repo.get(self.session, placement_id, case_id)
         if current is None:
             raise NotFound("No such placement")
-        if current["ended_at"] is not None:
+        if current.ended_at is not None:
             raise Conflict("The placement has already ended")
         check_exit(
             is_minor=loaded.row.is_minor,
             exit_reason=exit_reason,
             authorization_ref=authorization_ref,
         )
-        if ended_at < current["started_at"] or ended_at > datetime.now(UTC) + CLOCK_SKEW:
+        if ended_at < current.started_at or ended_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed(
                 "ended_at must lie between the start of the placement and now",
                 loc=["body", "ended_at"],
@@ -178,9 +264,9 @@ class PlacementService:
         await self.audit.record(self.principal, "placement.end", [case_id], [Category.PLACEMENT])
         row = await repo.get(self.session, placement_id, case_id)
         assert row is not None
-        return self._reveal(loaded, TABLE, row)
+        return self._placement(loaded, row)
 
-    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Any]:
+    async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Placement]:
         loaded = await self._load(case_id, write=False)
         after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
         rows = await repo.list_page(
@@ -190,15 +276,13 @@ class PlacementService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(
-            rows, limit, PLACEMENT_LIST, lambda r: (r["started_at"].isoformat(), r["id"])
-        )
+        page = paginate(rows, limit, PLACEMENT_LIST, lambda r: (r.started_at.isoformat(), r.id))
         await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
-        return Page([self._reveal(loaded, TABLE, r) for r in page.items], page.next_cursor)
+        return Page([self._placement(loaded, r) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
         self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
-    ) -> dict[UUID, Page[Any]]:
+    ) -> dict[UUID, Page[Placement]]:
         """:meth:`list` for several cases in one statement; cases whose placements the caller may
         not see are absent; one audit row names the cases read."""
         loaded = await self.cases.load_many(case_ids)
@@ -215,21 +299,21 @@ class PlacementService:
         )
         pages = paginate_groups(
             rows,
-            lambda r: r["case_id"],
+            lambda r: r.case_id,
             visible,
             limit,
             PLACEMENT_LIST,
-            lambda r: (r["started_at"].isoformat(), r["id"]),
+            lambda r: (r.started_at.isoformat(), r.id),
         )
         await self.audit.record(self.principal, "placement.list", visible, [Category.PLACEMENT])
         return {
-            i: Page([self._reveal(loaded[i], TABLE, r) for r in page.items], page.next_cursor)
+            i: Page([self._placement(loaded[i], r) for r in page.items], page.next_cursor)
             for i, page in pages.items()
         }
 
     async def review(
         self, case_id: UUID, *, reviewed_at: datetime, result: ReviewResult, notes: str | None
-    ) -> Row:
+    ) -> HomeReview:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         if reviewed_at > datetime.now(UTC) + CLOCK_SKEW:
@@ -245,27 +329,27 @@ class PlacementService:
             notes_enc=self.cases.text(loaded.row).seal(REVIEWS, review_id, "notes", notes),
         )
         await self._timeline(
-            loaded, f"Home review: {result.value}", {"home_review_id": str(row["id"])}
+            loaded, f"Home review: {result.value}", {"home_review_id": str(row.id)}
         )
         await self.audit.record(self.principal, "home_review.create", [case_id], ["placement"])
-        return self._reveal(loaded, REVIEWS, row)
+        return self._review(loaded, row)
 
     async def visit(
         self, case_id: UUID, placement_id: UUID, *, visited_at: datetime, summary: str
-    ) -> Row:
+    ) -> Visit:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         placement = await repo.get(self.session, placement_id, case_id)
         if placement is None:
             raise NotFound("No such placement")
-        if not needs_visits(PlacementSetting(placement["setting"])):
+        if not needs_visits(PlacementSetting(placement.setting)):
             raise ValidationFailed(
                 "Visits are recorded on community-family and foster placements",
                 loc=["path", "placement_id"],
             )
-        if placement["ended_at"] is not None:
+        if placement.ended_at is not None:
             raise Conflict("The placement has ended")
-        if not placement["started_at"] <= visited_at <= datetime.now(UTC) + CLOCK_SKEW:
+        if not placement.started_at <= visited_at <= datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed(
                 "visited_at must lie between the start of the placement and now",
                 loc=["body", "visited_at"],
@@ -279,9 +363,9 @@ class PlacementService:
             visited_at=visited_at,
             summary_enc=self.cases.text(loaded.row).seal(VISITS, visit_id, "summary", summary),
         )
-        await self._timeline(loaded, "Placement visit recorded", {"visit_id": str(row["id"])})
+        await self._timeline(loaded, "Placement visit recorded", {"visit_id": str(row.id)})
         await self.audit.record(self.principal, "placement.visit", [case_id], ["placement"])
-        return self._reveal(loaded, VISITS, row)
+        return self._visit(loaded, row)
 
     async def overdue_visits(self, *, limit: int, cursor: str | None) -> Page[OverdueVisit]:
         """The caller's home-based placements with no visit in the last 7 days."""
@@ -299,20 +383,28 @@ class PlacementService:
             rows,
             limit,
             OVERDUE_LIST,
-            lambda r: ((r["last_visit_at"] or r["started_at"]).isoformat(), r["id"]),
+            lambda r: ((r.last_visit_at or r.started_at).isoformat(), r.id),
         )
         items = []
         for row in page.items:
-            if not access_from_row(row, self.principal, now).sees(Category.PLACEMENT):
+            access = access_from_facts(
+                self.principal,
+                now,
+                lead_org_id=row.lead_org_id,
+                member_categories=row.member_categories,
+                consents=row.consents,
+                caller_kind=row.caller_kind,
+            )
+            if not access.sees(Category.PLACEMENT):
                 continue
-            overdue = days_overdue(row["last_visit_at"], row["started_at"], now)
+            overdue = days_overdue(row.last_visit_at, row.started_at, now)
             if overdue is not None:
                 items.append(OverdueVisit(row, overdue))
         if items:
             await self.audit.record(
                 self.principal,
                 "placement.overdue_list",
-                [i.row["case_id"] for i in items],
+                [i.row.case_id for i in items],
                 [Category.PLACEMENT],
             )
         return Page(items, page.next_cursor)

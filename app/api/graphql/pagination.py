@@ -14,12 +14,14 @@ from typing import Any, TypeVar
 from app.api.graphql.types.connection import Connection
 from app.api.graphql.types.edge import Edge
 from app.api.graphql.types.page_info import PageInfo
+from app.db.repositories.legal import TestimonyStatusRow
 from app.domain import cases, consents, legal, organizations, placements, referrals, updates
 from app.domain.cases import CaseView
 from app.domain.consents import Consent
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import Organization
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
+from app.domain.placements import Placement
 from app.domain.referrals import ReferralView
 from app.domain.updates import TimelineUpdate
 
@@ -78,9 +80,9 @@ def organization_cursor(org: Organization) -> str:
     return encode_cursor(organizations.LIST_NAME, (org.name, org.id))
 
 
-def testimony_cursor(row: Any) -> str:
-    return encode_cursor(legal.TESTIMONY_LIST, (row["last_change"].isoformat(), row["case_id"]))
+def testimony_cursor(row: TestimonyStatusRow) -> str:
+    return encode_cursor(legal.TESTIMONY_LIST, (row.last_change.isoformat(), row.case_id))
 
 
-def placement_cursor(row: Any) -> str:
-    return encode_cursor(placements.PLACEMENT_LIST, (row["started_at"].isoformat(), row["id"]))
+def placement_cursor(row: Placement) -> str:
+    return encode_cursor(placements.PLACEMENT_LIST, (row.started_at.isoformat(), row.id))

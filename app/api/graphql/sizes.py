@@ -40,8 +40,9 @@ from app.api.schemas.cases import (
     SurvivorIn,
     UpdateCreate,
 )
-from app.api.schemas.journey import ImmigrationRelief, LegalIn, PlacementEndIn, Testimony
+from app.api.schemas.legal import ImmigrationRelief, LegalIn, Testimony
 from app.api.schemas.organizations import OrganizationPatch, PopulationsPatch
+from app.api.schemas.placements import PlacementEndIn
 from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
 from app.domain.vocabulary import AgeBand, Category, ExploitationType, ServiceKind
 

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
-from app.db.policy_facts import POLICY_FACTS
+from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpRow:
+    id: UUID
+    case_id: UUID
+    org_id: UUID
+    due_on: date
+    contacted_at: datetime | None
+    outcome: str | None
+    recorded_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueFollowUpRow(FollowUpRow):
+    """A follow-up due, with its case's reference and the access policy's facts."""
+
+    reference: str
+    lead_org_id: UUID
+    member_categories: list[str] | None
+    consents: list[ConsentFact]
+    caller_kind: str
+
+
+FOLLOW_UP_ROWS = Rows(FollowUpRow)
+DUE_FOLLOW_UP_ROWS = Rows(DueFollowUpRow)
 
 _COLUMNS = """
     f.id, f.case_id, f.org_id, f.due_on, f.contacted_at, f.outcome, f.recorded_at, f.created_at,
@@ -62,18 +91,18 @@ _DUE = Query(
 )
 
 
-async def insert(session: Session, **values: Any) -> asyncpg.Record:
-    row = await session.fetchrow(_INSERT, values)
+async def insert(session: Session, **values: Any) -> FollowUpRow:
+    row = FOLLOW_UP_ROWS.one(await session.fetchrow(_INSERT, values))
     assert row is not None
     return row
 
 
-async def get(session: Session, follow_up_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=follow_up_id, case_id=case_id)
+async def get(session: Session, follow_up_id: UUID, case_id: UUID) -> FollowUpRow | None:
+    return FOLLOW_UP_ROWS.one(await session.fetchrow(_GET, id=follow_up_id, case_id=case_id))
 
 
-async def record(session: Session, **values: Any) -> asyncpg.Record | None:
-    return await session.fetchrow(_RECORD, values)
+async def record(session: Session, **values: Any) -> FollowUpRow | None:
+    return FOLLOW_UP_ROWS.one(await session.fetchrow(_RECORD, values))
 
 
 async def set_risk(session: Session, case_id: UUID, risk_level: str) -> None:
@@ -82,12 +111,14 @@ async def set_risk(session: Session, case_id: UUID, risk_level: str) -> None:
 
 async def due_page(
     session: Session, *, org_id: UUID, due_before: date, after: tuple[date, UUID] | None, limit: int
-) -> list[asyncpg.Record]:
-    return await session.fetch(
-        _DUE,
-        org_id=org_id,
-        due_before=due_before,
-        after_due=after[0] if after else None,
-        after_id=after[1] if after else None,
-        limit=limit,
+) -> list[DueFollowUpRow]:
+    return DUE_FOLLOW_UP_ROWS.many(
+        await session.fetch(
+            _DUE,
+            org_id=org_id,
+            due_before=due_before,
+            after_due=after[0] if after else None,
+            after_id=after[1] if after else None,
+            limit=limit,
+        )
     )

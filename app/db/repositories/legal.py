@@ -2,14 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
-from app.db.policy_facts import POLICY_FACTS
+from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+@dataclass(frozen=True, slots=True)
+class LegalRecordRow:
+    case_id: UUID
+    documents: list[dict[str, str]]
+    testimony_status: str
+    protective_measures: list[str]
+    next_session_at: datetime | None
+    prosecution_status: str
+    next_hearing_at: datetime | None
+    immigration_relief_type_enc: bytes | None
+    immigration_relief_status: str | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TestimonyStatusRow:
+    """One case of the testimony pull (defaults where it has no legal record yet), with the
+    access policy's facts about the caller."""
+
+    case_id: UUID
+    reference: str
+    lead_org_id: UUID
+    testimony_status: str
+    protective_measures: list[str]
+    next_session_at: datetime | None
+    next_hearing_at: datetime | None
+    last_change: datetime
+    member_categories: list[str] | None
+    consents: list[ConsentFact]
+    caller_kind: str
+
+
+LEGAL_RECORD_ROWS = Rows(LegalRecordRow)
+TESTIMONY_STATUS_ROWS = Rows(TestimonyStatusRow)
 
 _COLUMNS = """
     case_id, documents, testimony_status, protective_measures, next_session_at,
@@ -80,17 +119,17 @@ _GET_MANY = Query(
 )
 
 
-async def get_many(session: Session, case_ids: list[UUID]) -> list[asyncpg.Record]:
-    return await session.fetch(_GET_MANY, case_ids=case_ids)
+async def get_many(session: Session, case_ids: list[UUID]) -> list[LegalRecordRow]:
+    return LEGAL_RECORD_ROWS.many(await session.fetch(_GET_MANY, case_ids=case_ids))
 
 
-async def get(session: Session, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, case_id=case_id)
+async def get(session: Session, case_id: UUID) -> LegalRecordRow | None:
+    return LEGAL_RECORD_ROWS.one(await session.fetchrow(_GET, case_id=case_id))
 
 
-async def upsert(session: Session, **values: Any) -> asyncpg.Record | None:
-    return await session.fetchrow(_UPSERT, values)
+async def upsert(session: Session, **values: Any) -> LegalRecordRow | None:
+    return LEGAL_RECORD_ROWS.one(await session.fetchrow(_UPSERT, values))
 
 
-async def testimony_page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_TESTIMONY_PAGE, params)
+async def testimony_page(session: Session, **params: Any) -> list[TestimonyStatusRow]:
+    return TESTIMONY_STATUS_ROWS.many(await session.fetch(_TESTIMONY_PAGE, params))

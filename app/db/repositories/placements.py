@@ -2,14 +2,87 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
-from app.db.policy_facts import POLICY_FACTS
+from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.rows import Rows
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementRow:
+    id: UUID
+    case_id: UUID
+    org_id: UUID
+    placed_by_org_id: UUID
+    setting: str
+    home_review_id: UUID | None
+    started_at: datetime
+    ended_at: datetime | None
+    exit_reason: str | None
+    authorization_ref_enc: bytes | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    last_visit_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HomeReviewRow:
+    id: UUID
+    case_id: UUID
+    reviewer_org_id: UUID
+    reviewed_at: datetime
+    result: str
+    notes_enc: bytes | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HomeReviewResultRow:
+    """What a new placement checks of the home review it names."""
+
+    id: UUID
+    case_id: UUID
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
+class VisitRow:
+    id: UUID
+    placement_id: UUID
+    visitor_org_id: UUID
+    visited_at: datetime
+    summary_enc: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueVisitRow:
+    """An active home-based placement due a visit, with the access policy's facts."""
+
+    id: UUID
+    case_id: UUID
+    reference: str
+    org_id: UUID
+    setting: str
+    started_at: datetime
+    last_visit_at: datetime | None
+    lead_org_id: UUID
+    member_categories: list[str] | None
+    consents: list[ConsentFact]
+    caller_kind: str
+
+
+PLACEMENT_ROWS = Rows(PlacementRow)
+HOME_REVIEW_ROWS = Rows(HomeReviewRow)
+HOME_REVIEW_RESULT_ROWS = Rows(HomeReviewResultRow)
+VISIT_ROWS = Rows(VisitRow)
+OVERDUE_VISIT_ROWS = Rows(OverdueVisitRow)
 
 _PLACEMENT = """
     p.id, p.case_id, p.org_id, p.placed_by_org_id, p.setting, p.home_review_id, p.started_at,
@@ -99,7 +172,9 @@ _OVERDUE = Query(
 # The first page of the placements of several cases at once (at most `limit` per case).
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT * FROM (
+    SELECT id, case_id, org_id, placed_by_org_id, setting, home_review_id, started_at, ended_at,
+           exit_reason, authorization_ref_enc, created_at, updated_at, version, last_visit_at
+    FROM (
         SELECT {_PLACEMENT},
                row_number() OVER (PARTITION BY p.case_id ORDER BY p.started_at, p.id) AS position
         FROM placements p
@@ -113,8 +188,8 @@ _PAGES_FOR_CASES = Query(
 )
 
 
-async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGES_FOR_CASES, params)
+async def pages_for_cases(session: Session, **params: Any) -> list[PlacementRow]:
+    return PLACEMENT_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))
 
 
 async def insert(session: Session, **values: Any) -> UUID | None:
@@ -122,33 +197,37 @@ async def insert(session: Session, **values: Any) -> UUID | None:
     return inserted
 
 
-async def get(session: Session, placement_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=placement_id, case_id=case_id)
+async def get(session: Session, placement_id: UUID, case_id: UUID) -> PlacementRow | None:
+    return PLACEMENT_ROWS.one(await session.fetchrow(_GET, id=placement_id, case_id=case_id))
 
 
-async def list_page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_LIST, params)
+async def list_page(session: Session, **params: Any) -> list[PlacementRow]:
+    return PLACEMENT_ROWS.many(await session.fetch(_LIST, params))
 
 
 async def end(session: Session, **values: Any) -> bool:
     return await session.fetchval(_END, values) is not None
 
 
-async def insert_review(session: Session, **values: Any) -> asyncpg.Record:
-    row = await session.fetchrow(_INSERT_REVIEW, values)
+async def insert_review(session: Session, **values: Any) -> HomeReviewRow:
+    row = HOME_REVIEW_ROWS.one(await session.fetchrow(_INSERT_REVIEW, values))
     assert row is not None
     return row
 
 
-async def get_review(session: Session, review_id: UUID, case_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET_REVIEW, id=review_id, case_id=case_id)
+async def get_review(
+    session: Session, review_id: UUID, case_id: UUID
+) -> HomeReviewResultRow | None:
+    return HOME_REVIEW_RESULT_ROWS.one(
+        await session.fetchrow(_GET_REVIEW, id=review_id, case_id=case_id)
+    )
 
 
-async def insert_visit(session: Session, **values: Any) -> asyncpg.Record:
-    row = await session.fetchrow(_INSERT_VISIT, values)
+async def insert_visit(session: Session, **values: Any) -> VisitRow:
+    row = VISIT_ROWS.one(await session.fetchrow(_INSERT_VISIT, values))
     assert row is not None
     return row
 
 
-async def overdue_page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_OVERDUE, params)
+async def overdue_page(session: Session, **params: Any) -> list[OverdueVisitRow]:
+    return OVERDUE_VISIT_ROWS.many(await session.fetch(_OVERDUE, params))

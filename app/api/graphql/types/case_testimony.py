@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import strawberry
 
 from app.api.graphql.types.enums import ProtectiveMeasure, TestimonyStatus
-from app.api.schemas.journey import TestimonyRow
+from app.api.schemas.legal import TestimonyRow
+from app.db.repositories.legal import TestimonyStatusRow
 
 
 @strawberry.type(description="Where one case's testimony preparation stands (legal)")
@@ -21,7 +21,7 @@ class CaseTestimony:
     last_change: datetime
 
     @classmethod
-    def of(cls, row: Any) -> CaseTestimony:
+    def of(cls, row: TestimonyStatusRow) -> CaseTestimony:
         out = TestimonyRow.of(row)  # the projection REST answers with
         return cls(
             case_id=out.case_id,

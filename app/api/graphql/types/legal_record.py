@@ -13,7 +13,7 @@ from app.api.graphql.types.enums import (
     ReliefStatus,
     TestimonyStatus,
 )
-from app.api.schemas.journey import LegalOut
+from app.api.schemas.legal import LegalOut
 from app.domain.legal import LegalRecord as LegalRecordData
 
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import strawberry
 
 from app.api.graphql.types.enums import ExitReason, PlacementSetting
-from app.api.schemas.journey import PlacementOut
+from app.api.schemas.placements import PlacementOut
+from app.domain.placements import Placement as PlacementData
 
 
 @strawberry.type(description="A placement (category `placement`), as REST's placements list")
@@ -28,6 +28,6 @@ class Placement:
     version: int
 
     @classmethod
-    def of(cls, row: Any) -> Placement:
-        out = PlacementOut.of(row)
+    def of(cls, placement: PlacementData) -> Placement:
+        out = PlacementOut.of(placement)
         return cls(**out.model_dump())

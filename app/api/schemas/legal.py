@@ -1,30 +1,23 @@
-"""Legal, placement and follow-up schemas."""
+"""Legal-record and testimony-pull schemas."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Annotated, Any
+from datetime import datetime
 from uuid import UUID
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
+from app.api.schemas.common import RequestModel, ResponseModel, ShortText, Timestamp
+from app.db.repositories.legal import TestimonyStatusRow
 from app.domain.legal import LegalRecord
 from app.domain.vocabulary import (
     DocumentStatus,
     DocumentType,
-    ExitReason,
-    FollowUpOutcome,
-    PlacementSetting,
     ProsecutionStatus,
     ProtectiveMeasure,
     ReliefStatus,
-    ReviewResult,
     TestimonyStatus,
 )
-
-Short = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
 
 
 class Document(RequestModel):
@@ -44,7 +37,7 @@ class Prosecution(RequestModel):
 
 
 class ImmigrationRelief(RequestModel):
-    type: Short | None = Field(default=None, description="e.g. a trafficking-victim visa")
+    type: ShortText | None = Field(default=None, description="e.g. a trafficking-victim visa")
     status: ReliefStatus | None = None
 
 
@@ -136,133 +129,13 @@ class TestimonyRow(ResponseModel):
     last_change: datetime
 
     @classmethod
-    def of(cls, row: Any) -> TestimonyRow:
+    def of(cls, row: TestimonyStatusRow) -> TestimonyRow:
         return cls(
-            case_id=row["case_id"],
-            reference=row["reference"],
-            testimony_status=TestimonyStatus(row["testimony_status"]),
-            protective_measures=[ProtectiveMeasure(m) for m in row["protective_measures"]],
-            next_session_at=row["next_session_at"],
-            next_hearing_at=row["next_hearing_at"],
-            last_change=row["last_change"],
+            case_id=row.case_id,
+            reference=row.reference,
+            testimony_status=TestimonyStatus(row.testimony_status),
+            protective_measures=[ProtectiveMeasure(m) for m in row.protective_measures],
+            next_session_at=row.next_session_at,
+            next_hearing_at=row.next_hearing_at,
+            last_change=row.last_change,
         )
-
-
-class PlacementIn(RequestModel):
-    org_id: UUID = Field(description="The organisation providing the placement")
-    setting: PlacementSetting
-    started_at: Timestamp
-    home_review_id: UUID | None = Field(
-        default=None, description="Required for community_family and foster_family (approved)"
-    )
-
-
-class PlacementEndIn(RequestModel):
-    ended_at: Timestamp
-    exit_reason: ExitReason
-    authorization_ref: Short | None = Field(
-        default=None,
-        description="The court's or social-welfare authority's decision; required for a "
-        "minor's exit other than `transferred`",
-    )
-
-
-class PlacementOut(ResponseModel):
-    id: UUID
-    case_id: UUID
-    org_id: UUID
-    placed_by_org_id: UUID
-    setting: PlacementSetting
-    home_review_id: UUID | None
-    started_at: datetime
-    ended_at: datetime | None
-    exit_reason: ExitReason | None
-    authorization_ref: str | None
-    last_visit_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-    @classmethod
-    def of(cls, row: Any) -> PlacementOut:
-        return cls(**{k: row[k] for k in cls.model_fields})
-
-
-class HomeReviewIn(RequestModel):
-    reviewed_at: Timestamp
-    result: ReviewResult
-    notes: Text | None = None
-
-
-class HomeReviewOut(ResponseModel):
-    id: UUID
-    case_id: UUID
-    reviewer_org_id: UUID
-    reviewed_at: datetime
-    result: ReviewResult
-    notes: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Any) -> HomeReviewOut:
-        return cls(**{k: row[k] for k in cls.model_fields})
-
-
-class VisitIn(RequestModel):
-    visited_at: Timestamp
-    summary: Text
-
-
-class VisitOut(ResponseModel):
-    id: UUID
-    placement_id: UUID
-    visitor_org_id: UUID
-    visited_at: datetime
-    summary: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: Any) -> VisitOut:
-        return cls(**{k: row[k] for k in cls.model_fields})
-
-
-class OverdueVisitOut(ResponseModel):
-    placement_id: UUID
-    case_id: UUID
-    case_reference: str
-    org_id: UUID
-    setting: PlacementSetting
-    started_at: datetime
-    last_visit_at: datetime | None
-    days_overdue: int
-
-
-class FollowUpIn(RequestModel):
-    due_on: date
-
-
-class FollowUpRecordIn(RequestModel):
-    contacted_at: Timestamp
-    outcome: FollowUpOutcome
-
-
-class FollowUpOut(ResponseModel):
-    id: UUID
-    case_id: UUID
-    org_id: UUID
-    due_on: date
-    contacted_at: datetime | None
-    outcome: FollowUpOutcome | None
-    recorded_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-    @classmethod
-    def of(cls, row: Any) -> FollowUpOut:
-        return cls(**{k: row[k] for k in cls.model_fields})
-
-
-class DueFollowUpOut(FollowUpOut):
-    case_reference: str
-    days_overdue: int = Field(description="0 when due today")

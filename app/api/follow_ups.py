@@ -1,0 +1,93 @@
+"""Follow-ups after exit (CONTRACT §4 "Placements, home reviews, visits, follow-ups")."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from app.api.deps import CasesRead, CasesWrite, Context, DbSession
+from app.api.idempotency import Idempotent
+from app.api.json_body import StrictJSONRoute
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.problems import problem_responses
+from app.api.responses import model_response
+from app.api.schemas.follow_ups import DueFollowUpOut, FollowUpIn, FollowUpOut, FollowUpRecordIn
+from app.domain.followups import FollowUpService
+
+router = APIRouter(
+    tags=["aftercare journey"],
+    responses=problem_responses(401, 403, 404, 422),
+    route_class=StrictJSONRoute,
+)
+
+
+@router.post(
+    "/v1/cases/{case_id}/follow-ups",
+    status_code=201,
+    response_model=FollowUpOut,
+    summary="Schedule a follow-up",
+)
+async def schedule_follow_up(
+    case_id: UUID,
+    body: FollowUpIn,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+    idem: Idempotent,
+) -> Response:
+    if (replay := await idem.replay()) is not None:
+        return replay
+    row = await FollowUpService(session, ctx.key_wrapper, principal).schedule(case_id, body.due_on)
+    return await idem.respond(201, FollowUpOut.of(row), case_id=case_id)
+
+
+@router.post(
+    "/v1/cases/{case_id}/follow-ups/{follow_up_id}/record",
+    response_model=FollowUpOut,
+    summary="Record a follow-up's outcome (at_risk / re_exploited raise the case's risk level)",
+    responses=problem_responses(409),
+)
+async def record_follow_up(
+    case_id: UUID,
+    follow_up_id: UUID,
+    body: FollowUpRecordIn,
+    session: DbSession,
+    ctx: Context,
+    principal: CasesWrite,
+) -> Response:
+    row = await FollowUpService(session, ctx.key_wrapper, principal).record(
+        case_id, follow_up_id, contacted_at=body.contacted_at, outcome=body.outcome
+    )
+    return model_response(FollowUpOut.of(row))
+
+
+@router.get(
+    "/v1/follow-ups",
+    response_model=PageOut[DueFollowUpOut],
+    summary="Your follow-ups due (and overdue) on or before `due_before` (default today)",
+)
+async def due_follow_ups(
+    session: DbSession,
+    ctx: Context,
+    principal: CasesRead,
+    due_before: Annotated[date | None, Query()] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    cursor: Cursor = None,
+) -> Response:
+    today = datetime.now(UTC).date()
+    page = await FollowUpService(session, ctx.key_wrapper, principal).due(
+        due_before=due_before or today, limit=limit, cursor=cursor
+    )
+    items = [
+        DueFollowUpOut(
+            **FollowUpOut.of(r).model_dump(),
+            case_reference=r.reference,
+            days_overdue=max((today - r.due_on).days, 0),
+        )
+        for r in page.items
+    ]
+    return model_response(PageOut[DueFollowUpOut](items=items, next_cursor=page.next_cursor))
