@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.api.deps import CasesRead, CasesWrite, Context, DbSession
-from app.api.idempotency import Idempotent
+from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -39,10 +39,13 @@ async def schedule_follow_up(
     principal: CasesWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    row = await FollowUpService(session, ctx.key_wrapper, principal).schedule(case_id, body.due_on)
-    return await idem.respond(201, FollowUpOut.of(row), case_id=case_id)
+    async def create() -> Created:
+        service = FollowUpService(session, ctx.key_wrapper, principal)
+        return Created(
+            FollowUpOut.of(await service.schedule(case_id, body.due_on)), case_id=case_id
+        )
+
+    return await idem.create(create)
 
 
 @router.post(

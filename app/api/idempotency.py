@@ -75,12 +75,12 @@ class IdempotentRequest:
 
         With ``rerender`` (resources that hold survivor data) no body is stored: a replay renders
         the resource afresh through the access policy (see :meth:`replay`)."""
-        if (replayed := await self.replay(rerender)) is not None:
+        if (replayed := await self._replay(rerender)) is not None:
             return replayed
         made = await create()
         headers = {"Location": made.location} if made.location is not None else {}
         headers.update(made.headers)
-        return await self.respond(
+        return await self._respond(
             status,
             made.body,
             headers,
@@ -89,8 +89,8 @@ class IdempotentRequest:
             rerendered=rerender is not None,
         )
 
-    # The two halves of :meth:`create`, for endpoints not yet converted to it.
-    async def replay(self, rerender: Rerender | None = None) -> Response | None:
+    # The two halves of :meth:`create`.
+    async def _replay(self, rerender: Rerender | None = None) -> Response | None:
         """The stored response when this is a retry. With ``rerender`` (resources that hold
         survivor data) the body is rendered afresh through the access policy, so a replay never
         shows more than the caller may see now, and is audited as the read it is."""
@@ -115,7 +115,7 @@ class IdempotentRequest:
             media_type="application/json",
         )
 
-    async def respond(
+    async def _respond(
         self,
         status: int,
         model: BaseModel,

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.api.deps import Context, DbSession, PlacementsRead, PlacementsWrite
-from app.api.idempotency import Idempotent
+from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -48,23 +48,21 @@ async def create_placement(
     principal: PlacementsWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    row = await PlacementService(session, ctx.key_wrapper, principal).create(
-        case_id,
-        PlacementInput(
-            org_id=body.org_id,
-            setting=body.setting,
-            started_at=body.started_at,
-            home_review_id=body.home_review_id,
-        ),
-    )
-    return await idem.respond(
-        201,
-        PlacementOut.of(row),
-        headers={"Location": f"/v1/cases/{case_id}/placements"},
-        case_id=case_id,
-    )
+    async def create() -> Created:
+        row = await PlacementService(session, ctx.key_wrapper, principal).create(
+            case_id,
+            PlacementInput(
+                org_id=body.org_id,
+                setting=body.setting,
+                started_at=body.started_at,
+                home_review_id=body.home_review_id,
+            ),
+        )
+        return Created(
+            PlacementOut.of(row), location=f"/v1/cases/{case_id}/placements", case_id=case_id
+        )
+
+    return await idem.create(create)
 
 
 @router.get(
@@ -124,12 +122,13 @@ async def create_home_review(
     principal: PlacementsWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    row = await PlacementService(session, ctx.key_wrapper, principal).review(
-        case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
-    )
-    return await idem.respond(201, HomeReviewOut.of(row), case_id=case_id)
+    async def create() -> Created:
+        row = await PlacementService(session, ctx.key_wrapper, principal).review(
+            case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
+        )
+        return Created(HomeReviewOut.of(row), case_id=case_id)
+
+    return await idem.create(create)
 
 
 @router.post(
@@ -148,12 +147,13 @@ async def create_visit(
     principal: PlacementsWrite,
     idem: Idempotent,
 ) -> Response:
-    if (replay := await idem.replay()) is not None:
-        return replay
-    row = await PlacementService(session, ctx.key_wrapper, principal).visit(
-        case_id, placement_id, visited_at=body.visited_at, summary=body.summary
-    )
-    return await idem.respond(201, VisitOut.of(row), case_id=case_id)
+    async def create() -> Created:
+        row = await PlacementService(session, ctx.key_wrapper, principal).visit(
+            case_id, placement_id, visited_at=body.visited_at, summary=body.summary
+        )
+        return Created(VisitOut.of(row), case_id=case_id)
+
+    return await idem.create(create)
 
 
 @router.get(
