@@ -48,9 +48,9 @@ async def create_referral(
     return await idem.respond(
         201,
         ReferralOut.of(view),
-        headers={"Location": f"/v1/referrals/{view.row['id']}"},
+        headers={"Location": f"/v1/referrals/{view.row.id}"},
         exclude_unset=True,
-        case_id=view.row["case_id"],
+        case_id=view.row.case_id,
     )
 
 
@@ -77,7 +77,7 @@ async def get_referral(
     referral_id: UUID, session: DbSession, ctx: Context, principal: ReferralsRead
 ) -> Response:
     view = await ReferralService(session, ctx.key_wrapper, principal).get(referral_id)
-    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row["version"])})
+    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row.version)})
 
 
 async def _act(
