@@ -115,9 +115,9 @@ async def seed(ctx: SeedContext) -> str:
             total += 1
             # A few other statuses than pending, so the check compares more than one.
             if service is ServiceKind.MEDICAL and i % 5 == 1:
-                await ctx.act(clinic, view.row["id"], Action.DECLINE, reason="No place")
+                await ctx.act(clinic, view.row.id, Action.DECLINE, reason="No place")
             elif service is ServiceKind.MEDICAL and i % 7 == 3:
-                await ctx.act(lead, view.row["id"], Action.WITHDRAW, reason="Moved away")
+                await ctx.act(lead, view.row.id, Action.WITHDRAW, reason="Moved away")
     assert total <= MAX_REFERRALS
     return ctx.token(lead)
 

@@ -406,7 +406,7 @@ async def seed_inbox(ctx: SeedContext) -> Inbox:
                 respond_by=in_future if k % 3 == 0 else None,
             ),
         )
-        referrals.append(view.row["id"])
+        referrals.append(view.row.id)
     for k, referral_id in enumerate(referrals):
         match k % 20:
             case 0:  # accepted
@@ -435,7 +435,7 @@ async def seed_inbox(ctx: SeedContext) -> Inbox:
         cursor = page.next_cursor
         if cursor is None:
             raise RuntimeError("the inbox ended before the deep page")
-    if cursor is None or [v.row["id"] for v in walked] != referrals[:INBOX_DEEP]:
+    if cursor is None or [v.row.id for v in walked] != referrals[:INBOX_DEEP]:
         raise RuntimeError("walking the inbox did not return the referrals in creation order")
     inbox = Inbox(receiver=receiver, token=ctx.token(receiver), deep_cursor=cursor)
     ctx.shared["inbox"] = inbox

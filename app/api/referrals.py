@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Body, Query
@@ -16,8 +18,7 @@ from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
 from app.api.schemas.referrals import AcceptIn, OutcomeIn, ReasonIn, ReferralCreate, ReferralOut
-from app.domain.principal import Principal
-from app.domain.referral_rules import Action, ReferralStatus
+from app.domain.referral_rules import TRANSITIONS, Note, ReferralStatus, Transition
 from app.domain.referrals import ReferralService
 
 router = APIRouter(
@@ -46,9 +47,9 @@ async def create_referral(
         view = await ReferralService(session, ctx.key_wrapper, principal).create(body.to_input())
         return Created(
             ReferralOut.of(view),
-            location=f"/v1/referrals/{view.row['id']}",
+            location=f"/v1/referrals/{view.row.id}",
             exclude_unset=True,
-            case_id=view.row["case_id"],
+            case_id=view.row.case_id,
         )
 
     return await idem.create(create)
@@ -77,99 +78,56 @@ async def get_referral(
     referral_id: UUID, session: DbSession, ctx: Context, principal: ReferralsRead
 ) -> Response:
     view = await ReferralService(session, ctx.key_wrapper, principal).get(referral_id)
-    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row["version"])})
+    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row.version)})
 
 
-async def _act(
-    session: DbSession,
-    ctx: Context,
-    principal: Principal,
-    referral_id: UUID,
-    action: Action,
-    **kw: str | None,
-) -> Response:
-    view = await ReferralService(session, ctx.key_wrapper, principal).act(referral_id, action, **kw)
-    return model_response(ReferralOut.of(view))
+# -- transitions: one route per row of the state machine (app.domain.referral_rules) ----------
 
-
+# The body each kind of note comes in; a transition without a note takes an optional empty object.
+_NOTE_BODIES: dict[Note | None, Any] = {
+    None: Annotated[AcceptIn | None, Body()],
+    Note.REASON: ReasonIn,
+    Note.OUTCOME: OutcomeIn,
+}
 _TRANSITION_ERRORS = problem_responses(409)
 
 
-@router.post(
-    "/{referral_id}/accept",
-    response_model=ReferralOut,
-    summary="Receiver: accept (joins the care team; takes a place for shelter services)",
-    responses=_TRANSITION_ERRORS,
-)
-async def accept(
-    referral_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: ReferralsWrite,
-    body: Annotated[AcceptIn | None, Body()] = None,
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.ACCEPT)
+def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
+    """``POST /{referral_id}/<action>``: the endpoint, its signature naming the note's body."""
+    note = rule.note
+
+    async def endpoint(
+        referral_id: UUID,
+        session: DbSession,
+        ctx: Context,
+        principal: ReferralsWrite,
+        body: Any = None,
+    ) -> Response:
+        text = {note.value: getattr(body, note.value)} if note is not None else {}
+        service = ReferralService(session, ctx.key_wrapper, principal)
+        view = await service.act(referral_id, rule.action, **text)
+        return model_response(ReferralOut.of(view))
+
+    # FastAPI reads the body model from the signature: required for a note, else optional.
+    signature = inspect.signature(endpoint)
+    body = signature.parameters["body"].replace(
+        annotation=_NOTE_BODIES[note],
+        default=None if note is None else inspect.Parameter.empty,
+    )
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*list(signature.parameters.values())[:-1], body]
+    )
+    endpoint.__name__ = endpoint.__qualname__ = rule.action.value
+    return endpoint
 
 
-@router.post(
-    "/{referral_id}/decline",
-    response_model=ReferralOut,
-    summary="Receiver: decline (reason required)",
-    responses=_TRANSITION_ERRORS,
-)
-async def decline(
-    referral_id: UUID, body: ReasonIn, session: DbSession, ctx: Context, principal: ReferralsWrite
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.DECLINE, reason=body.reason)
-
-
-@router.post(
-    "/{referral_id}/start",
-    response_model=ReferralOut,
-    summary="Receiver: service has started",
-    responses=_TRANSITION_ERRORS,
-)
-async def start(
-    referral_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: ReferralsWrite,
-    body: Annotated[AcceptIn | None, Body()] = None,
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.START)
-
-
-@router.post(
-    "/{referral_id}/complete",
-    response_model=ReferralOut,
-    summary="Receiver: completed, with an outcome (leaves the care team)",
-    responses=_TRANSITION_ERRORS,
-)
-async def complete(
-    referral_id: UUID, body: OutcomeIn, session: DbSession, ctx: Context, principal: ReferralsWrite
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.COMPLETE, outcome=body.outcome)
-
-
-@router.post(
-    "/{referral_id}/fail",
-    response_model=ReferralOut,
-    summary="Receiver: could not be delivered (reason required)",
-    responses=_TRANSITION_ERRORS,
-)
-async def fail(
-    referral_id: UUID, body: ReasonIn, session: DbSession, ctx: Context, principal: ReferralsWrite
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.FAIL, reason=body.reason)
-
-
-@router.post(
-    "/{referral_id}/withdraw",
-    response_model=ReferralOut,
-    summary="Sender: withdraw (reason required)",
-    responses=_TRANSITION_ERRORS,
-)
-async def withdraw(
-    referral_id: UUID, body: ReasonIn, session: DbSession, ctx: Context, principal: ReferralsWrite
-) -> Response:
-    return await _act(session, ctx, principal, referral_id, Action.WITHDRAW, reason=body.reason)
+for _rule in TRANSITIONS.values():
+    router.add_api_route(
+        f"/{{referral_id}}/{_rule.action.value}",
+        _transition_route(_rule),
+        methods=["POST"],
+        name=_rule.action.value,  # operationId `<action>_v1_referrals__referral_id__<action>_post`
+        response_model=ReferralOut,
+        summary=_rule.summary,
+        responses=_TRANSITION_ERRORS,
+    )

@@ -49,32 +49,88 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
 
 
+class Note(StrEnum):
+    """The free text a transition requires (stored encrypted as ``<note>_enc``)."""
+
+    REASON = "reason"
+    OUTCOME = "outcome"
+
+
 S = ReferralStatus
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
+    """One action of the state machine. Each row is also one REST route
+    (``POST /v1/referrals/{id}/<action>``, titled ``summary``) and one GraphQL mutation
+    (``<action>Referral``, described by ``description``), both taking ``note`` when it is set
+    (see app.api.referrals and app.api.graphql.mutations.referral_mutations)."""
+
     action: Action
     sources: frozenset[ReferralStatus]
     target: ReferralStatus
     party: Party
+    note: Note | None
+    summary: str
+    description: str
 
 
 TRANSITIONS: dict[Action, Transition] = {
     t.action: t
     for t in (
-        Transition(Action.ACCEPT, frozenset({S.PENDING}), S.ACCEPTED, Party.RECEIVER),
-        Transition(Action.DECLINE, frozenset({S.PENDING}), S.DECLINED, Party.RECEIVER),
-        Transition(Action.START, frozenset({S.ACCEPTED}), S.IN_PROGRESS, Party.RECEIVER),
         Transition(
-            Action.COMPLETE, frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.COMPLETED, Party.RECEIVER
+            Action.ACCEPT,
+            frozenset({S.PENDING}),
+            S.ACCEPTED,
+            Party.RECEIVER,
+            None,
+            summary="Receiver: accept (joins the care team; takes a place for shelter services)",
+            description="Receiver: accept (joins the care team).",
         ),
-        Transition(Action.FAIL, frozenset({S.ACCEPTED, S.IN_PROGRESS}), S.FAILED, Party.RECEIVER),
+        Transition(
+            Action.DECLINE,
+            frozenset({S.PENDING}),
+            S.DECLINED,
+            Party.RECEIVER,
+            Note.REASON,
+            summary="Receiver: decline (reason required)",
+            description="Receiver: decline (reason required).",
+        ),
+        Transition(
+            Action.START,
+            frozenset({S.ACCEPTED}),
+            S.IN_PROGRESS,
+            Party.RECEIVER,
+            None,
+            summary="Receiver: service has started",
+            description="Receiver: the service has started.",
+        ),
+        Transition(
+            Action.COMPLETE,
+            frozenset({S.ACCEPTED, S.IN_PROGRESS}),
+            S.COMPLETED,
+            Party.RECEIVER,
+            Note.OUTCOME,
+            summary="Receiver: completed, with an outcome (leaves the care team)",
+            description="Receiver: completed, with an outcome.",
+        ),
+        Transition(
+            Action.FAIL,
+            frozenset({S.ACCEPTED, S.IN_PROGRESS}),
+            S.FAILED,
+            Party.RECEIVER,
+            Note.REASON,
+            summary="Receiver: could not be delivered (reason required)",
+            description="Receiver: could not be delivered (reason required).",
+        ),
         Transition(
             Action.WITHDRAW,
             frozenset({S.PENDING, S.ACCEPTED, S.IN_PROGRESS}),
             S.WITHDRAWN,
             Party.SENDER,
+            Note.REASON,
+            summary="Sender: withdraw (reason required)",
+            description="Sender: withdraw (reason required).",
         ),
     )
 }

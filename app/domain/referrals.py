@@ -13,13 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as consent_repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import referrals as repo
+from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
@@ -31,7 +30,7 @@ from app.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from app.domain.freetext import CaseText, Row, text_of_row
+from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
@@ -69,37 +68,48 @@ class ReferralInput:
 
 @dataclass(frozen=True, slots=True)
 class ReferralView:
-    row: Row
+    """A referral as its sender or receiver sees it: the row (free text still sealed in its
+    ``*_enc`` columns) and that text opened."""
+
+    row: ReferralRow
     party: Party
     preview: dict[str, Any] | None
+    reason: str
+    status_reason: str | None
+    outcome: str | None
 
     @property
     def status(self) -> ReferralStatus:
-        return ReferralStatus(self.row["status"])
+        return ReferralStatus(self.row.status)
 
 
-def _party(row: Row, org_id: UUID) -> Party:
-    return Party.SENDER if row["from_org_id"] == org_id else Party.RECEIVER
+def _party(row: ReferralRow, org_id: UUID) -> Party:
+    return Party.SENDER if row.from_org_id == org_id else Party.RECEIVER
 
 
-def preview_of(row: Row) -> dict[str, Any]:
+def preview_of(row: ReferralRow) -> dict[str, Any]:
     """The de-identified preview a receiver decides on: never names, dates, contact, places."""
     return {
-        "age_band": row["age_band"],
-        "gender": row["gender"],
-        "languages": row["languages"],
-        "needs": row["needs"],
-        "urgency": row["urgency"],
-        "is_minor": row["is_minor"],
-        "exploitation_types": row["exploitation_types"],
+        "age_band": row.age_band,
+        "gender": row.gender,
+        "languages": row.languages,
+        "needs": row.needs,
+        "urgency": row.urgency,
+        "is_minor": row.is_minor,
+        "exploitation_types": row.exploitation_types,
     }
 
 
-def _view(row: Row, org_id: UUID) -> ReferralView:
+def _view(row: ReferralRow, org_id: UUID, text: CaseText) -> ReferralView:
     party = _party(row, org_id)
-    pending = row["status"] == ReferralStatus.PENDING
+    pending = row.status == ReferralStatus.PENDING
     return ReferralView(
-        row, party, preview_of(row) if party is Party.RECEIVER and pending else None
+        row,
+        party,
+        preview_of(row) if party is Party.RECEIVER and pending else None,
+        reason=text.open(TABLE, row.id, "reason", row.reason_enc),
+        status_reason=text.open(TABLE, row.id, "status_reason", row.status_reason_enc),
+        outcome=text.open(TABLE, row.id, "outcome", row.outcome_enc),
     )
 
 
@@ -111,14 +121,21 @@ class ReferralService:
         self.audit = AuditTrail(session)
 
     # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
-    def _text(self, row: asyncpg.Record) -> CaseText:
-        return text_of_row(self.session, self.cases.keyring, row)
+    def _text(self, row: ReferralRow) -> CaseText:
+        return case_text(
+            self.session,
+            self.cases.keyring,
+            row.case_id,
+            row.wrapped_key,
+            row.kek_id,
+            erased=row.identity_erased_at is not None,
+        )
 
-    def _revealed(self, row: asyncpg.Record) -> Row:
-        return self._text(row).reveal(TABLE, row)
+    def _view(self, row: ReferralRow) -> ReferralView:
+        return _view(row, self.principal.org_id, self._text(row))
 
     # -- reads ------------------------------------------------------------------------------
-    async def _row(self, referral_id: UUID) -> asyncpg.Record:
+    async def _row(self, referral_id: UUID) -> ReferralRow:
         row = await repo.get(self.session, referral_id, self.principal.org_id)
         if row is None:
             raise NotFound("No such referral")
@@ -126,13 +143,13 @@ class ReferralService:
 
     async def get(self, referral_id: UUID) -> ReferralView:
         row = await self._row(referral_id)
-        if row["stored_status"] == "pending" and row["status"] == "expired":
+        if row.stored_status == "pending" and row.status == "expired":
             await repo.expire_due(self.session, referral_id)  # store what it already reads as
             row = await self._row(referral_id)
-        view = _view(self._revealed(row), self.principal.org_id)
+        view = self._view(row)
         if view.preview is not None:
             await self.audit.record(
-                self.principal, "referral.preview", [row["case_id"]], PREVIEW_CATEGORIES
+                self.principal, "referral.preview", [row.case_id], PREVIEW_CATEGORIES
             )
         return view
 
@@ -154,9 +171,9 @@ class ReferralService:
             after_id=after[1] if after else None,
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r["created_at"].isoformat(), r["id"]))
-        views = [_view(self._revealed(r), self.principal.org_id) for r in page.items]
-        previewed = [v.row["case_id"] for v in views if v.preview is not None]
+        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
+        views = [self._view(r) for r in page.items]
+        previewed = [v.row.case_id for v in views if v.preview is not None]
         if previewed:
             await self.audit.record(
                 self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
@@ -188,21 +205,18 @@ class ReferralService:
         )
         pages = paginate_groups(
             rows,
-            lambda r: r["case_id"],
+            lambda r: r.case_id,
             list(loaded),
             limit,
             LIST_NAME,
-            lambda r: (r["created_at"].isoformat(), r["id"]),
+            lambda r: (r.created_at.isoformat(), r.id),
         )
         views = {
-            i: Page(
-                [_view(self._revealed(r), self.principal.org_id) for r in page.items],
-                page.next_cursor,
-            )
+            i: Page([self._view(r) for r in page.items], page.next_cursor)
             for i, page in pages.items()
         }
         previewed = [
-            v.row["case_id"] for p in views.values() for v in p.items if v.preview is not None
+            v.row.case_id for p in views.values() for v in p.items if v.preview is not None
         ]
         if previewed:
             await self.audit.record(
@@ -252,7 +266,7 @@ class ReferralService:
             self.cases.text(loaded.row), data.case_id, referral_id, "sent", str(data.service)
         )
         await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
-        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
+        return self._view(await self._row(referral_id))
 
     async def _require_consent(
         self,
@@ -307,17 +321,17 @@ class ReferralService:
         row = await self._row(referral_id)
         # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
         # waits for this transaction (or this one for it) and then sees what it did.
-        case = await case_repo.lock_state(self.session, row["case_id"])
+        case = await case_repo.lock_state(self.session, row.case_id)
         assert case is not None  # a referral's case is never deleted
         now = datetime.now(UTC)
-        current = effective_status(ReferralStatus(row["stored_status"]), row["respond_by"], now)
+        current = effective_status(ReferralStatus(row.stored_status), row.respond_by, now)
         rule = transition(
-            action, current, _party(row, self.principal.org_id), transfer_lead=row["transfer_lead"]
+            action, current, _party(row, self.principal.org_id), transfer_lead=row.transfer_lead
         )
         lead = expected_lead(
-            from_org_id=row["from_org_id"],
-            to_org_id=row["to_org_id"],
-            transfer_lead=row["transfer_lead"],
+            from_org_id=row.from_org_id,
+            to_org_id=row.to_org_id,
+            transfer_lead=row.transfer_lead,
             current=current,
         )
         check_case(
@@ -335,63 +349,63 @@ class ReferralService:
             status=str(rule.target),
             status_reason_enc=self._text(row).seal(TABLE, referral_id, "status_reason", reason),
             outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
-            capacity_held=row["capacity_held"],
+            capacity_held=row.capacity_held,
         )
         if not moved:
             raise InvalidTransition("The referral changed meanwhile; fetch it again")
-        case_id, service = row["case_id"], ServiceKind(row["service"])
+        case_id, service = row.case_id, ServiceKind(row.service)
         if action is Action.ACCEPT:
             await self._join(row, service)
         elif current in ACTIVE and rule.target not in ACTIVE:
             await case_repo.end_referral_membership(self.session, referral_id)
-            if row["capacity_held"]:
-                await repo.give_back_place(self.session, row["to_org_id"], str(service))
+            if row.capacity_held:
+                await repo.give_back_place(self.session, row.to_org_id, str(service))
                 await repo.set_capacity_held(self.session, referral_id, False)
         await self._timeline(self._text(row), case_id, referral_id, str(rule.target), str(service))
         await self.audit.record(
             self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
         )
-        if action is Action.ACCEPT and row["transfer_lead"]:
+        if action is Action.ACCEPT and row.transfer_lead:
             # The sender no longer leads: what it still had pending on the case goes.
             await withdraw_pending(
                 self.session, self.principal, case_id, HubWithdrawal.LEAD_CHANGED, self._text(row)
             )
-        return _view(self._revealed(await self._row(referral_id)), self.principal.org_id)
+        return self._view(await self._row(referral_id))
 
-    async def _join(self, row: asyncpg.Record, service: ServiceKind) -> None:
-        if row["transfer_lead"]:
+    async def _join(self, row: ReferralRow, service: ServiceKind) -> None:
+        if row.transfer_lead:
             # The new lead will see everything: the consent must still cover it all now.
-            recipient = await org_repo.get(self.session, row["to_org_id"])
+            recipient = await org_repo.get(self.session, row.to_org_id)
             assert recipient is not None
             await self._require_consent(
-                row["case_id"],
-                row["to_org_id"],
+                row.case_id,
+                row.to_org_id,
                 recipient.kind,
                 ALL_CATEGORIES,
                 datetime.now(UTC),
             )
         if holds_capacity(service):
-            taken = await repo.take_place(self.session, row["to_org_id"], str(service))
+            taken = await repo.take_place(self.session, row.to_org_id, str(service))
             if taken is False:
                 raise Conflict(
                     "No free place for this service: update your capacity before accepting"
                 )
             if taken:
-                await repo.set_capacity_held(self.session, row["id"], True)
-        if row["transfer_lead"]:
+                await repo.set_capacity_held(self.session, row.id, True)
+        if row.transfer_lead:
             # The receiver becomes the lead; the previous lead stays on the care team with the
             # categories it shared, until the referral ends.
-            await case_repo.set_lead(self.session, row["case_id"], row["to_org_id"])
-            member = row["from_org_id"]
+            await case_repo.set_lead(self.session, row.case_id, row.to_org_id)
+            member = row.from_org_id
         else:
-            member = row["to_org_id"]
+            member = row.to_org_id
         await case_repo.add_member(
             self.session,
             id=uuid4(),
-            case_id=row["case_id"],
+            case_id=row.case_id,
             org_id=member,
-            categories=list(row["shared_categories"]),
-            referral_id=row["id"],
+            categories=list(row.shared_categories),
+            referral_id=row.id,
         )
 
     async def _timeline(
@@ -435,10 +449,10 @@ async def withdraw_pending(
     for r in await repo.pending_of_case(session, case_id):
         moved = await repo.transition(
             session,
-            id=r["id"],
+            id=r.id,
             expected_status=str(ReferralStatus.PENDING),
             status=str(ReferralStatus.WITHDRAWN),
-            status_reason_enc=text.seal(TABLE, r["id"], "status_reason", str(why)),
+            status_reason_enc=text.seal(TABLE, r.id, "status_reason", str(why)),
             outcome_enc=None,
             capacity_held=False,  # a pending referral holds no place
         )
@@ -450,9 +464,9 @@ async def withdraw_pending(
             principal,
             text,
             case_id,
-            r["id"],
+            r.id,
             str(ReferralStatus.WITHDRAWN),
-            r["service"],
+            r.service,
             withdrawn_by="hub",
             cause=cause,
         )

@@ -73,7 +73,7 @@ def case_cursor(view: CaseView) -> str:
 
 
 def referral_cursor(view: ReferralView) -> str:
-    return _created(referrals.LIST_NAME)(view.row)
+    return encode_cursor(referrals.LIST_NAME, (view.row.created_at.isoformat(), view.row.id))
 
 
 def organization_cursor(org: Organization) -> str:

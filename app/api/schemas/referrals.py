@@ -112,29 +112,29 @@ class ReferralOut(ResponseModel):
         row = view.row
         sender = view.party is Party.SENDER
         out = cls(
-            id=row["id"],
-            case_id=row["case_id"],
-            from_org_id=row["from_org_id"],
-            to_org_id=row["to_org_id"],
+            id=row.id,
+            case_id=row.case_id,
+            from_org_id=row.from_org_id,
+            to_org_id=row.to_org_id,
             direction="outgoing" if sender else "incoming",
-            service=ServiceKind(row["service"]),
-            urgency=Urgency(row["urgency"]),
-            reason=row["reason"],
-            shared_categories=[Category(c) for c in row["shared_categories"]],
-            respond_by=row["respond_by"],
-            transfer_lead=row["transfer_lead"],
-            status=ReferralStatus(row["status"]),
-            status_reason=row["status_reason"],
-            outcome=row["outcome"],
-            responded_at=row["responded_at"],
-            started_at=row["started_at"],
-            ended_at=row["ended_at"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            version=row["version"],
+            service=ServiceKind(row.service),
+            urgency=Urgency(row.urgency),
+            reason=view.reason,
+            shared_categories=[Category(c) for c in row.shared_categories],
+            respond_by=row.respond_by,
+            transfer_lead=row.transfer_lead,
+            status=ReferralStatus(row.status),
+            status_reason=view.status_reason,
+            outcome=view.outcome,
+            responded_at=row.responded_at,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            version=row.version,
         )
-        if sender or row["started_at"] is not None or view.status in ACCEPTED_ONCE:
-            out.case_reference = row["case_reference"]
+        if sender or row.started_at is not None or view.status in ACCEPTED_ONCE:
+            out.case_reference = row.case_reference
         if view.preview is not None:
             out.preview = Preview(**view.preview)
         return out

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from app.db.database import Session
 from app.db.query import Query
+from app.db.rows import Rows
 
 # The stored status, except that a pending referral past its deadline reads as expired
 # (app.domain.referral_rules.effective_status says the same in Python).
@@ -25,6 +26,54 @@ _COLUMNS = f"""
     c.age_band, c.gender, c.languages, c.needs, c.is_minor, c.exploitation_types,
     c.identity_erased_at, k.wrapped_key, k.kek_id
 """
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralRow:
+    """A referral with the case columns it is shown with (``_COLUMNS``): the de-identified
+    preview, the case reference, and the case's data key for the free text (``*_enc``)."""
+
+    id: UUID
+    case_id: UUID
+    from_org_id: UUID
+    to_org_id: UUID
+    service: str
+    urgency: str
+    reason_enc: bytes
+    shared_categories: list[str]
+    respond_by: datetime | None
+    transfer_lead: bool
+    stored_status: str
+    status: str  # effective: a pending referral past its deadline reads as expired
+    status_reason_enc: bytes | None
+    outcome_enc: bytes | None
+    capacity_held: bool
+    responded_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    case_reference: str
+    age_band: str
+    gender: str
+    languages: list[str]
+    needs: list[str]
+    is_minor: bool
+    exploitation_types: list[str]
+    identity_erased_at: datetime | None
+    wrapped_key: bytes | None
+    kek_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingReferralRow:
+    id: UUID
+    service: str
+
+
+REFERRAL_ROWS = Rows(ReferralRow)
+PENDING_ROWS = Rows(PendingReferralRow)
 
 _GET = Query(
     f"""
@@ -128,12 +177,12 @@ _GIVE_BACK_PLACE = Query(
 )
 
 
-async def get(session: Session, referral_id: UUID, org_id: UUID) -> asyncpg.Record | None:
-    return await session.fetchrow(_GET, id=referral_id, org_id=org_id)
+async def get(session: Session, referral_id: UUID, org_id: UUID) -> ReferralRow | None:
+    return REFERRAL_ROWS.one(await session.fetchrow(_GET, id=referral_id, org_id=org_id))
 
 
-async def page(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGE, params)
+async def page(session: Session, **params: Any) -> list[ReferralRow]:
+    return REFERRAL_ROWS.many(await session.fetch(_PAGE, params))
 
 
 async def insert(session: Session, **values: Any) -> None:
@@ -158,9 +207,9 @@ async def take_place(session: Session, org_id: UUID, service: str) -> bool | Non
     return False
 
 
-async def pending_of_case(session: Session, case_id: UUID) -> list[asyncpg.Record]:
-    """The case's pending referrals (``id``, ``service``), oldest first."""
-    return await session.fetch(_PENDING_OF_CASE, case_id=case_id)
+async def pending_of_case(session: Session, case_id: UUID) -> list[PendingReferralRow]:
+    """The case's pending referrals, oldest first."""
+    return PENDING_ROWS.many(await session.fetch(_PENDING_OF_CASE, case_id=case_id))
 
 
 async def set_capacity_held(session: Session, referral_id: UUID, held: bool) -> None:
@@ -172,10 +221,10 @@ async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
 
 
 # The referrals of several cases that the caller sent or received (as `_GET` decides), at most
-# `limit` per case.
+# `limit` per case. The outer query selects `_COLUMNS` by name (not the ranking's `position`).
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT * FROM (
+    SELECT {", ".join(REFERRAL_ROWS.fields)} FROM (
         SELECT {_COLUMNS}, row_number() OVER (
                    PARTITION BY r.case_id ORDER BY r.created_at, r.id) AS position
         FROM referrals r JOIN cases c ON c.id = r.case_id
@@ -191,5 +240,5 @@ _PAGES_FOR_CASES = Query(
 )
 
 
-async def pages_for_cases(session: Session, **params: Any) -> list[asyncpg.Record]:
-    return await session.fetch(_PAGES_FOR_CASES, params)
+async def pages_for_cases(session: Session, **params: Any) -> list[ReferralRow]:
+    return REFERRAL_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))

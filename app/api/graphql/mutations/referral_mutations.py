@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import inspect
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -10,19 +12,49 @@ from app.api.graphql.inputs.validation import validated
 from app.api.graphql.mutations.fields import mutation
 from app.api.graphql.types.referral import Referral
 from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
-from app.domain.referral_rules import Action
+from app.domain.referral_rules import TRANSITIONS, Note, Transition
+
+T = TypeVar("T")
 
 
-async def _act(info: Info, referral_id: UUID, action: Action, **kw: str | None) -> Referral:
-    view = await info.context.services.referrals().act(referral_id, action, **kw)
-    return Referral.of(view)
+# The request model each kind of note is validated with (as the REST body is).
+_NOTE_MODELS: dict[Note, type[ReasonIn] | type[OutcomeIn]] = {
+    Note.REASON: ReasonIn,
+    Note.OUTCOME: OutcomeIn,
+}
 
 
-def _reason(value: str) -> str:
-    return validated(ReasonIn, {"reason": value}).reason
+def _transition_mutation(rule: Transition) -> Any:
+    """``<action>Referral(id, <note>)``: the mutation of one row of the state machine
+    (app.domain.referral_rules), taking the row's note (if any) as a required string."""
+    note = rule.note
+
+    async def resolve(self: Any, info: Info, id: UUID, **text: str) -> Referral | None:
+        notes: dict[str, str] = {}
+        if note is not None:
+            notes[note.value] = getattr(validated(_NOTE_MODELS[note], text), note.value)
+        view = await info.context.services.referrals().act(id, rule.action, **notes)
+        return Referral.of(view)
+
+    # Strawberry reads the arguments from the signature: `id`, then the note.
+    signature = inspect.signature(resolve)
+    params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+    if note is not None:
+        params.append(inspect.Parameter(note.value, inspect.Parameter.KEYWORD_ONLY, annotation=str))
+    resolve.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    resolve.__name__ = resolve.__qualname__ = f"{rule.action.value}_referral"
+    return mutation("referrals:write", description=rule.description)(resolve)
+
+
+def _with_transitions(cls: type[T]) -> type[T]:
+    """Adds one mutation per transition, in the table's order."""
+    for rule in TRANSITIONS.values():
+        setattr(cls, f"{rule.action.value}_referral", _transition_mutation(rule))
+    return cls
 
 
 @strawberry.type
+@_with_transitions
 class ReferralMutations:
     @mutation(
         "referrals:write",
@@ -33,28 +65,3 @@ class ReferralMutations:
         body = validated(ReferralCreate, input, root=["input"])
         view = await info.context.services.referrals().create(body.to_input())
         return Referral.of(view)
-
-    @mutation("referrals:write", description="Receiver: accept (joins the care team).")
-    async def accept_referral(self, info: Info, id: UUID) -> Referral | None:
-        return await _act(info, id, Action.ACCEPT)
-
-    @mutation("referrals:write", description="Receiver: decline (reason required).")
-    async def decline_referral(self, info: Info, id: UUID, reason: str) -> Referral | None:
-        return await _act(info, id, Action.DECLINE, reason=_reason(reason))
-
-    @mutation("referrals:write", description="Receiver: the service has started.")
-    async def start_referral(self, info: Info, id: UUID) -> Referral | None:
-        return await _act(info, id, Action.START)
-
-    @mutation("referrals:write", description="Receiver: completed, with an outcome.")
-    async def complete_referral(self, info: Info, id: UUID, outcome: str) -> Referral | None:
-        value = validated(OutcomeIn, {"outcome": outcome}).outcome
-        return await _act(info, id, Action.COMPLETE, outcome=value)
-
-    @mutation("referrals:write", description="Receiver: could not be delivered (reason required).")
-    async def fail_referral(self, info: Info, id: UUID, reason: str) -> Referral | None:
-        return await _act(info, id, Action.FAIL, reason=_reason(reason))
-
-    @mutation("referrals:write", description="Sender: withdraw (reason required).")
-    async def withdraw_referral(self, info: Info, id: UUID, reason: str) -> Referral | None:
-        return await _act(info, id, Action.WITHDRAW, reason=_reason(reason))
