@@ -9,6 +9,13 @@ import httpx
 PROBLEM = "application/problem+json"
 
 
+def flip(blob: bytes, index: int) -> bytes:
+    """``blob`` with the lowest bit of byte ``index`` flipped (tampering in the unit tests)."""
+    out = bytearray(blob)
+    out[index] ^= 0x01
+    return bytes(out)
+
+
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM), response.headers

@@ -16,21 +16,6 @@ from tests.helpers import StatementCounter, assert_forbidden, assert_problem, as
 CASES = "/v1/cases"
 
 
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Lead Shelter")
-
-
-@pytest.fixture
-async def member(factory: Factory) -> Partner:
-    return await factory.partner(name="Care Team Clinic", kind="medical_provider")
-
-
-@pytest.fixture
-async def stranger(factory: Factory) -> Partner:
-    return await factory.partner(name="Stranger NGO")
-
-
 def ids(response: httpx.Response) -> list[str]:
     return [c["id"] for c in response.json()["items"]]
 

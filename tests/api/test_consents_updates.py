@@ -9,31 +9,11 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
+from tests.api.test_cases import consent
 from tests.factories import Factory, Partner, add_member, minor_body
 from tests.helpers import StatementCounter, assert_forbidden, assert_problem, assert_unauthorized
 
 CASES = "/v1/cases"
-
-
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Lead Shelter")
-
-
-@pytest.fixture
-async def member(factory: Factory) -> Partner:
-    return await factory.partner(name="Care Team Clinic", kind="medical_provider")
-
-
-@pytest.fixture
-async def stranger(factory: Factory) -> Partner:
-    return await factory.partner(name="Stranger NGO")
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
 
 
 def summaries(response: httpx.Response) -> list[str]:

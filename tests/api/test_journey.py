@@ -16,23 +16,8 @@ from tests.helpers import StatementCounter, assert_forbidden, assert_problem, as
 
 
 @pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Harbor Shelter")
-
-
-@pytest.fixture
 async def lawyer(factory: Factory) -> Partner:
     return await factory.partner(name="Justice Aid", kind="legal_partner", services=["legal"])
-
-
-@pytest.fixture
-async def stranger(factory: Factory) -> Partner:
-    return await factory.partner(name="Stranger NGO")
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
 
 
 def iso(moment: datetime) -> str:

@@ -17,6 +17,7 @@ LIST = "/v1/organizations"
 ME = "/v1/organizations/me"
 
 
+# Overrides the shared `partner`: the directory tests read its name, services and capacity.
 @pytest.fixture
 async def partner(factory: Factory) -> Partner:
     return await factory.partner(

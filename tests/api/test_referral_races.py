@@ -29,11 +29,6 @@ EVERYTHING = [
 
 
 @pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Harbor Shelter", services=["shelter"])
-
-
-@pytest.fixture
 async def g(factory: Factory) -> Partner:
     return await factory.partner(
         name="Gulf Shelter", services=["shelter"], capacity=[("shelter", 3, 10)]
@@ -45,16 +40,6 @@ async def h(factory: Factory) -> Partner:
     return await factory.partner(
         name="Hill Shelter", services=["shelter"], capacity=[("shelter", 3, 10)]
     )
-
-
-@pytest.fixture
-async def clinic(factory: Factory) -> Partner:
-    return await factory.partner(name="River Clinic", kind="medical_provider", services=["medical"])
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
 
 
 async def transfer(

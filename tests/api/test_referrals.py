@@ -18,16 +18,6 @@ REF = "/v1/referrals"
 
 
 @pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Harbor Shelter", services=["shelter"])
-
-
-@pytest.fixture
-async def clinic(factory: Factory) -> Partner:
-    return await factory.partner(name="River Clinic", kind="medical_provider", services=["medical"])
-
-
-@pytest.fixture
 async def shelter(factory: Factory) -> Partner:
     return await factory.partner(
         name="Provincial Shelter",
@@ -35,16 +25,6 @@ async def shelter(factory: Factory) -> Partner:
         services=["shelter"],
         capacity=[("shelter", 2, 10)],
     )
-
-
-@pytest.fixture
-async def stranger(factory: Factory) -> Partner:
-    return await factory.partner(name="Stranger NGO")
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
 
 
 def referral_body(case: dict[str, Any], to: Partner, **kw: Any) -> dict[str, Any]:

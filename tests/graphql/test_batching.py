@@ -94,11 +94,6 @@ async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: 
 
 
 @pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Batch Lead")
-
-
-@pytest.fixture
 async def receiver(factory: Factory) -> Partner:
     return await factory.partner(name="Batch Counselling", kind="counseling_provider")
 

@@ -45,11 +45,6 @@ TOO_COSTLY = (
 )
 
 
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Limits Lead")
-
-
 LEGACY_DETAILS = 60_000  # stored before details were bounded (or under a larger setting)
 
 

@@ -59,11 +59,7 @@ def graphql_case(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Mutation Lead Shelter")
-
-
+# Overrides the shared `clinic`: a medical provider offering only the default service.
 @pytest.fixture
 async def clinic(factory: Factory) -> Partner:
     return await factory.partner(name="Mutation Clinic", kind="medical_provider")

@@ -13,11 +13,13 @@ from tests.factories import Factory, Partner
 from tests.graphql.helpers import data_of, gql
 
 
+# Overrides the shared `lead`: its name is asserted below.
 @pytest.fixture
 async def lead(factory: Factory) -> Partner:
     return await factory.partner(name="Query Lead Shelter", services=["shelter"])
 
 
+# Overrides the shared `clinic`: its name and capacity are asserted below.
 @pytest.fixture
 async def clinic(factory: Factory) -> Partner:
     return await factory.partner(

@@ -21,6 +21,7 @@ from tests.helpers import assert_problem, assert_unauthorized
 CREATE = "mutation ($input: CreateCaseInput!) { createCase(input: $input) { id } }"
 
 
+# Overrides the shared `lead`: its name is asserted below.
 @pytest.fixture
 async def lead(factory: Factory) -> Partner:
     return await factory.partner(name="Transport Lead")
