@@ -32,29 +32,6 @@ def consent_body(to: Partner, **kw: Any) -> dict[str, Any]:
 
 
 class TestGrantConsent:
-    async def test_anonymous(
-        self, client: httpx.AsyncClient, case: dict[str, Any], member: Partner
-    ) -> None:
-        assert_unauthorized(
-            await client.post(f"{CASES}/{case['id']}/consents", json=consent_body(member))
-        )
-
-    async def test_missing_scope(
-        self,
-        client: httpx.AsyncClient,
-        case: dict[str, Any],
-        lead: Partner,
-        member: Partner,
-        factory: Factory,
-    ) -> None:
-        token = factory.token(lead.client, "cases:read cases:write")
-        response = await client.post(
-            f"{CASES}/{case['id']}/consents",
-            json=consent_body(member),
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert_forbidden(response, "consents:write")
-
     async def test_member_and_stranger_get_404(
         self,
         client: httpx.AsyncClient,
@@ -149,27 +126,6 @@ class TestGrantConsent:
 
 
 class TestListAndRevokeConsents:
-    async def test_anonymous(self, client: httpx.AsyncClient, case: dict[str, Any]) -> None:
-        assert_unauthorized(await client.get(f"{CASES}/{case['id']}/consents"))
-
-    async def test_missing_scope(
-        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, factory: Factory
-    ) -> None:
-        token = factory.token(lead.client, "consents:write")
-        response = await client.get(
-            f"{CASES}/{case['id']}/consents", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert_forbidden(response, "cases:read")
-
-    async def test_stranger_404(
-        self, client: httpx.AsyncClient, case: dict[str, Any], stranger: Partner
-    ) -> None:
-        assert_problem(
-            await client.get(f"{CASES}/{case['id']}/consents", headers=stranger.headers),
-            404,
-            "not_found",
-        )
-
     async def test_member_sees_only_consents_addressed_to_it(
         self,
         client: httpx.AsyncClient,
@@ -238,21 +194,11 @@ class TestTimeline:
             **kw,
         }
 
-    async def test_anonymous(self, client: httpx.AsyncClient, case: dict[str, Any]) -> None:
-        assert_unauthorized(await client.post(f"{CASES}/{case['id']}/updates", json=self.update()))
-        assert_unauthorized(await client.get(f"{CASES}/{case['id']}/updates"))
-
-    async def test_missing_scope(
+    async def test_medical_update_needs_medical_write_too(
         self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, factory: Factory
     ) -> None:
-        token = factory.token(lead.client, "cases:read")
-        response = await client.post(
-            f"{CASES}/{case['id']}/updates",
-            json=self.update(),
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        assert_forbidden(response, "cases:write")
-        # cases:write alone is not enough for a medical update: medical:write is needed too.
+        # The route's own scope (cases:write) is in the auth matrix; a medical update needs
+        # medical:write on top of it.
         token = factory.token(lead.client, "cases:read cases:write")
         response = await client.post(
             f"{CASES}/{case['id']}/updates",
@@ -260,24 +206,6 @@ class TestTimeline:
             headers={"Authorization": f"Bearer {token}"},
         )
         assert_forbidden(response, "medical:write")
-        token = factory.token(lead.client, "cases:write")
-        response = await client.get(
-            f"{CASES}/{case['id']}/updates", headers={"Authorization": f"Bearer {token}"}
-        )
-        assert_forbidden(response, "cases:read")
-
-    async def test_stranger_404(
-        self, client: httpx.AsyncClient, case: dict[str, Any], stranger: Partner
-    ) -> None:
-        post = await client.post(
-            f"{CASES}/{case['id']}/updates", json=self.update(), headers=stranger.headers
-        )
-        assert_problem(post, 404, "not_found")
-        assert_problem(
-            await client.get(f"{CASES}/{case['id']}/updates", headers=stranger.headers),
-            404,
-            "not_found",
-        )
 
     @pytest.mark.parametrize(
         ("overrides", "loc"),
