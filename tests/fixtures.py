@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import Factory, Partner, case_body
+from tests.factories import Factory, Partner
+from tests.helpers import open_case
 
 
 @pytest.fixture
@@ -47,7 +48,4 @@ async def partner(factory: Factory) -> Partner:
 @pytest.fixture
 async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
     """A case opened by ``lead`` (whichever ``lead`` the requesting module uses)."""
-    response = await client.post("/v1/cases", json=case_body(), headers=lead.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return await open_case(client, lead)

@@ -1,4 +1,4 @@
-"""Assertions shared by the API tests."""
+"""Assertions and request helpers shared by the API and GraphQL tests."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ from typing import Any
 
 import httpx
 
+from tests.factories import Partner, case_body
+
 PROBLEM = "application/problem+json"
+CASES = "/v1/cases"
 
 
 def flip(blob: bytes, index: int) -> bytes:
@@ -56,3 +59,32 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:
+    response = await client.post(CASES, json=case_body(**overrides), headers=lead.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def consent(
+    client: httpx.AsyncClient,
+    lead: Partner,
+    case_id: str,
+    to: Partner,
+    categories: list[str],
+    **kw: Any,
+) -> dict[str, Any]:
+    body = {
+        "granted_by": ["survivor"],
+        "recipient_org_id": str(to.org.id),
+        "categories": categories,
+        "purpose": "medical follow-up",
+        "obtained_at": "2026-11-01T09:00:00Z",
+        **kw,
+    }
+    response = await client.post(f"{CASES}/{case_id}/consents", json=body, headers=lead.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

@@ -11,42 +11,13 @@ import pytest
 
 from app.db.database import Database
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
-from tests.helpers import StatementCounter, assert_problem
+from tests.helpers import StatementCounter, assert_problem, consent, open_case
 
 CASES = "/v1/cases"
 
 
 def ids(response: httpx.Response) -> list[str]:
     return [c["id"] for c in response.json()["items"]]
-
-
-async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:
-    response = await client.post(CASES, json=case_body(**overrides), headers=lead.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-async def consent(
-    client: httpx.AsyncClient,
-    lead: Partner,
-    case_id: str,
-    to: Partner,
-    categories: list[str],
-    **kw: Any,
-) -> dict[str, Any]:
-    body = {
-        "granted_by": ["survivor"],
-        "recipient_org_id": str(to.org.id),
-        "categories": categories,
-        "purpose": "medical follow-up",
-        "obtained_at": "2026-11-01T09:00:00Z",
-        **kw,
-    }
-    response = await client.post(f"{CASES}/{case_id}/consents", json=body, headers=lead.headers)
-    assert response.status_code == 201, response.text
-    result: dict[str, Any] = response.json()
-    return result
 
 
 class TestCreate:

@@ -9,9 +9,14 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent
 from tests.factories import Factory, Partner, add_member, minor_body
-from tests.helpers import StatementCounter, assert_forbidden, assert_problem, assert_unauthorized
+from tests.helpers import (
+    StatementCounter,
+    assert_forbidden,
+    assert_problem,
+    assert_unauthorized,
+    consent,
+)
 
 CASES = "/v1/cases"
 

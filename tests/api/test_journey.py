@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.factories import Factory, Partner, add_member, minor_body
-from tests.helpers import StatementCounter, assert_problem, assert_unauthorized
+from tests.helpers import StatementCounter, assert_problem, assert_unauthorized, consent, open_case
 
 
 @pytest.fixture

@@ -16,11 +16,10 @@ import pytest
 
 from app.db.database import Database
 from app.domain.referral_rules import HubWithdrawal
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import REF, act, refer
 from tests.factories import PLANTED, Factory, Partner
 from tests.graphql.helpers import data_of, gql, only_error
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, consent, open_case
 
 EVERYTHING = [
     "identity", "exploitation", "medical", "counseling", "legal", "education", "placement",

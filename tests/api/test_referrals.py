@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.factories import PLANTED, Factory, Partner
-from tests.helpers import StatementCounter, assert_problem
+from tests.helpers import StatementCounter, assert_problem, consent, open_case
 
 REF = "/v1/referrals"
 

@@ -9,10 +9,10 @@ import pytest
 
 from app.db.database import Database
 from app.db.query import Query
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import refer
 from tests.factories import Factory, Partner, case_body, minor_body
 from tests.graphql.helpers import data_of, gql, only_error
+from tests.helpers import consent, open_case
 
 CREATE_CASE = """
 mutation ($input: CreateCaseInput!) {

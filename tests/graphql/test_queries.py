@@ -7,10 +7,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import act, refer
 from tests.factories import Factory, Partner
 from tests.graphql.helpers import data_of, gql
+from tests.helpers import consent, open_case
 
 
 # Overrides the shared `lead`: its name is asserted below.
