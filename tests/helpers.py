@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -10,6 +11,11 @@ from tests.factories import Partner, case_body
 
 PROBLEM = "application/problem+json"
 CASES = "/v1/cases"
+
+
+def iso(moment: datetime) -> str:
+    """An aware datetime as the API writes it (``Z`` for UTC)."""
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def flip(blob: bytes, index: int) -> bytes:

@@ -26,7 +26,7 @@ from app.domain.scopes import ALL_SCOPES
 from app.main import create_app, openapi_document
 from app.settings import Settings
 from tests.factories import Factory, Partner
-from tests.helpers import assert_forbidden, assert_problem, assert_unauthorized
+from tests.helpers import assert_forbidden, assert_problem, assert_unauthorized, iso
 
 # Routes that take no bearer token, and why.
 PUBLIC = {
@@ -148,10 +148,6 @@ async def test_token_without_the_routes_scope_is_403(
 
 ORG = "<caller's org id>"  # replaced by the caller's organisation id
 NOW = datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 # A valid body for every route with an id that takes one: the 404 must come from the object being

@@ -11,16 +11,19 @@ import pytest
 
 from app.db.database import Database
 from tests.factories import Factory, Partner, add_member, minor_body
-from tests.helpers import StatementCounter, assert_problem, assert_unauthorized, consent, open_case
+from tests.helpers import (
+    StatementCounter,
+    assert_problem,
+    assert_unauthorized,
+    consent,
+    iso,
+    open_case,
+)
 
 
 @pytest.fixture
 async def lawyer(factory: Factory) -> Partner:
     return await factory.partner(name="Justice Aid", kind="legal_partner", services=["legal"])
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 NOW = datetime.now(UTC)
