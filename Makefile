@@ -33,9 +33,11 @@ test-only: setup
 test-system-pg: setup
 	AFTERCARE_TEST_DATABASE_URL=$(SYSTEM_PG_URL) $(BIN)/pytest
 
+## Ruff, then the layer contracts in pyproject.toml [tool.importlinter] (docs/architecture.md).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .
@@ -57,4 +59,4 @@ bench-graphql: setup
 	$(BIN)/python -m bench.graphql_vs_rest
 
 clean:
-	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache .grimp_cache

@@ -32,6 +32,8 @@ from app.main import create_app
 from app.settings import Settings
 from tests.factories import Factory
 
+pytest_plugins = ["tests.fixtures"]
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Every log line of the run goes here, so tests can assert what is (not) logged.

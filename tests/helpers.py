@@ -1,12 +1,28 @@
-"""Assertions shared by the API tests."""
+"""Assertions and request helpers shared by the API and GraphQL tests."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
 
+from tests.factories import Partner, case_body
+
 PROBLEM = "application/problem+json"
+CASES = "/v1/cases"
+
+
+def iso(moment: datetime) -> str:
+    """An aware datetime as the API writes it (``Z`` for UTC)."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def flip(blob: bytes, index: int) -> bytes:
+    """``blob`` with the lowest bit of byte ``index`` flipped (tampering in the unit tests)."""
+    out = bytearray(blob)
+    out[index] ^= 0x01
+    return bytes(out)
 
 
 def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
@@ -49,3 +65,32 @@ class StatementCounter:
     @property
     def count(self) -> int:
         return len(self.statements)
+
+
+async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:
+    response = await client.post(CASES, json=case_body(**overrides), headers=lead.headers)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def consent(
+    client: httpx.AsyncClient,
+    lead: Partner,
+    case_id: str,
+    to: Partner,
+    categories: list[str],
+    **kw: Any,
+) -> dict[str, Any]:
+    body = {
+        "granted_by": ["survivor"],
+        "recipient_org_id": str(to.org.id),
+        "categories": categories,
+        "purpose": "medical follow-up",
+        "obtained_at": "2026-11-01T09:00:00Z",
+        **kw,
+    }
+    response = await client.post(f"{CASES}/{case_id}/consents", json=body, headers=lead.headers)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result

@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 
 from app.db.database import Session
 from app.db.repositories import followups as repo
-from app.db.repositories.followups import DueFollowUpRow, FollowUpRow
+from app.db.repositories.followups import DueFollowUpRow
+from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed up
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, access_from_facts
 from app.domain.crypto import KeyWrapper

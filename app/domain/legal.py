@@ -10,7 +10,8 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.repositories import legal as repo
-from app.db.repositories.legal import LegalRecordRow, TestimonyStatusRow
+from app.db.repositories.legal import LegalRecordRow
+from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  # handed up
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_facts
 from app.domain.crypto import KeyWrapper

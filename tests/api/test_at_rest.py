@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
+from tests.helpers import consent, open_case
 
 
 def pg_dump(dsn: str) -> str:

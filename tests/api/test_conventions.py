@@ -73,11 +73,6 @@ def app(app: FastAPI) -> FastAPI:
     return app
 
 
-@pytest.fixture
-async def partner(factory: Factory) -> Partner:
-    return await factory.partner()
-
-
 async def _count_orgs(database: Database, name: str) -> int:
     async with database.pool.acquire() as conn:
         return int(await conn.fetchval("SELECT count(*) FROM organizations WHERE name = $1", name))

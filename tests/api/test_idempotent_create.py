@@ -12,9 +12,8 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import CASES, consent, open_case
 from tests.factories import Factory, Partner, case_body
-from tests.helpers import assert_problem
+from tests.helpers import CASES, assert_problem, consent, open_case
 
 Body = dict[str, Any]
 

@@ -28,19 +28,6 @@ CASES = "/v1/cases"
 NOW_ISO = "2026-11-01T09:00:00+00:00"
 
 
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Lead Shelter")
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    response = await client.post(CASES, json=case_body(), headers=lead.headers)
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
 def crafted(payload: Any) -> str:
     return base64.urlsafe_b64encode(json.dumps(payload).encode()).rstrip(b"=").decode()
 

@@ -10,33 +10,20 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.factories import Factory, Partner, add_member, minor_body
-from tests.helpers import StatementCounter, assert_forbidden, assert_problem, assert_unauthorized
-
-
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Harbor Shelter")
+from tests.helpers import (
+    StatementCounter,
+    assert_problem,
+    assert_unauthorized,
+    consent,
+    iso,
+    open_case,
+)
 
 
 @pytest.fixture
 async def lawyer(factory: Factory) -> Partner:
     return await factory.partner(name="Justice Aid", kind="legal_partner", services=["legal"])
-
-
-@pytest.fixture
-async def stranger(factory: Factory) -> Partner:
-    return await factory.partner(name="Stranger NGO")
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
-
-
-def iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 NOW = datetime.now(UTC)
@@ -53,22 +40,6 @@ LEGAL: dict[str, Any] = {
 
 
 class TestLegal:
-    async def test_anonymous_and_scopes(
-        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, factory: Factory
-    ) -> None:
-        url = f"/v1/cases/{case['id']}/legal"
-        assert_unauthorized(await client.get(url))
-        assert_unauthorized(await client.put(url, json=LEGAL, headers={"If-Match": '"0"'}))
-        reader = factory.token(lead.client, "cases:read")
-        assert_forbidden(
-            await client.get(url, headers={"Authorization": f"Bearer {reader}"}), "legal:read"
-        )
-        writer = factory.token(lead.client, "legal:read cases:write")
-        response = await client.put(
-            url, json=LEGAL, headers={"Authorization": f"Bearer {writer}", "If-Match": '"0"'}
-        )
-        assert_forbidden(response, "legal:write")
-
     async def test_happy_path_with_etag_and_timeline(
         self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner
     ) -> None:
@@ -157,16 +128,6 @@ class TestLegal:
 
 
 class TestTestimonyPull:
-    async def test_anonymous_and_scope(
-        self, client: httpx.AsyncClient, lawyer: Partner, factory: Factory
-    ) -> None:
-        assert_unauthorized(await client.get("/v1/legal/testimony"))
-        token = factory.token(lawyer.client, "cases:read")
-        assert_forbidden(
-            await client.get("/v1/legal/testimony", headers={"Authorization": f"Bearer {token}"}),
-            "legal:read",
-        )
-
     async def test_bad_input(self, client: httpx.AsyncClient, lawyer: Partner) -> None:
         assert_problem(
             await client.get(
@@ -229,30 +190,6 @@ class TestPlacements:
             "started_at": iso(NOW - timedelta(days=2)),
             **kw,
         }
-
-    async def test_anonymous_scope_stranger(
-        self,
-        client: httpx.AsyncClient,
-        case: dict[str, Any],
-        lead: Partner,
-        stranger: Partner,
-        factory: Factory,
-    ) -> None:
-        url = f"/v1/cases/{case['id']}/placements"
-        assert_unauthorized(await client.post(url, json=self.placement(lead)))
-        token = factory.token(lead.client, "cases:read cases:write placements:read")
-        assert_forbidden(
-            await client.post(
-                url, json=self.placement(lead), headers={"Authorization": f"Bearer {token}"}
-            ),
-            "placements:write",
-        )
-        assert_problem(
-            await client.post(url, json=self.placement(stranger), headers=stranger.headers),
-            404,
-            "not_found",
-        )
-        assert_problem(await client.get(url, headers=stranger.headers), 404, "not_found")
 
     @pytest.mark.parametrize(
         "overrides",
@@ -447,29 +384,10 @@ class TestPlacements:
 
 
 class TestFollowUps:
-    async def test_anonymous_scope_stranger_bad_input(
-        self,
-        client: httpx.AsyncClient,
-        case: dict[str, Any],
-        lead: Partner,
-        stranger: Partner,
-        factory: Factory,
+    async def test_bad_input(
+        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner
     ) -> None:
         url = f"/v1/cases/{case['id']}/follow-ups"
-        assert_unauthorized(await client.post(url, json={"due_on": "2026-12-01"}))
-        assert_unauthorized(await client.get("/v1/follow-ups"))
-        token = factory.token(lead.client, "cases:read")
-        assert_forbidden(
-            await client.post(
-                url, json={"due_on": "2026-12-01"}, headers={"Authorization": f"Bearer {token}"}
-            ),
-            "cases:write",
-        )
-        assert_problem(
-            await client.post(url, json={"due_on": "2026-12-01"}, headers=stranger.headers),
-            404,
-            "not_found",
-        )
         assert_problem(
             await client.post(url, json={"due_on": "soon"}, headers=lead.headers),
             422,
@@ -550,20 +468,3 @@ class TestFollowUps:
             "Follow-up: re-exploited; risk level raised to critical",
         ]
         assert (await client.get("/v1/follow-ups", headers=lead.headers)).json()["items"] == []
-
-    async def test_someone_elses_follow_up_is_404(
-        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, stranger: Partner
-    ) -> None:
-        fu = (
-            await client.post(
-                f"/v1/cases/{case['id']}/follow-ups",
-                json={"due_on": "2026-12-01"},
-                headers=lead.headers,
-            )
-        ).json()
-        response = await client.post(
-            f"/v1/cases/{case['id']}/follow-ups/{fu['id']}/record",
-            json={"contacted_at": iso(NOW), "outcome": "stable"},
-            headers=stranger.headers,
-        )
-        assert_problem(response, 404, "not_found")

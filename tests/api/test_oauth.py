@@ -15,6 +15,7 @@ from tests.helpers import assert_unauthorized
 TOKEN = "/oauth/token"
 
 
+# Overrides the shared `partner`: a client with only these scopes.
 @pytest.fixture
 async def partner(factory: Factory) -> Partner:
     return await factory.partner(scopes=["cases:read", "directory:write", "legal:read"])

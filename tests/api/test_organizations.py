@@ -11,12 +11,13 @@ import pytest
 from app.domain.vocabulary import OrganizationKind as K
 from app.domain.vocabulary import ServiceKind as S
 from tests.factories import Factory, Partner
-from tests.helpers import StatementCounter, assert_forbidden, assert_problem, assert_unauthorized
+from tests.helpers import StatementCounter, assert_problem
 
 LIST = "/v1/organizations"
 ME = "/v1/organizations/me"
 
 
+# Overrides the shared `partner`: the directory tests read its name, services and capacity.
 @pytest.fixture
 async def partner(factory: Factory) -> Partner:
     return await factory.partner(
@@ -33,9 +34,6 @@ def names(response: httpx.Response) -> list[str]:
 
 
 class TestList:
-    async def test_anonymous(self, client: httpx.AsyncClient) -> None:
-        assert_unauthorized(await client.get(LIST))
-
     async def test_any_scope_may_read_the_directory(
         self, client: httpx.AsyncClient, factory: Factory
     ) -> None:
@@ -163,9 +161,6 @@ class TestList:
 
 
 class TestGetOne:
-    async def test_anonymous(self, client: httpx.AsyncClient, partner: Partner) -> None:
-        assert_unauthorized(await client.get(f"{LIST}/{partner.org.id}"))
-
     async def test_happy_path(
         self, client: httpx.AsyncClient, factory: Factory, partner: Partner
     ) -> None:
@@ -206,9 +201,6 @@ class TestGetOne:
 
 
 class TestMe:
-    async def test_anonymous(self, client: httpx.AsyncClient) -> None:
-        assert_unauthorized(await client.get(ME))
-
     async def test_happy_path(self, client: httpx.AsyncClient, partner: Partner) -> None:
         response = await client.get(ME, headers=partner.headers)
         assert response.status_code == 200
@@ -234,16 +226,6 @@ class TestMe:
 
 
 class TestPatchMe:
-    async def test_anonymous(self, client: httpx.AsyncClient) -> None:
-        assert_unauthorized(await client.patch(ME, json={}, headers={"If-Match": '"1"'}))
-
-    async def test_missing_scope(self, client: httpx.AsyncClient, factory: Factory) -> None:
-        reader = await factory.partner(scopes=["cases:read"])
-        response = await client.patch(
-            ME, json={"languages": ["en"]}, headers=reader.headers_with(**{"If-Match": '"1"'})
-        )
-        assert_forbidden(response, "directory:write")
-
     async def test_happy_path(self, client: httpx.AsyncClient, partner: Partner) -> None:
         response = await client.patch(
             ME,

@@ -30,11 +30,6 @@ def settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit": "3/minute", "token_failure_limit": "2/minute"})
 
 
-@pytest.fixture
-async def partner(factory: Factory) -> Partner:
-    return await factory.partner()
-
-
 def _policy(response: httpx.Response) -> str:
     return response.headers["ratelimit-policy"]
 

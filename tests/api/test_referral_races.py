@@ -16,21 +16,15 @@ import pytest
 
 from app.db.database import Database
 from app.domain.referral_rules import HubWithdrawal
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import REF, act, refer
 from tests.factories import PLANTED, Factory, Partner
 from tests.graphql.helpers import data_of, gql, only_error
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, consent, open_case
 
 EVERYTHING = [
     "identity", "exploitation", "medical", "counseling", "legal", "education", "placement",
     "general",
 ]  # fmt: skip
-
-
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Harbor Shelter", services=["shelter"])
 
 
 @pytest.fixture
@@ -45,16 +39,6 @@ async def h(factory: Factory) -> Partner:
     return await factory.partner(
         name="Hill Shelter", services=["shelter"], capacity=[("shelter", 3, 10)]
     )
-
-
-@pytest.fixture
-async def clinic(factory: Factory) -> Partner:
-    return await factory.partner(name="River Clinic", kind="medical_provider", services=["medical"])
-
-
-@pytest.fixture
-async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
-    return await open_case(client, lead)
 
 
 async def transfer(

@@ -12,11 +12,10 @@ import pytest
 from app.api.graphql.schema import schema_sdl
 from app.domain.referral_rules import TRANSITIONS, Party, Transition
 from app.schema_export import render_openapi
-from tests.api.test_cases import open_case
 from tests.api.test_referrals import REF, act, refer
 from tests.factories import Factory
 from tests.graphql.helpers import gql, only_error
-from tests.helpers import assert_problem
+from tests.helpers import assert_problem, open_case
 
 NOTED = [t for t in TRANSITIONS.values() if t.note is not None]
 

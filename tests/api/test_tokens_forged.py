@@ -19,11 +19,6 @@ from tests.helpers import assert_unauthorized
 ME = "/v1/organizations/me"
 
 
-@pytest.fixture
-async def partner(factory: Factory) -> Partner:
-    return await factory.partner()
-
-
 def _claims(partner: Partner, factory: Factory, **overrides: Any) -> dict[str, Any]:
     cfg = factory.ctx.token_config
     return t.claims_for(

@@ -18,8 +18,8 @@ from app.db.query import Query
 from app.db.repositories import cases as case_repo
 from app.db.repositories import followups, legal, placements
 from app.db.repositories.cases import CaseRow
-from tests.api.test_cases import consent, open_case
 from tests.factories import Factory, Partner, add_member
+from tests.helpers import consent, open_case
 
 # The fragment rendered for other aliases and another parameter than the default `c`, `o`, $1:
 # the case is $1 here and the caller $2.

@@ -22,10 +22,9 @@ from app.domain.referrals import ReferralInput, ReferralService
 from app.domain.scopes import ALL_SCOPES
 from app.domain.updates import UpdateInput, UpdateService
 from app.domain.vocabulary import Category, ServiceKind, UpdateKind, Urgency
-from tests.api.test_cases import open_case
 from tests.factories import Factory, Partner, case_body
 from tests.graphql.helpers import data_of, gql
-from tests.helpers import StatementCounter
+from tests.helpers import StatementCounter, open_case
 
 PAGE = """
 query Page($first: Int!) {
@@ -91,11 +90,6 @@ async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: 
         await session.commit()
     finally:
         await session.close()
-
-
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Batch Lead")
 
 
 @pytest.fixture

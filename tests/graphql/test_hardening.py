@@ -23,16 +23,11 @@ from app.db.database import Database
 from app.domain.keys import KeyRing
 from app.main import create_app
 from app.settings import Settings
-from tests.factories import Factory, Partner
+from tests.factories import Partner
 from tests.graphql.helpers import GRAPHQL, data_of, gql, only_error
 from tests.helpers import assert_problem
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-async def partner(factory: Factory) -> Partner:
-    return await factory.partner(name="Hardening Partner")
 
 
 @pytest.fixture

@@ -8,9 +8,8 @@ from typing import Any
 import httpx
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.factories import Factory, add_member
-from tests.helpers import StatementCounter
+from tests.helpers import StatementCounter, consent, open_case
 
 QUERY = """
 query($first: Int!) {

@@ -24,11 +24,10 @@ from app.domain.updates import UpdateInput, UpdateService
 from app.domain.vocabulary import Category, UpdateKind
 from app.main import create_app
 from app.settings import Settings
-from tests.api.test_cases import open_case
 from tests.factories import Factory, Partner
 from tests.graphql.helpers import GRAPHQL, data_of, gql, only_error
 from tests.graphql.test_batching import principal_of
-from tests.helpers import StatementCounter
+from tests.helpers import StatementCounter, open_case
 
 MiB = 1024 * 1024
 ONE = "case(id: $id) { updates(first: 100) { edges { node { details } } } }"
@@ -43,11 +42,6 @@ TOO_COSTLY = (
     )
     + " }"
 )
-
-
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Limits Lead")
 
 
 LEGACY_DETAILS = 60_000  # stored before details were bounded (or under a larger setting)

@@ -9,10 +9,10 @@ import pytest
 
 from app.db.database import Database
 from app.db.query import Query
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import refer
 from tests.factories import Factory, Partner, case_body, minor_body
 from tests.graphql.helpers import data_of, gql, only_error
+from tests.helpers import consent, open_case
 
 CREATE_CASE = """
 mutation ($input: CreateCaseInput!) {
@@ -59,11 +59,7 @@ def graphql_case(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-async def lead(factory: Factory) -> Partner:
-    return await factory.partner(name="Mutation Lead Shelter")
-
-
+# Overrides the shared `clinic`: a medical provider offering only the default service.
 @pytest.fixture
 async def clinic(factory: Factory) -> Partner:
     return await factory.partner(name="Mutation Clinic", kind="medical_provider")

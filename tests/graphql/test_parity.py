@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import act, refer
 from tests.factories import PLANTED, Factory, Partner, add_member
 from tests.graphql.helpers import gql
+from tests.helpers import consent, open_case
 
 CASE_FIELDS = """
   id reference leadOrgId status role visibleCategories createdAt updatedAt version closedAt

@@ -7,17 +7,19 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.api.test_cases import consent, open_case
 from tests.api.test_referrals import act, refer
 from tests.factories import Factory, Partner
 from tests.graphql.helpers import data_of, gql
+from tests.helpers import consent, open_case
 
 
+# Overrides the shared `lead`: its name is asserted below.
 @pytest.fixture
 async def lead(factory: Factory) -> Partner:
     return await factory.partner(name="Query Lead Shelter", services=["shelter"])
 
 
+# Overrides the shared `clinic`: its name and capacity are asserted below.
 @pytest.fixture
 async def clinic(factory: Factory) -> Partner:
     return await factory.partner(

@@ -12,15 +12,15 @@ import pytest
 
 from app.db.errors import DatabaseUnavailable
 from app.domain.cases import CaseService
-from tests.api.test_cases import open_case
 from tests.conftest import LOG_STREAM
 from tests.factories import PLANTED, Factory, Partner
 from tests.graphql.helpers import GRAPHQL, data_of, gql, only_error
-from tests.helpers import assert_problem, assert_unauthorized
+from tests.helpers import assert_problem, assert_unauthorized, open_case
 
 CREATE = "mutation ($input: CreateCaseInput!) { createCase(input: $input) { id } }"
 
 
+# Overrides the shared `lead`: its name is asserted below.
 @pytest.fixture
 async def lead(factory: Factory) -> Partner:
     return await factory.partner(name="Transport Lead")

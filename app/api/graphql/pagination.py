@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 from app.api.graphql.types.connection import Connection
 from app.api.graphql.types.edge import Edge
 from app.api.graphql.types.page_info import PageInfo
-from app.db.repositories.legal import TestimonyStatusRow
 from app.domain import cases, consents, legal, organizations, placements, referrals, updates
 from app.domain.cases import CaseView
 from app.domain.consents import Consent
 from app.domain.errors import ValidationFailed
+from app.domain.legal import TestimonyStatusRow
 from app.domain.organizations import Organization
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
 from app.domain.placements import Placement

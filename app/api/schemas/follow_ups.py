@@ -8,7 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
-from app.db.repositories.followups import FollowUpRow
+from app.domain.followups import FollowUpRow
 from app.domain.vocabulary import FollowUpOutcome
 
 

@@ -8,8 +8,7 @@ from uuid import UUID
 from pydantic import Field
 
 from app.api.schemas.common import RequestModel, ResponseModel, ShortText, Timestamp
-from app.db.repositories.legal import TestimonyStatusRow
-from app.domain.legal import LegalRecord
+from app.domain.legal import LegalRecord, TestimonyStatusRow
 from app.domain.vocabulary import (
     DocumentStatus,
     DocumentType,

@@ -7,7 +7,7 @@ import strawberry
 
 from app.api.graphql.types.enums import ProtectiveMeasure, TestimonyStatus
 from app.api.schemas.legal import TestimonyRow
-from app.db.repositories.legal import TestimonyStatusRow
+from app.domain.legal import TestimonyStatusRow
 
 
 @strawberry.type(description="Where one case's testimony preparation stands (legal)")

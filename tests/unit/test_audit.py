@@ -1,0 +1,119 @@
+"""Pure rules of app.domain.audit: the canonical audit entry and the hash chain — no database."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+
+from app.domain.audit import canonical_entry, chain_hash
+from tests.helpers import flip
+
+ENTRY: dict[str, Any] = {
+    "org_id": UUID(int=1),
+    "occurred_at": datetime(2026, 3, 15, 12, 0, 0, 123456, tzinfo=UTC),
+    "client_id": "client-1",
+    "jti": UUID(int=2),
+    "request_id": "req-1",
+    "action": "case.read",
+    "case_ids": [UUID(int=3), UUID(int=4)],
+    "categories": ["demographics", "identity"],
+}
+
+CHANGES: dict[str, list[Any]] = {
+    "org_id": [UUID(int=9)],
+    "occurred_at": [
+        ENTRY["occurred_at"] + timedelta(microseconds=1),
+        ENTRY["occurred_at"] + timedelta(hours=1),
+    ],
+    "client_id": ["client-2", ""],
+    "jti": [None, UUID(int=5)],
+    "request_id": [None, "req-2", ""],
+    "action": ["case.update"],
+    "case_ids": [[UUID(int=3)], [UUID(int=4), UUID(int=3)], []],
+    "categories": [["demographics"], ["identity", "demographics"], []],
+}
+
+
+def test_canonical_entry_is_deterministic() -> None:
+    first = canonical_entry(**ENTRY)
+    assert canonical_entry(**dict(ENTRY)) == first
+    assert canonical_entry(**{**ENTRY, "case_ids": tuple(ENTRY["case_ids"])}) == first
+    assert isinstance(first, bytes)
+
+
+def test_canonical_entry_normalises_the_time_zone() -> None:
+    plus_two = ENTRY["occurred_at"].astimezone(timezone(timedelta(hours=2)))
+    assert canonical_entry(**{**ENTRY, "occurred_at": plus_two}) == canonical_entry(**ENTRY)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(field, value) for field, values in CHANGES.items() for value in values],
+    ids=[f"{field}{i}" for field, values in CHANGES.items() for i in range(len(values))],
+)
+def test_canonical_entry_changes_with_every_field(field: str, value: Any) -> None:
+    assert canonical_entry(**{**ENTRY, field: value}) != canonical_entry(**ENTRY)
+
+
+def test_canonical_entry_keeps_fields_apart() -> None:
+    # Moving text from one field to the next must not give the same entry.
+    a = canonical_entry(**{**ENTRY, "client_id": "ab", "request_id": "c"})
+    b = canonical_entry(**{**ENTRY, "client_id": "a", "request_id": "bc"})
+    assert a != b
+
+
+def test_every_canonical_entry_in_the_table_is_distinct() -> None:
+    entries = {canonical_entry(**ENTRY)}
+    for field, values in CHANGES.items():
+        for value in values:
+            entries.add(canonical_entry(**{**ENTRY, field: value}))
+    assert len(entries) == 1 + sum(len(v) for v in CHANGES.values())
+
+
+def test_chain_hash_follows_the_documented_formula() -> None:
+    entry = canonical_entry(**ENTRY)
+    previous = bytes(32)
+    expected = hashlib.sha256(previous + (7).to_bytes(8, "big") + entry).digest()
+    assert chain_hash(previous, 7, entry) == expected
+    assert len(expected) == 32
+
+
+def test_chain_hash_is_deterministic_and_sensitive() -> None:
+    entry = canonical_entry(**ENTRY)
+    previous = hashlib.sha256(b"previous").digest()
+    base = chain_hash(previous, 1, entry)
+    assert chain_hash(previous, 1, entry) == base
+    assert chain_hash(previous, 2, entry) != base
+    assert chain_hash(previous, 0, entry) != base
+    assert chain_hash(bytes(32), 1, entry) != base
+    assert chain_hash(flip(previous, 31), 1, entry) != base
+    assert chain_hash(previous, 1, canonical_entry(**{**ENTRY, "action": "x"})) != base
+    assert chain_hash(previous, 1, entry + b" ") != base
+
+
+def test_chain_links_depend_on_everything_before() -> None:
+    entries = [canonical_entry(**{**ENTRY, "request_id": f"r{i}"}) for i in range(5)]
+
+    def chain(items: list[bytes]) -> list[bytes]:
+        out, previous = [], b""
+        for seq, entry in enumerate(items, start=1):
+            previous = chain_hash(previous, seq, entry)
+            out.append(previous)
+        return out
+
+    honest = chain(entries)
+    tampered = chain([entries[0], canonical_entry(**ENTRY), *entries[2:]])
+    assert honest[0] == tampered[0]
+    assert all(h != t for h, t in zip(honest[1:], tampered[1:], strict=True))
+    assert chain(entries[::-1])[-1] != honest[-1]
+
+
+def test_random_ids_do_not_break_canonical_entry() -> None:
+    ids = [uuid4() for _ in range(3)]
+    entry = canonical_entry(**{**ENTRY, "case_ids": ids, "jti": ids[0]})
+    for case_id in ids:
+        assert str(case_id).encode() in entry
