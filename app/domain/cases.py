@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.policy_facts import ConsentFact
 from app.db.repositories import cases as repo
 from app.db.repositories.cases import CaseRow
@@ -23,8 +22,8 @@ from app.domain.access import (
     Role,
     case_access,
 )
-from app.domain.audit import AuditTrail
-from app.domain.crypto import DataKey, KeyWrapper
+from app.domain.context import RequestContext
+from app.domain.crypto import DataKey
 from app.domain.errors import (
     Conflict,
     DuplicateResource,
@@ -231,11 +230,11 @@ def _encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | N
 
 
 class CaseService:
-    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.keyring = keyring
-        self.principal = principal
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.keyring = ctx.key_wrapper
+        self.principal = ctx.principal
+        self.audit = ctx.audit
 
     # -- loading through the policy ----------------------------------------------------------
     async def load(self, case_id: UUID) -> LoadedCase:

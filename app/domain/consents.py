@@ -7,18 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories.consents import ConsentRow
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
-from app.domain.principal import Principal
 from app.domain.vocabulary import Category, Granter
 
 LIST_NAME = "consents"
@@ -127,11 +124,11 @@ def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
 
 
 class ConsentService:
-    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, keyring, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()

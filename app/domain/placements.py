@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import placements as repo
 from app.db.repositories.placements import (
@@ -21,9 +20,8 @@ from app.db.repositories.placements import (
     PlacementRow,
     VisitRow,
 )
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_facts
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
@@ -33,7 +31,6 @@ from app.domain.journey_rules import (
     needs_visits,
 )
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
-from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import (
     Category,
@@ -110,11 +107,11 @@ class OverdueVisit:
 
 
 class PlacementService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)

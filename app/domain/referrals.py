@@ -22,7 +22,7 @@ from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import (
     Conflict,
     ConsentRequired,
@@ -114,11 +114,11 @@ def _view(row: ReferralRow, org_id: UUID, text: CaseText) -> ReferralView:
 
 
 class ReferralService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
     def _text(self, row: ReferralRow) -> CaseText:

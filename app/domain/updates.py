@@ -14,9 +14,9 @@ from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
 from app.db.repositories.updates import UpdateRow
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-exported
+from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
@@ -27,7 +27,6 @@ from app.domain.vocabulary import Category, UpdateKind
 LIST_NAME = "updates"
 TABLE = "case_updates"
 CLOCK_SKEW = timedelta(minutes=5)
-MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,19 +101,12 @@ def details_size(details: dict[str, Any]) -> int:
 
 
 class UpdateService:
-    def __init__(
-        self,
-        session: Session,
-        keyring: KeyWrapper,
-        principal: Principal,
-        *,
-        max_details_bytes: int = MAX_DETAILS_BYTES,
-    ) -> None:
-        self.session = session
-        self.principal = principal
-        self.max_details_bytes = max_details_bytes
-        self.cases = CaseService(session, keyring, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.max_details_bytes = ctx.max_details_bytes
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def post(self, case_id: UUID, data: UpdateInput) -> TimelineUpdate:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
