@@ -186,27 +186,27 @@ def access_from_row(row: Any, principal: Principal, now: datetime) -> CaseAccess
 
 def check_minor_rules(is_minor: bool, guardian: dict[str, Any] | None) -> None:
     if is_minor and not guardian:
-        raise ValidationFailed("A minor's case needs a guardian", loc=["body", "guardian"])
+        raise ValidationFailed("A minor's case needs a guardian", loc=["guardian"])
 
 
 def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
     if (identity.date_of_birth is None) == (identity.estimated_birth_year is None):
         raise ValidationFailed(
             "Give exactly one of survivor.date_of_birth and survivor.estimated_birth_year",
-            loc=["body", "survivor", "date_of_birth"],
+            loc=["survivor", "date_of_birth"],
         )
     if identity.date_of_birth is not None and not (
         date(1900, 1, 1) <= identity.date_of_birth <= intake_day
     ):
         raise ValidationFailed(
-            "The date of birth is not plausible", loc=["body", "survivor", "date_of_birth"]
+            "The date of birth is not plausible", loc=["survivor", "date_of_birth"]
         )
     if identity.estimated_birth_year is not None and not (
         1900 <= identity.estimated_birth_year <= intake_day.year
     ):
         raise ValidationFailed(
             "The estimated birth year is not plausible",
-            loc=["body", "survivor", "estimated_birth_year"],
+            loc=["survivor", "estimated_birth_year"],
         )
     years = age.age_on(
         intake_day,

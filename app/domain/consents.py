@@ -111,16 +111,14 @@ def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
     if (data.recipient_org_id is None) == (not data.recipient_kinds):
         raise ValidationFailed(
             "Give exactly one of recipient_org_id and recipient_kinds",
-            loc=["body", "recipient_org_id"],
+            loc=["recipient_org_id"],
         )
     if is_minor and Granter.GUARDIAN not in data.granted_by:
-        raise ValidationFailed(
-            "A minor's consent must include the guardian", loc=["body", "granted_by"]
-        )
+        raise ValidationFailed("A minor's consent must include the guardian", loc=["granted_by"])
     if data.obtained_at > now + CLOCK_SKEW:
-        raise ValidationFailed("obtained_at is in the future", loc=["body", "obtained_at"])
+        raise ValidationFailed("obtained_at is in the future", loc=["obtained_at"])
     if data.expires_at is not None and data.expires_at <= data.obtained_at:
-        raise ValidationFailed("expires_at must be after obtained_at", loc=["body", "expires_at"])
+        raise ValidationFailed("expires_at must be after obtained_at", loc=["expires_at"])
 
 
 class ConsentService:
@@ -138,7 +136,7 @@ class ConsentService:
             data.recipient_org_id is not None
             and await org_repo.get(self.session, data.recipient_org_id) is None
         ):
-            raise ValidationFailed("No such organization", loc=["body", "recipient_org_id"])
+            raise ValidationFailed("No such organization", loc=["recipient_org_id"])
         text = self.cases.text(loaded.row)
         consent_id = uuid4()
         row = await repo.insert(

@@ -56,7 +56,7 @@ class FollowUpService:
         if current.recorded_at is not None:
             raise Conflict("The follow-up has already been recorded")
         if contacted_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("contacted_at is in the future", loc=["body", "contacted_at"])
+            raise ValidationFailed("contacted_at is in the future", loc=["contacted_at"])
         row = await repo.record(
             self.session,
             id=follow_up_id,

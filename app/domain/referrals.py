@@ -231,15 +231,13 @@ class ReferralService:
         if loaded.row.status != "open":
             raise Conflict("A closed case cannot be referred")
         if data.to_org_id == self.principal.org_id:
-            raise ValidationFailed(
-                "A referral goes to another organisation", loc=["body", "to_org_id"]
-            )
+            raise ValidationFailed("A referral goes to another organisation", loc=["to_org_id"])
         recipient = await org_repo.get(self.session, data.to_org_id)
         if recipient is None:
-            raise ValidationFailed("No such organization", loc=["body", "to_org_id"])
+            raise ValidationFailed("No such organization", loc=["to_org_id"])
         now = datetime.now(UTC)
         if data.respond_by is not None and data.respond_by <= now:
-            raise ValidationFailed("respond_by must be in the future", loc=["body", "respond_by"])
+            raise ValidationFailed("respond_by must be in the future", loc=["respond_by"])
         # A lead transfer hands over the whole case: it shares every category.
         shared = (
             ALL_CATEGORIES
@@ -305,7 +303,7 @@ class ReferralService:
         if missing:
             raise ConsentRequired(
                 "No active consent covers sharing " + ", ".join(missing) + " with this recipient",
-                loc=["body", "shared_categories"],
+                loc=["shared_categories"],
                 uncovered_categories=[str(c) for c in missing],
             )
 

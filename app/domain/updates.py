@@ -96,7 +96,7 @@ def details_size(details: dict[str, Any]) -> int:
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: it could not be stored
         raise ValidationFailed(
             "details holds a value that cannot be stored (integers are limited to 64 bits)",
-            loc=["body", "details"],
+            loc=["details"],
         ) from None
 
 
@@ -112,7 +112,7 @@ class UpdateService:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
             raise ValidationFailed(
                 f"details must be at most {self.max_details_bytes:,} bytes as JSON",
-                loc=["body", "details"],
+                loc=["details"],
             )
         await self.session.begin()
         loaded = await self.cases.load(case_id)
@@ -120,11 +120,9 @@ class UpdateService:
             scope = write_scope_for(data.category)
             if scope is not None and scope not in self.principal.scopes:
                 raise InsufficientScope(["cases:write", scope])
-            raise ValidationFailed(
-                "You may not post updates in this category", loc=["body", "category"]
-            )
+            raise ValidationFailed("You may not post updates in this category", loc=["category"])
         if data.occurred_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("occurred_at is in the future", loc=["body", "occurred_at"])
+            raise ValidationFailed("occurred_at is in the future", loc=["occurred_at"])
         if data.supersedes is not None:
             previous = await repo.get(self.session, data.supersedes, case_id)
             visible = previous is not None and (
@@ -133,12 +131,12 @@ class UpdateService:
             )
             if previous is None or not visible:
                 raise ValidationFailed(
-                    "supersedes must name an update of this case", loc=["body", "supersedes"]
+                    "supersedes must name an update of this case", loc=["supersedes"]
                 )
             if previous.category != data.category:
                 raise ValidationFailed(
                     "A correction keeps the category of the update it supersedes",
-                    loc=["body", "category"],
+                    loc=["category"],
                 )
         text = self.cases.text(loaded.row)
         update_id = uuid4()

@@ -59,7 +59,7 @@ async def _create(
         if body.delay:
             await asyncio.sleep(body.delay)
         if body.fail:
-            raise ValidationFailed("asked to fail", loc=["body", "fail"])
+            raise ValidationFailed("asked to fail", loc=["fail"])
         return Created(_CreateOut(id=org.id, name=org.name), location=f"/v1/organizations/{org.id}")
 
     return await idem.create(ctx, create)
