@@ -16,11 +16,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Database
+from app.db.database import Database, Session
 from app.db.repositories import clients as client_repo
 from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
 from app.domain.cases import CaseInput, CaseService, CaseView, Identity
 from app.domain.clients import Client, ClientService
+from app.domain.context import RequestContext
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.organizations import CapacityEntry, Organization, OrganizationService
@@ -136,11 +137,15 @@ class SeedContext:
         ``POST /v1/cases`` does (identity encrypted under a fresh data key, audit row written)."""
         session = self.database.session(transactional=True)
         try:
-            view = await CaseService(session, self.key_wrapper, self.principal(client)).create(data)
+            view = await CaseService(self.request_context(session, client)).create(data)
             await session.commit()
             return view
         finally:
             await session.close()
+
+    def request_context(self, session: Session, client: Client) -> RequestContext:
+        """``client`` as the caller of a request in ``session``, for seeding through services."""
+        return RequestContext(session, self.principal(client), self.key_wrapper)
 
     def principal(self, client: Client, request_id: str = "bench-seed") -> Principal:
         """``client`` as an authenticated caller (all its scopes), for seeding through services."""
@@ -158,9 +163,7 @@ class SeedContext:
         ``POST /v1/referrals`` does (consent check, timeline entry, audit row)."""
         session = self.database.session(transactional=True)
         try:
-            view = await ReferralService(session, self.key_wrapper, self.principal(client)).create(
-                data
-            )
+            view = await ReferralService(self.request_context(session, client)).create(data)
             await session.commit()
             return view
         finally:
@@ -172,7 +175,7 @@ class SeedContext:
         """A referral transition by ``client``'s organisation, as ``POST /v1/referrals/{id}/…``."""
         session = self.database.session(transactional=True)
         try:
-            view = await ReferralService(session, self.key_wrapper, self.principal(client)).act(
+            view = await ReferralService(self.request_context(session, client)).act(
                 referral_id, action, **kw
             )
             await session.commit()
@@ -187,7 +190,7 @@ class SeedContext:
         session: autocommit, the preview audit row included)."""
         session = self.database.session(transactional=False)
         try:
-            page = await ReferralService(session, self.key_wrapper, self.principal(client)).list(
+            page = await ReferralService(self.request_context(session, client)).list(
                 direction=direction, status=None, limit=limit, cursor=cursor
             )
             await session.commit()

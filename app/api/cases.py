@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
-from app.api.deps import AuditRead, CasesRead, CasesWrite, ConsentsWrite, Context, DbSession
+from app.api.deps import AuditReadCtx, CasesReadCtx, CasesWriteCtx, ConsentsWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
@@ -31,7 +31,6 @@ from app.api.schemas.cases import (
 )
 from app.api.schemas.common import Timestamp
 from app.domain.access import Role
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
 from app.domain.updates import UpdateService
@@ -54,10 +53,8 @@ CaseId = Annotated[UUID, "case id"]
     summary="Open a case (your organisation becomes the lead)",
     responses=problem_responses(409),
 )
-async def create_case(
-    body: CaseCreate, session: DbSession, ctx: Context, principal: CasesWrite, idem: Idempotent
-) -> Response:
-    service = CaseService(session, ctx.key_wrapper, principal)
+async def create_case(body: CaseCreate, ctx: CasesWriteCtx, idem: Idempotent) -> Response:
+    service = CaseService(ctx)
 
     async def current(case_id: UUID) -> bytes:
         # A retry sees the case as the caller may see it now (audited as a read); the stored
@@ -75,21 +72,19 @@ async def create_case(
             case_id=view.id,
         )
 
-    return await idem.create(create, rerender=current)
+    return await idem.create(ctx, create, rerender=current)
 
 
 @router.get("", response_model=PageOut[CaseOut], summary="Cases you lead or care for")
 async def list_cases(
-    session: DbSession,
-    ctx: Context,
-    principal: CasesRead,
+    ctx: CasesReadCtx,
     status: CaseStatus | None = None,
     role: Annotated[Literal["lead", "care_team"] | None, Query(description="Your role")] = None,
     updated_since: Annotated[Timestamp | None, Query(description="RFC 3339, with offset")] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await CaseService(session, ctx.key_wrapper, principal).list(
+    page = await CaseService(ctx).list(
         role=Role(role) if role else None,
         status=str(status) if status else None,
         updated_since=updated_since,
@@ -100,10 +95,8 @@ async def list_cases(
 
 
 @router.get("/{case_id}", response_model=CaseOut, summary="A case, as far as you may see it")
-async def get_case(
-    case_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
-) -> Response:
-    view = await CaseService(session, ctx.key_wrapper, principal).get(case_id)
+async def get_case(case_id: UUID, ctx: CasesReadCtx) -> Response:
+    view = await CaseService(ctx).get(case_id)
     return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
 
 
@@ -116,15 +109,11 @@ async def get_case(
 async def patch_case(
     case_id: UUID,
     body: CasePatch,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesWrite,
+    ctx: CasesWriteCtx,
     if_match: IfMatch = None,
 ) -> Response:
     version = expected_version(if_match)
-    view = await CaseService(session, ctx.key_wrapper, principal).update(
-        case_id, body.to_changes(), expected_version=version
-    )
+    view = await CaseService(ctx).update(case_id, body.to_changes(), expected_version=version)
     return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
 
 
@@ -134,10 +123,8 @@ async def patch_case(
     summary="Close a case you lead",
     responses=problem_responses(409),
 )
-async def close_case(
-    case_id: UUID, body: CloseIn, session: DbSession, ctx: Context, principal: CasesWrite
-) -> Response:
-    view = await CaseService(session, ctx.key_wrapper, principal).close(case_id, body.reason)
+async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> Response:
+    view = await CaseService(ctx).close(case_id, body.reason)
     return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
 
 
@@ -146,10 +133,8 @@ async def close_case(
     status_code=204,
     summary="Erase the survivor's identity (destroys its encryption key)",
 )
-async def erase_identity(
-    case_id: UUID, session: DbSession, ctx: Context, principal: CasesWrite
-) -> Response:
-    await CaseService(session, ctx.key_wrapper, principal).erase_identity(case_id)
+async def erase_identity(case_id: UUID, ctx: CasesWriteCtx) -> Response:
+    await CaseService(ctx).erase_identity(case_id)
     return Response(status_code=204)
 
 
@@ -160,14 +145,12 @@ async def erase_identity(
 )
 async def access_log(
     case_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: AuditRead,
+    ctx: AuditReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    await CaseService(session, ctx.key_wrapper, principal).load_as_lead(case_id)
-    page = await AuditTrail(session).access_log(case_id, limit=limit, cursor=cursor)
+    await CaseService(ctx).load_as_lead(case_id)
+    page = await ctx.audit.access_log(case_id, limit=limit, cursor=cursor)
     return page_response(page, AccessLogEntry, AccessLogEntry.of)
 
 
@@ -181,14 +164,12 @@ async def access_log(
 async def create_consent(
     case_id: UUID,
     body: ConsentCreate,
-    session: DbSession,
-    ctx: Context,
-    principal: ConsentsWrite,
+    ctx: ConsentsWriteCtx,
     idem: Idempotent,
     request: Request,
 ) -> Response:
     async def create() -> Created:
-        service = ConsentService(session, ctx.key_wrapper, principal)
+        service = ConsentService(ctx)
         row = await service.grant(case_id, body.to_input())
         return Created(
             ConsentOut.of(row, datetime.now(UTC)),
@@ -196,7 +177,7 @@ async def create_consent(
             case_id=case_id,
         )
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.get(
@@ -206,15 +187,11 @@ async def create_consent(
 )
 async def list_consents(
     case_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesRead,
+    ctx: CasesReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await ConsentService(session, ctx.key_wrapper, principal).list(
-        case_id, limit=limit, cursor=cursor
-    )
+    page = await ConsentService(ctx).list(case_id, limit=limit, cursor=cursor)
     now = datetime.now(UTC)
     return page_response(page, ConsentOut, lambda r: ConsentOut.of(r, now))
 
@@ -224,10 +201,8 @@ async def list_consents(
     response_model=ConsentOut,
     summary="One consent (the lead, or the organisation it is addressed to)",
 )
-async def get_consent(
-    case_id: UUID, consent_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
-) -> Response:
-    row = await ConsentService(session, ctx.key_wrapper, principal).get(case_id, consent_id)
+async def get_consent(case_id: UUID, consent_id: UUID, ctx: CasesReadCtx) -> Response:
+    row = await ConsentService(ctx).get(case_id, consent_id)
     return model_response(
         ConsentOut.of(row, datetime.now(UTC)), headers={"ETag": etag(row.version)}
     )
@@ -243,13 +218,9 @@ async def revoke_consent(
     case_id: UUID,
     consent_id: UUID,
     body: RevokeIn,
-    session: DbSession,
-    ctx: Context,
-    principal: ConsentsWrite,
+    ctx: ConsentsWriteCtx,
 ) -> Response:
-    row = await ConsentService(session, ctx.key_wrapper, principal).revoke(
-        case_id, consent_id, body.reason
-    )
+    row = await ConsentService(ctx).revoke(case_id, consent_id, body.reason)
     return model_response(ConsentOut.of(row, datetime.now(UTC)))
 
 
@@ -263,15 +234,11 @@ async def revoke_consent(
 async def create_update(
     case_id: UUID,
     body: UpdateCreate,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesWrite,
+    ctx: CasesWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        updates = UpdateService(
-            session, ctx.key_wrapper, principal, max_details_bytes=ctx.settings.max_details_bytes
-        )
+        updates = UpdateService(ctx)
         row = await updates.post(case_id, body.to_input())
         return Created(
             UpdateOut.of(row),
@@ -279,7 +246,7 @@ async def create_update(
             case_id=case_id,
         )
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.get(
@@ -287,10 +254,8 @@ async def create_update(
     response_model=UpdateOut,
     summary="One timeline update",
 )
-async def get_update(
-    case_id: UUID, update_id: UUID, session: DbSession, ctx: Context, principal: CasesRead
-) -> Response:
-    row = await UpdateService(session, ctx.key_wrapper, principal).get(case_id, update_id)
+async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> Response:
+    row = await UpdateService(ctx).get(case_id, update_id)
     return model_response(UpdateOut.of(row), headers={"ETag": etag(1)})
 
 
@@ -301,14 +266,10 @@ async def get_update(
 )
 async def list_updates(
     case_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesRead,
+    ctx: CasesReadCtx,
     category: Category | None = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await UpdateService(session, ctx.key_wrapper, principal).list(
-        case_id, category=category, limit=limit, cursor=cursor
-    )
+    page = await UpdateService(ctx).list(case_id, category=category, limit=limit, cursor=cursor)
     return page_response(page, UpdateOut, UpdateOut.of)

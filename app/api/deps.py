@@ -1,14 +1,17 @@
 """Request dependencies, each exposed as an ``Annotated`` alias.
 
 ``DbSession`` is the request's unit of work: committed after the endpoint returns and before the
-response is sent, rolled back on any error. ``require_scopes(...)`` authenticates the bearer token
-(and spends one unit of the client's rate limit, see :mod:`app.api.rate_limits`) and checks
-scopes; aliases such as ``DirectoryWrite`` name the common combinations.
+response is sent, rolled back on any error. ``require_scopes(...)`` is the caller's
+:class:`~app.domain.context.RequestContext`, built once per request by :func:`request_context`:
+it authenticates the bearer token (and spends one unit of the client's rate limit, see
+:mod:`app.api.rate_limits`), checks scopes and binds the caller to the unit of work; aliases
+such as ``CasesWriteCtx`` name the common scope sets. Endpoints take one of them
+(``ctx: CasesWriteCtx``) and build services from it (``CaseService(ctx)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Annotated, Any
 
@@ -20,6 +23,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from app.api.context import AppContext
 from app.db.database import Session
+from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, InvalidToken, RateLimited
 from app.domain.principal import Principal
 from app.domain.scopes import SCOPES
@@ -35,21 +39,33 @@ async def get_context(request: Request) -> AppContext:
 Context = Annotated[AppContext, Depends(get_context)]
 
 
-async def _db_session(request: Request) -> AsyncIterator[Session]:
-    ctx: AppContext = request.app.state.ctx
-    session = ctx.db.session(transactional=request.method not in _READ_METHODS)
-    try:
-        yield session
-    except BaseException:
-        await session.rollback()
-        raise
-    else:
-        await session.commit()
-    finally:
-        await session.close()
+class UnitOfWork:
+    """A dependency yielding the request's session: committed after the endpoint returns and
+    before the response is sent, rolled back on any error. REST and GraphQL differ only in the
+    session they open (``open_session``)."""
+
+    def __init__(self, open_session: Callable[[Request], Session]) -> None:
+        self.open_session = open_session
+
+    async def __call__(self, request: Request) -> AsyncIterator[Session]:
+        session = self.open_session(request)
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+        finally:
+            await session.close()
 
 
-DbSession = Annotated[Session, Depends(_db_session, scope="function")]
+def _rest_session(request: Request) -> Session:
+    app: AppContext = request.app.state.ctx
+    return app.db.session(transactional=request.method not in _READ_METHODS)
+
+
+DbSession = Annotated[Session, Depends(UnitOfWork(_rest_session), scope="function")]
 
 
 class _BearerToken(OAuth2):
@@ -77,12 +93,6 @@ class _BearerToken(OAuth2):
 
 
 bearer_token = _BearerToken()
-
-
-async def _authenticate(
-    request: Request, session: DbSession, token: Annotated[str | None, Depends(bearer_token)]
-) -> Principal:
-    return await authenticate(request, session, token)
 
 
 async def authenticate(request: Request, session: Session, token: str | None) -> Principal:
@@ -115,34 +125,57 @@ def add_response_headers(request: Request, headers: list[tuple[bytes, bytes]]) -
     request.scope.setdefault("state", {}).setdefault("response_headers", []).extend(headers)
 
 
-class _ScopeCheck:
+async def request_context(
+    request: Request, session: Session, token: str | None, scopes: tuple[str, ...] = ()
+) -> RequestContext:
+    """The one :class:`RequestContext` of a request (REST and GraphQL): the bearer token
+    authenticated, ``scopes`` checked, the caller bound to its unit of work."""
+    principal = await authenticate(request, session, token)
+    missing = principal.missing_scopes(scopes)
+    if missing:
+        raise InsufficientScope(missing)
+    app: AppContext = request.app.state.ctx
+    return RequestContext(
+        session,
+        principal,
+        app.key_wrapper,
+        max_details_bytes=app.settings.max_details_bytes,
+    )
+
+
+class _ContextFor:
+    """The dependency for one scope set: one call resolves the session, the token and the
+    context (a flat dependency tree; FastAPI resolves it once per request)."""
+
     def __init__(self, scopes: tuple[str, ...]) -> None:
         self.scopes = scopes
 
-    async def __call__(self, principal: Annotated[Principal, Depends(_authenticate)]) -> Principal:
-        missing = principal.missing_scopes(self.scopes)
-        if missing:
-            raise InsufficientScope(missing)
-        return principal
+    async def __call__(
+        self,
+        request: Request,
+        session: DbSession,
+        token: Annotated[str | None, Depends(bearer_token)],
+    ) -> RequestContext:
+        return await request_context(request, session, token, self.scopes)
 
 
 def require_scopes(*scopes: str) -> Any:
-    """``Annotated[Principal, …]`` for a token holding every scope in ``scopes``."""
+    """``Annotated[RequestContext, …]`` for a token holding every scope in ``scopes``."""
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:  # a typo here would silently lock an endpoint
         raise ValueError(f"unknown scopes {unknown}")
-    return Annotated[Principal, Security(_ScopeCheck(scopes), scopes=list(scopes))]
+    return Annotated[RequestContext, Security(_ContextFor(scopes), scopes=list(scopes))]
 
 
-AnyPrincipal = require_scopes()
-DirectoryWrite = require_scopes("directory:write")
-CasesRead = require_scopes("cases:read")
-CasesWrite = require_scopes("cases:write")
-ConsentsWrite = require_scopes("consents:write")
-AuditRead = require_scopes("audit:read")
-ReferralsRead = require_scopes("referrals:read")
-ReferralsWrite = require_scopes("referrals:write")
-LegalRead = require_scopes("legal:read")
-LegalWrite = require_scopes("legal:write")
-PlacementsRead = require_scopes("placements:read")
-PlacementsWrite = require_scopes("placements:write")
+AnyCtx = require_scopes()
+DirectoryWriteCtx = require_scopes("directory:write")
+CasesReadCtx = require_scopes("cases:read")
+CasesWriteCtx = require_scopes("cases:write")
+ConsentsWriteCtx = require_scopes("consents:write")
+AuditReadCtx = require_scopes("audit:read")
+ReferralsReadCtx = require_scopes("referrals:read")
+ReferralsWriteCtx = require_scopes("referrals:write")
+LegalReadCtx = require_scopes("legal:read")
+LegalWriteCtx = require_scopes("legal:write")
+PlacementsReadCtx = require_scopes("placements:read")
+PlacementsWriteCtx = require_scopes("placements:write")

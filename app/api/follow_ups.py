@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.api.deps import CasesRead, CasesWrite, Context, DbSession
+from app.api.deps import CasesReadCtx, CasesWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
@@ -34,18 +34,16 @@ router = APIRouter(
 async def schedule_follow_up(
     case_id: UUID,
     body: FollowUpIn,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesWrite,
+    ctx: CasesWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        service = FollowUpService(session, ctx.key_wrapper, principal)
+        service = FollowUpService(ctx)
         return Created(
             FollowUpOut.of(await service.schedule(case_id, body.due_on)), case_id=case_id
         )
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.post(
@@ -58,11 +56,9 @@ async def record_follow_up(
     case_id: UUID,
     follow_up_id: UUID,
     body: FollowUpRecordIn,
-    session: DbSession,
-    ctx: Context,
-    principal: CasesWrite,
+    ctx: CasesWriteCtx,
 ) -> Response:
-    row = await FollowUpService(session, ctx.key_wrapper, principal).record(
+    row = await FollowUpService(ctx).record(
         case_id, follow_up_id, contacted_at=body.contacted_at, outcome=body.outcome
     )
     return model_response(FollowUpOut.of(row))
@@ -74,15 +70,13 @@ async def record_follow_up(
     summary="Your follow-ups due (and overdue) on or before `due_before` (default today)",
 )
 async def due_follow_ups(
-    session: DbSession,
-    ctx: Context,
-    principal: CasesRead,
+    ctx: CasesReadCtx,
     due_before: Annotated[date | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
     today = datetime.now(UTC).date()
-    page = await FollowUpService(session, ctx.key_wrapper, principal).due(
+    page = await FollowUpService(ctx).due(
         due_before=due_before or today, limit=limit, cursor=cursor
     )
     items = [

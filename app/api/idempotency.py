@@ -2,10 +2,10 @@
 
     async def create_x(..., idem: Idempotent) -> Response:
         async def create() -> Created:
-            row = await XService(...).create(...)
+            row = await XService(ctx).create(...)
             return Created(XOut.of(row), location=f"/v1/x/{row.id}", case_id=row.case_id)
 
-        return await idem.create(create)
+        return await idem.create(ctx, create)
 
 ``create`` runs only when the request is not a retry; a retry gets the stored response (with
 ``Idempotent-Replayed: true``), a concurrent one 409 ``idempotency_in_flight``, a retry with
@@ -24,11 +24,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.context import AppContext
-from app.api.deps import AnyPrincipal, DbSession
-from app.db.database import Session
-from app.domain.audit import AuditTrail
+from app.domain.context import RequestContext
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
-from app.domain.principal import Principal
 
 Rerender = Callable[[UUID], Awaitable[bytes]]
 
@@ -47,25 +44,18 @@ class Created:
 
 
 class IdempotentRequest:
-    def __init__(
-        self,
-        request: Request,
-        session: Session,
-        principal: Principal,
-        key: str | None,
-        ctx: AppContext,
-    ) -> None:
+    """The ``Idempotency-Key`` of a creating request; :meth:`create` runs the work for the
+    caller's :class:`RequestContext` (the endpoint's own, so the caller is authenticated once)."""
+
+    def __init__(self, request: Request, key: str | None, ttl_hours: int) -> None:
         self._request = request
-        self._session = session
-        self._principal = principal
         self._key = check_key(key) if key is not None else None
-        self._service = IdempotencyService(
-            session, ctx.key_wrapper, ttl_hours=ctx.settings.idempotency_ttl_hours
-        )
+        self._ttl_hours = ttl_hours
         self._hash = b""
 
     async def create(
         self,
+        ctx: RequestContext,
         create: Callable[[], Awaitable[Created]],
         *,
         status: int = 201,
@@ -75,12 +65,15 @@ class IdempotentRequest:
 
         With ``rerender`` (resources that hold survivor data) no body is stored: a replay renders
         the resource afresh through the access policy (see :meth:`replay`)."""
-        if (replayed := await self._replay(rerender)) is not None:
+        service = IdempotencyService(ctx.session, ctx.key_wrapper, ttl_hours=self._ttl_hours)
+        if (replayed := await self._replay(ctx, service, rerender)) is not None:
             return replayed
         made = await create()
         headers = {"Location": made.location} if made.location is not None else {}
         headers.update(made.headers)
         return await self._respond(
+            ctx,
+            service,
             status,
             made.body,
             headers,
@@ -90,7 +83,9 @@ class IdempotentRequest:
         )
 
     # The two halves of :meth:`create`.
-    async def _replay(self, rerender: Rerender | None = None) -> Response | None:
+    async def _replay(
+        self, ctx: RequestContext, service: IdempotencyService, rerender: Rerender | None = None
+    ) -> Response | None:
         """The stored response when this is a retry. With ``rerender`` (resources that hold
         survivor data) the body is rendered afresh through the access policy, so a replay never
         shows more than the caller may see now, and is audited as the read it is."""
@@ -98,16 +93,14 @@ class IdempotentRequest:
             return None
         body = await self._request.body()
         self._hash = fingerprint(self._request.method, self._request.url.path, body)
-        stored = await self._service.claim(self._principal.client_id, self._key, self._hash)
+        stored = await service.claim(ctx.principal.client_id, self._key, self._hash)
         if stored is None:
             return None
         content = stored.body
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
         elif stored.case_id is not None:
-            await AuditTrail(self._session).record(
-                self._principal, "idempotent.replay", [stored.case_id]
-            )
+            await ctx.audit.record(ctx.principal, "idempotent.replay", [stored.case_id])
         return Response(
             content,
             status_code=stored.status,
@@ -117,6 +110,8 @@ class IdempotentRequest:
 
     async def _respond(
         self,
+        ctx: RequestContext,
+        service: IdempotencyService,
         status: int,
         model: BaseModel,
         headers: Mapping[str, str] | None = None,
@@ -129,8 +124,8 @@ class IdempotentRequest:
         stored_body = b"" if rerendered else body
         headers = dict(headers or {})
         if self._key is not None:
-            await self._service.store(
-                self._principal.client_id,
+            await service.store(
+                ctx.principal.client_id,
                 self._key,
                 method=self._request.method,
                 path=self._request.url.path,
@@ -144,8 +139,6 @@ class IdempotentRequest:
 
 async def _idempotent(
     request: Request,
-    session: DbSession,
-    principal: AnyPrincipal,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -155,8 +148,8 @@ async def _idempotent(
         ),
     ] = None,
 ) -> IdempotentRequest:
-    ctx: AppContext = request.app.state.ctx
-    return IdempotentRequest(request, session, principal, idempotency_key, ctx)
+    app: AppContext = request.app.state.ctx
+    return IdempotentRequest(request, idempotency_key, app.settings.idempotency_ttl_hours)
 
 
 Idempotent = Annotated[IdempotentRequest, Depends(_idempotent)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
-from app.api.deps import Context, DbSession, LegalRead, LegalWrite
+from app.api.deps import LegalReadCtx, LegalWriteCtx
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -25,10 +25,8 @@ router = APIRouter(
 
 
 @router.get("/v1/cases/{case_id}/legal", response_model=LegalOut, summary="The legal record")
-async def get_legal(
-    case_id: UUID, session: DbSession, ctx: Context, principal: LegalRead
-) -> Response:
-    record = await LegalService(session, ctx.key_wrapper, principal).get(case_id)
+async def get_legal(case_id: UUID, ctx: LegalReadCtx) -> Response:
+    record = await LegalService(ctx).get(case_id)
     return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
 
 
@@ -41,15 +39,11 @@ async def get_legal(
 async def put_legal(
     case_id: UUID,
     body: LegalIn,
-    session: DbSession,
-    ctx: Context,
-    principal: LegalWrite,
+    ctx: LegalWriteCtx,
     if_match: IfMatch = None,
 ) -> Response:
     version = expected_version(if_match)
-    record = await LegalService(session, ctx.key_wrapper, principal).put(
-        case_id, body.to_record(), expected_version=version
-    )
+    record = await LegalService(ctx).put(case_id, body.to_record(), expected_version=version)
     return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
 
 
@@ -59,14 +53,10 @@ async def put_legal(
     summary="Testimony-preparation status of every case you may see in `legal`",
 )
 async def pull_testimony_status(
-    session: DbSession,
-    ctx: Context,
-    principal: LegalRead,
+    ctx: LegalReadCtx,
     status: TestimonyStatus | None = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await LegalService(session, ctx.key_wrapper, principal).testimony(
-        status=status, limit=limit, cursor=cursor
-    )
+    page = await LegalService(ctx).testimony(status=status, limit=limit, cursor=cursor)
     return page_response(page, TestimonyRow, TestimonyRow.of)

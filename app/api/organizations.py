@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from app.api.conditional import IfMatch, etag, expected_version
-from app.api.deps import AnyPrincipal, DbSession, DirectoryWrite
+from app.api.deps import AnyCtx, DirectoryWriteCtx
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
@@ -27,8 +27,7 @@ router = APIRouter(
 
 @router.get("", response_model=PageOut[OrganizationOut], summary="Search the directory")
 async def list_organizations(
-    session: DbSession,
-    principal: AnyPrincipal,
+    ctx: AnyCtx,
     kind: OrganizationKind | None = None,
     service: ServiceKind | None = None,
     country: Annotated[CountryCode | None, Query()] = None,
@@ -40,7 +39,7 @@ async def list_organizations(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> PageOut[OrganizationOut]:
-    page = await OrganizationService(session).list(
+    page = await OrganizationService(ctx.session).list(
         DirectoryFilter(kind, service, country, accepts_minors, has_capacity),
         limit=limit,
         cursor=cursor,
@@ -53,10 +52,8 @@ async def list_organizations(
     response_model=OrganizationOut,
     summary="Your own organisation",
 )
-async def get_my_organization(
-    session: DbSession, principal: AnyPrincipal, response: Response
-) -> OrganizationOut:
-    org = await OrganizationService(session).get(principal.org_id)
+async def get_my_organization(ctx: AnyCtx, response: Response) -> OrganizationOut:
+    org = await OrganizationService(ctx.session).get(ctx.principal.org_id)
     response.headers["ETag"] = etag(org.version)
     return OrganizationOut.of(org)
 
@@ -69,14 +66,13 @@ async def get_my_organization(
 )
 async def patch_my_organization(
     body: OrganizationPatch,
-    session: DbSession,
-    principal: DirectoryWrite,
+    ctx: DirectoryWriteCtx,
     response: Response,
     if_match: IfMatch = None,
 ) -> OrganizationOut:
     version = expected_version(if_match)
-    org = await OrganizationService(session).update_profile(
-        principal.org_id, body.to_change(), expected_version=version
+    org = await OrganizationService(ctx.session).update_profile(
+        ctx.principal.org_id, body.to_change(), expected_version=version
     )
     response.headers["ETag"] = etag(org.version)
     return OrganizationOut.of(org)
@@ -88,9 +84,7 @@ async def patch_my_organization(
     summary="One organisation",
     responses=problem_responses(404),
 )
-async def get_organization(
-    org_id: UUID, session: DbSession, principal: AnyPrincipal, response: Response
-) -> OrganizationOut:
-    org = await OrganizationService(session).get(org_id)
+async def get_organization(org_id: UUID, ctx: AnyCtx, response: Response) -> OrganizationOut:
+    org = await OrganizationService(ctx.session).get(org_id)
     response.headers["ETag"] = etag(org.version)
     return OrganizationOut.of(org)

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.api.deps import Context, DbSession, PlacementsRead, PlacementsWrite
+from app.api.deps import PlacementsReadCtx, PlacementsWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
@@ -43,13 +43,11 @@ router = APIRouter(
 async def create_placement(
     case_id: UUID,
     body: PlacementIn,
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsWrite,
+    ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        row = await PlacementService(session, ctx.key_wrapper, principal).create(
+        row = await PlacementService(ctx).create(
             case_id,
             PlacementInput(
                 org_id=body.org_id,
@@ -62,7 +60,7 @@ async def create_placement(
             PlacementOut.of(row), location=f"/v1/cases/{case_id}/placements", case_id=case_id
         )
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.get(
@@ -72,15 +70,11 @@ async def create_placement(
 )
 async def list_placements(
     case_id: UUID,
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsRead,
+    ctx: PlacementsReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await PlacementService(session, ctx.key_wrapper, principal).list(
-        case_id, limit=limit, cursor=cursor
-    )
+    page = await PlacementService(ctx).list(case_id, limit=limit, cursor=cursor)
     return page_response(page, PlacementOut, PlacementOut.of)
 
 
@@ -94,11 +88,9 @@ async def end_placement(
     case_id: UUID,
     placement_id: UUID,
     body: PlacementEndIn,
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsWrite,
+    ctx: PlacementsWriteCtx,
 ) -> Response:
-    row = await PlacementService(session, ctx.key_wrapper, principal).end(
+    row = await PlacementService(ctx).end(
         case_id,
         placement_id,
         ended_at=body.ended_at,
@@ -117,18 +109,16 @@ async def end_placement(
 async def create_home_review(
     case_id: UUID,
     body: HomeReviewIn,
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsWrite,
+    ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        row = await PlacementService(session, ctx.key_wrapper, principal).review(
+        row = await PlacementService(ctx).review(
             case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
         )
         return Created(HomeReviewOut.of(row), case_id=case_id)
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.post(
@@ -142,18 +132,16 @@ async def create_visit(
     case_id: UUID,
     placement_id: UUID,
     body: VisitIn,
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsWrite,
+    ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        row = await PlacementService(session, ctx.key_wrapper, principal).visit(
+        row = await PlacementService(ctx).visit(
             case_id, placement_id, visited_at=body.visited_at, summary=body.summary
         )
         return Created(VisitOut.of(row), case_id=case_id)
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.get(
@@ -162,15 +150,11 @@ async def create_visit(
     summary="Your community and foster placements with no visit in the last 7 days",
 )
 async def overdue_visits(
-    session: DbSession,
-    ctx: Context,
-    principal: PlacementsRead,
+    ctx: PlacementsReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await PlacementService(session, ctx.key_wrapper, principal).overdue_visits(
-        limit=limit, cursor=cursor
-    )
+    page = await PlacementService(ctx).overdue_visits(limit=limit, cursor=cursor)
     items = [
         OverdueVisitOut(
             placement_id=i.row.id,

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, ValidationFailed
 from app.logging import log
 
 PROBLEM_JSON = "application/problem+json"
@@ -74,6 +74,15 @@ def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _rooted(exc: DomainError) -> dict[str, Any]:
+    """``exc.extra`` with a validation error's field paths under their HTTP root (``where``)."""
+    if not isinstance(exc, ValidationFailed) or exc.where is None or "errors" not in exc.extra:
+        return exc.extra
+    root = exc.where
+    errors = [{**e, "loc": [root, *e.get("loc", ())]} for e in exc.extra["errors"]]
+    return {**exc.extra, "errors": errors}
+
+
 async def _domain_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DomainError)
     return problem_response(
@@ -81,7 +90,7 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
         exc.code,
         title=exc.title,
         detail=exc.detail,
-        extra=exc.extra,
+        extra=_rooted(exc),
         headers=exc.headers,
     )
 

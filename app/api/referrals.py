@@ -11,7 +11,7 @@ from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
 from app.api.conditional import etag
-from app.api.deps import Context, DbSession, ReferralsRead, ReferralsWrite
+from app.api.deps import ReferralsReadCtx, ReferralsWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
@@ -38,13 +38,11 @@ router = APIRouter(
 )
 async def create_referral(
     body: ReferralCreate,
-    session: DbSession,
-    ctx: Context,
-    principal: ReferralsWrite,
+    ctx: ReferralsWriteCtx,
     idem: Idempotent,
 ) -> Response:
     async def create() -> Created:
-        view = await ReferralService(session, ctx.key_wrapper, principal).create(body.to_input())
+        view = await ReferralService(ctx).create(body.to_input())
         return Created(
             ReferralOut.of(view),
             location=f"/v1/referrals/{view.row.id}",
@@ -52,14 +50,12 @@ async def create_referral(
             case_id=view.row.case_id,
         )
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 @router.get("", response_model=PageOut[ReferralOut], summary="Your referral inbox and outbox")
 async def list_referrals(
-    session: DbSession,
-    ctx: Context,
-    principal: ReferralsRead,
+    ctx: ReferralsReadCtx,
     direction: Annotated[
         Literal["incoming", "outgoing"] | None, Query(description="Both when omitted")
     ] = None,
@@ -67,17 +63,15 @@ async def list_referrals(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
-    page = await ReferralService(session, ctx.key_wrapper, principal).list(
+    page = await ReferralService(ctx).list(
         direction=direction, status=status, limit=limit, cursor=cursor
     )
     return page_response(page, ReferralOut, ReferralOut.of)
 
 
 @router.get("/{referral_id}", response_model=ReferralOut, summary="One referral")
-async def get_referral(
-    referral_id: UUID, session: DbSession, ctx: Context, principal: ReferralsRead
-) -> Response:
-    view = await ReferralService(session, ctx.key_wrapper, principal).get(referral_id)
+async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> Response:
+    view = await ReferralService(ctx).get(referral_id)
     return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row.version)})
 
 
@@ -98,13 +92,11 @@ def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
 
     async def endpoint(
         referral_id: UUID,
-        session: DbSession,
-        ctx: Context,
-        principal: ReferralsWrite,
+        ctx: ReferralsWriteCtx,
         body: Any = None,
     ) -> Response:
         text = {note.value: getattr(body, note.value)} if note is not None else {}
-        service = ReferralService(session, ctx.key_wrapper, principal)
+        service = ReferralService(ctx)
         view = await service.act(referral_id, rule.action, **text)
         return model_response(ReferralOut.of(view))
 

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.policy_facts import ConsentFact
 from app.db.repositories import cases as repo
 from app.db.repositories.cases import CaseRow
@@ -23,8 +22,8 @@ from app.domain.access import (
     Role,
     case_access,
 )
-from app.domain.audit import AuditTrail
-from app.domain.crypto import DataKey, KeyWrapper
+from app.domain.context import RequestContext
+from app.domain.crypto import DataKey
 from app.domain.errors import (
     Conflict,
     DuplicateResource,
@@ -187,27 +186,27 @@ def access_from_row(row: Any, principal: Principal, now: datetime) -> CaseAccess
 
 def check_minor_rules(is_minor: bool, guardian: dict[str, Any] | None) -> None:
     if is_minor and not guardian:
-        raise ValidationFailed("A minor's case needs a guardian", loc=["body", "guardian"])
+        raise ValidationFailed("A minor's case needs a guardian", loc=["guardian"])
 
 
 def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
     if (identity.date_of_birth is None) == (identity.estimated_birth_year is None):
         raise ValidationFailed(
             "Give exactly one of survivor.date_of_birth and survivor.estimated_birth_year",
-            loc=["body", "survivor", "date_of_birth"],
+            loc=["survivor", "date_of_birth"],
         )
     if identity.date_of_birth is not None and not (
         date(1900, 1, 1) <= identity.date_of_birth <= intake_day
     ):
         raise ValidationFailed(
-            "The date of birth is not plausible", loc=["body", "survivor", "date_of_birth"]
+            "The date of birth is not plausible", loc=["survivor", "date_of_birth"]
         )
     if identity.estimated_birth_year is not None and not (
         1900 <= identity.estimated_birth_year <= intake_day.year
     ):
         raise ValidationFailed(
             "The estimated birth year is not plausible",
-            loc=["body", "survivor", "estimated_birth_year"],
+            loc=["survivor", "estimated_birth_year"],
         )
     years = age.age_on(
         intake_day,
@@ -231,11 +230,11 @@ def _encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | N
 
 
 class CaseService:
-    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.keyring = keyring
-        self.principal = principal
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.keyring = ctx.key_wrapper
+        self.principal = ctx.principal
+        self.audit = ctx.audit
 
     # -- loading through the policy ----------------------------------------------------------
     async def load(self, case_id: UUID) -> LoadedCase:

@@ -7,18 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories.consents import ConsentRow
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
-from app.domain.principal import Principal
 from app.domain.vocabulary import Category, Granter
 
 LIST_NAME = "consents"
@@ -114,24 +111,22 @@ def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
     if (data.recipient_org_id is None) == (not data.recipient_kinds):
         raise ValidationFailed(
             "Give exactly one of recipient_org_id and recipient_kinds",
-            loc=["body", "recipient_org_id"],
+            loc=["recipient_org_id"],
         )
     if is_minor and Granter.GUARDIAN not in data.granted_by:
-        raise ValidationFailed(
-            "A minor's consent must include the guardian", loc=["body", "granted_by"]
-        )
+        raise ValidationFailed("A minor's consent must include the guardian", loc=["granted_by"])
     if data.obtained_at > now + CLOCK_SKEW:
-        raise ValidationFailed("obtained_at is in the future", loc=["body", "obtained_at"])
+        raise ValidationFailed("obtained_at is in the future", loc=["obtained_at"])
     if data.expires_at is not None and data.expires_at <= data.obtained_at:
-        raise ValidationFailed("expires_at must be after obtained_at", loc=["body", "expires_at"])
+        raise ValidationFailed("expires_at must be after obtained_at", loc=["expires_at"])
 
 
 class ConsentService:
-    def __init__(self, session: Session, keyring: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, keyring, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()
@@ -141,7 +136,7 @@ class ConsentService:
             data.recipient_org_id is not None
             and await org_repo.get(self.session, data.recipient_org_id) is None
         ):
-            raise ValidationFailed("No such organization", loc=["body", "recipient_org_id"])
+            raise ValidationFailed("No such organization", loc=["recipient_org_id"])
         text = self.cases.text(loaded.row)
         consent_id = uuid4()
         row = await repo.insert(

@@ -14,7 +14,7 @@ and a stable machine ``code`` (CONTRACT §3), so REST renders it as problem+json
     │   └── IdempotencyInFlight 409 idempotency_in_flight
     ├── PreconditionFailed      412 precondition_failed
     ├── PayloadTooLarge         413 payload_too_large
-    ├── ValidationFailed        422 validation_error (carries errors: [{loc, msg}])
+    ├── ValidationFailed        422 validation_error (carries errors: [{loc, msg}] and where)
     │   ├── ConsentRequired     422 consent_required
     │   └── IdempotencyKeyReused 422 idempotency_key_reused
     ├── PreconditionRequired    428 precondition_required
@@ -27,7 +27,9 @@ Details must never contain survivor data: callers pass field locations and fixed
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+Where = Literal["body", "query", "path", "header"]
 
 
 class DomainError(Exception):
@@ -116,6 +118,13 @@ class PayloadTooLarge(DomainError):
 
 
 class ValidationFailed(DomainError):
+    """Input that breaks a rule. ``loc`` (or each of ``errors``' ``loc``) is the field path inside
+    the input the error concerns, without any transport root: ``["to_org_id"]``,
+    ``["survivor", "date_of_birth"]``. ``where`` says which input that is: the request's
+    ``"body"`` (the default), its ``"query"``, ``"path"`` or a ``"header"``; each API prefixes
+    its own root (REST ``["body", "to_org_id"]``, GraphQL ``["input", "toOrgId"]``).
+    ``where=None`` marks paths an API layer already wrote in its own terms."""
+
     status = 422
     code = "validation_error"
     title = "Invalid request"
@@ -126,11 +135,13 @@ class ValidationFailed(DomainError):
         *,
         loc: Sequence[str | int] | None = None,
         errors: Sequence[dict[str, Any]] | None = None,
+        where: Where | None = "body",
         **extra: Any,
     ) -> None:
         if errors is None:
             errors = [{"loc": list(loc or []), "msg": detail or self.title}]
         errors = [{"type": "value_error", **e} for e in errors]
+        self.where = where
         super().__init__(detail, errors=errors, **extra)
 
 

@@ -6,17 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.repositories import followups as repo
 from app.db.repositories.followups import DueFollowUpRow
 from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed up
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, access_from_facts
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import raised_risk
 from app.domain.pagination import Page, decode_cursor, paginate
-from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
 
@@ -26,11 +23,11 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 class FollowUpService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def schedule(self, case_id: UUID, due_on: date) -> FollowUpRow:
         await self.session.begin()
@@ -60,7 +57,7 @@ class FollowUpService:
         if current.recorded_at is not None:
             raise Conflict("The follow-up has already been recorded")
         if contacted_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("contacted_at is in the future", loc=["body", "contacted_at"])
+            raise ValidationFailed("contacted_at is in the future", loc=["contacted_at"])
         row = await repo.record(
             self.session,
             id=follow_up_id,

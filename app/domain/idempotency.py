@@ -42,7 +42,8 @@ def check_key(key: str) -> str:
     if not _KEY_PATTERN.match(key):
         raise ValidationFailed(
             "Idempotency-Key must be 1-255 visible ASCII characters",
-            loc=["header", "Idempotency-Key"],
+            loc=["Idempotency-Key"],
+            where="header",
         )
     return key
 
@@ -67,7 +68,8 @@ class IdempotencyService:
         if bytes(row.request_hash) != request_hash:
             raise IdempotencyKeyReused(
                 "This Idempotency-Key was used with a different request",
-                loc=["header", "Idempotency-Key"],
+                loc=["Idempotency-Key"],
+                where="header",
             )
         return StoredResponse(
             status=row.response_status,

@@ -32,7 +32,7 @@ def check_exit(*, is_minor: bool, exit_reason: ExitReason, authorization_ref: st
         raise ValidationFailed(
             "A minor's exit other than a transfer needs authorization_ref (the court's or "
             "social-welfare authority's decision)",
-            loc=["body", "authorization_ref"],
+            loc=["authorization_ref"],
         )
 
 

@@ -8,17 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from app.db.database import Session
 from app.db.repositories import legal as repo
 from app.db.repositories.legal import LegalRecordRow
 from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  # handed up
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_facts
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import PreconditionFailed
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate
-from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus
 
@@ -71,11 +68,11 @@ def changed_sections(before: LegalRecord, after: LegalRecord) -> list[str]:
 
 
 class LegalService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.LEGAL, write=write)

@@ -107,7 +107,7 @@ def check_capacity(
     errors: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, entry in enumerate(capacity):
-        loc: list[str | int] = ["body", "capacity", i]
+        loc: list[str | int] = ["capacity", i]
         if entry.service in seen:
             errors.append({"loc": [*loc, "service"], "msg": "service listed twice"})
         seen.add(entry.service)

@@ -53,7 +53,7 @@ def decode_cursor(
         return _decode(cursor, list_name, parsers)
     except Exception as exc:  # a parser may raise anything (UUID(5) is an AttributeError)
         raise ValidationFailed(
-            "The cursor is not valid for this list", loc=["query", "cursor"]
+            "The cursor is not valid for this list", loc=["cursor"], where="query"
         ) from exc
 
 

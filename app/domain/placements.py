@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.database import Session
 from app.db.repositories import organizations as org_repo
 from app.db.repositories import placements as repo
 from app.db.repositories.placements import (
@@ -21,9 +20,8 @@ from app.db.repositories.placements import (
     PlacementRow,
     VisitRow,
 )
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService, LoadedCase, access_from_facts
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
@@ -33,7 +31,6 @@ from app.domain.journey_rules import (
     needs_visits,
 )
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
-from app.domain.principal import Principal
 from app.domain.updates import append_event
 from app.domain.vocabulary import (
     Category,
@@ -110,11 +107,11 @@ class OverdueVisit:
 
 
 class PlacementService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)
@@ -177,9 +174,9 @@ class PlacementService:
         if loaded.row.status != "open":
             raise Conflict("A closed case cannot take a new placement")
         if data.started_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("started_at is in the future", loc=["body", "started_at"])
+            raise ValidationFailed("started_at is in the future", loc=["started_at"])
         if await org_repo.get(self.session, data.org_id) is None:
-            raise ValidationFailed("No such organization", loc=["body", "org_id"])
+            raise ValidationFailed("No such organization", loc=["org_id"])
         review = (
             await repo.get_review(self.session, data.home_review_id, case_id)
             if data.home_review_id
@@ -188,14 +185,14 @@ class PlacementService:
         if data.home_review_id is not None and review is None:
             raise ValidationFailed(
                 "home_review_id must name a home review of this case",
-                loc=["body", "home_review_id"],
+                loc=["home_review_id"],
             )
         if needs_home_review(data.setting) and (
             review is None or review.result != ReviewResult.APPROVED
         ):
             raise ValidationFailed(
                 "A community-family or foster placement needs an approved home review of this case",
-                loc=["body", "home_review_id"],
+                loc=["home_review_id"],
             )
         placement_id = await repo.insert(
             self.session,
@@ -243,7 +240,7 @@ class PlacementService:
         if ended_at < current.started_at or ended_at > datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed(
                 "ended_at must lie between the start of the placement and now",
-                loc=["body", "ended_at"],
+                loc=["ended_at"],
             )
         if not await repo.end(
             self.session,
@@ -317,7 +314,7 @@ class PlacementService:
         await self.session.begin()
         loaded = await self._load(case_id, write=True)
         if reviewed_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("reviewed_at is in the future", loc=["body", "reviewed_at"])
+            raise ValidationFailed("reviewed_at is in the future", loc=["reviewed_at"])
         review_id = uuid4()
         row = await repo.insert_review(
             self.session,
@@ -345,14 +342,15 @@ class PlacementService:
         if not needs_visits(PlacementSetting(placement.setting)):
             raise ValidationFailed(
                 "Visits are recorded on community-family and foster placements",
-                loc=["path", "placement_id"],
+                loc=["placement_id"],
+                where="path",
             )
         if placement.ended_at is not None:
             raise Conflict("The placement has ended")
         if not placement.started_at <= visited_at <= datetime.now(UTC) + CLOCK_SKEW:
             raise ValidationFailed(
                 "visited_at must lie between the start of the placement and now",
-                loc=["body", "visited_at"],
+                loc=["visited_at"],
             )
         visit_id = uuid4()
         row = await repo.insert_visit(

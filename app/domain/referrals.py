@@ -22,7 +22,7 @@ from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.errors import (
     Conflict,
     ConsentRequired,
@@ -114,11 +114,11 @@ def _view(row: ReferralRow, org_id: UUID, text: CaseText) -> ReferralView:
 
 
 class ReferralService:
-    def __init__(self, session: Session, key_wrapper: KeyWrapper, principal: Principal) -> None:
-        self.session = session
-        self.principal = principal
-        self.cases = CaseService(session, key_wrapper, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
     def _text(self, row: ReferralRow) -> CaseText:
@@ -231,15 +231,13 @@ class ReferralService:
         if loaded.row.status != "open":
             raise Conflict("A closed case cannot be referred")
         if data.to_org_id == self.principal.org_id:
-            raise ValidationFailed(
-                "A referral goes to another organisation", loc=["body", "to_org_id"]
-            )
+            raise ValidationFailed("A referral goes to another organisation", loc=["to_org_id"])
         recipient = await org_repo.get(self.session, data.to_org_id)
         if recipient is None:
-            raise ValidationFailed("No such organization", loc=["body", "to_org_id"])
+            raise ValidationFailed("No such organization", loc=["to_org_id"])
         now = datetime.now(UTC)
         if data.respond_by is not None and data.respond_by <= now:
-            raise ValidationFailed("respond_by must be in the future", loc=["body", "respond_by"])
+            raise ValidationFailed("respond_by must be in the future", loc=["respond_by"])
         # A lead transfer hands over the whole case: it shares every category.
         shared = (
             ALL_CATEGORIES
@@ -305,7 +303,7 @@ class ReferralService:
         if missing:
             raise ConsentRequired(
                 "No active consent covers sharing " + ", ".join(missing) + " with this recipient",
-                loc=["body", "shared_categories"],
+                loc=["shared_categories"],
                 uncovered_categories=[str(c) for c in missing],
             )
 

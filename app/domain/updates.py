@@ -14,9 +14,9 @@ from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
 from app.db.repositories.updates import UpdateRow
-from app.domain.audit import AuditTrail
 from app.domain.cases import CaseService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-exported
+from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
@@ -27,7 +27,6 @@ from app.domain.vocabulary import Category, UpdateKind
 LIST_NAME = "updates"
 TABLE = "case_updates"
 CLOCK_SKEW = timedelta(minutes=5)
-MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,30 +96,23 @@ def details_size(details: dict[str, Any]) -> int:
     except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: it could not be stored
         raise ValidationFailed(
             "details holds a value that cannot be stored (integers are limited to 64 bits)",
-            loc=["body", "details"],
+            loc=["details"],
         ) from None
 
 
 class UpdateService:
-    def __init__(
-        self,
-        session: Session,
-        keyring: KeyWrapper,
-        principal: Principal,
-        *,
-        max_details_bytes: int = MAX_DETAILS_BYTES,
-    ) -> None:
-        self.session = session
-        self.principal = principal
-        self.max_details_bytes = max_details_bytes
-        self.cases = CaseService(session, keyring, principal)
-        self.audit = AuditTrail(session)
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.max_details_bytes = ctx.max_details_bytes
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
 
     async def post(self, case_id: UUID, data: UpdateInput) -> TimelineUpdate:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
             raise ValidationFailed(
                 f"details must be at most {self.max_details_bytes:,} bytes as JSON",
-                loc=["body", "details"],
+                loc=["details"],
             )
         await self.session.begin()
         loaded = await self.cases.load(case_id)
@@ -128,11 +120,9 @@ class UpdateService:
             scope = write_scope_for(data.category)
             if scope is not None and scope not in self.principal.scopes:
                 raise InsufficientScope(["cases:write", scope])
-            raise ValidationFailed(
-                "You may not post updates in this category", loc=["body", "category"]
-            )
+            raise ValidationFailed("You may not post updates in this category", loc=["category"])
         if data.occurred_at > datetime.now(UTC) + CLOCK_SKEW:
-            raise ValidationFailed("occurred_at is in the future", loc=["body", "occurred_at"])
+            raise ValidationFailed("occurred_at is in the future", loc=["occurred_at"])
         if data.supersedes is not None:
             previous = await repo.get(self.session, data.supersedes, case_id)
             visible = previous is not None and (
@@ -141,12 +131,12 @@ class UpdateService:
             )
             if previous is None or not visible:
                 raise ValidationFailed(
-                    "supersedes must name an update of this case", loc=["body", "supersedes"]
+                    "supersedes must name an update of this case", loc=["supersedes"]
                 )
             if previous.category != data.category:
                 raise ValidationFailed(
                     "A correction keeps the category of the update it supersedes",
-                    loc=["body", "category"],
+                    loc=["category"],
                 )
         text = self.cases.text(loaded.row)
         update_id = uuid4()

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Body, FastAPI
 
-from app.api.deps import DbSession, require_scopes
+from app.api.deps import require_scopes
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.schemas.common import RequestModel, ResponseModel
@@ -49,19 +49,20 @@ _router = APIRouter(route_class=StrictJSONRoute)  # as every JSON-body router of
 @_router.post("/v1/_test/organizations", status_code=201)
 async def _create(
     body: Annotated[_CreateIn, Body()],
-    session: DbSession,
-    principal: require_scopes("directory:write"),  # type: ignore[valid-type]
+    ctx: require_scopes("directory:write"),  # type: ignore[valid-type]
     idem: Idempotent,
 ) -> Any:
     async def create() -> Created:
-        org = await OrganizationService(session).create(name=body.name, kind=OrganizationKind.OTHER)
+        org = await OrganizationService(ctx.session).create(
+            name=body.name, kind=OrganizationKind.OTHER
+        )
         if body.delay:
             await asyncio.sleep(body.delay)
         if body.fail:
-            raise ValidationFailed("asked to fail", loc=["body", "fail"])
+            raise ValidationFailed("asked to fail", loc=["fail"])
         return Created(_CreateOut(id=org.id, name=org.name), location=f"/v1/organizations/{org.id}")
 
-    return await idem.create(create)
+    return await idem.create(ctx, create)
 
 
 CREATE = "/v1/_test/organizations"

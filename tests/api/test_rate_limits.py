@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from app.api.rate_limits import RateLimiter
 from app.settings import Settings
 from tests.conftest import LOG_STREAM
-from tests.factories import Factory, Partner
+from tests.factories import Factory, Partner, case_body
 from tests.helpers import assert_problem
 
 ME = "/v1/organizations/me"
@@ -57,6 +57,21 @@ async def test_v1_requests_over_the_client_limit_are_429_with_retry_after(
     # Another client has its own allowance.
     other = await factory.partner()
     assert (await client.get(ME, headers=other.headers)).status_code == 200
+
+
+async def test_idempotent_create_authenticates_once_and_spends_one_unit(
+    client: httpx.AsyncClient, partner: Partner
+) -> None:
+    # The Idempotency-Key dependency used to authenticate the caller a second time: a create
+    # spent two units of the allowance and answered two RateLimit headers.
+    response = await client.post(
+        "/v1/cases",
+        json=case_body(),
+        headers=partner.headers_with(**{"Idempotency-Key": "one-unit-0123456789"}),
+    )
+    assert response.status_code == 201, response.text
+    assert len(response.headers.get_list("ratelimit")) == 1
+    assert _remaining(response) == 2  # the client's first request: one unit of three
 
 
 async def test_graphql_spends_the_same_client_allowance(

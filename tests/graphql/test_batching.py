@@ -17,6 +17,7 @@ from app.db.database import Database
 from app.db.query import Query
 from app.db.serialized import SerializedSession
 from app.domain.cases import CaseInput, CaseService
+from app.domain.context import RequestContext
 from app.domain.principal import Principal
 from app.domain.referrals import ReferralInput, ReferralService
 from app.domain.scopes import ALL_SCOPES
@@ -52,13 +53,12 @@ def principal_of(partner: Partner) -> Principal:
 async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: int) -> None:
     """``count`` cases, each with a referral to ``receiver`` and two timeline notes, written
     through the domain services (much faster than ``count`` HTTP round trips)."""
-    key_wrapper = factory.ctx.key_wrapper
-    principal = principal_of(lead)
     session = factory.database.session(transactional=True)
+    ctx = RequestContext(session, principal_of(lead), factory.ctx.key_wrapper)
     try:
         for i in range(count):
             intake = CaseCreate.model_validate(case_body(external_ref=f"BATCH-{i}"))
-            view = await CaseService(session, key_wrapper, principal).create(
+            view = await CaseService(ctx).create(
                 CaseInput(
                     external_ref=intake.external_ref,
                     gender="female",
@@ -67,7 +67,7 @@ async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: 
                     needs=["shelter"],
                 )
             )
-            await ReferralService(session, key_wrapper, principal).create(
+            await ReferralService(ctx).create(
                 ReferralInput(
                     case_id=view.id,
                     to_org_id=receiver.org.id,
@@ -78,7 +78,7 @@ async def seed_cases(factory: Factory, lead: Partner, receiver: Partner, count: 
                 )
             )
             for n in range(2):
-                await UpdateService(session, key_wrapper, principal).post(
+                await UpdateService(ctx).post(
                     view.id,
                     UpdateInput(
                         kind=UpdateKind.NOTE,
@@ -166,10 +166,10 @@ async def test_loaders_are_fresh_per_request(
     # and the context builds new loaders every time
     request = Request({"type": "http", "method": "POST", "headers": [], "app": None})
     session = SerializedSession(factory.database, transactional=False)
-    key_wrapper = factory.ctx.key_wrapper
-    first = build_context(request, session, principal_of(lead), key_wrapper, max_details_bytes=1024)
-    second = build_context(
-        request, session, principal_of(lead), key_wrapper, max_details_bytes=1024
+    ctx = RequestContext(
+        session, principal_of(lead), factory.ctx.key_wrapper, max_details_bytes=1024
     )
+    first = build_context(request, ctx, session)
+    second = build_context(request, ctx, session)
     assert first.loaders.case_by_id is not second.loaders.case_by_id
     assert first.loaders.updates_by_case is not second.loaders.updates_by_case

@@ -23,7 +23,7 @@ def test_domain_errors_keep_rest_codes_and_extras() -> None:
             "x",
             original_error=ConsentRequired(
                 "No consent",
-                loc=["body", "shared_categories"],
+                loc=["shared_categories"],
                 uncovered_categories=["legal"],
             ),
         )
@@ -33,7 +33,7 @@ def test_domain_errors_keep_rest_codes_and_extras() -> None:
     assert consent.extensions["uncoveredCategories"] == ["legal"]
     assert consent.extensions["errors"][0]["loc"] == ["input", "sharedCategories"]
     cursor = shape_error(
-        GraphQLError("x", original_error=ValidationFailed("bad", loc=["query", "cursor"]))
+        GraphQLError("x", original_error=ValidationFailed("bad", loc=["cursor"], where="query"))
     )
     assert cursor.extensions is not None and cursor.extensions["errors"][0]["loc"] == ["after"]
 

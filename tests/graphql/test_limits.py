@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from app.db.database import Database
 from app.db.query import Query
+from app.domain.context import RequestContext
 from app.domain.keys import KeyRing
 from app.domain.updates import UpdateInput, UpdateService
 from app.domain.vocabulary import Category, UpdateKind
@@ -54,10 +55,12 @@ async def heavy_case(factory: Factory, lead: Partner, client: httpx.AsyncClient)
     session = factory.database.session(transactional=True)
     try:
         service = UpdateService(
-            session,
-            factory.ctx.key_wrapper,
-            principal_of(lead),
-            max_details_bytes=2 * LEGACY_DETAILS,
+            RequestContext(
+                session,
+                principal_of(lead),
+                factory.ctx.key_wrapper,
+                max_details_bytes=2 * LEGACY_DETAILS,
+            )
         )
         for n in range(100):
             await service.post(

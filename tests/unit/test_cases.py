@@ -15,7 +15,8 @@ TODAY = date(2026, 3, 15)
 
 
 def error_locs(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[list[Any]]:
-    return [e["loc"] for e in exc.value.extra["errors"]]
+    """The locations as REST reports them: the field path under its root (``where``)."""
+    return [[exc.value.where, *e["loc"]] for e in exc.value.extra["errors"]]
 
 
 @pytest.mark.parametrize(

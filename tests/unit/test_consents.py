@@ -16,7 +16,8 @@ NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 
 def error_locs(exc: pytest.ExceptionInfo[ValidationFailed]) -> list[list[Any]]:
-    return [e["loc"] for e in exc.value.extra["errors"]]
+    """The locations as REST reports them: the field path under its root (``where``)."""
+    return [[exc.value.where, *e["loc"]] for e in exc.value.extra["errors"]]
 
 
 def consent_input(**overrides: Any) -> ConsentInput:

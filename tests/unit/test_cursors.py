@@ -2,7 +2,7 @@
 
 Every list decodes its cursor with per-position converters (``datetime.fromisoformat``, ``UUID``,
 ``str``, ``int``, ``date.fromisoformat``); whatever a caller crafts must end as the domain's
-``ValidationFailed`` with the location REST reports (``["query", "cursor"]``).
+``ValidationFailed`` for the query's ``cursor`` (REST reports ``["query", "cursor"]``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ def _crafted(payload: Any) -> str:
 def _rejected(cursor: str, list_name: str = "cases") -> None:
     with pytest.raises(ValidationFailed) as caught:
         decode_cursor(cursor, list_name, KEYS[list_name])
-    assert caught.value.extra["errors"][0]["loc"] == ["query", "cursor"]
+    assert caught.value.where == "query"
+    assert caught.value.extra["errors"][0]["loc"] == ["cursor"]
 
 
 def test_a_cursor_round_trips() -> None:

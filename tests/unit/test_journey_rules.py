@@ -35,7 +35,8 @@ def test_minor_exit_needs_authorisation_unless_transferred(reason: ExitReason) -
     else:
         with pytest.raises(ValidationFailed) as exc:
             check_exit(is_minor=True, exit_reason=reason, authorization_ref=None)
-        assert exc.value.extra["errors"][0]["loc"] == ["body", "authorization_ref"]
+        assert exc.value.where == "body"
+        assert exc.value.extra["errors"][0]["loc"] == ["authorization_ref"]
 
 
 def test_overdue_at_the_seven_day_boundary() -> None:

@@ -108,12 +108,12 @@ class TestCapacity:
             ],
         )
         assert {
-            "loc": ["body", "capacity", 0, "available"],
+            "loc": ["capacity", 0, "available"],
             "msg": "available exceeds maximum",
         } in errors
-        assert {"loc": ["body", "capacity", 1, "service"], "msg": "service listed twice"} in errors
+        assert {"loc": ["capacity", 1, "service"], "msg": "service listed twice"} in errors
         assert {
-            "loc": ["body", "capacity", 2, "service"],
+            "loc": ["capacity", 2, "service"],
             "msg": "capacity given for a service not offered",
         } in errors
 
@@ -140,7 +140,8 @@ class TestCursor:
     def test_rejects_foreign_or_broken_cursors(self, cursor: str) -> None:
         with pytest.raises(ValidationFailed) as exc:
             decode_cursor(cursor, "organizations", (str, uuid.UUID))
-        assert exc.value.extra["errors"][0]["loc"] == ["query", "cursor"]
+        assert exc.value.where == "query"
+        assert exc.value.extra["errors"][0]["loc"] == ["cursor"]
 
     def test_paginate(self) -> None:
         page = paginate([1, 2, 3], 2, "n", lambda n: (n,))

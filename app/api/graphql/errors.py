@@ -31,7 +31,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from app.api.graphql.inputs.validation import camel, graphql_loc
 from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
 from app.db.errors import DatabaseUnavailable
-from app.domain.errors import DomainError
+from app.domain.errors import DomainError, ValidationFailed, Where
 from app.logging import log
 
 UNEXPECTED = "Unexpected error"
@@ -67,22 +67,25 @@ def _scrub(message: str) -> str:
     return prefix + _DOUBLE_QUOTED.sub("…", message)
 
 
-def _graphql_errors(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def _graphql_errors(errors: Sequence[dict[str, Any]], where: Where | None) -> list[dict[str, Any]]:
     out = []
     for err in errors:
         loc = list(err.get("loc", []))
-        if loc[:1] == ["body"]:
-            loc = graphql_loc(["input"], loc[1:])
-        elif loc == ["query", "cursor"]:
+        if where == "body":
+            loc = graphql_loc(["input"], loc)
+        elif where == "query" and loc == ["cursor"]:
             loc = ["after"]
+        elif where is not None:
+            loc = [where, *loc]
         out.append({**err, "loc": loc})
     return out
 
 
 def _domain_extensions(exc: DomainError) -> dict[str, Any]:
     extensions: dict[str, Any] = {"code": exc.code}
+    where = exc.where if isinstance(exc, ValidationFailed) else None
     for name, value in exc.extra.items():
-        extensions[camel(name)] = _graphql_errors(value) if name == "errors" else value
+        extensions[camel(name)] = _graphql_errors(value, where) if name == "errors" else value
     return extensions
 
 

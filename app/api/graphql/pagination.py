@@ -34,7 +34,9 @@ MAX_FIRST = MAX_LIMIT
 
 def page_size(first: int) -> int:
     if not 1 <= first <= MAX_FIRST:
-        raise ValidationFailed(f"first must be between 1 and {MAX_FIRST}", loc=["first"])
+        raise ValidationFailed(
+            f"first must be between 1 and {MAX_FIRST}", loc=["first"], where=None
+        )
     return first
 
 

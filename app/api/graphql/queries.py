@@ -47,7 +47,7 @@ def _country(value: str | None) -> str | None:
         return _COUNTRY.validate_python(value)
     except ValidationError:
         raise ValidationFailed(
-            "country must be an ISO 3166-1 alpha-2 code", loc=["filter", "country"]
+            "country must be an ISO 3166-1 alpha-2 code", loc=["filter", "country"], where=None
         ) from None
 
 

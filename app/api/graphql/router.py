@@ -1,7 +1,7 @@
 """``/graphql`` over HTTP: authentication, the unit of work, and the development IDE.
 
 - ``POST /graphql`` (``application/json``, one operation per request): the bearer token is
-  verified exactly as for REST (``app.api.deps.authenticate``) before anything is parsed or
+  verified exactly as for REST (``app.api.deps.request_context``) before anything is parsed or
   executed; a missing or bad token is REST's 401 with ``WWW-Authenticate``. Batches (a JSON
   array), documents without an operation to run, and documents with several operations but no
   ``operationName`` are refused with 400. Executed operations answer 200 with ``data`` and
@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -34,7 +33,7 @@ from strawberry.types.graphql import OperationType
 
 from app.api import json_body
 from app.api.context import AppContext
-from app.api.deps import authenticate, bearer_token
+from app.api.deps import UnitOfWork, bearer_token, request_context
 from app.api.graphql.context import build_context
 from app.api.graphql.limits import (
     QUERY_TOO_COSTLY,
@@ -45,7 +44,7 @@ from app.api.graphql.limits import (
 from app.api.graphql.schema import build_schema
 from app.api.problems import problem_response
 from app.db.serialized import SerializedSession
-from app.domain.principal import Principal
+from app.domain.context import RequestContext
 from app.settings import Settings
 
 PATH = "/graphql"
@@ -69,27 +68,18 @@ _OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
 RETRY_AFTER = {"Retry-After": "1"}  # as REST's 503 (app/api/problems.py)
 
 
-async def _session(request: Request) -> AsyncIterator[SerializedSession]:
-    ctx: AppContext = request.app.state.ctx
-    session = SerializedSession(ctx.db, transactional=False)
-    try:
-        yield session
-    except BaseException:
-        await session.rollback()
-        raise
-    else:
-        await session.commit()
-    finally:
-        await session.close()
+def _open_session(request: Request) -> SerializedSession:
+    app: AppContext = request.app.state.ctx
+    return SerializedSession(app.db, transactional=False)
 
 
-GraphQLSession = Annotated[SerializedSession, Depends(_session, scope="function")]
+GraphQLSession = Annotated[SerializedSession, Depends(UnitOfWork(_open_session), scope="function")]
 
 
-async def _principal(
+async def _request_context(
     request: Request, session: GraphQLSession, token: Annotated[str | None, Depends(bearer_token)]
-) -> Principal:
-    return await authenticate(request, session, token)
+) -> RequestContext:
+    return await request_context(request, session, token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,19 +146,12 @@ def graphql_router(settings: Settings) -> APIRouter:
     async def graphql(
         request: Request,
         session: GraphQLSession,
-        principal: Annotated[Principal, Depends(_principal)],
+        ctx: Annotated[RequestContext, Depends(_request_context)],
     ) -> Response:
         operation = await _operation(request)
         if isinstance(operation, Response):
             return operation
-        ctx: AppContext = request.app.state.ctx
-        context = build_context(
-            request,
-            session,
-            principal,
-            ctx.key_wrapper,
-            max_details_bytes=settings.max_details_bytes,
-        )
+        context = build_context(request, ctx, session)
         try:
             result = await schema.execute(
                 operation.query,

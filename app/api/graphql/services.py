@@ -1,13 +1,14 @@
-"""The domain services, bound to one request's unit of work and caller."""
+"""The domain services, bound to one request's :class:`RequestContext` (its unit of work and
+caller), the same object REST endpoints build theirs from."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from app.db.serialized import SerializedSession
+from app.db.database import Session
 from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
-from app.domain.crypto import KeyWrapper
+from app.domain.context import RequestContext
 from app.domain.legal import LegalService
 from app.domain.organizations import OrganizationService
 from app.domain.placements import PlacementService
@@ -18,33 +19,33 @@ from app.domain.updates import UpdateService
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    session: SerializedSession
-    key_wrapper: KeyWrapper
-    principal: Principal
-    max_details_bytes: int
+    ctx: RequestContext
+
+    @property
+    def principal(self) -> Principal:
+        return self.ctx.principal
+
+    @property
+    def session(self) -> Session:
+        return self.ctx.session
 
     def cases(self) -> CaseService:
-        return CaseService(self.session, self.key_wrapper, self.principal)
+        return CaseService(self.ctx)
 
     def consents(self) -> ConsentService:
-        return ConsentService(self.session, self.key_wrapper, self.principal)
+        return ConsentService(self.ctx)
 
     def updates(self) -> UpdateService:
-        return UpdateService(
-            self.session,
-            self.key_wrapper,
-            self.principal,
-            max_details_bytes=self.max_details_bytes,
-        )
+        return UpdateService(self.ctx)
 
     def referrals(self) -> ReferralService:
-        return ReferralService(self.session, self.key_wrapper, self.principal)
+        return ReferralService(self.ctx)
 
     def legal(self) -> LegalService:
-        return LegalService(self.session, self.key_wrapper, self.principal)
+        return LegalService(self.ctx)
 
     def placements(self) -> PlacementService:
-        return PlacementService(self.session, self.key_wrapper, self.principal)
+        return PlacementService(self.ctx)
 
     def organizations(self) -> OrganizationService:
-        return OrganizationService(self.session)
+        return OrganizationService(self.ctx.session)

@@ -51,5 +51,5 @@ def validated(model: type[M], value: Any, *, root: Sequence[str] = ()) -> M:
             for err in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         raise ValidationFailed(
-            "The input did not pass validation; see errors", errors=errors
+            "The input did not pass validation; see errors", errors=errors, where=None
         ) from None
