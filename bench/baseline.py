@@ -53,7 +53,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.api.schemas.referrals import ACCEPTED_ONCE  # a constant: no pydantic on the path
 from app.db.database import Database
 from app.db.repositories.audit import _APPEND as _AUDIT_APPEND
 from app.db.repositories.audit import GENESIS
@@ -66,8 +65,8 @@ from app.domain.crypto import load_kek
 from app.domain.errors import ValidationFailed
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from app.domain.referral_rules import ReferralStatus
+from app.domain.referrals import ACCEPTED_ONCE, PREVIEW_CATEGORIES
 from app.domain.referrals import LIST_NAME as REFERRALS_LIST
-from app.domain.referrals import PREVIEW_CATEGORIES
 from app.domain.scopes import read_scope_for
 from app.domain.vocabulary import Category
 

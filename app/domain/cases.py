@@ -104,6 +104,9 @@ class CaseView:
     identity_erased: bool
     exploitation: dict[str, Any] | None
     general: dict[str, Any] | None
+    # What the view was made of (the row and the caller's access), so that lists nested under
+    # the case (GraphQL) are read for the caller without loading and checking the case again.
+    loaded: LoadedCase = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,6 +332,7 @@ class CaseService:
             }
             if access.sees(Category.GENERAL)
             else None,
+            loaded=loaded,
         )
 
     def _decrypt_identity(self, row: CaseRow) -> Identity:

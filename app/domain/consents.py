@@ -11,7 +11,7 @@ from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories.consents import ConsentRow
-from app.domain.cases import CaseService
+from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
@@ -177,11 +177,11 @@ class ConsentService:
         return Page([Consent.of(r, text) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(
-        self, case_ids: Sequence[UUID], *, limit: int, cursor: str | None
+        self, cases: Sequence[LoadedCase], *, limit: int, cursor: str | None
     ) -> dict[UUID, Page[Consent]]:
-        """:meth:`list` for several cases in one statement; a case the caller may not see is
-        absent from the result."""
-        loaded = await self.cases.load_many(case_ids)
+        """:meth:`list` for several cases, already loaded and checked for the caller (so not
+        again), in one statement."""
+        loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))

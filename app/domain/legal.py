@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -83,10 +83,10 @@ class LegalService:
         await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
         return LegalRecord.from_row(row, self.cases.text(loaded.row)) if row else LegalRecord()
 
-    async def records_for_cases(self, case_ids: list[UUID]) -> dict[UUID, LegalRecord]:
-        """:meth:`get` for several cases: one statement, one audit row; a case whose legal
-        record the caller may not see is absent."""
-        loaded = await self.cases.load_many(case_ids)
+    async def records_for_cases(self, cases: Sequence[LoadedCase]) -> dict[UUID, LegalRecord]:
+        """:meth:`get` for several cases, already loaded and checked for the caller: one
+        statement, one audit row; a case whose legal record the caller may not see is absent."""
+        loaded = {case.id: case for case in cases}
         visible = [i for i, case in loaded.items() if case.access.sees(Category.LEGAL)]
         if not visible:
             return {}

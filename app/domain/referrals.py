@@ -21,7 +21,7 @@ from app.db.repositories import referrals as repo
 from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
-from app.domain.cases import CaseService
+from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import (
     Conflict,
@@ -66,6 +66,13 @@ class ReferralInput:
     transfer_lead: bool = False
 
 
+# The receiver learns the case reference once it has been on the care team.
+ACCEPTED_ONCE = frozenset(
+    {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED,
+     ReferralStatus.FAILED}
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class ReferralView:
     """A referral as its sender or receiver sees it: the row (free text still sealed in its
@@ -81,6 +88,15 @@ class ReferralView:
     @property
     def status(self) -> ReferralStatus:
         return ReferralStatus(self.row.status)
+
+    @property
+    def case_reference(self) -> str | None:
+        """The case's reference: for the sender, and for the receiver once it has been on the
+        care team (accepted, whatever happened after)."""
+        row = self.row
+        if self.party is Party.SENDER or row.started_at is not None or self.status in ACCEPTED_ONCE:
+            return row.case_reference
+        return None
 
 
 def _party(row: ReferralRow, org_id: UUID) -> Party:
@@ -182,15 +198,16 @@ class ReferralService:
 
     async def pages_for_cases(
         self,
-        case_ids: Sequence[UUID],
+        cases: Sequence[LoadedCase],
         *,
         status: ReferralStatus | None,
         limit: int,
         cursor: str | None,
     ) -> dict[UUID, Page[ReferralView]]:
         """The referrals of several cases (those the caller sent or received, as :meth:`get`
-        decides), in one statement. Only cases the caller may see are looked at."""
-        loaded = await self.cases.load_many(case_ids)
+        decides), in one statement. The cases were already loaded and checked for the caller
+        (only a case the caller may see is ever loaded)."""
+        loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))

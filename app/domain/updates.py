@@ -14,7 +14,7 @@ from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
 from app.db.repositories.updates import UpdateRow
-from app.domain.cases import CaseService
+from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-exported
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
@@ -197,15 +197,15 @@ class UpdateService:
 
     async def pages_for_cases(
         self,
-        case_ids: Sequence[UUID],
+        cases: Sequence[LoadedCase],
         *,
         category: Category | None,
         limit: int,
         cursor: str | None,
     ) -> dict[UUID, Page[TimelineUpdate]]:
-        """:meth:`list` for several cases in one statement (each case through the policy; one
-        absent from the result may not be seen). One audit row names every case read."""
-        loaded = await self.cases.load_many(case_ids)
+        """:meth:`list` for several cases in one statement (each case as the policy let the
+        caller see it when it was loaded). One audit row names every case read."""
+        loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
         after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))

@@ -19,6 +19,7 @@ from graphql import (
 from graphql import build_schema as build_graphql_schema
 from graphql import execute as graphql_execute
 
+from app.api.graphql.connections import DEFAULT_FIRST, MAX_FIRST
 from app.api.graphql.limits import (
     Limits,
     Measure,
@@ -27,7 +28,6 @@ from app.api.graphql.limits import (
     operation_cost,
     too_costly,
 )
-from app.api.graphql.pagination import DEFAULT_FIRST, MAX_FIRST
 from app.api.graphql.schema import build_schema
 from app.api.graphql.sizes import CHAR_BYTES, field_sizes
 from app.api.schemas.cases import UpdateCreate

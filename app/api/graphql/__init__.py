@@ -1,11 +1,14 @@
 """GraphQL at ``/graphql``: one Strawberry schema over the same domain services and the same
 access policy as REST (CONTRACT §5).
 
-Layout (after Phoenix): ``types/`` one GraphQL type per file, written by hand; ``inputs/`` one
-input type per file, validated by REST's request models; ``loaders/`` one DataLoader per file,
-built fresh per request in ``context.build_context``; ``queries.py`` and ``mutations/`` the root
-types; ``errors.py`` the error masker; ``schema.py`` limits and caches; ``router.py`` HTTP, auth,
-the unit of work and the development IDE (``static/``).
+Layout: ``types/`` the GraphQL types, one module per owner (``case.py``: a case and all that is
+seen through it, referrals included; ``organization.py``; ``enums.py``), each built straight from
+the domain's views; ``connections.py`` Relay connections and cursors (generic: it imports no
+type); ``loaders.py`` the DataLoaders, built fresh per request in ``context.build_context``;
+``queries.py`` and ``mutations/`` (one module per area, with its inputs) the root types;
+``validation.py`` inputs checked by REST's request models; ``errors.py`` the error masker;
+``schema.py`` limits and caches; ``router.py`` HTTP, auth, the unit of work and the development
+IDE (``static/``).
 
 Visibility mirrors REST exactly. An object you may not see is not found: a root field asking for
 it (``case``, ``referral``, ``organization``) is null with an error whose ``extensions.code`` is

@@ -28,8 +28,8 @@ from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
-from app.api.graphql.inputs.validation import camel, graphql_loc
 from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
+from app.api.graphql.validation import camel, graphql_loc
 from app.db.errors import DatabaseUnavailable
 from app.domain.errors import DomainError, ValidationFailed, Where
 from app.logging import log

@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
+import strawberry
 from strawberry.extensions import FieldExtension
 
 from app.domain.errors import InsufficientScope
@@ -80,3 +81,10 @@ class Atomic(FieldExtension):
                 return result
         finally:
             info.context.loaders.clear_all()
+
+
+def mutation(*scopes: str, description: str) -> Any:
+    """A mutation field: needs ``scopes`` and is one atomic unit of work (see ``Atomic``)."""
+    return strawberry.mutation(
+        description=description, extensions=[RequireScopes(*scopes), Atomic()]
+    )

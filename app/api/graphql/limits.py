@@ -60,7 +60,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from app.api.graphql.pagination import MAX_FIRST
+from app.api.graphql.connections import MAX_FIRST
 from app.api.graphql.sizes import ERROR_BYTES, FIELD_BYTES, UNKNOWN, FieldSize, field_sizes
 
 QUERY_TOO_COSTLY = "query_too_costly"

@@ -8,11 +8,9 @@ from uuid import UUID
 import strawberry
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.graphql.context import Info
-from app.api.graphql.field_extensions import RequireScopes
-from app.api.graphql.inputs.organization_filter import OrganizationFilter
-from app.api.graphql.pagination import (
+from app.api.graphql.connections import (
     DEFAULT_FIRST,
+    Connection,
     case_cursor,
     connection,
     organization_cursor,
@@ -20,22 +18,35 @@ from app.api.graphql.pagination import (
     referral_cursor,
     testimony_cursor,
 )
-from app.api.graphql.types.case import Case
-from app.api.graphql.types.case_testimony import CaseTestimony
-from app.api.graphql.types.connection import Connection
+from app.api.graphql.context import Info
+from app.api.graphql.field_extensions import RequireScopes
+from app.api.graphql.types.case import Case, CaseTestimony, Referral
 from app.api.graphql.types.enums import (
     CaseRole,
     CaseStatus,
+    OrganizationKind,
     ReferralDirection,
     ReferralStatus,
+    ServiceKind,
     TestimonyStatus,
 )
 from app.api.graphql.types.organization import Organization
-from app.api.graphql.types.referral import Referral
 from app.api.schemas.common import CountryCode
 from app.domain.access import Role
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import DirectoryFilter
+
+
+@strawberry.input(description="Directory filters, as `GET /v1/organizations` takes them")
+class OrganizationFilter:
+    kind: OrganizationKind | None = None
+    service: ServiceKind | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2")
+    accepts_minors: bool | None = None
+    has_capacity: bool | None = strawberry.field(
+        default=None, description="true: only partners with a free place (for `service`)"
+    )
+
 
 _COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
 

@@ -16,7 +16,7 @@ from functools import cache
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from graphql import GraphQLEnumType, GraphQLError, GraphQLSchema, NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
     AddValidationRules,
     MaxTokensLimiter,
@@ -74,7 +74,19 @@ def _build_schema(production: bool, limits: Limits) -> strawberry.Schema:
         config=StrawberryConfig(disable_field_suggestions=production),
     )
     field_sizes(schema._schema, limits.max_details_bytes)  # every field bounded, or no schema
+    _serialize_enums_by_lookup(schema._schema)
     return schema
+
+
+def _serialize_enums_by_lookup(schema: GraphQLSchema) -> None:
+    """Serialize each enum value with one dict lookup. Strawberry's enum type scans all the
+    enum's values for each one it serializes (a page of cases with their referrals serializes
+    hundreds); the names are the values here (``graphql_name_from="value"``), and a value that
+    is not the enum's fails as before (a field error)."""
+    for type_ in schema.type_map.values():
+        if isinstance(type_, GraphQLEnumType) and not type_.name.startswith("__"):
+            names = {value.value: name for name, value in type_.values.items()}
+            type_.serialize = names.__getitem__  # type: ignore[method-assign,assignment]
 
 
 def schema_sdl() -> str:

@@ -21,13 +21,6 @@ from app.domain.vocabulary import (
 Text = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 
 
-# The receiver learns the case reference once it has been on the care team.
-ACCEPTED_ONCE = frozenset(
-    {ReferralStatus.ACCEPTED, ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED,
-     ReferralStatus.FAILED}
-)  # fmt: skip
-
-
 class ReferralCreate(RequestModel):
     case_id: UUID
     to_org_id: UUID
@@ -133,8 +126,8 @@ class ReferralOut(ResponseModel):
             updated_at=row.updated_at,
             version=row.version,
         )
-        if sender or row.started_at is not None or view.status in ACCEPTED_ONCE:
-            out.case_reference = row.case_reference
+        if view.case_reference is not None:  # left out, not null, where it is not shown
+            out.case_reference = view.case_reference
         if view.preview is not None:
             out.preview = Preview(**view.preview)
         return out

@@ -1,12 +1,12 @@
-"""The root mutation, assembled from one mixin per feature."""
+"""The root mutation, assembled from one mixin per feature (each module with its inputs)."""
 
 from __future__ import annotations
 
 import strawberry
 
-from app.api.graphql.mutations.case_mutations import CaseMutations
-from app.api.graphql.mutations.consent_mutations import ConsentMutations
-from app.api.graphql.mutations.referral_mutations import ReferralMutations
+from app.api.graphql.mutations.cases import CaseMutations
+from app.api.graphql.mutations.consents import ConsentMutations
+from app.api.graphql.mutations.referrals import ReferralMutations
 
 
 @strawberry.type

@@ -1,3 +1,5 @@
+"""A partner in the directory, with its capacity and the populations it serves."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -5,11 +7,23 @@ from uuid import UUID
 
 import strawberry
 
-from app.api.graphql.types.capacity import Capacity
-from app.api.graphql.types.enums import OrganizationKind, ServiceKind
-from app.api.graphql.types.populations import Populations
-from app.api.schemas.organizations import OrganizationOut
+from app.api.graphql.types.enums import Gender, OrganizationKind, ServiceKind
 from app.domain.organizations import Organization as OrganizationRecord
+
+
+@strawberry.type(description="Whom a partner serves")
+class Populations:
+    accepts_minors: bool
+    accepts_adults: bool
+    genders: list[Gender] = strawberry.field(description="Genders served; empty means all")
+
+
+@strawberry.type(description="Free and total places for one service")
+class Capacity:
+    service: ServiceKind
+    available: int
+    maximum: int
+    updated_at: datetime
 
 
 @strawberry.type(description="A partner in the directory (public to every partner)")
@@ -29,18 +43,29 @@ class Organization:
 
     @classmethod
     def of(cls, org: OrganizationRecord) -> Organization:
-        out = OrganizationOut.of(org)  # the same projection REST answers with
         return cls(
-            id=out.id,
-            name=out.name,
-            kind=out.kind,
-            country=out.country,
-            services=list(out.services),
-            languages=list(out.languages),
-            regions=list(out.regions),
-            populations=Populations.of(out.populations),
-            capacity=[Capacity.of(c) for c in out.capacity],
-            created_at=out.created_at,
-            updated_at=out.updated_at,
-            version=out.version,
+            id=org.id,
+            name=org.name,
+            kind=OrganizationKind(org.kind),
+            country=org.country,
+            services=[ServiceKind(s) for s in org.services],
+            languages=org.languages,
+            regions=org.regions,
+            populations=Populations(
+                accepts_minors=org.accepts_minors,
+                accepts_adults=org.accepts_adults,
+                genders=[Gender(g) for g in org.genders],
+            ),
+            capacity=[
+                Capacity(
+                    service=ServiceKind(c.service),
+                    available=c.available,
+                    maximum=c.maximum,
+                    updated_at=c.updated_at,
+                )
+                for c in org.capacity
+            ],
+            created_at=org.created_at,
+            updated_at=org.updated_at,
+            version=org.version,
         )

@@ -1,19 +1,21 @@
-"""Relay connections over the domain's keyset pages.
+"""Relay connections over the domain's keyset pages: ``Connection``, ``Edge``, ``PageInfo``, the
+page size rule and each list's cursor.
 
 ``first``/``after`` are REST's ``limit``/``cursor``: the same bounds (1-100, default 25; outside
 them is a ``validation_error``, as REST answers 422) and the same opaque cursors, so a cursor means
 the same thing in both APIs. Each edge's cursor is the key the domain pages by, so the last
 edge's cursor is exactly the domain's ``next_cursor`` when there is a next page.
+
+Generic over the node type: this module knows no GraphQL type of the schema.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Generic, TypeVar
 
-from app.api.graphql.types.connection import Connection
-from app.api.graphql.types.edge import Edge
-from app.api.graphql.types.page_info import PageInfo
+import strawberry
+
 from app.domain import cases, consents, legal, organizations, placements, referrals, updates
 from app.domain.cases import CaseView
 from app.domain.consents import Consent
@@ -27,9 +29,34 @@ from app.domain.updates import TimelineUpdate
 
 T = TypeVar("T")
 N = TypeVar("N")
+NodeT = TypeVar("NodeT")
 
 DEFAULT_FIRST = DEFAULT_LIMIT
 MAX_FIRST = MAX_LIMIT
+
+
+@strawberry.type(description="Where a page ends and whether another follows (Relay)")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool = strawberry.field(
+        description="True when this page was asked for with `after`"
+    )
+    start_cursor: str | None
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; opaque, stable under inserts"
+    )
+
+
+@strawberry.type(description="One item of a page and its cursor (Relay)")
+class Edge(Generic[NodeT]):
+    node: NodeT
+    cursor: str
+
+
+@strawberry.type(description="A page of a list (Relay connection); at most 100 items")
+class Connection(Generic[NodeT]):
+    edges: list[Edge[NodeT]]
+    page_info: PageInfo
 
 
 def page_size(first: int) -> int:
@@ -53,13 +80,6 @@ def connection(
             end_cursor=edges[-1].cursor if edges else None,
         ),
     )
-
-
-def _created(list_name: str) -> Callable[[Any], str]:
-    def cursor(row: Any) -> str:
-        return encode_cursor(list_name, (row["created_at"].isoformat(), row["id"]))
-
-    return cursor
 
 
 def update_cursor(update: TimelineUpdate) -> str:

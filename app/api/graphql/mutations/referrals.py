@@ -1,20 +1,40 @@
+"""Referral mutations and their input: creating a referral, and one mutation per transition
+of the state machine."""
+
 from __future__ import annotations
 
 import inspect
+from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
 
 from app.api.graphql.context import Info
-from app.api.graphql.inputs.create_referral_input import CreateReferralInput
-from app.api.graphql.inputs.validation import validated
-from app.api.graphql.mutations.fields import mutation
-from app.api.graphql.types.referral import Referral
+from app.api.graphql.field_extensions import mutation
+from app.api.graphql.types.case import Referral
+from app.api.graphql.types.enums import Category, ServiceKind, Urgency
+from app.api.graphql.validation import validated
 from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
 from app.domain.referral_rules import TRANSITIONS, Note, Transition
 
 T = TypeVar("T")
+
+
+@strawberry.input(description="A referral: the same fields and rules as `POST /v1/referrals`")
+class CreateReferralInput:
+    case_id: UUID
+    to_org_id: UUID
+    service: ServiceKind
+    urgency: Urgency
+    reason: str
+    shared_categories: list[Category] | None = strawberry.field(
+        default=None,
+        description="Default [demographics]. Every category but demographics needs an active "
+        "consent for the recipient",
+    )
+    respond_by: datetime | None = None
+    transfer_lead: bool | None = strawberry.field(default=None, description="Default false")
 
 
 # The request model each kind of note is validated with (as the REST body is).

@@ -1,0 +1,114 @@
+"""Case mutations and their inputs: intake and timeline updates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+import strawberry
+from strawberry.scalars import JSON
+
+from app.api.graphql.context import Info
+from app.api.graphql.field_extensions import mutation
+from app.api.graphql.types.case import Case, CaseUpdate
+from app.api.graphql.types.enums import (
+    Category,
+    ExploitationType,
+    Gender,
+    RiskLevel,
+    ServiceKind,
+    UpdateKind,
+)
+from app.api.graphql.validation import validated
+from app.api.schemas.cases import CaseCreate, UpdateCreate
+
+
+@strawberry.input(description="How to reach someone")
+class ContactInput:
+    phone: str | None = None
+    email: str | None = None
+    address: str | None = None
+
+
+@strawberry.input(description="A minor's guardian")
+class GuardianInput:
+    relationship: str
+    name: str | None = None
+    contact: ContactInput | None = None
+
+
+@strawberry.input(description="How the survivor was exploited and identified")
+class ExploitationInput:
+    types: list[ExploitationType] | None = None
+    identified_on: date | None = None
+    country: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2")
+
+
+@strawberry.input(
+    description="Only `gender` and one of `dateOfBirth` / `estimatedBirthYear` are required; "
+    "a survivor may not disclose a name"
+)
+class SurvivorInput:
+    gender: Gender
+    given_name: str | None = None
+    family_name: str | None = None
+    aliases: list[str] | None = None
+    date_of_birth: date | None = None
+    estimated_birth_year: int | None = None
+    nationality: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2")
+    languages: list[str] | None = strawberry.field(default=None, description="BCP 47 tags")
+    contact: ContactInput | None = None
+
+
+@strawberry.input(description="Intake: the same fields and rules as `POST /v1/cases`")
+class CreateCaseInput:
+    external_ref: str = strawberry.field(description="Your own id (unique per lead)")
+    survivor: SurvivorInput
+    exploitation: ExploitationInput | None = None
+    needs: list[ServiceKind] | None = None
+    risk_level: RiskLevel | None = None
+    guardian: GuardianInput | None = strawberry.field(
+        default=None, description="Required for a minor"
+    )
+
+
+@strawberry.input(
+    description="A timeline update: the same fields and rules as `POST /v1/cases/{id}/updates`"
+)
+class CreateCaseUpdateInput:
+    kind: UpdateKind
+    category: Category
+    occurred_at: datetime
+    summary: str
+    details: JSON | None = strawberry.field(
+        default=None,
+        description="A JSON object, at most `AFTERCARE_MAX_DETAILS_BYTES` (16 KiB by default) "
+        "as compact JSON",
+    )
+    supersedes: UUID | None = strawberry.field(
+        default=None, description="The update this one corrects"
+    )
+
+
+@strawberry.type
+class CaseMutations:
+    @mutation(
+        "cases:write",
+        description="Open a case; your organisation becomes the lead (as `POST /v1/cases`).",
+    )
+    async def create_case(self, info: Info, input: CreateCaseInput) -> Case | None:
+        body = validated(CaseCreate, input, root=["input"])
+        view = await info.context.services.cases().create(body.to_input())
+        return Case.of(view)
+
+    @mutation(
+        "cases:write",
+        description="Add an update to a case's timeline (as `POST /v1/cases/{id}/updates`; the "
+        "category's own write scope is needed too where it has one).",
+    )
+    async def create_case_update(
+        self, info: Info, case_id: UUID, input: CreateCaseUpdateInput
+    ) -> CaseUpdate | None:
+        body = validated(UpdateCreate, input, root=["input"])
+        row = await info.context.services.updates().post(case_id, body.to_input())
+        return CaseUpdate.of(row)
