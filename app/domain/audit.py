@@ -20,11 +20,14 @@ import orjson
 from app.db.database import Session
 from app.db.repositories import audit as repo
 from app.db.repositories.audit import AccessLogRow as AccessLogRow  # what access_log pages hold
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category
 
 ACCESS_LOG = "access-log"
+ACCESS_LOG_LIST = KeysetList(
+    ACCESS_LOG, ("occurred_at", "org_id", "seq"), (datetime.fromisoformat, UUID, int)
+)
 
 
 def canonical_entry(
@@ -96,14 +99,14 @@ class AuditTrail:
     async def access_log(
         self, case_id: UUID, *, limit: int, cursor: str | None
     ) -> Page[AccessLogRow]:
-        before = decode_cursor(cursor, ACCESS_LOG, (datetime.fromisoformat, UUID, int))
+        before = ACCESS_LOG_LIST.position(cursor)
         rows = await repo.access_log(
             self.session,
             case_id,
-            before=(before[0], before[1], before[2]) if before else None,
+            **ACCESS_LOG_LIST.bind(before, "before_at", "before_org", "before_seq"),
             limit=limit + 1,
         )
-        return paginate(rows, limit, ACCESS_LOG, lambda r: (r.occurred_at, r.org_id, r.seq))
+        return ACCESS_LOG_LIST.page(rows, limit)
 
 
 @dataclass(frozen=True, slots=True)

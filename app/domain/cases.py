@@ -33,12 +33,13 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.freetext import CaseText, case_text, column_of
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
 from app.domain.vocabulary import Category
 
 LIST_NAME = "cases"
+CASES = KeysetList(LIST_NAME, ("updated_at", "id"), (datetime.fromisoformat, UUID))
 _REFERENCE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 
 IDENTITY_COLUMNS = (
@@ -370,18 +371,17 @@ class CaseService:
         limit: int,
         cursor: str | None,
     ) -> Page[CaseView]:
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = CASES.position(cursor)
         rows = await repo.list_for(
             self.session,
             org_id=self.principal.org_id,
             role=str(role) if role else None,
             status=status,
             updated_since=updated_since,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **CASES.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r.updated_at.isoformat(), r.id))
+        page = CASES.page(rows, limit)
         now = datetime.now(UTC)
         views = []
         for row in page.items:

@@ -15,10 +15,11 @@ from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
-from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
+from app.domain.pagination import KeysetList, Page
 from app.domain.vocabulary import Category, Granter
 
 LIST_NAME = "consents"
+CONSENTS = KeysetList(LIST_NAME, ("created_at", "id"), (datetime.fromisoformat, UUID))
 TABLE = "consents"
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -160,17 +161,16 @@ class ConsentService:
 
     async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Consent]:
         loaded = await self.cases.load(case_id)
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = CONSENTS.position(cursor)
         rows = await repo.list_page(
             self.session,
             case_id=case_id,
             only_for_org=None if loaded.access.is_lead else self.principal.org_id,
             only_for_kind=None if loaded.access.is_lead else loaded.row.caller_kind,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **CONSENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
+        page = CONSENTS.page(rows, limit)
         if page.items:
             await self.audit.record(self.principal, "consent.list", [case_id])
         text = self.cases.text(loaded.row)
@@ -184,7 +184,7 @@ class ConsentService:
         loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = CONSENTS.position(cursor)
         caller_kind = next(iter(loaded.values())).row.caller_kind
         rows = await repo.pages_for_cases(
             self.session,
@@ -192,17 +192,14 @@ class ConsentService:
             lead_case_ids=[i for i, case in loaded.items() if case.access.is_lead],
             org_id=self.principal.org_id,
             org_kind=caller_kind,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **CONSENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        pages = paginate_groups(
+        pages = CONSENTS.pages(
             rows,
             lambda r: r.case_id,
             list(loaded),
             limit,
-            LIST_NAME,
-            lambda r: (r.created_at.isoformat(), r.id),
         )
         return {
             i: Page(

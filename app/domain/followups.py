@@ -13,11 +13,12 @@ from app.domain.cases import CaseService, access_from_facts
 from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.journey_rules import raised_risk
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
 
 DUE_LIST = "follow-ups"
+DUE_FOLLOW_UPS = KeysetList(DUE_LIST, ("due_on", "id"), (date.fromisoformat, UUID))
 _OUTCOME_WORDS = {FollowUpOutcome.RE_EXPLOITED: "re-exploited"}
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -94,15 +95,15 @@ class FollowUpService:
         self, *, due_before: date, limit: int, cursor: str | None
     ) -> Page[DueFollowUpRow]:
         """The caller's follow-ups not yet recorded and due on or before ``due_before``."""
-        after = decode_cursor(cursor, DUE_LIST, (date.fromisoformat, UUID))
+        after = DUE_FOLLOW_UPS.position(cursor)
         rows = await repo.due_page(
             self.session,
             org_id=self.principal.org_id,
             due_before=due_before,
-            after=(after[0], after[1]) if after else None,
+            **DUE_FOLLOW_UPS.bind(after, "after_due", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, DUE_LIST, lambda r: (r.due_on.isoformat(), r.id))
+        page = DUE_FOLLOW_UPS.page(rows, limit)
         now = datetime.now(UTC)
         visible = [
             r

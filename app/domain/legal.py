@@ -15,11 +15,12 @@ from app.domain.cases import CaseService, LoadedCase, access_from_facts
 from app.domain.context import RequestContext
 from app.domain.errors import PreconditionFailed
 from app.domain.freetext import CaseText
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ProsecutionStatus, TestimonyStatus
 
 TESTIMONY_LIST = "testimony"
+TESTIMONY = KeysetList(TESTIMONY_LIST, ("last_change", "case_id"), (datetime.fromisoformat, UUID))
 TABLE = "legal_records"
 
 
@@ -154,18 +155,15 @@ class LegalService:
         self, *, status: TestimonyStatus | None, limit: int, cursor: str | None
     ) -> Page[TestimonyStatusRow]:
         """What a legal advocate polls: one row per case it may see in `legal`."""
-        after = decode_cursor(cursor, TESTIMONY_LIST, (datetime.fromisoformat, UUID))
+        after = TESTIMONY.position(cursor)
         rows = await repo.testimony_page(
             self.session,
             org_id=self.principal.org_id,
             status=str(status) if status else None,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **TESTIMONY.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(
-            rows, limit, TESTIMONY_LIST, lambda r: (r.last_change.isoformat(), r.case_id)
-        )
+        page = TESTIMONY.page(rows, limit)
         now = datetime.now(UTC)
         visible = [
             r

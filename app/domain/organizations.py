@@ -12,10 +12,11 @@ from app.db.database import Session
 from app.db.repositories import organizations as repo
 from app.db.repositories.organizations import OrganizationRow
 from app.domain.errors import NotFound, PreconditionFailed, ValidationFailed
-from app.domain.pagination import Page, decode_cursor, paginate
+from app.domain.pagination import KeysetList, Page
 from app.domain.vocabulary import OrganizationKind, ServiceKind
 
 LIST_NAME = "organizations"
+ORGANIZATIONS = KeysetList(LIST_NAME, ("name", "id"), (str, UUID))
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +142,7 @@ class OrganizationService:
     async def list(
         self, filters: DirectoryFilter, *, limit: int, cursor: str | None
     ) -> Page[Organization]:
-        after = decode_cursor(cursor, LIST_NAME, (str, UUID))
+        after = ORGANIZATIONS.position(cursor)
         rows = await repo.list_page(
             self.session,
             kind=filters.kind,
@@ -149,11 +150,10 @@ class OrganizationService:
             country=filters.country,
             accepts_minors=filters.accepts_minors,
             has_capacity=filters.has_capacity,
-            after_name=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **ORGANIZATIONS.bind(after, "after_name", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r.name, r.id))
+        page = ORGANIZATIONS.page(rows, limit)
         return Page([Organization.from_row(r) for r in page.items], page.next_cursor)
 
     async def create(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -107,3 +107,50 @@ def paginate_groups(
     for row in rows:
         by_group.setdefault(group(row), []).append(row)
     return {g: paginate(items, limit, list_name, key) for g, items in by_group.items()}
+
+
+def _plain(value: Any) -> Any:
+    # Timestamps and days travel as ISO 8601 text; ids, names and integers as they are.
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+@dataclass(frozen=True, slots=True)
+class KeysetList:
+    """One keyset-paginated list, declared once and used by REST, GraphQL and every other way out.
+
+    ``name`` is carried in its cursors (a cursor of another list is refused), ``fields`` are the
+    attributes it is sorted by, in the statement's order (rows and the views built from them
+    share these names), and ``parsers`` read each value back from a cursor.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    parsers: tuple[Callable[[Any], Any], ...]
+
+    def key(self, item: Any) -> tuple[Any, ...]:
+        return tuple(_plain(getattr(item, f)) for f in self.fields)
+
+    def cursor(self, item: Any) -> str:
+        """The cursor that continues after ``item``."""
+        return encode_cursor(self.name, self.key(item))
+
+    def position(self, cursor: str | None) -> tuple[Any, ...] | None:
+        """The sort key a cursor carries (``None`` for the first page); 422 when malformed."""
+        return decode_cursor(cursor, self.name, self.parsers)
+
+    def bind(self, key: tuple[Any, ...] | None, *names: str) -> dict[str, Any]:
+        """A decoded key (:meth:`position`) as the repository's named parameters, all ``None``
+        on the first page."""
+        if len(names) != len(self.fields):
+            raise TypeError(f"{self.name}: {len(self.fields)} parameter names expected")
+        return dict(zip(names, key if key is not None else (None,) * len(names), strict=True))
+
+    def page(self, rows: Sequence[T], limit: int) -> Page[T]:
+        """:func:`paginate` with this list's cursor."""
+        return paginate(rows, limit, self.name, self.key)
+
+    def pages(
+        self, rows: Sequence[T], group: Callable[[T], K], groups: Sequence[K], limit: int
+    ) -> dict[K, Page[T]]:
+        """:func:`paginate_groups` with this list's cursor."""
+        return paginate_groups(rows, group, groups, limit, self.name, self.key)

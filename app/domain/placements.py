@@ -30,7 +30,7 @@ from app.domain.journey_rules import (
     needs_home_review,
     needs_visits,
 )
-from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
+from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
 from app.domain.vocabulary import (
     Category,
@@ -41,7 +41,9 @@ from app.domain.vocabulary import (
 
 CLOCK_SKEW = timedelta(minutes=5)
 PLACEMENT_LIST = "placements"
+PLACEMENTS = KeysetList(PLACEMENT_LIST, ("started_at", "id"), (datetime.fromisoformat, UUID))
 OVERDUE_LIST = "overdue-visits"
+OVERDUE_VISITS = KeysetList(OVERDUE_LIST, ("last_seen_at", "id"), (datetime.fromisoformat, UUID))
 TABLE = "placements"
 REVIEWS = "home_reviews"
 VISITS = "placement_visits"
@@ -265,15 +267,14 @@ class PlacementService:
 
     async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Placement]:
         loaded = await self._load(case_id, write=False)
-        after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
+        after = PLACEMENTS.position(cursor)
         rows = await repo.list_page(
             self.session,
             case_id=case_id,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **PLACEMENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, PLACEMENT_LIST, lambda r: (r.started_at.isoformat(), r.id))
+        page = PLACEMENTS.page(rows, limit)
         await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
         return Page([self._placement(loaded, r) for r in page.items], page.next_cursor)
 
@@ -287,21 +288,18 @@ class PlacementService:
         visible = [i for i, case in loaded.items() if case.access.sees(Category.PLACEMENT)]
         if not visible:
             return {}
-        after = decode_cursor(cursor, PLACEMENT_LIST, (datetime.fromisoformat, UUID))
+        after = PLACEMENTS.position(cursor)
         rows = await repo.pages_for_cases(
             self.session,
             case_ids=visible,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **PLACEMENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        pages = paginate_groups(
+        pages = PLACEMENTS.pages(
             rows,
             lambda r: r.case_id,
             visible,
             limit,
-            PLACEMENT_LIST,
-            lambda r: (r.started_at.isoformat(), r.id),
         )
         await self.audit.record(self.principal, "placement.list", visible, [Category.PLACEMENT])
         return {
@@ -369,21 +367,15 @@ class PlacementService:
     async def overdue_visits(self, *, limit: int, cursor: str | None) -> Page[OverdueVisit]:
         """The caller's home-based placements with no visit in the last 7 days."""
         now = datetime.now(UTC)
-        after = decode_cursor(cursor, OVERDUE_LIST, (datetime.fromisoformat, UUID))
+        after = OVERDUE_VISITS.position(cursor)
         rows = await repo.overdue_page(
             self.session,
             org_id=self.principal.org_id,
             due_before=now - VISIT_INTERVAL,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **OVERDUE_VISITS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(
-            rows,
-            limit,
-            OVERDUE_LIST,
-            lambda r: ((r.last_visit_at or r.started_at).isoformat(), r.id),
-        )
+        page = OVERDUE_VISITS.page(rows, limit)
         items = []
         for row in page.items:
             access = access_from_facts(

@@ -31,7 +31,7 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.freetext import CaseText, case_text
-from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
+from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
     ACTIVE,
@@ -50,6 +50,7 @@ from app.domain.updates import append_event
 from app.domain.vocabulary import Category, ServiceKind, Urgency
 
 LIST_NAME = "referrals"
+REFERRALS = KeysetList(LIST_NAME, ("created_at", "id"), (datetime.fromisoformat, UUID))
 TABLE = "referrals"
 PREVIEW_CATEGORIES = (Category.DEMOGRAPHICS, Category.EXPLOITATION, Category.GENERAL)
 
@@ -177,17 +178,16 @@ class ReferralService:
         limit: int,
         cursor: str | None,
     ) -> Page[ReferralView]:
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = REFERRALS.position(cursor)
         rows = await repo.page(
             self.session,
             direction=direction,
             org_id=self.principal.org_id,
             status=str(status) if status else None,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **REFERRALS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
+        page = REFERRALS.page(rows, limit)
         views = [self._view(r) for r in page.items]
         previewed = [v.row.case_id for v in views if v.preview is not None]
         if previewed:
@@ -210,23 +210,20 @@ class ReferralService:
         loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = REFERRALS.position(cursor)
         rows = await repo.pages_for_cases(
             self.session,
             case_ids=list(loaded),
             org_id=self.principal.org_id,
             status=str(status) if status else None,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **REFERRALS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        pages = paginate_groups(
+        pages = REFERRALS.pages(
             rows,
             lambda r: r.case_id,
             list(loaded),
             limit,
-            LIST_NAME,
-            lambda r: (r.created_at.isoformat(), r.id),
         )
         views = {
             i: Page([self._view(r) for r in page.items], page.next_cursor)

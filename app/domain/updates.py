@@ -19,12 +19,13 @@ from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-expo
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
 from app.domain.freetext import CaseText
-from app.domain.pagination import Page, decode_cursor, paginate, paginate_groups
+from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for, write_scope_for
 from app.domain.vocabulary import Category, UpdateKind
 
 LIST_NAME = "updates"
+UPDATES = KeysetList(LIST_NAME, ("created_at", "id"), (datetime.fromisoformat, UUID))
 TABLE = "case_updates"
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -174,7 +175,7 @@ class UpdateService:
         self, case_id: UUID, *, category: Category | None, limit: int, cursor: str | None
     ) -> Page[TimelineUpdate]:
         loaded = await self.cases.load(case_id)
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = UPDATES.position(cursor)
         visible = sorted(str(c) for c in loaded.access.visible)
         rows = await repo.page(
             self.session,
@@ -183,11 +184,10 @@ class UpdateService:
             author_org_id=self.principal.org_id,
             own_categories=own_readable(self.principal.scopes),
             category=str(category) if category else None,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **UPDATES.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        page = paginate(rows, limit, LIST_NAME, lambda r: (r.created_at.isoformat(), r.id))
+        page = UPDATES.page(rows, limit)
         if page.items:
             await self.audit.record(
                 self.principal, "update.list", [case_id], {r.category for r in page.items}
@@ -208,7 +208,7 @@ class UpdateService:
         loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
-        after = decode_cursor(cursor, LIST_NAME, (datetime.fromisoformat, UUID))
+        after = UPDATES.position(cursor)
         pairs = [(i, str(c)) for i, case in loaded.items() for c in case.access.visible]
         rows = await repo.pages_for_cases(
             self.session,
@@ -218,17 +218,14 @@ class UpdateService:
             author_org_id=self.principal.org_id,
             own_categories=own_readable(self.principal.scopes),
             category=str(category) if category else None,
-            after_ts=after[0] if after else None,
-            after_id=after[1] if after else None,
+            **UPDATES.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        pages = paginate_groups(
+        pages = UPDATES.pages(
             rows,
             lambda r: r.case_id,
             list(loaded),
             limit,
-            LIST_NAME,
-            lambda r: (r.created_at.isoformat(), r.id),
         )
         read = [i for i, page in pages.items() if page.items]
         if read:

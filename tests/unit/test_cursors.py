@@ -11,6 +11,7 @@ import base64
 import contextlib
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -20,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.domain.errors import ValidationFailed
-from app.domain.pagination import decode_cursor, encode_cursor
+from app.domain.pagination import KeysetList, decode_cursor, encode_cursor
 
 # The shapes the lists use (cases, organizations, the access log, follow-ups).
 KEYS: dict[str, Sequence[Callable[[Any], Any]]] = {
@@ -155,3 +156,43 @@ def test_fuzz_any_base64_json_payload_decodes_or_is_a_validation_error(
     for value in key:
         if isinstance(value, datetime):
             assert value.utcoffset() is not None
+
+
+class TestKeysetList:
+    """Each list is declared once: its cursor, its page and its repository parameters."""
+
+    LIST = KeysetList("things", ("created_at", "id"), (datetime.fromisoformat, UUID))
+
+    @dataclass(frozen=True)
+    class Thing:
+        created_at: datetime
+        id: UUID
+
+    def test_a_cursor_reads_back_as_the_items_key(self) -> None:
+        item = self.Thing(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), uuid4())
+        assert self.LIST.position(self.LIST.cursor(item)) == (item.created_at, item.id)
+        assert self.LIST.position(None) is None
+
+    def test_bind_names_the_repository_parameters(self) -> None:
+        item = self.Thing(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), uuid4())
+        key = self.LIST.position(self.LIST.cursor(item))
+        assert self.LIST.bind(key, "after_ts", "after_id") == {
+            "after_ts": item.created_at,
+            "after_id": item.id,
+        }
+        assert self.LIST.bind(None, "after_ts", "after_id") == {"after_ts": None, "after_id": None}
+        with pytest.raises(TypeError):
+            self.LIST.bind(None, "after_ts")
+
+    def test_the_next_cursor_of_a_page_is_its_last_items_cursor(self) -> None:
+        items = [self.Thing(datetime(2026, 11, 30, 9, i, tzinfo=UTC), uuid4()) for i in range(3)]
+        page = self.LIST.page(items, 2)
+        assert page.items == items[:2]
+        assert page.next_cursor == self.LIST.cursor(items[1])
+        assert self.LIST.page(items, 3).next_cursor is None
+
+    def test_another_lists_cursor_is_refused(self) -> None:
+        other = KeysetList("others", ("created_at", "id"), (datetime.fromisoformat, UUID))
+        item = self.Thing(datetime(2026, 11, 30, 9, 0, tzinfo=UTC), uuid4())
+        with pytest.raises(ValidationFailed):
+            self.LIST.position(other.cursor(item))

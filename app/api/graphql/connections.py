@@ -17,15 +17,9 @@ from typing import Generic, TypeVar
 import strawberry
 
 from app.domain import cases, consents, legal, organizations, placements, referrals, updates
-from app.domain.cases import CaseView
-from app.domain.consents import Consent
 from app.domain.errors import ValidationFailed
-from app.domain.legal import TestimonyStatusRow
-from app.domain.organizations import Organization
-from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, encode_cursor
-from app.domain.placements import Placement
+from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.domain.referrals import ReferralView
-from app.domain.updates import TimelineUpdate
 
 T = TypeVar("T")
 N = TypeVar("N")
@@ -82,29 +76,15 @@ def connection(
     )
 
 
-def update_cursor(update: TimelineUpdate) -> str:
-    return encode_cursor(updates.LIST_NAME, (update.created_at.isoformat(), update.id))
-
-
-def consent_cursor(consent: Consent) -> str:
-    return encode_cursor(consents.LIST_NAME, (consent.created_at.isoformat(), consent.id))
-
-
-def case_cursor(view: CaseView) -> str:
-    return encode_cursor(cases.LIST_NAME, (view.updated_at.isoformat(), view.id))
+# Each edge's cursor comes from its list's one declaration (app.domain.pagination.KeysetList),
+# so it is exactly the cursor REST hands out for the same item.
+update_cursor = updates.UPDATES.cursor
+consent_cursor = consents.CONSENTS.cursor
+case_cursor = cases.CASES.cursor
+organization_cursor = organizations.ORGANIZATIONS.cursor
+testimony_cursor = legal.TESTIMONY.cursor
+placement_cursor = placements.PLACEMENTS.cursor
 
 
 def referral_cursor(view: ReferralView) -> str:
-    return encode_cursor(referrals.LIST_NAME, (view.row.created_at.isoformat(), view.row.id))
-
-
-def organization_cursor(org: Organization) -> str:
-    return encode_cursor(organizations.LIST_NAME, (org.name, org.id))
-
-
-def testimony_cursor(row: TestimonyStatusRow) -> str:
-    return encode_cursor(legal.TESTIMONY_LIST, (row.last_change.isoformat(), row.case_id))
-
-
-def placement_cursor(row: Placement) -> str:
-    return encode_cursor(placements.PLACEMENT_LIST, (row.started_at.isoformat(), row.id))
+    return referrals.REFERRALS.cursor(view.row)

@@ -104,16 +104,18 @@ async def access_log(
     session: Session,
     case_id: UUID,
     *,
-    before: tuple[datetime, UUID, int] | None,
+    before_at: datetime | None,
+    before_org: UUID | None,
+    before_seq: int | None,
     limit: int,
 ) -> list[AccessLogRow]:
     return ACCESS_LOG_ROWS.many(
         await session.fetch(
             _ACCESS_LOG,
             case_id=case_id,
-            before_at=before[0] if before else None,
-            before_org=before[1] if before else None,
-            before_seq=before[2] if before else None,
+            before_at=before_at,
+            before_org=before_org,
+            before_seq=before_seq,
             limit=limit,
         )
     )

@@ -110,15 +110,21 @@ async def set_risk(session: Session, case_id: UUID, risk_level: str) -> None:
 
 
 async def due_page(
-    session: Session, *, org_id: UUID, due_before: date, after: tuple[date, UUID] | None, limit: int
+    session: Session,
+    *,
+    org_id: UUID,
+    due_before: date,
+    after_due: date | None,
+    after_id: UUID | None,
+    limit: int,
 ) -> list[DueFollowUpRow]:
     return DUE_FOLLOW_UP_ROWS.many(
         await session.fetch(
             _DUE,
             org_id=org_id,
             due_before=due_before,
-            after_due=after[0] if after else None,
-            after_id=after[1] if after else None,
+            after_due=after_due,
+            after_id=after_id,
             limit=limit,
         )
     )

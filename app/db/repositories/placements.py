@@ -77,6 +77,11 @@ class OverdueVisitRow:
     consents: list[ConsentFact]
     caller_kind: str
 
+    @property
+    def last_seen_at(self) -> datetime:
+        """What the overdue list is sorted by: the last visit, else the start."""
+        return self.last_visit_at or self.started_at
+
 
 PLACEMENT_ROWS = Rows(PlacementRow)
 HOME_REVIEW_ROWS = Rows(HomeReviewRow)
