@@ -32,7 +32,7 @@ from app.domain.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
-from app.domain.freetext import CaseText, case_text, column_of
+from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
@@ -172,19 +172,6 @@ def access_of(row: CaseRow, principal: Principal, now: datetime) -> CaseAccess:
         member_categories=row.member_categories,
         consents=row.consents,
         caller_kind=row.caller_kind,
-    )
-
-
-def access_from_row(row: Any, principal: Principal, now: datetime) -> CaseAccess:
-    """:func:`access_from_facts` for any row that selected the case's ``lead_org_id`` and the
-    policy facts (a typed row, or a record of a repository that still returns records)."""
-    return access_from_facts(
-        principal,
-        now,
-        lead_org_id=column_of(row, "lead_org_id"),
-        member_categories=column_of(row, "member_categories"),
-        consents=column_of(row, "consents"),
-        caller_kind=column_of(row, "caller_kind"),
     )
 
 
@@ -342,7 +329,7 @@ class CaseService:
             return Identity()  # erased: the key is gone
 
         def field(column: str) -> Any:
-            blob = column_of(row, f"{column}_enc")
+            blob = getattr(row, f"{column}_enc")
             return key.decrypt_json(column, bytes(blob)) if blob is not None else None
 
         dob = field("date_of_birth")

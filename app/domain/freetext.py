@@ -11,25 +11,17 @@ before the erasure (crypto-shredding); a fresh key protects what is written afte
 key is gone reads as ``None`` — or :data:`ERASED` where the API promises a string — while the
 de-identified history (statuses, categories, timestamps) stays.
 
-Rows are the repositories' typed rows (frozen dataclasses whose ``<column>_enc`` fields hold the
-ciphertext); :func:`column_of` is the one place a column is looked up by name, so rows of
-repositories still returning driver records (or plain dicts) work the same.
+Rows are the repositories' typed rows: frozen dataclasses whose ``<column>_enc`` fields hold the
+ciphertext.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Mapping
-from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
 from app.domain.crypto import DataKey, DecryptionFailed, KeyWrapper
-
-# A row with its free text opened: ``{"<column>": plaintext, ...}`` (what :meth:`CaseText.reveal`
-# returns).
-Row = Mapping[str, Any]
 
 ERASED = "[erased]"
 
@@ -46,25 +38,6 @@ FREE_TEXT: dict[str, dict[str, bool]] = {
 }
 # The row id bound into the associated data (the primary key).
 ROW_ID = {"legal_records": "case_id"}
-
-
-@cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
-
-
-def column_of(row: Any, name: str) -> Any:
-    """The column ``name`` of a typed row (an attribute) or of a record or mapping (an item)."""
-    if dataclasses.is_dataclass(row):
-        return getattr(row, name)
-    return row[name]
-
-
-def as_dict(row: Any) -> dict[str, Any]:
-    """Every column of a typed row (or a record, or a mapping) by name."""
-    if dataclasses.is_dataclass(row) and not isinstance(row, type):
-        return {name: getattr(row, name) for name in _field_names(type(row))}
-    return dict(row)
 
 
 class CaseText:
@@ -105,24 +78,13 @@ class CaseText:
             return ERASED if FREE_TEXT[table][column] else None  # shredded with the old key
 
     def open_column(self, table: str, row: Any, column: str) -> Any:
-        """The plaintext of the row's ``<column>_enc`` (a typed row, or a record)."""
+        """The plaintext of the typed row's ``<column>_enc``."""
         return self.open(
             table,
-            column_of(row, ROW_ID.get(table, "id")),
+            getattr(row, ROW_ID.get(table, "id")),
             column,
-            column_of(row, f"{column}_enc"),
+            getattr(row, f"{column}_enc"),
         )
-
-    def reveal(self, table: str, row: Any) -> dict[str, Any]:
-        """The row (a typed row, or a record) as a dict, each ``<column>_enc`` it holds replaced
-        by ``<column>``."""
-        out = as_dict(row)
-        row_id = out[ROW_ID.get(table, "id")]
-        for column in FREE_TEXT[table]:
-            enc = f"{column}_enc"
-            if enc in out:
-                out[column] = self.open(table, row_id, column, out.pop(enc))
-        return out
 
 
 def case_text(
@@ -144,18 +106,3 @@ def case_text(
     text = CaseText(case_id, key, erased=erased)
     session.memo[memo_key] = text
     return text
-
-
-def text_of_row(
-    session: Session, key_wrapper: KeyWrapper, row: Any, *, case_id_column: str = "case_id"
-) -> CaseText:
-    """:func:`case_text` from a row (typed, or a record) that selected ``wrapped_key``,
-    ``kek_id`` and ``identity_erased_at`` of the case (joined from ``case_keys`` and ``cases``)."""
-    return case_text(
-        session,
-        key_wrapper,
-        column_of(row, case_id_column),
-        column_of(row, "wrapped_key"),
-        column_of(row, "kek_id"),
-        erased=column_of(row, "identity_erased_at") is not None,
-    )

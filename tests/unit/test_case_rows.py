@@ -11,10 +11,10 @@ import pytest
 from app.db.repositories.consents import ConsentRow
 from app.db.repositories.updates import UpdateRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, Role
-from app.domain.cases import access_from_facts, access_from_row, consent_facts
+from app.domain.cases import access_from_facts, consent_facts
 from app.domain.consents import Consent, addressed_to, consent_status
 from app.domain.crypto import KeyWrapper
-from app.domain.freetext import ERASED, CaseText, as_dict, column_of
+from app.domain.freetext import ERASED, CaseText
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for
 from app.domain.updates import TimelineUpdate, may_read_update
@@ -142,18 +142,12 @@ def test_timeline_update_of_a_typed_row() -> None:
     assert (update.summary, update.details, update.category) == ("visited", {"hours": 2}, "general")
 
 
-# -- free text from typed rows and from records ---------------------------------------------------
-def test_free_text_columns_are_found_the_same_in_typed_rows_and_mappings() -> None:
+# -- free text from typed rows ---------------------------------------------------------------------
+def test_free_text_columns_are_opened_from_typed_rows() -> None:
     text = case_text()
     row = consent_row(text)
-    record = as_dict(row)
-    assert column_of(row, "purpose_enc") == column_of(record, "purpose_enc")
     assert text.open_column("consents", row, "purpose") == "treatment"
-    assert text.open_column("consents", record, "purpose") == "treatment"
-    revealed = text.reveal("consents", row)
-    assert revealed == text.reveal("consents", record)
-    assert revealed["purpose"] == "treatment" and "purpose_enc" not in revealed
-    assert revealed["revoke_reason"] is None and revealed["version"] == 1
+    assert text.open_column("consents", row, "revoke_reason") is None
 
 
 # -- the policy facts as typed values -------------------------------------------------------------
@@ -205,14 +199,6 @@ def test_access_from_facts_for_lead_member_and_stranger() -> None:
         caller_kind="medical_provider",
     )  # fmt: skip
     assert not stranger.is_visible
-    # Rows of repositories that still return records give the same answer as typed rows.
-    record = {
-        "lead_org_id": LEAD,
-        "member_categories": ["medical", "legal"],
-        "consents": [consent],
-        "caller_kind": "medical_provider",
-    }
-    assert access_from_row(record, principal(), NOW) == member
 
 
 def test_may_read_update_visible_or_own_within_scopes() -> None:
