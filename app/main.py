@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from app import __version__
-from app.api import cases, follow_ups, health, legal, oauth, organizations, placements, referrals
+from app.api import (
+    cases,
+    events,
+    follow_ups,
+    health,
+    legal,
+    oauth,
+    organizations,
+    placements,
+    referrals,
+)
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
@@ -118,6 +128,7 @@ def create_app(
             yield
         finally:
             housekeeping.cancel()
+            await ctx.close()
             await ctx.rate_limits.close()
             if owns_database:
                 await ctx.database.close()
@@ -152,6 +163,7 @@ def create_app(
         legal.router,
         placements.router,
         follow_ups.router,
+        events.router,
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))

@@ -128,8 +128,10 @@ def settings(database_url: str, keys_dir: Path, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings, database: Database, keyring: KeyRing) -> FastAPI:
-    return create_app(settings, database=database, keyring=keyring, configure_logs=False)
+async def app(settings: Settings, database: Database, keyring: KeyRing) -> AsyncIterator[FastAPI]:
+    app = create_app(settings, database=database, keyring=keyring, configure_logs=False)
+    yield app
+    await app.state.ctx.close()  # the change feed's listening connection, if a test opened it
 
 
 @pytest.fixture

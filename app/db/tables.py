@@ -562,3 +562,170 @@ sa.Index(
     follow_ups.c.id,
     postgresql_where=follow_ups.c.recorded_at.is_(None),
 )
+
+# -- events and webhooks (app.domain.events, app.domain.webhooks) --------------------------------
+EVENT_TYPES = (
+    "referral.created",
+    "referral.accepted",
+    "referral.declined",
+    "referral.started",
+    "referral.completed",
+    "referral.failed",
+    "referral.withdrawn",
+    "referral.expired",
+    "case.updated",
+    "case.update_added",
+    "case.access_granted",
+    "case.access_revoked",
+    "case.lead_transferred",
+    "case.closed",
+    "case.identity_erased",
+    "consent.revoked",
+    "case.risk_raised",
+    "goal.created",
+    "goal.updated",
+    "service.created",
+    "service.updated",
+    "follow_up.recorded",
+    "placement.visit_overdue",
+    "webhook.disabled",
+    "webhook.test",
+)
+
+# The outbox and the change feed: one row per recipient organisation, written in the transaction
+# of the change it describes. `txid` is that transaction's id: the feed only shows rows whose
+# transaction is older than every transaction still running (pg_snapshot_xmin), in (txid, seq)
+# order, so a reader never steps past an event that commits later with a smaller sequence number.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, sa.Identity(always=True), primary_key=True),
+    sa.Column("id", sa.Uuid, nullable=False, unique=True),
+    sa.Column(
+        "org_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "txid",
+        sa.BigInteger,
+        nullable=False,
+        server_default=sa.text("(pg_current_xact_id())::text::bigint"),
+    ),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("occurred_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("subject_type", sa.Text, nullable=False),
+    sa.Column("subject_id", sa.Uuid, nullable=False),
+    sa.Column("case_id", sa.Uuid, nullable=True),
+    sa.Column("data", pg.JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.CheckConstraint(_in("type", EVENT_TYPES), name="type"),
+)
+sa.Index("ix_events_org_id_txid_seq", events.c.org_id, events.c.txid, events.c.seq)
+sa.Index("ix_events_occurred_at", events.c.occurred_at)
+
+# How far retention has pruned the feed: a cursor at or before `pruned_txid` may have missed
+# events (410 cursor_expired). One row.
+event_retention = sa.Table(
+    "event_retention",
+    metadata,
+    sa.Column("id", sa.Boolean, primary_key=True, server_default=sa.text("true")),
+    sa.Column("pruned_txid", sa.BigInteger, nullable=False, server_default=sa.text("0")),
+    sa.Column("pruned_at", TIMESTAMPTZ, nullable=True),
+    sa.CheckConstraint("id", name="one_row"),
+)
+
+WEBHOOK_STATUSES = ("active", "disabled")
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "org_id",
+        sa.Uuid,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("event_types", TEXT_ARRAY, nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'active'")),
+    # Signing secrets, sealed under the key-encryption key (app.domain.crypto); the previous one
+    # keeps signing beside the new one until `previous_secret_expires_at` (rotation).
+    sa.Column("secret_enc", sa.LargeBinary, nullable=False),
+    sa.Column("previous_secret_enc", sa.LargeBinary, nullable=True),
+    sa.Column("previous_secret_expires_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("disabled_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(_in("status", WEBHOOK_STATUSES), name="status"),
+)
+
+# One delivery per (subscription, event), created with the event; the worker claims due ones
+# (FOR UPDATE SKIP LOCKED), leases them until `leased_until` and records each attempt.
+DELIVERY_STATUSES = ("pending", "succeeded", "failed")
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "webhook_id",
+        sa.Uuid,
+        sa.ForeignKey("webhooks.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column(
+        "event_id",
+        sa.Uuid,
+        sa.ForeignKey("events.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'pending'")),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("next_attempt_at", TIMESTAMPTZ, nullable=True, server_default=_now()),
+    sa.Column("leased_until", TIMESTAMPTZ, nullable=True),
+    sa.Column("last_response_status", sa.Integer, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.UniqueConstraint("webhook_id", "event_id"),
+    sa.CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+)
+sa.Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    postgresql_where=webhook_deliveries.c.status == "pending",
+)
+
+# The delivery log: one row per attempt (no response body is kept).
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column(
+        "delivery_id",
+        sa.Uuid,
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    sa.Column("webhook_id", sa.Uuid, nullable=False),
+    sa.Column("event_id", sa.Uuid, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("response_status", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.CheckConstraint("status IN ('succeeded', 'failed')", name="status"),
+)
+sa.Index(
+    "ix_webhook_attempts_webhook_id_created_at_id",
+    webhook_attempts.c.webhook_id,
+    webhook_attempts.c.created_at,
+    webhook_attempts.c.id,
+)

@@ -9,18 +9,12 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from app.db.policy_facts import ConsentFact
 from app.db.repositories import cases as repo
 from app.db.repositories.cases import CaseRow
 from app.domain import age
 from app.domain.access import (
-    LEAD,
-    STRANGER,
     CaseAccess,
-    ConsentFacts,
-    Relationship,
     Role,
-    case_access,
 )
 from app.domain.context import RequestContext
 from app.domain.crypto import DataKey
@@ -32,6 +26,7 @@ from app.domain.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from app.domain.facts import access_from_facts
 from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
@@ -118,49 +113,6 @@ class LoadedCase:
     @property
     def id(self) -> UUID:
         return self.row.id
-
-
-def consent_facts(raw: Sequence[ConsentFact]) -> list[ConsentFacts]:
-    """The ``consents`` policy fact (JSON, see app.db.policy_facts) as the policy's types."""
-    return [
-        ConsentFacts(
-            categories=frozenset(Category(c) for c in item["categories"]),
-            obtained_at=datetime.fromisoformat(item["obtained_at"]),
-            expires_at=datetime.fromisoformat(item["expires_at"]) if item["expires_at"] else None,
-            revoked_at=datetime.fromisoformat(item["revoked_at"]) if item["revoked_at"] else None,
-            recipient_org_id=UUID(item["recipient_org_id"]) if item["recipient_org_id"] else None,
-            recipient_kinds=frozenset(item["recipient_kinds"] or ()),
-        )
-        for item in raw
-    ]
-
-
-def access_from_facts(
-    principal: Principal,
-    now: datetime,
-    *,
-    lead_org_id: UUID,
-    member_categories: Sequence[str] | None,
-    consents: Sequence[ConsentFact],
-    caller_kind: str,
-) -> CaseAccess:
-    """Feed the loaded facts (app.db.policy_facts) to the one access policy."""
-    if lead_org_id == principal.org_id:
-        relationship = LEAD
-    elif member_categories is not None:
-        relationship = Relationship(
-            Role.CARE_TEAM, frozenset(Category(c) for c in member_categories)
-        )
-    else:
-        relationship = STRANGER
-    return case_access(
-        relationship,
-        principal.scopes,
-        consent_facts(consents),
-        org_id=principal.org_id,
-        org_kind=caller_kind,
-        now=now,
-    )
 
 
 def access_of(row: CaseRow, principal: Principal, now: datetime) -> CaseAccess:

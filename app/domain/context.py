@@ -7,10 +7,9 @@ principal passed one by one. Services built from the same context share its unit
 its audit trail.
 
 It is the place for per-request collaborators the domain needs. Anything that must happen
-atomically with the request's writes is one more attribute here, bound to ``session``: the
-coming transactional outbox is meant to be added as ``outbox`` (built in ``__post_init__``
-next to ``audit``), and services will write to ``ctx.outbox`` as they write ``ctx.audit``
-today. No placeholder is kept until it exists.
+atomically with the request's writes is one more attribute here, bound to ``session``: the audit
+trail (``ctx.audit``) and the transactional outbox (``ctx.outbox``, :mod:`app.domain.events`),
+whose events are written in the same transaction as the change they describe.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from app.db.database import Session
 from app.domain.audit import AuditTrail
 from app.domain.crypto import KeyWrapper
+from app.domain.events import Outbox
 from app.domain.principal import Principal
 
 MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
@@ -28,14 +28,16 @@ MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
 @dataclass(frozen=True, slots=True)
 class RequestContext:
     """The caller (``principal``), its unit of work (``session``), the key wrapper sealing case
-    data keys, the audit trail written in that unit of work, and the settings-derived limits
-    the services enforce."""
+    data keys, the audit trail and the outbox written in that unit of work, and the
+    settings-derived limits the services enforce."""
 
     session: Session
     principal: Principal
     key_wrapper: KeyWrapper
     max_details_bytes: int = MAX_DETAILS_BYTES
     audit: AuditTrail = field(init=False, repr=False, compare=False)
+    outbox: Outbox = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "audit", AuditTrail(self.session))
+        object.__setattr__(self, "outbox", Outbox(self.session, self.principal.org_id))

@@ -12,6 +12,8 @@ and a stable machine ``code`` (CONTRACT §3), so REST renders it as problem+json
     │   ├── DuplicateResource   409 conflict (carries existing_id)
     │   ├── InvalidTransition   409 invalid_transition
     │   └── IdempotencyInFlight 409 idempotency_in_flight
+    ├── Gone                    410 gone
+    │   └── CursorExpired       410 cursor_expired
     ├── PreconditionFailed      412 precondition_failed
     ├── PayloadTooLarge         413 payload_too_large
     ├── ValidationFailed        422 validation_error (carries errors: [{loc, msg}] and where)
@@ -103,6 +105,17 @@ class InvalidTransition(Conflict):
 class IdempotencyInFlight(Conflict):
     code = "idempotency_in_flight"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+class Gone(DomainError):
+    status = 410
+    code = "gone"
+    title = "Gone"
+
+
+class CursorExpired(Gone):
+    code = "cursor_expired"
+    title = "The cursor is older than the retention period"
 
 
 class PreconditionFailed(DomainError):

@@ -9,9 +9,10 @@ from uuid import UUID, uuid4
 from app.db.repositories import followups as repo
 from app.db.repositories.followups import DueFollowUpRow
 from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed up
-from app.domain.cases import CaseService, access_from_facts
+from app.domain.cases import CaseService
 from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.facts import access_from_facts
 from app.domain.journey_rules import raised_risk
 from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event

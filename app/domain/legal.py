@@ -11,9 +11,10 @@ from uuid import UUID
 from app.db.repositories import legal as repo
 from app.db.repositories.legal import LegalRecordRow
 from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  # handed up
-from app.domain.cases import CaseService, LoadedCase, access_from_facts
+from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import PreconditionFailed
+from app.domain.facts import access_from_facts
 from app.domain.freetext import CaseText
 from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event

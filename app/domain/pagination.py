@@ -134,6 +134,10 @@ class KeysetList:
         """The cursor that continues after ``item``."""
         return encode_cursor(self.name, self.key(item))
 
+    def at(self, *key: Any) -> str:
+        """The cursor that continues after the position ``key`` (the sort fields' values)."""
+        return encode_cursor(self.name, tuple(_plain(k) for k in key))
+
     def position(self, cursor: str | None) -> tuple[Any, ...] | None:
         """The sort key a cursor carries (``None`` for the first page); 422 when malformed."""
         return decode_cursor(cursor, self.name, self.parsers)

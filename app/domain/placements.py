@@ -20,9 +20,10 @@ from app.db.repositories.placements import (
     PlacementRow,
     VisitRow,
 )
-from app.domain.cases import CaseService, LoadedCase, access_from_facts
+from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.facts import access_from_facts
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
     check_exit,

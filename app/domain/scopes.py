@@ -24,6 +24,7 @@ SCOPES: MappingProxyType[str, str] = MappingProxyType(
         "education:write": "Write education data",
         "placements:read": "Read placement data",
         "placements:write": "Write placement data",
+        "events:read": "Read your change feed of events",
         "webhooks:manage": "Manage webhook subscriptions",
         "reports:read": "Read de-identified aggregate reports",
         "audit:read": "Read access logs of cases you lead",

@@ -18,6 +18,7 @@ from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-exported
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
+from app.domain.events import EventType, SubjectType
 from app.domain.freetext import CaseText
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
@@ -108,6 +109,7 @@ class UpdateService:
         self.max_details_bytes = ctx.max_details_bytes
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     async def post(self, case_id: UUID, data: UpdateInput) -> TimelineUpdate:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
@@ -155,6 +157,13 @@ class UpdateService:
         )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "update.create", [case_id], [data.category])
+        await self.outbox.to_case(
+            EventType.CASE_UPDATE_ADDED,
+            case_id,
+            subject=(SubjectType.CASE_UPDATE, update_id),
+            data={"category": data.category, "update_id": update_id},
+            category=data.category,
+        )
         return TimelineUpdate.of(row, text)
 
     async def get(self, case_id: UUID, update_id: UUID) -> TimelineUpdate:

@@ -11,9 +11,9 @@ import pytest
 from app.db.repositories.consents import ConsentRow
 from app.db.repositories.updates import UpdateRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, Role
-from app.domain.cases import access_from_facts, consent_facts
 from app.domain.consents import Consent, addressed_to, consent_status
 from app.domain.crypto import KeyWrapper
+from app.domain.facts import access_from_facts, consent_facts
 from app.domain.freetext import ERASED, CaseText
 from app.domain.principal import Principal
 from app.domain.scopes import read_scope_for

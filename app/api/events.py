@@ -1,0 +1,77 @@
+"""The change feed (CONTRACT "Events and webhooks"): ``GET /v1/events`` with long polling."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from app.api.deps import Context, EventsReadCtx
+from app.api.json_body import StrictJSONRoute
+from app.api.pagination import DEFAULT_PAGE_SIZE, Limit
+from app.api.problems import problem_responses
+from app.api.responses import model_response
+from app.api.schemas.events import EventOut, EventPageOut
+from app.domain.errors import ValidationFailed
+from app.domain.events import MAX_WAIT_SECONDS, EventFeed, EventType
+
+router = APIRouter(
+    prefix="/v1/events",
+    tags=["events"],
+    responses=problem_responses(401, 403, 422),
+    route_class=StrictJSONRoute,
+)
+
+_TYPES = {t.value: t for t in EventType}
+
+
+def parse_types(values: list[str] | None) -> list[EventType] | None:
+    """``types`` given as a comma-separated list, repeated, or both; unknown names → 422."""
+    if not values:
+        return None
+    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    unknown = sorted({n for n in names if n not in _TYPES})
+    if unknown:
+        raise ValidationFailed(
+            "Unknown event type; see the contract's list", loc=["types"], where="query"
+        )
+    return list(dict.fromkeys(_TYPES[n] for n in names)) or None
+
+
+@router.get(
+    "",
+    response_model=EventPageOut,
+    summary="Your change feed, oldest first (long polling with `wait`)",
+    responses=problem_responses(410),
+)
+async def list_events(
+    ctx: EventsReadCtx,
+    app: Context,
+    after: Annotated[
+        str | None,
+        Query(max_length=512, description="`next_cursor` of the previous answer; omit to start"),
+    ] = None,
+    types: Annotated[
+        list[str] | None,
+        Query(description="Only these event types (comma-separated or repeated)"),
+    ] = None,
+    limit: Limit = DEFAULT_PAGE_SIZE,
+    wait: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_WAIT_SECONDS,
+            description="Seconds to hold an empty answer open until an event arrives",
+        ),
+    ] = 0,
+) -> Response:
+    feed = EventFeed(ctx.session, ctx.principal.org_id, app.event_notifications)
+    page = await feed.read(after=after, types=parse_types(types), limit=limit, wait=wait)
+    return model_response(
+        EventPageOut(
+            items=[EventOut.of(item) for item in page.items],
+            next_cursor=page.next_cursor or "",
+        ),
+        headers={"Cache-Control": "no-store"},
+    )

@@ -1,0 +1,47 @@
+"""The change feed's shapes (CONTRACT "Events and webhooks")."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from app.domain.events import EventType, EventView
+
+
+class SubjectOut(BaseModel):
+    type: str = Field(description="What the event is about: case, referral, consent, …")
+    id: UUID
+
+
+class EventOut(BaseModel):
+    """An event. It carries ids, statuses, codes, category names and versions only: fetch the
+    resource to see what changed (the access policy applies again then)."""
+
+    id: UUID = Field(description="Unique per recipient; also the webhook-id of its deliveries")
+    type: EventType
+    occurred_at: datetime
+    subject: SubjectOut
+    case_id: UUID | None
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, view: EventView) -> EventOut:
+        return cls(
+            id=view.id,
+            type=EventType(view.type),
+            occurred_at=view.occurred_at,
+            subject=SubjectOut(type=view.subject_type, id=view.subject_id),
+            case_id=view.case_id,
+            data=view.data,
+        )
+
+
+class EventPageOut(BaseModel):
+    items: list[EventOut]
+    next_cursor: str = Field(
+        description="Never null: pass it as `after` to get what comes next (also after an "
+        "empty page)"
+    )

@@ -1,0 +1,137 @@
+"""PostgreSQL ``LISTEN``/``NOTIFY`` wake-ups, one listening connection per process and channel.
+
+Writers notify in their transaction (``pg_notify`` in app.db.repositories.events), so a wake-up
+is delivered at commit and never for a rolled-back change. Long-polling readers (the change feed)
+and idle workers wait here instead of polling the database: each registers interest in a key
+(an organisation id, or ``None`` for every notification) *before* it reads, then waits; a
+notification that arrives between the read and the wait is not lost.
+
+The listening connection is opened on first use, outside the request pool, and reopened after a
+failure; while it is down, waits time out after at most ``fallback_seconds`` so that callers
+re-read (degrading to polling, never to missing events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+
+from app.logging import log
+
+# The channels: the change feed's (payload: the recipient organisation's id) and the workers'
+# (payload empty: a webhook delivery is due).
+EVENTS_CHANNEL = "aftercare_events"
+DELIVERIES_CHANNEL = "aftercare_deliveries"
+_RECONNECT_SECONDS = 1.0
+
+
+class Interest:
+    """A registered interest in a key: :meth:`wait` returns when a notification for the key
+    arrived since the last :meth:`wait` (or the registration), or after ``timeout``."""
+
+    __slots__ = ("_event", "_owner")
+
+    def __init__(self, owner: Notifications) -> None:
+        self._owner = owner
+        self._event = asyncio.Event()
+
+    def _set(self) -> None:
+        self._event.set()
+
+    async def wait(self, seconds: float) -> bool:
+        """True when woken by a notification, False on timeout."""
+        timeout = max(0.0, seconds)
+        if not self._owner.listening:
+            await self._owner.ensure_listening()
+            if not self._owner.listening:
+                timeout = min(timeout, self._owner.fallback_seconds)
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except TimeoutError:
+            return False
+        finally:
+            self._event.clear()
+        return True
+
+
+class Notifications:
+    def __init__(self, dsn: str, channel: str, *, fallback_seconds: float = 2.0) -> None:
+        self.dsn = dsn
+        self.channel = channel
+        self.fallback_seconds = fallback_seconds
+        self._conn: asyncpg.Connection | None = None
+        self._interests: dict[str | None, set[Interest]] = {}
+        self._lock = asyncio.Lock()
+        self._last_attempt = 0.0
+        self._closed = False
+
+    @property
+    def listening(self) -> bool:
+        return self._conn is not None and not self._conn.is_closed()
+
+    async def ensure_listening(self) -> None:
+        if self.listening or self._closed:
+            return
+        async with self._lock:
+            if self.listening or self._closed:
+                return
+            loop = asyncio.get_running_loop()
+            if loop.time() - self._last_attempt < _RECONNECT_SECONDS:
+                return
+            self._last_attempt = loop.time()
+            try:
+                conn = await asyncpg.connect(
+                    self.dsn,
+                    timeout=5.0,
+                    server_settings={"application_name": "aftercare-listener"},
+                )
+                await conn.add_listener(self.channel, self._on_notify)
+                conn.add_termination_listener(self._on_terminated)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)
+                return
+            self._conn = conn
+            # Whatever was notified while nobody listened: let every waiter re-read once.
+            self._wake_all()
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        for interest in self._interests.get(payload or None, ()):
+            interest._set()
+        if payload:
+            for interest in self._interests.get(None, ()):
+                interest._set()
+
+    def _on_terminated(self, _conn: Any) -> None:
+        self._conn = None
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for interests in self._interests.values():
+            for interest in interests:
+                interest._set()
+
+    @contextlib.contextmanager
+    def interest(self, key: str | None = None) -> Iterator[Interest]:
+        """Register interest in notifications whose payload is ``key`` (``None``: every one)."""
+        interest = Interest(self)
+        self._interests.setdefault(key, set()).add(interest)
+        try:
+            yield interest
+        finally:
+            waiting = self._interests.get(key)
+            if waiting is not None:
+                waiting.discard(interest)
+                if not waiting:
+                    del self._interests[key]
+
+    async def close(self) -> None:
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=2.0)
+        self._wake_all()
