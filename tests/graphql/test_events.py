@@ -12,6 +12,7 @@ from app.domain.events import EventType
 from tests.api.test_events_feed import EVENTS, care_team, post_update
 from tests.factories import Factory, Partner
 from tests.graphql.helpers import data_of, gql, only_error
+from tests.helpers import events_settled
 
 FEED = """
 query Feed($first: Int, $after: String, $types: [EventType!]) {
@@ -37,6 +38,7 @@ async def test_events_match_the_rest_feed(
 ) -> None:
     await care_team(client, database, lead, case["id"], member)
     posted = [(await post_update(client, lead, case["id"], "medical"))["id"] for _ in range(3)]
+    await events_settled(database)
     rest = (await client.get(EVENTS, headers=member.headers)).json()["items"]
 
     first = data_of(await gql(client, member, FEED, {"first": 2}))["events"]
