@@ -373,3 +373,14 @@ async def test_the_pinned_backend_connects_nowhere_without_a_pin(receiver: Recei
     finally:
         _pinned.reset(token)
     assert receiver.connections <= 1
+
+
+async def test_proxies_from_the_environment_are_ignored(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://192.0.2.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = await deliver(receiver.url("/ok"), BODY, {}, allow_private=True, timeout=2)
+    assert result.ok, result
