@@ -478,32 +478,44 @@ class TestCaseEvents:
         lead: Partner,
         member: Partner,
         counselor: Partner,
+        clinic: Partner,
+        stranger: Partner,
     ) -> None:
         case = await open_case(client, lead, risk_level="low")
         cid = case["id"]
         await self.care_team(client, database, lead, cid, member, ["medical"])
         await self.care_team(client, database, lead, cid, counselor, ["general"])
+        await self.care_team(client, database, lead, cid, clinic, ["general"])
         url = f"{CASES}/{cid}/follow-ups"
-        scheduled = await client.post(
-            url, json={"due_on": date.today().isoformat()}, headers=member.headers
-        )
-        assert scheduled.status_code == 201, scheduled.text
-        fid = scheduled.json()["id"]
-        await recorder.new()
-        recorded = await client.post(
-            f"{url}/{fid}/record",
-            json={"contacted_at": iso(NOW), "outcome": "at_risk"},
-            headers=member.headers,
-        )
-        assert recorded.status_code == 200, recorded.text
+
+        async def record(who: Partner, outcome: str) -> str:
+            scheduled = await client.post(
+                url, json={"due_on": date.today().isoformat()}, headers=who.headers
+            )
+            assert scheduled.status_code == 201, scheduled.text
+            fid: str = scheduled.json()["id"]
+            await recorder.new()
+            recorded = await client.post(
+                f"{url}/{fid}/record",
+                json={"contacted_at": iso(NOW), "outcome": outcome},
+                headers=who.headers,
+            )
+            assert recorded.status_code == 200, recorded.text
+            return fid
+
+        # A member may report back in `general` without seeing it; it hears nothing of it.
+        fid = await record(member, "at_risk")
         got = await recorder.by_org()
         expected = [
             ("follow_up.recorded", {"follow_up_id": fid, "outcome": "at_risk"}),
             ("case.risk_raised", {"risk_level": "high", "previous_risk_level": "low"}),
         ]
-        assert of(lead, got) == expected
-        assert of(counselor, got) == expected
-        assert of(member, got) == []  # the actor (and not entitled to general anyway)
+        assert got == {lead.org.id: expected, counselor.org.id: expected, clinic.org.id: expected}
+        # The counsellor (entitled to general) records: not to itself, nor to the member.
+        fid = await record(counselor, "stable")
+        stable = [("follow_up.recorded", {"follow_up_id": fid, "outcome": "stable"})]
+        assert await recorder.by_org() == {lead.org.id: stable, clinic.org.id: stable}
+        assert stranger.org.id not in got
 
     async def test_placement_and_legal_changes_are_case_updated_in_their_category(
         self,
