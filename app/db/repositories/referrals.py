@@ -72,6 +72,7 @@ class ReferralRow:
 class PendingReferralRow:
     id: UUID
     service: str
+    to_org_id: UUID
 
 
 REFERRAL_ROWS = Rows(ReferralRow)
@@ -146,7 +147,7 @@ _EXPIRE_DUE = Query(
 # its deadline already reads as expired and is left to the expiry sweep.
 _PENDING_OF_CASE = Query(
     """
-    SELECT id, service FROM referrals
+    SELECT id, service, to_org_id FROM referrals
     WHERE case_id = $1 AND status = 'pending'
       AND NOT (respond_by IS NOT NULL AND respond_by <= now())
     ORDER BY created_at, id
