@@ -36,10 +36,12 @@ from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
+    DEFAULT_CODES,
     Action,
     HubWithdrawal,
     Party,
     ReferralStatus,
+    Transition,
     check_case,
     effective_status,
     ends_care,
@@ -83,14 +85,28 @@ STATUS_EVENTS: dict[ReferralStatus, EventType] = {
 
 
 def referral_event_data(
-    referral_id: UUID, status: ReferralStatus, *, reason_code: str | None = None
+    referral_id: UUID,
+    status: ReferralStatus,
+    *,
+    reason_code: str | None = None,
+    outcome_code: str | None = None,
 ) -> dict[str, Any]:
     """What a referral event carries: the referral, its new status and, when there is one, the
-    coded reason (never the free-text reason or outcome)."""
+    coded reason or outcome (never the free-text reason or outcome)."""
     data: dict[str, Any] = {"referral_id": referral_id, "status": str(status)}
     if reason_code is not None:
         data["reason_code"] = reason_code
+    if outcome_code is not None:
+        data["outcome_code"] = outcome_code
     return data
+
+
+def coded(rule: Transition, given: str | None) -> dict[str, str | None]:
+    """The transition's code column (``reason_code`` or ``outcome_code``) as it is stored: what
+    the caller gave or the default; nothing for a transition without a code."""
+    if rule.code is None:
+        return {}
+    return {rule.code.value: given if given is not None else DEFAULT_CODES[rule.code]}
 
 
 # The receiver learns the case reference once it has been on the care team.
@@ -364,7 +380,10 @@ class ReferralService:
         *,
         reason: str | None = None,
         outcome: str | None = None,
+        code: str | None = None,
     ) -> ReferralView:
+        """Move a referral by ``action``. ``reason``/``outcome`` is the transition's note and
+        ``code`` its coded reason or outcome (``rule.code``; its default when left out)."""
         await self.session.begin()
         row = await self._row(referral_id)
         # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
@@ -389,6 +408,7 @@ class ReferralService:
             lead_unchanged=case.lead_org_id == lead,
         )
         case_id, service = row.case_id, ServiceKind(row.service)
+        codes = coded(rule, code)
         # Accepting puts an organisation on the care team (a lead transfer also moves the lead);
         # ending an active referral takes it off: who sees what moves, inside `watching`.
         moves_access = action is Action.ACCEPT or ends_care(current, rule)
@@ -409,6 +429,8 @@ class ReferralService:
                     ),
                     outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
                     capacity_held=row.capacity_held,
+                    reason_code=codes.get("reason_code"),
+                    outcome_code=codes.get("outcome_code"),
                 )
                 if not moved:
                     raise InvalidTransition("The referral changed meanwhile; fetch it again")
@@ -431,7 +453,7 @@ class ReferralService:
                 [row.from_org_id, row.to_org_id],
                 subject=(SubjectType.REFERRAL, referral_id),
                 case_id=case_id,
-                data=referral_event_data(referral_id, rule.target),
+                data=referral_event_data(referral_id, rule.target, **codes),
             )
             if action is Action.ACCEPT and row.transfer_lead:
                 await self.outbox.to_case(
@@ -545,6 +567,8 @@ async def withdraw_pending(
             status_reason_enc=text.seal(TABLE, r.id, "status_reason", str(why)),
             outcome_enc=None,
             capacity_held=False,  # a pending referral holds no place
+            reason_code=None,  # the hub's own reasons are not a receiver's coded reasons
+            outcome_code=None,
         )
         if not moved:  # it expired meanwhile (a read stores that without the case lock)
             continue

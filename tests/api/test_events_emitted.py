@@ -153,7 +153,12 @@ class TestReferralEvents:
         got = await recorder.by_org()
         # Completing is the clinic's act and costs it the case: it hears of the loss.
         assert got == {
-            lead.org.id: [("referral.completed", {"referral_id": rid, "status": "completed"})],
+            lead.org.id: [
+                (
+                    "referral.completed",
+                    {"referral_id": rid, "status": "completed", "outcome_code": "service_provided"},
+                )
+            ],
             clinic.org.id: [("case.access_revoked", {"visible_categories": []})],
         }
         assert stranger.org.id not in got
@@ -173,7 +178,12 @@ class TestReferralEvents:
         await recorder.new()
         await act(client, clinic, first, "decline", reason="No doctor this week")
         assert await recorder.by_org() == {
-            lead.org.id: [("referral.declined", {"referral_id": first["id"], "status": "declined"})]
+            lead.org.id: [
+                (
+                    "referral.declined",
+                    {"referral_id": first["id"], "status": "declined", "reason_code": "other"},
+                )
+            ]
         }
         second = await refer(client, lead, case, clinic)
         await recorder.new()
@@ -188,7 +198,12 @@ class TestReferralEvents:
         await recorder.new()
         await act(client, clinic, third, "fail", reason="Could not reach her")
         assert await recorder.by_org() == {
-            lead.org.id: [("referral.failed", {"referral_id": third["id"], "status": "failed"})],
+            lead.org.id: [
+                (
+                    "referral.failed",
+                    {"referral_id": third["id"], "status": "failed", "reason_code": "other"},
+                )
+            ],
             clinic.org.id: [("case.access_revoked", {"visible_categories": []})],
         }
 
@@ -261,7 +276,14 @@ class TestReferralEvents:
         await act(client, shelter, transfer, "complete", outcome="Handover done")
         got = await recorder.by_org()
         assert of(lead, got) == [
-            ("referral.completed", {"referral_id": transfer["id"], "status": "completed"}),
+            (
+                "referral.completed",
+                {
+                    "referral_id": transfer["id"],
+                    "status": "completed",
+                    "outcome_code": "service_provided",
+                },
+            ),
             ("case.access_revoked", {"visible_categories": []}),
         ]
         assert of(clinic, got) == []
