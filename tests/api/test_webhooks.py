@@ -735,3 +735,28 @@ async def listening(database: Database, channel: str) -> AsyncIterator[_Woken]:
         yield woken
     finally:
         await conn.close()
+
+
+async def test_kek_rotation_reseals_the_signing_secrets(
+    client: httpx.AsyncClient, lead: Partner, settings: Settings, database: Database
+) -> None:
+    from app.domain.crypto import KeyWrapper, load_kek
+    from app.domain.kek_rotation import rotate
+
+    hook = await subscribe(client, lead)
+    rotated = (
+        await client.post(f"{HOOKS}/{hook['id']}/rotate-secret", headers=lead.headers)
+    ).json()
+    old_kek = load_kek(None, settings.resolved_keys_dir, create=False)
+    new_kek = bytes(range(32))
+    result = await rotate(
+        database, KeyWrapper(new_kek, [old_kek]), batch_size=1, progress=lambda *_: None
+    )
+    assert result.webhook_secrets == 1
+    row = await webhook_row(database, hook["id"])
+    only_new = KeyWrapper(new_kek)
+    assert signing_secrets(only_new, row, datetime.now(UTC)) == [rotated["secret"], hook["secret"]]
+    again = await rotate(
+        database, KeyWrapper(new_kek, [old_kek]), batch_size=1, progress=lambda *_: None
+    )
+    assert again.webhook_secrets == 0
