@@ -35,10 +35,21 @@ class PageInfo:
     has_previous_page: bool = strawberry.field(
         description="True when this page was asked for with `after`"
     )
-    start_cursor: str | None
-    end_cursor: str | None = strawberry.field(
+    # The page's first and last items and their list's cursor recipe: cursors are encoded
+    # only when asked for (a page of cases with their referrals has 51 page infos).
+    first: strawberry.Private[Any]
+    last: strawberry.Private[Any]
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self.cursor_of(self.first) if self.first is not None else None
+
+    @strawberry.field(
         description="Pass as `after` to get the next page; opaque, stable under inserts"
     )
+    def end_cursor(self) -> str | None:
+        return self.cursor_of(self.last) if self.last is not None else None
 
 
 @strawberry.type(description="One item of a page and its cursor (Relay)")
@@ -77,8 +88,9 @@ def connection(
         page_info=PageInfo(
             has_next_page=page.next_cursor is not None,
             has_previous_page=after is not None,
-            start_cursor=cursor(items[0]) if items else None,
-            end_cursor=cursor(items[-1]) if items else None,
+            first=items[0] if items else None,
+            last=items[-1] if items else None,
+            cursor_of=cursor,
         ),
     )
 
