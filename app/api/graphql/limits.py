@@ -40,10 +40,14 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLEnumType,
     GraphQLError,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -55,7 +59,7 @@ from graphql import (
     get_named_type,
 )
 from graphql.execution import Executor
-from graphql.pyutils import Path
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
@@ -410,6 +414,38 @@ def _leaf_bytes(value: Any) -> int:
     return len(orjson.dumps(value))  # the JSON scalar (a case update's details)
 
 
+@dataclass(frozen=True, slots=True)
+class _Leaf:
+    """How to complete a plain leaf field without graphql-core's per-field machinery: the field
+    has no resolver of its own (Strawberry's attribute getter), no arguments and a scalar or
+    enum type, or a list of them."""
+
+    resolve: Any
+    leaf: GraphQLLeafType
+    non_null: bool
+    is_list: bool
+    items_non_null: bool
+
+
+def _plain_leaf(field: Any, field_details_list: Any) -> _Leaf | None:
+    resolve = field.resolve
+    if field.args or not getattr(resolve, "_is_default", False):
+        return None
+    if any(details.node.directives or details.node.arguments for details in field_details_list):
+        return None
+    kind, non_null = field.type, False
+    if isinstance(kind, GraphQLNonNull):
+        kind, non_null = kind.of_type, True
+    is_list = items_non_null = False
+    if isinstance(kind, GraphQLList):
+        kind, is_list = kind.of_type, True
+        if isinstance(kind, GraphQLNonNull):
+            kind, items_non_null = kind.of_type, True
+    if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
+        return None
+    return _Leaf(resolve, kind, non_null, is_list, items_non_null)
+
+
 def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type[Executor[Any]]:
     """graphql-core's executor (as Strawberry configures it) that stops resolving once the
     response passes ``max_response_bytes``, and (in production) leaves suggestions out of the
@@ -417,6 +453,97 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
 
     class BoundedExecutor(StrawberryGraphQLCoreExecutionContext):
         response_bytes = 0
+        _plans: dict[int, tuple[Any, list[tuple[str, Any, _Leaf | None]]]] | None = None
+
+        def _plan(
+            self, parent_type: GraphQLObjectType, grouped_field_set: Any
+        ) -> list[tuple[str, Any, _Leaf | None]]:
+            # grouped_field_set is memoised (and kept alive) by collect_subfields for the whole
+            # execution, so its identity names one selection of one type: plan it once.
+            plans = self._plans
+            if plans is None:
+                plans = self._plans = {}
+            cached = plans.get(id(grouped_field_set))
+            if cached is not None:
+                return cached[1]
+            plan = []
+            for name, details in grouped_field_set.items():
+                field = self.schema.get_field(parent_type, details[0].node.name.value)
+                plan.append((name, details, _plain_leaf(field, details) if field else None))
+            plans[id(grouped_field_set)] = (grouped_field_set, plan)
+            return plan
+
+        def _complete_plain(self, leaf: _Leaf, source: Any) -> Any:
+            """The completed value, or Undefined when the ordinary path must handle the field
+            (a null where none is allowed, a value the type refuses: it reports the error)."""
+            value = leaf.resolve(source, None)
+            if value is None:
+                return Undefined if leaf.non_null else None
+            complete = self.complete_leaf_value
+            if not leaf.is_list:
+                return complete(leaf.leaf, value)
+            if leaf.items_non_null and any(v is None for v in value):
+                return Undefined
+            self.response_bytes += 2
+            return [None if v is None else complete(leaf.leaf, v) for v in value]
+
+        def execute_fields(
+            self,
+            parent_type: GraphQLObjectType,
+            source_value: Any,
+            path: Path | None,
+            grouped_field_set: Any,
+            position_context: Any,
+        ) -> Any:
+            """graphql-core's, with plain leaf fields completed in place: no resolve info, path
+            or awaitable checks for each ``id`` or ``status`` of a page (most of its fields)."""
+            results: dict[str, Any] = {}
+            awaitable_fields: list[str] = []
+            is_awaitable = self.is_awaitable
+            try:
+                for name, details, leaf in self._plan(parent_type, grouped_field_set):
+                    if leaf is not None:
+                        if self.response_bytes > max_response_bytes:
+                            raise response_too_large(max_response_bytes)
+                        self.response_bytes += len(name) + 6
+                        try:
+                            value = self._complete_plain(leaf, source_value)
+                        except QueryTooCostly:
+                            raise  # the response cap
+                        except Exception:
+                            value = Undefined
+                        if value is not Undefined:
+                            results[name] = value
+                            continue
+                        self.response_bytes -= len(name) + 6  # counted again below
+                    result = self.execute_field(
+                        parent_type,
+                        source_value,
+                        details,
+                        Path(path, name, parent_type.name),
+                        position_context,
+                    )
+                    if result is not Undefined:
+                        results[name] = result
+                        if is_awaitable(result):
+                            awaitable_fields.append(name)
+            except Exception:
+                if awaitable_fields:
+                    self.settle_in_background([results[f] for f in awaitable_fields])
+                raise
+            if not awaitable_fields:
+                return results
+
+            async def get_results() -> dict[str, Any]:
+                if len(awaitable_fields) == 1:
+                    field = awaitable_fields[0]
+                    results[field] = await results[field]
+                else:
+                    awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+                    results.update(zip(awaitable_fields, awaited, strict=True))
+                return results
+
+            return get_results()
 
         @classmethod
         def build(cls, *args: Any, **kwargs: Any) -> Any:
