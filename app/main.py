@@ -25,6 +25,7 @@ from app.api import (
 )
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
+from app.api.metrics import MetricsMiddleware
 from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
@@ -171,6 +172,7 @@ def create_app(
     app.include_router(graphql_router(settings))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
     return app
 
 

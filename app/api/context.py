@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from app.api.metrics import Metrics
 from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
 from app.db.notify import EVENTS_CHANNEL, Notifications
@@ -23,6 +24,8 @@ class AppContext:
     key_wrapper: KeyWrapper
     rate_limits: RateLimiter
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    # Prometheus metrics of this app (app.api.metrics), built with it.
+    metrics: Metrics = field(default_factory=Metrics)
     # LISTEN for the change feed's long polls (app.db.notify), opened on first use.
     _event_notifications: Notifications | None = None
 

@@ -1,9 +1,11 @@
-"""Liveness and readiness (no token)."""
+"""Liveness, readiness and metrics (no token)."""
 
 from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
 from app.api.deps import Context
@@ -11,6 +13,7 @@ from app.api.problems import problem_response
 from app.db.errors import DatabaseUnavailable
 from app.db.migrations import head_revision
 from app.db.repositories import meta
+from app.domain.events import delivery_backlog
 
 router = APIRouter(tags=["operations"])
 
@@ -38,4 +41,32 @@ async def readyz(ctx: Context) -> Response:
         )
     return Response(
         orjson.dumps({"status": "ready", "schema": current}), media_type="application/json"
+    )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics (no token; no ids or survivor data in any label)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+)
+async def metrics(ctx: Context) -> Response:
+    m = ctx.metrics
+    size, idle, most = ctx.db.pool_stats()
+    m.pool.labels("busy").set(size - idle)
+    m.pool.labels("idle").set(idle)
+    m.pool.labels("max").set(most)
+    session = ctx.db.session(transactional=False)
+    try:
+        backlog = await delivery_backlog(session)
+        m.pending.set(backlog.pending)
+        m.lag.set(backlog.lag_seconds)
+    except DatabaseUnavailable:
+        pass  # the request metrics still answer; the backlog keeps its last value
+    finally:
+        await session.close()
+    return Response(
+        generate_latest(m.registry),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
     )

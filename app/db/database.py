@@ -131,6 +131,13 @@ class Database:
             raise RuntimeError("Database.connect() was not awaited")
         return self._pool
 
+    def pool_stats(self) -> tuple[int, int, int]:
+        """(open connections, idle ones, the most allowed); zeros before ``connect``."""
+        pool = self._pool
+        if pool is None:
+            return 0, 0, self._max_size
+        return pool.get_size(), pool.get_idle_size(), self._max_size
+
     def session(self, *, transactional: bool = True) -> Session:
         return Session(self, transactional=transactional)
 

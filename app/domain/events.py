@@ -491,3 +491,17 @@ class EventFeed:
             # to a transaction at least as new as the horizon.
             last = max(last, (feed.horizon, 0))
         return Page(items, EVENT_LIST.at(*last))
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What the workers still have to deliver: pending webhook deliveries, and how long the
+    oldest one that is due has been waiting (seconds; 0 when none is due)."""
+
+    pending: int
+    lag_seconds: float
+
+
+async def delivery_backlog(session: Session) -> Backlog:
+    pending, lag = await repo.delivery_backlog(session)
+    return Backlog(pending, lag)

@@ -32,6 +32,7 @@ from tests.helpers import assert_forbidden, assert_problem, assert_unauthorized,
 PUBLIC = {
     "GET /healthz": "liveness probe",
     "GET /readyz": "readiness probe",
+    "GET /metrics": "Prometheus metrics: route templates and counts, no ids",
     "POST /oauth/token": "client authentication happens in the body",
     "POST /oauth/introspect": "client authentication happens in the body",
     "POST /oauth/revoke": "client authentication happens in the body",

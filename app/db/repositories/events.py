@@ -194,3 +194,20 @@ async def page(
 
 async def prune(session: Session, before: datetime, batch: int = 5000) -> int:
     return int(await session.fetchval(_PRUNE, before=before, batch=batch))
+
+
+_BACKLOG = Query(
+    """
+    SELECT count(*) AS pending,
+           coalesce(extract(epoch FROM now() - min(next_attempt_at)
+                            FILTER (WHERE next_attempt_at <= now())), 0)::float8 AS lag_seconds
+    FROM webhook_deliveries WHERE status = 'pending'
+    """
+)
+
+
+async def delivery_backlog(session: Session) -> tuple[int, float]:
+    """Pending webhook deliveries, and how long the oldest due one has waited (seconds)."""
+    record = await session.fetchrow(_BACKLOG)
+    assert record is not None
+    return int(record["pending"]), float(record["lag_seconds"])
