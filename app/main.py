@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import (
@@ -26,7 +27,11 @@ from app.api import (
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
 from app.api.metrics import MetricsMiddleware
-from app.api.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from app.api.middleware import (
+    BodySizeLimitMiddleware,
+    HttpConventionsMiddleware,
+    RequestContextMiddleware,
+)
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
 from app.db.bootstrap import database_url_for
@@ -170,9 +175,36 @@ def create_app(
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))
+    app.add_middleware(HttpConventionsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    if settings.cors_origin_list:
+        # Off unless origins are configured: partners' servers don't need CORS, and a browser
+        # portal is an explicit decision of the operator.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "Retry-After",
+                "X-Request-ID",
+                "Idempotent-Replayed",
+                "RateLimit",
+                "RateLimit-Policy",
+            ],
+            max_age=600,
+        )
     return app
 
 

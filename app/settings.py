@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         description="Comma-separated addresses or networks of reverse proxies whose "
         "X-Forwarded-For is believed (for the per-address limits); empty: none",
     )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated browser origins allowed to call the API (CORS), e.g. "
+        "https://portal.example.org; empty (the default): no CORS headers at all",
+    )
     redis_url: SecretStr | None = Field(
         default=None,
         description="redis://… : rate-limit counters shared by every replica (else in memory)",
@@ -147,6 +152,20 @@ class Settings(BaseSettings):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError → settings error
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",")):
+            if origin and (
+                not origin.startswith(("https://", "http://")) or origin.count("/") != 2
+            ):
+                raise ValueError("expected origins such as https://portal.example.org")
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     @property  # not cached: model_copy(update=...) would carry a cached value over
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

@@ -55,3 +55,19 @@ IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description="The ETag of the version being changed"),
 ]
+
+
+def none_match(if_none_match: str, current: str) -> bool:
+    """Does ``If-None-Match`` name the current entity tag (RFC 9110 §13.1.2: the *weak*
+    comparison, ``*`` matches any)? A field that cannot be parsed matches nothing."""
+    value = if_none_match.strip()
+    if value == "*":
+        return True
+    found = _ENTITY_TAG.fullmatch(current.strip())
+    if found is None:
+        return False
+    for member in value.split(","):
+        match = _ENTITY_TAG.fullmatch(member.strip(" \t"))
+        if match is not None and match.group(2) == found.group(2):
+            return True
+    return False

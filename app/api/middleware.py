@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: request id + access log, and the request body size limit."""
+"""Pure-ASGI middleware: request id + access log, the request body size limit, and the HTTP
+conventions (HEAD, If-None-Match, Cache-Control)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.conditional import none_match
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -134,3 +136,62 @@ class BodySizeLimitMiddleware:
             detail=f"Request body exceeds {self.max_bytes} bytes",
         )
         await response(scope, receive, send)
+
+
+# Everything under these prefixes may carry case data (or tokens): never stored by a cache.
+_NO_STORE_PREFIXES = ("/v1/", "/graphql", "/oauth/")
+# What a 304 keeps of the 200 it replaces (RFC 9110 §15.4.5), besides our own headers.
+_KEPT_ON_304 = frozenset(
+    {b"etag", b"cache-control", b"vary", b"content-location", b"date", b"expires"}
+)
+
+
+class HttpConventionsMiddleware:
+    """HTTP details every route gets without writing them (CONTRACT "HTTP details"):
+
+    - ``HEAD`` wherever ``GET`` is served: the request runs as ``GET`` (with the same checks,
+      and audited as the read it is) and the body is dropped, the headers kept.
+    - ``If-None-Match`` on ``GET``/``HEAD``: a 200 whose ``ETag`` it names becomes **304** with no
+      body (the weak comparison, RFC 9110 §13.1.2).
+    - ``Cache-Control: no-store`` on every API response (``/v1``, ``/graphql``, ``/oauth``) that
+      does not set its own.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        head = method == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+        if_none_match = None
+        if method in ("GET", "HEAD"):
+            for name, value in scope["headers"]:
+                if name == b"if-none-match":
+                    if_none_match = value.decode("latin-1")
+                    break
+        no_store = scope["path"].startswith(_NO_STORE_PREFIXES)
+        not_modified = False
+
+        async def conventions(message: Message) -> None:
+            nonlocal not_modified
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if no_store and not any(n.lower() == b"cache-control" for n, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                if if_none_match is not None and message["status"] == 200:
+                    tag = next((v for n, v in headers if n.lower() == b"etag"), None)
+                    if tag is not None and none_match(if_none_match, tag.decode("latin-1")):
+                        not_modified = True
+                        headers = [(n, v) for n, v in headers if n.lower() in _KEPT_ON_304]
+                        message = {**message, "status": 304}
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and (head or not_modified):
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app(scope, receive, conventions)

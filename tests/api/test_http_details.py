@@ -1,0 +1,131 @@
+"""HTTP details every route gets: HEAD, If-None-Match → 304, Cache-Control, Allow, CORS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.db.database import Database
+from app.domain.keys import KeyRing
+from app.main import create_app
+from app.settings import Settings
+from tests.factories import Partner
+
+
+async def test_head_is_get_without_a_body(
+    client: httpx.AsyncClient, lead: Partner, case: dict[str, Any]
+) -> None:
+    url = f"/v1/cases/{case['id']}"
+    get = await client.get(url, headers=lead.headers)
+    head = await client.head(url, headers=lead.headers)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["etag"] == get.headers["etag"]
+    assert head.headers["content-type"] == get.headers["content-type"]
+    assert (await client.head("/v1/cases/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12,
+                              headers=lead.headers)).status_code == 404  # fmt: skip
+    assert (await client.head("/healthz")).status_code == 200
+
+
+async def test_if_none_match_gives_304(
+    client: httpx.AsyncClient, lead: Partner, case: dict[str, Any]
+) -> None:
+    url = f"/v1/cases/{case['id']}"
+    tag = (await client.get(url, headers=lead.headers)).headers["etag"]
+    for sent in (tag, f"W/{tag}", f'"999", {tag}', "*"):
+        again = await client.get(url, headers=lead.headers_with(**{"If-None-Match": sent}))
+        assert again.status_code == 304, sent
+        assert again.content == b""
+        assert again.headers["etag"] == tag
+        assert again.headers["cache-control"] == "no-store"
+        assert "x-request-id" in again.headers
+        assert "content-type" not in again.headers
+    stale = await client.get(url, headers=lead.headers_with(**{"If-None-Match": '"999"'}))
+    assert stale.status_code == 200 and stale.json()["id"] == case["id"]
+    me = await client.get("/v1/organizations/me", headers=lead.headers)
+    cached = await client.get(
+        "/v1/organizations/me", headers=lead.headers_with(**{"If-None-Match": me.headers["etag"]})
+    )
+    assert cached.status_code == 304
+
+
+async def test_api_answers_are_never_stored(
+    client: httpx.AsyncClient, lead: Partner, case: dict[str, Any]
+) -> None:
+    for response in (
+        await client.get(f"/v1/cases/{case['id']}", headers=lead.headers),
+        await client.get("/v1/cases", headers=lead.headers),
+        await client.get("/v1/cases/not-a-uuid", headers=lead.headers),
+        await client.get("/v1/cases"),
+        await client.post("/graphql", json={"query": "{ me { id } }"}, headers=lead.headers),
+    ):
+        assert response.headers["cache-control"] == "no-store", response.request.url
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/v1/cases", "GET, HEAD, POST"),
+        ("DELETE", "/v1/cases", "GET, HEAD, POST"),
+        ("PUT", "/v1/organizations/me", "GET, HEAD, PATCH"),
+        ("POST", "/healthz", "GET, HEAD"),
+    ],
+)
+async def test_405_names_every_allowed_method(
+    client: httpx.AsyncClient, method: str, path: str, allow: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allow
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_no_cors_unless_configured(client: httpx.AsyncClient) -> None:
+    preflight = await client.options(
+        "/v1/cases",
+        headers={"Origin": "https://portal.example.org", "Access-Control-Request-Method": "GET"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
+    plain = await client.get("/healthz", headers={"Origin": "https://portal.example.org"})
+    assert "access-control-allow-origin" not in plain.headers
+
+
+async def test_cors_for_configured_origins_only(
+    database: Database, keyring: KeyRing, keys_dir: Path, tmp_path: Path, database_url: str
+) -> None:
+    settings = Settings(
+        database_url=database_url,
+        data_dir=tmp_path,
+        keys_dir=keys_dir,
+        cors_origins="https://portal.example.org",
+    )
+    app: FastAPI = create_app(settings, database=database, keyring=keyring, configure_logs=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        allowed = await client.options(
+            "/v1/cases",
+            headers={
+                "Origin": "https://portal.example.org",
+                "Access-Control-Request-Method": "GET",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
+        assert allowed.status_code == 200
+        assert allowed.headers["access-control-allow-origin"] == "https://portal.example.org"
+        other = await client.options(
+            "/v1/cases",
+            headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        )
+        assert "access-control-allow-origin" not in other.headers
+        got = await client.get("/healthz", headers={"Origin": "https://portal.example.org"})
+        assert got.headers["access-control-allow-origin"] == "https://portal.example.org"
+
+
+def test_cors_origins_must_be_origins() -> None:
+    with pytest.raises(ValueError, match="origins"):
+        Settings(cors_origins="portal.example.org")
+    with pytest.raises(ValueError, match="origins"):
+        Settings(cors_origins="https://portal.example.org/path")
