@@ -98,6 +98,27 @@ class Settings(BaseSettings):
         default=None,
         description="redis://… : rate-limit counters shared by every replica (else in memory)",
     )
+    webhook_allow_private_networks: bool = Field(
+        default=False,
+        description="Let webhooks reach loopback, private, link-local and other non-public "
+        "addresses (tests and local demos only: it turns the SSRF guard off)",
+    )
+    webhook_retry_schedule: str = Field(
+        default="5,300,1800,7200,18000,36000,36000",
+        description="Seconds to wait before each retry of a failed webhook delivery, "
+        "comma-separated; after the last one the delivery is marked failed",
+    )
+    webhook_disable_after: int = Field(
+        default=30,
+        ge=1,
+        description="Consecutive failed webhook attempts after which a subscription is disabled",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="Deadline of one webhook attempt (resolving, connecting, sending, reading)",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(
@@ -134,6 +155,17 @@ class Settings(BaseSettings):
             for part in self.trusted_proxies.split(",")
             if part.strip()
         )
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_schedule(cls, value: str) -> str:
+        _parse_retry_schedule(value)  # ValueError → settings error
+        return value
+
+    @property  # not cached: model_copy(update=...) would carry a cached value over
+    def webhook_retry_delays(self) -> tuple[int, ...]:
+        """``AFTERCARE_WEBHOOK_RETRY_SCHEDULE`` as seconds: the wait before retry 1, 2, …"""
+        return _parse_retry_schedule(self.webhook_retry_schedule)
 
     @field_validator("redis_url")
     @classmethod
@@ -208,3 +240,17 @@ class Settings(BaseSettings):
     @cached_property
     def embedded_pgdata(self) -> Path:
         return (self.data_dir / "pgdata").resolve()
+
+
+def _parse_retry_schedule(value: str) -> tuple[int, ...]:
+    parts = [part.strip() for part in value.split(",")]
+    if value.strip() == "":
+        return ()  # no retry: the first failed attempt fails the delivery
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise ValueError("expected whole seconds separated by commas, such as 5,300,1800")
+    delays = tuple(int(part) for part in parts)
+    if any(delay < 1 or delay > 7 * 86400 for delay in delays):
+        raise ValueError("each retry delay must be between 1 second and 7 days")
+    if len(delays) > 100:
+        raise ValueError("at most 100 retries")
+    return delays
