@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
 import httpx
 
+from app.db.database import Database
+from app.db.query import Query
 from tests.factories import Partner, case_body
 
 PROBLEM = "application/problem+json"
@@ -94,3 +97,26 @@ async def consent(
     assert response.status_code == 201, response.text
     result: dict[str, Any] = response.json()
     return result
+
+
+_LAST_EVENT_TXID = Query("SELECT coalesce(max(txid), 0) FROM events")
+_HORIZON = Query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+
+
+async def events_settled(database: Database, within: float = 10.0) -> None:
+    """Wait until every event written so far is visible to the feed.
+
+    The feed shows an event once no older transaction is still running anywhere on the server
+    (app.db.repositories.events), so right after a write, a transaction of another test (or of
+    anything else on a shared server) can hold it back for a moment. Tests that read the feed
+    right after writing wait here first, so that "not in the feed" means "not emitted"."""
+    session = database.session(transactional=False)
+    try:
+        last = int(await session.fetchval(_LAST_EVENT_TXID))
+        deadline = asyncio.get_running_loop().time() + within
+        while int(await session.fetchval(_HORIZON)) <= last:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError("events did not become visible to the feed")
+            await asyncio.sleep(0.01)
+    finally:
+        await session.close()

@@ -44,8 +44,9 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers by path: /ok 204, /fail 500, /redirect 302 to /ok, /slow after 2 s, /huge 64 MiB,
-    /garbage not HTTP. Counts connections and keeps each request."""
+    """Answers by path: /ok 204, /fail 500, /redirect 302 to /ok, /slow after 2 s, /stall a 202
+    whose body stops, /huge 64 MiB, /garbage not HTTP. Counts connections and keeps each
+    request."""
 
     port: int = 0
     connections: int = 0
@@ -99,6 +100,10 @@ class Receiver:
                 writer.write(chunk)
                 await writer.drain()
                 self.huge_bytes_sent += len(chunk)
+        elif path == "/stall":
+            writer.write(b"HTTP/1.1 202 Accepted\r\nContent-Length: 10\r\n\r\nabc")
+            await writer.drain()
+            await asyncio.sleep(2)
         elif path == "/garbage":
             writer.write(b"this is not HTTP\r\n\r\n")
         await writer.drain()
@@ -160,6 +165,12 @@ async def test_a_slow_receiver_times_out(receiver: Receiver) -> None:
     result = await deliver(receiver.url("/slow"), BODY, {}, allow_private=True, timeout=0.3)
     assert result == DeliveryResult(None, result.duration_ms, "timeout")
     assert 250 <= result.duration_ms < 1500
+
+
+async def test_a_2xx_whose_body_stalls_still_counts(receiver: Receiver) -> None:
+    result = await deliver(receiver.url("/stall"), BODY, {}, allow_private=True, timeout=0.3)
+    assert (result.status_code, result.error_code) == (202, "timeout")
+    assert result.ok
 
 
 async def test_a_huge_answer_is_read_only_up_to_the_limit(receiver: Receiver) -> None:
@@ -373,3 +384,14 @@ async def test_the_pinned_backend_connects_nowhere_without_a_pin(receiver: Recei
     finally:
         _pinned.reset(token)
     assert receiver.connections <= 1
+
+
+async def test_proxies_from_the_environment_are_ignored(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://192.0.2.1:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    result = await deliver(receiver.url("/ok"), BODY, {}, allow_private=True, timeout=2)
+    assert result.ok, result

@@ -72,8 +72,9 @@ class DeliveryResult:
     status line arrived. ``error_code`` says why there was no (complete) answer: no connection
     was made (``invalid_url``, ``refused_address``, ``dns_error``), it failed (``timeout``,
     ``connection_error``, ``tls_error``, ``protocol_error``, ``unexpected_error``), or the body
-    was longer than the limit (``too_large``: reading stopped there; the status still counts).
-    The attempt succeeded when :attr:`ok`: any 2xx."""
+    was longer than the limit (``too_large``: reading stopped there). A status that arrived
+    still counts when the body then times out or is too large: the attempt succeeded when
+    :attr:`ok`, any 2xx status within the deadline (CONTRACT: "any 2xx within 10 s counts")."""
 
     status_code: int | None
     duration_ms: int
@@ -221,11 +222,11 @@ class WebhookSender:
         """POST ``body`` to ``target_url`` with ``headers`` (the ``webhook-*`` ones); never
         raises for anything the receiver or the network does."""
         started = time.perf_counter()
-        status: int | None = None
+        status: list[int] = []  # set as soon as the status line arrives
         error: ErrorCode | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                status, error = await self._attempt(target_url, body, headers)
+                error = await self._attempt(target_url, body, headers, status)
         except TargetRefused:
             error = "refused_address"
         except TargetUnresolvable:
@@ -243,11 +244,13 @@ class WebhookSender:
             # the type only: a message could quote the request
             _log.warning("webhook_attempt_unexpected_error", error_type=type(exc).__name__)
         duration_ms = round((time.perf_counter() - started) * 1000)
-        return DeliveryResult(status_code=status, duration_ms=duration_ms, error_code=error)
+        return DeliveryResult(
+            status_code=status[0] if status else None, duration_ms=duration_ms, error_code=error
+        )
 
     async def _attempt(
-        self, target_url: str, body: bytes, headers: Mapping[str, str]
-    ) -> tuple[int, ErrorCode | None]:
+        self, target_url: str, body: bytes, headers: Mapping[str, str], status: list[int]
+    ) -> ErrorCode | None:
         target = check_url(
             target_url, production=self._require_https, allow_private=self._allow_private
         )
@@ -264,13 +267,14 @@ class WebhookSender:
         try:
             request = self._client.build_request("POST", url, content=body, headers=request_headers)
             response = await self._client.send(request, stream=True)
+            status.append(response.status_code)
             try:
                 received = 0
                 async for chunk in response.aiter_raw():
                     received += len(chunk)
                     if received > self._max_response_bytes:
-                        return response.status_code, "too_large"
-                return response.status_code, None
+                        return "too_large"
+                return None
             finally:
                 await response.aclose()  # unread rest: the connection is closed, not pooled
         finally:

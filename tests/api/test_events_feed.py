@@ -11,7 +11,13 @@ import httpx
 
 from app.db.database import Database
 from tests.factories import Factory, Partner, add_member
-from tests.helpers import assert_forbidden, assert_problem, assert_unauthorized, consent
+from tests.helpers import (
+    assert_forbidden,
+    assert_problem,
+    assert_unauthorized,
+    consent,
+    events_settled,
+)
 
 CASES = "/v1/cases"
 EVENTS = "/v1/events"
@@ -93,6 +99,7 @@ class TestFeed:
         await post_update(client, lead, case["id"], "legal")  # the member may not see legal
         own = await post_update(client, member, case["id"], "medical")
 
+        await events_settled(database)
         member_feed = (await client.get(EVENTS, headers=member.headers)).json()["items"]
         added = [e for e in member_feed if e["type"] == "case.update_added"]
         assert [e["subject"] for e in added] == [{"type": "case_update", "id": medical["id"]}]
@@ -116,6 +123,7 @@ class TestFeed:
     ) -> None:
         await care_team(client, database, lead, case["id"], member)
         posted = [(await post_update(client, lead, case["id"], "medical"))["id"] for _ in range(5)]
+        await events_settled(database)
         seen: list[str] = []
         after: str | None = None
         for _ in range(5):
@@ -141,6 +149,7 @@ class TestFeed:
         case: dict[str, Any],
     ) -> None:
         await care_team(client, database, lead, case["id"], member)
+        await events_settled(database)
         start = (await client.get(EVENTS, headers=member.headers)).json()["next_cursor"]
 
         async def poll() -> tuple[float, dict[str, Any]]:
@@ -177,6 +186,7 @@ class TestFeed:
     ) -> None:
         await care_team(client, database, lead, case["id"], member)
         await post_update(client, lead, case["id"], "medical")
+        await events_settled(database)
         first = (await client.get(EVENTS, params={"limit": 1}, headers=member.headers)).json()
         await post_update(client, lead, case["id"], "medical")
         session = database.session(transactional=True)
@@ -194,3 +204,42 @@ class TestFeed:
         )
         assert_problem(response, 410, "cursor_expired")
         assert (await client.get(EVENTS, headers=member.headers)).status_code == 200
+
+
+async def test_a_reader_never_steps_past_an_event_that_commits_later(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    """Transaction A writes an event first (smaller seq) but commits after B. A feed read in
+    between must not show B's event, or its cursor would pass A's for good."""
+    from uuid import uuid4
+
+    from app.db.repositories import events as repo
+
+    def event(label: str) -> dict[str, Any]:
+        return {
+            "id": uuid4(),
+            "org_id": lead.org.id,
+            "type": "case.closed",
+            "subject_type": "case",
+            "subject_id": uuid4(),
+            "case_id": None,
+            "data": {"status": label},
+        }
+
+    start = (await client.get(EVENTS, headers=lead.headers)).json()["next_cursor"]
+    a, b = database.session(transactional=True), database.session(transactional=True)
+    try:
+        await repo.append(a, [event("first")])
+        await repo.append(b, [event("second")])
+        await b.commit()
+        between = (await client.get(EVENTS, params={"after": start}, headers=lead.headers)).json()
+        assert between["items"] == []
+        await a.commit()
+    finally:
+        await a.close()
+        await b.close()
+    await events_settled(database)
+    after = (
+        await client.get(EVENTS, params={"after": between["next_cursor"]}, headers=lead.headers)
+    ).json()
+    assert [e["data"]["status"] for e in after["items"]] == ["first", "second"]

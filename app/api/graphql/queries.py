@@ -30,8 +30,10 @@ from app.api.graphql.types.enums import (
     ServiceKind,
     TestimonyStatus,
 )
+from app.api.graphql.types.event import Event, EventType, event_connection
 from app.api.graphql.types.organization import Organization
 from app.api.schemas.common import CountryCode
+from app.domain import events
 from app.domain.access import Role
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import DirectoryFilter
@@ -164,3 +166,20 @@ class Query:
             status=status, limit=page_size(first), cursor=after
         )
         return connection(page, CaseTestimony.of, testimony_cursor, after=after)
+
+    @strawberry.field(
+        description="Your change feed, oldest first (as `GET /v1/events`, without `wait`): pass "
+        "`pageInfo.endCursor` as `after` to get what comes next; it is never null.",
+        extensions=[RequireScopes("events:read")],
+    )
+    async def events(
+        self,
+        info: Info,
+        types: list[EventType] | None = None,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+    ) -> Connection[Event] | None:
+        size = page_size(first)
+        wanted = [events.EventType(t.value) for t in types] if types else None
+        page = await info.context.services.events().read(after=after, types=wanted, limit=size)
+        return event_connection(page, first=size, after=after)

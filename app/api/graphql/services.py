@@ -9,6 +9,7 @@ from app.db.database import Session
 from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
 from app.domain.context import RequestContext
+from app.domain.events import EventFeed
 from app.domain.legal import LegalService
 from app.domain.organizations import OrganizationService
 from app.domain.placements import PlacementService
@@ -46,6 +47,10 @@ class Services:
 
     def placements(self) -> PlacementService:
         return PlacementService(self.ctx)
+
+    def events(self) -> EventFeed:
+        """The caller's change feed, without long polling (GraphQL answers at once)."""
+        return EventFeed(self.ctx.session, self.ctx.principal.org_id, None)
 
     def organizations(self) -> OrganizationService:
         return OrganizationService(self.ctx.session)

@@ -178,6 +178,8 @@ BOUNDS: dict[str, Bound] = {
     "LegalRecord.immigrationReliefType": Bound(chars=max_chars(ImmigrationRelief, "type")),
     "CaseTestimony.reference": REFERENCE,
     "CaseTestimony.protectiveMeasures": PROTECTIVE_MEASURES,
+    "Event.data": Bound(details=True),  # ids and codes only; bounded like a details object
+    "EventSubject.type": Bound(chars=32, ascii=True),
     "Placement.authorizationRef": Bound(chars=max_chars(PlacementEndIn, "authorization_ref")),
 }
 
