@@ -26,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
+
+import certifi
 
 from app.db.database import Database, Session
 from app.db.notify import DELIVERIES_CHANNEL, Interest, Notifications
@@ -50,6 +53,7 @@ RECORD_LINGER_SECONDS = 0.005  # gather attempts this long before recording them
 IDLE_SAFETY_SECONDS = 60.0  # never trust silence longer (a notification lost in a reconnect)
 HOUSEKEEPING_SECONDS = 300.0
 RETRY_SECONDS = 1.0  # after a database error
+SENDER_CONNECTIONS = 2  # keep-alive connections per sender (one attempt at a time uses it)
 
 
 class Worker:
@@ -60,7 +64,6 @@ class Worker:
         key_wrapper: KeyWrapper,
         *,
         concurrency: int | None = None,
-        sender: WebhookSender | None = None,
         jobs: bool = True,
     ) -> None:
         self.settings = settings
@@ -71,8 +74,7 @@ class Worker:
         self.retry_delays = settings.webhook_retry_delays
         self.lease_seconds = settings.webhook_lease_seconds
         self.run_jobs = jobs
-        self._sender = sender
-        self._owns_sender = sender is None
+        self._senders: asyncio.Queue[WebhookSender] = asyncio.Queue()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -91,17 +93,26 @@ class Worker:
     # -- the loops -------------------------------------------------------------------------------
     async def run(self) -> None:
         notifications = Notifications(self.database.dsn, DELIVERIES_CHANNEL)
-        sender = self._sender or WebhookSender(
-            allow_private=self.settings.webhook_allow_private_networks,
-            require_https=not self.settings.is_development,
-            timeout=self.settings.webhook_timeout_seconds,
-            max_connections=self.concurrency,
-        )
+        # One sender (connection pool) per attempt in flight, each used by one attempt at a
+        # time: httpcore's pool slows down sharply when many requests wait on one pool.
+        tls = ssl.create_default_context(cafile=certifi.where())  # as httpx's default
+        senders = [
+            WebhookSender(
+                ssl_context=tls,
+                allow_private=self.settings.webhook_allow_private_networks,
+                require_https=not self.settings.is_development,
+                timeout=self.settings.webhook_timeout_seconds,
+                max_connections=SENDER_CONNECTIONS,
+            )
+            for _ in range(self.concurrency)
+        ]
+        for sender in senders:
+            self._senders.put_nowait(sender)
         recorder = asyncio.create_task(self._record_loop(), name="worker-record")
         jobs = asyncio.create_task(self._jobs_loop(), name="worker-jobs") if self.run_jobs else None
         log.info("worker_started", concurrency=self.concurrency)
         try:
-            await self._deliver_loop(notifications, sender)
+            await self._deliver_loop(notifications)
         finally:
             # Drain: what is in flight finishes and is recorded.
             if self._inflight:
@@ -113,11 +124,11 @@ class Worker:
                 jobs.cancel()
                 await asyncio.gather(jobs, return_exceptions=True)
             await notifications.close()
-            if self._owns_sender:
+            for sender in senders:
                 await sender.aclose()
             log.info("worker_stopped")
 
-    async def _deliver_loop(self, notifications: Notifications, sender: WebhookSender) -> None:
+    async def _deliver_loop(self, notifications: Notifications) -> None:
         # Interest is registered before the first claim: a delivery committed between a claim
         # that found nothing and the wait still wakes the wait.
         with notifications.interest(None) as interest:
@@ -140,7 +151,7 @@ class Worker:
                     await self._first_of(asyncio.sleep(RETRY_SECONDS))
                     continue
                 for item in claimed:
-                    task = asyncio.create_task(self._attempt(item, sender))
+                    task = asyncio.create_task(self._attempt(item))
                     self._inflight.add(task)
                     task.add_done_callback(self._inflight.discard)
                 if len(claimed) == asked:
@@ -163,14 +174,18 @@ class Worker:
         self._wake.clear()
         await self._first_of(interest.wait(wait), self._wake.wait())
 
-    async def _attempt(self, claimed: ClaimedDelivery, sender: WebhookSender) -> None:
+    async def _attempt(self, claimed: ClaimedDelivery) -> None:
         try:
             body, headers = deliveries.request_of(claimed, self.secrets)
         except Exception as exc:  # a secret that cannot be opened: a failed attempt
             log.warning("webhook_signing_failed", error_type=type(exc).__name__)
             result = DeliveryResult(None, 0, "unexpected_error")
         else:
-            result = await sender.deliver(claimed.url, body, headers)
+            sender = self._senders.get_nowait()  # never empty: one per attempt in flight
+            try:
+                result = await sender.deliver(claimed.url, body, headers)
+            finally:
+                self._senders.put_nowait(sender)
         record = deliveries.outcome(claimed, result, self.retry_delays)
         self._done.append((claimed.webhook_id, record))
         self._have_done.set()

@@ -73,17 +73,25 @@ class _Protocol(asyncio.Protocol):
             self.receiver.requests.append(request)
             status = self.receiver.script(request)
             extra = "Location: /elsewhere\r\n" if 300 <= status < 400 else ""
-            assert self.transport is not None
-            self.transport.write(
+            answer = (
                 f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}\r\n"
                 f"Content-Length: 0\r\n{extra}\r\n".encode()
             )
+            if self.receiver.delay > 0:
+                asyncio.get_running_loop().call_later(self.receiver.delay, self._write, answer)
+            else:
+                self._write(answer)
             self.receiver.arrived.set()
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(data)
 
 
 @dataclass
 class Receiver:
     script: Script = field(default=always(204))
+    delay: float = 0.0  # seconds before each answer
     requests: list[Received] = field(default_factory=list)
     connections: int = 0
     port: int = 0
