@@ -135,7 +135,9 @@ class Worker:
             await notifications.ensure_listening()
             while not self.stopping:
                 free = self.concurrency - len(self._inflight)
-                if free <= 0:
+                # Busy: claim again once a quarter of the slots are free (one statement for
+                # several deliveries rather than one per finished attempt).
+                if free < max(1, self.concurrency // 4) and self._inflight:
                     await self._first_of(
                         asyncio.wait(self._inflight, return_when="FIRST_COMPLETED")
                     )

@@ -126,3 +126,38 @@ class Receiver:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), min(remaining, 0.5))
         return True
+
+
+# -- as a process: `python -m bench.receiver --port P --out FILE` -------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Answer 204 to everything until SIGTERM/SIGINT, then write one line per request
+    (``webhook-id<TAB>arrival time``) to ``--out``. Prints ``ready <port>`` once listening."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m bench.receiver")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    async def run() -> None:
+        receiver = Receiver()
+        loop = asyncio.get_running_loop()
+        receiver._server = await loop.create_server(
+            lambda: _Protocol(receiver), "127.0.0.1", args.port
+        )
+        receiver.port = receiver._server.sockets[0].getsockname()[1]
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        print(f"ready {receiver.port}", flush=True)
+        await stop.wait()
+        await receiver.stop()
+        with open(args.out, "w") as out:
+            out.writelines(f"{r.webhook_id}\t{r.at!r}\n" for r in receiver.requests)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
