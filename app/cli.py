@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -197,7 +197,7 @@ def worker_command(
             await database.close()
 
     try:
-        asyncio.run(run())
+        _run_fast(run())
     except Exception as exc:
         if isinstance(exc, DatabaseUnavailable) or is_connection_error(exc):
             raise _fail("database unavailable") from None
@@ -206,6 +206,16 @@ def worker_command(
         from app.db.bootstrap import stop_embedded
 
         stop_embedded()
+
+
+def _run_fast(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run`` on uvloop when it is installed (it comes with uvicorn[standard]; the
+    worker spends less CPU per webhook attempt on it), else on the standard event loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] brings it on Linux and macOS
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
