@@ -444,6 +444,7 @@ def kek_rotate(
             "already_current": result.already_current,
             "idempotency_bodies": result.sealed_blobs,
             "resealed": result.resealed,
+            "webhook_secrets": result.webhook_secrets,
             "verified": result.verified,
         }
     )

@@ -21,6 +21,7 @@ from app.api import (
     organizations,
     placements,
     referrals,
+    webhooks,
 )
 from app.api.context import AppContext
 from app.api.graphql.router import graphql_router
@@ -155,6 +156,7 @@ def create_app(
         placements.router,
         follow_ups.router,
         events.router,
+        webhooks.router,
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))

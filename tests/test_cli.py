@@ -317,6 +317,7 @@ async def test_kek_rotate_is_resumable_online_and_verified(
         "already_current": 2,
         "idempotency_bodies": 1,
         "resealed": 1,
+        "webhook_secrets": 0,
         "verified": 5,
     }
     assert "case keys" in err and "5/5" in err  # the progress bar went to stderr

@@ -1,4 +1,5 @@
-"""``aftercare kek rotate``: move every data key and KEK-sealed blob under the current KEK.
+"""``aftercare kek rotate``: move every data key and KEK-sealed blob (stored idempotent responses,
+webhook signing secrets) under the current KEK.
 
 Online: the service keeps serving during the rotation, because it knows the current KEK and the
 previous ones (``AFTERCARE_KEK`` and ``AFTERCARE_KEK_PREVIOUS``) and unwraps each data key with the
@@ -16,7 +17,9 @@ from uuid import UUID
 
 from app.db.database import Database
 from app.db.repositories import case_keys as repo
+from app.db.repositories import webhooks as webhook_repo
 from app.domain.crypto import DecryptionFailed, KeyWrapper
+from app.domain.webhooks import reseal_secrets
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 _START = UUID(int=0)
@@ -35,6 +38,7 @@ class RotationResult:
     sealed_blobs: int
     resealed: int
     verified: int
+    webhook_secrets: int = 0  # subscriptions whose signing secrets were re-sealed
 
 
 async def rotate(
@@ -112,6 +116,7 @@ async def rotate(
         cursor = (blobs[-1].client_id, blobs[-1].key)
         progress("idempotency bodies", done, max(sealed_total, done))
 
+    webhook_secrets = await _reseal_webhook_secrets(db, wrapper, batch_size=batch_size)
     verified = await verify(db, wrapper.current_only(), batch_size=batch_size)
     return RotationResult(
         kek_id=current,
@@ -121,7 +126,38 @@ async def rotate(
         sealed_blobs=sealed_total,
         resealed=resealed,
         verified=verified,
+        webhook_secrets=webhook_secrets,
     )
+
+
+async def _reseal_webhook_secrets(db: Database, wrapper: KeyWrapper, *, batch_size: int) -> int:
+    """Webhook signing secrets (sealed under the KEK) re-sealed under the current KEK."""
+    resealed = 0
+    after: UUID | None = None
+    while True:
+        session = db.session(transactional=True)
+        try:
+            rows = await webhook_repo.sealed_page(session, after, batch_size)
+            for row in rows:
+                try:
+                    blobs = reseal_secrets(wrapper, row.id, row.secret_enc, row.previous_secret_enc)
+                except DecryptionFailed:
+                    raise RotationFailed(
+                        f"the signing secret of webhook {row.id} cannot be opened with any "
+                        "configured KEK"
+                    ) from None
+                if blobs is not None:
+                    await webhook_repo.reseal(session, row.id, *blobs)
+                    resealed += 1
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+        if not rows:
+            return resealed
+        after = rows[-1].id
 
 
 async def verify(db: Database, current: KeyWrapper, *, batch_size: int) -> int:

@@ -200,12 +200,14 @@ BODIES: dict[str, Any] = {
     "POST /v1/referrals/{referral_id}/decline": {"reason": "x"},
     "POST /v1/referrals/{referral_id}/fail": {"reason": "x"},
     "POST /v1/referrals/{referral_id}/withdraw": {"reason": "x"},
+    "PATCH /v1/webhooks/{webhook_id}": {"description": "x"},
 }
 
 # Conditional writes need a precondition; any value reaches the visibility check.
 HEADERS = {
     "PATCH /v1/cases/{case_id}": {"If-Match": "*"},
     "PUT /v1/cases/{case_id}/legal": {"If-Match": '"0"'},
+    "PATCH /v1/webhooks/{webhook_id}": {"If-Match": "*"},
 }
 
 
@@ -257,6 +259,12 @@ async def lead_objects(
         "shared_categories": ["demographics", "medical"],
     }
     ids["referral_id"] = await created(client, lead, "/v1/referrals", referral)
+    # A public address literal: accepted without a lookup, never called (no worker runs here).
+    hook = {"url": "https://93.184.215.14/hooks", "event_types": ["*"]}
+    ids["webhook_id"] = await created(client, lead, "/v1/webhooks", hook)
+    ping = await client.post(f"/v1/webhooks/{ids['webhook_id']}/test", headers=lead.headers)
+    assert ping.status_code == 202, ping.text
+    ids["delivery_id"] = ping.json()["delivery_id"]
     return ids
 
 
