@@ -41,13 +41,13 @@ from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade_async
 from app.domain.clients import ClientService
 from app.domain.crypto import KeyWrapper
-from app.domain.deliveries import seal_secret
 from app.domain.events import EventType, Outbox, SubjectType
 from app.domain.keys import KeyRing
 from app.domain.organizations import OrganizationService
 from app.domain.tokens import TokenConfig, TokenService
 from app.domain.vocabulary import OrganizationKind
 from app.domain.webhook_signing import generate_secret
+from app.domain.webhooks import seal_secret
 from app.settings import Settings
 from bench.run import (
     DATA,

@@ -26,18 +26,7 @@ from app.domain.crypto import KeyWrapper
 from app.domain.events import EventType, EventView, Outbox, SubjectType
 from app.domain.webhook_delivery import DeliveryResult
 from app.domain.webhook_signing import sign_headers
-
-# How webhook secrets are sealed under the KEK (AES-GCM with this purpose and the subscription id
-# as associated data): the webhooks API seals, the worker opens.
-SECRET_PURPOSE = "webhook_secret"  # noqa: S105 (a label, not a secret)
-
-
-def seal_secret(key_wrapper: KeyWrapper, webhook_id: UUID, secret: str) -> bytes:
-    return key_wrapper.seal(SECRET_PURPOSE, str(webhook_id), secret.encode())
-
-
-def open_secret(key_wrapper: KeyWrapper, webhook_id: UUID, sealed: bytes) -> str:
-    return key_wrapper.open(SECRET_PURPOSE, str(webhook_id), bytes(sealed)).decode()
+from app.domain.webhooks import open_secret
 
 
 class SecretBox:

@@ -13,9 +13,9 @@ from fastapi import FastAPI
 
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
-from app.domain.deliveries import seal_secret
 from app.domain.events import EventType, Outbox, SubjectType
 from app.domain.webhook_signing import generate_secret
+from app.domain.webhooks import seal_secret
 from app.settings import Settings
 from bench.receiver import Receiver
 
