@@ -292,7 +292,10 @@ def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
         out["is_minor"] = row["is_minor"]
         out["age_band"] = row["age_band"]
         survivor.update(
-            gender=row["gender"], nationality=row["nationality"], languages=row["languages"]
+            gender=row["gender"],
+            nationality=row["nationality"],
+            languages=row["languages"],
+            interpreter_needed=row["interpreter_needed"],
         )
     if "identity" in sees:
         identity = decrypt_identity(aead, row)
@@ -422,6 +425,7 @@ def referral_out(row: asyncpg.Record, org_id: UUID, aead: AESGCM) -> tuple[dict[
             "age_band": row["age_band"],
             "gender": row["gender"],
             "languages": row["languages"],
+            "interpreter_needed": row["interpreter_needed"],
             "needs": row["needs"],
             "urgency": row["urgency"],
             "is_minor": row["is_minor"],

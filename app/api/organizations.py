@@ -12,10 +12,10 @@ from app.api.deps import AnyCtx, DirectoryWriteCtx
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.schemas.common import CountryCode
+from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
 from app.domain.organizations import DirectoryFilter, OrganizationService
-from app.domain.vocabulary import OrganizationKind, ServiceKind
+from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
 
 router = APIRouter(
     prefix="/v1/organizations",
@@ -36,11 +36,35 @@ async def list_organizations(
         bool | None,
         Query(description="true: only partners with a free place (for `service` when given)"),
     ] = None,
+    language: Annotated[
+        LanguageTag | None,
+        Query(description="A BCP 47 tag; partners speaking its primary language (`th`)"),
+    ] = None,
+    region: Annotated[
+        RegionCode | None, Query(description="ISO 3166-2 subdivision served, e.g. `TH-10`")
+    ] = None,
+    age: Annotated[
+        int | None,
+        Query(ge=0, le=130, description="Years: partners whose populations accept that age"),
+    ] = None,
+    gender: Annotated[
+        Gender | None, Query(description="Partners serving this gender (or every gender)")
+    ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> PageOut[OrganizationOut]:
     page = await OrganizationService(ctx.session).list(
-        DirectoryFilter(kind, service, country, accepts_minors, has_capacity),
+        DirectoryFilter(
+            kind,
+            service,
+            country,
+            accepts_minors,
+            has_capacity,
+            language=language,
+            region=region,
+            age=age,
+            gender=gender,
+        ),
         limit=limit,
         cursor=cursor,
     )

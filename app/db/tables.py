@@ -59,6 +59,9 @@ SERVICE_KINDS = (
     "family_tracing",
     "repatriation",
     "community_placement",
+    "basic_needs",
+    "protection",
+    "interpretation",
     "other",
 )
 
@@ -84,6 +87,15 @@ organizations = sa.Table(
     sa.CheckConstraint("length(name) BETWEEN 1 AND 200", name="name_length"),
 )
 sa.Index("ix_organizations_name_id", organizations.c.name, organizations.c.id)
+# Directory matching: each array filter is one GIN index scan (`@>`). Languages match on their
+# primary subtag (`th` finds `th-TH`) through an immutable SQL function (migration 0011).
+for _column in ("services", "regions", "genders"):
+    sa.Index(f"ix_organizations_{_column}", organizations.c[_column], postgresql_using="gin")
+sa.Index(
+    "ix_organizations_language_primaries",
+    sa.func.language_primaries(organizations.c.languages),
+    postgresql_using="gin",
+)
 
 organization_capacity = sa.Table(
     "organization_capacity",
@@ -179,6 +191,7 @@ cases = sa.Table(
     sa.Column("gender", sa.Text, nullable=False),
     sa.Column("nationality", sa.CHAR(2), nullable=True),
     sa.Column("languages", TEXT_ARRAY, nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("interpreter_needed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("is_minor", sa.Boolean, nullable=False),
     sa.Column("age_band", sa.Text, nullable=False),
     # identity (each field encrypted with the case's data key; see app.domain.crypto)

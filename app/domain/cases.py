@@ -74,6 +74,7 @@ class CaseInput:
     identity: Identity
     nationality: str | None = None
     languages: list[str] = field(default_factory=list)
+    interpreter_needed: bool = False
     exploitation_types: list[str] = field(default_factory=list)
     identified_on: date | None = None
     identified_country: str | None = None
@@ -249,6 +250,7 @@ class CaseService:
                 "gender": row.gender,
                 "nationality": row.nationality,
                 "languages": row.languages,
+                "interpreter_needed": row.interpreter_needed,
                 "is_minor": row.is_minor,
                 "age_band": row.age_band,
             }
@@ -360,6 +362,7 @@ class CaseService:
             gender=data.gender,
             nationality=data.nationality,
             languages=data.languages,
+            interpreter_needed=data.interpreter_needed,
             is_minor=is_minor,
             age_band=band,
             exploitation_types=data.exploitation_types,
@@ -439,6 +442,7 @@ class CaseService:
             gender=changes.get("gender", row.gender),
             nationality=changes.get("nationality", row.nationality),
             languages=changes.get("languages", row.languages),
+            interpreter_needed=changes.get("interpreter_needed", row.interpreter_needed),
             is_minor=is_minor,
             age_band=band,
             exploitation_types=changes.get("exploitation_types", row.exploitation_types),
@@ -516,7 +520,7 @@ class CaseService:
 def _categories_of(changes: dict[str, Any]) -> set[Category]:
     categories: set[Category] = set()
     for name in changes:
-        if name in ("gender", "nationality", "languages"):
+        if name in ("gender", "nationality", "languages", "interpreter_needed"):
             categories.add(Category.DEMOGRAPHICS)
         elif name == "identity":
             categories.add(Category.IDENTITY)

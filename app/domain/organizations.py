@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from app.db.database import Session
 from app.db.repositories import organizations as repo
 from app.db.repositories.organizations import OrganizationRow
+from app.domain.age import ADULT_AGE
 from app.domain.errors import NotFound, PreconditionFailed, ValidationFailed
 from app.domain.pagination import KeysetList, Page
 from app.domain.vocabulary import OrganizationKind, ServiceKind
@@ -79,6 +80,26 @@ class DirectoryFilter:
     country: str | None = None
     accepts_minors: bool | None = None
     has_capacity: bool | None = None
+    language: str | None = None  # a BCP 47 tag; matched on its primary subtag
+    region: str | None = None  # ISO 3166-2
+    age: int | None = None  # years: partners whose populations accept that age
+    gender: str | None = None  # partners serving it (or every gender)
+
+    def bound(self) -> dict[str, object]:
+        """The filters given, as the directory statement's parameters."""
+        minor = None if self.age is None else self.age < ADULT_AGE
+        return {
+            "kind": self.kind,
+            "service": self.service,
+            "country": self.country,
+            "accepts_minors": self.accepts_minors,
+            "language": self.language.split("-", 1)[0].lower() if self.language else None,
+            "region": self.region,
+            "gender": self.gender,
+            "minor": True if minor else None,
+            "adult": True if minor is False else None,
+            "has_capacity": self.has_capacity,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +166,7 @@ class OrganizationService:
         after = ORGANIZATIONS.position(cursor)
         rows = await repo.list_page(
             self.session,
-            kind=filters.kind,
-            service=filters.service,
-            country=filters.country,
-            accepts_minors=filters.accepts_minors,
-            has_capacity=filters.has_capacity,
+            filters=filters.bound(),
             **ORGANIZATIONS.bind(after, "after_name", "after_id"),
             limit=limit + 1,
         )

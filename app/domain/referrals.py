@@ -110,6 +110,7 @@ def preview_of(row: ReferralRow) -> dict[str, Any]:
         "age_band": row.age_band,
         "gender": row.gender,
         "languages": row.languages,
+        "interpreter_needed": row.interpreter_needed,
         "needs": row.needs,
         "urgency": row.urgency,
         "is_minor": row.is_minor,

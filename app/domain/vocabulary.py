@@ -26,6 +26,9 @@ class ServiceKind(StrEnum):
     FAMILY_TRACING = "family_tracing"
     REPATRIATION = "repatriation"
     COMMUNITY_PLACEMENT = "community_placement"
+    BASIC_NEEDS = "basic_needs"  # food, clothing, hygiene
+    PROTECTION = "protection"  # safety planning
+    INTERPRETATION = "interpretation"
     OTHER = "other"
 
 

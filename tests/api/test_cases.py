@@ -158,6 +158,7 @@ class TestRead:
             "gender": "female",
             "nationality": "MM",
             "languages": ["my", "th"],
+            "interpreter_needed": False,
         }
         assert body["is_minor"] is False
         for absent in ("external_ref", "exploitation", "needs", "risk_level", "guardian"):

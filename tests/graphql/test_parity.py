@@ -27,7 +27,7 @@ from tests.helpers import consent, open_case
 CASE_FIELDS = """
   id reference leadOrgId status role visibleCategories createdAt updatedAt version closedAt
   externalRef isMinor ageBand identityErased needs riskLevel closeReason
-  survivor { gender nationality languages givenName familyName aliases dateOfBirth
+  survivor { gender nationality languages interpreterNeeded givenName familyName aliases dateOfBirth
              estimatedBirthYear contact { phone email address } }
   guardian { name relationship contact { phone email address } }
   exploitation { types identifiedOn country }
@@ -36,7 +36,7 @@ REFERRAL_FIELDS = """
   id caseId caseReference fromOrgId toOrgId direction service urgency reason sharedCategories
   respondBy transferLead status statusReason outcome respondedAt startedAt endedAt createdAt
   updatedAt version
-  preview { ageBand gender languages needs urgency isMinor exploitationTypes }
+  preview { ageBand gender languages interpreterNeeded needs urgency isMinor exploitationTypes }
 """
 EVERYTHING = f"""
 query Everything($case: UUID!, $referral: UUID!) {{

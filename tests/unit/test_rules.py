@@ -42,6 +42,7 @@ def test_contract_scopes_are_exactly_these() -> None:
         "education:write",
         "placements:read",
         "placements:write",
+        "events:read",
         "webhooks:manage",
         "reports:read",
         "audit:read",

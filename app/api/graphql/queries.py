@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import strawberry
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from app.api.graphql.connections import (
     DEFAULT_FIRST,
@@ -24,6 +25,7 @@ from app.api.graphql.types.case import Case, CaseTestimony, Referral
 from app.api.graphql.types.enums import (
     CaseRole,
     CaseStatus,
+    Gender,
     OrganizationKind,
     ReferralDirection,
     ReferralStatus,
@@ -32,11 +34,13 @@ from app.api.graphql.types.enums import (
 )
 from app.api.graphql.types.event import Event, EventType, event_connection
 from app.api.graphql.types.organization import Organization
-from app.api.schemas.common import CountryCode
+from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.domain import events
 from app.domain.access import Role
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import DirectoryFilter
+
+T = TypeVar("T")
 
 
 @strawberry.input(description="Directory filters, as `GET /v1/organizations` takes them")
@@ -48,20 +52,50 @@ class OrganizationFilter:
     has_capacity: bool | None = strawberry.field(
         default=None, description="true: only partners with a free place (for `service`)"
     )
+    language: str | None = strawberry.field(
+        default=None, description="A BCP 47 tag; partners speaking its primary language"
+    )
+    region: str | None = strawberry.field(
+        default=None, description="ISO 3166-2 subdivision served, e.g. `TH-10`"
+    )
+    age: int | None = strawberry.field(
+        default=None, description="Years: partners whose populations accept that age"
+    )
+    gender: Gender | None = strawberry.field(
+        default=None, description="Partners serving this gender (or every gender)"
+    )
 
 
 _COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
+_LANGUAGE: TypeAdapter[str] = TypeAdapter(LanguageTag)
+_REGION: TypeAdapter[str] = TypeAdapter(RegionCode)
+_AGE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=130)])
 
 
-def _country(value: str | None) -> str | None:
+def _checked(adapter: TypeAdapter[T], value: T | None, field: str, message: str) -> T | None:
+    """A filter value checked as REST checks its query parameter (same rule, same message)."""
     if value is None:
         return None
     try:
-        return _COUNTRY.validate_python(value)
+        return adapter.validate_python(value, strict=True)
     except ValidationError:
-        raise ValidationFailed(
-            "country must be an ISO 3166-1 alpha-2 code", loc=["filter", "country"], where=None
-        ) from None
+        raise ValidationFailed(message, loc=["filter", field], where=None) from None
+
+
+def directory_filter(f: OrganizationFilter) -> DirectoryFilter:
+    return DirectoryFilter(
+        f.kind,
+        f.service,
+        _checked(_COUNTRY, f.country, "country", "country must be an ISO 3166-1 alpha-2 code"),
+        f.accepts_minors,
+        f.has_capacity,
+        language=_checked(
+            _LANGUAGE, f.language, "language", "language must be a BCP 47 tag such as 'th'"
+        ),
+        region=_checked(_REGION, f.region, "region", "region must be an ISO 3166-2 code"),
+        age=_checked(_AGE, f.age, "age", "age must be between 0 and 130"),
+        gender=f.gender,
+    )
 
 
 @strawberry.type
@@ -83,11 +117,8 @@ class Query:
         first: int = DEFAULT_FIRST,
         after: str | None = None,
     ) -> Connection[Organization] | None:
-        f = filter or OrganizationFilter()
         page = await info.context.services.organizations().list(
-            DirectoryFilter(
-                f.kind, f.service, _country(f.country), f.accepts_minors, f.has_capacity
-            ),
+            directory_filter(filter or OrganizationFilter()),
             limit=page_size(first),
             cursor=after,
         )

@@ -61,6 +61,9 @@ class SurvivorIn(RequestModel):
     gender: Gender
     nationality: CountryCode | None = None
     languages: list[LanguageTag] = Field(default_factory=list, max_length=20)
+    interpreter_needed: bool = Field(
+        default=False, description="Needs an interpreter (demographics; shown in previews)"
+    )
     contact: Contact | None = None
 
 
@@ -100,6 +103,7 @@ class CaseCreate(RequestModel):
             identity=self.to_identity(),
             nationality=self.survivor.nationality,
             languages=list(dict.fromkeys(self.survivor.languages)),
+            interpreter_needed=self.survivor.interpreter_needed,
             exploitation_types=[str(t) for t in dict.fromkeys(exploitation.types)]
             if exploitation
             else [],
@@ -131,11 +135,12 @@ class SurvivorPatch(RequestModel):
     gender: Gender | None = None
     nationality: CountryCode | None = None
     languages: list[LanguageTag] | None = Field(default=None, max_length=20)
+    interpreter_needed: bool | None = None
     contact: Contact | None = None
 
     @model_validator(mode="after")
     def _no_nulls(self) -> SurvivorPatch:
-        self.reject_explicit_nulls("gender", "languages", "aliases")
+        self.reject_explicit_nulls("gender", "languages", "aliases", "interpreter_needed")
         return self
 
 
@@ -173,7 +178,7 @@ class CasePatch(RequestModel):
         identity: dict[str, Any] = {}
         if self.survivor is not None:
             s, present = self.survivor, self.survivor.model_fields_set
-            for name in ("gender", "nationality", "languages"):
+            for name in ("gender", "nationality", "languages", "interpreter_needed"):
                 if name in present:
                     changes[name] = getattr(s, name)
             for name in ("given_name", "family_name", "date_of_birth", "estimated_birth_year"):
@@ -286,6 +291,7 @@ class SurvivorOut(ResponseModel):
     gender: Gender | None = None
     nationality: str | None = None
     languages: list[str] | None = None
+    interpreter_needed: bool | None = None
     given_name: str | None = None
     family_name: str | None = None
     aliases: list[str] | None = None
@@ -350,7 +356,10 @@ class CaseOut(ResponseModel):
             out.is_minor = d["is_minor"]
             out.age_band = AgeBand(d["age_band"])
             survivor.update(
-                gender=d["gender"], nationality=d["nationality"], languages=d["languages"]
+                gender=d["gender"],
+                nationality=d["nationality"],
+                languages=d["languages"],
+                interpreter_needed=d["interpreter_needed"],
             )
         if view.identity is not None:
             i = view.identity

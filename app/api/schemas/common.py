@@ -85,6 +85,10 @@ CountryCode = Annotated[
     StringConstraints(pattern=r"^[A-Z]{2}$", min_length=2, max_length=2),
 ]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$", min_length=4, max_length=6),
+]
 
 _EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 _LATEST = datetime(2200, 1, 1, tzinfo=UTC)

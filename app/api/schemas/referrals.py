@@ -66,6 +66,7 @@ class Preview(ResponseModel):
     age_band: AgeBand
     gender: Gender
     languages: list[str]
+    interpreter_needed: bool
     needs: list[ServiceKind]
     urgency: Urgency
     is_minor: bool

@@ -15,7 +15,7 @@ from app.db.rows import Rows
 CASE_COLUMNS = """
     c.id, c.reference, c.lead_org_id, c.external_ref_enc, c.external_ref_hash, c.status,
     c.close_reason_enc, c.closed_at,
-    c.gender, c.nationality, c.languages, c.is_minor, c.age_band,
+    c.gender, c.nationality, c.languages, c.interpreter_needed, c.is_minor, c.age_band,
     c.given_name_enc, c.family_name_enc, c.aliases_enc, c.date_of_birth_enc, c.birth_year_enc,
     c.contact_enc, c.guardian_enc, c.identity_erased_at,
     c.exploitation_types, c.identified_on, c.identified_country, c.needs, c.risk_level,
@@ -38,6 +38,7 @@ class CaseRow:
     gender: str
     nationality: str | None
     languages: list[str]
+    interpreter_needed: bool
     is_minor: bool
     age_band: str
     given_name_enc: bytes | None
@@ -117,16 +118,17 @@ _INSERT = Query(
                        languages, is_minor, age_band, given_name_enc, family_name_enc, aliases_enc,
                        date_of_birth_enc, birth_year_enc, contact_enc, guardian_enc,
                        exploitation_types, identified_on, identified_country, needs, risk_level,
-                       external_ref_hash)
+                       external_ref_hash, interpreter_needed)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-            $20, $21, $22)
+            $20, $21, $22, $23)
     ON CONFLICT DO NOTHING
     RETURNING id
     """,
     ("id", "reference", "lead_org_id", "external_ref_enc", "gender", "nationality", "languages",
      "is_minor", "age_band", "given_name_enc", "family_name_enc", "aliases_enc",
      "date_of_birth_enc", "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types",
-     "identified_on", "identified_country", "needs", "risk_level", "external_ref_hash"),
+     "identified_on", "identified_country", "needs", "risk_level", "external_ref_hash",
+     "interpreter_needed"),
 )  # fmt: skip
 
 _INSERT_KEY = Query(
@@ -154,14 +156,15 @@ _UPDATE = Query(
         age_band = $8, given_name_enc = $9, family_name_enc = $10, aliases_enc = $11,
         date_of_birth_enc = $12, birth_year_enc = $13, contact_enc = $14, guardian_enc = $15,
         exploitation_types = $16, identified_on = $17, identified_country = $18, needs = $19,
-        risk_level = $20, external_ref_hash = $21, updated_at = now(), version = version + 1
+        risk_level = $20, external_ref_hash = $21, interpreter_needed = $22, updated_at = now(),
+        version = version + 1
     WHERE id = $1 AND version = $2
     RETURNING version
     """,
     ("id", "expected_version", "external_ref_enc", "gender", "nationality", "languages", "is_minor",
      "age_band", "given_name_enc", "family_name_enc", "aliases_enc", "date_of_birth_enc",
      "birth_year_enc", "contact_enc", "guardian_enc", "exploitation_types", "identified_on",
-     "identified_country", "needs", "risk_level", "external_ref_hash"),
+     "identified_country", "needs", "risk_level", "external_ref_hash", "interpreter_needed"),
 )  # fmt: skip
 
 _CLOSE = Query(

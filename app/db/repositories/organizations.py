@@ -57,32 +57,56 @@ _COLUMNS = """
 
 _GET = Query(f"SELECT {_COLUMNS} FROM organizations o WHERE o.id = $1", ("id",))  # noqa: S608
 
-_LIST = Query(
-    f"""
-    SELECT {_COLUMNS} FROM organizations o
-    WHERE ($1::text IS NULL OR o.kind = $1::text)
-      AND ($2::text IS NULL OR $2::text = ANY (o.services))
-      AND ($3::text IS NULL OR o.country = $3::text)
-      AND ($4::boolean IS NULL OR o.accepts_minors = $4::boolean)
-      AND ($5::boolean IS NULL OR $5::boolean = EXISTS (
-              SELECT 1 FROM organization_capacity c
-              WHERE c.org_id = o.id AND c.available > 0
-                AND ($2::text IS NULL OR c.service = $2::text)))
-      AND ($6::text IS NULL OR (o.name, o.id) > ($6::text, $7::uuid))
-    ORDER BY o.name, o.id
-    LIMIT $8
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    (
-        "kind",
-        "service",
-        "country",
-        "accepts_minors",
-        "has_capacity",
-        "after_name",
-        "after_id",
-        "limit",
-    ),
-)
+# The directory search: one statement per combination of filters present, built from the
+# fragments below (constant text, every value bound) and compiled once per process. A catch-all
+# statement (`$1 IS NULL OR …`) would get a generic plan that cannot use the GIN indexes; each
+# variant's plan is cached and uses them (`@>` on the arrays: one index scan per filter).
+_DIRECTORY_FILTERS: dict[str, str] = {
+    "kind": "o.kind = {}::text",
+    "service": "o.services @> ARRAY[{}::text]",
+    "country": "o.country = {}::text",
+    "accepts_minors": "o.accepts_minors = {}::boolean",
+    "language": "language_primaries(o.languages) @> ARRAY[{}::text]",
+    "region": "o.regions @> ARRAY[{}::text]",
+    "gender": "(o.genders @> ARRAY[{}::text] OR o.genders = '{{}}'::text[])",
+    "minor": "o.accepts_minors = {}::boolean",  # the `age` filter: minors …
+    "adult": "o.accepts_adults = {}::boolean",  # … or adults
+}
+_CAPACITY_ANY = """EXISTS (SELECT 1 FROM organization_capacity c
+                    WHERE c.org_id = o.id AND c.available > 0)"""
+_CAPACITY_FOR = """EXISTS (SELECT 1 FROM organization_capacity c
+                    WHERE c.org_id = o.id AND c.available > 0 AND c.service = {}::text)"""
+_directory_statements: dict[tuple[str, ...], Query] = {}
+
+
+def _directory_statement(present: tuple[str, ...]) -> Query:
+    query = _directory_statements.get(present)
+    if query is not None:
+        return query
+    names: list[str] = []
+    where: list[str] = []
+
+    def bind(name: str) -> str:
+        names.append(name)
+        return f"${len(names)}"
+
+    for name in present:
+        if name == "has_capacity":
+            service = bind("service") if "service" in present else None
+            exists = _CAPACITY_FOR.format(service) if service else _CAPACITY_ANY
+            where.append(f"{bind('has_capacity')}::boolean = {exists}")
+        else:
+            where.append(_DIRECTORY_FILTERS[name].format(bind(name)))
+    where.append(f"(o.name, o.id) > ({bind('after_name')}::text, {bind('after_id')}::uuid)")
+    sql = (
+        f"SELECT {_COLUMNS} FROM organizations o WHERE "  # noqa: S608 - constant fragments
+        + "\n  AND ".join(where)
+        + f"\nORDER BY o.name, o.id LIMIT {bind('limit')}"
+    )
+    query = Query(sql, tuple(names))
+    _directory_statements[present] = query
+    return query
+
 
 _INSERT = Query(
     """
@@ -154,8 +178,36 @@ async def get(session: Session, org_id: UUID) -> OrganizationRow | None:
     return ORGANIZATION_ROWS.one(await session.fetchrow(_GET, id=org_id))
 
 
-async def list_page(session: Session, **params: Any) -> list[OrganizationRow]:
-    return ORGANIZATION_ROWS.many(await session.fetch(_LIST, params))
+_DIRECTORY_ORDER = ("kind", "service", "country", "accepts_minors", "language", "region", "gender",
+                    "minor", "adult", "has_capacity")  # fmt: skip
+
+
+async def list_page(
+    session: Session,
+    *,
+    filters: dict[str, Any],
+    after_name: str | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[OrganizationRow]:
+    """A directory page: ``filters`` holds only the filters given (name → value)."""
+    present = _present(filters)
+    params = {n: filters[n] for n in present}
+    params.update(after_name=after_name or "", after_id=after_id or _NIL, limit=limit)
+    query = _directory_statement(present)
+    return ORGANIZATION_ROWS.many(await session.fetch(query, params))
+
+
+def directory_sql(filters: dict[str, Any]) -> str:
+    """The statement a directory search with these filters runs (for plans in tests, bench)."""
+    return _directory_statement(_present(filters)).sql
+
+
+def _present(filters: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(n for n in _DIRECTORY_ORDER if filters.get(n) is not None)
+
+
+_NIL = UUID(int=0)
 
 
 async def insert(session: Session, **values: Any) -> None:

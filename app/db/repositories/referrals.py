@@ -23,7 +23,8 @@ _COLUMNS = f"""
     {EFFECTIVE_STATUS} AS status, r.status_reason_enc, r.outcome_enc, r.capacity_held,
     r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version,
     c.reference AS case_reference,
-    c.age_band, c.gender, c.languages, c.needs, c.is_minor, c.exploitation_types,
+    c.age_band, c.gender, c.languages, c.interpreter_needed, c.needs, c.is_minor,
+    c.exploitation_types,
     c.identity_erased_at, k.wrapped_key, k.kek_id
 """
 
@@ -58,6 +59,7 @@ class ReferralRow:
     age_band: str
     gender: str
     languages: list[str]
+    interpreter_needed: bool
     needs: list[str]
     is_minor: bool
     exploitation_types: list[str]

@@ -57,6 +57,9 @@ class SurvivorInput:
     estimated_birth_year: int | None = None
     nationality: str | None = strawberry.field(default=None, description="ISO 3166-1 alpha-2")
     languages: list[str] | None = strawberry.field(default=None, description="BCP 47 tags")
+    interpreter_needed: bool = strawberry.field(
+        default=False, description="Needs an interpreter (demographics; shown in previews)"
+    )
     contact: ContactInput | None = None
 
 

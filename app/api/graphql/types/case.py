@@ -88,14 +88,15 @@ class Contact:
 
 
 @strawberry.type(
-    description="The survivor as far as you may see: `gender`, `nationality` and `languages` "
-    "need `demographics`; names, birth date and contact need `identity`. A field you may not "
-    "see is null."
+    description="The survivor as far as you may see: `gender`, `nationality`, `languages` and "
+    "`interpreterNeeded` need `demographics`; names, birth date and contact need `identity`. "
+    "A field you may not see is null."
 )
 class Survivor:
     gender: Gender | None = None
     nationality: str | None = None
     languages: list[str] | None = None
+    interpreter_needed: bool | None = None
     given_name: str | None = None
     family_name: str | None = None
     aliases: list[str] | None = None
@@ -170,6 +171,7 @@ class Case:
                 survivor.gender = Gender(d["gender"]) if d["gender"] is not None else None
                 survivor.nationality = d["nationality"]
                 survivor.languages = d["languages"]
+                survivor.interpreter_needed = d["interpreter_needed"]
             if i is not None:
                 survivor.given_name = i.given_name
                 survivor.family_name = i.family_name
@@ -463,6 +465,7 @@ class ReferralPreview:
     age_band: str = strawberry.field(description="0-11, 12-14, 15-17, 18-24, 25-34, 35-49 or 50+")
     gender: Gender
     languages: list[str]
+    interpreter_needed: bool
     needs: list[ServiceKind]
     urgency: Urgency
     is_minor: bool
@@ -476,6 +479,7 @@ class ReferralPreview:
             age_band=str(AgeBand(preview["age_band"])),
             gender=Gender(preview["gender"]),
             languages=preview["languages"],
+            interpreter_needed=preview["interpreter_needed"],
             needs=[ServiceKind(n) for n in preview["needs"]],
             urgency=Urgency(preview["urgency"]),
             is_minor=preview["is_minor"],
