@@ -53,6 +53,9 @@ LISTS = {
     "/v1/legal/testimony": ["testimony", NOW_ISO, 5],
     "/v1/placements/overdue-visits": ["overdue-visits", NOW_ISO, 5],
     "/v1/follow-ups": ["follow-ups", "2026-11-01", 5],
+    "/v1/webhooks": ["webhooks", NOW_ISO, 5],
+    # the cursor is read before the subscription is looked up: any id will do
+    "/v1/webhooks/{webhook_id}/deliveries": ["webhook-deliveries", NOW_ISO, 5],
 }
 
 
@@ -60,7 +63,7 @@ LISTS = {
 async def test_cursor_with_a_number_for_the_uuid_is_422_not_500(
     client: httpx.AsyncClient, lead: Partner, case: dict[str, Any], path: str
 ) -> None:
-    url = path.format(case_id=case["id"])
+    url = path.format(case_id=case["id"], webhook_id=uuid.uuid4())
     response = await client.get(url, params={"cursor": crafted(LISTS[path])}, headers=lead.headers)
     problem = assert_problem(response, 422, "validation_error")
     assert problem["errors"][0]["loc"] == ["query", "cursor"]
