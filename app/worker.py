@@ -143,6 +143,9 @@ class Worker:
                     )
                     continue
                 asked = min(free, CLAIM_BATCH)
+                # A retry recorded from here on wakes the idle wait below (cleared before the
+                # claim, not after it, so that such a wake-up is never lost).
+                self._wake.clear()
                 try:
                     claimed = await self._in_session(
                         partial(deliveries.claim, limit=asked, lease_seconds=self.lease_seconds),
@@ -173,7 +176,6 @@ class Worker:
             # Due now but not claimable (leased by another worker, or just recorded): look again
             # shortly rather than spin.
             wait = 0.05
-        self._wake.clear()
         await self._first_of(interest.wait(wait), self._wake.wait())
 
     async def _attempt(self, claimed: ClaimedDelivery) -> None:
