@@ -27,16 +27,15 @@ RUN python -m venv /opt/venv
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so this layer is reused until they change.
-# (Every runtime dependency ships manylinux wheels; no compiler is needed.)
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; print(*deps, sep=chr(10))" \
-        > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+# Dependencies first, from the lock file alone (exact versions, hashes checked), so this layer
+# is reused until the lock changes and two builds install the same bytes. `make lock` refreshes
+# it from pyproject.toml. (Every runtime dependency ships manylinux wheels; no compiler is needed.)
+COPY requirements/runtime.lock ./requirements/runtime.lock
+RUN pip install --require-hashes -r requirements/runtime.lock
 
 # The project itself. README.md is read by the build (pyproject `readme`); alembic.ini and alembic/
 # are needed at run time next to app/ (see above).
-COPY README.md alembic.ini ./
+COPY pyproject.toml README.md alembic.ini ./
 COPY alembic ./alembic
 COPY app ./app
 RUN pip install --no-deps --editable . \

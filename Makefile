@@ -8,13 +8,25 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql bench-events clean
+.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql bench-events clean lock
 
-$(STAMP): pyproject.toml
+# Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
+# pyproject.toml); the project itself is installed on top without dependencies.
+$(STAMP): pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+## Re-resolve the pinned dependencies (runtime for the image, dev for make/CI) from pyproject.toml.
+## `make lock UPGRADE=--upgrade` moves every pin to its newest allowed version.
+lock: setup
+	$(BIN)/pip install --quiet 'uv>=0.9,<1'
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes $(UPGRADE) \
+		-q -o requirements/runtime.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		$(UPGRADE) -q -o requirements/dev.lock
 
 setup: $(STAMP)
 

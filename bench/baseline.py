@@ -412,6 +412,8 @@ def referral_out(row: asyncpg.Record, org_id: UUID, aead: AESGCM) -> tuple[dict[
         status=status,
         status_reason=text("status_reason"),
         outcome=text("outcome"),
+        reason_code=row["reason_code"],
+        outcome_code=row["outcome_code"],
         responded_at=row["responded_at"],
         started_at=row["started_at"],
         ended_at=row["ended_at"],

@@ -7,7 +7,7 @@ period (``placements.visit_overdue_notified_for``). What had already happened be
 migration is marked as announced: no burst of stale events on the first run.
 
 Revision ID: 0008
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-30 12:00:00.000000
 """
 
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-# Chained after main's 0011 (directory matching) so that there is one head; re-chain freely.
-down_revision: str | None = "0011"
+# Chained after main's latest (0012) so that there is one head; re-chain freely.
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

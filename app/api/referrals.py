@@ -17,8 +17,15 @@ from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
-from app.api.schemas.referrals import AcceptIn, OutcomeIn, ReasonIn, ReferralCreate, ReferralOut
-from app.domain.referral_rules import TRANSITIONS, Note, ReferralStatus, Transition
+from app.api.schemas.referrals import (
+    AcceptIn,
+    CodedReasonIn,
+    OutcomeIn,
+    ReasonIn,
+    ReferralCreate,
+    ReferralOut,
+)
+from app.domain.referral_rules import TRANSITIONS, Code, Note, ReferralStatus, Transition
 from app.domain.referrals import ReferralService
 
 router = APIRouter(
@@ -77,11 +84,13 @@ async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> Response:
 
 # -- transitions: one route per row of the state machine (app.domain.referral_rules) ----------
 
-# The body each kind of note comes in; a transition without a note takes an optional empty object.
-_NOTE_BODIES: dict[Note | None, Any] = {
-    None: Annotated[AcceptIn | None, Body()],
-    Note.REASON: ReasonIn,
-    Note.OUTCOME: OutcomeIn,
+# The body each kind of note (and code) comes in; a transition without a note takes an optional
+# empty object.
+_NOTE_BODIES: dict[tuple[Note | None, Code | None], Any] = {
+    (None, None): Annotated[AcceptIn | None, Body()],
+    (Note.REASON, None): ReasonIn,
+    (Note.REASON, Code.REASON_CODE): CodedReasonIn,
+    (Note.OUTCOME, Code.OUTCOME_CODE): OutcomeIn,
 }
 _TRANSITION_ERRORS = problem_responses(409)
 
@@ -96,6 +105,8 @@ def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
         body: Any = None,
     ) -> Response:
         text = {note.value: getattr(body, note.value)} if note is not None else {}
+        if rule.code is not None:
+            text["code"] = str(getattr(body, rule.code.value))
         service = ReferralService(ctx)
         view = await service.act(referral_id, rule.action, **text)
         return model_response(ReferralOut.of(view))
@@ -103,7 +114,7 @@ def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
     # FastAPI reads the body model from the signature: required for a note, else optional.
     signature = inspect.signature(endpoint)
     body = signature.parameters["body"].replace(
-        annotation=_NOTE_BODIES[note],
+        annotation=_NOTE_BODIES[note, rule.code],
         default=None if note is None else inspect.Parameter.empty,
     )
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]

@@ -378,6 +378,21 @@ REFERRAL_STATUSES = (
     "failed",
 )
 
+REFERRAL_REASON_CODES = (
+    "no_capacity",
+    "not_eligible",
+    "unable_to_contact",
+    "survivor_declined",
+    "service_unavailable",
+    "lost_contact",
+    "other",
+)
+REFERRAL_OUTCOME_CODES = (
+    "service_provided",
+    "goal_achieved",
+    "partially_achieved",
+    "referred_elsewhere",
+)
 referrals = sa.Table(
     "referrals",
     metadata,
@@ -394,6 +409,9 @@ referrals = sa.Table(
     sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'pending'")),
     sa.Column("status_reason_enc", sa.LargeBinary, nullable=True),
     sa.Column("outcome_enc", sa.LargeBinary, nullable=True),
+    # Coded outcomes (countable, no free text): decline/fail reasons and completion outcomes.
+    sa.Column("reason_code", sa.Text, nullable=True),
+    sa.Column("outcome_code", sa.Text, nullable=True),
     sa.Column("capacity_held", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_by_client_id", sa.Text, nullable=False),
     sa.Column("responded_at", TIMESTAMPTZ, nullable=True),
@@ -410,6 +428,13 @@ referrals = sa.Table(
     sa.CheckConstraint("urgency IN ('emergency', 'high', 'routine')", name="urgency"),
     sa.CheckConstraint(_all_in("shared_categories", CATEGORIES), name="shared_categories"),
     sa.CheckConstraint("from_org_id <> to_org_id", name="not_to_self"),
+    sa.CheckConstraint(
+        "reason_code IS NULL OR " + _in("reason_code", REFERRAL_REASON_CODES), name="reason_code"
+    ),
+    sa.CheckConstraint(
+        "outcome_code IS NULL OR " + _in("outcome_code", REFERRAL_OUTCOME_CODES),
+        name="outcome_code",
+    ),
 )
 sa.Index(
     "ix_referrals_to_org_id_created_at_id",

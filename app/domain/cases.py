@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -26,8 +27,10 @@ from app.domain.errors import (
     PreconditionFailed,
     ValidationFailed,
 )
+from app.domain.events import EventType
 from app.domain.facts import access_from_facts
 from app.domain.freetext import CaseText, case_text
+from app.domain.journey_rules import risk_went_up
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
@@ -179,6 +182,7 @@ class CaseService:
         self.keyring = ctx.key_wrapper
         self.principal = ctx.principal
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     # -- loading through the policy ----------------------------------------------------------
     async def load(self, case_id: UUID) -> LoadedCase:
@@ -402,6 +406,7 @@ class CaseService:
         if touches_identity and row.identity_erased_at is not None:
             raise Conflict("The survivor's identity was erased; it cannot be edited")
         current = self._decrypt_identity(row)
+        identity_before = dataclasses.replace(current)  # `current` is changed in place below
         identity = current
         if touches_identity:
             for name, value in changes["identity"].items():
@@ -433,23 +438,26 @@ class CaseService:
             encrypted = _encrypted_identity(key, identity)
         else:
             encrypted = {f"{c}_enc": None for c in IDENTITY_COLUMNS}
+        fields = {
+            "gender": changes.get("gender", row.gender),
+            "nationality": changes.get("nationality", row.nationality),
+            "languages": changes.get("languages", row.languages),
+            "interpreter_needed": changes.get("interpreter_needed", row.interpreter_needed),
+            "is_minor": is_minor,
+            "age_band": band,
+            "exploitation_types": changes.get("exploitation_types", row.exploitation_types),
+            "identified_on": changes.get("identified_on", row.identified_on),
+            "identified_country": changes.get("identified_country", row.identified_country),
+            "needs": changes.get("needs", row.needs),
+            "risk_level": changes.get("risk_level", row.risk_level),
+        }
         version = await repo.update(
             self.session,
             id=case_id,
             expected_version=row.version,
             external_ref_enc=ref_enc,
             external_ref_hash=ref_hash,
-            gender=changes.get("gender", row.gender),
-            nationality=changes.get("nationality", row.nationality),
-            languages=changes.get("languages", row.languages),
-            interpreter_needed=changes.get("interpreter_needed", row.interpreter_needed),
-            is_minor=is_minor,
-            age_band=band,
-            exploitation_types=changes.get("exploitation_types", row.exploitation_types),
-            identified_on=changes.get("identified_on", row.identified_on),
-            identified_country=changes.get("identified_country", row.identified_country),
-            needs=changes.get("needs", row.needs),
-            risk_level=changes.get("risk_level", row.risk_level),
+            **fields,
             **encrypted,
         )
         if version is None:
@@ -457,6 +465,27 @@ class CaseService:
         # The response shows every visible category again: audit what was read and written.
         categories = _categories_of(changes) | loaded.access.visible
         await self.audit.record(self.principal, "case.update", [case_id], categories)
+        changed = changed_categories(
+            {name: getattr(row, name) for name in FIELD_CATEGORIES},
+            fields,
+            identity_before,
+            identity,
+        )
+        async with self.outbox.batch():
+            if changed:
+                await self.outbox.to_case(
+                    EventType.CASE_UPDATED, case_id, data={"version": version}, categories=changed
+                )
+            if risk_went_up(row.risk_level, fields["risk_level"]):
+                await self.outbox.to_case(
+                    EventType.CASE_RISK_RAISED,
+                    case_id,
+                    data={
+                        "risk_level": str(fields["risk_level"]),
+                        "previous_risk_level": row.risk_level,
+                    },
+                    category=Category.GENERAL,
+                )
         return self.view(await self.load(case_id))
 
     async def close(self, case_id: UUID, reason: str) -> CaseView:
@@ -464,19 +493,26 @@ class CaseService:
         loaded = await self.load_as_lead(case_id)
         reason_enc = self.text(loaded.row).seal("cases", case_id, "close_reason", reason)
         assert reason_enc is not None
-        if await repo.close(self.session, case_id, reason_enc) is None:
+        version = await repo.close(self.session, case_id, reason_enc)
+        if version is None:
             raise InvalidTransition(f"The case is already {loaded.row.status}")
         await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
         # Referrals build on cases, so this one import goes the other way at call time.
         from app.domain.referrals import withdraw_pending
 
-        await withdraw_pending(
-            self.session,
-            self.principal,
-            case_id,
-            HubWithdrawal.CASE_CLOSED,
-            self.text(loaded.row),
-        )
+        # Closing keeps the care team (nobody's access moves); pending referrals are withdrawn.
+        async with self.outbox.batch():
+            await self.outbox.to_case(
+                EventType.CASE_CLOSED, case_id, data={"status": "closed", "version": version}
+            )
+            await withdraw_pending(
+                self.session,
+                self.principal,
+                self.outbox,
+                case_id,
+                HubWithdrawal.CASE_CLOSED,
+                self.text(loaded.row),
+            )
         return self.view(await self.load(case_id))
 
     async def erase_identity(self, case_id: UUID) -> None:
@@ -491,6 +527,8 @@ class CaseService:
         await self.audit.record(
             self.principal, "case.identity_erase", [case_id], [Category.IDENTITY]
         )
+        # Everyone who sees the case sees that its identity is gone (`identity_erased`).
+        await self.outbox.to_case(EventType.CASE_IDENTITY_ERASED, case_id)
 
     # -- batches (GraphQL loads related objects for a page of cases at once) ----------------
     async def load_many(self, case_ids: Sequence[UUID]) -> dict[UUID, LoadedCase]:
@@ -515,6 +553,37 @@ class CaseService:
             categories = set().union(*(c.access.visible for c in loaded.values()))
             await self.audit.record(self.principal, "case.read", list(loaded), categories)
         return {case_id: self.view(c) for case_id, c in loaded.items()}
+
+
+# The case columns an edit may change, by the category they belong to. `external_ref` is the
+# lead's own reference (no one else ever sees it), so changing it tells no one anything.
+FIELD_CATEGORIES: dict[str, Category] = {
+    "gender": Category.DEMOGRAPHICS,
+    "nationality": Category.DEMOGRAPHICS,
+    "languages": Category.DEMOGRAPHICS,
+    "interpreter_needed": Category.DEMOGRAPHICS,
+    "is_minor": Category.DEMOGRAPHICS,
+    "age_band": Category.DEMOGRAPHICS,
+    "exploitation_types": Category.EXPLOITATION,
+    "identified_on": Category.EXPLOITATION,
+    "identified_country": Category.EXPLOITATION,
+    "needs": Category.GENERAL,
+    "risk_level": Category.GENERAL,
+}
+
+
+def changed_categories(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    identity_before: Identity,
+    identity_after: Identity,
+) -> frozenset[Category]:
+    """The categories whose content an edit really changed (what ``case.updated`` names): a
+    field set to the value it had changes nothing."""
+    changed = {c for name, c in FIELD_CATEGORIES.items() if before.get(name) != after.get(name)}
+    if identity_before != identity_after:
+        changed.add(Category.IDENTITY)
+    return frozenset(changed)
 
 
 def _categories_of(changes: dict[str, Any]) -> set[Category]:

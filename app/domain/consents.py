@@ -14,6 +14,7 @@ from app.db.repositories.consents import ConsentRow
 from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
+from app.domain.events import EventType, SubjectType
 from app.domain.freetext import CaseText
 from app.domain.pagination import KeysetList, Page
 from app.domain.vocabulary import Category, Granter
@@ -128,6 +129,7 @@ class ConsentService:
         self.principal = ctx.principal
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()
@@ -140,21 +142,23 @@ class ConsentService:
             raise ValidationFailed("No such organization", loc=["recipient_org_id"])
         text = self.cases.text(loaded.row)
         consent_id = uuid4()
-        row = await repo.insert(
-            self.session,
-            id=consent_id,
-            case_id=case_id,
-            granted_by=sorted({str(g) for g in data.granted_by}),
-            recipient_org_id=data.recipient_org_id,
-            recipient_kinds=sorted(set(data.recipient_kinds or [])),
-            categories=sorted({str(c) for c in data.categories}),
-            obtained_at=data.obtained_at,
-            expires_at=data.expires_at,
-            recorded_by_org_id=self.principal.org_id,
-            **text.seal_all(
-                TABLE, consent_id, purpose=data.purpose, evidence_ref=data.evidence_ref
-            ),
-        )
+        # A consent may widen what a care-team member sees (the case row is locked by now).
+        async with self.outbox.watching(case_id):
+            row = await repo.insert(
+                self.session,
+                id=consent_id,
+                case_id=case_id,
+                granted_by=sorted({str(g) for g in data.granted_by}),
+                recipient_org_id=data.recipient_org_id,
+                recipient_kinds=sorted(set(data.recipient_kinds or [])),
+                categories=sorted({str(c) for c in data.categories}),
+                obtained_at=data.obtained_at,
+                expires_at=data.expires_at,
+                recorded_by_org_id=self.principal.org_id,
+                **text.seal_all(
+                    TABLE, consent_id, purpose=data.purpose, evidence_ref=data.evidence_ref
+                ),
+            )
         await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "consent.grant", [case_id], data.categories)
         return Consent.of(row, text)
@@ -225,11 +229,23 @@ class ConsentService:
         loaded = await self.cases.load_as_lead(case_id)
         text = self.cases.text(loaded.row)
         reason_enc = text.seal(TABLE, consent_id, "revoke_reason", reason)
-        row = await repo.revoke(self.session, consent_id, case_id, reason_enc)
-        if row is None:
-            if await repo.get(self.session, consent_id, case_id) is None:
-                raise NotFound("No such consent")
-            raise InvalidTransition("The consent is already revoked")
-        await case_repo.touch(self.session, case_id)
-        await self.audit.record(self.principal, "consent.revoke", [case_id], row.categories)
+        async with self.outbox.batch():
+            # Revocation takes effect at once: members lose what it covered, inside `watching`.
+            async with self.outbox.watching(case_id):
+                row = await repo.revoke(self.session, consent_id, case_id, reason_enc)
+                if row is None:
+                    if await repo.get(self.session, consent_id, case_id) is None:
+                        raise NotFound("No such consent")
+                    raise InvalidTransition("The consent is already revoked")
+            await case_repo.touch(self.session, case_id)
+            await self.audit.record(self.principal, "consent.revoke", [case_id], row.categories)
+            # To the lead; today only the lead may revoke, so this reaches no one until someone
+            # else may (the hub's own expiry is `case.access_revoked`, from the worker).
+            await self.outbox.to_orgs(
+                EventType.CONSENT_REVOKED,
+                [loaded.row.lead_org_id],
+                subject=(SubjectType.CONSENT, consent_id),
+                case_id=case_id,
+                data={"consent_id": consent_id, "status": "revoked"},
+            )
         return Consent.of(row, text)

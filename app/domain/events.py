@@ -11,7 +11,9 @@ Recipients are decided when the event is written:
   entitled to that category (:func:`app.domain.access.entitled_categories`: the organisation's
   relationship and consents, not any one token's scopes);
 - a referral event goes to the other party of the referral (both for ``referral.expired``);
-- the actor's own organisation never hears about its own act.
+- the actor's own organisation never hears about its own act; the access changes it causes
+  (``case.access_granted``/``case.access_revoked``) are consequences, reported to every
+  organisation concerned, the actor included.
 
 Access changes are computed, not remembered: wrap a change that may move who sees what in
 ``async with ctx.outbox.watching(case_id):`` and the organisations whose entitled categories
@@ -224,6 +226,35 @@ class Outbox:
     session: Session
     actor_org_id: UUID | None
     written: int = field(default=0, init=False)
+    _pending: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
+    _audiences: dict[UUID, Audience] = field(default_factory=dict, init=False, repr=False)
+    _consequences: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
+
+    @asynccontextmanager
+    async def batch(self) -> AsyncIterator[None]:
+        """Collect the events written inside and append them in one statement at the end (a
+        change that emits several events — its own, access changes, hub withdrawals — writes
+        them together). Nested batches join the outer one; on an error nothing is written (the
+        transaction is rolled back anyway).
+
+        Access changes come last in the batch: a partner reads what happened (the referral
+        ended) before what it did to its access.
+
+        Inside a batch a case's audience is read once (by the first :meth:`to_case`, or the
+        closing read of :meth:`watching`) and reused: emit a batch's case events after the
+        change they describe, never before and after a change of who sees the case."""
+        if self._pending is not None:
+            yield
+            return
+        self._pending = []
+        try:
+            yield
+            events, self._pending = self._pending + self._consequences, None
+            await self._append(events)
+        finally:
+            self._pending = None
+            self._audiences.clear()
+            self._consequences = []
 
     async def audience(self, case_id: UUID, now: datetime | None = None) -> Audience:
         rows = await repo.audience(self.session, case_id)
@@ -242,7 +273,11 @@ class Outbox:
         """An event about a case, to every organisation that may see it now (and, with
         ``category``, that category; with ``categories``, at least one of them — ``data``
         then carries ``categories``: those of them the recipient may see)."""
-        audience = await self.audience(case_id)
+        audience = self._audiences.get(case_id)
+        if audience is None:
+            audience = await self.audience(case_id)
+            if self._pending is not None:
+                self._audiences[case_id] = audience
         wanted = frozenset(categories) if categories is not None else None
         events: list[dict[str, Any]] = []
         for org_id, entitled in audience.items():
@@ -283,9 +318,12 @@ class Outbox:
         whose entitlement shrank or grew get ``case.access_revoked`` / ``case.access_granted``.
         ``now`` is when the change takes effect (a consent's expiry, for the worker)."""
         moment = now or datetime.now(UTC)
+        self._audiences.pop(case_id, None)
         before = await self.audience(case_id, moment)
         yield
         after = await self.audience(case_id, max(moment, datetime.now(UTC)))
+        if self._pending is not None:
+            self._audiences[case_id] = after
         await self.access_changed(case_id, before, after)
 
     async def access_changed(self, case_id: UUID, before: Audience, after: Audience) -> int:
@@ -297,15 +335,23 @@ class Outbox:
                 case_id,
                 {"visible_categories": sorted_categories(change.visible)},
             )
+            # Access changes go to every organisation concerned, the actor included: completing
+            # its own referral is the receiver's act, losing the case is its consequence, and
+            # the removal signal is what keeps every copy of the case in step (CONTRACT: the
+            # receiver of a completed referral hears that it lost the case).
             for change in access_changes(before, after)
-            # The actor learns of its own access changes from the answer to its request.
-            if change.org_id != self.actor_org_id
         ]
+        if self._pending is not None:
+            self._consequences.extend(events)
+            return len(events)
         return await self._append(events)
 
     async def _append(self, events: list[dict[str, Any]]) -> int:
         if not events:
             return 0
+        if self._pending is not None:
+            self._pending.extend(events)
+            return len(events)
         await repo.append(self.session, events)
         self.written += len(events)
         return len(events)

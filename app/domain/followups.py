@@ -12,8 +12,9 @@ from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed u
 from app.domain.cases import CaseService
 from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.events import EventType, SubjectType
 from app.domain.facts import access_from_facts
-from app.domain.journey_rules import raised_risk
+from app.domain.journey_rules import raised_risk, risk_went_up
 from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
 from app.domain.vocabulary import Category, FollowUpOutcome, RiskLevel, UpdateKind
@@ -30,6 +31,7 @@ class FollowUpService:
         self.principal = ctx.principal
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     async def schedule(self, case_id: UUID, due_on: date) -> FollowUpRow:
         await self.session.begin()
@@ -90,6 +92,22 @@ class FollowUpService:
             occurred_at=contacted_at,
         )
         await self.audit.record(self.principal, "follow_up.record", [case_id], ["general"])
+        # Follow-ups are `general`: only organisations entitled to it hear of them.
+        async with self.outbox.batch():
+            await self.outbox.to_case(
+                EventType.FOLLOW_UP_RECORDED,
+                case_id,
+                subject=(SubjectType.FOLLOW_UP, follow_up_id),
+                data={"follow_up_id": follow_up_id, "outcome": str(outcome)},
+                category=Category.GENERAL,
+            )
+            if new_risk is not None and risk_went_up(risk, str(new_risk)):
+                await self.outbox.to_case(
+                    EventType.CASE_RISK_RAISED,
+                    case_id,
+                    data={"risk_level": str(new_risk), "previous_risk_level": risk},
+                    category=Category.GENERAL,
+                )
         return row
 
     async def due(

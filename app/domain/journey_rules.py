@@ -52,3 +52,13 @@ def raised_risk(current: RiskLevel | None, outcome: FollowUpOutcome) -> RiskLeve
     if current is None or _RISK_ORDER.index(current) < _RISK_ORDER.index(floor):
         return floor
     return current
+
+
+def risk_went_up(before: str | None, after: str | None) -> bool:
+    """Whether a case's risk level rose (``low < medium < high < critical``; no level at all is
+    below ``low``): what ``case.risk_raised`` announces. Lowering or clearing it is no raise."""
+    if after is None:
+        return False
+    if before is None:
+        return True
+    return _RISK_ORDER.index(RiskLevel(after)) > _RISK_ORDER.index(RiskLevel(before))

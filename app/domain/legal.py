@@ -14,6 +14,7 @@ from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  
 from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import PreconditionFailed
+from app.domain.events import EventType
 from app.domain.facts import access_from_facts
 from app.domain.freetext import CaseText
 from app.domain.pagination import KeysetList, Page
@@ -75,6 +76,7 @@ class LegalService:
         self.principal = ctx.principal
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.LEGAL, write=write)
@@ -149,6 +151,7 @@ class LegalService:
                     "prosecution_status": saved.prosecution_status,
                 },
             )
+            await self.outbox.to_case(EventType.CASE_UPDATED, case_id, categories=[Category.LEGAL])
         await self.audit.record(self.principal, "legal.update", [case_id], [Category.LEGAL])
         return saved
 

@@ -23,6 +23,7 @@ from app.db.repositories.placements import (
 from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import Conflict, NotFound, ValidationFailed
+from app.domain.events import EventType
 from app.domain.facts import access_from_facts
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
@@ -115,11 +116,18 @@ class PlacementService:
         self.principal = ctx.principal
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)
 
     async def _timeline(self, loaded: LoadedCase, summary: str, details: dict[str, Any]) -> None:
+        """Every placement change (a placement started or ended, a home review, a visit) goes on
+        the timeline and is announced as ``case.updated`` in ``placement``, to those who may see
+        placement data only."""
+        await self.outbox.to_case(
+            EventType.CASE_UPDATED, loaded.id, categories=[Category.PLACEMENT]
+        )
         await append_event(
             self.session,
             self.principal,

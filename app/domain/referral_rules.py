@@ -56,6 +56,42 @@ class Note(StrEnum):
     OUTCOME = "outcome"
 
 
+class Code(StrEnum):
+    """The coded outcome a transition records beside its free text (CONTRACT "Referral
+    outcomes (coded)"): countable, where the text is not."""
+
+    REASON_CODE = "reason_code"
+    OUTCOME_CODE = "outcome_code"
+
+
+class ReasonCode(StrEnum):
+    """Why a referral was declined or failed."""
+
+    NO_CAPACITY = "no_capacity"
+    NOT_ELIGIBLE = "not_eligible"
+    UNABLE_TO_CONTACT = "unable_to_contact"
+    SURVIVOR_DECLINED = "survivor_declined"
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    LOST_CONTACT = "lost_contact"
+    OTHER = "other"
+
+
+class OutcomeCode(StrEnum):
+    """How a completed referral ended."""
+
+    SERVICE_PROVIDED = "service_provided"
+    GOAL_ACHIEVED = "goal_achieved"
+    PARTIALLY_ACHIEVED = "partially_achieved"
+    REFERRED_ELSEWHERE = "referred_elsewhere"
+
+
+# What a transition records when its code is left out (older clients send only the text).
+DEFAULT_CODES: dict[Code, str] = {
+    Code.REASON_CODE: ReasonCode.OTHER,
+    Code.OUTCOME_CODE: OutcomeCode.SERVICE_PROVIDED,
+}
+
+
 S = ReferralStatus
 
 
@@ -73,6 +109,7 @@ class Transition:
     note: Note | None
     summary: str
     description: str
+    code: Code | None = None  # recorded beside the note; DEFAULT_CODES when left out
 
 
 TRANSITIONS: dict[Action, Transition] = {
@@ -93,8 +130,9 @@ TRANSITIONS: dict[Action, Transition] = {
             S.DECLINED,
             Party.RECEIVER,
             Note.REASON,
-            summary="Receiver: decline (reason required)",
-            description="Receiver: decline (reason required).",
+            summary="Receiver: decline (reason required; `reason_code` default `other`)",
+            description="Receiver: decline (reason required; `reasonCode` default `other`).",
+            code=Code.REASON_CODE,
         ),
         Transition(
             Action.START,
@@ -111,8 +149,11 @@ TRANSITIONS: dict[Action, Transition] = {
             S.COMPLETED,
             Party.RECEIVER,
             Note.OUTCOME,
-            summary="Receiver: completed, with an outcome (leaves the care team)",
-            description="Receiver: completed, with an outcome.",
+            summary="Receiver: completed, with an outcome (leaves the care team; `outcome_code` "
+            "default `service_provided`)",
+            description="Receiver: completed, with an outcome (`outcomeCode` default "
+            "`service_provided`).",
+            code=Code.OUTCOME_CODE,
         ),
         Transition(
             Action.FAIL,
@@ -120,8 +161,11 @@ TRANSITIONS: dict[Action, Transition] = {
             S.FAILED,
             Party.RECEIVER,
             Note.REASON,
-            summary="Receiver: could not be delivered (reason required)",
-            description="Receiver: could not be delivered (reason required).",
+            summary="Receiver: could not be delivered (reason required; `reason_code` default "
+            "`other`)",
+            description="Receiver: could not be delivered (reason required; `reasonCode` default "
+            "`other`).",
+            code=Code.REASON_CODE,
         ),
         Transition(
             Action.WITHDRAW,

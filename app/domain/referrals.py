@@ -8,6 +8,7 @@ team, ending it takes the receiver off again.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,17 +31,20 @@ from app.domain.errors import (
     NotFound,
     ValidationFailed,
 )
+from app.domain.events import EventType, Outbox, SubjectType
 from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.referral_rules import (
-    ACTIVE,
+    DEFAULT_CODES,
     Action,
     HubWithdrawal,
     Party,
     ReferralStatus,
+    Transition,
     check_case,
     effective_status,
+    ends_care,
     expected_lead,
     holds_capacity,
     transition,
@@ -65,6 +69,44 @@ class ReferralInput:
     shared_categories: list[Category]
     respond_by: datetime | None = None
     transfer_lead: bool = False
+
+
+# The event each status a referral moves to is announced with (to the other party).
+STATUS_EVENTS: dict[ReferralStatus, EventType] = {
+    ReferralStatus.PENDING: EventType.REFERRAL_CREATED,
+    ReferralStatus.ACCEPTED: EventType.REFERRAL_ACCEPTED,
+    ReferralStatus.DECLINED: EventType.REFERRAL_DECLINED,
+    ReferralStatus.IN_PROGRESS: EventType.REFERRAL_STARTED,
+    ReferralStatus.COMPLETED: EventType.REFERRAL_COMPLETED,
+    ReferralStatus.FAILED: EventType.REFERRAL_FAILED,
+    ReferralStatus.WITHDRAWN: EventType.REFERRAL_WITHDRAWN,
+    ReferralStatus.EXPIRED: EventType.REFERRAL_EXPIRED,
+}
+
+
+def referral_event_data(
+    referral_id: UUID,
+    status: ReferralStatus,
+    *,
+    reason_code: str | None = None,
+    outcome_code: str | None = None,
+) -> dict[str, Any]:
+    """What a referral event carries: the referral, its new status and, when there is one, the
+    coded reason or outcome (never the free-text reason or outcome)."""
+    data: dict[str, Any] = {"referral_id": referral_id, "status": str(status)}
+    if reason_code is not None:
+        data["reason_code"] = reason_code
+    if outcome_code is not None:
+        data["outcome_code"] = outcome_code
+    return data
+
+
+def coded(rule: Transition, given: str | None) -> dict[str, str | None]:
+    """The transition's code column (``reason_code`` or ``outcome_code``) as it is stored: what
+    the caller gave or the default; nothing for a transition without a code."""
+    if rule.code is None:
+        return {}
+    return {rule.code.value: given if given is not None else DEFAULT_CODES[rule.code]}
 
 
 # The receiver learns the case reference once it has been on the care team.
@@ -137,6 +179,7 @@ class ReferralService:
         self.principal = ctx.principal
         self.cases = CaseService(ctx)
         self.audit = ctx.audit
+        self.outbox = ctx.outbox
 
     # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
     def _text(self, row: ReferralRow) -> CaseText:
@@ -279,6 +322,14 @@ class ReferralService:
             self.cases.text(loaded.row), data.case_id, referral_id, "sent", str(data.service)
         )
         await self.audit.record(self.principal, "referral.create", [data.case_id], shared)
+        # A pending referral gives the receiver no access to the case yet (only the preview).
+        await self.outbox.to_orgs(
+            EventType.REFERRAL_CREATED,
+            [data.to_org_id],
+            subject=(SubjectType.REFERRAL, referral_id),
+            case_id=data.case_id,
+            data=referral_event_data(referral_id, ReferralStatus.PENDING),
+        )
         return self._view(await self._row(referral_id))
 
     async def _require_consent(
@@ -329,7 +380,10 @@ class ReferralService:
         *,
         reason: str | None = None,
         outcome: str | None = None,
+        code: str | None = None,
     ) -> ReferralView:
+        """Move a referral by ``action``. ``reason``/``outcome`` is the transition's note and
+        ``code`` its coded reason or outcome (``rule.code``; its default when left out)."""
         await self.session.begin()
         row = await self._row(referral_id)
         # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
@@ -353,36 +407,73 @@ class ReferralService:
             case_open=case.status == "open",
             lead_unchanged=case.lead_org_id == lead,
         )
-        # The conditional update runs first: concurrent transitions serialise on the row and
-        # all but one find the status already changed.
-        moved = await repo.transition(
-            self.session,
-            id=referral_id,
-            expected_status=str(current),
-            status=str(rule.target),
-            status_reason_enc=self._text(row).seal(TABLE, referral_id, "status_reason", reason),
-            outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
-            capacity_held=row.capacity_held,
-        )
-        if not moved:
-            raise InvalidTransition("The referral changed meanwhile; fetch it again")
         case_id, service = row.case_id, ServiceKind(row.service)
-        if action is Action.ACCEPT:
-            await self._join(row, service)
-        elif current in ACTIVE and rule.target not in ACTIVE:
-            await case_repo.end_referral_membership(self.session, referral_id)
-            if row.capacity_held:
-                await repo.give_back_place(self.session, row.to_org_id, str(service))
-                await repo.set_capacity_held(self.session, referral_id, False)
-        await self._timeline(self._text(row), case_id, referral_id, str(rule.target), str(service))
-        await self.audit.record(
-            self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
+        codes = coded(rule, code)
+        # Accepting puts an organisation on the care team (a lead transfer also moves the lead);
+        # ending an active referral takes it off: who sees what moves, inside `watching`.
+        moves_access = action is Action.ACCEPT or ends_care(current, rule)
+        watch: AbstractAsyncContextManager[None] = (
+            self.outbox.watching(case_id) if moves_access else nullcontext()
         )
-        if action is Action.ACCEPT and row.transfer_lead:
-            # The sender no longer leads: what it still had pending on the case goes.
-            await withdraw_pending(
-                self.session, self.principal, case_id, HubWithdrawal.LEAD_CHANGED, self._text(row)
+        async with self.outbox.batch():
+            async with watch:
+                # The conditional update runs first: concurrent transitions serialise on the row
+                # and all but one find the status already changed.
+                moved = await repo.transition(
+                    self.session,
+                    id=referral_id,
+                    expected_status=str(current),
+                    status=str(rule.target),
+                    status_reason_enc=self._text(row).seal(
+                        TABLE, referral_id, "status_reason", reason
+                    ),
+                    outcome_enc=self._text(row).seal(TABLE, referral_id, "outcome", outcome),
+                    capacity_held=row.capacity_held,
+                    reason_code=codes.get("reason_code"),
+                    outcome_code=codes.get("outcome_code"),
+                )
+                if not moved:
+                    raise InvalidTransition("The referral changed meanwhile; fetch it again")
+                if action is Action.ACCEPT:
+                    await self._join(row, service)
+                elif ends_care(current, rule):
+                    await case_repo.end_referral_membership(self.session, referral_id)
+                    if row.capacity_held:
+                        await repo.give_back_place(self.session, row.to_org_id, str(service))
+                        await repo.set_capacity_held(self.session, referral_id, False)
+            await self._timeline(
+                self._text(row), case_id, referral_id, str(rule.target), str(service)
             )
+            await self.audit.record(
+                self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
+            )
+            # To the other party (the actor hears nothing of its own act).
+            await self.outbox.to_orgs(
+                STATUS_EVENTS[rule.target],
+                [row.from_org_id, row.to_org_id],
+                subject=(SubjectType.REFERRAL, referral_id),
+                case_id=case_id,
+                data=referral_event_data(referral_id, rule.target, **codes),
+            )
+            if action is Action.ACCEPT and row.transfer_lead:
+                await self.outbox.to_case(
+                    EventType.CASE_LEAD_TRANSFERRED,
+                    case_id,
+                    data={
+                        "lead_org_id": row.to_org_id,
+                        "previous_lead_org_id": row.from_org_id,
+                        "referral_id": referral_id,
+                    },
+                )
+                # The sender no longer leads: what it still had pending on the case goes.
+                await withdraw_pending(
+                    self.session,
+                    self.principal,
+                    self.outbox,
+                    case_id,
+                    HubWithdrawal.LEAD_CHANGED,
+                    self._text(row),
+                )
         return self._view(await self._row(referral_id))
 
     async def _join(self, row: ReferralRow, service: ServiceKind) -> None:
@@ -450,13 +541,21 @@ async def _timeline(
 
 
 async def withdraw_pending(
-    session: Session, principal: Principal, case_id: UUID, why: HubWithdrawal, text: CaseText
+    session: Session,
+    principal: Principal,
+    outbox: Outbox,
+    case_id: UUID,
+    why: HubWithdrawal,
+    text: CaseText,
 ) -> int:
     """The hub withdraws every referral of the case still pending, because the case closed or
     its lead changed (CONTRACT "Referral outcomes"). Runs in the caller's transaction, which holds
     the case row lock, so no referral can be created or accepted on the case meanwhile. Each one
     moves through the same conditional update as any transition and gets a timeline entry; one
-    `referral.hub_withdraw` audit row names the case. ``text`` is the case's free-text cipher."""
+    `referral.hub_withdraw` audit row names the case. ``text`` is the case's free-text cipher.
+    Each receiver gets ``referral.withdrawn`` with ``reason_code`` ``case_closed`` or
+    ``lead_changed`` (the sender is the one who closed the case, or learns of the new lead by
+    ``case.lead_transferred``)."""
     cause = "case_closed" if why is HubWithdrawal.CASE_CLOSED else "lead_changed"
     withdrawn = 0
     for r in await repo.pending_of_case(session, case_id):
@@ -468,6 +567,8 @@ async def withdraw_pending(
             status_reason_enc=text.seal(TABLE, r.id, "status_reason", str(why)),
             outcome_enc=None,
             capacity_held=False,  # a pending referral holds no place
+            reason_code=None,  # the hub's own reasons are not a receiver's coded reasons
+            outcome_code=None,
         )
         if not moved:  # it expired meanwhile (a read stores that without the case lock)
             continue
@@ -482,6 +583,13 @@ async def withdraw_pending(
             r.service,
             withdrawn_by="hub",
             cause=cause,
+        )
+        await outbox.to_orgs(
+            EventType.REFERRAL_WITHDRAWN,
+            [r.to_org_id],
+            subject=(SubjectType.REFERRAL, r.id),
+            case_id=case_id,
+            data=referral_event_data(r.id, ReferralStatus.WITHDRAWN, reason_code=cause),
         )
     if withdrawn:
         await AuditTrail(session).record(

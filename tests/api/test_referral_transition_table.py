@@ -42,6 +42,10 @@ def test_every_transition_has_a_route_and_a_mutation(
     assert operation["requestBody"].get("required", False) is (rule.note is not None)
 
     note = f", {rule.note.value}: String!" if rule.note is not None else ""
+    if rule.code is not None:  # the coded reason or outcome: optional, its default when null
+        kind = "ReasonCode" if rule.code.value == "reason_code" else "OutcomeCode"
+        camel = "reasonCode" if rule.code.value == "reason_code" else "outcomeCode"
+        note += f", {camel}: {kind} = null"
     assert f"  {action}Referral(id: UUID!{note}): Referral\n" in sdl
     assert f"{rule.description} Needs scope `referrals:write`." in sdl
 

@@ -186,6 +186,7 @@ class TestReadAndPreview:
             "age_band": "25-34",
             "gender": "female",
             "languages": ["my", "th"],
+            "interpreter_needed": False,
             "needs": ["shelter", "medical", "legal"],
             "urgency": "high",
             "is_minor": False,

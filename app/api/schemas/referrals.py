@@ -7,7 +7,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
-from app.domain.referral_rules import Party, ReferralStatus
+from app.domain.referral_rules import OutcomeCode, Party, ReasonCode, ReferralStatus
 from app.domain.referrals import ReferralInput, ReferralView
 from app.domain.vocabulary import (
     AgeBand,
@@ -56,7 +56,20 @@ class ReasonIn(RequestModel):
     reason: Text
 
 
+class CodedReasonIn(RequestModel):
+    """Declining or failing: why, as a code (counted) and in words (encrypted)."""
+
+    reason_code: ReasonCode = Field(
+        default=ReasonCode.OTHER, description="Why, as a code; `other` when left out"
+    )
+    reason: Text
+
+
 class OutcomeIn(RequestModel):
+    outcome_code: OutcomeCode = Field(
+        default=OutcomeCode.SERVICE_PROVIDED,
+        description="How it ended, as a code; `service_provided` when left out",
+    )
     outcome: Text
 
 
@@ -91,6 +104,11 @@ class ReferralOut(ResponseModel):
     status: ReferralStatus
     status_reason: str | None
     outcome: str | None
+    reason_code: ReasonCode | None = Field(
+        description="Why it was declined or failed (null otherwise, and for referrals that "
+        "ended before codes were recorded)"
+    )
+    outcome_code: OutcomeCode | None = Field(description="How a completed referral ended")
     responded_at: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
@@ -120,6 +138,8 @@ class ReferralOut(ResponseModel):
             status=ReferralStatus(row.status),
             status_reason=view.status_reason,
             outcome=view.outcome,
+            reason_code=ReasonCode(row.reason_code) if row.reason_code else None,
+            outcome_code=OutcomeCode(row.outcome_code) if row.outcome_code else None,
             responded_at=row.responded_at,
             started_at=row.started_at,
             ended_at=row.ended_at,

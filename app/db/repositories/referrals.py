@@ -20,7 +20,8 @@ EFFECTIVE_STATUS = (
 _COLUMNS = f"""
     r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason_enc,
     r.shared_categories, r.respond_by, r.transfer_lead, r.status AS stored_status,
-    {EFFECTIVE_STATUS} AS status, r.status_reason_enc, r.outcome_enc, r.capacity_held,
+    {EFFECTIVE_STATUS} AS status, r.status_reason_enc, r.outcome_enc, r.reason_code,
+    r.outcome_code, r.capacity_held,
     r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version,
     c.reference AS case_reference,
     c.age_band, c.gender, c.languages, c.interpreter_needed, c.needs, c.is_minor,
@@ -48,6 +49,8 @@ class ReferralRow:
     status: str  # effective: a pending referral past its deadline reads as expired
     status_reason_enc: bytes | None
     outcome_enc: bytes | None
+    reason_code: str | None
+    outcome_code: str | None
     capacity_held: bool
     responded_at: datetime | None
     started_at: datetime | None
@@ -72,6 +75,7 @@ class ReferralRow:
 class PendingReferralRow:
     id: UUID
     service: str
+    to_org_id: UUID
 
 
 REFERRAL_ROWS = Rows(ReferralRow)
@@ -119,6 +123,8 @@ _TRANSITION = Query(
         status_reason_enc = COALESCE($4, status_reason_enc),
         outcome_enc = COALESCE($5, outcome_enc),
         capacity_held = $6,
+        reason_code = COALESCE($7, reason_code),
+        outcome_code = COALESCE($8, outcome_code),
         responded_at = CASE WHEN status = 'pending' THEN now() ELSE responded_at END,
         started_at = CASE WHEN $3 = 'in_progress' THEN now() ELSE started_at END,
         ended_at = CASE WHEN $3 IN ('completed', 'failed', 'withdrawn', 'declined', 'expired')
@@ -130,8 +136,9 @@ _TRANSITION = Query(
                AND $3 <> 'expired')
     RETURNING id
     """,
-    ("id", "expected_status", "status", "status_reason_enc", "outcome_enc", "capacity_held"),
-)
+    ("id", "expected_status", "status", "status_reason_enc", "outcome_enc", "capacity_held",
+     "reason_code", "outcome_code"),
+)  # fmt: skip
 
 _EXPIRE_DUE = Query(
     """
@@ -146,7 +153,7 @@ _EXPIRE_DUE = Query(
 # its deadline already reads as expired and is left to the expiry sweep.
 _PENDING_OF_CASE = Query(
     """
-    SELECT id, service FROM referrals
+    SELECT id, service, to_org_id FROM referrals
     WHERE case_id = $1 AND status = 'pending'
       AND NOT (respond_by IS NOT NULL AND respond_by <= now())
     ORDER BY created_at, id

@@ -13,10 +13,11 @@ import strawberry
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import mutation
 from app.api.graphql.types.case import Referral
-from app.api.graphql.types.enums import Category, ServiceKind, Urgency
+from app.api.graphql.types.enums import Category, OutcomeCode, ReasonCode, ServiceKind, Urgency
 from app.api.graphql.validation import validated
-from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
-from app.domain.referral_rules import TRANSITIONS, Note, Transition
+from app.api.schemas.common import RequestModel
+from app.api.schemas.referrals import CodedReasonIn, OutcomeIn, ReasonIn, ReferralCreate
+from app.domain.referral_rules import TRANSITIONS, Code, Note, Transition
 
 T = TypeVar("T")
 
@@ -37,10 +38,16 @@ class CreateReferralInput:
     transfer_lead: bool | None = strawberry.field(default=None, description="Default false")
 
 
-# The request model each kind of note is validated with (as the REST body is).
-_NOTE_MODELS: dict[Note, type[ReasonIn] | type[OutcomeIn]] = {
-    Note.REASON: ReasonIn,
-    Note.OUTCOME: OutcomeIn,
+# The request model each kind of note (and code) is validated with (as the REST body is).
+_NOTE_MODELS: dict[tuple[Note, Code | None], type[RequestModel]] = {
+    (Note.REASON, None): ReasonIn,
+    (Note.REASON, Code.REASON_CODE): CodedReasonIn,
+    (Note.OUTCOME, Code.OUTCOME_CODE): OutcomeIn,
+}
+# The GraphQL argument each code is given as (optional: the default when left out).
+_CODE_ARGS: dict[Code, Any] = {
+    Code.REASON_CODE: ReasonCode | None,
+    Code.OUTCOME_CODE: OutcomeCode | None,
 }
 
 
@@ -49,18 +56,31 @@ def _transition_mutation(rule: Transition) -> Any:
     (app.domain.referral_rules), taking the row's note (if any) as a required string."""
     note = rule.note
 
-    async def resolve(self: Any, info: Info, id: UUID, **text: str) -> Referral | None:
+    async def resolve(self: Any, info: Info, id: UUID, **given: Any) -> Referral | None:
         notes: dict[str, str] = {}
         if note is not None:
-            notes[note.value] = getattr(validated(_NOTE_MODELS[note], text), note.value)
+            fields = {k: v for k, v in given.items() if v is not None}
+            body = validated(_NOTE_MODELS[note, rule.code], fields)
+            notes[note.value] = getattr(body, note.value)
+            if rule.code is not None:
+                notes["code"] = str(getattr(body, rule.code.value))
         view = await info.context.services.referrals().act(id, rule.action, **notes)
         return Referral.of(view)
 
-    # Strawberry reads the arguments from the signature: `id`, then the note.
+    # Strawberry reads the arguments from the signature: `id`, then the note and its code.
     signature = inspect.signature(resolve)
     params = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     if note is not None:
         params.append(inspect.Parameter(note.value, inspect.Parameter.KEYWORD_ONLY, annotation=str))
+    if rule.code is not None:
+        params.append(
+            inspect.Parameter(
+                rule.code.value,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=_CODE_ARGS[rule.code],
+                default=None,
+            )
+        )
     resolve.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
     resolve.__name__ = resolve.__qualname__ = f"{rule.action.value}_referral"
     return mutation("referrals:write", description=rule.description)(resolve)

@@ -47,9 +47,11 @@ from app.api.graphql.types.enums import (
     Gender,
     Granter,
     OrganizationKind,
+    OutcomeCode,
     PlacementSetting,
     ProsecutionStatus,
     ProtectiveMeasure,
+    ReasonCode,
     ReferralDirection,
     ReferralStatus,
     ReliefStatus,
@@ -509,6 +511,12 @@ class Referral:
     status: ReferralStatus
     status_reason: str | None
     outcome: str | None
+    reason_code: ReasonCode | None = strawberry.field(
+        description="Why it was declined or failed (null otherwise)"
+    )
+    outcome_code: OutcomeCode | None = strawberry.field(
+        description="How a completed referral ended"
+    )
     responded_at: datetime | None
     started_at: datetime | None
     ended_at: datetime | None
@@ -540,6 +548,8 @@ class Referral:
             status=ReferralStatus(row.status),
             status_reason=view.status_reason,
             outcome=view.outcome,
+            reason_code=ReasonCode(row.reason_code) if row.reason_code else None,
+            outcome_code=OutcomeCode(row.outcome_code) if row.outcome_code else None,
             responded_at=row.responded_at,
             started_at=row.started_at,
             ended_at=row.ended_at,

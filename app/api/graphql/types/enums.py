@@ -11,6 +11,8 @@ from enum import StrEnum
 import strawberry
 
 from app.domain import vocabulary
+from app.domain.referral_rules import OutcomeCode as _OutcomeCode
+from app.domain.referral_rules import ReasonCode as _ReasonCode
 from app.domain.referral_rules import ReferralStatus as _ReferralStatus
 
 
@@ -29,6 +31,8 @@ _graphql(vocabulary.Granter, "Who gave a consent")
 _graphql(vocabulary.UpdateKind, "What a timeline update records")
 _graphql(vocabulary.Urgency, "How urgent a referral is")
 _graphql(_ReferralStatus, "Where a referral is in its life cycle")
+_graphql(_ReasonCode, "Why a referral was declined or failed")
+_graphql(_OutcomeCode, "How a completed referral ended")
 _graphql(vocabulary.TestimonyStatus, "Where a survivor's testimony preparation stands")
 _graphql(vocabulary.ProtectiveMeasure, "A measure protecting a survivor who testifies")
 _graphql(vocabulary.DocumentType, "An identity document")
@@ -48,6 +52,8 @@ CaseStatus = vocabulary.CaseStatus
 Granter = vocabulary.Granter
 UpdateKind = vocabulary.UpdateKind
 Urgency = vocabulary.Urgency
+ReasonCode = _ReasonCode
+OutcomeCode = _OutcomeCode
 ReferralStatus = _ReferralStatus
 TestimonyStatus = vocabulary.TestimonyStatus
 ProtectiveMeasure = vocabulary.ProtectiveMeasure
