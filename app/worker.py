@@ -258,6 +258,7 @@ class Worker:
         jobs: dict[str, Callable[[Session], Awaitable[int]]] = {
             "referrals_expired": lambda s: timed_jobs.expire_referrals(s, self.key_wrapper),
             "consents_expired": timed_jobs.expire_consents,
+            "consents_activated": timed_jobs.activate_consents,
             "visits_overdue": timed_jobs.announce_overdue_visits,
         }
         for name, job in jobs.items():

@@ -1,7 +1,8 @@
 """worker: markers for the timed jobs
 
 What the worker has already announced, so that each timed event is written once however many
-workers run: a consent's expiry (``consents.expiry_processed_at``), a referral's expiry with its
+workers run: a consent's expiry (``consents.expiry_processed_at``) and, for a consent recorded
+before it takes effect, its taking effect (``consents.activation_processed_at``), a referral's expiry with its
 timeline entry and audit row (``referrals.expiry_processed_at``) and a placement's overdue visit
 period (``placements.visit_overdue_notified_for``). What had already happened before this
 migration is marked as announced: no burst of stale events on the first run.
@@ -31,6 +32,10 @@ def upgrade() -> None:
         "consents", sa.Column("expiry_processed_at", sa.DateTime(timezone=True), nullable=True)
     )
     op.add_column(
+        "consents",
+        sa.Column("activation_processed_at", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
         "referrals", sa.Column("expiry_processed_at", sa.DateTime(timezone=True), nullable=True)
     )
     op.add_column(
@@ -38,6 +43,17 @@ def upgrade() -> None:
         sa.Column("visit_overdue_notified_for", sa.DateTime(timezone=True), nullable=True),
     )
     op.execute("UPDATE consents SET expiry_processed_at = now() WHERE expires_at <= now()")
+    op.execute(
+        "UPDATE consents SET activation_processed_at = now() "
+        "WHERE obtained_at > created_at AND obtained_at <= now()"
+    )
+    op.create_index(
+        "ix_consents_activation_unprocessed",
+        "consents",
+        ["obtained_at"],
+        unique=False,
+        postgresql_where=sa.text("obtained_at > created_at AND activation_processed_at IS NULL"),
+    )
     op.execute("UPDATE referrals SET expiry_processed_at = now() WHERE status = 'expired'")
     op.create_index(
         "ix_consents_expiry_unprocessed",
@@ -58,6 +74,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_referrals_expiry_unprocessed", table_name="referrals")
     op.drop_index("ix_consents_expiry_unprocessed", table_name="consents")
+    op.drop_index("ix_consents_activation_unprocessed", table_name="consents")
+    op.drop_column("consents", "activation_processed_at")
     op.drop_column("placements", "visit_overdue_notified_for")
     op.drop_column("referrals", "expiry_processed_at")
     op.drop_column("consents", "expiry_processed_at")

@@ -288,8 +288,10 @@ consents = sa.Table(
     sa.Column("revoked_at", TIMESTAMPTZ, nullable=True),
     sa.Column("revoke_reason_enc", sa.LargeBinary, nullable=True),
     sa.Column("recorded_by_org_id", sa.Uuid, nullable=False),
-    # When the worker emitted what this consent's expiry changed (app.domain.timed_jobs).
+    # When the worker emitted what this consent's expiry changed, and (for a consent recorded
+    # before its `obtained_at`) what its taking effect changed (app.domain.timed_jobs).
     sa.Column("expiry_processed_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("activation_processed_at", TIMESTAMPTZ, nullable=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
@@ -304,6 +306,11 @@ consents = sa.Table(
         "cardinality(categories) > 0 AND " + _all_in("categories", CATEGORIES), name="categories"
     ),
     sa.CheckConstraint("expires_at IS NULL OR expires_at > obtained_at", name="expiry"),
+)
+sa.Index(
+    "ix_consents_activation_unprocessed",
+    consents.c.obtained_at,
+    postgresql_where=sa.text("obtained_at > created_at AND activation_processed_at IS NULL"),
 )
 sa.Index(
     "ix_consents_expiry_unprocessed",

@@ -12,7 +12,8 @@ of workers may run the jobs at once and each unit is handled exactly once
   ``referral.expired``.
 - **Consent expiry**: when a consent's ``expires_at`` passes, the organisations whose entitled
   categories shrank at that moment get ``case.access_revoked`` (with what they still see), once
-  per consent.
+  per consent; likewise ``case.access_granted`` when a consent recorded before its
+  ``obtained_at`` takes effect.
 - **Overdue visits**: a home placement with no visit for the visit interval gets one
   ``placement.visit_overdue`` per overdue period (until the next visit), to the organisations
   entitled to the case's ``placement`` category (its lead and such members).
@@ -108,6 +109,22 @@ async def expire_consents(session: Session, batch: int = BATCH) -> int:
         await outbox.access_changed(consent.case_id, before, after)
     if consents:
         await repo.mark_consents(session, [c.id for c in consents])
+    return len(consents)
+
+
+async def activate_consents(session: Session, batch: int = BATCH) -> int:
+    """``case.access_granted`` when a consent recorded ahead of its ``obtained_at`` (within the
+    clock-skew allowance) takes effect: the audience just before that moment against the
+    audience at it, once per consent."""
+    consents = await repo.activated_consents(session, batch)
+    outbox = Outbox(session, actor_org_id=None)
+    for consent in consents:
+        moment = consent.expires_at  # here: obtained_at
+        before = await outbox.audience(consent.case_id, moment - _ONE_MICROSECOND)
+        after = await outbox.audience(consent.case_id, moment)
+        await outbox.access_changed(consent.case_id, before, after)
+    if consents:
+        await repo.mark_activated(session, [c.id for c in consents])
     return len(consents)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -140,6 +141,39 @@ async def test_consent_expiry_revokes_access_once(
             "subject_id": case_id,
             "case_id": case_id,
             "data": {"visible_categories": ["demographics"]},
+        }
+    ]
+
+
+async def test_a_consent_recorded_ahead_of_its_moment_grants_access_then_once(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    member: Partner,
+    case: dict[str, Any],
+    workers: tuple[Worker, Worker],
+) -> None:
+    case_id = UUID(case["id"])
+    await add_member(database, case_id, member.org.id, ["demographics", "medical"])
+    ahead = (datetime.now(UTC) + timedelta(minutes=2)).isoformat()
+    given = await consent(client, lead, case["id"], member, ["medical"], obtained_at=ahead)
+    await race(workers)
+    assert await events_of(database, "case.access_granted") == []  # not yet in effect
+    # Its moment comes (moved here rather than waited for).
+    await execute(
+        database,
+        "UPDATE consents SET obtained_at = now() - interval '1 second', "
+        "created_at = now() - interval '1 minute' WHERE id = $1",
+        UUID(given["id"]),
+    )
+    await race(workers)
+    await race(workers)
+    assert await events_of(database, "case.access_granted") == [
+        {
+            "org_id": member.org.id,
+            "subject_id": case_id,
+            "case_id": case_id,
+            "data": {"visible_categories": ["demographics", "medical"]},
         }
     ]
 

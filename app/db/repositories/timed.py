@@ -89,6 +89,23 @@ _EXPIRED_CONSENTS = Query(
     ("limit",),
 )
 
+# Consents recorded before their `obtained_at` (up to the clock-skew allowance ahead) whose
+# moment has come.
+_ACTIVATED_CONSENTS = Query(
+    """
+    SELECT id, case_id, obtained_at AS expires_at FROM consents
+    WHERE obtained_at > created_at AND obtained_at <= now() AND activation_processed_at IS NULL
+    ORDER BY obtained_at, id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+    """,
+    ("limit",),
+)
+
+_MARK_ACTIVATED = Query(
+    "UPDATE consents SET activation_processed_at = now() WHERE id = ANY ($1::uuid[])", ("ids",)
+)
+
 _MARK_CONSENTS = Query(
     "UPDATE consents SET expiry_processed_at = now() WHERE id = ANY ($1::uuid[])", ("ids",)
 )
@@ -129,6 +146,8 @@ _NEXT_MOMENT = Query(
          WHERE status = 'expired' AND expiry_processed_at IS NULL LIMIT 1),
         (SELECT min(expires_at) FROM consents
          WHERE expires_at IS NOT NULL AND expiry_processed_at IS NULL),
+        (SELECT min(obtained_at) FROM consents
+         WHERE obtained_at > created_at AND activation_processed_at IS NULL),
         (SELECT min(b.basis + make_interval(secs => $2))
          FROM placements p
          CROSS JOIN LATERAL (
@@ -155,6 +174,15 @@ async def expired_consents(session: Session, limit: int) -> list[ExpiredConsent]
 
 async def mark_consents(session: Session, ids: list[UUID]) -> None:
     await session.execute(_MARK_CONSENTS, ids=ids)
+
+
+async def activated_consents(session: Session, limit: int) -> list[ExpiredConsent]:
+    """Like :func:`expired_consents`, the moment being ``obtained_at`` (in ``expires_at``)."""
+    return EXPIRED_CONSENTS.many(await session.fetch(_ACTIVATED_CONSENTS, limit=limit))
+
+
+async def mark_activated(session: Session, ids: list[UUID]) -> None:
+    await session.execute(_MARK_ACTIVATED, ids=ids)
 
 
 async def overdue_visits(
