@@ -148,3 +148,25 @@ async def test_sigterm_finishes_the_attempts_in_flight_and_exits_0(
     states = await rows(database, "SELECT status, attempts FROM webhook_deliveries")
     assert states == [{"status": "succeeded", "attempts": 1}] * 10
     assert len(receiver.requests) == 10
+
+
+async def test_a_lease_no_longer_than_an_attempt_is_a_settings_error(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "AFTERCARE_DATA_DIR": str(tmp_path),
+        "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": "10",
+        "AFTERCARE_WEBHOOK_LEASE_SECONDS": "10",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "worker",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await process.communicate()
+    assert process.returncode == 2
+    assert b"AFTERCARE_WEBHOOK_LEASE_SECONDS must be longer" in err
