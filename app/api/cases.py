@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
@@ -16,7 +16,7 @@ from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response
+from app.api.responses import model_response, page_response, versioned_response
 from app.api.schemas.cases import (
     AccessLogEntry,
     CaseCreate,
@@ -97,7 +97,7 @@ async def list_cases(
 @router.get("/{case_id}", response_model=CaseOut, summary="A case, as far as you may see it")
 async def get_case(case_id: UUID, ctx: CasesReadCtx) -> Response:
     view = await CaseService(ctx).get(case_id)
-    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+    return versioned_response(CaseOut.of(view), view.version)
 
 
 @router.patch(
@@ -114,7 +114,7 @@ async def patch_case(
 ) -> Response:
     version = expected_version(if_match)
     view = await CaseService(ctx).update(case_id, body.to_changes(), expected_version=version)
-    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+    return versioned_response(CaseOut.of(view), view.version)
 
 
 @router.post(
@@ -125,7 +125,7 @@ async def patch_case(
 )
 async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> Response:
     view = await CaseService(ctx).close(case_id, body.reason)
-    return model_response(CaseOut.of(view), headers={"ETag": etag(view.version)})
+    return versioned_response(CaseOut.of(view), view.version)
 
 
 @router.delete(
@@ -162,20 +162,11 @@ async def access_log(
     summary="Record the survivor's (or guardian's) consent",
 )
 async def create_consent(
-    case_id: UUID,
-    body: ConsentCreate,
-    ctx: ConsentsWriteCtx,
-    idem: Idempotent,
-    request: Request,
+    case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteCtx, idem: Idempotent
 ) -> Response:
     async def create() -> Created:
-        service = ConsentService(ctx)
-        row = await service.grant(case_id, body.to_input())
-        return Created(
-            ConsentOut.of(row, datetime.now(UTC)),
-            location=f"/v1/cases/{case_id}/consents/{row.id}",
-            case_id=case_id,
-        )
+        row = await ConsentService(ctx).grant(case_id, body.to_input())
+        return Created.in_case(case_id, "consents", row.id, ConsentOut.of(row, datetime.now(UTC)))
 
     return await idem.create(ctx, create)
 
@@ -203,9 +194,7 @@ async def list_consents(
 )
 async def get_consent(case_id: UUID, consent_id: UUID, ctx: CasesReadCtx) -> Response:
     row = await ConsentService(ctx).get(case_id, consent_id)
-    return model_response(
-        ConsentOut.of(row, datetime.now(UTC)), headers={"ETag": etag(row.version)}
-    )
+    return versioned_response(ConsentOut.of(row, datetime.now(UTC)), row.version)
 
 
 @router.post(
@@ -232,19 +221,11 @@ async def revoke_consent(
     summary="Add an update to the timeline (immutable; correct with `supersedes`)",
 )
 async def create_update(
-    case_id: UUID,
-    body: UpdateCreate,
-    ctx: CasesWriteCtx,
-    idem: Idempotent,
+    case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx, idem: Idempotent
 ) -> Response:
     async def create() -> Created:
-        updates = UpdateService(ctx)
-        row = await updates.post(case_id, body.to_input())
-        return Created(
-            UpdateOut.of(row),
-            location=f"/v1/cases/{case_id}/updates/{row.id}",
-            case_id=case_id,
-        )
+        row = await UpdateService(ctx).post(case_id, body.to_input())
+        return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
 
     return await idem.create(ctx, create)
 
@@ -256,7 +237,7 @@ async def create_update(
 )
 async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> Response:
     row = await UpdateService(ctx).get(case_id, update_id)
-    return model_response(UpdateOut.of(row), headers={"ETag": etag(1)})
+    return versioned_response(UpdateOut.of(row), 1)
 
 
 @router.get(

@@ -12,11 +12,12 @@ such as ``CasesWriteCtx`` name the common scope sets. Endpoints take one of them
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, Request, Security
+from fastapi import Depends, Request, params
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from fastapi.security.utils import get_authorization_scheme_param
@@ -83,13 +84,18 @@ class _BearerToken(OAuth2):
         )
 
     async def __call__(self, request: Request) -> str | None:  # type: ignore[override]
-        authorization = request.headers.get("Authorization")
-        if not authorization:
-            return None
-        scheme, token = get_authorization_scheme_param(authorization)
-        if scheme.lower() != "bearer" or not token:
-            raise InvalidToken("Authorization must be a Bearer token")
-        return token
+        return bearer_token_of(request)
+
+
+def bearer_token_of(request: Request) -> str | None:
+    """The request's bearer token, ``None`` without an ``Authorization`` header."""
+    authorization = request.headers.get("Authorization")
+    if not authorization:
+        return None
+    scheme, token = get_authorization_scheme_param(authorization)
+    if scheme.lower() != "bearer" or not token:
+        raise InvalidToken("Authorization must be a Bearer token")
+    return token
 
 
 bearer_token = _BearerToken()
@@ -143,20 +149,24 @@ async def request_context(
     )
 
 
-class _ContextFor:
-    """The dependency for one scope set: one call resolves the session, the token and the
-    context (a flat dependency tree; FastAPI resolves it once per request)."""
+_rest_unit_of_work = UnitOfWork(_rest_session)
+
+
+class _ContextFor(_BearerToken):
+    """The dependency for one scope set: the unit of work, the bearer token and the context in
+    one flat dependency (no sub-dependencies for FastAPI to resolve on every request: that
+    resolution was a fifth of a hot request's CPU). It is the bearer security scheme itself,
+    so the OpenAPI document names the scheme and the scopes exactly as before."""
 
     def __init__(self, scopes: tuple[str, ...]) -> None:
+        super().__init__()
         self.scopes = scopes
+        self._unit_of_work = asynccontextmanager(_rest_unit_of_work.__call__)
 
-    async def __call__(
-        self,
-        request: Request,
-        session: DbSession,
-        token: Annotated[str | None, Depends(bearer_token)],
-    ) -> RequestContext:
-        return await request_context(request, session, token, self.scopes)
+    async def __call__(self, request: Request) -> AsyncIterator[RequestContext]:  # type: ignore[override]
+        token = bearer_token_of(request)
+        async with self._unit_of_work(request) as session:
+            yield await request_context(request, session, token, self.scopes)
 
 
 def require_scopes(*scopes: str) -> Any:
@@ -164,7 +174,9 @@ def require_scopes(*scopes: str) -> Any:
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:  # a typo here would silently lock an endpoint
         raise ValueError(f"unknown scopes {unknown}")
-    return Annotated[RequestContext, Security(_ContextFor(scopes), scopes=list(scopes))]
+    # ``scope="function"``: committed after the endpoint returns, before the response is sent.
+    context = params.Security(_ContextFor(scopes), scopes=list(scopes), scope="function")
+    return Annotated[RequestContext, context]
 
 
 AnyCtx = require_scopes()

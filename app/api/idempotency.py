@@ -42,6 +42,11 @@ class Created:
     headers: Mapping[str, str] = field(default_factory=dict)  # sent after Location
     exclude_unset: bool = False
 
+    @classmethod
+    def in_case(cls, case_id: UUID, kind: str, item_id: UUID, body: BaseModel) -> Created:
+        """An item of a case's ``kind`` list, at ``/v1/cases/{case_id}/{kind}/{item_id}``."""
+        return cls(body, location=f"/v1/cases/{case_id}/{kind}/{item_id}", case_id=case_id)
+
 
 class IdempotentRequest:
     """The ``Idempotency-Key`` of a creating request; :meth:`create` runs the work for the

@@ -7,12 +7,12 @@ from uuid import UUID
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from app.api.conditional import IfMatch, etag, expected_version
+from app.api.conditional import IfMatch, expected_version
 from app.api.deps import LegalReadCtx, LegalWriteCtx
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response
+from app.api.responses import page_response, versioned_response
 from app.api.schemas.legal import LegalIn, LegalOut, TestimonyRow
 from app.domain.legal import LegalService
 from app.domain.vocabulary import TestimonyStatus
@@ -27,7 +27,7 @@ router = APIRouter(
 @router.get("/v1/cases/{case_id}/legal", response_model=LegalOut, summary="The legal record")
 async def get_legal(case_id: UUID, ctx: LegalReadCtx) -> Response:
     record = await LegalService(ctx).get(case_id)
-    return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
+    return versioned_response(LegalOut.of(case_id, record), record.version)
 
 
 @router.put(
@@ -44,7 +44,7 @@ async def put_legal(
 ) -> Response:
     version = expected_version(if_match)
     record = await LegalService(ctx).put(case_id, body.to_record(), expected_version=version)
-    return model_response(LegalOut.of(case_id, record), headers={"ETag": etag(record.version)})
+    return versioned_response(LegalOut.of(case_id, record), record.version)
 
 
 @router.get(

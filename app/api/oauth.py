@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import orjson
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from app.api.context import AppContext
 from app.api.deps import Context, DbSession
+from app.db.database import Session
 from app.domain.clients import Client, ClientAuthenticationFailed, ClientService
 from app.domain.scopes import SCOPES
 from app.domain.tokens import OAuthError
@@ -169,50 +171,45 @@ def _is_form(request: Request) -> bool:
     )
 
 
-@router.post("/oauth/revoke", summary="Token revocation (RFC 7009)", responses=_RATE_LIMITED)
-async def revoke(
-    request: Request,
-    session: DbSession,
-    ctx: Context,
-    token: FormStr = None,
-    token_type_hint: FormStr = None,
-    client_id: FormStr = None,
-    client_secret: FormStr = None,
-) -> Response:
-    basic = False
-    try:
-        params = await _form(request)
-        client, basic = await _client_from(request, session, params)
-        value = params.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "token is required")
-        await ctx.tokens(session).revoke(client, value)
-    except OAuthError as exc:
-        return oauth_error(exc, basic=basic)
-    return _json({})
+# Revocation and introspection: the client authenticated, then one thing done with `token`.
+TokenAction = Callable[[AppContext, Session, Client, str], Awaitable[object]]
 
 
-@router.post("/oauth/introspect", summary="Token introspection (RFC 7662)", responses=_RATE_LIMITED)
-async def introspect(
-    request: Request,
-    session: DbSession,
-    ctx: Context,
-    token: FormStr = None,
-    token_type_hint: FormStr = None,
-    client_id: FormStr = None,
-    client_secret: FormStr = None,
-) -> Response:
-    basic = False
-    try:
-        params = await _form(request)
-        client, basic = await _client_from(request, session, params)
-        value = params.get("token")
-        if not value:
-            raise OAuthError("invalid_request", "token is required")
-        result = await ctx.tokens(session).introspect(client, value)
-    except OAuthError as exc:
-        return oauth_error(exc, basic=basic)
-    return _json(result)
+def _token_endpoint(name: str, summary: str, act: TokenAction) -> None:
+    @router.post(f"/oauth/{name}", name=name, summary=summary, responses=_RATE_LIMITED)
+    async def endpoint(
+        request: Request,
+        session: DbSession,
+        ctx: Context,
+        token: FormStr = None,
+        token_type_hint: FormStr = None,
+        client_id: FormStr = None,
+        client_secret: FormStr = None,
+    ) -> Response:
+        basic = False
+        try:
+            params = await _form(request)
+            client, basic = await _client_from(request, session, params)
+            value = params.get("token")
+            if not value:
+                raise OAuthError("invalid_request", "token is required")
+            result = await act(ctx, session, client, value)
+        except OAuthError as exc:
+            return oauth_error(exc, basic=basic)
+        return _json(result)
+
+
+async def _revoke(ctx: AppContext, session: Session, client: Client, value: str) -> object:
+    await ctx.tokens(session).revoke(client, value)
+    return {}
+
+
+async def _introspect(ctx: AppContext, session: Session, client: Client, value: str) -> object:
+    return await ctx.tokens(session).introspect(client, value)
+
+
+_token_endpoint("revoke", "Token revocation (RFC 7009)", _revoke)
+_token_endpoint("introspect", "Token introspection (RFC 7662)", _introspect)
 
 
 @router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)")

@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query
+from starlette.responses import Response
 
-from app.api.conditional import IfMatch, etag, expected_version
+from app.api.conditional import IfMatch, expected_version
 from app.api.deps import AnyCtx, DirectoryWriteCtx
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
+from app.api.responses import page_response, versioned_response
 from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
+from app.domain.context import RequestContext
 from app.domain.organizations import DirectoryFilter, OrganizationService
 from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
 
@@ -52,7 +55,7 @@ async def list_organizations(
     ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
-) -> PageOut[OrganizationOut]:
+) -> Response:
     page = await OrganizationService(ctx.session).list(
         DirectoryFilter(
             kind,
@@ -68,18 +71,17 @@ async def list_organizations(
         limit=limit,
         cursor=cursor,
     )
-    return PageOut(items=[OrganizationOut.of(o) for o in page.items], next_cursor=page.next_cursor)
+    return page_response(page, OrganizationOut, OrganizationOut.of)
 
 
-@router.get(
-    "/me",
-    response_model=OrganizationOut,
-    summary="Your own organisation",
-)
-async def get_my_organization(ctx: AnyCtx, response: Response) -> OrganizationOut:
-    org = await OrganizationService(ctx.session).get(ctx.principal.org_id)
-    response.headers["ETag"] = etag(org.version)
-    return OrganizationOut.of(org)
+async def _organization(ctx: RequestContext, org_id: UUID) -> Response:
+    org = await OrganizationService(ctx.session).get(org_id)
+    return versioned_response(OrganizationOut.of(org), org.version)
+
+
+@router.get("/me", response_model=OrganizationOut, summary="Your own organisation")
+async def get_my_organization(ctx: AnyCtx) -> Response:
+    return await _organization(ctx, ctx.principal.org_id)
 
 
 @router.patch(
@@ -89,17 +91,12 @@ async def get_my_organization(ctx: AnyCtx, response: Response) -> OrganizationOu
     responses=problem_responses(412, 428),
 )
 async def patch_my_organization(
-    body: OrganizationPatch,
-    ctx: DirectoryWriteCtx,
-    response: Response,
-    if_match: IfMatch = None,
-) -> OrganizationOut:
-    version = expected_version(if_match)
+    body: OrganizationPatch, ctx: DirectoryWriteCtx, if_match: IfMatch = None
+) -> Response:
     org = await OrganizationService(ctx.session).update_profile(
-        ctx.principal.org_id, body.to_change(), expected_version=version
+        ctx.principal.org_id, body.to_change(), expected_version=expected_version(if_match)
     )
-    response.headers["ETag"] = etag(org.version)
-    return OrganizationOut.of(org)
+    return versioned_response(OrganizationOut.of(org), org.version)
 
 
 @router.get(
@@ -108,7 +105,5 @@ async def patch_my_organization(
     summary="One organisation",
     responses=problem_responses(404),
 )
-async def get_organization(org_id: UUID, ctx: AnyCtx, response: Response) -> OrganizationOut:
-    org = await OrganizationService(ctx.session).get(org_id)
-    response.headers["ETag"] = etag(org.version)
-    return OrganizationOut.of(org)
+async def get_organization(org_id: UUID, ctx: AnyCtx) -> Response:
+    return await _organization(ctx, org_id)

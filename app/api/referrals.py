@@ -10,13 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, Body, Query
 from starlette.responses import Response
 
-from app.api.conditional import etag
 from app.api.deps import ReferralsReadCtx, ReferralsWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response
+from app.api.responses import model_response, page_response, versioned_response
 from app.api.schemas.referrals import (
     AcceptIn,
     CodedReasonIn,
@@ -79,7 +78,7 @@ async def list_referrals(
 @router.get("/{referral_id}", response_model=ReferralOut, summary="One referral")
 async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> Response:
     view = await ReferralService(ctx).get(referral_id)
-    return model_response(ReferralOut.of(view), headers={"ETag": etag(view.row.version)})
+    return versioned_response(ReferralOut.of(view), view.row.version)
 
 
 # -- transitions: one route per row of the state machine (app.domain.referral_rules) ----------

@@ -8,6 +8,7 @@ from typing import TypeVar
 from pydantic import BaseModel
 from starlette.responses import Response
 
+from app.api.conditional import etag
 from app.api.pagination import PageOut
 from app.domain.pagination import Page
 
@@ -24,6 +25,11 @@ def model_response(
         media_type="application/json",
         headers=dict(headers or {}),
     )
+
+
+def versioned_response(model: BaseModel, version: int, status: int = 200) -> Response:
+    """One resource with its ``ETag`` (its version, for ``If-Match``)."""
+    return model_response(model, status, headers={"ETag": etag(version)})
 
 
 def page_response(page: Page[T], out: type[M], convert: Callable[[T], M]) -> Response:

@@ -184,6 +184,9 @@ class TestStaticCost:
         )
         assert "errors" not in await gql(client, lead, query, {"n": 10})
         assert_too_costly(await gql(client, lead, query, {"n": 100}))
+        # the same text again: its cost is remembered per page size, not per text
+        assert "errors" not in await gql(client, lead, query, {"n": 10})
+        assert_too_costly(await gql(client, lead, query, {"n": "100"}))  # not a number: worst
 
     async def test_the_benchmark_page_still_runs(
         self, client: httpx.AsyncClient, lead: Partner

@@ -12,7 +12,7 @@ Generic over the node type: this module knows no GraphQL type of the schema.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import strawberry
 
@@ -35,16 +35,34 @@ class PageInfo:
     has_previous_page: bool = strawberry.field(
         description="True when this page was asked for with `after`"
     )
-    start_cursor: str | None
-    end_cursor: str | None = strawberry.field(
+    # The page's first and last items and their list's cursor recipe: cursors are encoded
+    # only when asked for (a page of cases with their referrals has 51 page infos).
+    first: strawberry.Private[Any]
+    last: strawberry.Private[Any]
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def start_cursor(self) -> str | None:
+        return self.cursor_of(self.first) if self.first is not None else None
+
+    @strawberry.field(
         description="Pass as `after` to get the next page; opaque, stable under inserts"
     )
+    def end_cursor(self) -> str | None:
+        return self.cursor_of(self.last) if self.last is not None else None
 
 
 @strawberry.type(description="One item of a page and its cursor (Relay)")
 class Edge(Generic[NodeT]):
     node: NodeT
-    cursor: str
+    # The domain item the node was built from and its list's cursor recipe: a cursor is
+    # encoded only when the query asks for it (most ask for `pageInfo.endCursor` alone).
+    item: strawberry.Private[Any]
+    cursor_of: strawberry.Private[Callable[[Any], str]]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return self.cursor_of(self.item)
 
 
 @strawberry.type(description="A page of a list (Relay connection); at most 100 items")
@@ -64,14 +82,15 @@ def page_size(first: int) -> int:
 def connection(
     page: Page[T], node: Callable[[T], N], cursor: Callable[[T], str], *, after: str | None
 ) -> Connection[N]:
-    edges = [Edge(node=node(item), cursor=cursor(item)) for item in page.items]
+    items = page.items
     return Connection(
-        edges=edges,
+        edges=[Edge(node=node(item), item=item, cursor_of=cursor) for item in items],
         page_info=PageInfo(
             has_next_page=page.next_cursor is not None,
             has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=edges[-1].cursor if edges else None,
+            first=items[0] if items else None,
+            last=items[-1] if items else None,
+            cursor_of=cursor,
         ),
     )
 

@@ -340,8 +340,15 @@ class OperationLimits(SchemaExtension):
         operation = _operation(document, self.named) if document else None
         if document is not None and operation is not None:
             limits = self.limits
-            schema = context.schema._schema
-            cost = operation_cost(schema, document, operation, context.variables, limits)
+            cost = _cached_cost(
+                context.schema._schema,
+                context.query,
+                document,
+                operation,
+                self.named,
+                context.variables,
+                limits,
+            )
             if cost.fields > limits.max_cost:
                 raise QueryTooCostly(
                     f"The operation could return more than {limits.max_cost:,} fields (each "
@@ -355,6 +362,41 @@ class OperationLimits(SchemaExtension):
                     "smaller pages or fewer fields"
                 )
         yield
+
+
+# Partners send the same few operations all day: their costs, by query text, operation name
+# and what the variables mean to the cost (each one's page size; anything else counts the
+# most), for these limits and this schema. Bounded; the oldest entry goes first.
+_COSTS: dict[tuple[Any, ...], Measure] = {}
+COST_CACHE_SIZE = 256
+
+
+def _page_value(value: Any) -> int | None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None  # counted as the largest page
+    return min(max(value, 1), MAX_FIRST)
+
+
+def _cached_cost(
+    schema: GraphQLSchema,
+    query: str | None,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    named: str | None,
+    variables: Mapping[str, Any] | None,
+    limits: Limits,
+) -> Measure:
+    if query is None:
+        return operation_cost(schema, document, operation, variables, limits)
+    pages = tuple(sorted((k, _page_value(v)) for k, v in (variables or {}).items()))
+    key = (id(schema), limits, query, named, pages)
+    cost = _COSTS.get(key)
+    if cost is None:
+        cost = operation_cost(schema, document, operation, variables, limits)
+        if len(_COSTS) >= COST_CACHE_SIZE:
+            del _COSTS[next(iter(_COSTS))]
+        _COSTS[key] = cost
+    return cost
 
 
 # --- the response cap (during execution) -----------------------------------------------------

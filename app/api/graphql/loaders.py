@@ -9,7 +9,7 @@ so the domain reads them without loading and checking the case a second time.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TypeVar
 from uuid import UUID
@@ -68,88 +68,33 @@ async def load_pages(keys: Sequence[CasePageKey], fetch: FetchPages[T]) -> list[
     return [pages[key.case_id, key.first, key.after, key.filter] for key in keys]
 
 
-class CaseByIdLoader(DataLoader[UUID, CaseView | None]):
-    """Cases as the caller may see them (None: not visible); audited as one ``case.read``."""
+K = TypeVar("K")
+V = TypeVar("V")
 
-    def __init__(self, services: Services) -> None:
+
+class ByIdLoader(DataLoader[UUID, V | None]):
+    """Things by id, one domain call (one statement) per batch; ``None`` where there is none
+    (or the caller may not see it)."""
+
+    def __init__(self, fetch: Callable[[list[UUID]], Awaitable[Mapping[UUID, V]]]) -> None:
         super().__init__(load_fn=self._load)
-        self._services = services
+        self._fetch = fetch
 
-    async def _load(self, keys: list[UUID]) -> list[CaseView | None]:
-        views = await self._services.cases().get_many(keys)
-        return [views.get(key) for key in keys]
-
-
-class OrganizationByIdLoader(DataLoader[UUID, Organization | None]):
-    """Directory entries (public to every partner), one statement per batch."""
-
-    def __init__(self, services: Services) -> None:
-        super().__init__(load_fn=self._load)
-        self._services = services
-
-    async def _load(self, keys: list[UUID]) -> list[Organization | None]:
-        found = await self._services.organizations().get_many(keys)
+    async def _load(self, keys: list[UUID]) -> list[V | None]:
+        found = await self._fetch(keys)
         return [found.get(key) for key in keys]
 
 
-class UpdatesByCaseLoader(DataLoader[CasePageKey, Page[TimelineUpdate]]):
-    """A page of each case's timeline (``filter``: a category), as ``UpdateService.list``
-    would give it, in one statement per batch and one ``update.list`` audit row."""
+class CasePagesLoader(DataLoader[CasePageKey, Page[T]]):
+    """A page of a list under each case (:func:`load_pages`), as the list's REST endpoint
+    would give it, in one statement per batch."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, fetch: FetchPages[T]) -> None:
         super().__init__(load_fn=self._load)
-        self._services = services
+        self._fetch = fetch
 
-    async def _load(self, keys: list[CasePageKey]) -> list[Page[TimelineUpdate]]:
+    async def _load(self, keys: list[CasePageKey]) -> list[Page[T]]:
         return await load_pages(keys, self._fetch)
-
-    async def _fetch(
-        self, cases: list[LoadedCase], first: int, after: str | None, category: str | None
-    ) -> dict[UUID, Page[TimelineUpdate]]:
-        return await self._services.updates().pages_for_cases(
-            cases,
-            category=Category(category) if category else None,
-            limit=first,
-            cursor=after,
-        )
-
-
-class ConsentsByCaseLoader(DataLoader[CasePageKey, Page[Consent]]):
-    """A page of each case's consents (the lead sees all, others those addressed to them)."""
-
-    def __init__(self, services: Services) -> None:
-        super().__init__(load_fn=self._load)
-        self._services = services
-
-    async def _load(self, keys: list[CasePageKey]) -> list[Page[Consent]]:
-        return await load_pages(keys, self._fetch)
-
-    async def _fetch(
-        self, cases: list[LoadedCase], first: int, after: str | None, _filter: str | None
-    ) -> dict[UUID, Page[Consent]]:
-        return await self._services.consents().pages_for_cases(cases, limit=first, cursor=after)
-
-
-class ReferralsByCaseLoader(DataLoader[CasePageKey, Page[ReferralView]]):
-    """A page of each case's referrals that the caller sent or received (``filter``: a
-    status), previews audited as ``ReferralService.list`` audits them."""
-
-    def __init__(self, services: Services) -> None:
-        super().__init__(load_fn=self._load)
-        self._services = services
-
-    async def _load(self, keys: list[CasePageKey]) -> list[Page[ReferralView]]:
-        return await load_pages(keys, self._fetch)
-
-    async def _fetch(
-        self, cases: list[LoadedCase], first: int, after: str | None, status: str | None
-    ) -> dict[UUID, Page[ReferralView]]:
-        return await self._services.referrals().pages_for_cases(
-            cases,
-            status=ReferralStatus(status) if status else None,
-            limit=first,
-            cursor=after,
-        )
 
 
 class LegalByCaseLoader(DataLoader[CasePageKey, LegalRecord | None]):
@@ -165,31 +110,22 @@ class LegalByCaseLoader(DataLoader[CasePageKey, LegalRecord | None]):
         return [found.get(key.case_id) for key in keys]
 
 
-class PlacementsByCaseLoader(DataLoader[CasePageKey, Page[Placement]]):
-    """A page of each case's placements (only where the caller may see `placement`)."""
-
-    def __init__(self, services: Services) -> None:
-        super().__init__(load_fn=self._load)
-        self._services = services
-
-    async def _load(self, keys: list[CasePageKey]) -> list[Page[Placement]]:
-        return await load_pages(keys, self._fetch)
-
-    async def _fetch(
-        self, cases: list[LoadedCase], first: int, after: str | None, _filter: str | None
-    ) -> dict[UUID, Page[Placement]]:
-        return await self._services.placements().pages_for_cases(cases, limit=first, cursor=after)
-
-
 @dataclass(frozen=True, slots=True)
 class Loaders:
-    case_by_id: CaseByIdLoader
-    organization_by_id: OrganizationByIdLoader
-    updates_by_case: UpdatesByCaseLoader
-    consents_by_case: ConsentsByCaseLoader
-    referrals_by_case: ReferralsByCaseLoader
+    # Cases as the caller may see them (None: not visible); audited as one `case.read`.
+    case_by_id: ByIdLoader[CaseView]
+    # Directory entries (public to every partner).
+    organization_by_id: ByIdLoader[Organization]
+    # A page of each case's timeline (`filter`: a category); one `update.list` audit row.
+    updates_by_case: CasePagesLoader[TimelineUpdate]
+    # A page of each case's consents (the lead sees all, others those addressed to them).
+    consents_by_case: CasePagesLoader[Consent]
+    # A page of each case's referrals that the caller sent or received (`filter`: a status),
+    # previews audited as `ReferralService.list` audits them.
+    referrals_by_case: CasePagesLoader[ReferralView]
     legal_by_case: LegalByCaseLoader
-    placements_by_case: PlacementsByCaseLoader
+    # A page of each case's placements (only where the caller may see `placement`).
+    placements_by_case: CasePagesLoader[Placement]
 
     def clear_all(self) -> None:
         """Forget everything loaded so far (a mutation may have changed it, or what the caller
@@ -199,12 +135,45 @@ class Loaders:
 
     @classmethod
     def build(cls, services: Services) -> Loaders:
+        async def updates(
+            cases: list[LoadedCase], first: int, after: str | None, category: str | None
+        ) -> dict[UUID, Page[TimelineUpdate]]:
+            return await services.updates().pages_for_cases(
+                cases, category=Category(category) if category else None, limit=first, cursor=after
+            )
+
+        async def consents(
+            cases: list[LoadedCase], first: int, after: str | None, _filter: str | None
+        ) -> dict[UUID, Page[Consent]]:
+            return await services.consents().pages_for_cases(cases, limit=first, cursor=after)
+
+        async def referrals(
+            cases: list[LoadedCase], first: int, after: str | None, status: str | None
+        ) -> dict[UUID, Page[ReferralView]]:
+            return await services.referrals().pages_for_cases(
+                cases,
+                status=ReferralStatus(status) if status else None,
+                limit=first,
+                cursor=after,
+            )
+
+        async def placements(
+            cases: list[LoadedCase], first: int, after: str | None, _filter: str | None
+        ) -> dict[UUID, Page[Placement]]:
+            return await services.placements().pages_for_cases(cases, limit=first, cursor=after)
+
+        async def cases_by_id(ids: list[UUID]) -> Mapping[UUID, CaseView]:
+            return await services.cases().get_many(ids)
+
+        async def organizations_by_id(ids: list[UUID]) -> Mapping[UUID, Organization]:
+            return await services.organizations().get_many(ids)
+
         return cls(
-            case_by_id=CaseByIdLoader(services),
-            organization_by_id=OrganizationByIdLoader(services),
-            updates_by_case=UpdatesByCaseLoader(services),
-            consents_by_case=ConsentsByCaseLoader(services),
-            referrals_by_case=ReferralsByCaseLoader(services),
+            case_by_id=ByIdLoader(cases_by_id),
+            organization_by_id=ByIdLoader(organizations_by_id),
+            updates_by_case=CasePagesLoader(updates),
+            consents_by_case=CasePagesLoader(consents),
+            referrals_by_case=CasePagesLoader(referrals),
             legal_by_case=LegalByCaseLoader(services),
-            placements_by_case=PlacementsByCaseLoader(services),
+            placements_by_case=CasePagesLoader(placements),
         )

@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +35,7 @@ from strawberry.types.graphql import OperationType
 
 from app.api import json_body
 from app.api.context import AppContext
-from app.api.deps import UnitOfWork, bearer_token, request_context
+from app.api.deps import UnitOfWork, bearer_token_of, request_context
 from app.api.graphql.context import build_context
 from app.api.graphql.limits import (
     QUERY_TOO_COSTLY,
@@ -73,13 +75,19 @@ def _open_session(request: Request) -> SerializedSession:
     return SerializedSession(app.db, transactional=False)
 
 
-GraphQLSession = Annotated[SerializedSession, Depends(UnitOfWork(_open_session), scope="function")]
+_unit_of_work = asynccontextmanager(UnitOfWork(_open_session).__call__)
 
 
-async def _request_context(
-    request: Request, session: GraphQLSession, token: Annotated[str | None, Depends(bearer_token)]
-) -> RequestContext:
-    return await request_context(request, session, token)
+async def _caller(request: Request) -> AsyncIterator[tuple[RequestContext, SerializedSession]]:
+    """The request's unit of work and context in one flat dependency (as REST's
+    ``require_scopes``): no sub-dependencies for FastAPI to resolve on every request."""
+    token = bearer_token_of(request)
+    async with _unit_of_work(request) as session:
+        assert isinstance(session, SerializedSession)  # what _open_session opens
+        yield await request_context(request, session, token), session
+
+
+Caller = Annotated[tuple[RequestContext, SerializedSession], Depends(_caller, scope="function")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +151,8 @@ def graphql_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["graphql"], include_in_schema=False)
 
     @router.post(PATH)
-    async def graphql(
-        request: Request,
-        session: GraphQLSession,
-        ctx: Annotated[RequestContext, Depends(_request_context)],
-    ) -> Response:
+    async def graphql(request: Request, caller: Caller) -> Response:
+        ctx, session = caller
         operation = await _operation(request)
         if isinstance(operation, Response):
             return operation

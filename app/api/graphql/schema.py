@@ -24,6 +24,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
 
 from app.api.graphql.errors import ErrorMasker
@@ -37,6 +38,22 @@ MAX_DEPTH = DEFAULT_LIMITS.max_depth
 MAX_ALIASES = DEFAULT_LIMITS.max_aliases
 MAX_TOKENS = DEFAULT_LIMITS.max_tokens
 CACHE_SIZE = 256
+
+
+class _CachedNameConverter(NameConverter):
+    """Strawberry converts each argument's Python name to its GraphQL name on every call of a
+    field with arguments (``referrals(first:)`` once per case of a page); the names are
+    few and fixed, so convert each once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._names: dict[str, str] = {}
+
+    def apply_naming_config(self, name: str) -> str:
+        converted = self._names.get(name)
+        if converted is None:
+            converted = self._names[name] = super().apply_naming_config(name)
+        return converted
 
 
 class AftercareSchema(strawberry.Schema):
@@ -71,7 +88,9 @@ def _build_schema(production: bool, limits: Limits) -> strawberry.Schema:
         execution_context_class=bounded_executor(
             limits.max_response_bytes, hide_suggestions=production
         ),
-        config=StrawberryConfig(disable_field_suggestions=production),
+        config=StrawberryConfig(
+            disable_field_suggestions=production, name_converter=_CachedNameConverter()
+        ),
     )
     field_sizes(schema._schema, limits.max_details_bytes)  # every field bounded, or no schema
     _serialize_enums_by_lookup(schema._schema)
@@ -82,11 +101,13 @@ def _serialize_enums_by_lookup(schema: GraphQLSchema) -> None:
     """Serialize each enum value with one dict lookup. Strawberry's enum type scans all the
     enum's values for each one it serializes (a page of cases with their referrals serializes
     hundreds); the names are the values here (``graphql_name_from="value"``), and a value that
-    is not the enum's fails as before (a field error)."""
+    is not the enum's fails as before (a field error). graphql-core 3.3 calls
+    ``coerce_output_value`` (``serialize`` is its older name): both are replaced."""
     for type_ in schema.type_map.values():
         if isinstance(type_, GraphQLEnumType) and not type_.name.startswith("__"):
             names = {value.value: name for name, value in type_.values.items()}
             type_.serialize = names.__getitem__  # type: ignore[method-assign,assignment]
+            type_.coerce_output_value = names.__getitem__  # type: ignore[method-assign,assignment]
 
 
 def schema_sdl() -> str:

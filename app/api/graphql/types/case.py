@@ -15,8 +15,9 @@ wrote.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
@@ -34,7 +35,7 @@ from app.api.graphql.connections import (
 )
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import RequireScopes
-from app.api.graphql.loaders import CasePageKey
+from app.api.graphql.loaders import CasePageKey, CasePagesLoader
 from app.api.graphql.types.enums import (
     CaseRole,
     CaseStatus,
@@ -71,6 +72,9 @@ from app.domain.referral_rules import Party
 from app.domain.referrals import ReferralView
 from app.domain.updates import TimelineUpdate
 from app.domain.vocabulary import AgeBand
+
+T = TypeVar("T")
+N = TypeVar("N")
 
 
 # -- the survivor ------------------------------------------------------------------------------
@@ -217,6 +221,21 @@ class Case:
         org = await info.context.loaders.organization_by_id.load(self.lead_org_id)
         return Organization.of(org) if org else None
 
+    async def _page(
+        self,
+        loader: CasePagesLoader[T],
+        first: int,
+        after: str | None,
+        filter_: str | None,
+        node: Callable[[T], N],
+        cursor: Callable[[T], str],
+    ) -> Connection[N]:
+        """A page of a list under this case, through the request's loader for that list."""
+        key = CasePageKey.of(
+            self.loaded, page_size(first), after, str(filter_) if filter_ else None
+        )
+        return connection(await loader.load(key), node, cursor, after=after)
+
     @strawberry.field(
         description="Referrals of this case that you sent or received, oldest first.",
         extensions=[RequireScopes("referrals:read")],
@@ -228,10 +247,8 @@ class Case:
         after: str | None = None,
         status: ReferralStatus | None = None,
     ) -> Connection[Referral] | None:
-        filter_ = str(status) if status else None
-        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
-        page = await info.context.loaders.referrals_by_case.load(key)
-        return connection(page, Referral.of, referral_cursor, after=after)
+        loader = info.context.loaders.referrals_by_case
+        return await self._page(loader, first, after, status, Referral.of, referral_cursor)
 
     @strawberry.field(
         description="The timeline: updates in categories you may see (and those you wrote), "
@@ -245,10 +262,8 @@ class Case:
         after: str | None = None,
         category: Category | None = None,
     ) -> Connection[CaseUpdate] | None:
-        filter_ = str(category) if category else None
-        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
-        page = await info.context.loaders.updates_by_case.load(key)
-        return connection(page, CaseUpdate.of, update_cursor, after=after)
+        loader = info.context.loaders.updates_by_case
+        return await self._page(loader, first, after, category, CaseUpdate.of, update_cursor)
 
     @strawberry.field(
         description="Consents of this case: the lead sees all, others those addressed to them.",
@@ -257,9 +272,8 @@ class Case:
     async def consents(
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Consent] | None:
-        key = CasePageKey.of(self.loaded, page_size(first), after)
-        page = await info.context.loaders.consents_by_case.load(key)
-        return connection(page, Consent.of, consent_cursor, after=after)
+        loader = info.context.loaders.consents_by_case
+        return await self._page(loader, first, after, None, Consent.of, consent_cursor)
 
     @strawberry.field(
         description="The legal record (null unless you may see `legal`; as GET …/legal).",
@@ -278,9 +292,8 @@ class Case:
     ) -> Connection[Placement] | None:
         if not self.loaded.access.sees(Category.PLACEMENT):
             return None  # as REST's 404 for the placements of a case you may not see there
-        key = CasePageKey.of(self.loaded, page_size(first), after)
-        page = await info.context.loaders.placements_by_case.load(key)
-        return connection(page, Placement.of, placement_cursor, after=after)
+        loader = info.context.loaders.placements_by_case
+        return await self._page(loader, first, after, None, Placement.of, placement_cursor)
 
 
 # -- what is listed under a case -----------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 import strawberry
@@ -76,17 +77,26 @@ class Event:
         )
 
 
+_END = object()  # stands for "where the feed continues", which may lie past the last event
+
+
 def event_connection(page: Page[EventView], *, first: int, after: str | None) -> Connection[Event]:
     """A feed page as a connection. The feed's ``next_cursor`` is never null, so ``endCursor``
     is always set (pass it as ``after`` to continue, also after an empty page) and
     ``hasNextPage`` says whether more events were already waiting."""
-    edges = [Edge(node=Event.of(item), cursor=EVENT_LIST.cursor(item)) for item in page.items]
+    end = page.next_cursor or ""
+
+    def cursor_of(item: Any) -> str:
+        return end if item is _END else EVENT_LIST.cursor(item)
+
+    items = page.items
     return Connection(
-        edges=edges,
+        edges=[Edge(node=Event.of(item), item=item, cursor_of=cursor_of) for item in items],
         page_info=PageInfo(
-            has_next_page=len(edges) == first,
+            has_next_page=len(items) == first,
             has_previous_page=after is not None,
-            start_cursor=edges[0].cursor if edges else None,
-            end_cursor=page.next_cursor,
+            first=items[0] if items else None,
+            last=_END,
+            cursor_of=cursor_of,
         ),
     )

@@ -1,0 +1,201 @@
+"""The app's own work per request, measured in process (``python -m bench.profile``).
+
+The ratios of ``bench.run`` and ``bench.graphql_vs_rest`` need a quiet machine: on a shared one
+they move by ±30 % from run to run. This measures what does not depend on the neighbours: the
+app is called as an ASGI application, without a server or a socket of its own (uvicorn,
+httptools and the load generator are left out), on the embedded PostgreSQL under
+``bench/.data/profile`` with each scenario's data seeded as the bench seeds it, and reports per
+request (per operation for ``graphql`` and ``rest``, the two calls of ``bench.graphql_vs_rest``):
+
+- **Python calls**: function calls counted by ``cProfile`` (deterministic: the same code makes
+  the same calls whatever else the machine does; C work such as pydantic-core, asyncpg's
+  protocol and the cryptography is one call each);
+- **CPU ms**: the process's CPU time, minimum and median over ``--reps`` repetitions (four
+  concurrent callers each); still inflated when the machine is busy, less than wall time is.
+
+``--profile DIR`` also writes each scenario's ``cProfile`` statistics to ``DIR/<name>.prof``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import MutableMapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+
+from app.db.database import Database
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import upgrade_async
+from app.domain.keys import KeyRing
+from app.domain.tokens import TokenConfig
+from app.main import create_app
+from app.settings import Settings
+from bench import graphql_vs_rest
+from bench.run import DATA, recreate_database, write_kek
+from bench.scenarios import SCENARIOS, SeedContext
+
+DATABASE = "aftercare_bench_profile"
+NAMES = ("org-me", "case-read", "graphql", "rest")
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    path: str
+    token: str
+    json: dict[str, Any] | None = None
+
+
+async def asgi_call(app: FastAPI, call: Call) -> None:
+    """One request straight into the ASGI app; anything but 200 stops the measurement."""
+    path, _, query = call.path.partition("?")
+    body = orjson.dumps(call.json) if call.json is not None else b""
+    headers = [(b"authorization", f"Bearer {call.token}".encode()), (b"host", b"bench")]
+    if call.json is not None:
+        headers += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": call.method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    status: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    await app(scope, receive, send)
+    if status != [200]:
+        raise RuntimeError(f"{call.method} {call.path} answered {status}")
+
+
+async def measure(
+    app: FastAPI, calls: Sequence[Call], ops: int, reps: int, profile: Path | None, name: str
+) -> tuple[float, list[float]]:
+    async def op() -> None:
+        for call in calls:
+            await asgi_call(app, call)
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await op()
+
+    for _ in range(max(5, ops // 10)):  # warm-up: memos, prepared statements, caches
+        await op()
+    profiler = cProfile.Profile()
+    profiler.enable()
+    await worker(ops // 4)
+    profiler.disable()
+    calls_per_op = pstats.Stats(profiler).total_calls / (ops // 4)  # type: ignore[attr-defined]
+    if profile is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        profiler.dump_stats(profile / f"{name}.prof")
+    cpu: list[float] = []
+    for _ in range(reps):
+        began = time.process_time()
+        await asyncio.gather(*(worker(ops // 4) for _ in range(4)))
+        cpu.append((time.process_time() - began) / (ops // 4 * 4) * 1000)
+    return calls_per_op, cpu
+
+
+async def run(args: argparse.Namespace) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        embedded = EmbeddedPostgres(DATA / "profile" / "pgdata")
+        stack.callback(embedded.stop)
+        server_url = await asyncio.to_thread(embedded.start)
+        database_url = await recreate_database(server_url, DATABASE)
+        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
+        await upgrade_async(database_url)
+        keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
+        settings = Settings(
+            env="development",
+            database_url=database_url,
+            data_dir=DATA / "profile" / "app",
+            keys_dir=keys_dir,
+            access_token_ttl_seconds=86_400,
+            log_level="WARNING",
+            rate_limit="1000000000/minute",  # as the bench: the limiter runs, never refuses
+        )
+        keyring = KeyRing(settings.resolved_keys_dir, create=True)
+        key_wrapper = write_kek(settings.resolved_keys_dir)
+        token_config = TokenConfig(
+            issuer=settings.issuer, audience=settings.audience, ttl_seconds=86_400
+        )
+        seed_db = Database(database_url, min_size=0, max_size=2)
+        await seed_db.connect()
+        try:
+            seed = SeedContext(seed_db, keyring, token_config, key_wrapper)
+            org_me = await SCENARIOS["org-me"].setup(seed)
+            case_read = await SCENARIOS["case-read"].setup(seed)
+            lead = await graphql_vs_rest.seed(seed)
+        finally:
+            await seed_db.close()
+
+        def token(headers: dict[str, str]) -> str:
+            return headers["Authorization"].removeprefix("Bearer ")
+
+        scenarios = {
+            "org-me": [Call("GET", org_me.path, token(org_me.headers))],
+            "case-read": [Call("GET", case_read.path, token(case_read.headers))],
+            "graphql": [Call("POST", "/graphql", lead, {"query": graphql_vs_rest.QUERY})],
+            "rest": [
+                Call("GET", "/v1/cases?limit=50", lead),
+                Call("GET", "/v1/referrals?direction=outgoing&limit=100", lead),
+            ],
+        }
+        app = create_app(settings)
+        print(f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14}")
+        async with app.router.lifespan_context(app):
+            for name in args.scenario or NAMES:
+                ops = args.ops if name in ("org-me", "case-read") else max(4, args.ops // 10)
+                calls, cpu = await measure(app, scenarios[name], ops, args.reps, args.profile, name)
+                print(
+                    f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f}",
+                    flush=True,
+                )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile",
+        description="The app's Python calls and CPU time per request, in process",
+    )
+    parser.add_argument("--scenario", action="append", choices=NAMES, help="repeatable")
+    parser.add_argument("--ops", type=int, default=400, help="requests per repetition (REST)")
+    parser.add_argument("--reps", type=int, default=6, help="repetitions for the CPU time")
+    parser.add_argument("--profile", type=Path, help="write <name>.prof files here")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    asyncio.run(run(parse_args(argv)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
