@@ -8,7 +8,7 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql clean lock
+.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql bench-events clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself is installed on top without dependencies.
@@ -65,6 +65,11 @@ schema: setup
 bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.graphql_vs_rest
+	$(BIN)/python -m bench.events
+
+## Webhook worker throughput, commit-to-receipt latency and feed long-poll wake-up (bench/README.md).
+bench-events: setup
+	$(BIN)/python -m bench.events
 
 ## GraphQL against REST for the same page of cases with their referrals (bench/README.md).
 bench-graphql: setup

@@ -41,6 +41,7 @@ from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
 from app.settings import Settings
+from app.worker import Worker
 
 DESCRIPTION = """\
 The hub that partner NGOs, government shelters, legal advocates and medical providers share to
@@ -60,25 +61,6 @@ def build_database(settings: Settings) -> Database:
     )
 
 
-async def _housekeeping(database: Database, every_seconds: float = 300.0) -> None:
-    """Every few minutes: expire overdue referrals, drop expired revoked-token and idempotency
-    records (the same as `aftercare db prune`)."""
-    from app.domain.maintenance import prune_expired
-
-    while True:
-        await asyncio.sleep(every_seconds)
-        session = database.session(transactional=True)
-        try:
-            counts = await prune_expired(session)
-            await session.commit()
-            log.info("pruned", **counts)
-        except Exception as exc:  # keep serving; try again next round
-            await session.rollback()
-            log.warning("prune_failed", error_type=type(exc).__name__)
-        finally:
-            await session.close()
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -86,7 +68,10 @@ def create_app(
     keyring: KeyRing | None = None,
     key_wrapper: KeyWrapper | None = None,
     configure_logs: bool = True,
+    worker: bool = False,
 ) -> FastAPI:
+    """The API. ``worker=True`` also runs one webhook/timed-jobs worker in this process (what
+    `aftercare serve` does in development; tests and production use separate workers)."""
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
@@ -130,11 +115,17 @@ def create_app(
             version=__version__,
             rate_limit_storage="redis" if ctx.rate_limits.shared else "memory",
         )
-        housekeeping = asyncio.create_task(_housekeeping(ctx.database))
+        in_process: Worker | None = None
+        running: asyncio.Task[None] | None = None
+        if worker:
+            in_process = Worker(settings, ctx.database, ctx.key_wrapper)
+            running = asyncio.create_task(in_process.run(), name="in-process-worker")
         try:
             yield
         finally:
-            housekeeping.cancel()
+            if in_process is not None and running is not None:
+                in_process.stop()  # attempts in flight finish first
+                await asyncio.gather(running, return_exceptions=True)
             await ctx.close()
             await ctx.rate_limits.close()
             if owns_database:

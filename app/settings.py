@@ -124,6 +124,33 @@ class Settings(BaseSettings):
         le=60,
         description="Deadline of one webhook attempt (resolving, connecting, sending, reading)",
     )
+    webhook_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="How long a worker holds a claimed webhook delivery: if the worker dies, "
+        "another one makes the attempt once this has passed (longer than an attempt's deadline)",
+    )
+    worker_concurrency: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Webhook attempts in flight at once in one worker process "
+        "(`aftercare worker --concurrency` overrides it)",
+    )
+    worker_job_interval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Longest a worker waits between looks at the timed jobs (expiries, overdue "
+        "visits); each is also run when its next moment comes",
+    )
+    event_retention_days: int = Field(
+        default=30,
+        ge=30,
+        le=3650,
+        description="Days events (and their webhook deliveries and attempts) are kept; at least 30",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_json: bool = True
     opentelemetry: bool = Field(
@@ -208,6 +235,15 @@ class Settings(BaseSettings):
             )
         if self.max_details_bytes > self.max_body_bytes:
             raise ValueError("AFTERCARE_MAX_DETAILS_BYTES must be at most AFTERCARE_MAX_BODY_BYTES")
+        return self
+
+    @model_validator(mode="after")
+    def _a_lease_outlasts_an_attempt(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError(
+                "AFTERCARE_WEBHOOK_LEASE_SECONDS must be longer than "
+                "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS"
+            )
         return self
 
     @model_validator(mode="after")

@@ -288,6 +288,10 @@ consents = sa.Table(
     sa.Column("revoked_at", TIMESTAMPTZ, nullable=True),
     sa.Column("revoke_reason_enc", sa.LargeBinary, nullable=True),
     sa.Column("recorded_by_org_id", sa.Uuid, nullable=False),
+    # When the worker emitted what this consent's expiry changed, and (for a consent recorded
+    # before its `obtained_at`) what its taking effect changed (app.domain.timed_jobs).
+    sa.Column("expiry_processed_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("activation_processed_at", TIMESTAMPTZ, nullable=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
@@ -302,6 +306,16 @@ consents = sa.Table(
         "cardinality(categories) > 0 AND " + _all_in("categories", CATEGORIES), name="categories"
     ),
     sa.CheckConstraint("expires_at IS NULL OR expires_at > obtained_at", name="expiry"),
+)
+sa.Index(
+    "ix_consents_activation_unprocessed",
+    consents.c.obtained_at,
+    postgresql_where=sa.text("obtained_at > created_at AND activation_processed_at IS NULL"),
+)
+sa.Index(
+    "ix_consents_expiry_unprocessed",
+    consents.c.expires_at,
+    postgresql_where=sa.text("expires_at IS NOT NULL AND expiry_processed_at IS NULL"),
 )
 
 case_updates = sa.Table(
@@ -410,6 +424,9 @@ referrals = sa.Table(
     sa.Column("responded_at", TIMESTAMPTZ, nullable=True),
     sa.Column("started_at", TIMESTAMPTZ, nullable=True),
     sa.Column("ended_at", TIMESTAMPTZ, nullable=True),
+    # When the worker wrote the expiry's timeline entry, audit row and events (an expired
+    # referral may have been stored as expired by a read before the worker saw it).
+    sa.Column("expiry_processed_at", TIMESTAMPTZ, nullable=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
@@ -443,6 +460,11 @@ sa.Index(
     "ix_referrals_pending_respond_by",
     referrals.c.respond_by,
     postgresql_where=sa.text("status = 'pending'"),
+)
+sa.Index(
+    "ix_referrals_expiry_unprocessed",
+    referrals.c.id,
+    postgresql_where=sa.text("status = 'expired' AND expiry_processed_at IS NULL"),
 )
 
 legal_records = sa.Table(
@@ -531,6 +553,9 @@ placements = sa.Table(
     sa.Column("ended_at", TIMESTAMPTZ, nullable=True),
     sa.Column("exit_reason", sa.Text, nullable=True),
     sa.Column("authorization_ref_enc", sa.LargeBinary, nullable=True),
+    # The overdue period the worker announced (placement.visit_overdue): the last visit, or the
+    # start, after which no visit came within the interval. A later visit opens a new period.
+    sa.Column("visit_overdue_notified_for", TIMESTAMPTZ, nullable=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),

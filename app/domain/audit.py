@@ -24,6 +24,9 @@ from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category
 
+# The client id of what the hub does by itself (the worker's timed jobs) in audit rows and as
+# the author of timeline entries.
+HUB_CLIENT_ID = "aftercare-hub"
 ACCESS_LOG = "access-log"
 ACCESS_LOG_LIST = KeysetList(
     ACCESS_LOG, ("occurred_at", "org_id", "seq"), (datetime.fromisoformat, UUID, int)
@@ -70,27 +73,58 @@ class AuditTrail:
         case_ids: Iterable[UUID],
         categories: Iterable[Category | str] = (),
     ) -> None:
+        await self._append(
+            principal.org_id,
+            principal.client_id,
+            principal.jti,
+            principal.request_id,
+            action,
+            case_ids,
+            categories,
+        )
+
+    async def record_hub(
+        self,
+        org_id: UUID,
+        action: str,
+        case_ids: Iterable[UUID],
+        categories: Iterable[Category | str] = (),
+    ) -> None:
+        """What the hub itself did (a timed job of the worker: no token, no request), in the
+        chain of the organisation it acted for (client ``HUB_CLIENT_ID``)."""
+        await self._append(org_id, HUB_CLIENT_ID, None, None, action, case_ids, categories)
+
+    async def _append(
+        self,
+        org_id: UUID,
+        client_id: str,
+        jti: UUID | None,
+        request_id: str | None,
+        action: str,
+        case_ids: Iterable[UUID],
+        categories: Iterable[Category | str],
+    ) -> None:
         ids = list(dict.fromkeys(case_ids))
         cats = sorted({str(c) for c in categories})
         occurred_at = datetime.now(UTC)
         entry = canonical_entry(
-            org_id=principal.org_id,
+            org_id=org_id,
             occurred_at=occurred_at,
-            client_id=principal.client_id,
-            jti=principal.jti,
-            request_id=principal.request_id,
+            client_id=client_id,
+            jti=jti,
+            request_id=request_id,
             action=action,
             case_ids=ids,
             categories=cats,
         )
         await repo.append(
             self.session,
-            org_id=principal.org_id,
+            org_id=org_id,
             entry=entry,
             occurred_at=occurred_at,
-            client_id=principal.client_id,
-            jti=principal.jti,
-            request_id=principal.request_id,
+            client_id=client_id,
+            jti=jti,
+            request_id=request_id,
             action=action,
             case_ids=ids,
             categories=cats,
