@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 
 from app import __version__
 from app.api import (
+    care_plan,
     cases,
     events,
     follow_ups,
@@ -163,6 +164,7 @@ def create_app(
         legal.router,
         placements.router,
         follow_ups.router,
+        care_plan.router,
         events.router,
     ):
         app.include_router(router, responses=problem_responses(429))

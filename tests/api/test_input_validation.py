@@ -53,6 +53,9 @@ LISTS = {
     "/v1/legal/testimony": ["testimony", NOW_ISO, 5],
     "/v1/placements/overdue-visits": ["overdue-visits", NOW_ISO, 5],
     "/v1/follow-ups": ["follow-ups", "2026-11-01", 5],
+    "/v1/cases/{case_id}/goals": ["goals", NOW_ISO, 5],
+    "/v1/cases/{case_id}/services": ["services", NOW_ISO, 5],
+    "/v1/services/scheduled": ["scheduled-services", NOW_ISO, 5],
 }
 
 
