@@ -51,7 +51,9 @@ FINAL_SERVICE_STATUSES = frozenset(s for s, targets in SERVICE_TRANSITIONS.items
 ATTENDED = frozenset({S.ATTENDED, S.COMPLETED})
 MISSED = frozenset({S.MISSED})
 
-MAX_PROGRESS_ENTRIES = 100  # a goal's history; GraphQL's size bound relies on it
+# A goal's history is bounded so that a goal has a bounded size (GraphQL's size bound relies on
+# it): at most 50 entries of at most 1,000 characters each.
+MAX_PROGRESS_ENTRIES = 50
 
 
 def goal_may_move(current: GoalStatus, target: GoalStatus) -> bool:

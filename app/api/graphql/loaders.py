@@ -2,9 +2,10 @@
 organisations: each is bound to one caller's services). Their caches are emptied after every
 mutation (``field_extensions.Atomic``), so nothing loaded before a write answers after it.
 
-The lists under a case (referrals, updates, consents, legal, placements) are keyed by the parent
-case as it was loaded for the caller (``LoadedCase``: its row and the caller's ``CaseAccess``),
-so the domain reads them without loading and checking the case a second time.
+The lists under a case (referrals, updates, consents, legal, placements, goals, services) are
+keyed by the parent case as it was loaded for the caller (``LoadedCase``: its row and the
+caller's ``CaseAccess``), so the domain reads them without loading and checking the case a
+second time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from app.api.graphql.services import Services
+from app.domain.care_plan import Goal, ServiceRecord
 from app.domain.cases import CaseView, LoadedCase
 from app.domain.consents import Consent
 from app.domain.legal import LegalRecord
@@ -26,7 +28,7 @@ from app.domain.placements import Placement
 from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ReferralView
 from app.domain.updates import TimelineUpdate
-from app.domain.vocabulary import Category
+from app.domain.vocabulary import CarePlanCategory, Category, GoalStatus, ServiceStatus
 
 T = TypeVar("T")
 
@@ -181,6 +183,66 @@ class PlacementsByCaseLoader(DataLoader[CasePageKey, Page[Placement]]):
         return await self._services.placements().pages_for_cases(cases, limit=first, cursor=after)
 
 
+def _care_filter(value: str | None) -> tuple[CarePlanCategory | None, str | None]:
+    """A care-plan list's filter key, ``"<category>|<status>"`` (either part may be empty)."""
+    category, _, status = (value or "|").partition("|")
+    return (CarePlanCategory(category) if category else None), (status or None)
+
+
+def care_filter(category: CarePlanCategory | None, status: str | None) -> str | None:
+    if category is None and status is None:
+        return None
+    return f"{category or ''}|{status or ''}"
+
+
+class GoalsByCaseLoader(DataLoader[CasePageKey, Page[Goal]]):
+    """A page of each case's goals in the categories the caller may see (``filter``: category
+    and status), in one statement per batch and one ``goal.list`` audit row."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(load_fn=self._load)
+        self._services = services
+
+    async def _load(self, keys: list[CasePageKey]) -> list[Page[Goal]]:
+        return await load_pages(keys, self._fetch)
+
+    async def _fetch(
+        self, cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
+    ) -> dict[UUID, Page[Goal]]:
+        category, status = _care_filter(filter_)
+        return await self._services.care_plan().goal_pages_for_cases(
+            cases,
+            category=category,
+            status=GoalStatus(status) if status else None,
+            limit=first,
+            cursor=after,
+        )
+
+
+class ServicesByCaseLoader(DataLoader[CasePageKey, Page[ServiceRecord]]):
+    """A page of each case's service records in the categories the caller may see (``filter``:
+    category and status), in one statement per batch and one ``service.list`` audit row."""
+
+    def __init__(self, services: Services) -> None:
+        super().__init__(load_fn=self._load)
+        self._services = services
+
+    async def _load(self, keys: list[CasePageKey]) -> list[Page[ServiceRecord]]:
+        return await load_pages(keys, self._fetch)
+
+    async def _fetch(
+        self, cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
+    ) -> dict[UUID, Page[ServiceRecord]]:
+        category, status = _care_filter(filter_)
+        return await self._services.care_plan().service_pages_for_cases(
+            cases,
+            category=category,
+            status=ServiceStatus(status) if status else None,
+            limit=first,
+            cursor=after,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Loaders:
     case_by_id: CaseByIdLoader
@@ -190,6 +252,8 @@ class Loaders:
     referrals_by_case: ReferralsByCaseLoader
     legal_by_case: LegalByCaseLoader
     placements_by_case: PlacementsByCaseLoader
+    goals_by_case: GoalsByCaseLoader
+    services_by_case: ServicesByCaseLoader
 
     def clear_all(self) -> None:
         """Forget everything loaded so far (a mutation may have changed it, or what the caller
@@ -207,4 +271,6 @@ class Loaders:
             referrals_by_case=ReferralsByCaseLoader(services),
             legal_by_case=LegalByCaseLoader(services),
             placements_by_case=PlacementsByCaseLoader(services),
+            goals_by_case=GoalsByCaseLoader(services),
+            services_by_case=ServicesByCaseLoader(services),
         )

@@ -30,6 +30,7 @@ from app.domain.vocabulary import (
 
 Title = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+Note = Annotated[str, StringConstraints(min_length=1, max_length=1000)]
 MAX_CODES = 10
 CodeSystem = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 CodeValue = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -57,7 +58,7 @@ class ProgressIn(RequestModel):
         description="`achieved`, `not_achieved` and `cancelled` are final; the same status "
         "again adds a note"
     )
-    note: Text | None = None
+    note: Note | None = None
     recorded_at: Timestamp
 
     def to_input(self) -> ProgressInput:
