@@ -16,7 +16,7 @@ from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response
+from app.api.responses import model_response, page_response, view_response
 from app.api.schemas.care_plan import (
     CarePlanOut,
     GoalIn,
@@ -194,5 +194,5 @@ async def scheduled_services(
     summary="The care plan: goals, services still scheduled, attended/missed counts per category",
 )
 async def get_care_plan(case_id: UUID, ctx: CasesReadCtx) -> Response:
-    plan = await CarePlanService(ctx).care_plan(case_id)
-    return model_response(CarePlanOut.of(plan))
+    # The domain's CarePlan has CarePlanOut's fields, all the way down: no pydantic pass.
+    return view_response(await CarePlanService(ctx).care_plan(case_id))

@@ -11,7 +11,6 @@ Status moves are decided by :mod:`app.domain.care_plan_rules`.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +20,12 @@ from uuid import UUID, uuid4
 from app.db.database import Session
 from app.db.repositories import care_plan as repo
 from app.db.repositories import cases as case_repo
-from app.db.repositories.care_plan import GoalRow, ScheduledServiceRow, ServiceRow
+from app.db.repositories.care_plan import (
+    GoalRow,
+    ProgressRecord,
+    ScheduledServiceRow,
+    ServiceRow,
+)
 from app.domain.care_plan_rules import check_goal_progress, check_service_move, check_service_times
 from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
@@ -104,18 +108,15 @@ class Goal:
         )
 
 
-def _entry(entry: dict[str, Any], text: CaseText) -> ProgressEntry:
-    entry_id = UUID(entry["id"])
-    sealed = entry["note_enc"]
+def _entry(entry: ProgressRecord, text: CaseText) -> ProgressEntry:
+    entry_id, status, sealed, recorded_at, recorded_by_org_id, created_at = entry
     return ProgressEntry(
         id=entry_id,
-        status=entry["status"],
-        note=text.open(PROGRESS_TABLE, entry_id, "note", base64.b64decode(sealed))
-        if sealed is not None
-        else None,
-        recorded_at=datetime.fromisoformat(entry["recorded_at"]),
-        recorded_by_org_id=UUID(entry["recorded_by_org_id"]),
-        created_at=datetime.fromisoformat(entry["created_at"]),
+        status=status,
+        note=text.open(PROGRESS_TABLE, entry_id, "note", sealed),
+        recorded_at=recorded_at,
+        recorded_by_org_id=recorded_by_org_id,
+        created_at=created_at,
     )
 
 

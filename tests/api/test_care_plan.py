@@ -6,7 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 
+from app.api.schemas.care_plan import CarePlanOut
 from app.db.database import Database
 from tests.api.test_goals import create_goal, goal_body, on_care_team, progress_body
 from tests.api.test_services import create_service, service_body
@@ -105,7 +107,11 @@ class TestCarePlan:
             ),
         )
 
-        as_lead = (await client.get(plan_url(case), headers=lead.headers)).json()
+        response = await client.get(plan_url(case), headers=lead.headers)
+        as_lead = response.json()
+        # The body is CarePlanOut's, to the byte as pydantic would write it.
+        model = CarePlanOut.model_validate(as_lead)
+        assert orjson.loads(model.model_dump_json()) == as_lead
         assert as_lead["case_id"] == case["id"]
         assert [g["id"] for g in as_lead["goals"]] == [medical["id"], legal["id"]]
         assert as_lead["goals"][0]["status"] == "on_hold"

@@ -115,3 +115,22 @@ def test_database_vocabularies_match_the_domain() -> None:
     assert set(tables.SERVICE_STATUSES) == {s.value for s in ServiceStatus}
     assert set(tables.SERVICE_TYPES) == {t.value for t in ServiceType}
     assert set(tables.CARE_PLAN_CATEGORIES) == {c.value for c in CarePlanCategory}
+
+
+def test_care_plan_views_have_the_response_models_fields_in_order() -> None:
+    """The care plan is answered straight from the domain's dataclasses (orjson), so each has
+    exactly its response model's fields, in the same order."""
+    import dataclasses
+
+    from app.api.schemas import care_plan as out
+    from app.domain import care_plan as views
+
+    for view, model in (
+        (views.CarePlan, out.CarePlanOut),
+        (views.Goal, out.GoalOut),
+        (views.ProgressEntry, out.ProgressOut),
+        (views.ServiceRecord, out.ServiceOut),
+        (views.ServiceCode, out.CodeOut),
+        (views.Attendance, out.AttendanceOut),
+    ):
+        assert [f.name for f in dataclasses.fields(view)] == list(model.model_fields), view

@@ -1,8 +1,8 @@
 """The care plan: goals (with their progress entries) and service records.
 
-A goal row carries its progress entries (``progress``: a JSON array, oldest first, each note
-still sealed, as base64), so a goal, a page of goals or a care plan is one statement however
-many entries the goals hold.
+A goal row carries its progress entries (``progress``: an array of records, oldest first, each
+note still sealed), so a goal, a page of goals or a care plan is one statement however many
+entries the goals hold.
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
 from app.db.rows import Rows
+
+# (id, status, note_enc, recorded_at, recorded_by_org_id, created_at) of one progress entry.
+ProgressRecord = tuple[UUID, str, bytes | None, datetime, UUID, datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,9 +35,7 @@ class GoalRow:
     created_at: datetime
     updated_at: datetime
     version: int
-    # [{"id", "status", "note_enc" (base64 | null), "recorded_at", "recorded_by_org_id",
-    #   "created_at"}], oldest first; timestamps as ISO 8601 text.
-    progress: list[dict[str, Any]]
+    progress: list[ProgressRecord]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,14 +94,13 @@ SCHEDULED_ROWS = Rows(ScheduledServiceRow)
 ATTENDANCE_ROWS = Rows(AttendanceRow)
 OWNED_GOAL_ROWS = Rows(OwnedGoalRow)
 
+# A goal's progress entries as an array of anonymous records (asyncpg decodes each to a tuple of
+# typed values: no JSON to parse), oldest first.
 _PROGRESS = """
-    COALESCE((
-        SELECT jsonb_agg(jsonb_build_object(
-                   'id', p.id, 'status', p.status, 'note_enc', encode(p.note_enc, 'base64'),
-                   'recorded_at', p.recorded_at, 'recorded_by_org_id', p.recorded_by_org_id,
-                   'created_at', p.created_at) ORDER BY p.created_at, p.id)
-        FROM goal_progress p WHERE p.goal_id = g.id
-    ), '[]'::jsonb) AS progress
+    ARRAY(
+        SELECT ROW(p.id, p.status, p.note_enc, p.recorded_at, p.recorded_by_org_id, p.created_at)
+        FROM goal_progress p WHERE p.goal_id = g.id ORDER BY p.created_at, p.id
+    ) AS progress
 """
 _GOAL_COLUMNS = f"""
     g.id, g.case_id, g.category, g.owner_org_id, g.created_by_org_id, g.title_enc,
@@ -108,14 +108,12 @@ _GOAL_COLUMNS = f"""
 """
 
 _INSERT_GOAL = Query(
-    """
+    f"""
     INSERT INTO goals AS g (id, case_id, category, owner_org_id, created_by_org_id, title_enc,
                             description_enc, target_date)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-    RETURNING g.id, g.case_id, g.category, g.owner_org_id, g.created_by_org_id, g.title_enc,
-              g.description_enc, g.target_date, g.status, g.created_at, g.updated_at, g.version,
-              '[]'::jsonb AS progress
-    """,
+    RETURNING {_GOAL_COLUMNS}
+    """,  # noqa: S608 - constant text
     ("id", "case_id", "category", "owner_org_id", "created_by_org_id", "title_enc",
      "description_enc", "target_date"),
 )  # fmt: skip
