@@ -253,7 +253,9 @@ class CarePlanService:
         self.outbox = ctx.outbox
 
     # -- who may do what ----------------------------------------------------------------------
-    def _require_write(self, loaded: LoadedCase, category: Category, *, new: bool) -> None:
+    def _require_write(
+        self, loaded: LoadedCase, category: Category, *, new: bool, missing: str = ""
+    ) -> None:
         """Writing ``category`` needs the policy to let the caller both see and write it.
         A missing write scope is 403; otherwise a new item in a category the caller may not
         use is 422 (like a timeline update), an existing one 404 (it does not exist for it)."""
@@ -264,7 +266,7 @@ class CarePlanService:
         if category in access.visible and scope is not None and scope not in self.principal.scopes:
             raise InsufficientScope(["cases:write", scope])
         if not new:
-            raise NotFound("No such resource")
+            raise NotFound(missing)
         if scope is not None and scope not in self.principal.scopes:
             raise InsufficientScope(["cases:write", scope])
         raise ValidationFailed("You may not write in this category", loc=["category"])
@@ -311,7 +313,7 @@ class CarePlanService:
         current = await repo.get_goal(self.session, goal_id, case_id, lock=True)
         if current is None or Category(current.category) not in loaded.access.visible:
             raise NotFound("No such goal")
-        self._require_write(loaded, Category(current.category), new=False)
+        self._require_write(loaded, Category(current.category), new=False, missing="No such goal")
         check_goal_progress(GoalStatus(current.status), data.status, len(current.progress))
         text = self._text(loaded)
         entry_id = uuid4()
@@ -476,7 +478,9 @@ class CarePlanService:
         current = await repo.get_service(self.session, service_id, case_id, lock=True)
         if current is None or Category(current.category) not in loaded.access.visible:
             raise NotFound("No such service record")
-        self._require_write(loaded, Category(current.category), new=False)
+        self._require_write(
+            loaded, Category(current.category), new=False, missing="No such service record"
+        )
         if expected_version is not None and current.version not in expected_version:
             raise PreconditionFailed("The service record has changed; fetch it again")
         text = self._text(loaded)
