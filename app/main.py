@@ -13,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.api import (
+    care_plan,
     cases,
     events,
     follow_ups,
@@ -161,6 +162,7 @@ def create_app(
         legal.router,
         placements.router,
         follow_ups.router,
+        care_plan.router,
         events.router,
         webhooks.router,
     ):

@@ -29,6 +29,12 @@ serialises it (fields in the model's order, the case reference only where the ap
 de-identified preview only for the receiver of a pending referral) with orjson, and the next
 cursor with the app's own ``encode_cursor``: the runner checks the bodies are the same bytes.
 
+``GET /v1/cases/{id}/care-plan`` (the lead's view) runs the app's six statements: token status,
+the case with the policy's facts, the goals with their progress (one statement), the services
+still scheduled, the attended/missed counts per category and the audit append
+(``care_plan.read``); it opens titles, descriptions and notes with the case's data key and
+builds ``CarePlanOut`` with orjson. Like ``case-read`` it answers 501 to anyone but the lead.
+
 Run by ``bench/run.py`` as ``uvicorn bench.baseline:create_app --factory``.
 """
 
@@ -56,11 +62,15 @@ from starlette.routing import Route
 from app.db.database import Database
 from app.db.repositories.audit import _APPEND as _AUDIT_APPEND
 from app.db.repositories.audit import GENESIS
+from app.db.repositories.care_plan import _ATTENDANCE as _CARE_ATTENDANCE
+from app.db.repositories.care_plan import _GOAL_PAGE as _CARE_GOAL_PAGE
+from app.db.repositories.care_plan import _UPCOMING as _CARE_UPCOMING
 from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
 from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
 from app.domain.audit import canonical_entry
+from app.domain.care_plan import CARE_PLAN_GOALS, CARE_PLAN_SERVICES
 from app.domain.crypto import load_kek
 from app.domain.errors import ValidationFailed
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
@@ -68,13 +78,16 @@ from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ACCEPTED_ONCE, PREVIEW_CATEGORIES
 from app.domain.referrals import LIST_NAME as REFERRALS_LIST
 from app.domain.scopes import read_scope_for
-from app.domain.vocabulary import Category
+from app.domain.vocabulary import CarePlanCategory, Category
 
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
 CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
 AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
 REFERRALS_PAGE_SQL: str = _REFERRALS_PAGE.sql
+CARE_GOAL_PAGE_SQL: str = _CARE_GOAL_PAGE.sql
+CARE_UPCOMING_SQL: str = _CARE_UPCOMING.sql
+CARE_ATTENDANCE_SQL: str = _CARE_ATTENDANCE.sql
 
 # Parameters are bound positionally in the order the compiled statements name them; refuse to
 # start if that order changes rather than binding a jti where a client id belongs.
@@ -86,6 +99,12 @@ _EXPECTED_NAMES = {
         _REFERRALS_PAGE,
         ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
     ),
+    "care_plan.goal_page": (
+        _CARE_GOAL_PAGE,
+        ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+    ),
+    "care_plan.upcoming": (_CARE_UPCOMING, ("case_id", "categories", "limit")),
+    "care_plan.attendance": (_CARE_ATTENDANCE, ("case_id", "categories")),
     "audit.append": (
         _AUDIT_APPEND,
         ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id",
@@ -529,6 +548,126 @@ async def referrals_list(request: Request) -> Response:
     )
 
 
+# GET /v1/cases/{id}/care-plan: the categories a goal or service record may belong to.
+_CARE_CATEGORIES = frozenset(str(c) for c in CarePlanCategory)
+
+
+def goal_json(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
+    """The app's ``GoalOut``, in its field order, with the progress entries' notes opened."""
+    goal_id = row["id"]
+    progress = [
+        {
+            "id": str(entry_id),
+            "status": status,
+            "note": open_field(aead, "goal_progress", entry_id, "note", sealed),
+            "recorded_at": recorded_at,
+            "recorded_by_org_id": str(recorded_by),
+            "created_at": created_at,
+        }
+        for entry_id, status, sealed, recorded_at, recorded_by, created_at in row["progress"]
+    ]
+    return {
+        "id": str(goal_id),
+        "case_id": str(row["case_id"]),
+        "category": row["category"],
+        "title": open_field(aead, "goals", goal_id, "title", row["title_enc"]),
+        "description": open_field(aead, "goals", goal_id, "description", row["description_enc"]),
+        "owner_org_id": str(row["owner_org_id"]),
+        "created_by_org_id": str(row["created_by_org_id"]),
+        "target_date": row["target_date"],
+        "status": row["status"],
+        "progress": progress,
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }
+
+
+def service_json(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
+    """The app's ``ServiceOut``, in its field order, with the notes opened."""
+    return {
+        "id": str(row["id"]),
+        "case_id": str(row["case_id"]),
+        "category": row["category"],
+        "service": row["service"],
+        "type": row["type"],
+        "status": row["status"],
+        "scheduled_at": row["scheduled_at"],
+        "occurred_at": row["occurred_at"],
+        "provider_org_id": str(row["provider_org_id"]),
+        "goal_id": str(row["goal_id"]) if row["goal_id"] is not None else None,
+        "notes": open_field(aead, "service_records", row["id"], "notes", row["notes_enc"]),
+        "codes": row["codes"],
+        "recorded_by_org_id": str(row["recorded_by_org_id"]),
+        "created_at": row["created_at"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+    }
+
+
+async def care_plan(request: Request) -> Response:
+    header = request.headers.get("x-request-id")
+    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    who = caller(request)
+    if who is None:
+        return _UNAUTHORIZED
+    client_id, org_id, jti, claims = who
+    case_id: UUID = request.path_params["case_id"]
+    scopes = set(str(claims.get("scope", "")).split())
+    if "cases:read" not in scopes:
+        return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    database: Database = request.app.state.database
+    async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
+        if not await token_ok(conn, client_id, jti):
+            return _UNAUTHORIZED
+        case = await conn.fetchrow(CASE_LOAD_SQL, org_id, case_id)
+        if case is None:
+            return _NOT_FOUND
+        if case["lead_org_id"] != org_id:
+            return _NOT_LEAD  # a care-team view needs the consent policy; not in the baseline
+        categories = sorted(
+            category
+            for category, scope in _READ_SCOPES
+            if scope in scopes and category in _CARE_CATEGORIES
+        )
+        goals = await conn.fetch(
+            CARE_GOAL_PAGE_SQL, case_id, categories, None, None, None, None, CARE_PLAN_GOALS
+        )
+        services = await conn.fetch(CARE_UPCOMING_SQL, case_id, categories, CARE_PLAN_SERVICES)
+        counts = await conn.fetch(CARE_ATTENDANCE_SQL, case_id, categories)
+        occurred_at = datetime.now(UTC)
+        entry = canonical_entry(
+            org_id=org_id,
+            occurred_at=occurred_at,
+            client_id=client_id,
+            jti=jti,
+            request_id=request_id,
+            action="care_plan.read",
+            case_ids=[case_id],
+            categories=categories,
+        )
+        await conn.execute(
+            AUDIT_APPEND_SQL,
+            org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
+            "care_plan.read", [case_id], categories,
+        )  # fmt: skip
+    aead = data_key(request.app.state.kek, case_id, case["wrapped_key"])
+    body = {
+        "case_id": str(case_id),
+        "goals": [goal_json(aead, row) for row in goals],
+        "services": [service_json(aead, row) for row in services],
+        "attendance": {
+            row["category"]: {"attended": row["attended"], "missed": row["missed"]}
+            for row in counts
+        },
+    }
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_UTC_Z),
+        media_type=_JSON,
+        headers={"X-Request-ID": request_id},
+    )
+
+
 async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=_JSON)
 
@@ -550,6 +689,7 @@ def create_app() -> Starlette:
             Route("/v1/organizations/me", organizations_me),
             Route("/v1/cases/{case_id:uuid}", case_read),
             Route("/v1/referrals", referrals_list),
+            Route("/v1/cases/{case_id:uuid}/care-plan", care_plan),
         ],
         lifespan=lifespan,
     )

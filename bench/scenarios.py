@@ -18,7 +18,17 @@ from uuid import UUID, uuid4
 
 from app.db.database import Database, Session
 from app.db.repositories import clients as client_repo
+from app.db.repositories.care_plan import _GOAL_PAGE, _UPCOMING
 from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
+from app.domain.care_plan import (
+    CARE_PLAN_GOALS,
+    CARE_PLAN_SERVICES,
+    CarePlanService,
+    GoalInput,
+    ProgressInput,
+    ServiceCode,
+    ServiceInput,
+)
 from app.domain.cases import CaseInput, CaseService, CaseView, Identity
 from app.domain.clients import Client, ClientService
 from app.domain.context import RequestContext
@@ -33,12 +43,16 @@ from app.domain.referrals import ReferralInput, ReferralService, ReferralView
 from app.domain.scopes import ALL_SCOPES
 from app.domain.tokens import TokenConfig, TokenService
 from app.domain.vocabulary import (
+    CarePlanCategory,
     Category,
     ExploitationType,
     Gender,
+    GoalStatus,
     OrganizationKind,
     RiskLevel,
     ServiceKind,
+    ServiceStatus,
+    ServiceType,
     Urgency,
 )
 
@@ -480,6 +494,132 @@ async def _inbox_deep(ctx: SeedContext) -> Prepared:
     )
 
 
+# -- the care plan -------------------------------------------------------------------------------
+CARE_PLAN_GOAL_COUNT = 20
+CARE_PLAN_SERVICE_COUNT = 50
+_CARE_CATEGORIES = (
+    CarePlanCategory.MEDICAL,
+    CarePlanCategory.COUNSELING,
+    CarePlanCategory.LEGAL,
+    CarePlanCategory.EDUCATION,
+    CarePlanCategory.GENERAL,
+)
+_CARE_SERVICE = {
+    CarePlanCategory.MEDICAL: ServiceKind.MEDICAL,
+    CarePlanCategory.COUNSELING: ServiceKind.COUNSELING,
+    CarePlanCategory.LEGAL: ServiceKind.LEGAL,
+    CarePlanCategory.EDUCATION: ServiceKind.EDUCATION,
+    CarePlanCategory.GENERAL: ServiceKind.OTHER,
+}
+_GOAL_TITLES = (
+    "Sleep through the night",
+    "Wound healed without infection",
+    "Passport retrieved from the employer",
+    "Enrolled in the vocational sewing course",
+    "Regular meals and clothing for the first weeks",
+)
+
+_PROGRESS = (
+    (GoalStatus.ON_HOLD, "Waiting for an appointment"),
+    (GoalStatus.ACTIVE, "Back on track after the hearing"),
+)
+
+
+async def _care_plan(ctx: SeedContext) -> Prepared:
+    """A case with ``CARE_PLAN_GOAL_COUNT`` goals over five categories (each with two progress
+    entries, notes included) and ``CARE_PLAN_SERVICE_COUNT`` service records (35 still
+    scheduled, 8 attended or completed, 7 missed), written through ``CarePlanService`` as the
+    API would; the lead reads the care plan."""
+    lead = await ctx.organization(
+        kind=OrganizationKind.NGO_SHELTER,
+        services=(ServiceKind.SHELTER, ServiceKind.COUNSELING),
+    )
+    client = await ctx.client(lead.id)
+    await ctx.revoked_tokens(client, 200)
+    case = await ctx.case(client, fictional_intake("BENCH-CARE-0001"))
+    now = datetime.now(UTC)
+    goals = []
+    for i in range(CARE_PLAN_GOAL_COUNT):
+        session = ctx.database.session(transactional=True)
+        try:
+            plans = CarePlanService(ctx.request_context(session, client))
+            category = _CARE_CATEGORIES[i % len(_CARE_CATEGORIES)]
+            goal = await plans.create_goal(
+                case.id,
+                GoalInput(
+                    category=category,
+                    title=_GOAL_TITLES[i % len(_GOAL_TITLES)],
+                    description="Agreed with the survivor at the care-plan meeting; reviewed "
+                    "every two weeks by the owner.",
+                    owner_org_id=lead.id,
+                    target_date=(now + timedelta(days=30 + i)).date(),
+                ),
+            )
+            for goal_status, note in _PROGRESS:
+                await plans.record_progress(
+                    case.id, goal.id, ProgressInput(goal_status, now - timedelta(hours=1), note)
+                )
+            goals.append((category, goal.id))
+            await session.commit()
+        finally:
+            await session.close()
+    session = ctx.database.session(transactional=True)
+    try:
+        plans = CarePlanService(ctx.request_context(session, client))
+        for k in range(CARE_PLAN_SERVICE_COUNT):
+            category, goal_id = goals[k % len(goals)]
+            status: ServiceStatus
+            if k < 35:
+                status, scheduled, occurred = (
+                    ServiceStatus.SCHEDULED,
+                    now + timedelta(days=1 + k),
+                    None,
+                )
+            elif k < 43:
+                status = (ServiceStatus.ATTENDED, ServiceStatus.COMPLETED)[k % 2]
+                scheduled, occurred = now - timedelta(days=k), now - timedelta(days=k)
+            else:
+                status, scheduled, occurred = ServiceStatus.MISSED, now - timedelta(days=k), None
+            await plans.create_service(
+                case.id,
+                ServiceInput(
+                    service=_CARE_SERVICE[category],
+                    category=category,
+                    type=(ServiceType.APPOINTMENT, ServiceType.SESSION)[k % 2],
+                    status=status,
+                    provider_org_id=lead.id,
+                    scheduled_at=scheduled,
+                    occurred_at=occurred,
+                    goal_id=goal_id,
+                    notes="Bring the discharge letter; interpreter booked.",
+                    codes=(ServiceCode("ICD-10", "Z04.8"),) if k % 3 == 0 else (),
+                ),
+            )
+        await session.commit()
+    finally:
+        await session.close()
+    # As a PostgreSQL array literal: the runner writes each plan argument as an SQL literal.
+    categories = "{" + ",".join(sorted(str(c) for c in CarePlanCategory)) + "}"
+    return Prepared(
+        path=f"/v1/cases/{case.id}/care-plan",
+        headers={"Authorization": f"Bearer {ctx.token(client)}"},
+        plans=(
+            PlanCheck(
+                label="care_plan.goal_page",
+                sql=_GOAL_PAGE.sql,
+                args=(case.id, categories, None, None, None, None, CARE_PLAN_GOALS),
+                index="ix_goals_case_id_created_at_id",
+            ),
+            PlanCheck(
+                label="care_plan.upcoming",
+                sql=_UPCOMING.sql,
+                args=(case.id, categories, CARE_PLAN_SERVICES),
+                index="ix_service_records_case_scheduled",
+            ),
+        ),
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -525,6 +665,19 @@ SCENARIOS: dict[str, Scenario] = {
             setup=_inbox_deep,
             same_bytes=True,
             deep_of="inbox",
+        ),
+        Scenario(
+            name="care-plan",
+            path="GET /v1/cases/{id}/care-plan",
+            description=(
+                f"The lead reads a care plan of {CARE_PLAN_GOAL_COUNT} goals (two progress "
+                f"entries each) and {CARE_PLAN_SERVICE_COUNT} service records: token check "
+                "(token_status) + case with the policy's facts (cases.load_for) + goals with "
+                "their progress (care_plan.goal_page) + services still scheduled "
+                "(care_plan.upcoming) + attended/missed per category (care_plan.attendance) + "
+                "audit row (audit.append); titles, descriptions, notes decrypted"
+            ),
+            setup=_care_plan,
         ),
     )
 }

@@ -792,3 +792,100 @@ sa.Index(
     webhook_attempts.c.created_at,
     webhook_attempts.c.id,
 )
+
+# -- the care plan: goals and service records (app.domain.care_plan) -----------------------------
+# Each row belongs to one category of its case, which decides who sees and writes it (the one
+# access policy). Free text (title, description, note, notes) is sealed with the case's data key.
+GOAL_STATUSES = ("active", "on_hold", "achieved", "not_achieved", "cancelled")
+CARE_PLAN_CATEGORIES = ("medical", "counseling", "legal", "education", "placement", "general")
+SERVICE_TYPES = ("appointment", "session", "enrolment", "assessment", "supply")
+SERVICE_STATUSES = ("scheduled", "attended", "missed", "cancelled", "completed")
+
+goals = sa.Table(
+    "goals",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("owner_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("created_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("title_enc", sa.LargeBinary, nullable=False),
+    sa.Column("description_enc", sa.LargeBinary, nullable=True),
+    sa.Column("target_date", sa.Date, nullable=True),
+    sa.Column("status", sa.Text, nullable=False, server_default=sa.text("'active'")),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(_in("status", GOAL_STATUSES), name="status"),
+    sa.CheckConstraint(_in("category", CARE_PLAN_CATEGORIES), name="category"),
+)
+sa.Index("ix_goals_case_id_created_at_id", goals.c.case_id, goals.c.created_at, goals.c.id)
+# Goals an organisation owns on a case (the lead is told when that owner leaves the care team).
+sa.Index("ix_goals_case_id_owner_org_id", goals.c.case_id, goals.c.owner_org_id)
+
+# A goal's status history: one row per progress entry, oldest first.
+goal_progress = sa.Table(
+    "goal_progress",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("goal_id", sa.Uuid, sa.ForeignKey("goals.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("note_enc", sa.LargeBinary, nullable=True),
+    sa.Column("recorded_at", TIMESTAMPTZ, nullable=False),
+    sa.Column("recorded_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.CheckConstraint(_in("status", GOAL_STATUSES), name="status"),
+)
+sa.Index(
+    "ix_goal_progress_goal_id_created_at_id",
+    goal_progress.c.goal_id,
+    goal_progress.c.created_at,
+    goal_progress.c.id,
+)
+
+# `service` is a service kind, checked by the domain's vocabulary (the directory's list grows).
+service_records = sa.Table(
+    "service_records",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("case_id", sa.Uuid, sa.ForeignKey("cases.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("category", sa.Text, nullable=False),
+    sa.Column("service", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("scheduled_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("occurred_at", TIMESTAMPTZ, nullable=True),
+    sa.Column("provider_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("goal_id", sa.Uuid, sa.ForeignKey("goals.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("notes_enc", sa.LargeBinary, nullable=True),
+    sa.Column("codes", pg.JSONB, nullable=False, server_default=sa.text("'[]'::jsonb")),
+    sa.Column("recorded_by_org_id", sa.Uuid, nullable=False),
+    sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("updated_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("1")),
+    sa.CheckConstraint(_in("category", CARE_PLAN_CATEGORIES), name="category"),
+    sa.CheckConstraint(_in("type", SERVICE_TYPES), name="type"),
+    sa.CheckConstraint(_in("status", SERVICE_STATUSES), name="status"),
+)
+sa.Index(
+    "ix_service_records_case_id_created_at_id",
+    service_records.c.case_id,
+    service_records.c.created_at,
+    service_records.c.id,
+)
+# The care plan's upcoming services of a case, and a provider's own scheduled services.
+sa.Index(
+    "ix_service_records_case_scheduled",
+    service_records.c.case_id,
+    service_records.c.scheduled_at,
+    service_records.c.id,
+    postgresql_where=service_records.c.status == "scheduled",
+)
+sa.Index(
+    "ix_service_records_provider_scheduled",
+    service_records.c.provider_org_id,
+    service_records.c.scheduled_at,
+    service_records.c.id,
+    postgresql_where=service_records.c.status == "scheduled",
+)
+sa.Index("ix_service_records_goal_id", service_records.c.goal_id)

@@ -35,6 +35,9 @@ FREE_TEXT: dict[str, dict[str, bool]] = {
     "home_reviews": {"notes": False},
     "placements": {"authorization_ref": False},
     "placement_visits": {"summary": True},
+    "goals": {"title": True, "description": False},
+    "goal_progress": {"note": False},
+    "service_records": {"notes": False},
 }
 # The row id bound into the associated data (the primary key).
 ROW_ID = {"legal_records": "case_id"}

@@ -22,6 +22,7 @@ from app.db.repositories import referrals as repo
 from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
+from app.domain.care_plan import owner_left
 from app.domain.cases import CaseService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import (
@@ -438,6 +439,9 @@ class ReferralService:
                     await self._join(row, service)
                 elif ends_care(current, rule):
                     await case_repo.end_referral_membership(self.session, referral_id)
+                    # Goals the departing member owns stay; the lead is told (care_plan).
+                    member = row.from_org_id if row.transfer_lead else row.to_org_id
+                    await owner_left(self.session, self.outbox, case_id, member)
                     if row.capacity_held:
                         await repo.give_back_place(self.session, row.to_org_id, str(service))
                         await repo.set_capacity_held(self.session, referral_id, False)

@@ -184,3 +184,38 @@ class FollowUpOutcome(StrEnum):
     RE_EXPLOITED = "re_exploited"
     LOST_CONTACT = "lost_contact"
     DECLINED_CONTACT = "declined_contact"
+
+
+class GoalStatus(StrEnum):
+    ACTIVE = "active"
+    ON_HOLD = "on_hold"
+    ACHIEVED = "achieved"
+    NOT_ACHIEVED = "not_achieved"
+    CANCELLED = "cancelled"
+
+
+class ServiceType(StrEnum):
+    APPOINTMENT = "appointment"
+    SESSION = "session"
+    ENROLMENT = "enrolment"
+    ASSESSMENT = "assessment"
+    SUPPLY = "supply"
+
+
+class ServiceStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    ATTENDED = "attended"
+    MISSED = "missed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+
+class CarePlanCategory(StrEnum):
+    """The categories a goal or a service record may belong to: the domains of care."""
+
+    MEDICAL = "medical"
+    COUNSELING = "counseling"
+    LEGAL = "legal"
+    EDUCATION = "education"
+    PLACEMENT = "placement"
+    GENERAL = "general"

@@ -204,6 +204,10 @@ async def _plant_free_text(
                 "review_notes",
                 "visit_summary",
                 "authorization_ref",
+                "goal_title",
+                "goal_description",
+                "progress_note",
+                "service_notes",
                 "close_reason",
             )
         )
@@ -305,6 +309,32 @@ async def _plant_free_text(
             "authorization_ref": canary["authorization_ref"],
         },
     )
+    goal = await post(
+        f"{cases_url}/goals",
+        {
+            "category": "medical",
+            "title": canary["goal_title"],
+            "description": canary["goal_description"],
+            "owner_org_id": str(lead.org.id),
+        },
+    )
+    await post(
+        f"{cases_url}/goals/{goal['id']}/progress",
+        {"status": "on_hold", "note": canary["progress_note"], "recorded_at": _iso(now)},
+    )
+    await post(
+        f"{cases_url}/services",
+        {
+            "service": "medical",
+            "category": "medical",
+            "type": "appointment",
+            "status": "scheduled",
+            "scheduled_at": _iso(now + timedelta(days=1)),
+            "provider_org_id": str(lead.org.id),
+            "goal_id": goal["id"],
+            "notes": canary["service_notes"],
+        },
+    )
     await post(f"{cases_url}/close", {"reason": canary["close_reason"]})
     return lead, clinic, case, canary
 
@@ -321,6 +351,7 @@ async def _everything_read(
         (lead, f"{cases_url}/consents"),
         (lead, f"{cases_url}/legal"),
         (lead, f"{cases_url}/placements"),
+        (lead, f"{cases_url}/care-plan"),
         (lead, "/v1/referrals?direction=outgoing"),
         (clinic, "/v1/referrals?direction=incoming"),
     ):
@@ -346,6 +377,9 @@ async def test_free_text_is_encrypted_at_rest_in_every_field(
         assert value in shown, name
     dump = await asyncio.to_thread(pg_dump, database.dsn)
     assert "INSERT INTO public.case_updates" in dump and "INSERT INTO public.referrals" in dump
+    assert (
+        "INSERT INTO public.goal_progress" in dump and "INSERT INTO public.service_records" in dump
+    )
     leaked = [name for name, value in canary.items() if _dump_shows(dump, value)]
     assert leaked == []  # ... and absent from a database dump
     # The hub's own timeline text is encrypted too.

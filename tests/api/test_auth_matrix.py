@@ -176,6 +176,24 @@ BODIES: dict[str, Any] = {
     "PUT /v1/cases/{case_id}/legal": {
         "documents": [{"type": "passport", "status": "held_by_trafficker"}],
     },
+    "POST /v1/cases/{case_id}/goals": {
+        "category": "medical",
+        "title": "Sleep through the night",
+        "owner_org_id": ORG,
+    },
+    "POST /v1/cases/{case_id}/goals/{goal_id}/progress": {
+        "status": "on_hold",
+        "recorded_at": iso(NOW - timedelta(hours=1)),
+    },
+    "POST /v1/cases/{case_id}/services": {
+        "service": "medical",
+        "category": "medical",
+        "type": "appointment",
+        "status": "scheduled",
+        "scheduled_at": iso(NOW + timedelta(days=1)),
+        "provider_org_id": ORG,
+    },
+    "PATCH /v1/cases/{case_id}/services/{service_id}": {"status": "cancelled"},
     "POST /v1/cases/{case_id}/placements": {
         "org_id": ORG,
         "setting": "ngo_shelter",
@@ -209,6 +227,7 @@ HEADERS = {
     "PATCH /v1/cases/{case_id}": {"If-Match": "*"},
     "PUT /v1/cases/{case_id}/legal": {"If-Match": '"0"'},
     "PATCH /v1/webhooks/{webhook_id}": {"If-Match": "*"},
+    "PATCH /v1/cases/{case_id}/services/{service_id}": {"If-Match": '"1"'},
 }
 
 
@@ -249,6 +268,10 @@ async def lead_objects(
     ids["follow_up_id"] = await created(
         client, lead, f"{base}/follow-ups", BODIES["POST /v1/cases/{case_id}/follow-ups"]
     )
+    goal = body_for("POST /v1/cases/{case_id}/goals", lead)
+    ids["goal_id"] = await created(client, lead, f"{base}/goals", goal)
+    service = body_for("POST /v1/cases/{case_id}/services", lead)
+    ids["service_id"] = await created(client, lead, f"{base}/services", service)
     placement = body_for("POST /v1/cases/{case_id}/placements", lead)
     ids["placement_id"] = await created(client, lead, f"{base}/placements", placement)
     referral = {

@@ -56,6 +56,9 @@ LISTS = {
     "/v1/webhooks": ["webhooks", NOW_ISO, 5],
     # the cursor is read before the subscription is looked up: any id will do
     "/v1/webhooks/{webhook_id}/deliveries": ["webhook-deliveries", NOW_ISO, 5],
+    "/v1/cases/{case_id}/goals": ["goals", NOW_ISO, 5],
+    "/v1/cases/{case_id}/services": ["services", NOW_ISO, 5],
+    "/v1/services/scheduled": ["scheduled-services", NOW_ISO, 5],
 }
 
 

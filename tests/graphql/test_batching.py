@@ -173,3 +173,106 @@ async def test_loaders_are_fresh_per_request(
     second = build_context(request, ctx, session)
     assert first.loaders.case_by_id is not second.loaders.case_by_id
     assert first.loaders.updates_by_case is not second.loaders.updates_by_case
+
+
+CARE_PAGE = """
+query Page($first: Int!) {
+  cases(first: $first) {
+    edges { node {
+      id
+      goals(first: 5) { edges { node { id title status progress { status } } } }
+      services(first: 5) { edges { node { id status notes codes { system code } } } }
+    } }
+  }
+}
+"""
+
+
+async def seed_care_plans(factory: Factory, lead: Partner, count: int) -> None:
+    """``count`` cases, each with two goals (one with a progress entry) and three service
+    records, written through the domain services."""
+    from app.domain.care_plan import (
+        CarePlanService,
+        GoalInput,
+        ProgressInput,
+        ServiceCode,
+        ServiceInput,
+    )
+    from app.domain.vocabulary import (
+        CarePlanCategory,
+        GoalStatus,
+        ServiceStatus,
+        ServiceType,
+    )
+
+    session = factory.database.session(transactional=True)
+    ctx = RequestContext(session, principal_of(lead), factory.ctx.key_wrapper)
+    try:
+        for i in range(count):
+            intake = CaseCreate.model_validate(case_body(external_ref=f"CARE-{i}"))
+            view = await CaseService(ctx).create(
+                CaseInput(
+                    external_ref=intake.external_ref,
+                    gender="female",
+                    identity=intake.to_identity(),
+                )
+            )
+            plans = CarePlanService(ctx)
+            for category in (CarePlanCategory.MEDICAL, CarePlanCategory.LEGAL):
+                goal = await plans.create_goal(
+                    view.id,
+                    GoalInput(category=category, title="A goal", owner_org_id=lead.org.id),
+                )
+            await plans.record_progress(
+                view.id,
+                goal.id,
+                ProgressInput(GoalStatus.ON_HOLD, datetime.now(UTC), note="waiting"),
+            )
+            for _ in range(3):
+                await plans.create_service(
+                    view.id,
+                    ServiceInput(
+                        service=ServiceKind.MEDICAL,
+                        category=CarePlanCategory.MEDICAL,
+                        type=ServiceType.APPOINTMENT,
+                        status=ServiceStatus.SCHEDULED,
+                        provider_org_id=lead.org.id,
+                        scheduled_at=datetime.now(UTC),
+                        notes="bring the letter",
+                        codes=(ServiceCode("ICD-10", "T74.2"),),
+                    ),
+                )
+        await session.commit()
+    finally:
+        await session.close()
+
+
+async def test_a_page_of_cases_with_goals_and_services_costs_constant_statements(
+    client: httpx.AsyncClient, database: Database, factory: Factory, lead: Partner
+) -> None:
+    await seed_care_plans(factory, lead, 50)
+    counter = StatementCounter()
+    database.statement_hook = counter
+    counts = {}
+    for first in (5, 50):
+        counter.reset()
+        data = data_of(await gql(client, lead, CARE_PAGE, {"first": first}))
+        edges = data["cases"]["edges"]
+        assert len(edges) == first
+        for edge in edges:
+            node = edge["node"]
+            goals = [g["node"] for g in node["goals"]["edges"]]
+            # (one transaction wrote them all: same created_at, so the id decides the order)
+            assert sorted((g["progress"] for g in goals), key=len) == [
+                [],
+                [{"status": "on_hold"}],
+            ]
+            services = [s["node"] for s in node["services"]["edges"]]
+            assert [s["notes"] for s in services] == ["bring the letter"] * 3
+            assert services[0]["codes"] == [{"system": "ICD-10", "code": "T74.2"}]
+        counts[first] = counter.count
+    database.statement_hook = None
+    assert counts[5] == counts[50], counter.statements
+    # token check; the page of cases and its audit row; goals (with their progress) and their
+    # audit row; services and their audit row.
+    assert counts[50] == 7, counter.statements

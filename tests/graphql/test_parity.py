@@ -44,6 +44,8 @@ query Everything($case: UUID!, $referral: UUID!) {{
     {CASE_FIELDS}
     updates(first: 100) {{ edges {{ node {{ id }} }} }}
     consents(first: 100) {{ edges {{ node {{ id }} }} }}
+    goals(first: 100) {{ edges {{ node {{ id }} }} }}
+    services(first: 100) {{ edges {{ node {{ id }} }} }}
   }}
   cases(first: 100) {{ edges {{ node {{ id }} }} }}
   referral(id: $referral) {{ {REFERRAL_FIELDS} case {{ id }} }}
@@ -51,6 +53,7 @@ query Everything($case: UUID!, $referral: UUID!) {{
 }}
 """
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT")
+LISTS = ("updates", "consents", "goals", "services")  # under a case, by id
 
 
 def snake(name: str) -> str:
@@ -86,7 +89,7 @@ async def rest_answers(
     answers: dict[str, Any] = {}
     status, body = await get(f"/v1/cases/{case_id}")
     answers["case"] = flatten(body) if status == 200 else body["code"]
-    for name in ("updates", "consents"):
+    for name in LISTS:
         status, body = await get(f"/v1/cases/{case_id}/{name}")
         answers[name] = ids(body["items"]) if status == 200 else body["code"]
     answers["cases"] = ids((await get("/v1/cases"))[1]["items"])
@@ -106,10 +109,11 @@ async def graphql_answers(
     answers: dict[str, Any] = {}
     case = data["case"]
     if case is None:
-        answers["case"] = answers["updates"] = answers["consents"] = errors["case"]
+        answers["case"] = errors["case"]
+        answers.update((name, errors["case"]) for name in LISTS)
     else:
-        answers["updates"] = [e["node"]["id"] for e in case.pop("updates")["edges"]]
-        answers["consents"] = [e["node"]["id"] for e in case.pop("consents")["edges"]]
+        for name in LISTS:
+            answers[name] = [e["node"]["id"] for e in case.pop(name)["edges"]]
         answers["case"] = flatten(case)
     answers["cases"] = [e["node"]["id"] for e in data["cases"]["edges"]]
     referral = data["referral"]
@@ -155,6 +159,27 @@ async def world(client: httpx.AsyncClient, factory: Factory) -> World:
             headers=lead.headers,
         )
         assert response.status_code == 201, response.text
+    for category in ("medical", "legal"):
+        goal = await client.post(
+            f"/v1/cases/{case['id']}/goals",
+            json={"category": category, "title": "A goal", "owner_org_id": str(lead.org.id)},
+            headers=lead.headers,
+        )
+        assert goal.status_code == 201, goal.text
+        service = await client.post(
+            f"/v1/cases/{case['id']}/services",
+            json={
+                "service": category,
+                "category": category,
+                "type": "appointment",
+                "status": "scheduled",
+                "scheduled_at": "2027-01-02T10:00:00Z",
+                "provider_org_id": str(lead.org.id),
+                "goal_id": goal.json()["id"],
+            },
+            headers=lead.headers,
+        )
+        assert service.status_code == 201, service.text
     referral = await refer(
         client, lead, case, clinic, shared_categories=["demographics", "medical"]
     )

@@ -243,7 +243,14 @@ def test_every_connection_has_a_bounded_first() -> None:
 
 
 # lists of objects that are not connections: small, bounded by the write models
-BOUNDED_OBJECT_LISTS = {"capacity", "documents", "protectiveMeasures", "grantedBy"}
+BOUNDED_OBJECT_LISTS = {
+    "capacity",
+    "documents",
+    "protectiveMeasures",
+    "grantedBy",
+    "progress",  # a goal's history: at most MAX_PROGRESS_ENTRIES
+    "codes",  # a service record's codes: at most ServiceIn's max_length
+}
 
 
 def test_schemas_built_with_other_limits_describe_the_same_api() -> None:

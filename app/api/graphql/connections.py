@@ -16,7 +16,16 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
-from app.domain import cases, consents, legal, organizations, placements, referrals, updates
+from app.domain import (
+    care_plan,
+    cases,
+    consents,
+    legal,
+    organizations,
+    placements,
+    referrals,
+    updates,
+)
 from app.domain.errors import ValidationFailed
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from app.domain.referrals import ReferralView
@@ -103,6 +112,8 @@ case_cursor = cases.CASES.cursor
 organization_cursor = organizations.ORGANIZATIONS.cursor
 testimony_cursor = legal.TESTIMONY.cursor
 placement_cursor = placements.PLACEMENTS.cursor
+goal_cursor = care_plan.GOALS.cursor
+service_cursor = care_plan.SERVICES.cursor
 
 
 def referral_cursor(view: ReferralView) -> str:

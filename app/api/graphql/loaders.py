@@ -2,9 +2,10 @@
 organisations: each is bound to one caller's services). Their caches are emptied after every
 mutation (``field_extensions.Atomic``), so nothing loaded before a write answers after it.
 
-The lists under a case (referrals, updates, consents, legal, placements) are keyed by the parent
-case as it was loaded for the caller (``LoadedCase``: its row and the caller's ``CaseAccess``),
-so the domain reads them without loading and checking the case a second time.
+The lists under a case (referrals, updates, consents, legal, placements, goals, services) are
+keyed by the parent case as it was loaded for the caller (``LoadedCase``: its row and the
+caller's ``CaseAccess``), so the domain reads them without loading and checking the case a
+second time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from uuid import UUID
 from strawberry.dataloader import DataLoader
 
 from app.api.graphql.services import Services
+from app.domain.care_plan import Goal, ServiceRecord
 from app.domain.cases import CaseView, LoadedCase
 from app.domain.consents import Consent
 from app.domain.legal import LegalRecord
@@ -26,7 +28,7 @@ from app.domain.placements import Placement
 from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ReferralView
 from app.domain.updates import TimelineUpdate
-from app.domain.vocabulary import Category
+from app.domain.vocabulary import CarePlanCategory, Category, GoalStatus, ServiceStatus
 
 T = TypeVar("T")
 
@@ -110,6 +112,18 @@ class LegalByCaseLoader(DataLoader[CasePageKey, LegalRecord | None]):
         return [found.get(key.case_id) for key in keys]
 
 
+def _care_filter(value: str | None) -> tuple[CarePlanCategory | None, str | None]:
+    """A care-plan list's filter key, ``"<category>|<status>"`` (either part may be empty)."""
+    category, _, status = (value or "|").partition("|")
+    return (CarePlanCategory(category) if category else None), (status or None)
+
+
+def care_filter(category: CarePlanCategory | None, status: str | None) -> str | None:
+    if category is None and status is None:
+        return None
+    return f"{category or ''}|{status or ''}"
+
+
 @dataclass(frozen=True, slots=True)
 class Loaders:
     # Cases as the caller may see them (None: not visible); audited as one `case.read`.
@@ -126,6 +140,10 @@ class Loaders:
     legal_by_case: LegalByCaseLoader
     # A page of each case's placements (only where the caller may see `placement`).
     placements_by_case: CasePagesLoader[Placement]
+    # A page of each case's goals / service records in the categories the caller may see
+    # (`filter`: category and status, see care_filter); one `goal.list` / `service.list` row.
+    goals_by_case: CasePagesLoader[Goal]
+    services_by_case: CasePagesLoader[ServiceRecord]
 
     def clear_all(self) -> None:
         """Forget everything loaded so far (a mutation may have changed it, or what the caller
@@ -162,6 +180,30 @@ class Loaders:
         ) -> dict[UUID, Page[Placement]]:
             return await services.placements().pages_for_cases(cases, limit=first, cursor=after)
 
+        async def goals(
+            cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
+        ) -> dict[UUID, Page[Goal]]:
+            category, status = _care_filter(filter_)
+            return await services.care_plan().goal_pages_for_cases(
+                cases,
+                category=category,
+                status=GoalStatus(status) if status else None,
+                limit=first,
+                cursor=after,
+            )
+
+        async def service_records(
+            cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
+        ) -> dict[UUID, Page[ServiceRecord]]:
+            category, status = _care_filter(filter_)
+            return await services.care_plan().service_pages_for_cases(
+                cases,
+                category=category,
+                status=ServiceStatus(status) if status else None,
+                limit=first,
+                cursor=after,
+            )
+
         async def cases_by_id(ids: list[UUID]) -> Mapping[UUID, CaseView]:
             return await services.cases().get_many(ids)
 
@@ -176,4 +218,6 @@ class Loaders:
             referrals_by_case=CasePagesLoader(referrals),
             legal_by_case=LegalByCaseLoader(services),
             placements_by_case=CasePagesLoader(placements),
+            goals_by_case=CasePagesLoader(goals),
+            services_by_case=CasePagesLoader(service_records),
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from app.db.database import Session
+from app.domain.care_plan import CarePlanService
 from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
 from app.domain.context import RequestContext
@@ -47,6 +48,9 @@ class Services:
 
     def placements(self) -> PlacementService:
         return PlacementService(self.ctx)
+
+    def care_plan(self) -> CarePlanService:
+        return CarePlanService(self.ctx)
 
     def events(self) -> EventFeed:
         """The caller's change feed, without long polling (GraphQL answers at once)."""

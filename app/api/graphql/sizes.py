@@ -30,6 +30,7 @@ from graphql import (
 )
 from pydantic import BaseModel, StringConstraints
 
+from app.api.schemas.care_plan import CodeIn, GoalIn, ProgressIn, ServiceIn
 from app.api.schemas.cases import (
     CaseCreate,
     CloseIn,
@@ -44,6 +45,7 @@ from app.api.schemas.legal import ImmigrationRelief, LegalIn, Testimony
 from app.api.schemas.organizations import OrganizationPatch, PopulationsPatch
 from app.api.schemas.placements import PlacementEndIn
 from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
+from app.domain.care_plan_rules import MAX_PROGRESS_ENTRIES
 from app.domain.vocabulary import AgeBand, Category, ExploitationType, ServiceKind
 
 CHAR_BYTES = 3  # a character of any living script (the BMP) in UTF-8; see the module's doc
@@ -181,6 +183,14 @@ BOUNDS: dict[str, Bound] = {
     "Event.data": Bound(details=True),  # ids and codes only; bounded like a details object
     "EventSubject.type": Bound(chars=32, ascii=True),
     "Placement.authorizationRef": Bound(chars=max_chars(PlacementEndIn, "authorization_ref")),
+    "Goal.title": Bound(chars=max_chars(GoalIn, "title")),
+    "Goal.description": Bound(chars=max_chars(GoalIn, "description")),
+    "Goal.progress": Bound(items=MAX_PROGRESS_ENTRIES),
+    "GoalProgress.note": Bound(chars=max_chars(ProgressIn, "note")),
+    "ServiceRecord.notes": Bound(chars=max_chars(ServiceIn, "notes")),
+    "ServiceRecord.codes": Bound(items=max_items(ServiceIn, "codes")),
+    "ServiceCode.system": Bound(chars=max_chars(CodeIn, "system")),
+    "ServiceCode.code": Bound(chars=max_chars(CodeIn, "code")),
 }
 
 

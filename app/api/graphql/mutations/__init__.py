@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
+from app.api.graphql.mutations.care_plan import CarePlanMutations
 from app.api.graphql.mutations.cases import CaseMutations
 from app.api.graphql.mutations.consents import ConsentMutations
 from app.api.graphql.mutations.referrals import ReferralMutations
 
 
 @strawberry.type
-class Mutation(CaseMutations, ConsentMutations, ReferralMutations):
+class Mutation(CaseMutations, ConsentMutations, ReferralMutations, CarePlanMutations):
     pass
 
 

@@ -1,5 +1,6 @@
 """A case and everything seen through it: the survivor (contact, guardian, exploitation), its
-timeline, consents, legal record, placements and referrals (with their de-identified preview).
+timeline, consents, legal record, placements, goals, service records and referrals (with their
+de-identified preview).
 
 Each type is built straight from the domain's view (``X.of``), with the same values REST
 answers with. A ``Case`` carries the case as it was loaded for the caller (``loaded``: the row
@@ -28,15 +29,19 @@ from app.api.graphql.connections import (
     Connection,
     connection,
     consent_cursor,
+    goal_cursor,
     page_size,
     placement_cursor,
     referral_cursor,
+    service_cursor,
     update_cursor,
 )
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import RequireScopes
-from app.api.graphql.loaders import CasePageKey, CasePagesLoader
+from app.api.graphql.loaders import CasePageKey, CasePagesLoader, care_filter
+from app.api.graphql.types.care_plan import Goal, ServiceRecord
 from app.api.graphql.types.enums import (
+    CarePlanCategory,
     CaseRole,
     CaseStatus,
     Category,
@@ -46,6 +51,7 @@ from app.api.graphql.types.enums import (
     ExitReason,
     ExploitationType,
     Gender,
+    GoalStatus,
     Granter,
     OrganizationKind,
     OutcomeCode,
@@ -58,6 +64,7 @@ from app.api.graphql.types.enums import (
     ReliefStatus,
     RiskLevel,
     ServiceKind,
+    ServiceStatus,
     TestimonyStatus,
     UpdateKind,
     Urgency,
@@ -294,6 +301,41 @@ class Case:
             return None  # as REST's 404 for the placements of a case you may not see there
         loader = info.context.loaders.placements_by_case
         return await self._page(loader, first, after, None, Placement.of, placement_cursor)
+
+    @strawberry.field(
+        description="Goals in the categories you may see, oldest first (as GET …/goals).",
+        extensions=[RequireScopes("cases:read")],
+    )
+    async def goals(
+        self,
+        info: Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        category: CarePlanCategory | None = None,
+        status: GoalStatus | None = None,
+    ) -> Connection[Goal] | None:
+        filter_ = care_filter(category, str(status) if status else None)
+        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
+        page = await info.context.loaders.goals_by_case.load(key)
+        return connection(page, Goal.of, goal_cursor, after=after)
+
+    @strawberry.field(
+        description="Service records in the categories you may see, oldest first (as GET "
+        "…/services).",
+        extensions=[RequireScopes("cases:read")],
+    )
+    async def services(
+        self,
+        info: Info,
+        first: int = DEFAULT_FIRST,
+        after: str | None = None,
+        category: CarePlanCategory | None = None,
+        status: ServiceStatus | None = None,
+    ) -> Connection[ServiceRecord] | None:
+        filter_ = care_filter(category, str(status) if status else None)
+        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
+        page = await info.context.loaders.services_by_case.load(key)
+        return connection(page, ServiceRecord.of, service_cursor, after=after)
 
 
 # -- what is listed under a case -----------------------------------------------------------------

@@ -41,6 +41,10 @@ _graphql(vocabulary.ProsecutionStatus, "Where the prosecution stands")
 _graphql(vocabulary.ReliefStatus, "Where an immigration-relief application stands")
 _graphql(vocabulary.PlacementSetting, "Where a survivor is placed")
 _graphql(vocabulary.ExitReason, "Why a placement ended")
+_graphql(vocabulary.CarePlanCategory, "The domain of care a goal or service record belongs to")
+_graphql(vocabulary.GoalStatus, "Where a goal stands (achieved, not_achieved, cancelled: final)")
+_graphql(vocabulary.ServiceType, "What kind of service record")
+_graphql(vocabulary.ServiceStatus, "Where a service record stands")
 
 OrganizationKind = vocabulary.OrganizationKind
 ServiceKind = vocabulary.ServiceKind
@@ -83,3 +87,9 @@ class ConsentStatus(StrEnum):
     EXPIRED = "expired"
     REVOKED = "revoked"
     PENDING = "pending"
+
+
+CarePlanCategory = vocabulary.CarePlanCategory
+GoalStatus = vocabulary.GoalStatus
+ServiceType = vocabulary.ServiceType
+ServiceStatus = vocabulary.ServiceStatus

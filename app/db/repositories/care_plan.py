@@ -1,0 +1,384 @@
+"""The care plan: goals (with their progress entries) and service records.
+
+A goal row carries its progress entries (``progress``: an array of records, oldest first, each
+note still sealed), so a goal, a page of goals or a care plan is one statement however many
+entries the goals hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from app.db.database import Session
+from app.db.policy_facts import POLICY_FACTS, ConsentFact
+from app.db.query import Query
+from app.db.rows import Rows
+
+# (id, status, note_enc, recorded_at, recorded_by_org_id, created_at) of one progress entry.
+ProgressRecord = tuple[UUID, str, bytes | None, datetime, UUID, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class GoalRow:
+    id: UUID
+    case_id: UUID
+    category: str
+    owner_org_id: UUID
+    created_by_org_id: UUID
+    title_enc: bytes
+    description_enc: bytes | None
+    target_date: date | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    version: int
+    progress: list[ProgressRecord]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRow:
+    id: UUID
+    case_id: UUID
+    category: str
+    service: str
+    type: str
+    status: str
+    scheduled_at: datetime | None
+    occurred_at: datetime | None
+    provider_org_id: UUID
+    goal_id: UUID | None
+    notes_enc: bytes | None
+    codes: list[dict[str, str]]
+    recorded_by_org_id: UUID
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledServiceRow(ServiceRow):
+    """A provider's scheduled service, with its case's reference, case key and policy facts."""
+
+    reference: str
+    lead_org_id: UUID
+    wrapped_key: bytes | None
+    kek_id: str | None
+    identity_erased_at: datetime | None
+    member_categories: list[str] | None
+    consents: list[ConsentFact]
+    caller_kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceRow:
+    category: str
+    attended: int
+    missed: int
+
+
+@dataclass(frozen=True, slots=True)
+class OwnedGoalRow:
+    id: UUID
+    status: str
+    category: str
+    version: int
+    lead_org_id: UUID
+
+
+GOAL_ROWS = Rows(GoalRow)
+SERVICE_ROWS = Rows(ServiceRow)
+SCHEDULED_ROWS = Rows(ScheduledServiceRow)
+ATTENDANCE_ROWS = Rows(AttendanceRow)
+OWNED_GOAL_ROWS = Rows(OwnedGoalRow)
+
+# A goal's progress entries as an array of anonymous records (asyncpg decodes each to a tuple of
+# typed values: no JSON to parse), oldest first.
+_PROGRESS = """
+    ARRAY(
+        SELECT ROW(p.id, p.status, p.note_enc, p.recorded_at, p.recorded_by_org_id, p.created_at)
+        FROM goal_progress p WHERE p.goal_id = g.id ORDER BY p.created_at, p.id
+    ) AS progress
+"""
+_GOAL_COLUMNS = f"""
+    g.id, g.case_id, g.category, g.owner_org_id, g.created_by_org_id, g.title_enc,
+    g.description_enc, g.target_date, g.status, g.created_at, g.updated_at, g.version, {_PROGRESS}
+"""
+
+_INSERT_GOAL = Query(
+    f"""
+    INSERT INTO goals AS g (id, case_id, category, owner_org_id, created_by_org_id, title_enc,
+                            description_enc, target_date)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    RETURNING {_GOAL_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "category", "owner_org_id", "created_by_org_id", "title_enc",
+     "description_enc", "target_date"),
+)  # fmt: skip
+
+_GET_GOAL = Query(
+    f"SELECT {_GOAL_COLUMNS} FROM goals g WHERE g.id = $1 AND g.case_id = $2",  # noqa: S608
+    ("id", "case_id"),
+)
+_LOCK_GOAL = Query(_GET_GOAL.sql + " FOR UPDATE OF g", _GET_GOAL.names)
+
+_ADD_PROGRESS = Query(
+    """
+    WITH entry AS (
+        INSERT INTO goal_progress (id, goal_id, status, note_enc, recorded_at, recorded_by_org_id)
+        VALUES ($1, $2, $3, $4, $5, $6)
+    )
+    UPDATE goals SET status = $3, updated_at = now(), version = version + 1 WHERE id = $2
+    """,
+    ("id", "goal_id", "status", "note_enc", "recorded_at", "recorded_by_org_id"),
+)
+
+# Goals in the categories the caller may see, oldest first.
+_GOAL_PAGE = Query(
+    f"""
+    SELECT {_GOAL_COLUMNS} FROM goals g
+    WHERE g.case_id = $1 AND g.category = ANY ($2::text[])
+      AND ($3::text IS NULL OR g.category = $3::text)
+      AND ($4::text IS NULL OR g.status = $4::text)
+      AND ($5::timestamptz IS NULL OR (g.created_at, g.id) > ($5::timestamptz, $6::uuid))
+    ORDER BY g.created_at, g.id
+    LIMIT $7
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+)
+
+# The first page of the goals of several cases at once; visibility per (case, category) pair.
+_GOAL_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT {_GOAL_COLUMNS} FROM (
+        SELECT g.*, row_number() OVER (
+                   PARTITION BY g.case_id ORDER BY g.created_at, g.id) AS position
+        FROM goals g
+        WHERE g.case_id = ANY ($1::uuid[])
+          AND (g.case_id, g.category) IN (
+                   SELECT v.case_id, v.category
+                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
+          AND ($4::text IS NULL OR g.category = $4::text)
+          AND ($5::text IS NULL OR g.status = $5::text)
+          AND ($6::timestamptz IS NULL OR (g.created_at, g.id) > ($6::timestamptz, $7::uuid))
+    ) g
+    WHERE g.position <= $8
+    ORDER BY g.case_id, g.created_at, g.id
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
+     "after_id", "limit"),
+)  # fmt: skip
+
+# Open goals an organisation owns on a case it no longer serves (neither lead nor member).
+_ORPHANED_GOALS = Query(
+    """
+    SELECT g.id, g.status, g.category, g.version, c.lead_org_id
+    FROM goals g JOIN cases c ON c.id = g.case_id
+    WHERE g.case_id = $1 AND g.owner_org_id = $2
+      AND g.status NOT IN ('achieved', 'not_achieved', 'cancelled')
+      AND c.lead_org_id <> $2
+      AND NOT EXISTS (SELECT 1 FROM case_members m
+                      WHERE m.case_id = $1 AND m.org_id = $2 AND m.left_at IS NULL)
+    ORDER BY g.created_at, g.id
+    """,
+    ("case_id", "org_id"),
+)
+
+_ON_TEAM = Query(
+    """
+    SELECT EXISTS (SELECT 1 FROM case_members m
+                   WHERE m.case_id = $1 AND m.org_id = $2 AND m.left_at IS NULL)
+    """,
+    ("case_id", "org_id"),
+)
+
+_SERVICE_COLUMNS = """
+    s.id, s.case_id, s.category, s.service, s.type, s.status, s.scheduled_at, s.occurred_at,
+    s.provider_org_id, s.goal_id, s.notes_enc, s.codes, s.recorded_by_org_id, s.created_at,
+    s.updated_at, s.version
+"""
+
+_INSERT_SERVICE = Query(
+    f"""
+    INSERT INTO service_records AS s (id, case_id, category, service, type, status, scheduled_at,
+                                      occurred_at, provider_org_id, goal_id, notes_enc, codes,
+                                      recorded_by_org_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+    RETURNING {_SERVICE_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "category", "service", "type", "status", "scheduled_at", "occurred_at",
+     "provider_org_id", "goal_id", "notes_enc", "codes", "recorded_by_org_id"),
+)  # fmt: skip
+
+_GET_SERVICE = Query(
+    f"SELECT {_SERVICE_COLUMNS} FROM service_records s WHERE s.id = $1 AND s.case_id = $2",  # noqa: S608
+    ("id", "case_id"),
+)
+_LOCK_SERVICE = Query(_GET_SERVICE.sql + " FOR UPDATE", _GET_SERVICE.names)
+
+_UPDATE_SERVICE = Query(
+    f"""
+    UPDATE service_records AS s
+    SET status = $3, occurred_at = $4, notes_enc = $5, updated_at = now(), version = s.version + 1
+    WHERE s.id = $1 AND s.case_id = $2 AND s.version = $6
+    RETURNING {_SERVICE_COLUMNS}
+    """,  # noqa: S608 - constant text
+    ("id", "case_id", "status", "occurred_at", "notes_enc", "expected_version"),
+)
+
+_SERVICE_PAGE = Query(
+    f"""
+    SELECT {_SERVICE_COLUMNS} FROM service_records s
+    WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
+      AND ($3::text IS NULL OR s.category = $3::text)
+      AND ($4::text IS NULL OR s.status = $4::text)
+      AND ($5::timestamptz IS NULL OR (s.created_at, s.id) > ($5::timestamptz, $6::uuid))
+    ORDER BY s.created_at, s.id
+    LIMIT $7
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+)
+
+_SERVICE_PAGES_FOR_CASES = Query(
+    f"""
+    SELECT {_SERVICE_COLUMNS} FROM (
+        SELECT s.*, row_number() OVER (
+                   PARTITION BY s.case_id ORDER BY s.created_at, s.id) AS position
+        FROM service_records s
+        WHERE s.case_id = ANY ($1::uuid[])
+          AND (s.case_id, s.category) IN (
+                   SELECT v.case_id, v.category
+                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
+          AND ($4::text IS NULL OR s.category = $4::text)
+          AND ($5::text IS NULL OR s.status = $5::text)
+          AND ($6::timestamptz IS NULL OR (s.created_at, s.id) > ($6::timestamptz, $7::uuid))
+    ) s
+    WHERE s.position <= $8
+    ORDER BY s.case_id, s.created_at, s.id
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
+     "after_id", "limit"),
+)  # fmt: skip
+
+# The care plan's services: those still scheduled, soonest first (the partial index).
+_UPCOMING = Query(
+    f"""
+    SELECT {_SERVICE_COLUMNS} FROM service_records s
+    WHERE s.case_id = $1 AND s.status = 'scheduled' AND s.category = ANY ($2::text[])
+    ORDER BY s.scheduled_at, s.id
+    LIMIT $3
+    """,  # noqa: S608 - constant text
+    ("case_id", "categories", "limit"),
+)
+
+_ATTENDANCE = Query(
+    """
+    SELECT s.category,
+           count(*) FILTER (WHERE s.status IN ('attended', 'completed'))::int AS attended,
+           count(*) FILTER (WHERE s.status = 'missed')::int AS missed
+    FROM service_records s
+    WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
+    GROUP BY s.category
+    ORDER BY s.category
+    """,
+    ("case_id", "categories"),
+)
+
+# A provider's own scheduled services across cases, with what the policy needs per row.
+_SCHEDULED = Query(
+    f"""
+    SELECT {_SERVICE_COLUMNS}, c.reference, c.lead_org_id, k.wrapped_key, k.kek_id,
+           c.identity_erased_at, {POLICY_FACTS}
+    FROM service_records s
+    JOIN cases c ON c.id = s.case_id
+    LEFT JOIN case_keys k ON k.case_id = c.id
+    JOIN organizations o ON o.id = $1
+    WHERE s.provider_org_id = $1 AND s.status = 'scheduled' AND s.scheduled_at < $2
+      AND ($3::timestamptz IS NULL OR (s.scheduled_at, s.id) > ($3::timestamptz, $4::uuid))
+    ORDER BY s.scheduled_at, s.id
+    LIMIT $5
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("org_id", "before", "after_ts", "after_id", "limit"),
+)
+
+
+async def insert_goal(session: Session, **values: Any) -> GoalRow:
+    row = GOAL_ROWS.one(await session.fetchrow(_INSERT_GOAL, values))
+    assert row is not None
+    return row
+
+
+async def get_goal(
+    session: Session, goal_id: UUID, case_id: UUID, *, lock: bool = False
+) -> GoalRow | None:
+    query = _LOCK_GOAL if lock else _GET_GOAL
+    return GOAL_ROWS.one(await session.fetchrow(query, id=goal_id, case_id=case_id))
+
+
+async def add_progress(session: Session, **values: Any) -> None:
+    await session.execute(_ADD_PROGRESS, values)
+
+
+async def goal_page(session: Session, **params: Any) -> list[GoalRow]:
+    return GOAL_ROWS.many(await session.fetch(_GOAL_PAGE, params))
+
+
+async def goal_pages_for_cases(session: Session, **params: Any) -> list[GoalRow]:
+    """Rows ordered by case, then as `goal_page` orders them; ``limit`` applies per case."""
+    return GOAL_ROWS.many(await session.fetch(_GOAL_PAGES_FOR_CASES, params))
+
+
+async def orphaned_goals(session: Session, case_id: UUID, org_id: UUID) -> list[OwnedGoalRow]:
+    return OWNED_GOAL_ROWS.many(
+        await session.fetch(_ORPHANED_GOALS, case_id=case_id, org_id=org_id)
+    )
+
+
+async def on_care_team(session: Session, case_id: UUID, org_id: UUID) -> bool:
+    return bool(await session.fetchval(_ON_TEAM, case_id=case_id, org_id=org_id))
+
+
+async def insert_service(session: Session, **values: Any) -> ServiceRow:
+    row = SERVICE_ROWS.one(await session.fetchrow(_INSERT_SERVICE, values))
+    assert row is not None
+    return row
+
+
+async def get_service(
+    session: Session, service_id: UUID, case_id: UUID, *, lock: bool = False
+) -> ServiceRow | None:
+    query = _LOCK_SERVICE if lock else _GET_SERVICE
+    return SERVICE_ROWS.one(await session.fetchrow(query, id=service_id, case_id=case_id))
+
+
+async def update_service(session: Session, **values: Any) -> ServiceRow | None:
+    return SERVICE_ROWS.one(await session.fetchrow(_UPDATE_SERVICE, values))
+
+
+async def service_page(session: Session, **params: Any) -> list[ServiceRow]:
+    return SERVICE_ROWS.many(await session.fetch(_SERVICE_PAGE, params))
+
+
+async def service_pages_for_cases(session: Session, **params: Any) -> list[ServiceRow]:
+    """Rows ordered by case, then as `service_page` orders them; ``limit`` applies per case."""
+    return SERVICE_ROWS.many(await session.fetch(_SERVICE_PAGES_FOR_CASES, params))
+
+
+async def upcoming(
+    session: Session, case_id: UUID, categories: list[str], limit: int
+) -> list[ServiceRow]:
+    return SERVICE_ROWS.many(
+        await session.fetch(_UPCOMING, case_id=case_id, categories=categories, limit=limit)
+    )
+
+
+async def attendance(session: Session, case_id: UUID, categories: list[str]) -> list[AttendanceRow]:
+    return ATTENDANCE_ROWS.many(
+        await session.fetch(_ATTENDANCE, case_id=case_id, categories=categories)
+    )
+
+
+async def scheduled_page(session: Session, **params: Any) -> list[ScheduledServiceRow]:
+    return SCHEDULED_ROWS.many(await session.fetch(_SCHEDULED, params))

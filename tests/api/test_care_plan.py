@@ -1,0 +1,162 @@
+"""The care plan: goals, services still scheduled and attendance, as the caller may see them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+
+from app.api.schemas.care_plan import CarePlanOut
+from app.db.database import Database
+from tests.api.test_goals import create_goal, goal_body, on_care_team, progress_body
+from tests.api.test_services import create_service, service_body
+from tests.factories import Factory, Partner
+from tests.helpers import (
+    StatementCounter,
+    assert_forbidden,
+    assert_problem,
+    assert_unauthorized,
+    iso,
+)
+
+NOW = datetime.now(UTC)
+
+
+def plan_url(case: dict[str, Any]) -> str:
+    return f"/v1/cases/{case['id']}/care-plan"
+
+
+class TestCarePlan:
+    async def test_no_token_401_missing_scope_403_stranger_404(
+        self,
+        client: httpx.AsyncClient,
+        factory: Factory,
+        lead: Partner,
+        stranger: Partner,
+        case: dict[str, Any],
+    ) -> None:
+        assert_unauthorized(await client.get(plan_url(case)))
+        token = factory.token(lead.client, "medical:read")
+        assert_forbidden(
+            await client.get(plan_url(case), headers={"Authorization": f"Bearer {token}"}),
+            "cases:read",
+        )
+        assert_problem(await client.get(plan_url(case), headers=stranger.headers), 404, "not_found")
+
+    async def test_goals_upcoming_services_and_attendance_per_visible_category(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        lead: Partner,
+        clinic: Partner,
+        case: dict[str, Any],
+    ) -> None:
+        await on_care_team(client, database, lead, case["id"], clinic)
+        medical = await create_goal(client, lead, case["id"], goal_body(clinic))
+        legal = await create_goal(client, lead, case["id"], goal_body(lead, category="legal"))
+        await client.post(
+            f"/v1/cases/{case['id']}/goals/{medical['id']}/progress",
+            json=progress_body("on_hold"),
+            headers=clinic.headers,
+        )
+        later = await create_service(
+            client,
+            clinic,
+            case["id"],
+            service_body(clinic, scheduled_at=iso(NOW + timedelta(days=5))),
+        )
+        sooner = await create_service(
+            client,
+            clinic,
+            case["id"],
+            service_body(clinic, scheduled_at=iso(NOW + timedelta(days=1))),
+        )
+        await create_service(
+            client,
+            clinic,
+            case["id"],
+            service_body(
+                clinic,
+                status="missed",
+                scheduled_at=iso(NOW - timedelta(days=3)),
+                goal_id=medical["id"],
+            ),
+        )
+        for status in ("attended", "completed"):
+            await create_service(
+                client,
+                clinic,
+                case["id"],
+                service_body(clinic, status=status, occurred_at=iso(NOW - timedelta(days=1))),
+            )
+        legal_service = await create_service(
+            client, lead, case["id"], service_body(lead, service="legal", category="legal")
+        )
+        await create_service(
+            client,
+            lead,
+            case["id"],
+            service_body(
+                lead,
+                service="legal",
+                category="legal",
+                status="missed",
+                scheduled_at=iso(NOW - timedelta(days=2)),
+            ),
+        )
+
+        response = await client.get(plan_url(case), headers=lead.headers)
+        as_lead = response.json()
+        # The body is CarePlanOut's, to the byte as pydantic would write it.
+        model = CarePlanOut.model_validate(as_lead)
+        assert orjson.loads(model.model_dump_json()) == as_lead
+        assert as_lead["case_id"] == case["id"]
+        assert [g["id"] for g in as_lead["goals"]] == [medical["id"], legal["id"]]
+        assert as_lead["goals"][0]["status"] == "on_hold"
+        assert [p["status"] for p in as_lead["goals"][0]["progress"]] == ["on_hold"]
+        assert [s["id"] for s in as_lead["services"]] == [
+            sooner["id"],
+            legal_service["id"],
+            later["id"],
+        ]
+        assert as_lead["attendance"] == {
+            "legal": {"attended": 0, "missed": 1},
+            "medical": {"attended": 2, "missed": 1},
+        }
+
+        as_clinic = (await client.get(plan_url(case), headers=clinic.headers)).json()
+        assert [g["id"] for g in as_clinic["goals"]] == [medical["id"]]
+        assert [s["id"] for s in as_clinic["services"]] == [sooner["id"], later["id"]]
+        assert as_clinic["attendance"] == {"medical": {"attended": 2, "missed": 1}}
+
+    async def test_statement_count_is_constant(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        lead: Partner,
+        case: dict[str, Any],
+    ) -> None:
+        counter = StatementCounter()
+        counts = []
+        for goals, services in ((1, 1), (20, 50)):
+            for _ in range(goals):
+                goal = await create_goal(client, lead, case["id"], goal_body(lead))
+                await client.post(
+                    f"/v1/cases/{case['id']}/goals/{goal['id']}/progress",
+                    json=progress_body("on_hold"),
+                    headers=lead.headers,
+                )
+            for _ in range(services):
+                await create_service(client, lead, case["id"], service_body(lead))
+            database.statement_hook = counter
+            counter.reset()
+            response = await client.get(plan_url(case), headers=lead.headers)
+            database.statement_hook = None
+            assert response.status_code == 200
+            counts.append(counter.count)
+        assert len(response.json()["goals"]) == 21 and len(response.json()["services"]) == 51
+        # token check, case + policy facts, goals with their progress, upcoming services,
+        # attendance, one audit row
+        assert counts == [6, 6], counter.statements
