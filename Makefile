@@ -33,7 +33,8 @@ setup: $(STAMP)
 ## Serve the API on 127.0.0.1:$(PORT) with fictional demo partners on the embedded PostgreSQL
 ## under $(DATA_DIR) (demo credentials in $(DATA_DIR)/demo-credentials.json).
 run: setup
-	AFTERCARE_DATA_DIR='$(DATA_DIR)' $(BIN)/aftercare serve --demo --port $(PORT)
+	AFTERCARE_DATA_DIR='$(DATA_DIR)' AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS=$(or $(AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS),true) \
+		$(BIN)/aftercare serve --demo --port $(PORT)
 
 ## Lint, type-check and run every test (embedded PostgreSQL unless AFTERCARE_TEST_DATABASE_URL).
 test: setup lint typecheck test-only
