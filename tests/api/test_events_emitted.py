@@ -4,6 +4,8 @@ log line ever carries survivor data (the canary test)."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -11,15 +13,20 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.db.database import Database
 from app.db.query import Query
 from app.domain.events import EventType
+from app.settings import Settings
+from app.worker import Worker
+from bench.receiver import Receiver
 from tests.api.test_referrals import act, refer, referral_body
 from tests.conftest import LOG_STREAM
 from tests.factories import Factory, Partner, add_member, case_body
 from tests.graphql.helpers import data_of, gql
 from tests.helpers import StatementCounter, assert_problem, consent, iso, open_case
+from tests.worker.conftest import add_webhook
 
 CASES = "/v1/cases"
 REF = "/v1/referrals"
@@ -38,6 +45,7 @@ class Event:
     case_id: str | None
     data: dict[str, Any]
     raw: str  # the whole row as text, `data::text` included
+    id: str = ""
 
 
 _ROWS = Query(
@@ -60,6 +68,7 @@ async def all_events(database: Database) -> list[Event]:
             str(r["case_id"]) if r["case_id"] else None,
             r["data"],
             repr(dict(r)),
+            str(r["id"]),
         )
         for r in records
     ]
@@ -678,8 +687,10 @@ CANARY = {
 }
 
 
-async def test_canary_no_survivor_data_in_any_event_feed_or_log(
+async def test_canary_no_survivor_data_in_any_event_feed_delivery_or_log(
     client: httpx.AsyncClient,
+    app: FastAPI,
+    settings: Settings,
     database: Database,
     lead: Partner,
     clinic: Partner,
@@ -689,6 +700,11 @@ async def test_canary_no_survivor_data_in_any_event_feed_or_log(
 ) -> None:
     log_start = LOG_STREAM.seek(0, 2)
     c = CANARY
+    # Every partner subscribes to everything, so every event is also delivered by a worker.
+    receiver = await Receiver().start()
+    key_wrapper = app.state.ctx.key_wrapper
+    for partner in (lead, clinic, counselor, shelter, stranger):
+        await add_webhook(database, key_wrapper, partner.org.id, receiver.url())
     body = case_body(
         external_ref=c["external_ref"],
         risk_level="low",
@@ -842,6 +858,26 @@ async def test_canary_no_survivor_data_in_any_event_feed_or_log(
     expected = set(EventType) - NOT_ON_THE_REQUEST_PATH - NEVER_DELIVERED_TODAY
     assert covered == expected, sorted(expected ^ covered)
 
+    # The worker delivers every event to its recipient's subscription.
+    worker = Worker(
+        settings.model_copy(update={"webhook_allow_private_networks": True}),
+        database,
+        key_wrapper,
+        jobs=False,
+    )
+    running = asyncio.create_task(worker.run())
+    try:
+        assert await receiver.wait_for(len(events), timeout=30), (
+            len(receiver.requests),
+            len(events),
+        )
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 15)
+        await receiver.stop()
+    bodies = [r.body.decode() for r in receiver.requests]
+    assert {json.loads(b)["id"] for b in bodies} == {str(e.id) for e in events}
+
     pages: list[str] = []
     for partner in (lead, clinic, counselor, shelter, stranger):
         after: str | None = None
@@ -864,5 +900,7 @@ async def test_canary_no_survivor_data_in_any_event_feed_or_log(
         for e in events:
             assert value not in e.raw, (name, e.type)
         for text in pages:
+            assert value not in text, name
+        for text in bodies:
             assert value not in text, name
         assert value not in logged, name
