@@ -11,10 +11,11 @@ Status moves are decided by :mod:`app.domain.care_plan_rules`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from app.db.database import Session
@@ -241,6 +242,42 @@ def _visible_categories(loaded: LoadedCase) -> list[str]:
     return sorted(str(c) for c in loaded.access.visible if str(c) in care)
 
 
+class _CareRow(Protocol):
+    @property
+    def case_id(self) -> UUID: ...
+
+    @property
+    def category(self) -> str: ...
+
+
+R = TypeVar("R", bound=_CareRow)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind(Generic[R, V]):
+    """What differs between reading goals and reading service records: the list, the
+    statements, the view and the words the audit trail and the 404 use."""
+
+    name: str  # "goal" or "service": the audit actions are <name>.read and <name>.list
+    missing: str  # the 404's detail
+    keyset: KeysetList
+    get: Callable[..., Awaitable[R | None]]
+    page: Callable[..., Awaitable[list[R]]]
+    pages: Callable[..., Awaitable[list[R]]]
+    view: Callable[[R, CaseText], V]
+
+
+_GOALS: _Kind[GoalRow, Goal] = _Kind(
+    "goal", "No such goal", GOALS, repo.get_goal, repo.goal_page, repo.goal_pages_for_cases,
+    Goal.of,
+)  # fmt: skip
+_SERVICES: _Kind[ServiceRow, ServiceRecord] = _Kind(
+    "service", "No such service record", SERVICES, repo.get_service, repo.service_page,
+    repo.service_pages_for_cases, ServiceRecord.of,
+)  # fmt: skip
+
+
 class CarePlanService:
     """Goals, service records and the care plan of a case, through the one access policy."""
 
@@ -334,12 +371,7 @@ class CarePlanService:
         return Goal.of(row, text)
 
     async def get_goal(self, case_id: UUID, goal_id: UUID) -> Goal:
-        loaded = await self.cases.load(case_id)
-        row = await repo.get_goal(self.session, goal_id, case_id)
-        if row is None or Category(row.category) not in loaded.access.visible:
-            raise NotFound("No such goal")
-        await self.audit.record(self.principal, "goal.read", [case_id], [row.category])
-        return Goal.of(row, self._text(loaded))
+        return await self._get(_GOALS, case_id, goal_id)
 
     async def list_goals(
         self,
@@ -350,24 +382,7 @@ class CarePlanService:
         limit: int,
         cursor: str | None,
     ) -> Page[Goal]:
-        loaded = await self.cases.load(case_id)
-        after = GOALS.position(cursor)
-        rows = await repo.goal_page(
-            self.session,
-            case_id=case_id,
-            categories=_visible_categories(loaded),
-            category=str(category) if category else None,
-            status=str(status) if status else None,
-            **GOALS.bind(after, "after_ts", "after_id"),
-            limit=limit + 1,
-        )
-        page = GOALS.page(rows, limit)
-        if page.items:
-            await self.audit.record(
-                self.principal, "goal.list", [case_id], {r.category for r in page.items}
-            )
-        text = self._text(loaded)
-        return Page([Goal.of(r, text) for r in page.items], page.next_cursor)
+        return await self._list(_GOALS, case_id, category, status, limit, cursor)
 
     async def goal_pages_for_cases(
         self,
@@ -379,31 +394,75 @@ class CarePlanService:
         cursor: str | None,
     ) -> dict[UUID, Page[Goal]]:
         """:meth:`list_goals` for several cases in one statement; one audit row."""
+        return await self._pages(_GOALS, cases, category, status, limit, cursor)
+
+    # -- reading either kind: one item, a page, a page for each of several cases --------------
+    async def _get(self, kind: _Kind[R, V], case_id: UUID, item_id: UUID) -> V:
+        loaded = await self.cases.load(case_id)
+        row = await kind.get(self.session, item_id, case_id)
+        if row is None or Category(row.category) not in loaded.access.visible:
+            raise NotFound(kind.missing)
+        await self.audit.record(self.principal, f"{kind.name}.read", [case_id], [row.category])
+        return kind.view(row, self._text(loaded))
+
+    async def _list(
+        self,
+        kind: _Kind[R, V],
+        case_id: UUID,
+        category: CarePlanCategory | None,
+        status: StrEnum | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Page[V]:
+        loaded = await self.cases.load(case_id)
+        after = kind.keyset.position(cursor)
+        rows = await kind.page(
+            self.session,
+            case_id=case_id,
+            categories=_visible_categories(loaded),
+            category=str(category) if category else None,
+            status=str(status) if status else None,
+            **kind.keyset.bind(after, "after_ts", "after_id"),
+            limit=limit + 1,
+        )
+        page = kind.keyset.page(rows, limit)
+        if page.items:
+            categories = {r.category for r in page.items}
+            await self.audit.record(self.principal, f"{kind.name}.list", [case_id], categories)
+        text = self._text(loaded)
+        return Page([kind.view(r, text) for r in page.items], page.next_cursor)
+
+    async def _pages(
+        self,
+        kind: _Kind[R, V],
+        cases: Sequence[LoadedCase],
+        category: CarePlanCategory | None,
+        status: StrEnum | None,
+        limit: int,
+        cursor: str | None,
+    ) -> dict[UUID, Page[V]]:
         loaded = {case.id: case for case in cases}
         if not loaded:
             return {}
-        after = GOALS.position(cursor)
+        after = kind.keyset.position(cursor)
         pairs = [(i, c) for i, case in loaded.items() for c in _visible_categories(case)]
-        rows = await repo.goal_pages_for_cases(
+        rows = await kind.pages(
             self.session,
             case_ids=list(loaded),
             visible_case_ids=[p[0] for p in pairs],
             visible_categories=[p[1] for p in pairs],
             category=str(category) if category else None,
             status=str(status) if status else None,
-            **GOALS.bind(after, "after_ts", "after_id"),
+            **kind.keyset.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
         )
-        pages = GOALS.pages(rows, lambda r: r.case_id, list(loaded), limit)
+        pages = kind.keyset.pages(rows, lambda r: r.case_id, list(loaded), limit)
         read = [i for i, page in pages.items() if page.items]
         if read:
             categories = {r.category for i in read for r in pages[i].items}
-            await self.audit.record(self.principal, "goal.list", read, categories)
+            await self.audit.record(self.principal, f"{kind.name}.list", read, categories)
         return {
-            i: Page(
-                [Goal.of(r, self._text(loaded[i])) for r in page.items],
-                page.next_cursor,
-            )
+            i: Page([kind.view(r, self._text(loaded[i])) for r in page.items], page.next_cursor)
             for i, page in pages.items()
         }
 
@@ -513,12 +572,7 @@ class CarePlanService:
         return ServiceRecord.of(row, text)
 
     async def get_service(self, case_id: UUID, service_id: UUID) -> ServiceRecord:
-        loaded = await self.cases.load(case_id)
-        row = await repo.get_service(self.session, service_id, case_id)
-        if row is None or Category(row.category) not in loaded.access.visible:
-            raise NotFound("No such service record")
-        await self.audit.record(self.principal, "service.read", [case_id], [row.category])
-        return ServiceRecord.of(row, self._text(loaded))
+        return await self._get(_SERVICES, case_id, service_id)
 
     async def list_services(
         self,
@@ -529,24 +583,7 @@ class CarePlanService:
         limit: int,
         cursor: str | None,
     ) -> Page[ServiceRecord]:
-        loaded = await self.cases.load(case_id)
-        after = SERVICES.position(cursor)
-        rows = await repo.service_page(
-            self.session,
-            case_id=case_id,
-            categories=_visible_categories(loaded),
-            category=str(category) if category else None,
-            status=str(status) if status else None,
-            **SERVICES.bind(after, "after_ts", "after_id"),
-            limit=limit + 1,
-        )
-        page = SERVICES.page(rows, limit)
-        if page.items:
-            await self.audit.record(
-                self.principal, "service.list", [case_id], {r.category for r in page.items}
-            )
-        text = self._text(loaded)
-        return Page([ServiceRecord.of(r, text) for r in page.items], page.next_cursor)
+        return await self._list(_SERVICES, case_id, category, status, limit, cursor)
 
     async def service_pages_for_cases(
         self,
@@ -558,33 +595,7 @@ class CarePlanService:
         cursor: str | None,
     ) -> dict[UUID, Page[ServiceRecord]]:
         """:meth:`list_services` for several cases in one statement; one audit row."""
-        loaded = {case.id: case for case in cases}
-        if not loaded:
-            return {}
-        after = SERVICES.position(cursor)
-        pairs = [(i, c) for i, case in loaded.items() for c in _visible_categories(case)]
-        rows = await repo.service_pages_for_cases(
-            self.session,
-            case_ids=list(loaded),
-            visible_case_ids=[p[0] for p in pairs],
-            visible_categories=[p[1] for p in pairs],
-            category=str(category) if category else None,
-            status=str(status) if status else None,
-            **SERVICES.bind(after, "after_ts", "after_id"),
-            limit=limit + 1,
-        )
-        pages = SERVICES.pages(rows, lambda r: r.case_id, list(loaded), limit)
-        read = [i for i, page in pages.items() if page.items]
-        if read:
-            categories = {r.category for i in read for r in pages[i].items}
-            await self.audit.record(self.principal, "service.list", read, categories)
-        return {
-            i: Page(
-                [ServiceRecord.of(r, self._text(loaded[i])) for r in page.items],
-                page.next_cursor,
-            )
-            for i, page in pages.items()
-        }
+        return await self._pages(_SERVICES, cases, category, status, limit, cursor)
 
     async def scheduled(
         self, *, before: datetime, limit: int, cursor: str | None
