@@ -88,6 +88,19 @@ UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
 CASE_TOUCH_SQL: str = _CASE_TOUCH.sql
 EVENTS_AUDIENCE_SQL: str = _EVENTS_AUDIENCE.sql
 EVENTS_APPEND_SQL: str = _EVENTS_APPEND.sql
+# What ``POST /v1/cases/{id}/updates`` runs, in order, when the lead posts an update that reaches
+# care-team members (the app's own list: tests/test_bench_baseline.py checks it against the app).
+UPDATE_POST_STATEMENTS: tuple[str, ...] = (
+    "BEGIN",
+    TOKEN_STATUS_SQL,
+    CASE_LOAD_FOR_UPDATE_SQL,
+    UPDATE_INSERT_SQL,
+    CASE_TOUCH_SQL,
+    AUDIT_APPEND_SQL,
+    EVENTS_AUDIENCE_SQL,
+    EVENTS_APPEND_SQL,
+    "COMMIT",
+)
 
 # Parameters are bound positionally in the order the compiled statements name them; refuse to
 # start if that order changes rather than binding a jti where a client id belongs.
