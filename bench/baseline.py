@@ -46,7 +46,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -66,19 +66,27 @@ from app.db.repositories.care_plan import _ATTENDANCE as _CARE_ATTENDANCE
 from app.db.repositories.care_plan import _GOAL_PAGE as _CARE_GOAL_PAGE
 from app.db.repositories.care_plan import _UPCOMING as _CARE_UPCOMING
 from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
+from app.db.repositories.cases import _LOAD_FOR_UPDATE as _CASE_LOAD_FOR_UPDATE
+from app.db.repositories.cases import _TOUCH as _CASE_TOUCH
 from app.db.repositories.clients import _TOKEN_STATUS
+from app.db.repositories.events import _APPEND as _EVENTS_APPEND
+from app.db.repositories.events import _AUDIENCE as _EVENTS_AUDIENCE
+from app.db.repositories.events import AUDIENCE_ROWS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
 from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
+from app.db.repositories.updates import _INSERT as _UPDATE_INSERT
 from app.domain.audit import canonical_entry
 from app.domain.care_plan import CARE_PLAN_GOALS, CARE_PLAN_SERVICES
+from app.domain.context import MAX_DETAILS_BYTES
 from app.domain.crypto import load_kek
 from app.domain.errors import ValidationFailed
+from app.domain.events import EventType, SubjectType, audience_of, check_data
 from app.domain.pagination import DEFAULT_LIMIT, MAX_LIMIT, decode_cursor, encode_cursor
 from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ACCEPTED_ONCE, PREVIEW_CATEGORIES
 from app.domain.referrals import LIST_NAME as REFERRALS_LIST
-from app.domain.scopes import read_scope_for
-from app.domain.vocabulary import CarePlanCategory, Category
+from app.domain.scopes import read_scope_for, write_scope_for
+from app.domain.vocabulary import CarePlanCategory, Category, UpdateKind
 
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
@@ -88,6 +96,24 @@ REFERRALS_PAGE_SQL: str = _REFERRALS_PAGE.sql
 CARE_GOAL_PAGE_SQL: str = _CARE_GOAL_PAGE.sql
 CARE_UPCOMING_SQL: str = _CARE_UPCOMING.sql
 CARE_ATTENDANCE_SQL: str = _CARE_ATTENDANCE.sql
+CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
+UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
+CASE_TOUCH_SQL: str = _CASE_TOUCH.sql
+EVENTS_AUDIENCE_SQL: str = _EVENTS_AUDIENCE.sql
+EVENTS_APPEND_SQL: str = _EVENTS_APPEND.sql
+# What ``POST /v1/cases/{id}/updates`` runs, in order, when the lead posts an update that reaches
+# care-team members (the app's own list: tests/test_bench_baseline.py checks it against the app).
+UPDATE_POST_STATEMENTS: tuple[str, ...] = (
+    "BEGIN",
+    TOKEN_STATUS_SQL,
+    CASE_LOAD_FOR_UPDATE_SQL,
+    UPDATE_INSERT_SQL,
+    CASE_TOUCH_SQL,
+    AUDIT_APPEND_SQL,
+    EVENTS_AUDIENCE_SQL,
+    EVENTS_APPEND_SQL,
+    "COMMIT",
+)
 
 # Parameters are bound positionally in the order the compiled statements name them; refuse to
 # start if that order changes rather than binding a jti where a client id belongs.
@@ -95,6 +121,18 @@ _EXPECTED_NAMES = {
     "clients.token_status": (_TOKEN_STATUS, ("jti", "client_id")),
     "organizations.get": (_ORGANIZATION_GET, ("id",)),
     "cases.load_for": (_CASE_LOAD_FOR, ("org_id", "case_id")),
+    "cases.load_for (locked)": (_CASE_LOAD_FOR_UPDATE, ("org_id", "case_id")),
+    "cases.touch": (_CASE_TOUCH, ("id",)),
+    "updates.insert": (
+        _UPDATE_INSERT,
+        ("id", "case_id", "author_org_id", "author_client_id", "kind", "category",
+         "occurred_at", "summary_enc", "details_enc", "supersedes"),
+    ),
+    "events.audience": (_EVENTS_AUDIENCE, ("case_id",)),
+    "events.append": (
+        _EVENTS_APPEND,
+        ("ids", "org_ids", "types", "subject_types", "subject_ids", "case_ids", "data"),
+    ),
     "referrals.page": (
         _REFERRALS_PAGE,
         ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
@@ -668,6 +706,186 @@ async def care_plan(request: Request) -> Response:
     )
 
 
+# POST /v1/cases/{id}/updates: what the app's UpdateCreate accepts (a bare 422 otherwise).
+_UPDATE_FIELDS = frozenset({"kind", "category", "occurred_at", "summary", "details", "supersedes"})
+_UPDATE_KINDS = frozenset(str(k) for k in UpdateKind)
+_CATEGORIES = frozenset(str(c) for c in Category)
+_MAX_SUMMARY = 4000
+_CLOCK_SKEW = timedelta(minutes=5)
+_UPDATE_ADDED = EventType.CASE_UPDATE_ADDED.value
+_CASE_UPDATE = SubjectType.CASE_UPDATE.value
+_NOT_SUPPORTED = Response(b'{"status":501}', status_code=501, media_type=_JSON)
+
+
+def seal_field(aead: AESGCM, table: str, row_id: UUID, column: str, value: Any) -> bytes | None:
+    """A free-text field, encrypted as ``DataKey.encrypt_field`` does (AAD table:row:column)."""
+    if value is None:
+        return None
+    nonce = os.urandom(12)
+    aad = f"aftercare:v1:{table}:{row_id}:{column}".encode()
+    return bytes([_CRYPTO_VERSION]) + nonce + aead.encrypt(nonce, orjson.dumps(value), aad)
+
+
+def update_input(raw: bytes, max_details: int) -> tuple[str, str, datetime, str, Any] | Response:
+    """kind, category, occurred_at (UTC), summary (stripped) and details of the body, or the
+    bare 422 where the app answers 422. A correction (``supersedes``) reads the update it
+    supersedes: not in the baseline (501)."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _INVALID
+    if not isinstance(body, dict) or not body.keys() <= _UPDATE_FIELDS:
+        return _INVALID
+    if body.get("supersedes") is not None:
+        return _NOT_SUPPORTED
+    kind, category = body.get("kind"), body.get("category")
+    summary, details = body.get("summary"), body.get("details")
+    if kind not in _UPDATE_KINDS or category not in _CATEGORIES or not isinstance(summary, str):
+        return _INVALID
+    summary = summary.strip()
+    if not 1 <= len(summary) <= _MAX_SUMMARY or "\x00" in summary:
+        return _INVALID
+    if details is not None and (
+        not isinstance(details, dict) or len(orjson.dumps(details)) > max_details
+    ):
+        return _INVALID
+    try:
+        occurred_at = datetime.fromisoformat(str(body.get("occurred_at")))
+    except ValueError:
+        return _INVALID
+    if occurred_at.tzinfo is None or not 1900 <= occurred_at.year <= 2200:
+        return _INVALID
+    return kind, category, occurred_at.astimezone(UTC), summary, details
+
+
+async def update_post(request: Request) -> Response:
+    header = request.headers.get("x-request-id")
+    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    who = caller(request)
+    if who is None:
+        return _UNAUTHORIZED
+    client_id, org_id, jti, claims = who
+    scopes = set(str(claims.get("scope", "")).split())
+    if "cases:write" not in scopes:
+        return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    data = update_input(await request.body(), request.app.state.max_details_bytes)
+    if isinstance(data, Response):
+        return data
+    kind, category, occurred_at, summary, details = data
+    case_id: UUID = request.path_params["case_id"]
+    database: Database = request.app.state.database
+    async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
+        # One transaction, as the app's write session: BEGIN ... COMMIT, ROLLBACK on any error.
+        await conn.execute("BEGIN")
+        try:
+            response = await _update_in_transaction(
+                request, conn, request_id, client_id, org_id, jti, scopes, case_id,
+                kind, category, occurred_at, summary, details,
+            )  # fmt: skip
+        except BaseException:
+            if not conn.is_closed():
+                await conn.execute("ROLLBACK")
+            raise
+        await conn.execute("COMMIT" if response.status_code == 201 else "ROLLBACK")
+    return response
+
+
+async def _update_in_transaction(
+    request: Request,
+    conn: asyncpg.Connection,
+    request_id: str,
+    client_id: str,
+    org_id: UUID,
+    jti: UUID,
+    scopes: set[str],
+    case_id: UUID,
+    kind: str,
+    category: str,
+    occurred_at: datetime,
+    summary: str,
+    details: Any,
+) -> Response:
+    """The app's statements for the lead's update, in its order, inside the open transaction."""
+    if not await token_ok(conn, client_id, jti):
+        return _UNAUTHORIZED
+    row = await conn.fetchrow(CASE_LOAD_FOR_UPDATE_SQL, org_id, case_id)
+    if row is None:
+        return _NOT_FOUND
+    if row["lead_org_id"] != org_id:
+        return _NOT_LEAD  # a care-team member's rights need the consent policy; not here
+    # What the policy lets a lead write: every category whose write scope the token holds.
+    if (write_scope_for(Category(category)) or "cases:write") not in scopes:
+        return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    if occurred_at > datetime.now(UTC) + _CLOCK_SKEW:
+        return _INVALID
+    aead = data_key(request.app.state.kek, case_id, row["wrapped_key"])
+    update_id = uuid.uuid4()
+    inserted = await conn.fetchrow(
+        UPDATE_INSERT_SQL,
+        update_id, case_id, org_id, client_id, kind, category, occurred_at,
+        seal_field(aead, "case_updates", update_id, "summary", summary),
+        seal_field(aead, "case_updates", update_id, "details", details),
+        None,
+    )  # fmt: skip
+    await conn.execute(CASE_TOUCH_SQL, case_id)
+    categories = [category]
+    audited_at = datetime.now(UTC)
+    entry = canonical_entry(
+        org_id=org_id,
+        occurred_at=audited_at,
+        client_id=client_id,
+        jti=jti,
+        request_id=request_id,
+        action="update.create",
+        case_ids=[case_id],
+        categories=categories,
+    )
+    await conn.execute(
+        AUDIT_APPEND_SQL,
+        org_id, GENESIS, entry, audited_at, client_id, jti, request_id,
+        "update.create", [case_id], categories,
+    )  # fmt: skip
+    # The outbox: to every organisation that may see the case now and is entitled to the
+    # category, never to the actor (Outbox.to_case), all in the one append.
+    audience = audience_of(
+        AUDIENCE_ROWS.many(await conn.fetch(EVENTS_AUDIENCE_SQL, case_id)), datetime.now(UTC)
+    )
+    recipients = [o for o, entitled in audience.items() if o != org_id and category in entitled]
+    if recipients:
+        payload = check_data({"category": category, "update_id": update_id})
+        count = len(recipients)
+        await conn.fetchrow(
+            EVENTS_APPEND_SQL,
+            [uuid.uuid4() for _ in recipients], recipients, [_UPDATE_ADDED] * count,
+            [_CASE_UPDATE] * count, [update_id] * count, [case_id] * count, [payload] * count,
+        )  # fmt: skip
+    assert inserted is not None
+    body = orjson.dumps(
+        {
+            "id": str(update_id),
+            "case_id": str(case_id),
+            "author_org_id": str(org_id),
+            "kind": kind,
+            "category": category,
+            "occurred_at": inserted["occurred_at"],
+            "summary": summary,
+            "details": details,
+            "supersedes": None,
+            "created_at": inserted["created_at"],
+        },
+        option=orjson.OPT_UTC_Z,
+    )
+    return Response(
+        body,
+        status_code=201,
+        media_type=_JSON,
+        headers={
+            "Location": f"/v1/cases/{case_id}/updates/{update_id}",
+            "X-Request-ID": request_id,
+        },
+    )
+
+
 async def healthz(request: Request) -> Response:
     return Response(b'{"status":"ok"}', media_type=_JSON)
 
@@ -690,9 +908,13 @@ def create_app() -> Starlette:
             Route("/v1/cases/{case_id:uuid}", case_read),
             Route("/v1/referrals", referrals_list),
             Route("/v1/cases/{case_id:uuid}/care-plan", care_plan),
+            Route("/v1/cases/{case_id:uuid}/updates", update_post, methods=["POST"]),
         ],
         lifespan=lifespan,
     )
     app.state.database = database
     app.state.kek = read_kek()
+    app.state.max_details_bytes = int(
+        os.environ.get("AFTERCARE_MAX_DETAILS_BYTES", str(MAX_DETAILS_BYTES))
+    )
     return app

@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import orjson
@@ -78,7 +79,14 @@ class LoadGenerator:
     name = "abstract"
 
     async def run(
-        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        connections: int,
+        duration: float,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> LoadResult:
         raise NotImplementedError
 
@@ -102,8 +110,29 @@ class Wrk(LoadGenerator):
         self.timeout = timeout
 
     async def run(
-        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        connections: int,
+        duration: float,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> LoadResult:
+        with contextlib.ExitStack() as stack:
+            command = self.command(url, headers, connections=connections, duration=duration)
+            if method != "GET" or body is not None:
+                script = stack.enter_context(
+                    tempfile.NamedTemporaryFile("w", prefix="bench-wrk-", suffix=".lua")
+                )
+                script.write(wrk_script(method, body))
+                script.flush()
+                command[1:1] = ["--script", script.name]
+            return await self._run(command)
+
+    def command(
+        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+    ) -> list[str]:
         command = [
             self.executable,
             f"--threads={min(self.threads, connections)}",
@@ -114,8 +143,11 @@ class Wrk(LoadGenerator):
         ]
         for name, value in headers.items():
             command += ["--header", f"{name}: {value}"]
+        return [*command, url]
+
+    async def _run(self, command: list[str]) -> LoadResult:
         proc = await asyncio.create_subprocess_exec(
-            *command, url, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            *command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         try:
             out, _ = await proc.communicate()
@@ -148,20 +180,50 @@ class Wrk(LoadGenerator):
         )
 
 
+def lua_string(data: bytes) -> str:
+    """``data`` as a Lua string literal (every byte escaped as ``\\ddd``)."""
+    return '"' + "".join(f"\\{b:03d}" for b in data) + '"'
+
+
+def wrk_script(method: str, body: bytes | None) -> str:
+    """The wrk script that makes every request a ``method`` with ``body`` (headers stay on the
+    command line)."""
+    lines = [f"wrk.method = {lua_string(method.encode())}"]
+    if body is not None:
+        lines.append(f"wrk.body = {lua_string(body)}")
+    return "\n".join(lines) + "\n"
+
+
+def http_request(url: str, headers: dict[str, str], method: str, body: bytes | None) -> bytes:
+    """One HTTP/1.1 keep-alive request as bytes (with ``Content-Length`` when there is a body)."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or HOST, parts.port or 80
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} HTTP/1.1", f"Host: {host}:{port}"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    if body is not None:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
 class PythonLoad(LoadGenerator):
-    """HTTP/1.1 keep-alive GETs over asyncio streams; slower than wrk and shares the CPU."""
+    """HTTP/1.1 keep-alive requests over asyncio streams; slower than wrk and shares the CPU."""
 
     name = "python-asyncio"
 
     async def run(
-        self, url: str, headers: dict[str, str], *, connections: int, duration: float
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        connections: int,
+        duration: float,
+        method: str = "GET",
+        body: bytes | None = None,
     ) -> LoadResult:
         parts = urllib.parse.urlsplit(url)
         host, port = parts.hostname or HOST, parts.port or 80
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"GET {target} HTTP/1.1", f"Host: {host}:{port}"]
-        lines += [f"{name}: {value}" for name, value in headers.items()]
-        request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        request = http_request(url, headers, method, body)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + duration
         latencies: list[float] = []
@@ -337,9 +399,11 @@ def _lower(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     return {name.lower(): value for name, value in items}
 
 
-async def fetch(url: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+async def fetch(
+    url: str, headers: dict[str, str], method: str = "GET", body: bytes | None = None
+) -> tuple[int, dict[str, str], bytes]:
     def get() -> tuple[int, dict[str, str], bytes]:
-        request = urllib.request.Request(url, headers=headers)
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, _lower(response.headers.items()), response.read()
@@ -367,21 +431,68 @@ def normalise(value: Any) -> Any:
     return value
 
 
-async def verify(scenario: Scenario, prepared: Prepared, app: Server, baseline: Server) -> None:
+def without_volatile(value: Any, volatile: Sequence[str]) -> Any:
+    """The body with its volatile top-level fields (ids, timestamps of a created resource)
+    replaced by a marker; each must be present."""
+    if not volatile:
+        return value
+    if not isinstance(value, dict) or any(key not in value for key in volatile):
+        raise RuntimeError(f"the answer lacks one of {list(volatile)}: {value!r}")
+    return {k: "<volatile>" if k in volatile else v for k, v in value.items()}
+
+
+async def verify(
+    scenario: Scenario,
+    prepared: Prepared,
+    app: Server,
+    baseline: Server,
+    *,
+    database_url: str | None = None,
+) -> None:
     answers = {}
     bodies = {}
+    created: dict[str, tuple[Any, dict[str, str]]] = {}
     for server in (app, baseline):
-        status, headers, body = await fetch(server.url(prepared.path), prepared.headers)
-        if status != 200:
+        status, headers, body = await fetch(
+            server.url(prepared.path), prepared.headers, prepared.method, prepared.body
+        )
+        if status != prepared.status:
             raise RuntimeError(f"{scenario.name}: {server.label} answered {status}: {body[:500]!r}")
-        # Same ETag (or none from both) and the same JSON.
-        answers[server.label] = (headers.get("etag"), normalise(orjson.loads(body)))
+        # Same ETag (or none from both), the same Location (but for the created id) and the
+        # same JSON (but for the volatile fields).
+        data = orjson.loads(body)
+        location = headers.get("location")
+        if location is not None and isinstance(data, dict) and "id" in data:
+            location = location.replace(str(data["id"]), "{id}")
+        answers[server.label] = (
+            headers.get("etag"),
+            location,
+            normalise(without_volatile(data, scenario.volatile)),
+        )
         bodies[server.label] = body
+        created[server.label] = (data, headers)
     if answers[app.label] != answers[baseline.label]:
         raise RuntimeError(
             f"{scenario.name}: the app and the baseline disagree:\n"
             f"  app:      {answers[app.label]}\n  baseline: {answers[baseline.label]}"
         )
+    if prepared.effects is not None:
+        await verify_effects(scenario, prepared, created, database_url)
+    # The app reads back what either server created (at its Location) exactly as that server
+    # answered it: what the baseline wrote (sealed free text included) is what the app writes.
+    read_headers = {k: v for k, v in prepared.headers.items() if k.lower() != "content-type"}
+    for label, (data, headers) in created.items():
+        location = headers.get("location")
+        if location is None or prepared.status != 201:
+            continue
+        status, _, body = await fetch(app.url(location), read_headers)
+        if status != 200 or normalise(orjson.loads(body)) != normalise(data):
+            raise RuntimeError(
+                f"{scenario.name}: the app reads back the {label}'s {location} as {status} "
+                f"{body[:500]!r}, not as created: {data!r}"
+            )
+    if any(prepared.status == 201 and h.get("location") for _, h in created.values()):
+        print("  the app reads back what each server created, as it was answered", flush=True)
     if scenario.same_bytes and bodies[app.label] != bodies[baseline.label]:
         at = next(
             (i for i, (a, b) in enumerate(zip(*bodies.values(), strict=False)) if a != b),
@@ -392,6 +503,38 @@ async def verify(scenario: Scenario, prepared: Prepared, app: Server, baseline: 
             f"  app:      {bodies[app.label][max(0, at - 80) : at + 80]!r}\n"
             f"  baseline: {bodies[baseline.label][max(0, at - 80) : at + 80]!r}"
         )
+
+
+async def verify_effects(
+    scenario: Scenario,
+    prepared: Prepared,
+    created: dict[str, tuple[Any, dict[str, str]]],
+    database_url: str | None,
+) -> None:
+    """For a create: what each server's write caused (``prepared.effects`` with the created id
+    and the request id) is the same, and is not nothing."""
+    if database_url is None:
+        raise RuntimeError(f"{scenario.name}: checking the effects needs the database")
+    assert prepared.effects is not None
+    database = Database(database_url, min_size=0, max_size=1)
+    await database.connect()
+    effects = {}
+    try:
+        async with database.pool.acquire() as conn:
+            for label, (data, headers) in created.items():
+                row = await conn.fetchrow(
+                    prepared.effects, UUID(str(data["id"])), headers.get("x-request-id")
+                )
+                effects[label] = tuple(row.values()) if row is not None else None
+    finally:
+        await database.close()
+    first, *others = effects.values()
+    if any(other != first for other in others) or not first or None in first:
+        raise RuntimeError(
+            f"{scenario.name}: the writes' effects differ (or are missing):\n"
+            + "\n".join(f"  {label}: {value}" for label, value in effects.items())
+        )
+    print(f"  same effects from both: {first}", flush=True)
 
 
 def sql_literal(value: Any) -> str:
@@ -524,13 +667,17 @@ async def measure(
     for r, i in round_order(args.rounds, len(targets)):
         scenario, prepared, server = targets[i]
         url = server.url(prepared.path)
-        if args.warmup > 0:
-            await load.run(
-                url, prepared.headers, connections=args.connections, duration=args.warmup
+        for duration in (args.warmup, args.duration):  # the warm-up's result is dropped
+            if duration <= 0:
+                continue
+            result = await load.run(
+                url,
+                prepared.headers,
+                connections=args.connections,
+                duration=duration,
+                method=prepared.method,
+                body=prepared.body,
             )
-        result = await load.run(
-            url, prepared.headers, connections=args.connections, duration=args.duration
-        )
         name = f"{scenario.name:<{width}}  " if len(group) > 1 else ""
         print(
             f"  round {r + 1}/{args.rounds}  {name}{server.label:<8} "
@@ -755,7 +902,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
             plans = {}
             for scenario in group:
                 print(f"\n{scenario.name}: {scenario.path}: {scenario.description}", flush=True)
-                await verify(scenario, prepared[scenario.name], app, baseline)
+                await verify(
+                    scenario, prepared[scenario.name], app, baseline, database_url=database_url
+                )
                 same = "byte for byte" if scenario.same_bytes else "as JSON"
                 print(f"  same status, ETag and body ({same}) from both", flush=True)
                 plans[scenario.name] = [

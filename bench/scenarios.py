@@ -16,6 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import orjson
+
 from app.db.database import Database, Session
 from app.db.repositories import clients as client_repo
 from app.db.repositories.care_plan import _GOAL_PAGE, _UPCOMING
@@ -31,6 +33,7 @@ from app.domain.care_plan import (
 )
 from app.domain.cases import CaseInput, CaseService, CaseView, Identity
 from app.domain.clients import Client, ClientService
+from app.domain.consents import ConsentInput, ConsentService
 from app.domain.context import RequestContext
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
@@ -48,13 +51,16 @@ from app.domain.vocabulary import (
     ExploitationType,
     Gender,
     GoalStatus,
+    Granter,
     OrganizationKind,
     RiskLevel,
     ServiceKind,
     ServiceStatus,
     ServiceType,
+    UpdateKind,
     Urgency,
 )
+from app.domain.webhooks import TargetPolicy, Webhook, WebhookInput, WebhookService
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,14 @@ class Prepared:
     path: str
     headers: dict[str, str] = field(default_factory=dict)
     plans: tuple[PlanCheck, ...] = ()
+    # A write: the method, the JSON body sent with every request and the status it answers.
+    method: str = "GET"
+    body: bytes | None = None
+    status: int = 200
+    # For a create: a statement whose one row (``$1`` the created resource's id, ``$2`` the
+    # request id) must be the same for the app's and the baseline's answers (what the write
+    # caused: its events, deliveries, audit row).
+    effects: str | None = None
 
 
 @dataclass
@@ -172,6 +186,28 @@ class SeedContext:
             request_id=request_id,
         )
 
+    async def consent(self, client: Client, case_id: UUID, data: ConsentInput) -> None:
+        """A consent recorded by the case's lead, as ``POST /v1/cases/{id}/consents`` does."""
+        session = self.database.session(transactional=True)
+        try:
+            await ConsentService(self.request_context(session, client)).grant(case_id, data)
+            await session.commit()
+        finally:
+            await session.close()
+
+    async def webhook(self, client: Client, url: str, event_types: Sequence[str]) -> Webhook:
+        """A subscription of ``client``'s organisation, as ``POST /v1/webhooks`` does (private
+        addresses allowed: nothing delivers during the bench, the deliveries stay pending)."""
+        session = self.database.session(transactional=True)
+        try:
+            created = await WebhookService(
+                self.request_context(session, client), TargetPolicy(allow_private=True)
+            ).create(WebhookInput(url=url, event_types=list(event_types)))
+            await session.commit()
+            return created.webhook
+        finally:
+            await session.close()
+
     async def referral(self, client: Client, data: ReferralInput) -> ReferralView:
         """A referral sent by ``client``'s organisation through the domain service, as
         ``POST /v1/referrals`` does (consent check, timeline entry, audit row)."""
@@ -233,6 +269,9 @@ class Scenario:
     same_bytes: bool = False
     # A deeper page of that scenario's list: the report adds the deep/first req/s ratios.
     deep_of: str | None = None
+    # Top-level body fields that differ from one answer to the next (a created resource's id and
+    # timestamps): the runner checks both answers have them, not that they are equal.
+    volatile: tuple[str, ...] = ()
 
 
 _SERVICES = list(ServiceKind)
@@ -620,6 +659,99 @@ async def _care_plan(ctx: SeedContext) -> Prepared:
     )
 
 
+# -- the write path: a timeline update and the events it causes -------------------------------
+UPDATE_MEMBERS = 3  # care-team members entitled to the update's category, one webhook each
+UPDATE_CATEGORY = Category.MEDICAL
+# Every request posts this body (no Idempotency-Key: each one is a new update).
+UPDATE_BODY = {
+    "kind": str(UpdateKind.SERVICE_DELIVERED),
+    "category": str(UPDATE_CATEGORY),
+    "occurred_at": "2026-11-20T10:00:00Z",
+    "summary": "Wound dressed at the clinic; antibiotics for seven days, review next week",
+    "details": {"clinic": "outpatient", "review_in_days": 7},
+}
+# What each created update caused, compared between the app's and the baseline's answers ($1 the
+# update's id, $2 the request id): the events (recipient, type, subject, data, the update's id
+# where it belongs), their webhook deliveries and the request's audit row.
+UPDATE_EFFECTS = """
+    SELECT
+      (SELECT array_agg(e.org_id::text || ' ' || e.type || ' ' || e.subject_type || ' '
+                        || (e.data - 'update_id')::text || ' '
+                        || (e.data ->> 'update_id' = $1::uuid::text)::text ORDER BY e.org_id)
+       FROM events e WHERE e.subject_id = $1::uuid) AS events,
+      (SELECT array_agg(w.org_id::text || ' ' || d.status ORDER BY w.org_id)
+       FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+       JOIN webhooks w ON w.id = d.webhook_id
+       WHERE e.subject_id = $1::uuid) AS deliveries,
+      (SELECT array_agg(a.action || ' ' || a.case_ids::text || ' ' || a.categories::text)
+       FROM audit_log a WHERE a.request_id = $2::text) AS audit
+"""
+
+
+async def _update_post(ctx: SeedContext) -> Prepared:
+    """A lead shelter's case with a care team of ``UPDATE_MEMBERS`` partners, each on it through
+    an accepted referral sharing demographics and medical, each covered by the survivor's consent
+    for medical (so each is entitled to the update's category), each with one active webhook
+    subscription to ``case.update_added``; all through the domain services."""
+    lead_org = await ctx.organization(
+        kind=OrganizationKind.NGO_SHELTER,
+        services=(ServiceKind.SHELTER, ServiceKind.COUNSELING),
+        capacity=[CapacityEntry(ServiceKind.SHELTER, 3, 12)],
+        genders=["female"],
+    )
+    lead = await ctx.client(lead_org.id)
+    await ctx.revoked_tokens(lead, 200)
+    case = await ctx.case(lead, fictional_intake("BENCH-WRITE-0001"))
+    services = (ServiceKind.MEDICAL, ServiceKind.COUNSELING, ServiceKind.MEDICAL)
+    kinds = (
+        OrganizationKind.MEDICAL_PROVIDER,
+        OrganizationKind.NGO_SHELTER,
+        OrganizationKind.MEDICAL_PROVIDER,
+    )
+    for i in range(UPDATE_MEMBERS):
+        org = await ctx.organization(
+            kind=kinds[i % len(kinds)],
+            services=(services[i % len(services)],),
+            languages=("th", "my", "en"),
+        )
+        member = await ctx.client(org.id)
+        await ctx.consent(
+            lead,
+            case.id,
+            ConsentInput(
+                granted_by=[Granter.SURVIVOR],
+                categories=[UPDATE_CATEGORY],
+                purpose="Medical follow-up by the care team",
+                obtained_at=datetime.now(UTC) - timedelta(days=1),
+                recipient_org_id=org.id,
+            ),
+        )
+        referral = await ctx.referral(
+            lead,
+            ReferralInput(
+                case_id=case.id,
+                to_org_id=org.id,
+                service=services[i % len(services)],
+                urgency=Urgency.ROUTINE,
+                reason=_REFERRAL_REASONS[i % len(_REFERRAL_REASONS)],
+                shared_categories=[Category.DEMOGRAPHICS, UPDATE_CATEGORY],
+            ),
+        )
+        await ctx.act(member, referral.row.id, Action.ACCEPT)
+        await ctx.webhook(member, f"http://127.0.0.1:9/bench-hook-{i}", ["case.update_added"])
+    return Prepared(
+        path=f"/v1/cases/{case.id}/updates",
+        headers={
+            "Authorization": f"Bearer {ctx.token(lead)}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+        body=orjson.dumps(UPDATE_BODY),
+        status=201,
+        effects=UPDATE_EFFECTS,
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
@@ -678,6 +810,21 @@ SCENARIOS: dict[str, Scenario] = {
                 "audit row (audit.append); titles, descriptions, notes decrypted"
             ),
             setup=_care_plan,
+        ),
+        Scenario(
+            name="update-post",
+            path="POST /v1/cases/{id}/updates",
+            description=(
+                f"The lead posts a {UPDATE_CATEGORY} update to a case whose {UPDATE_MEMBERS} "
+                "care-team members are entitled to it, one webhook each: in one transaction, "
+                "token check (token_status) + case locked with the policy's facts "
+                "(cases.load_for FOR UPDATE) + the update, its summary and details sealed "
+                "(updates.insert) + cases.touch + audit.append + the case's audience "
+                f"(events.audience) + {UPDATE_MEMBERS} events and {UPDATE_MEMBERS} deliveries "
+                "(events.append)"
+            ),
+            setup=_update_post,
+            volatile=("id", "created_at"),
         ),
     )
 }
