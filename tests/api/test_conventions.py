@@ -127,9 +127,20 @@ class TestIdempotency:
         self, client: httpx.AsyncClient, partner: Partner, database: Database
     ) -> None:
         headers = partner.headers_with(**{"Idempotency-Key": "slow"})
-        body = {"name": "Slow", "delay": 0.5}
+        body = {"name": "Slow", "delay": 3.0}
         slow = asyncio.create_task(client.post(CREATE, json=body, headers=headers))
-        await asyncio.sleep(0.2)
+        # Send the duplicate once the first request holds the key's lock (not after a guessed
+        # pause: on a busy machine the first request may not have got there yet).
+        async with database.pool.acquire() as conn:
+            for _ in range(500):
+                held = await conn.fetchval(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                if held:
+                    break
+                await asyncio.sleep(0.01)
+        assert held, "the first request never took the idempotency lock"
         duplicate = await client.post(CREATE, json=body, headers=headers)
         assert_problem(duplicate, 409, "idempotency_in_flight")
         assert (await slow).status_code == 201
