@@ -134,8 +134,8 @@ class TestIdempotency:
         async with database.pool.acquire() as conn:
             for _ in range(500):
                 held = await conn.fetchval(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND "
+                    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
                 )
                 if held:
                     break
