@@ -73,7 +73,7 @@ from app.db.repositories.events import _APPEND as _EVENTS_APPEND
 from app.db.repositories.events import _AUDIENCE as _EVENTS_AUDIENCE
 from app.db.repositories.events import AUDIENCE_ROWS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
-from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
+from app.db.repositories.referrals import page_query as referrals_page_query
 from app.db.repositories.updates import _INSERT as _UPDATE_INSERT
 from app.domain.audit import canonical_entry
 from app.domain.care_plan import CARE_PLAN_GOALS, CARE_PLAN_SERVICES
@@ -92,7 +92,6 @@ TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
 CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
 AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
-REFERRALS_PAGE_SQL: str = _REFERRALS_PAGE.sql
 CARE_GOAL_PAGE_SQL: str = _CARE_GOAL_PAGE.sql
 CARE_UPCOMING_SQL: str = _CARE_UPCOMING.sql
 CARE_ATTENDANCE_SQL: str = _CARE_ATTENDANCE.sql
@@ -133,9 +132,10 @@ _EXPECTED_NAMES = {
         _EVENTS_APPEND,
         ("ids", "org_ids", "types", "subject_types", "subject_ids", "case_ids", "data"),
     ),
-    "referrals.page": (
-        _REFERRALS_PAGE,
-        ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
+    "referrals.page (inbox)": (referrals_page_query("incoming", False, False), ("org_id", "limit")),
+    "referrals.page (inbox, after)": (
+        referrals_page_query("incoming", False, True),
+        ("org_id", "after_ts", "after_id", "limit"),
     ),
     "care_plan.goal_page": (
         _CARE_GOAL_PAGE,
@@ -536,12 +536,12 @@ async def referrals_list(request: Request) -> Response:
     async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
         if not await token_ok(conn, client_id, jti):
             return _UNAUTHORIZED
-        rows = await conn.fetch(
-            REFERRALS_PAGE_SQL,
-            direction, org_id, status,
-            after[0] if after else None, after[1] if after else None,
-            limit + 1,
-        )  # fmt: skip
+        # The app's statement for this shape of request, its parameters in their order.
+        query = referrals_page_query(direction, status is not None, after is not None)
+        values = {"org_id": org_id, "status": status, "limit": limit + 1}
+        if after:
+            values.update(after_ts=after[0], after_id=after[1])
+        rows = await conn.fetch(query.sql, *query.args(values))
         next_cursor = None
         if len(rows) > limit:
             rows = rows[:limit]

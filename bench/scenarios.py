@@ -21,7 +21,7 @@ import orjson
 from app.db.database import Database, Session
 from app.db.repositories import clients as client_repo
 from app.db.repositories.care_plan import _GOAL_PAGE, _UPCOMING
-from app.db.repositories.referrals import _PAGE as _REFERRALS_PAGE
+from app.db.repositories.referrals import page_query as referrals_page_query
 from app.domain.care_plan import (
     CARE_PLAN_GOALS,
     CARE_PLAN_SERVICES,
@@ -500,17 +500,14 @@ async def seed_inbox(ctx: SeedContext) -> Inbox:
 
 def _inbox_plan(inbox: Inbox, cursor: str | None) -> PlanCheck:
     after = decode_cursor(cursor, REFERRALS_LIST, (datetime.fromisoformat, UUID))
+    query = referrals_page_query("incoming", False, after is not None)
+    values: dict[str, Any] = {"org_id": inbox.receiver.org_id, "limit": INBOX_PAGE + 1}
+    if after:
+        values.update(after_ts=after[0], after_id=after[1])
     return PlanCheck(
         label="referrals.page",
-        sql=_REFERRALS_PAGE.sql,
-        args=(
-            "incoming",
-            inbox.receiver.org_id,
-            None,
-            after[0] if after else None,
-            after[1] if after else None,
-            INBOX_PAGE + 1,
-        ),
+        sql=query.sql,
+        args=query.args(values),
         index="ix_referrals_to_org_id_created_at_id",
     )
 

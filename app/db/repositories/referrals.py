@@ -90,19 +90,48 @@ _GET = Query(
     ("id", "org_id"),
 )
 
-_PAGE = Query(
-    f"""
-    SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id
-    LEFT JOIN case_keys k ON k.case_id = r.case_id
-    WHERE ((($1::text IS NULL OR $1::text = 'incoming') AND r.to_org_id = $2)
-        OR (($1::text IS NULL OR $1::text = 'outgoing') AND r.from_org_id = $2))
-      AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
-      AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
-    ORDER BY r.created_at, r.id
-    LIMIT $6
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("direction", "org_id", "status", "after_ts", "after_id", "limit"),
-)
+# The inbox and outbox: one statement per shape of request (direction, status filter, cursor),
+# built from constant fragments and compiled once per process. A catch-all statement
+# (`$1 IS NULL OR …`) gets a generic plan after a few executions that must serve every shape, and
+# cannot pick the index for the one at hand; each of these keeps its own plan
+# (ix_referrals_to_org_id_created_at_id for an inbox, the from_org one for an outbox).
+_DIRECTION = {
+    "incoming": "r.to_org_id = $1",
+    "outgoing": "r.from_org_id = $1",
+    None: "(r.to_org_id = $1 OR r.from_org_id = $1)",
+}
+_pages: dict[tuple[str | None, bool, bool], Query] = {}
+
+
+def page_query(direction: str | None, status: bool, after: bool) -> Query:
+    """The page statement for this shape: ``status`` and ``after`` say whether a status filter
+    and a cursor are given. Its parameters: ``org_id``, [``status``], [``after_ts``,
+    ``after_id``], ``limit``."""
+    key = (direction, status, after)
+    query = _pages.get(key)
+    if query is not None:
+        return query
+    names = ["org_id"]
+    where = [_DIRECTION[direction]]
+    if status:
+        names.append("status")
+        where.append(f"{EFFECTIVE_STATUS} = ${len(names)}::text")
+    if after:
+        names += ["after_ts", "after_id"]
+        where.append(
+            f"(r.created_at, r.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        )
+    names.append("limit")
+    query = Query(
+        f"SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id"  # noqa: S608
+        " LEFT JOIN case_keys k ON k.case_id = r.case_id WHERE "
+        + " AND ".join(where)
+        + f" ORDER BY r.created_at, r.id LIMIT ${len(names)}",
+        tuple(names),
+    )
+    _pages[key] = query
+    return query
+
 
 _INSERT = Query(
     """
@@ -190,8 +219,24 @@ async def get(session: Session, referral_id: UUID, org_id: UUID) -> ReferralRow 
     return REFERRAL_ROWS.one(await session.fetchrow(_GET, id=referral_id, org_id=org_id))
 
 
-async def page(session: Session, **params: Any) -> list[ReferralRow]:
-    return REFERRAL_ROWS.many(await session.fetch(_PAGE, params))
+async def page(
+    session: Session,
+    *,
+    direction: str | None,
+    org_id: UUID,
+    status: str | None,
+    after_ts: datetime | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[ReferralRow]:
+    after = after_ts is not None
+    query = page_query(direction, status is not None, after)
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if status is not None:
+        params["status"] = status
+    if after:
+        params.update(after_ts=after_ts, after_id=after_id)
+    return REFERRAL_ROWS.many(await session.fetch(query, params))
 
 
 async def insert(session: Session, **values: Any) -> None:
