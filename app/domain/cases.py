@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -85,6 +85,26 @@ class CaseInput:
     risk_level: str | None = None
 
 
+class IdentitySource:
+    """The survivor's identity for a view, decrypted on first use only: a list of cases that no
+    one asks the names of (a GraphQL page of cases with their referrals) unwraps no data key
+    and opens no field."""
+
+    __slots__ = ("_done", "_open", "_value")
+
+    def __init__(self, open_: Callable[[], Identity] | None) -> None:
+        self._open = open_
+        self._done = open_ is None
+        self._value: Identity | None = None
+
+    def get(self) -> Identity | None:
+        if not self._done:
+            assert self._open is not None
+            self._value = self._open()
+            self._done, self._open = True, None
+        return self._value
+
+
 @dataclass(frozen=True, slots=True)
 class CaseView:
     """A case as one caller may see it; ``access`` says which parts are filled."""
@@ -100,13 +120,18 @@ class CaseView:
     closed_at: datetime | None
     external_ref: str | None
     demographics: dict[str, Any] | None
-    identity: Identity | None
+    identity_source: IdentitySource = field(repr=False, compare=False)
     identity_erased: bool
     exploitation: dict[str, Any] | None
     general: dict[str, Any] | None
     # What the view was made of (the row and the caller's access), so that lists nested under
     # the case (GraphQL) are read for the caller without loading and checking the case again.
     loaded: LoadedCase = field(repr=False, compare=False)
+
+    @property
+    def identity(self) -> Identity | None:
+        """Names, birth date, contact, guardian: None unless the caller may see `identity`."""
+        return self.identity_source.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,9 +261,9 @@ class CaseService:
 
     def view(self, loaded: LoadedCase) -> CaseView:
         row, access = loaded.row, loaded.access
-        identity: Identity | None = None
-        if access.sees(Category.IDENTITY):
-            identity = self._decrypt_identity(row)
+        identity = IdentitySource(
+            (lambda: self._decrypt_identity(row)) if access.sees(Category.IDENTITY) else None
+        )
         return CaseView(
             access=access,
             id=row.id,
@@ -260,7 +285,7 @@ class CaseService:
             }
             if access.sees(Category.DEMOGRAPHICS)
             else None,
-            identity=identity,
+            identity_source=identity,
             identity_erased=row.identity_erased_at is not None,
             exploitation={
                 "types": row.exploitation_types,

@@ -163,8 +163,6 @@ class Case:
     external_ref: str | None = strawberry.field(description="The lead's own id (lead only)")
     is_minor: bool | None = strawberry.field(description="demographics")
     age_band: str | None = strawberry.field(description="demographics: 0-11 … 50+")
-    survivor: Survivor | None = strawberry.field(description="demographics and identity")
-    guardian: Guardian | None = strawberry.field(description="identity")
     identity_erased: bool | None = strawberry.field(description="identity")
     exploitation: Exploitation | None = strawberry.field(description="exploitation")
     needs: list[ServiceKind] | None = strawberry.field(description="general")
@@ -172,26 +170,40 @@ class Case:
     close_reason: str | None = strawberry.field(description="general")
     # The case as loaded for the caller (row and access): what the lists below are read for.
     loaded: strawberry.Private[LoadedCase]
+    # The view it was built from: identity is decrypted only when `survivor` or `guardian`
+    # asks for it (a page of cases for their referrals opens no name).
+    view: strawberry.Private[CaseView]
+
+    @strawberry.field(description="demographics and identity")
+    def survivor(self) -> Survivor | None:
+        d, i = self.view.demographics, self.view.identity
+        if d is None and i is None:
+            return None
+        survivor = Survivor()
+        if d is not None:
+            survivor.gender = Gender(d["gender"]) if d["gender"] is not None else None
+            survivor.nationality = d["nationality"]
+            survivor.languages = d["languages"]
+            survivor.interpreter_needed = d["interpreter_needed"]
+        if i is not None:
+            survivor.given_name = i.given_name
+            survivor.family_name = i.family_name
+            survivor.aliases = i.aliases
+            survivor.date_of_birth = i.date_of_birth
+            survivor.estimated_birth_year = i.estimated_birth_year
+            survivor.contact = Contact.of(i.contact)
+        return survivor
+
+    @strawberry.field(description="identity")
+    def guardian(self) -> Guardian | None:
+        i = self.view.identity
+        return Guardian.of(i.guardian) if i is not None else None
 
     @classmethod
     def of(cls, view: CaseView) -> Case:
         access = view.access
-        d, i, e, g = view.demographics, view.identity, view.exploitation, view.general
-        survivor: Survivor | None = None
-        if d is not None or i is not None:
-            survivor = Survivor()
-            if d is not None:
-                survivor.gender = Gender(d["gender"]) if d["gender"] is not None else None
-                survivor.nationality = d["nationality"]
-                survivor.languages = d["languages"]
-                survivor.interpreter_needed = d["interpreter_needed"]
-            if i is not None:
-                survivor.given_name = i.given_name
-                survivor.family_name = i.family_name
-                survivor.aliases = i.aliases
-                survivor.date_of_birth = i.date_of_birth
-                survivor.estimated_birth_year = i.estimated_birth_year
-                survivor.contact = Contact.of(i.contact)
+        d, e, g = view.demographics, view.exploitation, view.general
+        sees_identity = access.sees(Category.IDENTITY)
         risk = g["risk_level"] if g is not None else None
         return cls(
             id=view.id,
@@ -207,9 +219,7 @@ class Case:
             external_ref=view.external_ref,
             is_minor=d["is_minor"] if d is not None else None,
             age_band=str(AgeBand(d["age_band"])) if d is not None else None,
-            survivor=survivor,
-            guardian=Guardian.of(i.guardian) if i is not None else None,
-            identity_erased=view.identity_erased if i is not None else None,
+            identity_erased=view.identity_erased if sees_identity else None,
             exploitation=Exploitation(
                 types=[ExploitationType(t) for t in e["types"]],
                 identified_on=e["identified_on"],
@@ -221,6 +231,7 @@ class Case:
             risk_level=RiskLevel(risk) if risk else None,
             close_reason=g["close_reason"] if g is not None else None,
             loaded=view.loaded,
+            view=view,
         )
 
     @strawberry.field(description="The lead organisation.")
