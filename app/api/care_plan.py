@@ -51,12 +51,7 @@ async def create_goal(
 ) -> Response:
     async def create() -> Created:
         goal = await CarePlanService(ctx).create_goal(case_id, body.to_input())
-        return Created(
-            GoalOut.of(goal),
-            location=f"/v1/cases/{case_id}/goals/{goal.id}",
-            case_id=case_id,
-            headers={"ETag": etag(goal.version)},
-        )
+        return Created.in_case(case_id, "goals", goal.id, GoalOut.of(goal), version=goal.version)
 
     return await idem.create(ctx, create)
 
@@ -111,11 +106,8 @@ async def create_service(
 ) -> Response:
     async def create() -> Created:
         record = await CarePlanService(ctx).create_service(case_id, body.to_input())
-        return Created(
-            ServiceOut.of(record),
-            location=f"/v1/cases/{case_id}/services/{record.id}",
-            case_id=case_id,
-            headers={"ETag": etag(record.version)},
+        return Created.in_case(
+            case_id, "services", record.id, ServiceOut.of(record), version=record.version
         )
 
     return await idem.create(ctx, create)

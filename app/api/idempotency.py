@@ -43,9 +43,23 @@ class Created:
     exclude_unset: bool = False
 
     @classmethod
-    def in_case(cls, case_id: UUID, kind: str, item_id: UUID, body: BaseModel) -> Created:
-        """An item of a case's ``kind`` list, at ``/v1/cases/{case_id}/{kind}/{item_id}``."""
-        return cls(body, location=f"/v1/cases/{case_id}/{kind}/{item_id}", case_id=case_id)
+    def in_case(
+        cls,
+        case_id: UUID,
+        kind: str,
+        item_id: UUID,
+        body: BaseModel,
+        *,
+        version: int | None = None,
+    ) -> Created:
+        """An item of a case's ``kind`` list, at ``/v1/cases/{case_id}/{kind}/{item_id}``, with
+        its ``ETag`` when it has a ``version``."""
+        return cls(
+            body,
+            location=f"/v1/cases/{case_id}/{kind}/{item_id}",
+            case_id=case_id,
+            headers={"ETag": f'"{version}"'} if version is not None else {},
+        )
 
 
 class IdempotentRequest:
