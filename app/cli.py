@@ -11,6 +11,8 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
@@ -21,6 +23,7 @@ from pydantic import ValidationError
 from app.db.database import Database, Session
 from app.db.errors import DatabaseUnavailable, is_connection_error
 from app.domain.errors import DomainError
+from app.domain.keys import KeyRing
 from app.settings import Settings
 
 T = TypeVar("T")
@@ -455,30 +458,89 @@ cli.add_typer(audit_cli, name="audit")
 
 
 @audit_cli.command("verify")
-def audit_verify() -> None:
+def audit_verify(
+    anchor: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file written by `aftercare audit anchor`: also check that every row it "
+            "anchored is still there, unchanged"
+        ),
+    ] = None,
+) -> None:
     """Recompute every audit hash chain; exit 1 naming the first broken row."""
-    from app.domain.audit import verify_chains
+    from app.domain.audit import check_anchor, verify_chains
+    from app.domain.jwt import TokenRejected
 
-    result = _in_session(_settings(), verify_chains)
+    settings = _settings()
+    result = _in_session(settings, verify_chains)
     if result.first_break is not None:
-        broken = result.first_break
-        sys.stderr.write(
-            f"audit chain broken: org_id={broken.org_id} seq={broken.seq}: {broken.reason}\n"
-        )
-        _print_json(
-            {
-                "ok": False,
-                "chains": result.chains,
-                "rows_checked": result.rows,
-                "first_break": {
-                    "org_id": str(broken.org_id),
-                    "seq": broken.seq,
-                    "reason": broken.reason,
-                },
-            }
-        )
-        raise typer.Exit(1)
-    _print_json({"ok": True, "chains": result.chains, "rows_checked": result.rows})
+        _chain_broken(result.first_break, {"chains": result.chains, "rows_checked": result.rows})
+    summary: dict[str, Any] = {"ok": True, "chains": result.chains, "rows_checked": result.rows}
+    if anchor is not None:
+        try:
+            token = _anchor_token(anchor.read_text())
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot read the anchor: {type(exc).__name__}", 2) from None
+        keyring = KeyRing(settings.resolved_keys_dir, create=False)
+        try:
+            checked = _in_session(
+                settings, lambda session: check_anchor(session, token, keyring.find)
+            )
+        except TokenRejected as exc:
+            raise _fail(f"the anchor is not a valid signed anchor: {exc}", 1) from None
+        if checked.first_break is not None:
+            _chain_broken(checked.first_break, {"anchored_heads": checked.heads})
+        summary["anchored_heads"] = checked.heads
+        summary["anchored_at"] = checked.anchored_at.isoformat()
+    _print_json(summary)
+
+
+def _chain_broken(broken: Any, extra: dict[str, Any]) -> None:
+    sys.stderr.write(
+        f"audit chain broken: org_id={broken.org_id} seq={broken.seq}: {broken.reason}\n"
+    )
+    _print_json(
+        {
+            "ok": False,
+            **extra,
+            "first_break": {
+                "org_id": str(broken.org_id),
+                "seq": broken.seq,
+                "reason": broken.reason,
+            },
+        }
+    )
+    raise typer.Exit(1)
+
+
+def _anchor_token(text: str) -> str:
+    """The signed anchor in what `audit anchor` printed (its JSON, or the bare token)."""
+    text = text.strip()
+    if text.startswith("{"):
+        value = orjson.loads(text).get("anchor")
+        if not isinstance(value, str):
+            raise ValueError("no anchor in the file")
+        return value
+    return text
+
+
+@audit_cli.command("anchor")
+def audit_anchor() -> None:
+    """Print the signed heads of every audit chain (JSON), to keep outside the database.
+
+    Later, `aftercare audit verify --anchor FILE` proves that no row up to those heads was
+    changed or removed since, even by someone who rewrote whole chains in the database.
+    """
+    from app.domain.audit import anchor
+
+    settings = _settings()
+    keyring = KeyRing(settings.resolved_keys_dir, create=False)
+    try:
+        key = keyring.signing_key()
+    except Exception:
+        raise _fail("no signing key: run `aftercare keys rotate` first", 2) from None
+    token = _in_session(settings, lambda session: anchor(session, key, settings.issuer))
+    _print_json({"anchored_at": datetime.now(UTC).isoformat(), "anchor": token})
 
 
 def main() -> None:

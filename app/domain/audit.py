@@ -9,7 +9,7 @@ so an access that fails leaves no trace and a trace never lacks its access.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
@@ -20,6 +20,7 @@ import orjson
 from app.db.database import Session
 from app.db.repositories import audit as repo
 from app.db.repositories.audit import AccessLogRow as AccessLogRow  # what access_log pages hold
+from app.domain import jwt
 from app.domain.pagination import KeysetList, Page
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category
@@ -218,3 +219,57 @@ async def verify_chains(session: Session) -> VerifyResult:
         if missing:
             broken = ChainBreak(missing[0], heads[missing[0]][0], "chain rows are missing")
     return VerifyResult(len(seen), rows, broken)
+
+
+# -- anchors: the chain heads, signed, to keep outside the database ------------------------------
+ANCHOR_TYPE = "aftercare-audit-anchor+jwt"
+
+
+async def anchor(session: Session, key: jwt.SigningKey, issuer: str) -> str:
+    """Every chain's head (organisation, seq, hash) at this moment, signed with the hub's current
+    signing key. Kept outside the database (printed by ``aftercare audit anchor``), it proves
+    later that no row up to those heads was changed, removed or rewritten with its successors,
+    which a chain alone cannot prove against someone who can rewrite the whole chain."""
+    await session.begin(snapshot=True)
+    heads = await repo.heads(session)
+    claims = {
+        "iss": issuer,
+        "iat": int(datetime.now(UTC).timestamp()),
+        "heads": [[str(h.org_id), h.seq, bytes(h.hash).hex()] for h in heads],
+    }
+    return jwt.encode_document(claims, key, ANCHOR_TYPE)
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorCheck:
+    anchored_at: datetime
+    heads: int
+    first_break: ChainBreak | None
+
+    @property
+    def ok(self) -> bool:
+        return self.first_break is None
+
+
+async def check_anchor(
+    session: Session, token: str, find_key: Callable[[str], jwt.VerificationKey | None]
+) -> AnchorCheck:
+    """Check a signed anchor against the database: each anchored row must still exist with the
+    anchored hash. Together with :func:`verify_chains` (every row follows from the one before)
+    this shows nothing before the anchor was altered, even by rewriting whole chains. Raises
+    :class:`jwt.TokenRejected` when the anchor's signature does not verify."""
+    claims = jwt.decode_document(token, find_key=find_key, typ=ANCHOR_TYPE)
+    heads = [(UUID(org), int(seq), bytes.fromhex(digest)) for org, seq, digest in claims["heads"]]
+    found = await repo.hashes_at(session, [(org, seq) for org, seq, _ in heads])
+    anchored_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
+    for org, seq, digest in sorted(heads):
+        current = found.get((org, seq))
+        if current is None:
+            return AnchorCheck(
+                anchored_at, len(heads), ChainBreak(org, seq, "anchored row missing")
+            )
+        if current != digest:
+            return AnchorCheck(
+                anchored_at, len(heads), ChainBreak(org, seq, "anchored row rewritten")
+            )
+    return AnchorCheck(anchored_at, len(heads), None)

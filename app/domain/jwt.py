@@ -109,3 +109,40 @@ def _reason(exc: Exception) -> str:
     if name == "JWTClaimsError":
         return "token claims rejected"
     return "signature or format invalid"
+
+
+def encode_document(claims: Mapping[str, Any], key: SigningKey, typ: str) -> str:
+    """A signed statement that is not an access token (``typ`` says what it is), e.g. the audit
+    anchor: the same keys, a different type, so neither can pass for the other."""
+    token: str = jwt.encode(
+        dict(claims), key.key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": typ}
+    )
+    return token
+
+
+def decode_document(
+    token: str, *, find_key: Callable[[str], VerificationKey | None], typ: str
+) -> dict[str, Any]:
+    """The claims of a document signed by :func:`encode_document`; TokenRejected otherwise."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except Exception as exc:  # malformed input surfaces as JOSEError, TypeError, ValueError
+        raise TokenRejected("malformed document") from exc
+    if header.get("typ") != typ:
+        raise TokenRejected("wrong document type")
+    kid = header.get("kid")
+    key = find_key(kid) if isinstance(kid, str) and kid else None
+    if key is None:
+        raise TokenRejected("unknown key id")
+    if header.get("alg") != key.algorithm:
+        raise TokenRejected("algorithm not allowed")
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=[key.algorithm],
+            options={"verify_aud": False, "verify_iss": False, "verify_exp": False},
+        )
+    except Exception as exc:
+        raise TokenRejected("signature does not verify") from exc
+    return claims

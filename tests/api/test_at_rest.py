@@ -512,3 +512,88 @@ async def test_data_key_is_unwrapped_once_per_case_per_request(
         response = await client.get(url, headers=lead.headers)
         assert response.status_code == 200
         assert unwrapped == [uuid.UUID(case["id"])], url
+
+
+@pytest.fixture
+def anchor_env(cli_env: None, keys_dir: Path) -> Iterator[None]:
+    saved = os.environ.get("AFTERCARE_KEYS_DIR")
+    os.environ["AFTERCARE_KEYS_DIR"] = str(keys_dir)
+    yield
+    if saved is None:
+        os.environ.pop("AFTERCARE_KEYS_DIR", None)
+    else:
+        os.environ["AFTERCARE_KEYS_DIR"] = saved
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def _rewrite_chain(database: Database, org_id: uuid.UUID, seq: int) -> None:
+    """What an insider with write access could do: alter one row, then recompute every later
+    hash and the head, so that the chain itself verifies again."""
+    from app.db.repositories.audit import GENESIS
+    from app.domain.audit import canonical_entry, chain_hash
+
+    async with database.pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            "UPDATE audit_log SET categories = '{identity}' WHERE org_id = $1 AND seq = $2",
+            org_id,
+            seq,
+        )
+        previous = GENESIS
+        rows = await conn.fetch("SELECT * FROM audit_log WHERE org_id = $1 ORDER BY seq", org_id)
+        for row in rows:
+            entry = canonical_entry(
+                org_id=row["org_id"],
+                occurred_at=row["occurred_at"],
+                client_id=row["client_id"],
+                jti=row["jti"],
+                request_id=row["request_id"],
+                action=row["action"],
+                case_ids=row["case_ids"],
+                categories=row["categories"],
+            )
+            previous = chain_hash(previous, row["seq"], entry)
+            await conn.execute(
+                "UPDATE audit_log SET hash = $3 WHERE org_id = $1 AND seq = $2",
+                org_id,
+                row["seq"],
+                previous,
+            )
+        await conn.execute("UPDATE audit_heads SET hash = $2 WHERE org_id = $1", org_id, previous)
+
+
+async def test_an_anchor_kept_outside_catches_a_rewritten_chain(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    anchor_env: None,
+    tmp_path: Path,
+) -> None:
+    lead = await factory.partner()
+    member = await factory.partner()
+    case_id = await _activity(client, lead, member, database)
+    code, out, err = await asyncio.to_thread(_cli, "audit", "anchor")
+    assert code == 0, err
+    anchored = tmp_path / "anchor.json"
+    anchored.write_text(out)
+    assert '"anchor":"' in out and str(member.org.id) not in out  # a signed token, ids inside
+    # More activity after the anchor: the chains grow, the anchor still holds.
+    for who in (lead, member, lead):
+        assert (await client.get(f"/v1/cases/{case_id}", headers=who.headers)).status_code == 200
+    code, out, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
+    assert code == 0, err
+    assert '"anchored_heads":2' in out
+    # Rewriting a chain consistently fools the chain check, not the anchor.
+    await _rewrite_chain(database, member.org.id, 2)
+    code, _, _ = await asyncio.to_thread(_cli, "audit", "verify")
+    assert code == 0
+    code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
+    assert code == 1
+    assert f"org_id={member.org.id} seq=" in err and "anchored row rewritten" in err
+    # A forged or damaged anchor is refused, not trusted.
+    anchored.write_text(anchored.read_text().replace('"anchor":"', '"anchor":"x'))
+    code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
+    assert code == 1 and "not a valid signed anchor" in err

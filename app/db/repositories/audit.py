@@ -133,3 +133,23 @@ async def iterate_chain(session: Session) -> AsyncIterator[ChainRow]:
         row = CHAIN_ROWS.one(record)
         assert row is not None
         yield row
+
+
+_HASHES_AT = Query(
+    """
+    SELECT a.org_id, a.seq, a.hash FROM audit_log a
+    JOIN unnest($1::uuid[], $2::bigint[]) AS w(org_id, seq)
+      ON a.org_id = w.org_id AND a.seq = w.seq
+    """,
+    ("org_ids", "seqs"),
+)
+
+
+async def hashes_at(
+    session: Session, positions: list[tuple[UUID, int]]
+) -> dict[tuple[UUID, int], bytes]:
+    """The hash of each audit row at (organisation, seq) that still exists."""
+    rows = await session.fetch(
+        _HASHES_AT, org_ids=[p[0] for p in positions], seqs=[p[1] for p in positions]
+    )
+    return {(r["org_id"], r["seq"]): bytes(r["hash"]) for r in rows}
