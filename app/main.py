@@ -26,6 +26,7 @@ from app.api import (
     webhooks,
 )
 from app.api.context import AppContext
+from app.api.docs import docs_router
 from app.api.graphql.router import graphql_router
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import (
@@ -139,9 +140,11 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if dev else None,
+        # Swagger UI (/docs) and ReDoc (/redoc) come from app/api/static (no CDN), in
+        # development only (app.api.docs); the document itself is served in production too.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json" if dev else None,
+        openapi_url="/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
         telemetry={
             "tracing": settings.opentelemetry,
@@ -168,6 +171,8 @@ def create_app(
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))
+    if dev:
+        app.include_router(docs_router())
     app.add_middleware(HttpConventionsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
