@@ -36,6 +36,7 @@ from app.api.middleware import (
 )
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
+from app.api.telemetry import RedactingTracerProvider
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
@@ -146,7 +147,11 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
+        # AFTERCARE_OPENTELEMETRY: spans without paths, query strings or ids (app.api.telemetry),
+        # exported as the standard OTEL_EXPORTER_OTLP_* variables say (docs/operations.md).
         telemetry={
+            "tracer_provider": RedactingTracerProvider() if settings.opentelemetry else None,
+            "auto_configure": settings.opentelemetry,
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
             "logs": False,
