@@ -205,6 +205,9 @@ def create_app(
                 "Idempotent-Replayed",
                 "RateLimit",
                 "RateLimit-Policy",
+                "Deprecation",  # with Sunset and Link, on retired operations (app.api.deprecation)
+                "Sunset",
+                "Link",
             ],
             max_age=600,
         )
