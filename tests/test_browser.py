@@ -34,12 +34,9 @@ from tests.factories import Factory, Partner
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
 
-pytestmark = [
-    pytest.mark.multiprocess,
-    pytest.mark.skipif(
-        CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"
-    ),
-]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"
+)
 
 
 def _free_port() -> int:
