@@ -2,6 +2,9 @@
 
 Log events name what happened and carry ids (request, client, organisation), never survivor data,
 secrets or tokens: request bodies, query strings and Authorization headers are not logged.
+
+With ``AFTERCARE_OPENTELEMETRY`` on, a line written while a span is current (every line of a
+request) also carries ``trace_id`` and ``span_id``, as hex, so logs and traces meet.
 """
 
 from __future__ import annotations
@@ -12,10 +15,23 @@ from typing import TextIO
 
 import orjson
 import structlog
+from opentelemetry import trace
 
 
 def _orjson_dumps(obj: object, default: object = None) -> str:
     return orjson.dumps(obj, default=default).decode()  # type: ignore[arg-type]
+
+
+def add_trace_ids(
+    logger: object, method_name: str, event_dict: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """``trace_id``/``span_id`` of the current span. Without tracing there is none (the context
+    is invalid) and nothing is added."""
+    context = trace.get_current_span().get_span_context()
+    if context.is_valid:
+        event_dict["trace_id"] = format(context.trace_id, "032x")
+        event_dict["span_id"] = format(context.span_id, "016x")
+    return event_dict
 
 
 def configure_logging(
@@ -26,6 +42,7 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson_dumps)

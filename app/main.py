@@ -26,6 +26,7 @@ from app.api import (
     webhooks,
 )
 from app.api.context import AppContext
+from app.api.docs import docs_router
 from app.api.graphql.router import graphql_router
 from app.api.metrics import MetricsMiddleware
 from app.api.middleware import (
@@ -35,6 +36,7 @@ from app.api.middleware import (
 )
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
+from app.api.telemetry import RedactingTracerProvider
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
@@ -139,11 +141,17 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if dev else None,
+        # Swagger UI (/docs) and ReDoc (/redoc) come from app/api/static (no CDN), in
+        # development only (app.api.docs); the document itself is served in production too.
+        docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json" if dev else None,
+        openapi_url="/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
+        # AFTERCARE_OPENTELEMETRY: spans without paths, query strings or ids (app.api.telemetry),
+        # exported as the standard OTEL_EXPORTER_OTLP_* variables say (docs/operations.md).
         telemetry={
+            "tracer_provider": RedactingTracerProvider() if settings.opentelemetry else None,
+            "auto_configure": settings.opentelemetry,
             "tracing": settings.opentelemetry,
             "metrics": settings.opentelemetry,
             "logs": False,
@@ -168,6 +176,8 @@ def create_app(
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(graphql_router(settings))
+    if dev:
+        app.include_router(docs_router())
     app.add_middleware(HttpConventionsMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
@@ -195,6 +205,9 @@ def create_app(
                 "Idempotent-Replayed",
                 "RateLimit",
                 "RateLimit-Policy",
+                "Deprecation",  # with Sunset and Link, on retired operations (app.api.deprecation)
+                "Sunset",
+                "Link",
             ],
             max_age=600,
         )

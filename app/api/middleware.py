@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.conditional import none_match
+from app.api.deprecation import SCOPE_KEY as SUNSET_KEY
+from app.api.deprecation import sunset_headers
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -155,6 +157,8 @@ class HttpConventionsMiddleware:
       body (the weak comparison, RFC 9110 §13.1.2).
     - ``Cache-Control: no-store`` on every API response (``/v1``, ``/graphql``, ``/oauth``) that
       does not set its own.
+    - ``Deprecation``, ``Sunset`` and ``Link`` on responses of retired operations
+      (``app.api.deprecation``).
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -181,6 +185,8 @@ class HttpConventionsMiddleware:
             nonlocal not_modified
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
+                if SUNSET_KEY in scope:
+                    headers.extend(sunset_headers(scope))
                 if no_store and not any(n.lower() == b"cache-control" for n, _ in headers):
                     headers.append((b"cache-control", b"no-store"))
                 if if_none_match is not None and message["status"] == 200:

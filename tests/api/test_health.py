@@ -20,11 +20,12 @@ async def test_readyz_reports_current_schema(client: httpx.AsyncClient) -> None:
     assert response.json()["status"] == "ready"
 
 
-async def test_docs_and_openapi_only_in_development(
+async def test_interactive_docs_only_in_development_openapi_always(
     client: httpx.AsyncClient, settings: Settings, database: Database, keyring: KeyRing
 ) -> None:
     assert (await client.get("/openapi.json")).status_code == 200
     assert (await client.get("/docs")).status_code == 200
+    assert (await client.get("/redoc")).status_code == 200
     production = create_app(
         settings.model_copy(update={"env": "production"}),
         database=database,
@@ -33,6 +34,8 @@ async def test_docs_and_openapi_only_in_development(
     )
     transport = httpx.ASGITransport(app=production)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as prod:
-        assert (await prod.get("/openapi.json")).status_code == 404
+        assert (await prod.get("/openapi.json")).status_code == 200
         assert (await prod.get("/docs")).status_code == 404
+        assert (await prod.get("/redoc")).status_code == 404
+        assert (await prod.get("/docs/assets/swagger-ui-bundle.js")).status_code == 404
         assert (await prod.get("/healthz")).status_code == 200
