@@ -27,7 +27,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.engine import Status, events
 
 from app.api.openapi import IDEMPOTENCY_KEY_PATTERN, RULES
-from app.schema_export import OPENAPI_PATH
+from app.schema_export import GRAPHQL_PATH, OPENAPI_PATH
 from tests.factories import Factory
 
 SEED = 20261130
@@ -75,8 +75,10 @@ def _realistic(context: Any, case: Any) -> Any:
     return case
 
 
-def _config(base_url: str, token: str, max_examples: int) -> SchemathesisConfig:
-    return SchemathesisConfig.from_dict(
+def _config(
+    base_url: str, token: str, max_examples: int, *, graphql: bool = False
+) -> SchemathesisConfig:
+    config = SchemathesisConfig.from_dict(
         {
             "seed": SEED,
             "base-url": base_url,
@@ -118,6 +120,9 @@ def _config(base_url: str, token: str, max_examples: int) -> SchemathesisConfig:
             ],
         }
     )
+    if graphql:  # errors in a 200 are GraphQL's way (`graphql_errors_are_domain_errors`)
+        config.projects.default.checks.not_a_server_error.enabled = False
+    return config
 
 
 def _run(schema: Any) -> list[str]:
@@ -164,5 +169,49 @@ async def test_rest_api_conforms_to_its_openapi_document(
     raw = orjson.loads(OPENAPI_PATH.read_bytes())  # the committed document (the drift test)
     schema = schemathesis.openapi.from_dict(raw, config=_config(served, partner.token, 8))
     schema.hook("map_case")(_realistic)
+    problems = await asyncio.to_thread(_run, schema)
+    assert not problems, f"{len(problems)} Schemathesis failures:\n" + "\n".join(problems)
+
+
+_GRAPHQL_CODES = {
+    "validation_error",
+    "not_found",
+    "forbidden",
+    "conflict",
+    "precondition_failed",
+    "query_too_complex",
+    "query_too_costly",
+    "service_unavailable",
+    "rate_limited",
+}
+
+
+@schemathesis.check
+def graphql_errors_are_domain_errors(ctx: Any, response: Any, case: Any) -> bool | None:
+    """GraphQL answers a refused field with ``errors`` (Schemathesis's own server-error check
+    counts every one of them): what must hold is no 5xx, GraphQL's shape, and every error one
+    the contract names by its ``code`` — never an internal error."""
+    if not str(response.request.url).endswith("/graphql"):
+        return None
+    assert response.status_code < 500, f"status {response.status_code}"
+    body = response.json()
+    assert isinstance(body, dict) and ("data" in body or "errors" in body), "not GraphQL"
+    for error in body.get("errors") or []:
+        code = (error.get("extensions") or {}).get("code")
+        assert code in _GRAPHQL_CODES, f"error without a contract code: {error.get('message')}"
+    return None
+
+
+async def test_graphql_api_answers_every_generated_operation(
+    app: FastAPI, served: str, factory: Factory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Queries and mutations generated from openapi/schema.graphql: never a server error, and
+    every answer is GraphQL's own shape (``data``/``errors``), for valid and invalid input."""
+    monkeypatch.setattr("app.domain.webhook_delivery.system_resolver", _public_address)
+    monkeypatch.setattr(app.state.ctx.rate_limits, "request_limit", parse("1000000/minute"))
+    partner = await factory.partner()
+    config = _config(served, partner.token, 5, graphql=True)
+    config.projects.default.base_url = f"{served}/graphql"
+    schema = schemathesis.graphql.from_path(GRAPHQL_PATH, config=config)
     problems = await asyncio.to_thread(_run, schema)
     assert not problems, f"{len(problems)} Schemathesis failures:\n" + "\n".join(problems)

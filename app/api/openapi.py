@@ -192,7 +192,6 @@ HEADERS: dict[str, Any] = {
         "description": 'The quota policy (IETF draft), e.g. `"default";q=600;w=60`',
         **_STRING,
     },
-    "Cache-Control": {"description": "`no-store` on every API response", **_STRING},
 }
 
 SECURITY_SCHEMES: dict[str, Any] = {
@@ -293,22 +292,24 @@ IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
 
 REQUEST_EXAMPLES: dict[str, Any] = {
     "createCase": {
+        "external_ref": "SHELTER-2026-0142",
         "survivor": {
             "given_name": "Ana",
-            "family_name": "Example",
-            "birth_year": 1999,
+            "estimated_birth_year": 1999,
             "gender": "female",
             "languages": ["es", "en"],
+            "interpreter_needed": False,
         },
-        "exploitation": {"types": ["labor"], "country": "MX"},
-        "risk_level": "medium",
+        "exploitation": {"types": ["labour"], "country": "MX"},
+        "needs": ["shelter", "legal"],
     },
     "createReferral": {
         "case_id": "0d6f3a52-1a8b-4c52-9f50-6e1f2b1c2a10",
         "to_org_id": "7b1e2c44-5b7a-4c1d-8e8b-2a6f9c3d4e51",
         "service": "shelter",
-        "urgency": "urgent",
-        "consent_id": "3c9a1d7e-2f4b-4e6a-9c8d-1b2a3c4d5e6f",
+        "urgency": "high",
+        "reason": "Needs a safe place to stay this week",
+        "shared_categories": ["demographics"],
     },
     "createWebhook": {
         "url": "https://partner.example.org/aftercare/webhooks",
