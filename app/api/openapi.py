@@ -498,12 +498,14 @@ def _not_null(param: dict[str, Any]) -> None:
 
 _DESCRIPTIONS = {
     "412": "Precondition failed: `If-Match` is malformed or not the current version; read again",
-    "400": "Bad request: the body is not valid JSON or not UTF-8",
+    "400": "Bad request: a form body that cannot be parsed",
     "401": "Missing, expired or invalid credentials",
     "403": "The token lacks the scope this operation needs",
     "413": "The request body exceeds the configured limit",
     "415": "The body is not `application/json`",
-    "422": "Validation error: see `errors` (where and why, never the rejected value)",
+    "422": "Validation error: see `errors` (where and why, never the rejected value). A JSON "
+    "body that is not UTF-8 or not exactly one JSON text is 422 `validation_error` too "
+    "(`errors[].type` `json_invalid`).",
     "428": "`If-Match` is required: send the ETag you last read",
     "429": "Rate limited: retry after `Retry-After` seconds",
     "503": "The database is unavailable; nothing was changed. Retry after `Retry-After`.",
