@@ -8,7 +8,7 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint format typecheck schema check-schema bench bench-graphql bench-events clean lock
+.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself is installed on top without dependencies.
@@ -51,6 +51,14 @@ lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	@if command -v npx >/dev/null 2>&1; then $(MAKE) --no-print-directory lint-openapi; \
+	else echo "npx not found: skipping lint-openapi (Redocly needs Node.js)"; fi
+
+## Redocly's recommended rules over the committed OpenAPI document: zero errors (npm registry only).
+REDOCLY ?= @redocly/cli@2.11.1
+lint-openapi:
+	REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+		npx --yes $(REDOCLY) lint openapi/openapi.json --format=summary
 
 format: setup
 	$(BIN)/ruff format .

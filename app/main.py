@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.middleware.cors import CORSMiddleware
 
 from app import __version__
@@ -20,6 +19,7 @@ from app.api import (
     health,
     legal,
     oauth,
+    openapi,
     organizations,
     placements,
     referrals,
@@ -144,6 +144,7 @@ def create_app(
         # Swagger UI (/docs) and ReDoc (/redoc) come from app/api/static (no CDN), in
         # development only (app.api.docs); the document itself is served in production too.
         docs_url=None,
+        generate_unique_id_function=openapi.operation_id,
         redoc_url=None,
         openapi_url="/openapi.json",
         swagger_ui_oauth2_redirect_url=None,
@@ -159,6 +160,7 @@ def create_app(
         },
     )
     app.state.ctx = ctx
+    openapi.install(app)
     install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(oauth.router)
@@ -216,9 +218,4 @@ def create_app(
 
 def openapi_document(app: FastAPI) -> dict[str, object]:
     """The OpenAPI document regardless of environment (for `make schema` and the drift test)."""
-    return get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-    )
+    return openapi.document(app)

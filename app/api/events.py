@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import Field
 from starlette.responses import Response
 
 from app.api.deps import Context, EventsReadCtx
@@ -24,13 +26,16 @@ router = APIRouter(
 )
 
 _TYPES = {t.value: t for t in EventType}
+_NAME = "(?:" + "|".join(re.escape(name) for name in sorted(_TYPES, key=len, reverse=True)) + ")"
+# Known names separated by commas, spaces around them allowed, empty items ignored.
+TYPES_PATTERN = f"^ *(?:{_NAME} *)?(?:, *(?:{_NAME} *)?)*$"
 
 
 def parse_types(values: list[str] | None) -> list[EventType] | None:
     """``types`` given as a comma-separated list, repeated, or both; unknown names → 422."""
     if not values:
         return None
-    names = [n.strip() for v in values for n in v.split(",") if n.strip()]
+    names = [n.strip(" ") for v in values for n in v.split(",") if n.strip(" ")]
     unknown = sorted({n for n in names if n not in _TYPES})
     if unknown:
         raise ValidationFailed(
@@ -53,7 +58,7 @@ async def list_events(
         Query(max_length=512, description="`next_cursor` of the previous answer; omit to start"),
     ] = None,
     types: Annotated[
-        list[str] | None,
+        list[Annotated[str, Field(pattern=TYPES_PATTERN, max_length=2000)]] | None,
         Query(description="Only these event types (comma-separated or repeated)"),
     ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -15,6 +15,7 @@ from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
 from app.api.responses import model_response
+from app.api.schemas.common import Day
 from app.api.schemas.follow_ups import DueFollowUpOut, FollowUpIn, FollowUpOut, FollowUpRecordIn
 from app.domain.followups import FollowUpService
 
@@ -71,7 +72,7 @@ async def record_follow_up(
 )
 async def due_follow_ups(
     ctx: CasesReadCtx,
-    due_before: Annotated[date | None, Query()] = None,
+    due_before: Annotated[Day | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:

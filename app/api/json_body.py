@@ -58,6 +58,15 @@ def _exact_integer(digits: str) -> int:
     return value
 
 
+def _number(text: str) -> int | float:
+    # JSON has one number type: `34787.0` is the integer 34787 (JSON Schema's "integer" says so
+    # too), so a whole number written with a fraction or exponent is read as that integer.
+    value = float(text)
+    if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+        return int(value)
+    return value
+
+
 def loads(body: bytes | str) -> Any:
     """One JSON text, strictly: no ``NaN``/``Infinity``, no number overflowing to infinity, no
     lone surrogates or invalid UTF-8, nesting below 1024 levels (orjson's rules), no object with
@@ -67,7 +76,9 @@ def loads(body: bytes | str) -> Any:
     except orjson.JSONDecodeError as exc:
         raise InvalidJSON(exc.msg, exc.pos) from None
     try:
-        return json.loads(body, object_pairs_hook=_unique_keys, parse_int=_exact_integer)
+        return json.loads(
+            body, object_pairs_hook=_unique_keys, parse_int=_exact_integer, parse_float=_number
+        )
     except InvalidJSON:
         raise
     except RecursionError:  # orjson allows 1024 levels, the stdlib parser fewer
@@ -118,9 +129,11 @@ class StrictJSONRoute(APIRoute):
                 body = await request.body()
                 if body:
                     try:
-                        await request.json()
+                        parsed = await request.json()
                     except InvalidJSON as exc:
                         raise _invalid_json(exc) from None
+                    if b"." in body or b"e" in body or b"E" in body:
+                        body = orjson.dumps(parsed)  # whole numbers as integers (`_number`)
                     try:
                         adapter.validate_json(body, strict=True)
                     except ValidationError as exc:

@@ -93,8 +93,10 @@ def _routes_of(app: FastAPI) -> list[RestRoute]:
     found = []
     for path, operations in paths.items():
         for method, operation in operations.items():
-            security = operation.get("security")
-            scopes = None if security is None else tuple(security[0]["OAuth2ClientCredentials"])
+            # Public routes say `security: []`, /oauth/* client authentication (`clientBasic`).
+            security = operation.get("security") or [{}]
+            required = security[0].get("OAuth2ClientCredentials")
+            scopes = None if required is None else tuple(required)
             found.append(RestRoute(method.upper(), path, scopes, "requestBody" in operation))
     return found
 

@@ -629,6 +629,8 @@ async def test_out_of_range_timestamps_are_422(
     [
         {"updated_since": "2026-11-01T00:00:00"},
         {"updated_since": "0001-01-01T00:00:00+14:00"},
+        {"updated_since": "1"},  # a number of seconds is not the documented RFC 3339
+        {"updated_since": "1700000000"},
     ],
 )
 async def test_list_rejects_naive_or_absurd_timestamps(

@@ -37,7 +37,7 @@ def test_every_transition_has_a_route_and_a_mutation(
     action = rule.action.value
     operation = openapi["paths"][f"{REF}/{{referral_id}}/{action}"]["post"]
     assert operation["summary"] == rule.summary
-    assert operation["operationId"] == f"{action}_v1_referrals__referral_id__{action}_post"
+    assert operation["operationId"] == f"{action}Referral"
     assert operation["security"] == [{"OAuth2ClientCredentials": ["referrals:write"]}]
     assert operation["requestBody"].get("required", False) is (rule.note is not None)
 

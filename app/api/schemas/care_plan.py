@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
 from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
 from app.domain.care_plan import (
@@ -110,10 +110,7 @@ class ServicePatch(RequestModel):
     occurred_at: Timestamp | None = None
     notes: Text | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> ServicePatch:
-        self.reject_explicit_nulls("status", "occurred_at")
-        return self
+    not_null = ("status", "occurred_at")
 
     def to_changes(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.model_fields_set}

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from app.api.schemas.common import (
     CountryCode,
@@ -138,10 +138,7 @@ class SurvivorPatch(RequestModel):
     interpreter_needed: bool | None = None
     contact: Contact | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> SurvivorPatch:
-        self.reject_explicit_nulls("gender", "languages", "aliases", "interpreter_needed")
-        return self
+    not_null = ("gender", "languages", "aliases", "interpreter_needed")
 
 
 class ExploitationPatch(RequestModel):
@@ -149,10 +146,7 @@ class ExploitationPatch(RequestModel):
     identified_on: date | None = None
     country: CountryCode | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> ExploitationPatch:
-        self.reject_explicit_nulls("types")
-        return self
+    not_null = ("types",)
 
 
 class CasePatch(RequestModel):
@@ -166,10 +160,7 @@ class CasePatch(RequestModel):
     risk_level: RiskLevel | None = None
     guardian: Guardian | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> CasePatch:
-        self.reject_explicit_nulls("external_ref", "survivor", "exploitation", "needs")
-        return self
+    not_null = ("external_ref", "survivor", "exploitation", "needs")
 
     def to_changes(self) -> dict[str, Any]:
         changes: dict[str, Any] = {}

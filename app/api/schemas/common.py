@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
-from typing import Annotated, Any, Self
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    GetJsonSchemaHandler,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 _MAX_SAFE_INT = 2**53 - 1
 _MAX_DEPTH = 16
@@ -51,12 +55,39 @@ def _storable(value: Any, depth: int = 0) -> None:
 class RequestModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
+    # Optional fields that may be left out but not sent as ``null`` (PATCH bodies: ``null`` is
+    # not a way to clear them): refused with 422, and not nullable in the JSON Schema.
+    not_null: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        target = handler.resolve_ref_schema(schema)
+        for name in cls.not_null:
+            prop = target.get("properties", {}).get(name)
+            if prop is None or "anyOf" not in prop:
+                continue
+            rest = [s for s in prop["anyOf"] if s != {"type": "null"}]
+            extra = {k: v for k, v in prop.items() if k not in ("anyOf", "default")}
+            target["properties"][name] = (
+                {**rest[0], **extra}
+                if len(rest) == 1
+                else {
+                    "anyOf": rest,
+                    **extra,
+                }
+            )
+        return schema
+
     # An "after" check: a model-level "before" validator would hand pydantic a Python dict and
     # so defeat the strict JSON-mode validation of request bodies (app.api.json_body).
     @model_validator(mode="after")
     def _only_storable_values(self) -> Self:
         for name in type(self).model_fields:
             _storable(getattr(self, name), depth=1)
+        self.reject_explicit_nulls(*self.not_null)
         return self
 
     def reject_explicit_nulls(self, *fields: str) -> None:
@@ -70,6 +101,20 @@ class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class _JsonSchemaExtra:
+    """Adds keywords to a type's JSON Schema (what validators check and JSON Schema can say)."""
+
+    def __init__(self, **keywords: Any) -> None:
+        self.keywords = keywords
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema.update(self.keywords)
+        return schema
+
+
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
@@ -79,7 +124,12 @@ def _language(value: str) -> str:
     return value
 
 
-LanguageTag = Annotated[str, StringConstraints(max_length=35), AfterValidator(_language)]
+LanguageTag = Annotated[
+    str,
+    StringConstraints(max_length=35),
+    AfterValidator(_language),
+    _JsonSchemaExtra(pattern=_LANGUAGE.pattern),
+]
 CountryCode = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Z]{2}$", min_length=2, max_length=2),
@@ -90,15 +140,50 @@ RegionCode = Annotated[
     StringConstraints(pattern=r"^[A-Z]{2}-[A-Z0-9]{1,3}$", min_length=4, max_length=6),
 ]
 
-_EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-_LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# The year as written: 1900-2199 (what the JSON Schema's pattern says).
+_TIMESTAMP = re.compile(r"^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}[Tt ]")
+TIMESTAMP_PATTERN = r"^(19[0-9]{2}|2[01][0-9]{2})-[0-9]{2}-[0-9]{2}T"
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+
+
+def _rfc3339(value: Any) -> Any:
+    # Pydantic would also take a number of seconds (`1`) for a datetime: the contract says RFC 3339.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _TIMESTAMP.match(value):
+        raise ValueError("must be an RFC 3339 timestamp with an offset, in the years 1900-2199")
+    # Parsed here: after a "before" validator the value counts as Python input, and strict
+    # validation (app.api.json_body) takes no string for a datetime there.
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp with an offset") from None
+
+
+def _iso_day(value: Any) -> Any:
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY.match(value):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be a date as YYYY-MM-DD") from None
 
 
 def _plausible(value: datetime) -> datetime:
-    if not _EARLIEST <= value <= _LATEST:
-        raise ValueError("must lie between 1900 and 2200")
+    if not 1900 <= value.year <= 2199:
+        raise ValueError("must lie in the years 1900-2199")
     return value.astimezone(UTC)
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_plausible)]
-"""An RFC 3339 timestamp with a time zone, within a plausible range; stored as UTC."""
+Timestamp = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339),
+    AfterValidator(_plausible),
+    _JsonSchemaExtra(pattern=TIMESTAMP_PATTERN),
+]
+"""An RFC 3339 timestamp with a time zone, written in the years 1900-2199; stored as UTC."""
+
+Day = Annotated[date, BeforeValidator(_iso_day)]
+"""A calendar date, ``YYYY-MM-DD`` (not a number of seconds)."""

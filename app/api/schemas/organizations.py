@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from app.api.schemas.common import (
     CountryCode,
@@ -85,10 +85,7 @@ class PopulationsPatch(RequestModel):
     accepts_adults: bool | None = None
     genders: list[Gender] | None = Field(default=None, max_length=10)
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> PopulationsPatch:
-        self.reject_explicit_nulls("accepts_minors", "accepts_adults", "genders")
-        return self
+    not_null = ("accepts_minors", "accepts_adults", "genders")
 
 
 Region = Annotated[ShortText, Field(description="A region served, e.g. an ISO 3166-2 code")]
@@ -107,10 +104,7 @@ class OrganizationPatch(RequestModel):
         description="The full capacity set: services not listed lose their capacity entry",
     )
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> OrganizationPatch:
-        self.reject_explicit_nulls("services", "languages", "regions", "populations", "capacity")
-        return self
+    not_null = ("services", "languages", "regions", "populations", "capacity")
 
     def to_change(self) -> ProfileChange:
         pops = self.populations

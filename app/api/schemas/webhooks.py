@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
 from app.api.schemas.common import RequestModel, ResponseModel
 from app.domain.events import EventType
@@ -74,10 +74,7 @@ class WebhookPatch(RequestModel):
     description: Description | None = None
     status: WebhookStatus | None = None
 
-    @model_validator(mode="after")
-    def _no_nulls(self) -> WebhookPatch:
-        self.reject_explicit_nulls("url", "event_types", "status")
-        return self
+    not_null = ("url", "event_types", "status")
 
     def to_change(self) -> WebhookChange:
         return WebhookChange(

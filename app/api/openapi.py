@@ -1,0 +1,599 @@
+"""What FastAPI does not write into ``openapi/openapi.json`` by itself (CONTRACT "HTTP details"):
+named operation ids, one shared ``Problem`` schema, the security schemes, the headers and status
+codes the middleware adds, request examples, ``servers``, license and contact.
+
+``operation_id`` names every route (``generate_unique_id_function``); ``finish`` post-processes
+the generated document. Both are pure: the drift test and Schemathesis hold them to the server.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from app.api.problems import PROBLEM_JSON
+
+# Every route, by method and path template, and the name partners' generated clients will use.
+OPERATION_IDS: dict[str, str] = {
+    "GET /healthz": "getHealth",
+    "GET /readyz": "getReadiness",
+    "GET /metrics": "getMetrics",
+    "GET /.well-known/jwks.json": "getJwks",
+    "GET /.well-known/oauth-authorization-server": "getAuthorizationServerMetadata",
+    "POST /oauth/token": "createToken",
+    "POST /oauth/revoke": "revokeToken",
+    "POST /oauth/introspect": "introspectToken",
+    "GET /v1/organizations": "listOrganizations",
+    "GET /v1/organizations/me": "getMyOrganization",
+    "PATCH /v1/organizations/me": "updateMyOrganization",
+    "GET /v1/organizations/{org_id}": "getOrganization",
+    "GET /v1/cases": "listCases",
+    "POST /v1/cases": "createCase",
+    "GET /v1/cases/{case_id}": "getCase",
+    "PATCH /v1/cases/{case_id}": "updateCase",
+    "POST /v1/cases/{case_id}/close": "closeCase",
+    "DELETE /v1/cases/{case_id}/survivor-identity": "eraseSurvivorIdentity",
+    "GET /v1/cases/{case_id}/access-log": "listAccessLog",
+    "GET /v1/cases/{case_id}/consents": "listConsents",
+    "POST /v1/cases/{case_id}/consents": "createConsent",
+    "GET /v1/cases/{case_id}/consents/{consent_id}": "getConsent",
+    "POST /v1/cases/{case_id}/consents/{consent_id}/revoke": "revokeConsent",
+    "GET /v1/cases/{case_id}/updates": "listUpdates",
+    "POST /v1/cases/{case_id}/updates": "createUpdate",
+    "GET /v1/cases/{case_id}/updates/{update_id}": "getUpdate",
+    "GET /v1/cases/{case_id}/legal": "getLegal",
+    "PUT /v1/cases/{case_id}/legal": "replaceLegal",
+    "GET /v1/legal/testimony": "listTestimonyStatus",
+    "GET /v1/cases/{case_id}/placements": "listPlacements",
+    "POST /v1/cases/{case_id}/placements": "createPlacement",
+    "POST /v1/cases/{case_id}/placements/{placement_id}/end": "endPlacement",
+    "POST /v1/cases/{case_id}/placements/{placement_id}/visits": "createVisit",
+    "POST /v1/cases/{case_id}/home-reviews": "createHomeReview",
+    "GET /v1/placements/overdue-visits": "listOverdueVisits",
+    "POST /v1/cases/{case_id}/follow-ups": "scheduleFollowUp",
+    "POST /v1/cases/{case_id}/follow-ups/{follow_up_id}/record": "recordFollowUp",
+    "GET /v1/follow-ups": "listDueFollowUps",
+    "GET /v1/cases/{case_id}/care-plan": "getCarePlan",
+    "GET /v1/cases/{case_id}/goals": "listGoals",
+    "POST /v1/cases/{case_id}/goals": "createGoal",
+    "GET /v1/cases/{case_id}/goals/{goal_id}": "getGoal",
+    "POST /v1/cases/{case_id}/goals/{goal_id}/progress": "recordGoalProgress",
+    "GET /v1/cases/{case_id}/services": "listServices",
+    "POST /v1/cases/{case_id}/services": "createService",
+    "GET /v1/cases/{case_id}/services/{service_id}": "getService",
+    "PATCH /v1/cases/{case_id}/services/{service_id}": "updateService",
+    "GET /v1/services/scheduled": "listScheduledServices",
+    "GET /v1/referrals": "listReferrals",
+    "POST /v1/referrals": "createReferral",
+    "GET /v1/referrals/{referral_id}": "getReferral",
+    "POST /v1/referrals/{referral_id}/accept": "acceptReferral",
+    "POST /v1/referrals/{referral_id}/decline": "declineReferral",
+    "POST /v1/referrals/{referral_id}/start": "startReferral",
+    "POST /v1/referrals/{referral_id}/complete": "completeReferral",
+    "POST /v1/referrals/{referral_id}/fail": "failReferral",
+    "POST /v1/referrals/{referral_id}/withdraw": "withdrawReferral",
+    "GET /v1/events": "listEvents",
+    "GET /v1/webhooks": "listWebhooks",
+    "POST /v1/webhooks": "createWebhook",
+    "GET /v1/webhooks/{webhook_id}": "getWebhook",
+    "PATCH /v1/webhooks/{webhook_id}": "updateWebhook",
+    "DELETE /v1/webhooks/{webhook_id}": "deleteWebhook",
+    "POST /v1/webhooks/{webhook_id}/rotate-secret": "rotateWebhookSecret",
+    "POST /v1/webhooks/{webhook_id}/test": "testWebhook",
+    "GET /v1/webhooks/{webhook_id}/deliveries": "listWebhookDeliveries",
+    "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry": "retryWebhookDelivery",
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The operation id of a route (FastAPI's ``generate_unique_id_function``). A new route
+    must be named in ``OPERATION_IDS``; a test fails otherwise."""
+    method = sorted((route.methods or set()) - {"HEAD"})[0]
+    key = f"{method} {route.path_format}"
+    try:
+        return OPERATION_IDS[key]
+    except KeyError:
+        # Not a route of the document (the GraphQL IDE) or not yet named: a readable fallback
+        # that the test catches for document routes.
+        return f"unnamed:{key}"
+
+
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+OAUTH_ERROR_REF = {"$ref": "#/components/schemas/OAuthError"}
+
+PROBLEM_SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "title": "Problem",
+        "description": "Problem details (RFC 9457) with a stable machine-readable `code`; "
+        "validation problems (422) list the fields in `errors`, never the rejected values.",
+        "type": "object",
+        "required": ["type", "title", "status", "code"],
+        "properties": {
+            "type": {
+                "type": "string",
+                "description": "`urn:aftercare:problem:<code>`",
+                "example": "urn:aftercare:problem:validation_error",
+            },
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 100, "maximum": 599},
+            "detail": {"type": "string"},
+            "code": {
+                "type": "string",
+                "description": "Stable error code (`validation_error`, `not_found`, "
+                "`precondition_required`, `rate_limited`, ...)",
+            },
+            "errors": {
+                "type": "array",
+                "items": {"$ref": "#/components/schemas/ProblemError"},
+            },
+        },
+    },
+    "OAuthError": {
+        "title": "OAuthError",
+        "description": "An OAuth 2.0 error (RFC 6749 §5.2)",
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "string",
+                "example": "invalid_client",
+                "description": "`invalid_request`, `invalid_client`, `invalid_grant`, "
+                "`unauthorized_client`, `unsupported_grant_type`, `invalid_scope` or "
+                "`rate_limited`",
+            },
+            "error_description": {"type": "string"},
+        },
+    },
+    "ProblemError": {
+        "title": "ProblemError",
+        "type": "object",
+        "required": ["loc", "msg"],
+        "properties": {
+            "loc": {
+                "type": "array",
+                "description": "Where: `body`, `query`, `header` or `path`, then field names "
+                "and list indexes",
+                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+            },
+            "msg": {"type": "string"},
+            "type": {"type": ["string", "null"]},
+        },
+    },
+}
+
+_STRING = {"schema": {"type": "string"}}
+HEADERS: dict[str, Any] = {
+    "X-Request-ID": {
+        "description": "The request id: yours when it matched `[A-Za-z0-9._-]{8,64}`, else a "
+        "new one. Quote it when reporting a problem.",
+        **_STRING,
+    },
+    "ETag": {"description": "The version of the resource, for `If-Match`", **_STRING},
+    "Location": {"description": "Where the created resource is read", **_STRING},
+    "Retry-After": {
+        "description": "Seconds to wait before retrying",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "WWW-Authenticate": {"description": "The authentication challenge", **_STRING},
+    "Idempotent-Replayed": {
+        "description": "`true` when this is the stored response of an earlier request with the "
+        "same `Idempotency-Key`",
+        "schema": {"type": "string", "enum": ["true"]},
+    },
+    "RateLimit": {
+        "description": 'Your remaining quota (IETF draft), e.g. `"default";r=599;t=42`',
+        **_STRING,
+    },
+    "RateLimit-Policy": {
+        "description": 'The quota policy (IETF draft), e.g. `"default";q=600;w=60`',
+        **_STRING,
+    },
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearerAuth": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from `POST /oauth/token` (client credentials grant).",
+    },
+    "clientBasic": {
+        "type": "http",
+        "scheme": "basic",
+        "description": "Client authentication at `/oauth/*` (RFC 6749 §2.3.1): client id and "
+        "secret, each form-urlencoded, as HTTP Basic credentials. Alternatively send "
+        "`client_id` and `client_secret` as form fields (no `Authorization` header).",
+    },
+}
+
+# Rules JSON Schema cannot state (between fields, against the clock, against stored data): each
+# answered with 422 `validation_error` naming the field, and stated in the operation's description.
+RULES: dict[str, tuple[str, ...]] = {
+    "createCase": (
+        "exactly one of `survivor.date_of_birth` and `survivor.estimated_birth_year`",
+        "dates of birth and `exploitation.identified_on` are plausible and not in the future",
+        "a minor's case needs a `guardian`",
+    ),
+    "updateCase": (
+        "after the merge, exactly one of `survivor.date_of_birth` and "
+        "`survivor.estimated_birth_year`",
+        "dates are plausible and not in the future; a minor's case keeps a `guardian`",
+    ),
+    "createConsent": (
+        "`obtained_at` is not in the future; `expires_at` is after `obtained_at`",
+        "a recipient is either `recipient_org_id` or `recipient_kinds` as the contract says",
+    ),
+    "createUpdate": (
+        "`occurred_at` is not in the future",
+        "`supersedes` names an update of this case",
+        "you may write in `category`",
+    ),
+    "createPlacement": (
+        "`started_at` is not in the future",
+        "a community-family or foster placement names an approved `home_review_id` of this case",
+    ),
+    "endPlacement": ("`ended_at` lies between the start of the placement and now",),
+    "createVisit": (
+        "visits are recorded on community-family and foster placements",
+        "`visited_at` lies between the start of the placement and now",
+    ),
+    "createHomeReview": ("`reviewed_at` is not in the future",),
+    "scheduleFollowUp": ("the date is plausible",),
+    "recordFollowUp": ("`contacted_at` is not in the future",),
+    "createGoal": ("`owner_org_id` is the case's lead or a current care-team member",),
+    "recordGoalProgress": ("`recorded_at` is not in the future",),
+    "createService": (
+        "a scheduled service has not occurred yet (no `occurred_at`); a missed one needs "
+        "`scheduled_at`; times are not in the future unless scheduled",
+        "`provider_org_id` is the case's lead or a current care-team member",
+        "`goal_id` names a goal of this case in the same category",
+    ),
+    "updateService": ("the same status and time rules as `createService`, after the change",),
+    "createReferral": (
+        "`respond_by` is in the future",
+        "a referral goes to another organisation that exists (`to_org_id`)",
+    ),
+    "createWebhook": (
+        "`url` is `https://` (`http://` outside production) and its host resolves to public "
+        "addresses only",
+        "event types are known names or `*`",
+    ),
+    "updateWebhook": ("the same `url` and event type rules as `createWebhook`",),
+}
+
+# OpenAPI links from each create to the reads of what it made (and Schemathesis's stateful phase).
+_IN_CASE = "$request.path.case_id"
+LINKS: dict[str, dict[str, dict[str, str]]] = {
+    "createCase": {
+        "getCase": {"case_id": "$response.body#/id"},
+        "getCarePlan": {"case_id": "$response.body#/id"},
+        "listConsents": {"case_id": "$response.body#/id"},
+        "createConsent": {"case_id": "$response.body#/id"},
+        "createGoal": {"case_id": "$response.body#/id"},
+        "createUpdate": {"case_id": "$response.body#/id"},
+    },
+    "createConsent": {"getConsent": {"case_id": _IN_CASE, "consent_id": "$response.body#/id"}},
+    "createUpdate": {"getUpdate": {"case_id": _IN_CASE, "update_id": "$response.body#/id"}},
+    "createGoal": {"getGoal": {"case_id": _IN_CASE, "goal_id": "$response.body#/id"}},
+    "createService": {"getService": {"case_id": _IN_CASE, "service_id": "$response.body#/id"}},
+    "createReferral": {"getReferral": {"referral_id": "$response.body#/id"}},
+    "createWebhook": {
+        "getWebhook": {"webhook_id": "$response.body#/id"},
+        "listWebhookDeliveries": {"webhook_id": "$response.body#/id"},
+    },
+}
+
+PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/.well-known/")
+IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
+
+REQUEST_EXAMPLES: dict[str, Any] = {
+    "createCase": {
+        "external_ref": "SHELTER-2026-0142",
+        "survivor": {
+            "given_name": "Ana",
+            "estimated_birth_year": 1999,
+            "gender": "female",
+            "languages": ["es", "en"],
+            "interpreter_needed": False,
+        },
+        "exploitation": {"types": ["labour"], "country": "MX"},
+        "needs": ["shelter", "legal"],
+    },
+    "createReferral": {
+        "case_id": "0d6f3a52-1a8b-4c52-9f50-6e1f2b1c2a10",
+        "to_org_id": "7b1e2c44-5b7a-4c1d-8e8b-2a6f9c3d4e51",
+        "service": "shelter",
+        "urgency": "high",
+        "reason": "Needs a safe place to stay this week",
+        "shared_categories": ["demographics"],
+    },
+    "createWebhook": {
+        "url": "https://partner.example.org/aftercare/webhooks",
+        "event_types": ["referral.accepted", "referral.declined"],
+    },
+}
+
+
+def _problem_content() -> dict[str, Any]:
+    return {PROBLEM_JSON: {"schema": dict(PROBLEM_REF)}}
+
+
+def _header_refs(*names: str, required: tuple[str, ...] = ()) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in names:
+        ref = {"$ref": f"#/components/headers/{name}"}
+        out[name] = ref if name not in required else {**HEADERS[name], "required": True}
+    return out
+
+
+def _error(description: str, *headers: str) -> dict[str, Any]:
+    response: dict[str, Any] = {"description": description, "content": _problem_content()}
+    if headers:
+        response["headers"] = _header_refs(*headers)
+    return response
+
+
+def finish(document: dict[str, Any], scopes: dict[str, str]) -> dict[str, Any]:
+    """The generated document made true (see the module docstring)."""
+    doc = copy.deepcopy(document)
+    doc["openapi"] = doc.get("openapi", "3.1.0")
+    doc["info"]["license"] = {"name": "Proprietary", "identifier": "LicenseRef-Proprietary"}
+    doc["info"]["contact"] = {
+        "name": "Aftercare Exchange operators",
+        "email": "hub-operators@aftercare.example.org",
+    }
+    doc["servers"] = [{"url": "/", "description": "This hub (the host serving this document)"}]
+    components = doc.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for schema in schemas.values():
+        _no_nul(schema)
+    schemas.update(copy.deepcopy(PROBLEM_SCHEMAS))
+    components["headers"] = copy.deepcopy(HEADERS)
+    # FastAPI's OAuth2ClientCredentials scheme (the scopes each operation needs) stays.
+    components.setdefault("securitySchemes", {}).update(copy.deepcopy(SECURITY_SCHEMES))
+
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            _finish_operation(path, method, op)
+    return doc
+
+
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+# Request strings lose surrounding whitespace before their length is checked: one that must not
+# be empty needs a character that is not whitespace.
+NOT_BLANK_PATTERN = "^[^\\u0000]*[^\\u0000\\s][^\\u0000]*$"
+
+
+def _no_nul(schema: Any) -> None:
+    """Free text never holds NUL (PostgreSQL cannot store it; the server answers 422)."""
+    if isinstance(schema, list):
+        for item in schema:
+            _no_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = NOT_BLANK_PATTERN if schema.get("minLength", 0) > 0 else NO_NUL_PATTERN
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for item in value.values():
+                _no_nul(item)
+        elif key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+            _no_nul(value)
+
+
+def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
+    api = path.startswith("/v1/")
+    oauth = path.startswith("/oauth/")
+    responses: dict[str, Any] = op.setdefault("responses", {})
+
+    # Security.
+    if path.startswith(PUBLIC_PATHS):
+        op["security"] = []
+    elif oauth:
+        op["security"] = [{"clientBasic": []}, {}]
+    elif "security" not in op:
+        op["security"] = [{"bearerAuth": []}]
+
+    # Parameters: never null (a query or header has no null); If-Match is required (its absence
+    # is 428 Precondition Required everywhere it is read); Idempotency-Key bounded.
+    for param in op.get("parameters", []):
+        _not_null(param)
+        if param["in"] == "header" and param["name"] == "If-Match":
+            # Required to change (PATCH/PUT); optional to delete. Blank is 428 either way.
+            param["required"] = method != "delete"
+            param["schema"] = {"type": "string", "minLength": 1, "pattern": "\\S"}
+            param["description"] = (
+                "The ETag you last read (or `*`). Missing or blank: 428; malformed or not the "
+                "current version: 412."
+            )
+            responses.setdefault("412", {})
+            responses.setdefault("428", {})
+        elif param["in"] == "header" and param["name"] == "Idempotency-Key":
+            param["schema"] = {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+            }
+
+    # Status codes the middleware and the shared dependencies answer with.
+    has_body = "requestBody" in op
+    if api:
+        responses.setdefault("401", {})
+        responses.setdefault("403", {})
+        responses.setdefault("429", {})
+        responses.setdefault("503", {})
+    if oauth:
+        responses.setdefault("401", {})
+        responses.setdefault("429", {})
+        responses.setdefault("503", {})
+    if has_body:
+        responses.setdefault("400", {})
+        responses.setdefault("413", {})
+        responses.setdefault("415", {})
+        responses.setdefault("422", {})
+    if path == "/readyz":
+        responses.setdefault("503", {})
+
+    for status, response in list(responses.items()):
+        _finish_response(path, method, op, status, response, oauth=oauth)
+
+    if method == "get" and _sends_etag(responses.get("200", {})):
+        responses["304"] = {
+            "description": "Not modified: `If-None-Match` names the current ETag",
+            "headers": _header_refs("ETag", "X-Request-ID"),
+        }
+        params = op.setdefault("parameters", [])
+        if not any(p["name"] == "If-None-Match" for p in params):
+            params.append(
+                {
+                    "name": "If-None-Match",
+                    "in": "header",
+                    "required": False,
+                    "description": "ETags you hold; when one is current the answer is 304",
+                    "schema": {"type": "string"},
+                }
+            )
+
+    links = LINKS.get(op.get("operationId", ""))
+    if links and "201" in responses:
+        responses["201"]["links"] = {
+            target: {"operationId": target, "parameters": parameters}
+            for target, parameters in links.items()
+        }
+    rules = RULES.get(op.get("operationId", ""))
+    if rules:
+        listed = "".join(f"\n- {rule}" for rule in rules)
+        op["description"] = (
+            op.get("description", "").rstrip()
+            + "\n\nChecked beyond the schema (422 `validation_error`, `errors` naming the field):"
+            + listed
+        ).lstrip()
+    example = REQUEST_EXAMPLES.get(op.get("operationId", ""))
+    if example is not None:
+        for media in op.get("requestBody", {}).get("content", {}).values():
+            media["example"] = example
+    op["responses"] = dict(sorted(responses.items()))
+
+
+def _not_null(param: dict[str, Any]) -> None:
+    schema = param.get("schema", {})
+    options = schema.get("anyOf")
+    if options is None:
+        return
+    rest = [o for o in options if o != {"type": "null"}]
+    if len(rest) == 1:
+        extra = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        if schema.get("default") is not None:
+            extra["default"] = schema["default"]
+        param["schema"] = {**rest[0], **extra}
+
+
+_DESCRIPTIONS = {
+    "412": "Precondition failed: `If-Match` is malformed or not the current version; read again",
+    "400": "Bad request: a form body that cannot be parsed",
+    "401": "Missing, expired or invalid credentials",
+    "403": "The token lacks the scope this operation needs",
+    "413": "The request body exceeds the configured limit",
+    "415": "The body is not `application/json`",
+    "422": "Validation error: see `errors` (where and why, never the rejected value). A JSON "
+    "body that is not UTF-8 or not exactly one JSON text is 422 `validation_error` too "
+    "(`errors[].type` `json_invalid`).",
+    "428": "`If-Match` is required: send the ETag you last read",
+    "429": "Rate limited: retry after `Retry-After` seconds",
+    "503": "The database is unavailable; nothing was changed. Retry after `Retry-After`.",
+}
+
+
+def _finish_response(
+    path: str,
+    method: str,
+    op: dict[str, Any],
+    status: str,
+    response: dict[str, Any],
+    *,
+    oauth: bool,
+) -> None:
+    code = int(status)
+    if code >= 400:
+        if not response.get("description") or response["description"] in (
+            "Validation Error",
+            "Problem details (RFC 9457)",
+        ):
+            response["description"] = _DESCRIPTIONS.get(status, response.get("description", ""))
+        response.setdefault("description", _DESCRIPTIONS.get(status, "Error"))
+        if oauth and code in (400, 401, 429):
+            # RFC 6749 §5.2 errors, which OAuth client libraries expect.
+            response["content"] = {"application/json": {"schema": dict(OAUTH_ERROR_REF)}}
+        else:
+            response["content"] = _problem_content()
+    headers = response.setdefault("headers", {})
+    headers.update(_header_refs("X-Request-ID"))
+    if path.startswith("/v1/"):
+        headers.update(_header_refs("RateLimit", "RateLimit-Policy"))
+    if code in (429, 503):
+        headers.update(_header_refs("Retry-After"))
+    if code == 401:
+        headers.update(_header_refs("WWW-Authenticate"))
+    if code == 201:
+        headers.update(_header_refs("Location", "Idempotent-Replayed"))
+        if _schema_is_versioned(response):
+            headers.update(_header_refs("ETag"))
+    if code == 200 and _schema_is_versioned(response) and method in ("get", "patch", "put"):
+        headers.update(_header_refs("ETag"))
+
+
+_VERSIONED = {
+    "CaseOut",
+    "GoalOut",
+    "ServiceOut",
+    "WebhookOut",
+    "WebhookCreatedOut",
+    "SecretOut",
+    "LegalOut",
+    "OrganizationOut",
+    "ConsentOut",
+    "UpdateOut",
+    "ReferralOut",
+}
+
+
+def _schema_is_versioned(response: dict[str, Any]) -> bool:
+    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+    ref = schema.get("$ref", "")
+    return ref.rsplit("/", 1)[-1] in _VERSIONED
+
+
+def _sends_etag(response: dict[str, Any]) -> bool:
+    return "ETag" in response.get("headers", {})
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The finished document for this app, regardless of environment."""
+    from app.domain.scopes import SCOPES
+
+    generated = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+    )
+    return finish(generated, dict(SCOPES))
+
+
+def install(app: FastAPI) -> None:
+    """Serve the finished document at ``/openapi.json`` (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app)
+        return app.openapi_schema
+
+    setattr(app, "openapi", openapi)  # noqa: B010 - FastAPI's documented override
