@@ -400,6 +400,10 @@ def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
         op["security"] = [{"clientBasic": []}, {}]
     elif "security" not in op:
         op["security"] = [{"bearerAuth": []}]
+    elif {"bearerAuth": []} not in op["security"]:
+        # The OAuth 2.0 requirement names the scopes; the bearer scheme is how a client that
+        # already holds a token (or Swagger UI given one) sends it. Either satisfies.
+        op["security"] = [*op["security"], {"bearerAuth": []}]
 
     # Parameters: never null (a query or header has no null); If-Match is required (its absence
     # is 428 Precondition Required everywhere it is read); Idempotency-Key bounded.
