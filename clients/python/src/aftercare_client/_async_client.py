@@ -422,6 +422,10 @@ class AsyncCases(_Area):
     async def close(self, case_id: IdLike, *, reason: str) -> Case:
         return await self._c._post(Case, f"/v1/cases/{case_id}/close", {"reason": reason})
 
+    async def erase_identity(self, case_id: IdLike) -> None:
+        """Erase the survivor's identity for good (its encryption key is destroyed)."""
+        await self._c.request("DELETE", f"/v1/cases/{case_id}/survivor-identity")
+
     async def care_plan(self, case_id: IdLike) -> CarePlan:
         """Goals and upcoming service records in the categories you may see, with attendance."""
         return await self._c._get(CarePlan, f"/v1/cases/{case_id}/care-plan")

@@ -77,7 +77,10 @@ class Problem(AftercareError):
         extra: Mapping[str, Any] | None = None,
         response: httpx.Response | None = None,
     ) -> None:
-        super().__init__(f"{status} {code}: {detail}")
+        message = f"{status} {code}: {detail}"
+        if errors:
+            message += " (" + "; ".join(f"{_loc(e)}: {e.get('msg')}" for e in errors[:5]) + ")"
+        super().__init__(message)
         self.status = status
         self.code = code
         self.title = title
@@ -93,6 +96,10 @@ class Problem(AftercareError):
             return None
         value = self.response.headers.get("x-request-id")
         return str(value) if value is not None else None
+
+
+def _loc(error: FieldError) -> str:
+    return ".".join(str(part) for part in error.get("loc", []))
 
 
 class Unauthorized(Problem):

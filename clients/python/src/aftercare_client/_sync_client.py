@@ -415,6 +415,10 @@ class Cases(_Area):
     def close(self, case_id: IdLike, *, reason: str) -> Case:
         return self._c._post(Case, f"/v1/cases/{case_id}/close", {"reason": reason})
 
+    def erase_identity(self, case_id: IdLike) -> None:
+        """Erase the survivor's identity for good (its encryption key is destroyed)."""
+        self._c.request("DELETE", f"/v1/cases/{case_id}/survivor-identity")
+
     def care_plan(self, case_id: IdLike) -> CarePlan:
         """Goals and upcoming service records in the categories you may see, with attendance."""
         return self._c._get(CarePlan, f"/v1/cases/{case_id}/care-plan")
