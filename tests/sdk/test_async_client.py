@@ -320,5 +320,5 @@ async def test_idempotency_key_is_reused_across_a_retry(
     assert [c.id async for c in hub.cases.iter()] == [case.id]
 
     await hub.cases.create(external_ref="IDEM-2", survivor=SURVIVOR)
-    keys = [p.request_headers["idempotency-key"] for p in recorder.paths("POST", "/v1/cases")]
-    assert len(set(keys)) == 2  # a new logical call, a new key
+    all_keys = [p.request_headers["idempotency-key"] for p in recorder.paths("POST", "/v1/cases")]
+    assert len(set(all_keys)) == 2  # a new logical call, a new key
