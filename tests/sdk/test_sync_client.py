@@ -9,10 +9,13 @@ import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aftercare_client import (
     AftercareClient,
+    AsyncAftercareClient,
     Event,
     InvalidTransition,
     NotFound,
@@ -70,3 +73,36 @@ async def test_sync_client_full_flow(recorder: Recorder, lead: Partner, clinic: 
         seen = await asyncio.to_thread(flow, hub, clinic_hub, clinic)
     assert seen[-1].type == "referral.accepted"
     assert len(recorder.paths("POST", "/oauth/token")) == 2  # one token per client, reused
+
+
+def readme_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## With the Python SDK", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert len(code.splitlines()) <= 10
+    return code
+
+
+async def test_the_readme_snippet_runs(
+    recorder: Recorder, lead: Partner, clinic: Partner, clinic_hub: AsyncAftercareClient
+) -> None:
+    code = readme_snippet()
+    hub = sync_client(recorder, lead)
+    names: dict[str, Any] = {
+        "CLIENT_ID": lead.client.client_id,
+        "CLIENT_SECRET": lead.secret,
+        "CLINIC_ORG_ID": clinic.org.id,
+    }
+    code = code.replace("from aftercare_client import AftercareClient\n", "")
+    names["AftercareClient"] = lambda url, client_id, secret: hub
+    running = asyncio.create_task(asyncio.to_thread(exec, code, names))
+    for _ in range(200):
+        pending = await clinic_hub.referrals.list(direction="incoming", status="pending")
+        if pending.items:
+            await clinic_hub.referrals.accept(pending.items[0].id)
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.wait_for(running, timeout=60)
+    hub.close()
+    assert names["event"].type == "referral.accepted"
+    assert names["event"].subject.id == names["referral"].id
