@@ -105,4 +105,4 @@ async def test_the_readme_snippet_runs(
     await asyncio.wait_for(running, timeout=60)
     hub.close()
     assert names["event"].type == "referral.accepted"
-    assert names["event"].subject.id == names["referral"].id
+    assert names["event"].subject.id == names["ref"].id
