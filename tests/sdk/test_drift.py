@@ -150,6 +150,19 @@ NESTED: dict[type[Any], tuple[type[Any], str]] = {
 }
 
 
+# Nested request shapes (TypedDicts) -> (the operation, the path of fields to the shape).
+INPUTS: dict[type[Any], tuple[str, tuple[str, ...]]] = {
+    sdk.SurvivorIn: ("POST /v1/cases", ("survivor",)),
+    sdk.GuardianIn: ("POST /v1/cases", ("guardian",)),
+    sdk.ExploitationIn: ("POST /v1/cases", ("exploitation",)),
+    sdk.ContactIn: ("POST /v1/cases", ("survivor", "contact")),
+    sdk.SurvivorPatch: ("PATCH /v1/cases/{case_id}", ("survivor",)),
+    sdk.CodeIn: ("POST /v1/cases/{case_id}/services", ("codes",)),
+    sdk.CapacityIn: ("PATCH /v1/organizations/me", ("capacity",)),
+    sdk.PopulationsPatch: ("PATCH /v1/organizations/me", ("populations",)),
+}
+
+
 def operations() -> set[str]:
     return {
         f"{method.upper()} {path}"
@@ -258,6 +271,16 @@ def test_model_fields_match_the_document(model: type[Any]) -> None:
         f"{model.__name__}: only in the SDK {sorted(fields - properties)}, "
         f"only in the document {sorted(properties - fields)}"
     )
+
+
+@pytest.mark.parametrize("shape", list(INPUTS), ids=lambda s: s.__name__)
+def test_nested_request_shapes_match_the_document(shape: type[Any]) -> None:
+    key, trail = INPUTS[shape]
+    schema = deref(operation(key)["requestBody"]["content"]["application/json"]["schema"])
+    for name in trail:
+        schema = deref(schema["properties"][name])
+    fields = set(typing.get_type_hints(shape))
+    assert fields == set(schema.get("properties", {})), shape.__name__
 
 
 def test_problem_fields_match_the_document() -> None:
