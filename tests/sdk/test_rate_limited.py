@@ -6,7 +6,7 @@ import asyncio
 import time
 
 import pytest
-from aftercare_client import RateLimited, RetryPolicy
+from aftercare_client import AsyncAftercareClient, RateLimited, RetryPolicy
 
 from app.settings import Settings
 from tests.factories import Partner
@@ -40,11 +40,16 @@ async def test_429_is_retried_after_retry_after(recorder: Recorder, lead: Partne
         assert told <= waited <= told * 1.1 + 0.5  # as told, plus at most 10 % jitter
 
 
+async def spend(hub: AsyncAftercareClient, calls: int) -> None:
+    for _ in range(calls):
+        await hub.organizations.me()
+
+
 async def test_retries_are_bounded(recorder: Recorder, lead: Partner) -> None:
     policy = RetryPolicy(max_retries=0)
     async with async_client(recorder, lead, retry=policy) as hub:
         with pytest.raises(RateLimited) as refused:
-            await asyncio.gather(*(hub.organizations.me() for _ in range(5)))
+            await spend(hub, 5)
     assert (refused.value.status, refused.value.code) == (429, "rate_limited")
     assert refused.value.retry_after is not None and refused.value.retry_after >= 1
 
@@ -56,5 +61,5 @@ async def test_a_retry_after_beyond_max_wait_is_not_waited_for(
     async with async_client(recorder, lead, retry=policy) as hub:
         started = time.monotonic()
         with pytest.raises(RateLimited):
-            await asyncio.gather(*(hub.organizations.me() for _ in range(5)))
+            await spend(hub, 5)
         assert time.monotonic() - started < 1

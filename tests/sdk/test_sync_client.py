@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,9 +62,10 @@ def flow(hub: AftercareClient, clinic_hub: AftercareClient, clinic: Partner) -> 
 
     stream = hub.events.iter(after=start, wait=2)
     seen: list[Event] = []
+    deadline = time.monotonic() + 60  # fail, never hang, if the event does not come
     for event in itertools.islice(stream, 20):
         seen.append(event)
-        if event.type == "referral.accepted":
+        if event.type == "referral.accepted" or time.monotonic() > deadline:
             stream.stop()
     return seen
 
@@ -96,13 +98,17 @@ async def test_the_readme_snippet_runs(
     code = code.replace("from aftercare_client import AftercareClient\n", "")
     names["AftercareClient"] = lambda url, client_id, secret: hub
     running = asyncio.create_task(asyncio.to_thread(exec, code, names))
-    for _ in range(200):
-        pending = await clinic_hub.referrals.list(direction="incoming", status="pending")
-        if pending.items:
-            await clinic_hub.referrals.accept(pending.items[0].id)
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.wait_for(running, timeout=60)
-    hub.close()
+    try:
+        for _ in range(1200):
+            pending = await clinic_hub.referrals.list(direction="incoming", status="pending")
+            if pending.items:
+                await clinic_hub.referrals.accept(pending.items[0].id)
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.wait([running], timeout=90)
+    finally:
+        hub.close()  # a snippet still polling stops at its next request, so the thread ends
+        await asyncio.wait([running], timeout=60)
+    running.result()
     assert names["event"].type == "referral.accepted"
     assert names["event"].subject.id == names["ref"].id
