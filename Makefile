@@ -11,12 +11,14 @@ DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 .PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
-# pyproject.toml); the project itself is installed on top without dependencies.
-$(STAMP): pyproject.toml requirements/dev.lock
+# pyproject.toml); the project itself, and the Python SDK (clients/python, whose only dependency,
+# httpx, is in the lock), are installed on top without dependencies.
+$(STAMP): pyproject.toml requirements/dev.lock clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e clients/python
 	touch $(STAMP)
 
 ## Re-resolve the pinned dependencies (runtime for the image, dev for make/CI) from pyproject.toml.
@@ -65,7 +67,7 @@ format: setup
 	$(BIN)/ruff check --fix .
 
 typecheck: setup
-	$(BIN)/mypy app tests bench
+	$(BIN)/mypy app tests bench clients/python/src clients/python/scripts
 
 ## Regenerate the committed API schemas (a test fails when they drift).
 schema: setup

@@ -1,0 +1,133 @@
+"""Typed shapes of the nested request bodies (``TypedDict``: plain dicts, checked by mypy).
+
+Dates and times may be given as ``date``/``datetime`` or ISO strings, ids as ``UUID`` or strings.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal, NotRequired, Required, TypedDict
+from uuid import UUID
+
+__all__ = [
+    "CapacityIn",
+    "CasePatch",
+    "CodeIn",
+    "ContactIn",
+    "ExploitationIn",
+    "GuardianIn",
+    "OrganizationPatch",
+    "PopulationsPatch",
+    "ServicePatch",
+    "SurvivorIn",
+    "SurvivorPatch",
+    "WebhookPatch",
+]
+
+DateLike = date | str
+DateTimeLike = datetime | str
+IdLike = UUID | str
+
+
+class ContactIn(TypedDict, total=False):
+    phone: str | None
+    email: str | None
+    address: str | None
+
+
+class SurvivorIn(TypedDict, total=False):
+    gender: Required[str]
+    given_name: str | None
+    family_name: str | None
+    aliases: list[str]
+    date_of_birth: DateLike | None
+    estimated_birth_year: int | None
+    nationality: str | None
+    languages: list[str]
+    interpreter_needed: bool
+    contact: ContactIn | None
+
+
+class SurvivorPatch(TypedDict, total=False):
+    gender: str | None
+    given_name: str | None
+    family_name: str | None
+    aliases: list[str] | None
+    date_of_birth: DateLike | None
+    estimated_birth_year: int | None
+    nationality: str | None
+    languages: list[str] | None
+    interpreter_needed: bool | None
+    contact: ContactIn | None
+
+
+class GuardianIn(TypedDict):
+    relationship: str
+    name: NotRequired[str | None]
+    contact: NotRequired[ContactIn | None]
+
+
+class ExploitationIn(TypedDict, total=False):
+    types: list[str]
+    identified_on: DateLike | None
+    country: str | None
+
+
+class CasePatch(TypedDict, total=False):
+    external_ref: str | None
+    survivor: SurvivorPatch | None
+    guardian: GuardianIn | None
+    exploitation: ExploitationIn | None
+    needs: list[str] | None
+    risk_level: str | None
+
+
+class CodeIn(TypedDict):
+    system: str
+    code: str
+
+
+class ServicePatch(TypedDict, total=False):
+    status: str | None
+    occurred_at: DateTimeLike | None
+    notes: str | None
+
+
+class WebhookPatch(TypedDict, total=False):
+    url: str | None
+    event_types: list[str] | None
+    description: str | None
+    status: Literal["active", "disabled"] | None
+
+
+class CapacityIn(TypedDict):
+    service: str
+    available: int
+    maximum: int
+
+
+class PopulationsPatch(TypedDict, total=False):
+    accepts_minors: bool | None
+    accepts_adults: bool | None
+    genders: list[str] | None
+
+
+class OrganizationPatch(TypedDict, total=False):
+    services: list[str] | None
+    languages: list[str] | None
+    regions: list[str] | None
+    populations: PopulationsPatch | None
+    capacity: list[CapacityIn] | None
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` with dates, times and UUIDs as the strings JSON carries."""
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
