@@ -38,7 +38,10 @@ def test_every_transition_has_a_route_and_a_mutation(
     operation = openapi["paths"][f"{REF}/{{referral_id}}/{action}"]["post"]
     assert operation["summary"] == rule.summary
     assert operation["operationId"] == f"{action}Referral"
-    assert operation["security"] == [{"OAuth2ClientCredentials": ["referrals:write"]}]
+    assert operation["security"] == [
+        {"OAuth2ClientCredentials": ["referrals:write"]},
+        {"bearerAuth": []},
+    ]
     assert operation["requestBody"].get("required", False) is (rule.note is not None)
 
     note = f", {rule.note.value}: String!" if rule.note is not None else ""
