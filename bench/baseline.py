@@ -386,9 +386,14 @@ def case_json(kek: AESGCM, row: asyncpg.Record, visible: list[str]) -> bytes:
     return orjson.dumps(out, option=orjson.OPT_UTC_Z)
 
 
-async def case_read(request: Request) -> Response:
+def request_id_of(request: Request) -> str:
+    """The caller's X-Request-ID when sane, else a new one (as the app's middleware chooses)."""
     header = request.headers.get("x-request-id")
-    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    return header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+
+
+async def case_read(request: Request) -> Response:
+    request_id = request_id_of(request)
     who = caller(request)
     if who is None:
         return _UNAUTHORIZED
@@ -520,8 +525,7 @@ def page_params(
 
 
 async def referrals_list(request: Request) -> Response:
-    header = request.headers.get("x-request-id")
-    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    request_id = request_id_of(request)
     who = caller(request)
     if who is None:
         return _UNAUTHORIZED
@@ -644,8 +648,7 @@ def service_json(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def care_plan(request: Request) -> Response:
-    header = request.headers.get("x-request-id")
-    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    request_id = request_id_of(request)
     who = caller(request)
     if who is None:
         return _UNAUTHORIZED
@@ -759,8 +762,7 @@ def update_input(raw: bytes, max_details: int) -> tuple[str, str, datetime, str,
 
 
 async def update_post(request: Request) -> Response:
-    header = request.headers.get("x-request-id")
-    request_id = header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
+    request_id = request_id_of(request)
     who = caller(request)
     if who is None:
         return _UNAUTHORIZED
