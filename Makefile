@@ -8,7 +8,7 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events clean lock
+.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events soak clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself, and the Python SDK (clients/python, whose only dependency,
@@ -85,6 +85,16 @@ bench-events: setup
 ## GraphQL against REST for the same page of cases with their referrals (bench/README.md).
 bench-graphql: setup
 	$(BIN)/python -m bench.graphql_vs_rest
+
+## Mixed-load soak (bench/README.md "Soak"): capacity first, then DURATION seconds at LOAD_FRACTION
+## of it (or at RATE requests/s); results in bench/results/soak-<time>/. Not part of `make bench`.
+DURATION ?= 600
+LOAD_FRACTION ?= 0.5
+USERS_PER_PARTNER ?= 2
+APP_PROCESSES ?= 1
+soak: setup
+	$(BIN)/python -m bench.soak.run --duration $(DURATION) --load-fraction $(LOAD_FRACTION) \
+		--users-per-partner $(USERS_PER_PARTNER) --app-processes $(APP_PROCESSES) $(if $(RATE),--rate $(RATE))
 
 clean:
 	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache .grimp_cache

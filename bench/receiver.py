@@ -70,7 +70,9 @@ class _Protocol(asyncio.Protocol):
             self.buffer = self.buffer[end + 4 + length :]
             parts = lines[0].split(" ")
             request = Received(parts[1] if len(parts) > 1 else "/", headers, body, time.time())
-            self.receiver.requests.append(request)
+            self.receiver.received += 1
+            if self.receiver.keep:
+                self.receiver.requests.append(request)
             status = self.receiver.script(request)
             extra = "Location: /elsewhere\r\n" if 300 <= status < 400 else ""
             answer = (
@@ -93,6 +95,8 @@ class Receiver:
     script: Script = field(default=always(204))
     delay: float = 0.0  # seconds before each answer
     requests: list[Received] = field(default_factory=list)
+    keep: bool = True  # keep every request in ``requests`` (False: only count them)
+    received: int = 0
     connections: int = 0
     port: int = 0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
@@ -131,17 +135,19 @@ class Receiver:
 # -- as a process: `python -m bench.receiver --port P --out FILE` -------------------------------
 def main(argv: list[str] | None = None) -> None:
     """Answer 204 to everything until SIGTERM/SIGINT, then write one line per request
-    (``webhook-id<TAB>arrival time``) to ``--out``. Prints ``ready <port>`` once listening."""
+    (``webhook-id<TAB>arrival time``) to ``--out``; with ``--count-only`` (a long soak: memory
+    stays flat) only ``count<TAB><requests>``. Prints ``ready <port>`` once listening."""
     import argparse
     import signal
 
     parser = argparse.ArgumentParser(prog="python -m bench.receiver")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--count-only", action="store_true", help="keep no request, count them")
     args = parser.parse_args(argv)
 
     async def run() -> None:
-        receiver = Receiver()
+        receiver = Receiver(keep=not args.count_only)
         loop = asyncio.get_running_loop()
         receiver._server = await loop.create_server(
             lambda: _Protocol(receiver), "127.0.0.1", args.port
@@ -154,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         await stop.wait()
         await receiver.stop()
         with open(args.out, "w") as out:
+            if args.count_only:
+                out.write(f"count\t{receiver.received}\n")
             out.writelines(f"{r.webhook_id}\t{r.at!r}\n" for r in receiver.requests)
 
     asyncio.run(run())

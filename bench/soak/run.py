@@ -1,0 +1,798 @@
+"""The mixed-load soak (``make soak``, ``python -m bench.soak.run``); not part of ``make bench``.
+
+Real processes on 127.0.0.1: the embedded PostgreSQL under ``bench/.data/`` (or the server named
+by ``AFTERCARE_DATABASE_URL``), ``aftercare serve --no-worker`` (the app), one ``aftercare
+worker`` and a webhook receiver (``python -m bench.receiver --count-only``). A fresh database
+``aftercare_soak`` is seeded (``bench/soak/seed.py``: 20 partners with their clients, webhook
+subscriptions, cases, consents, goals and referrals), then locust (``bench/soak/locustfile.py``)
+runs the mix of ``bench/soak/mix.py`` (70 % reads, 20 % writes, 10 % GraphQL), each user with its
+own partner's token from ``POST /oauth/token``:
+
+1. **capacity**: a closed loop (every user sends its next request as soon as the last one is
+   answered) for ``--capacity-duration`` seconds; capacity = requests per second after the
+   first 5 s;
+2. **soak**: the same mix at ``--load-fraction`` (default half) of that rate, at constant
+   throughput (locust's ``constant_throughput`` per user), for ``--duration`` seconds (default
+   600), while the runner samples every ``--interval`` seconds the memory of every process
+   (the app, the worker, PostgreSQL's postmaster and backends summed, locust, the receiver)
+   and the outbox (pending webhook deliveries, age of the oldest due one).
+
+Results go to ``bench/results/soak-<timestamp>/``: ``summary.json`` (exact p50/p99/p99.9 per
+operation from every request's latency, recorded by the locustfile), ``samples.csv``,
+``latencies.tsv``, ``soak.png`` and locust's own CSVs and log. The verdict at the end: p99 of each
+single-resource read (``case``, ``care-plan``) <= 25 ms, of each write <= 60 ms, no error, memory
+flat (see ``flatness``); the exit code is 1 when it fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import psutil
+
+from app.db.database import Database, asyncpg_dsn
+from app.db.embedded import EmbeddedPostgres
+from app.db.migrations import upgrade_async
+from app.db.query import Query
+from app.db.repositories.events import delivery_backlog
+from app.domain.keys import KeyRing
+from app.domain.tokens import TokenConfig
+from app.settings import Settings
+from bench.run import (
+    DATA,
+    HOST,
+    RESULTS,
+    ROOT,
+    alter_database,
+    exclusive_run,
+    fetch,
+    free_port,
+    recreate_database,
+    server_env,
+    write_kek,
+)
+from bench.scenarios import SeedContext
+from bench.soak import seed as soak_seed
+from bench.soak.mix import READ_SINGLE, REQUEST_CLASS, WRITE
+
+DATABASE = "aftercare_soak"
+LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
+BUDGET_MS = {READ_SINGLE: 25.0, WRITE: 60.0}  # p99 of each operation of the class
+FLAT_MB = 20.0  # memory is flat when the last minute's median is within this ...
+FLAT_FRACTION = 0.10  # ... or this share (whichever is larger) of the minute after warm-up
+WINDOW_S = 10.0  # latency-over-time windows in the plot
+
+
+# -- processes ------------------------------------------------------------------------------------
+@dataclass
+class Proc:
+    label: str
+    command: list[str]
+    env: dict[str, str] | None
+    log: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int | None:
+        proc, self.process = self.process, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        return proc.returncode
+
+
+def serve_supports_workers() -> bool:
+    done = subprocess.run(
+        [sys.executable, "-m", "app", "serve", "--help"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    return "--workers" in done.stdout
+
+
+class Receiver:
+    """``python -m bench.receiver --count-only`` (answers 204, keeps nothing but a count)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.process: subprocess.Popen[str] | None = None
+        self.port = 0
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.receiver", "--count-only", "--out", str(self.out)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.port = int(self.process.stdout.readline().split()[1])
+
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/hook"
+
+    def stop(self) -> int:
+        process, self.process = self.process, None
+        if process is None:
+            return 0
+        process.terminate()
+        process.wait(timeout=30)
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            return int(self.out.read_text().split("\t")[1])
+        return 0
+
+
+# -- the plan the load starts from ----------------------------------------------------------------
+async def current_plan(database_url: str, credentials: list[dict[str, str]]) -> dict[str, Any]:
+    """The plan for the next locust run, read from the database (so what an earlier run did,
+    finished or cut short, is taken into account): each partner's cases with their ETags, the
+    pending referrals to it and its accepted ones."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        cases = await conn.fetch("SELECT id, lead_org_id, version FROM cases WHERE status = 'open'")
+        referrals = await conn.fetch(
+            "SELECT id, from_org_id, to_org_id, status FROM referrals "
+            "WHERE status IN ('pending', 'accepted') AND NOT transfer_lead "
+            "AND (respond_by IS NULL OR respond_by > now() + interval '1 hour') ORDER BY created_at"
+        )
+    finally:
+        await conn.close()
+    partners: dict[str, dict[str, Any]] = {
+        c["org_id"]: {**c, "cases": {}, "pending_in": [], "accepted_out": []} for c in credentials
+    }
+    for row in cases:
+        partners[str(row["lead_org_id"])]["cases"][str(row["id"])] = f'"{row["version"]}"'
+    plan_referrals = {}
+    for row in referrals:
+        rid, sender, receiver = str(row["id"]), str(row["from_org_id"]), str(row["to_org_id"])
+        plan_referrals[rid] = (sender, receiver)
+        if row["status"] == "pending":
+            partners[receiver]["pending_in"].append(rid)
+        else:
+            partners[sender]["accepted_out"].append(rid)
+    return {"partners": list(partners.values()), "referrals": plan_referrals}
+
+
+# -- sampling --------------------------------------------------------------------------------------
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float] | None:
+    """(MB resident, CPU seconds) of ``pid`` and its descendants; with ``pss`` the proportional
+    set size (shared pages split between the processes that map them: what PostgreSQL's
+    backends add up to without counting shared buffers once per backend); None once it is
+    gone."""
+    tree = _tree(pid)
+    if not tree:
+        return None
+    total = cpu = 0.0
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += proc.memory_full_info().pss if pss else proc.memory_info().rss
+            times = proc.cpu_times()
+            cpu += times.user + times.system
+    return total / 2**20, cpu
+
+
+_DELIVERED = Query("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
+
+
+@dataclass
+class Sampler:
+    groups: dict[str, int]  # label -> root pid
+    pss: set[str]
+    database: Database
+    started: float
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    async def sample(self) -> None:
+        row: dict[str, Any] = {"t": round(time.time() - self.started, 1)}
+        for label, pid in self.groups.items():
+            measured = await asyncio.to_thread(memory_of, pid, pss=label in self.pss)
+            if measured is not None:
+                row[f"{label}_mb"] = round(measured[0], 1)
+                row[f"{label}_cpu_s"] = round(measured[1], 2)
+        session = self.database.session(transactional=False)
+        try:
+            pending, lag = await delivery_backlog(session)
+            # Deliveries made so far (the plot shows their rate): the worker keeps up or not.
+            delivered = await session.fetchval(_DELIVERED)
+        finally:
+            await session.close()
+        row["outbox_pending"] = pending
+        row["outbox_lag_s"] = round(lag, 3)
+        row["deliveries_succeeded"] = int(delivered)
+        row["load_1m"] = round(os.getloadavg()[0], 2)
+        self.rows.append(row)
+
+    async def run(self, interval: float) -> None:
+        while True:
+            began = time.monotonic()
+            await self.sample()
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+
+# -- locust ------------------------------------------------------------------------------------
+async def run_locust(
+    *,
+    phase: str,
+    out: Path,
+    plan: dict[str, Any],
+    url: str,
+    users: int,
+    users_per_partner: int,
+    rate_per_user: float,
+    duration: float,
+) -> tuple[Path, float, float, int | None]:
+    """One headless locust run; (its latencies file, start, end, exit code)."""
+    plan_path = out / f"plan-{phase}.json"
+    plan_path.write_bytes(orjson.dumps(plan))
+    latencies = out / f"latencies-{phase}.tsv"
+    env = {
+        **os.environ,
+        "SOAK_PLAN": str(plan_path),
+        "SOAK_RATE_PER_USER": repr(rate_per_user),
+        "SOAK_USERS_PER_PARTNER": str(users_per_partner),
+        "SOAK_LATENCIES": str(latencies),
+        "SOAK_ERRORS": str(out / f"errors-{phase}.jsonl"),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    command = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{round(duration)}s",
+        "--host", url, "--csv", str(out / f"locust-{phase}"), "--csv-full-history",
+        "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
+    ]  # fmt: skip
+    log = out / f"locust-{phase}.log"
+    proc = Proc(f"locust-{phase}", command, env, log)
+    started = time.time()
+    proc.start()
+    try:
+        code = await asyncio.to_thread(proc.process.wait) if proc.process else None
+    except asyncio.CancelledError:
+        proc.stop(signal.SIGINT)
+        raise
+    return latencies, started, time.time(), code
+
+
+@dataclass(frozen=True)
+class Request:
+    end: float
+    name: str
+    ms: float
+    status: int
+    failed: bool
+
+
+def read_latencies(path: Path) -> list[Request]:
+    out: list[Request] = []
+    if not path.exists():
+        return out
+    for line in path.read_text().splitlines():
+        end, name, ms, status, failed = line.split("\t")
+        out.append(Request(float(end), name, float(ms), int(status), failed == "1"))
+    return out
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest rank: the smallest value with at least ``q`` of the values at or below it."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 1))
+    return sorted_values[min(len(sorted_values), int(rank)) - 1]
+
+
+def stats(requests: Sequence[Request], seconds: float) -> dict[str, Any]:
+    values = sorted(r.ms for r in requests)
+    return {
+        "count": len(values),
+        "per_second": round(len(values) / seconds, 2) if seconds > 0 else None,
+        "errors": sum(r.failed for r in requests),
+        "p50_ms": round(percentile(values, 0.50), 2),
+        "p99_ms": round(percentile(values, 0.99), 2),
+        "p99_9_ms": round(percentile(values, 0.999), 2),
+        "max_ms": round(values[-1], 2) if values else None,
+        "mean_ms": round(statistics.fmean(values), 2) if values else None,
+    }
+
+
+def by_operation(requests: Sequence[Request], seconds: float) -> dict[str, Any]:
+    groups: dict[str, list[Request]] = defaultdict(list)
+    classes: dict[str, list[Request]] = defaultdict(list)
+    for r in requests:
+        groups[r.name].append(r)
+        classes[REQUEST_CLASS.get(r.name, "other")].append(r)
+    return {
+        "operations": {
+            name: {"class": REQUEST_CLASS.get(name, "other"), **stats(rs, seconds)}
+            for name, rs in sorted(groups.items())
+        },
+        "classes": {name: stats(rs, seconds) for name, rs in sorted(classes.items())},
+        "all": stats(requests, seconds),
+    }
+
+
+def timeline(requests: Sequence[Request], started: float) -> list[dict[str, Any]]:
+    """Per window of ``WINDOW_S`` seconds and class: p50, p99 and the rate."""
+    windows: dict[tuple[int, str], list[float]] = defaultdict(list)
+    for r in requests:
+        windows[int((r.end - started) // WINDOW_S), REQUEST_CLASS.get(r.name, "other")].append(r.ms)
+    rows = []
+    for (w, cls), values in sorted(windows.items()):
+        values.sort()
+        rows.append(
+            {
+                "t": (w + 0.5) * WINDOW_S,
+                "class": cls,
+                "count": len(values),
+                "p50_ms": percentile(values, 0.5),
+                "p99_ms": percentile(values, 0.99),
+            }
+        )
+    return rows
+
+
+def flatness(
+    samples: Sequence[dict[str, Any]], labels: Sequence[str], duration: float
+) -> dict[str, Any]:
+    """Per process group: the median of the minute after warm-up (the first ``warmup`` seconds:
+    a minute, or a quarter of a shorter run) against the median of the last minute (or
+    quarter); flat when the growth is at most ``FLAT_MB`` or ``FLAT_FRACTION`` of the first,
+    whichever is larger. Also the least-squares slope after warm-up, in MB per minute."""
+    span = min(60.0, duration / 4)
+    out: dict[str, Any] = {}
+    for label in labels:
+        key = f"{label}_mb"
+        series = [(s["t"], s[key]) for s in samples if s.get(key)]
+        first = [v for t, v in series if span <= t < 2 * span]
+        last = [v for t, v in series if t >= duration - span]
+        if not first or not last:
+            out[label] = {"flat": None, "why": "too few samples"}
+            continue
+        a, b = statistics.median(first), statistics.median(last)
+        after = [(t, v) for t, v in series if t >= span]
+        slope = (
+            statistics.linear_regression([t for t, _ in after], [v for _, v in after]).slope * 60
+            if len(after) >= 2
+            else 0.0
+        )
+        allowed = max(FLAT_MB, FLAT_FRACTION * a)
+        out[label] = {
+            "after_warmup_mb": round(a, 1),
+            "last_mb": round(b, 1),
+            "growth_mb": round(b - a, 1),
+            "allowed_mb": round(allowed, 1),
+            "slope_mb_per_min": round(slope, 2),
+            "max_mb": round(max(v for _, v in series), 1),
+            "flat": b - a <= allowed,
+        }
+    return out
+
+
+# -- the plot --------------------------------------------------------------------------------------
+def plot(
+    path: Path, lines: list[dict[str, Any]], samples: list[dict[str, Any]], labels: Sequence[str]
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (lat, mem, box) = plt.subplots(3, 1, figsize=(11, 11), sharex=True)
+    colours = {"read-single": "C0", "read-list": "C1", "write": "C2", "graphql": "C3", "auth": "C7"}
+    for cls, colour in colours.items():
+        rows = [r for r in lines if r["class"] == cls]
+        if not rows:
+            continue
+        ts = [r["t"] for r in rows]
+        lat.plot(ts, [r["p99_ms"] for r in rows], color=colour, label=f"{cls} p99")
+        lat.plot(ts, [r["p50_ms"] for r in rows], color=colour, ls=":", label=f"{cls} p50")
+    for cls, budget in BUDGET_MS.items():
+        lat.axhline(budget, color=colours[cls], ls="--", lw=0.8, alpha=0.6)
+    lat.set_yscale("log")
+    lat.set_ylabel(f"latency, ms ({WINDOW_S:g} s windows)")
+    lat.set_title("Soak: latency per operation class (dashed: p99 budgets 25 / 60 ms)")
+    lat.legend(ncol=4, fontsize=7)
+    lat.grid(True, which="both", alpha=0.3)
+    ts = [s["t"] for s in samples]
+    for label in labels:
+        mem.plot(ts, [s.get(f"{label}_mb") for s in samples], label=label)
+    mem.set_ylabel("memory, MB (PostgreSQL: PSS)")
+    mem.set_title("Memory of each process (with its children)")
+    mem.legend(fontsize=7, ncol=3)
+    mem.grid(True, alpha=0.3)
+    box.plot(ts, [s["outbox_pending"] for s in samples], color="C4", label="pending deliveries")
+    rate = [
+        (b["deliveries_succeeded"] - a["deliveries_succeeded"]) / max(1e-9, b["t"] - a["t"])
+        for a, b in itertools.pairwise(samples)
+    ]
+    box.plot(ts[1:], rate, color="C6", ls=":", label="deliveries made per s")
+    box.set_ylabel("pending webhook deliveries")
+    twin = box.twinx()
+    twin.plot(ts, [s["outbox_lag_s"] for s in samples], color="C5", label="oldest due, s")
+    twin.set_ylabel("age of the oldest due delivery, s")
+    box.set_xlabel("seconds since the soak started")
+    box.set_title("Outbox")
+    box.legend(loc="upper left", fontsize=7)
+    twin.legend(loc="upper right", fontsize=7)
+    box.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- the run ------------------------------------------------------------------------------------
+async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    if args.app_processes > 1 and not serve_supports_workers():
+        raise RuntimeError("--app-processes > 1 needs `aftercare serve --workers` (not here yet)")
+    summary: dict[str, Any] = {
+        "meta": {
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+            "partners": args.partners,
+            "cases_per_partner": args.cases,
+            "users": args.partners * args.users_per_partner,
+            "app_processes": args.app_processes,
+            "token_ttl_s": args.token_ttl,
+        }
+    }
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.enter_context(exclusive_run())
+        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
+        postmaster: int | None = None
+        if server_url:
+            print("PostgreSQL: AFTERCARE_DATABASE_URL (its memory is not sampled)", flush=True)
+        else:
+            embedded = EmbeddedPostgres(DATA / "pgdata")
+            stack.callback(embedded.stop)
+            server_url = await asyncio.to_thread(embedded.start)
+            postmaster = int((embedded.pgdata / "postmaster.pid").read_text().split()[0])
+            print(f"PostgreSQL: embedded, {embedded.pgdata}, pid {postmaster}", flush=True)
+        database_url = await recreate_database(server_url, DATABASE)
+        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
+        await upgrade_async(database_url)
+
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-soak-")))
+        keys_dir = tmp / "keys"
+        keys_dir.mkdir()
+        port = free_port()
+        settings = Settings(
+            env="development",
+            database_url=database_url,
+            data_dir=tmp,
+            keys_dir=keys_dir,
+            issuer=f"http://{HOST}:{port}",
+            access_token_ttl_seconds=args.token_ttl,
+            log_level="WARNING",
+        )
+        key_wrapper = write_kek(keys_dir)
+        keyring = KeyRing(keys_dir, create=True)
+        env = {**server_env(settings), "AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true"}
+
+        receiver = Receiver(out / "receiver.txt")
+        receiver.start()
+        stack.callback(lambda: summary.setdefault("webhooks_received", receiver.stop()))
+
+        began = time.monotonic()
+        await alter_database(database_url, "SET synchronous_commit = off")
+        seed_db = Database(database_url, min_size=0, max_size=2)
+        await seed_db.connect()
+        try:
+            ctx = SeedContext(
+                seed_db,
+                keyring,
+                TokenConfig(settings.issuer, settings.audience, args.token_ttl),
+                key_wrapper,
+            )
+            plan = await soak_seed.seed(
+                ctx, receiver.url(), partners=args.partners, cases=args.cases
+            )
+            async with seed_db.pool.acquire() as conn:
+                await conn.execute("ANALYZE")
+        finally:
+            await seed_db.close()
+            await alter_database(database_url, "RESET synchronous_commit")
+        credentials = [
+            {"org_id": p.org_id, "client_id": p.client_id, "client_secret": p.client_secret}
+            for p in plan.partners
+        ]
+        print(f"seeded in {time.monotonic() - began:.1f}s", flush=True)
+
+        serve = [sys.executable, "-m", "app", "serve", "--no-worker", "--host", HOST]
+        serve += ["--port", str(port)]
+        if args.app_processes > 1:
+            serve += ["--workers", str(args.app_processes)]
+        app = Proc("app", serve, env, logs / "app.log")
+        worker = Proc("worker", [sys.executable, "-m", "app", "worker"], env, logs / "worker.log")
+        stack.callback(worker.stop)
+        stack.callback(app.stop)
+        app.start()
+        worker.start()
+        url = f"http://{HOST}:{port}"
+        deadline = time.monotonic() + 60
+        while (await fetch(url + "/readyz", {}))[0] != 200:
+            if app.process is None or app.process.poll() is not None:
+                raise RuntimeError(f"the app exited during start-up; see {app.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the app is not ready after 60 s; see {app.log}")
+            await asyncio.sleep(0.3)
+        print(f"app: pid {app.pid}, {url}; worker: pid {worker.pid}", flush=True)
+
+        users = args.partners * args.users_per_partner
+        common: dict[str, Any] = {
+            "url": url,
+            "users": users,
+            "users_per_partner": args.users_per_partner,
+        }
+        rate = args.rate
+        capacity: dict[str, Any] | None = None
+        if rate is None:
+            print(
+                f"\ncapacity: closed loop, {users} users, {args.capacity_duration:g} s", flush=True
+            )
+            path, started, ended, _ = await run_locust(
+                phase="capacity",
+                out=out,
+                plan=await current_plan(database_url, credentials),
+                rate_per_user=0.0,
+                duration=args.capacity_duration,
+                **common,
+            )
+            requests = [r for r in read_latencies(path) if r.end >= started + 5]
+            seconds = max(1.0, ended - started - 5)
+            capacity = by_operation(requests, seconds)
+            rate = capacity["all"]["per_second"] * args.load_fraction
+            summary["capacity"] = {
+                "duration_s": args.capacity_duration,
+                "requests_per_s": capacity["all"]["per_second"],
+                **capacity,
+            }
+            print(
+                f"capacity: {capacity['all']['per_second']:.0f} req/s "
+                f"(p50 {capacity['all']['p50_ms']} ms, p99 {capacity['all']['p99_ms']} ms, "
+                f"{capacity['all']['errors']} errors)",
+                flush=True,
+            )
+            await asyncio.sleep(5)  # let the worker drain the capacity run's webhooks
+        assert rate is not None
+        print(
+            f"\nsoak: {rate:.1f} req/s ({args.load_fraction:g} of capacity), {users} users, "
+            f"{args.duration:g} s; sampling every {args.interval:g} s",
+            flush=True,
+        )
+        groups = {"app": app.pid, "worker": worker.pid}
+        groups["receiver"] = receiver.process.pid if receiver.process else 0
+        if postmaster:
+            groups["postgres"] = postmaster
+        sample_db = Database(database_url, min_size=0, max_size=1)
+        await sample_db.connect()
+        stack.push_async_callback(sample_db.close)
+        soak_plan = await current_plan(database_url, credentials)
+        started = time.time()
+        sampler = Sampler(groups, {"postgres"}, sample_db, started)
+        locust_task = asyncio.create_task(
+            run_locust(
+                phase="soak",
+                out=out,
+                plan=soak_plan,
+                rate_per_user=rate / users,
+                duration=args.duration,
+                **common,
+            )
+        )
+        await asyncio.sleep(1)  # locust's process is up: sample it too
+        locust_pid = next(
+            (
+                p.pid
+                for p in psutil.Process().children()
+                if "locust" in " ".join(p.cmdline()) and "soak" in " ".join(p.cmdline())
+            ),
+            None,
+        )
+        if locust_pid:
+            sampler.groups["locust"] = locust_pid
+        sampling = asyncio.create_task(sampler.run(args.interval))
+        try:
+            path, started, ended, locust_code = await locust_task
+        finally:
+            sampling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampling
+        await sampler.sample()  # one after the load: the outbox drains
+        summary["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        requests = [r for r in read_latencies(path) if r.end >= started]
+        seconds = ended - started
+        soak = by_operation(requests, seconds)
+        summary["soak"] = {
+            "target_per_s": round(rate, 2),
+            "duration_s": args.duration,
+            "locust_exit_code": locust_code,
+            **soak,
+        }
+        summary["timeline"] = timeline(requests, started)
+        labels = list(sampler.groups)
+        summary["memory"] = flatness(sampler.rows, labels, args.duration)
+        summary["outbox"] = {
+            "pending_max": max(s["outbox_pending"] for s in sampler.rows),
+            "pending_median": statistics.median(s["outbox_pending"] for s in sampler.rows),
+            "lag_max_s": max(s["outbox_lag_s"] for s in sampler.rows),
+            "lag_median_s": statistics.median(s["outbox_lag_s"] for s in sampler.rows),
+            "pending_after_load": sampler.rows[-1]["outbox_pending"],
+        }
+        with (out / "samples.csv").open("w", newline="") as fh:
+            fields = list(dict.fromkeys(k for row in sampler.rows for k in row))
+            writer = csv.DictWriter(fh, fieldnames=fields)
+            writer.writeheader()
+            writer.writerows(sampler.rows)
+        plot(out / "soak.png", summary["timeline"], sampler.rows, labels)
+        worker_code = worker.stop()
+        app_code = app.stop(signal.SIGTERM)
+        summary["exit_codes"] = {"worker": worker_code, "app": app_code}
+    summary["verdict"] = verdict(summary)
+    return summary
+
+
+def verdict(summary: dict[str, Any]) -> dict[str, Any]:
+    soak = summary["soak"]
+    checks: list[dict[str, Any]] = []
+    for name, op in soak["operations"].items():
+        budget = BUDGET_MS.get(op["class"])
+        if budget is not None:
+            checks.append(
+                {
+                    "check": f"p99 {name} <= {budget:g} ms",
+                    "value": op["p99_ms"],
+                    "ok": op["p99_ms"] <= budget,
+                }
+            )
+    errors = soak["all"]["errors"] + summary.get("capacity", {}).get("all", {}).get("errors", 0)
+    checks.append(
+        {"check": "errors == 0 (capacity run and soak)", "value": errors, "ok": not errors}
+    )
+    for label, mem in summary["memory"].items():
+        checks.append(
+            {
+                "check": f"memory of {label} flat",
+                "value": mem.get("growth_mb"),
+                "ok": bool(mem.get("flat")),
+            }
+        )
+    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+
+
+def report(summary: dict[str, Any]) -> str:
+    soak = summary["soak"]
+    lines = [
+        "",
+        f"soak: {soak['all']['count']} requests in {soak['duration_s']:g} s, "
+        f"{soak['all']['per_second']} req/s (target {soak['target_per_s']}), "
+        f"{soak['all']['errors']} errors; load average {summary['meta']['load_average_at_start']}"
+        f" -> {summary['meta']['load_average_at_end']}",
+        "",
+        f"{'operation':<20} {'class':<12} {'count':>7} {'err':>4} {'p50':>8} {'p99':>8} "
+        f"{'p99.9':>8} {'max':>8}",
+    ]
+    for name, op in soak["operations"].items():
+        lines.append(
+            f"{name:<20} {op['class']:<12} {op['count']:>7} {op['errors']:>4} "
+            f"{op['p50_ms']:>8.1f} {op['p99_ms']:>8.1f} {op['p99_9_ms']:>8.1f} {op['max_ms']:>8.1f}"
+        )
+    lines.append("")
+    for label, mem in summary["memory"].items():
+        lines.append(
+            f"memory {label:<9} {mem.get('after_warmup_mb')} -> {mem.get('last_mb')} MB "
+            f"(growth {mem.get('growth_mb')}, allowed {mem.get('allowed_mb')}, slope "
+            f"{mem.get('slope_mb_per_min')} MB/min): {'flat' if mem.get('flat') else 'NOT flat'}"
+        )
+    box = summary["outbox"]
+    lines.append(
+        f"outbox: pending median {box['pending_median']}, max {box['pending_max']}; oldest due "
+        f"median {box['lag_median_s']} s, max {box['lag_max_s']} s; "
+        f"{box['pending_after_load']} pending after the load"
+    )
+    lines.append("")
+    for check in summary["verdict"]["checks"]:
+        lines.append(f"  {'ok  ' if check['ok'] else 'FAIL'} {check['check']}: {check['value']}")
+    lines.append(f"verdict: {'PASS' if summary['verdict']['ok'] else 'FAIL'}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.soak.run", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    parser.add_argument("--duration", type=float, default=600.0, help="soak seconds (600)")
+    parser.add_argument("--capacity-duration", type=float, default=40.0, help="seconds (40)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="requests/s for the soak (skips the capacity run)"
+    )
+    parser.add_argument("--load-fraction", type=float, default=0.5, help="of capacity (0.5)")
+    parser.add_argument("--partners", type=int, default=soak_seed.PARTNERS)
+    parser.add_argument("--cases", type=int, default=soak_seed.CASES, help="per partner")
+    parser.add_argument("--users-per-partner", type=int, default=2)
+    parser.add_argument(
+        "--app-processes",
+        type=int,
+        default=1,
+        help="app processes (more than 1 needs `aftercare serve --workers`)",
+    )
+    parser.add_argument("--interval", type=float, default=5.0, help="sampling interval, s (5)")
+    parser.add_argument(
+        "--token-ttl",
+        type=int,
+        default=300,
+        help="AFTERCARE_ACCESS_TOKEN_TTL_SECONDS (300: tokens are renewed during the soak)",
+    )
+    parser.add_argument("--output", type=Path, default=None, help="results directory")
+    args = parser.parse_args(argv)
+    if args.duration < 20 or args.partners < 2 or args.users_per_partner < 1:
+        parser.error("--duration >= 20, --partners >= 2, --users-per-partner >= 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    out = args.output or RESULTS / f"soak-{datetime.now(UTC).strftime('%Y%m%dT%H%M%SZ')}"
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        summary = asyncio.run(run(args, out))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"soak failed: {exc}", file=sys.stderr)
+        return 1
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    print(report(summary))
+    print(f"\nresults: {out}")
+    return 0 if summary["verdict"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
