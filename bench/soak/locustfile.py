@@ -112,6 +112,7 @@ class Partner(FastHttpUser):
         n = next(_PARTNER_ORDER)
         partner = EXCHANGE.partners[EXCHANGE.org_ids[n % len(EXCHANGE.org_ids)]]
         self.mix = Mix(EXCHANGE, partner, self._http, random.Random(n))
+        self.mix.headers()  # the partner's first token, before the first task
 
     def _http(
         self,

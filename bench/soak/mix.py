@@ -63,7 +63,9 @@ query SoakCases {
   }
 }
 """
-REFRESH_FRACTION = 0.25  # a token is renewed once less than this share of its lifetime is left
+# A token is renewed once less than this share of its lifetime is left: drawn per partner from
+# this range, so the 20 partners do not all renew in the same second.
+REFRESH_FRACTION = (0.1, 0.4)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Partner:
     token_expires: float = 0.0
     token_lifetime: float = 0.0
     refreshing: bool = False
+    refresh_fraction: float = 0.25
     feed_cursor: str | None = None
 
 
@@ -115,10 +118,16 @@ def _first(ordered: dict[str, Any]) -> str | None:
 class Exchange:
     """The partners and their referrals, shared by every user of one load process."""
 
-    def __init__(self, plan: dict[str, Any]) -> None:
+    def __init__(self, plan: dict[str, Any], rng: random.Random | None = None) -> None:
+        rng = rng or random.Random(14)
         self.partners = {
             p["org_id"]: Partner(
-                p["org_id"], p["client_id"], p["client_secret"], list(p["cases"]), dict(p["cases"])
+                p["org_id"],
+                p["client_id"],
+                p["client_secret"],
+                list(p["cases"]),
+                dict(p["cases"]),
+                refresh_fraction=rng.uniform(*REFRESH_FRACTION),
             )
             for p in plan["partners"]
         }
@@ -166,10 +175,15 @@ class Mix:
 
     # -- the token ------------------------------------------------------------------------------
     def headers(self, **extra: str) -> dict[str, str]:
+        """The partner's bearer token (and ``extra``): one user gets it, the partner's other
+        users wait for that one (under locust, ``time.sleep`` yields to the other users)."""
         p = self.partner
+        while p.token is None and p.refreshing:
+            time.sleep(0.02)
         now = time.monotonic()
         due = p.token is None or now >= p.token_expires - 5
-        renew = p.token_expires - now < REFRESH_FRACTION * p.token_lifetime and not p.refreshing
+        left = p.token_expires - now
+        renew = left < p.refresh_fraction * p.token_lifetime and not p.refreshing
         if due or renew:
             p.refreshing = True
             try:

@@ -80,6 +80,8 @@ BUDGET_MS = {READ_SINGLE: 25.0, WRITE: 60.0}  # p99 of each operation of the cla
 FLAT_MB = 20.0  # memory is flat when the last minute's median is within this ...
 FLAT_FRACTION = 0.10  # ... or this share (whichever is larger) of the minute after warm-up
 WINDOW_S = 10.0  # latency-over-time windows in the plot
+RAMP_S = 5.0  # locust starts the users over this many seconds (each gets its token first)
+CAPACITY_SKIP_S = 10.0  # the capacity is counted after this many seconds of the closed loop
 
 
 # -- processes ------------------------------------------------------------------------------------
@@ -281,7 +283,8 @@ async def run_locust(
     }
     command = [
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{round(duration)}s",
+        "--users", str(users), "--spawn-rate", f"{users / RAMP_S:g}",
+        "--run-time", f"{round(duration)}s",
         "--host", url, "--csv", str(out / f"locust-{phase}"), "--csv-full-history",
         "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
     ]  # fmt: skip
@@ -407,6 +410,23 @@ def flatness(
             "slope_mb_per_min": round(slope, 2),
             "max_mb": round(max(v for _, v in series), 1),
             "flat": b - a <= allowed,
+        }
+    return out
+
+
+def cpu_use(samples: Sequence[dict[str, Any]], labels: Sequence[str], requests: int) -> Any:
+    """Per process group over the soak: the share of a core it used, and its CPU time per
+    request of the load (from the first to the last sample that has it)."""
+    out: dict[str, Any] = {}
+    for label in labels:
+        have = [s for s in samples if f"{label}_cpu_s" in s]
+        if len(have) < 2:
+            continue
+        first, last = have[0], have[-1]
+        cpu = last[f"{label}_cpu_s"] - first[f"{label}_cpu_s"]
+        out[label] = {
+            "cores": round(cpu / max(1e-9, last["t"] - first["t"]), 3),
+            "cpu_ms_per_request": round(cpu * 1000 / max(1, requests), 2),
         }
     return out
 
@@ -583,8 +603,8 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 duration=args.capacity_duration,
                 **common,
             )
-            requests = [r for r in read_latencies(path) if r.end >= started + 5]
-            seconds = max(1.0, ended - started - 5)
+            requests = [r for r in read_latencies(path) if r.end >= started + CAPACITY_SKIP_S]
+            seconds = max(1.0, ended - started - CAPACITY_SKIP_S)
             capacity = by_operation(requests, seconds)
             rate = capacity["all"]["per_second"] * args.load_fraction
             summary["capacity"] = {
@@ -646,17 +666,21 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         await sampler.sample()  # one after the load: the outbox drains
         summary["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         requests = [r for r in read_latencies(path) if r.end >= started]
+        steady = [r for r in requests if r.end >= started + args.warmup]
         seconds = ended - started
-        soak = by_operation(requests, seconds)
         summary["soak"] = {
             "target_per_s": round(rate, 2),
             "duration_s": args.duration,
+            "warmup_s": args.warmup,
             "locust_exit_code": locust_code,
-            **soak,
+            # After the warm-up (the users' ramp and first tokens): what the verdict judges.
+            **by_operation(steady, seconds - args.warmup),
+            "whole_run": by_operation(requests, seconds),
         }
         summary["timeline"] = timeline(requests, started)
         labels = list(sampler.groups)
         summary["memory"] = flatness(sampler.rows, labels, args.duration)
+        summary["cpu"] = cpu_use(sampler.rows, labels, len(requests))
         summary["outbox"] = {
             "pending_max": max(s["outbox_pending"] for s in sampler.rows),
             "pending_median": statistics.median(s["outbox_pending"] for s in sampler.rows),
@@ -690,7 +714,9 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
                     "ok": op["p99_ms"] <= budget,
                 }
             )
-    errors = soak["all"]["errors"] + summary.get("capacity", {}).get("all", {}).get("errors", 0)
+    errors = soak["whole_run"]["all"]["errors"] + summary.get("capacity", {}).get("all", {}).get(
+        "errors", 0
+    )
     checks.append(
         {"check": "errors == 0 (capacity run and soak)", "value": errors, "ok": not errors}
     )
@@ -709,11 +735,12 @@ def report(summary: dict[str, Any]) -> str:
     soak = summary["soak"]
     lines = [
         "",
-        f"soak: {soak['all']['count']} requests in {soak['duration_s']:g} s, "
-        f"{soak['all']['per_second']} req/s (target {soak['target_per_s']}), "
-        f"{soak['all']['errors']} errors; load average {summary['meta']['load_average_at_start']}"
-        f" -> {summary['meta']['load_average_at_end']}",
+        f"soak: {soak['whole_run']['all']['count']} requests in {soak['duration_s']:g} s, "
+        f"{soak['whole_run']['all']['per_second']} req/s (target {soak['target_per_s']}), "
+        f"{soak['whole_run']['all']['errors']} errors; load average "
+        f"{summary['meta']['load_average_at_start']} -> {summary['meta']['load_average_at_end']}",
         "",
+        f"after the first {soak['warmup_s']:g} s (latencies in ms):",
         f"{'operation':<20} {'class':<12} {'count':>7} {'err':>4} {'p50':>8} {'p99':>8} "
         f"{'p99.9':>8} {'max':>8}",
     ]
@@ -729,6 +756,14 @@ def report(summary: dict[str, Any]) -> str:
             f"(growth {mem.get('growth_mb')}, allowed {mem.get('allowed_mb')}, slope "
             f"{mem.get('slope_mb_per_min')} MB/min): {'flat' if mem.get('flat') else 'NOT flat'}"
         )
+    lines.append(
+        "CPU: "
+        + ", ".join(
+            f"{label} {c['cores']:.2f} cores ({c['cpu_ms_per_request']} ms/request)"
+            for label, c in summary["cpu"].items()
+        )
+        + f"; load average {summary['meta']['load_average_at_end']} at the end"
+    )
     box = summary["outbox"]
     lines.append(
         f"outbox: pending median {box['pending_median']}, max {box['pending_max']}; oldest due "
@@ -762,6 +797,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="app processes (more than 1 needs `aftercare serve --workers`)",
     )
     parser.add_argument("--interval", type=float, default=5.0, help="sampling interval, s (5)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=30.0,
+        help="seconds at the start of the soak left out of the latency verdict (30; errors "
+        "count from the first second)",
+    )
     parser.add_argument(
         "--token-ttl",
         type=int,
