@@ -7,7 +7,6 @@ Environment (set by the runner):
 - ``SOAK_RATE_PER_USER``: operations per second per user (locust's ``constant_throughput``);
   ``0`` sends the next request as soon as the previous one is answered (closed loop, for the
   capacity measurement).
-- ``SOAK_USERS_PER_PARTNER``: users per partner (each uses its own partner's token).
 - ``SOAK_LATENCIES``: a file to which every request is appended as it completes, one line each:
   ``end time (epoch s) TAB name TAB latency ms TAB status TAB 0/1 (failed)``. These exact
   latencies, not locust's bucketed percentiles, are what the runner reports.
@@ -34,7 +33,6 @@ from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix
 _PLAN = os.environ.get("SOAK_PLAN")
 EXCHANGE = Exchange(orjson.loads(Path(_PLAN).read_bytes())) if _PLAN else None
 RATE = float(os.environ.get("SOAK_RATE_PER_USER", "0"))
-USERS_PER_PARTNER = int(os.environ.get("SOAK_USERS_PER_PARTNER", "1"))
 _PARTNER_ORDER = itertools.count()
 
 _LATENCIES: IO[str] | None = None
@@ -100,7 +98,8 @@ TASKS: list[TaskSet | Callable[..., Any]] = [
 
 
 class Partner(FastHttpUser):
-    """One user of one partner (round-robin over the partners, ``USERS_PER_PARTNER`` each)."""
+    """One user of one partner (round-robin over the partners: with 40 users, two each), with
+    that partner's token."""
 
     tasks = TASKS
     wait_time = constant_throughput(RATE) if RATE > 0 else constant(0)

@@ -201,21 +201,35 @@ def _tree(pid: int) -> list[psutil.Process]:
         return []
 
 
-def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float] | None:
-    """(MB resident, CPU seconds) of ``pid`` and its descendants; with ``pss`` the proportional
+def _runqueue_wait(pid: int) -> float:
+    """Seconds the threads of ``pid`` have spent runnable but waiting for a CPU (the second
+    field of ``/proc/<pid>/task/<tid>/schedstat``): on a shared machine, the time other
+    processes kept a request's work off the CPU."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float] | None:
+    """(MB resident, CPU seconds, seconds waiting for a CPU) of ``pid`` and its descendants;
+    with ``pss`` the proportional
     set size (shared pages split between the processes that map them: what PostgreSQL's
     backends add up to without counting shared buffers once per backend); None once it is
     gone."""
     tree = _tree(pid)
     if not tree:
         return None
-    total = cpu = 0.0
+    total = cpu = wait = 0.0
     for proc in tree:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += proc.memory_full_info().pss if pss else proc.memory_info().rss
             times = proc.cpu_times()
             cpu += times.user + times.system
-    return total / 2**20, cpu
+            wait += _runqueue_wait(proc.pid)
+    return total / 2**20, cpu, wait
 
 
 _DELIVERED = Query("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
@@ -236,6 +250,7 @@ class Sampler:
             if measured is not None:
                 row[f"{label}_mb"] = round(measured[0], 1)
                 row[f"{label}_cpu_s"] = round(measured[1], 2)
+                row[f"{label}_runq_s"] = round(measured[2], 2)
         session = self.database.session(transactional=False)
         try:
             pending, lag = await delivery_backlog(session)
@@ -264,7 +279,6 @@ async def run_locust(
     plan: dict[str, Any],
     url: str,
     users: int,
-    users_per_partner: int,
     rate_per_user: float,
     duration: float,
 ) -> tuple[Path, float, float, int | None]:
@@ -276,7 +290,6 @@ async def run_locust(
         **os.environ,
         "SOAK_PLAN": str(plan_path),
         "SOAK_RATE_PER_USER": repr(rate_per_user),
-        "SOAK_USERS_PER_PARTNER": str(users_per_partner),
         "SOAK_LATENCIES": str(latencies),
         "SOAK_ERRORS": str(out / f"errors-{phase}.jsonl"),
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -415,8 +428,9 @@ def flatness(
 
 
 def cpu_use(samples: Sequence[dict[str, Any]], labels: Sequence[str], requests: int) -> Any:
-    """Per process group over the soak: the share of a core it used, and its CPU time per
-    request of the load (from the first to the last sample that has it)."""
+    """Per process group over the soak: the share of a core it used, its CPU time per request
+    of the load and the time its threads waited for a CPU per request (from the first to the
+    last sample that has it)."""
     out: dict[str, Any] = {}
     for label in labels:
         have = [s for s in samples if f"{label}_cpu_s" in s]
@@ -424,9 +438,11 @@ def cpu_use(samples: Sequence[dict[str, Any]], labels: Sequence[str], requests: 
             continue
         first, last = have[0], have[-1]
         cpu = last[f"{label}_cpu_s"] - first[f"{label}_cpu_s"]
+        wait = last[f"{label}_runq_s"] - first[f"{label}_runq_s"]
         out[label] = {
             "cores": round(cpu / max(1e-9, last["t"] - first["t"]), 3),
             "cpu_ms_per_request": round(cpu * 1000 / max(1, requests), 2),
+            "runqueue_wait_ms_per_request": round(wait * 1000 / max(1, requests), 2),
         }
     return out
 
@@ -584,24 +600,22 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         print(f"app: pid {app.pid}, {url}; worker: pid {worker.pid}", flush=True)
 
         users = args.partners * args.users_per_partner
-        common: dict[str, Any] = {
-            "url": url,
-            "users": users,
-            "users_per_partner": args.users_per_partner,
-        }
+        capacity_users = args.capacity_users or args.partners
         rate = args.rate
         capacity: dict[str, Any] | None = None
         if rate is None:
             print(
-                f"\ncapacity: closed loop, {users} users, {args.capacity_duration:g} s", flush=True
+                f"\ncapacity: closed loop, {capacity_users} users, {args.capacity_duration:g} s",
+                flush=True,
             )
             path, started, ended, _ = await run_locust(
                 phase="capacity",
                 out=out,
                 plan=await current_plan(database_url, credentials),
+                url=url,
+                users=capacity_users,
                 rate_per_user=0.0,
                 duration=args.capacity_duration,
-                **common,
             )
             requests = [r for r in read_latencies(path) if r.end >= started + CAPACITY_SKIP_S]
             seconds = max(1.0, ended - started - CAPACITY_SKIP_S)
@@ -609,6 +623,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             rate = capacity["all"]["per_second"] * args.load_fraction
             summary["capacity"] = {
                 "duration_s": args.capacity_duration,
+                "users": capacity_users,
                 "requests_per_s": capacity["all"]["per_second"],
                 **capacity,
             }
@@ -640,9 +655,10 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 phase="soak",
                 out=out,
                 plan=soak_plan,
+                url=url,
+                users=users,
                 rate_per_user=rate / users,
                 duration=args.duration,
-                **common,
             )
         )
         await asyncio.sleep(1)  # locust's process is up: sample it too
@@ -757,9 +773,10 @@ def report(summary: dict[str, Any]) -> str:
             f"{mem.get('slope_mb_per_min')} MB/min): {'flat' if mem.get('flat') else 'NOT flat'}"
         )
     lines.append(
-        "CPU: "
+        "CPU per process group: "
         + ", ".join(
-            f"{label} {c['cores']:.2f} cores ({c['cpu_ms_per_request']} ms/request)"
+            f"{label} {c['cores']:.2f} cores ({c['cpu_ms_per_request']} ms/request, "
+            f"{c['runqueue_wait_ms_per_request']} ms/request waiting for a CPU)"
             for label, c in summary["cpu"].items()
         )
         + f"; load average {summary['meta']['load_average_at_end']} at the end"
@@ -789,7 +806,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load-fraction", type=float, default=0.5, help="of capacity (0.5)")
     parser.add_argument("--partners", type=int, default=soak_seed.PARTNERS)
     parser.add_argument("--cases", type=int, default=soak_seed.CASES, help="per partner")
-    parser.add_argument("--users-per-partner", type=int, default=2)
+    parser.add_argument(
+        "--users-per-partner", type=int, default=2, help="locust users per partner (2)"
+    )
+    parser.add_argument(
+        "--capacity-users",
+        type=int,
+        default=None,
+        help="users of the closed loop (default: one per partner; many more only queue for "
+        "the app's database pool, whose acquire timeout answers 503)",
+    )
     parser.add_argument(
         "--app-processes",
         type=int,
