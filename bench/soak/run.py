@@ -271,6 +271,22 @@ class Sampler:
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
 
 
+async def drain(database: Database, timeout: float = 120.0) -> float:
+    """Wait until the worker has made every pending webhook delivery (what the seeding and the
+    capacity run queued), so the soak starts from an empty outbox; the seconds it took."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        session = database.session(transactional=False)
+        try:
+            pending, _ = await delivery_backlog(session)
+        finally:
+            await session.close()
+        if pending == 0:
+            break
+        await asyncio.sleep(0.5)
+    return time.monotonic() - began
+
+
 # -- locust ------------------------------------------------------------------------------------
 async def run_locust(
     *,
@@ -633,8 +649,12 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 f"{capacity['all']['errors']} errors)",
                 flush=True,
             )
-            await asyncio.sleep(5)  # let the worker drain the capacity run's webhooks
         assert rate is not None
+        sample_db = Database(database_url, min_size=0, max_size=1)
+        await sample_db.connect()
+        stack.push_async_callback(sample_db.close)
+        waited = await drain(sample_db)
+        print(f"outbox drained in {waited:.1f}s (seeding and capacity run's webhooks)", flush=True)
         print(
             f"\nsoak: {rate:.1f} req/s ({args.load_fraction:g} of capacity), {users} users, "
             f"{args.duration:g} s; sampling every {args.interval:g} s",
@@ -644,9 +664,6 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         groups["receiver"] = receiver.process.pid if receiver.process else 0
         if postmaster:
             groups["postgres"] = postmaster
-        sample_db = Database(database_url, min_size=0, max_size=1)
-        await sample_db.connect()
-        stack.push_async_callback(sample_db.close)
         soak_plan = await current_plan(database_url, credentials)
         started = time.time()
         sampler = Sampler(groups, {"postgres"}, sample_db, started)
@@ -679,7 +696,8 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
-        await sampler.sample()  # one after the load: the outbox drains
+        await sampler.sample()  # one right after the load
+        drained_after = await drain(sample_db)
         summary["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         requests = [r for r in read_latencies(path) if r.end >= started]
         steady = [r for r in requests if r.end >= started + args.warmup]
@@ -703,6 +721,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "lag_max_s": max(s["outbox_lag_s"] for s in sampler.rows),
             "lag_median_s": statistics.median(s["outbox_lag_s"] for s in sampler.rows),
             "pending_after_load": sampler.rows[-1]["outbox_pending"],
+            "drained_after_load_s": round(drained_after, 1),
         }
         with (out / "samples.csv").open("w", newline="") as fh:
             fields = list(dict.fromkeys(k for row in sampler.rows for k in row))
@@ -785,7 +804,8 @@ def report(summary: dict[str, Any]) -> str:
     lines.append(
         f"outbox: pending median {box['pending_median']}, max {box['pending_max']}; oldest due "
         f"median {box['lag_median_s']} s, max {box['lag_max_s']} s; "
-        f"{box['pending_after_load']} pending after the load"
+        f"{box['pending_after_load']} pending after the load (none after "
+        f"{box['drained_after_load_s']} s)"
     )
     lines.append("")
     for check in summary["verdict"]["checks"]:
