@@ -213,23 +213,24 @@ def _runqueue_wait(pid: int) -> float:
     return total / 1e9
 
 
-def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float] | None:
-    """(MB resident, CPU seconds, seconds waiting for a CPU) of ``pid`` and its descendants;
-    with ``pss`` the proportional
-    set size (shared pages split between the processes that map them: what PostgreSQL's
-    backends add up to without counting shared buffers once per backend); None once it is
-    gone."""
+def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float, float] | None:
+    """(MB resident or, with ``pss``, proportional; MB resident; CPU seconds; seconds waiting
+    for a CPU) of ``pid`` and its descendants, or None once it is gone. The proportional set
+    size splits shared pages between the processes that map them: PostgreSQL's backends add
+    up to it without counting the shared buffers each has touched once per backend."""
     tree = _tree(pid)
     if not tree:
         return None
-    total = cpu = wait = 0.0
+    total = rss = cpu = wait = 0.0
     for proc in tree:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            total += proc.memory_full_info().pss if pss else proc.memory_info().rss
+            info = proc.memory_full_info() if pss else proc.memory_info()
+            rss += info.rss
+            total += getattr(info, "pss", info.rss)
             times = proc.cpu_times()
             cpu += times.user + times.system
             wait += _runqueue_wait(proc.pid)
-    return total / 2**20, cpu, wait
+    return total / 2**20, rss / 2**20, cpu, wait
 
 
 _DELIVERED = Query("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
@@ -249,8 +250,10 @@ class Sampler:
             measured = await asyncio.to_thread(memory_of, pid, pss=label in self.pss)
             if measured is not None:
                 row[f"{label}_mb"] = round(measured[0], 1)
-                row[f"{label}_cpu_s"] = round(measured[1], 2)
-                row[f"{label}_runq_s"] = round(measured[2], 2)
+                if label in self.pss:  # the plain sum of RSS beside it, for comparison
+                    row[f"{label}_rss_mb"] = round(measured[1], 1)
+                row[f"{label}_cpu_s"] = round(measured[2], 2)
+                row[f"{label}_runq_s"] = round(measured[3], 2)
         session = self.database.session(transactional=False)
         try:
             pending, lag = await delivery_backlog(session)
