@@ -32,6 +32,7 @@ import contextlib
 import csv
 import itertools
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -288,6 +289,57 @@ async def drain(database: Database, timeout: float = 120.0) -> float:
             break
         await asyncio.sleep(0.5)
     return time.monotonic() - began
+
+
+_BUCKET = re.compile(r"^aftercare_http_request_duration_seconds_bucket\{(.*)\} (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+async def scrape(url: str) -> dict[tuple[str, str, float], float]:
+    """The app's latency histogram (``GET /metrics``): (method, route, bucket) -> count."""
+    status, _, body = await fetch(url + "/metrics", {})
+    if status != 200:
+        return {}
+    out = {}
+    for labels, n in _BUCKET.findall(body.decode(errors="replace")):
+        label = dict(_LABEL.findall(labels))
+        out[label["method"], label["route"], float(label["le"])] = float(n)
+    return out
+
+
+def server_side(
+    before: dict[tuple[str, str, float], float], after: dict[tuple[str, str, float], float]
+) -> dict[str, Any]:
+    """What the app itself measured over the soak, per route (from its middleware's first byte
+    to its last; the load tool's latency adds the network, uvicorn's parsing and the load
+    tool's own waits): requests, the share answered within 25 and 50 ms, and the bucket
+    bounds within which the p50 and the p99 lie (the histogram's resolution)."""
+    counts: dict[str, dict[float, float]] = defaultdict(dict)
+    for (method, route, le), n in after.items():
+        counts[f"{method} {route}"][le] = n - before.get((method, route, le), 0.0)
+    out = {}
+    for name, buckets in sorted(counts.items()):
+        total = buckets.get(float("inf"), 0.0)
+        if total <= 0 or route_is_probe(name):
+            continue
+        bounds = sorted(buckets)
+
+        def bound(q: float, bounds: list[float] = bounds, buckets: dict[float, float] = buckets,
+                  total: float = total) -> float:  # fmt: skip
+            return next(le for le in bounds if buckets[le] >= q * total)
+
+        out[name] = {
+            "requests": int(total),
+            "within_25ms": round(buckets.get(0.025, 0.0) / total, 4),
+            "within_50ms": round(buckets.get(0.05, 0.0) / total, 4),
+            "p50_at_most_s": bound(0.5),
+            "p99_at_most_s": bound(0.99),
+        }
+    return out
+
+
+def route_is_probe(name: str) -> bool:
+    return name.split(" ", 1)[1] in ("/metrics", "/readyz", "/healthz")
 
 
 # -- locust ------------------------------------------------------------------------------------
@@ -668,6 +720,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if postmaster:
             groups["postgres"] = postmaster
         soak_plan = await current_plan(database_url, credentials)
+        metrics_before = await scrape(url)
         started = time.time()
         sampler = Sampler(groups, {"postgres"}, sample_db, started)
         locust_task = asyncio.create_task(
@@ -699,6 +752,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             sampling.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sampling
+        summary["server_side"] = server_side(metrics_before, await scrape(url))
         await sampler.sample()  # one right after the load
         drained_after = await drain(sample_db)
         summary["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
@@ -803,6 +857,13 @@ def report(summary: dict[str, Any]) -> str:
         )
         + f"; load average {summary['meta']['load_average_at_end']} at the end"
     )
+    lines.append("server side (the app's /metrics histogram over the soak):")
+    for route, s in summary.get("server_side", {}).items():
+        lines.append(
+            f"  {route:<48} {s['requests']:>7}  within 25 ms {s['within_25ms']:.1%}, "
+            f"50 ms {s['within_50ms']:.1%}; p50 <= {s['p50_at_most_s'] * 1000:g} ms, "
+            f"p99 <= {s['p99_at_most_s'] * 1000:g} ms"
+        )
     box = summary["outbox"]
     lines.append(
         f"outbox: pending median {box['pending_median']}, max {box['pending_max']}; oldest due "
