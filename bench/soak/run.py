@@ -234,6 +234,44 @@ def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float, floa
     return total / 2**20, rss / 2**20, cpu, wait
 
 
+_ACTIVITY = """
+SELECT state, coalesce(wait_event_type || ':' || wait_event, 'running') AS waiting, count(*) AS n
+FROM pg_stat_activity
+WHERE datname = current_database() AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND state <> 'idle'
+GROUP BY 1, 2
+"""
+
+
+@dataclass
+class WaitSampler:
+    """What the database's client backends are doing, every ``interval`` seconds (from
+    ``pg_stat_activity``, leaving out idle ones): on average how many are active or idle in a
+    transaction, and on what they wait (a lock, the WAL flush of a commit, the client's next
+    statement: ``Client:ClientRead`` while the app works between two statements)."""
+
+    database_url: str
+    counts: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    samples: int = 0
+
+    async def run(self, interval: float = 0.1) -> None:
+        conn = await asyncpg.connect(asyncpg_dsn(self.database_url))
+        try:
+            while True:
+                for row in await conn.fetch(_ACTIVITY):
+                    self.counts[f"{row['state']} / {row['waiting']}"] += row["n"]
+                self.samples += 1
+                await asyncio.sleep(interval)
+        finally:
+            await conn.close()
+
+    def averages(self) -> dict[str, float]:
+        return {
+            key: round(n / max(1, self.samples), 3)
+            for key, n in sorted(self.counts.items(), key=lambda kv: -kv[1])
+        }
+
+
 _DELIVERED = Query("SELECT count(*) FROM webhook_deliveries WHERE status = 'succeeded'")
 
 
@@ -266,6 +304,14 @@ class Sampler:
         row["outbox_lag_s"] = round(lag, 3)
         row["deliveries_succeeded"] = int(delivered)
         row["load_1m"] = round(os.getloadavg()[0], 2)
+        machine = psutil.cpu_times()  # the whole machine's, every process of every user
+        row["machine_idle_s"] = round(machine.idle, 1)
+        row["machine_iowait_s"] = round(getattr(machine, "iowait", 0.0), 1)
+        # Linux's pressure stall information: seconds in which some runnable task (any user's)
+        # waited for a CPU; its rate is the share of time the machine's CPUs were contended.
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            some = Path("/proc/pressure/cpu").read_text().split("\n")[0]
+            row["machine_cpu_pressure_s"] = round(int(some.rsplit("total=", 1)[1]) / 1e6, 2)
         self.rows.append(row)
 
     async def run(self, interval: float) -> None:
@@ -518,6 +564,26 @@ def cpu_use(samples: Sequence[dict[str, Any]], labels: Sequence[str], requests: 
     return out
 
 
+def machine_use(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The whole machine over the soak (every process, ours and the neighbours'): idle and
+    I/O-wait cores, and the share of time some runnable task waited for a CPU."""
+    first, last = samples[0], samples[-1]
+    seconds = max(1e-9, last["t"] - first["t"])
+
+    def rate(key: str) -> float | None:
+        if key not in first or key not in last:
+            return None
+        return round(float(last[key] - first[key]) / seconds, 3)
+
+    return {
+        "cpus": os.cpu_count(),
+        "idle_cores": rate("machine_idle_s"),
+        "iowait_cores": rate("machine_iowait_s"),
+        "cpu_pressure_some": rate("machine_cpu_pressure_s"),
+        "load_1m_median": statistics.median(s["load_1m"] for s in samples),
+    }
+
+
 # -- the plot --------------------------------------------------------------------------------------
 def plot(
     path: Path, lines: list[dict[str, Any]], samples: list[dict[str, Any]], labels: Sequence[str]
@@ -746,12 +812,16 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         if locust_pid:
             sampler.groups["locust"] = locust_pid
         sampling = asyncio.create_task(sampler.run(args.interval))
+        waits = WaitSampler(database_url)
+        watching = asyncio.create_task(waits.run())
         try:
             path, started, ended, locust_code = await locust_task
         finally:
-            sampling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampling
+            for task in (sampling, watching):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        summary["database_backends"] = {"samples": waits.samples, "average": waits.averages()}
         summary["server_side"] = server_side(metrics_before, await scrape(url))
         await sampler.sample()  # one right after the load
         drained_after = await drain(sample_db)
@@ -772,6 +842,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         labels = list(sampler.groups)
         summary["memory"] = flatness(sampler.rows, labels, args.duration)
         summary["cpu"] = cpu_use(sampler.rows, labels, len(requests))
+        summary["machine"] = machine_use(sampler.rows)
         summary["outbox"] = {
             "pending_max": max(s["outbox_pending"] for s in sampler.rows),
             "pending_median": statistics.median(s["outbox_pending"] for s in sampler.rows),
@@ -857,6 +928,19 @@ def report(summary: dict[str, Any]) -> str:
         )
         + f"; load average {summary['meta']['load_average_at_end']} at the end"
     )
+    m = summary.get("machine", {})
+    lines.append(
+        f"machine (everyone's processes): {m.get('idle_cores')} of {m.get('cpus')} cores idle, "
+        f"{m.get('iowait_cores')} in I/O wait, some task waiting for a CPU "
+        f"{m.get('cpu_pressure_some')} of the time, load average median {m.get('load_1m_median')}"
+    )
+    backends = summary.get("database_backends", {})
+    lines.append(
+        f"database backends not idle, on average ({backends.get('samples')} samples of "
+        "pg_stat_activity, state / wait event):"
+    )
+    for key, n in list(backends.get("average", {}).items())[:8]:
+        lines.append(f"  {n:6.3f}  {key}")
     lines.append("server side (the app's /metrics histogram over the soak):")
     for route, s in summary.get("server_side", {}).items():
         lines.append(
