@@ -214,24 +214,27 @@ def _runqueue_wait(pid: int) -> float:
     return total / 1e9
 
 
-def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float, float] | None:
-    """(MB resident or, with ``pss``, proportional; MB resident; CPU seconds; seconds waiting
-    for a CPU) of ``pid`` and its descendants, or None once it is gone. The proportional set
-    size splits shared pages between the processes that map them: PostgreSQL's backends add
-    up to it without counting the shared buffers each has touched once per backend."""
+def memory_of(pid: int, *, pss: bool = False) -> tuple[float, float, float, float, float] | None:
+    """(MB resident or, with ``pss``, proportional; MB resident; MB unique to each process;
+    CPU seconds; seconds waiting for a CPU) of ``pid`` and its descendants, or None once it is
+    gone. The proportional set size splits shared pages between the processes that map them:
+    PostgreSQL's backends add up to it without counting the shared buffers each has touched
+    once per backend. The unique set size (with ``pss`` only) leaves shared pages out: for
+    PostgreSQL, its backends' private memory without the shared buffers filling up."""
     tree = _tree(pid)
     if not tree:
         return None
-    total = rss = cpu = wait = 0.0
+    total = rss = uss = cpu = wait = 0.0
     for proc in tree:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             info = proc.memory_full_info() if pss else proc.memory_info()
             rss += info.rss
             total += getattr(info, "pss", info.rss)
+            uss += getattr(info, "uss", 0.0)
             times = proc.cpu_times()
             cpu += times.user + times.system
             wait += _runqueue_wait(proc.pid)
-    return total / 2**20, rss / 2**20, cpu, wait
+    return total / 2**20, rss / 2**20, uss / 2**20, cpu, wait
 
 
 _ACTIVITY = """
@@ -289,10 +292,11 @@ class Sampler:
             measured = await asyncio.to_thread(memory_of, pid, pss=label in self.pss)
             if measured is not None:
                 row[f"{label}_mb"] = round(measured[0], 1)
-                if label in self.pss:  # the plain sum of RSS beside it, for comparison
+                if label in self.pss:  # the plain sum of RSS and the private memory beside it
                     row[f"{label}_rss_mb"] = round(measured[1], 1)
-                row[f"{label}_cpu_s"] = round(measured[2], 2)
-                row[f"{label}_runq_s"] = round(measured[3], 2)
+                    row[f"{label}_uss_mb"] = round(measured[2], 1)
+                row[f"{label}_cpu_s"] = round(measured[3], 2)
+                row[f"{label}_runq_s"] = round(measured[4], 2)
         session = self.database.session(transactional=False)
         try:
             pending, lag = await delivery_backlog(session)
@@ -573,7 +577,8 @@ def machine_use(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def rate(key: str) -> float | None:
         if key not in first or key not in last:
             return None
-        return round(float(last[key] - first[key]) / seconds, 3)
+        value: float = round(float(last[key] - first[key]) / seconds, 3)
+        return value
 
     return {
         "cpus": os.cpu_count(),
