@@ -86,14 +86,16 @@ _UPSERT = Query(
 
 # One row per case the caller may be entitled to see in `legal` (lead, or care team with legal
 # shared); the policy (consent, scopes) is then applied to each row in Python, so the page is one
-# statement whatever its size.
-_TESTIMONY_PAGE = Query(
-    f"""
+# statement whatever its size. One statement per shape (status filter, cursor), built from
+# constant fragments like `referrals.page_query`: no catch-all with a generic plan for all shapes.
+_LAST_CHANGE = "COALESCE(l.updated_at, c.created_at)"
+_TESTIMONY_STATUS = "COALESCE(l.testimony_status, 'not_started')"
+_TESTIMONY_HEAD = f"""
     SELECT c.id AS case_id, c.reference, c.lead_org_id,
-           COALESCE(l.testimony_status, 'not_started') AS testimony_status,
+           {_TESTIMONY_STATUS} AS testimony_status,
            COALESCE(l.protective_measures, '{{}}') AS protective_measures,
            l.next_session_at, l.next_hearing_at,
-           COALESCE(l.updated_at, c.created_at) AS last_change,
+           {_LAST_CHANGE} AS last_change,
            {POLICY_FACTS}
     FROM cases c
     JOIN organizations o ON o.id = $1
@@ -103,14 +105,34 @@ _TESTIMONY_PAGE = Query(
             UNION ALL
             SELECT case_id FROM case_members
             WHERE org_id = $1 AND left_at IS NULL AND 'legal' = ANY (categories))
-      AND ($2::text IS NULL OR COALESCE(l.testimony_status, 'not_started') = $2::text)
-      AND ($3::timestamptz IS NULL
-           OR (COALESCE(l.updated_at, c.created_at), c.id) > ($3::timestamptz, $4::uuid))
-    ORDER BY COALESCE(l.updated_at, c.created_at), c.id
-    LIMIT $5
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("org_id", "status", "after_ts", "after_id", "limit"),
-)
+"""  # noqa: S608 - constant text; every value is a bound parameter
+_testimony_pages: dict[tuple[bool, bool], Query] = {}
+
+
+def testimony_query(status: bool, after: bool) -> Query:
+    """The testimony-pull statement for this shape. Its parameters: ``org_id``, [``status``],
+    [``after_ts``, ``after_id``], ``limit``."""
+    key = (status, after)
+    query = _testimony_pages.get(key)
+    if query is not None:
+        return query
+    names = ["org_id"]
+    where = [_TESTIMONY_HEAD]
+    if status:
+        names.append("status")
+        where.append(f"{_TESTIMONY_STATUS} = ${len(names)}::text")
+    if after:
+        names += ["after_ts", "after_id"]
+        where.append(
+            f"({_LAST_CHANGE}, c.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        )
+    names.append("limit")
+    query = Query(
+        "\n      AND ".join(where) + f"\n    ORDER BY {_LAST_CHANGE}, c.id LIMIT ${len(names)}",
+        tuple(names),
+    )
+    _testimony_pages[key] = query
+    return query
 
 
 _GET_MANY = Query(
@@ -131,5 +153,20 @@ async def upsert(session: Session, **values: Any) -> LegalRecordRow | None:
     return LEGAL_RECORD_ROWS.one(await session.fetchrow(_UPSERT, values))
 
 
-async def testimony_page(session: Session, **params: Any) -> list[TestimonyStatusRow]:
-    return TESTIMONY_STATUS_ROWS.many(await session.fetch(_TESTIMONY_PAGE, params))
+async def testimony_page(
+    session: Session,
+    *,
+    org_id: UUID,
+    status: str | None,
+    after_ts: datetime | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[TestimonyStatusRow]:
+    after = after_ts is not None
+    query = testimony_query(status is not None, after)
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if status is not None:
+        params["status"] = status
+    if after:
+        params.update(after_ts=after_ts, after_id=after_id)
+    return TESTIMONY_STATUS_ROWS.many(await session.fetch(query, params))
