@@ -45,6 +45,8 @@ cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
 kek_cli = typer.Typer(help="The key-encryption key (KEK) of survivor data.", no_args_is_help=True)
 cli.add_typer(kek_cli, name="kek")
+demo_cli = typer.Typer(help="Fictional demo data (development only).", no_args_is_help=True)
+cli.add_typer(demo_cli, name="demo")
 
 
 def _print_json(value: Any) -> None:
@@ -449,6 +451,81 @@ def kek_rotate(
             "resealed": result.resealed,
             "webhook_secrets": result.webhook_secrets,
             "verified": result.verified,
+        }
+    )
+
+
+@demo_cli.command("seed")
+def demo_seed(
+    cases: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Fictional cases to create")
+    ] = 1000,
+    referrals_per_case: Annotated[
+        int, typer.Option(min=0, max=50, help="Referrals per case, in every status")
+    ] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Cases built and copied per batch")
+    ] = 1000,
+) -> None:
+    """Fill an empty database with a large fictional data set (development only).
+
+    Twenty fictional demo partners (credentials in <data_dir>/demo-credentials.json, as with
+    `serve --demo`) and CASES survivors with encrypted identities, consents, referrals in every
+    status, care-team memberships, legal records and events, copied in bulk in one transaction,
+    then ANALYZE. A database that already holds cases is refused and left as it is.
+    """
+    from app import demo_seed as bulk_seed
+    from app.domain.crypto import KekError
+
+    settings = _settings()
+    if not settings.is_development:
+        raise _fail("demo seed is for development only")
+    try:
+        wrapper = settings.key_wrapper()
+    except KekError as exc:
+        raise _fail(str(exc), 2) from None
+    url = _database_url(settings)
+    _migrate(url)
+    bar = _ProgressBar()
+
+    async def run() -> Any:
+        db = Database(url, min_size=0, max_size=2)
+        await db.connect()
+        try:
+            return await bulk_seed.seed(
+                db,
+                settings.data_dir,
+                wrapper,
+                cases=cases,
+                referrals_per_case=referrals_per_case,
+                batch_size=batch_size,
+                progress=bar,
+            )
+        finally:
+            await db.close()
+
+    try:
+        result = asyncio.run(run())
+    except bulk_seed.AlreadySeeded as exc:
+        bar.close()
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        bar.close()
+        if is_connection_error(exc):
+            raise _fail("database unavailable; nothing was seeded") from None
+        raise
+    bar.close()
+    _print_json(
+        {
+            "partners": len(result.partners),
+            "cases": result.cases,
+            "referrals": result.referrals,
+            "care_team_memberships": result.members,
+            "consents": result.consents,
+            "legal_records": result.legal_records,
+            "events": result.events,
+            "seconds": result.seconds,
+            "credentials": str(settings.data_dir / "demo-credentials.json"),
         }
     )
 
