@@ -223,6 +223,11 @@ cases = sa.Table(
     sa.CheckConstraint(_all_in("needs", SERVICE_KINDS), name="needs"),
 )
 sa.Index("ix_cases_lead_org_id_updated_at_id", cases.c.lead_org_id, cases.c.updated_at, cases.c.id)
+# Walks in page order across every case, for pages that mix the cases a partner leads with those
+# it serves on the care team of (the case list) or has no legal record yet (the testimony pull):
+# the walk stops at the page size, so its cost does not grow with the table (migration 0013).
+sa.Index("ix_cases_updated_at_id", cases.c.updated_at, cases.c.id)
+sa.Index("ix_cases_created_at_id", cases.c.created_at, cases.c.id)
 
 case_keys = sa.Table(
     "case_keys",

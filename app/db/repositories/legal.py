@@ -86,26 +86,33 @@ _UPSERT = Query(
 
 # One row per case the caller may be entitled to see in `legal` (lead, or care team with legal
 # shared); the policy (consent, scopes) is then applied to each row in Python, so the page is one
-# statement whatever its size. One statement per shape (status filter, cursor), built from
-# constant fragments like `referrals.page_query`: no catch-all with a generic plan for all shapes.
-_LAST_CHANGE = "COALESCE(l.updated_at, c.created_at)"
-_TESTIMONY_STATUS = "COALESCE(l.testimony_status, 'not_started')"
-_TESTIMONY_HEAD = f"""
-    SELECT c.id AS case_id, c.reference, c.lead_org_id,
-           {_TESTIMONY_STATUS} AS testimony_status,
-           COALESCE(l.protective_measures, '{{}}') AS protective_measures,
-           l.next_session_at, l.next_hearing_at,
-           {_LAST_CHANGE} AS last_change,
-           {POLICY_FACTS}
-    FROM cases c
-    JOIN organizations o ON o.id = $1
-    LEFT JOIN legal_records l ON l.case_id = c.id
-    WHERE c.id IN (
-            SELECT id FROM cases WHERE lead_org_id = $1
-            UNION ALL
-            SELECT case_id FROM case_members
-            WHERE org_id = $1 AND left_at IS NULL AND 'legal' = ANY (categories))
-"""  # noqa: S608 - constant text; every value is a bound parameter
+# statement whatever its size. The order is each case's last change: its legal record's
+# `updated_at`, or the case's `created_at` while it has none. No one index holds that order, so
+# the page merges two walks that each follow an index and stop at the page size: the legal
+# records by `updated_at` (ix_legal_records_updated_at) and the cases without one by `created_at`
+# (ix_cases_created_at_id), each keeping only what the caller may see. Their cost follows the
+# page, not the number of cases. One statement per shape (status filter, cursor), built from
+# constant fragments like `referrals.page_query` (no catch-all `$n IS NULL OR …`).
+_VISIBLE = """(c.lead_org_id = $1 OR EXISTS (
+            SELECT 1 FROM case_members m
+            WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
+              AND 'legal' = ANY (m.categories)))"""
+_WITH_RECORD = f"""
+        SELECT c.id AS case_id, c.reference, c.lead_org_id, l.testimony_status,
+               l.protective_measures, l.next_session_at, l.next_hearing_at,
+               l.updated_at AS last_change, {POLICY_FACTS}
+        FROM legal_records l
+        JOIN cases c ON c.id = l.case_id
+        JOIN organizations o ON o.id = $1
+        WHERE {_VISIBLE}"""  # noqa: S608 - constant text; every value is a bound parameter
+_WITHOUT_RECORD = f"""
+        SELECT c.id AS case_id, c.reference, c.lead_org_id, 'not_started' AS testimony_status,
+               '{{}}'::text[] AS protective_measures, NULL::timestamptz AS next_session_at,
+               NULL::timestamptz AS next_hearing_at, c.created_at AS last_change, {POLICY_FACTS}
+        FROM cases c
+        JOIN organizations o ON o.id = $1
+        WHERE NOT EXISTS (SELECT 1 FROM legal_records l WHERE l.case_id = c.id)
+          AND {_VISIBLE}"""  # noqa: S608 - constant text; every value is a bound parameter
 _testimony_pages: dict[tuple[bool, bool], Query] = {}
 
 
@@ -117,18 +124,27 @@ def testimony_query(status: bool, after: bool) -> Query:
     if query is not None:
         return query
     names = ["org_id"]
-    where = [_TESTIMONY_HEAD]
+    with_record, without_record = [_WITH_RECORD], [_WITHOUT_RECORD]
     if status:
         names.append("status")
-        where.append(f"{_TESTIMONY_STATUS} = ${len(names)}::text")
+        n = len(names)
+        with_record.append(f"l.testimony_status = ${n}::text")
+        # A case without a record reads as not started: that branch runs for that status only.
+        without_record.append(f"${n}::text = 'not_started'")
     if after:
         names += ["after_ts", "after_id"]
-        where.append(
-            f"({_LAST_CHANGE}, c.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
-        )
+        ts, id_ = len(names) - 1, len(names)
+        with_record.append(f"(l.updated_at, l.case_id) > (${ts}::timestamptz, ${id_}::uuid)")
+        without_record.append(f"(c.created_at, c.id) > (${ts}::timestamptz, ${id_}::uuid)")
     names.append("limit")
+    limit = f"${len(names)}"
     query = Query(
-        "\n      AND ".join(where) + f"\n    ORDER BY {_LAST_CHANGE}, c.id LIMIT ${len(names)}",
+        "SELECT * FROM (\n    ("  # noqa: S608 - constant fragments
+        + "\n          AND ".join(with_record)
+        + f"\n        ORDER BY l.updated_at, l.case_id LIMIT {limit})\n    UNION ALL\n    ("
+        + "\n          AND ".join(without_record)
+        + f"\n        ORDER BY c.created_at, c.id LIMIT {limit})\n) page"
+        + f"\nORDER BY last_change, case_id LIMIT {limit}",
         tuple(names),
     )
     _testimony_pages[key] = query

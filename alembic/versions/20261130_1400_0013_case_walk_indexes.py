@@ -1,0 +1,32 @@
+"""cases: indexes in page order across all cases
+
+The case list (lead and care team together) is ordered by `(updated_at, id)` and the testimony
+pull's cases without a legal record by `(created_at, id)`: with these indexes each first page
+walks the cases in order and stops at the page size, instead of sorting every case the partner
+may see (a cost that grew with the data set).
+
+Revision ID: 0013
+Revises: 0010
+Create Date: 2026-11-30 14:00:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0013"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index("ix_cases_updated_at_id", "cases", ["updated_at", "id"], unique=False)
+    op.create_index("ix_cases_created_at_id", "cases", ["created_at", "id"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index("ix_cases_created_at_id", table_name="cases")
+    op.drop_index("ix_cases_updated_at_id", table_name="cases")
