@@ -472,7 +472,7 @@ def demo_seed(
     Twenty fictional demo partners (credentials in <data_dir>/demo-credentials.json, as with
     `serve --demo`) and CASES survivors with encrypted identities, consents, referrals in every
     status, care-team memberships, legal records and events, copied in bulk in one transaction,
-    then ANALYZE. A database that already holds cases is refused and left as it is.
+    then VACUUM (ANALYZE). A database that already holds cases is refused and left as it is.
     """
     from app import demo_seed as bulk_seed
     from app.domain.crypto import KekError

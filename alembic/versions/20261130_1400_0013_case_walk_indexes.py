@@ -3,7 +3,8 @@
 The case list (lead and care team together) is ordered by `(updated_at, id)` and the testimony
 pull's cases without a legal record by `(created_at, id)`: with these indexes each first page
 walks the cases in order and stops at the page size, instead of sorting every case the partner
-may see (a cost that grew with the data set).
+may see (a cost that grew with the data set). Both include `lead_org_id`, so the walk past other
+partners' cases reads only the index.
 
 Revision ID: 0013
 Revises: 0010
@@ -23,8 +24,21 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_cases_updated_at_id", "cases", ["updated_at", "id"], unique=False)
-    op.create_index("ix_cases_created_at_id", "cases", ["created_at", "id"], unique=False)
+    # The lead is included so that a walk past other partners' cases reads only the index.
+    op.create_index(
+        "ix_cases_updated_at_id",
+        "cases",
+        ["updated_at", "id"],
+        unique=False,
+        postgresql_include=["lead_org_id"],
+    )
+    op.create_index(
+        "ix_cases_created_at_id",
+        "cases",
+        ["created_at", "id"],
+        unique=False,
+        postgresql_include=["lead_org_id"],
+    )
 
 
 def downgrade() -> None:

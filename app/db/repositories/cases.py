@@ -9,7 +9,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 CASE_COLUMNS = """
@@ -98,12 +98,18 @@ _LOAD_FOR = Query(
 # built from constant fragments and compiled once per process, like `referrals.page_query`. A
 # catch-all (`$n IS NULL OR …`) gets one generic plan for every shape, which cannot use the index
 # that suits the one at hand. Parameters: ``org_id`` ($1), then the filters given, then ``limit``.
+#
+# The lead's cases are read in order from ix_cases_lead_org_id_updated_at_id. No index orders the
+# cases of a care team by the case's `updated_at`, so those shapes walk ix_cases_updated_at_id in
+# page order and test each case's membership with one index probe, stopping at the page size:
+# the cost follows the page and the share of cases the caller serves, not the number of cases.
+# `OFFSET 0` keeps that test a per-row probe (PostgreSQL would otherwise be free to hash every
+# membership of the caller first, which grows with the data set).
 _MEMBER = (
     "EXISTS (SELECT 1 FROM case_members m"
-    " WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL)"
+    " WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL OFFSET 0)"
 )
 _ROLE = {
-    # The lead's cases: ix_cases_lead_org_id_updated_at_id, in order.
     "lead": "c.lead_org_id = $1",
     # The cases the caller serves on the care team of, without leading them.
     "care_team": f"c.lead_org_id <> $1 AND {_MEMBER}",
@@ -135,10 +141,14 @@ def list_query(role: str | None, status: bool, updated_since: bool, after: bool)
             f"(c.updated_at, c.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
         )
     names.append("limit")
+    # The walk reads only the index (ids, order, lead) up to the cap; the page's rows are then
+    # loaded by primary key, in walk order.
     query = Query(
-        f"SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM} WHERE "
-        + " AND ".join(where)
-        + f" ORDER BY c.updated_at, c.id LIMIT ${len(names)}",
+        f"SELECT {CASE_COLUMNS}, {POLICY_FACTS} FROM (SELECT c.id, c.updated_at FROM cases c"  # noqa: S608
+        " WHERE " + " AND ".join(where) + f" ORDER BY c.updated_at, c.id LIMIT {PAGE_CAP}) page"
+        " JOIN cases c ON c.id = page.id JOIN organizations o ON o.id = $1"
+        " LEFT JOIN case_keys k ON k.case_id = c.id"
+        f" ORDER BY page.updated_at, page.id LIMIT ${len(names)}",
         tuple(names),
     )
     _lists[key] = query
@@ -290,6 +300,8 @@ async def list_for(
     after_id: UUID | None,
     limit: int,
 ) -> list[CaseRow]:
+    if limit > PAGE_CAP:
+        raise ValueError(f"a page holds at most {PAGE_CAP} rows")
     after = after_ts is not None
     query = list_query(role, status is not None, updated_since is not None, after)
     params: dict[str, Any] = {"org_id": org_id, "limit": limit}
