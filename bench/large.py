@@ -2,10 +2,10 @@
 
 Builds two databases on the bench's PostgreSQL (embedded under ``bench/.data/``, or the server of
 ``AFTERCARE_DATABASE_URL``) with ``aftercare demo seed``'s code (``app.demo_seed``): a small one
-(10,000 cases, 100,000 referrals by default) and a large one (100,000 cases, 1,000,000
-referrals), the same twenty fictional partners and the same mix of statuses. Then, for four first pages a
-partner polls, it runs the app's exact statement for that request shape (the repositories'
-per-shape statements, with the parameters the app binds) on both:
+(10,000 cases, 100,000 referrals by default) and a large one (100,000 cases, 1,000,000 referrals),
+the same twenty fictional partners and the same mix of statuses. Then, for four first pages a
+partner polls, it runs the app's exact statement for that request shape (the repositories' per-
+shape statements, with the parameters the app binds) on both:
 
 - ``inbox``: ``GET /v1/referrals?direction=incoming&limit=50`` (``referrals.page_query``),
 - ``testimony``: ``GET /v1/legal/testimony?limit=50`` (``legal.testimony_query``), by a legal
@@ -14,13 +14,14 @@ per-shape statements, with the parameters the app binds) on both:
 - ``events``: ``GET /v1/events?limit=50`` (``events._PAGE``).
 
 Each statement is prepared and executed ten times first (so PostgreSQL's plan cache may move to
-its generic plan, as on the app's pooled connections), then ``EXPLAIN (ANALYZE, BUFFERS, TIMING OFF)`` of
-the prepared statement is run ``--executions`` times on each database, small and large
+its generic plan, as on the app's pooled connections), then ``EXPLAIN (ANALYZE, BUFFERS, TIMING
+OFF)`` of the prepared statement is run ``--executions`` times on each database, small and large
 interleaved; the cost is the median of planning + execution time as PostgreSQL reports it (the
-buffers touched and the statement's round trip from asyncpg are shown beside it). The plans (large set) and the ratios large/small are printed; the run fails (exit 1)
-when a ratio exceeds ``--max-ratio`` (1.2). The same four requests are then timed through the
-app in process (httpx ASGI transport; token verification, policy, audit row and JSON included),
-reported but not judged: they write an audit row each, whose commit time dominates and varies.
+buffers touched and the statement's round trip from asyncpg are shown beside it). The plans (large
+set) and the ratios large/small are printed; the run fails (exit 1) when a ratio exceeds ``--max-
+ratio`` (1.2). The same four requests are then timed through the app in process (httpx ASGI
+transport; token verification, policy, audit row and JSON included), reported but not judged: they
+write an audit row each, whose commit time dominates and varies.
 """
 
 from __future__ import annotations
