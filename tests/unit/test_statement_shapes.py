@@ -12,8 +12,9 @@ import re
 
 import pytest
 
-from app.db.query import Query
-from app.db.repositories import cases, followups, legal, referrals
+from app.db.query import PAGE_CAP, Query
+from app.db.repositories import cases, events, followups, legal, referrals
+from app.domain.pagination import MAX_LIMIT
 
 
 def _shapes() -> list[tuple[str, tuple[object, ...], Query]]:
@@ -85,3 +86,22 @@ def test_shapes_differ_and_bind_only_what_they_filter_on() -> None:
     assert legal.testimony_query(True, True).names == (
         "org_id", "status", "after_ts", "after_id", "limit",
     )  # fmt: skip
+
+
+def test_pages_are_read_under_the_constant_cap() -> None:
+    """Every first-page statement walks under `LIMIT PAGE_CAP` (so the cached generic plan is
+    costed for a page, whatever the size of the table) and applies the request's limit outside."""
+    assert PAGE_CAP == MAX_LIMIT + 1
+    statements = [
+        cases.list_query(None, False, False, False),
+        cases.list_query("care_team", True, True, True),
+        legal.testimony_query(False, False),
+        legal.testimony_query(True, True),
+        referrals.page_query("incoming", False, False),
+        referrals.page_query(None, True, True),
+        events._PAGE,
+        events._PAGE_OF_TYPES,
+    ]
+    for query in statements:
+        assert f"LIMIT {PAGE_CAP}" in query.sql
+        assert re.search(r"LIMIT \$\d+", query.sql)
