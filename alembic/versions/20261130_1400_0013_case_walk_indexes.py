@@ -1,10 +1,11 @@
-"""cases: indexes in page order across all cases
+"""first pages: indexes in page order across all cases, legal memberships
 
 The case list (lead and care team together) is ordered by `(updated_at, id)` and the testimony
 pull's cases without a legal record by `(created_at, id)`: with these indexes each first page
 walks the cases in order and stops at the page size, instead of sorting every case the partner
 may see (a cost that grew with the data set). Both include `lead_org_id`, so the walk past other
-partners' cases reads only the index.
+partners' cases reads only the index. A partial index of the active memberships that share
+`legal` is what the testimony pull tests each walked case against.
 
 Revision ID: 0013
 Revises: 0010
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
+
 from alembic import op
 
 revision: str = "0013"
@@ -24,7 +27,6 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    # The lead is included so that a walk past other partners' cases reads only the index.
     op.create_index(
         "ix_cases_updated_at_id",
         "cases",
@@ -39,8 +41,16 @@ def upgrade() -> None:
         unique=False,
         postgresql_include=["lead_org_id"],
     )
+    op.create_index(
+        "ix_case_members_legal_active",
+        "case_members",
+        ["case_id", "org_id"],
+        unique=False,
+        postgresql_where=sa.text("left_at IS NULL AND 'legal' = ANY (categories)"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_members_legal_active", table_name="case_members")
     op.drop_index("ix_cases_created_at_id", table_name="cases")
     op.drop_index("ix_cases_updated_at_id", table_name="cases")

@@ -280,6 +280,14 @@ sa.Index(
     case_members.c.case_id,
     postgresql_where=case_members.c.left_at.is_(None),
 )
+# Active memberships sharing `legal`: the testimony pull tests each case it walks against this
+# small index (a fraction of all memberships) without reading the table (migration 0013).
+sa.Index(
+    "ix_case_members_legal_active",
+    case_members.c.case_id,
+    case_members.c.org_id,
+    postgresql_where=sa.text("left_at IS NULL AND 'legal' = ANY (categories)"),
+)
 
 consents = sa.Table(
     "consents",
