@@ -11,8 +11,11 @@ Everything a partner reads is readable through the API: identity fields and free
 with a real per-case data key wrapped by the configured KEK, by the domain's own code
 (``app.domain.cases.encrypted_identity``, ``DataKey.encrypt_field``), and ``external_ref`` has its
 blind index. Rows are built in Python and streamed with binary ``COPY`` in batches, all in one
-transaction: an interrupted seed leaves nothing behind. A database that already holds cases is
-refused (nothing is written): seed a fresh database. Names, dates and contacts are invented;
+transaction: an interrupted seed leaves nothing behind. While it runs, that transaction is the
+oldest on the server, so change feeds served from the same PostgreSQL server show no newer event
+until it commits (the feed's visibility horizon): seed a server nobody else is using. A database
+that already holds cases is refused (nothing is written): seed a fresh database. The load ends
+with ``VACUUM (ANALYZE)`` of the seeded tables (statistics and the visibility map). Names, dates and contacts are invented;
 seeded with a fixed random seed so that two runs give the same shapes (not the same ids or keys).
 """
 
