@@ -15,8 +15,9 @@ transaction: an interrupted seed leaves nothing behind. While it runs, that tran
 oldest on the server, so change feeds served from the same PostgreSQL server show no newer event
 until it commits (the feed's visibility horizon): seed a server nobody else is using. A database
 that already holds cases is refused (nothing is written): seed a fresh database. The load ends
-with ``VACUUM (ANALYZE)`` of the seeded tables (statistics and the visibility map). Names, dates and contacts are invented;
-seeded with a fixed random seed so that two runs give the same shapes (not the same ids or keys).
+with ``VACUUM (ANALYZE)`` of the seeded tables (statistics and the visibility map). Names, dates
+and contacts are invented; a fixed random seed gives two runs the same shapes (not the same ids
+or keys).
 """
 
 from __future__ import annotations
