@@ -23,6 +23,7 @@ or keys).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import random
 import time
@@ -476,6 +477,7 @@ async def seed(
             builder.case(number + 1, batch)
         return batch
 
+    pending: asyncio.Task[Batch] | None = None
     try:
         done = 0
         if progress:
@@ -510,6 +512,9 @@ async def seed(
         if progress:
             progress("committing", 1, 1)
     except BaseException:
+        if pending is not None and not pending.done():  # let the batch being built finish
+            with contextlib.suppress(BaseException):
+                await pending
         await session.rollback()
         raise
     finally:
