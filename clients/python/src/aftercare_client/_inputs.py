@@ -137,6 +137,11 @@ class TestimonyIn(TypedDict, total=False):
     next_session_at: DateTimeLike | None
 
 
+# Not a test class, whatever pytest makes of a name starting with "Test" (a TypedDict's body
+# cannot say so itself).
+TestimonyIn.__test__ = False  # type: ignore[attr-defined]
+
+
 class ProsecutionIn(TypedDict, total=False):
     status: str
     next_hearing_at: DateTimeLike | None
