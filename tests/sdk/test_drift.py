@@ -5,7 +5,8 @@ operation ids or component names, which may be renamed without changing the wire
 - every path + method of the document is either covered by an SDK method or listed, with a
   reason, as deliberately not covered; and every covered one still exists;
 - every SDK method sending a JSON body takes exactly the body's fields as keywords (for a PATCH,
-  its ``**changes`` TypedDict);
+  its ``**changes`` TypedDict); every read exactly the query parameters (its iterator the same
+  without ``limit`` and ``cursor``);
 - every model's fields are exactly the properties of the schema the API answers with;
 - the sync client is the current translation of the async one (scripts/unasync.py).
 """
@@ -287,6 +288,25 @@ def test_request_bodies_match_the_sdk_keywords(key: str) -> None:
     assert keywords == fields, (
         f"{COVERED[key]}: SDK {sorted(keywords)} != document {sorted(fields)}"
     )
+
+
+def keyword_only(method: Any) -> set[str]:
+    parameters = inspect.signature(method).parameters.values()
+    return {p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+@pytest.mark.parametrize("key", sorted(k for k in COVERED if k.startswith("GET ")))
+def test_query_parameters_match_the_sdk_keywords(key: str) -> None:
+    """A read takes exactly the operation's query parameters; its iterator the same without
+    ``limit`` and ``cursor`` (it pages itself; the event stream keeps ``limit``, its page size)."""
+    query = {p["name"] for p in operation(key).get("parameters", []) if p["in"] == "query"}
+    method = sdk_method(AsyncAftercareClient, COVERED[key])
+    assert keyword_only(method) == query, COVERED[key]
+    iterator = ITERATORS.get(COVERED[key])
+    if iterator is not None:
+        kept = {"limit"} if iterator == "events.iter" else set()
+        expected = query - ({"limit", "cursor"} - kept)
+        assert keyword_only(sdk_method(AsyncAftercareClient, iterator)) == expected, iterator
 
 
 @pytest.mark.parametrize("model", [*MODELS, *NESTED], ids=lambda m: m.__name__)

@@ -157,12 +157,19 @@ async def test_placements_home_reviews_visits_and_overdue_visits(
         await hub.placements.visit(case.id, shelter.id, visited_at=NOW, summary="Fine")
 
 
-async def test_follow_ups_due_recorded_once_raising_the_risk(hub: AsyncAftercareClient) -> None:
+async def test_follow_ups_due_recorded_once_raising_the_risk(
+    hub: AsyncAftercareClient, recorder: Recorder
+) -> None:
     case = await hub.cases.create(external_ref="FU-1", survivor=SURVIVOR, risk_level="low")
     today = datetime.now(UTC).date()
     overdue = await hub.follow_ups.schedule(case.id, due_on=today - timedelta(days=3))
     later = await hub.follow_ups.schedule(case.id, due_on=(today + timedelta(days=30)).isoformat())
     assert overdue.outcome is None and isinstance(overdue.due_on, date)
+    keys = {
+        s.request_headers["idempotency-key"]
+        for s in recorder.paths("POST", f"/v1/cases/{case.id}/follow-ups")
+    }
+    assert len(keys) == 2  # a create: one key per call
 
     due = await hub.follow_ups.due()
     assert [(d.id, d.days_overdue) for d in due.items] == [(overdue.id, 3)]
