@@ -30,8 +30,10 @@ fields were bounded, or under larger settings, and error messages longer than es
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import partial
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -420,9 +422,9 @@ def _leaf_bytes(value: Any) -> int:
 class _Leaf:
     """How to complete a plain leaf field without graphql-core's per-field machinery: the field
     has no resolver of its own (Strawberry's attribute getter), no arguments and a scalar or
-    enum type, or a list of them."""
+    enum type, or a list of them. ``read`` takes the source and gives the field's value."""
 
-    resolve: Any
+    read: Callable[[Any], Any]
     leaf: GraphQLLeafType
     non_null: bool
     is_list: bool
@@ -433,6 +435,14 @@ def _plain_leaf(field: Any, field_details_list: Any) -> _Leaf | None:
     resolve = field.resolve
     if field.args or not getattr(resolve, "_is_default", False):
         return None
+    read: Callable[[Any], Any]
+    definition = (field.extensions or {}).get("strawberry-definition")
+    if definition is not None and definition.base_resolver is None and not definition.extensions:
+        # Strawberry's resolver for such a field is getattr(source, python_name) (its default
+        # resolver, which this schema keeps) behind two Python calls: read the attribute.
+        read = attrgetter(definition.python_name)
+    else:
+        read = partial(resolve, info=None)
     if any(details.node.directives or details.node.arguments for details in field_details_list):
         return None
     kind, non_null = field.type, False
@@ -445,7 +455,7 @@ def _plain_leaf(field: Any, field_details_list: Any) -> _Leaf | None:
             kind, items_non_null = kind.of_type, True
     if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
         return None
-    return _Leaf(resolve, kind, non_null, is_list, items_non_null)
+    return _Leaf(read, kind, non_null, is_list, items_non_null)
 
 
 # graphql-core coerces a field's arguments, defaults included, again for every object it resolves
@@ -518,7 +528,7 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
         def _complete_plain(self, leaf: _Leaf, source: Any) -> Any:
             """The completed value, or Undefined when the ordinary path must handle the field
             (a null where none is allowed, a value the type refuses: it reports the error)."""
-            value = leaf.resolve(source, None)
+            value = leaf.read(source)
             if value is None:
                 return Undefined if leaf.non_null else None
             complete = self.complete_leaf_value
