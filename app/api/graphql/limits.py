@@ -534,7 +534,9 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             complete = self.complete_leaf_value
             if not leaf.is_list:
                 return complete(leaf.leaf, value)
-            if leaf.items_non_null and any(v is None for v in value):
+            if not isinstance(value, list | tuple):
+                value = list(value)  # read once: it may be an iterator
+            if leaf.items_non_null and None in value:
                 return Undefined
             self.response_bytes += 2
             return [None if v is None else complete(leaf.leaf, v) for v in value]
