@@ -62,8 +62,8 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
             "AFTERCARE_ISSUER": ISSUER,
             "AFTERCARE_LOG_LEVEL": "WARNING",
             "AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-            "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": "2",
-            "AFTERCARE_WEBHOOK_LEASE_SECONDS": "10",
+            "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": "10",  # a loaded machine must not time one out
+            "AFTERCARE_WEBHOOK_LEASE_SECONDS": "30",
             "AFTERCARE_WEBHOOK_RETRY_SCHEDULE": "1,1",
             # the servers' metrics directory, given to the workers too
             "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
