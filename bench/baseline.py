@@ -160,7 +160,7 @@ _UNAUTHORIZED = Response(b'{"status":401}', status_code=401, media_type=_JSON)
 _NOT_FOUND = Response(b'{"status":404}', status_code=404, media_type=_JSON)
 _NOT_LEAD = Response(b'{"status":501}', status_code=501, media_type=_JSON)
 
-# The request id as RequestContextMiddleware chooses it (it goes into the audit row).
+# The request id as ApiMiddleware chooses it (it goes into the audit row).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Each category with the scope that reads it, in the order the app lists visible categories.
 _READ_SCOPES: tuple[tuple[str, str], ...] = tuple((str(c), read_scope_for(c)) for c in Category)
