@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
@@ -33,6 +37,7 @@ from app.api import (
 from app.api.context import AppContext
 from app.api.docs import docs_router
 from app.api.graphql.router import graphql_router
+from app.api.metrics import forget_process
 from app.api.middleware import ApiMiddleware
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
@@ -44,7 +49,7 @@ from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
 from app.settings import Settings
-from app.worker import Worker
+from app.worker import Worker, WorkerMetrics
 
 DESCRIPTION = """\
 The hub that partner NGOs, government shelters, legal advocates and medical providers share to
@@ -52,6 +57,12 @@ care for survivors of human trafficking. Authenticate with OAuth 2.0 client cred
 `/oauth/token`; every `/v1` call needs `Authorization: Bearer <token>`. Errors are
 `application/problem+json`.
 """
+
+# Set by `aftercare serve --workers N` for its server processes (app_from_env): the in-process
+# worker runs in the one process holding an exclusive lock on this file.
+WORKER_LOCK_ENV = "AFTERCARE_SERVE_WORKER_LOCK"
+WORKER_LOCK_RETRY_SECONDS = 1.0
+POOL_METRICS_SECONDS = 1.0  # several processes: how often each one writes its pool gauges
 
 
 class HubAPI(FastAPI):
@@ -101,9 +112,13 @@ def create_app(
     key_wrapper: KeyWrapper | None = None,
     configure_logs: bool = True,
     worker: bool = False,
+    worker_lock: Path | None = None,
 ) -> FastAPI:
     """The API. ``worker=True`` also runs one webhook/timed-jobs worker in this process (what
-    `aftercare serve` does in development; tests and production use separate workers)."""
+    `aftercare serve` does in development; tests and production use separate workers). With a
+    ``worker_lock`` file (several server processes), only the process that holds an exclusive
+    lock on it runs that worker; the others keep trying, so a replacement of the holder takes
+    over."""
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
@@ -150,14 +165,31 @@ def create_app(
         in_process: Worker | None = None
         running: asyncio.Task[None] | None = None
         if worker:
-            in_process = Worker(settings, ctx.database, ctx.key_wrapper)
-            running = asyncio.create_task(in_process.run(), name="in-process-worker")
+            in_process = Worker(
+                settings,
+                ctx.database,
+                ctx.key_wrapper,
+                metrics=WorkerMetrics(ctx.metrics.registry),
+            )
+            running = asyncio.create_task(
+                _run_worker(in_process, worker_lock), name="in-process-worker"
+            )
+        pool_metrics: asyncio.Task[None] | None = None
+        shared_metrics = ctx.metrics.multiprocess
+        if shared_metrics is not None:
+            # Only the scraped process reads its pool at scrape time: the others write theirs
+            # every second.
+            pool_metrics = asyncio.create_task(_write_pool_metrics(ctx), name="pool-metrics")
         try:
             yield
         finally:
             if in_process is not None and running is not None:
                 in_process.stop()  # attempts in flight finish first
                 await asyncio.gather(running, return_exceptions=True)
+            if pool_metrics is not None and shared_metrics is not None:
+                pool_metrics.cancel()
+                await asyncio.gather(pool_metrics, return_exceptions=True)
+                forget_process(os.getpid(), shared_metrics)
             await ctx.close()
             await ctx.rate_limits.close()
             if owns_database:
@@ -241,6 +273,41 @@ def create_app(
             max_age=600,
         )
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of each server process of `aftercare serve --workers N` (an import string for
+    uvicorn: ``uvicorn --factory app.main:app_from_env``): settings from the environment, and
+    the in-process worker only when ``AFTERCARE_SERVE_WORKER_LOCK`` names the lock file."""
+    lock = os.environ.get(WORKER_LOCK_ENV)
+    return create_app(worker=bool(lock), worker_lock=Path(lock) if lock else None)
+
+
+async def _run_worker(worker: Worker, lock: Path | None) -> None:
+    """Run ``worker``; with a ``lock`` file, once this process holds the lock."""
+    if lock is None:
+        await worker.run()
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while not worker.stopping:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another server process runs it
+                await worker.wait_stopping(WORKER_LOCK_RETRY_SECONDS)
+                continue
+            log.info("in_process_worker", pid=os.getpid())
+            await worker.run()
+            return
+    finally:
+        os.close(fd)  # releases the lock
+
+
+async def _write_pool_metrics(ctx: AppContext) -> None:
+    while True:
+        with contextlib.suppress(RuntimeError):  # not connected (yet, or any more)
+            ctx.metrics.set_pool(*ctx.db.pool_stats())
+        await asyncio.sleep(POOL_METRICS_SECONDS)
 
 
 def openapi_document(app: FastAPI) -> dict[str, object]:
