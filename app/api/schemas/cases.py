@@ -19,6 +19,7 @@ from app.api.schemas.common import (
     ResponseModel,
     ShortText,
     Timestamp,
+    ViewWith,
 )
 from app.domain.access import Role
 from app.domain.audit import AccessLogRow
@@ -405,24 +406,7 @@ class ConsentOut(ResponseModel):
 
     @classmethod
     def of(cls, consent: Consent, now: datetime) -> ConsentOut:
-        return cls(
-            id=consent.id,
-            case_id=consent.case_id,
-            status=consent.status(now),
-            granted_by=consent.granted_by,
-            recipient_org_id=consent.recipient_org_id,
-            recipient_kinds=consent.recipient_kinds,
-            categories=consent.categories,
-            purpose=consent.purpose,
-            obtained_at=consent.obtained_at,
-            expires_at=consent.expires_at,
-            evidence_ref=consent.evidence_ref,
-            revoked_at=consent.revoked_at,
-            revoke_reason=consent.revoke_reason,
-            created_at=consent.created_at,
-            updated_at=consent.updated_at,
-            version=consent.version,
-        )
+        return cls.model_validate(ViewWith(consent, status=consent.status(now)))
 
 
 class UpdateOut(ResponseModel):
@@ -439,18 +423,7 @@ class UpdateOut(ResponseModel):
 
     @classmethod
     def of(cls, update: TimelineUpdate) -> UpdateOut:
-        return cls(
-            id=update.id,
-            case_id=update.case_id,
-            author_org_id=update.author_org_id,
-            kind=update.kind,
-            category=update.category,
-            occurred_at=update.occurred_at,
-            summary=update.summary,
-            details=update.details,
-            supersedes=update.supersedes,
-            created_at=update.created_at,
-        )
+        return cls.model_validate(update)
 
 
 class AccessLogEntry(ResponseModel):
@@ -464,12 +437,4 @@ class AccessLogEntry(ResponseModel):
 
     @classmethod
     def of(cls, row: AccessLogRow) -> AccessLogEntry:
-        return cls(
-            occurred_at=row.occurred_at,
-            org_id=row.org_id,
-            org_name=row.org_name,
-            client_id=row.client_id,
-            action=row.action,
-            categories=row.categories,
-            request_id=row.request_id,
-        )
+        return cls.model_validate(row)
