@@ -291,6 +291,28 @@ class SurvivorOut(ResponseModel):
     estimated_birth_year: int | None = None
     contact: ContactOut | None = None
 
+    @staticmethod
+    def source(view: CaseView) -> dict[str, Any]:
+        """The fields the caller may see (`demographics`, `identity`), and only those."""
+        survivor: dict[str, Any] = {}
+        if (d := view.demographics) is not None:
+            survivor.update(
+                gender=d["gender"],
+                nationality=d["nationality"],
+                languages=d["languages"],
+                interpreter_needed=d["interpreter_needed"],
+            )
+        if (i := view.identity) is not None:
+            survivor.update(
+                given_name=i.given_name,
+                family_name=i.family_name,
+                aliases=i.aliases,
+                date_of_birth=i.date_of_birth,
+                estimated_birth_year=i.estimated_birth_year,
+                contact=i.contact or None,
+            )
+        return survivor
+
 
 class GuardianOut(ResponseModel):
     name: str | None = None
@@ -342,27 +364,11 @@ class CaseOut(ResponseModel):
         )
         if view.external_ref is not None:
             out.external_ref = view.external_ref
-        survivor: dict[str, Any] = {}
         if view.demographics is not None:
-            d = view.demographics
-            out.is_minor = d["is_minor"]
-            out.age_band = AgeBand(d["age_band"])
-            survivor.update(
-                gender=d["gender"],
-                nationality=d["nationality"],
-                languages=d["languages"],
-                interpreter_needed=d["interpreter_needed"],
-            )
+            out.is_minor = view.demographics["is_minor"]
+            out.age_band = AgeBand(view.demographics["age_band"])
         if view.identity is not None:
             i = view.identity
-            survivor.update(
-                given_name=i.given_name,
-                family_name=i.family_name,
-                aliases=i.aliases,
-                date_of_birth=i.date_of_birth,
-                estimated_birth_year=i.estimated_birth_year,
-                contact=ContactOut(**i.contact) if i.contact else None,
-            )
             g = i.guardian
             out.guardian = (
                 GuardianOut(
@@ -374,6 +380,7 @@ class CaseOut(ResponseModel):
                 else None
             )
             out.identity_erased = view.identity_erased
+        survivor = SurvivorOut.source(view)
         if survivor:
             out.survivor = SurvivorOut(**survivor)
         if view.exploitation is not None:

@@ -17,7 +17,7 @@ wrote.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -45,7 +45,6 @@ from app.api.graphql.types.enums import (
     CaseStatus,
     Category,
     ConsentStatus,
-    Gender,
     GoalStatus,
     ProsecutionStatus,
     ProtectiveMeasure,
@@ -59,7 +58,13 @@ from app.api.graphql.types.enums import (
 )
 from app.api.graphql.types.organization import Organization
 from app.api.graphql.types.projection import Projected, from_model
-from app.api.schemas.cases import ConsentOut, ExploitationOut, UpdateOut
+from app.api.schemas.cases import (
+    ConsentOut,
+    ContactOut,
+    ExploitationOut,
+    SurvivorOut,
+    UpdateOut,
+)
 from app.api.schemas.common import ViewWith
 from app.api.schemas.legal import DocumentOut, TestimonyRow
 from app.api.schemas.placements import PlacementOut
@@ -75,37 +80,23 @@ N = TypeVar("N")
 
 
 # -- the survivor ------------------------------------------------------------------------------
-@strawberry.type(description="How to reach someone (identity)")
-class Contact:
-    phone: str | None
-    email: str | None
-    address: str | None
-
+@from_model(ContactOut, description="How to reach someone (identity)")
+class Contact(Projected):
     @classmethod
-    def of(cls, contact: dict[str, Any] | None) -> Contact | None:
-        if not contact:
-            return None
-        return cls(
-            phone=contact.get("phone"), email=contact.get("email"), address=contact.get("address")
-        )
+    def of(cls, source: dict[str, Any]) -> Contact:
+        return super().of(dict.fromkeys(ContactOut.model_fields) | source)  # absent: null
 
 
-@strawberry.type(
+@from_model(
+    SurvivorOut,
     description="The survivor as far as you may see: `gender`, `nationality`, `languages` and "
     "`interpreterNeeded` need `demographics`; names, birth date and contact need `identity`. "
-    "A field you may not see is null."
+    "A field you may not see is null.",
 )
-class Survivor:
-    gender: Gender | None = None
-    nationality: str | None = None
-    languages: list[str] | None = None
-    interpreter_needed: bool | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    aliases: list[str] | None = None
-    date_of_birth: date | None = None
-    estimated_birth_year: int | None = None
-    contact: Contact | None = None
+class Survivor(Projected):
+    @classmethod
+    def of(cls, source: dict[str, Any]) -> Survivor:
+        return super().of(dict.fromkeys(SurvivorOut.model_fields) | source)  # not seen: null
 
 
 @strawberry.type(description="A minor's guardian (identity)")
@@ -121,7 +112,7 @@ class Guardian:
         return cls(
             name=guardian.get("name"),
             relationship=guardian.get("relationship"),
-            contact=Contact.of(guardian.get("contact")),
+            contact=Contact.of(c) if (c := guardian.get("contact")) else None,
         )
 
 
@@ -166,23 +157,8 @@ class Case:
 
     @strawberry.field(description="demographics and identity")
     def survivor(self) -> Survivor | None:
-        d, i = self.view.demographics, self.view.identity
-        if d is None and i is None:
-            return None
-        survivor = Survivor()
-        if d is not None:
-            survivor.gender = Gender(d["gender"]) if d["gender"] is not None else None
-            survivor.nationality = d["nationality"]
-            survivor.languages = d["languages"]
-            survivor.interpreter_needed = d["interpreter_needed"]
-        if i is not None:
-            survivor.given_name = i.given_name
-            survivor.family_name = i.family_name
-            survivor.aliases = i.aliases
-            survivor.date_of_birth = i.date_of_birth
-            survivor.estimated_birth_year = i.estimated_birth_year
-            survivor.contact = Contact.of(i.contact)
-        return survivor
+        survivor = SurvivorOut.source(self.view)
+        return Survivor.of(survivor) if survivor else None
 
     @strawberry.field(description="identity")
     def guardian(self) -> Guardian | None:
