@@ -208,7 +208,7 @@ async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_cha
     transactions at once, for the same organisation, each on a chain of its own, never wait
     for each other (a shared head would make this take eight times the hold)."""
     org = (await factory.partner()).org.id
-    writers = []
+    writers: list[tuple[Database, int]] = []
     for _ in range(8):
         writers.append(await chain_writer(database_url, avoid={c for _, c in writers}))
     hold = 0.2
@@ -781,7 +781,7 @@ async def _forge_next(conn: Any, org_id: uuid.UUID, chain: int) -> int:
         org_id,
         chain,
     )
-    seq = last["seq"] + 1
+    seq: int = last["seq"] + 1
     occurred_at = datetime.now(UTC)
     entry = canonical_entry(
         org_id=org_id,
