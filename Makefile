@@ -77,6 +77,7 @@ bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.graphql_vs_rest
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.audit_contention
 
 ## Webhook worker throughput, commit-to-receipt latency and feed long-poll wake-up (bench/README.md).
 bench-events: setup
