@@ -16,7 +16,9 @@ can, each append its own autocommit statement (what every audited ``GET`` does),
 A sampler on its own connection reads ``pg_stat_activity`` every ``--sample-ms`` (10 ms) and
 averages, over the bench's backends: how many wait on a lock (``wait_event_type = 'Lock'``, in
 practice ``transactionid``: waiting for the head row's previous updater to commit), how many of
-those on ``transactionid``/``tuple``, and how many wait on the WAL (``WALSync``/``WALWrite``).
+those on ``transactionid``/``tuple``, and how many are flushing the WAL or waiting for another
+backend's flush (IO ``WalSync``/``WalWrite`` or LWLock ``WALWrite``; PostgreSQL 17 renamed the IO
+events, so they are compared in lower case).
 Reported per variant: appends/s, p50/p99 append latency, those averages, the chains used, and
 whether every chain then verifies (``verify_chains``, every row accounted for).
 
@@ -75,7 +77,7 @@ _SAMPLE = """
     SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock,
            count(*) FILTER (WHERE wait_event_type = 'Lock'
                               AND wait_event IN ('transactionid', 'tuple')) AS row_lock,
-           count(*) FILTER (WHERE wait_event IN ('WALSync', 'WALWrite')) AS wal,
+           count(*) FILTER (WHERE lower(wait_event) IN ('walsync', 'walwrite')) AS wal,
            count(*) FILTER (WHERE state = 'active') AS active
     FROM pg_stat_activity
     WHERE application_name = $1 AND pid <> pg_backend_pid()
@@ -278,7 +280,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.variant = args.variant or list(VARIANTS)
     if args.connections < 1 or args.duration <= 0 or args.rounds < 1 or args.sample_ms <= 0:
         parser.error("--connections, --duration, --rounds and --sample-ms must be positive")
-    facts, results = asyncio.run(run(args))
+    try:
+        facts, results = asyncio.run(run(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_bytes(
         orjson.dumps(
