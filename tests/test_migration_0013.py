@@ -3,7 +3,7 @@
 The test database starts at revision 0010 (not the migrated template). Rows are appended with
 the statement the app ran then (one head per organisation), the upgrade adds the chain, and the
 old rows go on verifying, the chain continuing where it was on chain 0 and starting afresh on
-others. The downgrade refuses while rows outside chain 0 exist.
+others. The downgrade folds the chains back into one per organisation that the old code verifies.
 """
 
 from __future__ import annotations
@@ -16,13 +16,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from alembic.util.exc import CommandError
-from sqlalchemy.exc import DBAPIError
 
 from app.db.database import Database
 from app.db.migrations import downgrade, upgrade
 from app.db.repositories.audit import GENESIS
-from app.domain.audit import AuditTrail, canonical_entry, verify_chains
+from app.domain.audit import AuditTrail, canonical_entry, chain_hash, verify_chains
 from tests.conftest import with_database
 from tests.helpers import chain_writer
 
@@ -131,7 +129,48 @@ async def test_rows_before_0013_are_chain_0_and_verify(database_url: str) -> Non
         await zero.close()
         await other.close()
 
-    # Rows outside chain 0 cannot be folded back into one chain per organisation.
-    with pytest.raises((CommandError, DBAPIError)) as refused:
-        await asyncio.to_thread(downgrade, database_url, "0010")
-    assert "outside chain 0" in str(refused.value)
+    # The downgrade folds each organisation's chains into one, by time, re-hashed from genesis.
+    await asyncio.to_thread(downgrade, database_url, "0010")
+    conn = await asyncpg.connect(Database(database_url).dsn)
+    try:
+        for org in orgs:
+            rows = await conn.fetch("SELECT * FROM audit_log WHERE org_id = $1 ORDER BY seq", org)
+            previous = GENESIS
+            for number, row in enumerate(rows, start=1):
+                assert row["seq"] == number
+                previous = chain_hash(previous, number, _entry(row))
+                assert bytes(row["hash"]) == previous
+            head = await conn.fetchrow("SELECT seq, hash FROM audit_heads WHERE org_id = $1", org)
+            assert (head["seq"], bytes(head["hash"])) == (len(rows), previous)
+        counts = await conn.fetch(
+            "SELECT org_id, count(*) AS n FROM audit_log GROUP BY org_id ORDER BY org_id"
+        )
+        assert sorted(r["n"] for r in counts) == [3, 5]
+        merged = await conn.fetch(
+            "SELECT action FROM audit_log WHERE org_id = $1 ORDER BY seq", orgs[0]
+        )
+        assert [r["action"] for r in merged][:3] == ["case.create", "case.read", "case.update"]
+        # And the old append extends the merged chain.
+        await _old_append(conn, orgs[0], "case.read")
+    finally:
+        await conn.close()
+    await asyncio.to_thread(upgrade, database_url, "head")
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    try:
+        assert await _verify(db) == (2, 9, None)
+    finally:
+        await db.close()
+
+
+def _entry(row: asyncpg.Record) -> bytes:
+    return canonical_entry(
+        org_id=row["org_id"],
+        occurred_at=row["occurred_at"],
+        client_id=row["client_id"],
+        jti=row["jti"],
+        request_id=row["request_id"],
+        action=row["action"],
+        case_ids=row["case_ids"],
+        categories=row["categories"],
+    )

@@ -12,6 +12,7 @@ import pytest
 
 from app.db.database import Database
 from app.db.repositories import audit as audit_repo
+from app.domain.audit import ACCESS_LOG_LIST
 from app.domain.pagination import encode_cursor
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
 from tests.helpers import StatementCounter, assert_problem, chain_writer, consent, open_case
@@ -637,6 +638,12 @@ class TestAccessLog:
             "validation_error",
         )
         assert problem["errors"][0]["loc"] == ["query", "cursor"]
+        # A chain number beyond smallint is refused too, not a 500.
+        beyond = ACCESS_LOG_LIST.at(datetime.now(UTC), lead.org.id, 70_000, 1)
+        response = await client.get(
+            f"{CASES}/{case['id']}/access-log", params={"cursor": beyond}, headers=lead.headers
+        )
+        assert 400 <= response.status_code < 500, response.text
 
 
 async def test_replay_shows_only_what_the_caller_may_see_now(
@@ -712,8 +719,6 @@ async def test_list_rejects_naive_or_absurd_timestamps(
 
 
 async def test_crafted_cursors_are_422_never_500(client: httpx.AsyncClient, lead: Partner) -> None:
-    from app.domain.pagination import encode_cursor
-
     for cursor in (
         encode_cursor("cases", ("0001-01-01T00:00:00+14:00", uuid.uuid4())),
         encode_cursor("cases", ("2026-01-01T00:00:00", uuid.uuid4())),
