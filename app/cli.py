@@ -77,7 +77,9 @@ def _database_url(settings: Settings) -> str:
 
 def _in_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
     async def run() -> T:
-        db = Database(_database_url(settings), min_size=0, max_size=2)
+        db = Database(
+            _database_url(settings), min_size=0, max_size=2, audit_chains=settings.audit_chains
+        )
         await db.connect()
         session = db.session(transactional=True)
         try:
@@ -294,6 +296,7 @@ def worker_command(
             connect_timeout=settings.db_connect_timeout_seconds,
             acquire_timeout=settings.db_acquire_timeout_seconds,
             application_name="aftercare-worker",
+            audit_chains=settings.audit_chains,
         )
         await database.connect()
         worker = Worker(settings, database, key_wrapper, concurrency=concurrency, metrics=metrics)
@@ -594,6 +597,8 @@ def audit_verify(
             )
         except TokenRejected as exc:
             raise _fail(f"the anchor is not a valid signed anchor: {exc}", 1) from None
+        except ValueError as exc:
+            raise _fail(f"the anchor's heads are malformed: {exc}", 1) from None
         if checked.first_break is not None:
             _chain_broken(checked.first_break, {"anchored_heads": checked.heads})
         summary["anchored_heads"] = checked.heads
@@ -603,7 +608,8 @@ def audit_verify(
 
 def _chain_broken(broken: Any, extra: dict[str, Any]) -> None:
     sys.stderr.write(
-        f"audit chain broken: org_id={broken.org_id} seq={broken.seq}: {broken.reason}\n"
+        f"audit chain broken: org_id={broken.org_id} chain={broken.chain} seq={broken.seq}: "
+        f"{broken.reason}\n"
     )
     _print_json(
         {
@@ -611,6 +617,7 @@ def _chain_broken(broken: Any, extra: dict[str, Any]) -> None:
             **extra,
             "first_break": {
                 "org_id": str(broken.org_id),
+                "chain": broken.chain,
                 "seq": broken.seq,
                 "reason": broken.reason,
             },

@@ -101,6 +101,7 @@ def build_database(settings: Settings) -> Database:
         max_size=settings.db_pool_max_size,
         connect_timeout=settings.db_connect_timeout_seconds,
         acquire_timeout=settings.db_acquire_timeout_seconds,
+        audit_chains=settings.audit_chains,
     )
 
 

@@ -348,12 +348,14 @@ sa.Index(
     case_updates.c.id,
 )
 
-# Tamper-evident audit: one hash chain per acting organisation. `audit_heads` holds each chain's
-# latest (seq, hash); appending updates the head row, whose row lock serialises writers.
+# Tamper-evident audit: per acting organisation, up to 256 hash chains (`chain`, chosen per
+# database connection). `audit_heads` holds each chain's latest (seq, hash); appending updates the
+# head row, whose row lock serialises the writers of that chain.
 audit_log = sa.Table(
     "audit_log",
     metadata,
     sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("chain", sa.SmallInteger, primary_key=True, server_default=sa.text("0")),
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("hash", sa.LargeBinary, nullable=False),
     sa.Column("occurred_at", TIMESTAMPTZ, nullable=False),
@@ -370,6 +372,7 @@ audit_heads = sa.Table(
     "audit_heads",
     metadata,
     sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("chain", sa.SmallInteger, primary_key=True, server_default=sa.text("0")),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.LargeBinary, nullable=False),
 )
