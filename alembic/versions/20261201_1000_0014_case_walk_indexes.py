@@ -7,9 +7,9 @@ may see (a cost that grew with the data set). Both include `lead_org_id`, so the
 partners' cases reads only the index. A partial index of the active memberships that share
 `legal` is what the testimony pull tests each walked case against.
 
-Revision ID: 0013
-Revises: 0010
-Create Date: 2026-11-30 14:00:00.000000
+Revision ID: 0014
+Revises: 0013
+Create Date: 2026-12-01 10:00:00.000000
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 
 from alembic import op
 
-revision: str = "0013"
-down_revision: str | None = "0010"
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
