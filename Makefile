@@ -8,7 +8,7 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events soak clean lock
+.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events bench-audit bench-large soak clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself, and the Python SDK (clients/python, whose only dependency,
@@ -77,10 +77,20 @@ bench: setup
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.graphql_vs_rest
 	$(BIN)/python -m bench.events
+	$(BIN)/python -m bench.audit_contention
 
 ## Webhook worker throughput, commit-to-receipt latency and feed long-poll wake-up (bench/README.md).
 bench-events: setup
 	$(BIN)/python -m bench.events
+
+## One organisation's concurrent audit appends with 1 and 16 chains (bench/README.md).
+bench-audit: setup
+	$(BIN)/python -m bench.audit_contention
+
+## First-page cost on 100,000 cases / 1,000,000 referrals against 10,000 / 100,000, with the plans;
+## fails above 1.2x (bench/README.md). Takes minutes (seeding), so it is not part of `make bench`.
+bench-large: setup
+	$(BIN)/python -m bench.large
 
 ## GraphQL against REST for the same page of cases with their referrals (bench/README.md).
 bench-graphql: setup

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 from uuid import UUID
 
 import orjson
@@ -45,6 +47,8 @@ cli.add_typer(client_cli, name="client")
 cli.add_typer(keys_cli, name="keys")
 kek_cli = typer.Typer(help="The key-encryption key (KEK) of survivor data.", no_args_is_help=True)
 cli.add_typer(kek_cli, name="kek")
+demo_cli = typer.Typer(help="Fictional demo data (development only).", no_args_is_help=True)
+cli.add_typer(demo_cli, name="demo")
 
 
 def _print_json(value: Any) -> None:
@@ -75,7 +79,9 @@ def _database_url(settings: Settings) -> str:
 
 def _in_session(settings: Settings, work: Callable[[Session], Awaitable[T]]) -> T:
     async def run() -> T:
-        db = Database(_database_url(settings), min_size=0, max_size=2)
+        db = Database(
+            _database_url(settings), min_size=0, max_size=2, audit_chains=settings.audit_chains
+        )
         await db.connect()
         session = db.session(transactional=True)
         try:
@@ -108,15 +114,23 @@ def serve(
         bool | None,
         typer.Option(
             "--worker/--no-worker",
-            help="Also run one webhook/timed-jobs worker in this process "
+            help="Also run one webhook/timed-jobs worker (in one of the server processes) "
             "(default: yes in development, no in production)",
         ),
     ] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=64,
+            help="Server processes on the one port (each with its own database pool of up to "
+            "AFTERCARE_DB_POOL_MAX_SIZE connections)",
+        ),
+    ] = 1,
 ) -> None:
     """Apply migrations, then serve the API (in development with one in-process worker)."""
     import uvicorn
-
-    from app.main import create_app
 
     settings = _settings()
     if demo and not settings.is_development:
@@ -141,18 +155,88 @@ def serve(
         partners = asyncio.run(seed())
         sys.stdout.write(demo_data.banner(partners, settings.issuer) + "\n")
         sys.stdout.flush()
-    app = create_app(settings, worker=settings.is_development if worker is None else worker)
+    run_worker = settings.is_development if worker is None else worker
     # uvicorn re-raises SIGTERM after its graceful shutdown; turn that into a normal exit so the
-    # embedded PostgreSQL is stopped cleanly below instead of being orphaned.
+    # embedded PostgreSQL is stopped cleanly below instead of being orphaned. (With several
+    # processes uvicorn's supervisor takes SIGTERM over: it stops the server processes and
+    # returns.)
     signal.signal(signal.SIGTERM, _exit_on_signal)
+    metrics_dir: _MetricsDir | None = None
     try:
-        uvicorn.run(
-            app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
-        )
+        if workers == 1:
+            from app.main import create_app
+
+            metrics_dir = _metrics_dir(created=False)
+            app = create_app(settings, worker=run_worker)
+            uvicorn.run(
+                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+            )
+        else:
+            metrics_dir = _metrics_dir(created=True)
+            _prepare_processes(settings, url, metrics_dir, run_worker)
+            uvicorn.run(
+                "app.main:app_from_env",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,
+            )
     finally:
         from app.db.bootstrap import stop_embedded
 
         stop_embedded()
+        if metrics_dir is not None and metrics_dir.owned:
+            shutil.rmtree(metrics_dir.path, ignore_errors=True)
+
+
+class _MetricsDir(NamedTuple):
+    path: Path
+    owned: bool  # made by this command (removed when it exits), not the operator's
+
+
+def _metrics_dir(*, created: bool) -> _MetricsDir | None:
+    """prometheus_client's multiprocess directory: ``PROMETHEUS_MULTIPROC_DIR`` when set
+    (cleared of what processes no longer running left there), else a fresh one when
+    ``created`` (several server processes), else none (one process: its own registry)."""
+    from app.api.metrics import MULTIPROC_ENV, prune_dead_processes
+
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        prune_dead_processes(path)
+        return _MetricsDir(path, owned=False)
+    if not created:
+        return None
+    path = Path(tempfile.mkdtemp(prefix="aftercare-metrics-"))
+    os.environ[MULTIPROC_ENV] = str(path)  # before any server process imports prometheus_client
+    return _MetricsDir(path, owned=True)
+
+
+def _prepare_processes(
+    settings: Settings, url: str, metrics: _MetricsDir | None, run_worker: bool
+) -> None:
+    """What the server processes of ``serve --workers N`` (app.main.app_from_env) read from
+    the environment: what this command worked out, and nothing they would race to create."""
+    from app.domain.crypto import KekError
+    from app.main import WORKER_LOCK_ENV
+
+    # Development creates missing keys on first use: once, here, not in N processes at once.
+    KeyRing(settings.resolved_keys_dir, create=settings.is_development)
+    try:
+        settings.key_wrapper()
+    except KekError as exc:
+        raise _fail(str(exc), 2) from None
+    os.environ["AFTERCARE_ISSUER"] = settings.issuer
+    # The embedded PostgreSQL (started here, stopped here) is reached by its URL.
+    os.environ["AFTERCARE_DATABASE_URL"] = url
+    if run_worker and metrics is not None:
+        os.environ[WORKER_LOCK_ENV] = str(metrics.path / "in-process-worker.lock")
+    else:
+        os.environ.pop(WORKER_LOCK_ENV, None)
 
 
 @cli.command("worker")
@@ -165,12 +249,27 @@ def worker_command(
             help="Webhook attempts in flight at once (default AFTERCARE_WORKER_CONCURRENCY)",
         ),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve this worker's metrics (Prometheus text) on this port at --metrics-host",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Interface of --metrics-port (keep it private)")
+    ] = "127.0.0.1",
 ) -> None:
     """Deliver webhooks and run the timed jobs (expiries, overdue visits, retention) until
-    SIGTERM or SIGINT, which finish the attempts in flight and exit 0. Run as many as you like."""
+    SIGTERM or SIGINT, which finish the attempts in flight and exit 0. Run as many as you like.
+
+    Metrics: with PROMETHEUS_MULTIPROC_DIR (the servers' directory) the servers' /metrics
+    includes this worker's; --metrics-port serves them itself."""
+    from app.api.metrics import multiprocess_dir
     from app.domain.crypto import KekError
     from app.logging import configure_logging
-    from app.worker import Worker
+    from app.worker import Worker, WorkerMetrics
 
     settings = _settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -178,6 +277,17 @@ def worker_command(
         key_wrapper = settings.key_wrapper()
     except KekError as exc:
         raise _fail(str(exc), 2) from None
+    shared = multiprocess_dir()
+    if shared is not None:
+        shared.mkdir(parents=True, exist_ok=True)
+    metrics = WorkerMetrics()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        try:
+            start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry)
+        except OSError as exc:
+            raise _fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc}") from None
 
     async def run() -> None:
         # Claims, records and timed jobs: at most three statements at once.
@@ -188,9 +298,10 @@ def worker_command(
             connect_timeout=settings.db_connect_timeout_seconds,
             acquire_timeout=settings.db_acquire_timeout_seconds,
             application_name="aftercare-worker",
+            audit_chains=settings.audit_chains,
         )
         await database.connect()
-        worker = Worker(settings, database, key_wrapper, concurrency=concurrency)
+        worker = Worker(settings, database, key_wrapper, concurrency=concurrency, metrics=metrics)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
@@ -453,6 +564,81 @@ def kek_rotate(
     )
 
 
+@demo_cli.command("seed")
+def demo_seed(
+    cases: Annotated[
+        int, typer.Option(min=1, max=1_000_000, help="Fictional cases to create")
+    ] = 1000,
+    referrals_per_case: Annotated[
+        int, typer.Option(min=0, max=50, help="Referrals per case, in every status")
+    ] = 10,
+    batch_size: Annotated[
+        int, typer.Option(min=1, max=100_000, help="Cases built and copied per batch")
+    ] = 1000,
+) -> None:
+    """Fill an empty database with a large fictional data set (development only).
+
+    Twenty fictional demo partners (credentials in <data_dir>/demo-credentials.json, as with
+    `serve --demo`) and CASES survivors with encrypted identities, consents, referrals in every
+    status, care-team memberships, legal records and events, copied in bulk in one transaction,
+    then VACUUM (ANALYZE). A database that already holds cases is refused and left as it is.
+    """
+    from app import demo_seed as bulk_seed
+    from app.domain.crypto import KekError
+
+    settings = _settings()
+    if not settings.is_development:
+        raise _fail("demo seed is for development only")
+    try:
+        wrapper = settings.key_wrapper()
+    except KekError as exc:
+        raise _fail(str(exc), 2) from None
+    url = _database_url(settings)
+    _migrate(url)
+    bar = _ProgressBar()
+
+    async def run() -> Any:
+        db = Database(url, min_size=0, max_size=2)
+        await db.connect()
+        try:
+            return await bulk_seed.seed(
+                db,
+                settings.data_dir,
+                wrapper,
+                cases=cases,
+                referrals_per_case=referrals_per_case,
+                batch_size=batch_size,
+                progress=bar,
+            )
+        finally:
+            await db.close()
+
+    try:
+        result = asyncio.run(run())
+    except bulk_seed.AlreadySeeded as exc:
+        bar.close()
+        raise _fail(str(exc)) from None
+    except Exception as exc:
+        bar.close()
+        if is_connection_error(exc):
+            raise _fail("database unavailable; nothing was seeded") from None
+        raise
+    bar.close()
+    _print_json(
+        {
+            "partners": len(result.partners),
+            "cases": result.cases,
+            "referrals": result.referrals,
+            "care_team_memberships": result.members,
+            "consents": result.consents,
+            "legal_records": result.legal_records,
+            "events": result.events,
+            "seconds": result.seconds,
+            "credentials": str(settings.data_dir / "demo-credentials.json"),
+        }
+    )
+
+
 audit_cli = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 cli.add_typer(audit_cli, name="audit")
 
@@ -488,6 +674,8 @@ def audit_verify(
             )
         except TokenRejected as exc:
             raise _fail(f"the anchor is not a valid signed anchor: {exc}", 1) from None
+        except ValueError as exc:
+            raise _fail(f"the anchor's heads are malformed: {exc}", 1) from None
         if checked.first_break is not None:
             _chain_broken(checked.first_break, {"anchored_heads": checked.heads})
         summary["anchored_heads"] = checked.heads
@@ -497,7 +685,8 @@ def audit_verify(
 
 def _chain_broken(broken: Any, extra: dict[str, Any]) -> None:
     sys.stderr.write(
-        f"audit chain broken: org_id={broken.org_id} seq={broken.seq}: {broken.reason}\n"
+        f"audit chain broken: org_id={broken.org_id} chain={broken.chain} seq={broken.seq}: "
+        f"{broken.reason}\n"
     )
     _print_json(
         {
@@ -505,6 +694,7 @@ def _chain_broken(broken: Any, extra: dict[str, Any]) -> None:
             **extra,
             "first_break": {
                 "org_id": str(broken.org_id),
+                "chain": broken.chain,
                 "seq": broken.seq,
                 "reason": broken.reason,
             },

@@ -73,7 +73,41 @@ PARTNERS = (
 )
 
 
-async def seed(db: Database, data_dir: Path) -> list[dict[str, Any]]:
+K = OrganizationKind
+
+# Sixteen more fictional partners for the large demo data set (``aftercare demo seed``): with the
+# four above, twenty organisations of every kind that cases are led by and referred between.
+_MORE = (
+    ("lotus_path", "Lotus Path Safe House", K.NGO_SHELTER,
+     (S.SHELTER, S.BASIC_NEEDS, S.PROTECTION)),
+    ("northern_hills", "Northern Hills Shelter", K.GOVERNMENT_SHELTER, (S.SHELTER, S.MEDICAL)),
+    ("open_doors", "Open Doors Community Care", K.COMMUNITY_CARE,
+     (S.COMMUNITY_PLACEMENT, S.BASIC_NEEDS, S.FAMILY_TRACING)),
+    ("fair_counsel", "Fair Counsel Legal Clinic", K.LEGAL_PARTNER, (S.LEGAL, S.INTERPRETATION)),
+    ("mekong_health", "Mekong Health Outreach", K.MEDICAL_PROVIDER, (S.MEDICAL,)),
+    ("quiet_harbour", "Quiet Harbour Counselling", K.COUNSELING_PROVIDER, (S.COUNSELING,)),
+    ("bright_skills", "Bright Skills Training Centre", K.EDUCATION_TRAINING,
+     (S.EDUCATION, S.JOB_TRAINING)),
+    ("homeward", "Homeward Return Network", K.OTHER, (S.REPATRIATION, S.FAMILY_TRACING)),
+    ("river_bend", "River Bend Youth Home", K.NGO_SHELTER, (S.SHELTER, S.EDUCATION)),
+    ("coastal_rights", "Coastal Rights Advocates", K.LEGAL_PARTNER, (S.LEGAL, S.PROTECTION)),
+    ("valley_clinic", "Valley Family Clinic", K.MEDICAL_PROVIDER, (S.MEDICAL, S.COUNSELING)),
+    ("new_leaf", "New Leaf Livelihoods", K.EDUCATION_TRAINING, (S.JOB_TRAINING,)),
+    ("kindred", "Kindred Foster Network", K.COMMUNITY_CARE, (S.COMMUNITY_PLACEMENT,)),
+    ("city_recovery", "City Recovery Centre", K.GOVERNMENT_SHELTER,
+     (S.SHELTER, S.BASIC_NEEDS, S.MEDICAL)),
+    ("many_voices", "Many Voices Interpreters", K.OTHER, (S.INTERPRETATION,)),
+    ("safe_steps", "Safe Steps Counselling", K.COUNSELING_PROVIDER, (S.COUNSELING, S.PROTECTION)),
+)  # fmt: skip
+SEED_PARTNERS = PARTNERS + tuple(
+    DemoPartner(key, f"{name} (demo)", kind, services, ("th", "en"), True)
+    for key, name, kind, services in _MORE
+)
+
+
+async def seed(
+    db: Database, data_dir: Path, partners: tuple[DemoPartner, ...] = PARTNERS
+) -> list[dict[str, Any]]:
     """Create the demo partners once; return each with working client credentials."""
     path = data_dir / "demo-credentials.json"
     saved: dict[str, dict[str, Any]] = _load(path)
@@ -82,7 +116,7 @@ async def seed(db: Database, data_dir: Path) -> list[dict[str, Any]]:
     try:
         orgs = OrganizationService(session)
         clients = ClientService(session)
-        for partner in PARTNERS:
+        for partner in partners:
             entry = saved.get(partner.key)
             if entry and await client_repo.get(session, entry["client_id"]) is not None:
                 out.append(entry)

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.telemetry._asgi import ExceptionTelemetryMiddleware
+from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.types import ASGIApp
 
 from app import __version__
 from app.api import (
@@ -28,12 +37,8 @@ from app.api import (
 from app.api.context import AppContext
 from app.api.docs import docs_router
 from app.api.graphql.router import graphql_router
-from app.api.metrics import MetricsMiddleware
-from app.api.middleware import (
-    BodySizeLimitMiddleware,
-    HttpConventionsMiddleware,
-    RequestContextMiddleware,
-)
+from app.api.metrics import forget_process
+from app.api.middleware import ApiMiddleware
 from app.api.problems import install_problem_handlers, problem_responses
 from app.api.rate_limits import RateLimiter
 from app.api.telemetry import RedactingTracerProvider
@@ -44,7 +49,7 @@ from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.logging import configure_logging, log
 from app.settings import Settings
-from app.worker import Worker
+from app.worker import Worker, WorkerMetrics
 
 DESCRIPTION = """\
 The hub that partner NGOs, government shelters, legal advocates and medical providers share to
@@ -52,6 +57,41 @@ care for survivors of human trafficking. Authenticate with OAuth 2.0 client cred
 `/oauth/token`; every `/v1` call needs `Authorization: Bearer <token>`. Errors are
 `application/problem+json`.
 """
+
+# Set by `aftercare serve --workers N` for its server processes (app_from_env): the in-process
+# worker runs in the one process holding an exclusive lock on this file.
+WORKER_LOCK_ENV = "AFTERCARE_SERVE_WORKER_LOCK"
+WORKER_LOCK_RETRY_SECONDS = 1.0
+POOL_METRICS_SECONDS = 1.0  # several processes: how often each one writes its pool gauges
+
+
+class HubAPI(FastAPI):
+    """FastAPI with a shorter middleware stack around the routes.
+
+    FastAPI wraps every request in ServerErrorMiddleware, its exception-telemetry and body-limit
+    middleware, the user's middleware, ExceptionMiddleware and an AsyncExitStack (for uploaded
+    files and forms). Here: the user's middleware (``ApiMiddleware``, which is also the last word on
+    unexpected errors, and CORS when configured), the exception-telemetry layer only when
+    OpenTelemetry is on, ExceptionMiddleware (the problem+json handlers) and the
+    AsyncExitStack. ``ApiMiddleware`` limits bodies and answers unexpected errors; each layer
+    dropped is a call and an await less on every message of every request."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        handlers = {
+            key: value
+            for key, value in self.exception_handlers.items()
+            if key not in (500, Exception)
+        }
+        middleware = [
+            *self.user_middleware,
+            *([Middleware(ExceptionTelemetryMiddleware)] if self.state.telemetry else []),
+            Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
+            Middleware(AsyncExitStackMiddleware),  # FastAPI closes parsed forms with it
+        ]
+        app: ASGIApp = self.router
+        for cls, args, kwargs in reversed(middleware):
+            app = cls(app, *args, **kwargs)
+        return app
 
 
 def build_database(settings: Settings) -> Database:
@@ -61,6 +101,7 @@ def build_database(settings: Settings) -> Database:
         max_size=settings.db_pool_max_size,
         connect_timeout=settings.db_connect_timeout_seconds,
         acquire_timeout=settings.db_acquire_timeout_seconds,
+        audit_chains=settings.audit_chains,
     )
 
 
@@ -72,9 +113,13 @@ def create_app(
     key_wrapper: KeyWrapper | None = None,
     configure_logs: bool = True,
     worker: bool = False,
+    worker_lock: Path | None = None,
 ) -> FastAPI:
     """The API. ``worker=True`` also runs one webhook/timed-jobs worker in this process (what
-    `aftercare serve` does in development; tests and production use separate workers)."""
+    `aftercare serve` does in development; tests and production use separate workers). With a
+    ``worker_lock`` file (several server processes), only the process that holds an exclusive
+    lock on it runs that worker; the others keep trying, so a replacement of the holder takes
+    over."""
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
@@ -121,14 +166,31 @@ def create_app(
         in_process: Worker | None = None
         running: asyncio.Task[None] | None = None
         if worker:
-            in_process = Worker(settings, ctx.database, ctx.key_wrapper)
-            running = asyncio.create_task(in_process.run(), name="in-process-worker")
+            in_process = Worker(
+                settings,
+                ctx.database,
+                ctx.key_wrapper,
+                metrics=WorkerMetrics(ctx.metrics.registry),
+            )
+            running = asyncio.create_task(
+                _run_worker(in_process, worker_lock), name="in-process-worker"
+            )
+        pool_metrics: asyncio.Task[None] | None = None
+        shared_metrics = ctx.metrics.multiprocess
+        if shared_metrics is not None:
+            # Only the scraped process reads its pool at scrape time: the others write theirs
+            # every second.
+            pool_metrics = asyncio.create_task(_write_pool_metrics(ctx), name="pool-metrics")
         try:
             yield
         finally:
             if in_process is not None and running is not None:
                 in_process.stop()  # attempts in flight finish first
                 await asyncio.gather(running, return_exceptions=True)
+            if pool_metrics is not None and shared_metrics is not None:
+                pool_metrics.cancel()
+                await asyncio.gather(pool_metrics, return_exceptions=True)
+                forget_process(os.getpid(), shared_metrics)
             await ctx.close()
             await ctx.rate_limits.close()
             if owns_database:
@@ -136,7 +198,7 @@ def create_app(
                 ctx.database = None
 
     dev = settings.is_development
-    app = FastAPI(
+    app = HubAPI(
         title="Aftercare Exchange",
         version=__version__,
         description=DESCRIPTION,
@@ -160,6 +222,7 @@ def create_app(
         },
     )
     app.state.ctx = ctx
+    app.state.telemetry = settings.opentelemetry
     openapi.install(app)
     install_problem_handlers(app)
     app.include_router(health.router)
@@ -180,10 +243,7 @@ def create_app(
     app.include_router(graphql_router(settings))
     if dev:
         app.include_router(docs_router())
-    app.add_middleware(HttpConventionsMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
+    app.add_middleware(ApiMiddleware, max_bytes=settings.max_body_bytes, metrics=ctx.metrics)
     if settings.cors_origin_list:
         # Off unless origins are configured: partners' servers don't need CORS, and a browser
         # portal is an explicit decision of the operator.
@@ -214,6 +274,41 @@ def create_app(
             max_age=600,
         )
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of each server process of `aftercare serve --workers N` (an import string for
+    uvicorn: ``uvicorn --factory app.main:app_from_env``): settings from the environment, and
+    the in-process worker only when ``AFTERCARE_SERVE_WORKER_LOCK`` names the lock file."""
+    lock = os.environ.get(WORKER_LOCK_ENV)
+    return create_app(worker=bool(lock), worker_lock=Path(lock) if lock else None)
+
+
+async def _run_worker(worker: Worker, lock: Path | None) -> None:
+    """Run ``worker``; with a ``lock`` file, once this process holds the lock."""
+    if lock is None:
+        await worker.run()
+        return
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        while not worker.stopping:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another server process runs it
+                await worker.wait_stopping(WORKER_LOCK_RETRY_SECONDS)
+                continue
+            log.info("in_process_worker", pid=os.getpid())
+            await worker.run()
+            return
+    finally:
+        os.close(fd)  # releases the lock
+
+
+async def _write_pool_metrics(ctx: AppContext) -> None:
+    while True:
+        with contextlib.suppress(RuntimeError):  # not connected (yet, or any more)
+            ctx.metrics.set_pool(*ctx.db.pool_stats())
+        await asyncio.sleep(POOL_METRICS_SECONDS)
 
 
 def openapi_document(app: FastAPI) -> dict[str, object]:

@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    audit_chains: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Audit hash chains per organisation: each database connection appends to "
+        "chain pg_backend_pid() % N, so one partner's audited requests on different connections "
+        "do not wait for each other's commit",
+    )
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     graphql_max_cost: int = Field(
         default=100_000,

@@ -20,6 +20,11 @@ five minutes.
 
 Stopping (SIGTERM/SIGINT from the command, or the app's shutdown for the in-process worker):
 no more claims, the attempts in flight finish and are recorded, then :meth:`Worker.run` returns.
+
+Metrics (:class:`WorkerMetrics`): attempts by outcome, their duration, deliveries given up and
+subscriptions disabled. They reach Prometheus through the app's ``/metrics`` (the in-process
+worker shares the app's registry; a worker process given the servers' ``PROMETHEUS_MULTIPROC_DIR``
+writes into it) or through ``aftercare worker --metrics-port``.
 """
 
 from __future__ import annotations
@@ -31,17 +36,18 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 from uuid import UUID
 
 import certifi
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.db.database import Database, Session
 from app.db.notify import DELIVERIES_CHANNEL, Interest, Notifications
 from app.db.repositories.deliveries import AttemptRecord, ClaimedDelivery
 from app.domain import deliveries, timed_jobs
 from app.domain.crypto import KeyWrapper
-from app.domain.webhook_delivery import DeliveryResult, WebhookSender
+from app.domain.webhook_delivery import DeliveryResult, ErrorCode, WebhookSender
 from app.logging import log
 from app.settings import Settings
 
@@ -55,6 +61,47 @@ HOUSEKEEPING_SECONDS = 300.0
 RETRY_SECONDS = 1.0  # after a database error
 SENDER_CONNECTIONS = 2  # keep-alive connections per sender (one attempt at a time uses it)
 
+# Every value the outcome label may take: a 2xx, another status, or why no status came.
+ATTEMPT_OUTCOMES: tuple[str, ...] = ("delivered", "http_status", *get_args(ErrorCode))
+_ATTEMPT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class WorkerMetrics:
+    """Webhook attempt metrics of one worker; labels from fixed sets only (no URL, no id)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry(auto_describe=True)
+        self.attempts = Counter(
+            "aftercare_webhook_attempts",
+            "Webhook attempts made, by outcome: delivered (2xx), http_status (another status) "
+            "or why no status came (timeout, connection_error, dns_error, refused_address, ...)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "aftercare_webhook_attempt_duration_seconds",
+            "Time one webhook attempt took (resolving, connecting, sending, reading the status)",
+            buckets=_ATTEMPT_BUCKETS,
+            registry=self.registry,
+        )
+        self.failed = Counter(
+            "aftercare_webhook_deliveries_failed",
+            "Webhook deliveries given up after the last retry of the schedule",
+            registry=self.registry,
+        )
+        self.disabled = Counter(
+            "aftercare_webhook_subscriptions_disabled",
+            "Webhook subscriptions disabled after too many consecutive failed attempts",
+            registry=self.registry,
+        )
+        for outcome in ATTEMPT_OUTCOMES:  # every series from the start, at 0
+            self.attempts.labels(outcome)
+
+    def attempted(self, result: DeliveryResult) -> None:
+        outcome = "delivered" if result.ok else (result.error_code or "http_status")
+        self.attempts.labels(outcome).inc()
+        self.duration.observe(result.duration_ms / 1000)
+
 
 class Worker:
     def __init__(
@@ -65,8 +112,10 @@ class Worker:
         *,
         concurrency: int | None = None,
         jobs: bool = True,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or WorkerMetrics()
         self.database = database
         self.concurrency = concurrency or settings.worker_concurrency
         self.secrets = deliveries.SecretBox(key_wrapper)
@@ -89,6 +138,11 @@ class Worker:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    async def wait_stopping(self, timeout: float) -> None:  # noqa: ASYNC109
+        """Wait ``timeout`` seconds or until :meth:`stop`, whichever comes first."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout)
 
     # -- the loops -------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -190,6 +244,7 @@ class Worker:
                 result = await sender.deliver(claimed.url, body, headers)
             finally:
                 self._senders.put_nowait(sender)
+        self.metrics.attempted(result)
         record = deliveries.outcome(claimed, result, self.retry_delays)
         self._done.append((claimed.webhook_id, record))
         self._have_done.set()
@@ -224,6 +279,11 @@ class Worker:
                 await asyncio.sleep(RETRY_SECONDS)
                 continue
             self.delivered += recorded.attempts
+            given_up = sum(1 for _, r in batch if r.delivery_status == "failed")
+            if given_up:
+                self.metrics.failed.inc(given_up)
+            if recorded.disabled:
+                self.metrics.disabled.inc(len(recorded.disabled))
             for webhook_id in recorded.disabled:
                 log.info("webhook_disabled", webhook_id=str(webhook_id))
             if any(r.delivery_status == "pending" for _, r in batch):

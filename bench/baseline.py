@@ -5,7 +5,8 @@ this runtime: no FastAPI, no pydantic, no SQLAlchemy on the request path, no mid
 dependency injection and no logging. It runs the very SQL texts the app's repositories compile
 (imported from them, so they cannot drift) with the same parameters, on a pool built by the app's
 own :class:`~app.db.database.Database` (same ``server_settings``, orjson JSON codecs, cheap reset,
-sizes and timeouts, read from the same ``AFTERCARE_*`` variables as the app's settings).
+sizes, timeouts and audit chains per organisation, read from the same ``AFTERCARE_*`` variables as
+the app's settings).
 
 It does NOT verify the bearer token: it base64-decodes the payload for ``client_id``, ``org_id``,
 ``jti`` (and ``scope``). The app/baseline ratio therefore includes the app's RS256 verification (or,
@@ -146,7 +147,7 @@ _EXPECTED_NAMES = {
     "audit.append": (
         _AUDIT_APPEND,
         ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id",
-         "action", "case_ids", "categories"),
+         "action", "case_ids", "categories", "chains"),
     ),
 }  # fmt: skip
 for _name, (_query, _names) in _EXPECTED_NAMES.items():
@@ -160,7 +161,7 @@ _UNAUTHORIZED = Response(b'{"status":401}', status_code=401, media_type=_JSON)
 _NOT_FOUND = Response(b'{"status":404}', status_code=404, media_type=_JSON)
 _NOT_LEAD = Response(b'{"status":501}', status_code=501, media_type=_JSON)
 
-# The request id as RequestContextMiddleware chooses it (it goes into the audit row).
+# The request id as ApiMiddleware chooses it (it goes into the audit row).
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 # Each category with the scope that reads it, in the order the app lists visible categories.
 _READ_SCOPES: tuple[tuple[str, str], ...] = tuple((str(c), read_scope_for(c)) for c in Category)
@@ -180,6 +181,7 @@ def database_from_env(environ: Mapping[str, str] = os.environ) -> Database:
         max_size=int(environ.get("AFTERCARE_DB_POOL_MAX_SIZE", "10")),
         connect_timeout=float(environ.get("AFTERCARE_DB_CONNECT_TIMEOUT_SECONDS", "5.0")),
         acquire_timeout=float(environ.get("AFTERCARE_DB_ACQUIRE_TIMEOUT_SECONDS", "5.0")),
+        audit_chains=int(environ.get("AFTERCARE_AUDIT_CHAINS", "16")),
     )
 
 
@@ -192,6 +194,12 @@ def read_kek(environ: Mapping[str, str] = os.environ) -> AESGCM:
         else Path(environ.get("AFTERCARE_DATA_DIR", ".aftercare"), "keys")
     )
     return AESGCM(load_kek(environ.get("AFTERCARE_KEK"), directory.resolve(), create=False))
+
+
+def _chains(request: Request) -> int:
+    """The audit append's ``chains`` (AFTERCARE_AUDIT_CHAINS, as the app binds it)."""
+    chains: int = request.app.state.database.audit_chains
+    return chains
 
 
 def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
@@ -427,7 +435,7 @@ async def case_read(request: Request) -> Response:
         await conn.execute(
             AUDIT_APPEND_SQL,
             org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-            "case.read", [case_id], categories,
+            "case.read", [case_id], categories, _chains(request),
         )  # fmt: skip
     return Response(
         case_json(request.app.state.kek, row, visible),
@@ -581,7 +589,7 @@ async def referrals_list(request: Request) -> Response:
             await conn.execute(
                 AUDIT_APPEND_SQL,
                 org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-                _PREVIEW_ACTION, case_ids, _PREVIEW_CATEGORIES,
+                _PREVIEW_ACTION, case_ids, _PREVIEW_CATEGORIES, _chains(request),
             )  # fmt: skip
     return Response(
         orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z),
@@ -690,7 +698,7 @@ async def care_plan(request: Request) -> Response:
         await conn.execute(
             AUDIT_APPEND_SQL,
             org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-            "care_plan.read", [case_id], categories,
+            "care_plan.read", [case_id], categories, _chains(request),
         )  # fmt: skip
     aead = data_key(request.app.state.kek, case_id, case["wrapped_key"])
     body = {
@@ -845,7 +853,7 @@ async def _update_in_transaction(
     await conn.execute(
         AUDIT_APPEND_SQL,
         org_id, GENESIS, entry, audited_at, client_id, jti, request_id,
-        "update.create", [case_id], categories,
+        "update.create", [case_id], categories, _chains(request),
     )  # fmt: skip
     # The outbox: to every organisation that may see the case now and is entitled to the
     # category, never to the actor (Outbox.to_case), all in the one append.

@@ -169,15 +169,43 @@ async def run(args: argparse.Namespace) -> None:
             ],
         }
         app = create_app(settings)
+        names = args.scenario or NAMES
         print(f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14}")
         async with app.router.lifespan_context(app):
-            for name in args.scenario or NAMES:
+            for name in names:
                 ops = args.ops if name in ("org-me", "case-read") else max(4, args.ops // 10)
                 calls, cpu = await measure(app, scenarios[name], ops, args.reps, args.profile, name)
                 print(
                     f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f}",
                     flush=True,
                 )
+        if args.baseline:
+            await _baseline(settings, scenarios, [n for n in names if n in BASELINE], args)
+
+
+BASELINE = ("org-me", "case-read")
+
+
+async def _baseline(
+    settings: Settings, scenarios: dict[str, list[Call]], names: list[str], args: argparse.Namespace
+) -> None:
+    """The same calls into bench/baseline.py's bare Starlette + asyncpg app, in this process:
+    the app's CPU over the baseline's is the framework's share without a server or a socket."""
+    import os
+
+    from bench import baseline
+
+    os.environ["AFTERCARE_DATABASE_URL"] = str(settings.database_url)
+    os.environ["AFTERCARE_KEYS_DIR"] = str(settings.resolved_keys_dir)
+    app = baseline.create_app()
+    async with app.router.lifespan_context(app):
+        for name in names:
+            calls, cpu = await measure(app, scenarios[name], args.ops, args.reps, None, name)  # type: ignore[arg-type]
+            print(
+                f"{name + ' (baseline)':<10} {calls:>13.0f} {min(cpu):>11.3f} "
+                f"{statistics.median(cpu):>14.3f}",
+                flush=True,
+            )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -189,6 +217,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ops", type=int, default=400, help="requests per repetition (REST)")
     parser.add_argument("--reps", type=int, default=6, help="repetitions for the CPU time")
     parser.add_argument("--profile", type=Path, help="write <name>.prof files here")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also call bench/baseline.py's bare app in process (org-me, case-read)",
+    )
     return parser.parse_args(argv)
 
 

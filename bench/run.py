@@ -817,6 +817,7 @@ def server_env(settings: Settings) -> dict[str, str]:
             "AFTERCARE_ACCESS_TOKEN_TTL_SECONDS": str(settings.access_token_ttl_seconds),
             "AFTERCARE_DB_POOL_MIN_SIZE": str(settings.db_pool_min_size),
             "AFTERCARE_DB_POOL_MAX_SIZE": str(settings.db_pool_max_size),
+            "AFTERCARE_AUDIT_CHAINS": str(settings.audit_chains),
             "AFTERCARE_LOG_LEVEL": settings.log_level,
             # One bench client sends far more than a partner's 600/minute: the limiter still
             # runs (its cost is measured) but never refuses.

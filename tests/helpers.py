@@ -70,6 +70,25 @@ class StatementCounter:
         return len(self.statements)
 
 
+async def chain_writer(
+    database_url: str, *, avoid: set[int] | frozenset[int] = frozenset(), chain: int | None = None
+) -> tuple[Database, int]:
+    """A one-connection database whose audit appends land on a known chain: ``chain`` if given
+    and reachable from the connection's pid, else some chain other than 0 and those in ``avoid``
+    (the append picks ``pg_backend_pid() % audit_chains``; this chooses ``audit_chains``)."""
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    async with db.pool.acquire() as conn:
+        pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+    wanted = (lambda c: c == chain) if chain is not None else (lambda c: c not in {0, *avoid})
+    n = next((n for n in range(1, 257) if wanted(pid % n)), None)
+    if n is None:
+        await db.close()
+        raise AssertionError(f"no audit_chains puts pid {pid} on the chain wanted")
+    db.audit_chains = n
+    return db, pid % n
+
+
 async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:
     response = await client.post(CASES, json=case_body(**overrides), headers=lead.headers)
     assert response.status_code == 201, response.text

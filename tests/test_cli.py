@@ -135,6 +135,23 @@ def test_errors_exit_non_zero_with_a_message(
     assert message in err
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("serve", "--workers", "0"),
+        ("serve", "--workers", "65"),
+        ("worker", "--metrics-port", "0"),
+    ],
+)
+def test_process_options_are_checked_before_anything_starts(
+    env: dict[str, str], args: tuple[str, ...]
+) -> None:
+    code, out, err = run(*args)
+    assert code == 2
+    assert out == ""
+    assert "Invalid value for '--" in err
+
+
 def test_keys_rotate_list_retire(env: dict[str, str]) -> None:
     code, out, _ = run("keys", "rotate")
     first = orjson.loads(out)["active_kid"]

@@ -10,13 +10,13 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from app.api.conditional import IfMatch, etag, expected_version
+from app.api.conditional import IfMatch, expected_version
 from app.api.deps import CasesReadCtx, CasesWriteCtx
 from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response, view_response
+from app.api.responses import page_response, versioned_response, view_response
 from app.api.schemas.care_plan import (
     CarePlanOut,
     GoalIn,
@@ -66,7 +66,7 @@ async def record_goal_progress(
     case_id: UUID, goal_id: UUID, body: ProgressIn, ctx: CasesWriteCtx
 ) -> Response:
     goal = await CarePlanService(ctx).record_progress(case_id, goal_id, body.to_input())
-    return model_response(GoalOut.of(goal), headers={"ETag": etag(goal.version)})
+    return versioned_response(GoalOut.of(goal), goal.version)
 
 
 @router.get(
@@ -91,7 +91,7 @@ async def list_goals(
 @router.get("/v1/cases/{case_id}/goals/{goal_id}", response_model=GoalOut, summary="One goal")
 async def get_goal(case_id: UUID, goal_id: UUID, ctx: CasesReadCtx) -> Response:
     goal = await CarePlanService(ctx).get_goal(case_id, goal_id)
-    return model_response(GoalOut.of(goal), headers={"ETag": etag(goal.version)})
+    return versioned_response(GoalOut.of(goal), goal.version)
 
 
 # -- service records ------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ async def update_service(
     record = await CarePlanService(ctx).update_service(
         case_id, service_id, body.to_changes(), expected_version=version
     )
-    return model_response(ServiceOut.of(record), headers={"ETag": etag(record.version)})
+    return versioned_response(ServiceOut.of(record), record.version)
 
 
 @router.get(
@@ -159,7 +159,7 @@ async def list_services(
 )
 async def get_service(case_id: UUID, service_id: UUID, ctx: CasesReadCtx) -> Response:
     record = await CarePlanService(ctx).get_service(case_id, service_id)
-    return model_response(ServiceOut.of(record), headers={"ETag": etag(record.version)})
+    return versioned_response(ServiceOut.of(record), record.version)
 
 
 @router.get(

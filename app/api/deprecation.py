@@ -19,7 +19,7 @@ A retired **field** is marked ``Field(deprecated=True, description="… Sunset: 
 (``deprecated: true`` in its schema) and every operation that reads or writes it is declared
 with ``**retired(...)`` as well, so clients that use it hear about it from the headers.
 
-The headers are added by ``HttpConventionsMiddleware`` (which already edits every response's
+The headers are added by ``ApiMiddleware`` (which already edits every response's
 headers) from the ``Sunset`` the route's dependency leaves in the ASGI scope: nothing runs for
 routes that are not retired.
 """

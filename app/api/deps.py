@@ -127,7 +127,7 @@ async def authenticate(request: Request, session: Session, token: str | None) ->
 
 def add_response_headers(request: Request, headers: list[tuple[bytes, bytes]]) -> None:
     """Headers for whatever response this request ends with (success or problem); sent by
-    :class:`app.api.middleware.RequestContextMiddleware`."""
+    :class:`app.api.middleware.ApiMiddleware`."""
     request.scope.setdefault("state", {}).setdefault("response_headers", []).extend(headers)
 
 

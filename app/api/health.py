@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import orjson
 from fastapi import APIRouter
-from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
@@ -52,10 +51,7 @@ async def readyz(ctx: Context) -> Response:
 )
 async def metrics(ctx: Context) -> Response:
     m = ctx.metrics
-    size, idle, most = ctx.db.pool_stats()
-    m.pool.labels("busy").set(size - idle)
-    m.pool.labels("idle").set(idle)
-    m.pool.labels("max").set(most)
+    m.set_pool(*ctx.db.pool_stats())
     session = ctx.db.session(transactional=False)
     try:
         backlog = await delivery_backlog(session)
@@ -66,7 +62,7 @@ async def metrics(ctx: Context) -> Response:
     finally:
         await session.close()
     return Response(
-        generate_latest(m.registry),
+        m.exposition(),
         media_type=CONTENT_TYPE_LATEST,
         headers={"Cache-Control": "no-store"},
     )

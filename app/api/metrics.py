@@ -6,16 +6,27 @@ label comes from a bounded set — methods, route templates, status codes, a few
 no id and no survivor data can reach a label, and the number of series stays fixed.
 
 Each app has its own registry (tests build many apps in one process). Pool and backlog values
-are read when scraped. With several worker processes each process answers for itself; issue
-reports and docs/operations.md say how to aggregate.
+are read when scraped.
+
+Several processes (``aftercare serve --workers N``, or any server whose environment has
+``PROMETHEUS_MULTIPROC_DIR``): prometheus_client's multiprocess mode. Every process, the
+``aftercare worker`` processes given the same directory included, writes its values into files
+there, and ``/metrics`` answers for all of them (:meth:`Metrics.exposition`): counters and
+histograms summed, the pool per live process (a ``pid`` label), the backlog as last read.
+docs/operations.md, "Running several processes".
 """
 
 from __future__ import annotations
 
-import time
+import os
+from pathlib import Path
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+import psutil
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from starlette.types import Scope
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Latency buckets (seconds) around what partners see: most answers in milliseconds, long polls
@@ -23,8 +34,50 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+def multiprocess_dir() -> Path | None:
+    """The directory of prometheus_client's multiprocess mode, when this process is in it.
+
+    prometheus_client decides when it is first imported: the variable must be in the
+    environment before that (``aftercare serve --workers N`` sets it for its children)."""
+    value = os.environ.get(MULTIPROC_ENV)
+    return Path(value) if value else None
+
+
+def _pid_of(file: Path) -> int | None:
+    """The process a multiprocess file belongs to (``counter_123.db``, ``gauge_liveall_123.db``)."""
+    tail = file.stem.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def prune_dead_processes(directory: Path) -> int:
+    """Remove every file of processes that are no longer running (at start-up: the directory
+    then holds only what the live processes, e.g. running workers, wrote). Returns how many."""
+    removed = 0
+    for file in directory.glob("*.db"):
+        pid = _pid_of(file)
+        if pid is not None and not psutil.pid_exists(pid):
+            file.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def forget_dead_gauges(directory: Path) -> None:
+    """``mark_process_dead`` for every process whose live gauges are still there (a server
+    process that crashed, and was replaced, says nothing about itself)."""
+    for file in directory.glob("gauge_live*.db"):
+        pid = _pid_of(file)
+        if pid is not None and not psutil.pid_exists(pid):
+            forget_process(pid, directory)
+
+
+def forget_process(pid: int, directory: Path) -> None:
+    """Drop the live gauges of ``pid`` (a process that stops, or stopped)."""
+    mark_process_dead(pid, str(directory))  # type: ignore[no-untyped-call]
+
+
 class Metrics:
     def __init__(self) -> None:
+        self.multiprocess = multiprocess_dir()
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "aftercare_http_requests",
@@ -44,17 +97,36 @@ class Metrics:
             "Database pool connections of this process, by state (busy, idle, max)",
             ["state"],
             registry=self.registry,
+            # several processes: one series per live process (a pid label); sum by state
+            multiprocess_mode="liveall",
         )
         self.pending = Gauge(
             "aftercare_webhook_deliveries_pending",
             "Webhook deliveries not yet made or still to be retried (the outbox backlog)",
             registry=self.registry,
+            # the database's value, read by whichever process was scraped last
+            multiprocess_mode="mostrecent",
         )
         self.lag = Gauge(
             "aftercare_webhook_delivery_lag_seconds",
             "How long the oldest due webhook delivery has been waiting",
             registry=self.registry,
+            multiprocess_mode="mostrecent",
         )
+
+    def set_pool(self, size: int, idle: int, most: int) -> None:
+        self.pool.labels("busy").set(size - idle)
+        self.pool.labels("idle").set(idle)
+        self.pool.labels("max").set(most)
+
+    def exposition(self) -> bytes:
+        """The text format: this app's registry, or with several processes all of them."""
+        if self.multiprocess is None:
+            return generate_latest(self.registry)
+        forget_dead_gauges(self.multiprocess)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry, path=str(self.multiprocess))  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "OTHER"
@@ -68,31 +140,3 @@ def route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
-
-
-class MetricsMiddleware:
-    """Counts and times every HTTP request by route template and status."""
-
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        began = time.perf_counter()
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            self.metrics.observe(
-                scope["method"], route_template(scope), status, time.perf_counter() - began
-            )

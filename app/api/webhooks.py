@@ -19,7 +19,7 @@ from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response
+from app.api.responses import model_response, page_response, versioned_response
 from app.api.schemas.webhooks import (
     DeliveryAttemptOut,
     DeliveryOut,
@@ -89,7 +89,7 @@ async def list_webhooks(
 )
 async def get_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
     view = await WebhookService(ctx).get(webhook_id)
-    return model_response(WebhookOut.of(view), headers={"ETag": etag(view.version)})
+    return versioned_response(WebhookOut.of(view), view.version)
 
 
 @router.patch(
@@ -109,7 +109,7 @@ async def patch_webhook(
     view = await WebhookService(ctx, targets(app)).update(
         webhook_id, body.to_change(), expected_version=version
     )
-    return model_response(WebhookOut.of(view), headers={"ETag": etag(view.version)})
+    return versioned_response(WebhookOut.of(view), view.version)
 
 
 @router.delete(

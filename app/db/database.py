@@ -78,8 +78,14 @@ class Database:
         acquire_timeout: float = 5.0,
         statement_timeout_ms: int = 30_000,
         application_name: str = "aftercare",
+        audit_chains: int = 16,
     ) -> None:
+        if not 1 <= audit_chains <= 256:
+            raise ValueError("audit_chains must be 1 to 256")
         self.url = url
+        # Audit hash chains per organisation (AFTERCARE_AUDIT_CHAINS): a connection appends to
+        # chain pg_backend_pid() % audit_chains (app/db/repositories/audit.py).
+        self.audit_chains = audit_chains
         self.dsn = asyncpg_dsn(url)
         self._min_size = min_size
         self._max_size = max_size
@@ -195,6 +201,11 @@ class Session:
             self._begin_sql = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
         self._transactional = True
         await self.connection()
+
+    @property
+    def audit_chains(self) -> int:
+        """The database's ``audit_chains`` (bound by the audit append)."""
+        return self._db.audit_chains
 
     @property
     def in_transaction(self) -> bool:

@@ -54,10 +54,13 @@ def policy_facts(case: str = "c", *, org: str = "o", caller: str = "$1") -> str:
     """The SELECT-list fragment giving :data:`FIELDS` for the case ``case`` and the caller whose
     organisation id is the parameter ``caller`` and whose organisations row is joined as ``org``.
     Constant text: only aliases and a placeholder are interpolated, never a value."""
+    # `OFFSET 0` keeps the membership test a probe of ix_case_members_case_active per row:
+    # without it PostgreSQL may instead hash every active membership of the caller first (a
+    # "hashed SubPlan"), a cost that grows with the data set rather than with the page.
     return f"""
     CASE WHEN EXISTS (
         SELECT 1 FROM case_members m
-        WHERE m.case_id = {case}.id AND m.org_id = {caller} AND m.left_at IS NULL
+        WHERE m.case_id = {case}.id AND m.org_id = {caller} AND m.left_at IS NULL OFFSET 0
     ) THEN COALESCE((
         SELECT array_agg(DISTINCT cat) FROM case_members m CROSS JOIN unnest(m.categories) cat
         WHERE m.case_id = {case}.id AND m.org_id = {caller} AND m.left_at IS NULL

@@ -17,6 +17,16 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 _DIALECT = asyncpg_dialect.dialect()  # type: ignore[no-untyped-call]
 
+# The most rows a page statement ever returns: the largest page a client may ask for
+# (app.domain.pagination.MAX_LIMIT, 100) plus the one row that says whether there is a next page.
+# List statements walk their index under this constant `LIMIT` and apply the request's own
+# `LIMIT $n` outside it. With only `LIMIT $n`, PostgreSQL costs the cached generic plan as if
+# 10 % of the matching rows were fetched, which on a big table looks far dearer than a page, so it
+# keeps planning every execution afresh (custom plans) — a planning cost that grows with the
+# table; on a small table it caches the generic plan. Under the constant cap both plans are
+# costed for a page and the generic plan is cached whatever the size.
+PAGE_CAP = 101
+
 
 class Query:
     """A compiled statement: ``sql`` with ``$n`` placeholders and the order of its parameters."""

@@ -223,6 +223,22 @@ cases = sa.Table(
     sa.CheckConstraint(_all_in("needs", SERVICE_KINDS), name="needs"),
 )
 sa.Index("ix_cases_lead_org_id_updated_at_id", cases.c.lead_org_id, cases.c.updated_at, cases.c.id)
+# Walks in page order across every case, for pages that mix the cases a partner leads with those
+# it serves on the care team of (the case list) or has no legal record yet (the testimony pull):
+# the walk stops at the page size, so its cost does not grow with the table; the lead is in the
+# index, so walking past the cases of others reads no table row (migration 0014).
+sa.Index(
+    "ix_cases_updated_at_id",
+    cases.c.updated_at,
+    cases.c.id,
+    postgresql_include=["lead_org_id"],
+)
+sa.Index(
+    "ix_cases_created_at_id",
+    cases.c.created_at,
+    cases.c.id,
+    postgresql_include=["lead_org_id"],
+)
 
 case_keys = sa.Table(
     "case_keys",
@@ -263,6 +279,14 @@ sa.Index(
     case_members.c.org_id,
     case_members.c.case_id,
     postgresql_where=case_members.c.left_at.is_(None),
+)
+# Active memberships sharing `legal`: the testimony pull tests each case it walks against this
+# small index (a fraction of all memberships) without reading the table (migration 0014).
+sa.Index(
+    "ix_case_members_legal_active",
+    case_members.c.case_id,
+    case_members.c.org_id,
+    postgresql_where=sa.text("left_at IS NULL AND 'legal' = ANY (categories)"),
 )
 
 consents = sa.Table(
@@ -348,12 +372,14 @@ sa.Index(
     case_updates.c.id,
 )
 
-# Tamper-evident audit: one hash chain per acting organisation. `audit_heads` holds each chain's
-# latest (seq, hash); appending updates the head row, whose row lock serialises writers.
+# Tamper-evident audit: per acting organisation, up to 256 hash chains (`chain`, chosen per
+# database connection). `audit_heads` holds each chain's latest (seq, hash); appending updates the
+# head row, whose row lock serialises the writers of that chain.
 audit_log = sa.Table(
     "audit_log",
     metadata,
     sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("chain", sa.SmallInteger, primary_key=True, server_default=sa.text("0")),
     sa.Column("seq", sa.BigInteger, primary_key=True),
     sa.Column("hash", sa.LargeBinary, nullable=False),
     sa.Column("occurred_at", TIMESTAMPTZ, nullable=False),
@@ -370,6 +396,7 @@ audit_heads = sa.Table(
     "audit_heads",
     metadata,
     sa.Column("org_id", sa.Uuid, primary_key=True),
+    sa.Column("chain", sa.SmallInteger, primary_key=True, server_default=sa.text("0")),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.LargeBinary, nullable=False),
 )

@@ -1,10 +1,13 @@
 """Tamper-evident audit of every read and write of survivor data.
 
 Each audit row records who (organisation, client, token ``jti``), what (action, categories) and
-which cases, with the request id — never survivor data. Rows form one hash chain per acting
-organisation: ``hash_n = sha256(hash_{n-1} || seq_n || entry_n)`` where ``entry`` is the canonical
-JSON of the row's fields. Rows are appended in the same transaction as the access they record,
-so an access that fails leaves no trace and a trace never lacks its access.
+which cases, with the request id — never survivor data. An acting organisation's rows form
+several hash chains (``chain`` 0..255, one per database connection modulo
+``AFTERCARE_AUDIT_CHAINS``): ``hash_n = sha256(hash_{n-1} || seq_n || entry_n)`` where ``entry``
+is the canonical JSON of the row's fields and ``hash_0`` is the chain's genesis
+(:func:`~app.db.repositories.audit.chain_genesis`). Rows are appended in the same transaction as
+the access they record, so an access that fails leaves no trace and a trace never lacks its
+access.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
+from typing import Any
 from uuid import UUID
 
 import orjson
@@ -29,8 +33,12 @@ from app.domain.vocabulary import Category
 # the author of timeline entries.
 HUB_CLIENT_ID = "aftercare-hub"
 ACCESS_LOG = "access-log"
+# Newest first by (occurred_at, org_id, chain, seq): the primary key makes the order total. A
+# cursor issued before there were several chains has one value fewer and is refused (422).
 ACCESS_LOG_LIST = KeysetList(
-    ACCESS_LOG, ("occurred_at", "org_id", "seq"), (datetime.fromisoformat, UUID, int)
+    ACCESS_LOG,
+    ("occurred_at", "org_id", "chain", "seq"),
+    (datetime.fromisoformat, UUID, int, int),
 )
 
 
@@ -138,7 +146,7 @@ class AuditTrail:
         rows = await repo.access_log(
             self.session,
             case_id,
-            **ACCESS_LOG_LIST.bind(before, "before_at", "before_org", "before_seq"),
+            **ACCESS_LOG_LIST.bind(before, "before_at", "before_org", "before_chain", "before_seq"),
             limit=limit + 1,
         )
         return ACCESS_LOG_LIST.page(rows, limit)
@@ -147,6 +155,7 @@ class AuditTrail:
 @dataclass(frozen=True, slots=True)
 class ChainBreak:
     org_id: UUID
+    chain: int
     seq: int
     reason: str
 
@@ -162,63 +171,87 @@ class VerifyResult:
         return self.first_break is None
 
 
+def _entry_of(row: repo.ChainRow) -> bytes:
+    return canonical_entry(
+        org_id=row.org_id,
+        occurred_at=row.occurred_at,
+        client_id=row.client_id,
+        jti=row.jti,
+        request_id=row.request_id,
+        action=row.action,
+        case_ids=row.case_ids,
+        categories=row.categories,
+    )
+
+
+def _chain_end(
+    chain: tuple[UUID, int], last_seq: int, last_hash: bytes, head: tuple[int, bytes] | None
+) -> ChainBreak | None:
+    """How a chain's last row disagrees with its ``audit_heads`` entry, if it does."""
+    org_id, number = chain
+    if head is None:
+        return ChainBreak(org_id, number, last_seq, "chain has no recorded head")
+    head_seq, head_hash = head
+    if last_seq < head_seq:
+        return ChainBreak(org_id, number, last_seq, "chain ends before its recorded head")
+    if last_seq > head_seq:
+        return ChainBreak(org_id, number, head_seq + 1, "chain runs past its recorded head")
+    if last_hash != head_hash:
+        return ChainBreak(org_id, number, last_seq, "last row is not the recorded head")
+    return None
+
+
 async def verify_chains(session: Session) -> VerifyResult:
-    """Recompute every chain; report the first row that does not follow from its predecessor.
+    """Recompute every chain of every organisation; report the first row that does not follow
+    from its predecessor, or the first chain whose end is not its recorded head.
 
     Heads and rows are read in one snapshot, so appends running meanwhile cannot look like a
-    break."""
+    break. ``chains`` counts the (organisation, chain) pairs that hold rows."""
     await session.begin(snapshot=True)
-    heads = {r.org_id: (r.seq, bytes(r.hash)) for r in await repo.heads(session)}
+    heads = {(r.org_id, r.chain): (r.seq, bytes(r.hash)) for r in await repo.heads(session)}
     rows = 0
-    org: UUID | None = None
+    current: tuple[UUID, int] | None = None
     previous, expected_seq = repo.GENESIS, 1
-    seen: set[UUID] = set()
-
-    def finished(chain_org: UUID | None, last_seq: int, last_hash: bytes) -> ChainBreak | None:
-        if chain_org is None:
-            return None
-        head = heads.get(chain_org)
-        if head is None or head != (last_seq, last_hash):
-            return ChainBreak(chain_org, last_seq, "chain ends before its recorded head")
-        return None
+    seen: set[tuple[UUID, int]] = set()
 
     async for row in repo.iterate_chain(session):
         rows += 1
-        if row.org_id != org:
-            broken = finished(org, expected_seq - 1, previous)
-            if broken:
-                return VerifyResult(len(seen), rows, broken)
-            org = row.org_id
-            seen.add(org)
-            previous, expected_seq = repo.GENESIS, 1
+        key = (row.org_id, row.chain)
+        if key != current:
+            if current is not None:
+                broken = _chain_end(current, expected_seq - 1, previous, heads.get(current))
+                if broken:
+                    return VerifyResult(len(seen), rows, broken)
+            current = key
+            seen.add(key)
+            previous, expected_seq = repo.chain_genesis(row.chain), 1
         if row.seq != expected_seq:
             return VerifyResult(
                 len(seen),
                 rows,
-                ChainBreak(row.org_id, row.seq, f"expected seq {expected_seq}"),
+                ChainBreak(row.org_id, row.chain, row.seq, f"expected seq {expected_seq}"),
             )
-        entry = canonical_entry(
-            org_id=row.org_id,
-            occurred_at=row.occurred_at,
-            client_id=row.client_id,
-            jti=row.jti,
-            request_id=row.request_id,
-            action=row.action,
-            case_ids=row.case_ids,
-            categories=row.categories,
-        )
-        digest = chain_hash(previous, row.seq, entry)
+        digest = chain_hash(previous, row.seq, _entry_of(row))
         if digest != bytes(row.hash):
             return VerifyResult(
-                len(seen), rows, ChainBreak(row.org_id, row.seq, "hash does not match")
+                len(seen),
+                rows,
+                ChainBreak(row.org_id, row.chain, row.seq, "hash does not match"),
             )
         previous, expected_seq = digest, expected_seq + 1
-    broken = finished(org, expected_seq - 1, previous)
-    if broken is None:
-        missing = sorted(set(heads) - seen)
-        if missing:
-            broken = ChainBreak(missing[0], heads[missing[0]][0], "chain rows are missing")
-    return VerifyResult(len(seen), rows, broken)
+    if current is not None:
+        broken = _chain_end(current, expected_seq - 1, previous, heads.get(current))
+        if broken:
+            return VerifyResult(len(seen), rows, broken)
+    missing = sorted(set(heads) - seen)
+    if missing:
+        org_id, number = missing[0]
+        return VerifyResult(
+            len(seen),
+            rows,
+            ChainBreak(org_id, number, heads[missing[0]][0], "chain rows are missing"),
+        )
+    return VerifyResult(len(seen), rows, None)
 
 
 # -- anchors: the chain heads, signed, to keep outside the database ------------------------------
@@ -226,16 +259,17 @@ ANCHOR_TYPE = "aftercare-audit-anchor+jwt"
 
 
 async def anchor(session: Session, key: jwt.SigningKey, issuer: str) -> str:
-    """Every chain's head (organisation, seq, hash) at this moment, signed with the hub's current
-    signing key. Kept outside the database (printed by ``aftercare audit anchor``), it proves
-    later that no row up to those heads was changed, removed or rewritten with its successors,
-    which a chain alone cannot prove against someone who can rewrite the whole chain."""
+    """Every chain's head ``[organisation, chain, seq, hash]`` at this moment, signed with the
+    hub's current signing key. Kept outside the database (printed by ``aftercare audit
+    anchor``), it proves later that no row up to those heads was changed, removed or rewritten
+    with its successors, which a chain alone cannot prove against someone who can rewrite the
+    whole chain."""
     await session.begin(snapshot=True)
     heads = await repo.heads(session)
     claims = {
         "iss": issuer,
         "iat": int(datetime.now(UTC).timestamp()),
-        "heads": [[str(h.org_id), h.seq, bytes(h.hash).hex()] for h in heads],
+        "heads": [[str(h.org_id), h.chain, h.seq, bytes(h.hash).hex()] for h in heads],
     }
     return jwt.encode_document(claims, key, ANCHOR_TYPE)
 
@@ -257,19 +291,43 @@ async def check_anchor(
     """Check a signed anchor against the database: each anchored row must still exist with the
     anchored hash. Together with :func:`verify_chains` (every row follows from the one before)
     this shows nothing before the anchor was altered, even by rewriting whole chains. Raises
-    :class:`jwt.TokenRejected` when the anchor's signature does not verify."""
+    :class:`jwt.TokenRejected` when the anchor's signature does not verify, ``ValueError`` when
+    a head is not ``[org, chain, seq, hash]`` (or, in anchors made before there were several
+    chains, ``[org, seq, hash]``: chain 0)."""
     claims = jwt.decode_document(token, find_key=find_key, typ=ANCHOR_TYPE)
-    heads = [(UUID(org), int(seq), bytes.fromhex(digest)) for org, seq, digest in claims["heads"]]
-    found = await repo.hashes_at(session, [(org, seq) for org, seq, _ in heads])
+    heads = [_anchored_head(head) for head in claims["heads"]]
+    found = await repo.hashes_at(session, [(org, chain, seq) for org, chain, seq, _ in heads])
     anchored_at = datetime.fromtimestamp(int(claims["iat"]), UTC)
-    for org, seq, digest in sorted(heads):
-        current = found.get((org, seq))
+    for org, chain, seq, digest in sorted(heads):
+        current = found.get((org, chain, seq))
         if current is None:
             return AnchorCheck(
-                anchored_at, len(heads), ChainBreak(org, seq, "anchored row missing")
+                anchored_at, len(heads), ChainBreak(org, chain, seq, "anchored row missing")
             )
         if current != digest:
             return AnchorCheck(
-                anchored_at, len(heads), ChainBreak(org, seq, "anchored row rewritten")
+                anchored_at, len(heads), ChainBreak(org, chain, seq, "anchored row rewritten")
             )
     return AnchorCheck(anchored_at, len(heads), None)
+
+
+def _anchored_head(head: Any) -> tuple[UUID, int, int, bytes]:
+    try:
+        return _parse_head(head)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(f"malformed anchored head: {exc}") from None
+
+
+def _parse_head(head: Any) -> tuple[UUID, int, int, bytes]:
+    if not isinstance(head, list):
+        raise ValueError("an anchored head is not a list")
+    if len(head) == 3:  # anchored before there were several chains per organisation
+        org, seq, digest = head
+        chain = 0
+    elif len(head) == 4:
+        org, chain, seq, digest = head
+    else:
+        raise ValueError("an anchored head has neither 3 nor 4 values")
+    if type(chain) is not int or not 0 <= chain < repo.MAX_CHAINS or type(seq) is not int:
+        raise ValueError("an anchored head's chain or seq is not a valid integer")
+    return UUID(org), chain, seq, bytes.fromhex(digest)

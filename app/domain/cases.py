@@ -188,7 +188,7 @@ def derive_age(identity: Identity, intake_day: date) -> tuple[bool, str]:
     return age.is_minor(years), str(age.age_band(years))
 
 
-def _encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | None]:
+def encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | None]:
     dob = identity.date_of_birth.isoformat() if identity.date_of_birth else None
     return {
         "given_name_enc": key.encrypt_json("given_name", identity.given_name),
@@ -399,7 +399,7 @@ class CaseService:
             identified_country=data.identified_country,
             needs=data.needs,
             risk_level=data.risk_level,
-            **_encrypted_identity(key, data.identity),
+            **encrypted_identity(key, data.identity),
         )
         if inserted is None:  # a concurrent intake won the (lead, external_ref) race
             existing = await repo.find_by_external_ref(
@@ -460,7 +460,7 @@ class CaseService:
             ref_enc = self.text(row).seal("cases", case_id, "external_ref", changes["external_ref"])
         key = self.text(row).key
         if key is not None:
-            encrypted = _encrypted_identity(key, identity)
+            encrypted = encrypted_identity(key, identity)
         else:
             encrypted = {f"{c}_enc": None for c in IDENTITY_COLUMNS}
         fields = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import subprocess
 import urllib.parse
@@ -13,13 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import cli
 from app.db.database import Database
+from app.db.repositories.audit import chain_genesis
+from app.domain import jwt
+from app.domain.audit import ANCHOR_TYPE, AuditTrail, canonical_entry, chain_hash
+from app.domain.keys import KeyRing
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
-from tests.helpers import consent, open_case
+from tests.helpers import chain_writer, consent, open_case
 
 
 def pg_dump(dsn: str) -> str:
@@ -106,23 +112,42 @@ def _verify() -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
+async def _chains_of(database: Database, org_id: uuid.UUID) -> dict[int, list[int]]:
+    """Each chain of an organisation with its rows' seqs, in order."""
+    async with database.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT chain, seq FROM audit_log WHERE org_id = $1 ORDER BY chain, seq", org_id
+        )
+    chains: dict[int, list[int]] = {}
+    for r in rows:
+        chains.setdefault(r["chain"], []).append(r["seq"])
+    return chains
+
+
 async def test_audit_verify_passes_then_names_the_edited_row(
     client: httpx.AsyncClient, factory: Factory, database: Database, cli_env: None
 ) -> None:
     lead = await factory.partner()
     member = await factory.partner()
     await _activity(client, lead, member, database)
+    chains = sum(
+        [len(await _chains_of(database, p.org.id)) for p in (lead, member)],
+    )
     code, out, _ = await asyncio.to_thread(_verify)
     assert code == 0, out
-    assert '"ok":true' in out and '"chains":2' in out
+    assert '"ok":true' in out and f'"chains":{chains}' in out
+    chain = min(await _chains_of(database, member.org.id))
     async with database.pool.acquire() as conn:
         await conn.execute(
-            "UPDATE audit_log SET categories = '{identity}' WHERE org_id = $1 AND seq = 2",
+            "UPDATE audit_log SET categories = '{identity}' "
+            "WHERE org_id = $1 AND chain = $2 AND seq = 1",
             member.org.id,
+            chain,
         )
     code, out, err = await asyncio.to_thread(_verify)
     assert code == 1
-    assert f"org_id={member.org.id} seq=2" in err
+    assert f"org_id={member.org.id} chain={chain} seq=1: hash does not match" in err
+    assert f'"chain":{chain}' in out
 
 
 async def test_audit_verify_detects_a_deleted_tail_row(
@@ -131,32 +156,88 @@ async def test_audit_verify_detects_a_deleted_tail_row(
     lead = await factory.partner()
     member = await factory.partner()
     await _activity(client, lead, member, database)
+    chain, seqs = max(
+        (await _chains_of(database, lead.org.id)).items(), key=lambda item: len(item[1])
+    )
     async with database.pool.acquire() as conn:
-        last = await conn.fetchval("SELECT max(seq) FROM audit_log WHERE org_id = $1", lead.org.id)
         await conn.execute(
-            "DELETE FROM audit_log WHERE org_id = $1 AND seq = $2", lead.org.id, last
+            "DELETE FROM audit_log WHERE org_id = $1 AND chain = $2 AND seq = $3",
+            lead.org.id,
+            chain,
+            seqs[-1],
         )
     code, _, err = await asyncio.to_thread(_verify)
-    assert code == 1 and str(lead.org.id) in err
+    assert code == 1 and f"org_id={lead.org.id} chain={chain}" in err
+    assert "chain ends before its recorded head" in err or "chain rows are missing" in err
 
 
-async def test_concurrent_appends_keep_one_chain(
+async def test_concurrent_appends_spread_over_chains_without_gaps(
     client: httpx.AsyncClient, factory: Factory, database: Database, cli_env: None
 ) -> None:
+    """25 concurrent audited reads of one organisation (autocommit) on the pool's connections:
+    they land on several chains (one per connection's pid modulo 16), each numbered 1..n without
+    a gap and ending at its head, and the whole log verifies."""
     lead = await factory.partner()
     case = await open_case(client, lead)
     responses = await asyncio.gather(
         *[client.get(f"/v1/cases/{case['id']}", headers=lead.headers) for _ in range(25)]
     )
     assert all(r.status_code == 200 for r in responses)
+    chains = await _chains_of(database, lead.org.id)
+    assert len(chains) >= 2, chains
+    assert all(0 <= c < 16 for c in chains)
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in chains.values()), chains
+    assert sum(len(seqs) for seqs in chains.values()) == 26
     async with database.pool.acquire() as conn:
-        seqs = [
-            r["seq"]
+        heads = {
+            r["chain"]: r["seq"]
             for r in await conn.fetch(
-                "SELECT seq FROM audit_log WHERE org_id = $1 ORDER BY seq", lead.org.id
+                "SELECT chain, seq FROM audit_heads WHERE org_id = $1", lead.org.id
             )
-        ]
-    assert seqs == list(range(1, 27))
+        }
+    assert heads == {c: len(seqs) for c, seqs in chains.items()}
+    code, out, _ = await asyncio.to_thread(_verify)
+    assert code == 0, out
+    assert f'"chains":{len(chains)}' in out
+
+
+async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_chain(
+    factory: Factory, database_url: str, cli_env: None
+) -> None:
+    """Writes hold their chain's head until commit: eight connections appending in open
+    transactions at once, for the same organisation, each on a chain of its own, never wait
+    for each other (a shared head would make this take eight times the hold)."""
+    org = (await factory.partner()).org.id
+    writers: list[tuple[Database, int]] = []
+    for _ in range(8):
+        writers.append(await chain_writer(database_url, avoid={c for _, c in writers}))
+    hold = 0.2
+    try:
+
+        async def write(db: Database) -> None:
+            session = db.session(transactional=True)
+            try:
+                for _ in range(3):
+                    await AuditTrail(session).record_hub(org, "case.read", [], ["general"])
+                await asyncio.sleep(hold)  # the head stays locked until the commit
+                await session.commit()
+            finally:
+                await session.close()
+
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(*[write(db) for db, _ in writers])
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        for db, _ in writers:
+            await db.close()
+    assert elapsed < hold * 4, elapsed
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    try:
+        chains = await _chains_of(db, org)
+    finally:
+        await db.close()
+    assert chains == {c: [1, 2, 3] for _, c in writers}
     code, out, _ = await asyncio.to_thread(_verify)
     assert code == 0, out
 
@@ -530,39 +611,49 @@ def _cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-async def _rewrite_chain(database: Database, org_id: uuid.UUID, seq: int) -> None:
+async def _rewrite_chain(database: Database, org_id: uuid.UUID, chain: int, seq: int) -> None:
     """What an insider with write access could do: alter one row, then recompute every later
     hash and the head, so that the chain itself verifies again."""
-    from app.db.repositories.audit import GENESIS
-    from app.domain.audit import canonical_entry, chain_hash
-
-    async with database.pool.acquire() as conn, conn.transaction():
+    async with database.pool.acquire() as conn:
         await conn.execute(
-            "UPDATE audit_log SET categories = '{identity}' WHERE org_id = $1 AND seq = $2",
+            "UPDATE audit_log SET categories = '{identity}' "
+            "WHERE org_id = $1 AND chain = $2 AND seq = $3",
             org_id,
+            chain,
             seq,
         )
-        previous = GENESIS
-        rows = await conn.fetch("SELECT * FROM audit_log WHERE org_id = $1 ORDER BY seq", org_id)
+        previous = chain_genesis(chain)
+        rows = await conn.fetch(
+            "SELECT * FROM audit_log WHERE org_id = $1 AND chain = $2 ORDER BY seq", org_id, chain
+        )
         for row in rows:
-            entry = canonical_entry(
-                org_id=row["org_id"],
-                occurred_at=row["occurred_at"],
-                client_id=row["client_id"],
-                jti=row["jti"],
-                request_id=row["request_id"],
-                action=row["action"],
-                case_ids=row["case_ids"],
-                categories=row["categories"],
-            )
-            previous = chain_hash(previous, row["seq"], entry)
+            previous = chain_hash(previous, row["seq"], _entry(row))
             await conn.execute(
-                "UPDATE audit_log SET hash = $3 WHERE org_id = $1 AND seq = $2",
+                "UPDATE audit_log SET hash = $4 WHERE org_id = $1 AND chain = $2 AND seq = $3",
                 org_id,
+                chain,
                 row["seq"],
                 previous,
             )
-        await conn.execute("UPDATE audit_heads SET hash = $2 WHERE org_id = $1", org_id, previous)
+        await conn.execute(
+            "UPDATE audit_heads SET hash = $3 WHERE org_id = $1 AND chain = $2",
+            org_id,
+            chain,
+            previous,
+        )
+
+
+def _entry(row: Any) -> bytes:
+    return canonical_entry(
+        org_id=row["org_id"],
+        occurred_at=row["occurred_at"],
+        client_id=row["client_id"],
+        jti=row["jti"],
+        request_id=row["request_id"],
+        action=row["action"],
+        case_ids=row["case_ids"],
+        categories=row["categories"],
+    )
 
 
 async def test_an_anchor_kept_outside_catches_a_rewritten_chain(
@@ -580,20 +671,231 @@ async def test_an_anchor_kept_outside_catches_a_rewritten_chain(
     anchored = tmp_path / "anchor.json"
     anchored.write_text(out)
     assert '"anchor":"' in out and str(member.org.id) not in out  # a signed token, ids inside
+    heads = _anchor_claims(out)["heads"]  # [org, chain, seq, hash] of every chain
+    chains = {p.org.id: await _chains_of(database, p.org.id) for p in (lead, member)}
+    assert all(len(h) == 4 for h in heads)
+    assert sorted(tuple(h[:3]) for h in heads) == sorted(
+        (str(org), chain, seqs[-1]) for org, by in chains.items() for chain, seqs in by.items()
+    )
     # More activity after the anchor: the chains grow, the anchor still holds.
     for who in (lead, member, lead):
         assert (await client.get(f"/v1/cases/{case_id}", headers=who.headers)).status_code == 200
     code, out, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
     assert code == 0, err
-    assert '"anchored_heads":2' in out
+    assert f'"anchored_heads":{len(heads)}' in out
     # Rewriting a chain consistently fools the chain check, not the anchor.
-    await _rewrite_chain(database, member.org.id, 2)
+    chain = min(chains[member.org.id])
+    await _rewrite_chain(database, member.org.id, chain, 1)
     code, _, _ = await asyncio.to_thread(_cli, "audit", "verify")
     assert code == 0
     code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
     assert code == 1
-    assert f"org_id={member.org.id} seq=" in err and "anchored row rewritten" in err
+    assert f"org_id={member.org.id} chain={chain} seq=" in err and "anchored row rewritten" in err
     # A forged or damaged anchor is refused, not trusted.
     anchored.write_text(anchored.read_text().replace('"anchor":"', '"anchor":"x'))
     code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(anchored))
     assert code == 1 and "not a valid signed anchor" in err
+
+
+def _anchor_claims(printed: str) -> dict[str, Any]:
+    token = orjson.loads(printed)["anchor"]
+    payload = token.split(".")[1]
+    claims: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(payload + "=" * 4))
+    return claims
+
+
+async def test_an_anchor_made_before_chains_reads_as_chain_0(
+    factory: Factory,
+    database: Database,
+    database_url: str,
+    keyring: KeyRing,
+    anchor_env: None,
+    tmp_path: Path,
+) -> None:
+    """Anchors signed before there were several chains list heads as [org, seq, hash]: those
+    are chain 0 (where every older row is), checked as such; a row of the same org and seq in
+    another chain does not stand in for it."""
+    org = (await factory.partner()).org.id
+    zero, _ = await chain_writer(database_url, chain=0)
+    other, other_chain = await chain_writer(database_url)
+    try:
+        for db, count in ((zero, 3), (other, 4)):
+            for _ in range(count):
+                session = db.session(transactional=False)
+                try:
+                    await AuditTrail(session).record_hub(org, "case.read", [], ["general"])
+                finally:
+                    await session.close()
+    finally:
+        await zero.close()
+        await other.close()
+    assert await _chains_of(database, org) == {0: [1, 2, 3], other_chain: [1, 2, 3, 4]}
+    async with database.pool.acquire() as conn:
+        hashes = {
+            (r["chain"], r["seq"]): bytes(r["hash"]).hex()
+            for r in await conn.fetch(
+                "SELECT chain, seq, hash FROM audit_log WHERE org_id = $1", org
+            )
+        }
+
+    def old_anchor(*heads: list[Any]) -> Path:
+        claims = {"iss": "http://127.0.0.1:8000", "iat": 1_790_000_000, "heads": list(heads)}
+        path = tmp_path / f"old-{len(list(tmp_path.iterdir()))}.json"
+        path.write_text(
+            orjson.dumps(
+                {"anchor": jwt.encode_document(claims, keyring.signing_key(), ANCHOR_TYPE)}
+            ).decode()
+        )
+        return path
+
+    good = old_anchor([str(org), 3, hashes[(0, 3)]])
+    code, out, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(good))
+    assert code == 0, err
+    assert '"anchored_heads":1' in out
+    # seq 4 exists only in the other chain: an old head naming it is missing from chain 0.
+    missing = old_anchor([str(org), 4, hashes[(other_chain, 4)]])
+    code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(missing))
+    assert code == 1 and f"org_id={org} chain=0 seq=4: anchored row missing" in err
+    # An old head with another chain's hash at the same seq is a rewritten chain-0 row.
+    wrong = old_anchor([str(org), 2, hashes[(other_chain, 2)]])
+    code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(wrong))
+    assert code == 1 and f"org_id={org} chain=0 seq=2: anchored row rewritten" in err
+    # New heads name the chain; both forms may sit in one anchor.
+    mixed = old_anchor(
+        [str(org), 1, hashes[(0, 1)]], [str(org), other_chain, 4, hashes[(other_chain, 4)]]
+    )
+    code, out, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(mixed))
+    assert code == 0, err
+    assert '"anchored_heads":2' in out
+    malformed = old_anchor([str(org), 300, 1, hashes[(0, 1)]])
+    code, _, err = await asyncio.to_thread(_cli, "audit", "verify", "--anchor", str(malformed))
+    assert code == 1 and "heads are malformed" in err
+
+
+# -- tampering in a chain other than 0 -----------------------------------------------------------
+async def _forge_next(conn: Any, org_id: uuid.UUID, chain: int) -> int:
+    """Insert a row after a chain's last one with a correctly computed hash (anyone can: the
+    formula is public), leaving the head as it was."""
+    last = await conn.fetchrow(
+        "SELECT * FROM audit_log WHERE org_id = $1 AND chain = $2 ORDER BY seq DESC LIMIT 1",
+        org_id,
+        chain,
+    )
+    seq: int = last["seq"] + 1
+    occurred_at = datetime.now(UTC)
+    entry = canonical_entry(
+        org_id=org_id,
+        occurred_at=occurred_at,
+        client_id="forged",
+        jti=None,
+        request_id=None,
+        action="case.read",
+        case_ids=[],
+        categories=["general"],
+    )
+    await conn.execute(
+        """
+        INSERT INTO audit_log (org_id, chain, seq, hash, occurred_at, client_id, action,
+                               case_ids, categories)
+        VALUES ($1, $2, $3, $4, $5, 'forged', 'case.read', '{}', '{general}')
+        """,
+        org_id,
+        chain,
+        seq,
+        chain_hash(bytes(last["hash"]), seq, entry),
+        occurred_at,
+    )
+    return seq
+
+
+_IN_CHAIN = "WHERE org_id = $1 AND chain = $2"
+TAMPERING = {
+    # kind: (SQL on the chain's rows (org $1, chain $2), the break reported as "seq=N: reason")
+    "altered": (
+        [f"UPDATE audit_log SET client_id = 'someone-else' {_IN_CHAIN} AND seq = 2"],
+        "seq=2: hash does not match",
+    ),
+    "deleted from the middle": (
+        ["DELETE FROM audit_log WHERE org_id = $1 AND chain = $2 AND seq = 2"],
+        "seq=3: expected seq 2",
+    ),
+    "deleted at the tail": (
+        ["DELETE FROM audit_log WHERE org_id = $1 AND chain = $2 AND seq = 4"],
+        "seq=3: chain ends before its recorded head",
+    ),
+    "reordered": (
+        [
+            "UPDATE audit_log SET seq = -1 WHERE org_id = $1 AND chain = $2 AND seq = 2",
+            "UPDATE audit_log SET seq = 2 WHERE org_id = $1 AND chain = $2 AND seq = 3",
+            "UPDATE audit_log SET seq = 3 WHERE org_id = $1 AND chain = $2 AND seq = -1",
+        ],
+        "seq=2: hash does not match",
+    ),
+    "inserted": ([], "seq=5: chain runs past its recorded head"),
+    "head missing": (
+        ["DELETE FROM audit_heads WHERE org_id = $1 AND chain = $2"],
+        "seq=4: chain has no recorded head",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", TAMPERING)
+async def test_tampering_in_a_nonzero_chain_is_named(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    database: Database,
+    database_url: str,
+    cli_env: None,
+    kind: str,
+) -> None:
+    await _activity(client, await factory.partner(), await factory.partner(), database)
+    target = (await factory.partner()).org.id  # other organisations' chains are left alone
+    chain = await _append_on_own_chain(database_url, target, 4)
+    assert chain != 0 and await _chains_of(database, target) == {chain: [1, 2, 3, 4]}
+    code, out, _ = await asyncio.to_thread(_verify)
+    assert code == 0, out
+    statements, expected = TAMPERING[kind]
+    async with database.pool.acquire() as conn:
+        for sql in statements:
+            assert not (await conn.execute(sql, target, chain)).endswith(" 0"), sql
+        if kind == "inserted":
+            assert await _forge_next(conn, target, chain) == 5
+    code, out, err = await asyncio.to_thread(_verify)
+    assert code == 1, out
+    assert f"org_id={target} chain={chain} {expected}" in err, err
+
+
+async def _append_on_own_chain(database_url: str, org_id: uuid.UUID, rows: int) -> int:
+    """Append ``rows`` audit rows of ``org_id`` from one connection, on a chain other than 0."""
+    writer, chain = await chain_writer(database_url)
+    try:
+        for _ in range(rows):
+            session = writer.session(transactional=False)
+            try:
+                await AuditTrail(session).record_hub(org_id, "case.read", [], ["general"])
+            finally:
+                await session.close()
+    finally:
+        await writer.close()
+    return chain
+
+
+async def test_a_chain_moved_to_another_number_does_not_verify(
+    factory: Factory, database: Database, database_url: str, cli_env: None
+) -> None:
+    """Each chain other than 0 starts from a genesis of its own number, so relabelling a whole
+    chain (rows and head) is caught at its first row."""
+    org = (await factory.partner()).org.id
+    chain = await _append_on_own_chain(database_url, org, 2)
+    moved = 255 if chain != 255 else 254
+    async with database.pool.acquire() as conn:
+        for table in ("audit_log", "audit_heads"):
+            await conn.execute(
+                f"UPDATE {table} SET chain = $3 WHERE org_id = $1 AND chain = $2",
+                org,
+                chain,
+                moved,
+            )
+    code, _, err = await asyncio.to_thread(_verify)
+    assert code == 1
+    assert f"org_id={org} chain={moved} seq=1: hash does not match" in err

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from app.db.database import Database
+from app.db.repositories import audit as audit_repo
+from app.domain.audit import ACCESS_LOG_LIST
+from app.domain.pagination import encode_cursor
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
-from tests.helpers import StatementCounter, assert_problem, consent, open_case
+from tests.helpers import StatementCounter, assert_problem, chain_writer, consent, open_case
 
 CASES = "/v1/cases"
 
@@ -567,6 +571,80 @@ class TestAccessLog:
             "case.create",
         ]
 
+    async def test_orders_rows_of_one_moment_across_chains_and_pages_through_all(
+        self, client: httpx.AsyncClient, lead: Partner, database: Database, database_url: str
+    ) -> None:
+        """Rows of the same organisation at the same instant in different chains (each at seq
+        1) are told apart by the chain: the order is total and a page boundary between them
+        loses or repeats nothing."""
+        case = await open_case(client, lead)
+        moment = datetime.now(UTC) + timedelta(minutes=1)  # newest: the first page
+        chains: list[int] = []
+        for _ in range(3):
+            db, chain = await chain_writer(database_url, avoid=set(chains))
+            chains.append(chain)
+            session = db.session(transactional=False)
+            try:
+                await audit_repo.append(
+                    session,
+                    org_id=lead.org.id,
+                    entry=b"[]",
+                    occurred_at=moment,
+                    client_id=f"chain-{chain}",
+                    jti=None,
+                    request_id=None,
+                    action="case.read",
+                    case_ids=[uuid.UUID(case["id"])],
+                    categories=["general"],
+                )
+            finally:
+                await session.close()
+                await db.close()
+        url = f"{CASES}/{case['id']}/access-log"
+        seen: list[str] = []
+        cursor = None
+        counter = StatementCounter()
+        for _ in range(4):
+            params: dict[str, Any] = {"limit": 1}
+            if cursor:
+                params["cursor"] = cursor
+            counter.reset()
+            database.statement_hook = counter
+            try:
+                page = (await client.get(url, params=params, headers=lead.headers)).json()
+            finally:
+                database.statement_hook = None
+            assert counter.count == 3  # token status, the case as lead, the page
+            seen += [e["client_id"] for e in page["items"]]
+            cursor = page["next_cursor"]
+        assert seen == [f"chain-{c}" for c in sorted(chains, reverse=True)] + [
+            lead.client.client_id
+        ]
+
+    async def test_a_cursor_from_before_the_chains_is_422(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        """Cursors issued before this list was also ordered by chain carry (time, org, seq):
+        refused as any malformed cursor, never a 500."""
+        case = await open_case(client, lead)
+        old = encode_cursor("access-log", (datetime.now(UTC).isoformat(), str(lead.org.id), 3))
+        problem = assert_problem(
+            await client.get(
+                f"{CASES}/{case['id']}/access-log",
+                params={"cursor": old},
+                headers=lead.headers,
+            ),
+            422,
+            "validation_error",
+        )
+        assert problem["errors"][0]["loc"] == ["query", "cursor"]
+        # A chain number beyond smallint is refused too, not a 500.
+        beyond = ACCESS_LOG_LIST.at(datetime.now(UTC), lead.org.id, 70_000, 1)
+        response = await client.get(
+            f"{CASES}/{case['id']}/access-log", params={"cursor": beyond}, headers=lead.headers
+        )
+        assert 400 <= response.status_code < 500, response.text
+
 
 async def test_replay_shows_only_what_the_caller_may_see_now(
     client: httpx.AsyncClient, lead: Partner, factory: Factory, database: Database
@@ -641,8 +719,6 @@ async def test_list_rejects_naive_or_absurd_timestamps(
 
 
 async def test_crafted_cursors_are_422_never_500(client: httpx.AsyncClient, lead: Partner) -> None:
-    from app.domain.pagination import encode_cursor
-
     for cursor in (
         encode_cursor("cases", ("0001-01-01T00:00:00+14:00", uuid.uuid4())),
         encode_cursor("cases", ("2026-01-01T00:00:00", uuid.uuid4())),

@@ -45,7 +45,7 @@ async def send(
 LISTS = {
     "/v1/organizations": ["organizations", "Lead Shelter", 5],
     "/v1/cases": ["cases", NOW_ISO, 5],
-    "/v1/cases/{case_id}/access-log": ["access-log", NOW_ISO, 5, 1],
+    "/v1/cases/{case_id}/access-log": ["access-log", NOW_ISO, 5, 0, 1],
     "/v1/cases/{case_id}/consents": ["consents", NOW_ISO, 5],
     "/v1/cases/{case_id}/updates": ["updates", NOW_ISO, 5],
     "/v1/cases/{case_id}/placements": ["placements", NOW_ISO, 5],

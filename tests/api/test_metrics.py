@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
+from prometheus_client import values
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.api.metrics import MULTIPROC_ENV, Metrics, prune_dead_processes
+from app.worker import WorkerMetrics
 from tests.factories import Partner
 
 
@@ -59,3 +67,55 @@ async def test_unknown_methods_share_one_label(client: httpx.AsyncClient) -> Non
         if name == "aftercare_http_requests_total"
     }
     assert "BREW" not in methods and "OTHER" in methods
+
+
+def test_several_processes_answer_as_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """prometheus_client's multiprocess mode, three processes simulated in this one (each
+    writes its own files): counters and histograms summed over every process, the pool per
+    live process, the backlog as last written; a dead process's pool series is dropped."""
+    monkeypatch.setenv(MULTIPROC_ENV, str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live_a, live_b = os.getpid(), os.getppid()
+    current = [live_a]
+    simulated = values.MultiProcessValue(lambda: current[0])  # type: ignore[no-untyped-call]
+    monkeypatch.setattr(values, "ValueClass", simulated)
+
+    def process(pid: int, requests: int, pool: tuple[int, int, int], pending: int) -> Metrics:
+        current[0] = pid
+        metrics = Metrics()
+        assert metrics.multiprocess == tmp_path
+        for _ in range(requests):
+            metrics.observe("GET", "/v1/cases/{case_id}", 200, 0.02)
+        metrics.set_pool(*pool)
+        metrics.pending.set(pending)
+        return metrics
+
+    process(dead.pid, 1, (1, 1, 10), 9)
+    process(live_a, 2, (3, 1, 10), 5)
+    last = process(live_b, 4, (4, 4, 10), 7)
+    WorkerMetrics()  # a worker process writes into the same directory
+    got = samples(last.exposition().decode())
+    requests = [v for n, labels, v in got if n == "aftercare_http_requests_total"]
+    assert requests == [7]  # a dead process's requests still count
+    latency = [v for n, _, v in got if n == "aftercare_http_request_duration_seconds_count"]
+    assert latency == [7]
+    pool = {
+        (labels["pid"], labels["state"]): v
+        for n, labels, v in got
+        if n == "aftercare_db_pool_connections"
+    }
+    assert pool == {
+        (str(live_a), "busy"): 2,
+        (str(live_a), "idle"): 1,
+        (str(live_a), "max"): 10,
+        (str(live_b), "busy"): 0,
+        (str(live_b), "idle"): 4,
+        (str(live_b), "max"): 10,
+    }
+    assert [v for n, _, v in got if n == "aftercare_webhook_deliveries_pending"] == [7]
+    assert any(n == "aftercare_webhook_attempts_total" for n, _, _ in got)
+    # At start-up `serve` clears what processes no longer running left.
+    assert prune_dead_processes(tmp_path) >= 1
+    assert not list(tmp_path.glob(f"*_{dead.pid}.db"))
+    assert list(tmp_path.glob(f"*_{live_a}.db"))

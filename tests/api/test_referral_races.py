@@ -70,8 +70,11 @@ async def sql(database: Database, query: str, *args: Any) -> Any:
 
 
 async def audit_actions(database: Database, partner: Partner) -> list[str]:
+    # Chronological across the organisation's chains (seq orders one chain only).
     rows = await sql(
-        database, "SELECT action FROM audit_log WHERE org_id = $1 ORDER BY seq", partner.org.id
+        database,
+        "SELECT action FROM audit_log WHERE org_id = $1 ORDER BY occurred_at, chain, seq",
+        partner.org.id,
     )
     return [r["action"] for r in rows]
 

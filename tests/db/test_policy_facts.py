@@ -155,8 +155,8 @@ def test_the_four_repositories_select_the_one_fragment() -> None:
     statements = [
         case_repo._LOAD_FOR,
         case_repo._LOAD_MANY_FOR,
-        case_repo._LIST_FOR,
-        legal._TESTIMONY_PAGE,
+        case_repo.list_query(None, False, False, False),
+        legal.testimony_query(False, False),
         placements._OVERDUE,
         followups._DUE,
     ]

@@ -134,12 +134,14 @@ async def test_batched_reads_are_audited_like_rest_lists(
 ) -> None:
     await seed_cases(factory, lead, receiver, 6)
     session = database.session(transactional=False)
-    start = await session.fetchval(Query("SELECT coalesce(max(seq), 0) FROM audit_log"))
+    start = await session.fetchval(
+        Query("SELECT coalesce(max(occurred_at), '-infinity') FROM audit_log")
+    )
     data_of(await gql(client, lead, PAGE, {"first": 6}))
     rows = await session.fetch(
         Query(
-            "SELECT action, case_ids, categories FROM audit_log WHERE seq > $1 AND org_id = $2 "
-            "ORDER BY seq",
+            "SELECT action, case_ids, categories FROM audit_log "
+            "WHERE occurred_at > $1 AND org_id = $2 ORDER BY occurred_at, chain, seq",
             ("after", "org"),
         ),
         after=start,

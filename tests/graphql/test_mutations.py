@@ -69,7 +69,11 @@ async def audit_actions(database: Database, org: Partner) -> list[str]:
     session = database.session(transactional=False)
     try:
         rows = await session.fetch(
-            Query("SELECT action FROM audit_log WHERE org_id = $1 ORDER BY seq", ("org",)),
+            Query(
+                # chronological across the organisation's chains (seq orders one chain only)
+                "SELECT action FROM audit_log WHERE org_id = $1 ORDER BY occurred_at, chain, seq",
+                ("org",),
+            ),
             org=org.org.id,
         )
     finally:

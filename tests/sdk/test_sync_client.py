@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import pytest
 from aftercare_client import (
     AftercareClient,
     AsyncAftercareClient,
+    Conflict,
     Event,
     InvalidTransition,
     NotFound,
+    PreconditionFailed,
     SurvivorIn,
     ValidationFailed,
 )
@@ -112,3 +114,34 @@ async def test_the_readme_snippet_runs(
     running.result()
     assert names["event"].type == "referral.accepted"
     assert names["event"].subject.id == names["ref"].id
+
+
+def journey(hub: AftercareClient, lead: Partner) -> None:
+    """The journey areas through the generated sync twin: legal, placements, follow-ups, log."""
+    case = hub.cases.create(external_ref="SYNC-J", survivor=SURVIVOR)
+    record = hub.legal.get(case.id)
+    saved = hub.legal.replace(case.id, version=record.version, testimony={"status": "ready"})
+    assert saved.version == 1 and saved.testimony.status == "ready"
+    with pytest.raises(PreconditionFailed):
+        hub.legal.replace(case.id, version=record.version)
+    assert [r.case_id for r in hub.legal.iter_testimony(status="ready")] == [case.id]
+    started = datetime.now(UTC) - timedelta(days=1)
+    placement = hub.placements.create(
+        case.id, org_id=lead.org.id, setting="ngo_shelter", started_at=started
+    )
+    assert [p.id for p in hub.placements.iter(case.id)] == [placement.id]
+    assert list(hub.placements.iter_overdue_visits()) == []
+    follow_up = hub.follow_ups.schedule(case.id, due_on=date.today())
+    assert [f.id for f in hub.follow_ups.iter_due()] == [follow_up.id]
+    hub.follow_ups.record(case.id, follow_up.id, contacted_at=datetime.now(UTC), outcome="stable")
+    with pytest.raises(Conflict):
+        hub.follow_ups.record(
+            case.id, follow_up.id, contacted_at=datetime.now(UTC), outcome="stable"
+        )
+    assert "case.create" in [e.action for e in hub.cases.iter_access_log(case.id)]
+    assert list(hub.services.iter_scheduled()) == []
+
+
+async def test_sync_client_journey_areas(recorder: Recorder, lead: Partner) -> None:
+    with sync_client(recorder, lead) as hub:
+        await asyncio.to_thread(journey, hub, lead)

@@ -296,3 +296,23 @@ class Item:
     @property
     def bad(self) -> str:
         raise ValueError("no")
+
+
+def test_argument_values_are_coerced_once_per_field_node_and_variables() -> None:
+    """(Different variables for one cached document: tests/graphql/test_queries.py pages
+    through one query text with a changing ``$after``.)"""
+    from graphql import build_schema, parse
+
+    from app.api.graphql import limits
+
+    def field_node(query: str) -> Any:
+        return parse(query).definitions[0].selection_set.selections[0]  # type: ignore[attr-defined]
+
+    schema = build_schema("type Query { page(first: Int = 20, after: String): Int }")
+    field = schema.query_type.fields["page"]  # type: ignore[union-attr]
+    three, default = field_node("{ page(first: 3) }"), field_node("{ page }")
+    first = limits._argument_values(field, three)
+    assert first == {"first": 3}
+    assert limits._argument_values(field, three) is first  # remembered for these objects
+    assert limits._argument_values(field, default) == {"first": 20}
+    assert limits._argument_values(field, three, None, None) is first

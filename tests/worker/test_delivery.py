@@ -16,7 +16,7 @@ from app.domain import deliveries
 from app.domain.crypto import KeyWrapper
 from app.domain.webhook_signing import generate_secret
 from app.settings import Settings
-from app.worker import Worker
+from app.worker import ATTEMPT_OUTCOMES, Worker
 from bench.receiver import Received, Receiver
 from tests.factories import Factory
 from tests.worker.conftest import add_webhook, emit, rows
@@ -56,6 +56,19 @@ def script(*statuses: int) -> Callable[[Received], int]:
         return answers.pop(0) if len(answers) > 1 else answers[0]
 
     return answer
+
+
+def sample(worker: Worker, name: str, **labels: str) -> float | None:
+    return worker.metrics.registry.get_sample_value(name, labels)
+
+
+def metric_values(worker: Worker, name: str, label: str) -> dict[str, float]:
+    return {
+        s.labels[label]: s.value
+        for family in worker.metrics.registry.collect()
+        for s in family.samples
+        if s.name == name
+    }
 
 
 async def test_delivers_the_event_as_the_feed_shows_it_signed(
@@ -119,7 +132,7 @@ async def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
     org = await factory.organization()
     await add_webhook(database, key_wrapper, org.id, receiver.url())
     [event_id] = await emit(database, org.id)
-    async with running(worker_settings, database, key_wrapper):
+    async with running(worker_settings, database, key_wrapper) as worker:
         assert await receiver.wait_for(2, timeout=10)
         [done] = await settled(database, 1)
     first, second = receiver.requests
@@ -137,6 +150,12 @@ async def test_a_failed_attempt_is_retried_with_the_same_webhook_id(
     ]
     [hook] = await rows(database, "SELECT consecutive_failures, status FROM webhooks")
     assert hook == {"consecutive_failures": 0, "status": "active"}
+    # The worker's metrics: each attempt by outcome, and how long it took.
+    attempted = metric_values(worker, "aftercare_webhook_attempts_total", "outcome")
+    assert attempted["delivered"] == 1 and attempted["http_status"] == 1
+    assert sum(attempted.values()) == 2 and set(attempted) == set(ATTEMPT_OUTCOMES)
+    assert sample(worker, "aftercare_webhook_attempt_duration_seconds_count") == 2
+    assert sample(worker, "aftercare_webhook_deliveries_failed_total") == 0
 
 
 async def test_the_delivery_fails_once_the_schedule_is_used_up(
@@ -151,12 +170,14 @@ async def test_the_delivery_fails_once_the_schedule_is_used_up(
     await add_webhook(database, key_wrapper, org.id, receiver.url())
     await emit(database, org.id)
     settings = worker_settings.model_copy(update={"webhook_retry_schedule": "1"})
-    async with running(settings, database, key_wrapper):
+    async with running(settings, database, key_wrapper) as worker:
         assert await receiver.wait_for(2)
         [done] = await settled(database, 1)
     assert done["status"] == "failed" and done["attempts"] == 2
     assert done["next_attempt_at"] is None
     assert len(receiver.requests) == 2
+    assert sample(worker, "aftercare_webhook_attempts_total", outcome="http_status") == 2
+    assert sample(worker, "aftercare_webhook_deliveries_failed_total") == 1
 
 
 async def test_a_redirect_is_not_followed_and_fails_the_attempt(
@@ -192,7 +213,7 @@ async def test_consecutive_failures_disable_the_subscription_and_tell_its_owner(
     settings = worker_settings.model_copy(
         update={"webhook_retry_schedule": "", "webhook_disable_after": 3}
     )
-    async with running(settings, database, key_wrapper):
+    async with running(settings, database, key_wrapper) as worker:
         assert await receiver.wait_for(3)
         await settled(database, 3)
         # A disabled subscription gets no deliveries of later events.
@@ -212,6 +233,8 @@ async def test_consecutive_failures_disable_the_subscription_and_tell_its_owner(
     ]
     states = await rows(database, "SELECT status FROM webhook_deliveries")
     assert [s["status"] for s in states] == ["failed"] * 3
+    assert sample(worker, "aftercare_webhook_subscriptions_disabled_total") == 1
+    assert sample(worker, "aftercare_webhook_deliveries_failed_total") == 3
 
 
 async def test_an_idle_worker_wakes_on_notify(

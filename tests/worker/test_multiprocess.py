@@ -7,13 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
@@ -31,7 +34,9 @@ async def spawn(
 ) -> AsyncIterator[Callable[..., Any]]:
     started: list[asyncio.subprocess.Process] = []
 
-    async def start(*, concurrency: int = 16, lease: float = 30.0) -> asyncio.subprocess.Process:
+    async def start(
+        *extra: str, concurrency: int = 16, lease: float = 30.0
+    ) -> asyncio.subprocess.Process:
         env = {
             **os.environ,
             "AFTERCARE_DATABASE_URL": database_url,
@@ -50,6 +55,7 @@ async def spawn(
             "worker",
             "--concurrency",
             str(concurrency),
+            *extra,
             cwd=ROOT,
             env=env,
             stdout=asyncio.subprocess.DEVNULL,
@@ -148,6 +154,63 @@ async def test_sigterm_finishes_the_attempts_in_flight_and_exits_0(
     states = await rows(database, "SELECT status, attempts FROM webhook_deliveries")
     assert states == [{"status": "succeeded", "attempts": 1}] * 10
     assert len(receiver.requests) == 10
+
+
+async def test_a_worker_serves_its_metrics_on_metrics_port(
+    factory: Factory,
+    database: Database,
+    key_wrapper: KeyWrapper,
+    receiver: Receiver,
+    spawn: Callable[..., Any],
+) -> None:
+    receiver.script = lambda r: 204 if len(receiver.requests) <= 3 else 500
+    org = await factory.organization()
+    await add_webhook(database, key_wrapper, org.id, receiver.url())
+    await emit(database, org.id, count=5)
+    port = free_port()
+    worker = await spawn("--metrics-port", str(port))
+    assert await all_attempted(database, 5, timeout=20)
+    async with httpx.AsyncClient(timeout=5) as http:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            except httpx.TransportError:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+                continue
+            outcomes = {
+                s.labels["outcome"]: s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+                if s.name == "aftercare_webhook_attempts_total"
+            }
+            if outcomes.get("delivered", 0) + outcomes.get("http_status", 0) >= 5:
+                break
+            assert time.monotonic() < deadline, outcomes
+            await asyncio.sleep(0.1)
+    # the 500s are retried a second later: there may be more of those by now
+    assert outcomes["delivered"] == 3 and outcomes["http_status"] >= 2
+    assert await stop(worker) == 0
+
+
+async def all_attempted(database: Database, count: int, timeout: float) -> bool:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [row] = await rows(
+            database, "SELECT count(*) AS n FROM webhook_deliveries WHERE attempts > 0"
+        )
+        if row["n"] >= count:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 async def test_a_lease_no_longer_than_an_attempt_is_a_settings_error(tmp_path: Path) -> None:

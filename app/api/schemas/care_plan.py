@@ -127,14 +127,7 @@ class ProgressOut(ResponseModel):
 
     @classmethod
     def of(cls, entry: ProgressEntry) -> ProgressOut:
-        return cls(
-            id=entry.id,
-            status=GoalStatus(entry.status),
-            note=entry.note,
-            recorded_at=entry.recorded_at,
-            recorded_by_org_id=entry.recorded_by_org_id,
-            created_at=entry.created_at,
-        )
+        return cls.model_validate(entry)
 
 
 class GoalOut(ResponseModel):
@@ -154,21 +147,7 @@ class GoalOut(ResponseModel):
 
     @classmethod
     def of(cls, goal: Goal) -> GoalOut:
-        return cls(
-            id=goal.id,
-            case_id=goal.case_id,
-            category=CarePlanCategory(goal.category),
-            title=goal.title,
-            description=goal.description,
-            owner_org_id=goal.owner_org_id,
-            created_by_org_id=goal.created_by_org_id,
-            target_date=goal.target_date,
-            status=GoalStatus(goal.status),
-            progress=[ProgressOut.of(e) for e in goal.progress],
-            created_at=goal.created_at,
-            updated_at=goal.updated_at,
-            version=goal.version,
-        )
+        return cls.model_validate(goal)
 
 
 class CodeOut(ResponseModel):
@@ -196,24 +175,7 @@ class ServiceOut(ResponseModel):
 
     @classmethod
     def of(cls, record: ServiceRecord) -> ServiceOut:
-        return cls(
-            id=record.id,
-            case_id=record.case_id,
-            category=CarePlanCategory(record.category),
-            service=ServiceKind(record.service),
-            type=ServiceType(record.type),
-            status=ServiceStatus(record.status),
-            scheduled_at=record.scheduled_at,
-            occurred_at=record.occurred_at,
-            provider_org_id=record.provider_org_id,
-            goal_id=record.goal_id,
-            notes=record.notes,
-            codes=[CodeOut(system=c.system, code=c.code) for c in record.codes],
-            recorded_by_org_id=record.recorded_by_org_id,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            version=record.version,
-        )
+        return cls.model_validate(record)
 
 
 class ScheduledServiceOut(ServiceOut):
@@ -245,12 +207,4 @@ class CarePlanOut(ResponseModel):
 
     @classmethod
     def of(cls, plan: CarePlan) -> CarePlanOut:
-        return cls(
-            case_id=plan.case_id,
-            goals=[GoalOut.of(g) for g in plan.goals],
-            services=[ServiceOut.of(s) for s in plan.services],
-            attendance={
-                CarePlanCategory(c): AttendanceOut(attended=a.attended, missed=a.missed)
-                for c, a in plan.attendance.items()
-            },
-        )
+        return cls.model_validate(plan)

@@ -19,6 +19,7 @@ from app.api.schemas.common import (
     ResponseModel,
     ShortText,
     Timestamp,
+    ViewWith,
 )
 from app.domain.access import Role
 from app.domain.audit import AccessLogRow
@@ -290,6 +291,28 @@ class SurvivorOut(ResponseModel):
     estimated_birth_year: int | None = None
     contact: ContactOut | None = None
 
+    @staticmethod
+    def source(view: CaseView) -> dict[str, Any]:
+        """The fields the caller may see (`demographics`, `identity`), and only those."""
+        survivor: dict[str, Any] = {}
+        if (d := view.demographics) is not None:
+            survivor.update(
+                gender=d["gender"],
+                nationality=d["nationality"],
+                languages=d["languages"],
+                interpreter_needed=d["interpreter_needed"],
+            )
+        if (i := view.identity) is not None:
+            survivor.update(
+                given_name=i.given_name,
+                family_name=i.family_name,
+                aliases=i.aliases,
+                date_of_birth=i.date_of_birth,
+                estimated_birth_year=i.estimated_birth_year,
+                contact=i.contact or None,
+            )
+        return survivor
+
 
 class GuardianOut(ResponseModel):
     name: str | None = None
@@ -341,27 +364,11 @@ class CaseOut(ResponseModel):
         )
         if view.external_ref is not None:
             out.external_ref = view.external_ref
-        survivor: dict[str, Any] = {}
         if view.demographics is not None:
-            d = view.demographics
-            out.is_minor = d["is_minor"]
-            out.age_band = AgeBand(d["age_band"])
-            survivor.update(
-                gender=d["gender"],
-                nationality=d["nationality"],
-                languages=d["languages"],
-                interpreter_needed=d["interpreter_needed"],
-            )
+            out.is_minor = view.demographics["is_minor"]
+            out.age_band = AgeBand(view.demographics["age_band"])
         if view.identity is not None:
             i = view.identity
-            survivor.update(
-                given_name=i.given_name,
-                family_name=i.family_name,
-                aliases=i.aliases,
-                date_of_birth=i.date_of_birth,
-                estimated_birth_year=i.estimated_birth_year,
-                contact=ContactOut(**i.contact) if i.contact else None,
-            )
             g = i.guardian
             out.guardian = (
                 GuardianOut(
@@ -373,6 +380,7 @@ class CaseOut(ResponseModel):
                 else None
             )
             out.identity_erased = view.identity_erased
+        survivor = SurvivorOut.source(view)
         if survivor:
             out.survivor = SurvivorOut(**survivor)
         if view.exploitation is not None:
@@ -405,24 +413,7 @@ class ConsentOut(ResponseModel):
 
     @classmethod
     def of(cls, consent: Consent, now: datetime) -> ConsentOut:
-        return cls(
-            id=consent.id,
-            case_id=consent.case_id,
-            status=consent.status(now),
-            granted_by=consent.granted_by,
-            recipient_org_id=consent.recipient_org_id,
-            recipient_kinds=consent.recipient_kinds,
-            categories=consent.categories,
-            purpose=consent.purpose,
-            obtained_at=consent.obtained_at,
-            expires_at=consent.expires_at,
-            evidence_ref=consent.evidence_ref,
-            revoked_at=consent.revoked_at,
-            revoke_reason=consent.revoke_reason,
-            created_at=consent.created_at,
-            updated_at=consent.updated_at,
-            version=consent.version,
-        )
+        return cls.model_validate(ViewWith(consent, status=consent.status(now)))
 
 
 class UpdateOut(ResponseModel):
@@ -439,18 +430,7 @@ class UpdateOut(ResponseModel):
 
     @classmethod
     def of(cls, update: TimelineUpdate) -> UpdateOut:
-        return cls(
-            id=update.id,
-            case_id=update.case_id,
-            author_org_id=update.author_org_id,
-            kind=update.kind,
-            category=update.category,
-            occurred_at=update.occurred_at,
-            summary=update.summary,
-            details=update.details,
-            supersedes=update.supersedes,
-            created_at=update.created_at,
-        )
+        return cls.model_validate(update)
 
 
 class AccessLogEntry(ResponseModel):
@@ -464,12 +444,4 @@ class AccessLogEntry(ResponseModel):
 
     @classmethod
     def of(cls, row: AccessLogRow) -> AccessLogEntry:
-        return cls(
-            occurred_at=row.occurred_at,
-            org_id=row.org_id,
-            org_name=row.org_name,
-            client_id=row.client_id,
-            action=row.action,
-            categories=row.categories,
-            request_id=row.request_id,
-        )
+        return cls.model_validate(row)

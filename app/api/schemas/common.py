@@ -98,7 +98,34 @@ class RequestModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
+    """A response, validated from a domain view's attributes (``model_validate(view)``) where
+    they are its fields, else from ``source(view)`` (a :class:`ViewWith`): the one projection of
+    the view, which the GraphQL type derived from the model builds from too."""
+
     model_config = ConfigDict(from_attributes=True)
+
+    def left_out_if_null(self, *fields: str) -> Self:
+        """Leave these fields out of the response (``exclude_unset``) where they are null: not
+        shown to this caller, rather than empty."""
+        for name in fields:
+            if getattr(self, name) is None:
+                self.__pydantic_fields_set__.discard(name)
+        return self
+
+
+class ViewWith:
+    """A domain view with some fields added or replaced: what a response model validates from
+    attributes, and its GraphQL type builds from, where the view's own attributes fall short."""
+
+    __slots__ = ("_extra", "_view")
+
+    def __init__(self, view: object, **extra: Any) -> None:
+        self._view = view
+        self._extra = extra
+
+    def __getattr__(self, name: str) -> Any:
+        extra = self._extra
+        return extra[name] if name in extra else getattr(self._view, name)
 
 
 class _JsonSchemaExtra:

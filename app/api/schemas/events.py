@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from app.api.schemas.common import ViewWith
 from app.domain.events import EventType, EventView
 
 
@@ -27,16 +28,14 @@ class EventOut(BaseModel):
     case_id: UUID | None
     data: dict[str, Any]
 
+    @staticmethod
+    def source(view: EventView) -> ViewWith:
+        """The view as the model's fields: its subject's type and id as one object."""
+        return ViewWith(view, subject={"type": view.subject_type, "id": view.subject_id})
+
     @classmethod
     def of(cls, view: EventView) -> EventOut:
-        return cls(
-            id=view.id,
-            type=EventType(view.type),
-            occurred_at=view.occurred_at,
-            subject=SubjectOut(type=view.subject_type, id=view.subject_id),
-            case_id=view.case_id,
-            data=view.data,
-        )
+        return cls.model_validate(cls.source(view), from_attributes=True)
 
 
 class EventPageOut(BaseModel):

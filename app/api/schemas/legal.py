@@ -129,12 +129,4 @@ class TestimonyRow(ResponseModel):
 
     @classmethod
     def of(cls, row: TestimonyStatusRow) -> TestimonyRow:
-        return cls(
-            case_id=row.case_id,
-            reference=row.reference,
-            testimony_status=TestimonyStatus(row.testimony_status),
-            protective_measures=[ProtectiveMeasure(m) for m in row.protective_measures],
-            next_session_at=row.next_session_at,
-            next_hearing_at=row.next_hearing_at,
-            last_change=row.last_change,
-        )
+        return cls.model_validate(row)

@@ -12,6 +12,7 @@ from app.api.schemas.common import (
     RequestModel,
     ResponseModel,
     ShortText,
+    ViewWith,
 )
 from app.domain.organizations import CapacityEntry, Organization, ProfileChange
 from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
@@ -44,34 +45,14 @@ class OrganizationOut(ResponseModel):
     updated_at: datetime
     version: int
 
+    @staticmethod
+    def source(org: Organization) -> ViewWith:
+        """The view as the model's fields: its populations are the view's own attributes."""
+        return ViewWith(org, populations=org)
+
     @classmethod
     def of(cls, org: Organization) -> OrganizationOut:
-        return cls(
-            id=org.id,
-            name=org.name,
-            kind=OrganizationKind(org.kind),
-            country=org.country,
-            services=[ServiceKind(s) for s in org.services],
-            languages=org.languages,
-            regions=org.regions,
-            populations=PopulationsOut(
-                accepts_minors=org.accepts_minors,
-                accepts_adults=org.accepts_adults,
-                genders=[Gender(g) for g in org.genders],
-            ),
-            capacity=[
-                CapacityOut(
-                    service=ServiceKind(c.service),
-                    available=c.available,
-                    maximum=c.maximum,
-                    updated_at=c.updated_at,
-                )
-                for c in org.capacity
-            ],
-            created_at=org.created_at,
-            updated_at=org.updated_at,
-            version=org.version,
-        )
+        return cls.model_validate(cls.source(org))
 
 
 class CapacityIn(RequestModel):

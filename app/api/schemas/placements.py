@@ -52,22 +52,7 @@ class PlacementOut(ResponseModel):
 
     @classmethod
     def of(cls, placement: Placement) -> PlacementOut:
-        return cls(
-            id=placement.id,
-            case_id=placement.case_id,
-            org_id=placement.org_id,
-            placed_by_org_id=placement.placed_by_org_id,
-            setting=placement.setting,
-            home_review_id=placement.home_review_id,
-            started_at=placement.started_at,
-            ended_at=placement.ended_at,
-            exit_reason=placement.exit_reason,
-            authorization_ref=placement.authorization_ref,
-            last_visit_at=placement.last_visit_at,
-            created_at=placement.created_at,
-            updated_at=placement.updated_at,
-            version=placement.version,
-        )
+        return cls.model_validate(placement)
 
 
 class HomeReviewIn(RequestModel):
@@ -87,15 +72,7 @@ class HomeReviewOut(ResponseModel):
 
     @classmethod
     def of(cls, review: HomeReview) -> HomeReviewOut:
-        return cls(
-            id=review.id,
-            case_id=review.case_id,
-            reviewer_org_id=review.reviewer_org_id,
-            reviewed_at=review.reviewed_at,
-            result=review.result,
-            notes=review.notes,
-            created_at=review.created_at,
-        )
+        return cls.model_validate(review)
 
 
 class VisitIn(RequestModel):
@@ -113,14 +90,7 @@ class VisitOut(ResponseModel):
 
     @classmethod
     def of(cls, visit: Visit) -> VisitOut:
-        return cls(
-            id=visit.id,
-            placement_id=visit.placement_id,
-            visitor_org_id=visit.visitor_org_id,
-            visited_at=visit.visited_at,
-            summary=visit.summary,
-            created_at=visit.created_at,
-        )
+        return cls.model_validate(visit)
 
 
 class OverdueVisitOut(ResponseModel):

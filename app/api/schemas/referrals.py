@@ -6,7 +6,7 @@ from uuid import UUID
 
 from pydantic import Field, StringConstraints
 
-from app.api.schemas.common import RequestModel, ResponseModel, Timestamp
+from app.api.schemas.common import RequestModel, ResponseModel, Timestamp, ViewWith
 from app.domain.referral_rules import OutcomeCode, Party, ReasonCode, ReferralStatus
 from app.domain.referrals import ReferralInput, ReferralView
 from app.domain.vocabulary import (
@@ -119,36 +119,20 @@ class ReferralOut(ResponseModel):
         default=None, description="Only for the receiver, while the referral is pending"
     )
 
-    @classmethod
-    def of(cls, view: ReferralView) -> ReferralOut:
-        row = view.row
-        sender = view.party is Party.SENDER
-        out = cls(
-            id=row.id,
-            case_id=row.case_id,
-            from_org_id=row.from_org_id,
-            to_org_id=row.to_org_id,
-            direction="outgoing" if sender else "incoming",
-            service=ServiceKind(row.service),
-            urgency=Urgency(row.urgency),
+    @staticmethod
+    def source(view: ReferralView) -> ViewWith:
+        """The view as the model's fields: its row, with the text opened for this party."""
+        return ViewWith(
+            view.row,
+            case_reference=view.case_reference,
+            direction="outgoing" if view.party is Party.SENDER else "incoming",
             reason=view.reason,
-            shared_categories=[Category(c) for c in row.shared_categories],
-            respond_by=row.respond_by,
-            transfer_lead=row.transfer_lead,
-            status=ReferralStatus(row.status),
             status_reason=view.status_reason,
             outcome=view.outcome,
-            reason_code=ReasonCode(row.reason_code) if row.reason_code else None,
-            outcome_code=OutcomeCode(row.outcome_code) if row.outcome_code else None,
-            responded_at=row.responded_at,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
+            preview=view.preview,
         )
-        if view.case_reference is not None:  # left out, not null, where it is not shown
-            out.case_reference = view.case_reference
-        if view.preview is not None:
-            out.preview = Preview(**view.preview)
-        return out
+
+    @classmethod
+    def of(cls, view: ReferralView) -> ReferralOut:
+        # Left out, not null, where they are not shown.
+        return cls.model_validate(cls.source(view)).left_out_if_null("case_reference", "preview")

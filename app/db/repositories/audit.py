@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
+from hashlib import sha256
 from typing import Any
 from uuid import UUID
 
@@ -13,6 +14,7 @@ from app.db.query import Query
 from app.db.rows import Rows
 
 GENESIS = bytes(32)
+MAX_CHAINS = 256  # chain numbers are 0..255 (AFTERCARE_AUDIT_CHAINS is at most 256)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +22,7 @@ class AccessLogRow:
     """An audit row naming a case, with the acting organisation's name (`access_log`)."""
 
     org_id: UUID
+    chain: int
     seq: int
     occurred_at: datetime
     client_id: str
@@ -32,6 +35,7 @@ class AccessLogRow:
 @dataclass(frozen=True, slots=True)
 class HeadRow:
     org_id: UUID
+    chain: int
     seq: int
     hash: bytes
 
@@ -41,6 +45,7 @@ class ChainRow:
     """An audit row as the chain hashes it."""
 
     org_id: UUID
+    chain: int
     seq: int
     hash: bytes
     occurred_at: datetime
@@ -56,48 +61,68 @@ ACCESS_LOG_ROWS = Rows(AccessLogRow)
 HEAD_ROWS = Rows(HeadRow)
 CHAIN_ROWS = Rows(ChainRow)
 
-# One statement appends a row: upserting the chain head takes its row lock (serialising writers of
-# this organisation until commit) and, under READ COMMITTED, sees the latest committed head, so
-# the chain cannot fork. hash_n = sha256(hash_{n-1} || int8(seq_n) || entry_n).
+# One statement appends a row to chain pg_backend_pid() % $chains of the organisation: upserting
+# that chain's head takes its row lock (serialising the writers of this chain until commit) and,
+# under READ COMMITTED, sees the latest committed head, so the chain cannot fork. A connection
+# runs one transaction at a time, so it never waits for itself; other connections (of this
+# process or another) land on other chains unless their pids collide modulo $chains.
+# hash_n = sha256(hash_{n-1} || int8(seq_n) || entry_n); hash_0 is $genesis (32 zero bytes) for
+# chain 0, the chain of every row written before there were several, and
+# sha256($genesis || int2(chain)) for the others (the chain number bound into its first link).
 _APPEND = Query(
     """
-    WITH head AS (
-        INSERT INTO audit_heads AS h (org_id, seq, hash)
-        VALUES ($1, 1, sha256($2::bytea || int8send(1) || $3::bytea))
-        ON CONFLICT (org_id) DO UPDATE
+    WITH c AS (SELECT (pg_backend_pid() % $11::integer)::smallint AS chain),
+    head AS (
+        INSERT INTO audit_heads AS h (org_id, chain, seq, hash)
+        SELECT $1, c.chain, 1,
+               sha256(CASE WHEN c.chain = 0 THEN $2::bytea
+                           ELSE sha256($2::bytea || int2send(c.chain)) END
+                      || int8send(1) || $3::bytea)
+        FROM c
+        ON CONFLICT (org_id, chain) DO UPDATE
             SET seq = h.seq + 1, hash = sha256(h.hash || int8send(h.seq + 1) || $3::bytea)
-        RETURNING seq, hash
+        RETURNING chain, seq, hash
     )
-    INSERT INTO audit_log (org_id, seq, hash, occurred_at, client_id, jti, request_id, action,
-                           case_ids, categories)
-    SELECT $1, head.seq, head.hash, $4, $5, $6, $7, $8, $9, $10 FROM head
+    INSERT INTO audit_log (org_id, chain, seq, hash, occurred_at, client_id, jti, request_id,
+                           action, case_ids, categories)
+    SELECT $1, head.chain, head.seq, head.hash, $4, $5, $6, $7, $8, $9, $10 FROM head
     """,
     ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id", "action",
-     "case_ids", "categories"),
+     "case_ids", "categories", "chains"),
 )  # fmt: skip
 
 _ACCESS_LOG = Query(
     """
-    SELECT a.org_id, a.seq, a.occurred_at, a.client_id, a.action, a.categories, a.request_id,
-           o.name AS org_name
+    SELECT a.org_id, a.chain, a.seq, a.occurred_at, a.client_id, a.action, a.categories,
+           a.request_id, o.name AS org_name
     FROM audit_log a LEFT JOIN organizations o ON o.id = a.org_id
     WHERE a.case_ids @> ARRAY[$1::uuid]
-      AND ($2::timestamptz IS NULL OR (a.occurred_at, a.org_id, a.seq) < ($2, $3::uuid, $4::bigint))
-    ORDER BY a.occurred_at DESC, a.org_id DESC, a.seq DESC
-    LIMIT $5
+      AND ($2::timestamptz IS NULL
+           OR (a.occurred_at, a.org_id, a.chain, a.seq) < ($2, $3::uuid, $4::smallint, $5::bigint))
+    ORDER BY a.occurred_at DESC, a.org_id DESC, a.chain DESC, a.seq DESC
+    LIMIT $6
     """,
-    ("case_id", "before_at", "before_org", "before_seq", "limit"),
+    ("case_id", "before_at", "before_org", "before_chain", "before_seq", "limit"),
 )
 
-_HEADS = Query("SELECT org_id, seq, hash FROM audit_heads ORDER BY org_id")
+_HEADS = Query("SELECT org_id, chain, seq, hash FROM audit_heads ORDER BY org_id, chain")
 _CHAIN = """
-    SELECT org_id, seq, hash, occurred_at, client_id, jti, request_id, action, case_ids, categories
-    FROM audit_log ORDER BY org_id, seq
+    SELECT org_id, chain, seq, hash, occurred_at, client_id, jti, request_id, action, case_ids,
+           categories
+    FROM audit_log ORDER BY org_id, chain, seq
 """
 
 
+def chain_genesis(chain: int) -> bytes:
+    """hash_0 of chain ``chain`` (what ``_APPEND`` computes for a chain's first row)."""
+    if chain == 0:
+        return GENESIS
+    return sha256(GENESIS + chain.to_bytes(2, "big", signed=True)).digest()
+
+
 async def append(session: Session, **values: Any) -> None:
-    await session.execute(_APPEND, values, genesis=GENESIS)
+    """Append to this session's connection's chain of ``values["org_id"]``."""
+    await session.execute(_APPEND, values, genesis=GENESIS, chains=session.audit_chains)
 
 
 async def access_log(
@@ -106,6 +131,7 @@ async def access_log(
     *,
     before_at: datetime | None,
     before_org: UUID | None,
+    before_chain: int | None,
     before_seq: int | None,
     limit: int,
 ) -> list[AccessLogRow]:
@@ -115,6 +141,7 @@ async def access_log(
             case_id=case_id,
             before_at=before_at,
             before_org=before_org,
+            before_chain=before_chain,
             before_seq=before_seq,
             limit=limit,
         )
@@ -126,7 +153,7 @@ async def heads(session: Session) -> list[HeadRow]:
 
 
 async def iterate_chain(session: Session) -> AsyncIterator[ChainRow]:
-    """Every audit row, by organisation and sequence, streamed (needs a transaction)."""
+    """Every audit row, by organisation, chain and sequence, streamed (needs a transaction)."""
     await session.begin()
     conn = await session.connection()
     async for record in conn.cursor(_CHAIN, prefetch=1000):
@@ -137,19 +164,22 @@ async def iterate_chain(session: Session) -> AsyncIterator[ChainRow]:
 
 _HASHES_AT = Query(
     """
-    SELECT a.org_id, a.seq, a.hash FROM audit_log a
-    JOIN unnest($1::uuid[], $2::bigint[]) AS w(org_id, seq)
-      ON a.org_id = w.org_id AND a.seq = w.seq
+    SELECT a.org_id, a.chain, a.seq, a.hash FROM audit_log a
+    JOIN unnest($1::uuid[], $2::smallint[], $3::bigint[]) AS w(org_id, chain, seq)
+      ON a.org_id = w.org_id AND a.chain = w.chain AND a.seq = w.seq
     """,
-    ("org_ids", "seqs"),
+    ("org_ids", "chains", "seqs"),
 )
 
 
 async def hashes_at(
-    session: Session, positions: list[tuple[UUID, int]]
-) -> dict[tuple[UUID, int], bytes]:
-    """The hash of each audit row at (organisation, seq) that still exists."""
+    session: Session, positions: list[tuple[UUID, int, int]]
+) -> dict[tuple[UUID, int, int], bytes]:
+    """The hash of each audit row at (organisation, chain, seq) that still exists."""
     rows = await session.fetch(
-        _HASHES_AT, org_ids=[p[0] for p in positions], seqs=[p[1] for p in positions]
+        _HASHES_AT,
+        org_ids=[p[0] for p in positions],
+        chains=[p[1] for p in positions],
+        seqs=[p[2] for p in positions],
     )
-    return {(r["org_id"], r["seq"]): bytes(r["hash"]) for r in rows}
+    return {(r["org_id"], r["chain"], r["seq"]): bytes(r["hash"]) for r in rows}

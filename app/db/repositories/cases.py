@@ -9,7 +9,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 CASE_COLUMNS = """
@@ -94,23 +94,66 @@ _LOAD_FOR = Query(
     ("org_id", "case_id"),
 )
 
-_LIST_FOR = Query(
-    f"""
-    SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM}
-    WHERE c.id IN (
-            SELECT id FROM cases WHERE lead_org_id = $1 AND ($2::text IS DISTINCT FROM 'care_team')
-            UNION ALL
-            SELECT case_id FROM case_members
-            WHERE org_id = $1 AND left_at IS NULL AND ($2::text IS DISTINCT FROM 'lead'))
-      AND ($2::text IS NULL OR ($2::text = 'lead') = (c.lead_org_id = $1))
-      AND ($3::text IS NULL OR c.status = $3::text)
-      AND ($4::timestamptz IS NULL OR c.updated_at >= $4::timestamptz)
-      AND ($5::timestamptz IS NULL OR (c.updated_at, c.id) > ($5::timestamptz, $6::uuid))
-    ORDER BY c.updated_at, c.id
-    LIMIT $7
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("org_id", "role", "status", "updated_since", "after_ts", "after_id", "limit"),
+# The case list: one statement per shape of request (role, status filter, updated_since, cursor),
+# built from constant fragments and compiled once per process, like `referrals.page_query`. A
+# catch-all (`$n IS NULL OR …`) gets one generic plan for every shape, which cannot use the index
+# that suits the one at hand. Parameters: ``org_id`` ($1), then the filters given, then ``limit``.
+#
+# The lead's cases are read in order from ix_cases_lead_org_id_updated_at_id. No index orders the
+# cases of a care team by the case's `updated_at`, so those shapes walk ix_cases_updated_at_id in
+# page order and test each case's membership with one index probe, stopping at the page size:
+# the cost follows the page and the share of cases the caller serves, not the number of cases.
+# `OFFSET 0` keeps that test a per-row probe (PostgreSQL would otherwise be free to hash every
+# membership of the caller first, which grows with the data set).
+_MEMBER = (
+    "EXISTS (SELECT 1 FROM case_members m"
+    " WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL OFFSET 0)"
 )
+_ROLE = {
+    "lead": "c.lead_org_id = $1",
+    # The cases the caller serves on the care team of, without leading them.
+    "care_team": f"c.lead_org_id <> $1 AND {_MEMBER}",
+    # Both.
+    None: f"(c.lead_org_id = $1 OR {_MEMBER})",
+}
+_lists: dict[tuple[str | None, bool, bool, bool], Query] = {}
+
+
+def list_query(role: str | None, status: bool, updated_since: bool, after: bool) -> Query:
+    """The case-list statement for this shape: ``status``, ``updated_since`` and ``after`` say
+    whether that filter (``after``: the cursor) is given. Its parameters: ``org_id``,
+    [``status``], [``updated_since``], [``after_ts``, ``after_id``], ``limit``."""
+    key = (role, status, updated_since, after)
+    query = _lists.get(key)
+    if query is not None:
+        return query
+    names = ["org_id"]
+    where = [_ROLE[role]]
+    if status:
+        names.append("status")
+        where.append(f"c.status = ${len(names)}::text")
+    if updated_since:
+        names.append("updated_since")
+        where.append(f"c.updated_at >= ${len(names)}::timestamptz")
+    if after:
+        names += ["after_ts", "after_id"]
+        where.append(
+            f"(c.updated_at, c.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        )
+    names.append("limit")
+    # The walk reads only the index (ids, order, lead) up to the cap; the page's rows are then
+    # loaded by primary key, in walk order.
+    query = Query(
+        f"SELECT {CASE_COLUMNS}, {POLICY_FACTS} FROM (SELECT c.id, c.updated_at FROM cases c"  # noqa: S608
+        " WHERE " + " AND ".join(where) + f" ORDER BY c.updated_at, c.id LIMIT {PAGE_CAP}) page"
+        " JOIN cases c ON c.id = page.id JOIN organizations o ON o.id = $1"
+        " LEFT JOIN case_keys k ON k.case_id = c.id"
+        f" ORDER BY page.updated_at, page.id LIMIT ${len(names)}",
+        tuple(names),
+    )
+    _lists[key] = query
+    return query
+
 
 _INSERT = Query(
     """
@@ -246,8 +289,29 @@ async def load_for(
     return CASE_ROWS.one(await session.fetchrow(query, org_id=org_id, case_id=case_id))
 
 
-async def list_for(session: Session, **params: Any) -> list[CaseRow]:
-    return CASE_ROWS.many(await session.fetch(_LIST_FOR, params))
+async def list_for(
+    session: Session,
+    *,
+    org_id: UUID,
+    role: str | None,
+    status: str | None,
+    updated_since: datetime | None,
+    after_ts: datetime | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[CaseRow]:
+    if limit > PAGE_CAP:
+        raise ValueError(f"a page holds at most {PAGE_CAP} rows")
+    after = after_ts is not None
+    query = list_query(role, status is not None, updated_since is not None, after)
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if status is not None:
+        params["status"] = status
+    if updated_since is not None:
+        params["updated_since"] = updated_since
+    if after:
+        params.update(after_ts=after_ts, after_id=after_id)
+    return CASE_ROWS.many(await session.fetch(query, params))
 
 
 async def insert(session: Session, **values: Any) -> UUID | None:

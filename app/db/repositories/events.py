@@ -20,7 +20,7 @@ from uuid import UUID
 from app.db import notify
 from app.db.database import Session
 from app.db.policy_facts import ConsentFact, policy_facts
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 EVENTS_CHANNEL = notify.EVENTS_CHANNEL
@@ -119,10 +119,16 @@ _FEED_HEAD = """
     SELECT h.horizon, h.pruned_txid, e.txid, e.seq, e.id, e.org_id, e.type, e.occurred_at,
            e.subject_type, e.subject_id, e.case_id, e.data
     FROM h LEFT JOIN LATERAL (
-        SELECT * FROM events
-        WHERE org_id = $1 AND (txid, seq) > ($2, $3) AND txid < h.horizon
+        SELECT * FROM (
+            SELECT * FROM events
+            WHERE org_id = $1 AND (txid, seq) > ($2, $3) AND txid < h.horizon
 """
-_FEED_TAIL = """
+# The page is read under the constant cap `PAGE_CAP` (app.db.query), then cut to `$4`: the cached
+# generic plan is costed for a page, so it is used whatever the size of the table.
+_FEED_TAIL = f"""
+            ORDER BY txid, seq
+            LIMIT {PAGE_CAP}
+        ) capped
         ORDER BY txid, seq
         LIMIT $4
     ) e ON true
@@ -130,7 +136,7 @@ _FEED_TAIL = """
 """
 _PAGE = Query(_FEED_HEAD + _FEED_TAIL, ("org_id", "after_txid", "after_seq", "limit"))
 _PAGE_OF_TYPES = Query(
-    _FEED_HEAD + "      AND type = ANY ($5::text[])" + _FEED_TAIL,
+    _FEED_HEAD + "            AND type = ANY ($5::text[])" + _FEED_TAIL,
     ("org_id", "after_txid", "after_seq", "limit", "types"),
 )
 
@@ -182,6 +188,8 @@ async def page(
     limit: int,
     types: list[str] | None,
 ) -> FeedPage:
+    if limit > PAGE_CAP:
+        raise ValueError(f"a feed page holds at most {PAGE_CAP} events")
     params = {"org_id": org_id, "after_txid": after_txid, "after_seq": after_seq, "limit": limit}
     if types:
         records = await session.fetch(_PAGE_OF_TYPES, params, types=types)

@@ -76,17 +76,20 @@ _SET_RISK = Query(
     """,
     ("id", "risk_level"),
 )
-_DUE = Query(
-    f"""
+# A partner's open follow-ups due by a day, soonest first: one statement with a cursor and one
+# without (no `$3 IS NULL OR …`), so the cursor's row comparison is an index condition on
+# ix_follow_ups_org_open_due and a deep page does not read the rows before it.
+_DUE_HEAD = f"""
     SELECT {_COLUMNS}, c.reference, c.lead_org_id, {POLICY_FACTS}
     FROM follow_ups f
     JOIN cases c ON c.id = f.case_id
     JOIN organizations o ON o.id = $1
     WHERE f.org_id = $1 AND f.recorded_at IS NULL AND f.due_on <= $2
-      AND ($3::date IS NULL OR (f.due_on, f.id) > ($3::date, $4::uuid))
-    ORDER BY f.due_on, f.id
-    LIMIT $5
-    """,  # noqa: S608 - constant text; every value is a bound parameter
+"""  # noqa: S608 - constant text; every value is a bound parameter
+_DUE = Query(_DUE_HEAD + "    ORDER BY f.due_on, f.id LIMIT $3", ("org_id", "due_before", "limit"))
+_DUE_AFTER = Query(
+    _DUE_HEAD
+    + "      AND (f.due_on, f.id) > ($3::date, $4::uuid)\n    ORDER BY f.due_on, f.id LIMIT $5",
     ("org_id", "due_before", "after_due", "after_id", "limit"),
 )
 
@@ -118,13 +121,8 @@ async def due_page(
     after_id: UUID | None,
     limit: int,
 ) -> list[DueFollowUpRow]:
-    return DUE_FOLLOW_UP_ROWS.many(
-        await session.fetch(
-            _DUE,
-            org_id=org_id,
-            due_before=due_before,
-            after_due=after_due,
-            after_id=after_id,
-            limit=limit,
-        )
-    )
+    params: dict[str, Any] = {"org_id": org_id, "due_before": due_before, "limit": limit}
+    if after_due is None:
+        return DUE_FOLLOW_UP_ROWS.many(await session.fetch(_DUE, params))
+    params.update(after_due=after_due, after_id=after_id)
+    return DUE_FOLLOW_UP_ROWS.many(await session.fetch(_DUE_AFTER, params))

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 
@@ -86,31 +86,75 @@ _UPSERT = Query(
 
 # One row per case the caller may be entitled to see in `legal` (lead, or care team with legal
 # shared); the policy (consent, scopes) is then applied to each row in Python, so the page is one
-# statement whatever its size.
-_TESTIMONY_PAGE = Query(
-    f"""
-    SELECT c.id AS case_id, c.reference, c.lead_org_id,
-           COALESCE(l.testimony_status, 'not_started') AS testimony_status,
-           COALESCE(l.protective_measures, '{{}}') AS protective_measures,
-           l.next_session_at, l.next_hearing_at,
-           COALESCE(l.updated_at, c.created_at) AS last_change,
-           {POLICY_FACTS}
-    FROM cases c
-    JOIN organizations o ON o.id = $1
-    LEFT JOIN legal_records l ON l.case_id = c.id
-    WHERE c.id IN (
-            SELECT id FROM cases WHERE lead_org_id = $1
-            UNION ALL
-            SELECT case_id FROM case_members
-            WHERE org_id = $1 AND left_at IS NULL AND 'legal' = ANY (categories))
-      AND ($2::text IS NULL OR COALESCE(l.testimony_status, 'not_started') = $2::text)
-      AND ($3::timestamptz IS NULL
-           OR (COALESCE(l.updated_at, c.created_at), c.id) > ($3::timestamptz, $4::uuid))
-    ORDER BY COALESCE(l.updated_at, c.created_at), c.id
-    LIMIT $5
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("org_id", "status", "after_ts", "after_id", "limit"),
-)
+# statement whatever its size. The order is each case's last change: its legal record's
+# `updated_at`, or the case's `created_at` while it has none. No one index holds that order, so
+# the page merges two walks that each follow an index and stop at the page size: the legal
+# records by `updated_at` (ix_legal_records_updated_at) and the cases without one by `created_at`
+# (ix_cases_created_at_id), each keeping only what the caller may see. Their cost follows the
+# page, not the number of cases. One statement per shape (status filter, cursor), built from
+# constant fragments like `referrals.page_query` (no catch-all `$n IS NULL OR …`). `OFFSET 0`:
+# one index probe per row for the membership, as in `cases.list_query`.
+_VISIBLE = """(c.lead_org_id = $1 OR EXISTS (
+            SELECT 1 FROM case_members m
+            WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL
+              AND 'legal' = ANY (m.categories) OFFSET 0))"""
+# The two walks select ids and order only (index-only where they can), under the constant cap
+# `PAGE_CAP` (app.db.query); the page's rows are loaded by primary key afterwards.
+_WITH_RECORD = f"""
+        SELECT l.case_id, l.updated_at AS last_change
+        FROM legal_records l JOIN cases c ON c.id = l.case_id
+        WHERE {_VISIBLE}"""  # noqa: S608 - constant text; every value is a bound parameter
+_WITHOUT_RECORD = f"""
+        SELECT c.id AS case_id, c.created_at AS last_change
+        FROM cases c
+        WHERE NOT EXISTS (SELECT 1 FROM legal_records l WHERE l.case_id = c.id)
+          AND {_VISIBLE}"""  # noqa: S608 - constant text; every value is a bound parameter
+_TESTIMONY_ROWS = f"""
+SELECT c.id AS case_id, c.reference, c.lead_org_id,
+       COALESCE(l.testimony_status, 'not_started') AS testimony_status,
+       COALESCE(l.protective_measures, '{{}}') AS protective_measures,
+       l.next_session_at, l.next_hearing_at, page.last_change, {POLICY_FACTS}
+FROM page
+JOIN cases c ON c.id = page.case_id
+JOIN organizations o ON o.id = $1
+LEFT JOIN legal_records l ON l.case_id = c.id
+ORDER BY page.last_change, page.case_id"""  # noqa: S608 - constant text
+_testimony_pages: dict[tuple[bool, bool], Query] = {}
+
+
+def testimony_query(status: bool, after: bool) -> Query:
+    """The testimony-pull statement for this shape. Its parameters: ``org_id``, [``status``],
+    [``after_ts``, ``after_id``], ``limit``."""
+    key = (status, after)
+    query = _testimony_pages.get(key)
+    if query is not None:
+        return query
+    names = ["org_id"]
+    with_record, without_record = [_WITH_RECORD], [_WITHOUT_RECORD]
+    if status:
+        names.append("status")
+        n = len(names)
+        with_record.append(f"l.testimony_status = ${n}::text")
+        # A case without a record reads as not started: that walk runs for that status only.
+        without_record.append(f"${n}::text = 'not_started'")
+    if after:
+        names += ["after_ts", "after_id"]
+        ts, id_ = len(names) - 1, len(names)
+        with_record.append(f"(l.updated_at, l.case_id) > (${ts}::timestamptz, ${id_}::uuid)")
+        without_record.append(f"(c.created_at, c.id) > (${ts}::timestamptz, ${id_}::uuid)")
+    names.append("limit")
+    query = Query(
+        "WITH page AS (\n    SELECT * FROM (\n    ("  # noqa: S608 - constant fragments
+        + "\n          AND ".join(with_record)
+        + f"\n        ORDER BY l.updated_at, l.case_id LIMIT {PAGE_CAP})\n    UNION ALL\n    ("
+        + "\n          AND ".join(without_record)
+        + f"\n        ORDER BY c.created_at, c.id LIMIT {PAGE_CAP})\n    ) walks"
+        + f"\n    ORDER BY last_change, case_id LIMIT ${len(names)}\n)"
+        + _TESTIMONY_ROWS,
+        tuple(names),
+    )
+    _testimony_pages[key] = query
+    return query
 
 
 _GET_MANY = Query(
@@ -131,5 +175,22 @@ async def upsert(session: Session, **values: Any) -> LegalRecordRow | None:
     return LEGAL_RECORD_ROWS.one(await session.fetchrow(_UPSERT, values))
 
 
-async def testimony_page(session: Session, **params: Any) -> list[TestimonyStatusRow]:
-    return TESTIMONY_STATUS_ROWS.many(await session.fetch(_TESTIMONY_PAGE, params))
+async def testimony_page(
+    session: Session,
+    *,
+    org_id: UUID,
+    status: str | None,
+    after_ts: datetime | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[TestimonyStatusRow]:
+    if limit > PAGE_CAP:
+        raise ValueError(f"a page holds at most {PAGE_CAP} rows")
+    after = after_ts is not None
+    query = testimony_query(status is not None, after)
+    params: dict[str, Any] = {"org_id": org_id, "limit": limit}
+    if status is not None:
+        params["status"] = status
+    if after:
+        params.update(after_ts=after_ts, after_id=after_id)
+    return TESTIMONY_STATUS_ROWS.many(await session.fetch(query, params))

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 # The stored status, except that a pending referral past its deadline reads as expired
@@ -94,7 +94,9 @@ _GET = Query(
 # built from constant fragments and compiled once per process. A catch-all statement
 # (`$1 IS NULL OR …`) gets a generic plan after a few executions that must serve every shape, and
 # cannot pick the index for the one at hand; each of these keeps its own plan
-# (ix_referrals_to_org_id_created_at_id for an inbox, the from_org one for an outbox).
+# (ix_referrals_to_org_id_created_at_id for an inbox, the from_org one for an outbox). The page is
+# read under the constant cap `PAGE_CAP` (app.db.query), so the cached generic plan is used on
+# a table of any size.
 _DIRECTION = {
     "incoming": "r.to_org_id = $1",
     "outgoing": "r.from_org_id = $1",
@@ -123,10 +125,11 @@ def page_query(direction: str | None, status: bool, after: bool) -> Query:
         )
     names.append("limit")
     query = Query(
-        f"SELECT {_COLUMNS} FROM referrals r JOIN cases c ON c.id = r.case_id"  # noqa: S608
-        " LEFT JOIN case_keys k ON k.case_id = r.case_id WHERE "
+        f"SELECT {_COLUMNS} FROM (SELECT * FROM referrals r WHERE "  # noqa: S608
         + " AND ".join(where)
-        + f" ORDER BY r.created_at, r.id LIMIT ${len(names)}",
+        + f" ORDER BY r.created_at, r.id LIMIT {PAGE_CAP}) r"
+        " JOIN cases c ON c.id = r.case_id LEFT JOIN case_keys k ON k.case_id = r.case_id"
+        f" ORDER BY r.created_at, r.id LIMIT ${len(names)}",
         tuple(names),
     )
     _pages[key] = query

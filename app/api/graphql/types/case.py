@@ -17,12 +17,11 @@ wrote.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
 import strawberry
-from strawberry.scalars import JSON
 
 from app.api.graphql.connections import (
     DEFAULT_FIRST,
@@ -46,19 +45,9 @@ from app.api.graphql.types.enums import (
     CaseStatus,
     Category,
     ConsentStatus,
-    DocumentStatus,
-    DocumentType,
-    ExitReason,
-    ExploitationType,
-    Gender,
     GoalStatus,
-    Granter,
-    OrganizationKind,
-    OutcomeCode,
-    PlacementSetting,
     ProsecutionStatus,
     ProtectiveMeasure,
-    ReasonCode,
     ReferralDirection,
     ReferralStatus,
     ReliefStatus,
@@ -66,18 +55,24 @@ from app.api.graphql.types.enums import (
     ServiceKind,
     ServiceStatus,
     TestimonyStatus,
-    UpdateKind,
-    Urgency,
 )
 from app.api.graphql.types.organization import Organization
+from app.api.graphql.types.projection import Projected, from_model
+from app.api.schemas.cases import (
+    ConsentOut,
+    ContactOut,
+    ExploitationOut,
+    SurvivorOut,
+    UpdateOut,
+)
+from app.api.schemas.common import ViewWith
+from app.api.schemas.legal import DocumentOut, TestimonyRow
+from app.api.schemas.placements import PlacementOut
+from app.api.schemas.referrals import Preview, ReferralOut
 from app.domain.cases import CaseView, LoadedCase
 from app.domain.consents import Consent as ConsentData
 from app.domain.legal import LegalRecord as LegalRecordData
-from app.domain.legal import TestimonyStatusRow
-from app.domain.placements import Placement as PlacementData
-from app.domain.referral_rules import Party
 from app.domain.referrals import ReferralView
-from app.domain.updates import TimelineUpdate
 from app.domain.vocabulary import AgeBand
 
 T = TypeVar("T")
@@ -85,37 +80,23 @@ N = TypeVar("N")
 
 
 # -- the survivor ------------------------------------------------------------------------------
-@strawberry.type(description="How to reach someone (identity)")
-class Contact:
-    phone: str | None
-    email: str | None
-    address: str | None
-
+@from_model(ContactOut, description="How to reach someone (identity)")
+class Contact(Projected):
     @classmethod
-    def of(cls, contact: dict[str, Any] | None) -> Contact | None:
-        if not contact:
-            return None
-        return cls(
-            phone=contact.get("phone"), email=contact.get("email"), address=contact.get("address")
-        )
+    def of(cls, source: dict[str, Any]) -> Contact:
+        return super().of(dict.fromkeys(ContactOut.model_fields) | source)  # absent: null
 
 
-@strawberry.type(
+@from_model(
+    SurvivorOut,
     description="The survivor as far as you may see: `gender`, `nationality`, `languages` and "
     "`interpreterNeeded` need `demographics`; names, birth date and contact need `identity`. "
-    "A field you may not see is null."
+    "A field you may not see is null.",
 )
-class Survivor:
-    gender: Gender | None = None
-    nationality: str | None = None
-    languages: list[str] | None = None
-    interpreter_needed: bool | None = None
-    given_name: str | None = None
-    family_name: str | None = None
-    aliases: list[str] | None = None
-    date_of_birth: date | None = None
-    estimated_birth_year: int | None = None
-    contact: Contact | None = None
+class Survivor(Projected):
+    @classmethod
+    def of(cls, source: dict[str, Any]) -> Survivor:
+        return super().of(dict.fromkeys(SurvivorOut.model_fields) | source)  # not seen: null
 
 
 @strawberry.type(description="A minor's guardian (identity)")
@@ -131,15 +112,15 @@ class Guardian:
         return cls(
             name=guardian.get("name"),
             relationship=guardian.get("relationship"),
-            contact=Contact.of(guardian.get("contact")),
+            contact=Contact.of(c) if (c := guardian.get("contact")) else None,
         )
 
 
-@strawberry.type(description="How the survivor was exploited and identified (exploitation)")
-class Exploitation:
-    types: list[ExploitationType]
-    identified_on: date | None
-    country: str | None
+@from_model(
+    ExploitationOut, description="How the survivor was exploited and identified (exploitation)"
+)
+class Exploitation(Projected):
+    pass
 
 
 # -- the case ----------------------------------------------------------------------------------
@@ -176,23 +157,8 @@ class Case:
 
     @strawberry.field(description="demographics and identity")
     def survivor(self) -> Survivor | None:
-        d, i = self.view.demographics, self.view.identity
-        if d is None and i is None:
-            return None
-        survivor = Survivor()
-        if d is not None:
-            survivor.gender = Gender(d["gender"]) if d["gender"] is not None else None
-            survivor.nationality = d["nationality"]
-            survivor.languages = d["languages"]
-            survivor.interpreter_needed = d["interpreter_needed"]
-        if i is not None:
-            survivor.given_name = i.given_name
-            survivor.family_name = i.family_name
-            survivor.aliases = i.aliases
-            survivor.date_of_birth = i.date_of_birth
-            survivor.estimated_birth_year = i.estimated_birth_year
-            survivor.contact = Contact.of(i.contact)
-        return survivor
+        survivor = SurvivorOut.source(self.view)
+        return Survivor.of(survivor) if survivor else None
 
     @strawberry.field(description="identity")
     def guardian(self) -> Guardian | None:
@@ -220,13 +186,7 @@ class Case:
             is_minor=d["is_minor"] if d is not None else None,
             age_band=str(AgeBand(d["age_band"])) if d is not None else None,
             identity_erased=view.identity_erased if sees_identity else None,
-            exploitation=Exploitation(
-                types=[ExploitationType(t) for t in e["types"]],
-                identified_on=e["identified_on"],
-                country=e["country"],
-            )
-            if e is not None
-            else None,
+            exploitation=Exploitation.of(e) if e is not None else None,
             needs=[ServiceKind(n) for n in g["needs"]] if g is not None else None,
             risk_level=RiskLevel(risk) if risk else None,
             close_reason=g["close_reason"] if g is not None else None,
@@ -299,7 +259,7 @@ class Case:
     )
     async def legal(self, info: Info) -> LegalRecord | None:
         record = await info.context.loaders.legal_by_case.load(CasePageKey.of(self.loaded))
-        return LegalRecord.of(self.id, record) if record is not None else None
+        return LegalRecord.of_record(self.id, record) if record is not None else None
 
     @strawberry.field(
         description="Placements, oldest first (null unless you may see `placement`).",
@@ -350,86 +310,34 @@ class Case:
 
 
 # -- what is listed under a case -----------------------------------------------------------------
-@strawberry.type(description="An immutable entry of a case's timeline")
-class CaseUpdate:
-    id: UUID
-    case_id: UUID
-    author_org_id: UUID
-    kind: UpdateKind
-    category: Category
-    occurred_at: datetime
-    summary: str
-    details: JSON | None = strawberry.field(
-        description="Free-form JSON, at most `AFTERCARE_MAX_DETAILS_BYTES` (16 KiB by default)"
-    )
-    supersedes: UUID | None = strawberry.field(description="The update this one corrects")
-    created_at: datetime
-
-    @classmethod
-    def of(cls, update: TimelineUpdate) -> CaseUpdate:
-        return cls(
-            id=update.id,
-            case_id=update.case_id,
-            author_org_id=update.author_org_id,
-            kind=UpdateKind(update.kind),
-            category=Category(update.category),
-            occurred_at=update.occurred_at,
-            summary=update.summary,
-            details=JSON(update.details) if update.details is not None else None,
-            supersedes=update.supersedes,
-            created_at=update.created_at,
-        )
+@from_model(
+    UpdateOut,
+    description="An immutable entry of a case's timeline",
+    descriptions={
+        "details": "Free-form JSON, at most `AFTERCARE_MAX_DETAILS_BYTES` (16 KiB by default)",
+        "supersedes": "The update this one corrects",
+    },
+)
+class CaseUpdate(Projected):
+    pass
 
 
-@strawberry.type(description="A survivor's (or guardian's) consent to share categories")
-class Consent:
-    id: UUID
-    case_id: UUID
+@from_model(ConsentOut, description="A survivor's (or guardian's) consent to share categories")
+class Consent(Projected):
     status: ConsentStatus
-    granted_by: list[Granter]
-    recipient_org_id: UUID | None
-    recipient_kinds: list[OrganizationKind]
-    categories: list[Category]
-    purpose: str
-    obtained_at: datetime
-    expires_at: datetime | None
-    evidence_ref: str | None
-    revoked_at: datetime | None
-    revoke_reason: str | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
 
     @classmethod
-    def of(cls, consent: ConsentData) -> Consent:
-        return cls(
-            id=consent.id,
-            case_id=consent.case_id,
-            status=ConsentStatus(consent.status(datetime.now(UTC))),
-            granted_by=[Granter(g) for g in consent.granted_by],
-            recipient_org_id=consent.recipient_org_id,
-            recipient_kinds=[OrganizationKind(k) for k in consent.recipient_kinds],
-            categories=[Category(c) for c in consent.categories],
-            purpose=consent.purpose,
-            obtained_at=consent.obtained_at,
-            expires_at=consent.expires_at,
-            evidence_ref=consent.evidence_ref,
-            revoked_at=consent.revoked_at,
-            revoke_reason=consent.revoke_reason,
-            created_at=consent.created_at,
-            updated_at=consent.updated_at,
-            version=consent.version,
-        )
+    def of(cls, source: ConsentData) -> Consent:
+        return super().of(ViewWith(source, status=source.status(datetime.now(UTC))))
 
 
-@strawberry.type(description="An identity document and where it is")
-class IdentityDocument:
-    type: DocumentType
-    status: DocumentStatus
+@from_model(DocumentOut, description="An identity document and where it is")
+class IdentityDocument(Projected):
+    pass
 
 
 @strawberry.type(description="A case's legal record (category `legal`), as REST's GET …/legal")
-class LegalRecord:
+class LegalRecord(Projected):
     case_id: UUID
     documents: list[IdentityDocument]
     testimony_status: TestimonyStatus
@@ -443,187 +351,50 @@ class LegalRecord:
     version: int = strawberry.field(description="0 until the record is first written")
 
     @classmethod
-    def of(cls, case_id: UUID, record: LegalRecordData) -> LegalRecord:
-        relief = record.immigration_relief_status
-        return cls(
-            case_id=case_id,
-            documents=[
-                IdentityDocument(type=DocumentType(d["type"]), status=DocumentStatus(d["status"]))
-                for d in record.documents
-            ],
-            testimony_status=TestimonyStatus(record.testimony_status),
-            protective_measures=[ProtectiveMeasure(m) for m in record.protective_measures],
-            next_session_at=record.next_session_at,
-            prosecution_status=ProsecutionStatus(record.prosecution_status),
-            next_hearing_at=record.next_hearing_at,
-            immigration_relief_type=record.immigration_relief_type,
-            immigration_relief_status=ReliefStatus(relief) if relief else None,
-            updated_at=record.updated_at,
-            version=record.version,
-        )
+    def of_record(cls, case_id: UUID, record: LegalRecordData) -> LegalRecord:
+        return cls.of(ViewWith(record, case_id=case_id))
 
 
-@strawberry.type(description="Where one case's testimony preparation stands (legal)")
-class CaseTestimony:
-    case_id: UUID
-    reference: str
-    testimony_status: TestimonyStatus
-    protective_measures: list[ProtectiveMeasure]
-    next_session_at: datetime | None
-    next_hearing_at: datetime | None
-    last_change: datetime
-
-    @classmethod
-    def of(cls, row: TestimonyStatusRow) -> CaseTestimony:
-        return cls(
-            case_id=row.case_id,
-            reference=row.reference,
-            testimony_status=TestimonyStatus(row.testimony_status),
-            protective_measures=[ProtectiveMeasure(m) for m in row.protective_measures],
-            next_session_at=row.next_session_at,
-            next_hearing_at=row.next_hearing_at,
-            last_change=row.last_change,
-        )
+@from_model(TestimonyRow, description="Where one case's testimony preparation stands (legal)")
+class CaseTestimony(Projected):
+    pass
 
 
-@strawberry.type(description="A placement (category `placement`), as REST's placements list")
-class Placement:
-    id: UUID
-    case_id: UUID
-    org_id: UUID
-    placed_by_org_id: UUID
-    setting: PlacementSetting
-    home_review_id: UUID | None
-    started_at: datetime
-    ended_at: datetime | None
-    exit_reason: ExitReason | None
-    authorization_ref: str | None
-    last_visit_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
-    @classmethod
-    def of(cls, placement: PlacementData) -> Placement:
-        exit_reason = placement.exit_reason
-        return cls(
-            id=placement.id,
-            case_id=placement.case_id,
-            org_id=placement.org_id,
-            placed_by_org_id=placement.placed_by_org_id,
-            setting=PlacementSetting(placement.setting),
-            home_review_id=placement.home_review_id,
-            started_at=placement.started_at,
-            ended_at=placement.ended_at,
-            exit_reason=ExitReason(exit_reason) if exit_reason else None,
-            authorization_ref=placement.authorization_ref,
-            last_visit_at=placement.last_visit_at,
-            created_at=placement.created_at,
-            updated_at=placement.updated_at,
-            version=placement.version,
-        )
+@from_model(
+    PlacementOut, description="A placement (category `placement`), as REST's placements list"
+)
+class Placement(Projected):
+    pass
 
 
 # -- referrals ---------------------------------------------------------------------------------
-@strawberry.type(
+@from_model(
+    Preview,
     description="What a receiver decides a pending referral on: de-identified, never names, "
-    "dates of birth, contact or location"
+    "dates of birth, contact or location",
 )
-class ReferralPreview:
+class ReferralPreview(Projected):
     age_band: str = strawberry.field(description="0-11, 12-14, 15-17, 18-24, 25-34, 35-49 or 50+")
-    gender: Gender
-    languages: list[str]
-    interpreter_needed: bool
-    needs: list[ServiceKind]
-    urgency: Urgency
-    is_minor: bool
-    exploitation_types: list[ExploitationType]
-
-    @classmethod
-    def of(cls, preview: dict[str, Any] | None) -> ReferralPreview | None:
-        if preview is None:
-            return None
-        return cls(
-            age_band=str(AgeBand(preview["age_band"])),
-            gender=Gender(preview["gender"]),
-            languages=preview["languages"],
-            interpreter_needed=preview["interpreter_needed"],
-            needs=[ServiceKind(n) for n in preview["needs"]],
-            urgency=Urgency(preview["urgency"]),
-            is_minor=preview["is_minor"],
-            exploitation_types=[ExploitationType(t) for t in preview["exploitation_types"]],
-        )
 
 
-@strawberry.type(
+@from_model(
+    ReferralOut,
     description="A referral you sent or received. While it is pending, the receiver sees "
-    "`preview` (de-identified) and not the case: `case` stays null for it until it accepts."
+    "`preview` (de-identified) and not the case: `case` stays null for it until it accepts.",
+    descriptions={
+        "case_reference": "For the sender, and for the receiver once accepted",
+        "reason_code": "Why it was declined or failed (null otherwise)",
+    },
 )
-class Referral:
-    id: UUID
+class Referral(Projected):
     case_id: UUID
-    case_reference: str | None = strawberry.field(
-        description="For the sender, and for the receiver once accepted"
-    )
     from_org_id: UUID
     to_org_id: UUID
     direction: ReferralDirection
-    service: ServiceKind
-    urgency: Urgency
-    reason: str
-    shared_categories: list[Category]
-    respond_by: datetime | None
-    transfer_lead: bool
-    status: ReferralStatus
-    status_reason: str | None
-    outcome: str | None
-    reason_code: ReasonCode | None = strawberry.field(
-        description="Why it was declined or failed (null otherwise)"
-    )
-    outcome_code: OutcomeCode | None = strawberry.field(
-        description="How a completed referral ended"
-    )
-    responded_at: datetime | None
-    started_at: datetime | None
-    ended_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    version: int
-    preview: ReferralPreview | None = strawberry.field(
-        description="Only for the receiver, while the referral is pending"
-    )
 
     @classmethod
-    def of(cls, view: ReferralView) -> Referral:
-        row = view.row
-        return cls(
-            id=row.id,
-            case_id=row.case_id,
-            case_reference=view.case_reference,
-            from_org_id=row.from_org_id,
-            to_org_id=row.to_org_id,
-            direction=ReferralDirection.OUTGOING
-            if view.party is Party.SENDER
-            else ReferralDirection.INCOMING,
-            service=ServiceKind(row.service),
-            urgency=Urgency(row.urgency),
-            reason=view.reason,
-            shared_categories=[Category(c) for c in row.shared_categories],
-            respond_by=row.respond_by,
-            transfer_lead=row.transfer_lead,
-            status=ReferralStatus(row.status),
-            status_reason=view.status_reason,
-            outcome=view.outcome,
-            reason_code=ReasonCode(row.reason_code) if row.reason_code else None,
-            outcome_code=OutcomeCode(row.outcome_code) if row.outcome_code else None,
-            responded_at=row.responded_at,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            version=row.version,
-            preview=ReferralPreview.of(view.preview),
-        )
+    def of(cls, source: ReferralView) -> Referral:
+        return super().of(ReferralOut.source(source))
 
     @strawberry.field(
         description="The case, when you may see it (null otherwise, e.g. for the receiver of a "

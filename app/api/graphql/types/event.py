@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from uuid import UUID
 
 import strawberry
-from strawberry.scalars import JSON
 
 from app.api.graphql.connections import Connection, Edge, PageInfo
+from app.api.graphql.types.projection import Projected, from_model
+from app.api.schemas.events import EventOut, SubjectOut
 from app.domain.events import EVENT_LIST, EventView
 from app.domain.pagination import Page
 
@@ -47,34 +46,23 @@ class EventType(StrEnum):
     webhook_test = "webhook.test"
 
 
-@strawberry.type(description="What an event is about")
-class EventSubject:
+@from_model(SubjectOut, description="What an event is about")
+class EventSubject(Projected):
     type: str = strawberry.field(description="case, case_update, consent, referral, …")
-    id: UUID
 
 
-@strawberry.type(
+@from_model(
+    EventOut,
     description="Something that happened to a resource you may see. It carries ids, statuses, "
-    "codes, category names and versions only: read the resource to see what changed."
+    "codes, category names and versions only: read the resource to see what changed.",
+    descriptions={"id": None, "data": "Ids, statuses, codes and categories only"},
 )
-class Event:
-    id: UUID
+class Event(Projected):
     type: EventType
-    occurred_at: datetime
-    subject: EventSubject
-    case_id: UUID | None
-    data: JSON = strawberry.field(description="Ids, statuses, codes and categories only")
 
     @classmethod
-    def of(cls, view: EventView) -> Event:
-        return cls(
-            id=view.id,
-            type=EventType(view.type),
-            occurred_at=view.occurred_at,
-            subject=EventSubject(type=view.subject_type, id=view.subject_id),
-            case_id=view.case_id,
-            data=JSON(view.data),
-        )
+    def of(cls, source: EventView) -> Event:
+        return super().of(EventOut.source(source))
 
 
 _END = object()  # stands for "where the feed continues", which may lie past the last event

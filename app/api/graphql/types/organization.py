@@ -1,71 +1,25 @@
-"""A partner in the directory, with its capacity and the populations it serves."""
+"""A partner in the directory, with its capacity and the populations it serves: derived from
+REST's models (``app.api.schemas.organizations``), built from the same source."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from uuid import UUID
-
-import strawberry
-
-from app.api.graphql.types.enums import Gender, OrganizationKind, ServiceKind
+from app.api.graphql.types.projection import Projected, from_model
+from app.api.schemas.organizations import CapacityOut, OrganizationOut, PopulationsOut
 from app.domain.organizations import Organization as OrganizationRecord
 
 
-@strawberry.type(description="Whom a partner serves")
-class Populations:
-    accepts_minors: bool
-    accepts_adults: bool
-    genders: list[Gender] = strawberry.field(description="Genders served; empty means all")
+@from_model(PopulationsOut, description="Whom a partner serves")
+class Populations(Projected):
+    pass
 
 
-@strawberry.type(description="Free and total places for one service")
-class Capacity:
-    service: ServiceKind
-    available: int
-    maximum: int
-    updated_at: datetime
+@from_model(CapacityOut, description="Free and total places for one service")
+class Capacity(Projected):
+    pass
 
 
-@strawberry.type(description="A partner in the directory (public to every partner)")
-class Organization:
-    id: UUID
-    name: str
-    kind: OrganizationKind
-    country: str | None
-    services: list[ServiceKind]
-    languages: list[str]
-    regions: list[str]
-    populations: Populations
-    capacity: list[Capacity]
-    created_at: datetime
-    updated_at: datetime
-    version: int
-
+@from_model(OrganizationOut, description="A partner in the directory (public to every partner)")
+class Organization(Projected):
     @classmethod
-    def of(cls, org: OrganizationRecord) -> Organization:
-        return cls(
-            id=org.id,
-            name=org.name,
-            kind=OrganizationKind(org.kind),
-            country=org.country,
-            services=[ServiceKind(s) for s in org.services],
-            languages=org.languages,
-            regions=org.regions,
-            populations=Populations(
-                accepts_minors=org.accepts_minors,
-                accepts_adults=org.accepts_adults,
-                genders=[Gender(g) for g in org.genders],
-            ),
-            capacity=[
-                Capacity(
-                    service=ServiceKind(c.service),
-                    available=c.available,
-                    maximum=c.maximum,
-                    updated_at=c.updated_at,
-                )
-                for c in org.capacity
-            ],
-            created_at=org.created_at,
-            updated_at=org.updated_at,
-            version=org.version,
-        )
+    def of(cls, source: OrganizationRecord) -> Organization:
+        return super().of(OrganizationOut.source(source))

@@ -24,25 +24,39 @@ from aftercare_client._inputs import (
     ExploitationIn,
     GuardianIn,
     IdLike,
+    ImmigrationReliefIn,
+    LegalDocumentIn,
     OrganizationPatch,
+    ProsecutionIn,
     ServicePatch,
     SurvivorIn,
+    TestimonyIn,
     WebhookPatch,
     jsonable,
 )
 from aftercare_client._models import (
+    AccessLogEntry,
     CarePlan,
     Case,
     Consent,
     Delivery,
+    DueFollowUp,
     Event,
+    FollowUp,
     Goal,
+    HomeReview,
+    LegalRecord,
     Organization,
+    OverdueVisit,
     Page,
+    Placement,
     Referral,
+    ScheduledService,
     ServiceRecord,
+    TestimonyRow,
     TimelineUpdate,
     Token,
+    Visit,
     Webhook,
     WebhookSecret,
     WebhookWithSecret,
@@ -133,6 +147,9 @@ class AsyncAftercareClient:
         self.webhooks = AsyncWebhooks(self)
         self.goals = AsyncGoals(self)
         self.services = AsyncServices(self)
+        self.legal = AsyncLegal(self)
+        self.placements = AsyncPlacements(self)
+        self.follow_ups = AsyncFollowUps(self)
 
     async def __aenter__(self) -> AsyncAftercareClient:
         return self
@@ -287,6 +304,10 @@ class AsyncAftercareClient:
         response = await self.request("PATCH", path, json=body, headers=_if_match(version))
         return parse(cls, response.json())
 
+    async def _put(self, cls: type[T], path: str, body: Any, version: int) -> T:
+        response = await self.request("PUT", path, json=body, headers=_if_match(version))
+        return parse(cls, response.json())
+
 
 class _Area:
     def __init__(self, client: AsyncAftercareClient) -> None:
@@ -429,6 +450,17 @@ class AsyncCases(_Area):
     async def care_plan(self, case_id: IdLike) -> CarePlan:
         """Goals and upcoming service records in the categories you may see, with attendance."""
         return await self._c._get(CarePlan, f"/v1/cases/{case_id}/care-plan")
+
+    async def access_log(
+        self, case_id: IdLike, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[AccessLogEntry]:
+        """Who read or changed a case you lead, newest first (scope ``audit:read``; a case you
+        do not lead is 404)."""
+        params = _params(limit=limit, cursor=cursor)
+        return await self._c._page(AccessLogEntry, f"/v1/cases/{case_id}/access-log", params)
+
+    def iter_access_log(self, case_id: IdLike) -> AsyncIterator[AccessLogEntry]:
+        return self._c._iter(AccessLogEntry, f"/v1/cases/{case_id}/access-log", {})
 
 
 class AsyncConsents(_Area):
@@ -882,3 +914,191 @@ class AsyncServices(_Area):
     ) -> ServiceRecord:
         path = f"/v1/cases/{case_id}/services/{service_id}"
         return await self._c._patch(ServiceRecord, path, changes, version)
+
+    async def scheduled(
+        self,
+        *,
+        before: DateTimeLike | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[ScheduledService]:
+        """Your own services still scheduled before ``before`` (default: 30 days from now),
+        across the cases you may see, soonest first."""
+        params = _params(before=before, limit=limit, cursor=cursor)
+        return await self._c._page(ScheduledService, "/v1/services/scheduled", params)
+
+    def iter_scheduled(
+        self, *, before: DateTimeLike | None = None
+    ) -> AsyncIterator[ScheduledService]:
+        params = _params(before=before)
+        return self._c._iter(ScheduledService, "/v1/services/scheduled", params)
+
+
+class AsyncLegal(_Area):
+    """A case's legal record (scopes ``legal:read`` / ``legal:write``) and the testimony pull."""
+
+    async def get(self, case_id: IdLike) -> LegalRecord:
+        """The record; before its first write an empty one with ``version`` 0."""
+        return await self._c._get(LegalRecord, f"/v1/cases/{case_id}/legal")
+
+    async def replace(
+        self,
+        case_id: IdLike,
+        *,
+        version: int,
+        documents: Sequence[LegalDocumentIn] | None = None,
+        testimony: TestimonyIn | None = None,
+        prosecution: ProsecutionIn | None = None,
+        immigration_relief: ImmigrationReliefIn | None = None,
+    ) -> LegalRecord:
+        """``PUT`` the whole record with ``If-Match`` for ``version`` (0 before its first write;
+        stale → PreconditionFailed). A part left out is reset to its default, not kept."""
+        body = _body(
+            documents=list(documents) if documents is not None else None,
+            testimony=testimony,
+            prosecution=prosecution,
+            immigration_relief=immigration_relief,
+        )
+        return await self._c._put(LegalRecord, f"/v1/cases/{case_id}/legal", body, version)
+
+    async def testimony(
+        self, *, status: str | None = None, limit: int | None = None, cursor: str | None = None
+    ) -> Page[TestimonyRow]:
+        """Testimony preparation of every case you may see in ``legal``."""
+        params = _params(status=status, limit=limit, cursor=cursor)
+        return await self._c._page(TestimonyRow, "/v1/legal/testimony", params)
+
+    def iter_testimony(self, *, status: str | None = None) -> AsyncIterator[TestimonyRow]:
+        return self._c._iter(TestimonyRow, "/v1/legal/testimony", _params(status=status))
+
+
+class AsyncPlacements(_Area):
+    """Placements of a case, the home reviews that vet a family, visits, overdue visits
+    (scopes ``placements:read`` / ``placements:write``)."""
+
+    async def create(
+        self,
+        case_id: IdLike,
+        *,
+        org_id: IdLike,
+        setting: str,
+        started_at: DateTimeLike,
+        home_review_id: IdLike | None = None,
+        idempotency_key: str | None = None,
+    ) -> Placement:
+        """Start a placement (one active per case: another → Conflict). A ``community_family``
+        or ``foster_family`` placement names an approved ``home_review_id`` of this case."""
+        body = _body(
+            org_id=org_id, setting=setting, started_at=started_at, home_review_id=home_review_id
+        )
+        path = f"/v1/cases/{case_id}/placements"
+        return await self._c._post(
+            Placement, path, body, create=True, idempotency_key=idempotency_key
+        )
+
+    async def list(
+        self, case_id: IdLike, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[Placement]:
+        """Oldest first."""
+        params = _params(limit=limit, cursor=cursor)
+        return await self._c._page(Placement, f"/v1/cases/{case_id}/placements", params)
+
+    def iter(self, case_id: IdLike) -> AsyncIterator[Placement]:
+        return self._c._iter(Placement, f"/v1/cases/{case_id}/placements", {})
+
+    async def end(
+        self,
+        case_id: IdLike,
+        placement_id: IdLike,
+        *,
+        ended_at: DateTimeLike,
+        exit_reason: str,
+        authorization_ref: str | None = None,
+    ) -> Placement:
+        """A minor's exit other than ``transferred`` needs ``authorization_ref`` (the court's or
+        social-welfare authority's decision); an ended placement → Conflict."""
+        body = _body(
+            ended_at=ended_at, exit_reason=exit_reason, authorization_ref=authorization_ref
+        )
+        path = f"/v1/cases/{case_id}/placements/{placement_id}/end"
+        return await self._c._post(Placement, path, body)
+
+    async def review_home(
+        self,
+        case_id: IdLike,
+        *,
+        reviewed_at: DateTimeLike,
+        result: str,
+        notes: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> HomeReview:
+        """Record a home review (``approved`` / ``rejected``) of a community or foster family."""
+        body = _body(reviewed_at=reviewed_at, result=result, notes=notes)
+        path = f"/v1/cases/{case_id}/home-reviews"
+        return await self._c._post(
+            HomeReview, path, body, create=True, idempotency_key=idempotency_key
+        )
+
+    async def visit(
+        self,
+        case_id: IdLike,
+        placement_id: IdLike,
+        *,
+        visited_at: DateTimeLike,
+        summary: str,
+        idempotency_key: str | None = None,
+    ) -> Visit:
+        """Record a visit to a community or foster placement."""
+        body = _body(visited_at=visited_at, summary=summary)
+        path = f"/v1/cases/{case_id}/placements/{placement_id}/visits"
+        return await self._c._post(Visit, path, body, create=True, idempotency_key=idempotency_key)
+
+    async def overdue_visits(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> Page[OverdueVisit]:
+        """Your community and foster placements with no visit in the last 7 days."""
+        params = _params(limit=limit, cursor=cursor)
+        return await self._c._page(OverdueVisit, "/v1/placements/overdue-visits", params)
+
+    def iter_overdue_visits(self) -> AsyncIterator[OverdueVisit]:
+        return self._c._iter(OverdueVisit, "/v1/placements/overdue-visits", {})
+
+
+class AsyncFollowUps(_Area):
+    """Contacts with a survivor after exit (scopes ``cases:read`` / ``cases:write``)."""
+
+    async def schedule(
+        self, case_id: IdLike, *, due_on: DateLike, idempotency_key: str | None = None
+    ) -> FollowUp:
+        path = f"/v1/cases/{case_id}/follow-ups"
+        return await self._c._post(
+            FollowUp, path, {"due_on": due_on}, create=True, idempotency_key=idempotency_key
+        )
+
+    async def record(
+        self,
+        case_id: IdLike,
+        follow_up_id: IdLike,
+        *,
+        contacted_at: DateTimeLike,
+        outcome: str,
+    ) -> FollowUp:
+        """Record the outcome (``at_risk`` / ``re_exploited`` raise the case's risk level);
+        once only: a recorded follow-up → Conflict."""
+        body = {"contacted_at": contacted_at, "outcome": outcome}
+        path = f"/v1/cases/{case_id}/follow-ups/{follow_up_id}/record"
+        return await self._c._post(FollowUp, path, body)
+
+    async def due(
+        self,
+        *,
+        due_before: DateLike | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> Page[DueFollowUp]:
+        """Your follow-ups due (and overdue) on or before ``due_before`` (default: today)."""
+        params = _params(due_before=due_before, limit=limit, cursor=cursor)
+        return await self._c._page(DueFollowUp, "/v1/follow-ups", params)
+
+    def iter_due(self, *, due_before: DateLike | None = None) -> AsyncIterator[DueFollowUp]:
+        return self._c._iter(DueFollowUp, "/v1/follow-ups", _params(due_before=due_before))

@@ -16,11 +16,15 @@ __all__ = [
     "ContactIn",
     "ExploitationIn",
     "GuardianIn",
+    "ImmigrationReliefIn",
+    "LegalDocumentIn",
     "OrganizationPatch",
     "PopulationsPatch",
+    "ProsecutionIn",
     "ServicePatch",
     "SurvivorIn",
     "SurvivorPatch",
+    "TestimonyIn",
     "WebhookPatch",
 ]
 
@@ -118,6 +122,34 @@ class OrganizationPatch(TypedDict, total=False):
     regions: list[str] | None
     populations: PopulationsPatch | None
     capacity: list[CapacityIn] | None
+
+
+class LegalDocumentIn(TypedDict):
+    """An identity or travel document and where it is (``held_by_trafficker``, ``retrieved``, …)."""
+
+    type: str
+    status: str
+
+
+class TestimonyIn(TypedDict, total=False):
+    status: str
+    protective_measures: list[str]
+    next_session_at: DateTimeLike | None
+
+
+# Not a test class, whatever pytest makes of a name starting with "Test" (a TypedDict's body
+# cannot say so itself).
+TestimonyIn.__test__ = False  # type: ignore[attr-defined]
+
+
+class ProsecutionIn(TypedDict, total=False):
+    status: str
+    next_hearing_at: DateTimeLike | None
+
+
+class ImmigrationReliefIn(TypedDict, total=False):
+    type: str | None
+    status: str | None
 
 
 def jsonable(value: Any) -> Any:

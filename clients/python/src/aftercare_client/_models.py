@@ -24,6 +24,7 @@ from uuid import UUID
 T = TypeVar("T")
 
 __all__ = [
+    "AccessLogEntry",
     "Attendance",
     "Capacity",
     "CarePlan",
@@ -31,21 +32,34 @@ __all__ = [
     "Code",
     "Consent",
     "Delivery",
+    "DueFollowUp",
     "Event",
     "Exploitation",
+    "FollowUp",
     "Goal",
     "Guardian",
+    "HomeReview",
+    "ImmigrationRelief",
+    "LegalDocument",
+    "LegalRecord",
     "Organization",
+    "OverdueVisit",
     "Page",
+    "Placement",
     "Populations",
     "Preview",
     "Progress",
+    "Prosecution",
     "Referral",
+    "ScheduledService",
     "ServiceRecord",
     "Subject",
     "Survivor",
+    "Testimony",
+    "TestimonyRow",
     "TimelineUpdate",
     "Token",
+    "Visit",
     "Webhook",
     "WebhookSecret",
     "WebhookWithSecret",
@@ -340,6 +354,160 @@ class CarePlan:
     goals: list[Goal]
     services: list[ServiceRecord]
     attendance: dict[str, Attendance]
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledService(ServiceRecord):
+    """A service record still scheduled, across cases (``services.scheduled``)."""
+
+    case_reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessLogEntry:
+    """Who read or changed a case (the lead's audit view); ``request_id`` is their X-Request-ID."""
+
+    occurred_at: datetime
+    org_id: UUID
+    org_name: str | None
+    client_id: str
+    action: str
+    categories: list[str]
+    request_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LegalDocument:
+    type: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Testimony:
+    __test__ = False  # not a test class, whatever pytest makes of the name
+
+    status: str
+    protective_measures: list[str]
+    next_session_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Prosecution:
+    status: str
+    next_hearing_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ImmigrationRelief:
+    type: str | None
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LegalRecord:
+    """A case's legal record; ``version`` is 0 (and ``updated_at`` ``None``) until first written."""
+
+    case_id: UUID
+    documents: list[LegalDocument]
+    testimony: Testimony
+    prosecution: Prosecution
+    immigration_relief: ImmigrationRelief
+    updated_at: datetime | None
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class TestimonyRow:
+    """One case's testimony preparation, in the testimony pull (``legal.testimony``)."""
+
+    __test__ = False  # not a test class, whatever pytest makes of the name
+
+    case_id: UUID
+    reference: str
+    testimony_status: str
+    protective_measures: list[str]
+    next_session_at: datetime | None
+    next_hearing_at: datetime | None
+    last_change: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HomeReview:
+    """The vetting of a community or foster family; an approved one lets such a placement start."""
+
+    id: UUID
+    case_id: UUID
+    reviewer_org_id: UUID
+    reviewed_at: datetime
+    result: str
+    notes: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    id: UUID
+    case_id: UUID
+    org_id: UUID
+    placed_by_org_id: UUID
+    setting: str
+    home_review_id: UUID | None
+    started_at: datetime
+    ended_at: datetime | None
+    exit_reason: str | None
+    authorization_ref: str | None
+    last_visit_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    id: UUID
+    placement_id: UUID
+    visitor_org_id: UUID
+    visited_at: datetime
+    summary: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OverdueVisit:
+    """A community or foster placement of yours with no visit in the last 7 days."""
+
+    placement_id: UUID
+    case_id: UUID
+    case_reference: str
+    org_id: UUID
+    setting: str
+    started_at: datetime
+    last_visit_at: datetime | None
+    days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    """A contact after exit: scheduled for ``due_on``, then recorded with an ``outcome``."""
+
+    id: UUID
+    case_id: UUID
+    org_id: UUID
+    due_on: date
+    contacted_at: datetime | None
+    outcome: str | None
+    recorded_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class DueFollowUp(FollowUp):
+    """A follow-up of yours that is due; ``days_overdue`` is 0 when it is due today."""
+
+    case_reference: str
+    days_overdue: int
 
 
 @dataclass(frozen=True, slots=True)
