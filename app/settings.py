@@ -62,9 +62,10 @@ class Settings(BaseSettings):
         default=16,
         ge=1,
         le=256,
-        description="Audit hash chains per organisation: each database connection appends to "
-        "chain pg_backend_pid() % N, so one partner's audited requests on different connections "
-        "do not wait for each other's commit",
+        description="Audit hash chains per organisation (at most): an append takes a chain no "
+        "other transaction holds (the connection's own, pg_backend_pid() % N, first) and waits "
+        "only when all are held, so one partner's concurrent audited requests do not queue "
+        "behind each other's commit",
     )
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     graphql_max_cost: int = Field(
