@@ -67,7 +67,9 @@ SCENARIO = "case-read"
 _SAMPLE = """
     SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock,
            count(*) FILTER (WHERE state = 'active') AS active,
-           count(*) FILTER (WHERE lower(wait_event) IN ('walsync', 'walwrite')) AS wal
+           count(*) FILTER (WHERE lower(wait_event) IN ('walsync', 'walwrite')) AS wal,
+           coalesce(array_agg(wait_event) FILTER (WHERE wait_event_type = 'Lock'), '{}')
+               AS lock_events
     FROM pg_stat_activity
     WHERE datname = current_database() AND backend_type = 'client backend'
       AND pid <> pg_backend_pid()
@@ -97,6 +99,17 @@ class Activity:
     lock_waiting: float = 0.0
     active: float = 0.0
     wal: float = 0.0
+    # lock_waiting by wait_event: ``transactionid`` (a row lock's holder, e.g. an audit head's
+    # previous updater), ``tuple`` (queued behind another waiter for a row), ``extend`` (a
+    # table or index growing), ``relation``, ``advisory``...
+    lock_events: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def row_lock_waiting(self) -> float:
+        """Waiting for a row lock (``transactionid`` or ``tuple``): the audit heads' queue."""
+        return round(
+            self.lock_events.get("transactionid", 0.0) + self.lock_events.get("tuple", 0.0), 3
+        )
 
 
 @dataclass
@@ -142,6 +155,8 @@ def _pick(r: Round, value: str) -> float:
     if value.startswith("cpu."):
         used: float = getattr(r.cpu, value.removeprefix("cpu."))
         return float(used)
+    if value == "extend":
+        return r.activity.lock_events.get("extend", 0.0)
     return float(getattr(r.activity, value))
 
 
@@ -163,7 +178,12 @@ async def sample_activity(dsn: str, every: float, stop: asyncio.Event) -> Activi
     def mean(column: str) -> float:
         return round(statistics.fmean(r[column] for r in rows), 3)
 
-    return Activity(len(rows), mean("lock"), mean("active"), mean("wal"))
+    events: dict[str, int] = {}
+    for r in rows:
+        for event in r["lock_events"]:
+            events[event] = events.get(event, 0) + 1
+    by_event = {event: round(n / len(rows), 3) for event, n in sorted(events.items())}
+    return Activity(len(rows), mean("lock"), mean("active"), mean("wal"), by_event)
 
 
 def _processes(pids: Iterable[int], *, children: bool) -> list[psutil.Process]:
@@ -373,7 +393,9 @@ def round_line(config: Config, r: Round) -> str:
     return (
         f"chains {config.chains:>3}  processes {config.processes}  "
         f"{r.load.requests_per_s:>7.0f} req/s  p50 {_ms(r.load.p50_ms)}  "
-        f"p99 {_ms(r.load.p99_ms)}  lock-waiting {r.activity.lock_waiting:5.2f}  "
+        f"p99 {_ms(r.load.p99_ms)}  lock-waiting {r.activity.lock_waiting:5.2f} "
+        f"(row {r.activity.row_lock_waiting:.2f}, extend "
+        f"{r.activity.lock_events.get('extend', 0.0):.2f})  "
         f"active {r.activity.active:5.2f}  CPU machine {r.cpu.machine:.2f}: "
         f"app {r.cpu.app:.2f} db {r.cpu.postgres:.2f} load {r.cpu.load:.2f} "
         f"other {r.cpu.other:.2f}"
@@ -384,7 +406,8 @@ def report(measurements: Sequence[ScaleMeasurement], meta: dict[str, Any]) -> st
     """A Markdown table and the ratios (pasted into bench/README.md as they are)."""
     header = (
         "chains", "app processes", "req/s", "p50", "p99", "lock-waiting backends",
-        "active backends", "CPU: machine", "app", "db backends", "load", "other",
+        "on a row lock", "on extend", "active backends", "CPU: machine", "app", "db backends",
+        "load", "other",
     )  # fmt: skip
     rows = [header]
     for m in measurements:
@@ -396,6 +419,8 @@ def report(measurements: Sequence[ScaleMeasurement], meta: dict[str, Any]) -> st
                 f"{m.median('p50'):.1f} ms",
                 f"{m.median('p99'):.1f} ms",
                 f"{m.median('lock_waiting'):.2f}",
+                f"{m.median('row_lock_waiting'):.2f}",
+                f"{m.median('extend'):.2f}",
                 f"{m.median('active'):.2f}",
                 f"{m.median('cpu.machine'):.2f}",
                 f"{m.median('cpu.app'):.2f}",
@@ -435,7 +460,11 @@ def report(measurements: Sequence[ScaleMeasurement], meta: dict[str, Any]) -> st
         ),
         *(
             f"lock-waiting backends, {p} process{'es' if p > 1 else ''}: "
-            + ", ".join(f"chains={c} {by[c, p].median('lock_waiting'):.2f}" for c in chains)
+            + ", ".join(
+                f"chains={c} {by[c, p].median('lock_waiting'):.2f} "
+                f"(on a row lock {by[c, p].median('row_lock_waiting'):.2f})"
+                for c in chains
+            )
             + " (target under 0.05 with the default)"
             for p in (1, n)
         ),
@@ -469,8 +498,13 @@ def main(args: argparse.Namespace) -> int:
                         **asdict(m.config),
                         "median_rps": m.median("rps"),
                         "median_lock_waiting": m.median("lock_waiting"),
+                        "median_row_lock_waiting": m.median("row_lock_waiting"),
                         "rounds": [
-                            {**asdict(r), "cpu": {**asdict(r.cpu), "other": r.cpu.other}}
+                            {
+                                **asdict(r),
+                                "cpu": {**asdict(r.cpu), "other": r.cpu.other},
+                                "row_lock_waiting": r.activity.row_lock_waiting,
+                            }
                             for r in m.rounds
                         ],
                     }

@@ -75,6 +75,7 @@ async def test_sampler_counts_a_backend_waiting_on_a_lock(database_url: str) -> 
         await waiter.close()
     assert activity.samples >= 5
     assert activity.lock_waiting == 1.0 and activity.active >= 1.0
+    assert activity.lock_events == {"advisory": 1.0} and activity.row_lock_waiting == 0
 
 
 def test_cpu_meter_measures_this_process() -> None:
@@ -90,7 +91,8 @@ def test_cpu_meter_measures_this_process() -> None:
 def test_report_shows_the_ratios_and_the_lock_waits() -> None:
     def measured(chains: int, processes: int, rps: float, waiting: float) -> ScaleMeasurement:
         load = LoadResult(requests_per_s=rps, requests=int(rps), p50_ms=2.0, p99_ms=9.0)
-        r = Round(load, Activity(100, waiting, 3.0, 0.5), Cpu(2.0, 1.2, 0.5, 0.2))
+        events = {"transactionid": waiting * 0.75, "tuple": waiting * 0.25}
+        r = Round(load, Activity(100, waiting, 3.0, 0.5, events), Cpu(2.0, 1.2, 0.5, 0.2))
         return ScaleMeasurement(Config(chains, processes), [r])
 
     meta = {
@@ -125,5 +127,8 @@ def test_report_shows_the_ratios_and_the_lock_waits() -> None:
     )
     assert "ratio 2 processes / 1 process, chains=1: 1.10" in text
     assert "ratio 2 processes / 1 process, chains=16: 1.50" in text
-    assert "lock-waiting backends, 2 processes: chains=1 0.80, chains=16 0.01" in text
+    assert (
+        "lock-waiting backends, 2 processes: chains=1 0.80 (on a row lock 0.80), chains=16 0.01"
+        in text
+    )
     assert "3 chains, verified" in text and "Load average before 1.00 1.00 1.00" in text
