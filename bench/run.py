@@ -1007,6 +1007,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "lock waits (bench/scale.py, `make bench-scale`; results in bench/results/scale.json)",
     )
     parser.add_argument(
+        "--chains",
+        type=int,
+        action="append",
+        help="with --scale: the AFTERCARE_AUDIT_CHAINS settings compared (repeatable; default: "
+        "1 and the default)",
+    )
+    parser.add_argument(
         "--sample-ms",
         type=float,
         default=10.0,
@@ -1028,6 +1035,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--app-processes and --sample-ms must be positive")
     if args.scale and (args.app_processes < 2 or args.scenario not in (None, ["case-read"])):
         parser.error("--scale measures case-read with 1 and --app-processes (at least 2)")
+    if args.chains and (not args.scale or not all(1 <= c <= 256 for c in args.chains)):
+        parser.error("--chains goes with --scale, each 1 to 256")
     if args.output is None:
         args.output = RESULTS / ("scale.json" if args.scale else "latest.json")
     return args

@@ -64,12 +64,14 @@ from bench.scenarios import SCENARIOS
 
 SCENARIO = "case-read"
 
-_SAMPLE = """
+_SAMPLE = r"""
     SELECT count(*) FILTER (WHERE wait_event_type = 'Lock') AS lock,
            count(*) FILTER (WHERE state = 'active') AS active,
            count(*) FILTER (WHERE lower(wait_event) IN ('walsync', 'walwrite')) AS wal,
            coalesce(array_agg(wait_event) FILTER (WHERE wait_event_type = 'Lock'), '{}')
-               AS lock_events
+               AS lock_events,
+           coalesce(array_agg(left(regexp_replace(query, '\s+', ' ', 'g'), 60))
+                    FILTER (WHERE wait_event_type = 'Lock'), '{}') AS lock_queries
     FROM pg_stat_activity
     WHERE datname = current_database() AND backend_type = 'client backend'
       AND pid <> pg_backend_pid()
@@ -103,6 +105,8 @@ class Activity:
     # previous updater), ``tuple`` (queued behind another waiter for a row), ``extend`` (a
     # table or index growing), ``relation``, ``advisory``...
     lock_events: dict[str, float] = field(default_factory=dict)
+    # lock_waiting by the start of the waiting statement (which statements wait)
+    lock_queries: dict[str, float] = field(default_factory=dict)
 
     @property
     def row_lock_waiting(self) -> float:
@@ -178,12 +182,16 @@ async def sample_activity(dsn: str, every: float, stop: asyncio.Event) -> Activi
     def mean(column: str) -> float:
         return round(statistics.fmean(r[column] for r in rows), 3)
 
-    events: dict[str, int] = {}
-    for r in rows:
-        for event in r["lock_events"]:
-            events[event] = events.get(event, 0) + 1
-    by_event = {event: round(n / len(rows), 3) for event, n in sorted(events.items())}
-    return Activity(len(rows), mean("lock"), mean("active"), mean("wal"), by_event)
+    def by(column: str) -> dict[str, float]:
+        counts: dict[str, int] = {}
+        for r in rows:
+            for value in r[column]:
+                counts[value] = counts.get(value, 0) + 1
+        return {value: round(n / len(rows), 3) for value, n in sorted(counts.items())}
+
+    return Activity(
+        len(rows), mean("lock"), mean("active"), mean("wal"), by("lock_events"), by("lock_queries")
+    )
 
 
 def _processes(pids: Iterable[int], *, children: bool) -> list[psutil.Process]:
@@ -317,7 +325,7 @@ async def run(args: argparse.Namespace) -> tuple[list[ScaleMeasurement], dict[st
     default_chains = Settings.model_fields["audit_chains"].default
     configs = [
         Config(chains, processes)
-        for chains in (1, default_chains)
+        for chains in dict.fromkeys(args.chains or (1, default_chains))
         for processes in (1, args.app_processes)
     ]
     async with contextlib.AsyncExitStack() as stack:

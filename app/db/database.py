@@ -78,7 +78,7 @@ class Database:
         acquire_timeout: float = 5.0,
         statement_timeout_ms: int = 30_000,
         application_name: str = "aftercare",
-        audit_chains: int = 16,
+        audit_chains: int = 64,
     ) -> None:
         if not 1 <= audit_chains <= 256:
             raise ValueError("audit_chains must be 1 to 256")

@@ -25,6 +25,7 @@ from app.db.repositories.audit import chain_genesis
 from app.domain import jwt
 from app.domain.audit import ANCHOR_TYPE, AuditTrail, canonical_entry, chain_hash
 from app.domain.keys import KeyRing
+from app.settings import Settings
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
 from tests.helpers import (
     audit_append,
@@ -192,7 +193,7 @@ async def test_concurrent_appends_spread_over_chains_without_gaps(
     assert all(r.status_code == 200 for r in responses)
     chains = await _chains_of(database, lead.org.id)
     assert len(chains) >= 2, chains
-    assert all(0 <= c < 16 for c in chains)
+    assert all(0 <= c < Settings.model_fields["audit_chains"].default for c in chains)
     assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in chains.values()), chains
     assert sum(len(seqs) for seqs in chains.values()) == 26
     async with database.pool.acquire() as conn:
@@ -250,13 +251,14 @@ async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_cha
     assert code == 0, out
 
 
-async def test_an_append_whose_own_chain_is_held_takes_a_free_one_and_waits_only_for_none(
+async def test_an_append_whose_own_chain_is_held_takes_another_and_waits_only_when_all_are_held(
     factory: Factory, database_url: str, cli_env: None
 ) -> None:
-    """Two connections whose pids collide (same chain of two) and one of the other parity. While
-    a transaction holds the colliding connections' chain, the other one appends on the free
-    chain without waiting; when both chains are held it waits for its own, then extends the
-    head its holder committed. The transaction's own appends stay on its chain."""
+    """Two connections whose pids collide (the same own chain of two) and one of the other
+    parity. While a transaction holds the colliding connections' chain, the other one creates
+    the missing chain rather than wait, then takes it while it is free; only when both chains
+    are held does it wait, for its own, and then extend the head its holder committed. The
+    transaction's own appends stay on its chain."""
     org = (await factory.partner()).org.id
     dbs: list[Database] = []
     by_parity: dict[int, list[Database]] = {0: [], 1: []}
@@ -272,11 +274,11 @@ async def test_an_append_whose_own_chain_is_held_takes_a_free_one_and_waits_only
             by_parity[pid % 2].append(db)
         p = 0 if len(by_parity[0]) >= 2 else 1
         (holder, colliding), other = by_parity[p][:2], by_parity[1 - p][0]
-        async with holding_audit_head(holder, org) as held:  # creates chain p, holds it
-            await audit_append(other, org)  # p is held: creates 1 - p
+        await audit_append(holder, org)  # creates chain p
+        async with holding_audit_head(holder, org) as held:  # holds chain p
+            # Its own chain p is held and 1 - p is missing: it creates 1 - p, then takes it.
+            await asyncio.wait_for(audit_append(colliding, org, 2), 5)
             await audit_append(held, org)  # stays on p
-            # Its own chain p is held, 1 - p is free: no wait.
-            await asyncio.wait_for(audit_append(colliding, org), 5)
             async with holding_audit_head(other, org):  # now both chains are held
                 waiting = asyncio.create_task(audit_append(colliding, org))
                 await asyncio.sleep(0.3)
@@ -285,7 +287,7 @@ async def test_an_append_whose_own_chain_is_held_takes_a_free_one_and_waits_only
             await asyncio.sleep(0.3)
             assert not waiting.done()  # it waits for its own chain, p, which is still held
         await asyncio.wait_for(waiting, 5)
-        assert await _chains_of(dbs[0], org) == {p: [1, 2, 3, 4], 1 - p: [1, 2, 3]}
+        assert await _chains_of(dbs[0], org) == {p: [1, 2, 3, 4, 5], 1 - p: [1, 2, 3]}
     finally:
         for db in dbs:
             await db.close()

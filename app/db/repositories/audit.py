@@ -70,8 +70,10 @@ CHAIN_ROWS = Rows(ChainRow)
 #   search at different chains). Under READ COMMITTED the lock is taken on the head's latest
 #   committed version (a version updated since the statement's snapshot is followed, not skipped).
 # - Only when every existing head below $chains is held by another transaction does ``c`` fall
-#   back to the connection's own chain: the upsert then creates that chain if it is missing, or
-#   waits for its holder's commit if not. So chains are created only under concurrency.
+#   back to a chain number below $chains that has no head yet (the own one first, then the next
+#   ones), which the upsert creates; when all $chains exist (all held), to the connection's own
+#   chain, whose holder's commit the upsert waits for. So chains are created only under
+#   concurrency, and one is waited for only when there are $chains appenders at once.
 # - The upsert's ON CONFLICT DO UPDATE extends the latest committed head (re-read after any
 #   wait, and the head ``free`` locked cannot change in between), so a chain cannot fork; the
 #   primary key (org_id, chain, seq) backs this up. The head's row lock is held until commit.
@@ -91,8 +93,16 @@ _APPEND = Query(
         FOR UPDATE SKIP LOCKED
     ),
     c AS (
-        SELECT COALESCE((SELECT chain FROM free),
-                        (pg_backend_pid() % $11::integer)::smallint) AS chain
+        SELECT COALESCE(
+            (SELECT chain FROM free),
+            (SELECT ((pg_backend_pid() % $11::integer + g.n) % $11::integer)::smallint
+             FROM generate_series(0, $11::integer - 1) AS g(n)
+             WHERE NOT EXISTS (
+                 SELECT FROM audit_heads x
+                 WHERE x.org_id = $1
+                   AND x.chain = (pg_backend_pid() % $11::integer + g.n) % $11::integer)
+             ORDER BY g.n LIMIT 1),
+            (pg_backend_pid() % $11::integer)::smallint) AS chain
     ),
     head AS (
         INSERT INTO audit_heads AS h (org_id, chain, seq, hash)
@@ -144,7 +154,7 @@ def chain_genesis(chain: int) -> bytes:
 
 async def append(session: Session, **values: Any) -> None:
     """Append to a chain of ``values["org_id"]``: one this transaction holds, else a free one
-    (the connection's own first), else the connection's own (``_APPEND``)."""
+    (the connection's own first), else a new one, else the connection's own (``_APPEND``)."""
     await session.execute(_APPEND, values, genesis=GENESIS, chains=session.audit_chains)
 
 
