@@ -8,7 +8,7 @@ SYSTEM_PG_URL ?= postgresql+asyncpg://postgres@127.0.0.1:5432/test
 PORT ?= 8000
 DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 
-.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events bench-audit bench-large soak clean lock
+.PHONY: setup run test test-only lint lint-openapi format typecheck schema check-schema bench bench-graphql bench-events bench-audit bench-scale bench-large soak clean lock
 
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself, and the Python SDK (clients/python, whose only dependency,
@@ -91,6 +91,11 @@ bench-audit: setup
 ## fails above 1.2x (bench/README.md). Takes minutes (seeding), so it is not part of `make bench`.
 bench-large: setup
 	$(BIN)/python -m bench.large
+
+## One partner's audited case reads with 1 and 2 app processes, 1 audit chain and the default,
+## with PostgreSQL's lock waits sampled (bench/README.md).
+bench-scale: setup
+	$(BIN)/python -m bench.run --scale
 
 ## GraphQL against REST for the same page of cases with their referrals (bench/README.md).
 bench-graphql: setup

@@ -59,12 +59,13 @@ class Settings(BaseSettings):
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
     audit_chains: int = Field(
-        default=16,
+        default=64,
         ge=1,
         le=256,
-        description="Audit hash chains per organisation: each database connection appends to "
-        "chain pg_backend_pid() % N, so one partner's audited requests on different connections "
-        "do not wait for each other's commit",
+        description="Audit hash chains per organisation (at most; created as concurrency needs "
+        "them): an append takes a chain no other transaction holds (the connection's own, "
+        "pg_backend_pid() % N, first), or creates one, and waits only when N are held, so one "
+        "partner's concurrent audited requests do not queue behind each other's commit",
     )
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     graphql_max_cost: int = Field(

@@ -181,7 +181,7 @@ def database_from_env(environ: Mapping[str, str] = os.environ) -> Database:
         max_size=int(environ.get("AFTERCARE_DB_POOL_MAX_SIZE", "10")),
         connect_timeout=float(environ.get("AFTERCARE_DB_CONNECT_TIMEOUT_SECONDS", "5.0")),
         acquire_timeout=float(environ.get("AFTERCARE_DB_ACQUIRE_TIMEOUT_SECONDS", "5.0")),
-        audit_chains=int(environ.get("AFTERCARE_AUDIT_CHAINS", "16")),
+        audit_chains=int(environ.get("AFTERCARE_AUDIT_CHAINS", "64")),
     )
 
 

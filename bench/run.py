@@ -345,6 +345,14 @@ class Server:
     env: dict[str, str]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    workers: int = 1  # uvicorn --workers: server processes sharing the port
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable, "-m", "uvicorn", self.target, "--factory",
+            "--host", HOST, "--port", str(self.port), "--workers", str(self.workers),
+            "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
+        ]  # fmt: skip
 
     @property
     def log_path(self) -> Path:
@@ -355,14 +363,9 @@ class Server:
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        command = [
-            sys.executable, "-m", "uvicorn", self.target, "--factory",
-            "--host", HOST, "--port", str(self.port), "--workers", "1",
-            "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
-        ]  # fmt: skip
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                self.command(), cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
 
     def stop(self) -> None:
@@ -751,7 +754,12 @@ def report(measurements: list[Measurement], meta: dict[str, Any]) -> str:
             "",
             f"Load: {meta['load_generator']}, {meta['connections']} connections, "
             f"{meta['rounds']} interleaved rounds of {meta['duration']:g} s per server (each "
-            f"after {meta['warmup']:g} s of warm-up); {meta['cpus']} CPUs; medians of the rounds.",
+            f"after {meta['warmup']:g} s of warm-up); {meta['cpus']} CPUs; medians of the rounds"
+            + (
+                f"; the app in {meta['app_processes']} processes."
+                if meta.get("app_processes", 1) > 1
+                else "."
+            ),
             "",
             cells(rows[0]),
             "|" + "|".join(rule) + "|",
@@ -828,6 +836,83 @@ def server_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def app_server(
+    settings: Settings,
+    stack: contextlib.ExitStack | contextlib.AsyncExitStack,
+    *,
+    processes: int = 1,
+    label: str = "app",
+    env: dict[str, str] | None = None,
+) -> Server:
+    """The app under uvicorn: ``app.main:create_app`` in one process, or ``processes`` server
+    processes on one port built by ``app.main:app_from_env`` with a fresh prometheus_client
+    multiprocess directory, as `aftercare serve --workers N` runs them (docs/operations.md,
+    "Running several processes"); no in-process worker either way."""
+    env = dict(env if env is not None else server_env(settings))
+    if processes == 1:
+        return Server(label, "app.main:create_app", env)
+    metrics = stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-bench-metrics-"))
+    env["PROMETHEUS_MULTIPROC_DIR"] = metrics
+    return Server(label, "app.main:app_from_env", env, workers=processes)
+
+
+async def prepare(
+    stack: contextlib.AsyncExitStack, args: argparse.Namespace, scenarios: Sequence[Scenario]
+) -> tuple[str, Settings, dict[str, Prepared]]:
+    """PostgreSQL (embedded or ``AFTERCARE_DATABASE_URL``) with a fresh, migrated bench database,
+    the keys, and each scenario seeded (then ``ANALYZE``): the database URL, the servers'
+    settings and what each scenario prepared. Everything is undone by ``stack``."""
+    stack.enter_context(exclusive_run())
+    server_url = os.environ.get("AFTERCARE_DATABASE_URL")
+    if server_url:
+        print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
+    else:
+        embedded = EmbeddedPostgres(DATA / "pgdata")
+        print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
+        stack.callback(embedded.stop)
+        server_url = await asyncio.to_thread(embedded.start)
+    database_url = await recreate_database(server_url, BENCH_DATABASE)
+    stack.push_async_callback(recreate_database, server_url, BENCH_DATABASE, drop_only=True)
+    await upgrade_async(database_url)
+
+    keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
+    settings = Settings(
+        env="development",
+        database_url=database_url,
+        data_dir=DATA / "app",
+        keys_dir=keys_dir,
+        access_token_ttl_seconds=86_400,
+        log_level=args.app_log_level,
+    )
+    keyring = KeyRing(settings.resolved_keys_dir, create=True)
+    key_wrapper = write_kek(settings.resolved_keys_dir)
+    token_config = TokenConfig(
+        issuer=settings.issuer,
+        audience=settings.audience,
+        ttl_seconds=settings.access_token_ttl_seconds,
+    )
+    # Seeding commits thousands of small transactions: without waiting for each one's WAL
+    # flush it takes seconds instead of half a minute on a slow disk. Only the seeding
+    # connections have it; the servers connect after the reset (synchronous_commit on).
+    await alter_database(database_url, "SET synchronous_commit = off")
+    seed_db = Database(database_url, min_size=0, max_size=2)
+    await seed_db.connect()
+    try:
+        ctx = SeedContext(seed_db, keyring, token_config, key_wrapper)
+        prepared = {}
+        for s in scenarios:
+            began = time.monotonic()
+            prepared[s.name] = await s.setup(ctx)
+            print(f"seeded {s.name} in {time.monotonic() - began:.1f}s", flush=True)
+        # Fresh statistics for the planner, as autovacuum would gather shortly after a load.
+        async with seed_db.pool.acquire() as conn:
+            await conn.execute("ANALYZE")
+    finally:
+        await seed_db.close()
+        await alter_database(database_url, "RESET synchronous_commit")
+    return database_url, settings, prepared
+
+
 async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
     names = args.scenario or ["all"]
     scenarios = (
@@ -836,57 +921,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Measurement], str]:
         else [SCENARIOS[name] for name in dict.fromkeys(names)]
     )
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-        if server_url:
-            print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
-        else:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
-        database_url = await recreate_database(server_url, BENCH_DATABASE)
-        stack.push_async_callback(recreate_database, server_url, BENCH_DATABASE, drop_only=True)
-        await upgrade_async(database_url)
-
-        keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
-        settings = Settings(
-            env="development",
-            database_url=database_url,
-            data_dir=DATA / "app",
-            keys_dir=keys_dir,
-            access_token_ttl_seconds=86_400,
-            log_level=args.app_log_level,
-        )
-        keyring = KeyRing(settings.resolved_keys_dir, create=True)
-        key_wrapper = write_kek(settings.resolved_keys_dir)
-        token_config = TokenConfig(
-            issuer=settings.issuer,
-            audience=settings.audience,
-            ttl_seconds=settings.access_token_ttl_seconds,
-        )
-        # Seeding commits thousands of small transactions: without waiting for each one's WAL
-        # flush it takes seconds instead of half a minute on a slow disk. Only the seeding
-        # connections have it; the servers connect after the reset (synchronous_commit on).
-        await alter_database(database_url, "SET synchronous_commit = off")
-        seed_db = Database(database_url, min_size=0, max_size=2)
-        await seed_db.connect()
-        try:
-            ctx = SeedContext(seed_db, keyring, token_config, key_wrapper)
-            prepared = {}
-            for s in scenarios:
-                began = time.monotonic()
-                prepared[s.name] = await s.setup(ctx)
-                print(f"seeded {s.name} in {time.monotonic() - began:.1f}s", flush=True)
-            # Fresh statistics for the planner, as autovacuum would gather shortly after a load.
-            async with seed_db.pool.acquire() as conn:
-                await conn.execute("ANALYZE")
-        finally:
-            await seed_db.close()
-            await alter_database(database_url, "RESET synchronous_commit")
-
+        database_url, settings, prepared = await prepare(stack, args, scenarios)
         env = server_env(settings)
-        app = Server("app", "app.main:create_app", env)
+        app = app_server(settings, stack, processes=args.app_processes)
         baseline = Server("baseline", "bench.baseline:create_app", env)
         for server in (app, baseline):
             stack.callback(server.stop)
@@ -955,14 +992,53 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "INFO measures the production default, logs go to bench/.data/logs/app.log)",
     )
     parser.add_argument(
+        "--app-processes",
+        type=int,
+        default=None,
+        help="server processes of the app (uvicorn --workers N with app.main:app_from_env, as "
+        "`aftercare serve --workers N`; default 1; with --scale, the count compared with 1, "
+        "default 2)",
+    )
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="instead: one partner's audited case reads (case-read) with 1 and --app-processes "
+        "app processes, each with 1 audit chain and the default chains, sampling PostgreSQL's "
+        "lock waits (bench/scale.py, `make bench-scale`; results in bench/results/scale.json)",
+    )
+    parser.add_argument(
+        "--chains",
+        type=int,
+        action="append",
+        help="with --scale: the AFTERCARE_AUDIT_CHAINS settings compared (repeatable; default: "
+        "1 and the default)",
+    )
+    parser.add_argument(
+        "--sample-ms",
+        type=float,
+        default=10.0,
+        help="with --scale: how often pg_stat_activity is sampled (default 10 ms)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
-        default=RESULTS / "latest.json",
-        help="where to write the results as JSON (default: bench/results/latest.json)",
+        default=None,
+        help="where to write the results as JSON (default: bench/results/latest.json, with "
+        "--scale bench/results/scale.json)",
     )
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0 or args.connections < 1:
         parser.error("--rounds, --duration and --connections must be positive")
+    if args.app_processes is None:
+        args.app_processes = 2 if args.scale else 1
+    if args.app_processes < 1 or args.sample_ms <= 0:
+        parser.error("--app-processes and --sample-ms must be positive")
+    if args.scale and (args.app_processes < 2 or args.scenario not in (None, ["case-read"])):
+        parser.error("--scale measures case-read with 1 and --app-processes (at least 2)")
+    if args.chains and (not args.scale or not all(1 <= c <= 256 for c in args.chains)):
+        parser.error("--chains goes with --scale, each 1 to 256")
+    if args.output is None:
+        args.output = RESULTS / ("scale.json" if args.scale else "latest.json")
     return args
 
 
@@ -970,6 +1046,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     # A SIGTERM (CI timeout, kill) unwinds like Ctrl-C, so the servers and PostgreSQL are stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: signal.raise_signal(signal.SIGINT))
+    if args.scale:
+        from bench.scale import main as scale_main  # it builds on this module
+
+        return scale_main(args)
     started = time.monotonic()
     try:
         measurements, load_generator = asyncio.run(run(args))
@@ -986,6 +1066,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rounds": args.rounds,
         "duration": args.duration,
         "warmup": args.warmup,
+        "app_processes": args.app_processes,
         "cpus": os.cpu_count(),
         "elapsed_s": round(time.monotonic() - started, 1),
     }

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import httpx
 
-from app.db.database import Database
+from app.db.database import Database, Session
 from app.db.query import Query
+from app.domain.audit import AuditTrail
 from tests.factories import Partner, case_body
 
 PROBLEM = "application/problem+json"
@@ -73,9 +77,11 @@ class StatementCounter:
 async def chain_writer(
     database_url: str, *, avoid: set[int] | frozenset[int] = frozenset(), chain: int | None = None
 ) -> tuple[Database, int]:
-    """A one-connection database whose audit appends land on a known chain: ``chain`` if given
-    and reachable from the connection's pid, else some chain other than 0 and those in ``avoid``
-    (the append picks ``pg_backend_pid() % audit_chains``; this chooses ``audit_chains``)."""
+    """A one-connection database whose own audit chain is known: ``chain`` if given and
+    reachable from the connection's pid, else some chain other than 0 and those in ``avoid``
+    (own chain = ``pg_backend_pid() % audit_chains``; this chooses ``audit_chains``). Its appends
+    land there when no other chain of the organisation below ``audit_chains`` is free: for an
+    organisation without chains yet, or while the others are held (``holding_audit_head``)."""
     db = Database(database_url, min_size=0, max_size=1)
     await db.connect()
     async with db.pool.acquire() as conn:
@@ -87,6 +93,36 @@ async def chain_writer(
         raise AssertionError(f"no audit_chains puts pid {pid} on the chain wanted")
     db.audit_chains = n
     return db, pid % n
+
+
+async def audit_append(db: Database | Session, org_id: UUID, count: int = 1) -> None:
+    """``count`` audit appends of ``org_id``: in ``db``'s open transaction when given a session,
+    else each in autocommit (as an audited GET)."""
+    for _ in range(count):
+        if isinstance(db, Session):
+            await AuditTrail(db).record_hub(org_id, "case.read", [], ["general"])
+            continue
+        session = db.session(transactional=False)
+        try:
+            await AuditTrail(session).record_hub(org_id, "case.read", [], ["general"])
+        finally:
+            await session.close()
+
+
+@contextlib.asynccontextmanager
+async def holding_audit_head(
+    db: Database, org_id: UUID, appends: int = 1
+) -> AsyncIterator[Session]:
+    """A transaction on ``db`` that has appended ``appends`` audit rows of ``org_id``, so holds
+    one of its chain heads until the block ends (then commits): other connections' appends
+    meanwhile take another chain. The session is yielded for further appends (same chain)."""
+    session = db.session(transactional=True)
+    try:
+        await audit_append(session, org_id, appends)
+        yield session
+        await session.commit()
+    finally:
+        await session.close()
 
 
 async def open_case(client: httpx.AsyncClient, lead: Partner, **overrides: Any) -> dict[str, Any]:

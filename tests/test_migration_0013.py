@@ -22,7 +22,7 @@ from app.db.migrations import downgrade, upgrade
 from app.db.repositories.audit import GENESIS
 from app.domain.audit import AuditTrail, canonical_entry, chain_hash, verify_chains
 from tests.conftest import with_database
-from tests.helpers import chain_writer
+from tests.helpers import chain_writer, holding_audit_head
 
 # app/db/repositories/audit.py _APPEND as it was at revision 0010.
 OLD_APPEND = """
@@ -113,9 +113,10 @@ async def test_rows_before_0013_are_chain_0_and_verify(database_url: str) -> Non
             chains = await c.fetch("SELECT org_id, chain, seq FROM audit_log ORDER BY 1, 2, 3")
         assert {(r["chain"], r["seq"]) for r in chains} == {(0, 1), (0, 2), (0, 3)}
         assert await _verify(zero) == (2, 6, None)
-        # New rows continue chain 0 where the old ones stopped, and start another chain.
-        await _append(zero, orgs[0])
-        await _append(other, orgs[0])
+        # New rows continue chain 0 where the old ones stopped, and start another chain (one
+        # is created only while the existing ones are held).
+        async with holding_audit_head(zero, orgs[0]):
+            await _append(other, orgs[0])
         async with zero.pool.acquire() as c:
             heads = {
                 (r["chain"], r["seq"])

@@ -78,13 +78,14 @@ class Database:
         acquire_timeout: float = 5.0,
         statement_timeout_ms: int = 30_000,
         application_name: str = "aftercare",
-        audit_chains: int = 16,
+        audit_chains: int = 64,
     ) -> None:
         if not 1 <= audit_chains <= 256:
             raise ValueError("audit_chains must be 1 to 256")
         self.url = url
-        # Audit hash chains per organisation (AFTERCARE_AUDIT_CHAINS): a connection appends to
-        # chain pg_backend_pid() % audit_chains (app/db/repositories/audit.py).
+        # Audit hash chains per organisation (AFTERCARE_AUDIT_CHAINS): an append takes a chain
+        # below audit_chains that no other transaction holds, the connection's own
+        # (pg_backend_pid() % audit_chains) first (app/db/repositories/audit.py).
         self.audit_chains = audit_chains
         self.dsn = asyncpg_dsn(url)
         self._min_size = min_size

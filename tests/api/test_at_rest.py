@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import random
 import subprocess
 import urllib.parse
 import uuid
@@ -24,8 +25,15 @@ from app.db.repositories.audit import chain_genesis
 from app.domain import jwt
 from app.domain.audit import ANCHOR_TYPE, AuditTrail, canonical_entry, chain_hash
 from app.domain.keys import KeyRing
+from app.settings import Settings
 from tests.factories import PLANTED, Factory, Partner, add_member, case_body, minor_body
-from tests.helpers import chain_writer, consent, open_case
+from tests.helpers import (
+    audit_append,
+    chain_writer,
+    consent,
+    holding_audit_head,
+    open_case,
+)
 
 
 def pg_dump(dsn: str) -> str:
@@ -175,8 +183,8 @@ async def test_concurrent_appends_spread_over_chains_without_gaps(
     client: httpx.AsyncClient, factory: Factory, database: Database, cli_env: None
 ) -> None:
     """25 concurrent audited reads of one organisation (autocommit) on the pool's connections:
-    they land on several chains (one per connection's pid modulo 16), each numbered 1..n without
-    a gap and ending at its head, and the whole log verifies."""
+    they land on several chains (a chain is created when every existing one is held), each
+    numbered 1..n without a gap and ending at its head, and the whole log verifies."""
     lead = await factory.partner()
     case = await open_case(client, lead)
     responses = await asyncio.gather(
@@ -185,7 +193,7 @@ async def test_concurrent_appends_spread_over_chains_without_gaps(
     assert all(r.status_code == 200 for r in responses)
     chains = await _chains_of(database, lead.org.id)
     assert len(chains) >= 2, chains
-    assert all(0 <= c < 16 for c in chains)
+    assert all(0 <= c < Settings.model_fields["audit_chains"].default for c in chains)
     assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in chains.values()), chains
     assert sum(len(seqs) for seqs in chains.values()) == 26
     async with database.pool.acquire() as conn:
@@ -205,8 +213,9 @@ async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_cha
     factory: Factory, database_url: str, cli_env: None
 ) -> None:
     """Writes hold their chain's head until commit: eight connections appending in open
-    transactions at once, for the same organisation, each on a chain of its own, never wait
-    for each other (a shared head would make this take eight times the hold)."""
+    transactions at once, for the same organisation, each on a chain of its own (every other
+    one is held, so each creates its own), never wait for each other (a shared head would make
+    this take eight times the hold)."""
     org = (await factory.partner()).org.id
     writers: list[tuple[Database, int]] = []
     for _ in range(8):
@@ -238,6 +247,108 @@ async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_cha
     finally:
         await db.close()
     assert chains == {c: [1, 2, 3] for _, c in writers}
+    code, out, _ = await asyncio.to_thread(_verify)
+    assert code == 0, out
+
+
+async def test_an_append_whose_own_chain_is_held_takes_another_and_waits_only_when_all_are_held(
+    factory: Factory, database_url: str, cli_env: None
+) -> None:
+    """Two connections whose pids collide (the same own chain of two) and one of the other
+    parity. While a transaction holds the colliding connections' chain, the other one creates
+    the missing chain rather than wait, then takes it while it is free; only when both chains
+    are held does it wait, for its own, and then extend the head its holder committed. The
+    transaction's own appends stay on its chain."""
+    org = (await factory.partner()).org.id
+    dbs: list[Database] = []
+    by_parity: dict[int, list[Database]] = {0: [], 1: []}
+    try:
+        while len(dbs) < 16 and not (
+            max(map(len, by_parity.values())) >= 2 and all(by_parity.values())
+        ):
+            db = Database(database_url, min_size=0, max_size=1, audit_chains=2)
+            await db.connect()
+            dbs.append(db)
+            async with db.pool.acquire() as conn:
+                pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+            by_parity[pid % 2].append(db)
+        p = 0 if len(by_parity[0]) >= 2 else 1
+        (holder, colliding), other = by_parity[p][:2], by_parity[1 - p][0]
+        await audit_append(holder, org)  # creates chain p
+        async with holding_audit_head(holder, org) as held:  # holds chain p
+            # Its own chain p is held and 1 - p is missing: it creates 1 - p, then takes it.
+            await asyncio.wait_for(audit_append(colliding, org, 2), 5)
+            await audit_append(held, org)  # stays on p
+            async with holding_audit_head(other, org):  # now both chains are held
+                waiting = asyncio.create_task(audit_append(colliding, org))
+                await asyncio.sleep(0.3)
+                assert not waiting.done()
+                await audit_append(held, org)
+            await asyncio.sleep(0.3)
+            assert not waiting.done()  # it waits for its own chain, p, which is still held
+        await asyncio.wait_for(waiting, 5)
+        assert await _chains_of(dbs[0], org) == {p: [1, 2, 3, 4, 5], 1 - p: [1, 2, 3]}
+    finally:
+        for db in dbs:
+            await db.close()
+    code, out, _ = await asyncio.to_thread(_verify)
+    assert code == 0, out
+
+
+async def test_concurrent_appends_and_transactions_keep_chains_gapless_and_few(
+    factory: Factory, database_url: str, cli_env: None
+) -> None:
+    """Six workers, four appending in autocommit and two in open transactions (three appends
+    each, held a moment), of one organisation, each time on a random one of ten connections
+    (up to 256 chains, so each connection has a chain of its own): every chain is numbered
+    1..n without a gap up to its head, every row is there, the log verifies, and there are no
+    more chains than appenders at once (a chain per connection would make about ten)."""
+    org = (await factory.partner()).org.id
+    dbs = [Database(database_url, min_size=1, max_size=1, audit_chains=256) for _ in range(10)]
+    for db in dbs:
+        await db.connect()
+    idle = list(dbs)
+    in_flight = peak = appended = 0
+    rng = random.Random(14)
+
+    async def worker(transactional: bool) -> None:
+        nonlocal in_flight, peak, appended
+        for _ in range(4 if transactional else 12):
+            db = idle.pop(rng.randrange(len(idle)))
+            in_flight += 1
+            peak = max(peak, in_flight)
+            try:
+                if transactional:
+                    async with holding_audit_head(db, org) as session:
+                        await asyncio.sleep(0.01)
+                        await audit_append(session, org, 2)
+                        await asyncio.sleep(0.01)
+                    appended += 3
+                else:
+                    await audit_append(db, org)
+                    appended += 1
+            finally:
+                in_flight -= 1
+                idle.append(db)
+
+    try:
+        await asyncio.gather(*[worker(transactional=i < 2) for i in range(6)])
+        chains = await _chains_of(dbs[0], org)
+        async with dbs[0].pool.acquire() as conn:
+            heads = {
+                r["chain"]: r["seq"]
+                for r in await conn.fetch(
+                    "SELECT chain, seq FROM audit_heads WHERE org_id = $1", org
+                )
+            }
+    finally:
+        for db in dbs:
+            await db.close()
+    assert appended == 2 * 4 * 3 + 4 * 12
+    assert sum(len(seqs) for seqs in chains.values()) == appended
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in chains.values()), chains
+    assert heads == {c: len(seqs) for c, seqs in chains.items()}
+    assert 1 <= len(chains) <= peak <= 6, (chains.keys(), peak)
     code, out, _ = await asyncio.to_thread(_verify)
     assert code == 0, out
 
@@ -719,13 +830,10 @@ async def test_an_anchor_made_before_chains_reads_as_chain_0(
     zero, _ = await chain_writer(database_url, chain=0)
     other, other_chain = await chain_writer(database_url)
     try:
-        for db, count in ((zero, 3), (other, 4)):
-            for _ in range(count):
-                session = db.session(transactional=False)
-                try:
-                    await AuditTrail(session).record_hub(org, "case.read", [], ["general"])
-                finally:
-                    await session.close()
+        # While zero's transaction holds chain 0, the other connection starts its own chain.
+        async with holding_audit_head(zero, org) as session:
+            await audit_append(other, org, 4)
+            await audit_append(session, org, 2)
     finally:
         await zero.close()
         await other.close()

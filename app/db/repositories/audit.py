@@ -61,17 +61,49 @@ ACCESS_LOG_ROWS = Rows(AccessLogRow)
 HEAD_ROWS = Rows(HeadRow)
 CHAIN_ROWS = Rows(ChainRow)
 
-# One statement appends a row to chain pg_backend_pid() % $chains of the organisation: upserting
-# that chain's head takes its row lock (serialising the writers of this chain until commit) and,
-# under READ COMMITTED, sees the latest committed head, so the chain cannot fork. A connection
-# runs one transaction at a time, so it never waits for itself; other connections (of this
-# process or another) land on other chains unless their pids collide modulo $chains.
+# One statement appends a row to a chain of the organisation, waiting only when every chain it
+# may use is busy (docs/architecture.md "The audit log"):
+# - ``free`` locks ONE existing head of the organisation with ``FOR UPDATE SKIP LOCKED``, skipping
+#   heads that other transactions hold: the one this transaction already holds first (so a
+#   transaction's appends stay on one chain), then the connection's own chain
+#   ``pg_backend_pid() % $chains``, then the next ones after it (so connections start their
+#   search at different chains). Under READ COMMITTED the lock is taken on the head's latest
+#   committed version (a version updated since the statement's snapshot is followed, not skipped).
+# - Only when every existing head below $chains is held by another transaction does ``c`` fall
+#   back to a chain number below $chains that has no head yet (the own one first, then the next
+#   ones), which the upsert creates; when all $chains exist (all held), to the connection's own
+#   chain, whose holder's commit the upsert waits for. So chains are created only under
+#   concurrency, and one is waited for only when there are $chains appenders at once.
+# - The upsert's ON CONFLICT DO UPDATE extends the latest committed head (re-read after any
+#   wait, and the head ``free`` locked cannot change in between), so a chain cannot fork; the
+#   primary key (org_id, chain, seq) backs this up. The head's row lock is held until commit.
+# A transaction that already holds a head of the organisation always finds it lockable, so it
+# never waits for the organisation's heads again: two transactions cannot deadlock on them.
 # hash_n = sha256(hash_{n-1} || int8(seq_n) || entry_n); hash_0 is $genesis (32 zero bytes) for
 # chain 0, the chain of every row written before there were several, and
 # sha256($genesis || int2(chain)) for the others (the chain number bound into its first link).
 _APPEND = Query(
     """
-    WITH c AS (SELECT (pg_backend_pid() % $11::integer)::smallint AS chain),
+    WITH free AS MATERIALIZED (
+        SELECT h.chain FROM audit_heads h
+        WHERE h.org_id = $1 AND h.chain < $11::integer
+        ORDER BY h.xmin = xid(pg_current_xact_id_if_assigned()) IS NOT TRUE,
+                 (h.chain + $11::integer - pg_backend_pid() % $11::integer) % $11::integer
+        LIMIT 1
+        FOR UPDATE SKIP LOCKED
+    ),
+    c AS (
+        SELECT COALESCE(
+            (SELECT chain FROM free),
+            (SELECT ((pg_backend_pid() % $11::integer + g.n) % $11::integer)::smallint
+             FROM generate_series(0, $11::integer - 1) AS g(n)
+             WHERE NOT EXISTS (
+                 SELECT FROM audit_heads x
+                 WHERE x.org_id = $1
+                   AND x.chain = (pg_backend_pid() % $11::integer + g.n) % $11::integer)
+             ORDER BY g.n LIMIT 1),
+            (pg_backend_pid() % $11::integer)::smallint) AS chain
+    ),
     head AS (
         INSERT INTO audit_heads AS h (org_id, chain, seq, hash)
         SELECT $1, c.chain, 1,
@@ -121,7 +153,8 @@ def chain_genesis(chain: int) -> bytes:
 
 
 async def append(session: Session, **values: Any) -> None:
-    """Append to this session's connection's chain of ``values["org_id"]``."""
+    """Append to a chain of ``values["org_id"]``: one this transaction holds, else a free one
+    (the connection's own first), else a new one, else the connection's own (``_APPEND``)."""
     await session.execute(_APPEND, values, genesis=GENESIS, chains=session.audit_chains)
 
 
