@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime
+from operator import attrgetter
 from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
@@ -115,17 +119,39 @@ class ResponseModel(BaseModel):
 
 class ViewWith:
     """A domain view with some fields added or replaced: what a response model validates from
-    attributes, and its GraphQL type builds from, where the view's own attributes fall short."""
+    attributes, and its GraphQL type builds from, where the view's own attributes fall short.
 
-    __slots__ = ("_extra", "_view")
+    A dataclass view's fields are copied in once (one C-level ``attrgetter`` call), so reading
+    them afterwards is a plain attribute read rather than a Python call each: a page of 100
+    referrals reads about 1,500 of them."""
 
     def __init__(self, view: object, **extra: Any) -> None:
-        self._view = view
-        self._extra = extra
+        attributes = self.__dict__
+        names = _field_names(view.__class__)
+        if names:
+            values = _getter(names)(view)
+            attributes.update(zip(names, values if len(names) > 1 else (values,), strict=True))
+        attributes["_view"] = view
+        attributes.update(extra)
 
-    def __getattr__(self, name: str) -> Any:
-        extra = self._extra
-        return extra[name] if name in extra else getattr(self._view, name)
+    def __getattr__(self, name: str) -> Any:  # what is not a field: the view's properties
+        return getattr(self.__dict__["_view"], name)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(kind: type) -> tuple[str, ...]:
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        fields = dataclasses.fields(kind) if dataclasses.is_dataclass(kind) else ()
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in fields)
+    return names
+
+
+@functools.cache
+def _getter(names: tuple[str, ...]) -> Callable[[object], Any]:
+    return attrgetter(*names)
 
 
 class _JsonSchemaExtra:
