@@ -46,10 +46,8 @@ import asyncpg
 import orjson
 
 from app.db.database import Database
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import upgrade_async
 from app.domain.audit import AuditTrail, verify_chains
-from bench.run import DATA, RESULTS, alter_database, exclusive_run, recreate_database
+from bench.run import RESULTS, alter_database, migrated_database, postgres_for_run
 
 DATABASE = "aftercare_bench_audit"
 APPLICATION = "aftercare-audit-bench"
@@ -227,15 +225,8 @@ async def server_facts(database_url: str) -> dict[str, str]:
 async def run(args: argparse.Namespace) -> tuple[dict[str, str], list[Result]]:
     results: list[Result] = []
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-        if not server_url:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
-        database_url = await recreate_database(server_url, DATABASE)
-        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
-        await upgrade_async(database_url)
+        server_url, _ = await postgres_for_run(stack)
+        database_url = await migrated_database(stack, server_url, DATABASE)
         facts = await server_facts(database_url)
         print(
             "PostgreSQL {server_version}: fsync={fsync}, synchronous_commit={synchronous_commit}, "

@@ -37,8 +37,6 @@ import httpx
 import psutil
 
 from app.db.database import Database
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import upgrade_async
 from app.domain.clients import ClientService
 from app.domain.crypto import KeyWrapper
 from app.domain.events import EventType, Outbox, SubjectType
@@ -50,11 +48,10 @@ from app.domain.webhook_signing import generate_secret
 from app.domain.webhooks import seal_secret
 from app.settings import Settings
 from bench.run import (
-    DATA,
     ROOT,
     Server,
-    exclusive_run,
-    recreate_database,
+    migrated_database,
+    postgres_for_run,
     server_env,
     write_kek,
 )
@@ -155,15 +152,8 @@ def stop_worker(process: subprocess.Popen[bytes]) -> int:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-        if not server_url:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
-        database_url = await recreate_database(server_url, DATABASE)
-        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
-        await upgrade_async(database_url)
+        server_url, _ = await postgres_for_run(stack)
+        database_url = await migrated_database(stack, server_url, DATABASE)
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-events-")))
         keys_dir = tmp / "keys"
         keys_dir.mkdir()

@@ -35,8 +35,6 @@ from pathlib import Path
 import httpx
 
 from app.db.database import Database
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import upgrade_async
 from app.domain.keys import KeyRing
 from app.domain.organizations import CapacityEntry
 from app.domain.referral_rules import Action
@@ -48,8 +46,8 @@ from bench.run import (
     DATA,
     Server,
     alter_database,
-    exclusive_run,
-    recreate_database,
+    migrated_database,
+    postgres_for_run,
     round_order,
     server_env,
     write_kek,
@@ -220,18 +218,8 @@ async def load(
 # -- the run --------------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> dict[str, list[Round]]:
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-        if server_url:
-            print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
-        else:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
-        database_url = await recreate_database(server_url, DATABASE)
-        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
-        await upgrade_async(database_url)
+        server_url, _ = await postgres_for_run(stack)
+        database_url = await migrated_database(stack, server_url, DATABASE)
 
         keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
         settings = Settings(

@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import statistics
 import sys
@@ -45,7 +44,6 @@ import httpx
 import orjson
 
 from app.db.database import Database
-from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade_async
 from app.db.query import Query
 from app.db.repositories import cases, events, legal, referrals
@@ -57,7 +55,7 @@ from app.settings import Settings
 from bench.run import (
     DATA,
     alter_database,
-    exclusive_run,
+    postgres_for_run,
     recreate_database,
     sql_literal,
     with_database,
@@ -306,15 +304,7 @@ async def http_medians(
 
 async def run(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-        if server_url:
-            print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
-        else:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
+        server_url, _ = await postgres_for_run(stack)
         keys_dir = DATA / "large-keys"
         reuse = args.reuse and (keys_dir / KEK_FILE).exists()
         if not reuse:  # fresh databases, a fresh test KEK and fresh demo credentials

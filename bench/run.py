@@ -796,6 +796,32 @@ def exclusive_run() -> Iterator[None]:
         yield
 
 
+async def postgres_for_run(
+    stack: contextlib.AsyncExitStack,
+) -> tuple[str, EmbeddedPostgres | None]:
+    """Take the run's lock (:func:`exclusive_run`), then the PostgreSQL server of this run:
+    ``AFTERCARE_DATABASE_URL``, else the embedded one under ``bench/.data`` (stopped when
+    ``stack`` closes). Returns the server's URL and the embedded server, if it is one."""
+    stack.enter_context(exclusive_run())
+    server_url = os.environ.get("AFTERCARE_DATABASE_URL")
+    if server_url:
+        print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
+        return server_url, None
+    embedded = EmbeddedPostgres(DATA / "pgdata")
+    print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
+    stack.callback(embedded.stop)
+    return await asyncio.to_thread(embedded.start), embedded
+
+
+async def migrated_database(stack: contextlib.AsyncExitStack, server_url: str, name: str) -> str:
+    """A fresh database ``name`` on the server, migrated to head, dropped when ``stack``
+    closes; its URL."""
+    database_url = await recreate_database(server_url, name)
+    stack.push_async_callback(recreate_database, server_url, name, drop_only=True)
+    await upgrade_async(database_url)
+    return database_url
+
+
 def write_kek(keys_dir: Path, kek: bytes = BENCH_KEK) -> KeyWrapper:
     """Put the KEK where the app looks for it (``<keys_dir>/kek``, as ``AFTERCARE_KEK`` is unset
     for both servers); the baseline reads the same file. A blind-index secret is generated next
@@ -862,18 +888,8 @@ async def prepare(
     """PostgreSQL (embedded or ``AFTERCARE_DATABASE_URL``) with a fresh, migrated bench database,
     the keys, and each scenario seeded (then ``ANALYZE``): the database URL, the servers'
     settings and what each scenario prepared. Everything is undone by ``stack``."""
-    stack.enter_context(exclusive_run())
-    server_url = os.environ.get("AFTERCARE_DATABASE_URL")
-    if server_url:
-        print("PostgreSQL: AFTERCARE_DATABASE_URL", flush=True)
-    else:
-        embedded = EmbeddedPostgres(DATA / "pgdata")
-        print(f"PostgreSQL: embedded, {embedded.pgdata}", flush=True)
-        stack.callback(embedded.stop)
-        server_url = await asyncio.to_thread(embedded.start)
-    database_url = await recreate_database(server_url, BENCH_DATABASE)
-    stack.push_async_callback(recreate_database, server_url, BENCH_DATABASE, drop_only=True)
-    await upgrade_async(database_url)
+    server_url, _ = await postgres_for_run(stack)
+    database_url = await migrated_database(stack, server_url, BENCH_DATABASE)
 
     keys_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-keys-")))
     settings = Settings(

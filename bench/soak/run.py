@@ -51,23 +51,20 @@ import orjson
 import psutil
 
 from app.db.database import Database, asyncpg_dsn
-from app.db.embedded import EmbeddedPostgres
-from app.db.migrations import upgrade_async
 from app.db.query import Query
 from app.db.repositories.events import delivery_backlog
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
 from bench.run import (
-    DATA,
     HOST,
     RESULTS,
     ROOT,
     alter_database,
-    exclusive_run,
     fetch,
     free_port,
-    recreate_database,
+    migrated_database,
+    postgres_for_run,
     server_env,
     write_kek,
 )
@@ -660,20 +657,14 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
     logs = out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     async with contextlib.AsyncExitStack() as stack:
-        stack.enter_context(exclusive_run())
-        server_url = os.environ.get("AFTERCARE_DATABASE_URL")
+        server_url, embedded = await postgres_for_run(stack)
         postmaster: int | None = None
-        if server_url:
-            print("PostgreSQL: AFTERCARE_DATABASE_URL (its memory is not sampled)", flush=True)
+        if embedded is None:
+            print("  (its memory is not sampled)", flush=True)
         else:
-            embedded = EmbeddedPostgres(DATA / "pgdata")
-            stack.callback(embedded.stop)
-            server_url = await asyncio.to_thread(embedded.start)
             postmaster = int((embedded.pgdata / "postmaster.pid").read_text().split()[0])
-            print(f"PostgreSQL: embedded, {embedded.pgdata}, pid {postmaster}", flush=True)
-        database_url = await recreate_database(server_url, DATABASE)
-        stack.push_async_callback(recreate_database, server_url, DATABASE, drop_only=True)
-        await upgrade_async(database_url)
+            print(f"  postmaster pid {postmaster}", flush=True)
+        database_url = await migrated_database(stack, server_url, DATABASE)
 
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-soak-")))
         keys_dir = tmp / "keys"
