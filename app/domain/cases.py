@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 from uuid import UUID, uuid4
 
 from app.db.repositories import cases as repo
@@ -85,19 +85,22 @@ class CaseInput:
     risk_level: str | None = None
 
 
-class IdentitySource:
-    """The survivor's identity for a view, decrypted on first use only: a list of cases that no
-    one asks the names of (a GraphQL page of cases with their referrals) unwraps no data key
-    and opens no field."""
+T = TypeVar("T")
+
+
+class Opened(Generic[T]):
+    """A sealed part of a view (the survivor's identity, the lead's reference, the close
+    reason), decrypted on first use only: a list of cases no one reads these of (a GraphQL page
+    of cases with their referrals) unwraps no data key and opens no field."""
 
     __slots__ = ("_done", "_open", "_value")
 
-    def __init__(self, open_: Callable[[], Identity] | None) -> None:
+    def __init__(self, open_: Callable[[], T] | None) -> None:
         self._open = open_
         self._done = open_ is None
-        self._value: Identity | None = None
+        self._value: T | None = None
 
-    def get(self) -> Identity | None:
+    def get(self) -> T | None:
         if not self._done:
             assert self._open is not None
             self._value = self._open()
@@ -118,20 +121,31 @@ class CaseView:
     updated_at: datetime
     version: int
     closed_at: datetime | None
-    external_ref: str | None
     demographics: dict[str, Any] | None
-    identity_source: IdentitySource = field(repr=False, compare=False)
+    identity_source: Opened[Identity] = field(repr=False, compare=False)
     identity_erased: bool
     exploitation: dict[str, Any] | None
     general: dict[str, Any] | None
     # What the view was made of (the row and the caller's access), so that lists nested under
     # the case (GraphQL) are read for the caller without loading and checking the case again.
     loaded: LoadedCase = field(repr=False, compare=False)
+    external_ref_source: Opened[str | None] = field(repr=False, compare=False)
+    close_reason_source: Opened[str | None] = field(repr=False, compare=False)
 
     @property
     def identity(self) -> Identity | None:
         """Names, birth date, contact, guardian: None unless the caller may see `identity`."""
         return self.identity_source.get()
+
+    @property
+    def external_ref(self) -> str | None:
+        """The lead's own reference: None unless the caller leads the case."""
+        return self.external_ref_source.get()
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the case was closed (category `general`): None when not closed, or not seen."""
+        return self.close_reason_source.get()
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,7 +275,7 @@ class CaseService:
 
     def view(self, loaded: LoadedCase) -> CaseView:
         row, access = loaded.row, loaded.access
-        identity = IdentitySource(
+        identity = Opened(
             (lambda: self._decrypt_identity(row)) if access.sees(Category.IDENTITY) else None
         )
         return CaseView(
@@ -274,7 +288,6 @@ class CaseService:
             updated_at=row.updated_at,
             version=row.version,
             closed_at=row.closed_at,
-            external_ref=self.external_ref(row) if access.is_lead else None,
             demographics={
                 "gender": row.gender,
                 "nationality": row.nationality,
@@ -294,16 +307,18 @@ class CaseService:
             }
             if access.sees(Category.EXPLOITATION)
             else None,
-            general={
-                "needs": row.needs,
-                "risk_level": row.risk_level,
-                "close_reason": self.text(row).open_column("cases", row, "close_reason")
-                if row.close_reason_enc is not None
-                else None,
-            }
+            general={"needs": row.needs, "risk_level": row.risk_level}
             if access.sees(Category.GENERAL)
             else None,
             loaded=loaded,
+            external_ref_source=Opened(
+                (lambda: self.external_ref(row)) if access.is_lead else None
+            ),
+            close_reason_source=Opened(
+                (lambda: self.text(row).open_column("cases", row, "close_reason"))
+                if access.sees(Category.GENERAL) and row.close_reason_enc is not None
+                else None
+            ),
         )
 
     def _decrypt_identity(self, row: CaseRow) -> Identity:

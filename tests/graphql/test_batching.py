@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from app.domain.scopes import ALL_SCOPES
 from app.domain.updates import UpdateInput, UpdateService
 from app.domain.vocabulary import Category, ServiceKind, UpdateKind, Urgency
 from tests.factories import Factory, Partner, case_body
-from tests.graphql.helpers import data_of, gql
+from tests.graphql.helpers import data_of, error_codes, gql
 from tests.helpers import StatementCounter, open_case
 
 PAGE = """
@@ -278,3 +279,84 @@ async def test_a_page_of_cases_with_goals_and_services_costs_constant_statements
     # token check; the page of cases and its audit row; goals (with their progress) and their
     # audit row; services and their audit row.
     assert counts[50] == 7, counter.statements
+
+
+class LaterCounter:
+    """Counts the case lists answered through an awaitable (not loaded with the page)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from app.api.graphql.types.case import Case
+
+        self.calls = 0
+        original = Case._later
+
+        def later(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(Case, "_later", staticmethod(later))
+
+
+FILTERED = """
+query Page($first: Int!, $status: ReferralStatus) {
+  cases(first: $first) {
+    edges { node { id ...Lists } }
+  }
+}
+fragment Lists on Case {
+  referrals(status: $status) { edges { node { id status } } }
+  updates(first: 10, category: general) { edges { node { id } } }
+}
+"""
+
+
+async def test_a_page_loads_its_lists_before_it_is_completed(
+    client: httpx.AsyncClient,
+    database: Database,
+    factory: Factory,
+    lead: Partner,
+    receiver: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lists under a page of cases are loaded with the page (through fragments, variables
+    and filters alike): no case answers its list through an awaitable of its own. Under a
+    directive they are left to the resolvers, with the same answer and statements."""
+    await seed_cases(factory, lead, receiver, 8)
+    later = LaterCounter(monkeypatch)
+    counter = StatementCounter()
+    database.statement_hook = counter
+    variables = {"first": 8, "status": "pending"}
+    loaded = data_of(await gql(client, lead, FILTERED, variables))
+    assert later.calls == 0
+    assert counter.count == 6, counter.statements
+    counter.reset()
+    directed = FILTERED.replace(
+        "referrals(status: $status)", "referrals(status: $status) @include(if: true)"
+    )
+    assert data_of(await gql(client, lead, directed, variables)) == loaded
+    assert later.calls == 8  # the referrals of each case, through the loader as before
+    assert counter.count == 6, counter.statements
+    database.statement_hook = None
+    edges = loaded["cases"]["edges"]
+    assert all(len(e["node"]["referrals"]["edges"]) == 1 for e in edges)
+    assert all(len(e["node"]["updates"]["edges"]) == 1 for e in edges)  # the "sent" entry
+
+
+async def test_a_list_the_token_may_not_read_is_not_loaded_with_the_page(
+    client: httpx.AsyncClient,
+    database: Database,
+    factory: Factory,
+    lead: Partner,
+    receiver: Partner,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await seed_cases(factory, lead, receiver, 3)
+    narrow = factory.token(lead.client, "cases:read")
+    headers = {"Authorization": f"Bearer {narrow}"}
+    counter = StatementCounter()
+    database.statement_hook = counter
+    result = await gql(client, headers, PAGE, {"first": 3})
+    database.statement_hook = None
+    assert error_codes(result) == ["insufficient_scope"] * 3
+    assert all(e["node"]["referrals"] is None for e in result["data"]["cases"]["edges"])
+    assert not any("FROM referrals" in s for s in counter.statements), counter.statements

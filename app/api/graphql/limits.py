@@ -30,26 +30,18 @@ fields were bounded, or under larger settings, and error messages longer than es
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from functools import partial
-from operator import attrgetter
 from typing import Any
 
-import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLEnumType,
     GraphQLError,
-    GraphQLLeafType,
-    GraphQLList,
     GraphQLNamedType,
-    GraphQLNonNull,
     GraphQLObjectType,
-    GraphQLScalarType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -60,13 +52,8 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from graphql.execution import Executor
-from graphql.execution import executor as core_executor
-from graphql.execution.values import get_argument_values
-from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.api.graphql.connections import MAX_FIRST
 from app.api.graphql.sizes import ERROR_BYTES, FIELD_BYTES, UNKNOWN, FieldSize, field_sizes
@@ -405,239 +392,3 @@ def _cached_cost(
             del _COSTS[next(iter(_COSTS))]
         _COSTS[key] = cost
     return cost
-
-
-# --- the response cap (during execution) -----------------------------------------------------
-
-
-def _leaf_bytes(value: Any) -> int:
-    if isinstance(value, str):
-        return (len(value) if value.isascii() else len(value.encode())) + 2
-    if isinstance(value, bool | int | float) or value is None:
-        return 8
-    return len(orjson.dumps(value))  # the JSON scalar (a case update's details)
-
-
-@dataclass(frozen=True, slots=True)
-class _Leaf:
-    """How to complete a plain leaf field without graphql-core's per-field machinery: the field
-    has no resolver of its own (Strawberry's attribute getter), no arguments and a scalar or
-    enum type, or a list of them. ``read`` takes the source and gives the field's value."""
-
-    read: Callable[[Any], Any]
-    leaf: GraphQLLeafType
-    non_null: bool
-    is_list: bool
-    items_non_null: bool
-
-
-def _plain_leaf(field: Any, field_details_list: Any) -> _Leaf | None:
-    resolve = field.resolve
-    if field.args or not getattr(resolve, "_is_default", False):
-        return None
-    read: Callable[[Any], Any]
-    definition = (field.extensions or {}).get("strawberry-definition")
-    if definition is not None and definition.base_resolver is None and not definition.extensions:
-        # Strawberry's resolver for such a field is getattr(source, python_name) (its default
-        # resolver, which this schema keeps) behind two Python calls: read the attribute.
-        read = attrgetter(definition.python_name)
-    else:
-        read = partial(resolve, info=None)
-    if any(details.node.directives or details.node.arguments for details in field_details_list):
-        return None
-    kind, non_null = field.type, False
-    if isinstance(kind, GraphQLNonNull):
-        kind, non_null = kind.of_type, True
-    is_list = items_non_null = False
-    if isinstance(kind, GraphQLList):
-        kind, is_list = kind.of_type, True
-        if isinstance(kind, GraphQLNonNull):
-            kind, items_non_null = kind.of_type, True
-    if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
-        return None
-    return _Leaf(read, kind, non_null, is_list, items_non_null)
-
-
-# graphql-core coerces a field's arguments, defaults included, again for every object it resolves
-# the field on: 50 times for `referrals` on a page of 50 cases, about a tenth of such a page's
-# work. The coerced values depend only on the field, its node and the request's variables, so
-# they are remembered for those objects (compared by identity, so a recycled id can't match;
-# bounded, so old requests' documents are let go). The resolver gets them as keyword
-# arguments, i.e. a copy: nothing can change the remembered dict.
-_ARGUMENTS: dict[tuple[int, int, int, int], tuple[Any, Any, Any, Any, dict[str, Any]]] = {}
-_ARGUMENTS_KEPT = 1024
-
-
-def _argument_values(
-    field: Any,
-    node: Any,
-    variable_values: Any = None,
-    fragment_variable_values: Any = None,
-    hide_suggestions: bool = False,
-) -> dict[str, Any]:
-    key = (id(field), id(node), id(variable_values), id(fragment_variable_values))
-    hit = _ARGUMENTS.get(key)
-    if (
-        hit is not None
-        and hit[0] is field
-        and hit[1] is node
-        and hit[2] is variable_values
-        and hit[3] is fragment_variable_values
-    ):
-        return hit[4]
-    values = get_argument_values(
-        field, node, variable_values, fragment_variable_values, hide_suggestions
-    )
-    if len(_ARGUMENTS) >= _ARGUMENTS_KEPT:
-        _ARGUMENTS.clear()
-    _ARGUMENTS[key] = (field, node, variable_values, fragment_variable_values, values)
-    return values
-
-
-# The executor looks the function up in its module on every field with arguments.
-setattr(core_executor, "get_argument_values", _argument_values)  # noqa: B010
-
-
-def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type[Executor[Any]]:
-    """graphql-core's executor (as Strawberry configures it) that stops resolving once the
-    response passes ``max_response_bytes``, and (in production) leaves suggestions out of the
-    messages it writes itself (variable values)."""
-
-    class BoundedExecutor(StrawberryGraphQLCoreExecutionContext):
-        response_bytes = 0
-        _plans: dict[int, tuple[Any, list[tuple[str, Any, _Leaf | None]]]] | None = None
-
-        def _plan(
-            self, parent_type: GraphQLObjectType, grouped_field_set: Any
-        ) -> list[tuple[str, Any, _Leaf | None]]:
-            # grouped_field_set is memoised (and kept alive) by collect_subfields for the whole
-            # execution, so its identity names one selection of one type: plan it once.
-            plans = self._plans
-            if plans is None:
-                plans = self._plans = {}
-            cached = plans.get(id(grouped_field_set))
-            if cached is not None:
-                return cached[1]
-            plan = []
-            for name, details in grouped_field_set.items():
-                field = self.schema.get_field(parent_type, details[0].node.name.value)
-                plan.append((name, details, _plain_leaf(field, details) if field else None))
-            plans[id(grouped_field_set)] = (grouped_field_set, plan)
-            return plan
-
-        def _complete_plain(self, leaf: _Leaf, source: Any) -> Any:
-            """The completed value, or Undefined when the ordinary path must handle the field
-            (a null where none is allowed, a value the type refuses: it reports the error)."""
-            value = leaf.read(source)
-            if value is None:
-                return Undefined if leaf.non_null else None
-            complete = self.complete_leaf_value
-            if not leaf.is_list:
-                return complete(leaf.leaf, value)
-            if not isinstance(value, list | tuple):
-                value = list(value)  # read once: it may be an iterator
-            if leaf.items_non_null and None in value:
-                return Undefined
-            self.response_bytes += 2
-            return [None if v is None else complete(leaf.leaf, v) for v in value]
-
-        def execute_fields(
-            self,
-            parent_type: GraphQLObjectType,
-            source_value: Any,
-            path: Path | None,
-            grouped_field_set: Any,
-            position_context: Any,
-        ) -> Any:
-            """graphql-core's, with plain leaf fields completed in place: no resolve info, path
-            or awaitable checks for each ``id`` or ``status`` of a page (most of its fields)."""
-            results: dict[str, Any] = {}
-            awaitable_fields: list[str] = []
-            is_awaitable = self.is_awaitable
-            try:
-                for name, details, leaf in self._plan(parent_type, grouped_field_set):
-                    if leaf is not None:
-                        if self.response_bytes > max_response_bytes:
-                            raise response_too_large(max_response_bytes)
-                        self.response_bytes += len(name) + 6
-                        try:
-                            value = self._complete_plain(leaf, source_value)
-                        except QueryTooCostly:
-                            raise  # the response cap
-                        except Exception:
-                            value = Undefined
-                        if value is not Undefined:
-                            results[name] = value
-                            continue
-                        self.response_bytes -= len(name) + 6  # counted again below
-                    result = self.execute_field(
-                        parent_type,
-                        source_value,
-                        details,
-                        Path(path, name, parent_type.name),
-                        position_context,
-                    )
-                    if result is not Undefined:
-                        results[name] = result
-                        if is_awaitable(result):
-                            awaitable_fields.append(name)
-            except Exception:
-                if awaitable_fields:
-                    self.settle_in_background([results[f] for f in awaitable_fields])
-                raise
-            if not awaitable_fields:
-                return results
-
-            async def get_results() -> dict[str, Any]:
-                if len(awaitable_fields) == 1:
-                    field = awaitable_fields[0]
-                    results[field] = await results[field]
-                else:
-                    awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
-                    results.update(zip(awaitable_fields, awaited, strict=True))
-                return results
-
-            return get_results()
-
-        @classmethod
-        def build(cls, *args: Any, **kwargs: Any) -> Any:
-            if hide_suggestions:
-                kwargs["hide_suggestions"] = True
-            return super().build(*args, **kwargs)
-
-        def execute_field(
-            self,
-            parent_type: GraphQLObjectType,
-            source: Any,
-            field_details_list: Any,
-            path: Path,
-            position_context: Any,
-        ) -> Any:
-            if self.response_bytes > max_response_bytes:
-                raise response_too_large(max_response_bytes)  # resolve nothing more
-            self.response_bytes += len(str(path.key)) + 6  # "key": and the punctuation
-            return super().execute_field(
-                parent_type, source, field_details_list, path, position_context
-            )
-
-        def handle_field_error(
-            self,
-            raw_error: Exception,
-            return_type: Any,
-            field_details_list: Any,
-            path: Path,
-        ) -> None:
-            self.response_bytes += ERROR_BYTES  # errors are part of the response too
-            super().handle_field_error(raw_error, return_type, field_details_list, path)
-
-        # a static method there, but always called on the executor: this one counts
-        def complete_leaf_value(  # type: ignore[override]
-            self, return_type: GraphQLLeafType, result: Any
-        ) -> Any:
-            value = Executor.complete_leaf_value(return_type, result)
-            self.response_bytes += _leaf_bytes(value)
-            if self.response_bytes > max_response_bytes:
-                raise response_too_large(max_response_bytes)
-            return value
-
-    return BoundedExecutor

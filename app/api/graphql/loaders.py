@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
@@ -72,6 +72,18 @@ async def load_pages(keys: Sequence[CasePageKey], fetch: FetchPages[T]) -> list[
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+NOT_READY: Any = object()
+
+
+def ready(loader: DataLoader[K, V], key: K) -> V:
+    """What ``loader`` already holds for ``key``, loaded without error, or ``NOT_READY``: a
+    resolver that finds its value loaded answers it at once, without an awaitable (graphql-core
+    then completes the field without a task of its own)."""
+    future = loader.cache_map.get(key)
+    if future is None or not future.done() or future.cancelled() or future.exception():
+        return cast("V", NOT_READY)
+    return future.result()
 
 
 class ByIdLoader(DataLoader[UUID, V | None]):

@@ -21,7 +21,7 @@ from app.api.graphql.connections import (
 )
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import RequireScopes
-from app.api.graphql.types.case import Case, CaseTestimony, Referral
+from app.api.graphql.types.case import Case, CaseTestimony, Referral, prefetch_lists
 from app.api.graphql.types.enums import (
     CaseRole,
     CaseStatus,
@@ -152,6 +152,7 @@ class Query:
             limit=page_size(first),
             cursor=after,
         )
+        await prefetch_lists(info, [view.loaded for view in page.items])
         return connection(page, Case.of, case_cursor, after=after)
 
     @strawberry.field(

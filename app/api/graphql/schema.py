@@ -28,7 +28,8 @@ from strawberry.schema.name_converter import NameConverter
 from strawberry.types import ExecutionContext
 
 from app.api.graphql.errors import ErrorMasker
-from app.api.graphql.limits import Limits, OperationLimits, bounded_executor, document_limits_rule
+from app.api.graphql.executor import bounded_executor
+from app.api.graphql.limits import Limits, OperationLimits, document_limits_rule
 from app.api.graphql.mutations import Mutation
 from app.api.graphql.queries import Query
 from app.api.graphql.sizes import field_sizes

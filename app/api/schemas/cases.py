@@ -389,7 +389,7 @@ class CaseOut(ResponseModel):
             out.needs = [ServiceKind(n) for n in view.general["needs"]]
             risk = view.general["risk_level"]
             out.risk_level = RiskLevel(risk) if risk else None
-            out.close_reason = view.general["close_reason"]
+            out.close_reason = view.close_reason
         return out
 
 

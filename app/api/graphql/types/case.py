@@ -16,12 +16,24 @@ wrote.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from operator import attrgetter
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 import strawberry
+from graphql import (
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLObjectType,
+    GraphQLResolveInfo,
+    InlineFragmentNode,
+    SelectionSetNode,
+)
+from graphql.execution.values import VariableValues, get_argument_values
 
 from app.api.graphql.connections import (
     DEFAULT_FIRST,
@@ -37,7 +49,14 @@ from app.api.graphql.connections import (
 )
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import RequireScopes
-from app.api.graphql.loaders import CasePageKey, CasePagesLoader, care_filter
+from app.api.graphql.loaders import (
+    NOT_READY,
+    CasePageKey,
+    CasePagesLoader,
+    Loaders,
+    care_filter,
+    ready,
+)
 from app.api.graphql.types.care_plan import Goal, ServiceRecord
 from app.api.graphql.types.enums import (
     CarePlanCategory,
@@ -141,14 +160,24 @@ class Case:
     updated_at: datetime
     version: int
     closed_at: datetime | None
-    external_ref: str | None = strawberry.field(description="The lead's own id (lead only)")
+
     is_minor: bool | None = strawberry.field(description="demographics")
     age_band: str | None = strawberry.field(description="demographics: 0-11 … 50+")
     identity_erased: bool | None = strawberry.field(description="identity")
     exploitation: Exploitation | None = strawberry.field(description="exploitation")
     needs: list[ServiceKind] | None = strawberry.field(description="general")
     risk_level: RiskLevel | None = strawberry.field(description="general")
-    close_reason: str | None = strawberry.field(description="general")
+
+    # Sealed at rest: opened only when a query asks for them (CaseView), so a page that does
+    # not select them unwraps no data key. (Resolvers come after the plain fields in the SDL.)
+    @strawberry.field(description="The lead's own id (lead only)")
+    def external_ref(self) -> str | None:
+        return self.view.external_ref
+
+    @strawberry.field(description="general")
+    def close_reason(self) -> str | None:
+        return self.view.close_reason
+
     # The case as loaded for the caller (row and access): what the lists below are read for.
     loaded: strawberry.Private[LoadedCase]
     # The view it was built from: identity is decrypted only when `survivor` or `guardian`
@@ -182,14 +211,12 @@ class Case:
             updated_at=view.updated_at,
             version=view.version,
             closed_at=view.closed_at,
-            external_ref=view.external_ref,
             is_minor=d["is_minor"] if d is not None else None,
             age_band=str(AgeBand(d["age_band"])) if d is not None else None,
             identity_erased=view.identity_erased if sees_identity else None,
             exploitation=Exploitation.of(e) if e is not None else None,
             needs=[ServiceKind(n) for n in g["needs"]] if g is not None else None,
             risk_level=RiskLevel(risk) if risk else None,
-            close_reason=g["close_reason"] if g is not None else None,
             loaded=view.loaded,
             view=view,
         )
@@ -199,59 +226,65 @@ class Case:
         org = await info.context.loaders.organization_by_id.load(self.lead_org_id)
         return Organization.of(org) if org else None
 
-    async def _page(
-        self,
-        loader: CasePagesLoader[T],
-        first: int,
-        after: str | None,
-        filter_: str | None,
-        node: Callable[[T], N],
-        cursor: Callable[[T], str],
-    ) -> Connection[N]:
-        """A page of a list under this case, through the request's loader for that list."""
-        key = CasePageKey.of(
-            self.loaded, page_size(first), after, str(filter_) if filter_ else None
-        )
-        return connection(await loader.load(key), node, cursor, after=after)
+    def _page(
+        self, info: Info, listed: CaseList, arguments: dict[str, Any]
+    ) -> Connection[Any] | None:
+        """A page of a list under this case through the request's loader for that list: at
+        once when the page of cases this case came with loaded it already
+        (:func:`prefetch_lists`), else through the loader (batched with its siblings): the
+        connection (or null), or an awaitable of it."""
+        key = listed.key(self.loaded, **arguments)
+        if key is None:
+            return None
+        loader = listed.loader(info.context.loaders)
+        page = ready(loader, key)
+        if page is NOT_READY:
+            # graphql-core awaits what a resolver returns when it is awaitable, whatever the
+            # resolver declares (Strawberry reads the declaration for the schema only)
+            return cast("Connection[Any]", self._later(loader, key, listed))
+        return connection(page, listed.node, listed.cursor, after=key.after)
+
+    @staticmethod
+    async def _later(
+        loader: CasePagesLoader[Any], key: CasePageKey, listed: CaseList
+    ) -> Connection[Any]:
+        return connection(await loader.load(key), listed.node, listed.cursor, after=key.after)
 
     @strawberry.field(
         description="Referrals of this case that you sent or received, oldest first.",
         extensions=[RequireScopes("referrals:read")],
     )
-    async def referrals(
+    def referrals(
         self,
         info: Info,
         first: int = DEFAULT_FIRST,
         after: str | None = None,
         status: ReferralStatus | None = None,
     ) -> Connection[Referral] | None:
-        loader = info.context.loaders.referrals_by_case
-        return await self._page(loader, first, after, status, Referral.of, referral_cursor)
+        return self._page(info, REFERRALS, {"first": first, "after": after, "status": status})
 
     @strawberry.field(
         description="The timeline: updates in categories you may see (and those you wrote), "
         "oldest first.",
         extensions=[RequireScopes("cases:read")],
     )
-    async def updates(
+    def updates(
         self,
         info: Info,
         first: int = DEFAULT_FIRST,
         after: str | None = None,
         category: Category | None = None,
     ) -> Connection[CaseUpdate] | None:
-        loader = info.context.loaders.updates_by_case
-        return await self._page(loader, first, after, category, CaseUpdate.of, update_cursor)
+        return self._page(info, UPDATES, {"first": first, "after": after, "category": category})
 
     @strawberry.field(
         description="Consents of this case: the lead sees all, others those addressed to them.",
         extensions=[RequireScopes("cases:read")],
     )
-    async def consents(
+    def consents(
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Consent] | None:
-        loader = info.context.loaders.consents_by_case
-        return await self._page(loader, first, after, None, Consent.of, consent_cursor)
+        return self._page(info, CONSENTS, {"first": first, "after": after})
 
     @strawberry.field(
         description="The legal record (null unless you may see `legal`; as GET …/legal).",
@@ -265,19 +298,16 @@ class Case:
         description="Placements, oldest first (null unless you may see `placement`).",
         extensions=[RequireScopes("placements:read")],
     )
-    async def placements(
+    def placements(
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Placement] | None:
-        if not self.loaded.access.sees(Category.PLACEMENT):
-            return None  # as REST's 404 for the placements of a case you may not see there
-        loader = info.context.loaders.placements_by_case
-        return await self._page(loader, first, after, None, Placement.of, placement_cursor)
+        return self._page(info, PLACEMENTS, {"first": first, "after": after})
 
     @strawberry.field(
         description="Goals in the categories you may see, oldest first (as GET …/goals).",
         extensions=[RequireScopes("cases:read")],
     )
-    async def goals(
+    def goals(
         self,
         info: Info,
         first: int = DEFAULT_FIRST,
@@ -285,17 +315,15 @@ class Case:
         category: CarePlanCategory | None = None,
         status: GoalStatus | None = None,
     ) -> Connection[Goal] | None:
-        filter_ = care_filter(category, str(status) if status else None)
-        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
-        page = await info.context.loaders.goals_by_case.load(key)
-        return connection(page, Goal.of, goal_cursor, after=after)
+        arguments = {"first": first, "after": after, "category": category, "status": status}
+        return self._page(info, GOALS, arguments)
 
     @strawberry.field(
         description="Service records in the categories you may see, oldest first (as GET "
         "…/services).",
         extensions=[RequireScopes("cases:read")],
     )
-    async def services(
+    def services(
         self,
         info: Info,
         first: int = DEFAULT_FIRST,
@@ -303,10 +331,8 @@ class Case:
         category: CarePlanCategory | None = None,
         status: ServiceStatus | None = None,
     ) -> Connection[ServiceRecord] | None:
-        filter_ = care_filter(category, str(status) if status else None)
-        key = CasePageKey.of(self.loaded, page_size(first), after, filter_)
-        page = await info.context.loaders.services_by_case.load(key)
-        return connection(page, ServiceRecord.of, service_cursor, after=after)
+        arguments = {"first": first, "after": after, "category": category, "status": status}
+        return self._page(info, SERVICES, arguments)
 
 
 # -- what is listed under a case -----------------------------------------------------------------
@@ -414,3 +440,159 @@ class Referral(Projected):
     async def to_organization(self, info: Info) -> Organization | None:
         org = await info.context.loaders.organization_by_id.load(self.to_org_id)
         return Organization.of(org) if org else None
+
+
+# -- the lists under a case, and a page of cases loading them at once ---------------------------
+@dataclass(frozen=True, slots=True)
+class CaseList:
+    """A list under a case: which loader reads it, the loader key for a case and the field's
+    arguments (None: the field is null for that case), and how a node and its cursor are made.
+    The resolver and :func:`prefetch_lists` both take the key from here, so they agree."""
+
+    loader: Callable[[Loaders], CasePagesLoader[Any]]
+    key: Callable[..., CasePageKey | None]
+    node: Callable[[Any], Any]
+    cursor: Callable[[Any], str]
+
+
+def _filtered(filter_name: str | None = None) -> Callable[..., CasePageKey | None]:
+    def key(
+        case: LoadedCase, first: int = DEFAULT_FIRST, after: str | None = None, **filters: Any
+    ) -> CasePageKey:
+        value = filters.get(filter_name) if filter_name else None
+        return CasePageKey.of(case, page_size(first), after, str(value) if value else None)
+
+    return key
+
+
+def _placements_key(
+    case: LoadedCase, first: int = DEFAULT_FIRST, after: str | None = None
+) -> CasePageKey | None:
+    if not case.access.sees(Category.PLACEMENT):
+        return None  # as REST's 404 for the placements of a case you may not see there
+    return CasePageKey.of(case, page_size(first), after)
+
+
+def _care_key(
+    case: LoadedCase,
+    first: int = DEFAULT_FIRST,
+    after: str | None = None,
+    category: str | None = None,
+    status: str | None = None,
+) -> CasePageKey:
+    filter_ = care_filter(
+        CarePlanCategory(category) if category else None, str(status) if status else None
+    )
+    return CasePageKey.of(case, page_size(first), after, filter_)
+
+
+REFERRALS = CaseList(
+    attrgetter("referrals_by_case"), _filtered("status"), Referral.of, referral_cursor
+)
+UPDATES = CaseList(
+    attrgetter("updates_by_case"), _filtered("category"), CaseUpdate.of, update_cursor
+)
+CONSENTS = CaseList(attrgetter("consents_by_case"), _filtered(), Consent.of, consent_cursor)
+PLACEMENTS = CaseList(
+    attrgetter("placements_by_case"), _placements_key, Placement.of, placement_cursor
+)
+GOALS = CaseList(attrgetter("goals_by_case"), _care_key, Goal.of, goal_cursor)
+SERVICES = CaseList(attrgetter("services_by_case"), _care_key, ServiceRecord.of, service_cursor)
+
+# by the field's name in the schema (its arguments are single words: the same in Python)
+CASE_LISTS = {
+    "referrals": REFERRALS,
+    "updates": UPDATES,
+    "consents": CONSENTS,
+    "placements": PLACEMENTS,
+    "goals": GOALS,
+    "services": SERVICES,
+}
+
+
+async def prefetch_lists(info: Info, cases: Sequence[LoadedCase]) -> None:
+    """Load the lists a page of cases selects under ``edges { node { … } }`` for all its cases
+    at once, before the page is completed, so that each case's list field finds its page
+    loaded and answers without an awaitable of its own (a page of 50 cases with their
+    referrals: no task per case). The same loaders, keys and statements as without it: this
+    only moves the batch earlier.
+
+    Left to the resolvers (they load as before): a field whose token lacks its scope (it
+    answers an error, and must read nothing), a field under a directive (``@include``/``@skip``
+    decide at execution), arguments that don't coerce or a key the list refuses (the resolver
+    reports the error). A failed load is remembered by its loader and reported by each field
+    as before."""
+    if not cases:
+        return
+    raw = info._raw_info
+    case_type = raw.schema.get_type("Case")
+    assert isinstance(case_type, GraphQLObjectType)
+    principal = info.context.principal
+    # Strawberry hands resolvers the coerced dict rather than graphql-core's container
+    coerced: Any = raw.variable_values
+    variables = coerced if isinstance(coerced, VariableValues) else VariableValues({}, coerced)
+    wanted: dict[tuple[str, CasePageKey], tuple[CasePagesLoader[Any], list[CasePageKey]]] = {}
+    for node in _node_fields(raw):
+        name = node.name.value
+        listed = CASE_LISTS.get(name)
+        field = case_type.fields.get(name)
+        if listed is None or field is None:
+            continue
+        scopes = _scopes(name)
+        if scopes is None or principal.missing_scopes(scopes):
+            continue
+        try:
+            arguments = get_argument_values(field, node, variables)
+            keys = [key for case in cases if (key := listed.key(case, **arguments)) is not None]
+        except Exception:  # noqa: S112 - the resolver reports it, where it belongs
+            continue
+        if keys:
+            loader = listed.loader(info.context.loaders)
+            wanted.setdefault((name, keys[0]), (loader, keys))
+    if wanted:
+        loads = [loader.load_many(keys) for loader, keys in wanted.values()]
+        await asyncio.gather(*loads, return_exceptions=True)  # failures stay in the loaders
+
+
+def _scopes(field_name: str) -> tuple[str, ...] | None:
+    """The scopes the Case field needs (its RequireScopes), None when it declares none."""
+    definition = Case.__strawberry_definition__  # type: ignore[attr-defined]
+    for field in definition.fields:
+        if field.graphql_name == field_name or field.python_name == field_name:
+            for extension in field.extensions:
+                if isinstance(extension, RequireScopes):
+                    return extension.scopes
+    return None
+
+
+def _node_fields(raw: GraphQLResolveInfo[Any]) -> Iterator[FieldNode]:
+    """The fields selected on the cases of ``edges { node { … } }``, through fragments; each
+    fragment walked once per level (so a document that spreads fragments many times costs no
+    more to walk than one that spreads each once)."""
+
+    def fields(selection_set: SelectionSetNode | None) -> Iterator[FieldNode]:
+        seen: set[str] = set()
+        stack = list(reversed(selection_set.selections)) if selection_set else []
+        while stack:
+            selection = stack.pop()
+            if selection.directives:
+                continue
+            if isinstance(selection, FieldNode):
+                yield selection
+            elif isinstance(selection, InlineFragmentNode):
+                stack.extend(reversed(selection.selection_set.selections))
+            elif isinstance(selection, FragmentSpreadNode):
+                if getattr(selection, "arguments", None):
+                    continue  # fragment variables: left to the resolvers
+                name = selection.name.value
+                fragment = raw.fragments.get(name)
+                if fragment is not None and name not in seen:
+                    seen.add(name)
+                    stack.extend(reversed(fragment.selection_set.selections))
+
+    for top in raw.field_nodes:
+        for edges in fields(top.selection_set):
+            if edges.name.value == "edges":
+                for node in fields(edges.selection_set):
+                    if node.name.value == "node":
+                        yield from fields(node.selection_set)

@@ -1,0 +1,160 @@
+"""The executor's short way through plain fields answers exactly what graphql-core's own path
+answers: the same data, the same errors at the same paths, nulls propagated to the same parent,
+for sync and async resolvers under plain objects and lists of them."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.types import ExecutionResult
+
+from app.api.graphql.executor import bounded_executor
+
+
+@strawberry.type
+class Leaf:
+    name: str
+    note: str | None
+    tags: list[str]
+
+    @strawberry.field
+    def broken(self) -> str | None:
+        raise ValueError("no")
+
+    @strawberry.field
+    async def later(self) -> str:
+        await asyncio.sleep(0)
+        return self.name.upper()
+
+    @strawberry.field
+    def strict(self) -> str:
+        return None  # type: ignore[return-value] # a null where the type allows none
+
+
+@strawberry.type
+class Branch:
+    label: str
+    one: Leaf | None
+    must: Leaf
+    many: list[Leaf]
+    maybe_many: list[Leaf | None] | None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    def branches(self) -> list[Branch]:
+        return BRANCHES
+
+    @strawberry.field
+    def lenient(self) -> list[Branch | None]:
+        return list(BRANCHES)
+
+
+def leaf(name: str, note: str | None = None) -> Leaf:
+    return Leaf(name=name, note=note, tags=[name, "x"])
+
+
+BRANCHES: list[Branch] = []
+
+
+def reset(*branches: Branch) -> None:
+    BRANCHES[:] = branches
+
+
+def both(query: str) -> tuple[ExecutionResult, ExecutionResult]:
+    ordinary = strawberry.Schema(query=Query)
+    short = strawberry.Schema(
+        query=Query, execution_context_class=bounded_executor(1 << 20, hide_suggestions=False)
+    )
+
+    async def run() -> tuple[ExecutionResult, ExecutionResult]:
+        return await ordinary.execute(query), await short.execute(query)
+
+    return asyncio.run(run())
+
+
+def _errors(result: ExecutionResult) -> list[tuple[str, tuple[str | int, ...]]]:
+    return sorted((e.message, tuple(e.path or ())) for e in result.errors or [])
+
+
+def same(query: str) -> Any:
+    expected, got = both(query)
+    assert got.data == expected.data
+    assert _errors(got) == _errors(expected)
+    return got
+
+
+GOOD = Branch(
+    label="a",
+    one=leaf("one", "n"),
+    must=leaf("must"),
+    many=[leaf("m1"), leaf("m2")],
+    maybe_many=[leaf("mm"), None],
+)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ branches { label one { name note tags } must { name } many { name tags } } }",
+        "{ branches { maybeMany { name } } }",
+        "{ branches { many { name later } one { later } } }",  # async under plain objects
+        "{ branches { many { broken name } } }",  # errors at the leaf's own path
+        "{ lenient { many { strict } } }",  # non-null error: nulls the nearest nullable
+        "{ lenient { must { strict } one { strict } } }",
+        "{ branches { a: many { name } b: many { n: name later } } }",
+    ],
+)
+def test_plain_fields_answer_as_graphql_core_does(query: str) -> None:
+    reset(GOOD, Branch(label="b", one=None, must=leaf("m"), many=[], maybe_many=None))
+    same(query)
+
+
+def test_nulls_where_none_are_allowed_are_reported_as_graphql_core_reports_them() -> None:
+    bad_must = Branch(label="c", one=None, must=None, many=[], maybe_many=None)  # type: ignore[arg-type]
+    bad_item = Branch(label="d", one=None, must=leaf("m"), many=[None], maybe_many=None)  # type: ignore[list-item]
+    reset(GOOD, bad_must, bad_item)
+    result = same("{ lenient { label must { name } many { name } } }")
+    assert result.data["lenient"][0]["label"] == "a"
+    assert result.data["lenient"][1:] == [None, None]
+    reset(GOOD, bad_must)
+    result = same("{ branches { must { name } } }")
+    assert result.data is None  # up to the root: branches is [Branch!]!
+
+
+def test_a_page_of_plain_objects_is_completed_without_graphql_cores_field_path() -> None:
+    """The point of it: plain objects and leaves don't go through execute_field."""
+    calls = 0
+    executor = bounded_executor(1 << 20, hide_suggestions=False)
+
+    class Counting(executor):  # type: ignore[misc,valid-type]
+        def execute_field(self, *args: Any, **kwargs: Any) -> Any:
+            nonlocal calls
+            calls += 1
+            return super().execute_field(*args, **kwargs)
+
+    reset(*[GOOD] * 20)
+    schema = strawberry.Schema(query=Query, execution_context_class=Counting)
+    result = schema.execute_sync("{ branches { label one { name tags } many { name } } }")
+    assert result.errors is None
+    assert calls == 1  # `branches` has a resolver; everything under it is plain
+
+
+def test_the_response_cap_holds_on_the_short_way() -> None:
+    from app.api.graphql.limits import too_costly
+
+    reset(*[Branch(label="l" * 500, one=None, must=leaf("m"), many=[], maybe_many=None)] * 100)
+    schema = strawberry.Schema(
+        query=Query, execution_context_class=bounded_executor(20_000, hide_suggestions=False)
+    )
+    result = schema.execute_sync("{ lenient { label must { name } } }")
+    assert result.errors and all(too_costly(e) for e in result.errors)
+    # about 520 bytes a branch: the cap is passed near the 38th, and nothing after it resolves
+    first = result.errors[0].path
+    assert first is not None and first[0] == "lenient" and 30 < int(first[1]) < 40
+    small = schema.execute_sync("{ lenient { must { name } } }")
+    assert small.errors is None
