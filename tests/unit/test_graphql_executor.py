@@ -158,3 +158,36 @@ def test_the_response_cap_holds_on_the_short_way() -> None:
     assert first is not None and first[0] == "lenient" and 30 < int(first[1]) < 40
     small = schema.execute_sync("{ lenient { must { name } } }")
     assert small.errors is None
+
+
+def test_converted_arguments_are_remembered_only_when_immutable_and_handed_out_as_copies() -> None:
+    from strawberry.schema import schema_converter
+
+    from app.api.graphql import executor
+
+    calls = 0
+
+    @strawberry.type
+    class Q:
+        @strawberry.field
+        def page(self, first: int = 3, label: str | None = None) -> str:
+            nonlocal calls
+            calls += 1
+            return f"{first}:{label}"
+
+    schema = strawberry.Schema(query=Q)
+    assert getattr(schema_converter, "convert_arguments") is executor._convert_arguments  # noqa: B009
+    executor._CONVERTED.clear()
+    for _ in range(3):
+        result = schema.execute_sync('{ a: page(first: 5, label: "x") b: page }')
+        assert result.data == {"a": "5:x", "b": "3:None"}
+    assert calls == 6
+    assert len(executor._CONVERTED) == 2  # one per distinct set of values
+    remembered = next(iter(executor._CONVERTED.values()))[1]
+    copy = executor._convert_arguments({"first": 5, "label": "x"}, *_page_arguments(schema))
+    assert copy == remembered and copy is not remembered
+
+
+def _page_arguments(schema: strawberry.Schema) -> tuple[Any, Any, Any]:
+    field = schema.get_type_by_name("Q").fields[0]  # type: ignore[union-attr]
+    return field.arguments, schema.schema_converter.scalar_registry, schema.config

@@ -14,7 +14,7 @@ vocabulary) or that its resolvers read. A GraphQL type of its own shape (no mode
 ``of(source)`` builds the type from that source, by attribute (or key, for a mapping) per field.
 Values are taken as they are: GraphQL serialises an enum by its value, so a string from the
 view needs no conversion. The fields stay plain attributes, so the executor's fast path for
-leaf fields (``limits.py``) applies to them.
+plain fields (``executor.py``) applies to them.
 """
 
 from __future__ import annotations
