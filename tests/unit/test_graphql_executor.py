@@ -5,6 +5,7 @@ for sync and async resolvers under plain objects and lists of them."""
 from __future__ import annotations
 
 import asyncio
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -14,11 +15,20 @@ from strawberry.types import ExecutionResult
 from app.api.graphql.executor import bounded_executor
 
 
+@strawberry.enum
+class Kind(Enum):
+    SHELTER = "shelter"
+    MEDICAL = "medical"
+
+
 @strawberry.type
 class Leaf:
     name: str
     note: str | None
     tags: list[str]
+    kinds: list[Kind] = strawberry.field(default_factory=lambda: [Kind.SHELTER, Kind.MEDICAL])
+    maybe_kinds: list[Kind | None] = strawberry.field(default_factory=lambda: [None, Kind.MEDICAL])
+    bad_kinds: list[Kind] = strawberry.field(default_factory=lambda: ["nope"])
 
     @strawberry.field
     def broken(self) -> str | None:
@@ -107,6 +117,8 @@ GOOD = Branch(
         "{ lenient { many { strict } } }",  # non-null error: nulls the nearest nullable
         "{ lenient { must { strict } one { strict } } }",
         "{ branches { a: many { name } b: many { n: name later } } }",
+        "{ branches { many { kinds maybeKinds } one { kinds } } }",  # lists of enums
+        "{ lenient { many { badKinds } } }",  # a value the enum refuses: reported as the core does
     ],
 )
 def test_plain_fields_answer_as_graphql_core_does(query: str) -> None:

@@ -289,9 +289,26 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 value = list(value)  # read once: it may be an iterator
             if leaf.items_non_null and None in value:
                 return Undefined
-            self.response_bytes += 2
-            complete = self.complete_leaf_value
-            return [None if v is None else complete(leaf.leaf, v) for v in value]
+            coerce = leaf.coerce
+            items: list[Any] = []
+            size = 2
+            for v in value:
+                if v is None:
+                    items.append(None)
+                    size += 5
+                    continue
+                c = coerce(v)
+                if c is None or c is Undefined:
+                    return Undefined  # a value the type refuses: the ordinary path reports it
+                if c.__class__ is str and c.isascii():
+                    size += len(c) + 3
+                else:
+                    size += _leaf_bytes(c) + 1
+                items.append(c)
+            self.response_bytes += size
+            if self.response_bytes > max_response_bytes:
+                raise response_too_large(max_response_bytes)
+            return items
 
         def _complete_object(self, plan: _Object, source: Any, path: Path) -> Any:
             """The completed object (or list), an awaitable of it, or Undefined when the
