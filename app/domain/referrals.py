@@ -7,10 +7,11 @@ team, ending it takes the receiver off again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -120,14 +121,30 @@ ACCEPTED_ONCE = frozenset(
 @dataclass(frozen=True, slots=True)
 class ReferralView:
     """A referral as its sender or receiver sees it: the row (free text still sealed in its
-    ``*_enc`` columns) and that text opened."""
+    ``*_enc`` columns), and its text opened when read (``reason``, ``status_reason``,
+    ``outcome``: a page that does not show them unwraps no data key and opens nothing)."""
 
     row: ReferralRow
     party: Party
     preview: dict[str, Any] | None
-    reason: str
-    status_reason: str | None
-    outcome: str | None
+    # The case's CaseText (its data key unwrapped at most once per unit of work).
+    text: Callable[[], CaseText] = field(repr=False, compare=False)
+
+    @property
+    def reason(self) -> str:
+        reason: str = self.text().open(TABLE, self.row.id, "reason", self.row.reason_enc)
+        return reason
+
+    @property
+    def status_reason(self) -> str | None:
+        row = self.row
+        opened: str | None = self.text().open(TABLE, row.id, "status_reason", row.status_reason_enc)
+        return opened
+
+    @property
+    def outcome(self) -> str | None:
+        opened: str | None = self.text().open(TABLE, self.row.id, "outcome", self.row.outcome_enc)
+        return opened
 
     @property
     def status(self) -> ReferralStatus:
@@ -161,16 +178,11 @@ def preview_of(row: ReferralRow) -> dict[str, Any]:
     }
 
 
-def _view(row: ReferralRow, org_id: UUID, text: CaseText) -> ReferralView:
+def _view(row: ReferralRow, org_id: UUID, text: Callable[[], CaseText]) -> ReferralView:
     party = _party(row, org_id)
     pending = row.status == ReferralStatus.PENDING
     return ReferralView(
-        row,
-        party,
-        preview_of(row) if party is Party.RECEIVER and pending else None,
-        reason=text.open(TABLE, row.id, "reason", row.reason_enc),
-        status_reason=text.open(TABLE, row.id, "status_reason", row.status_reason_enc),
-        outcome=text.open(TABLE, row.id, "outcome", row.outcome_enc),
+        row, party, preview_of(row) if party is Party.RECEIVER and pending else None, text
     )
 
 
@@ -194,7 +206,7 @@ class ReferralService:
         )
 
     def _view(self, row: ReferralRow) -> ReferralView:
-        return _view(row, self.principal.org_id, self._text(row))
+        return _view(row, self.principal.org_id, partial(self._text, row))
 
     # -- reads ------------------------------------------------------------------------------
     async def _row(self, referral_id: UUID) -> ReferralRow:

@@ -120,16 +120,20 @@ class ReferralOut(ResponseModel):
     )
 
     @staticmethod
-    def source(view: ReferralView) -> ViewWith:
-        """The view as the model's fields: its row, with the text opened for this party."""
+    def source(view: ReferralView, *, opened: bool = True) -> ViewWith:
+        """The view as the model's fields: its row, with the text opened for this party
+        (``opened=False``: without the text, which GraphQL opens only when it is asked for)."""
+        text = (
+            {"reason": view.reason, "status_reason": view.status_reason, "outcome": view.outcome}
+            if opened
+            else {}
+        )
         return ViewWith(
             view.row,
             case_reference=view.case_reference,
             direction="outgoing" if view.party is Party.SENDER else "incoming",
-            reason=view.reason,
-            status_reason=view.status_reason,
-            outcome=view.outcome,
             preview=view.preview,
+            **text,
         )
 
     @classmethod

@@ -417,10 +417,30 @@ class Referral(Projected):
     from_org_id: UUID
     to_org_id: UUID
     direction: ReferralDirection
+    # The view it was built from: its free text is opened only when a query asks for it.
+    view: strawberry.Private[ReferralView | None] = None
 
     @classmethod
     def of(cls, source: ReferralView) -> Referral:
-        return super().of(ReferralOut.source(source))
+        referral = super().of(ReferralOut.source(source, opened=False))
+        referral.view = source
+        return referral
+
+    def _view(self) -> ReferralView:
+        assert self.view is not None  # (set by `of`, the only way one is made)
+        return self.view
+
+    @strawberry.field
+    def reason(self) -> str:
+        return self._view().reason
+
+    @strawberry.field
+    def status_reason(self) -> str | None:
+        return self._view().status_reason
+
+    @strawberry.field
+    def outcome(self) -> str | None:
+        return self._view().outcome
 
     @strawberry.field(
         description="The case, when you may see it (null otherwise, e.g. for the receiver of a "

@@ -28,6 +28,7 @@ import strawberry
 from pydantic import BaseModel
 from strawberry.scalars import JSON
 from strawberry.types.base import StrawberryList, StrawberryOptional, get_object_definition
+from strawberry.types.private import is_private
 
 # The vocabularies as GraphQL enums (value-named), registered before a derived type names one.
 from app.api.graphql.types import enums as enums
@@ -54,7 +55,11 @@ class Projected:
         writes ``__init__``): ``cls(id=source.id, …)``, or ``source["id"]`` for a dict, with
         a nested value built as its own type. Worked out on first use, when every type a field
         names is defined."""
-        fields = [f for f in get_object_definition(cls, strict=True).fields if not f.base_resolver]
+        fields = [
+            f
+            for f in get_object_definition(cls, strict=True).fields
+            if not f.base_resolver and not is_private(f.type)  # (what `of` sets itself)
+        ]
         scope: dict[str, Any] = {"cls": cls}
         by_attribute, by_key = [], []
         for i, field in enumerate(fields):
