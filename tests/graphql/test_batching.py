@@ -295,6 +295,14 @@ class LaterCounter:
             return original(*args, **kwargs)
 
         monkeypatch.setattr(Case, "_later", staticmethod(later))
+        self.resolved = 0  # resolver calls (the executor answers a loaded list without one)
+        page = Case._page
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.resolved += 1
+            return page(*args, **kwargs)
+
+        monkeypatch.setattr(Case, "_page", counted)
 
 
 FILTERED = """
@@ -328,6 +336,7 @@ async def test_a_page_loads_its_lists_before_it_is_completed(
     variables = {"first": 8, "status": "pending"}
     loaded = data_of(await gql(client, lead, FILTERED, variables))
     assert later.calls == 0
+    assert later.resolved == 0  # answered by the executor from the loaded pages
     assert counter.count == 6, counter.statements
     counter.reset()
     directed = FILTERED.replace(
@@ -335,6 +344,7 @@ async def test_a_page_loads_its_lists_before_it_is_completed(
     )
     assert data_of(await gql(client, lead, directed, variables)) == loaded
     assert later.calls == 8  # the referrals of each case, through the loader as before
+    assert later.resolved == 8  # (updates, not under the directive, still without a call)
     assert counter.count == 6, counter.statements
     database.statement_hook = None
     edges = loaded["cases"]["edges"]

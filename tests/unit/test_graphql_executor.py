@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql.pyutils import Undefined
 from strawberry.types import ExecutionResult
 
 from app.api.graphql.executor import bounded_executor
@@ -44,6 +45,27 @@ class Leaf:
         return None  # type: ignore[return-value] # a null where the type allows none
 
 
+READY_CALLS: list[int] = []
+
+
+def _when_ready(branch: Branch, context: Any, arguments: dict[str, Any]) -> Any:
+    """What the executor may use instead of calling `pick`: the answer for first=1 only."""
+    first = arguments["first"]
+    if first == 3:
+        raise ValueError("left to the resolver")
+    READY_CALLS.append(first)
+    return branch.many[0] if first == 1 and branch.many else Undefined
+
+
+def _pick(self: Branch, first: int = 1) -> Leaf | None:
+    if first == 3:
+        raise ValueError("three")
+    return self.many[first - 1] if len(self.many) >= first else None
+
+
+_pick.__graphql_ready__ = _when_ready  # type: ignore[attr-defined]
+
+
 @strawberry.type
 class Branch:
     label: str
@@ -51,6 +73,7 @@ class Branch:
     must: Leaf
     many: list[Leaf]
     maybe_many: list[Leaf | None] | None
+    pick: Leaf | None = strawberry.field(resolver=_pick)
 
 
 @strawberry.type
@@ -119,6 +142,7 @@ GOOD = Branch(
         "{ branches { a: many { name } b: many { n: name later } } }",
         "{ branches { many { kinds maybeKinds } one { kinds } } }",  # lists of enums
         "{ lenient { many { badKinds } } }",  # a value the enum refuses: reported as the core does
+        "{ branches { pick { name } two: pick(first: 2) { name } x: pick(first: 3) { name } } }",
     ],
 )
 def test_plain_fields_answer_as_graphql_core_does(query: str) -> None:
@@ -203,3 +227,10 @@ def test_converted_arguments_are_remembered_only_when_immutable_and_handed_out_a
 def _page_arguments(schema: strawberry.Schema) -> tuple[Any, Any, Any]:
     field = schema.get_type_by_name("Q").fields[0]  # type: ignore[union-attr]
     return field.arguments, schema.schema_converter.scalar_registry, schema.config
+
+
+def test_a_resolver_answered_when_ready_is_answered_without_a_call() -> None:
+    reset(GOOD, GOOD)
+    READY_CALLS.clear()
+    same("{ branches { pick { name } } }")
+    assert READY_CALLS == [1, 1]  # the short way (and the ordinary schema never asks)

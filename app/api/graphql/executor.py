@@ -54,6 +54,7 @@ from strawberry.schema import schema_converter as strawberry_converter
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types.arguments import convert_arguments
 
+from app.api.graphql.field_extensions import RequireScopes
 from app.api.graphql.limits import QueryTooCostly, response_too_large
 from app.api.graphql.sizes import ERROR_BYTES
 
@@ -102,11 +103,27 @@ class _Object:
     fields: Any  # the sub-selection's GroupedFieldSet
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class _Ready:
+    """How to complete a field whose resolver can answer at once when its value is already
+    loaded (``resolver.__graphql_ready__``: ``(source, context, arguments)`` → the value, or
+    ``Undefined`` when it is not loaded yet): no Strawberry resolver chain, no resolve info.
+    When the answer is Undefined, or the token lacks a scope the field needs, or anything
+    raises, the ordinary path runs the resolver as always (and reports what there is to
+    report). The value, an object, is completed as a plain object is."""
+
+    ready: Callable[[Any, Any, dict[str, Any]], Any]
+    scopes: tuple[str, ...]
+    field: Any  # the GraphQLField (for its arguments)
+    object: _Object  # how to complete the value (its `read` unused)
+
+
 _COMPLETED = (dict, list, type(None), type(Undefined))  # what is certainly not awaitable
 
 # One entry of a selection's plan: response key, field details, and how to complete the field
 # in place (None: the ordinary way).
-_Step = tuple[str, Any, _Leaf | _Object | None]
+_Step = tuple[str, Any, _Leaf | _Object | _Ready | None]
 
 
 def _reader(field: Any, field_details_list: Any) -> Callable[[Any], Any] | None:
@@ -122,6 +139,10 @@ def _reader(field: Any, field_details_list: Any) -> Callable[[Any], Any] | None:
         # resolver, which this schema keeps) behind two Python calls: read the attribute.
         return attrgetter(definition.python_name)
     return partial(resolve, info=None)
+
+
+def _no_read(source: Any) -> Any:  # pragma: no cover - a _Ready's object is never read
+    raise AssertionError("read through its resolver")
 
 
 def _unwrap(kind: Any) -> tuple[Any, bool, bool, bool, Any]:
@@ -251,13 +272,34 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             plans[id(grouped_field_set)] = (grouped_field_set, plan)
             return plan
 
-        def _plain(self, field: Any, details: Any) -> _Leaf | _Object | None:
+        def _plain(self, field: Any, details: Any) -> _Leaf | _Object | _Ready | None:
             leaf = _plain_leaf(field, details)
             if leaf is not None:
                 return leaf
             read = _reader(field, details)
             if read is None:
+                return self._ready(field, details)
+            return self._object(field, details, read)
+
+        def _ready(self, field: Any, details: Any) -> _Ready | None:
+            definition = (field.extensions or {}).get("strawberry-definition")
+            resolver = getattr(definition, "base_resolver", None)
+            ready = getattr(getattr(resolver, "wrapped_func", None), "__graphql_ready__", None)
+            if ready is None or definition is None:
                 return None
+            if any(each.node.directives for each in details):
+                return None
+            if not all(isinstance(e, RequireScopes) for e in definition.extensions):
+                return None
+            if isinstance(field.type, GraphQLNonNull):
+                return None  # (a null would be the ordinary path's to report)
+            plan = self._object(field, details, _no_read)
+            if plan is None or plan.is_list:
+                return None
+            scopes = tuple(s for e in definition.extensions for s in e.scopes)
+            return _Ready(ready, scopes, field, plan)
+
+        def _object(self, field: Any, details: Any, read: Callable[[Any], Any]) -> _Object | None:
             kind, non_null, is_list, items_non_null, item = _unwrap(field.type)
             if not isinstance(kind, GraphQLObjectType) or kind.is_type_of is not None:
                 return None  # interfaces and unions, or a type that checks its values
@@ -310,6 +352,28 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 raise response_too_large(max_response_bytes)
             return items
 
+        def _complete_ready(self, plan: _Ready, source: Any, path: Path) -> Any:
+            """The field's completed value when its resolver could answer at once, else
+            Undefined (the ordinary path resolves it)."""
+            context = self.context_value
+            if plan.scopes and context.principal.missing_scopes(plan.scopes):
+                return Undefined  # the ordinary path reports insufficient_scope
+            first = plan.object.details[0]
+            try:
+                arguments = _argument_values(
+                    plan.field,
+                    first.node,
+                    self.variable_values,
+                    first.fragment_variable_values,
+                    self.hide_suggestions,
+                )
+                value = plan.ready(source, context, arguments)
+            except Exception:
+                return Undefined  # the ordinary path runs the resolver and reports it
+            if value is Undefined or value is None:
+                return value
+            return self._complete_value(plan.object, value, path)
+
         def _complete_object(self, plan: _Object, source: Any, path: Path) -> Any:
             """The completed object (or list), an awaitable of it, or Undefined when the
             ordinary path must handle the field (it then reports the error, as it would)."""
@@ -317,6 +381,9 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 value = plan.read(source)
             except Exception:
                 return Undefined  # the ordinary path reads it again and reports the error
+            return self._complete_value(plan, value, path)
+
+        def _complete_value(self, plan: _Object, value: Any, path: Path) -> Any:
             if value is None:
                 return Undefined if plan.non_null else None
             if not plan.is_list:
@@ -411,7 +478,10 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                                 value = Undefined
                         else:  # errors below it are handled where they arise, as in the core
                             field_path = Path(path, name, parent_type.name)
-                            value = self._complete_object(plain, source_value, field_path)
+                            if type(plain) is _Object:
+                                value = self._complete_object(plain, source_value, field_path)
+                            else:
+                                value = self._complete_ready(plain, source_value, field_path)
                             if value.__class__ not in _COMPLETED and is_awaitable(value):
                                 results[name] = value
                                 awaitable_fields.append(name)

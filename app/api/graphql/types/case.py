@@ -34,6 +34,7 @@ from graphql import (
     SelectionSetNode,
 )
 from graphql.execution.values import VariableValues, get_argument_values
+from graphql.pyutils import Undefined
 
 from app.api.graphql.connections import (
     DEFAULT_FIRST,
@@ -143,6 +144,41 @@ class Exploitation(Projected):
 
 
 # -- the case ----------------------------------------------------------------------------------
+R = TypeVar("R", bound=Callable[..., Any])
+
+
+def answered_when_loaded(listed: Callable[[], CaseList]) -> Callable[[R], R]:
+    """Marks the resolver of a list under a case (``listed``: its CaseList, looked up when
+    called) as one the executor may answer without calling it when the list is already loaded
+    (``executor._Ready``: a page of cases loads its lists first, :func:`prefetch_lists`). What
+    it answers is what the resolver would: the same key, the same loaded page, the same
+    connection. Otherwise (not loaded, a scope missing, an error) the resolver runs."""
+
+    def mark(resolver: R) -> R:
+        def when_loaded(case: Case, context: Any, arguments: dict[str, Any]) -> Any:
+            found = _loaded_page(listed(), case.loaded, context.loaders, arguments)
+            return Undefined if found is NOT_READY else found
+
+        resolver.__graphql_ready__ = when_loaded  # type: ignore[attr-defined]
+        return resolver
+
+    return mark
+
+
+def _loaded_page(
+    listed: CaseList, case: LoadedCase, loaders: Loaders, arguments: dict[str, Any]
+) -> Any:
+    """The list's connection for ``case`` if its page is loaded, None where the field is null
+    for this case, else ``NOT_READY``."""
+    key = listed.key(case, **arguments)
+    if key is None:
+        return None
+    page = ready(listed.loader(loaders), key)
+    if page is NOT_READY:
+        return NOT_READY
+    return connection(page, listed.node, listed.cursor, after=key.after)
+
+
 @strawberry.type(
     description="A case as far as you may see it. Each category's fields are null unless you "
     "are entitled to the category (`visibleCategories` lists those you got): the lead sees all; "
@@ -233,16 +269,15 @@ class Case:
         once when the page of cases this case came with loaded it already
         (:func:`prefetch_lists`), else through the loader (batched with its siblings): the
         connection (or null), or an awaitable of it."""
-        key = listed.key(self.loaded, **arguments)
-        if key is None:
-            return None
-        loader = listed.loader(info.context.loaders)
-        page = ready(loader, key)
-        if page is NOT_READY:
+        found = _loaded_page(listed, self.loaded, info.context.loaders, arguments)
+        if found is NOT_READY:
+            key = listed.key(self.loaded, **arguments)
+            assert key is not None
+            loader = listed.loader(info.context.loaders)
             # graphql-core awaits what a resolver returns when it is awaitable, whatever the
             # resolver declares (Strawberry reads the declaration for the schema only)
             return cast("Connection[Any]", self._later(loader, key, listed))
-        return connection(page, listed.node, listed.cursor, after=key.after)
+        return cast("Connection[Any] | None", found)
 
     @staticmethod
     async def _later(
@@ -254,6 +289,7 @@ class Case:
         description="Referrals of this case that you sent or received, oldest first.",
         extensions=[RequireScopes("referrals:read")],
     )
+    @answered_when_loaded(lambda: REFERRALS)
     def referrals(
         self,
         info: Info,
@@ -268,6 +304,7 @@ class Case:
         "oldest first.",
         extensions=[RequireScopes("cases:read")],
     )
+    @answered_when_loaded(lambda: UPDATES)
     def updates(
         self,
         info: Info,
@@ -281,6 +318,7 @@ class Case:
         description="Consents of this case: the lead sees all, others those addressed to them.",
         extensions=[RequireScopes("cases:read")],
     )
+    @answered_when_loaded(lambda: CONSENTS)
     def consents(
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Consent] | None:
@@ -298,6 +336,7 @@ class Case:
         description="Placements, oldest first (null unless you may see `placement`).",
         extensions=[RequireScopes("placements:read")],
     )
+    @answered_when_loaded(lambda: PLACEMENTS)
     def placements(
         self, info: Info, first: int = DEFAULT_FIRST, after: str | None = None
     ) -> Connection[Placement] | None:
@@ -307,6 +346,7 @@ class Case:
         description="Goals in the categories you may see, oldest first (as GET …/goals).",
         extensions=[RequireScopes("cases:read")],
     )
+    @answered_when_loaded(lambda: GOALS)
     def goals(
         self,
         info: Info,
@@ -323,6 +363,7 @@ class Case:
         "…/services).",
         extensions=[RequireScopes("cases:read")],
     )
+    @answered_when_loaded(lambda: SERVICES)
     def services(
         self,
         info: Info,
@@ -506,18 +547,22 @@ def _care_key(
     return CasePageKey.of(case, page_size(first), after, filter_)
 
 
-REFERRALS = CaseList(
+REFERRALS: CaseList = CaseList(
     attrgetter("referrals_by_case"), _filtered("status"), Referral.of, referral_cursor
 )
-UPDATES = CaseList(
+UPDATES: CaseList = CaseList(
     attrgetter("updates_by_case"), _filtered("category"), CaseUpdate.of, update_cursor
 )
-CONSENTS = CaseList(attrgetter("consents_by_case"), _filtered(), Consent.of, consent_cursor)
-PLACEMENTS = CaseList(
+CONSENTS: CaseList = CaseList(
+    attrgetter("consents_by_case"), _filtered(), Consent.of, consent_cursor
+)
+PLACEMENTS: CaseList = CaseList(
     attrgetter("placements_by_case"), _placements_key, Placement.of, placement_cursor
 )
-GOALS = CaseList(attrgetter("goals_by_case"), _care_key, Goal.of, goal_cursor)
-SERVICES = CaseList(attrgetter("services_by_case"), _care_key, ServiceRecord.of, service_cursor)
+GOALS: CaseList = CaseList(attrgetter("goals_by_case"), _care_key, Goal.of, goal_cursor)
+SERVICES: CaseList = CaseList(
+    attrgetter("services_by_case"), _care_key, ServiceRecord.of, service_cursor
+)
 
 # by the field's name in the schema (its arguments are single words: the same in Python)
 CASE_LISTS = {
