@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import lru_cache
 from uuid import UUID
 
 from app.domain.scopes import read_scope_for, write_scope_for
@@ -156,11 +157,24 @@ def case_access(
     entitled = entitled_categories(
         relationship, consents, org_id=org_id, org_kind=org_kind, now=now
     )
-    visible = frozenset(c for c in entitled if read_scope_for(c) in scopes)
+    visible = entitled & readable_with(scopes)
     # Care-team members report back (closing the loop) in `general` even when they may not read it.
     may_write = entitled if relationship.role is Role.LEAD else entitled | {Category.GENERAL}
     # A category with its own write scope (legal:write, placements:write, ...) needs that scope;
     # the others need cases:write. Endpoints may ask for more (the timeline also needs
     # cases:write).
-    writable = frozenset(c for c in may_write if (write_scope_for(c) or "cases:write") in scopes)
+    writable = may_write & writable_with(scopes)
     return CaseAccess(relationship.role, visible, writable)
+
+
+# A token's scopes are one of few sets, and a page of cases asks for each case: worked out once.
+@lru_cache(maxsize=256)
+def readable_with(scopes: frozenset[str]) -> frozenset[Category]:
+    """The categories these scopes let a token read (entitlement aside)."""
+    return frozenset(c for c in ALL_CATEGORIES if read_scope_for(c) in scopes)
+
+
+@lru_cache(maxsize=256)
+def writable_with(scopes: frozenset[str]) -> frozenset[Category]:
+    """The categories these scopes let a token write (entitlement aside)."""
+    return frozenset(c for c in ALL_CATEGORIES if (write_scope_for(c) or "cases:write") in scopes)
