@@ -47,7 +47,7 @@ from bench.run import DATA, recreate_database, write_kek
 from bench.scenarios import SCENARIOS, SeedContext
 
 DATABASE = "aftercare_bench_profile"
-NAMES = ("org-me", "case-read", "graphql", "rest")
+NAMES = ("org-me", "case-read", "inbox", "graphql", "rest")
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,7 @@ async def run(args: argparse.Namespace) -> None:
             seed = SeedContext(seed_db, keyring, token_config, key_wrapper)
             org_me = await SCENARIOS["org-me"].setup(seed)
             case_read = await SCENARIOS["case-read"].setup(seed)
+            inbox = await SCENARIOS["inbox"].setup(seed)
             lead = await graphql_vs_rest.seed(seed)
         finally:
             await seed_db.close()
@@ -162,6 +163,7 @@ async def run(args: argparse.Namespace) -> None:
         scenarios = {
             "org-me": [Call("GET", org_me.path, token(org_me.headers))],
             "case-read": [Call("GET", case_read.path, token(case_read.headers))],
+            "inbox": [Call("GET", inbox.path, token(inbox.headers))],
             "graphql": [Call("POST", "/graphql", lead, {"query": graphql_vs_rest.QUERY})],
             "rest": [
                 Call("GET", "/v1/cases?limit=50", lead),
@@ -173,7 +175,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14}")
         async with app.router.lifespan_context(app):
             for name in names:
-                ops = args.ops if name in ("org-me", "case-read") else max(4, args.ops // 10)
+                ops = args.ops if name in BASELINE else max(4, args.ops // 10)
                 calls, cpu = await measure(app, scenarios[name], ops, args.reps, args.profile, name)
                 print(
                     f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f}",
@@ -183,7 +185,7 @@ async def run(args: argparse.Namespace) -> None:
             await _baseline(settings, scenarios, [n for n in names if n in BASELINE], args)
 
 
-BASELINE = ("org-me", "case-read")
+BASELINE = ("org-me", "case-read", "inbox")
 
 
 async def _baseline(
@@ -220,7 +222,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--baseline",
         action="store_true",
-        help="also call bench/baseline.py's bare app in process (org-me, case-read)",
+        help="also call bench/baseline.py's bare app in process (org-me, case-read, inbox)",
     )
     return parser.parse_args(argv)
 
