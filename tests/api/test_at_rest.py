@@ -182,14 +182,18 @@ async def test_audit_verify_detects_a_deleted_tail_row(
 async def test_concurrent_appends_spread_over_chains_without_gaps(
     client: httpx.AsyncClient, factory: Factory, database: Database, cli_env: None
 ) -> None:
-    """25 concurrent audited reads of one organisation (autocommit) on the pool's connections:
-    they land on several chains (a chain is created when every existing one is held), each
-    numbered 1..n without a gap and ending at its head, and the whole log verifies."""
+    """25 concurrent audited reads of one organisation (autocommit) on the pool's connections
+    while another transaction holds the organisation's only chain: they land on other chains
+    (a chain is created when every existing one is held; whether the reads also hold each other's
+    depends on timing, so the test holds one itself), each numbered 1..n without a gap and
+    ending at its head, and the whole log verifies."""
     lead = await factory.partner()
     case = await open_case(client, lead)
-    responses = await asyncio.gather(
-        *[client.get(f"/v1/cases/{case['id']}", headers=lead.headers) for _ in range(25)]
-    )
+    async with database.pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM audit_heads WHERE org_id = $1 FOR UPDATE", lead.org.id)
+        responses = await asyncio.gather(
+            *[client.get(f"/v1/cases/{case['id']}", headers=lead.headers) for _ in range(25)]
+        )
     assert all(r.status_code == 200 for r in responses)
     chains = await _chains_of(database, lead.org.id)
     assert len(chains) >= 2, chains
