@@ -358,7 +358,6 @@ async def test_a_list_the_token_may_not_read_is_not_loaded_with_the_page(
     factory: Factory,
     lead: Partner,
     receiver: Partner,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     await seed_cases(factory, lead, receiver, 3)
     narrow = factory.token(lead.client, "cases:read")

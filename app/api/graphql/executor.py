@@ -159,10 +159,7 @@ def _unwrap(kind: Any) -> tuple[Any, bool, bool, bool, Any]:
     return kind, non_null, is_list, items_non_null, item
 
 
-def _plain_leaf(field: Any, field_details_list: Any) -> _Leaf | None:
-    read = _reader(field, field_details_list)
-    if read is None:
-        return None
+def _plain_leaf(field: Any, read: Callable[[Any], Any]) -> _Leaf | None:
     kind, non_null, is_list, items_non_null, _ = _unwrap(field.type)
     if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
         return None
@@ -273,13 +270,10 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             return plan
 
         def _plain(self, field: Any, details: Any) -> _Leaf | _Object | _Ready | None:
-            leaf = _plain_leaf(field, details)
-            if leaf is not None:
-                return leaf
             read = _reader(field, details)
             if read is None:
                 return self._ready(field, details)
-            return self._object(field, details, read)
+            return _plain_leaf(field, read) or self._object(field, details, read)
 
         def _ready(self, field: Any, details: Any) -> _Ready | None:
             definition = (field.extensions or {}).get("strawberry-definition")
@@ -296,8 +290,7 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             plan = self._object(field, details, _no_read)
             if plan is None or plan.is_list:
                 return None
-            scopes = tuple(s for e in definition.extensions for s in e.scopes)
-            return _Ready(ready, scopes, field, plan)
+            return _Ready(ready, RequireScopes.of(definition.extensions) or (), field, plan)
 
         def _object(self, field: Any, details: Any, read: Callable[[Any], Any]) -> _Object | None:
             kind, non_null, is_list, items_non_null, item = _unwrap(field.type)

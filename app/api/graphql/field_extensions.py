@@ -6,7 +6,7 @@ endpoint; everything else (who may see which case, category and referral) is the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,13 @@ class RequireScopes(FieldExtension):
         if field.description and field.description.endswith(note):
             return  # the field is shared by every schema built in this process
         field.description = f"{field.description} {note}" if field.description else note
+
+    @staticmethod
+    def of(extensions: Sequence[FieldExtension]) -> tuple[str, ...] | None:
+        """The scopes a field's extensions require (every RequireScopes among them), None when
+        it has none."""
+        scopes = tuple(s for e in extensions if isinstance(e, RequireScopes) for s in e.scopes)
+        return scopes or None
 
     def _check(self, info: Info) -> None:
         missing = info.context.principal.missing_scopes(self.scopes)

@@ -20,6 +20,7 @@ import asyncio
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -156,7 +157,7 @@ def answered_when_loaded(listed: Callable[[], CaseList]) -> Callable[[R], R]:
 
     def mark(resolver: R) -> R:
         def when_loaded(case: Case, context: Any, arguments: dict[str, Any]) -> Any:
-            found = _loaded_page(listed(), case.loaded, context.loaders, arguments)
+            _, found = _loaded_page(listed(), case.loaded, context.loaders, arguments)
             return Undefined if found is NOT_READY else found
 
         resolver.__graphql_ready__ = when_loaded  # type: ignore[attr-defined]
@@ -167,16 +168,16 @@ def answered_when_loaded(listed: Callable[[], CaseList]) -> Callable[[R], R]:
 
 def _loaded_page(
     listed: CaseList, case: LoadedCase, loaders: Loaders, arguments: dict[str, Any]
-) -> Any:
-    """The list's connection for ``case`` if its page is loaded, None where the field is null
-    for this case, else ``NOT_READY``."""
+) -> tuple[CasePageKey | None, Any]:
+    """The list's key for ``case`` and its connection if its page is loaded: (None, None)
+    where the field is null for this case, (key, ``NOT_READY``) when it is not loaded yet."""
     key = listed.key(case, **arguments)
     if key is None:
-        return None
+        return None, None
     page = ready(listed.loader(loaders), key)
     if page is NOT_READY:
-        return NOT_READY
-    return connection(page, listed.node, listed.cursor, after=key.after)
+        return key, NOT_READY
+    return key, connection(page, listed.node, listed.cursor, after=key.after)
 
 
 @strawberry.type(
@@ -269,9 +270,8 @@ class Case:
         once when the page of cases this case came with loaded it already
         (:func:`prefetch_lists`), else through the loader (batched with its siblings): the
         connection (or null), or an awaitable of it."""
-        found = _loaded_page(listed, self.loaded, info.context.loaders, arguments)
+        key, found = _loaded_page(listed, self.loaded, info.context.loaders, arguments)
         if found is NOT_READY:
-            key = listed.key(self.loaded, **arguments)
             assert key is not None
             loader = listed.loader(info.context.loaders)
             # graphql-core awaits what a resolver returns when it is awaitable, whatever the
@@ -619,14 +619,13 @@ async def prefetch_lists(info: Info, cases: Sequence[LoadedCase]) -> None:
         await asyncio.gather(*loads, return_exceptions=True)  # failures stay in the loaders
 
 
+@cache
 def _scopes(field_name: str) -> tuple[str, ...] | None:
     """The scopes the Case field needs (its RequireScopes), None when it declares none."""
     definition = Case.__strawberry_definition__  # type: ignore[attr-defined]
     for field in definition.fields:
         if field.graphql_name == field_name or field.python_name == field_name:
-            for extension in field.extensions:
-                if isinstance(extension, RequireScopes):
-                    return extension.scopes
+            return RequireScopes.of(field.extensions)
     return None
 
 
