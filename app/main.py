@@ -37,6 +37,7 @@ from app.api import (
 from app.api.context import AppContext
 from app.api.docs import docs_router
 from app.api.graphql.router import graphql_router
+from app.api.lean import LeanDispatch
 from app.api.metrics import forget_process
 from app.api.middleware import ApiMiddleware
 from app.api.problems import install_problem_handlers, problem_responses
@@ -88,7 +89,8 @@ class HubAPI(FastAPI):
             Middleware(ExceptionMiddleware, handlers=handlers, debug=self.debug),
             Middleware(AsyncExitStackMiddleware),  # FastAPI closes parsed forms with it
         ]
-        app: ASGIApp = self.router
+        # Hot reads are routed and run without FastAPI's per-request machinery (app.api.lean).
+        app: ASGIApp = LeanDispatch(self.router, self.router.routes)
         for cls, args, kwargs in reversed(middleware):
             app = cls(app, *args, **kwargs)
         return app

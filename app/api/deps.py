@@ -11,10 +11,10 @@ such as ``CasesWriteCtx`` name the common scope sets. Endpoints take one of them
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request, params
@@ -30,6 +30,7 @@ from app.domain.principal import Principal
 from app.domain.scopes import SCOPES
 
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+T = TypeVar("T")
 
 
 async def get_context(request: Request) -> AppContext:
@@ -59,6 +60,22 @@ class UnitOfWork:
             await session.commit()
         finally:
             await session.close()
+
+    async def run(self, request: Request, work: Callable[[Session], Awaitable[T]]) -> T:
+        """``work(session)`` inside the request's unit of work: the same commit/rollback/close as
+        the dependency, for a caller that does not go through FastAPI's dependency solver (the
+        lean route path, :mod:`app.api.lean`)."""
+        session = self.open_session(request)
+        try:
+            result = await work(session)
+        except BaseException:
+            await session.rollback()
+            raise
+        else:
+            await session.commit()
+        finally:
+            await session.close()
+        return result
 
 
 def _rest_session(request: Request) -> Session:
@@ -152,7 +169,7 @@ async def request_context(
 _rest_unit_of_work = UnitOfWork(_rest_session)
 
 
-class _ContextFor(_BearerToken):
+class ContextFor(_BearerToken):
     """The dependency for one scope set: the unit of work, the bearer token and the context in
     one flat dependency (no sub-dependencies for FastAPI to resolve on every request: that
     resolution was a fifth of a hot request's CPU). It is the bearer security scheme itself,
@@ -168,6 +185,17 @@ class _ContextFor(_BearerToken):
         async with self._unit_of_work(request) as session:
             yield await request_context(request, session, token, self.scopes)
 
+    async def run(self, request: Request, endpoint: Callable[[RequestContext], Awaitable[T]]) -> T:
+        """``endpoint(ctx)`` with this dependency's context, as FastAPI would run it (token read,
+        unit of work opened, caller authenticated and scopes checked, committed after the
+        endpoint returns): for :mod:`app.api.lean`, which calls endpoints directly."""
+        token = bearer_token_of(request)
+
+        async def work(session: Session) -> T:
+            return await endpoint(await request_context(request, session, token, self.scopes))
+
+        return await _rest_unit_of_work.run(request, work)
+
 
 def require_scopes(*scopes: str) -> Any:
     """``Annotated[RequestContext, …]`` for a token holding every scope in ``scopes``."""
@@ -175,7 +203,7 @@ def require_scopes(*scopes: str) -> Any:
     if unknown:  # a typo here would silently lock an endpoint
         raise ValueError(f"unknown scopes {unknown}")
     # ``scope="function"``: committed after the endpoint returns, before the response is sent.
-    context = params.Security(_ContextFor(scopes), scopes=list(scopes), scope="function")
+    context = params.Security(ContextFor(scopes), scopes=list(scopes), scope="function")
     return Annotated[RequestContext, context]
 
 
