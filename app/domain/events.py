@@ -420,6 +420,17 @@ class EventView:
         }
 
 
+def recheck_pause(pause: float, woken: bool, first: float, last: float, safety: float) -> float:
+    """How long a long poll waits next after waiting ``pause`` and finding nothing visible:
+    just woken, ``first``; still unseen after a recheck, twice as long up to ``last``; after
+    that (or after a plain timeout), ``safety``."""
+    if woken:
+        return first
+    if pause < last:
+        return min(pause * 2, last)
+    return safety
+
+
 class EventFeed:
     """The caller's change feed: its events, oldest first, with long polling.
 
@@ -433,9 +444,12 @@ class EventFeed:
     """
 
     # After a wake-up whose event is not visible yet (an older transaction still runs), look
-    # again this soon; and never trust silence longer than this (a notification lost while the
-    # listening connection was being replaced).
+    # again this soon, then twice as late each time up to the last recheck (about 1.3 s in all:
+    # on a loaded server older transactions can outlive the first recheck); and never trust
+    # silence longer than this (a notification lost while the listening connection was being
+    # replaced).
     RECHECK_SECONDS = 0.02
+    LAST_RECHECK_SECONDS = 0.64
     SAFETY_SECONDS = 5.0
 
     def __init__(self, session: Session, org_id: UUID, notifications: Notifications | None):
@@ -467,7 +481,13 @@ class EventFeed:
                     return page
                 await self.session.close()  # hand the connection back while waiting
                 woken = await interest.wait(min(remaining, pause))
-                pause = self.RECHECK_SECONDS if woken else self.SAFETY_SECONDS
+                pause = recheck_pause(
+                    pause,
+                    woken,
+                    self.RECHECK_SECONDS,
+                    self.LAST_RECHECK_SECONDS,
+                    self.SAFETY_SECONDS,
+                )
 
     async def _page(
         self, txid: int, seq: int, types: list[str] | None, limit: int, *, expiring: bool

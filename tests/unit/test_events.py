@@ -133,3 +133,34 @@ def test_categories_sort_in_the_contracts_order() -> None:
         "identity",
         "general",
     ]
+
+
+def test_a_long_poll_keeps_rechecking_a_while_after_a_wake_up() -> None:
+    from app.domain.events import EventFeed, recheck_pause
+
+    def pauses(wakes: list[bool]) -> list[float]:
+        pause, seen = EventFeed.SAFETY_SECONDS, []
+        for woken in wakes:
+            pause = recheck_pause(
+                pause,
+                woken,
+                EventFeed.RECHECK_SECONDS,
+                EventFeed.LAST_RECHECK_SECONDS,
+                EventFeed.SAFETY_SECONDS,
+            )
+            seen.append(pause)
+        return seen
+
+    # Silence stays silence; a wake-up whose event is not visible yet is looked for again
+    # sooner than the safety interval, backing off, for about a second and a quarter.
+    assert pauses([False, False]) == [5.0, 5.0]
+    assert pauses([True, False, False, False, False, False, False]) == [
+        0.02,
+        0.04,
+        0.08,
+        0.16,
+        0.32,
+        0.64,
+        5.0,
+    ]
+    assert pauses([True, False, True]) == [0.02, 0.04, 0.02]
