@@ -482,7 +482,14 @@ sa.Index(
     referrals.c.created_at,
     referrals.c.id,
 )
-sa.Index("ix_referrals_case_id", referrals.c.case_id)
+# A case's referrals in page order: GraphQL's nested lists take the first page of each case in
+# a page of cases from it (app.db.repositories.referrals._PAGES_FOR_CASES).
+sa.Index(
+    "ix_referrals_case_id_created_at_id",
+    referrals.c.case_id,
+    referrals.c.created_at,
+    referrals.c.id,
+)
 sa.Index(
     "ix_referrals_pending_respond_by",
     referrals.c.respond_by,

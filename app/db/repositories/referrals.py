@@ -278,20 +278,23 @@ async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
 
 
 # The referrals of several cases that the caller sent or received (as `_GET` decides), at most
-# `limit` per case. The outer query selects `_COLUMNS` by name (not the ranking's `position`).
+# `limit` per case: each case's referrals walked in page order (ix_referrals_case_id_created_at_id)
+# up to the limit, so the cost follows the page, not the cases' history.
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT {", ".join(REFERRAL_ROWS.fields)} FROM (
-        SELECT {_COLUMNS}, row_number() OVER (
-                   PARTITION BY r.case_id ORDER BY r.created_at, r.id) AS position
+    SELECT {", ".join(f"page.{name}" for name in REFERRAL_ROWS.fields)}
+    FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted
+    CROSS JOIN LATERAL (
+        SELECT {_COLUMNS}
         FROM referrals r JOIN cases c ON c.id = r.case_id
-    LEFT JOIN case_keys k ON k.case_id = r.case_id
-        WHERE r.case_id = ANY ($1::uuid[]) AND (r.from_org_id = $2 OR r.to_org_id = $2)
+        LEFT JOIN case_keys k ON k.case_id = r.case_id
+        WHERE r.case_id = wanted.case_id AND (r.from_org_id = $2 OR r.to_org_id = $2)
           AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
           AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
-    ) ranked
-    WHERE position <= $6
-    ORDER BY case_id, created_at, id
+        ORDER BY r.created_at, r.id
+        LIMIT $6
+    ) page
+    ORDER BY page.case_id, page.created_at, page.id
     """,  # noqa: S608 - constant text; every value is a bound parameter
     ("case_ids", "org_id", "status", "after_ts", "after_id", "limit"),
 )
