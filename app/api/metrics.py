@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import psutil
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -79,6 +80,7 @@ class Metrics:
     def __init__(self) -> None:
         self.multiprocess = multiprocess_dir()
         self.registry = CollectorRegistry(auto_describe=True)
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "aftercare_http_requests",
             "HTTP requests answered, by method, route template and status",
@@ -129,9 +131,18 @@ class Metrics:
         return generate_latest(registry)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        method = method if method in _METHODS else "OTHER"
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
+        name = method if method in _METHODS else "OTHER"
+        key = (name, route, status)
+        series = self._series.get(key)
+        if series is None:
+            # A labelled child is looked up under a lock on every call; the set of
+            # (method, route template, status) is small and fixed, so each is looked up once.
+            series = self._series[key] = (
+                self.requests.labels(name, route, str(status)),
+                self.latency.labels(name, route),
+            )
+        series[0].inc()
+        series[1].observe(seconds)
 
 
 def route_template(scope: Scope) -> str:
