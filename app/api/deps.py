@@ -169,7 +169,17 @@ async def request_context(
 _rest_unit_of_work = UnitOfWork(_rest_session)
 
 
-class ContextFor(_BearerToken):
+class LeanDependency:
+    """A dependency that can also run without FastAPI's dependency solver (the lean path,
+    :mod:`app.api.lean`): :meth:`run` awaits ``endpoint(value)`` inside what the dependency's
+    ``yield`` wraps (its unit of work), exactly as FastAPI would with a ``scope="function"``
+    dependency."""
+
+    async def run(self, request: Request, endpoint: Callable[[Any], Awaitable[T]]) -> T:
+        raise NotImplementedError
+
+
+class ContextFor(_BearerToken, LeanDependency):
     """The dependency for one scope set: the unit of work, the bearer token and the context in
     one flat dependency (no sub-dependencies for FastAPI to resolve on every request: that
     resolution was a fifth of a hot request's CPU). It is the bearer security scheme itself,

@@ -26,11 +26,9 @@ import orjson
 from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.params import Form
-from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
-from starlette.types import Receive, Scope, Send
 
-from app.api.lean import lean_allowed, lean_app
+from app.api.lean import LeanRoute
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -115,22 +113,9 @@ def _invalid_json(exc: InvalidJSON) -> RequestValidationError:
     )
 
 
-class StrictJSONRoute(APIRoute):
-    """An API route whose JSON body is parsed by :func:`loads` and validated strictly; an
-    endpoint with no body that needs only the caller's context and its parameters is run by
-    :func:`app.api.lean.lean_app`, without FastAPI's per-request machinery."""
-
-    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().__init__(path, endpoint, **kwargs)
-        self.lean = lean_app(self.dependant)
-        self._lean_methods = frozenset(self.methods or ())
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        lean = self.lean
-        if lean is not None and scope["method"] in self._lean_methods and lean_allowed(scope):
-            await lean(scope, receive, send)
-            return
-        await super().handle(scope, receive, send)
+class StrictJSONRoute(LeanRoute):
+    """An API route whose JSON body is parsed by :func:`loads` and validated strictly (a route
+    without a body may take the lean path, :class:`app.api.lean.LeanRoute`)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

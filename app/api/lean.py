@@ -8,16 +8,18 @@ case, the inbox) that machinery cost about as much CPU as the work itself. :func
 recognises, once when the route is built, an endpoint FastAPI would run in exactly these steps:
 
 1. the one dependency, the caller's context (``ctx: CasesReadCtx``, a
-   :class:`~app.api.deps.ContextFor`), is opened: bearer token read, unit of work opened,
+   :class:`~app.api.deps.ContextFor`; GraphQL's ``Caller``: any
+   :class:`~app.api.deps.LeanDependency`), is opened: bearer token read, unit of work opened,
    caller authenticated, scopes checked (401/403/429 raised from here, as before);
 2. path, query and header parameters are validated by FastAPI's own
    ``request_params_to_args`` (the same 422 ``RequestValidationError``, the same ``loc``);
 3. the endpoint is awaited and returns a :class:`~starlette.responses.Response`;
 4. the unit of work commits (rolls back on any error), then the response is sent.
 
-Anything else keeps FastAPI's path: a body, a second dependency, ``Request``/``Response``/
-background-task parameters, cookies, an endpoint returning a model rather than a response,
-dependency overrides (tests), OpenTelemetry's request spans. Errors propagate to the same
+The endpoint may also take the ``Request`` (GraphQL reads its body itself). Anything else keeps
+FastAPI's path: a body parameter, a second dependency, ``Response`` or background-task
+parameters, cookies, an endpoint returning a model rather than a response, dependency overrides
+(tests), OpenTelemetry's request spans. Errors propagate to the same
 exception handlers (``ExceptionMiddleware`` above the router), so a problem response is the same
 either way; tests run every route both ways (``tests/api/test_lean.py``).
 
@@ -46,8 +48,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.api.deps import ContextFor
-from app.domain.context import RequestContext
+from app.api.deps import LeanDependency
 
 # FastAPI puts its telemetry context here when OpenTelemetry instruments the app.
 _TELEMETRY_KEY = "fastapi.telemetry"
@@ -64,7 +65,7 @@ def lean_app(dependant: Dependant) -> ASGIApp | None:
     context = dependant.dependencies[0]
     call = context.call
     if (
-        not isinstance(call, ContextFor)
+        not isinstance(call, LeanDependency)
         or context.name is None
         or context.dependencies
         or context.path_params
@@ -77,7 +78,6 @@ def lean_app(dependant: Dependant) -> ASGIApp | None:
     if (
         dependant.body_params
         or dependant.cookie_params
-        or dependant.request_param_name
         or dependant.http_connection_param_name
         or dependant.websocket_param_name
         or dependant.background_tasks_param_name
@@ -93,6 +93,7 @@ def lean_app(dependant: Dependant) -> ASGIApp | None:
         return None
 
     name = context.name
+    request_name = dependant.request_param_name
     groups = [
         (fields, source)
         for fields, source in (
@@ -107,8 +108,10 @@ def lean_app(dependant: Dependant) -> ASGIApp | None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive, send)
 
-        async def with_context(ctx: RequestContext) -> Response:
-            values: dict[str, Any] = {name: ctx}
+        async def with_context(value: Any) -> Response:
+            values: dict[str, Any] = {name: value}
+            if request_name:
+                values[request_name] = request
             errors: list[Any] = []
             for fields, source in groups:
                 found, failed = request_params_to_args(fields, source(request))
@@ -212,3 +215,20 @@ def _flat_table(routes: list[BaseRoute]) -> tuple[Route, ...]:
 
     walk(routes)
     return tuple(table)
+
+
+class LeanRoute(APIRoute):
+    """An API route that takes the lean path when its endpoint allows (:func:`lean_app`) and the
+    request does (:func:`lean_allowed`); FastAPI's own path otherwise."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.lean = lean_app(self.dependant)
+        self._lean_methods = frozenset(self.methods or ())
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        lean = self.lean
+        if lean is not None and scope["method"] in self._lean_methods and lean_allowed(scope):
+            await lean(scope, receive, send)
+            return
+        await super().handle(scope, receive, send)

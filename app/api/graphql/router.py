@@ -18,11 +18,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import APIRouter, Depends, Request
@@ -35,7 +35,7 @@ from strawberry.types.graphql import OperationType
 
 from app.api import json_body
 from app.api.context import AppContext
-from app.api.deps import UnitOfWork, bearer_token_of, request_context
+from app.api.deps import LeanDependency, UnitOfWork, bearer_token_of, request_context
 from app.api.graphql.context import build_context
 from app.api.graphql.limits import (
     QUERY_TOO_COSTLY,
@@ -44,7 +44,9 @@ from app.api.graphql.limits import (
     response_too_large,
 )
 from app.api.graphql.schema import build_schema
+from app.api.lean import LeanRoute
 from app.api.problems import problem_response
+from app.db.database import Session
 from app.db.serialized import SerializedSession
 from app.domain.context import RequestContext
 from app.settings import Settings
@@ -68,6 +70,7 @@ IDE_SECURITY_HEADERS = {
 }
 _OPERATIONS = (OperationType.QUERY, OperationType.MUTATION)
 RETRY_AFTER = {"Retry-After": "1"}  # as REST's 503 (app/api/problems.py)
+T = TypeVar("T")
 
 
 def _open_session(request: Request) -> SerializedSession:
@@ -75,19 +78,34 @@ def _open_session(request: Request) -> SerializedSession:
     return SerializedSession(app.db, transactional=False)
 
 
-_unit_of_work = asynccontextmanager(UnitOfWork(_open_session).__call__)
+_unit_of_work = UnitOfWork(_open_session)
+_unit_of_work_cm = asynccontextmanager(_unit_of_work.__call__)
 
 
-async def _caller(request: Request) -> AsyncIterator[tuple[RequestContext, SerializedSession]]:
+class _Caller(LeanDependency):
     """The request's unit of work and context in one flat dependency (as REST's
-    ``require_scopes``): no sub-dependencies for FastAPI to resolve on every request."""
-    token = bearer_token_of(request)
-    async with _unit_of_work(request) as session:
-        assert isinstance(session, SerializedSession)  # what _open_session opens
-        yield await request_context(request, session, token), session
+    ``require_scopes``): no sub-dependencies for FastAPI to resolve on every request, and
+    runnable on the lean path (``app.api.lean``)."""
+
+    async def __call__(
+        self, request: Request
+    ) -> AsyncIterator[tuple[RequestContext, SerializedSession]]:
+        token = bearer_token_of(request)
+        async with _unit_of_work_cm(request) as session:
+            assert isinstance(session, SerializedSession)  # what _open_session opens
+            yield await request_context(request, session, token), session
+
+    async def run(self, request: Request, endpoint: Callable[[Any], Awaitable[T]]) -> T:
+        token = bearer_token_of(request)
+
+        async def work(session: Session) -> T:
+            assert isinstance(session, SerializedSession)  # what _open_session opens
+            return await endpoint((await request_context(request, session, token), session))
+
+        return await _unit_of_work.run(request, work)
 
 
-Caller = Annotated[tuple[RequestContext, SerializedSession], Depends(_caller, scope="function")]
+Caller = Annotated[tuple[RequestContext, SerializedSession], Depends(_Caller(), scope="function")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +166,7 @@ def graphql_router(settings: Settings) -> APIRouter:
     )
     schema = build_schema(production=not development, limits=limits)
     # GraphQL documents itself (openapi/schema.graphql), so it stays out of the OpenAPI document.
-    router = APIRouter(tags=["graphql"], include_in_schema=False)
+    router = APIRouter(tags=["graphql"], include_in_schema=False, route_class=LeanRoute)
 
     @router.post(PATH)
     async def graphql(request: Request, caller: Caller) -> Response:
