@@ -177,6 +177,7 @@ def create_app(
             running = asyncio.create_task(
                 _run_worker(in_process, worker_lock), name="in-process-worker"
             )
+        loop_lag = asyncio.create_task(ctx.metrics.watch_event_loop(), name="loop-lag")
         pool_metrics: asyncio.Task[None] | None = None
         shared_metrics = ctx.metrics.multiprocess
         if shared_metrics is not None:
@@ -186,6 +187,8 @@ def create_app(
         try:
             yield
         finally:
+            loop_lag.cancel()
+            await asyncio.gather(loop_lag, return_exceptions=True)
             if in_process is not None and running is not None:
                 in_process.stop()  # attempts in flight finish first
                 await asyncio.gather(running, return_exceptions=True)

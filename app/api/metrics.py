@@ -1,7 +1,8 @@
 """``GET /metrics``: Prometheus text format for operators.
 
 Request counts and latency by route *template* (``/v1/cases/{case_id}``, never a concrete path)
-and status, the database pool, and the webhook backlog (pending deliveries, delivery lag). Every
+and status, the event loop's lag, the database pool, and the webhook backlog (pending
+deliveries, delivery lag). Every
 label comes from a bounded set — methods, route templates, status codes, a few fixed words — so
 no id and no survivor data can reach a label, and the number of series stays fixed.
 
@@ -18,6 +19,7 @@ docs/operations.md, "Running several processes".
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,9 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 # Latency buckets (seconds) around what partners see: most answers in milliseconds, long polls
 # of the change feed up to 30 s.
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# Event-loop lag buckets (seconds): a healthy loop runs a due timer within a millisecond or two.
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+LOOP_PROBE_SECONDS = 0.1  # how often the event loop's lag is sampled
 
 
 def multiprocess_dir() -> Path | None:
@@ -94,6 +99,13 @@ class Metrics:
             buckets=_BUCKETS,
             registry=self.registry,
         )
+        self.loop_lag = Histogram(
+            "aftercare_event_loop_lag_seconds",
+            f"How late this process's event loop ran a timer due every {LOOP_PROBE_SECONDS} s "
+            "(how long other work held the loop)",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
         self.pool = Gauge(
             "aftercare_db_pool_connections",
             "Database pool connections of this process, by state (busy, idle, max)",
@@ -115,6 +127,17 @@ class Metrics:
             registry=self.registry,
             multiprocess_mode="mostrecent",
         )
+
+    async def watch_event_loop(self, interval: float = LOOP_PROBE_SECONDS) -> None:
+        """Until cancelled: how late the running event loop wakes a timer due every
+        ``interval`` seconds, into ``aftercare_event_loop_lag_seconds``. Every request in
+        flight in this process waits that long whenever one step of another request (a GraphQL
+        page completing, a large answer encoded) holds the loop."""
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + interval
+            await asyncio.sleep(interval)
+            self.loop_lag.observe(max(0.0, loop.time() - due))
 
     def set_pool(self, size: int, idle: int, most: int) -> None:
         self.pool.labels("busy").set(size - idle)

@@ -340,17 +340,24 @@ async def drain(database: Database, timeout: float = 120.0) -> float:
 
 _BUCKET = re.compile(r"^aftercare_http_request_duration_seconds_bucket\{(.*)\} (\S+)$", re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
+_LAG_BUCKET = re.compile(r'^aftercare_event_loop_lag_seconds_bucket\{le="([^"]*)"\} (\S+)$', re.M)
+# The event loop's lag histogram, reported beside the routes under this name.
+LOOP_LAG = ("(event loop)", "lag of a 0.1 s timer")
 
 
 async def scrape(url: str) -> dict[tuple[str, str, float], float]:
-    """The app's latency histogram (``GET /metrics``): (method, route, bucket) -> count."""
+    """The app's latency histogram (``GET /metrics``): (method, route, bucket) -> count; and
+    its event loop's lag histogram under ``LOOP_LAG``."""
     status, _, body = await fetch(url + "/metrics", {})
     if status != 200:
         return {}
+    text = body.decode(errors="replace")
     out = {}
-    for labels, n in _BUCKET.findall(body.decode(errors="replace")):
+    for labels, n in _BUCKET.findall(text):
         label = dict(_LABEL.findall(labels))
         out[label["method"], label["route"], float(label["le"])] = float(n)
+    for le, n in _LAG_BUCKET.findall(text):
+        out[(*LOOP_LAG, float(le))] = float(n)
     return out
 
 
@@ -937,7 +944,10 @@ def report(summary: dict[str, Any]) -> str:
     )
     for key, n in list(backends.get("average", {}).items())[:8]:
         lines.append(f"  {n:6.3f}  {key}")
-    lines.append("server side (the app's /metrics histogram over the soak):")
+    lines.append(
+        "server side (the app's /metrics histograms over the soak; the event loop's lag counts "
+        "timer samples, not requests):"
+    )
     for route, s in summary.get("server_side", {}).items():
         lines.append(
             f"  {route:<48} {s['requests']:>7}  within 25 ms {s['within_25ms']:.1%}, "

@@ -119,3 +119,27 @@ def test_several_processes_answer_as_one(tmp_path: Path, monkeypatch: pytest.Mon
     assert prune_dead_processes(tmp_path) >= 1
     assert not list(tmp_path.glob(f"*_{dead.pid}.db"))
     assert list(tmp_path.glob(f"*_{live_a}.db"))
+
+
+async def test_the_event_loop_lag_shows_a_step_that_held_the_loop() -> None:
+    import asyncio
+    import time
+
+    metrics = Metrics()
+    watching = asyncio.create_task(metrics.watch_event_loop(interval=0.01))
+    await asyncio.sleep(0.03)  # a few samples of an idle loop
+    time.sleep(0.06)  # noqa: ASYNC251 - one step holding the loop, as long synchronous work would
+    await asyncio.sleep(0.03)
+    watching.cancel()
+    await asyncio.gather(watching, return_exceptions=True)
+
+    def count(le: str) -> float:
+        value = metrics.registry.get_sample_value(
+            "aftercare_event_loop_lag_seconds_bucket", {"le": le}
+        )
+        assert value is not None
+        return value
+
+    assert count("+Inf") >= 3
+    assert count("+Inf") - count("0.025") >= 1  # the held step: late by about 50 ms
+    assert b"aftercare_event_loop_lag_seconds_bucket" in metrics.exposition()
