@@ -11,7 +11,8 @@ that wants the page of cases with their referrals asks either
 Both are checked to return the same case ids and referral ids and statuses, then loaded in
 interleaved rounds (graphql, rest, rest, graphql, ...; each a warm-up then a measured run) by an
 asyncio + httpx generator with ``--connections`` concurrent workers. One operation is one POST
-for GraphQL and the two GETs for REST. Prints the median operations/s of each and their ratio.
+for GraphQL and the two GETs for REST. Prints the median operations/s of each, their ratio,
+and the CPU each operation cost the app server, PostgreSQL and this load generator.
 
 Reuses ``bench/run.py``'s helpers: the embedded PostgreSQL under ``bench/.data/`` (or
 ``AFTERCARE_DATABASE_URL``), the run lock, the KEK and server environment, the uvicorn server.
@@ -33,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from app.db.database import Database
 from app.domain.keys import KeyRing
@@ -48,6 +50,7 @@ from bench.run import (
     alter_database,
     migrated_database,
     postgres_for_run,
+    postmaster_of,
     round_order,
     server_env,
     write_kek,
@@ -173,6 +176,7 @@ class Round:
     errors: int
     seconds: float
     latencies_ms: list[float]
+    cpu_ms: dict[str, float]  # "app", "pg", "client": CPU seconds spent meanwhile, ms per op
 
     @property
     def ops_per_s(self) -> float:
@@ -183,16 +187,37 @@ class Round:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    """User + system CPU of ``processes`` and their living children."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            for each in (process, *process.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    times = each.cpu_times()
+                    total += times.user + times.system
+    return total
+
+
 async def load(
-    base_url: str, headers: dict[str, str], op: Operation, connections: int, duration: float
+    base_url: str,
+    headers: dict[str, str],
+    op: Operation,
+    connections: int,
+    duration: float,
+    watched: dict[str, Sequence[psutil.Process]] | None = None,
 ) -> Round:
-    """``connections`` workers each running ``op`` back to back on keep-alive connections."""
+    """``connections`` workers each running ``op`` back to back on keep-alive connections;
+    the CPU of the ``watched`` processes (and of this one, "client") is sampled around it."""
+    watched = watched or {}
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
     async with httpx.AsyncClient(
         base_url=base_url, headers=headers, limits=limits, timeout=30.0
     ) as client:
         latencies: list[float] = []
         counts = {"ops": 0, "requests": 0, "errors": 0}
+        cpu_before = {name: cpu_seconds(ps) for name, ps in watched.items()}
+        client_before = time.process_time()
         started = time.perf_counter()
         deadline = started + duration
 
@@ -212,7 +237,12 @@ async def load(
 
         await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - started
-    return Round(counts["ops"], counts["requests"], counts["errors"], elapsed, latencies)
+        ops = max(1, counts["ops"])
+        cpu_ms = {
+            name: (cpu_seconds(ps) - cpu_before[name]) / ops * 1000 for name, ps in watched.items()
+        }
+        cpu_ms["client"] = (time.process_time() - client_before) / ops * 1000
+    return Round(counts["ops"], counts["requests"], counts["errors"], elapsed, latencies, cpu_ms)
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -271,17 +301,22 @@ async def run(args: argparse.Namespace) -> dict[str, list[Round]]:
             flush=True,
         )
 
+        watched: dict[str, Sequence[psutil.Process]] = {"app": [psutil.Process(app.process.pid)]}
+        if (postmaster := await postmaster_of(database_url)) is not None:
+            watched["pg"] = [postmaster]
         targets: list[tuple[str, Operation]] = [("graphql", graphql_op), ("rest", rest_op)]
         results: dict[str, list[Round]] = {label: [] for label, _ in targets}
         for r, i in round_order(args.rounds, len(targets)):
             label, op = targets[i]
             if args.warmup > 0:
                 await load(base_url, headers, op, args.connections, args.warmup)
-            result = await load(base_url, headers, op, args.connections, args.duration)
+            result = await load(base_url, headers, op, args.connections, args.duration, watched)
+            cpu = "  ".join(f"{name} {ms:.2f}" for name, ms in result.cpu_ms.items())
             print(
                 f"  round {r + 1}/{args.rounds}  {label:<8} {result.ops_per_s:>8.1f} ops/s"
                 f"  {result.requests / result.seconds:>8.1f} req/s"
-                f"  p50 {result.percentile(0.5):.1f} ms  p99 {result.percentile(0.99):.1f} ms",
+                f"  p50 {result.percentile(0.5):.1f} ms  p99 {result.percentile(0.99):.1f} ms"
+                f"  CPU ms/op: {cpu}",
                 flush=True,
             )
             if result.errors:
@@ -306,15 +341,19 @@ def report(results: dict[str, list[Round]], args: argparse.Namespace) -> str:
         f"{args.connections} connections, httpx, {os.cpu_count()} CPUs; medians",
         "",
         f"| {'target':<8} | {'operation':<71} | {'ops/s':>7} | {'req/s':>7} | "
-        f"{'p50 ms':>7} | {'p99 ms':>7} |",
-        f"|{'-' * 10}|{'-' * 73}|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|",
+        f"{'p50 ms':>7} | {'p99 ms':>7} | {'CPU ms/op app, PG, client':>25} |",
+        f"|{'-' * 10}|{'-' * 73}|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 8}:|{'-' * 26}:|",
     ]
     for label in results:
+        cpu = ", ".join(
+            f"{statistics.median(r.cpu_ms[name] for r in results[label]):.2f}"
+            for name in results[label][0].cpu_ms
+        )
         lines.append(
             f"| {label:<8} | {what[label]:<71} | {median(label, lambda r: r.ops_per_s):>7.1f} | "
             f"{median(label, lambda r: r.requests / r.seconds):>7.1f} | "
             f"{median(label, lambda r: r.percentile(0.5)):>7.1f} | "
-            f"{median(label, lambda r: r.percentile(0.99)):>7.1f} |"
+            f"{median(label, lambda r: r.percentile(0.99)):>7.1f} | {cpu:>25} |"
         )
     a = median("graphql", lambda r: r.ops_per_s)
     b = median("rest", lambda r: r.ops_per_s)

@@ -11,7 +11,10 @@ request (per operation for ``graphql`` and ``rest``, the two calls of ``bench.gr
   the same calls whatever else the machine does; C work such as pydantic-core, asyncpg's
   protocol and the cryptography is one call each);
 - **CPU ms**: the process's CPU time, minimum and median over ``--reps`` repetitions (four
-  concurrent callers each); still inflated when the machine is busy, less than wall time is.
+  concurrent callers each); still inflated when the machine is busy, less than wall time is;
+- **PG CPU ms**: the CPU time PostgreSQL's processes (the postmaster and its children: the
+  app's backends, WAL writer, checkpointer…) spent meanwhile, median per request: the database's
+  share of the same work, which an HTTP bench on one machine pays too.
 
 ``--profile DIR`` also writes each scenario's ``cProfile`` statistics to ``DIR/<name>.prof``.
 """
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import psutil
 from fastapi import FastAPI
 
 from app.db.database import Database
@@ -43,7 +47,7 @@ from app.domain.tokens import TokenConfig
 from app.main import create_app
 from app.settings import Settings
 from bench import graphql_vs_rest
-from bench.run import DATA, recreate_database, write_kek
+from bench.run import DATA, postmaster_of, recreate_database, write_kek
 from bench.scenarios import SCENARIOS, SeedContext
 
 DATABASE = "aftercare_bench_profile"
@@ -94,9 +98,26 @@ async def asgi_call(app: FastAPI, call: Call) -> None:
         raise RuntimeError(f"{call.method} {call.path} answered {status}")
 
 
+def _cpu_seconds(postmaster: psutil.Process) -> float:
+    """CPU time of the postmaster and its living children (backends that exit meanwhile are
+    missed; the app's pool keeps its backends for the whole measurement)."""
+    total = 0.0
+    for process in (postmaster, *postmaster.children()):
+        with contextlib.suppress(psutil.Error):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 async def measure(
-    app: FastAPI, calls: Sequence[Call], ops: int, reps: int, profile: Path | None, name: str
-) -> tuple[float, list[float]]:
+    app: FastAPI,
+    calls: Sequence[Call],
+    ops: int,
+    reps: int,
+    profile: Path | None,
+    name: str,
+    postmaster: psutil.Process,
+) -> tuple[float, list[float], list[float]]:
     async def op() -> None:
         for call in calls:
             await asgi_call(app, call)
@@ -116,11 +137,13 @@ async def measure(
         profile.mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(profile / f"{name}.prof")
     cpu: list[float] = []
+    pg_cpu: list[float] = []
     for _ in range(reps):
-        began = time.process_time()
+        began, pg_began = time.process_time(), _cpu_seconds(postmaster)
         await asyncio.gather(*(worker(ops // 4) for _ in range(4)))
         cpu.append((time.process_time() - began) / (ops // 4 * 4) * 1000)
-    return calls_per_op, cpu
+        pg_cpu.append((_cpu_seconds(postmaster) - pg_began) / (ops // 4 * 4) * 1000)
+    return calls_per_op, cpu, pg_cpu
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -170,26 +193,46 @@ async def run(args: argparse.Namespace) -> None:
                 Call("GET", "/v1/referrals?direction=outgoing&limit=100", lead),
             ],
         }
+        postmaster = await postmaster_of(database_url)
+        assert postmaster is not None, "the embedded PostgreSQL runs here"
         app = create_app(settings)
         names = args.scenario or NAMES
-        print(f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14}")
+        print(HEADER)
         async with app.router.lifespan_context(app):
             for name in names:
                 ops = args.ops if name in BASELINE else max(4, args.ops // 10)
-                calls, cpu = await measure(app, scenarios[name], ops, args.reps, args.profile, name)
-                print(
-                    f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f}",
-                    flush=True,
+                calls, cpu, pg_cpu = await measure(
+                    app, scenarios[name], ops, args.reps, args.profile, name, postmaster
                 )
+                print(_line(name, calls, cpu, pg_cpu), flush=True)
         if args.baseline:
-            await _baseline(settings, scenarios, [n for n in names if n in BASELINE], args)
+            await _baseline(
+                settings, scenarios, [n for n in names if n in BASELINE], args, postmaster
+            )
+
+
+HEADER = (
+    f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14} "
+    f"{'PG CPU ms median':>17}"
+)
+
+
+def _line(name: str, calls: float, cpu: list[float], pg_cpu: list[float]) -> str:
+    return (
+        f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f} "
+        f"{statistics.median(pg_cpu):>17.3f}"
+    )
 
 
 BASELINE = ("org-me", "case-read", "inbox")
 
 
 async def _baseline(
-    settings: Settings, scenarios: dict[str, list[Call]], names: list[str], args: argparse.Namespace
+    settings: Settings,
+    scenarios: dict[str, list[Call]],
+    names: list[str],
+    args: argparse.Namespace,
+    postmaster: psutil.Process,
 ) -> None:
     """The same calls into bench/baseline.py's bare Starlette + asyncpg app, in this process:
     the app's CPU over the baseline's is the framework's share without a server or a socket."""
@@ -202,12 +245,16 @@ async def _baseline(
     app = baseline.create_app()
     async with app.router.lifespan_context(app):
         for name in names:
-            calls, cpu = await measure(app, scenarios[name], args.ops, args.reps, None, name)  # type: ignore[arg-type]
-            print(
-                f"{name + ' (baseline)':<10} {calls:>13.0f} {min(cpu):>11.3f} "
-                f"{statistics.median(cpu):>14.3f}",
-                flush=True,
+            calls, cpu, pg_cpu = await measure(
+                app,  # type: ignore[arg-type]
+                scenarios[name],
+                args.ops,
+                args.reps,
+                None,
+                name,
+                postmaster,
             )
+            print(_line(name + " (baseline)", calls, cpu, pg_cpu), flush=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

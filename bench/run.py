@@ -44,6 +44,7 @@ from uuid import UUID
 
 import asyncpg
 import orjson
+import psutil
 
 from app.db.database import Database, asyncpg_dsn
 from app.db.embedded import EmbeddedPostgres
@@ -820,6 +821,22 @@ async def migrated_database(stack: contextlib.AsyncExitStack, server_url: str, n
     stack.push_async_callback(recreate_database, server_url, name, drop_only=True)
     await upgrade_async(database_url)
     return database_url
+
+
+async def postmaster_of(database_url: str) -> psutil.Process | None:
+    """The PostgreSQL server's main process, found through a backend's parent (for a server on
+    this machine: the embedded one, or a local one through ``AFTERCARE_DATABASE_URL``); None for
+    a server elsewhere."""
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        pid: int = await conn.fetchval("SELECT pg_backend_pid()")
+        try:
+            parent = psutil.Process(pid).parent()
+            return parent if parent is not None and "postgres" in parent.name() else None
+        except psutil.Error:
+            return None
+    finally:
+        await conn.close()
 
 
 def write_kek(keys_dir: Path, kek: bytes = BENCH_KEK) -> KeyWrapper:
