@@ -278,23 +278,27 @@ async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
 
 
 # The referrals of several cases that the caller sent or received (as `_GET` decides), at most
-# `limit` per case: each case's referrals walked in page order (ix_referrals_case_id_created_at_id)
-# up to the limit, so the cost follows the page, not the cases' history.
+# `limit` per case. Each case (its row and data key looked up once, not once per referral) has
+# its referrals read through ix_referrals_case_id_created_at_id, and the caller's part checked
+# on each: the test is written as an array containment, which no index answers, so that the
+# planner does not AND in the organisation's own indexes (from_org_id, to_org_id), which list
+# every referral a lead ever sent and were walked again for every case of the page.
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT {", ".join(f"page.{name}" for name in REFERRAL_ROWS.fields)}
+    SELECT {_COLUMNS}
     FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted
+    JOIN cases c ON c.id = wanted.case_id
+    LEFT JOIN case_keys k ON k.case_id = wanted.case_id
     CROSS JOIN LATERAL (
-        SELECT {_COLUMNS}
-        FROM referrals r JOIN cases c ON c.id = r.case_id
-        LEFT JOIN case_keys k ON k.case_id = r.case_id
-        WHERE r.case_id = wanted.case_id AND (r.from_org_id = $2 OR r.to_org_id = $2)
+        SELECT r.*
+        FROM referrals r
+        WHERE r.case_id = wanted.case_id AND ARRAY[r.from_org_id, r.to_org_id] @> ARRAY[$2::uuid]
           AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
           AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
         ORDER BY r.created_at, r.id
         LIMIT $6
-    ) page
-    ORDER BY page.case_id, page.created_at, page.id
+    ) r
+    ORDER BY r.case_id, r.created_at, r.id
     """,  # noqa: S608 - constant text; every value is a bound parameter
     ("case_ids", "org_id", "status", "after_ts", "after_id", "limit"),
 )
