@@ -30,6 +30,10 @@ class Leaf:
     kinds: list[Kind] = strawberry.field(default_factory=lambda: [Kind.SHELTER, Kind.MEDICAL])
     maybe_kinds: list[Kind | None] = strawberry.field(default_factory=lambda: [None, Kind.MEDICAL])
     bad_kinds: list[Kind] = strawberry.field(default_factory=lambda: ["nope"])
+    kind: Kind = Kind.SHELTER
+    raw_kind: Kind = "medical"  # type: ignore[assignment] # the value, as a row holds it
+    bad_kind: Kind = "nope"  # type: ignore[assignment]
+    raw_kinds: list[Kind] = strawberry.field(default_factory=lambda: ["shelter", "medical"])
 
     @strawberry.field
     def broken(self) -> str | None:
@@ -142,6 +146,11 @@ GOOD = Branch(
         "{ branches { a: many { name } b: many { n: name later } } }",
         "{ branches { many { kinds maybeKinds } one { kinds } } }",  # lists of enums
         "{ lenient { many { badKinds } } }",  # a value the enum refuses: reported as the core does
+        # selections of single leaves only, completed in one pass (objects and lists of them)
+        "{ branches { one { name note } must { name note } many { name note } } }",
+        "{ branches { one { kind rawKind rawKinds } many { kind rawKind name } } }",
+        "{ lenient { one { name badKind } many { badKind } } }",  # refused: the ordinary path
+        "{ lenient { many { name strict } must { note strict } } }",  # a null where none may be
         "{ branches { pick { name } two: pick(first: 2) { name } x: pick(first: 3) { name } } }",
     ],
 )

@@ -33,18 +33,20 @@ from decimal import Decimal
 from enum import Enum
 from functools import partial
 from operator import attrgetter
-from typing import Any, final
+from typing import Any, cast, final
 from uuid import UUID
 
 import orjson
 from graphql import (
     GraphQLEnumType,
+    GraphQLID,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLScalarType,
+    GraphQLString,
 )
 from graphql.execution import Executor
 from graphql.execution import executor as core_executor
@@ -84,6 +86,13 @@ class _Leaf:
     non_null: bool
     is_list: bool
     items_non_null: bool
+    # What coerce would answer without calling it: a value of class `same` is its own output
+    # (a str for String and ID); an enum's value (or member: the vocabularies are str enums)
+    # is looked up in `names`. Anything else is coerced.
+    same: type | None
+    names: dict[Any, str] | None
+    key: str  # the response key
+    name_bytes: int  # the key in the response ("key": and punctuation)
 
 
 @final
@@ -101,6 +110,7 @@ class _Object:
     items_non_null: bool
     details: Any  # the field's FieldDetailsList (for errors)
     fields: Any  # the sub-selection's GroupedFieldSet
+    leaves: tuple[_Leaf, ...] | None  # the sub-selection when it is plain single leaves only
 
 
 @final
@@ -159,11 +169,33 @@ def _unwrap(kind: Any) -> tuple[Any, bool, bool, bool, Any]:
     return kind, non_null, is_list, items_non_null, item
 
 
-def _plain_leaf(field: Any, read: Callable[[Any], Any]) -> _Leaf | None:
+def _plain_leaf(name: str, field: Any, read: Callable[[Any], Any]) -> _Leaf | None:
     kind, non_null, is_list, items_non_null, _ = _unwrap(field.type)
     if not isinstance(kind, GraphQLScalarType | GraphQLEnumType):
         return None
-    return _Leaf(read, kind, kind.coerce_output_value, non_null, is_list, items_non_null)
+    # graphql-core's String and ID answer a str as it is (serialize_string, serialize_id)
+    same = str if kind is GraphQLString or kind is GraphQLID else None
+    names: dict[Any, str] | None = None
+    if isinstance(kind, GraphQLEnumType):
+        names = {}
+        try:
+            for enum_name, enum_value in kind.values.items():  # as GraphQLEnumType's lookup
+                value = enum_value.value
+                names.setdefault(enum_name if value is None else value, enum_name)
+        except TypeError:  # an unhashable value: coerced each time
+            names = None
+    return _Leaf(
+        read,
+        kind,
+        kind.coerce_output_value,
+        non_null,
+        is_list,
+        items_non_null,
+        same,
+        names,
+        name,
+        len(name) + 6,
+    )
 
 
 # graphql-core coerces a field's arguments, defaults included, again for every object it resolves
@@ -251,9 +283,13 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
 
     class BoundedExecutor(StrawberryGraphQLCoreExecutionContext):
         response_bytes = 0
-        _plans: dict[int, tuple[Any, list[_Step]]] | None = None
+        _plans: dict[int, tuple[Any, list[_Step], tuple[_Leaf, ...] | None]] | None = None
 
-        def _plan(self, parent_type: GraphQLObjectType, grouped_field_set: Any) -> list[_Step]:
+        def _plan(
+            self, parent_type: GraphQLObjectType, grouped_field_set: Any
+        ) -> tuple[list[_Step], tuple[_Leaf, ...] | None]:
+            """The selection's steps, and its leaves when it has only plain single leaves
+            (completed in one pass, ``_complete_leaves``)."""
             # grouped_field_set is memoised (and kept alive) by collect_subfields for the whole
             # execution, so its identity names one selection of one type: plan it once.
             plans = self._plans
@@ -261,19 +297,21 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 plans = self._plans = {}
             cached = plans.get(id(grouped_field_set))
             if cached is not None:
-                return cached[1]
+                return cached[1], cached[2]
             plan: list[_Step] = []
             for name, details in grouped_field_set.items():
                 field = self.schema.get_field(parent_type, details[0].node.name.value)
-                plan.append((name, details, self._plain(field, details) if field else None))
-            plans[id(grouped_field_set)] = (grouped_field_set, plan)
-            return plan
+                plan.append((name, details, self._plain(name, field, details) if field else None))
+            leaves = tuple(p for _, _, p in plan if type(p) is _Leaf and not p.is_list)
+            flat = leaves if leaves and len(leaves) == len(plan) else None
+            plans[id(grouped_field_set)] = (grouped_field_set, plan, flat)
+            return plan, flat
 
-        def _plain(self, field: Any, details: Any) -> _Leaf | _Object | _Ready | None:
+        def _plain(self, name: str, field: Any, details: Any) -> _Leaf | _Object | _Ready | None:
             read = _reader(field, details)
             if read is None:
                 return self._ready(field, details)
-            return _plain_leaf(field, read) or self._object(field, details, read)
+            return _plain_leaf(name, field, read) or self._object(field, details, read)
 
         def _ready(self, field: Any, details: Any) -> _Ready | None:
             definition = (field.extensions or {}).get("strawberry-definition")
@@ -299,8 +337,18 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             fields, defer_usages, _ = self.collect_subfields(kind, details)
             if defer_usages:
                 return None  # incremental delivery: graphql-core's own bookkeeping
+            _, leaves = self._plan(kind, fields)
             return _Object(
-                read, kind, field.type, item, non_null, is_list, items_non_null, details, fields
+                read,
+                kind,
+                field.type,
+                item,
+                non_null,
+                is_list,
+                items_non_null,
+                details,
+                fields,
+                leaves,
             )
 
         def _complete_plain(self, leaf: _Leaf, source: Any) -> Any:
@@ -310,9 +358,14 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             if value is None:
                 return Undefined if leaf.non_null else None
             if not leaf.is_list:
-                coerced = leaf.coerce(value)  # as Executor.complete_leaf_value, counted here
-                if coerced is None or coerced is Undefined:
-                    return Undefined
+                if value.__class__ is leaf.same:
+                    coerced = value
+                elif leaf.names is not None and (name := leaf.names.get(value)) is not None:
+                    coerced = name
+                else:
+                    coerced = leaf.coerce(value)  # as Executor.complete_leaf_value
+                    if coerced is None or coerced is Undefined:
+                        return Undefined
                 if coerced.__class__ is str and coerced.isascii():
                     self.response_bytes += len(coerced) + 2  # (most leaves: _leaf_bytes inline)
                 else:
@@ -324,17 +377,32 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 value = list(value)  # read once: it may be an iterator
             if leaf.items_non_null and None in value:
                 return Undefined
-            coerce = leaf.coerce
-            items: list[Any] = []
+            coerce, names = leaf.coerce, leaf.names
+            if names is not None and value:  # a list of enum values (visibleCategories)
+                try:
+                    items: list[Any] = [names[v] for v in value]
+                except (KeyError, TypeError):
+                    pass  # a null or a value to coerce: item by item below
+                else:
+                    text = "".join(items)
+                    size = (len(text) if text.isascii() else len(text.encode())) + 3 * len(items)
+                    self.response_bytes += size + 2  # (the brackets; quotes and comma each)
+                    if self.response_bytes > max_response_bytes:
+                        raise response_too_large(max_response_bytes)
+                    return items
+            items = []
             size = 2
             for v in value:
                 if v is None:
                     items.append(None)
                     size += 5
                     continue
-                c = coerce(v)
-                if c is None or c is Undefined:
-                    return Undefined  # a value the type refuses: the ordinary path reports it
+                if names is not None and (c := names.get(v)) is not None:
+                    pass
+                else:
+                    c = coerce(v)
+                    if c is None or c is Undefined:
+                        return Undefined  # a value the type refuses: the ordinary path reports it
                 if c.__class__ is str and c.isascii():
                     size += len(c) + 3
                 else:
@@ -344,6 +412,43 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             if self.response_bytes > max_response_bytes:
                 raise response_too_large(max_response_bytes)
             return items
+
+        def _complete_leaves(self, leaves: tuple[_Leaf, ...], source: Any) -> dict[str, Any] | None:
+            """A selection of plain, single leaves (a referral's ``id status service``) completed
+            in one pass, as ``execute_fields`` would complete them one by one; None when one of
+            them needs the ordinary path (nothing is then counted or changed: only reads
+            happened)."""
+            size = self.response_bytes
+            results: dict[str, Any] = {}
+            try:
+                for leaf in leaves:
+                    if size > max_response_bytes:
+                        raise response_too_large(max_response_bytes)
+                    size += leaf.name_bytes
+                    value: Any = leaf.read(source)
+                    if value is None:
+                        if leaf.non_null:
+                            return None
+                    elif value.__class__ is leaf.same:  # (a str)
+                        text = cast("str", value)
+                        size += len(text) + 2 if text.isascii() else _leaf_bytes(text)
+                    elif leaf.names is not None and (name := leaf.names.get(value)) is not None:
+                        value = name
+                        size += len(value) + 2 if value.isascii() else _leaf_bytes(value)
+                    else:
+                        value = leaf.coerce(value)
+                        if value is None or value is Undefined:
+                            return None
+                        size += _leaf_bytes(value)
+                    results[leaf.key] = value
+            except QueryTooCostly:
+                raise
+            except Exception:
+                return None  # the ordinary path reads it again and reports the error
+            if size > max_response_bytes:
+                raise response_too_large(max_response_bytes)
+            self.response_bytes = size
+            return results
 
         def _complete_ready(self, plan: _Ready, source: Any, path: Path) -> Any:
             """The field's completed value when its resolver could answer at once, else
@@ -381,6 +486,10 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 return Undefined if plan.non_null else None
             if not plan.is_list:
                 try:
+                    if plan.leaves is not None and (
+                        done := self._complete_leaves(plan.leaves, value)
+                    ):
+                        return done  # (what execute_fields would answer, one call sooner)
                     result = self.execute_fields(plan.object_type, value, path, plan.fields, None)
                 except Exception as error:
                     self.handle_field_error(error, plan.field_type, plan.details, path)
@@ -453,11 +562,14 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             position_context: Any,
         ) -> Any:
             """graphql-core's, with plain fields completed in place (see the module)."""
+            steps, leaves = self._plan(parent_type, grouped_field_set)
+            if leaves is not None and (done := self._complete_leaves(leaves, source_value)):
+                return done
             results: dict[str, Any] = {}
             awaitable_fields: list[str] = []
             is_awaitable = self.is_awaitable
             try:
-                for name, details, plain in self._plan(parent_type, grouped_field_set):
+                for name, details, plain in steps:
                     if plain is not None:
                         if self.response_bytes > max_response_bytes:
                             raise response_too_large(max_response_bytes)

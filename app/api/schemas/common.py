@@ -134,7 +134,17 @@ class ViewWith:
         attributes["_view"] = view
         attributes.update(extra)
 
-    def __getattr__(self, name: str) -> Any:  # what is not a field: the view's properties
+    @classmethod
+    def over(cls, view: object, **extra: Any) -> ViewWith:
+        """The same, without copying the view's fields in: each is read from the view when
+        asked for. For a reader of a few fields (a GraphQL type reads those a query selects)."""
+        with_ = object.__new__(cls)
+        attributes = with_.__dict__
+        attributes["_view"] = view
+        attributes.update(extra)
+        return with_
+
+    def __getattr__(self, name: str) -> Any:  # what is not copied in: read from the view
         return getattr(self.__dict__["_view"], name)
 
 

@@ -120,15 +120,16 @@ class ReferralOut(ResponseModel):
     )
 
     @staticmethod
-    def source(view: ReferralView, *, opened: bool = True) -> ViewWith:
+    def source(view: ReferralView, *, opened: bool = True, lazy: bool = False) -> ViewWith:
         """The view as the model's fields: its row, with the text opened for this party
-        (``opened=False``: without the text, which GraphQL opens only when it is asked for)."""
+        (``opened=False``: without the text, which GraphQL opens only when it is asked for;
+        ``lazy``: the row's fields read when asked for, :meth:`ViewWith.over`)."""
         text = (
             {"reason": view.reason, "status_reason": view.status_reason, "outcome": view.outcome}
             if opened
             else {}
         )
-        return ViewWith(
+        return (ViewWith.over if lazy else ViewWith)(
             view.row,
             case_reference=view.case_reference,
             direction="outgoing" if view.party is Party.SENDER else "incoming",

@@ -180,13 +180,63 @@ def _loaded_page(
     return key, connection(page, listed.node, listed.cursor, after=key.after)
 
 
+class _CaseFields:
+    """What a :class:`Case`'s fields are, from its view: each read only when a query selects
+    the field (a page of cases for their referrals reads five of them)."""
+
+    __slots__ = ("access", "view")
+
+    def __init__(self, view: CaseView) -> None:
+        self.view, self.access = view, view.access
+
+    id = property(lambda self: self.view.id)
+    reference = property(lambda self: self.view.reference)
+    lead_org_id = property(lambda self: self.view.lead_org_id)
+    status = property(lambda self: CaseStatus(self.view.status))
+    role = property(lambda self: CaseRole(self.access.role))
+    visible_categories = property(lambda self: self.access.sorted_visible())
+    created_at = property(lambda self: self.view.created_at)
+    updated_at = property(lambda self: self.view.updated_at)
+    version = property(lambda self: self.view.version)
+    closed_at = property(lambda self: self.view.closed_at)
+
+    @property
+    def is_minor(self) -> bool | None:
+        d = self.view.demographics
+        return d["is_minor"] if d is not None else None
+
+    @property
+    def age_band(self) -> str | None:
+        d = self.view.demographics
+        return str(AgeBand(d["age_band"])) if d is not None else None
+
+    @property
+    def identity_erased(self) -> bool | None:
+        return self.view.identity_erased if self.access.sees(Category.IDENTITY) else None
+
+    @property
+    def exploitation(self) -> dict[str, Any] | None:
+        return self.view.exploitation  # (built as Exploitation when read: Projected)
+
+    @property
+    def needs(self) -> list[ServiceKind] | None:
+        g = self.view.general
+        return [ServiceKind(n) for n in g["needs"]] if g is not None else None
+
+    @property
+    def risk_level(self) -> RiskLevel | None:
+        g = self.view.general
+        risk = g["risk_level"] if g is not None else None
+        return RiskLevel(risk) if risk else None
+
+
 @strawberry.type(
     description="A case as far as you may see it. Each category's fields are null unless you "
     "are entitled to the category (`visibleCategories` lists those you got): the lead sees all; "
     "a care-team member `demographics` plus the referral's shared categories that an active "
     "consent covers; token scopes narrow both. A case you may not see does not exist for you."
 )
-class Case:
+class Case(Projected):
     id: UUID
     reference: str = strawberry.field(description="Short human-readable code")
     lead_org_id: UUID
@@ -233,30 +283,11 @@ class Case:
 
     @classmethod
     def of(cls, view: CaseView) -> Case:
-        access = view.access
-        d, e, g = view.demographics, view.exploitation, view.general
-        sees_identity = access.sees(Category.IDENTITY)
-        risk = g["risk_level"] if g is not None else None
-        return cls(
-            id=view.id,
-            reference=view.reference,
-            lead_org_id=view.lead_org_id,
-            status=CaseStatus(view.status),
-            role=CaseRole(access.role),
-            visible_categories=access.sorted_visible(),
-            created_at=view.created_at,
-            updated_at=view.updated_at,
-            version=view.version,
-            closed_at=view.closed_at,
-            is_minor=d["is_minor"] if d is not None else None,
-            age_band=str(AgeBand(d["age_band"])) if d is not None else None,
-            identity_erased=view.identity_erased if sees_identity else None,
-            exploitation=Exploitation.of(e) if e is not None else None,
-            needs=[ServiceKind(n) for n in g["needs"]] if g is not None else None,
-            risk_level=RiskLevel(risk) if risk else None,
-            loaded=view.loaded,
-            view=view,
-        )
+        # Each field is worked out from the view when a query selects it (Projected).
+        case = super().of(_CaseFields(view))
+        case.loaded = view.loaded
+        case.view = view
+        return case
 
     @strawberry.field(description="The lead organisation.")
     async def lead_organization(self, info: Info) -> Organization | None:
@@ -395,7 +426,7 @@ class Consent(Projected):
 
     @classmethod
     def of(cls, source: ConsentData) -> Consent:
-        return super().of(ViewWith(source, status=source.status(datetime.now(UTC))))
+        return super().of(ViewWith.over(source, status=source.status(datetime.now(UTC))))
 
 
 @from_model(DocumentOut, description="An identity document and where it is")
@@ -419,7 +450,7 @@ class LegalRecord(Projected):
 
     @classmethod
     def of_record(cls, case_id: UUID, record: LegalRecordData) -> LegalRecord:
-        return cls.of(ViewWith(record, case_id=case_id))
+        return cls.of(ViewWith.over(record, case_id=case_id))
 
 
 @from_model(TestimonyRow, description="Where one case's testimony preparation stands (legal)")
@@ -463,7 +494,7 @@ class Referral(Projected):
 
     @classmethod
     def of(cls, source: ReferralView) -> Referral:
-        referral = super().of(ReferralOut.source(source, opened=False))
+        referral = super().of(ReferralOut.source(source, opened=False, lazy=True))
         referral.view = source
         return referral
 

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Mapping
+from operator import attrgetter
 from types import UnionType
-from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin
+from typing import Any, ClassVar, Self, TypeVar, Union, final, get_args, get_origin
 
 import strawberry
 from pydantic import BaseModel
@@ -40,50 +41,60 @@ _DERIVED: dict[type[BaseModel], type[Projected]] = {}  # response model -> its G
 
 
 class Projected:
-    """A GraphQL object type built field by field from a domain view (or REST's source of it)."""
+    """A GraphQL object type built field by field from a domain view (or REST's source of it).
 
-    _build: ClassVar[Callable[[Any], Any] | None] = None
+    ``of(source)`` keeps the source; each field is read from it when first read, then kept in
+    the object (as ``functools.cached_property`` does): a query asks for a few of a type's
+    fields (a page of cases with their referrals reads 3 of a referral's 26), so the others
+    are never read or converted. What reads the object (the executor's attribute getters,
+    Strawberry's default resolver, ``dataclasses``' ``__eq__`` and ``__repr__``) reads it by
+    attribute and sees no difference; an object made with the constructor holds its fields."""
+
+    _lazy: ClassVar[bool] = False
 
     @classmethod
     def of(cls, source: Any) -> Self:
-        build = cls.__dict__.get("_build") or cls._compile()
-        return build(source)  # type: ignore[no-any-return]
+        if not cls.__dict__.get("_lazy"):
+            cls._compile()
+        projected = object.__new__(cls)
+        projected.__dict__[_SOURCE] = source
+        return projected
 
     @classmethod
-    def _compile(cls) -> Callable[[Any], Any]:
-        """The type's builder, written out as the hand-made ``of`` would be (as ``dataclasses``
-        writes ``__init__``): ``cls(id=source.id, …)``, or ``source["id"]`` for a dict, with
-        a nested value built as its own type. Worked out on first use, when every type a field
-        names is defined."""
-        fields = [
-            f
-            for f in get_object_definition(cls, strict=True).fields
-            if not f.base_resolver and not is_private(f.type)  # (what `of` sets itself)
-        ]
-        scope: dict[str, Any] = {"cls": cls}
-        by_attribute, by_key = [], []
-        for i, field in enumerate(fields):
-            name, convert = field.python_name, _converter(field.type)
-            if not name.isidentifier():
-                raise TypeError(f"{cls.__name__}.{name} is not an identifier")
-            attribute, key = f"source.{name}", f"source[{name!r}]"
-            if convert is not None:
-                scope[f"convert_{i}"] = convert
-                attribute, key = (
-                    f"None if (v := {read}) is None else convert_{i}(v)"
-                    for read in (attribute, key)
-                )
-            by_attribute.append(f"{name}={attribute}")
-            by_key.append(f"{name}={key}")
-        code = (
-            "def build(source):\n"
-            f"    if isinstance(source, dict):\n        return cls({', '.join(by_key)})\n"
-            f"    return cls({', '.join(by_attribute)})\n"
-        )
-        exec(code, scope)  # noqa: S102 - field names only, checked above
-        build: Callable[[Any], Any] = scope["build"]
-        cls._build = build
-        return build
+    def _compile(cls) -> None:
+        """Puts a reader on the class for each field: ``source.name`` (``source["name"]`` for
+        a dict), a nested value built as its own type. Done on first use, when every type a
+        field names is defined (and Strawberry has read the class's defaults)."""
+        for field in get_object_definition(cls, strict=True).fields:
+            if field.base_resolver or is_private(field.type):
+                continue  # (what `of` sets itself)
+            setattr(cls, field.python_name, _Read(field.python_name, _converter(field.type)))
+        cls._lazy = True
+
+
+_SOURCE = "_projected_source"
+
+
+@final
+class _Read:
+    """A field of a :class:`Projected` read from its source on first use (a non-data
+    descriptor: once kept in the object's ``__dict__``, that is what is read)."""
+
+    __slots__ = ("by_attribute", "convert", "name")
+
+    def __init__(self, name: str, convert: Convert | None) -> None:
+        self.name, self.convert, self.by_attribute = name, convert, attrgetter(name)
+
+    def __get__(self, projected: Any, owner: type | None = None) -> Any:
+        if projected is None:
+            return self
+        attributes = projected.__dict__
+        source = attributes[_SOURCE]
+        value = source[self.name] if type(source) is dict else self.by_attribute(source)
+        if value is not None and self.convert is not None:
+            value = self.convert(value)
+        attributes[self.name] = value
+        return value
 
 
 def _converter(kind: Any) -> Convert | None:
