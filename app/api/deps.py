@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
 import structlog
@@ -135,7 +134,7 @@ async def authenticate(request: Request, session: Session, token: str | None) ->
                 "Too many requests for this client; retry later", retry_after=quota.reset
             )
     principal = await tokens.check_status(principal)
-    principal = replace(principal, request_id=request.scope.get("state", {}).get("request_id"))
+    principal = principal.in_request(request.scope.get("state", {}).get("request_id"))
     structlog.contextvars.bind_contextvars(
         client_id=principal.client_id, org_id=str(principal.org_id)
     )

@@ -67,6 +67,17 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+def _busy(pool: asyncpg.Pool) -> bool:
+    """Whether an acquire may have to wait: every connection slot of the pool is out. Then it
+    waits at most ``acquire_timeout``; otherwise it takes a free slot at once (a slot without
+    a connection yet connects under the pool's connect timeout), so the timer a timeout arms
+    and cancels (a tenth of a small request's own work) is left out. The free slots are the
+    pool's queue of holders (asyncpg's own attribute; tests/db/test_database.py checks it is
+    still there)."""
+    queue = getattr(pool, "_queue", None)
+    return queue is None or queue.empty()
+
+
 class Database:
     def __init__(
         self,
@@ -183,8 +194,9 @@ class Session:
     async def connection(self) -> asyncpg.Connection:
         conn = self._conn
         if conn is None:
+            pool = self._db.pool
             try:
-                conn = await self._db.pool.acquire(timeout=self._db.acquire_timeout)
+                conn = await pool.acquire(timeout=self._db.acquire_timeout if _busy(pool) else None)
             except _UNAVAILABLE as exc:
                 raise DatabaseUnavailable() from exc
             self._conn = conn
