@@ -26,6 +26,7 @@ and values, since a field under a page of 50 cases is resolved 50 times with the
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -33,7 +34,7 @@ from decimal import Decimal
 from enum import Enum
 from functools import partial
 from operator import attrgetter
-from typing import Any, cast, final
+from typing import Any, TypeVar, cast, final
 from uuid import UUID
 
 import orjson
@@ -45,6 +46,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLString,
 )
@@ -276,6 +278,15 @@ def _convert_arguments(
 setattr(strawberry_converter, "convert_arguments", _convert_arguments)  # noqa: B010
 
 
+E = TypeVar("E")
+
+
+def _alive(executor: weakref.ref[E]) -> E:
+    alive = executor()
+    assert alive is not None, "the executor's helpers are called while it runs"
+    return alive
+
+
 def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type[Executor[Any]]:
     """graphql-core's executor (as Strawberry configures it) that stops resolving once the
     response passes ``max_response_bytes``, completes plain fields in place, and (in
@@ -283,6 +294,20 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
 
     class BoundedExecutor(StrawberryGraphQLCoreExecutionContext):
         response_bytes = 0
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # graphql-core hands resolvers helpers bound to the executor, which holds them: a
+            # reference cycle through which everything the request loaded (loaders, rows,
+            # views, the context) outlives the request until a full garbage collection, whose
+            # cost grows with them. Bound weakly, the request's objects go when it ends (the
+            # executor is alive for as long as anything can call them).
+            executor = weakref.ref(self)
+            self.async_helpers = GraphQLResolveInfoHelpers(
+                gather=lambda values: _alive(executor).gather_async_work(values),
+                track=lambda values: _alive(executor).track_async_work(values),
+            )
+
         _plans: dict[int, tuple[Any, list[_Step], tuple[_Leaf, ...] | None]] | None = None
 
         def _plan(
