@@ -13,7 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from app.main import GC_YOUNG_THRESHOLD
 from tests.factories import Partner
 from tests.helpers import open_case
 
@@ -148,3 +150,14 @@ async def test_a_request_leaves_no_reference_cycle(
     # what is found is httpx's: about 23 objects per request (its response and stream refer
     # to each other) on the test client's side
     assert found < 30 * sent["requests"], (name, found, sent)
+
+
+async def test_the_server_collects_its_youngest_objects_less_often(app: FastAPI) -> None:
+    """What the above allows (app.main.GC_YOUNG_THRESHOLD): set at start-up, after the freeze."""
+    threshold = gc.get_threshold()
+    try:
+        async with app.router.lifespan_context(app):
+            assert gc.get_threshold()[0] == GC_YOUNG_THRESHOLD
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()  # (the start-up froze the test process's objects too)
