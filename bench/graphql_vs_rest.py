@@ -48,6 +48,7 @@ from bench.run import (
     DATA,
     Server,
     alter_database,
+    cpu_seconds,
     migrated_database,
     postgres_for_run,
     postmaster_of,
@@ -185,18 +186,6 @@ class Round:
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
-
-
-def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
-    """User + system CPU of ``processes`` and their living children."""
-    total = 0.0
-    for process in processes:
-        with contextlib.suppress(psutil.Error):
-            for each in (process, *process.children(recursive=True)):
-                with contextlib.suppress(psutil.Error):
-                    times = each.cpu_times()
-                    total += times.user + times.system
-    return total
 
 
 async def load(

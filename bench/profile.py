@@ -47,7 +47,7 @@ from app.domain.tokens import TokenConfig
 from app.main import create_app
 from app.settings import Settings
 from bench import graphql_vs_rest
-from bench.run import DATA, postmaster_of, recreate_database, write_kek
+from bench.run import DATA, cpu_seconds, postmaster_of, recreate_database, write_kek
 from bench.scenarios import SCENARIOS, SeedContext
 
 DATABASE = "aftercare_bench_profile"
@@ -98,17 +98,6 @@ async def asgi_call(app: FastAPI, call: Call) -> None:
         raise RuntimeError(f"{call.method} {call.path} answered {status}")
 
 
-def _cpu_seconds(postmaster: psutil.Process) -> float:
-    """CPU time of the postmaster and its living children (backends that exit meanwhile are
-    missed; the app's pool keeps its backends for the whole measurement)."""
-    total = 0.0
-    for process in (postmaster, *postmaster.children()):
-        with contextlib.suppress(psutil.Error):
-            times = process.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 async def measure(
     app: FastAPI,
     calls: Sequence[Call],
@@ -139,10 +128,10 @@ async def measure(
     cpu: list[float] = []
     pg_cpu: list[float] = []
     for _ in range(reps):
-        began, pg_began = time.process_time(), _cpu_seconds(postmaster)
+        began, pg_began = time.process_time(), cpu_seconds([postmaster])
         await asyncio.gather(*(worker(ops // 4) for _ in range(4)))
         cpu.append((time.process_time() - began) / (ops // 4 * 4) * 1000)
-        pg_cpu.append((_cpu_seconds(postmaster) - pg_began) / (ops // 4 * 4) * 1000)
+        pg_cpu.append((cpu_seconds([postmaster]) - pg_began) / (ops // 4 * 4) * 1000)
     return calls_per_op, cpu, pg_cpu
 
 

@@ -823,6 +823,20 @@ async def migrated_database(stack: contextlib.AsyncExitStack, server_url: str, n
     return database_url
 
 
+def cpu_seconds(processes: Sequence[psutil.Process]) -> float:
+    """User + system CPU of ``processes`` and their living descendants (one that exits
+    meanwhile is missed: measure processes that outlive the measurement, such as a server and
+    its pooled backends)."""
+    total = 0.0
+    for process in processes:
+        with contextlib.suppress(psutil.Error):
+            for each in (process, *process.children(recursive=True)):
+                with contextlib.suppress(psutil.Error):
+                    times = each.cpu_times()
+                    total += times.user + times.system
+    return total
+
+
 async def postmaster_of(database_url: str) -> psutil.Process | None:
     """The PostgreSQL server's main process, found through a backend's parent (for a server on
     this machine: the embedded one, or a local one through ``AFTERCARE_DATABASE_URL``); None for

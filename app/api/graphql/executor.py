@@ -112,7 +112,6 @@ class _Object:
     items_non_null: bool
     details: Any  # the field's FieldDetailsList (for errors)
     fields: Any  # the sub-selection's GroupedFieldSet
-    leaves: tuple[_Leaf, ...] | None  # the sub-selection when it is plain single leaves only
 
 
 @final
@@ -362,18 +361,8 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             fields, defer_usages, _ = self.collect_subfields(kind, details)
             if defer_usages:
                 return None  # incremental delivery: graphql-core's own bookkeeping
-            _, leaves = self._plan(kind, fields)
             return _Object(
-                read,
-                kind,
-                field.type,
-                item,
-                non_null,
-                is_list,
-                items_non_null,
-                details,
-                fields,
-                leaves,
+                read, kind, field.type, item, non_null, is_list, items_non_null, details, fields
             )
 
         def _complete_plain(self, leaf: _Leaf, source: Any) -> Any:
@@ -511,10 +500,6 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
                 return Undefined if plan.non_null else None
             if not plan.is_list:
                 try:
-                    if plan.leaves is not None and (
-                        done := self._complete_leaves(plan.leaves, value)
-                    ):
-                        return done  # (what execute_fields would answer, one call sooner)
                     result = self.execute_fields(plan.object_type, value, path, plan.fields, None)
                 except Exception as error:
                     self.handle_field_error(error, plan.field_type, plan.details, path)
