@@ -47,7 +47,7 @@ from app.db.bootstrap import database_url_for
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
-from app.domain.tokens import TokenConfig
+from app.domain.tokens import TokenConfig, TokenStatuses
 from app.logging import configure_logging, log
 from app.settings import Settings
 from app.worker import Worker, WorkerMetrics
@@ -151,6 +151,7 @@ def create_app(
             ttl_seconds=settings.access_token_ttl_seconds,
         ),
         key_wrapper=key_wrapper,
+        token_statuses=TokenStatuses(settings.token_status_seconds),
         rate_limits=RateLimiter(
             request_limit=settings.rate_limit,
             failure_limit=settings.token_failure_limit,
@@ -165,6 +166,7 @@ def create_app(
         if ctx.database is None:
             ctx.database = build_database(settings)
         await ctx.database.connect()
+        await ctx.listen_for_tokens()
         # Start-up objects live as long as the process: keep them out of every GC pass.
         gc.collect()
         gc.freeze()

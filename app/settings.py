@@ -89,6 +89,15 @@ class Settings(BaseSettings):
         description="How often (at most) each process looks at keyset.json for rotations and "
         "retirements: a retired key stops verifying everywhere within this bound",
     )
+    token_status_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        le=30,
+        description="How long (at most) a process trusts that a token it found in order (client "
+        "enabled, token not revoked) still is, without asking the database; a revocation or a "
+        "disabled client is heard at once through PostgreSQL's notifications, this bounds the "
+        "case where the listening connection hangs. 0: ask on every request",
+    )
     rate_limit: str = Field(
         default="600/minute",
         description="Requests per client on /v1 and /graphql (limits notation, e.g. 600/minute)",

@@ -44,6 +44,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -63,9 +64,7 @@ from starlette.routing import Route
 from app.db.database import Database
 from app.db.repositories.audit import _APPEND as _AUDIT_APPEND
 from app.db.repositories.audit import GENESIS
-from app.db.repositories.care_plan import _ATTENDANCE as _CARE_ATTENDANCE
-from app.db.repositories.care_plan import _GOAL_PAGE as _CARE_GOAL_PAGE
-from app.db.repositories.care_plan import _UPCOMING as _CARE_UPCOMING
+from app.db.repositories.care_plan import _CARE_PLAN
 from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.cases import _LOAD_FOR_UPDATE as _CASE_LOAD_FOR_UPDATE
 from app.db.repositories.cases import _TOUCH as _CASE_TOUCH
@@ -88,14 +87,13 @@ from app.domain.referrals import ACCEPTED_ONCE, PREVIEW_CATEGORIES
 from app.domain.referrals import LIST_NAME as REFERRALS_LIST
 from app.domain.scopes import read_scope_for, write_scope_for
 from app.domain.vocabulary import CarePlanCategory, Category, UpdateKind
+from app.settings import Settings
 
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
 CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
 AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
-CARE_GOAL_PAGE_SQL: str = _CARE_GOAL_PAGE.sql
-CARE_UPCOMING_SQL: str = _CARE_UPCOMING.sql
-CARE_ATTENDANCE_SQL: str = _CARE_ATTENDANCE.sql
+CARE_PLAN_SQL: str = _CARE_PLAN.sql
 CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
 UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
 CASE_TOUCH_SQL: str = _CASE_TOUCH.sql
@@ -138,12 +136,9 @@ _EXPECTED_NAMES = {
         referrals_page_query("incoming", False, True),
         ("org_id", "after_ts", "after_id", "limit"),
     ),
-    "care_plan.goal_page": (
-        _CARE_GOAL_PAGE,
-        ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+    "care_plan.care_plan": (
+        _CARE_PLAN, ("case_id", "categories", "goal_limit", "service_limit")
     ),
-    "care_plan.upcoming": (_CARE_UPCOMING, ("case_id", "categories", "limit")),
-    "care_plan.attendance": (_CARE_ATTENDANCE, ("case_id", "categories")),
     "audit.append": (
         _AUDIT_APPEND,
         ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id",
@@ -261,9 +256,23 @@ def caller(request: Request) -> tuple[str, UUID, UUID, dict[str, Any]] | None:
         return None
 
 
+# The app remembers a token it found in order for AFTERCARE_TOKEN_STATUS_SECONDS (listening for
+# revocations meanwhile, app.domain.tokens.TokenStatuses): the baseline runs the same SQL, the
+# lookup at most once per token in that time (without the listener: it is the baseline).
+TOKEN_STATUS_SECONDS: float = Settings.model_fields["token_status_seconds"].default
+_TOKENS_IN_ORDER: dict[tuple[str, UUID], float] = {}
+
+
 async def token_ok(conn: asyncpg.Connection, client_id: str, jti: UUID) -> bool:
+    now = time.monotonic()
+    until = _TOKENS_IN_ORDER.get((client_id, jti))
+    if until is not None and until > now:
+        return True
     status = await conn.fetchrow(TOKEN_STATUS_SQL, jti, client_id)
-    return status is not None and status["client_active"] and not status["revoked"]
+    ok = status is not None and status["client_active"] and not status["revoked"]
+    if ok and TOKEN_STATUS_SECONDS > 0:
+        _TOKENS_IN_ORDER[(client_id, jti)] = now + TOKEN_STATUS_SECONDS
+    return bool(ok)
 
 
 async def organizations_me(request: Request) -> Response:
@@ -602,56 +611,66 @@ async def referrals_list(request: Request) -> Response:
 _CARE_CATEGORIES = frozenset(str(c) for c in CarePlanCategory)
 
 
-def goal_json(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
-    """The app's ``GoalOut``, in its field order, with the progress entries' notes opened."""
-    goal_id = row["id"]
+def goal_json(aead: AESGCM, row: tuple[Any, ...]) -> dict[str, Any]:
+    """The app's ``GoalOut``, in its field order, with the progress entries' notes opened; from
+    one of the care plan statement's goal records (its columns in order)."""
+    (
+        goal_id, case_id, category, owner_org_id, created_by_org_id, title_enc, description_enc,
+        target_date, status, created_at, updated_at, version, entries,
+    ) = row  # fmt: skip
     progress = [
         {
             "id": str(entry_id),
-            "status": status,
+            "status": entry_status,
             "note": open_field(aead, "goal_progress", entry_id, "note", sealed),
             "recorded_at": recorded_at,
             "recorded_by_org_id": str(recorded_by),
-            "created_at": created_at,
+            "created_at": entry_created_at,
         }
-        for entry_id, status, sealed, recorded_at, recorded_by, created_at in row["progress"]
+        for entry_id, entry_status, sealed, recorded_at, recorded_by, entry_created_at in entries
     ]
     return {
         "id": str(goal_id),
-        "case_id": str(row["case_id"]),
-        "category": row["category"],
-        "title": open_field(aead, "goals", goal_id, "title", row["title_enc"]),
-        "description": open_field(aead, "goals", goal_id, "description", row["description_enc"]),
-        "owner_org_id": str(row["owner_org_id"]),
-        "created_by_org_id": str(row["created_by_org_id"]),
-        "target_date": row["target_date"],
-        "status": row["status"],
+        "case_id": str(case_id),
+        "category": category,
+        "title": open_field(aead, "goals", goal_id, "title", title_enc),
+        "description": open_field(aead, "goals", goal_id, "description", description_enc),
+        "owner_org_id": str(owner_org_id),
+        "created_by_org_id": str(created_by_org_id),
+        "target_date": target_date,
+        "status": status,
         "progress": progress,
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "version": row["version"],
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version": version,
     }
 
 
-def service_json(aead: AESGCM, row: asyncpg.Record) -> dict[str, Any]:
-    """The app's ``ServiceOut``, in its field order, with the notes opened."""
+def service_json(aead: AESGCM, row: tuple[Any, ...]) -> dict[str, Any]:
+    """The app's ``ServiceOut``, in its field order, with the notes opened; from one of the care
+    plan statement's service records (its columns in order)."""
+    (
+        service_id, case_id, category, service, type_, status, scheduled_at, occurred_at,
+        provider_org_id, goal_id, notes_enc, codes, recorded_by_org_id, created_at, updated_at,
+        version,
+    ) = row  # fmt: skip
     return {
-        "id": str(row["id"]),
-        "case_id": str(row["case_id"]),
-        "category": row["category"],
-        "service": row["service"],
-        "type": row["type"],
-        "status": row["status"],
-        "scheduled_at": row["scheduled_at"],
-        "occurred_at": row["occurred_at"],
-        "provider_org_id": str(row["provider_org_id"]),
-        "goal_id": str(row["goal_id"]) if row["goal_id"] is not None else None,
-        "notes": open_field(aead, "service_records", row["id"], "notes", row["notes_enc"]),
-        "codes": row["codes"],
-        "recorded_by_org_id": str(row["recorded_by_org_id"]),
-        "created_at": row["created_at"],
-        "updated_at": row["updated_at"],
-        "version": row["version"],
+        "id": str(service_id),
+        "case_id": str(case_id),
+        "category": category,
+        "service": service,
+        "type": type_,
+        "status": status,
+        "scheduled_at": scheduled_at,
+        "occurred_at": occurred_at,
+        "provider_org_id": str(provider_org_id),
+        "goal_id": str(goal_id) if goal_id is not None else None,
+        "notes": open_field(aead, "service_records", service_id, "notes", notes_enc),
+        "codes": codes,
+        "recorded_by_org_id": str(recorded_by_org_id),
+        "created_at": created_at,
+        "updated_at": updated_at,
+        "version": version,
     }
 
 
@@ -679,11 +698,9 @@ async def care_plan(request: Request) -> Response:
             for category, scope in _READ_SCOPES
             if scope in scopes and category in _CARE_CATEGORIES
         )
-        goals = await conn.fetch(
-            CARE_GOAL_PAGE_SQL, case_id, categories, None, None, None, None, CARE_PLAN_GOALS
+        goals, services, counts = await conn.fetchrow(
+            CARE_PLAN_SQL, case_id, categories, CARE_PLAN_GOALS, CARE_PLAN_SERVICES
         )
-        services = await conn.fetch(CARE_UPCOMING_SQL, case_id, categories, CARE_PLAN_SERVICES)
-        counts = await conn.fetch(CARE_ATTENDANCE_SQL, case_id, categories)
         occurred_at = datetime.now(UTC)
         entry = canonical_entry(
             org_id=org_id,
@@ -706,8 +723,8 @@ async def care_plan(request: Request) -> Response:
         "goals": [goal_json(aead, row) for row in goals],
         "services": [service_json(aead, row) for row in services],
         "attendance": {
-            row["category"]: {"attended": row["attended"], "missed": row["missed"]}
-            for row in counts
+            category: {"attended": attended, "missed": missed}
+            for category, attended, missed in counts
         },
     }
     return Response(

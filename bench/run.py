@@ -579,14 +579,15 @@ async def explain(database_url: str, check: PlanCheck, executions: int = 10) -> 
                 await conn.execute("DEALLOCATE bench_plan")
     finally:
         await database.close()
-    text = "\n".join(plan)
+    text = "\n".join(plan) + " "
+    indexes = (check.index,) if isinstance(check.index, str) else check.index or ()
     return {
         "label": check.label,
         "executions": executions + 1,
         "generic_plans": cache["generic_plans"] if cache else None,
         "custom_plans": cache["custom_plans"] if cache else None,
-        "expected_index": check.index,
-        "uses_expected_index": check.index is None or f"using {check.index} " in text + " ",
+        "expected_index": ", ".join(indexes) or None,
+        "uses_expected_index": all(f"using {index} " in text for index in indexes),
         "sorts": "Sort" in text,
         "plan": plan,
     }

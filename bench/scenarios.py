@@ -20,7 +20,7 @@ import orjson
 
 from app.db.database import Database, Session
 from app.db.repositories import clients as client_repo
-from app.db.repositories.care_plan import _GOAL_PAGE, _UPCOMING
+from app.db.repositories.care_plan import _CARE_PLAN
 from app.db.repositories.referrals import page_query as referrals_page_query
 from app.domain.care_plan import (
     CARE_PLAN_GOALS,
@@ -72,7 +72,8 @@ class PlanCheck:
     label: str
     sql: str
     args: tuple[Any, ...]
-    index: str | None = None  # the index the plan should scan (the runner warns otherwise)
+    # The index (or indexes) the plan should scan (the runner warns otherwise).
+    index: str | tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -641,16 +642,10 @@ async def _care_plan(ctx: SeedContext) -> Prepared:
         headers={"Authorization": f"Bearer {ctx.token(client)}"},
         plans=(
             PlanCheck(
-                label="care_plan.goal_page",
-                sql=_GOAL_PAGE.sql,
-                args=(case.id, categories, None, None, None, None, CARE_PLAN_GOALS),
-                index="ix_goals_case_id_created_at_id",
-            ),
-            PlanCheck(
-                label="care_plan.upcoming",
-                sql=_UPCOMING.sql,
-                args=(case.id, categories, CARE_PLAN_SERVICES),
-                index="ix_service_records_case_scheduled",
+                label="care_plan.care_plan",
+                sql=_CARE_PLAN.sql,
+                args=(case.id, categories, CARE_PLAN_GOALS, CARE_PLAN_SERVICES),
+                index=("ix_goals_case_id_created_at_id", "ix_service_records_case_scheduled"),
             ),
         ),
     )
@@ -756,8 +751,9 @@ SCENARIOS: dict[str, Scenario] = {
             name="org-me",
             path="GET /v1/organizations/me",
             description=(
-                "Authenticated read of the caller's organisation: token check (token_status) "
-                "+ organisation with capacity (organizations.get)"
+                "Authenticated read of the caller's organisation: token check (token_status, "
+                "once per token every AFTERCARE_TOKEN_STATUS_SECONDS) + organisation with "
+                "capacity (organizations.get)"
             ),
             setup=_organization_me,
         ),
@@ -801,10 +797,10 @@ SCENARIOS: dict[str, Scenario] = {
             description=(
                 f"The lead reads a care plan of {CARE_PLAN_GOAL_COUNT} goals (two progress "
                 f"entries each) and {CARE_PLAN_SERVICE_COUNT} service records: token check "
-                "(token_status) + case with the policy's facts (cases.load_for) + goals with "
-                "their progress (care_plan.goal_page) + services still scheduled "
-                "(care_plan.upcoming) + attended/missed per category (care_plan.attendance) + "
-                "audit row (audit.append); titles, descriptions, notes decrypted"
+                "(token_status) + case with the policy's facts (cases.load_for) + in one "
+                "statement, goals with their progress, services still scheduled and "
+                "attended/missed per category (care_plan.care_plan) + audit row (audit.append); "
+                "titles, descriptions, notes decrypted"
             ),
             setup=_care_plan,
         ),

@@ -3,15 +3,17 @@ limiter."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 from app.api.metrics import Metrics
 from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
-from app.db.notify import EVENTS_CHANNEL, Notifications
+from app.db.notify import EVENTS_CHANNEL, TOKENS_CHANNEL, Notifications
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
-from app.domain.tokens import TokenConfig, TokenService, VerifiedTokens
+from app.domain.tokens import TokenConfig, TokenService, TokenStatuses, VerifiedTokens
 from app.settings import Settings
 
 
@@ -24,13 +26,36 @@ class AppContext:
     key_wrapper: KeyWrapper
     rate_limits: RateLimiter
     verified_tokens: VerifiedTokens = field(default_factory=VerifiedTokens)
+    # Tokens found in order recently (app.domain.tokens.TokenStatuses): trusted only while
+    # this process listens to the token notifications (:meth:`listen_for_tokens`).
+    token_statuses: TokenStatuses = field(default_factory=lambda: TokenStatuses(0))
     # Prometheus metrics of this app (app.api.metrics), built with it.
     metrics: Metrics = field(default_factory=Metrics)
     # LISTEN for the change feed's long polls (app.db.notify), opened on first use.
     _event_notifications: Notifications | None = None
+    # LISTEN for the token memo, opened by listen_for_tokens (the app's lifespan).
+    _token_notifications: Notifications | None = None
+    _token_listener: asyncio.Task[None] | None = None
 
     def tokens(self, session: Session) -> TokenService:
-        return TokenService(session, self.keyring, self.token_config, self.verified_tokens)
+        return TokenService(
+            session, self.keyring, self.token_config, self.verified_tokens, self.token_statuses
+        )
+
+    async def listen_for_tokens(self) -> None:
+        """Open the token notifications' listening connection (kept open, reopened within a
+        second when lost) so that the token memo can be used; nothing when it is off."""
+        statuses = self.token_statuses
+        if statuses.seconds <= 0 or self._token_notifications is not None:
+            return
+        notifications = Notifications(self.db.dsn, TOKENS_CHANNEL)
+        notifications.on_change(statuses.forget)
+        statuses.listening = lambda: notifications.listening
+        self._token_notifications = notifications
+        await notifications.ensure_listening()
+        self._token_listener = asyncio.create_task(
+            notifications.keep_listening(), name="token-notifications"
+        )
 
     @property
     def event_notifications(self) -> Notifications:
@@ -39,10 +64,17 @@ class AppContext:
         return self._event_notifications
 
     async def close(self) -> None:
-        """Release what the running app opened beside the pool (the listening connection)."""
-        notifications, self._event_notifications = self._event_notifications, None
-        if notifications is not None:
-            await notifications.close()
+        """Release what the running app opened beside the pool (the listening connections)."""
+        listener, self._token_listener = self._token_listener, None
+        if listener is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        for name in ("_event_notifications", "_token_notifications"):
+            notifications = getattr(self, name)
+            setattr(self, name, None)
+            if notifications is not None:
+                await notifications.close()
 
     @property
     def db(self) -> Database:

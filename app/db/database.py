@@ -49,14 +49,26 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
+def _jsonb_out(value: Any) -> bytes:
+    return b"\x01" + orjson.dumps(value)  # jsonb's binary format: version 1, then the text
+
+
+def _jsonb_in(data: bytes) -> Any:
+    if data[:1] != b"\x01":
+        raise ValueError("unknown jsonb binary format version")
+    return orjson.loads(data[1:])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
-    for typename in ("json", "jsonb"):
-        await conn.set_type_codec(
-            typename,
-            encoder=lambda v: orjson.dumps(v).decode(),
-            decoder=orjson.loads,
-            schema="pg_catalog",
-        )
+    # JSON in PostgreSQL's binary format (for jsonb, a version byte and the text): orjson reads
+    # and writes it directly, and it is what asyncpg hands a codec for a value inside a record
+    # (``ARRAY(SELECT ROW(...))``), where a text-format codec would be given the binary bytes.
+    await conn.set_type_codec(
+        "json", encoder=orjson.dumps, decoder=orjson.loads, schema="pg_catalog", format="binary"
+    )
+    await conn.set_type_codec(
+        "jsonb", encoder=_jsonb_out, decoder=_jsonb_in, schema="pg_catalog", format="binary"
+    )
 
 
 async def _reset_connection(conn: asyncpg.Connection) -> None:

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
 
 from app.logging import log
 
-# The channels: the change feed's (payload: the recipient organisation's id) and the workers'
-# (payload empty: a webhook delivery is due).
+# The channels: the change feed's (payload: the recipient organisation's id), the workers'
+# (payload empty: a webhook delivery is due) and the token memo's (payload: a client id whose
+# client row changed or whose token was revoked; notified by triggers, migration 0016).
 EVENTS_CHANNEL = "aftercare_events"
 DELIVERIES_CHANNEL = "aftercare_deliveries"
+TOKENS_CHANNEL = "aftercare_tokens"
 _RECONNECT_SECONDS = 1.0
 
 
@@ -68,6 +70,7 @@ class Notifications:
         self._lock = asyncio.Lock()
         self._last_attempt = 0.0
         self._closed = False
+        self._callbacks: list[Callable[[str | None], None]] = []
 
     @property
     def listening(self) -> bool:
@@ -98,7 +101,21 @@ class Notifications:
             # Whatever was notified while nobody listened: let every waiter re-read once.
             self._wake_all()
 
+    def on_change(self, callback: Callable[[str | None], None]) -> None:
+        """Call ``callback(payload)`` for every notification, and ``callback(None)`` whenever
+        the listening connection opens or is lost (what was notified meanwhile went unheard)."""
+        self._callbacks.append(callback)
+
+    async def keep_listening(self, every: float = _RECONNECT_SECONDS) -> None:
+        """Listen, and reconnect within ``every`` seconds after the connection is lost (for a
+        listener nobody waits on, which would otherwise reconnect on the next wait)."""
+        while not self._closed:
+            await self.ensure_listening()
+            await asyncio.sleep(every)
+
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        for callback in self._callbacks:
+            callback(payload)
         for interest in self._interests.get(payload or None, ()):
             interest._set()
         if payload:
@@ -110,6 +127,8 @@ class Notifications:
         self._wake_all()
 
     def _wake_all(self) -> None:
+        for callback in self._callbacks:
+            callback(None)
         for interests in self._interests.values():
             for interest in interests:
                 interest._set()

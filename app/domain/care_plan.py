@@ -671,25 +671,20 @@ class CarePlanService:
     async def care_plan(self, case_id: UUID) -> CarePlan:
         loaded = await self.cases.load(case_id)
         categories = _visible_categories(loaded)
-        goals = await repo.goal_page(
+        rows = await repo.care_plan(
             self.session,
-            case_id=case_id,
-            categories=categories,
-            category=None,
-            status=None,
-            after_ts=None,
-            after_id=None,
-            limit=CARE_PLAN_GOALS,
+            case_id,
+            categories,
+            goal_limit=CARE_PLAN_GOALS,
+            service_limit=CARE_PLAN_SERVICES,
         )
-        services = await repo.upcoming(self.session, case_id, categories, CARE_PLAN_SERVICES)
-        counts = await repo.attendance(self.session, case_id, categories)
         await self.audit.record(self.principal, "care_plan.read", [case_id], categories)
         text = self._text(loaded)
         return CarePlan(
             case_id=case_id,
-            goals=[Goal.of(r, text) for r in goals],
-            services=[ServiceRecord.of(r, text) for r in services],
-            attendance={c.category: Attendance(c.attended, c.missed) for c in counts},
+            goals=[Goal.of(r, text) for r in rows.goals],
+            services=[ServiceRecord.of(r, text) for r in rows.services],
+            attendance={c.category: Attendance(c.attended, c.missed) for c in rows.attendance},
         )
 
 

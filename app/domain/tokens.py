@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,6 +92,75 @@ class VerifiedTokens:
         self._entries[token] = (principal, claims, kid, principal.expires_at + self._leeway)
 
 
+class TokenStatuses:
+    """Per-process memo of the database half of authentication: that a token's client exists,
+    is enabled and belongs to the token's organisation, and that the token is not revoked.
+
+    Asking the database on every request was one of a read's two or three round trips. An
+    entry is trusted for at most ``seconds`` after the check that made it, and only while the
+    process listens to PostgreSQL's token notifications (:data:`app.db.notify.TOKENS_CHANNEL`):
+    a trigger notifies at commit whenever a client row changes or a token is revoked, whoever
+    made the change, and every notification (and every loss or return of the listening
+    connection, when notifications may have gone unheard) empties the memo. So a revocation or
+    a disabled client takes effect in every process as soon as its notification arrives (sent
+    by PostgreSQL at commit, before the revoking request is even answered), and within
+    ``seconds`` should the listening connection hang without closing. ``seconds = 0`` turns
+    the memo off (the database is asked on every request).
+
+    A check that began before a notification is not remembered after it (``ticket``), so a
+    status read just before a revocation committed cannot outlive the notification.
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        max_entries: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.listening: Callable[[], bool] = lambda: False
+        self._entries: dict[UUID, tuple[str, UUID, float]] = {}
+        self._max = max_entries
+        self._clock = clock
+        self._generation = 0
+
+    def forget(self, _payload: str | None = None) -> None:
+        """Something changed (or may have, unheard): trust no entry made before now."""
+        self._generation += 1
+        self._entries.clear()
+
+    def knows(self, principal: Principal) -> bool:
+        """Whether ``principal``'s token was found in order recently enough to skip the check."""
+        entry = self._entries.get(principal.jti)
+        if entry is None:
+            return False
+        client_id, org_id, until = entry
+        return (
+            until > self._clock()
+            and client_id == principal.client_id
+            and org_id == principal.org_id
+            and self.listening()
+        )
+
+    def ticket(self) -> int:
+        """Taken before the database is asked, handed back to :meth:`remember`."""
+        return self._generation
+
+    def remember(self, principal: Principal, ticket: int) -> None:
+        """The database found ``principal``'s token in order, in a check begun at ``ticket``."""
+        if self.seconds <= 0 or ticket != self._generation or not self.listening():
+            return
+        if len(self._entries) >= self._max:
+            for stale in list(self._entries)[: self._max // 10 or 1]:
+                del self._entries[stale]
+        self._entries[principal.jti] = (
+            principal.client_id,
+            principal.org_id,
+            self._clock() + self.seconds,
+        )
+
+
 class TokenService:
     def __init__(
         self,
@@ -98,11 +168,13 @@ class TokenService:
         keyring: KeyRing,
         config: TokenConfig,
         verified: VerifiedTokens | None = None,
+        statuses: TokenStatuses | None = None,
     ) -> None:
         self.session = session
         self.keyring = keyring
         self.config = config
         self.verified = verified
+        self.statuses = statuses
 
     def issue(self, client: Client, requested_scope: str | None) -> IssuedToken:
         scope = " ".join(grant_scopes(client, requested_scope))
@@ -172,8 +244,13 @@ class TokenService:
         return principal
 
     async def check_status(self, principal: Principal) -> Principal:
-        """The database half of :meth:`authenticate`, one round trip: the client exists, is
-        enabled and belongs to the token's organisation, and the token is not revoked."""
+        """The database half of :meth:`authenticate`, one round trip unless the memo
+        (:class:`TokenStatuses`) vouches for the token: the client exists, is enabled and
+        belongs to the token's organisation, and the token is not revoked."""
+        statuses = self.statuses
+        if statuses is not None and statuses.knows(principal):
+            return principal
+        ticket = statuses.ticket() if statuses is not None else 0
         status = await client_repo.token_status(self.session, principal.client_id, principal.jti)
         if status is None or not status.client_active:
             raise InvalidToken("client disabled")
@@ -181,6 +258,8 @@ class TokenService:
             raise InvalidToken("token claims rejected")
         if status.revoked:
             raise InvalidToken("token revoked")
+        if statuses is not None:
+            statuses.remember(principal, ticket)
         return principal
 
     async def revoke(self, client: Client, token: str) -> None:
@@ -197,6 +276,10 @@ class TokenService:
             client_id=client.client_id,
             expires_at=datetime.fromtimestamp(principal.expires_at, UTC),
         )
+        if self.statuses is not None:
+            # This process forgets at commit; the others when the trigger's notification
+            # reaches them (sent at the same commit).
+            self.session.after_commit.append(self.statuses.forget)
 
     async def introspect(self, client: Client, token: str) -> dict[str, Any]:
         """RFC 7662: only active tokens of the caller's own organisation are described."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import orjson
 
 from app.api.schemas.care_plan import CarePlanOut
 from app.db.database import Database
+from app.db.repositories import care_plan as repo
 from tests.api.test_goals import create_goal, goal_body, on_care_team, progress_body
 from tests.api.test_services import create_service, service_body
 from tests.factories import Factory, Partner
@@ -157,6 +159,43 @@ class TestCarePlan:
             assert response.status_code == 200
             counts.append(counter.count)
         assert len(response.json()["goals"]) == 21 and len(response.json()["services"]) == 51
-        # token check, case + policy facts, goals with their progress, upcoming services,
-        # attendance, one audit row
-        assert counts == [6, 6], counter.statements
+        # token check, case + policy facts, the plan (goals with their progress, upcoming
+        # services, attendance), one audit row
+        assert counts == [4, 4], counter.statements
+
+    async def test_the_plans_records_are_the_named_statements_rows(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        lead: Partner,
+        case: dict[str, Any],
+    ) -> None:
+        # The plan's statement returns anonymous records, built into rows by position: the same
+        # rows as the statements whose columns are checked by name (goal and service pages).
+        for days, status in ((1, "on_hold"), (2, "achieved")):
+            goal = await create_goal(client, lead, case["id"], goal_body(lead))
+            await client.post(
+                f"/v1/cases/{case['id']}/goals/{goal['id']}/progress",
+                json=progress_body(status),
+                headers=lead.headers,
+            )
+            when = iso(NOW + timedelta(days=days))  # upcoming: by scheduled time; page: created
+            body = service_body(lead, goal_id=goal["id"], scheduled_at=when)
+            await create_service(client, lead, case["id"], body)
+        categories = ["legal", "medical"]
+        session = database.session(transactional=False)
+        try:
+            plan = await repo.care_plan(
+                session, UUID(case["id"]), categories, goal_limit=10, service_limit=10
+            )
+            page = dict(case_id=UUID(case["id"]), categories=categories, category=None,
+                        status=None, after_ts=None, after_id=None, limit=10)  # fmt: skip
+            goals = await repo.goal_page(session, **page)
+            services = await repo.service_page(session, **page)
+        finally:
+            await session.close()
+        assert len(goals) == 2 and plan.goals == goals
+        assert all(g.progress for g in goals)
+        assert len(services) == 2 and plan.services == services
+        assert all(s.codes for s in services) and all(s.goal_id for s in services)
+        assert [(a.category, a.attended, a.missed) for a in plan.attendance] == [("medical", 0, 0)]

@@ -10,9 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import orjson
-from sqlalchemy.dialects.postgresql import JSONB
-
 from app.db import tables
 from app.db.database import Session
 from app.db.query import Query
@@ -50,27 +47,8 @@ async def copy(
     if not rows:
         return 0
     conn = await session.connection()
-    jsonb = any(isinstance(tables.metadata.tables[table].c[c].type, JSONB) for c in columns)
-    if jsonb:
-        # Binary COPY needs a binary jsonb encoder (version byte 1, then the JSON text); the
-        # pool's text codec is put back afterwards.
-        await conn.set_type_codec(
-            "jsonb",
-            encoder=lambda v: b"\x01" + orjson.dumps(v),
-            decoder=lambda b: orjson.loads(b[1:]),
-            schema="pg_catalog",
-            format="binary",
-        )
-    try:
-        await conn.copy_records_to_table(table, records=rows, columns=list(columns))
-    finally:
-        if jsonb:
-            await conn.set_type_codec(
-                "jsonb",
-                encoder=lambda v: orjson.dumps(v).decode(),
-                decoder=orjson.loads,
-                schema="pg_catalog",
-            )
+    # Binary COPY: jsonb goes in the pool's binary codec (app.db.database).
+    await conn.copy_records_to_table(table, records=rows, columns=list(columns))
     return len(rows)
 
 

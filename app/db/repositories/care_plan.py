@@ -88,6 +88,13 @@ class OwnedGoalRow:
     lead_org_id: UUID
 
 
+@dataclass(frozen=True, slots=True)
+class CarePlanRows:
+    goals: list[GoalRow]
+    services: list[ServiceRow]
+    attendance: list[AttendanceRow]
+
+
 GOAL_ROWS = Rows(GoalRow)
 SERVICE_ROWS = Rows(ServiceRow)
 SCHEDULED_ROWS = Rows(ScheduledServiceRow)
@@ -100,12 +107,14 @@ _PROGRESS = """
     ARRAY(
         SELECT ROW(p.id, p.status, p.note_enc, p.recorded_at, p.recorded_by_org_id, p.created_at)
         FROM goal_progress p WHERE p.goal_id = g.id ORDER BY p.created_at, p.id
-    ) AS progress
+    )
 """
-_GOAL_COLUMNS = f"""
+# A goal's values in GoalRow's order (for a ROW(...)); as named columns, _GOAL_COLUMNS.
+_GOAL_VALUES = f"""
     g.id, g.case_id, g.category, g.owner_org_id, g.created_by_org_id, g.title_enc,
     g.description_enc, g.target_date, g.status, g.created_at, g.updated_at, g.version, {_PROGRESS}
 """
+_GOAL_COLUMNS = f"{_GOAL_VALUES} AS progress"
 
 _INSERT_GOAL = Query(
     f"""
@@ -262,28 +271,36 @@ _SERVICE_PAGES_FOR_CASES = Query(
      "after_id", "limit"),
 )  # fmt: skip
 
-# The care plan's services: those still scheduled, soonest first (the partial index).
-_UPCOMING = Query(
+# The care plan in one statement: its first goals (oldest first, with their progress), its
+# upcoming services and the attendance counts, each an array of anonymous records in the order of
+# GoalRow, ServiceRow and AttendanceRow's fields (a round trip each would hold the request three
+# times as long on a busy server; tests/db/test_care_plan_summary.py checks the shapes).
+_CARE_PLAN = Query(
     f"""
-    SELECT {_SERVICE_COLUMNS} FROM service_records s
-    WHERE s.case_id = $1 AND s.status = 'scheduled' AND s.category = ANY ($2::text[])
-    ORDER BY s.scheduled_at, s.id
-    LIMIT $3
-    """,  # noqa: S608 - constant text
-    ("case_id", "categories", "limit"),
-)
-
-_ATTENDANCE = Query(
-    """
-    SELECT s.category,
-           count(*) FILTER (WHERE s.status IN ('attended', 'completed'))::int AS attended,
-           count(*) FILTER (WHERE s.status = 'missed')::int AS missed
-    FROM service_records s
-    WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
-    GROUP BY s.category
-    ORDER BY s.category
-    """,
-    ("case_id", "categories"),
+    SELECT
+        ARRAY(
+            SELECT ROW({_GOAL_VALUES}) FROM goals g
+            WHERE g.case_id = $1 AND g.category = ANY ($2::text[])
+            ORDER BY g.created_at, g.id
+            LIMIT $3
+        ) AS goals,
+        ARRAY(
+            SELECT ROW({_SERVICE_COLUMNS}) FROM service_records s
+            WHERE s.case_id = $1 AND s.status = 'scheduled' AND s.category = ANY ($2::text[])
+            ORDER BY s.scheduled_at, s.id
+            LIMIT $4
+        ) AS services,
+        ARRAY(
+            SELECT ROW(s.category,
+                       count(*) FILTER (WHERE s.status IN ('attended', 'completed'))::int,
+                       count(*) FILTER (WHERE s.status = 'missed')::int)
+            FROM service_records s
+            WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
+            GROUP BY s.category
+            ORDER BY s.category
+        ) AS attendance
+    """,  # noqa: S608 - constant text; every value is a bound parameter
+    ("case_id", "categories", "goal_limit", "service_limit"),
 )
 
 # A provider's own scheduled services across cases, with what the policy needs per row.
@@ -366,17 +383,24 @@ async def service_pages_for_cases(session: Session, **params: Any) -> list[Servi
     return SERVICE_ROWS.many(await session.fetch(_SERVICE_PAGES_FOR_CASES, params))
 
 
-async def upcoming(
-    session: Session, case_id: UUID, categories: list[str], limit: int
-) -> list[ServiceRow]:
-    return SERVICE_ROWS.many(
-        await session.fetch(_UPCOMING, case_id=case_id, categories=categories, limit=limit)
+async def care_plan(
+    session: Session, case_id: UUID, categories: list[str], *, goal_limit: int, service_limit: int
+) -> CarePlanRows:
+    """A case's first ``goal_limit`` goals, its first ``service_limit`` scheduled services and
+    its attendance counts, in the given categories, in one round trip."""
+    record = await session.fetchrow(
+        _CARE_PLAN,
+        case_id=case_id,
+        categories=categories,
+        goal_limit=goal_limit,
+        service_limit=service_limit,
     )
-
-
-async def attendance(session: Session, case_id: UUID, categories: list[str]) -> list[AttendanceRow]:
-    return ATTENDANCE_ROWS.many(
-        await session.fetch(_ATTENDANCE, case_id=case_id, categories=categories)
+    assert record is not None  # an aggregate-only SELECT always answers one row
+    goals, services, attendance = record
+    return CarePlanRows(
+        [GOAL_ROWS.build(g) for g in goals],
+        [SERVICE_ROWS.build(r) for r in services],
+        [ATTENDANCE_ROWS.build(a) for a in attendance],
     )
 
 

@@ -1,0 +1,144 @@
+"""The token memo with its listener running (as `aftercare serve` runs it): a token found in
+order is not looked up again for ``AFTERCARE_TOKEN_STATUS_SECONDS``, and a revocation or a
+disabled client still takes effect at once, in this process and (through PostgreSQL's
+notifications) in every other. The other tests run without the listener: every request asks the
+database, as the memo does whenever it cannot hear the notifications."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from app.db.database import Database, asyncpg_dsn
+from tests.factories import Factory, Partner
+from tests.helpers import StatementCounter
+
+ME = "/v1/organizations/me"
+# Long enough that only a notification can explain a token refused within the test.
+MEMO_SECONDS = 30.0
+
+
+def token_checks(counter: StatementCounter) -> int:
+    return sum("revoked_tokens" in sql for sql in counter.statements)
+
+
+@pytest.fixture
+async def listening(app: FastAPI) -> FastAPI:
+    ctx = app.state.ctx
+    ctx.token_statuses.seconds = MEMO_SECONDS
+    await ctx.listen_for_tokens()  # closed with the app (the app fixture's ctx.close())
+    assert ctx.token_statuses.listening()
+    return app
+
+
+async def read_me(client: httpx.AsyncClient, who: Partner) -> int:
+    return (await client.get(ME, headers=who.headers)).status_code
+
+
+async def refused_within(client: httpx.AsyncClient, who: Partner, seconds: float) -> bool:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if await read_me(client, who) == 401:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_a_token_is_looked_up_once_then_remembered(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    counter = StatementCounter()
+    database.statement_hook = counter
+    assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 1
+    counter.reset()
+    for _ in range(3):
+        assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 0
+    assert counter.count == 3  # the organisation, nothing else
+
+
+async def test_revoked_through_the_api_is_refused_by_the_next_request(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner
+) -> None:
+    assert await read_me(client, partner) == 200  # remembered
+    auth = (partner.client.client_id, partner.secret)
+    response = await client.post("/oauth/revoke", data={"token": partner.token}, auth=auth)
+    assert response.status_code == 200
+    response = await client.get(ME, headers=partner.headers)
+    assert response.status_code == 401
+    assert response.json()["detail"] == "token revoked"
+
+
+async def test_a_change_made_elsewhere_is_heard(
+    listening: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    factory: Factory,
+    database: Database,
+    database_url: str,
+) -> None:
+    # What `aftercare client disable` (another process) or an operator's SQL does.
+    other = await factory.partner()
+    other_jti = (
+        listening.state.ctx.tokens(database.session(transactional=False)).verify(other.token).jti
+    )
+    assert await read_me(client, partner) == 200 and await read_me(client, other) == 200
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "UPDATE oauth_clients SET disabled_at = now() WHERE client_id = $1",
+            partner.client.client_id,
+        )
+        assert await refused_within(client, partner, 2.0)
+        assert await read_me(client, other) == 200  # forgotten too, found in order again
+
+        # A revocation recorded by another process.
+        await conn.execute(
+            "INSERT INTO revoked_tokens (jti, client_id, expires_at) "
+            "VALUES ($1, $2, now() + interval '1 hour')",
+            other_jti,
+            other.client.client_id,
+        )
+        assert await refused_within(client, other, 2.0)
+    finally:
+        await conn.close()
+
+
+async def test_without_the_listener_every_request_asks_the_database(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    ctx = listening.state.ctx
+    assert await read_me(client, partner) == 200  # remembered
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        # The listening connection dies (a restart of PostgreSQL, a network cut).
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'aftercare-listener' AND datname = current_database()"
+        )
+    finally:
+        await conn.close()
+    for _ in range(100):
+        if not ctx.token_statuses.listening():
+            break
+        await asyncio.sleep(0.01)
+    counter = StatementCounter()
+    database.statement_hook = counter
+    assert await read_me(client, partner) == 200
+    assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 2
+    # It listens again within a second or so, and remembers again.
+    for _ in range(300):
+        if ctx.token_statuses.listening():
+            break
+        await asyncio.sleep(0.01)
+    assert ctx.token_statuses.listening()
+    counter.reset()
+    assert await read_me(client, partner) == 200
+    assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 1
