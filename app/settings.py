@@ -95,8 +95,8 @@ class Settings(BaseSettings):
         le=30,
         description="How long (at most) a process trusts that a token it found in order (client "
         "enabled, token not revoked) still is, without asking the database; a revocation or a "
-        "disabled client is heard at once through PostgreSQL's notifications, this bounds the "
-        "case where the listening connection hangs. 0: ask on every request",
+        "disabled client is heard within milliseconds through PostgreSQL's notifications; this "
+        "bounds what could go unheard. 0: ask on every request",
     )
     rate_limit: str = Field(
         default="600/minute",

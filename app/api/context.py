@@ -4,16 +4,16 @@ limiter."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass, field
 
 from app.api.metrics import Metrics
 from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
-from app.db.notify import EVENTS_CHANNEL, TOKENS_CHANNEL, Notifications
+from app.db.notify import EVENTS_CHANNEL, TOKENS_CHANNEL, Notifications, token_triggers_enabled
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig, TokenService, TokenStatuses, VerifiedTokens
+from app.logging import log
 from app.settings import Settings
 
 
@@ -44,9 +44,13 @@ class AppContext:
 
     async def listen_for_tokens(self) -> None:
         """Open the token notifications' listening connection (kept open, reopened within a
-        second when lost) so that the token memo can be used; nothing when it is off."""
+        second when lost) so that the token memo can be used; nothing when it is off or when
+        the database lacks the triggers that notify (then every request asks the database)."""
         statuses = self.token_statuses
         if statuses.seconds <= 0 or self._token_notifications is not None:
+            return
+        if not await token_triggers_enabled(self.db.dsn):
+            log.warning("token_memo_off", reason="token notification triggers missing or disabled")
             return
         notifications = Notifications(self.db.dsn, TOKENS_CHANNEL)
         notifications.on_change(statuses.forget)
@@ -68,8 +72,7 @@ class AppContext:
         listener, self._token_listener = self._token_listener, None
         if listener is not None:
             listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            await asyncio.gather(listener, return_exceptions=True)
         for name in ("_event_notifications", "_token_notifications"):
             notifications = getattr(self, name)
             setattr(self, name, None)

@@ -108,9 +108,25 @@ class Notifications:
 
     async def keep_listening(self, every: float = _RECONNECT_SECONDS) -> None:
         """Listen, and reconnect within ``every`` seconds after the connection is lost (for a
-        listener nobody waits on, which would otherwise reconnect on the next wait)."""
+        listener nobody waits on, which would otherwise reconnect on the next wait). Each
+        ``every`` seconds the listening connection must also answer a query within ``every``
+        seconds, or it is closed as lost: a connection that hangs without closing (a dead peer,
+        a cut network) would otherwise look open while it hears nothing."""
         while not self._closed:
-            await self.ensure_listening()
+            try:
+                await self.ensure_listening()
+                conn = self._conn
+                if conn is not None and not conn.is_closed():
+                    try:
+                        await conn.fetchval("SELECT 1", timeout=every)
+                    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                        log.warning("listener_unresponsive", channel=self.channel)
+                        if self._conn is conn:
+                            self._conn = None
+                            self._wake_all()
+                        conn.terminate()
+            except Exception as exc:  # never let the loop die: the next round tries again
+                log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)
             await asyncio.sleep(every)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
@@ -122,7 +138,9 @@ class Notifications:
             for interest in self._interests.get(None, ()):
                 interest._set()
 
-    def _on_terminated(self, _conn: Any) -> None:
+    def _on_terminated(self, conn: Any) -> None:
+        if conn is not self._conn:  # an older connection, already given up
+            return
         self._conn = None
         self._wake_all()
 
@@ -154,3 +172,26 @@ class Notifications:
             with contextlib.suppress(Exception):
                 await conn.close(timeout=2.0)
         self._wake_all()
+
+
+_NOTIFYING_TRIGGERS = """
+    SELECT count(*) FROM pg_trigger t
+    JOIN pg_proc p ON p.oid = t.tgfoid
+    WHERE p.proname = 'aftercare_tokens_changed' AND t.tgenabled IN ('O', 'A')
+"""
+
+
+async def token_triggers_enabled(dsn: str) -> bool:
+    """Whether the four triggers that notify ``TOKENS_CHANNEL`` (migration 0016) exist and fire
+    (not disabled, nor limited to replicas): without them nothing would tell a process that a
+    token was revoked, and its token memo must stay off."""
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5.0)
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return False
+    try:
+        return int(await conn.fetchval(_NOTIFYING_TRIGGERS)) == 4
+    except (OSError, TimeoutError, asyncpg.PostgresError):
+        return False
+    finally:
+        await conn.close()

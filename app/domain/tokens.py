@@ -102,13 +102,17 @@ class TokenStatuses:
     a trigger notifies at commit whenever a client row changes or a token is revoked, whoever
     made the change, and every notification (and every loss or return of the listening
     connection, when notifications may have gone unheard) empties the memo. So a revocation or
-    a disabled client takes effect in every process as soon as its notification arrives (sent
-    by PostgreSQL at commit, before the revoking request is even answered), and within
-    ``seconds`` should the listening connection hang without closing. ``seconds = 0`` turns
-    the memo off (the database is asked on every request).
+    a disabled client takes effect in the process that made it at its commit, in every other
+    process as soon as the notification reaches it (sent by PostgreSQL at commit, delivered
+    asynchronously: normally within milliseconds), and within ``seconds`` at worst (a listening
+    connection that hangs without closing is given up within a second or two by
+    ``Notifications.keep_listening``). ``seconds = 0`` turns the memo off (the database is asked
+    on every request).
 
     A check that began before a notification is not remembered after it (``ticket``), so a
-    status read just before a revocation committed cannot outlive the notification.
+    status read just before a revocation committed cannot outlive the notification. That holds
+    because the check reads with a snapshot taken after the ticket (it is the request's first
+    statement, in autocommit or READ COMMITTED): keep it so.
     """
 
     def __init__(

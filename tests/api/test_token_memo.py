@@ -142,3 +142,46 @@ async def test_without_the_listener_every_request_asks_the_database(
     assert await read_me(client, partner) == 200
     assert await read_me(client, partner) == 200
     assert token_checks(counter) == 1
+
+
+async def test_a_truncate_is_heard(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    assert await read_me(client, partner) == 200  # remembered
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        await conn.execute("TRUNCATE revoked_tokens")
+    finally:
+        await conn.close()
+    counter = StatementCounter()
+    database.statement_hook = counter
+    for _ in range(100):
+        counter.reset()
+        assert await read_me(client, partner) == 200
+        if token_checks(counter):
+            break  # forgotten: looked up again
+        await asyncio.sleep(0.01)
+    assert token_checks(counter) == 1
+
+
+async def test_without_the_triggers_the_memo_stays_off(
+    app: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    # A database the triggers are missing from or disabled in (a half-applied upgrade, a
+    # restore with triggers off) would never tell a process of a revocation.
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        await conn.execute(
+            "ALTER TABLE revoked_tokens DISABLE TRIGGER revoked_tokens_tokens_changed"
+        )
+    finally:
+        await conn.close()
+    ctx = app.state.ctx
+    ctx.token_statuses.seconds = MEMO_SECONDS
+    await ctx.listen_for_tokens()
+    assert not ctx.token_statuses.listening()
+    counter = StatementCounter()
+    database.statement_hook = counter
+    for _ in range(2):
+        assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 2

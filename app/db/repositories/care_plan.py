@@ -274,7 +274,8 @@ _SERVICE_PAGES_FOR_CASES = Query(
 # The care plan in one statement: its first goals (oldest first, with their progress), its
 # upcoming services and the attendance counts, each an array of anonymous records in the order of
 # GoalRow, ServiceRow and AttendanceRow's fields (a round trip each would hold the request three
-# times as long on a busy server; tests/db/test_care_plan_summary.py checks the shapes).
+# times as long on a busy server; tests/api/test_care_plan.py compares them with the rows of the
+# statements whose columns are checked by name).
 _CARE_PLAN = Query(
     f"""
     SELECT
