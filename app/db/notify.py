@@ -121,9 +121,7 @@ class Notifications:
                         await conn.fetchval("SELECT 1", timeout=every)
                     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                         log.warning("listener_unresponsive", channel=self.channel)
-                        if self._conn is conn:
-                            self._conn = None
-                            self._wake_all()
+                        self._on_terminated(conn)  # given up now, not when asyncpg says so
                         conn.terminate()
             except Exception as exc:  # never let the loop die: the next round tries again
                 log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)

@@ -59,6 +59,14 @@ def grant_scopes(client: Client, requested: str | None) -> list[str]:
     return sorted(wanted)
 
 
+def _make_room(entries: dict[Any, Any], most: int) -> None:
+    """Before adding to a memo of at most ``most`` entries: when full, drop the oldest tenth
+    (insertion order)."""
+    if len(entries) >= most:
+        for stale in list(entries)[: most // 10 or 1]:
+            del entries[stale]
+
+
 class VerifiedTokens:
     """Per-process memo of tokens whose signature and claims already verified.
 
@@ -86,9 +94,7 @@ class VerifiedTokens:
         return claims, principal
 
     def put(self, token: str, claims: dict[str, Any], principal: Principal, kid: str) -> None:
-        if len(self._entries) >= self._max:
-            for stale in list(self._entries)[: self._max // 10 or 1]:
-                del self._entries[stale]
+        _make_room(self._entries, self._max)
         self._entries[token] = (principal, claims, kid, principal.expires_at + self._leeway)
 
 
@@ -155,9 +161,7 @@ class TokenStatuses:
         """The database found ``principal``'s token in order, in a check begun at ``ticket``."""
         if self.seconds <= 0 or ticket != self._generation or not self.listening():
             return
-        if len(self._entries) >= self._max:
-            for stale in list(self._entries)[: self._max // 10 or 1]:
-                del self._entries[stale]
+        _make_room(self._entries, self._max)
         self._entries[principal.jti] = (
             principal.client_id,
             principal.org_id,

@@ -30,6 +30,20 @@ def plan_url(case: dict[str, Any]) -> str:
     return f"/v1/cases/{case['id']}/care-plan"
 
 
+async def goal_with_progress(
+    client: httpx.AsyncClient, lead: Partner, case: dict[str, Any], status: str
+) -> dict[str, Any]:
+    """A goal of ``lead``'s with one progress entry moving it to ``status``."""
+    goal = await create_goal(client, lead, case["id"], goal_body(lead))
+    response = await client.post(
+        f"/v1/cases/{case['id']}/goals/{goal['id']}/progress",
+        json=progress_body(status),
+        headers=lead.headers,
+    )
+    assert response.status_code == 200, response.text
+    return goal
+
+
 class TestCarePlan:
     async def test_no_token_401_missing_scope_403_stranger_404(
         self,
@@ -144,12 +158,7 @@ class TestCarePlan:
         counts = []
         for goals, services in ((1, 1), (20, 50)):
             for _ in range(goals):
-                goal = await create_goal(client, lead, case["id"], goal_body(lead))
-                await client.post(
-                    f"/v1/cases/{case['id']}/goals/{goal['id']}/progress",
-                    json=progress_body("on_hold"),
-                    headers=lead.headers,
-                )
+                await goal_with_progress(client, lead, case, "on_hold")
             for _ in range(services):
                 await create_service(client, lead, case["id"], service_body(lead))
             database.statement_hook = counter
@@ -173,12 +182,7 @@ class TestCarePlan:
         # The plan's statement returns anonymous records, built into rows by position: the same
         # rows as the statements whose columns are checked by name (goal and service pages).
         for days, status in ((1, "on_hold"), (2, "achieved")):
-            goal = await create_goal(client, lead, case["id"], goal_body(lead))
-            await client.post(
-                f"/v1/cases/{case['id']}/goals/{goal['id']}/progress",
-                json=progress_body(status),
-                headers=lead.headers,
-            )
+            goal = await goal_with_progress(client, lead, case, status)
             when = iso(NOW + timedelta(days=days))  # upcoming: by scheduled time; page: created
             body = service_body(lead, goal_id=goal["id"], scheduled_at=when)
             await create_service(client, lead, case["id"], body)
