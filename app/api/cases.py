@@ -7,16 +7,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.deps import AuditReadCtx, CasesReadCtx, CasesWriteCtx, ConsentsWriteCtx
 from app.api.idempotency import Created, Idempotent
-from app.api.json_body import StrictJSONRoute
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.problems import problem_responses
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import model_response, page_response, versioned_response
+from app.api.routes import Routes
 from app.api.schemas.cases import (
     AccessLogEntry,
     CaseCreate,
@@ -36,24 +35,16 @@ from app.domain.consents import ConsentService
 from app.domain.updates import UpdateService
 from app.domain.vocabulary import CaseStatus, Category
 
-router = APIRouter(
-    prefix="/v1/cases",
-    tags=["cases"],
-    responses=problem_responses(401, 403, 404, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("cases", prefix="/v1/cases")
+router = routes.router
+
 
 CaseId = Annotated[UUID, "case id"]
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=CaseOut,
-    summary="Open a case (your organisation becomes the lead)",
-    responses=problem_responses(409),
-)
+@routes.create("", CaseOut)
 async def create_case(body: CaseCreate, ctx: CasesWriteCtx, idem: Idempotent) -> Response:
+    """Open a case (your organisation becomes the lead)"""
     service = CaseService(ctx)
 
     async def current(case_id: UUID) -> bytes:
@@ -75,7 +66,7 @@ async def create_case(body: CaseCreate, ctx: CasesWriteCtx, idem: Idempotent) ->
     return await idem.create(ctx, create, rerender=current)
 
 
-@router.get("", response_model=PageOut[CaseOut], summary="Cases you lead or care for")
+@routes.page("", CaseOut)
 async def list_cases(
     ctx: CasesReadCtx,
     status: CaseStatus | None = None,
@@ -84,6 +75,7 @@ async def list_cases(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Cases you lead or care for"""
     page = await CaseService(ctx).list(
         role=Role(role) if role else None,
         status=str(status) if status else None,
@@ -94,76 +86,60 @@ async def list_cases(
     return page_response(page, CaseOut, CaseOut.of)
 
 
-@router.get("/{case_id}", response_model=CaseOut, summary="A case, as far as you may see it")
+@routes.read("/{case_id}", CaseOut)
 async def get_case(case_id: UUID, ctx: CasesReadCtx) -> Response:
+    """A case, as far as you may see it"""
     view = await CaseService(ctx).get(case_id)
     return versioned_response(CaseOut.of(view), view.version)
 
 
-@router.patch(
-    "/{case_id}",
-    response_model=CaseOut,
-    summary="Edit a case you lead",
-    responses=problem_responses(409, 412, 428),
-)
+@routes.edit("/{case_id}", CaseOut, 409)
 async def patch_case(
     case_id: UUID,
     body: CasePatch,
     ctx: CasesWriteCtx,
     if_match: IfMatch = None,
 ) -> Response:
+    """Edit a case you lead"""
     version = expected_version(if_match)
     view = await CaseService(ctx).update(case_id, body.to_changes(), expected_version=version)
     return versioned_response(CaseOut.of(view), view.version)
 
 
-@router.post(
-    "/{case_id}/close",
-    response_model=CaseOut,
-    summary="Close a case you lead",
-    responses=problem_responses(409),
-)
+@routes.act("/{case_id}/close", CaseOut, 409)
 async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> Response:
+    """Close a case you lead"""
     view = await CaseService(ctx).close(case_id, body.reason)
     return versioned_response(CaseOut.of(view), view.version)
 
 
-@router.delete(
-    "/{case_id}/survivor-identity",
-    status_code=204,
-    summary="Erase the survivor's identity (destroys its encryption key)",
-)
+@routes.delete("/{case_id}/survivor-identity")
 async def erase_identity(case_id: UUID, ctx: CasesWriteCtx) -> Response:
+    """Erase the survivor's identity (destroys its encryption key)"""
     await CaseService(ctx).erase_identity(case_id)
     return Response(status_code=204)
 
 
-@router.get(
-    "/{case_id}/access-log",
-    response_model=PageOut[AccessLogEntry],
-    summary="Who read or changed a case you lead (newest first)",
-)
+@routes.page("/{case_id}/access-log", AccessLogEntry)
 async def access_log(
     case_id: UUID,
     ctx: AuditReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Who read or changed a case you lead (newest first)"""
     await CaseService(ctx).load_as_lead(case_id)
     page = await ctx.audit.access_log(case_id, limit=limit, cursor=cursor)
     return page_response(page, AccessLogEntry, AccessLogEntry.of)
 
 
 # -- consents -----------------------------------------------------------------------------------
-@router.post(
-    "/{case_id}/consents",
-    status_code=201,
-    response_model=ConsentOut,
-    summary="Record the survivor's (or guardian's) consent",
-)
+@routes.create("/{case_id}/consents", ConsentOut)
 async def create_consent(
     case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteCtx, idem: Idempotent
 ) -> Response:
+    """Record the survivor's (or guardian's) consent"""
+
     async def create() -> Created:
         row = await ConsentService(ctx).grant(case_id, body.to_input())
         return Created.in_case(case_id, "consents", row.id, ConsentOut.of(row, datetime.now(UTC)))
@@ -171,58 +147,45 @@ async def create_consent(
     return await idem.create(ctx, create)
 
 
-@router.get(
-    "/{case_id}/consents",
-    response_model=PageOut[ConsentOut],
-    summary="Consents of a case (the lead sees all; others those addressed to them)",
-)
+@routes.page("/{case_id}/consents", ConsentOut)
 async def list_consents(
     case_id: UUID,
     ctx: CasesReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Consents of a case (the lead sees all; others those addressed to them)"""
     page = await ConsentService(ctx).list(case_id, limit=limit, cursor=cursor)
     now = datetime.now(UTC)
     return page_response(page, ConsentOut, lambda r: ConsentOut.of(r, now))
 
 
-@router.get(
-    "/{case_id}/consents/{consent_id}",
-    response_model=ConsentOut,
-    summary="One consent (the lead, or the organisation it is addressed to)",
-)
+@routes.read("/{case_id}/consents/{consent_id}", ConsentOut)
 async def get_consent(case_id: UUID, consent_id: UUID, ctx: CasesReadCtx) -> Response:
+    """One consent (the lead, or the organisation it is addressed to)"""
     row = await ConsentService(ctx).get(case_id, consent_id)
     return versioned_response(ConsentOut.of(row, datetime.now(UTC)), row.version)
 
 
-@router.post(
-    "/{case_id}/consents/{consent_id}/revoke",
-    response_model=ConsentOut,
-    summary="Revoke a consent (effective from the next request, everywhere)",
-    responses=problem_responses(409),
-)
+@routes.act("/{case_id}/consents/{consent_id}/revoke", ConsentOut, 409)
 async def revoke_consent(
     case_id: UUID,
     consent_id: UUID,
     body: RevokeIn,
     ctx: ConsentsWriteCtx,
 ) -> Response:
+    """Revoke a consent (effective from the next request, everywhere)"""
     row = await ConsentService(ctx).revoke(case_id, consent_id, body.reason)
     return model_response(ConsentOut.of(row, datetime.now(UTC)))
 
 
 # -- timeline -----------------------------------------------------------------------------------
-@router.post(
-    "/{case_id}/updates",
-    status_code=201,
-    response_model=UpdateOut,
-    summary="Add an update to the timeline (immutable; correct with `supersedes`)",
-)
+@routes.create("/{case_id}/updates", UpdateOut)
 async def create_update(
     case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx, idem: Idempotent
 ) -> Response:
+    """Add an update to the timeline (immutable; correct with `supersedes`)"""
+
     async def create() -> Created:
         row = await UpdateService(ctx).post(case_id, body.to_input())
         return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
@@ -230,21 +193,14 @@ async def create_update(
     return await idem.create(ctx, create)
 
 
-@router.get(
-    "/{case_id}/updates/{update_id}",
-    response_model=UpdateOut,
-    summary="One timeline update",
-)
+@routes.read("/{case_id}/updates/{update_id}", UpdateOut)
 async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> Response:
+    """One timeline update"""
     row = await UpdateService(ctx).get(case_id, update_id)
     return versioned_response(UpdateOut.of(row), 1)
 
 
-@router.get(
-    "/{case_id}/updates",
-    response_model=PageOut[UpdateOut],
-    summary="The timeline: updates in categories you may see, oldest first",
-)
+@routes.page("/{case_id}/updates", UpdateOut)
 async def list_updates(
     case_id: UUID,
     ctx: CasesReadCtx,
@@ -252,5 +208,6 @@ async def list_updates(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """The timeline: updates in categories you may see, oldest first"""
     page = await UpdateService(ctx).list(case_id, category=category, limit=limit, cursor=cursor)
     return page_response(page, UpdateOut, UpdateOut.of)

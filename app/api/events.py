@@ -5,25 +5,21 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 from starlette.responses import Response
 
 from app.api.deps import Context, EventsReadCtx
-from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Limit
-from app.api.problems import problem_responses
 from app.api.responses import model_response
+from app.api.routes import Routes
 from app.api.schemas.events import EventOut, EventPageOut
 from app.domain.errors import ValidationFailed
 from app.domain.events import MAX_WAIT_SECONDS, EventFeed, EventType
 
-router = APIRouter(
-    prefix="/v1/events",
-    tags=["events"],
-    responses=problem_responses(401, 403, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("events", prefix="/v1/events", not_found=False)
+router = routes.router
+
 
 _TYPES = {t.value: t for t in EventType}
 _NAME = "(?:" + "|".join(re.escape(name) for name in sorted(_TYPES, key=len, reverse=True)) + ")"
@@ -44,12 +40,7 @@ def parse_types(values: list[str] | None) -> list[EventType] | None:
     return list(dict.fromkeys(_TYPES[n] for n in names)) or None
 
 
-@router.get(
-    "",
-    response_model=EventPageOut,
-    summary="Your change feed, oldest first (long polling with `wait`)",
-    responses=problem_responses(410),
-)
+@routes.read("", EventPageOut, 410)
 async def list_events(
     ctx: EventsReadCtx,
     app: Context,
@@ -71,6 +62,7 @@ async def list_events(
         ),
     ] = 0,
 ) -> Response:
+    """Your change feed, oldest first (long polling with `wait`)"""
     feed = EventFeed(ctx.session, ctx.principal.org_id, app.event_notifications)
     page = await feed.read(after=after, types=parse_types(types), limit=limit, wait=wait)
     return model_response(

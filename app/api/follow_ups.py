@@ -6,38 +6,31 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.api.deps import CasesReadCtx, CasesWriteCtx
 from app.api.idempotency import Created, Idempotent
-from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.problems import problem_responses
 from app.api.responses import model_response
+from app.api.routes import Routes
 from app.api.schemas.common import Day
 from app.api.schemas.follow_ups import DueFollowUpOut, FollowUpIn, FollowUpOut, FollowUpRecordIn
 from app.domain.followups import FollowUpService
 
-router = APIRouter(
-    tags=["aftercare journey"],
-    responses=problem_responses(401, 403, 404, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("aftercare journey")
+router = routes.router
 
 
-@router.post(
-    "/v1/cases/{case_id}/follow-ups",
-    status_code=201,
-    response_model=FollowUpOut,
-    summary="Schedule a follow-up",
-)
+@routes.create("/v1/cases/{case_id}/follow-ups", FollowUpOut)
 async def schedule_follow_up(
     case_id: UUID,
     body: FollowUpIn,
     ctx: CasesWriteCtx,
     idem: Idempotent,
 ) -> Response:
+    """Schedule a follow-up"""
+
     async def create() -> Created:
         service = FollowUpService(ctx)
         return Created(
@@ -47,35 +40,28 @@ async def schedule_follow_up(
     return await idem.create(ctx, create)
 
 
-@router.post(
-    "/v1/cases/{case_id}/follow-ups/{follow_up_id}/record",
-    response_model=FollowUpOut,
-    summary="Record a follow-up's outcome (at_risk / re_exploited raise the case's risk level)",
-    responses=problem_responses(409),
-)
+@routes.act("/v1/cases/{case_id}/follow-ups/{follow_up_id}/record", FollowUpOut, 409)
 async def record_follow_up(
     case_id: UUID,
     follow_up_id: UUID,
     body: FollowUpRecordIn,
     ctx: CasesWriteCtx,
 ) -> Response:
+    """Record a follow-up's outcome (at_risk / re_exploited raise the case's risk level)"""
     row = await FollowUpService(ctx).record(
         case_id, follow_up_id, contacted_at=body.contacted_at, outcome=body.outcome
     )
     return model_response(FollowUpOut.of(row))
 
 
-@router.get(
-    "/v1/follow-ups",
-    response_model=PageOut[DueFollowUpOut],
-    summary="Your follow-ups due (and overdue) on or before `due_before` (default today)",
-)
+@routes.page("/v1/follow-ups", DueFollowUpOut)
 async def due_follow_ups(
     ctx: CasesReadCtx,
     due_before: Annotated[Day | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Your follow-ups due (and overdue) on or before `due_before` (default today)"""
     today = datetime.now(UTC).date()
     page = await FollowUpService(ctx).due(
         due_before=due_before or today, limit=limit, cursor=cursor

@@ -420,6 +420,11 @@ def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
             responses.setdefault("412", {})
             responses.setdefault("428", {})
         elif param["in"] == "header" and param["name"] == "Idempotency-Key":
+            responses.setdefault("409", {})["description"] = (
+                "Conflict: the change conflicts with the current state, or a request with the "
+                "same `Idempotency-Key` is still being answered (`idempotency_in_flight`; retry "
+                "it a moment later)"
+            )
             param["schema"] = {
                 "type": "string",
                 "minLength": 1,
@@ -472,6 +477,9 @@ def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
             target: {"operationId": target, "parameters": parameters}
             for target, parameters in links.items()
         }
+    if op.get("description") == op.get("summary"):
+        # An endpoint's docstring is its summary (app.api.routes); FastAPI repeats it here.
+        del op["description"]
     rules = RULES.get(op.get("operationId", ""))
     if rules:
         listed = "".join(f"\n- {rule}" for rule in rules)

@@ -5,30 +5,25 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, expected_version
 from app.api.deps import AnyCtx, DirectoryWriteCtx
-from app.api.json_body import StrictJSONRoute
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.problems import problem_responses
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import page_response, versioned_response
+from app.api.routes import Routes
 from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
 from app.domain.context import RequestContext
 from app.domain.organizations import DirectoryFilter, OrganizationService
 from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
 
-router = APIRouter(
-    prefix="/v1/organizations",
-    tags=["organizations"],
-    responses=problem_responses(401, 403, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("organizations", prefix="/v1/organizations", not_found=False)
+router = routes.router
 
 
-@router.get("", response_model=PageOut[OrganizationOut], summary="Search the directory")
+@routes.page("", OrganizationOut)
 async def list_organizations(
     ctx: AnyCtx,
     kind: OrganizationKind | None = None,
@@ -56,6 +51,7 @@ async def list_organizations(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Search the directory"""
     page = await OrganizationService(ctx.session).list(
         DirectoryFilter(
             kind,
@@ -79,31 +75,24 @@ async def _organization(ctx: RequestContext, org_id: UUID) -> Response:
     return versioned_response(OrganizationOut.of(org), org.version)
 
 
-@router.get("/me", response_model=OrganizationOut, summary="Your own organisation")
+@routes.read("/me", OrganizationOut)
 async def get_my_organization(ctx: AnyCtx) -> Response:
+    """Your own organisation"""
     return await _organization(ctx, ctx.principal.org_id)
 
 
-@router.patch(
-    "/me",
-    response_model=OrganizationOut,
-    summary="Update your profile and capacity",
-    responses=problem_responses(412, 428),
-)
+@routes.edit("/me", OrganizationOut)
 async def patch_my_organization(
     body: OrganizationPatch, ctx: DirectoryWriteCtx, if_match: IfMatch = None
 ) -> Response:
+    """Update your profile and capacity"""
     org = await OrganizationService(ctx.session).update_profile(
         ctx.principal.org_id, body.to_change(), expected_version=expected_version(if_match)
     )
     return versioned_response(OrganizationOut.of(org), org.version)
 
 
-@router.get(
-    "/{org_id}",
-    response_model=OrganizationOut,
-    summary="One organisation",
-    responses=problem_responses(404),
-)
+@routes.read("/{org_id}", OrganizationOut, 404)
 async def get_organization(org_id: UUID, ctx: AnyCtx) -> Response:
+    """One organisation"""
     return await _organization(ctx, org_id)

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from app.api.deps import PlacementsReadCtx, PlacementsWriteCtx
 from app.api.idempotency import Created, Idempotent
-from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response
+from app.api.routes import Routes
 from app.api.schemas.placements import (
     HomeReviewIn,
     HomeReviewOut,
@@ -26,26 +24,19 @@ from app.api.schemas.placements import (
 )
 from app.domain.placements import PlacementInput, PlacementService
 
-router = APIRouter(
-    tags=["aftercare journey"],
-    responses=problem_responses(401, 403, 404, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("aftercare journey")
+router = routes.router
 
 
-@router.post(
-    "/v1/cases/{case_id}/placements",
-    status_code=201,
-    response_model=PlacementOut,
-    summary="Start a placement (one active per case)",
-    responses=problem_responses(409),
-)
+@routes.create("/v1/cases/{case_id}/placements", PlacementOut)
 async def create_placement(
     case_id: UUID,
     body: PlacementIn,
     ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
+    """Start a placement (one active per case)"""
+
     async def create() -> Created:
         row = await PlacementService(ctx).create(
             case_id,
@@ -63,33 +54,26 @@ async def create_placement(
     return await idem.create(ctx, create)
 
 
-@router.get(
-    "/v1/cases/{case_id}/placements",
-    response_model=PageOut[PlacementOut],
-    summary="Placements of a case, oldest first",
-)
+@routes.page("/v1/cases/{case_id}/placements", PlacementOut)
 async def list_placements(
     case_id: UUID,
     ctx: PlacementsReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Placements of a case, oldest first"""
     page = await PlacementService(ctx).list(case_id, limit=limit, cursor=cursor)
     return page_response(page, PlacementOut, PlacementOut.of)
 
 
-@router.post(
-    "/v1/cases/{case_id}/placements/{placement_id}/end",
-    response_model=PlacementOut,
-    summary="End a placement (a minor's exit needs an authorization_ref unless transferred)",
-    responses=problem_responses(409),
-)
+@routes.act("/v1/cases/{case_id}/placements/{placement_id}/end", PlacementOut, 409)
 async def end_placement(
     case_id: UUID,
     placement_id: UUID,
     body: PlacementEndIn,
     ctx: PlacementsWriteCtx,
 ) -> Response:
+    """End a placement (a minor's exit needs an authorization_ref unless transferred)"""
     row = await PlacementService(ctx).end(
         case_id,
         placement_id,
@@ -100,18 +84,15 @@ async def end_placement(
     return model_response(PlacementOut.of(row))
 
 
-@router.post(
-    "/v1/cases/{case_id}/home-reviews",
-    status_code=201,
-    response_model=HomeReviewOut,
-    summary="Record a home review (vetting a community or foster family)",
-)
+@routes.create("/v1/cases/{case_id}/home-reviews", HomeReviewOut)
 async def create_home_review(
     case_id: UUID,
     body: HomeReviewIn,
     ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
+    """Record a home review (vetting a community or foster family)"""
+
     async def create() -> Created:
         row = await PlacementService(ctx).review(
             case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
@@ -121,13 +102,7 @@ async def create_home_review(
     return await idem.create(ctx, create)
 
 
-@router.post(
-    "/v1/cases/{case_id}/placements/{placement_id}/visits",
-    status_code=201,
-    response_model=VisitOut,
-    summary="Record a visit to a community or foster placement",
-    responses=problem_responses(409),
-)
+@routes.create("/v1/cases/{case_id}/placements/{placement_id}/visits", VisitOut)
 async def create_visit(
     case_id: UUID,
     placement_id: UUID,
@@ -135,6 +110,8 @@ async def create_visit(
     ctx: PlacementsWriteCtx,
     idem: Idempotent,
 ) -> Response:
+    """Record a visit to a community or foster placement"""
+
     async def create() -> Created:
         row = await PlacementService(ctx).visit(
             case_id, placement_id, visited_at=body.visited_at, summary=body.summary
@@ -144,16 +121,13 @@ async def create_visit(
     return await idem.create(ctx, create)
 
 
-@router.get(
-    "/v1/placements/overdue-visits",
-    response_model=PageOut[OverdueVisitOut],
-    summary="Your community and foster placements with no visit in the last 7 days",
-)
+@routes.page("/v1/placements/overdue-visits", OverdueVisitOut)
 async def overdue_visits(
     ctx: PlacementsReadCtx,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Your community and foster placements with no visit in the last 7 days"""
     page = await PlacementService(ctx).overdue_visits(limit=limit, cursor=cursor)
     items = [
         OverdueVisitOut(

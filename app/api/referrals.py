@@ -7,15 +7,15 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from app.api.deps import ReferralsReadCtx, ReferralsWriteCtx
 from app.api.idempotency import Created, Idempotent
-from app.api.json_body import StrictJSONRoute
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response, versioned_response
+from app.api.routes import Routes
 from app.api.schemas.referrals import (
     AcceptIn,
     CodedReasonIn,
@@ -27,26 +27,18 @@ from app.api.schemas.referrals import (
 from app.domain.referral_rules import TRANSITIONS, Code, Note, ReferralStatus, Transition
 from app.domain.referrals import ReferralService
 
-router = APIRouter(
-    prefix="/v1/referrals",
-    tags=["referrals"],
-    responses=problem_responses(401, 403, 404, 422),
-    route_class=StrictJSONRoute,
-)
+routes = Routes("referrals", prefix="/v1/referrals")
+router = routes.router
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=ReferralOut,
-    summary="Refer a survivor to another partner (you must lead the case)",
-    responses=problem_responses(409),
-)
+@routes.create("", ReferralOut)
 async def create_referral(
     body: ReferralCreate,
     ctx: ReferralsWriteCtx,
     idem: Idempotent,
 ) -> Response:
+    """Refer a survivor to another partner (you must lead the case)"""
+
     async def create() -> Created:
         view = await ReferralService(ctx).create(body.to_input())
         return Created(
@@ -59,7 +51,7 @@ async def create_referral(
     return await idem.create(ctx, create)
 
 
-@router.get("", response_model=PageOut[ReferralOut], summary="Your referral inbox and outbox")
+@routes.page("", ReferralOut)
 async def list_referrals(
     ctx: ReferralsReadCtx,
     direction: Annotated[
@@ -69,14 +61,16 @@ async def list_referrals(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Your referral inbox and outbox"""
     page = await ReferralService(ctx).list(
         direction=direction, status=status, limit=limit, cursor=cursor
     )
     return page_response(page, ReferralOut, ReferralOut.of)
 
 
-@router.get("/{referral_id}", response_model=ReferralOut, summary="One referral")
+@routes.read("/{referral_id}", ReferralOut)
 async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> Response:
+    """One referral"""
     view = await ReferralService(ctx).get(referral_id)
     return versioned_response(ReferralOut.of(view), view.row.version)
 

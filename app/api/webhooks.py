@@ -9,17 +9,16 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.context import AppContext
 from app.api.deps import Context, WebhooksManageCtx
 from app.api.idempotency import Created, Idempotent
-from app.api.json_body import StrictJSONRoute
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.problems import problem_responses
+from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import model_response, page_response, versioned_response
+from app.api.routes import Routes
 from app.api.schemas.webhooks import (
     DeliveryAttemptOut,
     DeliveryOut,
@@ -33,13 +32,9 @@ from app.api.schemas.webhooks import (
 )
 from app.domain.webhooks import DeliveryStatus, TargetPolicy, WebhookService, WebhookStatus
 
-router = APIRouter(
-    prefix="/v1/webhooks",
-    tags=["webhooks"],
-    responses=problem_responses(401, 403, 422),
-    route_class=StrictJSONRoute,
-)
-_BY_ID = problem_responses(404)
+routes = Routes("webhooks", prefix="/v1/webhooks", not_found=False)
+router = routes.router
+
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
@@ -52,16 +47,12 @@ def targets(app: AppContext) -> TargetPolicy:
     )
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=WebhookCreatedOut,
-    summary="Subscribe to events (the signing secret is shown in this answer only)",
-    responses={201: {"headers": {"Location": {"schema": {"type": "string"}}}}},
-)
+@routes.create("", WebhookCreatedOut)
 async def create_webhook(
     body: WebhookCreate, ctx: WebhooksManageCtx, app: Context, idem: Idempotent
 ) -> Response:
+    """Subscribe to events (the signing secret is shown in this answer only)"""
+
     async def create() -> Created:
         made = await WebhookService(ctx, targets(app)).create(body.to_input())
         return Created(
@@ -73,31 +64,26 @@ async def create_webhook(
     return await idem.create(ctx, create)
 
 
-@router.get("", response_model=PageOut[WebhookOut], summary="Your webhook subscriptions")
+@routes.page("", WebhookOut)
 async def list_webhooks(
     ctx: WebhooksManageCtx,
     status: WebhookStatus | None = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """Your webhook subscriptions"""
     page = await WebhookService(ctx).list(status=status, limit=limit, cursor=cursor)
     return page_response(page, WebhookOut, WebhookOut.of)
 
 
-@router.get(
-    "/{webhook_id}", response_model=WebhookOut, summary="One subscription", responses=_BY_ID
-)
+@routes.read("/{webhook_id}", WebhookOut, 404)
 async def get_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
+    """One subscription"""
     view = await WebhookService(ctx).get(webhook_id)
     return versioned_response(WebhookOut.of(view), view.version)
 
 
-@router.patch(
-    "/{webhook_id}",
-    response_model=WebhookOut,
-    summary="Change a subscription (`status: active` re-enables it)",
-    responses=problem_responses(404, 412, 428),
-)
+@routes.edit("/{webhook_id}", WebhookOut, 404)
 async def patch_webhook(
     webhook_id: UUID,
     body: WebhookPatch,
@@ -105,6 +91,7 @@ async def patch_webhook(
     app: Context,
     if_match: IfMatch = None,
 ) -> Response:
+    """Change a subscription (`status: active` re-enables it)"""
     version = expected_version(if_match)
     view = await WebhookService(ctx, targets(app)).update(
         webhook_id, body.to_change(), expected_version=version
@@ -112,51 +99,33 @@ async def patch_webhook(
     return versioned_response(WebhookOut.of(view), view.version)
 
 
-@router.delete(
-    "/{webhook_id}",
-    status_code=204,
-    summary="Unsubscribe (its pending deliveries and its delivery log go with it)",
-    responses=problem_responses(404, 412),
-)
+@routes.delete("/{webhook_id}", 404)
 async def delete_webhook(
     webhook_id: UUID, ctx: WebhooksManageCtx, if_match: IfMatch = None
 ) -> Response:
+    """Unsubscribe (its pending deliveries and its delivery log go with it)"""
     version = expected_version(if_match) if if_match is not None else None
     await WebhookService(ctx).delete(webhook_id, expected_version=version)
     return Response(status_code=204)
 
 
-@router.post(
-    "/{webhook_id}/rotate-secret",
-    response_model=SecretOut,
-    summary="A new signing secret; the old one keeps signing beside it for 24 h",
-    responses=_BY_ID,
-)
+@routes.act("/{webhook_id}/rotate-secret", SecretOut, 404)
 async def rotate_webhook_secret(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
+    """A new signing secret; the old one keeps signing beside it for 24 h"""
     rotated = await WebhookService(ctx).rotate_secret(webhook_id)
     return model_response(
         SecretOut.of(rotated), headers={"ETag": etag(rotated.webhook.version), **_NO_STORE}
     )
 
 
-@router.post(
-    "/{webhook_id}/test",
-    status_code=202,
-    response_model=PingOut,
-    summary="Send a `webhook.test` event to this subscription only",
-    responses=problem_responses(404, 409),
-)
+@routes.act("/{webhook_id}/test", PingOut, 404, 409, status=202)
 async def test_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
+    """Send a `webhook.test` event to this subscription only"""
     ping = await WebhookService(ctx).ping(webhook_id)
     return model_response(PingOut.of(ping), status=202)
 
 
-@router.get(
-    "/{webhook_id}/deliveries",
-    response_model=PageOut[DeliveryAttemptOut],
-    summary="The delivery log, newest first: each attempt, and each delivery still to come",
-    responses=_BY_ID,
-)
+@routes.page("/{webhook_id}/deliveries", DeliveryAttemptOut, 404)
 async def list_webhook_deliveries(
     webhook_id: UUID,
     ctx: WebhooksManageCtx,
@@ -167,6 +136,7 @@ async def list_webhook_deliveries(
     limit: Limit = DEFAULT_PAGE_SIZE,
     cursor: Cursor = None,
 ) -> Response:
+    """The delivery log, newest first: each attempt, and each delivery still to come"""
     page = await WebhookService(ctx).deliveries(
         webhook_id,
         status=DeliveryStatus(status) if status is not None else None,
@@ -176,15 +146,10 @@ async def list_webhook_deliveries(
     return page_response(page, DeliveryAttemptOut, DeliveryAttemptOut.of)
 
 
-@router.post(
-    "/{webhook_id}/deliveries/{delivery_id}/retry",
-    status_code=202,
-    response_model=DeliveryOut,
-    summary="Try a failed (or waiting) delivery again now",
-    responses=problem_responses(404, 409),
-)
+@routes.act("/{webhook_id}/deliveries/{delivery_id}/retry", DeliveryOut, 404, 409, status=202)
 async def retry_webhook_delivery(
     webhook_id: UUID, delivery_id: UUID, ctx: WebhooksManageCtx
 ) -> Response:
+    """Try a failed (or waiting) delivery again now"""
     delivery = await WebhookService(ctx).retry(webhook_id, delivery_id)
     return model_response(DeliveryOut.of(delivery), status=202)
