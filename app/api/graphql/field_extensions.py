@@ -6,8 +6,8 @@ endpoint; everything else (who may see which case, category and referral) is the
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Sequence
-from inspect import isawaitable
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import strawberry
@@ -63,7 +63,7 @@ class RequireScopes(FieldExtension):
     ) -> Any:
         self._check(info)
         result: Any = next_(source, info, **kwargs)
-        if isawaitable(result):
+        if inspect.isawaitable(result):
             result = await result
         return result
 
@@ -83,15 +83,24 @@ class Atomic(FieldExtension):
         try:
             async with info.context.session.savepoint():
                 result: Awaitable[Any] | Any = next_(source, info, **kwargs)
-                if isawaitable(result):
+                if inspect.isawaitable(result):
                     result = await result
                 return result
         finally:
             info.context.loaders.clear_all()
 
 
-def mutation(*scopes: str, description: str) -> Any:
-    """A mutation field: needs ``scopes`` and is one atomic unit of work (see ``Atomic``)."""
-    return strawberry.mutation(
-        description=description, extensions=[RequireScopes(*scopes), Atomic()]
-    )
+def mutation(*scopes: str, description: str | None = None) -> Any:
+    """A mutation field: needs ``scopes`` and is one atomic unit of work (see ``Atomic``). Its
+    description in the schema is ``description``, else the resolver's docstring (its lines
+    joined)."""
+
+    def declare(resolver: Callable[..., Any]) -> Any:
+        doc = description or " ".join((inspect.getdoc(resolver) or "").split())
+        if not doc:
+            raise TypeError(f"{resolver.__name__}: a mutation's docstring is its description")
+        return strawberry.mutation(
+            resolver, description=doc, extensions=[RequireScopes(*scopes), Atomic()]
+        )
+
+    return declare

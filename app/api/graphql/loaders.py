@@ -132,10 +132,27 @@ async def _legal_records(services: Services, keys: list[CasePageKey]) -> list[Le
     return [found.get(key.case_id) for key in keys]
 
 
-def _care_filter(value: str | None) -> tuple[CarePlanCategory | None, str | None]:
-    """A care-plan list's filter key, ``"<category>|<status>"`` (either part may be empty)."""
-    category, _, status = (value or "|").partition("|")
-    return (CarePlanCategory(category) if category else None), (status or None)
+def _care_plan_pages(
+    pages_for_cases: Callable[[], Callable[..., Awaitable[dict[UUID, Page[T]]]]],
+    status: Callable[[str], object],
+) -> FetchPages[T]:
+    """The batch read of a goals or services loader: the domain's ``*_pages_for_cases`` (looked
+    up per call: the services are the request's), its filter key ``"<category>|<status>"``
+    (either part may be empty, see :func:`care_filter`) split into the two filters."""
+
+    async def fetch(
+        cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
+    ) -> dict[UUID, Page[T]]:
+        category, _, state = (filter_ or "|").partition("|")
+        return await pages_for_cases()(
+            cases,
+            category=CarePlanCategory(category) if category else None,
+            status=status(state) if state else None,
+            limit=first,
+            cursor=after,
+        )
+
+    return fetch
 
 
 def care_filter(category: CarePlanCategory | None, status: str | None) -> str | None:
@@ -200,30 +217,6 @@ class Loaders:
         ) -> dict[UUID, Page[Placement]]:
             return await services.placements().pages_for_cases(cases, limit=first, cursor=after)
 
-        async def goals(
-            cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
-        ) -> dict[UUID, Page[Goal]]:
-            category, status = _care_filter(filter_)
-            return await services.care_plan().goal_pages_for_cases(
-                cases,
-                category=category,
-                status=GoalStatus(status) if status else None,
-                limit=first,
-                cursor=after,
-            )
-
-        async def service_records(
-            cases: list[LoadedCase], first: int, after: str | None, filter_: str | None
-        ) -> dict[UUID, Page[ServiceRecord]]:
-            category, status = _care_filter(filter_)
-            return await services.care_plan().service_pages_for_cases(
-                cases,
-                category=category,
-                status=ServiceStatus(status) if status else None,
-                limit=first,
-                cursor=after,
-            )
-
         async def cases_by_id(ids: list[UUID]) -> Mapping[UUID, CaseView]:
             return await services.cases().get_many(ids)
 
@@ -238,6 +231,12 @@ class Loaders:
             referrals_by_case=CasePagesLoader(referrals),
             legal_by_case=LegalByCaseLoader(services),
             placements_by_case=CasePagesLoader(placements),
-            goals_by_case=CasePagesLoader(goals),
-            services_by_case=CasePagesLoader(service_records),
+            goals_by_case=CasePagesLoader(
+                _care_plan_pages(lambda: services.care_plan().goal_pages_for_cases, GoalStatus)
+            ),
+            services_by_case=CasePagesLoader(
+                _care_plan_pages(
+                    lambda: services.care_plan().service_pages_for_cases, ServiceStatus
+                )
+            ),
         )

@@ -74,46 +74,35 @@ class UpdateServiceInput:
 
 @strawberry.type
 class CarePlanMutations:
-    @mutation(
-        "cases:write",
-        description="Set a goal in one category of a case (as `POST /v1/cases/{id}/goals`; the "
-        "category's own write scope is needed too where it has one).",
-    )
+    @mutation("cases:write")
     async def create_goal(self, info: Info, case_id: UUID, input: CreateGoalInput) -> Goal | None:
+        """Set a goal in one category of a case (as `POST /v1/cases/{id}/goals`; the category's
+        own write scope is needed too where it has one)."""
         body = validated(GoalIn, input, root=["input"])
         goal = await info.context.services.care_plan().create_goal(case_id, body.to_input())
         return Goal.of(goal)
 
-    @mutation(
-        "cases:write",
-        description="Record progress on a goal (as `POST …/goals/{id}/progress`).",
-    )
+    @mutation("cases:write")
     async def record_goal_progress(
         self, info: Info, case_id: UUID, goal_id: UUID, input: RecordGoalProgressInput
     ) -> Goal | None:
+        """Record progress on a goal (as `POST …/goals/{id}/progress`)."""
         body = validated(ProgressIn, input, root=["input"])
         goal = await info.context.services.care_plan().record_progress(
             case_id, goal_id, body.to_input()
         )
         return Goal.of(goal)
 
-    @mutation(
-        "cases:write",
-        description="Record a service (as `POST /v1/cases/{id}/services`).",
-    )
+    @mutation("cases:write")
     async def create_service(
         self, info: Info, case_id: UUID, input: CreateServiceInput
     ) -> ServiceRecord | None:
+        """Record a service (as `POST /v1/cases/{id}/services`)."""
         body = validated(ServiceIn, input, root=["input"])
         record = await info.context.services.care_plan().create_service(case_id, body.to_input())
         return ServiceRecord.of(record)
 
-    @mutation(
-        "cases:write",
-        description="Change a service record's status, occurredAt or notes (as `PATCH "
-        "/v1/cases/{id}/services/{service_id}`); `version` is the one you read (REST's "
-        "If-Match): another one is `precondition_failed`.",
-    )
+    @mutation("cases:write")
     async def update_service(
         self,
         info: Info,
@@ -122,6 +111,9 @@ class CarePlanMutations:
         version: int,
         input: UpdateServiceInput,
     ) -> ServiceRecord | None:
+        """Change a service record's status, occurredAt or notes (as `PATCH
+        /v1/cases/{id}/services/{service_id}`); `version` is the one you read (REST's
+        If-Match): another one is `precondition_failed`."""
         body = validated(ServicePatch, input, root=["input"])
         record = await info.context.services.care_plan().update_service(
             case_id, service_id, body.to_changes(), expected_version=frozenset({version})

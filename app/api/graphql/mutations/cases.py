@@ -95,23 +95,19 @@ class CreateCaseUpdateInput:
 
 @strawberry.type
 class CaseMutations:
-    @mutation(
-        "cases:write",
-        description="Open a case; your organisation becomes the lead (as `POST /v1/cases`).",
-    )
+    @mutation("cases:write")
     async def create_case(self, info: Info, input: CreateCaseInput) -> Case | None:
+        """Open a case; your organisation becomes the lead (as `POST /v1/cases`)."""
         body = validated(CaseCreate, input, root=["input"])
         view = await info.context.services.cases().create(body.to_input())
         return Case.of(view)
 
-    @mutation(
-        "cases:write",
-        description="Add an update to a case's timeline (as `POST /v1/cases/{id}/updates`; the "
-        "category's own write scope is needed too where it has one).",
-    )
+    @mutation("cases:write")
     async def create_case_update(
         self, info: Info, case_id: UUID, input: CreateCaseUpdateInput
     ) -> CaseUpdate | None:
+        """Add an update to a case's timeline (as `POST /v1/cases/{id}/updates`; the category's
+        own write scope is needed too where it has one)."""
         body = validated(UpdateCreate, input, root=["input"])
         row = await info.context.services.updates().post(case_id, body.to_input())
         return CaseUpdate.of(row)

@@ -32,25 +32,21 @@ class RecordConsentInput:
 
 @strawberry.type
 class ConsentMutations:
-    @mutation(
-        "consents:write",
-        description="Record the survivor's (or guardian's) consent on a case you lead "
-        "(as `POST /v1/cases/{id}/consents`).",
-    )
+    @mutation("consents:write")
     async def record_consent(
         self, info: Info, case_id: UUID, input: RecordConsentInput
     ) -> Consent | None:
+        """Record the survivor's (or guardian's) consent on a case you lead (as `POST
+        /v1/cases/{id}/consents`)."""
         body = validated(ConsentCreate, input, root=["input"])
         row = await info.context.services.consents().grant(case_id, body.to_input())
         return Consent.of(row)
 
-    @mutation(
-        "consents:write",
-        description="Revoke a consent; effective from the next request, everywhere.",
-    )
+    @mutation("consents:write")
     async def revoke_consent(
         self, info: Info, case_id: UUID, consent_id: UUID, reason: str
     ) -> Consent | None:
+        """Revoke a consent; effective from the next request, everywhere."""
         body = validated(RevokeIn, {"reason": reason})
         row = await info.context.services.consents().revoke(case_id, consent_id, body.reason)
         return Consent.of(row)

@@ -96,12 +96,10 @@ def _with_transitions(cls: type[T]) -> type[T]:
 @strawberry.type
 @_with_transitions
 class ReferralMutations:
-    @mutation(
-        "referrals:write",
-        description="Refer a survivor to another partner; you must lead the case and every "
-        "shared category but demographics needs consent (as `POST /v1/referrals`).",
-    )
+    @mutation("referrals:write")
     async def create_referral(self, info: Info, input: CreateReferralInput) -> Referral | None:
+        """Refer a survivor to another partner; you must lead the case and every shared category
+        but demographics needs consent (as `POST /v1/referrals`)."""
         body = validated(ReferralCreate, input, root=["input"])
         view = await info.context.services.referrals().create(body.to_input())
         return Referral.of(view)
