@@ -144,41 +144,51 @@ _ADD_PROGRESS = Query(
     ("id", "goal_id", "status", "note_enc", "recorded_at", "recorded_by_org_id"),
 )
 
-# Goals in the categories the caller may see, oldest first.
-_GOAL_PAGE = Query(
-    f"""
-    SELECT {_GOAL_COLUMNS} FROM goals g
-    WHERE g.case_id = $1 AND g.category = ANY ($2::text[])
-      AND ($3::text IS NULL OR g.category = $3::text)
-      AND ($4::text IS NULL OR g.status = $4::text)
-      AND ($5::timestamptz IS NULL OR (g.created_at, g.id) > ($5::timestamptz, $6::uuid))
-    ORDER BY g.created_at, g.id
-    LIMIT $7
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
-)
 
-# The first page of the goals of several cases at once; visibility per (case, category) pair.
-_GOAL_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT {_GOAL_COLUMNS} FROM (
-        SELECT g.*, row_number() OVER (
-                   PARTITION BY g.case_id ORDER BY g.created_at, g.id) AS position
-        FROM goals g
-        WHERE g.case_id = ANY ($1::uuid[])
-          AND (g.case_id, g.category) IN (
-                   SELECT v.case_id, v.category
-                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
-          AND ($4::text IS NULL OR g.category = $4::text)
-          AND ($5::text IS NULL OR g.status = $5::text)
-          AND ($6::timestamptz IS NULL OR (g.created_at, g.id) > ($6::timestamptz, $7::uuid))
-    ) g
-    WHERE g.position <= $8
-    ORDER BY g.case_id, g.created_at, g.id
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
-     "after_id", "limit"),
-)  # fmt: skip
+def _category_pages(table: str, alias: str, columns: str) -> tuple[Query, Query]:
+    """The two page statements of a case's goals or service records (``table``, read as
+    ``alias``): a page of one case, and the first pages of several cases at once. Both keep the
+    categories the caller may see (the second per (case, category) pair), filter by category
+    and status, and go oldest first by ``(created_at, id)``."""
+    t = alias
+    page = Query(
+        f"""
+        SELECT {columns} FROM {table} {t}
+        WHERE {t}.case_id = $1 AND {t}.category = ANY ($2::text[])
+          AND ($3::text IS NULL OR {t}.category = $3::text)
+          AND ($4::text IS NULL OR {t}.status = $4::text)
+          AND ($5::timestamptz IS NULL OR ({t}.created_at, {t}.id) > ($5::timestamptz, $6::uuid))
+        ORDER BY {t}.created_at, {t}.id
+        LIMIT $7
+        """,  # noqa: S608 - constant text; every value is a bound parameter
+        ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+    )
+    pages_for_cases = Query(
+        f"""
+        SELECT {columns} FROM (
+            SELECT {t}.*, row_number() OVER (
+                       PARTITION BY {t}.case_id ORDER BY {t}.created_at, {t}.id) AS position
+            FROM {table} {t}
+            WHERE {t}.case_id = ANY ($1::uuid[])
+              AND ({t}.case_id, {t}.category) IN (
+                       SELECT v.case_id, v.category
+                       FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
+              AND ($4::text IS NULL OR {t}.category = $4::text)
+              AND ($5::text IS NULL OR {t}.status = $5::text)
+              AND ($6::timestamptz IS NULL
+                   OR ({t}.created_at, {t}.id) > ($6::timestamptz, $7::uuid))
+        ) {t}
+        WHERE {t}.position <= $8
+        ORDER BY {t}.case_id, {t}.created_at, {t}.id
+        """,  # noqa: S608 - constant text; every value is a bound parameter
+        ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
+         "after_id", "limit"),
+    )  # fmt: skip
+    return page, pages_for_cases
+
+
+# Goals in the categories the caller may see, oldest first; the first pages of several cases.
+_GOAL_PAGE, _GOAL_PAGES_FOR_CASES = _category_pages("goals", "g", _GOAL_COLUMNS)
 
 # Open goals an organisation owns on a case it no longer serves (neither lead nor member).
 _ORPHANED_GOALS = Query(
@@ -237,39 +247,7 @@ _UPDATE_SERVICE = Query(
     ("id", "case_id", "status", "occurred_at", "notes_enc", "expected_version"),
 )
 
-_SERVICE_PAGE = Query(
-    f"""
-    SELECT {_SERVICE_COLUMNS} FROM service_records s
-    WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
-      AND ($3::text IS NULL OR s.category = $3::text)
-      AND ($4::text IS NULL OR s.status = $4::text)
-      AND ($5::timestamptz IS NULL OR (s.created_at, s.id) > ($5::timestamptz, $6::uuid))
-    ORDER BY s.created_at, s.id
-    LIMIT $7
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
-)
-
-_SERVICE_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT {_SERVICE_COLUMNS} FROM (
-        SELECT s.*, row_number() OVER (
-                   PARTITION BY s.case_id ORDER BY s.created_at, s.id) AS position
-        FROM service_records s
-        WHERE s.case_id = ANY ($1::uuid[])
-          AND (s.case_id, s.category) IN (
-                   SELECT v.case_id, v.category
-                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
-          AND ($4::text IS NULL OR s.category = $4::text)
-          AND ($5::text IS NULL OR s.status = $5::text)
-          AND ($6::timestamptz IS NULL OR (s.created_at, s.id) > ($6::timestamptz, $7::uuid))
-    ) s
-    WHERE s.position <= $8
-    ORDER BY s.case_id, s.created_at, s.id
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
-     "after_id", "limit"),
-)  # fmt: skip
+_SERVICE_PAGE, _SERVICE_PAGES_FOR_CASES = _category_pages("service_records", "s", _SERVICE_COLUMNS)
 
 # The care plan in one statement: its first goals (oldest first, with their progress), its
 # upcoming services and the attendance counts, each an array of anonymous records in the order of
