@@ -28,7 +28,7 @@ from app.db.repositories.care_plan import (
     ServiceRow,
 )
 from app.domain.care_plan_rules import check_goal_progress, check_service_move, check_service_times
-from app.domain.cases import CaseService, LoadedCase
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, PreconditionFailed, ValidationFailed
 from app.domain.events import EventType, Outbox, SubjectType
@@ -278,16 +278,12 @@ _SERVICES: _Kind[ServiceRow, ServiceRecord] = _Kind(
 )  # fmt: skip
 
 
-class CarePlanService:
+class CarePlanService(CaseScopedService):
     """Goals, service records and the care plan of a case, through the one access policy."""
 
     def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
+        super().__init__(ctx)
         self.key_wrapper = ctx.key_wrapper
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
 
     # -- who may do what ----------------------------------------------------------------------
     def _require_write(

@@ -640,3 +640,17 @@ def _categories_of(changes: dict[str, Any]) -> set[Category]:
         elif name in ("needs", "risk_level", "external_ref"):
             categories.add(Category.GENERAL)
     return categories
+
+
+class CaseScopedService:
+    """Where the services of what is kept under a case start (consents, the timeline,
+    referrals, the legal record, placements, follow-ups, the care plan): the request's
+    session, caller, audit trail and outbox, and ``cases``, which loads a case as the caller
+    may see it (through the access policy) for them."""
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.cases = CaseService(ctx)
+        self.audit = ctx.audit
+        self.outbox = ctx.outbox

@@ -11,8 +11,7 @@ from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as repo
 from app.db.repositories import organizations as org_repo
 from app.db.repositories.consents import ConsentRow
-from app.domain.cases import CaseService, LoadedCase
-from app.domain.context import RequestContext
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import InvalidTransition, NotFound, ValidationFailed
 from app.domain.events import EventType, SubjectType
 from app.domain.freetext import CaseText
@@ -123,14 +122,7 @@ def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
         raise ValidationFailed("expires_at must be after obtained_at", loc=["expires_at"])
 
 
-class ConsentService:
-    def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
-
+class ConsentService(CaseScopedService):
     async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)

@@ -9,8 +9,7 @@ from uuid import UUID, uuid4
 from app.db.repositories import followups as repo
 from app.db.repositories.followups import DueFollowUpRow
 from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed up
-from app.domain.cases import CaseService
-from app.domain.context import RequestContext
+from app.domain.cases import CaseScopedService
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.events import EventType, SubjectType
 from app.domain.facts import access_from_facts
@@ -25,14 +24,7 @@ _OUTCOME_WORDS = {FollowUpOutcome.RE_EXPLOITED: "re-exploited"}
 CLOCK_SKEW = timedelta(minutes=5)
 
 
-class FollowUpService:
-    def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
-
+class FollowUpService(CaseScopedService):
     async def schedule(self, case_id: UUID, due_on: date) -> FollowUpRow:
         await self.session.begin()
         loaded = await self.cases.load(case_id)

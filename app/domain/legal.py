@@ -11,8 +11,7 @@ from uuid import UUID
 from app.db.repositories import legal as repo
 from app.db.repositories.legal import LegalRecordRow
 from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  # handed up
-from app.domain.cases import CaseService, LoadedCase
-from app.domain.context import RequestContext
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import PreconditionFailed
 from app.domain.events import EventType
 from app.domain.facts import access_from_facts
@@ -70,14 +69,7 @@ def changed_sections(before: LegalRecord, after: LegalRecord) -> list[str]:
     return [name for name in new if old[name] != new[name]]
 
 
-class LegalService:
-    def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
-
+class LegalService(CaseScopedService):
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.LEGAL, write=write)
 

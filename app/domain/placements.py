@@ -20,8 +20,7 @@ from app.db.repositories.placements import (
     PlacementRow,
     VisitRow,
 )
-from app.domain.cases import CaseService, LoadedCase
-from app.domain.context import RequestContext
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.events import EventType
 from app.domain.facts import access_from_facts
@@ -110,14 +109,7 @@ class OverdueVisit:
     days_overdue: int
 
 
-class PlacementService:
-    def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
-
+class PlacementService(CaseScopedService):
     async def _load(self, case_id: UUID, *, write: bool) -> LoadedCase:
         return await self.cases.load_for_category(case_id, Category.PLACEMENT, write=write)
 

@@ -24,8 +24,7 @@ from app.db.repositories.referrals import ReferralRow
 from app.domain.access import ALL_CATEGORIES, ConsentFacts, covered_categories
 from app.domain.audit import AuditTrail
 from app.domain.care_plan import owner_left
-from app.domain.cases import CaseService, LoadedCase
-from app.domain.context import RequestContext
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import (
     Conflict,
     ConsentRequired,
@@ -186,14 +185,7 @@ def _view(row: ReferralRow, org_id: UUID, text: Callable[[], CaseText]) -> Refer
     )
 
 
-class ReferralService:
-    def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
-
+class ReferralService(CaseScopedService):
     # -- free text (reason, status_reason, outcome: encrypted with the case's data key) -------
     def _text(self, row: ReferralRow) -> CaseText:
         return case_text(

@@ -14,7 +14,7 @@ from app.db.database import Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
 from app.db.repositories.updates import UpdateRow
-from app.domain.cases import CaseService, LoadedCase
+from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.context import MAX_DETAILS_BYTES as MAX_DETAILS_BYTES  # re-exported
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, ValidationFailed
@@ -102,14 +102,10 @@ def details_size(details: dict[str, Any]) -> int:
         ) from None
 
 
-class UpdateService:
+class UpdateService(CaseScopedService):
     def __init__(self, ctx: RequestContext) -> None:
-        self.session = ctx.session
-        self.principal = ctx.principal
+        super().__init__(ctx)
         self.max_details_bytes = ctx.max_details_bytes
-        self.cases = CaseService(ctx)
-        self.audit = ctx.audit
-        self.outbox = ctx.outbox
 
     async def post(self, case_id: UUID, data: UpdateInput) -> TimelineUpdate:
         if data.details is not None and details_size(data.details) > self.max_details_bytes:
