@@ -32,7 +32,7 @@ from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.context import RequestContext
 from app.domain.errors import InsufficientScope, NotFound, PreconditionFailed, ValidationFailed
 from app.domain.events import EventType, Outbox, SubjectType
-from app.domain.facts import access_from_facts
+from app.domain.facts import access_of
 from app.domain.freetext import CaseText, case_text
 from app.domain.pagination import KeysetList, Page
 from app.domain.scopes import write_scope_for
@@ -610,14 +610,7 @@ class CarePlanService(CaseScopedService):
         now = datetime.now(UTC)
         visible: list[ScheduledServiceRow] = []
         for r in page.items:
-            access = access_from_facts(
-                self.principal,
-                now,
-                lead_org_id=r.lead_org_id,
-                member_categories=r.member_categories,
-                consents=r.consents,
-                caller_kind=r.caller_kind,
-            )
+            access = access_of(r, self.principal, now)
             if Category(r.category) in access.visible:
                 visible.append(r)
         if visible:

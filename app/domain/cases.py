@@ -28,11 +28,10 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.events import EventType
-from app.domain.facts import access_from_facts
+from app.domain.facts import access_of
 from app.domain.freetext import CaseText, case_text
 from app.domain.journey_rules import risk_went_up
 from app.domain.pagination import KeysetList, Page
-from app.domain.principal import Principal
 from app.domain.referral_rules import HubWithdrawal
 from app.domain.vocabulary import Category
 
@@ -156,18 +155,6 @@ class LoadedCase:
     @property
     def id(self) -> UUID:
         return self.row.id
-
-
-def access_of(row: CaseRow, principal: Principal, now: datetime) -> CaseAccess:
-    """:func:`access_from_facts` for a case row."""
-    return access_from_facts(
-        principal,
-        now,
-        lead_org_id=row.lead_org_id,
-        member_categories=row.member_categories,
-        consents=row.consents,
-        caller_kind=row.caller_kind,
-    )
 
 
 def check_minor_rules(is_minor: bool, guardian: dict[str, Any] | None) -> None:

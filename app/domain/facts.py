@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Protocol
 from uuid import UUID
 
 from app.db.policy_facts import ConsentFact
@@ -65,4 +66,30 @@ def access_from_facts(
         org_id=principal.org_id,
         org_kind=caller_kind,
         now=now,
+    )
+
+
+class WithFacts(Protocol):
+    """A row whose statement selected the policy's facts about its case (POLICY_FACTS) next to
+    the case's lead."""
+
+    @property
+    def lead_org_id(self) -> UUID: ...
+    @property
+    def member_categories(self) -> Sequence[str] | None: ...
+    @property
+    def consents(self) -> Sequence[ConsentFact]: ...
+    @property
+    def caller_kind(self) -> str: ...
+
+
+def access_of(row: WithFacts, principal: Principal, now: datetime) -> CaseAccess:
+    """:func:`access_from_facts` for a row that carries its case's facts."""
+    return access_from_facts(
+        principal,
+        now,
+        lead_org_id=row.lead_org_id,
+        member_categories=row.member_categories,
+        consents=row.consents,
+        caller_kind=row.caller_kind,
     )

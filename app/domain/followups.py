@@ -12,7 +12,7 @@ from app.db.repositories.followups import FollowUpRow as FollowUpRow  # handed u
 from app.domain.cases import CaseScopedService
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.events import EventType, SubjectType
-from app.domain.facts import access_from_facts
+from app.domain.facts import access_of
 from app.domain.journey_rules import raised_risk, risk_went_up
 from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
@@ -116,18 +116,7 @@ class FollowUpService(CaseScopedService):
         )
         page = DUE_FOLLOW_UPS.page(rows, limit)
         now = datetime.now(UTC)
-        visible = [
-            r
-            for r in page.items
-            if access_from_facts(
-                self.principal,
-                now,
-                lead_org_id=r.lead_org_id,
-                member_categories=r.member_categories,
-                consents=r.consents,
-                caller_kind=r.caller_kind,
-            ).is_visible
-        ]
+        visible = [r for r in page.items if access_of(r, self.principal, now).is_visible]
         if visible:
             await self.audit.record(
                 self.principal, "follow_up.list", [r.case_id for r in visible], ["general"]

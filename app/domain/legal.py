@@ -14,7 +14,7 @@ from app.db.repositories.legal import TestimonyStatusRow as TestimonyStatusRow  
 from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import PreconditionFailed
 from app.domain.events import EventType
-from app.domain.facts import access_from_facts
+from app.domain.facts import access_of
 from app.domain.freetext import CaseText
 from app.domain.pagination import KeysetList, Page
 from app.domain.updates import append_event
@@ -161,18 +161,7 @@ class LegalService(CaseScopedService):
         )
         page = TESTIMONY.page(rows, limit)
         now = datetime.now(UTC)
-        visible = [
-            r
-            for r in page.items
-            if access_from_facts(
-                self.principal,
-                now,
-                lead_org_id=r.lead_org_id,
-                member_categories=r.member_categories,
-                consents=r.consents,
-                caller_kind=r.caller_kind,
-            ).sees(Category.LEGAL)
-        ]
+        visible = [r for r in page.items if access_of(r, self.principal, now).sees(Category.LEGAL)]
         if visible:
             await self.audit.record(
                 self.principal, "legal.testimony_list", [r.case_id for r in visible], ["legal"]

@@ -23,7 +23,7 @@ from app.db.repositories.placements import (
 from app.domain.cases import CaseScopedService, LoadedCase
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.events import EventType
-from app.domain.facts import access_from_facts
+from app.domain.facts import access_of
 from app.domain.journey_rules import (
     VISIT_INTERVAL,
     check_exit,
@@ -379,14 +379,7 @@ class PlacementService(CaseScopedService):
         page = OVERDUE_VISITS.page(rows, limit)
         items = []
         for row in page.items:
-            access = access_from_facts(
-                self.principal,
-                now,
-                lead_org_id=row.lead_org_id,
-                member_categories=row.member_categories,
-                consents=row.consents,
-                caller_kind=row.caller_kind,
-            )
+            access = access_of(row, self.principal, now)
             if not access.sees(Category.PLACEMENT):
                 continue
             overdue = days_overdue(row.last_visit_at, row.started_at, now)
