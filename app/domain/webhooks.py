@@ -253,39 +253,9 @@ class Ping:
     delivery_id: UUID
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
-    """One line of the delivery log (``id`` None: the attempt still to come)."""
-
-    id: UUID | None
-    sort_id: UUID
-    delivery_id: UUID
-    event_id: UUID
-    event_type: str
-    attempt: int
-    status: str
-    response_status: int | None
-    error: str | None
-    duration_ms: int | None
-    next_attempt_at: datetime | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, row: LogRow) -> LogEntry:
-        return cls(
-            row.id,
-            row.sort_id,
-            row.delivery_id,
-            row.event_id,
-            row.event_type,
-            row.attempt,
-            row.status,
-            row.response_status,
-            row.error,
-            row.duration_ms,
-            row.next_attempt_at,
-            row.created_at,
-        )
+# One line of the delivery log (``id`` None: the attempt still to come): the row as the
+# repository reads it, handed up as it is.
+LogEntry = LogRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -439,8 +409,7 @@ class WebhookService:
             **DELIVERY_LOG.bind(before, "before_ts", "before_id"),
             limit=limit + 1,
         )
-        page = DELIVERY_LOG.page(rows, limit)
-        return Page([LogEntry.of(r) for r in page.items], page.next_cursor)
+        return DELIVERY_LOG.page(rows, limit)
 
     async def retry(self, webhook_id: UUID, delivery_id: UUID) -> DeliveryRow:
         await self.session.begin()
