@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import httpx
+import pytest
 from fastapi import FastAPI
 
 from app.db.database import Database
@@ -21,7 +22,7 @@ from app.domain.tokens import TokenConfig
 from app.settings import Settings
 from bench.scenarios import SeedContext
 from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix
-from bench.soak.run import current_plan
+from bench.soak.run import current_plan, parse_args
 from bench.soak.seed import seed
 
 
@@ -103,3 +104,11 @@ async def test_the_soak_mix_runs_without_an_error(
     # The weights are percentages (the locustfile, not imported here: locust patches the
     # standard library with gevent on import, lists each operation as often as its weight).
     assert sum(w for _, w in OPERATIONS.values()) == 100
+
+
+def test_server_settings_for_a_run_are_plain_names_and_values() -> None:
+    args = parse_args(["--pg-setting", "wal_compression=lz4", "--pg-setting", "commit_delay=10"])
+    assert args.pg_setting == [("wal_compression", "lz4"), ("commit_delay", "10")]
+    for bad in ("wal_compression", "x=1; DROP TABLE cases", "Name=1", "a='b'"):
+        with pytest.raises(SystemExit):
+            parse_args(["--pg-setting", bad])

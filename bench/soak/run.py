@@ -670,6 +670,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "users": args.partners * args.users_per_partner,
             "app_processes": args.app_processes,
             "token_ttl_s": args.token_ttl,
+            "postgresql_settings": dict(args.pg_setting),
         }
     }
     logs = out / "logs"
@@ -683,6 +684,11 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             postmaster = int((embedded.pgdata / "postmaster.pid").read_text().split()[0])
             print(f"  postmaster pid {postmaster}", flush=True)
         database_url = await migrated_database(stack, server_url, DATABASE)
+        for name, value in args.pg_setting:
+            # The server's own setting (ALTER SYSTEM, reloaded), put back when the run ends.
+            await alter_system(server_url, name, value)
+            stack.push_async_callback(alter_system, server_url, name, None)
+            print(f"  PostgreSQL: {name} = {value}", flush=True)
 
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-soak-")))
         keys_dir = tmp / "keys"
@@ -1028,11 +1034,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=300,
         help="AFTERCARE_ACCESS_TOKEN_TTL_SECONDS (300: tokens are renewed during the soak)",
     )
+    parser.add_argument(
+        "--pg-setting",
+        type=pg_setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a PostgreSQL server setting for this run (ALTER SYSTEM, reset afterwards; "
+        "repeatable), e.g. wal_compression=lz4",
+    )
     parser.add_argument("--output", type=Path, default=None, help="results directory")
     args = parser.parse_args(argv)
     if args.duration < 20 or args.partners < 2 or args.users_per_partner < 1:
         parser.error("--duration >= 20, --partners >= 2, --users-per-partner >= 1")
     return args
+
+
+_SETTING = re.compile(r"([a-z_]+)=([A-Za-z0-9_.]+)")
+
+
+def pg_setting(text: str) -> tuple[str, str]:
+    """``NAME=VALUE`` of ``--pg-setting``: a setting's name and a plain value."""
+    match = _SETTING.fullmatch(text)
+    if match is None:
+        raise argparse.ArgumentTypeError("NAME=VALUE: a setting name and a plain value")
+    return match[1], match[2]
+
+
+async def alter_system(server_url: str, name: str, value: str | None) -> None:
+    """``ALTER SYSTEM SET name = value`` (``RESET`` for None), then reload the configuration."""
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        if value is None:
+            await conn.execute(f"ALTER SYSTEM RESET {name}")
+        else:
+            await conn.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
