@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from app.api.metrics import Metrics
 from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
-from app.db.notify import EVENTS_CHANNEL, TOKENS_CHANNEL, Notifications, token_triggers_enabled
+from app.db.notify import EVENTS_CHANNEL, REVOCATION_TRIGGERS_FIRE, TOKENS_CHANNEL, Notifications
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig, TokenService, TokenStatuses, VerifiedTokens
@@ -44,19 +44,21 @@ class AppContext:
 
     async def listen_for_tokens(self) -> None:
         """Open the token notifications' listening connection (kept open, reopened within a
-        second when lost) so that the token memo can be used; nothing when it is off or when
-        the database lacks the triggers that notify (then every request asks the database)."""
+        second when lost) so that the token memo can be used; nothing when the memo is off.
+        The memo is used only while the connection is up and the database has the triggers
+        that notify, asked each second (without them every request asks the database)."""
         statuses = self.token_statuses
         if statuses.seconds <= 0 or self._token_notifications is not None:
             return
-        if not await token_triggers_enabled(self.db.dsn):
-            log.warning("token_memo_off", reason="token notification triggers missing or disabled")
-            return
-        notifications = Notifications(self.db.dsn, TOKENS_CHANNEL)
+        notifications = Notifications(
+            self.db.dsn, TOKENS_CHANNEL, sound_when=REVOCATION_TRIGGERS_FIRE
+        )
         notifications.on_change(statuses.forget)
-        statuses.listening = lambda: notifications.listening
+        statuses.listening = lambda: notifications.sound
         self._token_notifications = notifications
         await notifications.ensure_listening()
+        if notifications.listening and not notifications.sound:
+            log.warning("token_memo_off", reason="token notification triggers missing or disabled")
         self._token_listener = asyncio.create_task(
             notifications.keep_listening(), name="token-notifications"
         )

@@ -61,10 +61,27 @@ class Interest:
 
 
 class Notifications:
-    def __init__(self, dsn: str, channel: str, *, fallback_seconds: float = 2.0) -> None:
+    """The listening connection of one channel.
+
+    ``sound_when`` is a query answering whether the notifications can be relied on at all (for
+    the token memo: whether the triggers that send them exist and fire). It is asked when the
+    connection opens and then each time :meth:`keep_listening` checks the connection;
+    :attr:`sound` is false while it says no, and turning false tells the callbacks as a lost
+    connection does."""
+
+    def __init__(
+        self,
+        dsn: str,
+        channel: str,
+        *,
+        fallback_seconds: float = 2.0,
+        sound_when: str | None = None,
+    ) -> None:
         self.dsn = dsn
         self.channel = channel
         self.fallback_seconds = fallback_seconds
+        self._sound_when = sound_when
+        self._sound = sound_when is None
         self._conn: asyncpg.Connection | None = None
         self._interests: dict[str | None, set[Interest]] = {}
         self._lock = asyncio.Lock()
@@ -75,6 +92,11 @@ class Notifications:
     @property
     def listening(self) -> bool:
         return self._conn is not None and not self._conn.is_closed()
+
+    @property
+    def sound(self) -> bool:
+        """Listening, and ``sound_when`` said yes when last asked."""
+        return self.listening and self._sound
 
     async def ensure_listening(self) -> None:
         if self.listening or self._closed:
@@ -94,6 +116,7 @@ class Notifications:
                 )
                 await conn.add_listener(self.channel, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
+                await self._ask_sound(conn, seconds=5.0)
             except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                 log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)
                 return
@@ -118,7 +141,7 @@ class Notifications:
                 conn = self._conn
                 if conn is not None and not conn.is_closed():
                     try:
-                        await conn.fetchval("SELECT 1", timeout=every)
+                        await self._ask_sound(conn, seconds=every)
                     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                         log.warning("listener_unresponsive", channel=self.channel)
                         self._on_terminated(conn)  # given up now, not when asyncpg says so
@@ -126,6 +149,21 @@ class Notifications:
             except Exception as exc:  # never let the loop die: the next round tries again
                 log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)
             await asyncio.sleep(every)
+
+    async def _ask_sound(self, conn: asyncpg.Connection, *, seconds: float) -> None:
+        """Ask ``sound_when`` (or only whether the connection answers) on ``conn``."""
+        if self._sound_when is None:
+            await conn.fetchval("SELECT 1", timeout=seconds)
+            return
+        sound = bool(await conn.fetchval(self._sound_when, timeout=seconds))
+        if sound == self._sound:
+            return
+        self._sound = sound
+        if sound:
+            log.info("notifications_sound", channel=self.channel)
+        else:
+            log.warning("notifications_unsound", channel=self.channel)
+            self._wake_all()  # what was remembered on their word is forgotten
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for callback in self._callbacks:
@@ -172,24 +210,11 @@ class Notifications:
         self._wake_all()
 
 
-_NOTIFYING_TRIGGERS = """
-    SELECT count(*) FROM pg_trigger t
+# Whether the four triggers that notify TOKENS_CHANNEL (migration 0016) exist and fire (not
+# disabled, nor limited to replicas): without them nothing would tell a process that a token was
+# revoked, and its token memo must stay off.
+REVOCATION_TRIGGERS_FIRE = """
+    SELECT count(*) = 4 FROM pg_trigger t
     JOIN pg_proc p ON p.oid = t.tgfoid
     WHERE p.proname = 'aftercare_tokens_changed' AND t.tgenabled IN ('O', 'A')
 """
-
-
-async def token_triggers_enabled(dsn: str) -> bool:
-    """Whether the four triggers that notify ``TOKENS_CHANNEL`` (migration 0016) exist and fire
-    (not disabled, nor limited to replicas): without them nothing would tell a process that a
-    token was revoked, and its token memo must stay off."""
-    try:
-        conn = await asyncpg.connect(dsn, timeout=5.0)
-    except (OSError, TimeoutError, asyncpg.PostgresError):
-        return False
-    try:
-        return int(await conn.fetchval(_NOTIFYING_TRIGGERS)) == 4
-    except (OSError, TimeoutError, asyncpg.PostgresError):
-        return False
-    finally:
-        await conn.close()

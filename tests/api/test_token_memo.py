@@ -185,3 +185,31 @@ async def test_without_the_triggers_the_memo_stays_off(
     for _ in range(2):
         assert await read_me(client, partner) == 200
     assert token_checks(counter) == 2
+
+
+async def test_triggers_disabled_while_listening_turn_the_memo_off_within_a_second(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    ctx = listening.state.ctx
+    assert await read_me(client, partner) == 200  # remembered
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        await conn.execute("ALTER TABLE oauth_clients DISABLE TRIGGER oauth_clients_tokens_changed")
+        for _ in range(300):  # asked each second by the listener
+            if not ctx.token_statuses.listening():
+                break
+            await asyncio.sleep(0.01)
+        assert not ctx.token_statuses.listening()
+        counter = StatementCounter()
+        database.statement_hook = counter
+        for _ in range(2):
+            assert await read_me(client, partner) == 200
+        assert token_checks(counter) == 2  # forgotten, and not remembered again
+        await conn.execute("ALTER TABLE oauth_clients ENABLE TRIGGER oauth_clients_tokens_changed")
+        for _ in range(300):
+            if ctx.token_statuses.listening():
+                break
+            await asyncio.sleep(0.01)
+        assert ctx.token_statuses.listening()
+    finally:
+        await conn.close()
