@@ -6,7 +6,7 @@ client still takes effect at once in every process, any change to `oauth_clients
 `revoked_tokens` notifies channel `aftercare_tokens` (payload: the client id; `*` for a TRUNCATE of
 either table) at commit, whatever made the change (the API, the CLI or an operator's SQL); each
 process's listener then forgets what it remembered. A process uses its memo only where it finds
-these triggers enabled (app.db.notify.token_triggers_enabled).
+these triggers enabled (app.db.notify.REVOCATION_TRIGGERS_FIRE, asked each second).
 
 Revision ID: 0016
 Revises: 0015

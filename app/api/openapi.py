@@ -477,7 +477,7 @@ def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
             target: {"operationId": target, "parameters": parameters}
             for target, parameters in links.items()
         }
-    if op.get("description") == op.get("summary"):
+    if " ".join(op.get("description", "").split()) == op.get("summary"):
         # An endpoint's docstring is its summary (app.api.routes); FastAPI repeats it here.
         del op["description"]
     rules = RULES.get(op.get("operationId", ""))

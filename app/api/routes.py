@@ -17,7 +17,8 @@ kind        method   answers
 create      POST     201 with ``Location`` (and ``ETag`` for a versioned resource); takes an
                      ``Idempotency-Key`` (:mod:`app.api.idempotency`), so 409 while a request
                      with the same key is still running
-read        GET      200 with the resource's ``ETag``; 304 for a current ``If-None-Match``
+read        GET      200 (with the resource's ``ETag`` where it has a version, and then 304 for
+                     a current ``If-None-Match``)
 page        GET      200 with a page of ``item`` (``PageOut``: ``items``, ``next_cursor``)
 edit        PATCH    200 with the new ``ETag``; ``If-Match`` required (428 without, 412 stale)
 replace     PUT      as ``edit``

@@ -108,6 +108,7 @@ class Notifications:
             if loop.time() - self._last_attempt < _RECONNECT_SECONDS:
                 return
             self._last_attempt = loop.time()
+            conn: asyncpg.Connection | None = None
             try:
                 conn = await asyncpg.connect(
                     self.dsn,
@@ -116,9 +117,12 @@ class Notifications:
                 )
                 await conn.add_listener(self.channel, self._on_notify)
                 conn.add_termination_listener(self._on_terminated)
-                await self._ask_sound(conn, seconds=5.0)
-            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                if self._sound_when is not None:
+                    await self._ask_sound(conn, seconds=5.0)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("listen_failed", channel=self.channel, error_type=type(exc).__name__)
+                if conn is not None:
+                    conn.terminate()  # half set up: neither kept nor left listening
                 return
             self._conn = conn
             # Whatever was notified while nobody listened: let every waiter re-read once.
@@ -126,7 +130,8 @@ class Notifications:
 
     def on_change(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(payload)`` for every notification, and ``callback(None)`` whenever
-        the listening connection opens or is lost (what was notified meanwhile went unheard)."""
+        the listening connection opens or is lost or ``sound_when``'s answer changes (what was
+        notified meanwhile may have gone unheard)."""
         self._callbacks.append(callback)
 
     async def keep_listening(self, every: float = _RECONNECT_SECONDS) -> None:
@@ -163,7 +168,9 @@ class Notifications:
             log.info("notifications_sound", channel=self.channel)
         else:
             log.warning("notifications_unsound", channel=self.channel)
-            self._wake_all()  # what was remembered on their word is forgotten
+        # Either way, what was (or is about to be) remembered on their word is forgotten: a
+        # check begun while they were unsound must not be remembered once they are sound again.
+        self._wake_all()
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         for callback in self._callbacks:

@@ -686,8 +686,8 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         database_url = await migrated_database(stack, server_url, DATABASE)
         for name, value in args.pg_setting:
             # The server's own setting (ALTER SYSTEM, reloaded), put back when the run ends.
-            await alter_system(server_url, name, value)
-            stack.push_async_callback(alter_system, server_url, name, None)
+            before = await alter_system(server_url, name, value)
+            stack.push_async_callback(alter_system, server_url, name, before)
             print(f"  PostgreSQL: {name} = {value}", flush=True)
 
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="aftercare-soak-")))
@@ -1040,8 +1040,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="a PostgreSQL server setting for this run (ALTER SYSTEM, reset afterwards; "
-        "repeatable), e.g. wal_compression=lz4",
+        help="a PostgreSQL server setting for this run (ALTER SYSTEM and a reload, put back "
+        "afterwards; repeatable; one that needs a restart is refused), e.g. wal_compression=lz4",
     )
     parser.add_argument("--output", type=Path, default=None, help="results directory")
     args = parser.parse_args(argv)
@@ -1050,7 +1050,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
-_SETTING = re.compile(r"([a-z_]+)=([A-Za-z0-9_.]+)")
+_SETTING = re.compile(r"([a-z_][a-z0-9_.]*)=(-?[A-Za-z0-9_.]+)")
 
 
 def pg_setting(text: str) -> tuple[str, str]:
@@ -1061,10 +1061,17 @@ def pg_setting(text: str) -> tuple[str, str]:
     return match[1], match[2]
 
 
-async def alter_system(server_url: str, name: str, value: str | None) -> None:
-    """``ALTER SYSTEM SET name = value`` (``RESET`` for None), then reload the configuration."""
+async def alter_system(server_url: str, name: str, value: str | None) -> str | None:
+    """``ALTER SYSTEM SET name = value`` (``RESET`` for None), then reload the configuration and
+    make sure it took effect (a setting that needs a restart is refused). Returns the value
+    ``postgresql.auto.conf`` held before, to be put back with a second call."""
     conn = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
+        before = await conn.fetchval(
+            "SELECT setting FROM pg_file_settings WHERE name = $1 "
+            "AND sourcefile LIKE '%postgresql.auto.conf' ORDER BY seqno DESC LIMIT 1",
+            name,
+        )
         if value is None:
             await conn.execute(f"ALTER SYSTEM RESET {name}")
         else:
@@ -1072,6 +1079,18 @@ async def alter_system(server_url: str, name: str, value: str | None) -> None:
         await conn.execute("SELECT pg_reload_conf()")
     finally:
         await conn.close()
+    await asyncio.sleep(0.5)  # the reload is asynchronous; a new session then sees it
+    conn = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        pending = await conn.fetchval(
+            "SELECT pending_restart FROM pg_settings WHERE name = $1", name
+        )
+    finally:
+        await conn.close()
+    if pending:
+        await alter_system(server_url, name, before)
+        raise SystemExit(f"--pg-setting {name}: takes a server restart, not set for this run")
+    return str(before) if before is not None else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -187,7 +187,7 @@ async def test_without_the_triggers_the_memo_stays_off(
     assert token_checks(counter) == 2
 
 
-async def test_triggers_disabled_while_listening_turn_the_memo_off_within_a_second(
+async def test_triggers_disabled_while_listening_turn_the_memo_off_within_seconds(
     listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
 ) -> None:
     ctx = listening.state.ctx
@@ -211,5 +211,9 @@ async def test_triggers_disabled_while_listening_turn_the_memo_off_within_a_seco
                 break
             await asyncio.sleep(0.01)
         assert ctx.token_statuses.listening()
+        counter.reset()
+        for _ in range(2):
+            assert await read_me(client, partner) == 200
+        assert token_checks(counter) == 1  # looked up afresh once, then remembered again
     finally:
         await conn.close()

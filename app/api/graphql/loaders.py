@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
@@ -132,9 +132,26 @@ async def _legal_records(services: Services, keys: list[CasePageKey]) -> list[Le
     return [found.get(key.case_id) for key in keys]
 
 
+S = TypeVar("S", GoalStatus, ServiceStatus)
+S_contra = TypeVar("S_contra", GoalStatus, ServiceStatus, contravariant=True)
+
+
+class _CarePlanPages(Protocol[S_contra, T]):
+    """``CarePlanService.goal_pages_for_cases`` or ``service_pages_for_cases``."""
+
+    def __call__(
+        self,
+        cases: Sequence[LoadedCase],
+        *,
+        category: CarePlanCategory | None,
+        status: S_contra | None,
+        limit: int,
+        cursor: str | None,
+    ) -> Awaitable[dict[UUID, Page[T]]]: ...
+
+
 def _care_plan_pages(
-    pages_for_cases: Callable[[], Callable[..., Awaitable[dict[UUID, Page[T]]]]],
-    status: Callable[[str], object],
+    pages_for_cases: Callable[[], _CarePlanPages[S, T]], status: Callable[[str], S]
 ) -> FetchPages[T]:
     """The batch read of a goals or services loader: the domain's ``*_pages_for_cases`` (looked
     up per call: the services are the request's), its filter key ``"<category>|<status>"``
