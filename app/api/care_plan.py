@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from app.api.conditional import IfMatch, expected_version
 from app.api.deps import CasesReadCtx, CasesWriteCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import page_response, versioned_response, view_response
 from app.api.routes import Routes
@@ -38,16 +38,10 @@ SCHEDULED_HORIZON = timedelta(days=30)
 
 # -- goals ----------------------------------------------------------------------------------------
 @routes.create("/v1/cases/{case_id}/goals", GoalOut)
-async def create_goal(
-    case_id: UUID, body: GoalIn, ctx: CasesWriteCtx, idem: Idempotent
-) -> Response:
+async def create_goal(case_id: UUID, body: GoalIn, ctx: CasesWriteCtx) -> Created:
     """Set a goal in one category of the case (owner: the lead or a care-team member)"""
-
-    async def create() -> Created:
-        goal = await CarePlanService(ctx).create_goal(case_id, body.to_input())
-        return Created.in_case(case_id, "goals", goal.id, GoalOut.of(goal), version=goal.version)
-
-    return await idem.create(ctx, create)
+    goal = await CarePlanService(ctx).create_goal(case_id, body.to_input())
+    return Created.in_case(case_id, "goals", goal.id, GoalOut.of(goal), version=goal.version)
 
 
 @routes.act("/v1/cases/{case_id}/goals/{goal_id}/progress", GoalOut, 409)
@@ -84,18 +78,12 @@ async def get_goal(case_id: UUID, goal_id: UUID, ctx: CasesReadCtx) -> Response:
 
 # -- service records ------------------------------------------------------------------------------
 @routes.create("/v1/cases/{case_id}/services", ServiceOut)
-async def create_service(
-    case_id: UUID, body: ServiceIn, ctx: CasesWriteCtx, idem: Idempotent
-) -> Response:
+async def create_service(case_id: UUID, body: ServiceIn, ctx: CasesWriteCtx) -> Created:
     """Record a service: an appointment, session, enrolment, assessment or supply"""
-
-    async def create() -> Created:
-        record = await CarePlanService(ctx).create_service(case_id, body.to_input())
-        return Created.in_case(
-            case_id, "services", record.id, ServiceOut.of(record), version=record.version
-        )
-
-    return await idem.create(ctx, create)
+    record = await CarePlanService(ctx).create_service(case_id, body.to_input())
+    return Created.in_case(
+        case_id, "services", record.id, ServiceOut.of(record), version=record.version
+    )
 
 
 @routes.edit("/v1/cases/{case_id}/services/{service_id}", ServiceOut, 409)

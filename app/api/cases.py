@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.deps import AuditReadCtx, CasesReadCtx, CasesWriteCtx, ConsentsWriteCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import model_response, page_response, versioned_response
 from app.api.routes import Routes
@@ -32,6 +32,7 @@ from app.api.schemas.common import Timestamp
 from app.domain.access import Role
 from app.domain.cases import CaseService
 from app.domain.consents import ConsentService
+from app.domain.context import RequestContext
 from app.domain.updates import UpdateService
 from app.domain.vocabulary import CaseStatus, Category
 
@@ -42,28 +43,24 @@ router = routes.router
 CaseId = Annotated[UUID, "case id"]
 
 
-@routes.create("", CaseOut)
-async def create_case(body: CaseCreate, ctx: CasesWriteCtx, idem: Idempotent) -> Response:
+async def _case_as_seen_now(ctx: RequestContext, case_id: UUID) -> bytes:
+    # A retry sees the case as the caller may see it now (audited as a read); the stored
+    # response keeps no body at all.
+    case = CaseOut.of(await CaseService(ctx).get(case_id))
+    return case.__pydantic_serializer__.to_json(case, exclude_unset=True)
+
+
+@routes.create("", CaseOut, rerender=_case_as_seen_now)
+async def create_case(body: CaseCreate, ctx: CasesWriteCtx) -> Created:
     """Open a case (your organisation becomes the lead)"""
-    service = CaseService(ctx)
-
-    async def current(case_id: UUID) -> bytes:
-        # A retry sees the case as the caller may see it now (audited as a read); the stored
-        # response keeps no body at all.
-        case = CaseOut.of(await service.get(case_id))
-        return case.__pydantic_serializer__.to_json(case, exclude_unset=True)
-
-    async def create() -> Created:
-        view = await service.create(body.to_input())
-        return Created(
-            CaseOut.of(view),
-            location=f"/v1/cases/{view.id}",
-            headers={"ETag": etag(view.version)},
-            exclude_unset=True,
-            case_id=view.id,
-        )
-
-    return await idem.create(ctx, create, rerender=current)
+    view = await CaseService(ctx).create(body.to_input())
+    return Created(
+        CaseOut.of(view),
+        location=f"/v1/cases/{view.id}",
+        headers={"ETag": etag(view.version)},
+        exclude_unset=True,
+        case_id=view.id,
+    )
 
 
 @routes.page("", CaseOut)
@@ -135,16 +132,10 @@ async def access_log(
 
 # -- consents -----------------------------------------------------------------------------------
 @routes.create("/{case_id}/consents", ConsentOut)
-async def create_consent(
-    case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteCtx, idem: Idempotent
-) -> Response:
+async def create_consent(case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteCtx) -> Created:
     """Record the survivor's (or guardian's) consent"""
-
-    async def create() -> Created:
-        row = await ConsentService(ctx).grant(case_id, body.to_input())
-        return Created.in_case(case_id, "consents", row.id, ConsentOut.of(row, datetime.now(UTC)))
-
-    return await idem.create(ctx, create)
+    row = await ConsentService(ctx).grant(case_id, body.to_input())
+    return Created.in_case(case_id, "consents", row.id, ConsentOut.of(row, datetime.now(UTC)))
 
 
 @routes.page("/{case_id}/consents", ConsentOut)
@@ -181,16 +172,10 @@ async def revoke_consent(
 
 # -- timeline -----------------------------------------------------------------------------------
 @routes.create("/{case_id}/updates", UpdateOut)
-async def create_update(
-    case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx, idem: Idempotent
-) -> Response:
+async def create_update(case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx) -> Created:
     """Add an update to the timeline (immutable; correct with `supersedes`)"""
-
-    async def create() -> Created:
-        row = await UpdateService(ctx).post(case_id, body.to_input())
-        return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
-
-    return await idem.create(ctx, create)
+    row = await UpdateService(ctx).post(case_id, body.to_input())
+    return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
 
 
 @routes.read("/{case_id}/updates/{update_id}", UpdateOut)

@@ -10,7 +10,7 @@ from fastapi import Query
 from starlette.responses import Response
 
 from app.api.deps import CasesReadCtx, CasesWriteCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.responses import model_response
 from app.api.routes import Routes
@@ -23,21 +23,10 @@ router = routes.router
 
 
 @routes.create("/v1/cases/{case_id}/follow-ups", FollowUpOut)
-async def schedule_follow_up(
-    case_id: UUID,
-    body: FollowUpIn,
-    ctx: CasesWriteCtx,
-    idem: Idempotent,
-) -> Response:
+async def schedule_follow_up(case_id: UUID, body: FollowUpIn, ctx: CasesWriteCtx) -> Created:
     """Schedule a follow-up"""
-
-    async def create() -> Created:
-        service = FollowUpService(ctx)
-        return Created(
-            FollowUpOut.of(await service.schedule(case_id, body.due_on)), case_id=case_id
-        )
-
-    return await idem.create(ctx, create)
+    service = FollowUpService(ctx)
+    return Created(FollowUpOut.of(await service.schedule(case_id, body.due_on)), case_id=case_id)
 
 
 @routes.act("/v1/cases/{case_id}/follow-ups/{follow_up_id}/record", FollowUpOut, 409)

@@ -1,13 +1,14 @@
-"""``Idempotency-Key`` for creating POSTs: one dependency and one call per endpoint.
+"""``Idempotency-Key`` for creating POSTs. An endpoint declared with ``routes.create``
+(:mod:`app.api.routes`) gets it by its kind: it returns what it made, and the kind answers
+through :meth:`IdempotentRequest.create`::
 
-    async def create_x(..., idem: Idempotent) -> Response:
-        async def create() -> Created:
-            row = await XService(ctx).create(...)
-            return Created(XOut.of(row), location=f"/v1/x/{row.id}", case_id=row.case_id)
+    @routes.create("/v1/x", XOut)
+    async def create_x(body: XIn, ctx: XWriteCtx) -> Created:
+        \"\"\"Make an x\"\"\"
+        row = await XService(ctx).create(...)
+        return Created(XOut.of(row), location=f"/v1/x/{row.id}", case_id=row.case_id)
 
-        return await idem.create(ctx, create)
-
-``create`` runs only when the request is not a retry; a retry gets the stored response (with
+The endpoint runs only when the request is not a retry; a retry gets the stored response (with
 ``Idempotent-Replayed: true``), a concurrent one 409 ``idempotency_in_flight``, a retry with
 another body 422 ``idempotency_key_reused``. Without the header the work simply runs.
 """

@@ -8,7 +8,7 @@ from uuid import UUID
 from starlette.responses import Response
 
 from app.api.deps import PlacementsReadCtx, PlacementsWriteCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
 from app.api.responses import model_response, page_response
 from app.api.routes import Routes
@@ -29,29 +29,20 @@ router = routes.router
 
 
 @routes.create("/v1/cases/{case_id}/placements", PlacementOut)
-async def create_placement(
-    case_id: UUID,
-    body: PlacementIn,
-    ctx: PlacementsWriteCtx,
-    idem: Idempotent,
-) -> Response:
+async def create_placement(case_id: UUID, body: PlacementIn, ctx: PlacementsWriteCtx) -> Created:
     """Start a placement (one active per case)"""
-
-    async def create() -> Created:
-        row = await PlacementService(ctx).create(
-            case_id,
-            PlacementInput(
-                org_id=body.org_id,
-                setting=body.setting,
-                started_at=body.started_at,
-                home_review_id=body.home_review_id,
-            ),
-        )
-        return Created(
-            PlacementOut.of(row), location=f"/v1/cases/{case_id}/placements", case_id=case_id
-        )
-
-    return await idem.create(ctx, create)
+    row = await PlacementService(ctx).create(
+        case_id,
+        PlacementInput(
+            org_id=body.org_id,
+            setting=body.setting,
+            started_at=body.started_at,
+            home_review_id=body.home_review_id,
+        ),
+    )
+    return Created(
+        PlacementOut.of(row), location=f"/v1/cases/{case_id}/placements", case_id=case_id
+    )
 
 
 @routes.page("/v1/cases/{case_id}/placements", PlacementOut)
@@ -85,40 +76,23 @@ async def end_placement(
 
 
 @routes.create("/v1/cases/{case_id}/home-reviews", HomeReviewOut)
-async def create_home_review(
-    case_id: UUID,
-    body: HomeReviewIn,
-    ctx: PlacementsWriteCtx,
-    idem: Idempotent,
-) -> Response:
+async def create_home_review(case_id: UUID, body: HomeReviewIn, ctx: PlacementsWriteCtx) -> Created:
     """Record a home review (vetting a community or foster family)"""
-
-    async def create() -> Created:
-        row = await PlacementService(ctx).review(
-            case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
-        )
-        return Created(HomeReviewOut.of(row), case_id=case_id)
-
-    return await idem.create(ctx, create)
+    row = await PlacementService(ctx).review(
+        case_id, reviewed_at=body.reviewed_at, result=body.result, notes=body.notes
+    )
+    return Created(HomeReviewOut.of(row), case_id=case_id)
 
 
 @routes.create("/v1/cases/{case_id}/placements/{placement_id}/visits", VisitOut)
 async def create_visit(
-    case_id: UUID,
-    placement_id: UUID,
-    body: VisitIn,
-    ctx: PlacementsWriteCtx,
-    idem: Idempotent,
-) -> Response:
+    case_id: UUID, placement_id: UUID, body: VisitIn, ctx: PlacementsWriteCtx
+) -> Created:
     """Record a visit to a community or foster placement"""
-
-    async def create() -> Created:
-        row = await PlacementService(ctx).visit(
-            case_id, placement_id, visited_at=body.visited_at, summary=body.summary
-        )
-        return Created(VisitOut.of(row), case_id=case_id)
-
-    return await idem.create(ctx, create)
+    row = await PlacementService(ctx).visit(
+        case_id, placement_id, visited_at=body.visited_at, summary=body.summary
+    )
+    return Created(VisitOut.of(row), case_id=case_id)
 
 
 @routes.page("/v1/placements/overdue-visits", OverdueVisitOut)

@@ -11,7 +11,7 @@ from fastapi import Body, Query
 from starlette.responses import Response
 
 from app.api.deps import ReferralsReadCtx, ReferralsWriteCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.problems import problem_responses
 from app.api.responses import model_response, page_response, versioned_response
@@ -32,23 +32,15 @@ router = routes.router
 
 
 @routes.create("", ReferralOut)
-async def create_referral(
-    body: ReferralCreate,
-    ctx: ReferralsWriteCtx,
-    idem: Idempotent,
-) -> Response:
+async def create_referral(body: ReferralCreate, ctx: ReferralsWriteCtx) -> Created:
     """Refer a survivor to another partner (you must lead the case)"""
-
-    async def create() -> Created:
-        view = await ReferralService(ctx).create(body.to_input())
-        return Created(
-            ReferralOut.of(view),
-            location=f"/v1/referrals/{view.row.id}",
-            exclude_unset=True,
-            case_id=view.row.case_id,
-        )
-
-    return await idem.create(ctx, create)
+    view = await ReferralService(ctx).create(body.to_input())
+    return Created(
+        ReferralOut.of(view),
+        location=f"/v1/referrals/{view.row.id}",
+        exclude_unset=True,
+        case_id=view.row.case_id,
+    )
 
 
 @routes.page("", ReferralOut)

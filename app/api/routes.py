@@ -14,9 +14,10 @@ so the text a partner reads is the one a maintainer reads beside the code. The k
 ==========  =======  ===========================================================================
 kind        method   answers
 ==========  =======  ===========================================================================
-create      POST     201 with ``Location`` (and ``ETag`` for a versioned resource); takes an
-                     ``Idempotency-Key`` (:mod:`app.api.idempotency`), so 409 while a request
-                     with the same key is still running
+create      POST     201 with ``Location`` (and ``ETag`` for a versioned resource); the
+                     endpoint returns what it made (``Created``) and the kind makes it
+                     idempotent: ``Idempotency-Key`` (:mod:`app.api.idempotency`), 409 while
+                     a request with the same key is still being answered
 read        GET      200 (with the resource's ``ETag`` where it has a version, and then 304 for
                      a current ``If-None-Match``)
 page        GET      200 with a page of ``item`` (``PageOut``: ``items``, ``next_cursor``)
@@ -37,12 +38,16 @@ here or with ``router.post`` gives the same document.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
+from uuid import UUID
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
+from app.api.idempotency import Created, Idempotent, IdempotentRequest
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import PageOut
 from app.api.problems import problem_responses
@@ -56,6 +61,38 @@ def summary_of(endpoint: Callable[..., Any]) -> str:
     if not doc:
         raise TypeError(f"{endpoint.__name__}: an endpoint's docstring is its summary")
     return " ".join(doc.split())
+
+
+Make = TypeVar("Make", bound=Callable[..., Awaitable[Created]])
+# Renders a created resource afresh for a replay: (the caller's context, the case) → JSON body.
+Rerender = Callable[[Any, UUID], Awaitable[bytes]]
+
+
+def idempotent(
+    make: Callable[..., Awaitable[Created]], rerender: Rerender | None
+) -> Callable[..., Awaitable[Response]]:
+    """The endpoint FastAPI calls for a creating ``make(..., ctx, ...)``: ``make``'s parameters
+    and ``idem`` (the ``Idempotency-Key``), answering through :meth:`IdempotentRequest.create`."""
+    signature = inspect.signature(make, eval_str=True)
+    if "ctx" not in signature.parameters:
+        raise TypeError(f"{make.__name__}: a creating endpoint takes the caller's `ctx`")
+
+    async def endpoint(idem: IdempotentRequest, **arguments: Any) -> Response:
+        ctx = arguments["ctx"]
+        return await idem.create(
+            ctx,
+            lambda: make(**arguments),
+            rerender=functools.partial(rerender, ctx) if rerender is not None else None,
+        )
+
+    idem = inspect.Parameter("idem", inspect.Parameter.KEYWORD_ONLY, annotation=Idempotent)
+    endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*signature.parameters.values(), idem], return_annotation=Response
+    )
+    endpoint.__name__ = endpoint.__qualname__ = make.__name__
+    endpoint.__doc__ = make.__doc__
+    endpoint.__module__ = make.__module__
+    return endpoint
 
 
 class Routes:
@@ -76,9 +113,21 @@ class Routes:
             route_class=StrictJSONRoute,
         )
 
-    def create(self, path: str, out: Any, *errors: int) -> Callable[[Endpoint], Endpoint]:
-        # 409: another request with the same Idempotency-Key is still being answered.
-        return self._add("POST", path, out, 201, (409, *errors))
+    def create(
+        self, path: str, out: Any, *errors: int, rerender: Rerender | None = None
+    ) -> Callable[[Make], Make]:
+        """A creating ``POST``. The endpoint makes the resource and returns what it made
+        (:class:`~app.api.idempotency.Created`); the kind makes it idempotent: it takes the
+        ``Idempotency-Key`` header and runs the endpoint only when the request is not a retry
+        (:meth:`IdempotentRequest.create`; ``rerender(ctx, case_id)`` renders a replay afresh
+        for a resource holding survivor data). 409: a request with the same key is still being
+        answered."""
+
+        def register(make: Make) -> Make:
+            self._add("POST", path, out, 201, (409, *errors))(idempotent(make, rerender))
+            return make
+
+        return register
 
     def read(self, path: str, out: Any, *errors: int) -> Callable[[Endpoint], Endpoint]:
         return self._add("GET", path, out, 200, errors)

@@ -15,7 +15,7 @@ from starlette.responses import Response
 from app.api.conditional import IfMatch, etag, expected_version
 from app.api.context import AppContext
 from app.api.deps import Context, WebhooksManageCtx
-from app.api.idempotency import Created, Idempotent
+from app.api.idempotency import Created
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
 from app.api.responses import model_response, page_response, versioned_response
 from app.api.routes import Routes
@@ -48,20 +48,14 @@ def targets(app: AppContext) -> TargetPolicy:
 
 
 @routes.create("", WebhookCreatedOut)
-async def create_webhook(
-    body: WebhookCreate, ctx: WebhooksManageCtx, app: Context, idem: Idempotent
-) -> Response:
+async def create_webhook(body: WebhookCreate, ctx: WebhooksManageCtx, app: Context) -> Created:
     """Subscribe to events (the signing secret is shown in this answer only)"""
-
-    async def create() -> Created:
-        made = await WebhookService(ctx, targets(app)).create(body.to_input())
-        return Created(
-            WebhookCreatedOut.created(made),
-            location=f"/v1/webhooks/{made.webhook.id}",
-            headers={"ETag": etag(made.webhook.version), **_NO_STORE},
-        )
-
-    return await idem.create(ctx, create)
+    made = await WebhookService(ctx, targets(app)).create(body.to_input())
+    return Created(
+        WebhookCreatedOut.created(made),
+        location=f"/v1/webhooks/{made.webhook.id}",
+        headers={"ETag": etag(made.webhook.version), **_NO_STORE},
+    )
 
 
 @routes.page("", WebhookOut)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 from uuid import UUID
@@ -9,6 +10,7 @@ from uuid import UUID
 import pytest
 from starlette.responses import Response
 
+from app.api.idempotency import Created, Idempotent
 from app.api.routes import Routes
 from app.schema_export import OPENAPI_PATH
 
@@ -36,6 +38,30 @@ def test_a_kind_sets_method_status_model_and_the_docstring_as_summary() -> None:
     assert route.status_code == 202  # type: ignore[attr-defined]
     assert route.summary == "Poke a thing, which it may not like"  # type: ignore[attr-defined]
     assert set(route.responses) == {401, 403, 404, 409, 422}  # type: ignore[attr-defined]
+
+
+def test_a_create_is_made_idempotent_by_its_kind() -> None:
+    routes = Routes("things", prefix="/v1/things")
+
+    @routes.create("", None)
+    async def create_thing(name: str, ctx: object) -> Created:
+        """Make a thing"""
+        raise AssertionError("not called here")
+
+    route = routes.router.routes[-1]
+    assert route.name == "create_thing"  # type: ignore[attr-defined]
+    assert route.status_code == 201  # type: ignore[attr-defined]
+    assert 409 in route.responses  # type: ignore[attr-defined]
+    parameters = inspect.signature(route.endpoint).parameters  # type: ignore[attr-defined]
+    assert list(parameters) == ["name", "ctx", "idem"]
+    assert parameters["idem"].annotation is Idempotent
+
+    async def no_context(name: str) -> Created:
+        """Make a thing without knowing who asks"""
+        raise AssertionError("not called here")
+
+    with pytest.raises(TypeError, match="ctx"):
+        routes.create("/other", None)(no_context)
 
 
 def test_an_endpoint_without_a_docstring_is_refused() -> None:
