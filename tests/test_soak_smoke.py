@@ -112,3 +112,6 @@ def test_server_settings_for_a_run_are_plain_names_and_values() -> None:
     for bad in ("wal_compression", "x=1; DROP TABLE cases", "Name=1", "a='b'"):
         with pytest.raises(SystemExit):
             parse_args(["--pg-setting", bad])
+    assert parse_args(["--load-nice", "-10"]).load_nice == -10
+    with pytest.raises(SystemExit):
+        parse_args(["--load-nice", "-21"])

@@ -406,8 +406,10 @@ async def run_locust(
     users: int,
     rate_per_user: float,
     duration: float,
+    nice: int = 0,
 ) -> tuple[Path, float, float, int | None]:
-    """One headless locust run; (its latencies file, start, end, exit code)."""
+    """One headless locust run; (its latencies file, start, end, exit code). ``nice``: the
+    scheduling priority of locust's threads (negative: ahead of the app and PostgreSQL)."""
     plan_path = out / f"plan-{phase}.json"
     plan_path.write_bytes(orjson.dumps(plan))
     latencies = out / f"latencies-{phase}.tsv"
@@ -430,6 +432,10 @@ async def run_locust(
     proc = Proc(f"locust-{phase}", command, env, log)
     started = time.time()
     proc.start()
+    if nice and proc.process is not None:
+        # Every thread of the process (setpriority on a pid reaches only its main thread).
+        for task in Path(f"/proc/{proc.process.pid}/task").iterdir():
+            os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
     try:
         code = await asyncio.to_thread(proc.process.wait) if proc.process else None
     except asyncio.CancelledError:
@@ -671,6 +677,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "app_processes": args.app_processes,
             "token_ttl_s": args.token_ttl,
             "postgresql_settings": dict(args.pg_setting),
+            "load_nice": args.load_nice,
         }
     }
     logs = out / "logs"
@@ -818,6 +825,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 users=users,
                 rate_per_user=rate / users,
                 duration=args.duration,
+                nice=args.load_nice,
             )
         )
         await asyncio.sleep(1)  # locust's process is up: sample it too
@@ -1043,10 +1051,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="a PostgreSQL server setting for this run (ALTER SYSTEM and a reload, put back "
         "afterwards; repeatable; one that needs a restart is refused), e.g. wal_compression=lz4",
     )
+    parser.add_argument(
+        "--load-nice",
+        type=int,
+        default=0,
+        help="scheduling priority of the soak's locust process, -20..19 (0; negative needs "
+        "root): a load generator sharing the machine's cores with what it measures counts its "
+        "own waits for a CPU as latency",
+    )
     parser.add_argument("--output", type=Path, default=None, help="results directory")
     args = parser.parse_args(argv)
     if args.duration < 20 or args.partners < 2 or args.users_per_partner < 1:
         parser.error("--duration >= 20, --partners >= 2, --users-per-partner >= 1")
+    if not -20 <= args.load_nice <= 19:
+        parser.error("--load-nice: -20 to 19")
     return args
 
 

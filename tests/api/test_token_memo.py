@@ -217,3 +217,32 @@ async def test_triggers_disabled_while_listening_turn_the_memo_off_within_second
         assert token_checks(counter) == 1  # looked up afresh once, then remembered again
     finally:
         await conn.close()
+
+
+async def test_a_listening_connection_that_stops_answering_is_given_up(
+    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+) -> None:
+    # A connection that hangs without closing (a dead peer, a cut network) hears nothing while
+    # it looks open. Here the listener's check hangs behind a lock on the catalog it reads.
+    ctx = listening.state.ctx
+    assert await read_me(client, partner) == 200  # remembered
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE pg_trigger IN ACCESS EXCLUSIVE MODE")
+            for _ in range(400):  # asked each second, given up after a second without answer
+                if not ctx.token_statuses.listening():
+                    break
+                await asyncio.sleep(0.01)
+            assert not ctx.token_statuses.listening()
+    finally:
+        await conn.close()
+    counter = StatementCounter()
+    database.statement_hook = counter
+    assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 1  # forgotten: looked up again
+    for _ in range(400):  # and it listens again once the catalog answers
+        if ctx.token_statuses.listening():
+            break
+        await asyncio.sleep(0.01)
+    assert ctx.token_statuses.listening()
