@@ -803,8 +803,9 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         stack.push_async_callback(sample_db.close)
         waited = await drain(sample_db)
         print(f"outbox drained in {waited:.1f}s (seeding and capacity run's webhooks)", flush=True)
+        share = "as asked" if args.rate is not None else f"{args.load_fraction:g} of capacity"
         print(
-            f"\nsoak: {rate:.1f} req/s ({args.load_fraction:g} of capacity), {users} users, "
+            f"\nsoak: {rate:.1f} req/s ({share}), {users} users, "
             f"{args.duration:g} s; sampling every {args.interval:g} s",
             flush=True,
         )
