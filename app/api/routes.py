@@ -2,7 +2,8 @@
 
 A router's endpoints are declared through its :class:`Routes`, one decorator a kind::
 
-    routes = Routes(router)
+    routes = Routes("care plan")  # its APIRouter: routes.router
+    router = routes.router
 
     @routes.read("/v1/cases/{case_id}/goals/{goal_id}", GoalOut)
     async def get_goal(case_id: UUID, goal_id: UUID, ctx: CasesReadCtx) -> Response:

@@ -14,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.db.database import Database, asyncpg_dsn
+from app.domain.tokens import TokenStatuses
 from tests.factories import Factory, Partner
 from tests.helpers import StatementCounter
 
@@ -46,6 +47,16 @@ async def refused_within(client: httpx.AsyncClient, who: Partner, seconds: float
             return True
         await asyncio.sleep(0.02)
     return False
+
+
+async def listening_becomes(statuses: TokenStatuses, want: bool, seconds: float) -> bool:
+    """Whether the memo's ``listening()`` is ``want`` within ``seconds`` (polled)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        if statuses.listening() == want:
+            return True
+        await asyncio.sleep(0.01)
+    return statuses.listening() == want
 
 
 async def test_a_token_is_looked_up_once_then_remembered(
@@ -123,21 +134,14 @@ async def test_without_the_listener_every_request_asks_the_database(
         )
     finally:
         await conn.close()
-    for _ in range(100):
-        if not ctx.token_statuses.listening():
-            break
-        await asyncio.sleep(0.01)
+    await listening_becomes(ctx.token_statuses, False, 1)
     counter = StatementCounter()
     database.statement_hook = counter
     assert await read_me(client, partner) == 200
     assert await read_me(client, partner) == 200
     assert token_checks(counter) == 2
     # It listens again within a second or so, and remembers again.
-    for _ in range(300):
-        if ctx.token_statuses.listening():
-            break
-        await asyncio.sleep(0.01)
-    assert ctx.token_statuses.listening()
+    assert await listening_becomes(ctx.token_statuses, True, 3)
     counter.reset()
     assert await read_me(client, partner) == 200
     assert await read_me(client, partner) == 200
@@ -195,22 +199,16 @@ async def test_triggers_disabled_while_listening_turn_the_memo_off_within_second
     conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
     try:
         await conn.execute("ALTER TABLE oauth_clients DISABLE TRIGGER oauth_clients_tokens_changed")
-        for _ in range(300):  # asked each second by the listener
-            if not ctx.token_statuses.listening():
-                break
-            await asyncio.sleep(0.01)
-        assert not ctx.token_statuses.listening()
+        assert await listening_becomes(
+            ctx.token_statuses, False, 3
+        )  # asked each second by the listener
         counter = StatementCounter()
         database.statement_hook = counter
         for _ in range(2):
             assert await read_me(client, partner) == 200
         assert token_checks(counter) == 2  # forgotten, and not remembered again
         await conn.execute("ALTER TABLE oauth_clients ENABLE TRIGGER oauth_clients_tokens_changed")
-        for _ in range(300):
-            if ctx.token_statuses.listening():
-                break
-            await asyncio.sleep(0.01)
-        assert ctx.token_statuses.listening()
+        assert await listening_becomes(ctx.token_statuses, True, 3)
         counter.reset()
         for _ in range(2):
             assert await read_me(client, partner) == 200
@@ -230,19 +228,15 @@ async def test_a_listening_connection_that_stops_answering_is_given_up(
     try:
         async with conn.transaction():
             await conn.execute("LOCK TABLE pg_trigger IN ACCESS EXCLUSIVE MODE")
-            for _ in range(400):  # asked each second, given up after a second without answer
-                if not ctx.token_statuses.listening():
-                    break
-                await asyncio.sleep(0.01)
-            assert not ctx.token_statuses.listening()
+            assert await listening_becomes(
+                ctx.token_statuses, False, 4
+            )  # asked each second, given up after a second without answer
     finally:
         await conn.close()
     counter = StatementCounter()
     database.statement_hook = counter
     assert await read_me(client, partner) == 200
     assert token_checks(counter) == 1  # forgotten: looked up again
-    for _ in range(400):  # and it listens again once the catalog answers
-        if ctx.token_statuses.listening():
-            break
-        await asyncio.sleep(0.01)
-    assert ctx.token_statuses.listening()
+    assert await listening_becomes(
+        ctx.token_statuses, True, 4
+    )  # and it listens again once the catalog answers
