@@ -10,11 +10,11 @@ from uuid import UUID
 from fastapi import Query
 from starlette.responses import Response
 
-from app.api.conditional import IfMatch, etag, expected_version
+from app.api.conditional import Versions
 from app.api.deps import AuditReadCtx, CasesReadCtx, CasesWriteCtx, ConsentsWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from app.api.responses import model_response, page_response, versioned_response
+from app.api.pagination import Paging
+from app.api.responses import page_response, resource_response
 from app.api.routes import Routes
 from app.api.schemas.cases import (
     AccessLogEntry,
@@ -30,10 +30,12 @@ from app.api.schemas.cases import (
 )
 from app.api.schemas.common import Timestamp
 from app.domain.access import Role
-from app.domain.cases import CaseService
+from app.domain.audit import AccessLogRow
+from app.domain.cases import CaseService, CaseView
 from app.domain.consents import ConsentService
 from app.domain.context import RequestContext
-from app.domain.updates import UpdateService
+from app.domain.pagination import Page
+from app.domain.updates import TimelineUpdate, UpdateService
 from app.domain.vocabulary import CaseStatus, Category
 
 routes = Routes("cases", prefix="/v1/cases")
@@ -57,57 +59,47 @@ async def create_case(body: CaseCreate, ctx: CasesWriteCtx) -> Created:
     return Created(
         CaseOut.of(view),
         location=f"/v1/cases/{view.id}",
-        headers={"ETag": etag(view.version)},
-        exclude_unset=True,
         case_id=view.id,
     )
 
 
-@routes.page("", CaseOut)
+@routes.page("", CaseOut.of)
 async def list_cases(
     ctx: CasesReadCtx,
+    paging: Paging,
     status: CaseStatus | None = None,
     role: Annotated[Literal["lead", "care_team"] | None, Query(description="Your role")] = None,
     updated_since: Annotated[Timestamp | None, Query(description="RFC 3339, with offset")] = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[CaseView]:
     """Cases you lead or care for"""
-    page = await CaseService(ctx).list(
+    return await CaseService(ctx).list(
         role=Role(role) if role else None,
         status=str(status) if status else None,
         updated_since=updated_since,
-        limit=limit,
-        cursor=cursor,
+        **paging,
     )
-    return page_response(page, CaseOut, CaseOut.of)
 
 
-@routes.read("/{case_id}", CaseOut)
-async def get_case(case_id: UUID, ctx: CasesReadCtx) -> Response:
+@routes.read("/{case_id}", CaseOut.of)
+async def get_case(case_id: UUID, ctx: CasesReadCtx) -> CaseView:
     """A case, as far as you may see it"""
-    view = await CaseService(ctx).get(case_id)
-    return versioned_response(CaseOut.of(view), view.version)
+    return await CaseService(ctx).get(case_id)
 
 
-@routes.edit("/{case_id}", CaseOut, 409)
+@routes.edit("/{case_id}", CaseOut.of, 409)
 async def patch_case(
-    case_id: UUID,
-    body: CasePatch,
-    ctx: CasesWriteCtx,
-    if_match: IfMatch = None,
-) -> Response:
+    case_id: UUID, body: CasePatch, ctx: CasesWriteCtx, expected_version: Versions
+) -> CaseView:
     """Edit a case you lead"""
-    version = expected_version(if_match)
-    view = await CaseService(ctx).update(case_id, body.to_changes(), expected_version=version)
-    return versioned_response(CaseOut.of(view), view.version)
+    return await CaseService(ctx).update(
+        case_id, body.to_changes(), expected_version=expected_version
+    )
 
 
-@routes.act("/{case_id}/close", CaseOut, 409)
-async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> Response:
+@routes.act("/{case_id}/close", CaseOut.of, 409)
+async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> CaseView:
     """Close a case you lead"""
-    view = await CaseService(ctx).close(case_id, body.reason)
-    return versioned_response(CaseOut.of(view), view.version)
+    return await CaseService(ctx).close(case_id, body.reason)
 
 
 @routes.delete("/{case_id}/survivor-identity")
@@ -117,17 +109,11 @@ async def erase_identity(case_id: UUID, ctx: CasesWriteCtx) -> Response:
     return Response(status_code=204)
 
 
-@routes.page("/{case_id}/access-log", AccessLogEntry)
-async def access_log(
-    case_id: UUID,
-    ctx: AuditReadCtx,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+@routes.page("/{case_id}/access-log", AccessLogEntry.of)
+async def access_log(case_id: UUID, ctx: AuditReadCtx, paging: Paging) -> Page[AccessLogRow]:
     """Who read or changed a case you lead (newest first)"""
     await CaseService(ctx).load_as_lead(case_id)
-    page = await ctx.audit.access_log(case_id, limit=limit, cursor=cursor)
-    return page_response(page, AccessLogEntry, AccessLogEntry.of)
+    return await ctx.audit.access_log(case_id, **paging)
 
 
 # -- consents -----------------------------------------------------------------------------------
@@ -139,14 +125,9 @@ async def create_consent(case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteC
 
 
 @routes.page("/{case_id}/consents", ConsentOut)
-async def list_consents(
-    case_id: UUID,
-    ctx: CasesReadCtx,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+async def list_consents(case_id: UUID, ctx: CasesReadCtx, paging: Paging) -> Response:
     """Consents of a case (the lead sees all; others those addressed to them)"""
-    page = await ConsentService(ctx).list(case_id, limit=limit, cursor=cursor)
+    page = await ConsentService(ctx).list(case_id, **paging)
     now = datetime.now(UTC)
     return page_response(page, ConsentOut, lambda r: ConsentOut.of(r, now))
 
@@ -155,7 +136,7 @@ async def list_consents(
 async def get_consent(case_id: UUID, consent_id: UUID, ctx: CasesReadCtx) -> Response:
     """One consent (the lead, or the organisation it is addressed to)"""
     row = await ConsentService(ctx).get(case_id, consent_id)
-    return versioned_response(ConsentOut.of(row, datetime.now(UTC)), row.version)
+    return resource_response(ConsentOut.of(row, datetime.now(UTC)))
 
 
 @routes.act("/{case_id}/consents/{consent_id}/revoke", ConsentOut, 409)
@@ -167,7 +148,7 @@ async def revoke_consent(
 ) -> Response:
     """Revoke a consent (effective from the next request, everywhere)"""
     row = await ConsentService(ctx).revoke(case_id, consent_id, body.reason)
-    return model_response(ConsentOut.of(row, datetime.now(UTC)))
+    return resource_response(ConsentOut.of(row, datetime.now(UTC)))
 
 
 # -- timeline -----------------------------------------------------------------------------------
@@ -178,21 +159,18 @@ async def create_update(case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx) -
     return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
 
 
-@routes.read("/{case_id}/updates/{update_id}", UpdateOut)
-async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> Response:
+@routes.read("/{case_id}/updates/{update_id}", UpdateOut.of)
+async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> TimelineUpdate:
     """One timeline update"""
-    row = await UpdateService(ctx).get(case_id, update_id)
-    return versioned_response(UpdateOut.of(row), 1)
+    return await UpdateService(ctx).get(case_id, update_id)
 
 
-@routes.page("/{case_id}/updates", UpdateOut)
+@routes.page("/{case_id}/updates", UpdateOut.of)
 async def list_updates(
     case_id: UUID,
     ctx: CasesReadCtx,
+    paging: Paging,
     category: Category | None = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[TimelineUpdate]:
     """The timeline: updates in categories you may see, oldest first"""
-    page = await UpdateService(ctx).list(case_id, category=category, limit=limit, cursor=cursor)
-    return page_response(page, UpdateOut, UpdateOut.of)
+    return await UpdateService(ctx).list(case_id, category=category, **paging)

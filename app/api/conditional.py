@@ -51,6 +51,10 @@ def expected_version(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
+# The versions an ``If-Match`` accepts (``None``: any), as the edit kinds pass them to an endpoint's
+# ``expected_version`` (app.api.routes).
+Versions = frozenset[int] | None
+
 IfMatch = Annotated[
     str | None,
     Header(alias="If-Match", description="The ETag of the version being changed"),

@@ -206,27 +206,28 @@ class ContextFor(_BearerToken, LeanDependency):
         return await _rest_unit_of_work.run(request, work)
 
 
-def require_scopes(*scopes: str) -> Any:
-    """``Annotated[RequestContext, …]`` for a token holding every scope in ``scopes``."""
+def require_scopes(*scopes: str) -> params.Security:
+    """What builds the caller's :class:`RequestContext` for a token holding every scope in
+    ``scopes``: an endpoint's ``ctx: Annotated[RequestContext, require_scopes(…)]`` (the
+    aliases below)."""
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:  # a typo here would silently lock an endpoint
         raise ValueError(f"unknown scopes {unknown}")
     # ``scope="function"``: committed after the endpoint returns, before the response is sent.
-    context = params.Security(ContextFor(scopes), scopes=list(scopes), scope="function")
-    return Annotated[RequestContext, context]
+    return params.Security(ContextFor(scopes), scopes=list(scopes), scope="function")
 
 
-AnyCtx = require_scopes()
-DirectoryWriteCtx = require_scopes("directory:write")
-CasesReadCtx = require_scopes("cases:read")
-CasesWriteCtx = require_scopes("cases:write")
-ConsentsWriteCtx = require_scopes("consents:write")
-AuditReadCtx = require_scopes("audit:read")
-EventsReadCtx = require_scopes("events:read")
-WebhooksManageCtx = require_scopes("webhooks:manage")
-ReferralsReadCtx = require_scopes("referrals:read")
-ReferralsWriteCtx = require_scopes("referrals:write")
-LegalReadCtx = require_scopes("legal:read")
-LegalWriteCtx = require_scopes("legal:write")
-PlacementsReadCtx = require_scopes("placements:read")
-PlacementsWriteCtx = require_scopes("placements:write")
+AnyCtx = Annotated[RequestContext, require_scopes()]
+DirectoryWriteCtx = Annotated[RequestContext, require_scopes("directory:write")]
+CasesReadCtx = Annotated[RequestContext, require_scopes("cases:read")]
+CasesWriteCtx = Annotated[RequestContext, require_scopes("cases:write")]
+ConsentsWriteCtx = Annotated[RequestContext, require_scopes("consents:write")]
+AuditReadCtx = Annotated[RequestContext, require_scopes("audit:read")]
+EventsReadCtx = Annotated[RequestContext, require_scopes("events:read")]
+WebhooksManageCtx = Annotated[RequestContext, require_scopes("webhooks:manage")]
+ReferralsReadCtx = Annotated[RequestContext, require_scopes("referrals:read")]
+ReferralsWriteCtx = Annotated[RequestContext, require_scopes("referrals:write")]
+LegalReadCtx = Annotated[RequestContext, require_scopes("legal:read")]
+LegalWriteCtx = Annotated[RequestContext, require_scopes("legal:write")]
+PlacementsReadCtx = Annotated[RequestContext, require_scopes("placements:read")]
+PlacementsWriteCtx = Annotated[RequestContext, require_scopes("placements:write")]

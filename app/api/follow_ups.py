@@ -11,12 +11,12 @@ from starlette.responses import Response
 
 from app.api.deps import CasesReadCtx, CasesWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
+from app.api.pagination import PageOut, Paging
 from app.api.responses import model_response
 from app.api.routes import Routes
 from app.api.schemas.common import Day
 from app.api.schemas.follow_ups import DueFollowUpOut, FollowUpIn, FollowUpOut, FollowUpRecordIn
-from app.domain.followups import FollowUpService
+from app.domain.followups import FollowUpRow, FollowUpService
 
 routes = Routes("aftercare journey")
 router = routes.router
@@ -29,32 +29,28 @@ async def schedule_follow_up(case_id: UUID, body: FollowUpIn, ctx: CasesWriteCtx
     return Created(FollowUpOut.of(await service.schedule(case_id, body.due_on)), case_id=case_id)
 
 
-@routes.act("/v1/cases/{case_id}/follow-ups/{follow_up_id}/record", FollowUpOut, 409)
+@routes.act("/v1/cases/{case_id}/follow-ups/{follow_up_id}/record", FollowUpOut.of, 409)
 async def record_follow_up(
     case_id: UUID,
     follow_up_id: UUID,
     body: FollowUpRecordIn,
     ctx: CasesWriteCtx,
-) -> Response:
+) -> FollowUpRow:
     """Record a follow-up's outcome (at_risk / re_exploited raise the case's risk level)"""
-    row = await FollowUpService(ctx).record(
+    return await FollowUpService(ctx).record(
         case_id, follow_up_id, contacted_at=body.contacted_at, outcome=body.outcome
     )
-    return model_response(FollowUpOut.of(row))
 
 
 @routes.page("/v1/follow-ups", DueFollowUpOut)
 async def due_follow_ups(
     ctx: CasesReadCtx,
+    paging: Paging,
     due_before: Annotated[Day | None, Query()] = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
 ) -> Response:
     """Your follow-ups due (and overdue) on or before `due_before` (default today)"""
     today = datetime.now(UTC).date()
-    page = await FollowUpService(ctx).due(
-        due_before=due_before or today, limit=limit, cursor=cursor
-    )
+    page = await FollowUpService(ctx).due(due_before=due_before or today, **paging)
     items = [
         DueFollowUpOut(
             **FollowUpOut.of(r).model_dump(),

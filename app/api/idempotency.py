@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.context import AppContext
+from app.api.responses import version_tag
 from app.domain.context import RequestContext
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 
@@ -40,8 +41,9 @@ class Created:
     # The case the resource belongs to: a replay is audited as a read of it (or re-rendered),
     # and erasing the case forgets the stored response.
     case_id: UUID | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)  # sent after Location
-    exclude_unset: bool = False
+    # Sent after Location; by default the body's ETag when it is a versioned resource
+    # (app.api.responses.version_tag).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def in_case(
@@ -50,17 +52,9 @@ class Created:
         kind: str,
         item_id: UUID,
         body: BaseModel,
-        *,
-        version: int | None = None,
     ) -> Created:
-        """An item of a case's ``kind`` list, at ``/v1/cases/{case_id}/{kind}/{item_id}``, with
-        its ``ETag`` when it has a ``version``."""
-        return cls(
-            body,
-            location=f"/v1/cases/{case_id}/{kind}/{item_id}",
-            case_id=case_id,
-            headers={"ETag": f'"{version}"'} if version is not None else {},
-        )
+        """An item of a case's ``kind`` list, at ``/v1/cases/{case_id}/{kind}/{item_id}``."""
+        return cls(body, location=f"/v1/cases/{case_id}/{kind}/{item_id}", case_id=case_id)
 
 
 class IdempotentRequest:
@@ -90,14 +84,13 @@ class IdempotentRequest:
             return replayed
         made = await create()
         headers = {"Location": made.location} if made.location is not None else {}
-        headers.update(made.headers)
+        headers.update(made.headers or version_tag(made.body))
         return await self._respond(
             ctx,
             service,
             status,
             made.body,
             headers,
-            exclude_unset=made.exclude_unset,
             case_id=made.case_id,
             rerendered=rerender is not None,
         )
@@ -136,11 +129,11 @@ class IdempotentRequest:
         model: BaseModel,
         headers: Mapping[str, str] | None = None,
         *,
-        exclude_unset: bool = False,
         case_id: UUID | None = None,
         rerendered: bool = False,
     ) -> Response:
-        body = model.__pydantic_serializer__.to_json(model, exclude_unset=exclude_unset)
+        # As every answer (app.api.responses): a field not set is one the caller may not see.
+        body = model.__pydantic_serializer__.to_json(model, exclude_unset=True)
         stored_body = b"" if rerendered else body
         headers = dict(headers or {})
         if self._key is not None:

@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.problems import PROBLEM_JSON
+from app.api.schemas.common import ResponseModel
 
 # Every route, by method and path template, and the name partners' generated clients will use.
 OPERATION_IDS: dict[str, str] = {
@@ -558,29 +559,28 @@ def _finish_response(
         headers.update(_header_refs("Location", "Idempotent-Replayed"))
         if _schema_is_versioned(response):
             headers.update(_header_refs("ETag"))
-    if code == 200 and _schema_is_versioned(response) and method in ("get", "patch", "put"):
+    if code == 200 and _schema_is_versioned(response):
         headers.update(_header_refs("ETag"))
 
 
-_VERSIONED = {
-    "CaseOut",
-    "GoalOut",
-    "ServiceOut",
-    "WebhookOut",
-    "WebhookCreatedOut",
-    "SecretOut",
-    "LegalOut",
-    "OrganizationOut",
-    "ConsentOut",
-    "UpdateOut",
-    "ReferralOut",
-}
+def _versioned_models() -> frozenset[str]:
+    """The response models of versioned resources: those with a ``version``, whose ``ETag`` is
+    sent wherever one is rendered (app.api.responses.version_tag), and the answer to a secret
+    rotation, which carries its subscription's."""
+    found = {"SecretOut"}
+    pending: list[type[ResponseModel]] = [ResponseModel]
+    while pending:
+        model = pending.pop()
+        pending.extend(model.__subclasses__())
+        if "version" in model.model_fields or isinstance(getattr(model, "version", None), property):
+            found.add(model.__name__)
+    return frozenset(found)
 
 
 def _schema_is_versioned(response: dict[str, Any]) -> bool:
     schema = response.get("content", {}).get("application/json", {}).get("schema", {})
     ref = schema.get("$ref", "")
-    return ref.rsplit("/", 1)[-1] in _VERSIONED
+    return ref.rsplit("/", 1)[-1] in _versioned_models()
 
 
 def _sends_etag(response: dict[str, Any]) -> bool:

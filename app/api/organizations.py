@@ -6,26 +6,25 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Query
-from starlette.responses import Response
 
-from app.api.conditional import IfMatch, expected_version
+from app.api.conditional import Versions
 from app.api.deps import AnyCtx, DirectoryWriteCtx
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from app.api.responses import page_response, versioned_response
+from app.api.pagination import Paging
 from app.api.routes import Routes
 from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
-from app.domain.context import RequestContext
-from app.domain.organizations import DirectoryFilter, OrganizationService
+from app.domain.organizations import DirectoryFilter, Organization, OrganizationService
+from app.domain.pagination import Page
 from app.domain.vocabulary import Gender, OrganizationKind, ServiceKind
 
 routes = Routes("organizations", prefix="/v1/organizations", not_found=False)
 router = routes.router
 
 
-@routes.page("", OrganizationOut)
+@routes.page("", OrganizationOut.of)
 async def list_organizations(
     ctx: AnyCtx,
+    paging: Paging,
     kind: OrganizationKind | None = None,
     service: ServiceKind | None = None,
     country: Annotated[CountryCode | None, Query()] = None,
@@ -48,11 +47,9 @@ async def list_organizations(
     gender: Annotated[
         Gender | None, Query(description="Partners serving this gender (or every gender)")
     ] = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[Organization]:
     """Search the directory"""
-    page = await OrganizationService(ctx.session).list(
+    return await OrganizationService(ctx.session).list(
         DirectoryFilter(
             kind,
             service,
@@ -64,35 +61,27 @@ async def list_organizations(
             age=age,
             gender=gender,
         ),
-        limit=limit,
-        cursor=cursor,
+        **paging,
     )
-    return page_response(page, OrganizationOut, OrganizationOut.of)
 
 
-async def _organization(ctx: RequestContext, org_id: UUID) -> Response:
-    org = await OrganizationService(ctx.session).get(org_id)
-    return versioned_response(OrganizationOut.of(org), org.version)
-
-
-@routes.read("/me", OrganizationOut)
-async def get_my_organization(ctx: AnyCtx) -> Response:
+@routes.read("/me", OrganizationOut.of)
+async def get_my_organization(ctx: AnyCtx) -> Organization:
     """Your own organisation"""
-    return await _organization(ctx, ctx.principal.org_id)
+    return await OrganizationService(ctx.session).get(ctx.principal.org_id)
 
 
-@routes.edit("/me", OrganizationOut)
+@routes.edit("/me", OrganizationOut.of)
 async def patch_my_organization(
-    body: OrganizationPatch, ctx: DirectoryWriteCtx, if_match: IfMatch = None
-) -> Response:
+    body: OrganizationPatch, ctx: DirectoryWriteCtx, expected_version: Versions
+) -> Organization:
     """Update your profile and capacity"""
-    org = await OrganizationService(ctx.session).update_profile(
-        ctx.principal.org_id, body.to_change(), expected_version=expected_version(if_match)
+    return await OrganizationService(ctx.session).update_profile(
+        ctx.principal.org_id, body.to_change(), expected_version=expected_version
     )
-    return versioned_response(OrganizationOut.of(org), org.version)
 
 
-@routes.read("/{org_id}", OrganizationOut, 404)
-async def get_organization(org_id: UUID, ctx: AnyCtx) -> Response:
+@routes.read("/{org_id}", OrganizationOut.of, 404)
+async def get_organization(org_id: UUID, ctx: AnyCtx) -> Organization:
     """One organisation"""
-    return await _organization(ctx, org_id)
+    return await OrganizationService(ctx.session).get(org_id)

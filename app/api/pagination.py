@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Generic, TypedDict, TypeVar
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -17,6 +17,15 @@ Cursor = Annotated[
     Query(max_length=512, description="Opaque cursor from the previous page's next_cursor"),
 ]
 DEFAULT_PAGE_SIZE = DEFAULT_LIMIT
+
+
+class Paging(TypedDict):
+    """The page a list request asks for, as its ``limit`` and ``cursor`` query parameters: a
+    ``page`` endpoint (app.api.routes) declares ``paging: Paging`` and passes it on to the
+    domain's list as keywords (``**paging``)."""
+
+    limit: int
+    cursor: str | None
 
 
 class PageOut(BaseModel, Generic[T]):

@@ -9,8 +9,8 @@ from starlette.responses import Response
 
 from app.api.deps import PlacementsReadCtx, PlacementsWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut
-from app.api.responses import model_response, page_response
+from app.api.pagination import PageOut, Paging
+from app.api.responses import model_response
 from app.api.routes import Routes
 from app.api.schemas.placements import (
     HomeReviewIn,
@@ -22,7 +22,8 @@ from app.api.schemas.placements import (
     VisitIn,
     VisitOut,
 )
-from app.domain.placements import PlacementInput, PlacementService
+from app.domain.pagination import Page
+from app.domain.placements import Placement, PlacementInput, PlacementService
 
 routes = Routes("aftercare journey")
 router = routes.router
@@ -45,34 +46,27 @@ async def create_placement(case_id: UUID, body: PlacementIn, ctx: PlacementsWrit
     )
 
 
-@routes.page("/v1/cases/{case_id}/placements", PlacementOut)
-async def list_placements(
-    case_id: UUID,
-    ctx: PlacementsReadCtx,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+@routes.page("/v1/cases/{case_id}/placements", PlacementOut.of)
+async def list_placements(case_id: UUID, ctx: PlacementsReadCtx, paging: Paging) -> Page[Placement]:
     """Placements of a case, oldest first"""
-    page = await PlacementService(ctx).list(case_id, limit=limit, cursor=cursor)
-    return page_response(page, PlacementOut, PlacementOut.of)
+    return await PlacementService(ctx).list(case_id, **paging)
 
 
-@routes.act("/v1/cases/{case_id}/placements/{placement_id}/end", PlacementOut, 409)
+@routes.act("/v1/cases/{case_id}/placements/{placement_id}/end", PlacementOut.of, 409)
 async def end_placement(
     case_id: UUID,
     placement_id: UUID,
     body: PlacementEndIn,
     ctx: PlacementsWriteCtx,
-) -> Response:
+) -> Placement:
     """End a placement (a minor's exit needs an authorization_ref unless transferred)"""
-    row = await PlacementService(ctx).end(
+    return await PlacementService(ctx).end(
         case_id,
         placement_id,
         ended_at=body.ended_at,
         exit_reason=body.exit_reason,
         authorization_ref=body.authorization_ref,
     )
-    return model_response(PlacementOut.of(row))
 
 
 @routes.create("/v1/cases/{case_id}/home-reviews", HomeReviewOut)
@@ -96,13 +90,9 @@ async def create_visit(
 
 
 @routes.page("/v1/placements/overdue-visits", OverdueVisitOut)
-async def overdue_visits(
-    ctx: PlacementsReadCtx,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+async def overdue_visits(ctx: PlacementsReadCtx, paging: Paging) -> Response:
     """Your community and foster placements with no visit in the last 7 days"""
-    page = await PlacementService(ctx).overdue_visits(limit=limit, cursor=cursor)
+    page = await PlacementService(ctx).overdue_visits(**paging)
     items = [
         OverdueVisitOut(
             placement_id=i.row.id,

@@ -12,9 +12,9 @@ from starlette.responses import Response
 
 from app.api.deps import ReferralsReadCtx, ReferralsWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
+from app.api.pagination import Paging
 from app.api.problems import problem_responses
-from app.api.responses import model_response, page_response, versioned_response
+from app.api.responses import resource_response
 from app.api.routes import Routes
 from app.api.schemas.referrals import (
     AcceptIn,
@@ -24,8 +24,9 @@ from app.api.schemas.referrals import (
     ReferralCreate,
     ReferralOut,
 )
+from app.domain.pagination import Page
 from app.domain.referral_rules import TRANSITIONS, Code, Note, ReferralStatus, Transition
-from app.domain.referrals import ReferralService
+from app.domain.referrals import ReferralService, ReferralView
 
 routes = Routes("referrals", prefix="/v1/referrals")
 router = routes.router
@@ -38,33 +39,27 @@ async def create_referral(body: ReferralCreate, ctx: ReferralsWriteCtx) -> Creat
     return Created(
         ReferralOut.of(view),
         location=f"/v1/referrals/{view.row.id}",
-        exclude_unset=True,
         case_id=view.row.case_id,
     )
 
 
-@routes.page("", ReferralOut)
+@routes.page("", ReferralOut.of)
 async def list_referrals(
     ctx: ReferralsReadCtx,
+    paging: Paging,
     direction: Annotated[
         Literal["incoming", "outgoing"] | None, Query(description="Both when omitted")
     ] = None,
     status: ReferralStatus | None = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[ReferralView]:
     """Your referral inbox and outbox"""
-    page = await ReferralService(ctx).list(
-        direction=direction, status=status, limit=limit, cursor=cursor
-    )
-    return page_response(page, ReferralOut, ReferralOut.of)
+    return await ReferralService(ctx).list(direction=direction, status=status, **paging)
 
 
-@routes.read("/{referral_id}", ReferralOut)
-async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> Response:
+@routes.read("/{referral_id}", ReferralOut.of)
+async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> ReferralView:
     """One referral"""
-    view = await ReferralService(ctx).get(referral_id)
-    return versioned_response(ReferralOut.of(view), view.row.version)
+    return await ReferralService(ctx).get(referral_id)
 
 
 # -- transitions: one route per row of the state machine (app.domain.referral_rules) ----------
@@ -94,7 +89,7 @@ def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
             text["code"] = str(getattr(body, rule.code.value))
         service = ReferralService(ctx)
         view = await service.act(referral_id, rule.action, **text)
-        return model_response(ReferralOut.of(view))
+        return resource_response(ReferralOut.of(view))
 
     # FastAPI reads the body model from the signature: required for a note, else optional.
     signature = inspect.signature(endpoint)

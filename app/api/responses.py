@@ -29,9 +29,16 @@ def model_response(
     )
 
 
-def versioned_response(model: BaseModel, version: int, status: int = 200) -> Response:
-    """One resource with its ``ETag`` (its version, for ``If-Match``)."""
-    return model_response(model, status, headers={"ETag": etag(version)})
+def version_tag(model: BaseModel) -> dict[str, str]:
+    """The ``ETag`` header of a versioned resource's model (one with a ``version``: what
+    ``If-Match`` names), else no header."""
+    version = getattr(model, "version", None)
+    return {"ETag": etag(version)} if version is not None else {}
+
+
+def resource_response(model: BaseModel, status: int = 200) -> Response:
+    """One resource, with its ``ETag`` when it is versioned (:func:`version_tag`)."""
+    return model_response(model, status, headers=version_tag(model))
 
 
 def page_response(page: Page[T], out: type[M], convert: Callable[[T], M]) -> Response:

@@ -12,12 +12,12 @@ from uuid import UUID
 from fastapi import Query
 from starlette.responses import Response
 
-from app.api.conditional import IfMatch, etag, expected_version
+from app.api.conditional import IfMatch, Versions, etag, expected_version
 from app.api.context import AppContext
 from app.api.deps import Context, WebhooksManageCtx
 from app.api.idempotency import Created
-from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit
-from app.api.responses import model_response, page_response, versioned_response
+from app.api.pagination import Paging
+from app.api.responses import model_response
 from app.api.routes import Routes
 from app.api.schemas.webhooks import (
     DeliveryAttemptOut,
@@ -30,7 +30,17 @@ from app.api.schemas.webhooks import (
     WebhookOut,
     WebhookPatch,
 )
-from app.domain.webhooks import DeliveryStatus, TargetPolicy, WebhookService, WebhookStatus
+from app.domain.pagination import Page
+from app.domain.webhooks import (
+    DeliveryRow,
+    DeliveryStatus,
+    LogEntry,
+    Ping,
+    TargetPolicy,
+    Webhook,
+    WebhookService,
+    WebhookStatus,
+)
 
 routes = Routes("webhooks", prefix="/v1/webhooks", not_found=False)
 router = routes.router
@@ -58,39 +68,34 @@ async def create_webhook(body: WebhookCreate, ctx: WebhooksManageCtx, app: Conte
     )
 
 
-@routes.page("", WebhookOut)
+@routes.page("", WebhookOut.of)
 async def list_webhooks(
     ctx: WebhooksManageCtx,
+    paging: Paging,
     status: WebhookStatus | None = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[Webhook]:
     """Your webhook subscriptions"""
-    page = await WebhookService(ctx).list(status=status, limit=limit, cursor=cursor)
-    return page_response(page, WebhookOut, WebhookOut.of)
+    return await WebhookService(ctx).list(status=status, **paging)
 
 
-@routes.read("/{webhook_id}", WebhookOut, 404)
-async def get_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
+@routes.read("/{webhook_id}", WebhookOut.of, 404)
+async def get_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Webhook:
     """One subscription"""
-    view = await WebhookService(ctx).get(webhook_id)
-    return versioned_response(WebhookOut.of(view), view.version)
+    return await WebhookService(ctx).get(webhook_id)
 
 
-@routes.edit("/{webhook_id}", WebhookOut, 404)
+@routes.edit("/{webhook_id}", WebhookOut.of, 404)
 async def patch_webhook(
     webhook_id: UUID,
     body: WebhookPatch,
     ctx: WebhooksManageCtx,
     app: Context,
-    if_match: IfMatch = None,
-) -> Response:
+    expected_version: Versions,
+) -> Webhook:
     """Change a subscription (`status: active` re-enables it)"""
-    version = expected_version(if_match)
-    view = await WebhookService(ctx, targets(app)).update(
-        webhook_id, body.to_change(), expected_version=version
+    return await WebhookService(ctx, targets(app)).update(
+        webhook_id, body.to_change(), expected_version=expected_version
     )
-    return versioned_response(WebhookOut.of(view), view.version)
 
 
 @routes.delete("/{webhook_id}", 404)
@@ -112,38 +117,33 @@ async def rotate_webhook_secret(webhook_id: UUID, ctx: WebhooksManageCtx) -> Res
     )
 
 
-@routes.act("/{webhook_id}/test", PingOut, 404, 409, status=202)
-async def test_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Response:
+@routes.act("/{webhook_id}/test", PingOut.of, 404, 409, status=202)
+async def test_webhook(webhook_id: UUID, ctx: WebhooksManageCtx) -> Ping:
     """Send a `webhook.test` event to this subscription only"""
-    ping = await WebhookService(ctx).ping(webhook_id)
-    return model_response(PingOut.of(ping), status=202)
+    return await WebhookService(ctx).ping(webhook_id)
 
 
-@routes.page("/{webhook_id}/deliveries", DeliveryAttemptOut, 404)
+@routes.page("/{webhook_id}/deliveries", DeliveryAttemptOut.of, 404)
 async def list_webhook_deliveries(
     webhook_id: UUID,
     ctx: WebhooksManageCtx,
+    paging: Paging,
     status: Annotated[
         DeliveryStatusName | None,
         Query(description="Only attempts that succeeded, failed, or are still to come"),
     ] = None,
-    limit: Limit = DEFAULT_PAGE_SIZE,
-    cursor: Cursor = None,
-) -> Response:
+) -> Page[LogEntry]:
     """The delivery log, newest first: each attempt, and each delivery still to come"""
-    page = await WebhookService(ctx).deliveries(
+    return await WebhookService(ctx).deliveries(
         webhook_id,
         status=DeliveryStatus(status) if status is not None else None,
-        limit=limit,
-        cursor=cursor,
+        **paging,
     )
-    return page_response(page, DeliveryAttemptOut, DeliveryAttemptOut.of)
 
 
-@routes.act("/{webhook_id}/deliveries/{delivery_id}/retry", DeliveryOut, 404, 409, status=202)
+@routes.act("/{webhook_id}/deliveries/{delivery_id}/retry", DeliveryOut.of, 404, 409, status=202)
 async def retry_webhook_delivery(
     webhook_id: UUID, delivery_id: UUID, ctx: WebhooksManageCtx
-) -> Response:
+) -> DeliveryRow:
     """Try a failed (or waiting) delivery again now"""
-    delivery = await WebhookService(ctx).retry(webhook_id, delivery_id)
-    return model_response(DeliveryOut.of(delivery), status=202)
+    return await WebhookService(ctx).retry(webhook_id, delivery_id)

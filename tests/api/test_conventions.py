@@ -19,6 +19,7 @@ from app.api.idempotency import Created, Idempotent
 from app.api.json_body import StrictJSONRoute
 from app.api.schemas.common import RequestModel, ResponseModel
 from app.db.database import Database
+from app.domain.context import RequestContext
 from app.domain.errors import ValidationFailed
 from app.domain.keys import KeyRing
 from app.domain.organizations import OrganizationService
@@ -49,7 +50,7 @@ _router = APIRouter(route_class=StrictJSONRoute)  # as every JSON-body router of
 @_router.post("/v1/_test/organizations", status_code=201)
 async def _create(
     body: Annotated[_CreateIn, Body()],
-    ctx: require_scopes("directory:write"),  # type: ignore[valid-type]
+    ctx: Annotated[RequestContext, require_scopes("directory:write")],
     idem: Idempotent,
 ) -> Any:
     async def create() -> Created:

@@ -129,3 +129,60 @@ def test_cors_origins_must_be_origins() -> None:
         Settings(cors_origins="portal.example.org")
     with pytest.raises(ValueError, match="origins"):
         Settings(cors_origins="https://portal.example.org/path")
+
+
+async def test_every_answer_carrying_a_versioned_resource_carries_its_etag(
+    client: httpx.AsyncClient, lead: Partner, member: Partner, case: dict[str, Any]
+) -> None:
+    """Creates and state changes too, not only reads and edits: the tag is the resource's
+    version, so a client may send it as If-Match without reading the resource again."""
+    cases = f"/v1/cases/{case['id']}"
+
+    def tagged(response: httpx.Response, status: int, version: int | None = None) -> None:
+        assert response.status_code == status, response.text
+        expected = response.json()["version"] if version is None else version
+        assert response.headers["etag"] == f'"{expected}"', response.request.url
+
+    consent_body = {
+        "granted_by": ["survivor"],
+        "recipient_org_id": str(member.org.id),
+        "categories": ["medical"],
+        "purpose": "treatment",
+        "obtained_at": "2026-11-01T09:00:00Z",
+    }
+    consent = await client.post(f"{cases}/consents", json=consent_body, headers=lead.headers)
+    tagged(consent, 201)
+    revoked = await client.post(
+        f"{cases}/consents/{consent.json()['id']}/revoke",
+        json={"reason": "asked by the survivor"},
+        headers=lead.headers,
+    )
+    tagged(revoked, 200)
+    assert revoked.json()["version"] > consent.json()["version"]
+    update = await client.post(
+        f"{cases}/updates",
+        json={"kind": "note", "category": "general", "occurred_at": "2026-11-02T10:00:00Z",
+              "summary": "Settled in"},
+        headers=lead.headers,
+    )  # fmt: skip
+    tagged(update, 201, version=1)  # an update never changes
+    goal = await client.post(
+        f"{cases}/goals",
+        json={
+            "category": "general",
+            "title": "Open a bank account",
+            "owner_org_id": str(lead.org.id),
+        },
+        headers=lead.headers,
+    )
+    tagged(goal, 201)
+    progress = await client.post(
+        f"{cases}/goals/{goal.json()['id']}/progress",
+        json={"status": "on_hold", "recorded_at": "2026-11-03T10:00:00Z"},
+        headers=lead.headers,
+    )
+    tagged(progress, 200)
+    tagged(
+        await client.post(f"{cases}/close", json={"reason": "moved_on"}, headers=lead.headers),
+        200,
+    )

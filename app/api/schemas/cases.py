@@ -432,6 +432,11 @@ class UpdateOut(ResponseModel):
     def of(cls, update: TimelineUpdate) -> UpdateOut:
         return cls.model_validate(update)
 
+    @property
+    def version(self) -> int:
+        """An update never changes: its ETag is always `"1"`."""
+        return 1
+
 
 class AccessLogEntry(ResponseModel):
     occurred_at: datetime
