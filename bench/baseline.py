@@ -908,6 +908,7 @@ async def _update_in_transaction(
         media_type=_JSON,
         headers={
             "Location": f"/v1/cases/{case_id}/updates/{update_id}",
+            "ETag": '"1"',  # an update never changes
             "X-Request-ID": request_id,
         },
     )

@@ -83,6 +83,7 @@ async def test_update_post_baseline_runs_the_apps_statements_and_writes_the_same
         k: v for k, v in theirs.items() if k not in volatile
     }
     assert by_baseline.headers["location"] == f"{path}/{theirs['id']}"
+    assert by_baseline.headers["etag"] == by_app.headers["etag"] == '"1"'
     # The app reads the baseline's update (its sealed summary and details) as it was answered.
     read = await client.get(by_baseline.headers["location"], headers=lead.headers)
     assert read.status_code == 200, read.text
