@@ -41,8 +41,8 @@ class Created:
     # The case the resource belongs to: a replay is audited as a read of it (or re-rendered),
     # and erasing the case forgets the stored response.
     case_id: UUID | None = None
-    # Sent after Location; by default the body's ETag when it is a versioned resource
-    # (app.api.responses.version_tag).
+    # Sent after Location, and after the body's ETag when it is a versioned resource
+    # (app.api.responses.version_tag), which they may replace.
     headers: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -84,7 +84,7 @@ class IdempotentRequest:
             return replayed
         made = await create()
         headers = {"Location": made.location} if made.location is not None else {}
-        headers.update(made.headers or version_tag(made.body))
+        headers.update({**version_tag(made.body), **made.headers})
         return await self._respond(
             ctx,
             service,
