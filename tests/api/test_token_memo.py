@@ -7,6 +7,7 @@ database, as the memo does whenever it cannot hear the notifications."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import asyncpg
 import httpx
@@ -34,6 +35,16 @@ async def listening(app: FastAPI) -> FastAPI:
     await ctx.listen_for_tokens()  # closed with the app (the app fixture's ctx.close())
     assert ctx.token_statuses.listening()
     return app
+
+
+@pytest.fixture
+async def elsewhere(database: Database) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of another process: an operator's SQL, or `aftercare client disable`."""
+    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def read_me(client: httpx.AsyncClient, who: Partner) -> int:
@@ -91,7 +102,7 @@ async def test_a_change_made_elsewhere_is_heard(
     partner: Partner,
     factory: Factory,
     database: Database,
-    database_url: str,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     # What `aftercare client disable` (another process) or an operator's SQL does.
     other = await factory.partner()
@@ -99,41 +110,37 @@ async def test_a_change_made_elsewhere_is_heard(
         listening.state.ctx.tokens(database.session(transactional=False)).verify(other.token).jti
     )
     assert await read_me(client, partner) == 200 and await read_me(client, other) == 200
-    conn = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        await conn.execute(
-            "UPDATE oauth_clients SET disabled_at = now() WHERE client_id = $1",
-            partner.client.client_id,
-        )
-        assert await refused_within(client, partner, 2.0)
-        assert await read_me(client, other) == 200  # forgotten too, found in order again
+    await elsewhere.execute(
+        "UPDATE oauth_clients SET disabled_at = now() WHERE client_id = $1",
+        partner.client.client_id,
+    )
+    assert await refused_within(client, partner, 2.0)
+    assert await read_me(client, other) == 200  # forgotten too, found in order again
 
-        # A revocation recorded by another process.
-        await conn.execute(
-            "INSERT INTO revoked_tokens (jti, client_id, expires_at) "
-            "VALUES ($1, $2, now() + interval '1 hour')",
-            other_jti,
-            other.client.client_id,
-        )
-        assert await refused_within(client, other, 2.0)
-    finally:
-        await conn.close()
+    # A revocation recorded by another process.
+    await elsewhere.execute(
+        "INSERT INTO revoked_tokens (jti, client_id, expires_at) "
+        "VALUES ($1, $2, now() + interval '1 hour')",
+        other_jti,
+        other.client.client_id,
+    )
+    assert await refused_within(client, other, 2.0)
 
 
 async def test_without_the_listener_every_request_asks_the_database(
-    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+    listening: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    database: Database,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     ctx = listening.state.ctx
     assert await read_me(client, partner) == 200  # remembered
-    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
-    try:
-        # The listening connection dies (a restart of PostgreSQL, a network cut).
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE application_name = 'aftercare-listener' AND datname = current_database()"
-        )
-    finally:
-        await conn.close()
+    # The listening connection dies (a restart of PostgreSQL, a network cut).
+    await elsewhere.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = 'aftercare-listener' AND datname = current_database()"
+    )
     await listening_becomes(ctx.token_statuses, False, 1)
     counter = StatementCounter()
     database.statement_hook = counter
@@ -149,14 +156,14 @@ async def test_without_the_listener_every_request_asks_the_database(
 
 
 async def test_a_truncate_is_heard(
-    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+    listening: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    database: Database,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     assert await read_me(client, partner) == 200  # remembered
-    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
-    try:
-        await conn.execute("TRUNCATE revoked_tokens")
-    finally:
-        await conn.close()
+    await elsewhere.execute("TRUNCATE revoked_tokens")
     counter = StatementCounter()
     database.statement_hook = counter
     for _ in range(100):
@@ -169,17 +176,17 @@ async def test_a_truncate_is_heard(
 
 
 async def test_without_the_triggers_the_memo_stays_off(
-    app: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    database: Database,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     # A database the triggers are missing from or disabled in (a half-applied upgrade, a
     # restore with triggers off) would never tell a process of a revocation.
-    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
-    try:
-        await conn.execute(
-            "ALTER TABLE revoked_tokens DISABLE TRIGGER revoked_tokens_tokens_changed"
-        )
-    finally:
-        await conn.close()
+    await elsewhere.execute(
+        "ALTER TABLE revoked_tokens DISABLE TRIGGER revoked_tokens_tokens_changed"
+    )
     ctx = app.state.ctx
     ctx.token_statuses.seconds = MEMO_SECONDS
     await ctx.listen_for_tokens()
@@ -192,47 +199,49 @@ async def test_without_the_triggers_the_memo_stays_off(
 
 
 async def test_triggers_disabled_while_listening_turn_the_memo_off_within_seconds(
-    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+    listening: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    database: Database,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     ctx = listening.state.ctx
     assert await read_me(client, partner) == 200  # remembered
-    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
-    try:
-        await conn.execute("ALTER TABLE oauth_clients DISABLE TRIGGER oauth_clients_tokens_changed")
-        assert await listening_becomes(
-            ctx.token_statuses, False, 3
-        )  # asked each second by the listener
-        counter = StatementCounter()
-        database.statement_hook = counter
-        for _ in range(2):
-            assert await read_me(client, partner) == 200
-        assert token_checks(counter) == 2  # forgotten, and not remembered again
-        await conn.execute("ALTER TABLE oauth_clients ENABLE TRIGGER oauth_clients_tokens_changed")
-        assert await listening_becomes(ctx.token_statuses, True, 3)
-        counter.reset()
-        for _ in range(2):
-            assert await read_me(client, partner) == 200
-        assert token_checks(counter) == 1  # looked up afresh once, then remembered again
-    finally:
-        await conn.close()
+    await elsewhere.execute(
+        "ALTER TABLE oauth_clients DISABLE TRIGGER oauth_clients_tokens_changed"
+    )
+    assert await listening_becomes(
+        ctx.token_statuses, False, 3
+    )  # asked each second by the listener
+    counter = StatementCounter()
+    database.statement_hook = counter
+    for _ in range(2):
+        assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 2  # forgotten, and not remembered again
+    await elsewhere.execute("ALTER TABLE oauth_clients ENABLE TRIGGER oauth_clients_tokens_changed")
+    assert await listening_becomes(ctx.token_statuses, True, 3)
+    counter.reset()
+    for _ in range(2):
+        assert await read_me(client, partner) == 200
+    assert token_checks(counter) == 1  # looked up afresh once, then remembered again
 
 
 async def test_a_listening_connection_that_stops_answering_is_given_up(
-    listening: FastAPI, client: httpx.AsyncClient, partner: Partner, database: Database
+    listening: FastAPI,
+    client: httpx.AsyncClient,
+    partner: Partner,
+    database: Database,
+    elsewhere: asyncpg.Connection,
 ) -> None:
     # A connection that hangs without closing (a dead peer, a cut network) hears nothing while
     # it looks open. Here the listener's check hangs behind a lock on the catalog it reads.
     ctx = listening.state.ctx
     assert await read_me(client, partner) == 200  # remembered
-    conn = await asyncpg.connect(asyncpg_dsn(database.dsn))
-    try:
-        async with conn.transaction():
-            await conn.execute("LOCK TABLE pg_trigger IN ACCESS EXCLUSIVE MODE")
-            assert await listening_becomes(
-                ctx.token_statuses, False, 4
-            )  # asked each second, given up after a second without answer
-    finally:
-        await conn.close()
+    async with elsewhere.transaction():
+        await elsewhere.execute("LOCK TABLE pg_trigger IN ACCESS EXCLUSIVE MODE")
+        assert await listening_becomes(
+            ctx.token_statuses, False, 4
+        )  # asked each second, given up after a second without answer
     counter = StatementCounter()
     database.statement_hook = counter
     assert await read_me(client, partner) == 200
