@@ -359,9 +359,10 @@ def finish(document: dict[str, Any], scopes: dict[str, str]) -> dict[str, Any]:
     # FastAPI's OAuth2ClientCredentials scheme (the scopes each operation needs) stays.
     components.setdefault("securitySchemes", {}).update(copy.deepcopy(SECURITY_SCHEMES))
 
+    versioned = _versioned_models()
     for path, item in doc["paths"].items():
         for method, op in item.items():
-            _finish_operation(path, method, op)
+            _finish_operation(path, method, op, versioned)
     return doc
 
 
@@ -389,7 +390,9 @@ def _no_nul(schema: Any) -> None:
             _no_nul(value)
 
 
-def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
+def _finish_operation(
+    path: str, method: str, op: dict[str, Any], versioned: frozenset[str]
+) -> None:
     api = path.startswith("/v1/")
     oauth = path.startswith("/oauth/")
     responses: dict[str, Any] = op.setdefault("responses", {})
@@ -453,7 +456,7 @@ def _finish_operation(path: str, method: str, op: dict[str, Any]) -> None:
         responses.setdefault("503", {})
 
     for status, response in list(responses.items()):
-        _finish_response(path, method, op, status, response, oauth=oauth)
+        _finish_response(path, op, status, response, oauth=oauth, versioned=versioned)
 
     if method == "get" and _sends_etag(responses.get("200", {})):
         responses["304"] = {
@@ -527,12 +530,12 @@ _DESCRIPTIONS = {
 
 def _finish_response(
     path: str,
-    method: str,
     op: dict[str, Any],
     status: str,
     response: dict[str, Any],
     *,
     oauth: bool,
+    versioned: frozenset[str],
 ) -> None:
     code = int(status)
     if code >= 400:
@@ -557,9 +560,9 @@ def _finish_response(
         headers.update(_header_refs("WWW-Authenticate"))
     if code == 201:
         headers.update(_header_refs("Location", "Idempotent-Replayed"))
-        if _schema_is_versioned(response):
+        if _schema_is_versioned(response, versioned):
             headers.update(_header_refs("ETag"))
-    if code == 200 and _schema_is_versioned(response):
+    if code == 200 and _schema_is_versioned(response, versioned):
         headers.update(_header_refs("ETag"))
 
 
@@ -577,10 +580,10 @@ def _versioned_models() -> frozenset[str]:
     return frozenset(found)
 
 
-def _schema_is_versioned(response: dict[str, Any]) -> bool:
+def _schema_is_versioned(response: dict[str, Any], versioned: frozenset[str]) -> bool:
     schema = response.get("content", {}).get("application/json", {}).get("schema", {})
     ref = schema.get("$ref", "")
-    return ref.rsplit("/", 1)[-1] in _versioned_models()
+    return ref.rsplit("/", 1)[-1] in versioned
 
 
 def _sends_etag(response: dict[str, Any]) -> bool:
