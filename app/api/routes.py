@@ -90,12 +90,12 @@ Rerender = Callable[[Any, UUID], Awaitable[bytes]]
 
 def _as(
     endpoint: Callable[..., Any],
+    signature: inspect.Signature,
     call: Callable[..., Awaitable[Response]],
     parameters: list[inspect.Parameter],
 ) -> Callable[..., Awaitable[Response]]:
-    """``call``, as FastAPI should see it: ``endpoint``'s name, docstring and module, and these
-    parameters (what FastAPI reads from the request)."""
-    signature = inspect.signature(endpoint, eval_str=True)
+    """``call``, as FastAPI should see it: ``endpoint``'s name, docstring and module, and its
+    ``signature`` with these parameters (what FastAPI reads from the request)."""
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=parameters, return_annotation=Response
     )
@@ -110,7 +110,8 @@ def idempotent(
 ) -> Callable[..., Awaitable[Response]]:
     """The endpoint FastAPI calls for a creating ``make(..., ctx, ...)``: ``make``'s parameters
     and ``idem`` (the ``Idempotency-Key``), answering through :meth:`IdempotentRequest.create`."""
-    parameters = inspect.signature(make, eval_str=True).parameters
+    signature = inspect.signature(make, eval_str=True)
+    parameters = signature.parameters
     if "ctx" not in parameters:
         raise TypeError(f"{make.__name__}: a creating endpoint takes the caller's `ctx`")
 
@@ -123,7 +124,7 @@ def idempotent(
         )
 
     idem = inspect.Parameter("idem", inspect.Parameter.KEYWORD_ONLY, annotation=Idempotent)
-    return _as(make, endpoint, [*parameters.values(), idem])
+    return _as(make, signature, endpoint, [*parameters.values(), idem])
 
 
 # A page's query parameters, after the endpoint's own (see Paging).
@@ -153,7 +154,8 @@ def answering(
     model = getattr(render, "__self__", None)
     if render is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"{endpoint.__name__}: render with a response model's `of`")
-    parameters = list(inspect.signature(endpoint, eval_str=True).parameters.values())
+    signature = inspect.signature(endpoint, eval_str=True)
+    parameters = list(signature.parameters.values())
     if page:
         if not any(p.name == "paging" for p in parameters):
             raise TypeError(f"{endpoint.__name__}: a page takes `paging` (limit and cursor)")
@@ -183,7 +185,7 @@ def answering(
             return page_response(value, model, render)  # type: ignore[arg-type]
         return resource_response(render(value), status)
 
-    return _as(endpoint, call, parameters)
+    return _as(endpoint, signature, call, parameters)
 
 
 class Routes:
