@@ -11,8 +11,8 @@ from starlette.responses import Response
 
 from app.api.deps import CasesReadCtx, CasesWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import PageOut, Paging
-from app.api.responses import model_response
+from app.api.pagination import Paging
+from app.api.responses import page_response
 from app.api.routes import Routes
 from app.api.schemas.common import Day
 from app.api.schemas.follow_ups import DueFollowUpOut, FollowUpIn, FollowUpOut, FollowUpRecordIn
@@ -51,12 +51,12 @@ async def due_follow_ups(
     """Your follow-ups due (and overdue) on or before `due_before` (default today)"""
     today = datetime.now(UTC).date()
     page = await FollowUpService(ctx).due(due_before=due_before or today, **paging)
-    items = [
-        DueFollowUpOut(
+    return page_response(
+        page,
+        DueFollowUpOut,
+        lambda r: DueFollowUpOut(
             **FollowUpOut.of(r).model_dump(),
             case_reference=r.reference,
             days_overdue=max((today - r.due_on).days, 0),
-        )
-        for r in page.items
-    ]
-    return model_response(PageOut[DueFollowUpOut](items=items, next_cursor=page.next_cursor))
+        ),
+    )

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from starlette.responses import Response
-
 from app.api.deps import PlacementsReadCtx, PlacementsWriteCtx
 from app.api.idempotency import Created
-from app.api.pagination import PageOut, Paging
-from app.api.responses import model_response
+from app.api.pagination import Paging
 from app.api.routes import Routes
 from app.api.schemas.placements import (
     HomeReviewIn,
@@ -23,7 +20,7 @@ from app.api.schemas.placements import (
     VisitOut,
 )
 from app.domain.pagination import Page
-from app.domain.placements import Placement, PlacementInput, PlacementService
+from app.domain.placements import OverdueVisit, Placement, PlacementInput, PlacementService
 
 routes = Routes("aftercare journey")
 router = routes.router
@@ -89,21 +86,7 @@ async def create_visit(
     return Created(VisitOut.of(row), case_id=case_id)
 
 
-@routes.page("/v1/placements/overdue-visits", OverdueVisitOut)
-async def overdue_visits(ctx: PlacementsReadCtx, paging: Paging) -> Response:
+@routes.page("/v1/placements/overdue-visits", OverdueVisitOut.of)
+async def overdue_visits(ctx: PlacementsReadCtx, paging: Paging) -> Page[OverdueVisit]:
     """Your community and foster placements with no visit in the last 7 days"""
-    page = await PlacementService(ctx).overdue_visits(**paging)
-    items = [
-        OverdueVisitOut(
-            placement_id=i.row.id,
-            case_id=i.row.case_id,
-            case_reference=i.row.reference,
-            org_id=i.row.org_id,
-            setting=i.row.setting,
-            started_at=i.row.started_at,
-            last_visit_at=i.row.last_visit_at,
-            days_overdue=i.days_overdue,
-        )
-        for i in page.items
-    ]
-    return model_response(PageOut[OverdueVisitOut](items=items, next_cursor=page.next_cursor))
+    return await PlacementService(ctx).overdue_visits(**paging)

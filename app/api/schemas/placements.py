@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field, StringConstraints
 
 from app.api.schemas.common import RequestModel, ResponseModel, ShortText, Timestamp
-from app.domain.placements import HomeReview, Placement, Visit
+from app.domain.placements import HomeReview, OverdueVisit, Placement, Visit
 from app.domain.vocabulary import ExitReason, PlacementSetting, ReviewResult
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=4000)]
@@ -102,3 +102,17 @@ class OverdueVisitOut(ResponseModel):
     started_at: datetime
     last_visit_at: datetime | None
     days_overdue: int
+
+    @classmethod
+    def of(cls, item: OverdueVisit) -> OverdueVisitOut:
+        row = item.row
+        return cls(
+            placement_id=row.id,
+            case_id=row.case_id,
+            case_reference=row.reference,
+            org_id=row.org_id,
+            setting=row.setting,
+            started_at=row.started_at,
+            last_visit_at=row.last_visit_at,
+            days_overdue=item.days_overdue,
+        )
