@@ -1,4 +1,5 @@
-"""Partner and case fixtures shared by the API and GraphQL tests (registered in conftest.py).
+"""Partner and case fixtures shared by the API and GraphQL tests (registered in conftest.py), and
+the app served over a real socket (``served``).
 
 A test module that needs a partner with other scopes, services or an asserted name defines its
 own fixture next to its tests; it overrides the shared one for that module only.
@@ -6,10 +7,15 @@ own fixture next to its tests; it overrides the shared one for that module only.
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 
 from tests.factories import Factory, Partner
 from tests.helpers import open_case
@@ -49,3 +55,21 @@ async def partner(factory: Factory) -> Partner:
 async def case(client: httpx.AsyncClient, lead: Partner) -> dict[str, Any]:
     """A case opened by ``lead`` (whichever ``lead`` the requesting module uses)."""
     return await open_case(client, lead)
+
+
+@pytest.fixture
+async def served(app: FastAPI) -> AsyncIterator[str]:
+    """The app under uvicorn on a free 127.0.0.1 port, in the test's event loop (the database is
+    the test fixture's): for tools that speak HTTP from outside (Schemathesis, curl)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+    sock.close()

@@ -3,24 +3,22 @@ from ``openapi/openapi.json`` (and from the GraphQL schema) and checks every res
 the document — no server errors, status codes and headers as declared, bodies matching their
 schemas, refused what the document refuses, and the stateful links between creates and reads.
 
-The app runs on the test database under uvicorn on 127.0.0.1 in this test's event loop, while
-Schemathesis (synchronous) runs in a thread. Fixed seed, bounded examples: about a minute on
-two cores. Any failure fails the test with every failure listed."""
+The app runs on the test database under uvicorn on 127.0.0.1 in this test's event loop (the
+``served`` fixture of tests/fixtures.py), while Schemathesis (synchronous) runs in a thread.
+Fixed seed, bounded examples: about a minute on two cores. Any failure fails the test with
+every failure listed."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import re
-import socket
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 import pytest
 import schemathesis
-import uvicorn
 from fastapi import FastAPI
 from limits import parse
 from schemathesis.config import SchemathesisConfig
@@ -32,23 +30,6 @@ from tests.factories import Factory
 
 SEED = 20261130
 COVERAGE = os.environ.get("AFTERCARE_SCHEMATHESIS_COVERAGE") == "1"
-
-
-@pytest.fixture
-async def served(app: FastAPI) -> AsyncIterator[str]:
-    """The app under uvicorn on a free 127.0.0.1 port (the database is the test fixture's)."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-    sock.close()
 
 
 ACCEPTED = ["2XX", "3XX", 401, 403, 404, 409, 429, 503]
