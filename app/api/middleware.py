@@ -90,7 +90,11 @@ class ApiMiddleware:
         _bind_log_context(request_id=request_id)
         head = method == "HEAD"
         if head:
-            scope["method"] = "GET"
+            # The app serves HEAD as GET, in a scope of its own: the server's scope keeps HEAD,
+            # which is how uvicorn knows not to send (or expect) the body's Content-Length
+            # bytes. Changing it in place made uvicorn wait for a body that never came, log an
+            # error and drop the kept-alive connection.
+            scope = {**scope, "method": "GET"}
         elif method != "GET":
             if_none_match = None
         no_store = scope["path"].startswith(_NO_STORE_PREFIXES)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from structlog.testing import capture_logs
 
 from app.db.database import Database
 from app.domain.keys import KeyRing
@@ -28,6 +29,27 @@ async def test_head_is_get_without_a_body(
     assert (await client.head("/v1/cases/" + "0" * 8 + "-0000-0000-0000-" + "0" * 12,
                               headers=lead.headers)).status_code == 404  # fmt: skip
     assert (await client.head("/healthz")).status_code == 200
+
+
+async def test_head_over_a_real_connection_completes_and_keeps_it_alive(
+    served: str, lead: Partner, case: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Through uvicorn, not the in-process transport: the server must see HEAD as HEAD (it
+    sends the GET's Content-Length without a body, and expects none from the app), and the
+    kept-alive connection serves the next request."""
+    url = f"{served}/v1/cases/{case['id']}"
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    with capture_logs() as logged:
+        async with httpx.AsyncClient(limits=limits) as http:
+            head = await http.head(url, headers=lead.headers)
+            again = await http.head(f"{served}/healthz")
+            get = await http.get(url, headers=lead.headers)
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == get.headers["content-length"] != "0"
+    assert head.headers["etag"] == get.headers["etag"]
+    assert again.status_code == 200 and get.status_code == 200
+    assert not [entry for entry in logged if entry["log_level"] in ("error", "critical")]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 async def test_if_none_match_gives_304(
