@@ -465,7 +465,7 @@ class EventFeed:
         limit: int,
         wait: float = 0.0,
     ) -> Page[EventView]:
-        position = EVENT_LIST.position(after)
+        position = EVENT_LIST.position(after, "after")
         txid, seq = position if position is not None else (0, 0)
         type_names = [t.value for t in types] if types else None
         if wait <= 0 or self.notifications is None:

@@ -39,13 +39,17 @@ def encode_cursor(list_name: str, key: Sequence[Any]) -> str:
 
 
 def decode_cursor(
-    cursor: str | None, list_name: str, parsers: Sequence[Callable[[Any], Any]]
+    cursor: str | None,
+    list_name: str,
+    parsers: Sequence[Callable[[Any], Any]],
+    parameter: str = "cursor",
 ) -> tuple[Any, ...] | None:
     """The sort key a cursor of ``list_name`` carries, each value converted by its parser.
 
     Whatever is not a cursor this list issued — not base64url, not JSON, another list's, the
     wrong number of values, a value of the wrong JSON type, one its parser refuses, a timestamp
-    without an offset — is a :class:`ValidationFailed` (422), never any other error.
+    without an offset — is a :class:`ValidationFailed` (422) about the query ``parameter`` that
+    carried it, never any other error.
     """
     if cursor is None:
         return None
@@ -53,7 +57,7 @@ def decode_cursor(
         return _decode(cursor, list_name, parsers)
     except Exception as exc:  # a parser may raise anything (UUID(5) is an AttributeError)
         raise ValidationFailed(
-            "The cursor is not valid for this list", loc=["cursor"], where="query"
+            "The cursor is not valid for this list", loc=[parameter], where="query"
         ) from exc
 
 
@@ -138,9 +142,10 @@ class KeysetList:
         """The cursor that continues after the position ``key`` (the sort fields' values)."""
         return encode_cursor(self.name, tuple(_plain(k) for k in key))
 
-    def position(self, cursor: str | None) -> tuple[Any, ...] | None:
-        """The sort key a cursor carries (``None`` for the first page); 422 when malformed."""
-        return decode_cursor(cursor, self.name, self.parsers)
+    def position(self, cursor: str | None, parameter: str = "cursor") -> tuple[Any, ...] | None:
+        """The sort key a cursor carries (``None`` for the first page); 422 about the query
+        ``parameter`` that carried it when malformed."""
+        return decode_cursor(cursor, self.name, self.parsers, parameter)
 
     def bind(self, key: tuple[Any, ...] | None, *names: str) -> dict[str, Any]:
         """A decoded key (:meth:`position`) as the repository's named parameters, all ``None``

@@ -70,6 +70,7 @@ class TestFeed:
         ):
             response = await client.get(EVENTS, params=query, headers=lead.headers)
             assert_problem(response, 422, "validation_error")
+            assert response.json()["errors"][0]["loc"][:2] == ["query", next(iter(query))], query
 
     async def test_empty_feed_still_gives_a_cursor(
         self, client: httpx.AsyncClient, lead: Partner

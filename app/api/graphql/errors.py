@@ -73,7 +73,7 @@ def _graphql_errors(errors: Sequence[dict[str, Any]], where: Where | None) -> li
         loc = list(err.get("loc", []))
         if where == "body":
             loc = graphql_loc(["input"], loc)
-        elif where == "query" and loc == ["cursor"]:
+        elif where == "query" and loc in (["cursor"], ["after"]):  # GraphQL's name for both
             loc = ["after"]
         elif where is not None:
             loc = [where, *loc]
