@@ -68,6 +68,11 @@ def configure_logging(
     root.setLevel(level)
     # Our middleware writes the access log (without query strings); uvicorn's would repeat it.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx and httpcore log every request's full URL at INFO (a webhook receiver's URL may
+    # carry a partner's credential in its query string); the worker logs each attempt itself,
+    # without the URL.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(root.getEffectiveLevel(), logging.WARNING))
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

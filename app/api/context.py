@@ -12,7 +12,14 @@ from app.db.database import Database, Session
 from app.db.notify import EVENTS_CHANNEL, REVOCATION_TRIGGERS_FIRE, TOKENS_CHANNEL, Notifications
 from app.domain.crypto import KeyWrapper
 from app.domain.keys import KeyRing
-from app.domain.tokens import TokenConfig, TokenService, TokenStatuses, VerifiedTokens
+from app.domain.principal import Principal
+from app.domain.tokens import (
+    TokenConfig,
+    TokenService,
+    TokenStatuses,
+    VerifiedTokens,
+    verify_token,
+)
 from app.logging import log
 from app.settings import Settings
 
@@ -36,6 +43,10 @@ class AppContext:
     # LISTEN for the token memo, opened by listen_for_tokens (the app's lifespan).
     _token_notifications: Notifications | None = None
     _token_listener: asyncio.Task[None] | None = None
+
+    def verify_token(self, token: str) -> Principal:
+        """A bearer token's signature and claims (no database); :class:`InvalidToken` if not."""
+        return verify_token(token, self.keyring, self.token_config, self.verified_tokens)
 
     def tokens(self, session: Session) -> TokenService:
         return TokenService(

@@ -117,15 +117,23 @@ def bearer_token_of(request: Request) -> str | None:
 bearer_token = _BearerToken()
 
 
-async def authenticate(request: Request, session: Session, token: str | None) -> Principal:
-    """The one way a request's bearer token becomes a :class:`Principal` (REST and GraphQL)."""
+_ADMITTED = "admitted_principal"
+
+
+async def admit(request: Request, token: str | None) -> Principal:
+    """What a bearer token tells without the database, once per request: its signature and
+    claims (401), then the per-client limit (429; after the signature check, so the client id
+    is ours). A route with a JSON body runs this before reading the body
+    (:mod:`app.api.json_body`), so nobody gets a body parsed without a valid token and a unit of
+    the limit; :func:`authenticate` then finds it done."""
+    state = request.scope.setdefault("state", {})
+    admitted: Principal | None = state.get(_ADMITTED)
+    if admitted is not None:
+        return admitted
     if token is None:
         raise InvalidToken("Missing bearer token")
     ctx: AppContext = request.app.state.ctx
-    tokens = ctx.tokens(session)
-    principal = tokens.verify(token)
-    # The per-client limit: after the signature check (the client id is ours), before the
-    # database is asked anything.
+    principal = ctx.verify_token(token)
     quota = await ctx.rate_limits.hit_client(principal.client_id)
     if quota is not None:
         add_response_headers(request, quota.headers)
@@ -133,7 +141,16 @@ async def authenticate(request: Request, session: Session, token: str | None) ->
             raise RateLimited(
                 "Too many requests for this client; retry later", retry_after=quota.reset
             )
-    principal = await tokens.check_status(principal)
+    state[_ADMITTED] = principal
+    return principal
+
+
+async def authenticate(request: Request, session: Session, token: str | None) -> Principal:
+    """The one way a request's bearer token becomes a :class:`Principal` (REST and GraphQL):
+    :func:`admit`, then the database's word on the client and the token (revoked, disabled)."""
+    principal = await admit(request, token)
+    ctx: AppContext = request.app.state.ctx
+    principal = await ctx.tokens(session).check_status(principal)
     principal = principal.in_request(request.scope.get("state", {}).get("request_id"))
     structlog.contextvars.bind_contextvars(
         client_id=principal.client_id, org_id=str(principal.org_id)
@@ -193,6 +210,15 @@ class ContextFor(_BearerToken, LeanDependency):
         token = bearer_token_of(request)
         async with self._unit_of_work(request) as session:
             yield await request_context(request, session, token, self.scopes)
+
+    async def refuse_early(self, request: Request) -> None:
+        """The token (401), the per-client limit (429) and the scopes (403), without the
+        database: what a route with a JSON body checks before it reads the body
+        (:mod:`app.api.json_body`). Nothing is parsed or validated for a caller refused here."""
+        principal = await admit(request, bearer_token_of(request))
+        missing = principal.missing_scopes(self.scopes)
+        if missing:
+            raise InsufficientScope(missing)
 
     async def run(self, request: Request, endpoint: Callable[[RequestContext], Awaitable[T]]) -> T:
         """``endpoint(ctx)`` with this dependency's context, as FastAPI would run it (token read,

@@ -154,11 +154,14 @@ class ApiMiddleware:
 
     def _finish(self, method: str, scope: Scope, status: int, began: float) -> None:
         seconds = time.perf_counter() - began
-        self.metrics.observe(method, route_template(scope), status, seconds)
+        route = route_template(scope)
+        self.metrics.observe(method, route, status, seconds)
+        # The route's template, not the path: a path is the caller's text (a name typed where
+        # an id belongs would be logged as it came); a template is ours (`unmatched` for none).
         log.info(
             "request",
             method=method,
-            path=scope["path"],
+            route=route,
             status=status,
             duration_ms=round(seconds * 1000, 2),
         )

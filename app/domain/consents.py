@@ -107,11 +107,20 @@ def addressed_to(row: ConsentRow, org_id: UUID, org_kind: str) -> bool:
     return row.recipient_org_id == org_id or org_kind in (row.recipient_kinds or [])
 
 
-def check_consent(data: ConsentInput, *, is_minor: bool, now: datetime) -> None:
+def check_consent(
+    data: ConsentInput, *, is_minor: bool, now: datetime, lead_org_id: UUID | None = None
+) -> None:
     """Consent rules as a pure function (raises ``ValidationFailed``)."""
     if (data.recipient_org_id is None) == (not data.recipient_kinds):
         raise ValidationFailed(
             "Give exactly one of recipient_org_id and recipient_kinds",
+            loc=["recipient_org_id"],
+        )
+    if lead_org_id is not None and data.recipient_org_id == lead_org_id:
+        # The lead sees the whole case without one; a consent naming itself would only
+        # outlive its lead role (kept after a transfer, unasked by the new lead).
+        raise ValidationFailed(
+            "A consent names another organisation than the case's lead",
             loc=["recipient_org_id"],
         )
     if is_minor and Granter.GUARDIAN not in data.granted_by:
@@ -126,7 +135,12 @@ class ConsentService(CaseScopedService):
     async def grant(self, case_id: UUID, data: ConsentInput) -> Consent:
         await self.session.begin()
         loaded = await self.cases.load_as_lead(case_id)
-        check_consent(data, is_minor=loaded.row.is_minor, now=datetime.now(UTC))
+        check_consent(
+            data,
+            is_minor=loaded.row.is_minor,
+            now=datetime.now(UTC),
+            lead_org_id=self.principal.org_id,
+        )
         if (
             data.recipient_org_id is not None
             and await org_repo.get(self.session, data.recipient_org_id) is None

@@ -169,6 +169,57 @@ class TokenStatuses:
         )
 
 
+def decode_token(
+    token: str, keyring: KeyRing, config: TokenConfig, verified: VerifiedTokens | None = None
+) -> tuple[dict[str, Any], Principal]:
+    """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
+    # Picks up rotations and retirements made by other processes (one clock check between
+    # looks at the key file), before the memo is consulted.
+    keyring.refresh()
+    if verified is not None:
+        hit = verified.get(token, keyring)
+        if hit is not None:
+            return hit
+    kid_holder: list[str] = []
+
+    def find_key(kid: str) -> jwt.VerificationKey | None:
+        kid_holder.append(kid)
+        return keyring.find(kid)
+
+    claims = jwt.decode(
+        token,
+        find_key=find_key,
+        issuer=config.issuer,
+        audience=config.audience,
+    )
+    try:
+        principal = Principal(
+            client_id=str(claims["client_id"]),
+            org_id=UUID(str(claims["org_id"])),
+            scopes=frozenset(parse_scope(str(claims.get("scope", "")))),
+            jti=UUID(str(claims["jti"])),
+            expires_at=int(claims["exp"]),
+        )
+    except (KeyError, ValueError, TypeError) as exc:
+        raise jwt.TokenRejected("token claims rejected") from exc
+    if claims["sub"] != principal.client_id:
+        raise jwt.TokenRejected("token claims rejected")
+    if verified is not None:
+        verified.put(token, claims, principal, kid_holder[0])
+    return claims, principal
+
+
+def verify_token(
+    token: str, keyring: KeyRing, config: TokenConfig, verified: VerifiedTokens | None = None
+) -> Principal:
+    """Signature and claims only (no database); every failure is :class:`InvalidToken`."""
+    try:
+        _, principal = decode_token(token, keyring, config, verified)
+    except jwt.TokenRejected as exc:
+        raise InvalidToken(str(exc)) from None
+    return principal
+
+
 class TokenService:
     def __init__(
         self,
@@ -204,40 +255,7 @@ class TokenService:
 
     def _decode(self, token: str) -> tuple[dict[str, Any], Principal]:
         """Signature and claims only (no database): raises ``jwt.TokenRejected``."""
-        # Picks up rotations and retirements made by other processes (one clock check between
-        # looks at the key file), before the memo is consulted.
-        self.keyring.refresh()
-        if self.verified is not None:
-            hit = self.verified.get(token, self.keyring)
-            if hit is not None:
-                return hit
-        kid_holder: list[str] = []
-
-        def find_key(kid: str) -> jwt.VerificationKey | None:
-            kid_holder.append(kid)
-            return self.keyring.find(kid)
-
-        claims = jwt.decode(
-            token,
-            find_key=find_key,
-            issuer=self.config.issuer,
-            audience=self.config.audience,
-        )
-        try:
-            principal = Principal(
-                client_id=str(claims["client_id"]),
-                org_id=UUID(str(claims["org_id"])),
-                scopes=frozenset(parse_scope(str(claims.get("scope", "")))),
-                jti=UUID(str(claims["jti"])),
-                expires_at=int(claims["exp"]),
-            )
-        except (KeyError, ValueError, TypeError) as exc:
-            raise jwt.TokenRejected("token claims rejected") from exc
-        if claims["sub"] != principal.client_id:
-            raise jwt.TokenRejected("token claims rejected")
-        if self.verified is not None:
-            self.verified.put(token, claims, principal, kid_holder[0])
-        return claims, principal
+        return decode_token(token, self.keyring, self.config, self.verified)
 
     async def authenticate(self, token: str) -> Principal:
         """Verify a bearer token for an API request; every failure is :class:`InvalidToken`."""
@@ -245,11 +263,7 @@ class TokenService:
 
     def verify(self, token: str) -> Principal:
         """Signature and claims only (no database); every failure is :class:`InvalidToken`."""
-        try:
-            _, principal = self._decode(token)
-        except jwt.TokenRejected as exc:
-            raise InvalidToken(str(exc)) from None
-        return principal
+        return verify_token(token, self.keyring, self.config, self.verified)
 
     async def check_status(self, principal: Principal) -> Principal:
         """The database half of :meth:`authenticate`, one round trip unless the memo

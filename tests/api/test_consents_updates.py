@@ -129,6 +129,19 @@ class TestGrantConsent:
         )
         assert accepted.status_code == 201
 
+    async def test_a_consent_naming_the_lead_itself_is_422(
+        self, client: httpx.AsyncClient, case: dict[str, Any], lead: Partner
+    ) -> None:
+        """The lead sees the whole case without a consent; one naming itself would only let it
+        keep seeing everything after handing the case over, which the new lead never decided."""
+        response = await client.post(
+            f"{CASES}/{case['id']}/consents", json=consent_body(lead), headers=lead.headers
+        )
+        problem = assert_problem(response, 422, "validation_error")
+        assert problem["errors"][0]["loc"] == ["body", "recipient_org_id"]
+        listed = (await client.get(f"{CASES}/{case['id']}/consents", headers=lead.headers)).json()
+        assert listed["items"] == []
+
 
 class TestListAndRevokeConsents:
     async def test_member_sees_only_consents_addressed_to_it(

@@ -306,14 +306,18 @@ async def test_logs_carry_request_ids_but_no_secrets_or_tokens(
         json={"languages": ["Planted Survivor Name"]},
         headers={"Authorization": f"Bearer {token}", "If-Match": "*"},
     )
+    for typed in ("/v1/cases/Planted-Path-Name", "/v1/Planted-Path-Name/x"):  # 422, 404
+        await client.get(typed, headers={"Authorization": f"Bearer {token}"})
     logs = LOG_STREAM.getvalue()
+    assert '"route":"/v1/cases/{case_id}"' in logs and '"route":"unmatched"' in logs
     assert '"request_id":"trace-abcdef12"' in logs
-    assert '"path":"/v1/organizations"' in logs
+    assert '"route":"/v1/organizations"' in logs
     for forbidden in (
         partner.secret,
         token,
         token.split(".")[1],
         "Planted Survivor Name",
+        "Planted-Path-Name",
         "country=TH",
     ):
         assert forbidden not in logs

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute
 from app.api.json_body import StrictJSONRoute
 from app.db.database import Database
 from app.main import openapi_document
+from app.schema_export import OPENAPI_PATH
 from tests.factories import Factory, Partner, case_body
 from tests.graphql.helpers import GRAPHQL, gql, only_error
 from tests.helpers import assert_problem
@@ -501,3 +502,69 @@ async def test_repeated_close_and_revoke_are_409_and_change_nothing(
     assert now["version"] == closed.json()["version"]
     assert await _audit_count(database, case["id"], "case.close") == 1
     assert await _audit_count(database, case["id"], "consent.revoke") == 1
+
+
+def _json_body_operations() -> list[tuple[str, str, list[str]]]:
+    """(method, path with ids filled in, required scopes) of every operation taking JSON that
+    a bearer token guards."""
+    operations = []
+    for path, item in json.loads(OPENAPI_PATH.read_text())["paths"].items():
+        for method, operation in item.items():
+            content = (operation.get("requestBody") or {}).get("content", {})
+            security = operation.get("security") or []
+            if "application/json" not in content or not security:
+                continue
+            scopes = [
+                s for requirement in security for names in requirement.values() for s in names
+            ]
+            ids = {p["name"]: uuid.uuid4() for p in operation.get("parameters", [])}
+            filled = path.format_map(ids)
+            operations.append((method.upper(), filled, scopes))
+    return operations
+
+
+JSON_BODY_OPERATIONS = _json_body_operations()
+NOT_EVEN_JSON = '{"survivor": {"given_name": "Fictional", '  # cut off: not a JSON text
+
+
+@pytest.mark.parametrize(("method", "path", "scopes"), JSON_BODY_OPERATIONS)
+async def test_the_token_is_checked_before_the_body_is_read(
+    client: httpx.AsyncClient, factory: Factory, method: str, path: str, scopes: list[str]
+) -> None:
+    """No token is 401 and a token without the scope 403, whatever the body: nobody gets up to a
+    MiB of JSON parsed and validated (nor learns what the body should be) without them."""
+    response = await send(client, method, path, NOT_EVEN_JSON, {})
+    assert response.status_code == 401, response.text
+    if scopes:
+        outsider = await factory.partner(scopes=["reports:read"])
+        response = await send(client, method, path, NOT_EVEN_JSON, outsider.headers)
+        assert response.status_code == 403, response.text
+
+
+def test_every_json_body_operation_is_covered() -> None:
+    assert len(JSON_BODY_OPERATIONS) >= 20
+    assert ("POST", "/v1/cases", ["cases:write"]) in JSON_BODY_OPERATIONS
+
+
+@pytest.mark.parametrize("depth", [100, 200, 253, 254, 255, 300, 500, 999, 1000, 1100])
+@pytest.mark.parametrize("key", ["external_ref", "x"])  # with and without an "e" in the body
+async def test_deeply_nested_json_is_422_not_500(
+    client: httpx.AsyncClient, lead: Partner, database: Database, depth: int, key: str
+) -> None:
+    raw = f'{{"{key}": ' + "[" * depth + "1" + "]" * depth + "}"
+    response = await send(client, "POST", CASES, raw, lead.headers)
+    assert_problem(response, 422, "validation_error")
+    async with database.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM cases") == 0
+
+
+async def test_a_request_with_a_body_spends_one_unit_of_the_limit(
+    client: httpx.AsyncClient, lead: Partner
+) -> None:
+    remaining = []
+    for n in range(3):
+        body = case_body(external_ref=f"LIMIT-{n}")
+        response = await client.post(CASES, json=body, headers=lead.headers)
+        assert response.status_code == 201, response.text
+        remaining.append(int(response.headers["ratelimit"].split("r=")[1].split(";")[0]))
+    assert remaining[0] - remaining[1] == 1 and remaining[1] - remaining[2] == 1

@@ -122,3 +122,13 @@ def test_check_consent_minor_with_guardian(granted_by: list[Granter]) -> None:
 
 def test_check_consent_adult_without_guardian() -> None:
     check_consent(consent_input(granted_by=[Granter.SURVIVOR]), is_minor=False, now=NOW)
+
+
+def test_a_consent_naming_the_lead_itself_is_refused() -> None:
+    lead = UUID(int=7)
+    with pytest.raises(ValidationFailed) as refused:
+        check_consent(
+            consent_input(recipient_org_id=lead), is_minor=False, now=NOW, lead_org_id=lead
+        )
+    assert error_locs(refused) == [["body", "recipient_org_id"]]
+    check_consent(consent_input(), is_minor=False, now=NOW, lead_org_id=UUID(int=8))
