@@ -26,6 +26,7 @@ from starlette.responses import Response
 
 from app.api.context import AppContext
 from app.api.responses import version_tag
+from app.domain.cases import CaseService
 from app.domain.context import RequestContext
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 
@@ -113,6 +114,10 @@ class IdempotentRequest:
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
         elif stored.case_id is not None:
+            # A replay shows what the caller made in the case: it must still see the case, or
+            # the answer is the 404 of any read (a former care-team member, a lead that handed
+            # the case over, would otherwise learn that it still exists).
+            await CaseService(ctx).load(stored.case_id)
             await ctx.audit.record(ctx.principal, "idempotent.replay", [stored.case_id])
         return Response(
             content,

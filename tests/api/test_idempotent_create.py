@@ -5,6 +5,7 @@ key reused with another body."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from tests.factories import Factory, Partner, case_body
+from tests.factories import Factory, Partner, add_member, case_body
 from tests.helpers import CASES, assert_problem, consent, open_case
 
 Body = dict[str, Any]
@@ -101,3 +102,30 @@ async def test_idempotent_create_replays_status_body_and_headers_once_per_key(
     )
     assert_problem(reused, 422, "idempotency_key_reused")
     assert await _count(database, table) == before + 1
+
+
+async def test_a_replay_for_a_caller_who_no_longer_sees_the_case_is_404(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    """The stored answer is not a way around the access policy: once the caller may not see
+    the case, its retry is the 404 of any read, and nothing is created."""
+    lead = await factory.partner(name="Harbor Shelter", services=["shelter"])
+    clinic = await factory.partner(
+        name="River Clinic", kind="medical_provider", services=["medical"]
+    )
+    case = await open_case(client, lead)
+    await consent(client, lead, case["id"], clinic, ["medical"])
+    await add_member(database, uuid.UUID(case["id"]), clinic.org.id, ["medical"])
+    url, body = f"{CASES}/{case['id']}/updates", _update(case, clinic)
+    headers = clinic.headers_with(**{"Idempotency-Key": "clinic-update-1"})
+    first = await client.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    async with database.pool.acquire() as conn:  # the clinic's part in the care ends
+        await conn.execute("DELETE FROM case_members WHERE org_id = $1", clinic.org.id)
+    before = await _count(database, "case_updates")
+
+    again = await client.post(url, json=body, headers=headers)
+
+    assert_problem(again, 404, "not_found")
+    assert "idempotent-replayed" not in again.headers
+    assert await _count(database, "case_updates") == before
