@@ -231,9 +231,10 @@ async def test_webhook_management(hub: AsyncAftercareClient) -> None:
     assert updated.event_types == ["*"]
     rotated = await hub.webhooks.rotate_secret(created.id)
     assert rotated.secret.startswith("whsec_") and rotated.secret != created.secret
-    await hub.webhooks.test(created.id)
+    ping = await hub.webhooks.test(created.id)
     attempts = await hub.webhooks.deliveries(created.id)
     assert attempts.items and attempts.items[0].event_type == "webhook.test"
+    assert attempts.items[0].delivery_id == ping.delivery_id
     current = await hub.webhooks.get(created.id)
     await hub.webhooks.delete(created.id, version=current.version)
     with pytest.raises(NotFound):

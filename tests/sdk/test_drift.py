@@ -140,6 +140,8 @@ MODELS: dict[type[Any], str] = {
     sdk.WebhookWithSecret: "POST /v1/webhooks",
     sdk.WebhookSecret: "POST /v1/webhooks/{webhook_id}/rotate-secret",
     sdk.Delivery: "GET /v1/webhooks/{webhook_id}/deliveries",
+    sdk.WebhookPing: "POST /v1/webhooks/{webhook_id}/test",
+    sdk.QueuedDelivery: "POST /v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
     sdk.Goal: "GET /v1/cases/{case_id}/goals/{goal_id}",
     sdk.ServiceRecord: "GET /v1/cases/{case_id}/services/{service_id}",
     sdk.CarePlan: "GET /v1/cases/{case_id}/care-plan",
@@ -225,7 +227,7 @@ def deref(schema: dict[str, Any]) -> dict[str, Any]:
 
 def answer_schema(key: str) -> dict[str, Any]:
     responses = operation(key)["responses"]
-    success = next(responses[s] for s in ("200", "201") if s in responses)
+    success = next(responses[s] for s in ("200", "201", "202") if s in responses)
     schema = deref(success["content"]["application/json"]["schema"])
     props = schema.get("properties", {})
     if "items" in props and "next_cursor" in props:  # a page: the items' schema

@@ -50,6 +50,7 @@ from aftercare_client._models import (
     OverdueVisit,
     Page,
     Placement,
+    QueuedDelivery,
     Referral,
     ScheduledService,
     ServiceRecord,
@@ -58,6 +59,7 @@ from aftercare_client._models import (
     Token,
     Visit,
     Webhook,
+    WebhookPing,
     WebhookSecret,
     WebhookWithSecret,
     parse,
@@ -764,9 +766,9 @@ class AsyncWebhooks(_Area):
     async def rotate_secret(self, webhook_id: IdLike) -> WebhookSecret:
         return await self._c._post(WebhookSecret, f"/v1/webhooks/{webhook_id}/rotate-secret")
 
-    async def test(self, webhook_id: IdLike) -> None:
+    async def test(self, webhook_id: IdLike) -> WebhookPing:
         """Queue a ``webhook.test`` delivery to the subscription."""
-        await self._c.request("POST", f"/v1/webhooks/{webhook_id}/test")
+        return await self._c._post(WebhookPing, f"/v1/webhooks/{webhook_id}/test")
 
     async def deliveries(
         self,
@@ -785,10 +787,10 @@ class AsyncWebhooks(_Area):
         path = f"/v1/webhooks/{webhook_id}/deliveries"
         return self._c._iter(Delivery, path, _params(status=status))
 
-    async def retry(self, webhook_id: IdLike, delivery_id: IdLike) -> None:
+    async def retry(self, webhook_id: IdLike, delivery_id: IdLike) -> QueuedDelivery:
         """Deliver a failed delivery again now."""
         path = f"/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"
-        await self._c.request("POST", path)
+        return await self._c._post(QueuedDelivery, path)
 
 
 class AsyncGoals(_Area):

@@ -273,6 +273,25 @@ class WebhookSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookPing:
+    """A ``webhook.test`` event queued for one subscription, and its delivery."""
+
+    event_id: UUID
+    delivery_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedDelivery:
+    """A delivery queued again by a manual retry."""
+
+    id: UUID
+    event_id: UUID
+    status: str
+    attempts: int
+    next_attempt_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
     """One attempt (made, or still to come when ``id`` is ``None``) to deliver an event."""
 

@@ -48,6 +48,7 @@ from aftercare_client._models import (
     OverdueVisit,
     Page,
     Placement,
+    QueuedDelivery,
     Referral,
     ScheduledService,
     ServiceRecord,
@@ -56,6 +57,7 @@ from aftercare_client._models import (
     Token,
     Visit,
     Webhook,
+    WebhookPing,
     WebhookSecret,
     WebhookWithSecret,
     parse,
@@ -749,9 +751,9 @@ class Webhooks(_Area):
     def rotate_secret(self, webhook_id: IdLike) -> WebhookSecret:
         return self._c._post(WebhookSecret, f"/v1/webhooks/{webhook_id}/rotate-secret")
 
-    def test(self, webhook_id: IdLike) -> None:
+    def test(self, webhook_id: IdLike) -> WebhookPing:
         """Queue a ``webhook.test`` delivery to the subscription."""
-        self._c.request("POST", f"/v1/webhooks/{webhook_id}/test")
+        return self._c._post(WebhookPing, f"/v1/webhooks/{webhook_id}/test")
 
     def deliveries(
         self,
@@ -770,10 +772,10 @@ class Webhooks(_Area):
         path = f"/v1/webhooks/{webhook_id}/deliveries"
         return self._c._iter(Delivery, path, _params(status=status))
 
-    def retry(self, webhook_id: IdLike, delivery_id: IdLike) -> None:
+    def retry(self, webhook_id: IdLike, delivery_id: IdLike) -> QueuedDelivery:
         """Deliver a failed delivery again now."""
         path = f"/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry"
-        self._c.request("POST", path)
+        return self._c._post(QueuedDelivery, path)
 
 
 class Goals(_Area):
