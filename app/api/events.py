@@ -64,7 +64,13 @@ async def list_events(
 ) -> Response:
     """Your change feed, oldest first (long polling with `wait`)"""
     feed = EventFeed(ctx.session, ctx.principal.org_id, app.event_notifications)
-    page = await feed.read(after=after, types=parse_types(types), limit=limit, wait=wait)
+
+    async def still_allowed() -> None:  # a long poll outlives a token revoked meanwhile: 401
+        await app.tokens(ctx.session).check_status(ctx.principal)
+
+    page = await feed.read(
+        after=after, types=parse_types(types), limit=limit, wait=wait, still_allowed=still_allowed
+    )
     return model_response(
         EventPageOut(
             items=[EventOut.of(item) for item in page.items],

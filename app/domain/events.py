@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -464,7 +464,11 @@ class EventFeed:
         types: Sequence[EventType] | None,
         limit: int,
         wait: float = 0.0,
+        still_allowed: Callable[[], Awaitable[object]] | None = None,
     ) -> Page[EventView]:
+        """One page; with ``wait``, held open until an event arrives. ``still_allowed`` runs
+        after each wait, before the page is read again: the caller's credentials are checked
+        anew (a token revoked while the poll waited ends it with that refusal)."""
         position = EVENT_LIST.position(after, "after")
         txid, seq = position if position is not None else (0, 0)
         type_names = [t.value for t in types] if types else None
@@ -481,6 +485,8 @@ class EventFeed:
                     return page
                 await self.session.close()  # hand the connection back while waiting
                 woken = await interest.wait(min(remaining, pause))
+                if still_allowed is not None:
+                    await still_allowed()
                 pause = recheck_pause(
                     pause,
                     woken,

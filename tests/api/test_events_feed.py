@@ -168,6 +168,31 @@ class TestFeed:
         assert [e["subject"]["id"] for e in body["items"]] == [update["id"]]
         assert took < 3
 
+    async def test_a_token_revoked_while_its_long_poll_waits_gets_no_events(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        lead: Partner,
+        member: Partner,
+        case: dict[str, Any],
+    ) -> None:
+        await care_team(client, database, lead, case["id"], member)
+        await events_settled(database)
+        start = (await client.get(EVENTS, headers=member.headers)).json()["next_cursor"]
+        waiting = asyncio.create_task(
+            client.get(EVENTS, params={"after": start, "wait": 10}, headers=member.headers)
+        )
+        await asyncio.sleep(0.5)
+        revoked = await client.post(
+            "/oauth/revoke",
+            data={"token": member.token},
+            auth=(member.client.client_id, member.secret),
+        )
+        assert revoked.status_code == 200
+        await post_update(client, lead, case["id"], "medical")
+        answer = await asyncio.wait_for(waiting, 10)
+        assert_unauthorized(answer)
+
     async def test_long_poll_times_out_with_an_empty_page(
         self, client: httpx.AsyncClient, lead: Partner
     ) -> None:
