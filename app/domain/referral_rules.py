@@ -202,7 +202,8 @@ def transition(
         raise InvalidTransition(f"Only the {rule.party.value} may {action.value} a referral")
     if current not in rule.sources:
         raise InvalidTransition(
-            f"The referral is {current.value.replace('_', ' ')}; it cannot be {rule.target.value}"
+            f"The referral is {current.value.replace('_', ' ')}; "
+            f"it cannot be {rule.target.value.replace('_', ' ')}"
         )
     if action is Action.WITHDRAW and transfer_lead and current in ACTIVE:
         # The case already moved to the receiver; the new lead ends this referral.

@@ -132,3 +132,19 @@ def test_expected_lead_is_the_sender_until_a_transfer_is_accepted() -> None:
         assert expected_lead(
             from_org_id=sender, to_org_id=receiver, transfer_lead=True, current=current
         ) == (receiver if moved else sender)
+
+
+@pytest.mark.parametrize(
+    ("action", "current", "party", "message"),
+    [
+        (Action.ACCEPT, ReferralStatus.DECLINED, Party.RECEIVER, "declined; it cannot be accepted"),
+        (Action.START, ReferralStatus.PENDING, Party.RECEIVER, "pending; it cannot be in progress"),
+        (Action.COMPLETE, ReferralStatus.FAILED, Party.RECEIVER, "failed; it cannot be completed"),
+    ],
+)
+def test_a_refused_transition_says_so_in_words(
+    action: Action, current: ReferralStatus, party: Party, message: str
+) -> None:
+    with pytest.raises(InvalidTransition) as refused:
+        transition(action, current, party)
+    assert str(refused.value.detail) == f"The referral is {message}"
