@@ -43,6 +43,7 @@ from app.domain.events import EventType, SubjectType, check_data
 from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import STATUS_EVENTS, referral_event_data
 from app.domain.vocabulary import (
+    SERVICE_CATEGORY,
     Category,
     ExploitationType,
     OrganizationKind,
@@ -78,15 +79,6 @@ _STARTED = {ReferralStatus.IN_PROGRESS, ReferralStatus.COMPLETED, ReferralStatus
 _REASON_CODES = ("no_capacity", "not_eligible", "unable_to_contact", "survivor_declined")
 _FAIL_CODES = ("lost_contact", "survivor_declined", "service_unavailable", "other")
 _OUTCOME_CODES = ("service_provided", "goal_achieved", "partially_achieved", "referred_elsewhere")
-_SERVICE_CATEGORY = {
-    ServiceKind.MEDICAL: Category.MEDICAL,
-    ServiceKind.COUNSELING: Category.COUNSELING,
-    ServiceKind.LEGAL: Category.LEGAL,
-    ServiceKind.EDUCATION: Category.EDUCATION,
-    ServiceKind.JOB_TRAINING: Category.EDUCATION,
-    ServiceKind.SHELTER: Category.PLACEMENT,
-    ServiceKind.COMMUNITY_PLACEMENT: Category.PLACEMENT,
-}
 _TESTIMONY = (
     (TestimonyStatus.NOT_STARTED, 25),
     (TestimonyStatus.IN_PREPARATION, 25),
@@ -344,7 +336,7 @@ class Builder:
                     ended = self._at(started or responded, now)
                     reason_code = rng.choice(_FAIL_CODES)
             updated = ended or started or responded or created
-            category = _SERVICE_CATEGORY.get(service, Category.GENERAL)
+            category = SERVICE_CATEGORY.get(service, Category.GENERAL)
             shared = sorted({Category.DEMOGRAPHICS.value, Category.GENERAL.value, category.value})
             row = (
                 referral_id, case_id, lead.org_id, to.org_id, service.value,

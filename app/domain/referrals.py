@@ -52,7 +52,7 @@ from app.domain.referral_rules import (
     uncovered_categories,
 )
 from app.domain.updates import append_event
-from app.domain.vocabulary import Category, ServiceKind, Urgency
+from app.domain.vocabulary import Category, ServiceKind, Urgency, service_category
 
 LIST_NAME = "referrals"
 REFERRALS = KeysetList(LIST_NAME, ("created_at", "id"), (datetime.fromisoformat, UUID))
@@ -536,13 +536,14 @@ async def _timeline(
     service: str,
     **extra: str,
 ) -> None:
-    # Category `general`, no survivor data: who (the author) did what, when.
+    # No survivor data: who (the author) did what, when. Filed under the service's category (a
+    # referral for legal help is legal information, need-to-know like the rest of it).
     await append_event(
         session,
         principal,
         case_id,
         text=text,
-        category=Category.GENERAL,
+        category=service_category(service),
         summary=f"Referral for {service.replace('_', ' ')} {status.replace('_', ' ')}",
         details={"referral_id": str(referral_id), "status": status, "service": service, **extra},
     )

@@ -44,6 +44,28 @@ class Category(StrEnum):
     GENERAL = "general"
 
 
+# The data category a service belongs to: what a referral for it says about the survivor
+# (a referral for legal help is legal information). The hub's own timeline entries about a
+# referral are filed under it, so only organisations entitled to that category see them.
+SERVICE_CATEGORY: dict[ServiceKind, Category] = {
+    ServiceKind.MEDICAL: Category.MEDICAL,
+    ServiceKind.COUNSELING: Category.COUNSELING,
+    ServiceKind.LEGAL: Category.LEGAL,
+    ServiceKind.EDUCATION: Category.EDUCATION,
+    ServiceKind.JOB_TRAINING: Category.EDUCATION,
+    ServiceKind.SHELTER: Category.PLACEMENT,
+    ServiceKind.COMMUNITY_PLACEMENT: Category.PLACEMENT,
+}
+
+
+def service_category(service: str) -> Category:
+    """The category of a service (:data:`SERVICE_CATEGORY`); ``general`` for the others."""
+    try:
+        return SERVICE_CATEGORY.get(ServiceKind(service), Category.GENERAL)
+    except ValueError:
+        return Category.GENERAL
+
+
 class Gender(StrEnum):
     FEMALE = "female"
     MALE = "male"

@@ -127,7 +127,7 @@ class TestLeadChange:
             "Referral for shelter sent",
             "Referral for shelter withdrawn",
         ]
-        assert entries[-1]["category"] == "general"
+        assert entries[-1]["category"] == "placement"  # a shelter referral is placement data
         assert entries[-1]["details"] == {
             "referral_id": to_h["id"],
             "status": "withdrawn",

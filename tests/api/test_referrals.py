@@ -153,7 +153,7 @@ class TestCreate:
             await client.get(f"/v1/cases/{case['id']}/updates", headers=lead.headers)
         ).json()["items"]
         assert timeline[-1]["summary"] == "Referral for medical sent"
-        assert timeline[-1]["category"] == "general"
+        assert timeline[-1]["category"] == "medical"  # the service's category (need-to-know)
 
 
 class TestReadAndPreview:
@@ -305,7 +305,7 @@ class TestTransitions:
             "Treated",
             "Referral for medical completed",
         ]
-        assert all(u["category"] == "general" for u in timeline if u["summary"] != "Treated")
+        assert all(u["category"] == "medical" for u in timeline)
 
     async def test_refused_transitions(
         self, client: httpx.AsyncClient, case: dict[str, Any], clinic: Partner, lead: Partner
@@ -498,3 +498,31 @@ class TestCapacityAndTransfer:
         assert (await client.get(f"/v1/cases/{case['id']}", headers=shelter.headers)).json()[
             "role"
         ] == "lead"
+
+
+async def test_the_hub_files_a_referral_on_the_timeline_under_its_services_category(
+    client: httpx.AsyncClient, factory: Factory, lead: Partner, clinic: Partner
+) -> None:
+    """A referral for legal help is legal information: a care-team member entitled to medical
+    and general data does not learn of it from the timeline (need-to-know), the lead does."""
+    case = await open_case(client, lead)
+    lawyer = await factory.partner(name="Justice Aid", kind="legal_partner", services=["legal"])
+    to_clinic = await refer(
+        client, lead, case, clinic, shared_categories=["demographics", "general", "medical"]
+    )
+    assert (await act(client, clinic, to_clinic, "accept")).status_code == 200
+    await refer(
+        client, lead, case, lawyer, service="legal", shared_categories=["demographics", "legal"]
+    )
+
+    def summaries(answer: httpx.Response) -> dict[str, str]:
+        assert answer.status_code == 200, answer.text
+        return {u["summary"]: u["category"] for u in answer.json()["items"]}
+
+    updates = f"/v1/cases/{case['id']}/updates"
+    seen_by_lead = summaries(await client.get(updates, headers=lead.headers))
+    seen_by_clinic = summaries(await client.get(updates, headers=clinic.headers))
+    assert seen_by_lead["Referral for legal sent"] == "legal"
+    assert seen_by_lead["Referral for medical accepted"] == "medical"
+    assert "Referral for legal sent" not in seen_by_clinic
+    assert seen_by_clinic["Referral for medical accepted"] == "medical"

@@ -131,7 +131,7 @@ async def test_case_with_everything_nested(
                  leadOrganization { name }
                  referrals { edges { node { id status direction caseReference
                    toOrganization { name } fromOrganization { name } case { id } } } }
-                 updates(category: general) { edges { node { summary category kind } } }
+                 updates(category: medical) { edges { node { summary category kind } } }
                  consents { edges { node { status categories recipientOrgId grantedBy } } }
                } }""",
             {"id": case["id"]},
