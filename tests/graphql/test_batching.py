@@ -174,7 +174,9 @@ async def test_batched_reads_are_audited_like_rest_lists(
     actions = [r["action"] for r in rows]
     assert actions == ["case.list", "update.list"], actions
     assert all(len(r["case_ids"]) == 6 for r in rows)
-    assert rows[1]["categories"] == ["general", "medical"]
+    # The seeded counselling referrals' timeline entries (the service's category) and the
+    # medical updates.
+    assert rows[1]["categories"] == ["counseling", "medical"]
 
 
 async def test_loaders_are_fresh_per_request(
@@ -335,7 +337,7 @@ query Page($first: Int!, $status: ReferralStatus) {
 }
 fragment Lists on Case {
   referrals(status: $status) { edges { node { id status } } }
-  updates(first: 10, category: general) { edges { node { id } } }
+  updates(first: 10, category: counseling) { edges { node { id } } }
 }
 """
 
