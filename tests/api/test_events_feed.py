@@ -51,6 +51,21 @@ async def care_team(
     await consent(client, lead, case_id, member, ["medical"])
 
 
+async def quiet_feed(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    member: Partner,
+    case: dict[str, Any],
+) -> str:
+    """``member`` on the case's care team and every event so far settled: the cursor a long poll
+    of the member's feed waits from."""
+    await care_team(client, database, lead, case["id"], member)
+    await events_settled(database)
+    cursor: str = (await client.get(EVENTS, headers=member.headers)).json()["next_cursor"]
+    return cursor
+
+
 class TestFeed:
     async def test_no_token_401_and_missing_scope_403(
         self, client: httpx.AsyncClient, factory: Factory
@@ -149,9 +164,7 @@ class TestFeed:
         member: Partner,
         case: dict[str, Any],
     ) -> None:
-        await care_team(client, database, lead, case["id"], member)
-        await events_settled(database)
-        start = (await client.get(EVENTS, headers=member.headers)).json()["next_cursor"]
+        start = await quiet_feed(client, database, lead, member, case)
 
         async def poll() -> tuple[float, dict[str, Any]]:
             began = time.monotonic()
@@ -176,9 +189,7 @@ class TestFeed:
         member: Partner,
         case: dict[str, Any],
     ) -> None:
-        await care_team(client, database, lead, case["id"], member)
-        await events_settled(database)
-        start = (await client.get(EVENTS, headers=member.headers)).json()["next_cursor"]
+        start = await quiet_feed(client, database, lead, member, case)
         waiting = asyncio.create_task(
             client.get(EVENTS, params={"after": start, "wait": 10}, headers=member.headers)
         )
