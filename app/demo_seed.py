@@ -43,7 +43,6 @@ from app.domain.events import EventType, SubjectType, check_data
 from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import STATUS_EVENTS, referral_event_data
 from app.domain.vocabulary import (
-    SERVICE_CATEGORY,
     Category,
     ExploitationType,
     OrganizationKind,
@@ -51,6 +50,7 @@ from app.domain.vocabulary import (
     ProtectiveMeasure,
     ServiceKind,
     TestimonyStatus,
+    service_category,
 )
 
 Progress = Callable[[str, int, int], None]
@@ -336,7 +336,7 @@ class Builder:
                     ended = self._at(started or responded, now)
                     reason_code = rng.choice(_FAIL_CODES)
             updated = ended or started or responded or created
-            category = SERVICE_CATEGORY.get(service, Category.GENERAL)
+            category = service_category(service)
             shared = sorted({Category.DEMOGRAPHICS.value, Category.GENERAL.value, category.value})
             row = (
                 referral_id, case_id, lead.org_id, to.org_id, service.value,

@@ -135,9 +135,11 @@ class StrictJSONRoute(LeanRoute):
 
         async def strict_handler(request: Request) -> Response:
             request = StrictJSONRequest(request.scope, request.receive)
-            if adapter is not None and guard is not None:
+            if adapter is None:
+                return await handler(request)
+            if guard is not None:
                 await guard.refuse_early(request)
-            if adapter is not None and _is_json(request.headers.get("content-type")):
+            if _is_json(request.headers.get("content-type")):
                 body = await request.body()
                 if body:
                     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 
 
@@ -47,7 +48,7 @@ class Category(StrEnum):
 # The data category a service belongs to: what a referral for it says about the survivor
 # (a referral for legal help is legal information). The hub's own timeline entries about a
 # referral are filed under it, so only organisations entitled to that category see them.
-SERVICE_CATEGORY: dict[ServiceKind, Category] = {
+SERVICE_CATEGORY: Mapping[str, Category] = {
     ServiceKind.MEDICAL: Category.MEDICAL,
     ServiceKind.COUNSELING: Category.COUNSELING,
     ServiceKind.LEGAL: Category.LEGAL,
@@ -60,10 +61,7 @@ SERVICE_CATEGORY: dict[ServiceKind, Category] = {
 
 def service_category(service: str) -> Category:
     """The category of a service (:data:`SERVICE_CATEGORY`); ``general`` for the others."""
-    try:
-        return SERVICE_CATEGORY.get(ServiceKind(service), Category.GENERAL)
-    except ValueError:
-        return Category.GENERAL
+    return SERVICE_CATEGORY.get(service, Category.GENERAL)
 
 
 class Gender(StrEnum):
