@@ -22,10 +22,11 @@ that both answer the same body). Visible categories are those whose read scope t
 the policy gives a lead. It does not evaluate the access policy for anyone else: a caller that is
 not the case's lead gets 501 (before any audit row is written), never a body.
 
-``GET /v1/referrals`` (the inbox and outbox) runs the app's three statements: token status, the
-keyset page (``limit + 1`` rows after the decoded cursor, with the same filters) and, when the
-page holds referrals the caller receives and that are still pending, the one audit append naming
-their cases (``referral.preview``, the preview's categories). It builds ``ReferralOut`` as the app
+``GET /v1/referrals`` (the inbox and outbox) runs the app's statements: token status, the
+keyset page (``limit + 1`` rows after the decoded cursor, with the same filters) and the audit
+appends: when the page holds referrals the caller receives and that are still pending, one naming
+their cases (``referral.preview``, the preview's categories); when it holds others, one naming
+theirs (``referral.list``, their services' categories). It builds ``ReferralOut`` as the app
 serialises it (fields in the model's order, the case reference only where the app shows it, the
 de-identified preview only for the receiver of a pending referral) with orjson, and the next
 cursor with the app's own ``encode_cursor``: the runner checks the bodies are the same bytes.
@@ -86,7 +87,7 @@ from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ACCEPTED_ONCE, PREVIEW_CATEGORIES
 from app.domain.referrals import LIST_NAME as REFERRALS_LIST
 from app.domain.scopes import read_scope_for, write_scope_for
-from app.domain.vocabulary import CarePlanCategory, Category, UpdateKind
+from app.domain.vocabulary import CarePlanCategory, Category, UpdateKind, service_category
 from app.settings import Settings
 
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
@@ -461,6 +462,7 @@ _PENDING = str(ReferralStatus.PENDING)
 # ReferralOut.of: the receiver sees the case reference once it has been on the care team.
 _REFERENCE_SHOWN = frozenset(str(s) for s in ACCEPTED_ONCE)
 _PREVIEW_ACTION = "referral.preview"
+_LIST_ACTION = "referral.list"
 _PREVIEW_CATEGORIES = sorted({str(c) for c in PREVIEW_CATEGORIES})
 _INVALID = Response(b'{"status":422}', status_code=422, media_type=_JSON)
 
@@ -572,6 +574,8 @@ async def referrals_list(request: Request) -> Response:
             )
         items = []
         previewed = []
+        shown = []
+        categories = set()
         kek: AESGCM = request.app.state.kek
         keys: dict[UUID, AESGCM] = {}
         for row in rows:
@@ -581,9 +585,15 @@ async def referrals_list(request: Request) -> Response:
             out, preview = referral_out(row, org_id, keys[case_id])
             items.append(out)
             if preview:
-                previewed.append(row["case_id"])
-        if previewed:
-            case_ids = list(dict.fromkeys(previewed))
+                previewed.append(case_id)
+            else:
+                shown.append(case_id)
+                categories.add(str(service_category(row["service"])))
+        audit = [(_PREVIEW_ACTION, previewed, _PREVIEW_CATEGORIES)] if previewed else []
+        if shown:
+            audit.append((_LIST_ACTION, shown, sorted(categories)))
+        for action, cases, cats in audit:
+            case_ids = list(dict.fromkeys(cases))
             occurred_at = datetime.now(UTC)
             entry = canonical_entry(
                 org_id=org_id,
@@ -591,14 +601,14 @@ async def referrals_list(request: Request) -> Response:
                 client_id=client_id,
                 jti=jti,
                 request_id=request_id,
-                action=_PREVIEW_ACTION,
+                action=action,
                 case_ids=case_ids,
-                categories=_PREVIEW_CATEGORIES,
+                categories=cats,
             )
             await conn.execute(
                 AUDIT_APPEND_SQL,
                 org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-                _PREVIEW_ACTION, case_ids, _PREVIEW_CATEGORIES, _chains(request),
+                action, case_ids, cats, _chains(request),
             )  # fmt: skip
     return Response(
         orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z),

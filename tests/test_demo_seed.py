@@ -97,8 +97,8 @@ async def test_seeded_cases_read_through_the_api(
     assert one.json()["survivor"]["family_name"].startswith("Demo-")
     assert one.json()["external_ref"].startswith("DEMO-")
 
-    # The receiver's inbox shows the seeded referrals, pending ones with their preview; one
-    # statement for the page whatever its size.
+    # The receiver's inbox shows the seeded referrals, pending ones with their preview; the
+    # same statements for the page whatever its size.
     headers = await _bearer(client, partners[str(receiver)])
     counter = StatementCounter()
     database.statement_hook = counter
@@ -107,7 +107,8 @@ async def test_seeded_cases_read_through_the_api(
     )
     database.statement_hook = None
     assert inbox.status_code == 200, inbox.text
-    assert counter.count == 3, counter.statements  # token, the page, one audit row for previews
+    # token, the page, one audit row for the previews and one for the other referrals shown
+    assert counter.count == 4, counter.statements
     referrals = inbox.json()["items"]
     assert referrals and any(r["status"] == "pending" for r in referrals)
     assert sum("FROM referrals r" in s for s in counter.statements) == 1

@@ -213,10 +213,7 @@ class ReferralService(CaseScopedService):
             await repo.expire_due(self.session, referral_id)  # store what it already reads as
             row = await self._row(referral_id)
         view = self._view(row)
-        if view.preview is not None:
-            await self.audit.record(
-                self.principal, "referral.preview", [row.case_id], PREVIEW_CATEGORIES
-            )
+        await self._audit([view], "referral.read")
         return view
 
     async def list(
@@ -238,11 +235,7 @@ class ReferralService(CaseScopedService):
         )
         page = REFERRALS.page(rows, limit)
         views = [self._view(r) for r in page.items]
-        previewed = [v.row.case_id for v in views if v.preview is not None]
-        if previewed:
-            await self.audit.record(
-                self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
-            )
+        await self._audit(views, "referral.list")
         return Page(views, page.next_cursor)
 
     async def pages_for_cases(
@@ -278,14 +271,29 @@ class ReferralService(CaseScopedService):
             i: Page([self._view(r) for r in page.items], page.next_cursor)
             for i, page in pages.items()
         }
-        previewed = [
-            v.row.case_id for p in views.values() for v in p.items if v.preview is not None
-        ]
+        await self._audit([v for p in views.values() for v in p.items], "referral.list")
+        return views
+
+    async def _audit(self, views: Sequence[ReferralView], action: str) -> None:
+        """Audit what a read showed: the de-identified previews as one ``referral.preview`` row
+        (its fixed categories), every other referral (its reason, outcome and status, which
+        belong to the service's category) as one ``action`` row. An empty page writes nothing;
+        a page with both writes both rows."""
+        previewed: list[UUID] = []
+        shown: list[UUID] = []
+        categories: set[Category] = set()
+        for view in views:
+            if view.preview is not None:
+                previewed.append(view.row.case_id)
+            else:
+                shown.append(view.row.case_id)
+                categories.add(service_category(view.row.service))
         if previewed:
             await self.audit.record(
                 self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
             )
-        return views
+        if shown:
+            await self.audit.record(self.principal, action, shown, categories)
 
     # -- writes -----------------------------------------------------------------------------
     async def create(self, data: ReferralInput) -> ReferralView:

@@ -223,7 +223,8 @@ class TestReadAndPreview:
                 REF, params={"direction": "incoming", "limit": 4}, headers=clinic.headers
             )
         ).json()
-        assert counter.count == 3, counter.statements  # token, page, one audit row for previews
+        # token, page, one audit row for the previews, one for the declined referral it shows
+        assert counter.count == 4, counter.statements
         rest = (
             await client.get(
                 REF,
@@ -247,6 +248,45 @@ class TestReadAndPreview:
             )
             == 6
         )
+
+    async def test_every_read_after_the_preview_is_audited_in_the_service_category(
+        self, client: httpx.AsyncClient, lead: Partner, case: dict[str, Any], clinic: Partner
+    ) -> None:
+        """A referral's reason and outcome are survivor data of the service's category: the
+        lead's access log shows each party that read them, long after the preview."""
+        referral = await refer(client, lead, case, clinic, service="legal", shared_categories=[])
+        await act(client, clinic, referral, "accept")
+        await act(client, clinic, referral, "complete", outcome="Documents recovered")
+
+        async def log() -> list[dict[str, Any]]:
+            response = await client.get(f"/v1/cases/{case['id']}/access-log", headers=lead.headers)
+            assert response.status_code == 200, response.text
+            items: list[dict[str, Any]] = response.json()["items"]
+            return items
+
+        one = await client.get(f"{REF}/{referral['id']}", headers=clinic.headers)
+        assert one.json()["outcome"] == "Documents recovered"
+        newest = (await log())[0]
+        assert (newest["action"], newest["org_id"], newest["categories"]) == (
+            "referral.read",
+            str(clinic.org.id),
+            ["legal"],
+        )
+        page = await client.get(REF, params={"direction": "incoming"}, headers=clinic.headers)
+        assert [r["id"] for r in page.json()["items"]] == [referral["id"]]
+        newest = (await log())[0]
+        assert (newest["action"], newest["org_id"], newest["categories"]) == (
+            "referral.list",
+            str(clinic.org.id),
+            ["legal"],
+        )
+        # The sender's own reads are audited too; a page without referrals writes nothing.
+        await client.get(f"{REF}/{referral['id']}", headers=lead.headers)
+        newest = (await log())[0]
+        assert (newest["action"], newest["org_id"]) == ("referral.read", str(lead.org.id))
+        empty = await client.get(REF, params={"direction": "incoming"}, headers=lead.headers)
+        assert empty.json()["items"] == []
+        assert (await log())[0] == newest
 
     @pytest.mark.parametrize(
         "params", [{"direction": "sideways"}, {"status": "lost"}, {"limit": 0}]

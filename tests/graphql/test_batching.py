@@ -122,9 +122,9 @@ async def test_a_page_of_cases_costs_constant_statements(
             assert len(node["updates"]["edges"]) == 3
         counts[first] = counter.count
     assert counts[5] == counts[50], counter.statements
-    # token check; the page of cases and its audit row; per nested list one page query (plus
-    # the timeline's audit row): the lists are read for the cases as loaded, not loaded again.
-    assert counts[50] == 6, counter.statements
+    # token check; the page of cases and its audit row; per nested list one page query and one
+    # audit row: the lists are read for the cases as loaded, not loaded again.
+    assert counts[50] == 7, counter.statements
 
 
 async def test_a_request_leaves_nothing_for_the_cycle_collector(
@@ -172,11 +172,12 @@ async def test_batched_reads_are_audited_like_rest_lists(
     )
     await session.close()
     actions = [r["action"] for r in rows]
-    assert actions == ["case.list", "update.list"], actions
+    assert actions == ["case.list", "referral.list", "update.list"], actions
     assert all(len(r["case_ids"]) == 6 for r in rows)
-    # The seeded counselling referrals' timeline entries (the service's category) and the
-    # medical updates.
-    assert rows[1]["categories"] == ["counseling", "medical"]
+    # The counselling referrals the lead sent (the service's category); their timeline entries
+    # (the same category) and the medical updates.
+    assert rows[1]["categories"] == ["counseling"]
+    assert rows[2]["categories"] == ["counseling", "medical"]
 
 
 async def test_loaders_are_fresh_per_request(
@@ -361,7 +362,7 @@ async def test_a_page_loads_its_lists_before_it_is_completed(
     loaded = data_of(await gql(client, lead, FILTERED, variables))
     assert later.calls == 0
     assert later.resolved == 0  # answered by the executor from the loaded pages
-    assert counter.count == 6, counter.statements
+    assert counter.count == 7, counter.statements
     counter.reset()
     directed = FILTERED.replace(
         "referrals(status: $status)", "referrals(status: $status) @include(if: true)"
@@ -369,7 +370,7 @@ async def test_a_page_loads_its_lists_before_it_is_completed(
     assert data_of(await gql(client, lead, directed, variables)) == loaded
     assert later.calls == 8  # the referrals of each case, through the loader as before
     assert later.resolved == 8  # (updates, not under the directive, still without a call)
-    assert counter.count == 6, counter.statements
+    assert counter.count == 7, counter.statements
     database.statement_hook = None
     edges = loaded["cases"]["edges"]
     assert all(len(e["node"]["referrals"]["edges"]) == 1 for e in edges)
