@@ -110,15 +110,18 @@ class IdempotentRequest:
         stored = await service.claim(ctx.principal.client_id, self._key, self._hash)
         if stored is None:
             return None
-        content = stored.body
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
         elif stored.case_id is not None:
             # A replay shows what the caller made in the case: it must still see the case, or
             # the answer is the 404 of any read (a former care-team member, a lead that handed
-            # the case over, would otherwise learn that it still exists).
+            # the case over, would otherwise learn that it still exists). Then an answer erased
+            # with the survivor's identity is refused (409), never made again.
             await CaseService(ctx).load(stored.case_id)
+            content = stored.readable()
             await ctx.audit.record(ctx.principal, "idempotent.replay", [stored.case_id])
+        else:
+            content = stored.readable()
         return Response(
             content,
             status_code=stored.status,

@@ -427,7 +427,8 @@ def _finish_operation(
             responses.setdefault("409", {})["description"] = (
                 "Conflict: the change conflicts with the current state, or a request with the "
                 "same `Idempotency-Key` is still being answered (`idempotency_in_flight`; retry "
-                "it a moment later)"
+                "it a moment later), or its first answer was erased with the survivor's identity "
+                "(`idempotency_response_erased`; the first request succeeded: read the case)"
             )
             param["schema"] = {
                 "type": "string",

@@ -11,7 +11,8 @@ and a stable machine ``code`` (CONTRACT §3), so REST renders it as problem+json
     ├── Conflict                409 conflict
     │   ├── DuplicateResource   409 conflict (carries existing_id)
     │   ├── InvalidTransition   409 invalid_transition
-    │   └── IdempotencyInFlight 409 idempotency_in_flight
+    │   ├── IdempotencyInFlight 409 idempotency_in_flight
+    │   └── IdempotencyResponseErased 409 idempotency_response_erased
     ├── Gone                    410 gone
     │   └── CursorExpired       410 cursor_expired
     ├── PreconditionFailed      412 precondition_failed
@@ -105,6 +106,11 @@ class InvalidTransition(Conflict):
 class IdempotencyInFlight(Conflict):
     code = "idempotency_in_flight"
     title = "A request with this Idempotency-Key is still being processed"
+
+
+class IdempotencyResponseErased(Conflict):
+    code = "idempotency_response_erased"
+    title = "The first response to this Idempotency-Key was erased"
 
 
 class Gone(DomainError):

@@ -17,7 +17,12 @@ from uuid import UUID
 from app.db.database import Session
 from app.db.repositories import idempotency as repo
 from app.domain.crypto import KeyWrapper
-from app.domain.errors import IdempotencyInFlight, IdempotencyKeyReused, ValidationFailed
+from app.domain.errors import (
+    IdempotencyInFlight,
+    IdempotencyKeyReused,
+    IdempotencyResponseErased,
+    ValidationFailed,
+)
 
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 
@@ -26,8 +31,20 @@ _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
 class StoredResponse:
     status: int
     headers: dict[str, str]
-    body: bytes
+    # None: erased with the case's identity (see :meth:`StoredResponse.readable`).
+    body: bytes | None
     case_id: UUID | None = None
+
+    def readable(self) -> bytes:
+        """The stored body; refused (409) when it was erased with the survivor's identity: the
+        first request succeeded, and running it again would create the resource twice and
+        bring the erased text back."""
+        if self.body is None:
+            raise IdempotencyResponseErased(
+                "The first request with this Idempotency-Key succeeded; its response was "
+                "erased with the survivor's identity. Read the case instead of retrying."
+            )
+        return self.body
 
 
 def fingerprint(method: str, path: str, body: bytes) -> bytes:
@@ -71,10 +88,13 @@ class IdempotencyService:
                 loc=["Idempotency-Key"],
                 where="header",
             )
+        sealed = row.response_body
         return StoredResponse(
             status=row.response_status,
             headers=dict(row.response_headers),
-            body=self.sealer.open("idempotency", f"{client_id}:{key}", bytes(row.response_body)),
+            body=None
+            if sealed is None
+            else self.sealer.open("idempotency", f"{client_id}:{key}", bytes(sealed)),
             case_id=row.case_id,
         )
 
@@ -97,7 +117,7 @@ class IdempotencyService:
             request_hash=request_hash,
             status=response.status,
             headers=response.headers,
-            body=self.sealer.seal("idempotency", f"{client_id}:{key}", response.body),
+            body=self.sealer.seal("idempotency", f"{client_id}:{key}", response.readable()),
             case_id=response.case_id,
             ttl_hours=self.ttl_hours,
         )

@@ -129,3 +129,40 @@ async def test_a_replay_for_a_caller_who_no_longer_sees_the_case_is_404(
     assert_problem(again, 404, "not_found")
     assert "idempotent-replayed" not in again.headers
     assert await _count(database, "case_updates") == before
+
+
+async def test_a_retry_after_the_identity_was_erased_is_refused_not_run_again(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    """Erasure destroys the stored answers of creates in the case (they hold its free text), but
+    not their keys: a retry gets 409 ``idempotency_response_erased`` and creates nothing, where
+    running it again would make a second resource and bring the erased text back. A case's
+    creation is rendered afresh anyway, so its retry still answers, as the case is now."""
+    lead = await factory.partner(name="Harbor Shelter", services=["shelter"])
+    clinic = await factory.partner(
+        name="River Clinic", kind="medical_provider", services=["medical"]
+    )
+    opened = lead.headers_with(**{"Idempotency-Key": "intake-erased"})
+    case = (await client.post(CASES, json=case_body(), headers=opened)).json()
+    url, body = f"{CASES}/{case['id']}/updates", _update(case, clinic)
+    headers = lead.headers_with(**{"Idempotency-Key": "update-erased"})
+    first = await client.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    erased = await client.delete(f"{CASES}/{case['id']}/survivor-identity", headers=lead.headers)
+    assert erased.status_code == 204, erased.text
+    before = await _count(database, "case_updates")
+
+    again = await client.post(url, json=body, headers=headers)
+
+    problem = assert_problem(again, 409, "idempotency_response_erased")
+    assert "erased" in problem["detail"]
+    assert await _count(database, "case_updates") == before
+    assert "Wound" not in again.text
+    # Another body with that key is still the reuse it always was.
+    other = await client.post(url, json={**body, "summary": "Other"}, headers=headers)
+    assert_problem(other, 422, "idempotency_key_reused")
+    # The case's creation replays as the case now reads: erased.
+    replay = await client.post(CASES, json=case_body(), headers=opened)
+    assert replay.status_code == 201, replay.text
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["identity_erased"] is True

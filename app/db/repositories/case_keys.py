@@ -65,7 +65,7 @@ _PAGE = Query(
 _SEALED_PAGE = Query(
     """
     SELECT client_id, key, response_body FROM idempotency_keys
-    WHERE (client_id, key) > ($1, $2)
+    WHERE (client_id, key) > ($1, $2) AND response_body IS NOT NULL
     ORDER BY client_id, key LIMIT $3
     FOR UPDATE
     """,
@@ -75,7 +75,7 @@ _RESEAL = Query(
     "UPDATE idempotency_keys SET response_body = $3 WHERE client_id = $1 AND key = $2",
     ("client_id", "key", "response_body"),
 )
-_SEALED_COUNT = Query("SELECT count(*) FROM idempotency_keys", ())
+_SEALED_COUNT = Query("SELECT count(*) FROM idempotency_keys WHERE response_body IS NOT NULL", ())
 
 
 async def stale_keys(session: Session, kek_id: str, after: UUID, limit: int) -> list[CaseKeyRow]:

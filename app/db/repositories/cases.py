@@ -359,7 +359,7 @@ async def erase_identity(
 
     await session.execute(_DESTROY_KEY, case_id=case_id)
     await session.execute(_INSERT_KEY, case_id=case_id, wrapped_key=new_wrapped_key, kek_id=kek_id)
-    await idempotency.forget_case(session, case_id)
+    await idempotency.erase_case(session, case_id)
     await session.execute(_ERASE_IDENTITY, id=case_id)
 
 

@@ -13,12 +13,13 @@ from app.db.rows import Rows
 
 @dataclass(frozen=True, slots=True)
 class StoredResponseRow:
-    """A stored response as kept (the body sealed); ``live`` is false once it has expired."""
+    """A stored response as kept (the body sealed; ``None`` once erased with the case's
+    identity); ``live`` is false once it has expired."""
 
     request_hash: bytes
     response_status: int
     response_headers: dict[str, str]
-    response_body: bytes
+    response_body: bytes | None
     case_id: UUID | None
     live: bool
 
@@ -64,7 +65,9 @@ _STORE = Query(
     ),
 )
 _PRUNE = Query("DELETE FROM idempotency_keys WHERE expires_at < now()")
-_FORGET_CASE = Query("DELETE FROM idempotency_keys WHERE case_id = $1", ("case_id",))
+_ERASE_CASE = Query(
+    "UPDATE idempotency_keys SET response_body = NULL WHERE case_id = $1", ("case_id",)
+)
 
 
 async def try_lock(session: Session, client_id: str, key: str) -> bool:
@@ -79,9 +82,10 @@ async def store(session: Session, **values: Any) -> None:
     await session.execute(_STORE, values)
 
 
-async def forget_case(session: Session, case_id: Any) -> None:
-    """Erasure: stored responses of the case's creation must go with its identity."""
-    await session.execute(_FORGET_CASE, case_id=case_id)
+async def erase_case(session: Session, case_id: Any) -> None:
+    """Erasure: the stored responses of creates in the case go with its identity; their keys
+    stay, so that a retry is refused instead of creating the resource again."""
+    await session.execute(_ERASE_CASE, case_id=case_id)
 
 
 async def prune(session: Session) -> int:
