@@ -22,6 +22,7 @@ from app.domain.errors import (
     IdempotencyKeyReused,
     IdempotencyResponseErased,
     ValidationFailed,
+    Where,
 )
 
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -55,12 +56,24 @@ def fingerprint(method: str, path: str, body: bytes) -> bytes:
     return digest.digest()
 
 
-def check_key(key: str) -> str:
+@dataclass(frozen=True, slots=True)
+class KeyInput:
+    """Where a request carries its key, for the errors about it: REST's ``Idempotency-Key``
+    header, or GraphQL's ``idempotencyKey`` argument (a path the API already wrote)."""
+
+    name: str = "Idempotency-Key"
+    where: Where | None = "header"
+
+
+HEADER = KeyInput()
+
+
+def check_key(key: str, given: KeyInput = HEADER) -> str:
     if not _KEY_PATTERN.match(key):
         raise ValidationFailed(
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-            loc=["Idempotency-Key"],
-            where="header",
+            f"{given.name} must be 1-255 visible ASCII characters",
+            loc=[given.name],
+            where=given.where,
         )
     return key
 
@@ -74,7 +87,9 @@ class IdempotencyService:
         self.sealer = sealer
         self.ttl_hours = ttl_hours
 
-    async def claim(self, client_id: str, key: str, request_hash: bytes) -> StoredResponse | None:
+    async def claim(
+        self, client_id: str, key: str, request_hash: bytes, given: KeyInput = HEADER
+    ) -> StoredResponse | None:
         """Take the key for this request; return the stored response when it is a replay."""
         await self.session.begin()
         if not await repo.try_lock(self.session, client_id, key):
@@ -84,9 +99,9 @@ class IdempotencyService:
             return None
         if bytes(row.request_hash) != request_hash:
             raise IdempotencyKeyReused(
-                "This Idempotency-Key was used with a different request",
-                loc=["Idempotency-Key"],
-                where="header",
+                f"This {given.name} was used with a different request",
+                loc=[given.name],
+                where=given.where,
             )
         sealed = row.response_body
         return StoredResponse(

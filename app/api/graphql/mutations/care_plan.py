@@ -9,6 +9,7 @@ import strawberry
 
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import mutation
+from app.api.graphql.idempotency import IdempotencyKey, once
 from app.api.graphql.types.care_plan import Goal, ServiceRecord
 from app.api.graphql.types.enums import (
     CarePlanCategory,
@@ -75,11 +76,25 @@ class UpdateServiceInput:
 @strawberry.type
 class CarePlanMutations:
     @mutation("cases:write")
-    async def create_goal(self, info: Info, case_id: UUID, input: CreateGoalInput) -> Goal | None:
+    async def create_goal(
+        self,
+        info: Info,
+        case_id: UUID,
+        input: CreateGoalInput,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Goal | None:
         """Set a goal in one category of a case (as `POST /v1/cases/{id}/goals`; the category's
         own write scope is needed too where it has one)."""
         body = validated(GoalIn, input, root=["input"])
-        goal = await info.context.services.care_plan().create_goal(case_id, body.to_input())
+        plans = info.context.services.care_plan()
+        goal = await once(
+            info,
+            idempotency_key,
+            {"caseId": case_id, "input": input},
+            make=lambda: plans.create_goal(case_id, body.to_input()),
+            ids=lambda goal: (goal.id, case_id),
+            again=lambda made: plans.get_goal(case_id, made),
+        )
         return Goal.of(goal)
 
     @mutation("cases:write")
@@ -95,11 +110,23 @@ class CarePlanMutations:
 
     @mutation("cases:write")
     async def create_service(
-        self, info: Info, case_id: UUID, input: CreateServiceInput
+        self,
+        info: Info,
+        case_id: UUID,
+        input: CreateServiceInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> ServiceRecord | None:
         """Record a service (as `POST /v1/cases/{id}/services`)."""
         body = validated(ServiceIn, input, root=["input"])
-        record = await info.context.services.care_plan().create_service(case_id, body.to_input())
+        plans = info.context.services.care_plan()
+        record = await once(
+            info,
+            idempotency_key,
+            {"caseId": case_id, "input": input},
+            make=lambda: plans.create_service(case_id, body.to_input()),
+            ids=lambda record: (record.id, case_id),
+            again=lambda made: plans.get_service(case_id, made),
+        )
         return ServiceRecord.of(record)
 
     @mutation("cases:write")

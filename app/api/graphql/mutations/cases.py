@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import mutation
+from app.api.graphql.idempotency import IdempotencyKey, once
 from app.api.graphql.types.case import Case, CaseUpdate
 from app.api.graphql.types.enums import (
     Category,
@@ -96,18 +97,40 @@ class CreateCaseUpdateInput:
 @strawberry.type
 class CaseMutations:
     @mutation("cases:write")
-    async def create_case(self, info: Info, input: CreateCaseInput) -> Case | None:
+    async def create_case(
+        self, info: Info, input: CreateCaseInput, idempotency_key: IdempotencyKey = None
+    ) -> Case | None:
         """Open a case; your organisation becomes the lead (as `POST /v1/cases`)."""
         body = validated(CaseCreate, input, root=["input"])
-        view = await info.context.services.cases().create(body.to_input())
+        cases = info.context.services.cases()
+        view = await once(
+            info,
+            idempotency_key,
+            {"input": input},
+            make=lambda: cases.create(body.to_input()),
+            ids=lambda view: (view.id, view.id),
+            again=cases.get,
+        )
         return Case.of(view)
 
     @mutation("cases:write")
     async def create_case_update(
-        self, info: Info, case_id: UUID, input: CreateCaseUpdateInput
+        self,
+        info: Info,
+        case_id: UUID,
+        input: CreateCaseUpdateInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> CaseUpdate | None:
         """Add an update to a case's timeline (as `POST /v1/cases/{id}/updates`; the category's
         own write scope is needed too where it has one)."""
         body = validated(UpdateCreate, input, root=["input"])
-        row = await info.context.services.updates().post(case_id, body.to_input())
+        updates = info.context.services.updates()
+        row = await once(
+            info,
+            idempotency_key,
+            {"caseId": case_id, "input": input},
+            make=lambda: updates.post(case_id, body.to_input()),
+            ids=lambda row: (row.id, case_id),
+            again=lambda made: updates.get(case_id, made),
+        )
         return CaseUpdate.of(row)

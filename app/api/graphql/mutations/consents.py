@@ -9,6 +9,7 @@ import strawberry
 
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import mutation
+from app.api.graphql.idempotency import IdempotencyKey, once
 from app.api.graphql.types.case import Consent
 from app.api.graphql.types.enums import Category, Granter, OrganizationKind
 from app.api.graphql.validation import validated
@@ -34,12 +35,24 @@ class RecordConsentInput:
 class ConsentMutations:
     @mutation("consents:write")
     async def record_consent(
-        self, info: Info, case_id: UUID, input: RecordConsentInput
+        self,
+        info: Info,
+        case_id: UUID,
+        input: RecordConsentInput,
+        idempotency_key: IdempotencyKey = None,
     ) -> Consent | None:
         """Record the survivor's (or guardian's) consent on a case you lead (as `POST
         /v1/cases/{id}/consents`)."""
         body = validated(ConsentCreate, input, root=["input"])
-        row = await info.context.services.consents().grant(case_id, body.to_input())
+        consents = info.context.services.consents()
+        row = await once(
+            info,
+            idempotency_key,
+            {"caseId": case_id, "input": input},
+            make=lambda: consents.grant(case_id, body.to_input()),
+            ids=lambda row: (row.id, case_id),
+            again=lambda made: consents.get(case_id, made),
+        )
         return Consent.of(row)
 
     @mutation("consents:write")

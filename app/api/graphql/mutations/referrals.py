@@ -12,6 +12,7 @@ import strawberry
 
 from app.api.graphql.context import Info
 from app.api.graphql.field_extensions import mutation
+from app.api.graphql.idempotency import IdempotencyKey, once
 from app.api.graphql.types.case import Referral
 from app.api.graphql.types.enums import Category, OutcomeCode, ReasonCode, ServiceKind, Urgency
 from app.api.graphql.validation import validated
@@ -97,9 +98,19 @@ def _with_transitions(cls: type[T]) -> type[T]:
 @_with_transitions
 class ReferralMutations:
     @mutation("referrals:write")
-    async def create_referral(self, info: Info, input: CreateReferralInput) -> Referral | None:
+    async def create_referral(
+        self, info: Info, input: CreateReferralInput, idempotency_key: IdempotencyKey = None
+    ) -> Referral | None:
         """Refer a survivor to another partner; you must lead the case and every shared category
         but demographics needs consent (as `POST /v1/referrals`)."""
         body = validated(ReferralCreate, input, root=["input"])
-        view = await info.context.services.referrals().create(body.to_input())
+        referrals = info.context.services.referrals()
+        view = await once(
+            info,
+            idempotency_key,
+            {"input": input},
+            make=lambda: referrals.create(body.to_input()),
+            ids=lambda view: (view.row.id, view.row.case_id),
+            again=referrals.get,
+        )
         return Referral.of(view)
