@@ -13,7 +13,6 @@ import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NamedTuple, TypeVar
 from uuid import UUID
@@ -729,8 +728,13 @@ def audit_anchor() -> None:
         key = keyring.signing_key()
     except Exception:
         raise _fail("no signing key: run `aftercare keys rotate` first", 2) from None
-    token = _in_session(settings, lambda session: anchor(session, key, settings.issuer))
-    _print_json({"anchored_at": datetime.now(UTC).isoformat(), "anchor": token})
+    made = _in_session(settings, lambda session: anchor(session, key, settings.issuer))
+    # `anchor` is the proof; `heads` repeats its claims to be read without decoding it.
+    heads = [
+        {"org_id": org, "chain": chain, "seq": seq, "hash": digest}
+        for org, chain, seq, digest in made.heads
+    ]
+    _print_json({"anchored_at": made.anchored_at.isoformat(), "heads": heads, "anchor": made.token})
 
 
 def main() -> None:

@@ -258,20 +258,28 @@ async def verify_chains(session: Session) -> VerifyResult:
 ANCHOR_TYPE = "aftercare-audit-anchor+jwt"
 
 
-async def anchor(session: Session, key: jwt.SigningKey, issuer: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """Signed chain heads: ``token`` is what proves them; ``heads`` (``[organisation, chain,
+    seq, hash]``) and ``anchored_at`` are the same claims, readable without decoding it."""
+
+    token: str
+    anchored_at: datetime
+    heads: list[list[Any]]
+
+
+async def anchor(session: Session, key: jwt.SigningKey, issuer: str) -> Anchor:
     """Every chain's head ``[organisation, chain, seq, hash]`` at this moment, signed with the
     hub's current signing key. Kept outside the database (printed by ``aftercare audit
     anchor``), it proves later that no row up to those heads was changed, removed or rewritten
     with its successors, which a chain alone cannot prove against someone who can rewrite the
     whole chain."""
     await session.begin(snapshot=True)
-    heads = await repo.heads(session)
-    claims = {
-        "iss": issuer,
-        "iat": int(datetime.now(UTC).timestamp()),
-        "heads": [[str(h.org_id), h.chain, h.seq, bytes(h.hash).hex()] for h in heads],
-    }
-    return jwt.encode_document(claims, key, ANCHOR_TYPE)
+    rows = await repo.heads(session)
+    anchored_at = datetime.now(UTC).replace(microsecond=0)
+    heads: list[list[Any]] = [[str(h.org_id), h.chain, h.seq, bytes(h.hash).hex()] for h in rows]
+    claims = {"iss": issuer, "iat": int(anchored_at.timestamp()), "heads": heads}
+    return Anchor(jwt.encode_document(claims, key, ANCHOR_TYPE), anchored_at, heads)
 
 
 @dataclass(frozen=True, slots=True)

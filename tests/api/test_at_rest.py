@@ -785,8 +785,15 @@ async def test_an_anchor_kept_outside_catches_a_rewritten_chain(
     assert code == 0, err
     anchored = tmp_path / "anchor.json"
     anchored.write_text(out)
-    assert '"anchor":"' in out and str(member.org.id) not in out  # a signed token, ids inside
+    assert '"anchor":"' in out
     heads = _anchor_claims(out)["heads"]  # [org, chain, seq, hash] of every chain
+    # ... printed beside the token too, readable without decoding it (what verifies is the token)
+    printed = orjson.loads(out)
+    assert [[h["org_id"], h["chain"], h["seq"], h["hash"]] for h in printed["heads"]] == heads
+    assert (
+        printed["anchored_at"]
+        == datetime.fromtimestamp(_anchor_claims(out)["iat"], UTC).isoformat()
+    )
     chains = {p.org.id: await _chains_of(database, p.org.id) for p in (lead, member)}
     assert all(len(h) == 4 for h in heads)
     assert sorted(tuple(h[:3]) for h in heads) == sorted(
