@@ -146,7 +146,8 @@ async def revoke_consent(
     body: RevokeIn,
     ctx: ConsentsWriteCtx,
 ) -> Response:
-    """Revoke a consent (effective from the next request, everywhere)"""
+    """Revoke a consent: the lead any, the organisation a consent names that one (effective from
+    the next request, everywhere)"""
     row = await ConsentService(ctx).revoke(case_id, consent_id, body.reason)
     return resource_response(ConsentOut.of(row, datetime.now(UTC)))
 

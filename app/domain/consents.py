@@ -231,8 +231,16 @@ class ConsentService(CaseScopedService):
         return Consent.of(row, self.cases.text(loaded.row))
 
     async def revoke(self, case_id: UUID, consent_id: UUID, reason: str) -> Consent:
+        """The lead revokes any consent of its case; the organisation a consent names (by id)
+        may revoke that one, recording the survivor's withdrawal where she told it, and the
+        lead hears of it (``consent.revoked``). A consent addressed to a kind covers other
+        partners too: only the lead, who recorded it, revokes it. Anyone else: 404."""
         await self.session.begin()
-        loaded = await self.cases.load_as_lead(case_id)
+        loaded = await self.cases.load(case_id)
+        if not loaded.access.is_lead:
+            named = await repo.get(self.session, consent_id, case_id)
+            if named is None or named.recipient_org_id != self.principal.org_id:
+                raise NotFound("No such consent")
         text = self.cases.text(loaded.row)
         reason_enc = text.seal(TABLE, consent_id, "revoke_reason", reason)
         async with self.outbox.batch():
@@ -245,8 +253,8 @@ class ConsentService(CaseScopedService):
                     raise InvalidTransition("The consent is already revoked")
             await case_repo.touch(self.session, case_id)
             await self.audit.record(self.principal, "consent.revoke", [case_id], row.categories)
-            # To the lead; today only the lead may revoke, so this reaches no one until someone
-            # else may (the hub's own expiry is `case.access_revoked`, from the worker).
+            # To the lead, when the organisation the consent named revoked it (never to the
+            # actor; the hub's own expiry is `case.access_revoked`, from the worker).
             await self.outbox.to_orgs(
                 EventType.CONSENT_REVOKED,
                 [loaded.row.lead_org_id],

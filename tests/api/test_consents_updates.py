@@ -201,6 +201,57 @@ class TestListAndRevokeConsents:
             "invalid_transition",
         )
 
+    async def test_the_organisation_a_consent_names_may_revoke_that_one(
+        self,
+        client: httpx.AsyncClient,
+        case: dict[str, Any],
+        lead: Partner,
+        member: Partner,
+        factory: Factory,
+        database: Database,
+    ) -> None:
+        """The survivor may withdraw her consent where she is: the member a consent names may
+        record it. A consent it is not named in (another member's, or one addressed to its
+        kind, which covers other partners too) stays the lead's to revoke: 404."""
+        other = await factory.partner(name="Other Member", kind=member.org.kind)
+        for on_team in (member, other):
+            await add_member(database, uuid.UUID(case["id"]), on_team.org.id, ["medical"])
+        mine = await consent(client, lead, case["id"], member, ["medical"])
+        theirs = await consent(client, lead, case["id"], other, ["medical"])
+        by_kind = await client.post(
+            f"{CASES}/{case['id']}/consents",
+            json={
+                "granted_by": ["survivor"],
+                "recipient_kinds": [member.org.kind],
+                "categories": ["general"],
+                "purpose": "care",
+                "obtained_at": "2026-11-01T09:00:00Z",
+            },
+            headers=lead.headers,
+        )
+        assert by_kind.status_code == 201, by_kind.text
+
+        def revoke(consent_id: str) -> str:
+            return f"{CASES}/{case['id']}/consents/{consent_id}/revoke"
+
+        for foreign in (theirs["id"], by_kind.json()["id"]):
+            assert_problem(
+                await client.post(revoke(foreign), json={"reason": "x"}, headers=member.headers),
+                404,
+                "not_found",
+            )
+        revoked = await client.post(
+            revoke(mine["id"]), json={"reason": "Told us herself"}, headers=member.headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        assert revoked.json()["status"] == "revoked"
+        read = await client.get(f"{CASES}/{case['id']}", headers=member.headers)
+        assert "medical" not in read.json()["visible_categories"]
+        # Other consents are untouched.
+        listed = (await client.get(f"{CASES}/{case['id']}/consents", headers=lead.headers)).json()
+        status = {c["id"]: c["status"] for c in listed["items"]}
+        assert status[theirs["id"]] == status[by_kind.json()["id"]] == "active"
+
 
 class TestTimeline:
     def update(self, **kw: Any) -> dict[str, Any]:

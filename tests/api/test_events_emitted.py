@@ -500,7 +500,7 @@ class TestCaseEvents:
             headers=lead.headers,
         )
         assert revoked.status_code == 200
-        # Only the lead may revoke, so `consent.revoked` (to the lead) reaches no one here.
+        # The lead revoked: `consent.revoked` (to the lead) reaches no one here.
         assert await recorder.by_org() == {
             member.org.id: [
                 ("case.access_revoked", {"visible_categories": ["demographics", "legal"]})
@@ -513,6 +513,18 @@ class TestCaseEvents:
         )
         assert_problem(again, 409, "invalid_transition")
         assert await recorder.new() == []
+        # The member named by a consent records the survivor's withdrawal of it: the lead hears.
+        named = await consent(client, lead, cid, member, ["counseling"])
+        await recorder.new()
+        withdrawn = await client.post(
+            f"{CASES}/{cid}/consents/{named['id']}/revoke",
+            json={"reason": "Told her counsellor"},
+            headers=member.headers,
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        assert await recorder.by_org() == {
+            lead.org.id: [("consent.revoked", {"consent_id": named["id"], "status": "revoked"})]
+        }
 
     async def test_follow_up_recorded_to_general_audience(
         self,
@@ -655,9 +667,6 @@ NOT_ON_THE_REQUEST_PATH = {
     EventType.SERVICE_CREATED,
     EventType.SERVICE_UPDATED,
 }
-# `consent.revoked` goes to the lead when someone else revokes; today only the lead may revoke,
-# so on the request path it never reaches anyone (test_consent_grant_then_revoke_moves_access).
-NEVER_DELIVERED_TODAY = {EventType.CONSENT_REVOKED}
 
 CANARY = {
     "given": "CANARY-GIVEN-Zq81",
@@ -826,9 +835,12 @@ async def test_canary_no_survivor_data_in_any_event_feed_delivery_or_log(
     )
     await ok(
         await client.post(
-            f"{CASES}/{cid}/consents/{spare['id']}/revoke", json={"reason": c["revoke"]}, headers=h
+            f"{CASES}/{cid}/consents/{spare['id']}/revoke",
+            json={"reason": c["revoke"]},
+            headers=clinic.headers,
         )
-    )  # the clinic loses identity: case.access_revoked
+    )  # the clinic records the withdrawal: it loses identity (case.access_revoked), the lead
+    # hears of it (consent.revoked)
     await grant(clinic, ["identity"])  # and gets it back: case.access_granted
     await ok(await act(client, clinic, treated, "complete", outcome=c["outcome"]))
     # The counsellor: declined, withdrawn, failed.
@@ -855,7 +867,7 @@ async def test_canary_no_survivor_data_in_any_event_feed_delivery_or_log(
 
     events = await all_events(database)
     covered = {EventType(e.type) for e in events}
-    expected = set(EventType) - NOT_ON_THE_REQUEST_PATH - NEVER_DELIVERED_TODAY
+    expected = set(EventType) - NOT_ON_THE_REQUEST_PATH
     assert covered == expected, sorted(expected ^ covered)
 
     # The worker delivers every event to its recipient's subscription.

@@ -59,7 +59,8 @@ class ConsentMutations:
     async def revoke_consent(
         self, info: Info, case_id: UUID, consent_id: UUID, reason: str
     ) -> Consent | None:
-        """Revoke a consent; effective from the next request, everywhere."""
+        """Revoke a consent (the lead, or the organisation it names); effective from the next
+        request, everywhere."""
         body = validated(RevokeIn, {"reason": reason})
         row = await info.context.services.consents().revoke(case_id, consent_id, body.reason)
         return Consent.of(row)
