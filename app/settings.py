@@ -104,8 +104,7 @@ class Settings(BaseSettings):
     )
     token_failure_limit: str = Field(
         default="10/minute",
-        description="Failed client authentications at /oauth/* per client id and, separately, "
-        "per source address",
+        description="Failed client authentications at /oauth/* per source address",
     )
     trusted_proxies: str = Field(
         default="",

@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from app.api.context import AppContext
 from app.api.deps import Context, DbSession
+from app.api.schemas.oauth import TokenOut
 from app.db.database import Session
 from app.domain.clients import Client, ClientAuthenticationFailed, ClientService
 from app.domain.scopes import SCOPES
@@ -24,6 +25,18 @@ from app.domain.tokens import OAuthError
 router = APIRouter(tags=["oauth"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+# The public documents may be cached (by caches and clients) for this long.
+JWKS_CACHE_CONTROL = "public, max-age=300"
+METADATA_CACHE_CONTROL = "public, max-age=3600"
+
+
+def _cached_for(value: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a public document, with the ``Cache-Control`` it is sent with."""
+    header = {
+        "description": "How long the document may be cached",
+        "schema": {"type": "string", "enum": [value]},
+    }
+    return {200: {"headers": {"Cache-Control": header}}}
 
 
 def _json(body: object, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -81,9 +94,10 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
 async def _client_from(
     request: Request, session: DbSession, params: dict[str, str]
 ) -> tuple[Client, bool]:
-    """Client authentication (Basic or form fields). Failed secret checks are limited per client
-    id and per source address (``AFTERCARE_TOKEN_FAILURE_LIMIT``): once either is spent the
-    answer is 429 before any secret is hashed."""
+    """Client authentication (Basic or form fields). Failed secret checks are limited per source
+    address (``AFTERCARE_TOKEN_FAILURE_LIMIT``; not per client id, see
+    ``RateLimits._failure_key``): once it is spent the answer is 429 before any secret is
+    hashed."""
     basic = _basic_credentials(request)
     form_id, form_secret = params.get("client_id") or None, params.get("client_secret") or None
     if basic and (form_id or form_secret):
@@ -96,7 +110,7 @@ async def _client_from(
         raise OAuthError("invalid_client", "client authentication required", 401)
     limiter = request.app.state.ctx.rate_limits
     address = limiter.source_address(request)
-    wait = await limiter.failure_retry_after(client_id, address)
+    wait = await limiter.failure_retry_after(address)
     if wait is not None:
         raise OAuthError(
             "rate_limited",
@@ -107,7 +121,7 @@ async def _client_from(
     try:
         client = await ClientService(session).authenticate(client_id, secret)
     except ClientAuthenticationFailed:
-        await limiter.record_failure(client_id, address)
+        await limiter.record_failure(address)
         raise OAuthError("invalid_client", "client authentication failed", 401) from None
     return client, basic is not None
 
@@ -124,6 +138,7 @@ _RATE_LIMITED: dict[int | str, dict[str, Any]] = {
     "/oauth/token",
     summary="Client-credentials token endpoint",
     responses={
+        200: {"model": TokenOut, "description": "An access token (RFC 6749 §5.1)"},
         400: {
             "description": "RFC 6749 error (invalid_request, invalid_scope, unsupported_grant_type)"
         },
@@ -155,14 +170,13 @@ async def token(
         issued = ctx.tokens(session).issue(client, params.get("scope"))
     except OAuthError as exc:
         return oauth_error(exc, basic=basic)
-    return _json(
-        {
-            "access_token": issued.access_token,
-            "token_type": "Bearer",
-            "expires_in": issued.expires_in,
-            "scope": issued.scope,
-        }
+    answer = TokenOut(
+        access_token=issued.access_token,
+        token_type="Bearer",  # noqa: S106 - the token type, not a secret
+        expires_in=issued.expires_in,
+        scope=issued.scope,
     )
+    return _json(answer.model_dump())
 
 
 def _is_form(request: Request) -> bool:
@@ -212,13 +226,17 @@ _token_endpoint("revoke", "Token revocation (RFC 7009)", _revoke)
 _token_endpoint("introspect", "Token introspection (RFC 7662)", _introspect)
 
 
-@router.get("/.well-known/jwks.json", summary="Public signing keys (JWKS)")
+@router.get(
+    "/.well-known/jwks.json",
+    summary="Public signing keys (JWKS)",
+    responses=_cached_for(JWKS_CACHE_CONTROL),
+)
 async def jwks(ctx: Context) -> Response:
     ctx.keyring.refresh()
     return Response(
         orjson.dumps(ctx.keyring.keyset.jwks()),
         media_type="application/json",
-        headers={"Cache-Control": "public, max-age=300"},
+        headers={"Cache-Control": JWKS_CACHE_CONTROL},
     )
 
 
@@ -246,10 +264,11 @@ def authorization_server_metadata(ctx: AppContext) -> dict[str, object]:
 @router.get(
     "/.well-known/oauth-authorization-server",
     summary="Authorization server metadata (RFC 8414)",
+    responses=_cached_for(METADATA_CACHE_CONTROL),
 )
 async def metadata(ctx: Context) -> Response:
     return Response(
         orjson.dumps(authorization_server_metadata(ctx)),
         media_type="application/json",
-        headers={"Cache-Control": "public, max-age=3600"},
+        headers={"Cache-Control": METADATA_CACHE_CONTROL},
     )

@@ -193,7 +193,26 @@ HEADERS: dict[str, Any] = {
         "description": 'The quota policy (IETF draft), e.g. `"default";q=600;w=60`',
         **_STRING,
     },
+    "Cache-Control": {
+        "description": "`no-store`: the answer may carry case data or tokens, so no cache (proxy "
+        "or browser) may keep it",
+        "schema": {"type": "string", "enum": ["no-store"]},
+    },
+    "Pragma": {
+        "description": "`no-cache`, for HTTP/1.0 caches (RFC 6749 §5.1)",
+        "schema": {"type": "string", "enum": ["no-cache"]},
+    },
 }
+# Where the server sends `Cache-Control: no-store` (app.api.middleware, app.api.health): every
+# answer under these prefixes, and these paths. The public documents under /.well-known/ declare
+# their own (app.api.oauth).
+NO_STORE_PREFIXES = ("/v1/", "/oauth/")
+NO_STORE_PATHS = ("/metrics",)
+# The /oauth answers written by app.api.oauth (tokens and RFC 6749 errors) add `Pragma: no-cache`.
+PRAGMA_STATUSES = frozenset({200, 400, 401, 429})
+# Creates whose resource has no address of its own to read it at (there is no GET for a home
+# review or a visit, nor for one follow-up): their 201 sends no `Location`.
+NO_LOCATION = frozenset({"createHomeReview", "createVisit", "scheduleFollowUp"})
 
 SECURITY_SCHEMES: dict[str, Any] = {
     "bearerAuth": {
@@ -291,7 +310,30 @@ LINKS: dict[str, dict[str, dict[str, str]]] = {
 PUBLIC_PATHS = ("/healthz", "/readyz", "/metrics", "/.well-known/")
 IDEMPOTENCY_KEY_PATTERN = "^[!-~]{1,255}$"
 
+# Request examples, one per request body (Swagger UI and ReDoc show them; Schemathesis sends them).
+# Fictional people and organisations only. Each is accepted as it stands by its operation's
+# request model, and together they make one case's journey (tests/api/test_openapi_examples.py
+# posts them in turn, with the ids of what it made before). Times lie in the past, so that the
+# examples of the "not in the future" rules (RULES) stay valid on any later day; the one rule
+# that needs a future time (`createReferral`'s `respond_by`) is left out of its example.
+_EXAMPLE_CASE_ID = "0d6f3a52-1a8b-4c52-9f50-6e1f2b1c2a10"
+_EXAMPLE_LEAD_ORG_ID = "2f8c1d6e-3a4b-4e5f-9a0b-1c2d3e4f5a61"
+_EXAMPLE_RECEIVER_ORG_ID = "7b1e2c44-5b7a-4c1d-8e8b-2a6f9c3d4e51"
+_EXAMPLE_FAMILY_ORG_ID = "9a3e5c71-2b4d-4f6a-8c1e-3d5f7a9b1c23"
+_EXAMPLE_HOME_REVIEW_ID = "4c7e9a12-6d3b-4f8e-a1c5-7b9d2e4f6a83"
+_EXAMPLE_GOAL_ID = "6e2a4c8f-1b3d-4a5e-9f7c-2d4b6a8e0c45"
+_EXAMPLE_JWT = "eyJhbGciOiJSUzI1NiIsImtpZCI6Il9ZTUZr…"
+
 REQUEST_EXAMPLES: dict[str, Any] = {
+    # The token endpoints take form fields; the client authenticates with HTTP Basic.
+    "createToken": {"grant_type": "client_credentials", "scope": "cases:read referrals:write"},
+    "revokeToken": {"token": _EXAMPLE_JWT, "token_type_hint": "access_token"},
+    "introspectToken": {"token": _EXAMPLE_JWT, "token_type_hint": "access_token"},
+    "updateMyOrganization": {
+        "languages": ["en", "th", "my"],
+        "populations": {"genders": ["female"]},
+        "capacity": [{"service": "shelter", "available": 3, "maximum": 12}],
+    },
     "createCase": {
         "external_ref": "SHELTER-2026-0142",
         "survivor": {
@@ -304,17 +346,111 @@ REQUEST_EXAMPLES: dict[str, Any] = {
         "exploitation": {"types": ["labour"], "country": "MX"},
         "needs": ["shelter", "legal"],
     },
+    "updateCase": {
+        "survivor": {"languages": ["es", "en", "th"], "interpreter_needed": True},
+        "needs": ["shelter", "legal", "counseling"],
+        "risk_level": "medium",
+    },
+    "createConsent": {
+        "granted_by": ["survivor"],
+        "recipient_org_id": _EXAMPLE_RECEIVER_ORG_ID,
+        "categories": ["medical", "counseling"],
+        "purpose": "Medical check-up and trauma counselling at the receiving shelter",
+        "obtained_at": "2026-11-16T09:30:00+07:00",
+        "expires_at": "2027-11-16T09:30:00+07:00",
+        "evidence_ref": "Signed consent form CF-2026-0142 (paper file)",
+    },
+    "revokeConsent": {"reason": "Ana withdrew her consent by phone"},
+    "createUpdate": {
+        "kind": "note",
+        "category": "general",
+        "occurred_at": "2026-11-25T16:00:00+07:00",
+        "summary": "Weekly check-in: settling in well; asked for a Spanish-speaking counsellor",
+        "details": {"contact": "in_person", "duration_minutes": 45},
+    },
+    "replaceLegal": {
+        "documents": [{"type": "passport", "status": "retrieval_in_progress"}],
+        "testimony": {"status": "in_preparation", "protective_measures": ["video_link"]},
+        "prosecution": {"status": "investigation"},
+        "immigration_relief": {"type": "Temporary residence permit", "status": "applied"},
+    },
+    "createHomeReview": {
+        "reviewed_at": "2026-11-18T14:00:00+07:00",
+        "result": "approved",
+        "notes": "Met the host family at home: a room of her own, a bus to the course nearby",
+    },
+    "createPlacement": {
+        "org_id": _EXAMPLE_FAMILY_ORG_ID,
+        "setting": "community_family",
+        "started_at": "2026-11-20T10:00:00+07:00",
+        "home_review_id": _EXAMPLE_HOME_REVIEW_ID,
+    },
+    "createVisit": {
+        "visited_at": "2026-11-27T15:30:00+07:00",
+        "summary": "Visited Ana and the host family at home: she feels safe and started a "
+        "cooking course",
+    },
+    "endPlacement": {"ended_at": "2026-11-29T12:00:00+07:00", "exit_reason": "independent_living"},
+    "scheduleFollowUp": {"due_on": "2027-02-26"},
+    "recordFollowUp": {"contacted_at": "2026-11-30T10:15:00+07:00", "outcome": "stable"},
+    "createGoal": {
+        "category": "counseling",
+        "title": "Weekly trauma counselling",
+        "description": "Twelve sessions with a Spanish-speaking counsellor",
+        "owner_org_id": _EXAMPLE_LEAD_ORG_ID,
+        "target_date": "2027-03-31",
+    },
+    "recordGoalProgress": {
+        "status": "active",
+        "note": "Attended 3 of the first 4 sessions",
+        "recorded_at": "2026-11-28T17:00:00+07:00",
+    },
+    "createService": {
+        "service": "counseling",
+        "category": "counseling",
+        "type": "session",
+        "status": "scheduled",
+        "scheduled_at": "2026-11-27T10:00:00+07:00",
+        "provider_org_id": _EXAMPLE_LEAD_ORG_ID,
+        "goal_id": _EXAMPLE_GOAL_ID,
+        "notes": "Session 4 of 12",
+    },
+    "updateService": {
+        "status": "attended",
+        "occurred_at": "2026-11-27T10:05:00+07:00",
+        "notes": "Session 4 of 12, with an interpreter",
+    },
     "createReferral": {
-        "case_id": "0d6f3a52-1a8b-4c52-9f50-6e1f2b1c2a10",
-        "to_org_id": "7b1e2c44-5b7a-4c1d-8e8b-2a6f9c3d4e51",
+        "case_id": _EXAMPLE_CASE_ID,
+        "to_org_id": _EXAMPLE_RECEIVER_ORG_ID,
         "service": "shelter",
         "urgency": "high",
         "reason": "Needs a safe place to stay this week",
         "shared_categories": ["demographics"],
     },
+    "acceptReferral": {},
+    "declineReferral": {
+        "reason_code": "no_capacity",
+        "reason": "All beds are taken until mid-January",
+    },
+    "startReferral": {},
+    "completeReferral": {
+        "outcome_code": "service_provided",
+        "outcome": "Stayed five weeks, then moved to a community family placement",
+    },
+    "failReferral": {
+        "reason_code": "lost_contact",
+        "reason": "Three calls and a home visit without reaching her",
+    },
+    "withdrawReferral": {"reason": "She chose a shelter closer to her sister"},
+    "closeCase": {"reason": "Living independently; follow-ups done and no open services"},
     "createWebhook": {
         "url": "https://partner.example.org/aftercare/webhooks",
         "event_types": ["referral.accepted", "referral.declined"],
+    },
+    "updateWebhook": {
+        "event_types": ["referral.accepted", "referral.declined", "referral.completed"],
+        "description": "Case management system (production)",
     },
 }
 
@@ -460,9 +596,12 @@ def _finish_operation(
         _finish_response(path, op, status, response, oauth=oauth, versioned=versioned)
 
     if method == "get" and _sends_etag(responses.get("200", {})):
+        # What a 304 keeps of the 200 (app.api.middleware), and the headers of every answer.
+        kept = ("Cache-Control",) if path.startswith(NO_STORE_PREFIXES) else ()
+        limits = ("RateLimit", "RateLimit-Policy") if api else ()
         responses["304"] = {
             "description": "Not modified: `If-None-Match` names the current ETag",
-            "headers": _header_refs("ETag", "X-Request-ID"),
+            "headers": _header_refs("ETag", *kept, "X-Request-ID", *limits),
         }
         params = op.setdefault("parameters", [])
         if not any(p["name"] == "If-None-Match" for p in params):
@@ -559,8 +698,14 @@ def _finish_response(
         headers.update(_header_refs("Retry-After"))
     if code == 401:
         headers.update(_header_refs("WWW-Authenticate"))
+    if path.startswith(NO_STORE_PREFIXES) or path in NO_STORE_PATHS:
+        headers.update(_header_refs("Cache-Control"))
+    if oauth and code in PRAGMA_STATUSES:
+        headers.update(_header_refs("Pragma"))
     if code == 201:
-        headers.update(_header_refs("Location", "Idempotent-Replayed"))
+        if op.get("operationId") not in NO_LOCATION:
+            headers.update(_header_refs("Location"))
+        headers.update(_header_refs("Idempotent-Replayed"))
         if _schema_is_versioned(response, versioned):
             headers.update(_header_refs("ETag"))
     if code == 200 and _schema_is_versioned(response, versioned):

@@ -9,8 +9,8 @@ time whatever the limit).
   ``RateLimit: "default";r=599;t=42`` (remaining units, seconds until a unit frees up). Over the
   limit: 429 problem+json ``rate_limited`` with ``Retry-After``.
 - **Failed client authentications** at ``/oauth/token``, ``/oauth/revoke`` and
-  ``/oauth/introspect``: counted per presented client id and, separately, per source address,
-  against ``AFTERCARE_TOKEN_FAILURE_LIMIT`` (default ``10/minute``). While either is spent the
+  ``/oauth/introspect``: counted per source address against ``AFTERCARE_TOKEN_FAILURE_LIMIT``
+  (default ``10/minute``), not per client id (see ``_failure_key``). While it is spent the
   endpoint answers 429 (OAuth JSON ``{"error": "rate_limited"}``, ``Retry-After``) before any
   secret is hashed. The source address is the ASGI peer address. ``X-Forwarded-For`` counts only
   when the peer is one of ``AFTERCARE_TRUSTED_PROXIES``: then the address is the right-most
@@ -23,7 +23,6 @@ time whatever the limit).
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import math
 import time
@@ -178,37 +177,34 @@ class RateLimiter:
         )
 
     @staticmethod
-    def _failure_keys(client_id: str | None, address: str | None) -> list[tuple[str, str]]:
-        keys = [("auth-address", address or "unknown")]
-        if client_id:
-            # Hashed: the id is caller-chosen text of any length and alphabet.
-            digest = hashlib.sha256(client_id.encode("utf-8", "replace")).hexdigest()[:32]
-            keys.append(("auth-client", digest))
-        return keys
+    def _failure_key(address: str | None) -> tuple[str, str]:
+        """Per source address only. Not per client id: client ids are not secret (a lead sees
+        its partners' in its access log), so anyone could spend a client id's allowance from
+        elsewhere and keep that client from getting tokens, while the secret (256 random bits)
+        cannot be guessed online however many addresses try; the Argon2 pool bounds what such
+        attempts cost."""
+        return ("auth-address", address or "unknown")
 
-    async def failure_retry_after(self, client_id: str | None, address: str | None) -> int | None:
-        """Seconds to wait when ``client_id`` or ``address`` spent its failed-authentication
-        allowance, else ``None`` (also when the counters are unavailable: fail open)."""
+    async def failure_retry_after(self, address: str | None) -> int | None:
+        """Seconds to wait when ``address`` spent its failed-authentication allowance, else
+        ``None`` (also when the counters are unavailable: fail open)."""
         if not self._available():
             return None
         item = self.failure_limit
-        retry_after: int | None = None
+        kind, key = self._failure_key(address)
         try:
-            for kind, key in self._failure_keys(client_id, address):
-                if not await self._strategy.test(item, kind, key):
-                    stats = await self._strategy.get_window_stats(item, kind, key)
-                    wait = max(1, _seconds_until(stats.reset_time))
-                    retry_after = max(retry_after or 0, wait)
+            if await self._strategy.test(item, kind, key):
+                return None
+            stats = await self._strategy.get_window_stats(item, kind, key)
         except _STORAGE_ERRORS as exc:
             self._failed(exc)
             return None
-        return retry_after
+        return max(1, _seconds_until(stats.reset_time))
 
-    async def record_failure(self, client_id: str | None, address: str | None) -> None:
+    async def record_failure(self, address: str | None) -> None:
         if not self._available():
             return
         try:
-            for kind, key in self._failure_keys(client_id, address):
-                await self._strategy.hit(self.failure_limit, kind, key)
+            await self._strategy.hit(self.failure_limit, *self._failure_key(address))
         except _STORAGE_ERRORS as exc:
             self._failed(exc)

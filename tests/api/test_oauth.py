@@ -7,12 +7,16 @@ import base64
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from app.api.schemas.oauth import TokenOut
+from app.schema_export import OPENAPI_PATH
 from tests.factories import Factory, Partner
 from tests.helpers import assert_unauthorized
 
 TOKEN = "/oauth/token"
+DOC: dict[str, Any] = orjson.loads(OPENAPI_PATH.read_bytes())
 
 
 # Overrides the shared `partner`: a client with only these scopes.
@@ -57,6 +61,27 @@ class TestTokenEndpoint:
         )
         assert me.status_code == 200
         assert me.json()["id"] == str(partner.org.id)
+
+    async def test_the_answer_is_the_documented_token_schema(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        response = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials", "scope": "cases:read"},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        assert response.status_code == 200, response.text
+        assert response.headers["pragma"] == "no-cache"
+        body = response.json()
+        assert set(body) == set(TokenOut.model_fields)
+        assert TokenOut.model_validate(body).scope == "cases:read"
+        answer = DOC["paths"][TOKEN]["post"]["responses"]["200"]
+        assert answer["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/TokenOut"
+        }
+        schema = DOC["components"]["schemas"]["TokenOut"]
+        assert set(schema["required"]) == set(body) == set(schema["properties"])
+        assert {"Cache-Control", "Pragma"} <= set(answer["headers"])
 
     async def test_form_auth_with_narrowed_scope(
         self, client: httpx.AsyncClient, partner: Partner
@@ -310,6 +335,17 @@ class TestDiscovery:
             k["kty"] == "RSA" and k["alg"] == "RS256" and k["use"] == "sig" for k in keys
         )
         assert all(not ({"d", "p", "q", "dp", "dq", "qi"} & set(k)) for k in keys)
+
+    @pytest.mark.parametrize(
+        "path", ["/.well-known/jwks.json", "/.well-known/oauth-authorization-server"]
+    )
+    async def test_cache_control_is_the_documented_one(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        response = await client.get(path)
+        header = DOC["paths"][path]["get"]["responses"]["200"]["headers"]["Cache-Control"]
+        assert header["schema"]["enum"] == [response.headers["cache-control"]]
+        assert response.headers["cache-control"].startswith("public, max-age=")
 
     async def test_metadata(self, client: httpx.AsyncClient) -> None:
         body = (await client.get("/.well-known/oauth-authorization-server")).json()

@@ -281,6 +281,31 @@ class TestPatchMe:
         )
         assert response.json()["capacity"] == []
 
+    async def test_the_capacity_a_get_returned_can_be_sent_back(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        """`updated_at` of a capacity entry is read-only: accepted and ignored (the hub sets
+        it), so a client may send back the `capacity` it read, changed or not."""
+        read = await client.get(ME, headers=partner.headers)
+        capacity = read.json()["capacity"]
+        assert [set(c) for c in capacity] == [{"service", "available", "maximum", "updated_at"}]
+        response = await client.patch(
+            ME, json={"capacity": capacity}, headers=partner.headers_with(**{"If-Match": '"1"'})
+        )
+        assert response.status_code == 200, response.text
+        assert [(c["service"], c["available"]) for c in response.json()["capacity"]] == [
+            ("shelter", 2)
+        ]
+        changed = [{**capacity[0], "available": 5, "updated_at": "2001-02-03T04:05:06Z"}]
+        response = await client.patch(
+            ME, json={"capacity": changed}, headers=partner.headers_with(**{"If-Match": '"2"'})
+        )
+        assert response.status_code == 200, response.text
+        (entry,) = response.json()["capacity"]
+        assert entry["available"] == 5
+        assert entry["updated_at"] >= capacity[0]["updated_at"]  # the hub's clock, not ours
+        assert entry["updated_at"] != "2001-02-03T04:05:06Z"
+
     async def test_if_match_missing_is_428(
         self, client: httpx.AsyncClient, partner: Partner
     ) -> None:
@@ -328,6 +353,14 @@ class TestPatchMe:
             (
                 {"capacity": [{"service": "shelter", "available": 1}]},
                 ["body", "capacity", 0, "maximum"],
+            ),
+            (
+                {
+                    "capacity": [
+                        {"service": "shelter", "available": 1, "maximum": 3, "updated_at": 1}
+                    ]
+                },
+                ["body", "capacity", 0, "updated_at"],
             ),
         ],
     )

@@ -12,6 +12,7 @@ from app.api.schemas.common import (
     RequestModel,
     ResponseModel,
     ShortText,
+    Timestamp,
     ViewWith,
 )
 from app.domain.organizations import CapacityEntry, Organization, ProfileChange
@@ -59,6 +60,12 @@ class CapacityIn(RequestModel):
     service: ServiceKind
     available: int = Field(ge=0, le=100_000)
     maximum: int = Field(ge=0, le=100_000)
+    updated_at: Timestamp | None = Field(
+        default=None,
+        description="Read-only, ignored: the hub sets it. Accepted so that the `capacity` a "
+        "`GET` returned can be sent back as it is.",
+        json_schema_extra={"readOnly": True},
+    )
 
 
 class PopulationsPatch(RequestModel):

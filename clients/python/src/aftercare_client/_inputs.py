@@ -108,6 +108,7 @@ class CapacityIn(TypedDict):
     service: str
     available: int
     maximum: int
+    updated_at: NotRequired[DateTimeLike | None]  # read-only: what GET returned; ignored
 
 
 class PopulationsPatch(TypedDict, total=False):
