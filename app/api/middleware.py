@@ -21,6 +21,7 @@ from app.api.conditional import none_match
 from app.api.deprecation import SCOPE_KEY as SUNSET_KEY
 from app.api.deprecation import sunset_headers
 from app.api.metrics import Metrics, route_template
+from app.domain.tokens import OAuthError
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -183,14 +184,16 @@ class ApiMiddleware:
         return limited_receive
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from app.api.oauth import TOO_LARGE, is_oauth, oauth_error
         from app.api.problems import problem_response
 
-        response = problem_response(
-            413,
-            "payload_too_large",
-            title="Request body too large",
-            detail=f"Request body exceeds {self.max_bytes} bytes",
-        )
+        detail = f"Request body exceeds {self.max_bytes} bytes"
+        if is_oauth(scope["path"]):  # OAuth clients read RFC 6749 errors there
+            response = oauth_error(OAuthError(TOO_LARGE, detail, 413))
+        else:
+            response = problem_response(
+                413, "payload_too_large", title="Request body too large", detail=detail
+            )
         await response(scope, receive, send)
 
 

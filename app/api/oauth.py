@@ -55,6 +55,15 @@ def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
 
 
+# The RFC 6749 error for a body over AFTERCARE_MAX_BODY_BYTES (with status 413).
+TOO_LARGE = "invalid_request"
+
+
+def is_oauth(path: str) -> bool:
+    """The token endpoints, which answer RFC 6749 §5.2 errors instead of problem+json."""
+    return path.startswith("/oauth/")
+
+
 async def _form(request: Request) -> dict[str, str]:
     """The form parameters, each at most once (RFC 6749 §3.2: "Request and response parameters
     MUST NOT be included more than once"); a repeated parameter is ``invalid_request``.

@@ -587,8 +587,11 @@ def _finish_operation(
     if has_body:
         responses.setdefault("400", {})
         responses.setdefault("413", {})
-        responses.setdefault("415", {})
-        responses.setdefault("422", {})
+        if not oauth:
+            responses.setdefault("415", {})
+            responses.setdefault("422", {})
+    if oauth:  # the token endpoints answer an unreadable form 400 (RFC 6749), never 422
+        responses.pop("422", None)
     if path == "/readyz":
         responses.setdefault("503", {})
 
@@ -685,7 +688,7 @@ def _finish_response(
         ):
             response["description"] = _DESCRIPTIONS.get(status, response.get("description", ""))
         response.setdefault("description", _DESCRIPTIONS.get(status, "Error"))
-        if oauth and code in (400, 401, 429):
+        if oauth and code in (400, 401, 413, 429):
             # RFC 6749 §5.2 errors, which OAuth client libraries expect.
             response["content"] = {"application/json": {"schema": dict(OAUTH_ERROR_REF)}}
         else:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -365,6 +366,57 @@ async def test_nul_in_client_id_is_invalid_client_not_500(client: httpx.AsyncCli
         data={"grant_type": "client_credentials", "client_id": "acx_\x00x", "client_secret": "s"},
     )
     _oauth_error(response, 401, "invalid_client")
+
+
+class TestOAuthShapedRefusals:
+    """RFC 6749 clients read ``{"error", "error_description"}`` at the token endpoints, even for
+    what the hub refuses before any OAuth logic runs."""
+
+    @pytest.mark.parametrize("endpoint", [TOKEN, "/oauth/revoke", "/oauth/introspect"])
+    async def test_a_body_over_the_limit_is_413_in_oauth_form(
+        self, client: httpx.AsyncClient, partner: Partner, endpoint: str
+    ) -> None:
+        big = {"grant_type": "client_credentials", "padding": "x" * (70 * 1024)}
+        response = await client.post(endpoint, data=big, auth=(partner.client.client_id, "s"))
+        _oauth_error(response, 413, "invalid_request")
+
+    async def test_a_streamed_body_over_the_limit_is_413_in_oauth_form(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b"grant_type=client_credentials&padding="
+            for _ in range(80):
+                yield b"x" * 1024
+
+        response = await client.post(
+            TOKEN,
+            content=chunks(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        _oauth_error(response, 413, "invalid_request")
+
+    @pytest.mark.parametrize("endpoint", ["/oauth/revoke", "/oauth/introspect"])
+    async def test_a_file_for_a_parameter_is_invalid_request(
+        self, client: httpx.AsyncClient, partner: Partner, endpoint: str
+    ) -> None:
+        response = await client.post(
+            endpoint,
+            files={"token": ("token.txt", b"not a plain value")},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        _oauth_error(response, 400, "invalid_request")
+
+    async def test_over_a_thousand_fields_is_invalid_request(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        fields = {f"f{i}": "x" for i in range(1001)}
+        response = await client.post(
+            TOKEN,
+            data={"grant_type": "client_credentials", **fields},
+            auth=(partner.client.client_id, partner.secret),
+        )
+        _oauth_error(response, 400, "invalid_request")
 
 
 class TestParameterHoles:

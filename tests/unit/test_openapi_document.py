@@ -79,7 +79,12 @@ def test_headers_and_status_codes(path: str, method: str) -> None:
             assert ("Location" in response["headers"]) is (op["operationId"] not in NO_LOCATION)
     if path.startswith("/v1/"):
         assert {"401", "403", "429", "503"} <= set(responses)
-    if "requestBody" in op:
+    if "requestBody" in op and path.startswith("/oauth/"):
+        # RFC 6749 errors only: an unreadable form is 400 invalid_request, never 415 or 422
+        assert {"400", "413"} <= set(responses) and not {"415", "422"} & set(responses)
+        for status in ("400", "401", "413", "429"):
+            assert "application/json" in responses[status]["content"], status
+    elif "requestBody" in op:
         assert {"400", "413", "415", "422"} <= set(responses)
     for param in op.get("parameters", []):
         assert {"type": "null"} not in param["schema"].get("anyOf", [])
