@@ -909,6 +909,8 @@ async def _update_in_transaction(
             "details": details,
             "supersedes": None,
             "created_at": inserted["created_at"],
+            "updated_at": inserted["created_at"],
+            "version": 1,
         },
         option=orjson.OPT_UTC_Z,
     )

@@ -817,7 +817,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "(events.append)"
             ),
             setup=_update_post,
-            volatile=("id", "created_at"),
+            volatile=("id", "created_at", "updated_at"),
         ),
     )
 }

@@ -32,7 +32,7 @@ from app.domain.journey_rules import (
     needs_visits,
 )
 from app.domain.pagination import KeysetList, Page
-from app.domain.updates import append_event
+from app.domain.updates import Immutable, append_event
 from app.domain.vocabulary import (
     Category,
     ExitReason,
@@ -79,7 +79,7 @@ class Placement:
 
 
 @dataclass(frozen=True, slots=True)
-class HomeReview:
+class HomeReview(Immutable):
     """A home review with its free text opened."""
 
     id: UUID
@@ -92,7 +92,7 @@ class HomeReview:
 
 
 @dataclass(frozen=True, slots=True)
-class Visit:
+class Visit(Immutable):
     """A placement visit with its free text opened."""
 
     id: UUID

@@ -41,8 +41,25 @@ class UpdateInput:
     supersedes: UUID | None = None
 
 
+class Immutable:
+    """A record that never changes once written (a timeline entry, a home review, a visit; a
+    correction is a new record): it carries ``updated_at`` and ``version`` as every resource
+    does, always its creation time and 1."""
+
+    __slots__ = ()
+    created_at: datetime
+
+    @property
+    def updated_at(self) -> datetime:
+        return self.created_at
+
+    @property
+    def version(self) -> int:
+        return 1
+
+
 @dataclass(frozen=True, slots=True)
-class TimelineUpdate:
+class TimelineUpdate(Immutable):
     """A timeline entry with its free text opened."""
 
     id: UUID

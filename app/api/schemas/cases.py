@@ -427,15 +427,12 @@ class UpdateOut(ResponseModel):
     details: dict[str, Any] | None
     supersedes: UUID | None
     created_at: datetime
+    updated_at: datetime = Field(description="An update never changes: its `created_at`")
+    version: int = Field(description="An update never changes (a correction supersedes it): 1")
 
     @classmethod
     def of(cls, update: TimelineUpdate) -> UpdateOut:
         return cls.model_validate(update)
-
-    @property
-    def version(self) -> int:
-        """An update never changes: its ETag is always `"1"`."""
-        return 1
 
 
 class AccessLogEntry(ResponseModel):

@@ -69,6 +69,8 @@ class HomeReviewOut(ResponseModel):
     result: ReviewResult
     notes: str | None
     created_at: datetime
+    updated_at: datetime = Field(description="A review never changes: its `created_at`")
+    version: int = Field(description="A review never changes: 1")
 
     @classmethod
     def of(cls, review: HomeReview) -> HomeReviewOut:
@@ -87,6 +89,8 @@ class VisitOut(ResponseModel):
     visited_at: datetime
     summary: str
     created_at: datetime
+    updated_at: datetime = Field(description="A visit never changes: its `created_at`")
+    version: int = Field(description="A visit never changes: 1")
 
     @classmethod
     def of(cls, visit: Visit) -> VisitOut:

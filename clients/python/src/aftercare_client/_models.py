@@ -184,6 +184,8 @@ class TimelineUpdate:
     details: dict[str, Any] | None
     supersedes: UUID | None
     created_at: datetime
+    updated_at: datetime  # an update never changes: its created_at
+    version: int  # always 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,6 +463,8 @@ class HomeReview:
     result: str
     notes: str | None
     created_at: datetime
+    updated_at: datetime  # a review never changes: its created_at
+    version: int  # always 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +493,8 @@ class Visit:
     visited_at: datetime
     summary: str
     created_at: datetime
+    updated_at: datetime  # a visit never changes: its created_at
+    version: int  # always 1
 
 
 @dataclass(frozen=True, slots=True)
