@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 import httpx
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from app.db.database import Database, Session
 from app.db.query import Query
@@ -175,3 +177,12 @@ async def events_settled(database: Database, within: float = 10.0) -> None:
             await asyncio.sleep(0.01)
     finally:
         await session.close()
+
+
+def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every FastAPI route of an app, through included routers."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (router := getattr(route, "original_router", None)) is not None:
+            yield from api_routes(router.routes)  # an included router (FastAPI >= 0.160)

@@ -7,15 +7,12 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.params import Form
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 
 from app.api.json_body import StrictJSONRoute
 from app.db.database import Database
@@ -23,7 +20,7 @@ from app.main import openapi_document
 from app.schema_export import OPENAPI_PATH
 from tests.factories import Factory, Partner, case_body
 from tests.graphql.helpers import GRAPHQL, gql, only_error
-from tests.helpers import assert_problem
+from tests.helpers import api_routes, assert_problem
 
 CASES = "/v1/cases"
 NOW_ISO = "2026-11-01T09:00:00+00:00"
@@ -306,18 +303,10 @@ async def test_iso_strings_still_validate_in_strict_mode(
     assert response.json()["survivor"]["date_of_birth"] == "1998-02-03"
 
 
-def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif (router := getattr(route, "original_router", None)) is not None:
-            yield from _api_routes(router.routes)  # an included router (FastAPI >= 0.160)
-
-
 def test_every_json_body_route_parses_strictly(app: FastAPI) -> None:
     bodies = [
         route
-        for route in _api_routes(app.routes)
+        for route in api_routes(app.routes)
         if route.body_field is not None
         and route.body_field is not None
         and not isinstance(route.body_field.field_info, Form)

@@ -6,7 +6,6 @@ its documented success, carrying exactly the headers the document lists for that
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Sequence
 from typing import Any
 
 import httpx
@@ -15,7 +14,6 @@ import pytest
 from fastapi.params import Form
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter
-from starlette.routing import BaseRoute
 
 from app.api.openapi import REQUEST_EXAMPLES, operation_id
 from app.api.schemas.oauth import TokenOut
@@ -23,6 +21,7 @@ from app.main import create_app
 from app.schema_export import OPENAPI_PATH
 from app.settings import Settings
 from tests.factories import Factory, Partner
+from tests.helpers import api_routes
 
 DOC: dict[str, Any] = orjson.loads(OPENAPI_PATH.read_bytes())
 OPERATIONS: dict[str, tuple[str, str, dict[str, Any]]] = {
@@ -53,15 +52,7 @@ def routes() -> dict[str, APIRoute]:
     app = create_app(
         Settings(database_url="postgresql://unused/unused"), keyring=_NoKeys(), configure_logs=False
     )
-    return {operation_id(route): route for route in _api_routes(app.routes)}
-
-
-def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif (router := getattr(route, "original_router", None)) is not None:
-            yield from _api_routes(router.routes)  # an included router (FastAPI >= 0.160)
+    return {operation_id(route): route for route in api_routes(app.routes)}
 
 
 def test_every_request_body_has_an_example() -> None:
