@@ -463,7 +463,7 @@ _PENDING = str(ReferralStatus.PENDING)
 _REFERENCE_SHOWN = frozenset(str(s) for s in ACCEPTED_ONCE)
 _PREVIEW_ACTION = "referral.preview"
 _LIST_ACTION = "referral.list"
-_PREVIEW_CATEGORIES = sorted({str(c) for c in PREVIEW_CATEGORIES})
+_PREVIEW_CATEGORIES = frozenset(str(c) for c in PREVIEW_CATEGORIES)
 _INVALID = Response(b'{"status":422}', status_code=422, media_type=_JSON)
 
 
@@ -574,6 +574,7 @@ async def referrals_list(request: Request) -> Response:
             )
         items = []
         previewed = []
+        previewed_categories = set(_PREVIEW_CATEGORIES)
         shown = []
         categories = set()
         kek: AESGCM = request.app.state.kek
@@ -586,10 +587,11 @@ async def referrals_list(request: Request) -> Response:
             items.append(out)
             if preview:
                 previewed.append(case_id)
+                previewed_categories.add(str(service_category(row["service"])))
             else:
                 shown.append(case_id)
                 categories.add(str(service_category(row["service"])))
-        audit = [(_PREVIEW_ACTION, previewed, _PREVIEW_CATEGORIES)] if previewed else []
+        audit = [(_PREVIEW_ACTION, previewed, sorted(previewed_categories))] if previewed else []
         if shown:
             audit.append((_LIST_ACTION, shown, sorted(categories)))
         for action, cases, cats in audit:

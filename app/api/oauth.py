@@ -72,14 +72,27 @@ async def _form(request: Request) -> dict[str, str]:
     request body for the OpenAPI document), because those keep the last of repeated values and
     turn an empty value into "absent" (so ``scope=`` would have meant "every scope").
     """
+    if not _is_form(request):  # RFC 6749 §4.4.2, RFC 7009 §2.1, RFC 7662 §2.1
+        raise OAuthError("invalid_request", "use application/x-www-form-urlencoded")
     params: dict[str, str] = {}
     for name, value in (await request.form()).multi_items():
         if name in params:
             raise OAuthError("invalid_request", f"parameter {name} is repeated")
         if not isinstance(value, str):
             raise OAuthError("invalid_request", f"parameter {name} must be a plain value")
+        if not _encodable(name) or not _encodable(value):
+            raise OAuthError("invalid_request", "parameters must be valid UTF-8")
         params[name] = value
     return params
+
+
+def _encodable(text: str) -> bool:
+    """No lone surrogates (which a decoder with ``surrogateescape`` or some codecs produce)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -166,8 +179,6 @@ async def token(
 ) -> Response:
     basic = request.headers.get("Authorization", "").lower().startswith("basic")
     try:
-        if not _is_form(request):
-            raise OAuthError("invalid_request", "use application/x-www-form-urlencoded")
         params = await _form(request)
         client, basic = await _client_from(request, session, params)
         grant = params.get("grant_type") or None

@@ -275,22 +275,25 @@ class ReferralService(CaseScopedService):
         return views
 
     async def _audit(self, views: Sequence[ReferralView], action: str) -> None:
-        """Audit what a read showed: the de-identified previews as one ``referral.preview`` row
-        (its fixed categories), every other referral (its reason, outcome and status, which
-        belong to the service's category) as one ``action`` row. An empty page writes nothing;
-        a page with both writes both rows."""
+        """Audit what a read showed. A referral's reason, status reason and outcome belong to
+        its service's category. The previews a pending receiver reads (with the reason it
+        decides on) are one ``referral.preview`` row: the preview's categories and their
+        services'; every other referral, one ``action`` row in its services' categories. An
+        empty page writes nothing; a page with both writes both rows."""
         previewed: list[UUID] = []
+        preview_categories: set[Category] = set(PREVIEW_CATEGORIES)
         shown: list[UUID] = []
         categories: set[Category] = set()
         for view in views:
             if view.preview is not None:
                 previewed.append(view.row.case_id)
+                preview_categories.add(service_category(view.row.service))
             else:
                 shown.append(view.row.case_id)
                 categories.add(service_category(view.row.service))
         if previewed:
             await self.audit.record(
-                self.principal, "referral.preview", previewed, PREVIEW_CATEGORIES
+                self.principal, "referral.preview", previewed, preview_categories
             )
         if shown:
             await self.audit.record(self.principal, action, shown, categories)
@@ -460,8 +463,12 @@ class ReferralService(CaseScopedService):
             await self._timeline(
                 self._text(row), case_id, referral_id, str(rule.target), str(service)
             )
+            # The answer shows the referral's reason and outcome: the service's category too.
             await self.audit.record(
-                self.principal, f"referral.{action.value}", [case_id], [Category.GENERAL]
+                self.principal,
+                f"referral.{action.value}",
+                [case_id],
+                {Category.GENERAL, service_category(service)},
             )
             # To the other party (the actor hears nothing of its own act).
             await self.outbox.to_orgs(

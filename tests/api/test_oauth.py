@@ -396,6 +396,26 @@ class TestOAuthShapedRefusals:
         )
         _oauth_error(response, 413, "invalid_request")
 
+    @pytest.mark.parametrize("endpoint", [TOKEN, "/oauth/revoke", "/oauth/introspect"])
+    async def test_only_a_urlencoded_form_is_read(
+        self, client: httpx.AsyncClient, partner: Partner, endpoint: str
+    ) -> None:
+        """RFC 7009 and 7662 take the token endpoint's form; a multipart body could name a
+        charset that decodes to what no database or hash takes (a lone surrogate: was a 500)."""
+        body = (
+            b'--b\r\nContent-Disposition: form-data; name="client_id"\r\n\r\nacx_x\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="client_secret"\r\n\r\n\\ud800\r\n'
+            b'--b\r\nContent-Disposition: form-data; name="token"\r\n\r\nx\r\n--b--\r\n'
+        )
+        for content_type in (
+            "multipart/form-data; boundary=b; charset=unicode_escape",
+            "application/json",
+        ):
+            response = await client.post(
+                endpoint, content=body, headers={"Content-Type": content_type}
+            )
+            _oauth_error(response, 400, "invalid_request")
+
     @pytest.mark.parametrize("endpoint", ["/oauth/revoke", "/oauth/introspect"])
     async def test_a_file_for_a_parameter_is_invalid_request(
         self, client: httpx.AsyncClient, partner: Partner, endpoint: str

@@ -207,6 +207,8 @@ class TestReadAndPreview:
             "items"
         ]
         assert log[0]["action"] == "referral.preview" and log[0]["org_id"] == str(clinic.org.id)
+        # the preview's categories, and the service's: the receiver read the reason too
+        assert log[0]["categories"] == ["demographics", "exploitation", "general", "medical"]
 
     async def test_inbox_filters_pagination_and_statements(
         self, client: httpx.AsyncClient, lead: Partner, clinic: Partner, database: Database

@@ -238,3 +238,29 @@ async def test_a_retry_reads_what_was_made_as_the_caller_may_see_it_now(
     before = await _count(database, "case_updates")
     only_error(await gql(client, clinic, document, variables), "not_found")
     assert await _count(database, "case_updates") == before
+
+
+async def test_a_retry_is_a_read_and_needs_the_read_scope(
+    client: httpx.AsyncClient, factory: Factory, lead: Partner, clinic: Partner
+) -> None:
+    """What was made may have moved on (the receiver's decline reason): a token that may only
+    write gets no more from a retry than from a read, insufficient_scope."""
+    case = await _setup(client, lead, clinic)
+    write_only = {"Authorization": f"Bearer {factory.token(lead.client, 'referrals:write')}"}
+    variables = {**_referral(case, clinic), "key": "write-only"}
+    document = _document("createReferral", "id statusReason")
+    made = data_of(await gql(client, write_only, document, variables))["createReferral"]
+    declined = await client.post(
+        f"/v1/referrals/{made['id']}/decline",
+        json={"reason": "No capacity this month"},
+        headers=clinic.headers,
+    )
+    assert declined.status_code == 200, declined.text
+    error = only_error(await gql(client, write_only, document, variables), "insufficient_scope")
+    assert "No capacity" not in str(error)
+    # With the read scope too, the retry reads the referral as it is now.
+    both = {
+        "Authorization": f"Bearer {factory.token(lead.client, 'referrals:write referrals:read')}"
+    }
+    again = data_of(await gql(client, both, document, variables))["createReferral"]
+    assert again == {"id": made["id"], "statusReason": "No capacity this month"}

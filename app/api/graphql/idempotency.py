@@ -9,7 +9,9 @@ not as the text of the document, so a retry may be written differently.
 No answer is stored: a GraphQL caller chooses its own selection, so the key keeps the id of what
 was made, and a retry reads it afresh through the access policy (audited as that read, and
 ``not_found`` once the caller may no longer see it). That is why a retry after the survivor's
-identity was erased still answers here, with the text now erased.
+identity was erased still answers here, with the text now erased. Being a read, a retry needs
+the scope the same read needs (``insufficient_scope`` otherwise): what was made may have moved on
+since (a receiver's decline reason on a referral), and a write-only token reads nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import strawberry
 
 from app.api.context import AppContext
 from app.api.graphql.context import Info
+from app.domain.errors import InsufficientScope
 from app.domain.idempotency import (
     IdempotencyService,
     KeyInput,
@@ -55,11 +58,13 @@ async def once(
     make: Callable[[], Awaitable[V]],
     ids: Callable[[V], tuple[UUID, UUID]],
     again: Callable[[UUID], Awaitable[V]],
+    read_scope: str,
 ) -> V:
     """Run ``make`` once per key: the first call makes it and keeps ``ids(made)`` (the made
     resource's id and its case's) under the key; a retry returns ``again(id)``, the resource
-    read again as the caller may see it now. ``arguments`` are the mutation's other arguments
-    (strawberry inputs, ids, scalars), which a retry must repeat."""
+    read again as the caller may see it now, which needs ``read_scope`` (the scope of the query
+    that reads it). ``arguments`` are the mutation's other arguments (strawberry inputs, ids,
+    scalars), which a retry must repeat."""
     if key is None:
         return await make()
     check_key(key, ARGUMENT)
@@ -75,6 +80,8 @@ async def once(
     )
     stored = await keys.claim(ctx.principal.client_id, key, request_hash, ARGUMENT)
     if stored is not None:
+        if missing := ctx.principal.missing_scopes((read_scope,)):
+            raise InsufficientScope(missing)
         return await again(UUID(stored.headers[_MADE]))
     made = await make()
     made_id, case_id = ids(made)

@@ -94,6 +94,7 @@ class CarePlanMutations:
             make=lambda: plans.create_goal(case_id, body.to_input()),
             ids=lambda goal: (goal.id, case_id),
             again=lambda made: plans.get_goal(case_id, made),
+            read_scope="cases:read",
         )
         return Goal.of(goal)
 
@@ -126,6 +127,7 @@ class CarePlanMutations:
             make=lambda: plans.create_service(case_id, body.to_input()),
             ids=lambda record: (record.id, case_id),
             again=lambda made: plans.get_service(case_id, made),
+            read_scope="cases:read",
         )
         return ServiceRecord.of(record)
 

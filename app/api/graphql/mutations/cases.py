@@ -110,6 +110,7 @@ class CaseMutations:
             make=lambda: cases.create(body.to_input()),
             ids=lambda view: (view.id, view.id),
             again=cases.get,
+            read_scope="cases:read",
         )
         return Case.of(view)
 
@@ -132,5 +133,6 @@ class CaseMutations:
             make=lambda: updates.post(case_id, body.to_input()),
             ids=lambda row: (row.id, case_id),
             again=lambda made: updates.get(case_id, made),
+            read_scope="cases:read",
         )
         return CaseUpdate.of(row)

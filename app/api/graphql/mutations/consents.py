@@ -52,6 +52,7 @@ class ConsentMutations:
             make=lambda: consents.grant(case_id, body.to_input()),
             ids=lambda row: (row.id, case_id),
             again=lambda made: consents.get(case_id, made),
+            read_scope="cases:read",
         )
         return Consent.of(row)
 

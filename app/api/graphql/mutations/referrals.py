@@ -112,5 +112,6 @@ class ReferralMutations:
             make=lambda: referrals.create(body.to_input()),
             ids=lambda view: (view.row.id, view.row.case_id),
             again=referrals.get,
+            read_scope="referrals:read",
         )
         return Referral.of(view)
