@@ -40,14 +40,27 @@ async def test_the_soak_mix_runs_without_an_error(
         TokenConfig(settings.issuer, settings.audience, settings.access_token_ttl_seconds),
         app.state.ctx.key_wrapper,
     )
-    plan = await seed(ctx, "http://127.0.0.1:9/hook", partners=3, cases=2, goals=1)
+    plan = await seed(
+        ctx,
+        "http://127.0.0.1:9/hook",
+        partners=3,
+        cases=2,
+        goals=1,
+        history_referrals=2,
+        history_goals=1,
+    )
     credentials = [
         {"org_id": p.org_id, "client_id": p.client_id, "client_secret": p.client_secret}
         for p in plan.partners
     ]
     exchange = Exchange(await current_plan(database_url, credentials))
+    # the history (2 referrals a case, declined) is in no inbox and in no plan
     assert sum(len(p.pending_in) for p in exchange.partners.values()) == 6
     assert sum(len(p.accepted_out) for p in exchange.partners.values()) == 6
+    async with database.pool.acquire() as conn:
+        statuses = dict(await conn.fetch("SELECT status, count(*) FROM referrals GROUP BY status"))
+        assert statuses == {"pending": 6, "accepted": 6, "declined": 12}
+        assert await conn.fetchval("SELECT count(*) FROM goals") == 12
 
     loop = asyncio.get_running_loop()
     seen: Counter[tuple[str, int]] = Counter()

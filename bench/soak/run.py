@@ -730,7 +730,12 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 key_wrapper,
             )
             plan = await soak_seed.seed(
-                ctx, receiver.url(), partners=args.partners, cases=args.cases
+                ctx,
+                receiver.url(),
+                partners=args.partners,
+                cases=args.cases,
+                history_referrals=args.history_referrals,
+                history_goals=args.history_goals,
             )
             async with seed_db.pool.acquire() as conn:
                 await conn.execute("ANALYZE")
@@ -1015,6 +1020,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cases", type=int, default=soak_seed.CASES, help="per partner")
     parser.add_argument(
         "--users-per-partner", type=int, default=2, help="locust users per partner (2)"
+    )
+    parser.add_argument(
+        "--history-referrals",
+        type=int,
+        default=soak_seed.HISTORY_REFERRALS,
+        help="closed referrals seeded per case, as the soak adds them "
+        f"({soak_seed.HISTORY_REFERRALS}; 0: the lists start nearly empty and fill during the run)",
+    )
+    parser.add_argument(
+        "--history-goals",
+        type=int,
+        default=soak_seed.HISTORY_GOALS,
+        help=f"goals seeded per case beyond {soak_seed.GOALS} ({soak_seed.HISTORY_GOALS})",
     )
     parser.add_argument(
         "--capacity-users",

@@ -9,6 +9,12 @@ of the soak's referrals; ``GOALS`` goals; and two referrals to two other partner
 accepted (the receiver on the care team, so updates have an audience), the second pending (in
 the receiver's inbox, for the load to answer).
 
+With ``history_referrals`` and ``history_goals`` each case also gets that many more referrals
+(sent to other partners and declined by them: closed, in no inbox) and goals, as the soak itself
+adds them. The lists the soak reads (a GraphQL page's first 10 referrals of each case, a care
+plan's goals) then start as full as they end, so the capacity the soak's rate comes from is
+measured on the data it runs against (``bench/README.md`` "Soak").
+
 What the load tool needs is returned as a JSON-able plan (``Plan``): per partner its org id,
 credentials, cases (with their ETag for ``If-Match``), and the referrals left to answer
 (pending, by receiver) or to withdraw (accepted, by sender).
@@ -41,6 +47,10 @@ from bench.scenarios import SeedContext, varied_intake
 PARTNERS = 20
 CASES = 25  # per partner
 GOALS = 3  # per case
+# What ten minutes of the soak add to a case at about 300 requests/s (4 % referral creations
+# and 3 % goals over 500 cases: about 15 referrals and 11 goals each).
+HISTORY_REFERRALS = 10
+HISTORY_GOALS = 10
 CONSENTED = [Category.GENERAL, Category.MEDICAL, Category.COUNSELING]
 SHARED = ["demographics", "general", "medical"]  # what the load's referrals share
 REFERRAL_SERVICES = ("counseling", "medical", "legal")  # none takes a place (no capacity)
@@ -80,6 +90,8 @@ async def seed(
     partners: int = PARTNERS,
     cases: int = CASES,
     goals: int = GOALS,
+    history_referrals: int = 0,
+    history_goals: int = 0,
     rng: random.Random | None = None,
 ) -> Plan:
     rng = rng or random.Random(14)
@@ -126,7 +138,7 @@ async def seed(
             session = ctx.database.session(transactional=True)
             try:
                 care_plan = CarePlanService(ctx.request_context(session, client))
-                for g in range(goals):
+                for g in range(goals + history_goals):
                     await care_plan.create_goal(
                         case.id,
                         GoalInput(
@@ -159,4 +171,20 @@ async def seed(
                     plan.accepted_out.append(rid)
                 else:
                     plans[to].pending_in.append(rid)
+            for h in range(history_referrals):
+                to = others[(n + h) % len(others)]
+                closed = await ctx.referral(
+                    client,
+                    ReferralInput(
+                        case_id=case.id,
+                        to_org_id=UUID(plans[to].org_id),
+                        service=_SERVICES[(n + h) % 3],
+                        urgency=Urgency.ROUTINE,
+                        reason="Earlier referral of the fictional soak exchange",
+                        shared_categories=[Category.DEMOGRAPHICS],
+                    ),
+                )
+                await ctx.act(
+                    clients[to], closed.row.id, Action.DECLINE, reason="No place this month"
+                )
     return Plan(plans, referrals)
