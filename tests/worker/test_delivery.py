@@ -7,11 +7,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import uuid4
 
 import orjson
 from standardwebhooks.webhooks import Webhook
 
 from app.db.database import Database
+from app.db.query import Query
+from app.db.repositories import deliveries as deliveries_repo
 from app.domain import deliveries
 from app.domain.crypto import KeyWrapper
 from app.domain.webhook_signing import generate_secret
@@ -278,3 +281,53 @@ async def test_a_lapsed_lease_makes_the_delivery_due_again(
         done = await settled(database, 3)
     assert {d["status"] for d in done} == {"succeeded"}
     assert len({r.webhook_id for r in receiver.requests}) == 3
+
+
+async def test_counting_failures_never_waits_for_a_request_appending_deliveries(
+    factory: Factory, database: Database, key_wrapper: KeyWrapper
+) -> None:
+    """A request appending events inserts deliveries, whose foreign-key checks take KEY SHARE
+    on the subscriptions, in no particular order, until it commits. The worker counting
+    failures locks subscriptions too: with FOR UPDATE it waited for such a request, and a
+    request waiting for the worker in turn deadlocked (a 500 under the soak). It now takes
+    NO KEY UPDATE, which KEY SHARE does not block."""
+    partner = await factory.partner()
+    first = await add_webhook(database, key_wrapper, partner.org.id, "http://127.0.0.1:9/a")
+    second = await add_webhook(database, key_wrapper, partner.org.id, "http://127.0.0.1:9/b")
+    async with database.pool.acquire() as request:
+        transaction = request.transaction()
+        await transaction.start()
+        try:
+            event_id = uuid4()
+            await request.execute(
+                "INSERT INTO events (id, org_id, type, subject_type, subject_id, data) "
+                "VALUES ($1, $2, 'webhook.test', 'webhook', $3, '{}')",
+                event_id,
+                partner.org.id,
+                uuid4(),
+            )
+            await request.execute(
+                "INSERT INTO webhook_deliveries (id, webhook_id, event_id) "
+                "VALUES ($1, $2, $3), ($4, $5, $3)",
+                uuid4(),
+                first.id,
+                event_id,
+                uuid4(),
+                second.id,
+            )
+            worker = database.session(transactional=True)
+            try:
+                await worker.execute(Query("SET LOCAL lock_timeout = '2s'"))
+                counted = await deliveries_repo.count_failures(
+                    worker,
+                    ids=sorted([first.id, second.id]),
+                    resets=[False, False],
+                    failures=[1, 1],
+                    disable_after=30,
+                )
+                await worker.commit()
+            finally:
+                await worker.close()
+            assert sorted(c.consecutive_failures for c in counted) == [1, 1]
+        finally:
+            await transaction.rollback()

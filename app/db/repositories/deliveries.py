@@ -130,13 +130,17 @@ _RECORD = Query(
 
 # Consecutive failures per subscription (reset by a success, then counting the failures after
 # it), locked in id order so that workers recording at once never deadlock; a subscription
-# reaching the limit is disabled (its `disabled_at` is this transaction's `now()`).
+# reaching the limit is disabled (its `disabled_at` is this transaction's `now()`). NO KEY UPDATE,
+# not FOR UPDATE: a request appending events inserts deliveries for these subscriptions, whose
+# foreign-key checks take KEY SHARE on them in no particular order; FOR UPDATE conflicts with that
+# and deadlocked a worker against a referral accept under load (the soak, eleventh session).
 _COUNT_FAILURES = Query(
     """
     WITH u AS (
         SELECT * FROM unnest($1::uuid[], $2::bool[], $3::int[]) AS u(id, reset, failures)
     ), locked AS (
-        SELECT w.id FROM webhooks w WHERE w.id IN (SELECT id FROM u) ORDER BY w.id FOR UPDATE
+        SELECT w.id FROM webhooks w WHERE w.id IN (SELECT id FROM u) ORDER BY w.id
+        FOR NO KEY UPDATE
     ), counted AS (
         SELECT w.id, w.status,
                CASE WHEN u.reset THEN u.failures ELSE w.consecutive_failures + u.failures END
