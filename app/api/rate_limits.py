@@ -90,6 +90,22 @@ def source_address(
     return hops[0] if hops else peer
 
 
+def counted_address(address: str | None) -> str:
+    """What a failed authentication is counted under: an IPv4 address itself, an IPv6 address
+    by its /64 network (a host is commonly given a whole /64: its addresses are one caller)."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def _seconds_until(reset_time: float) -> int:
     return max(0, math.ceil(reset_time - time.time()))
 
@@ -182,8 +198,8 @@ class RateLimiter:
         its partners' in its access log), so anyone could spend a client id's allowance from
         elsewhere and keep that client from getting tokens, while the secret (256 random bits)
         cannot be guessed online however many addresses try; the Argon2 pool bounds what such
-        attempts cost."""
-        return ("auth-address", address or "unknown")
+        attempts cost. An IPv6 address counts as its /64, which one host commonly holds."""
+        return ("auth-address", counted_address(address))
 
     async def failure_retry_after(self, address: str | None) -> int | None:
         """Seconds to wait when ``address`` spent its failed-authentication allowance, else

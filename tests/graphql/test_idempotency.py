@@ -264,3 +264,19 @@ async def test_a_retry_is_a_read_and_needs_the_read_scope(
     }
     again = data_of(await gql(client, both, document, variables))["createReferral"]
     assert again == {"id": made["id"], "statusReason": "No capacity this month"}
+
+
+async def test_arguments_json_cannot_carry_are_a_validation_error_not_a_500(
+    client: httpx.AsyncClient, lead: Partner, clinic: Partner
+) -> None:
+    """A literal in the document can hold what no JSON body could (an integer over 64 bits in a
+    JSON scalar): refused as invalid input, with a key or without, never a 500."""
+    case = await _setup(client, lead, clinic)
+    for key in ('"huge-1"', "null"):
+        document = (
+            f'mutation {{ createCaseUpdate(caseId: "{case["id"]}", idempotencyKey: {key}, '
+            'input: {kind: note, category: general, occurredAt: "2026-11-20T10:00:00Z", '
+            'summary: "x", details: {n: 1180591620717411303424}}) { id } }'
+        )
+        result = await gql(client, lead, document)
+        assert [e["extensions"]["code"] for e in result["errors"]] == ["validation_error"], result

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from app.api.rate_limits import source_address
+from app.api.rate_limits import counted_address, source_address
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("::1/128"))
 
@@ -32,3 +32,21 @@ def test_forwarded_for_counts_only_behind_trusted_proxies(
     expected: str | None,
 ) -> None:
     assert source_address(peer, forwarded, proxies) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "counted"),
+    [
+        ("192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff::1", "2001:db8:1:2::/64"),  # the same host's /64: one allowance
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:192.0.2.7", "192.0.2.7"),  # an IPv4 caller seen through a dual-stack socket
+        ("not-an-address", "not-an-address"),
+        (None, "unknown"),
+    ],
+)
+def test_failed_authentications_count_an_ipv6_caller_by_its_64(
+    address: str | None, counted: str
+) -> None:
+    assert counted_address(address) == counted

@@ -16,6 +16,7 @@ since (a receiver's decline reason on a referral), and a write-only token reads 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -25,7 +26,7 @@ import strawberry
 
 from app.api.context import AppContext
 from app.api.graphql.context import Info
-from app.domain.errors import InsufficientScope
+from app.domain.errors import InsufficientScope, ValidationFailed
 from app.domain.idempotency import (
     IdempotencyService,
     KeyInput,
@@ -48,6 +49,37 @@ ARGUMENT = KeyInput("idempotencyKey", None)
 # The stored "response" of a mutation: the id of what it made (no body).
 _MADE = "made"
 _METHOD = "GRAPHQL"
+
+
+def _canonical(value: Any) -> Any:
+    """The arguments as plain JSON values: input objects as objects without their unset
+    (``None``) fields, so that a retry spanning a release that added an optional field still
+    matches; JSON scalars (a ``details`` object) exactly as given."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _canonical(v)
+            for f in dataclasses.fields(value)
+            if (v := getattr(value, f.name)) is not None
+        }
+    if isinstance(value, Mapping):
+        return {k: _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def _canonical_json(arguments: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(
+            _canonical(arguments), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+        )
+    except orjson.JSONEncodeError:  # a JSON scalar JSON itself cannot carry (an integer > 64 bits)
+        raise ValidationFailed(
+            "The arguments hold a value that cannot be compared with a retry's (a number "
+            "over 64 bits)",
+            loc=["input"],
+            where=None,
+        ) from None
 
 
 async def once(
@@ -73,11 +105,7 @@ async def once(
     keys = IdempotencyService(
         ctx.session, ctx.key_wrapper, ttl_hours=app.settings.idempotency_ttl_hours
     )
-    request_hash = fingerprint(
-        _METHOD,
-        info.field_name,
-        orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS),
-    )
+    request_hash = fingerprint(_METHOD, info.field_name, _canonical_json(arguments))
     stored = await keys.claim(ctx.principal.client_id, key, request_hash, ARGUMENT)
     if stored is not None:
         if missing := ctx.principal.missing_scopes((read_scope,)):

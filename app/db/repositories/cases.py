@@ -267,19 +267,17 @@ _LEAVE = Query(
 
 # The same, locking the case row until the end of the transaction: every change that depends on
 # who leads the case or what it holds (edits, consents, referrals, transfers) takes it first, so a
-# concurrent transfer or revocation cannot slip between the check and the write. NO KEY UPDATE:
-# writers of the case exclude each other as with FOR UPDATE, while a row inserted elsewhere that
-# refers to the case (its foreign-key check takes KEY SHARE) need not wait for them; no one
-# changes or deletes a case's key.
-_LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR NO KEY UPDATE OF c", _LOAD_FOR.names)
+# concurrent transfer or revocation cannot slip between the check and the write. FOR UPDATE, not
+# NO KEY UPDATE: a lead transfer and an `external_ref` edit change columns of a unique index
+# (key columns to PostgreSQL), which would need the stronger lock later, behind any KEY SHARE a
+# concurrent insert referring to the case holds: taking it first keeps that wait out.
+_LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
 
 
 # The case facts a referral transition depends on, locking the row like `_LOAD_FOR_UPDATE`. It
 # looks past visibility on purpose: the receiver of a pending referral is not on the care team yet,
 # and the caller has already been checked as a party to the referral.
-_LOCK_STATE = Query(
-    "SELECT status, lead_org_id FROM cases WHERE id = $1 FOR NO KEY UPDATE", ("id",)
-)
+_LOCK_STATE = Query("SELECT status, lead_org_id FROM cases WHERE id = $1 FOR UPDATE", ("id",))
 
 
 async def lock_state(session: Session, case_id: UUID) -> CaseStateRow | None:

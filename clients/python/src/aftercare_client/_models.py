@@ -184,8 +184,9 @@ class TimelineUpdate:
     details: dict[str, Any] | None
     supersedes: UUID | None
     created_at: datetime
-    updated_at: datetime  # an update never changes: its created_at
-    version: int  # always 1
+    # An update never changes: its created_at, and 1 (absent from older hubs' answers).
+    updated_at: datetime | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,8 +464,9 @@ class HomeReview:
     result: str
     notes: str | None
     created_at: datetime
-    updated_at: datetime  # a review never changes: its created_at
-    version: int  # always 1
+    # A review never changes: its created_at, and 1 (absent from older hubs' answers).
+    updated_at: datetime | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,8 +495,9 @@ class Visit:
     visited_at: datetime
     summary: str
     created_at: datetime
-    updated_at: datetime  # a visit never changes: its created_at
-    version: int  # always 1
+    # A visit never changes: its created_at, and 1 (absent from older hubs' answers).
+    updated_at: datetime | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
