@@ -21,7 +21,6 @@ from app.api.conditional import none_match
 from app.api.deprecation import SCOPE_KEY as SUNSET_KEY
 from app.api.deprecation import sunset_headers
 from app.api.metrics import Metrics, route_template
-from app.domain.tokens import OAuthError
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -184,12 +183,12 @@ class ApiMiddleware:
         return limited_receive
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from app.api.oauth import TOO_LARGE, is_oauth, oauth_error
+        from app.api.oauth import is_oauth, unreadable
         from app.api.problems import problem_response
 
         detail = f"Request body exceeds {self.max_bytes} bytes"
         if is_oauth(scope["path"]):  # OAuth clients read RFC 6749 errors there
-            response = oauth_error(OAuthError(TOO_LARGE, detail, 413))
+            response = unreadable(detail, 413)
         else:
             response = problem_response(
                 413, "payload_too_large", title="Request body too large", detail=detail

@@ -55,13 +55,15 @@ def oauth_error(exc: OAuthError, *, basic: bool = False) -> Response:
     return _json({"error": exc.error, "error_description": exc.description}, exc.status, headers)
 
 
-# The RFC 6749 error for a body over AFTERCARE_MAX_BODY_BYTES (with status 413).
-TOO_LARGE = "invalid_request"
-
-
 def is_oauth(path: str) -> bool:
     """The token endpoints, which answer RFC 6749 §5.2 errors instead of problem+json."""
     return path.startswith("/oauth/")
+
+
+def unreadable(detail: str, status: int = 400) -> Response:
+    """A request the token endpoints refuse before reading it (over the body limit: 413; over
+    1,000 fields, a file for a parameter: 400), as RFC 6749's ``invalid_request``."""
+    return oauth_error(OAuthError("invalid_request", detail, status))
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -118,7 +120,7 @@ async def _client_from(
 ) -> tuple[Client, bool]:
     """Client authentication (Basic or form fields). Failed secret checks are limited per source
     address (``AFTERCARE_TOKEN_FAILURE_LIMIT``; not per client id, see
-    ``RateLimits._failure_key``): once it is spent the answer is 429 before any secret is
+    ``RateLimiter._failure_key``): once it is spent the answer is 429 before any secret is
     hashed."""
     basic = _basic_credentials(request)
     form_id, form_secret = params.get("client_id") or None, params.get("client_secret") or None

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.api.oauth import is_oauth
 from app.api.problems import PROBLEM_JSON
 from app.api.schemas.common import ResponseModel
 
@@ -209,7 +210,7 @@ HEADERS: dict[str, Any] = {
 NO_STORE_PREFIXES = ("/v1/", "/oauth/")
 NO_STORE_PATHS = ("/metrics",)
 # The /oauth answers written by app.api.oauth (tokens and RFC 6749 errors) add `Pragma: no-cache`.
-PRAGMA_STATUSES = frozenset({200, 400, 401, 429})
+PRAGMA_STATUSES = frozenset({200, 400, 401, 413, 429})
 # Creates whose resource has no address of its own to read it at (there is no GET for a home
 # review or a visit, nor for one follow-up): their 201 sends no `Location`.
 NO_LOCATION = frozenset({"createHomeReview", "createVisit", "scheduleFollowUp"})
@@ -530,7 +531,7 @@ def _finish_operation(
     path: str, method: str, op: dict[str, Any], versioned: frozenset[str]
 ) -> None:
     api = path.startswith("/v1/")
-    oauth = path.startswith("/oauth/")
+    oauth = is_oauth(path)
     responses: dict[str, Any] = op.setdefault("responses", {})
 
     # Security.

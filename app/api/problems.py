@@ -15,7 +15,6 @@ from starlette.routing import Match
 
 from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
 from app.domain.errors import DomainError, ValidationFailed
-from app.domain.tokens import OAuthError
 from app.logging import log
 
 PROBLEM_JSON = "application/problem+json"
@@ -99,10 +98,10 @@ async def _domain_error(request: Request, exc: Exception) -> Response:
 
 async def _request_validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    from app.api.oauth import is_oauth, oauth_error
+    from app.api.oauth import is_oauth, unreadable
 
     if is_oauth(request.url.path):  # a form field that is not a plain value (a file)
-        return oauth_error(OAuthError("invalid_request", "form parameters must be plain values"))
+        return unreadable("form parameters must be plain values")
     return problem_response(
         422,
         "validation_error",
@@ -117,13 +116,12 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     code = _CODES_BY_STATUS.get(exc.status_code, "error")
     detail = exc.detail if isinstance(exc.detail, str) else None
     if exc.status_code in (400, 413):
-        from app.api.oauth import is_oauth, oauth_error
+        from app.api.oauth import is_oauth, unreadable
 
         if is_oauth(request.url.path):
             # A form the token endpoints could not read (over 1,000 fields, or over the body
             # limit while it streamed): RFC 6749's error shape, which OAuth clients read there.
-            error = OAuthError("invalid_request", detail or "unreadable form", exc.status_code)
-            return oauth_error(error)
+            return unreadable(detail or "unreadable form", exc.status_code)
     if exc.status_code == 404:
         detail = "Not found"
     headers = exc.headers

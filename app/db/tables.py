@@ -151,8 +151,9 @@ idempotency_keys = sa.Table(
     sa.Column("request_hash", sa.LargeBinary, nullable=False),
     sa.Column("response_status", sa.Integer, nullable=False),
     sa.Column("response_headers", pg.JSONB, nullable=False),
-    # Sealed with the KEK: a created case's response holds survivor identity. NULL once erased
-    # with the case's identity (the key stays: a retry is refused, not run again).
+    # Sealed with the KEK: a 201 holds the free text it was sent (a case's creation stores an
+    # empty body: its replay renders the case afresh). NULL once erased with the case's identity
+    # (the key stays: a retry is refused, not run again).
     sa.Column("response_body", sa.LargeBinary, nullable=True),
     sa.Column("case_id", sa.Uuid, nullable=True, index=True),
     sa.Column("created_at", TIMESTAMPTZ, nullable=False, server_default=_now()),
