@@ -198,6 +198,38 @@ def _chains(request: Request) -> int:
     return chains
 
 
+async def audit_append(
+    conn: asyncpg.Connection,
+    request: Request,
+    *,
+    org_id: UUID,
+    client_id: str,
+    jti: UUID,
+    request_id: str,
+    action: str,
+    case_ids: list[UUID],
+    categories: list[str],
+) -> None:
+    """One audit row as ``AuditTrail.record`` appends it: the canonical entry, then the app's
+    append statement (which chains it) with the same values."""
+    occurred_at = datetime.now(UTC)
+    entry = canonical_entry(
+        org_id=org_id,
+        occurred_at=occurred_at,
+        client_id=client_id,
+        jti=jti,
+        request_id=request_id,
+        action=action,
+        case_ids=case_ids,
+        categories=categories,
+    )
+    await conn.execute(
+        AUDIT_APPEND_SQL,
+        org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
+        action, case_ids, categories, _chains(request),
+    )  # fmt: skip
+
+
 def unverified_claims(authorization: str | None) -> dict[str, Any] | None:
     """The JWT payload of a ``Bearer`` header, decoded WITHOUT checking the signature."""
     if not authorization:
@@ -431,10 +463,10 @@ async def case_read(request: Request) -> Response:
             return _NOT_LEAD  # a care-team view needs the consent policy; not in the baseline
         visible = [category for category, scope in _READ_SCOPES if scope in scopes]
         categories = sorted(visible)
-        occurred_at = datetime.now(UTC)
-        entry = canonical_entry(
+        await audit_append(
+            conn,
+            request,
             org_id=org_id,
-            occurred_at=occurred_at,
             client_id=client_id,
             jti=jti,
             request_id=request_id,
@@ -442,11 +474,6 @@ async def case_read(request: Request) -> Response:
             case_ids=[case_id],
             categories=categories,
         )
-        await conn.execute(
-            AUDIT_APPEND_SQL,
-            org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-            "case.read", [case_id], categories, _chains(request),
-        )  # fmt: skip
     return Response(
         case_json(request.app.state.kek, row, visible),
         media_type=_JSON,
@@ -596,10 +623,10 @@ async def referrals_list(request: Request) -> Response:
             audit.append((_LIST_ACTION, shown, sorted(categories)))
         for action, cases, cats in audit:
             case_ids = list(dict.fromkeys(cases))
-            occurred_at = datetime.now(UTC)
-            entry = canonical_entry(
+            await audit_append(
+                conn,
+                request,
                 org_id=org_id,
-                occurred_at=occurred_at,
                 client_id=client_id,
                 jti=jti,
                 request_id=request_id,
@@ -607,11 +634,6 @@ async def referrals_list(request: Request) -> Response:
                 case_ids=case_ids,
                 categories=cats,
             )
-            await conn.execute(
-                AUDIT_APPEND_SQL,
-                org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-                action, case_ids, cats, _chains(request),
-            )  # fmt: skip
     return Response(
         orjson.dumps({"items": items, "next_cursor": next_cursor}, option=orjson.OPT_UTC_Z),
         media_type=_JSON,
@@ -713,10 +735,10 @@ async def care_plan(request: Request) -> Response:
         goals, services, counts = await conn.fetchrow(
             CARE_PLAN_SQL, case_id, categories, CARE_PLAN_GOALS, CARE_PLAN_SERVICES
         )
-        occurred_at = datetime.now(UTC)
-        entry = canonical_entry(
+        await audit_append(
+            conn,
+            request,
             org_id=org_id,
-            occurred_at=occurred_at,
             client_id=client_id,
             jti=jti,
             request_id=request_id,
@@ -724,11 +746,6 @@ async def care_plan(request: Request) -> Response:
             case_ids=[case_id],
             categories=categories,
         )
-        await conn.execute(
-            AUDIT_APPEND_SQL,
-            org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-            "care_plan.read", [case_id], categories, _chains(request),
-        )  # fmt: skip
     aead = data_key(request.app.state.kek, case_id, case["wrapped_key"])
     body = {
         "case_id": str(case_id),
@@ -868,10 +885,10 @@ async def _update_in_transaction(
     )  # fmt: skip
     await conn.execute(CASE_TOUCH_SQL, case_id)
     categories = [category]
-    audited_at = datetime.now(UTC)
-    entry = canonical_entry(
+    await audit_append(
+        conn,
+        request,
         org_id=org_id,
-        occurred_at=audited_at,
         client_id=client_id,
         jti=jti,
         request_id=request_id,
@@ -879,11 +896,6 @@ async def _update_in_transaction(
         case_ids=[case_id],
         categories=categories,
     )
-    await conn.execute(
-        AUDIT_APPEND_SQL,
-        org_id, GENESIS, entry, audited_at, client_id, jti, request_id,
-        "update.create", [case_id], categories, _chains(request),
-    )  # fmt: skip
     # The outbox: to every organisation that may see the case now and is entitled to the
     # category, never to the actor (Outbox.to_case), all in the one append.
     audience = audience_of(
