@@ -2,11 +2,12 @@
 access policy as REST (CONTRACT §5).
 
 Layout: ``types/`` the GraphQL types, one module per owner (``case.py``: a case and all that is
-seen through it, referrals included; ``organization.py``; ``enums.py``), each built straight from
-the domain's views; ``connections.py`` Relay connections and cursors (generic: it imports no
-type); ``loaders.py`` the DataLoaders, built fresh per request in ``context.build_context``;
-``queries.py`` and ``mutations/`` (one module per area, with its inputs) the root types;
-``validation.py`` inputs checked by REST's request models; ``errors.py`` the error masker;
+seen through it, its care plan and referrals included; ``organization.py``; ``enums.py``;
+``event.py``), each built straight from the domain's views (``projection.py``);
+``connections.py`` Relay connections and cursors (generic: it imports no type); ``loaders.py``
+the DataLoaders and ``context.py`` the per-request context (the caller's services, fresh
+loaders); ``queries.py`` and ``mutations/`` (one module per area, with its inputs) the root
+types; ``errors.py`` inputs checked by REST's request models and the error masker;
 ``schema.py`` limits and caches; ``router.py`` HTTP, auth, the unit of work and the development
 IDE (``static/``).
 

@@ -1,4 +1,5 @@
-"""The error masker: expected errors keep a stable code, everything else is hidden.
+"""GraphQL errors: inputs checked by REST's request models (``validated``), and the error
+masker: expected errors keep a stable code, everything else is hidden.
 
 - A :class:`~app.domain.errors.DomainError` raised by a resolver (the same errors REST renders as
   problem+json) becomes a GraphQL error whose ``extensions.code`` is REST's problem code
@@ -19,17 +20,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import GraphQLError
+from pydantic import BaseModel, ValidationError
 from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
-from app.api.graphql.validation import camel, graphql_loc
 from app.db.errors import DatabaseUnavailable
 from app.domain.errors import DomainError, ValidationFailed, Where
 from app.logging import log
@@ -67,6 +69,52 @@ def _scrub(message: str) -> str:
     return prefix + _DOUBLE_QUOTED.sub("…", message)
 
 
+# -- inputs checked by REST's request models -------------------------------------------------------
+# Every mutation's input is validated by the same pydantic model that validates the REST body
+# (lengths, patterns, language tags, aware datetimes, …): one set of input rules for both APIs. A
+# failure is a ``validation_error`` whose ``errors`` locate each problem in GraphQL terms
+# (``["input", "survivor", "givenName"]``) and, like REST's 422, never repeat the rejected value.
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def graphql_loc(root: Sequence[str], loc: Sequence[str | int]) -> list[str | int]:
+    return [*root, *(camel(p) if isinstance(p, str) else p for p in loc)]
+
+
+def _plain(value: Any) -> Any:
+    """Strawberry input objects → dicts; unset and null fields left out (REST's "absent")."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(v)
+            for f in dataclasses.fields(value)
+            if (v := getattr(value, f.name)) is not None
+        }
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def validated(model: type[M], value: Any, *, root: Sequence[str] = ()) -> M:
+    data = _plain(value)
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {"loc": graphql_loc(root, err["loc"]), "msg": err["msg"], "type": err["type"]}
+            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        raise ValidationFailed(
+            "The input did not pass validation; see errors", errors=errors, where=None
+        ) from None
+
+
+# -- the masker ---------------------------------------------------------------------------------
 def _graphql_errors(errors: Sequence[dict[str, Any]], where: Where | None) -> list[dict[str, Any]]:
     out = []
     for err in errors:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.api.graphql.mutations.care_plan import CarePlanMutations
-from app.api.graphql.mutations.cases import CaseMutations
-from app.api.graphql.mutations.consents import ConsentMutations
+from app.api.graphql.mutations.cases import CaseMutations, ConsentMutations
 from app.api.graphql.mutations.referrals import ReferralMutations
 
 

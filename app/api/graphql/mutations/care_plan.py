@@ -8,9 +8,10 @@ from uuid import UUID
 import strawberry
 
 from app.api.graphql.context import Info
+from app.api.graphql.errors import validated
 from app.api.graphql.field_extensions import mutation
 from app.api.graphql.idempotency import IdempotencyKey, once
-from app.api.graphql.types.care_plan import Goal, ServiceRecord
+from app.api.graphql.types.case import Goal, ServiceRecord
 from app.api.graphql.types.enums import (
     CarePlanCategory,
     GoalStatus,
@@ -18,7 +19,6 @@ from app.api.graphql.types.enums import (
     ServiceStatus,
     ServiceType,
 )
-from app.api.graphql.validation import validated
 from app.api.schemas.care_plan import GoalIn, ProgressIn, ServiceIn, ServicePatch
 
 

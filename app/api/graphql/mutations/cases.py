@@ -1,4 +1,4 @@
-"""Case mutations and their inputs: intake and timeline updates."""
+"""Case mutations and their inputs: intake, timeline updates and consents."""
 
 from __future__ import annotations
 
@@ -9,19 +9,21 @@ import strawberry
 from strawberry.scalars import JSON
 
 from app.api.graphql.context import Info
+from app.api.graphql.errors import validated
 from app.api.graphql.field_extensions import mutation
 from app.api.graphql.idempotency import IdempotencyKey, once
-from app.api.graphql.types.case import Case, CaseUpdate
+from app.api.graphql.types.case import Case, CaseUpdate, Consent
 from app.api.graphql.types.enums import (
     Category,
     ExploitationType,
     Gender,
+    Granter,
+    OrganizationKind,
     RiskLevel,
     ServiceKind,
     UpdateKind,
 )
-from app.api.graphql.validation import validated
-from app.api.schemas.cases import CaseCreate, UpdateCreate
+from app.api.schemas.cases import CaseCreate, ConsentCreate, RevokeIn, UpdateCreate
 
 
 @strawberry.input(description="How to reach someone")
@@ -136,3 +138,54 @@ class CaseMutations:
             read_scope="cases:read",
         )
         return CaseUpdate.of(row)
+
+
+@strawberry.input(
+    description="A consent: the same fields and rules as `POST /v1/cases/{id}/consents`. Give "
+    "exactly one of `recipientOrgId` and `recipientKinds`; a minor's consent includes the guardian"
+)
+class RecordConsentInput:
+    granted_by: list[Granter]
+    categories: list[Category]
+    purpose: str
+    obtained_at: datetime
+    recipient_org_id: UUID | None = None
+    recipient_kinds: list[OrganizationKind] | None = None
+    expires_at: datetime | None = None
+    evidence_ref: str | None = None
+
+
+@strawberry.type
+class ConsentMutations:
+    @mutation("consents:write")
+    async def record_consent(
+        self,
+        info: Info,
+        case_id: UUID,
+        input: RecordConsentInput,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Consent | None:
+        """Record the survivor's (or guardian's) consent on a case you lead (as `POST
+        /v1/cases/{id}/consents`)."""
+        body = validated(ConsentCreate, input, root=["input"])
+        consents = info.context.services.consents()
+        row = await once(
+            info,
+            idempotency_key,
+            {"caseId": case_id, "input": input},
+            make=lambda: consents.grant(case_id, body.to_input()),
+            ids=lambda row: (row.id, case_id),
+            again=lambda made: consents.get(case_id, made),
+            read_scope="cases:read",
+        )
+        return Consent.of(row)
+
+    @mutation("consents:write")
+    async def revoke_consent(
+        self, info: Info, case_id: UUID, consent_id: UUID, reason: str
+    ) -> Consent | None:
+        """Revoke a consent (the lead, or the organisation it names); effective from the next
+        request, everywhere."""
+        body = validated(RevokeIn, {"reason": reason})
+        row = await info.context.services.consents().revoke(case_id, consent_id, body.reason)
+        return Consent.of(row)

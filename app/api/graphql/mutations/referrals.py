@@ -11,11 +11,11 @@ from uuid import UUID
 import strawberry
 
 from app.api.graphql.context import Info
+from app.api.graphql.errors import validated
 from app.api.graphql.field_extensions import mutation
 from app.api.graphql.idempotency import IdempotencyKey, once
 from app.api.graphql.types.case import Referral
 from app.api.graphql.types.enums import Category, OutcomeCode, ReasonCode, ServiceKind, Urgency
-from app.api.graphql.validation import validated
 from app.api.schemas.common import RequestModel
 from app.api.schemas.referrals import CodedReasonIn, OutcomeIn, ReasonIn, ReferralCreate
 from app.domain.referral_rules import TRANSITIONS, Code, Note, Transition

@@ -59,7 +59,6 @@ from app.api.graphql.loaders import (
     care_filter,
     ready,
 )
-from app.api.graphql.types.care_plan import Goal, ServiceRecord
 from app.api.graphql.types.enums import (
     CarePlanCategory,
     CaseRole,
@@ -79,6 +78,7 @@ from app.api.graphql.types.enums import (
 )
 from app.api.graphql.types.organization import Organization
 from app.api.graphql.types.projection import Projected, from_model
+from app.api.schemas.care_plan import CodeOut, GoalOut, ProgressOut, ServiceOut
 from app.api.schemas.cases import (
     ConsentOut,
     ContactOut,
@@ -462,6 +462,36 @@ class CaseTestimony(Projected):
     PlacementOut, description="A placement (category `placement`), as REST's placements list"
 )
 class Placement(Projected):
+    pass
+
+
+# -- the care plan: goals with their status history, service records -----------------------------
+@from_model(ProgressOut, description="One entry of a goal's status history")
+class GoalProgress(Projected):
+    pass
+
+
+@from_model(
+    GoalOut,
+    description="A goal in one category of a case, owned by the lead or a care-team member "
+    "(as REST's goals)",
+    descriptions={"progress": "The status history, oldest first (at most 50 entries)"},
+)
+class Goal(Projected):
+    pass
+
+
+@from_model(CodeOut, description="A standard code, stored as given (e.g. ICD-10, SNOMED CT, ISCED)")
+class ServiceCode(Projected):
+    pass
+
+
+@from_model(
+    ServiceOut,
+    description="A service record: an appointment, session, enrolment, assessment or supply "
+    "(as REST's services)",
+)
+class ServiceRecord(Projected):
     pass
 
 
