@@ -13,6 +13,11 @@ parsed dict in pydantic's *lax Python* mode (``"1990"`` is an integer, ``6311520
 
 Either failure is REST's 422 ``validation_error`` (``loc`` starts with ``"body"``); the rejected
 value is never repeated. FastAPI's own (lax) validation then runs on what already passed.
+
+A body sent as anything but JSON (``application/json`` or ``application/*+json``; also no
+``Content-Type`` at all, and curl's ``-d`` default, a form) is 415 ``unsupported_media_type``,
+with ``Accept-Post`` (or ``Accept-Patch``) naming what is read: a client that forgot the header
+learns that, not that its object "should be a valid dictionary".
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import ContextFor
 from app.api.lean import LeanRoute
+from app.api.problems import problem_response
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
@@ -101,6 +107,21 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+_ACCEPTS = {  # what a 415 names as read: RFC 5789 §2.2 (PATCH), W3C LDP §7.1 (POST)
+    "POST": {"Accept-Post": "application/json"},
+    "PATCH": {"Accept-Patch": "application/json, application/merge-patch+json"},
+}
+
+
+def _unsupported_media_type(method: str) -> Response:
+    return problem_response(
+        415,
+        "unsupported_media_type",
+        detail="Send the body as application/json (Content-Type: application/json)",
+        headers=_ACCEPTS.get(method),
+    )
+
+
 class StrictJSONRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -139,7 +160,10 @@ class StrictJSONRoute(LeanRoute):
                 return await handler(request)
             if guard is not None:
                 await guard.refuse_early(request)
-            if _is_json(request.headers.get("content-type")):
+            if not _is_json(request.headers.get("content-type")):
+                if await request.body():
+                    return _unsupported_media_type(request.method)
+            else:
                 body = await request.body()
                 if body:
                     try:

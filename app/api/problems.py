@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
@@ -66,13 +69,95 @@ def problem_response(
     )
 
 
-def _validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
-    # Only where and why: never the rejected input, which may be survivor data.
-    out = []
+def _single(kind: Any) -> Any:
+    """``kind`` without ``Annotated`` and ``| None``; None where it is a union of several."""
+    while True:
+        origin = get_origin(kind)
+        if origin is Annotated:
+            kind = get_args(kind)[0]
+        elif origin in (Union, UnionType):
+            options = [a for a in get_args(kind) if a is not type(None)]
+            if len(options) != 1:
+                return None
+            kind = options[0]
+        else:
+            return kind
+
+
+def _is_model(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, BaseModel)
+
+
+def fields_at(annotation: Any, path: Sequence[str | int]) -> list[str] | None:
+    """The field names (as sent: aliases) of the object at ``path`` in a body of type
+    ``annotation``, or None where the path leads through anything but models, lists and
+    optionals (a union's branch, a mapping)."""
+    kind = _single(annotation)
+    for part in path:
+        if isinstance(part, int) and get_origin(kind) in (list, tuple, Sequence):
+            kind = _single(get_args(kind)[0]) if get_args(kind) else None
+        elif isinstance(part, str) and _is_model(kind):
+            named = {f.alias or n: f for n, f in kind.model_fields.items()}
+            kind = _single(named[part].annotation) if part in named else None
+        else:
+            return None
+    return [f.alias or n for n, f in kind.model_fields.items()] if _is_model(kind) else None
+
+
+@functools.cache
+def field_vocabulary() -> frozenset[str]:
+    """Every field name (as sent) of the API's own models: words the hub chose, never a caller's
+    data. Built on first use, when every model has been defined."""
+    names: set[str] = set()
+    todo: list[type[BaseModel]] = [BaseModel]
+    while todo:
+        for model in todo.pop().__subclasses__():
+            todo.append(model)
+            if model.__module__.startswith("app.api."):
+                names.update(f.alias or n for n, f in model.model_fields.items())
+    return frozenset(names)
+
+
+def public_errors(
+    errors: Sequence[Any],
+    fields: Callable[[Sequence[str | int]], list[str] | None] = lambda _: None,
+) -> list[dict[str, Any]]:
+    """A validation failure's errors as a partner sees them: where and why, never the rejected
+    input, which may be survivor data.
+
+    That includes an unknown key's name, unless it is a word of the API's own
+    (:func:`field_vocabulary`: ``status``, ``version``, a field that belongs elsewhere): a client
+    that keys an object by a survivor's name would have the name repeated. Such keys are reported
+    once per object, at the object that holds them, with the fields it does take (``fields``:
+    the names at a path, where known)."""
+    out: list[dict[str, Any]] = []
+    unknown_at: set[tuple[str | int, ...]] = set()
     for err in errors:
         loc = [str(p) if not isinstance(p, int) else p for p in err.get("loc", ())]
-        out.append({"loc": loc, "msg": str(err.get("msg", "invalid")), "type": err.get("type")})
+        msg = str(err.get("msg", "invalid"))
+        if err.get("type") == "extra_forbidden" and loc and loc[-1] not in field_vocabulary():
+            loc = loc[:-1]
+            if tuple(loc) in unknown_at:
+                continue
+            unknown_at.add(tuple(loc))
+            names = fields(loc)
+            msg = "Unknown field (its name is not repeated)" + (
+                f"; the fields here are: {', '.join(names)}" if names else ""
+            )
+        out.append({"loc": loc, "msg": msg, "type": err.get("type")})
     return out
+
+
+def _body_fields(request: Request) -> Callable[[Sequence[str | int]], list[str] | None]:
+    """The fields at a REST error location (``["body", …]``) in the route's body model."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+
+    def at(loc: Sequence[str | int]) -> list[str] | None:
+        if field is None or not loc or loc[0] != "body":
+            return None
+        return fields_at(field.field_info.annotation, loc[1:])
+
+    return at
 
 
 def _rooted(exc: DomainError) -> dict[str, Any]:
@@ -107,7 +192,7 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
         "validation_error",
         title="Invalid request",
         detail="The request did not pass validation; see errors",
-        extra={"errors": _validation_errors(exc.errors())},
+        extra={"errors": public_errors(exc.errors(), _body_fields(request))},
     )
 
 

@@ -103,7 +103,7 @@ class TestCreate:
                 lambda b: b["survivor"].update(nationality="Myanmar"),
                 ["body", "survivor", "nationality"],
             ),
-            (lambda b: b["survivor"].update(ssn="x"), ["body", "survivor", "ssn"]),
+            (lambda b: b["survivor"].update(ssn="x"), ["body", "survivor"]),  # key not repeated
             (lambda b: b.update(needs=["spa"]), ["body", "needs", 0]),
             (lambda b: b.update(risk_level="extreme"), ["body", "risk_level"]),
             (lambda b: b.update(external_ref=""), ["body", "external_ref"]),

@@ -58,6 +58,11 @@ def test_database_unavailable() -> None:
         '{givenName: "SECRET"}.',
         "Syntax Error: Unexpected Name 'SECRET'.",
         'Syntax Error: Expected Name, found String "SECRET".',
+        # an unknown key of an input object: in variables it is data, perhaps a name
+        "Variable '$i' has invalid value: Expected value of type 'CreateCaseInput' not to "
+        "include unknown field 'SECRET'.",
+        "Variable '$i' has invalid value at 'i.survivor': Field 'SECRET' is not defined by type "
+        "'SurvivorInput'. Did you mean 'gender'?",
     ],
 )
 def test_document_errors_lose_the_rejected_value(message: str) -> None:

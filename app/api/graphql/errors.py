@@ -32,6 +32,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
+from app.api.problems import fields_at, public_errors
 from app.db.errors import DatabaseUnavailable
 from app.domain.errors import DomainError, ValidationFailed, Where
 from app.logging import log
@@ -40,9 +41,19 @@ UNEXPECTED = "Unexpected error"
 _REQUEST_ERRORS = (MissingQueryError, CannotGetOperationTypeError, InvalidOperationTypeError)
 
 # Input errors quote what was rejected ("Value 'x' does not exist in 'Gender' enum.", "… cannot
-# represent …: <value>", "…, found: <value>."): keep where and why, drop the value.
+# represent …: <value>", "…, found: <value>.", "… unknown field 'x'."): keep where and why, drop
+# the value.
 _VARIABLE = re.compile(r"^(Variable '\$\w+' has invalid value(?: at \S+)?): (.*)\Z", re.S)
 _REASONS = (
+    # An unknown key of an input object (in variables, data) may be a survivor's name.
+    (
+        re.compile(r"^Expected value of type '(\w+)' not to include unknown field .*\Z", re.S),
+        r"Expected value of type '\1' not to include an unknown field (its name is not repeated).",
+    ),
+    (
+        re.compile(r"^Field .* is not defined by type '(\w+)'\..*\Z", re.S),
+        r"A field is not defined by type '\1' (its name is not repeated).",
+    ),
     (
         re.compile(r"^Value .* does not exist in '(\w+)' enum\..*\Z", re.S),
         r"Value does not exist in '\1' enum.",
@@ -105,9 +116,16 @@ def validated(model: type[M], value: Any, *, root: Sequence[str] = ()) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+
+        def fields(loc: Sequence[str | int]) -> list[str] | None:
+            names = fields_at(model, loc)
+            return None if names is None else [camel(name) for name in names]
+
         errors = [
-            {"loc": graphql_loc(root, err["loc"]), "msg": err["msg"], "type": err["type"]}
-            for err in exc.errors(include_url=False, include_input=False, include_context=False)
+            {**err, "loc": graphql_loc(root, err["loc"])}
+            for err in public_errors(
+                exc.errors(include_url=False, include_input=False, include_context=False), fields
+            )
         ]
         raise ValidationFailed(
             "The input did not pass validation; see errors", errors=errors, where=None
