@@ -76,7 +76,7 @@ class ApiMiddleware:
             if name == b"x-request-id":
                 if request_id is None:
                     candidate = value.decode("latin-1")
-                    request_id = candidate if _REQUEST_ID.match(candidate) else ""
+                    request_id = candidate if _REQUEST_ID.fullmatch(candidate) else ""
             elif name == b"if-none-match":
                 if if_none_match is None:
                     if_none_match = value.decode("latin-1")

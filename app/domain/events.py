@@ -120,7 +120,7 @@ DATA_KEYS = frozenset(
     }
 )
 _TOKEN = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 def _plain_value(value: Any) -> bool:
@@ -129,7 +129,7 @@ def _plain_value(value: Any) -> bool:
     if isinstance(value, UUID):
         return True
     if isinstance(value, str):
-        return bool(_TOKEN.match(value) or _DAY.match(value))
+        return bool(_TOKEN.fullmatch(value) or _DAY.fullmatch(value))
     return False
 
 

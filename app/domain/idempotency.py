@@ -69,7 +69,7 @@ HEADER = KeyInput()
 
 
 def check_key(key: str, given: KeyInput = HEADER) -> str:
-    if not _KEY_PATTERN.match(key):
+    if not _KEY_PATTERN.fullmatch(key):
         raise ValidationFailed(
             f"{given.name} must be 1-255 visible ASCII characters",
             loc=[given.name],

@@ -203,7 +203,7 @@ async def test_one_key_names_one_request_across_rest_and_graphql(
     assert made["createCaseUpdate"]["id"]
 
 
-@pytest.mark.parametrize("key", ["", "with space", "x" * 256, "é"])
+@pytest.mark.parametrize("key", ["", "with space", "x" * 256, "é", "k\n", "x" * 255 + "\n"])
 async def test_a_malformed_key_is_refused_before_anything_is_made(
     client: httpx.AsyncClient, database: Database, lead: Partner, clinic: Partner, key: str
 ) -> None:

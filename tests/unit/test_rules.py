@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 
 from app.api.conditional import etag, expected_version
+from app.api.schemas.common import CountryCode, Day, LanguageTag, RegionCode
 from app.db import tables
 from app.domain.clients import Client
 from app.domain.errors import PreconditionFailed, PreconditionRequired, ValidationFailed
@@ -191,10 +195,32 @@ class TestIdempotencyRules:
         # Length-prefixed: moving bytes between parts changes the fingerprint.
         assert fingerprint("POST", "/v1/x", b"") != fingerprint("POST", "/v1/", b"x")
 
-    @pytest.mark.parametrize("key", ["", "a b", "é", "x" * 256])
+    @pytest.mark.parametrize("key", ["", "a b", "é", "x" * 256, "abc\n", "x" * 255 + "\n"])
     def test_bad_keys(self, key: str) -> None:
         with pytest.raises(ValidationFailed):
             check_key(key)
 
     def test_good_key(self) -> None:
         assert check_key("3f1c-retry_1") == "3f1c-retry_1"
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        (LanguageTag, "en\n"),
+        (Day, "2026-01-01\n"),
+        (CountryCode, "TH\n"),
+        (RegionCode, "TH-10\n"),
+    ],
+)
+def test_a_trailing_newline_is_not_part_of_a_well_formed_value(kind: object, value: str) -> None:
+    """Python's `$` also matches before a final newline: every pattern must match the whole."""
+    with pytest.raises(PydanticValidationError):
+        TypeAdapter(kind).validate_json(json.dumps(value), strict=True)
+
+
+def test_event_data_takes_no_value_with_a_trailing_newline() -> None:
+    from app.domain.events import _plain_value
+
+    assert _plain_value("accepted") and _plain_value("2026-01-01")
+    assert not _plain_value("accepted\n") and not _plain_value("2026-01-01\n")

@@ -182,7 +182,7 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 
 
 def _language(value: str) -> str:
-    if not _LANGUAGE.match(value):
+    if not _LANGUAGE.fullmatch(value):
         raise ValueError("must be a BCP 47 language tag such as 'en', 'th' or 'pt-BR'")
     return value
 
@@ -226,7 +226,7 @@ def _rfc3339(value: Any) -> Any:
 def _iso_day(value: Any) -> Any:
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _DAY.match(value):
+    if not isinstance(value, str) or not _DAY.fullmatch(value):
         raise ValueError("must be a date as YYYY-MM-DD")
     try:
         return date.fromisoformat(value)
