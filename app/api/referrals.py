@@ -65,9 +65,9 @@ async def get_referral(referral_id: UUID, ctx: ReferralsReadCtx) -> ReferralView
 # -- transitions: one route per row of the state machine (app.domain.referral_rules) ----------
 
 # The body each kind of note (and code) comes in; a transition without a note takes an optional
-# empty object.
+# empty object (not a nullable one: generated clients then send nothing or `{}`).
 _NOTE_BODIES: dict[tuple[Note | None, Code | None], Any] = {
-    (None, None): Annotated[AcceptIn | None, Body()],
+    (None, None): Annotated[AcceptIn, Body()],
     (Note.REASON, None): ReasonIn,
     (Note.REASON, Code.REASON_CODE): CodedReasonIn,
     (Note.OUTCOME, Code.OUTCOME_CODE): OutcomeIn,
@@ -95,7 +95,7 @@ def _transition_route(rule: Transition) -> Callable[..., Awaitable[Response]]:
     signature = inspect.signature(endpoint)
     body = signature.parameters["body"].replace(
         annotation=_NOTE_BODIES[note, rule.code],
-        default=None if note is None else inspect.Parameter.empty,
+        default=AcceptIn() if note is None else inspect.Parameter.empty,
     )
     endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=[*list(signature.parameters.values())[:-1], body]

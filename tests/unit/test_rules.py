@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from typing import Any
 
 import pytest
 from pydantic import TypeAdapter
@@ -213,7 +214,7 @@ class TestIdempotencyRules:
         (RegionCode, "TH-10\n"),
     ],
 )
-def test_a_trailing_newline_is_not_part_of_a_well_formed_value(kind: object, value: str) -> None:
+def test_a_trailing_newline_is_not_part_of_a_well_formed_value(kind: Any, value: str) -> None:
     """Python's `$` also matches before a final newline: every pattern must match the whole."""
     with pytest.raises(PydanticValidationError):
         TypeAdapter(kind).validate_json(json.dumps(value), strict=True)
