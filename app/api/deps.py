@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import Depends, Request, params
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
 from fastapi.security import OAuth2
 from fastapi.security.utils import get_authorization_scheme_param
@@ -173,6 +174,8 @@ async def request_context(
     missing = principal.missing_scopes(scopes)
     if missing:
         raise InsufficientScope(missing)
+    if request.scope.get("query_string"):
+        _refuse_unknown_query(request)
     app: AppContext = request.app.state.ctx
     return RequestContext(
         session,
@@ -180,6 +183,29 @@ async def request_context(
         app.key_wrapper,
         max_details_bytes=app.settings.max_details_bytes,
     )
+
+
+def _refuse_unknown_query(request: Request) -> None:
+    """422 for a query parameter the route does not take (``?stauts=open`` would otherwise list
+    every case, and ``cursor`` on the event feed, which pages with ``after``, the first page
+    again): as a body's unknown field is. Checked after the caller is known and allowed, so a
+    caller without a token still gets 401 first."""
+    taken: frozenset[str] | None = getattr(request.scope.get("route"), "query_names", None)
+    if taken is None:
+        return
+    unknown = sorted(set(request.query_params.keys()) - taken)
+    if unknown:
+        takes = ", ".join(sorted(taken)) or "none"
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"Unknown query parameter; this operation takes: {takes}",
+                }
+                for name in unknown
+            ]
+        )
 
 
 _rest_unit_of_work = UnitOfWork(_rest_session)

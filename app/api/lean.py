@@ -38,8 +38,9 @@ import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from fastapi import params
 from fastapi.dependencies.models import Dependant
-from fastapi.dependencies.utils import request_params_to_args
+from fastapi.dependencies.utils import get_flat_params, request_params_to_args
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette._utils import get_route_path
@@ -49,6 +50,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.deps import LeanDependency
+from app.api.problems import add_words
 
 # FastAPI puts its telemetry context here when OpenTelemetry instruments the app.
 _TELEMETRY_KEY = "fastapi.telemetry"
@@ -223,6 +225,15 @@ class LeanRoute(APIRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
+        # The query parameters it takes: any other is refused after authentication
+        # (app.api.deps.request_context). None for an endpoint reading the request itself.
+        self.query_names: frozenset[str] | None = None
+        if self.dependant.request_param_name is None:
+            flat = get_flat_params(self.dependant)
+            self.query_names = frozenset(
+                f.alias for f in flat if isinstance(f.field_info, params.Query)
+            )
+            add_words(self.query_names)
         self.lean = lean_app(self.dependant)
         self._lean_methods = frozenset(self.methods or ())
 

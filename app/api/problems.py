@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from http import HTTPStatus
 from types import UnionType
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -104,11 +104,20 @@ def fields_at(annotation: Any, path: Sequence[str | int]) -> list[str] | None:
     return [f.alias or n for n, f in kind.model_fields.items()] if _is_model(kind) else None
 
 
+_WORDS: set[str] = set()  # the query parameters' names, registered by their routes
+
+
+def add_words(names: Iterable[str]) -> None:
+    """Names of the API's own beyond its models' fields (each route's query parameters)."""
+    _WORDS.update(names)
+    field_vocabulary.cache_clear()
+
+
 @functools.cache
 def field_vocabulary() -> frozenset[str]:
-    """Every field name (as sent) of the API's own models: words the hub chose, never a caller's
-    data. Built on first use, when every model has been defined."""
-    names: set[str] = set()
+    """Every field name (as sent) of the API's own models and every query parameter's: words the
+    hub chose, never a caller's data. Built on first use, when every model has been defined."""
+    names: set[str] = set(_WORDS)
     todo: list[type[BaseModel]] = [BaseModel]
     while todo:
         for model in todo.pop().__subclasses__():
@@ -141,18 +150,24 @@ def public_errors(
                 continue
             unknown_at.add(tuple(loc))
             names = fields(loc)
-            msg = "Unknown field (its name is not repeated)" + (
-                f"; the fields here are: {', '.join(names)}" if names else ""
-            )
+            noun = "query parameter" if loc == ["query"] else "field"
+            msg = f"Unknown {noun} (its name is not repeated)"
+            if names is not None:
+                msg += f"; the {noun}s here are: {', '.join(names)}" if names else f"; no {noun}s"
         out.append({"loc": loc, "msg": msg, "type": err.get("type")})
     return out
 
 
 def _body_fields(request: Request) -> Callable[[Sequence[str | int]], list[str] | None]:
-    """The fields at a REST error location (``["body", …]``) in the route's body model."""
-    field = getattr(request.scope.get("route"), "body_field", None)
+    """The fields at a REST error location (``["body", …]``) in the route's body model, or the
+    route's query parameters (``["query"]``)."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
 
     def at(loc: Sequence[str | int]) -> list[str] | None:
+        if list(loc) == ["query"]:
+            names = getattr(route, "query_names", None)
+            return sorted(names) if names is not None else None
         if field is None or not loc or loc[0] != "body":
             return None
         return fields_at(field.field_info.annotation, loc[1:])

@@ -14,7 +14,7 @@ from app.db.database import Database
 from app.domain.keys import KeyRing
 from app.main import create_app
 from app.settings import Settings
-from tests.factories import Partner
+from tests.factories import Partner, case_body
 
 
 async def test_head_is_get_without_a_body(
@@ -208,3 +208,75 @@ async def test_every_answer_carrying_a_versioned_resource_carries_its_etag(
         await client.post(f"{cases}/close", json={"reason": "moved_on"}, headers=lead.headers),
         200,
     )
+
+
+class TestUnknownQueryParameters:
+    """A query parameter the operation does not take is 422, as a body's unknown field is: a
+    typo (`stauts=open`) would otherwise list every case, and `cursor` on the event feed (which
+    pages with `after`) the first page again, for ever."""
+
+    async def test_a_typo_is_refused_and_the_parameters_taken_are_listed(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        response = await client.get("/v1/cases?stauts=open", headers=lead.headers)
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {
+                "loc": ["query"],
+                "msg": "Unknown query parameter (its name is not repeated); the query "
+                "parameters here are: cursor, limit, role, status, updated_since",
+                "type": "extra_forbidden",
+            }
+        ]
+        assert "stauts" not in response.text
+
+    async def test_a_name_of_the_apis_own_is_named(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        response = await client.get("/v1/events?cursor=abc", headers=lead.headers)
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {
+                "loc": ["query", "cursor"],
+                "msg": "Unknown query parameter; this operation takes: after, limit, types, wait",
+                "type": "extra_forbidden",
+            }
+        ]
+        me = await client.get("/v1/organizations/me?limit=5", headers=lead.headers)
+        assert me.json()["errors"][0]["msg"].endswith("this operation takes: none")
+
+    async def test_a_name_that_could_be_data_is_not_repeated(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        response = await client.get(
+            "/v1/organizations/me", params={"Planted Name 1987-03-04": "x"}, headers=lead.headers
+        )
+        assert response.status_code == 422
+        assert response.json()["errors"] == [
+            {
+                "loc": ["query"],
+                "msg": "Unknown query parameter (its name is not repeated); no query parameters",
+                "type": "extra_forbidden",
+            }
+        ]
+        assert "Planted" not in response.text
+
+    async def test_a_write_with_one_changes_nothing(
+        self, client: httpx.AsyncClient, lead: Partner, database: Database
+    ) -> None:
+        before = await database.pool.fetchval("SELECT count(*) FROM cases")
+        response = await client.post(
+            "/v1/cases?dry_run=true", json=case_body(), headers=lead.headers
+        )
+        assert response.status_code == 422
+        assert await database.pool.fetchval("SELECT count(*) FROM cases") == before
+
+    async def test_anonymous_is_still_401_first(self, client: httpx.AsyncClient) -> None:
+        assert (await client.get("/v1/cases?stauts=open")).status_code == 401
+
+    async def test_the_parameters_taken_are_read_as_before(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        listed = await client.get("/v1/cases?status=open&limit=2", headers=lead.headers)
+        assert listed.status_code == 200
+        assert (await client.get("/healthz?probe=1")).status_code == 200  # no caller: not checked

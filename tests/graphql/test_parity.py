@@ -81,8 +81,8 @@ def ids(items: list[dict[str, Any]]) -> list[str]:
 async def rest_answers(
     client: httpx.AsyncClient, headers: dict[str, str], case_id: str, referral_id: str
 ) -> dict[str, Any]:
-    async def get(path: str) -> tuple[int, Any]:
-        response = await client.get(path, headers=headers, params={"limit": 100})
+    async def get(path: str, **params: Any) -> tuple[int, Any]:
+        response = await client.get(path, headers=headers, params=params)
         body = response.json()
         return response.status_code, body
 
@@ -90,12 +90,12 @@ async def rest_answers(
     status, body = await get(f"/v1/cases/{case_id}")
     answers["case"] = flatten(body) if status == 200 else body["code"]
     for name in LISTS:
-        status, body = await get(f"/v1/cases/{case_id}/{name}")
+        status, body = await get(f"/v1/cases/{case_id}/{name}", limit=100)
         answers[name] = ids(body["items"]) if status == 200 else body["code"]
-    answers["cases"] = ids((await get("/v1/cases"))[1]["items"])
+    answers["cases"] = ids((await get("/v1/cases", limit=100))[1]["items"])
     status, body = await get(f"/v1/referrals/{referral_id}")
     answers["referral"] = flatten(body) if status == 200 else body["code"]
-    answers["referrals"] = ids((await get("/v1/referrals"))[1]["items"])
+    answers["referrals"] = ids((await get("/v1/referrals", limit=100))[1]["items"])
     return answers
 
 
