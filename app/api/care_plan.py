@@ -38,7 +38,11 @@ SCHEDULED_HORIZON = timedelta(days=30)
 
 
 # -- goals ----------------------------------------------------------------------------------------
-@routes.create("/v1/cases/{case_id}/goals", GoalOut)
+@routes.create(
+    "/v1/cases/{case_id}/goals",
+    GoalOut,
+    again=lambda ctx, case_id, made: CarePlanService(ctx).get_goal(case_id, made),
+)
 async def create_goal(case_id: UUID, body: GoalIn, ctx: CasesWriteCtx) -> Created:
     """Set a goal in one category of the case (owner: the lead or a care-team member)"""
     goal = await CarePlanService(ctx).create_goal(case_id, body.to_input())
@@ -74,7 +78,11 @@ async def get_goal(case_id: UUID, goal_id: UUID, ctx: CasesReadCtx) -> Goal:
 
 
 # -- service records ------------------------------------------------------------------------------
-@routes.create("/v1/cases/{case_id}/services", ServiceOut)
+@routes.create(
+    "/v1/cases/{case_id}/services",
+    ServiceOut,
+    again=lambda ctx, case_id, made: CarePlanService(ctx).get_service(case_id, made),
+)
 async def create_service(case_id: UUID, body: ServiceIn, ctx: CasesWriteCtx) -> Created:
     """Record a service: an appointment, session, enrolment, assessment or supply"""
     record = await CarePlanService(ctx).create_service(case_id, body.to_input())

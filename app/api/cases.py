@@ -117,7 +117,11 @@ async def access_log(case_id: UUID, ctx: AuditReadCtx, paging: Paging) -> Page[A
 
 
 # -- consents -----------------------------------------------------------------------------------
-@routes.create("/{case_id}/consents", ConsentOut)
+@routes.create(
+    "/{case_id}/consents",
+    ConsentOut,
+    again=lambda ctx, case_id, made: ConsentService(ctx).get(case_id, made),
+)
 async def create_consent(case_id: UUID, body: ConsentCreate, ctx: ConsentsWriteCtx) -> Created:
     """Record the survivor's (or guardian's) consent"""
     row = await ConsentService(ctx).grant(case_id, body.to_input())
@@ -153,7 +157,11 @@ async def revoke_consent(
 
 
 # -- timeline -----------------------------------------------------------------------------------
-@routes.create("/{case_id}/updates", UpdateOut)
+@routes.create(
+    "/{case_id}/updates",
+    UpdateOut,
+    again=lambda ctx, case_id, made: UpdateService(ctx).get(case_id, made),
+)
 async def create_update(case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx) -> Created:
     """Add an update to the timeline (immutable; correct with `supersedes`)"""
     row = await UpdateService(ctx).post(case_id, body.to_input())

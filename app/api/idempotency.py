@@ -31,6 +31,9 @@ from app.domain.context import RequestContext
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 
 Rerender = Callable[[UUID], Awaitable[bytes]]
+# Reads what a retry's first request made (its case, its id) as any read of it would: the read's
+# own rules (404 when the caller may no longer see it) and its own audit row.
+Again = Callable[[UUID, UUID], Awaitable[object]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,11 @@ class Created:
         return cls(body, location=f"/v1/cases/{case_id}/{kind}/{item_id}", case_id=case_id)
 
 
+def _made_id(stored: StoredResponse) -> UUID:
+    """The id of what the first request made: the last segment of its ``Location``."""
+    return UUID(stored.headers["Location"].rsplit("/", 1)[-1])
+
+
 class IdempotentRequest:
     """The ``Idempotency-Key`` of a creating request; :meth:`create` runs the work for the
     caller's :class:`RequestContext` (the endpoint's own, so the caller is authenticated once)."""
@@ -75,13 +83,14 @@ class IdempotentRequest:
         *,
         status: int = 201,
         rerender: Rerender | None = None,
+        again: Again | None = None,
     ) -> Response:
         """Replay the stored response of a retry, or run ``create`` and store its response.
 
         With ``rerender`` (resources that hold survivor data) no body is stored: a replay renders
         the resource afresh through the access policy (see :meth:`replay`)."""
         service = IdempotencyService(ctx.session, ctx.key_wrapper, ttl_hours=self._ttl_hours)
-        if (replayed := await self._replay(ctx, service, rerender)) is not None:
+        if (replayed := await self._replay(ctx, service, rerender, again)) is not None:
             return replayed
         made = await create()
         headers = {"Location": made.location} if made.location is not None else {}
@@ -98,11 +107,18 @@ class IdempotentRequest:
 
     # The two halves of :meth:`create`.
     async def _replay(
-        self, ctx: RequestContext, service: IdempotencyService, rerender: Rerender | None = None
+        self,
+        ctx: RequestContext,
+        service: IdempotencyService,
+        rerender: Rerender | None = None,
+        again: Again | None = None,
     ) -> Response | None:
         """The stored response when this is a retry. With ``rerender`` (resources that hold
         survivor data) the body is rendered afresh through the access policy, so a replay never
-        shows more than the caller may see now, and is audited as the read it is."""
+        shows more than the caller may see now, and is audited as the read it is. With ``again``
+        the stored body is answered only when the caller may still read what was made (a goal in
+        a category whose consent was revoked since is 404, as its ``GET`` and GraphQL's retry
+        are), and the replay is audited as that read, in its categories."""
         if self._key is None:
             return None
         body = await self._request.body()
@@ -112,6 +128,9 @@ class IdempotentRequest:
             return None
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
+        elif stored.case_id is not None and again is not None:
+            await again(stored.case_id, _made_id(stored))
+            content = stored.readable()
         elif stored.case_id is not None:
             # A replay shows what the caller made in the case: it must still see the case, or
             # the answer is the 404 of any read (a former care-team member, a lead that handed

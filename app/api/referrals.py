@@ -32,7 +32,7 @@ routes = Routes("referrals", prefix="/v1/referrals")
 router = routes.router
 
 
-@routes.create("", ReferralOut)
+@routes.create("", ReferralOut, again=lambda ctx, _, made: ReferralService(ctx).get(made))
 async def create_referral(body: ReferralCreate, ctx: ReferralsWriteCtx) -> Created:
     """Refer a survivor to another partner (you must lead the case)"""
     view = await ReferralService(ctx).create(body.to_input())

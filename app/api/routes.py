@@ -86,6 +86,7 @@ def summary_of(endpoint: Callable[..., Any]) -> str:
 Make = TypeVar("Make", bound=Callable[..., Awaitable[Created]])
 # Renders a created resource afresh for a replay: (the caller's context, the case) → JSON body.
 Rerender = Callable[[Any, UUID], Awaitable[bytes]]
+Again = Callable[[Any, UUID, UUID], Awaitable[object]]
 
 
 def _as(
@@ -106,7 +107,7 @@ def _as(
 
 
 def idempotent(
-    make: Callable[..., Awaitable[Created]], rerender: Rerender | None
+    make: Callable[..., Awaitable[Created]], rerender: Rerender | None, again: Again | None = None
 ) -> Callable[..., Awaitable[Response]]:
     """The endpoint FastAPI calls for a creating ``make(..., ctx, ...)``: ``make``'s parameters
     and ``idem`` (the ``Idempotency-Key``), answering through :meth:`IdempotentRequest.create`."""
@@ -121,6 +122,7 @@ def idempotent(
             ctx,
             lambda: make(**arguments),
             rerender=functools.partial(rerender, ctx) if rerender is not None else None,
+            again=functools.partial(again, ctx) if again is not None else None,
         )
 
     idem = inspect.Parameter("idem", inspect.Parameter.KEYWORD_ONLY, annotation=Idempotent)
@@ -207,17 +209,23 @@ class Routes:
         )
 
     def create(
-        self, path: str, out: Any, *errors: int, rerender: Rerender | None = None
+        self,
+        path: str,
+        out: Any,
+        *errors: int,
+        rerender: Rerender | None = None,
+        again: Again | None = None,
     ) -> Callable[[Make], Make]:
         """A creating ``POST``. The endpoint makes the resource and returns what it made
         (:class:`~app.api.idempotency.Created`); the kind makes it idempotent: it takes the
         ``Idempotency-Key`` header and runs the endpoint only when the request is not a retry
         (:meth:`IdempotentRequest.create`; ``rerender(ctx, case_id)`` renders a replay afresh
-        for a resource holding survivor data). 409: a request with the same key is still being
-        answered."""
+        for a resource holding survivor data; ``again(ctx, case_id, made_id)`` reads what was
+        made as its ``GET`` would, so a replay is refused as that read would be). 409: a request
+        with the same key is still being answered."""
 
         def register(make: Make) -> Make:
-            self._add("POST", path, out, 201, (409, *errors))(idempotent(make, rerender))
+            self._add("POST", path, out, 201, (409, *errors))(idempotent(make, rerender, again))
             return make
 
         return register

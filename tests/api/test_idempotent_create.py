@@ -166,3 +166,54 @@ async def test_a_retry_after_the_identity_was_erased_is_refused_not_run_again(
     assert replay.status_code == 201, replay.text
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["identity_erased"] is True
+
+
+async def test_a_replay_is_refused_as_a_read_of_what_was_made_would_be(
+    client: httpx.AsyncClient, factory: Factory, database: Database
+) -> None:
+    """A care-team member's goal in a category whose consent was revoked since: its `GET` is
+    404, and so is the retry (as GraphQL's retry is); while it may read it, the retry is audited
+    as that read, in the goal's category."""
+    from tests.api.test_goals import goal_body
+
+    lead = await factory.partner(name="Harbor Shelter", services=["shelter"])
+    clinic = await factory.partner(
+        name="River Clinic", kind="medical_provider", services=["medical"]
+    )
+    case = await open_case(client, lead)
+    given = await consent(client, lead, case["id"], clinic, ["medical"])
+    await add_member(database, uuid.UUID(case["id"]), clinic.org.id, ["medical"])
+    url, body = f"{CASES}/{case['id']}/goals", goal_body(clinic)
+    headers = clinic.headers_with(**{"Idempotency-Key": "clinic-goal-1"})
+    first = await client.post(url, json=body, headers=headers)
+    assert first.status_code == 201, first.text
+
+    again = await client.post(url, json=body, headers=headers)
+    assert again.status_code == 201 and again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    async with database.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT action, categories FROM audit_log WHERE org_id = $1 AND action LIKE 'goal.%'",
+            clinic.org.id,
+        )
+    assert sorted((r["action"], r["categories"]) for r in rows) == [
+        ("goal.create", ["medical"]),
+        ("goal.read", ["medical"]),
+    ]
+
+    revoked = await client.post(
+        f"{CASES}/{case['id']}/consents/{given['id']}/revoke",
+        json={"reason": "The survivor withdrew consent"},
+        headers=lead.headers,
+    )
+    assert revoked.status_code == 200, revoked.text
+    goals_before = await _count(database, "goals")
+    assert (
+        await client.get(f"{url}/{first.json()['id']}", headers=clinic.headers)
+    ).status_code == 404
+
+    refused = await client.post(url, json=body, headers=headers)
+
+    assert_problem(refused, 404, "not_found")
+    assert "idempotent-replayed" not in refused.headers
+    assert await _count(database, "goals") == goals_before
