@@ -12,11 +12,12 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi import Form as FormField
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from app.api.context import AppContext
 from app.api.deps import Context, DbSession
-from app.api.schemas.oauth import TokenOut
+from app.api.schemas.oauth import IntrospectionOut, RevocationOut, TokenOut
 from app.db.database import Session
 from app.domain.clients import Client, ClientAuthenticationFailed, ClientService
 from app.domain.scopes import SCOPES
@@ -211,8 +212,10 @@ def _is_form(request: Request) -> bool:
 TokenAction = Callable[[AppContext, Session, Client, str], Awaitable[object]]
 
 
-def _token_endpoint(name: str, summary: str, act: TokenAction) -> None:
-    @router.post(f"/oauth/{name}", name=name, summary=summary, responses=_RATE_LIMITED)
+def _token_endpoint(name: str, summary: str, act: TokenAction, answer: type[BaseModel]) -> None:
+    responses = {200: {"model": answer, "description": summary}, **_RATE_LIMITED}
+
+    @router.post(f"/oauth/{name}", name=name, summary=summary, responses=responses)
     async def endpoint(
         request: Request,
         session: DbSession,
@@ -244,8 +247,8 @@ async def _introspect(ctx: AppContext, session: Session, client: Client, value: 
     return await ctx.tokens(session).introspect(client, value)
 
 
-_token_endpoint("revoke", "Token revocation (RFC 7009)", _revoke)
-_token_endpoint("introspect", "Token introspection (RFC 7662)", _introspect)
+_token_endpoint("revoke", "Token revocation (RFC 7009)", _revoke, RevocationOut)
+_token_endpoint("introspect", "Token introspection (RFC 7662)", _introspect, IntrospectionOut)
 
 
 @router.get(

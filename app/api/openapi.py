@@ -180,7 +180,20 @@ HEADERS: dict[str, Any] = {
         "description": "Seconds to wait before retrying",
         "schema": {"type": "integer", "minimum": 0},
     },
-    "WWW-Authenticate": {"description": "The authentication challenge", **_STRING},
+    "WWW-Authenticate": {
+        "description": 'The authentication challenge (RFC 6750): `Bearer error="invalid_token"` '
+        'on a 401, `Bearer error="insufficient_scope", scope="…"` on a 403',
+        **_STRING,
+    },
+    "Accept-Post": {
+        "description": "The media type a `POST` body is read as: `application/json`",
+        **_STRING,
+    },
+    "Accept-Patch": {
+        "description": "The media types a `PATCH` body is read as (RFC 5789): "
+        "`application/json, application/merge-patch+json`",
+        **_STRING,
+    },
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored response of an earlier request with the "
         "same `Idempotency-Key`",
@@ -597,7 +610,9 @@ def _finish_operation(
         responses.setdefault("503", {})
 
     for status, response in list(responses.items()):
-        _finish_response(path, op, status, response, oauth=oauth, versioned=versioned)
+        _finish_response(
+            path, op, status, response, method=method, oauth=oauth, versioned=versioned
+        )
 
     if method == "get" and _sends_etag(responses.get("200", {})):
         # What a 304 keeps of the 200 (app.api.middleware), and the headers of every answer.
@@ -678,6 +693,7 @@ def _finish_response(
     status: str,
     response: dict[str, Any],
     *,
+    method: str,
     oauth: bool,
     versioned: frozenset[str],
 ) -> None:
@@ -700,8 +716,10 @@ def _finish_response(
         headers.update(_header_refs("RateLimit", "RateLimit-Policy"))
     if code in (429, 503):
         headers.update(_header_refs("Retry-After"))
-    if code == 401:
+    if code == 401 or (code == 403 and not oauth):
         headers.update(_header_refs("WWW-Authenticate"))
+    if code == 415 and method in ("post", "patch"):
+        headers.update(_header_refs("Accept-Post" if method == "post" else "Accept-Patch"))
     if path.startswith(NO_STORE_PREFIXES) or path in NO_STORE_PATHS:
         headers.update(_header_refs("Cache-Control"))
     if oauth and code in PRAGMA_STATUSES:

@@ -21,3 +21,25 @@ class TokenOut(ResponseModel):
         description="The scopes granted, space-separated: those asked for, or all of the "
         "client's when `scope` was left out"
     )
+
+
+class IntrospectionOut(ResponseModel):
+    """What a token is (RFC 7662 §2.2): only `active` (`false`) for a token that is expired,
+    revoked, malformed, or another organisation's; the claims besides for an active one."""
+
+    active: bool
+    scope: str | None = Field(default=None, description="The scopes granted, space-separated")
+    client_id: str | None = None
+    org_id: str | None = Field(default=None, description="The organisation the token acts for")
+    token_type: Literal["Bearer"] | None = None
+    exp: int | None = Field(default=None, description="Expiry, seconds since the epoch")
+    iat: int | None = Field(default=None, description="Issued at, seconds since the epoch")
+    nbf: int | None = Field(default=None, description="Not before, seconds since the epoch")
+    sub: str | None = None
+    aud: str | None = None
+    iss: str | None = None
+    jti: str | None = None
+
+
+class RevocationOut(ResponseModel):
+    """RFC 7009 §2.2: an empty object, whether or not the token was valid (or yours)."""
