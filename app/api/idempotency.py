@@ -28,6 +28,7 @@ from app.api.context import AppContext
 from app.api.responses import version_tag
 from app.domain.cases import CaseService
 from app.domain.context import RequestContext
+from app.domain.errors import ValidationFailed
 from app.domain.idempotency import IdempotencyService, StoredResponse, check_key, fingerprint
 
 Rerender = Callable[[UUID], Awaitable[bytes]]
@@ -188,6 +189,9 @@ async def _idempotent(
         ),
     ] = None,
 ) -> IdempotentRequest:
+    if len(request.headers.getlist("idempotency-key")) > 1:
+        # Which one would a proxy, a retry or a log keep? One request, one key.
+        raise ValidationFailed("Send one Idempotency-Key", loc=["Idempotency-Key"], where="header")
     app: AppContext = request.app.state.ctx
     return IdempotentRequest(request, idempotency_key, app.settings.idempotency_ttl_hours)
 

@@ -11,7 +11,7 @@ from app.api.conditional import Versions
 from app.api.deps import AnyCtx, DirectoryWriteCtx
 from app.api.pagination import Paging
 from app.api.routes import Routes
-from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
+from app.api.schemas.common import CountryCode, LanguageTag, QueryBool, RegionCode
 from app.api.schemas.organizations import OrganizationOut, OrganizationPatch
 from app.domain.organizations import DirectoryFilter, Organization, OrganizationService
 from app.domain.pagination import Page
@@ -28,9 +28,9 @@ async def list_organizations(
     kind: OrganizationKind | None = None,
     service: ServiceKind | None = None,
     country: Annotated[CountryCode | None, Query()] = None,
-    accepts_minors: bool | None = None,
+    accepts_minors: QueryBool | None = None,
     has_capacity: Annotated[
-        bool | None,
+        QueryBool | None,
         Query(description="true: only partners with a free place (for `service` when given)"),
     ] = None,
     language: Annotated[

@@ -187,6 +187,19 @@ class TestIdempotency:
         )
         assert_problem(response, 422, "validation_error")
 
+    async def test_two_keys_are_422_and_nothing_is_made(
+        self, client: httpx.AsyncClient, partner: Partner, database: Database
+    ) -> None:
+        headers = [
+            *partner.headers.items(),
+            ("Idempotency-Key", "first-key"),
+            ("Idempotency-Key", "second-key"),
+        ]
+        response = await client.post(CREATE, json={"name": "Two keys"}, headers=headers)
+        body = assert_problem(response, 422, "validation_error")
+        assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
+        assert await _count_orgs(database, "Two keys") == 0
+
 
 class TestProblemJson:
     async def test_unknown_route(self, client: httpx.AsyncClient) -> None:

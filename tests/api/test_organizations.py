@@ -108,6 +108,8 @@ class TestList:
             {"limit": "101"},
             {"limit": "ten"},
             {"cursor": "not-a-cursor"},
+            {"has_capacity": "yes"},  # booleans are `true` or `false`, as documented
+            {"accepts_minors": "1"},
         ],
     )
     async def test_bad_input(

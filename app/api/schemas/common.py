@@ -249,4 +249,17 @@ Timestamp = Annotated[
 """An RFC 3339 timestamp with a time zone, written in the years 1900-2199; stored as UTC."""
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
+
+
+def _true_or_false(value: Any) -> Any:
+    # A query string's boolean is `true` or `false`, as documented: pydantic's lax mode would
+    # also read `yes`, `on`, `1`, `t`, `y` (and their negations).
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("must be true or false")
+
+
+QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
 """A calendar date, ``YYYY-MM-DD`` (not a number of seconds)."""
