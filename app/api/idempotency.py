@@ -62,9 +62,13 @@ class Created:
         return cls(body, location=f"/v1/cases/{case_id}/{kind}/{item_id}", case_id=case_id)
 
 
-def _made_id(stored: StoredResponse) -> UUID:
-    """The id of what the first request made: the last segment of its ``Location``."""
-    return UUID(stored.headers["Location"].rsplit("/", 1)[-1])
+def _made_id(stored: StoredResponse) -> UUID | None:
+    """The id of what the first request made: the last segment of its ``Location`` (None
+    without one: the replay then checks the case, as for any other create)."""
+    try:
+        return UUID(stored.headers["Location"].rsplit("/", 1)[-1])
+    except (KeyError, ValueError):
+        return None
 
 
 class IdempotentRequest:
@@ -129,8 +133,8 @@ class IdempotentRequest:
             return None
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
-        elif stored.case_id is not None and again is not None:
-            await again(stored.case_id, _made_id(stored))
+        elif stored.case_id is not None and (made := _made_id(stored)) and again is not None:
+            await again(stored.case_id, made)
             content = stored.readable()
         elif stored.case_id is not None:
             # A replay shows what the caller made in the case: it must still see the case, or

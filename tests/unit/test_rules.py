@@ -225,3 +225,14 @@ def test_event_data_takes_no_value_with_a_trailing_newline() -> None:
 
     assert _plain_value("accepted") and _plain_value("2026-01-01")
     assert not _plain_value("accepted\n") and not _plain_value("2026-01-01\n")
+
+
+def test_a_replay_finds_what_was_made_by_its_location_or_checks_the_case() -> None:
+    from app.api.idempotency import _made_id
+    from app.domain.idempotency import StoredResponse
+
+    made = uuid.uuid4()
+    location = {"Location": f"/v1/cases/{uuid.uuid4()}/goals/{made}"}
+    assert _made_id(StoredResponse(201, location, b"{}")) == made
+    assert _made_id(StoredResponse(201, {}, b"{}")) is None
+    assert _made_id(StoredResponse(201, {"Location": "/v1/odd/place"}, b"{}")) is None

@@ -249,6 +249,7 @@ Timestamp = Annotated[
 """An RFC 3339 timestamp with a time zone, written in the years 1900-2199; stored as UTC."""
 
 Day = Annotated[date, BeforeValidator(_iso_day)]
+"""A calendar date, ``YYYY-MM-DD`` (not a number of seconds)."""
 
 
 def _true_or_false(value: Any) -> Any:
@@ -262,4 +263,4 @@ def _true_or_false(value: Any) -> Any:
 
 
 QueryBool = Annotated[bool, BeforeValidator(_true_or_false)]
-"""A calendar date, ``YYYY-MM-DD`` (not a number of seconds)."""
+"""A query string's boolean: ``true`` or ``false`` only."""
