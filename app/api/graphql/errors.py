@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 from graphql import GraphQLError
@@ -98,21 +98,27 @@ def graphql_loc(root: Sequence[str], loc: Sequence[str | int]) -> list[str | int
     return [*root, *(camel(p) if isinstance(p, str) else p for p in loc)]
 
 
-def _plain(value: Any) -> Any:
-    """Strawberry input objects → dicts; unset and null fields left out (REST's "absent")."""
+def plain_input(value: Any) -> Any:
+    """GraphQL arguments as plain JSON values: strawberry input objects as dicts without their
+    unset and null fields (REST's "absent"), lists and mappings recursed, JSON scalars (a
+    ``details`` object) as given. What REST's models validate, and what an idempotency key's
+    fingerprint is taken of (a retry spanning a release that added an optional field still
+    matches)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
-            f.name: _plain(v)
+            f.name: plain_input(v)
             for f in dataclasses.fields(value)
             if (v := getattr(value, f.name)) is not None
         }
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: plain_input(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_input(v) for v in value]
     return value
 
 
 def validated(model: type[M], value: Any, *, root: Sequence[str] = ()) -> M:
-    data = _plain(value)
+    data = plain_input(value)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

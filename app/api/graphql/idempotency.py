@@ -16,7 +16,6 @@ since (a receiver's decline reason on a referral), and a write-only token reads 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
@@ -26,6 +25,7 @@ import strawberry
 
 from app.api.context import AppContext
 from app.api.graphql.context import Info
+from app.api.graphql.errors import plain_input
 from app.domain.errors import InsufficientScope, ValidationFailed
 from app.domain.idempotency import (
     IdempotencyService,
@@ -51,27 +51,10 @@ _MADE = "made"
 _METHOD = "GRAPHQL"
 
 
-def _canonical(value: Any) -> Any:
-    """The arguments as plain JSON values: input objects as objects without their unset
-    (``None``) fields, so that a retry spanning a release that added an optional field still
-    matches; JSON scalars (a ``details`` object) exactly as given."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _canonical(v)
-            for f in dataclasses.fields(value)
-            if (v := getattr(value, f.name)) is not None
-        }
-    if isinstance(value, Mapping):
-        return {k: _canonical(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    return value
-
-
 def _canonical_json(arguments: Mapping[str, Any]) -> bytes:
     try:
         return orjson.dumps(
-            _canonical(arguments), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+            plain_input(arguments), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
         )
     except orjson.JSONEncodeError:  # a JSON scalar JSON itself cannot carry (an integer > 64 bits)
         raise ValidationFailed(
