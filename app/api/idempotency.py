@@ -93,7 +93,8 @@ class IdempotentRequest:
         """Replay the stored response of a retry, or run ``create`` and store its response.
 
         With ``rerender`` (resources that hold survivor data) no body is stored: a replay renders
-        the resource afresh through the access policy (see :meth:`replay`)."""
+        the resource afresh through the access policy; with ``again`` a replay first reads what
+        was made (see :meth:`_replay`)."""
         service = IdempotencyService(ctx.session, ctx.key_wrapper, ttl_hours=self._ttl_hours)
         if (replayed := await self._replay(ctx, service, rerender, again)) is not None:
             return replayed
@@ -123,7 +124,8 @@ class IdempotentRequest:
         shows more than the caller may see now, and is audited as the read it is. With ``again``
         the stored body is answered only when the caller may still read what was made (a goal in
         a category whose consent was revoked since is 404, as its ``GET`` and GraphQL's retry
-        are), and the replay is audited as that read, in its categories."""
+        are), and the replay is audited as that read (in its category where the read names
+        one)."""
         if self._key is None:
             return None
         body = await self._request.body()
@@ -133,7 +135,7 @@ class IdempotentRequest:
             return None
         if rerender is not None and stored.case_id is not None:
             content = await rerender(stored.case_id)
-        elif stored.case_id is not None and (made := _made_id(stored)) and again is not None:
+        elif again is not None and stored.case_id is not None and (made := _made_id(stored)):
             await again(stored.case_id, made)
             content = stored.readable()
         elif stored.case_id is not None:

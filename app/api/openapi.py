@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
+from app.api.json_body import ACCEPTED_BY_METHOD
 from app.api.oauth import is_oauth
 from app.api.problems import PROBLEM_JSON
 from app.api.schemas.common import ResponseModel
@@ -185,14 +186,9 @@ HEADERS: dict[str, Any] = {
         'on a 401, `Bearer error="insufficient_scope", scope="…"` on a 403',
         **_STRING,
     },
-    "Accept-Post": {
-        "description": "The media type a `POST` body is read as: `application/json`",
-        **_STRING,
-    },
-    "Accept-Patch": {
-        "description": "The media types a `PATCH` body is read as (RFC 5789): "
-        "`application/json, application/merge-patch+json`",
-        **_STRING,
+    **{
+        header: {"description": f"What a `{method}` body is read as: `{value}`", **_STRING}
+        for method, (header, value) in ACCEPTED_BY_METHOD.items()
     },
     "Idempotent-Replayed": {
         "description": "`true` when this is the stored response of an earlier request with the "
@@ -718,8 +714,8 @@ def _finish_response(
         headers.update(_header_refs("Retry-After"))
     if code == 401 or (code == 403 and not oauth):
         headers.update(_header_refs("WWW-Authenticate"))
-    if code == 415 and method in ("post", "patch"):
-        headers.update(_header_refs("Accept-Post" if method == "post" else "Accept-Patch"))
+    if code == 415 and (accepted := ACCEPTED_BY_METHOD.get(method.upper())):
+        headers.update(_header_refs(accepted[0]))
     if path.startswith(NO_STORE_PREFIXES) or path in NO_STORE_PATHS:
         headers.update(_header_refs("Cache-Control"))
     if oauth and code in PRAGMA_STATUSES:

@@ -158,7 +158,7 @@ def public_errors(
     return out
 
 
-def _body_fields(request: Request) -> Callable[[Sequence[str | int]], list[str] | None]:
+def _route_fields(request: Request) -> Callable[[Sequence[str | int]], list[str] | None]:
     """The fields at a REST error location (``["body", …]``) in the route's body model, or the
     route's query parameters (``["query"]``)."""
     route = request.scope.get("route")
@@ -207,7 +207,7 @@ async def _request_validation(request: Request, exc: Exception) -> Response:
         "validation_error",
         title="Invalid request",
         detail="The request did not pass validation; see errors",
-        extra={"errors": public_errors(exc.errors(), _body_fields(request))},
+        extra={"errors": public_errors(exc.errors(), _route_fields(request))},
     )
 
 
