@@ -15,10 +15,11 @@ time whatever the limit).
   secret is hashed. The source address is the ASGI peer address. ``X-Forwarded-For`` counts only
   when the peer is one of ``AFTERCARE_TRUSTED_PROXIES``: then the address is the right-most
   entry that is not itself a trusted proxy (the one the outermost trusted proxy saw).
-- **Storage**: process memory, or Redis when ``AFTERCARE_REDIS_URL`` is set (replicas share the
-  counters). When Redis fails the limiter **fails open**: the request proceeds without a limit
-  (and without RateLimit headers), a warning is logged, and Redis is left alone for a few
-  seconds before it is tried again, so an outage costs neither availability nor latency.
+- **Storage**: process memory (:class:`LocalCounters`), or Redis through ``limits`` when
+  ``AFTERCARE_REDIS_URL`` is set (replicas share the counters). When Redis fails the limiter
+  **fails open**: the request proceeds without a limit (and without RateLimit headers), a
+  warning is logged, and Redis is left alone for a few seconds before it is tried again, so an
+  outage costs neither availability nor latency.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ from __future__ import annotations
 import ipaddress
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis.asyncio
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage
+from limits import RateLimitItem, WindowStats, parse
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.errors import StorageError
 from redis.asyncio.retry import Retry
@@ -106,6 +108,89 @@ def counted_address(address: str | None) -> str:
     return str(ip)
 
 
+class LocalCounters:
+    """``limits``' sliding-window-counter strategy over this process's memory, with the same
+    interface and the same arithmetic (a fixed window's count plus the previous window's,
+    weighted by the share of it the sliding window still covers; reset and remaining as
+    ``get_window_stats`` computes them; ``tests/unit/test_rate_limit_counters.py`` replays random
+    hits through both and compares).
+
+    Not ``limits``' own ``MemoryStorage``: its per-key ``asyncio.Lock`` and the expiry task it
+    creates again on every hit were about 150 Python calls of a request's 730 and a third of
+    the app's CPU for ``GET /v1/organizations/me`` (bench/README, thirteenth session). Here one
+    dict entry per key holds its window's index and the two counts; nothing awaits, so nothing
+    can interleave, and the entries of windows that ended are swept once a window."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # (amount, seconds, identifiers) -> [window index, previous window's count, current]
+        self._windows: dict[tuple[int, int, tuple[str, ...]], list[int]] = {}
+        self._sweep_at = 0.0
+
+    def _counts(
+        self, item: RateLimitItem, identifiers: tuple[str, ...], now: float
+    ) -> tuple[list[int], int]:
+        expiry = item.get_expiry()
+        index = int(now / expiry)
+        if now >= self._sweep_at:
+            self._sweep(now)
+        key = (item.amount, expiry, identifiers)
+        window = self._windows.get(key)
+        if window is None:
+            window = self._windows[key] = [index, 0, 0]
+        elif window[0] != index:
+            window[1] = window[2] if window[0] == index - 1 else 0
+            window[2] = 0
+            window[0] = index
+        return window, expiry
+
+    def _sweep(self, now: float) -> None:
+        """Forget the keys whose counts no longer weigh (no hit in this window or the last)."""
+        longest = 1
+        for key, window in list(self._windows.items()):
+            expiry = key[1]
+            longest = max(longest, expiry)
+            if window[0] < int(now / expiry) - 1:
+                del self._windows[key]
+        self._sweep_at = now + longest
+
+    @staticmethod
+    def _weighted(window: list[int], expiry: int, now: float) -> tuple[float, float]:
+        previous = window[1]
+        previous_ttl = (1 - (((now - expiry) / expiry) % 1)) * expiry if previous else 0.0
+        return previous * previous_ttl / expiry + window[2], previous_ttl
+
+    async def hit(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        if cost > item.amount:
+            return False
+        now = self._clock()
+        window, expiry = self._counts(item, identifiers, now)
+        weighted, _ = self._weighted(window, expiry, now)
+        if math.floor(weighted) + cost > item.amount:
+            return False
+        window[2] += cost
+        return True
+
+    async def test(self, item: RateLimitItem, *identifiers: str, cost: int = 1) -> bool:
+        now = self._clock()
+        window, expiry = self._counts(item, identifiers, now)
+        weighted, _ = self._weighted(window, expiry, now)
+        return weighted < item.amount - cost + 1
+
+    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
+        now = self._clock()
+        window, expiry = self._counts(item, identifiers, now)
+        weighted, previous_ttl = self._weighted(window, expiry, now)
+        remaining = max(0, item.amount - math.floor(weighted))
+        previous, current = window[1], window[2]
+        if not (previous or current):
+            return WindowStats(now, remaining)
+        previous_reset_in = previous_ttl % (expiry / previous) if previous else math.inf
+        current_ttl = (1 - ((now / expiry) % 1)) * expiry + expiry
+        current_reset_in = current_ttl % expiry if current else math.inf
+        return WindowStats(now + min(previous_reset_in, current_reset_in), remaining)
+
+
 def _seconds_until(reset_time: float) -> int:
     return max(0, math.ceil(reset_time - time.time()))
 
@@ -124,7 +209,7 @@ class RateLimiter:
         self.request_limit: RateLimitItem = parse(request_limit)
         self.failure_limit: RateLimitItem = parse(failure_limit)
         self._pool: redis.asyncio.ConnectionPool | None = None
-        storage: MemoryStorage | RedisStorage
+        self._strategy: SlidingWindowCounterRateLimiter | LocalCounters
         if redis_url:
             # Short timeouts and no retries: a slow or absent Redis must not slow requests down.
             self._pool = redis.asyncio.ConnectionPool.from_url(
@@ -139,9 +224,9 @@ class RateLimiter:
                 key_prefix=key_prefix,
                 connection_pool=self._pool,  # type: ignore[arg-type]
             )
+            self._strategy = SlidingWindowCounterRateLimiter(storage)
         else:
-            storage = MemoryStorage()
-        self._strategy = SlidingWindowCounterRateLimiter(storage)
+            self._strategy = LocalCounters()
         self._down_until = 0.0
 
     @property
