@@ -79,17 +79,6 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
-def _busy(pool: asyncpg.Pool) -> bool:
-    """Whether an acquire may have to wait: every connection slot of the pool is out. Then it
-    waits at most ``acquire_timeout``; otherwise it takes a free slot at once (a slot without
-    a connection yet connects under the pool's connect timeout), so the timer a timeout arms
-    and cancels (a tenth of a small request's own work) is left out. The free slots are the
-    pool's queue of holders (asyncpg's own attribute; tests/db/test_database.py checks it is
-    still there)."""
-    queue = getattr(pool, "_queue", None)
-    return queue is None or queue.empty()
-
-
 class Database:
     def __init__(
         self,
@@ -122,6 +111,7 @@ class Database:
             "timezone": "UTC",
         }
         self._pool: asyncpg.Pool | None = None
+        self._slots: asyncio.Semaphore | None = None
         self.statement_hook: StatementHook | None = None
 
     async def connect(self) -> None:
@@ -138,6 +128,7 @@ class Database:
             max_inactive_connection_lifetime=300.0,
         )
         await self._pool  # initialises lazily; connects on first acquire
+        self._slots = asyncio.Semaphore(self._max_size)
         if self._min_size:
             # Warm up without failing start-up when the database is briefly unavailable.
             try:
@@ -160,6 +151,34 @@ class Database:
         if self._pool is None:
             raise RuntimeError("Database.connect() was not awaited")
         return self._pool
+
+    async def take_slot(self) -> None:
+        """Wait for one of the pool's ``max_size`` connection slots, first come first served:
+        at once while one is free, else at most ``acquire_timeout`` (then
+        :class:`DatabaseUnavailable`, the API's 503). A session takes a slot before it takes a
+        connection from the pool and gives it back after returning the connection, so the
+        pool itself never makes anyone wait.
+
+        Not asyncpg's own wait: its pool queues acquirers in an ``asyncio.Queue``, where a
+        connection put back goes to whoever asks next, and the waiter it was meant for, woken
+        to find it gone, queues again at the end. With more requests in flight than
+        connections, a few of them waited 0.3 to 1.1 s while the median was 10 ms
+        (bench/README, thirteenth session). ``asyncio.Semaphore`` hands a released slot to its
+        first waiter."""
+        slots = self._slots
+        if slots is None:
+            raise RuntimeError("Database.connect() was not awaited")
+        if not slots.locked():
+            await slots.acquire()  # returns at once: no timer armed for the common case
+            return
+        try:
+            await asyncio.wait_for(slots.acquire(), self.acquire_timeout)
+        except TimeoutError as exc:
+            raise DatabaseUnavailable() from exc
+
+    def give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, idle ones, the most allowed); zeros before ``connect``."""
@@ -206,11 +225,17 @@ class Session:
     async def connection(self) -> asyncpg.Connection:
         conn = self._conn
         if conn is None:
-            pool = self._db.pool
+            db = self._db
+            await db.take_slot()
             try:
-                conn = await pool.acquire(timeout=self._db.acquire_timeout if _busy(pool) else None)
-            except _UNAVAILABLE as exc:
-                raise DatabaseUnavailable() from exc
+                # A slot guarantees a free connection holder: no wait here (a holder without
+                # a connection yet connects under the pool's connect timeout).
+                conn = await db.pool.acquire()
+            except BaseException as exc:
+                db.give_slot()
+                if isinstance(exc, _UNAVAILABLE):
+                    raise DatabaseUnavailable() from exc
+                raise
             self._conn = conn
         if self._transactional and not self._tx_open:
             await self._run(conn.execute, self._begin_sql)
@@ -260,8 +285,11 @@ class Session:
             return
         if self._tx_open:
             self._tx_open = False
-        with contextlib.suppress(*_UNAVAILABLE):  # the pool discards a broken connection
-            await self._db.pool.release(conn)
+        try:
+            with contextlib.suppress(*_UNAVAILABLE):  # the pool discards a broken connection
+                await self._db.pool.release(conn)
+        finally:
+            self._db.give_slot()
 
     # -- statements --------------------------------------------------------------------------
     async def _run(self, method: Callable[..., Any], sql: str, *args: Any) -> Any:

@@ -1,5 +1,6 @@
 """The session's pool acquire: at once while a slot is free, at most ``acquire_timeout`` when
-every slot is out (then the database is reported unavailable: the API's 503)."""
+every slot is out (then the database is reported unavailable: the API's 503), and first come
+first served while it waits."""
 
 from __future__ import annotations
 
@@ -9,27 +10,46 @@ import time
 import asyncpg
 import pytest
 
-from app.db.database import Database, _busy
+from app.db.database import Database
 from app.db.errors import DatabaseUnavailable
 from app.db.query import Query
 
 
-async def test_the_pool_keeps_its_queue_of_free_slots(database_url: str) -> None:
-    # _busy reads asyncpg's queue of free holders; an asyncpg without it would make every
-    # acquire arm a timer again (slower, still correct): this says so loudly.
+async def test_waiting_sessions_get_connections_in_the_order_they_asked(
+    database_url: str,
+) -> None:
+    """While every slot is out, a session that asks later (here, a stream of newcomers arriving
+    as connections come back) never gets one before a session that asked earlier. asyncpg's own
+    queue lets whoever asks next take a returned connection, and the waiter it woke queues again
+    at the end: some requests waited a second behind a 10 ms median."""
     db = Database(database_url, min_size=0, max_size=2)
     await db.connect()
+    served: list[int] = []
+
+    async def request(n: int) -> None:
+        session = db.session(transactional=False)
+        try:
+            await session.connection()
+            served.append(n)
+            await asyncio.sleep(0.005)  # the request's work, with its connection
+        finally:
+            await session.close()
+
     try:
-        assert isinstance(getattr(db.pool, "_queue", None), asyncio.Queue)
-        assert not _busy(db.pool)
-        first, second = db.session(transactional=False), db.session(transactional=False)
-        await first.connection()
-        assert not _busy(db.pool)
-        await second.connection()
-        assert _busy(db.pool)  # both slots out: the next acquire waits, with a timeout
-        await first.close()
-        assert not _busy(db.pool)
-        await second.close()
+        warm = [db.session(transactional=False) for _ in range(2)]
+        for session in warm:  # both connections open: no request waits for a connect
+            await session.connection()
+        for session in warm:
+            await session.close()
+        tasks = []
+        for n in range(40):
+            tasks.append(asyncio.create_task(request(n)))
+            await asyncio.sleep(0.001)  # newcomers keep arriving while earlier ones wait
+        await asyncio.gather(*tasks)
+        # The first two found a free slot at once (either may start first); every other waited.
+        assert sorted(served[:2]) == [0, 1]
+        assert served[2:] == sorted(served[2:])
+        assert db.pool_stats()[0] <= 2
     finally:
         await db.close()
 
