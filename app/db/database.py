@@ -20,6 +20,7 @@ import orjson
 
 from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
 from app.db.query import Query
+from app.db.slots import Slots
 
 StatementHook = Callable[[str], None]
 
@@ -111,7 +112,7 @@ class Database:
             "timezone": "UTC",
         }
         self._pool: asyncpg.Pool | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: Slots | None = None
         self.statement_hook: StatementHook | None = None
 
     async def connect(self) -> None:
@@ -128,7 +129,7 @@ class Database:
             max_inactive_connection_lifetime=300.0,
         )
         await self._pool  # initialises lazily; connects on first acquire
-        self._slots = asyncio.Semaphore(self._max_size)
+        self._slots = Slots(self._max_size)
         if self._min_size:
             # Warm up without failing start-up when the database is briefly unavailable.
             try:
@@ -153,32 +154,25 @@ class Database:
         return self._pool
 
     async def take_slot(self) -> None:
-        """Wait for one of the pool's ``max_size`` connection slots, first come first served:
-        at once while one is free, else at most ``acquire_timeout`` (then
+        """Wait for one of the pool's ``max_size`` connection slots (:mod:`app.db.slots`: at
+        once while one is free, else in turn), at most ``acquire_timeout`` (then
         :class:`DatabaseUnavailable`, the API's 503). A session takes a slot before it takes a
         connection from the pool and gives it back after returning the connection, so the
-        pool itself never makes anyone wait.
-
-        Not asyncpg's own wait: its pool queues acquirers in an ``asyncio.Queue``, where a
-        connection put back goes to whoever asks next, and the waiter it was meant for, woken
-        to find it gone, queues again at the end. With more requests in flight than
-        connections, a few of them waited 0.3 to 1.1 s while the median was 10 ms
-        (bench/README, thirteenth session). ``asyncio.Semaphore`` hands a released slot to its
-        first waiter."""
+        pool itself never makes anyone wait."""
         slots = self._slots
         if slots is None:
             raise RuntimeError("Database.connect() was not awaited")
-        if not slots.locked():
-            await slots.acquire()  # returns at once: no timer armed for the common case
-            return
+        if slots.try_take():
+            return  # no timer armed for the common case
         try:
-            await asyncio.wait_for(slots.acquire(), self.acquire_timeout)
+            async with asyncio.timeout(self.acquire_timeout):
+                await slots.take()
         except TimeoutError as exc:
             raise DatabaseUnavailable() from exc
 
     def give_slot(self) -> None:
         if self._slots is not None:
-            self._slots.release()
+            self._slots.give()
 
     def pool_stats(self) -> tuple[int, int, int]:
         """(open connections, idle ones, the most allowed); zeros before ``connect``."""
