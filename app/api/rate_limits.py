@@ -128,8 +128,10 @@ class LocalCounters:
         self._sweep_at = 0.0
 
     def _counts(
-        self, item: RateLimitItem, identifiers: tuple[str, ...], now: float
+        self, item: RateLimitItem, identifiers: tuple[str, ...], now: float, *, keep: bool = False
     ) -> tuple[list[int], int]:
+        """The key's ``[window index, previous count, current count]`` as of ``now``; a key
+        never hit is stored only when ``keep`` (a hit), so reads alone leave nothing behind."""
         expiry = item.get_expiry()
         index = int(now / expiry)
         if now >= self._sweep_at:
@@ -137,8 +139,10 @@ class LocalCounters:
         key = (item.amount, expiry, identifiers)
         window = self._windows.get(key)
         if window is None:
-            window = self._windows[key] = [index, 0, 0]
-        elif window[0] != index:
+            window = [index, 0, 0]
+            if keep:
+                self._windows[key] = window
+        elif window[0] < index:  # (a wall clock stepped back keeps the window it had)
             window[1] = window[2] if window[0] == index - 1 else 0
             window[2] = 0
             window[0] = index
@@ -164,7 +168,7 @@ class LocalCounters:
         if cost > item.amount:
             return False
         now = self._clock()
-        window, expiry = self._counts(item, identifiers, now)
+        window, expiry = self._counts(item, identifiers, now, keep=True)
         weighted, _ = self._weighted(window, expiry, now)
         if math.floor(weighted) + cost > item.amount:
             return False

@@ -80,6 +80,14 @@ async def _reset_connection(conn: asyncpg.Connection) -> None:
         await conn.execute("ROLLBACK")
 
 
+def _busy(pool: asyncpg.Pool) -> bool:
+    """Whether every holder of the pool is out (asyncpg's own queue of free holders;
+    tests/db/test_database.py checks it is still there): only then may an acquire wait, and
+    only then is the timer of a timeout worth arming."""
+    queue = getattr(pool, "_queue", None)
+    return queue is None or queue.empty()
+
+
 class Database:
     def __init__(
         self,
@@ -131,20 +139,25 @@ class Database:
         await self._pool  # initialises lazily; connects on first acquire
         self._slots = Slots(self._max_size)
         if self._min_size:
-            # Warm up without failing start-up when the database is briefly unavailable.
+            # Warm up without failing start-up when the database is briefly unavailable; what
+            # was opened goes back to the pool either way (a connection kept out would leave
+            # the slots promising one more than the pool has).
+            conns: list[asyncpg.pool.PoolConnectionProxy] = []
             try:
-                conns = [
-                    await asyncio.wait_for(self._pool.acquire(), self._connect_timeout)
-                    for _ in range(min(self._min_size, self._max_size))
-                ]
+                for _ in range(min(self._min_size, self._max_size)):
+                    conns.append(
+                        await asyncio.wait_for(self._pool.acquire(), self._connect_timeout)
+                    )
             except _UNAVAILABLE:
-                return
-            for conn in conns:
-                await self._pool.release(conn)
+                pass
+            finally:
+                for conn in conns:
+                    await self._pool.release(conn)
 
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
+            self._slots = None  # a session outliving the pool gives its slot back to nobody
             await pool.close()
 
     @property
@@ -221,10 +234,13 @@ class Session:
         if conn is None:
             db = self._db
             await db.take_slot()
+            pool = db.pool
             try:
-                # A slot guarantees a free connection holder: no wait here (a holder without
-                # a connection yet connects under the pool's connect timeout).
-                conn = await db.pool.acquire()
+                # A slot means a free connection holder, so this does not wait (a holder
+                # without a connection yet connects under the pool's connect timeout), except
+                # while a cancelled session's connection is still on its way back to the pool
+                # (asyncpg finishes that release under a shield): then the wait is bounded too.
+                conn = await pool.acquire(timeout=db.acquire_timeout if _busy(pool) else None)
             except BaseException as exc:
                 db.give_slot()
                 if isinstance(exc, _UNAVAILABLE):

@@ -10,20 +10,22 @@ import time
 import asyncpg
 import pytest
 
-from app.db.database import Database
+from app.db.database import Database, _busy
 from app.db.errors import DatabaseUnavailable
 from app.db.query import Query
 
 
-async def test_waiting_sessions_get_connections_in_the_order_they_asked(
-    database_url: str,
-) -> None:
-    """While every slot is out, a session that asks later (here, a stream of newcomers arriving
-    as connections come back) never gets one before a session that asked earlier. asyncpg's own
-    queue lets whoever asks next take a returned connection, and the waiter it woke queues again
-    at the end: some requests waited a second behind a 10 ms median."""
+async def test_sessions_wait_for_connections_through_the_slots(database_url: str) -> None:
+    """Sessions wait for a connection in the slots' queue (app/db/slots.py), not in asyncpg's:
+    with every waiter past ``starve_after`` (here 0), a session that asks later (a stream of
+    newcomers arriving as connections come back) never gets one before a session that asked
+    earlier. asyncpg's own queue lets whoever asks next take a returned connection, and the
+    waiter it woke queues again at the end: some requests waited a second behind a 10 ms
+    median. (The rule for younger waiters is tests/unit/test_db_slots.py's.)"""
     db = Database(database_url, min_size=0, max_size=2)
     await db.connect()
+    assert db._slots is not None
+    db._slots.starve_after = 0
     served: list[int] = []
 
     async def request(n: int) -> None:
@@ -89,5 +91,51 @@ async def test_a_free_slot_is_taken_without_a_timer(
         assert await session.fetchval(Query("SELECT 1")) == 1
         await session.close()
         assert armed == [None]
+    finally:
+        await db.close()
+
+
+async def test_the_pool_keeps_its_queue_of_free_holders(database_url: str) -> None:
+    # _busy reads asyncpg's queue of free holders, to bound the rare acquire that can wait (a
+    # cancelled session's connection still on its way back): an asyncpg without it would arm
+    # a timer on every acquire (slower, still correct). This says so loudly.
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    try:
+        assert isinstance(getattr(db.pool, "_queue", None), asyncio.Queue)
+        assert not _busy(db.pool)
+        session = db.session(transactional=False)
+        await session.connection()
+        assert _busy(db.pool)
+        await session.close()
+        assert not _busy(db.pool)
+    finally:
+        await db.close()
+
+
+async def test_a_failed_warm_up_gives_back_the_connections_it_opened(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = 0
+    acquire = asyncpg.Pool.acquire
+
+    def second_fails(pool: asyncpg.Pool, *, timeout: float | None = None) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise OSError("connection refused")
+        return acquire(pool, timeout=timeout)
+
+    db = Database(database_url, min_size=2, max_size=2, acquire_timeout=0.5)
+    monkeypatch.setattr(asyncpg.Pool, "acquire", second_fails)
+    await db.connect()
+    monkeypatch.undo()
+    try:
+        assert db.pool_stats() == (1, 1, 2)  # the one it opened is idle in the pool
+        sessions = [db.session(transactional=False) for _ in range(2)]
+        for session in sessions:  # both slots have a connection behind them
+            assert await session.fetchval(Query("SELECT 1")) == 1
+        for session in sessions:
+            await session.close()
     finally:
         await db.close()

@@ -83,7 +83,15 @@ async def test_windows_that_no_longer_weigh_are_forgotten() -> None:
     assert len(counters._windows) == 100
     clock.now += 120  # two windows on: nothing left weighs
     assert (await counters.get_window_stats(item, "auth-address", "192.0.2.7")).remaining == 10
-    assert len(counters._windows) == 1
+    assert len(counters._windows) == 0
+
+
+async def test_reading_a_key_never_hit_stores_nothing() -> None:
+    counters = LocalCounters(clock=Clock())
+    item = parse("10/minute")
+    assert await counters.test(item, "auth-address", "198.51.100.1")
+    assert (await counters.get_window_stats(item, "auth-address", "198.51.100.2")).remaining == 10
+    assert counters._windows == {}
 
 
 async def test_a_cost_over_the_limit_is_refused_and_spends_nothing() -> None:
