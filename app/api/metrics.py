@@ -114,6 +114,12 @@ class Metrics:
             # several processes: one series per live process (a pid label); sum by state
             multiprocess_mode="liveall",
         )
+        self.pool_waiting = Gauge(
+            "aftercare_db_pool_waiting",
+            "Requests of this process waiting for a database connection (every one is busy)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
         self.pending = Gauge(
             "aftercare_webhook_deliveries_pending",
             "Webhook deliveries not yet made or still to be retried (the outbox backlog)",
@@ -139,10 +145,11 @@ class Metrics:
             await asyncio.sleep(interval)
             self.loop_lag.observe(max(0.0, loop.time() - due))
 
-    def set_pool(self, size: int, idle: int, most: int) -> None:
+    def set_pool(self, size: int, idle: int, most: int, waiting: int) -> None:
         self.pool.labels("busy").set(size - idle)
         self.pool.labels("idle").set(idle)
         self.pool.labels("max").set(most)
+        self.pool_waiting.set(waiting)
 
     def exposition(self) -> bytes:
         """The text format: this app's registry, or with several processes all of them."""

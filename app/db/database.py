@@ -187,12 +187,13 @@ class Database:
         if self._slots is not None:
             self._slots.give()
 
-    def pool_stats(self) -> tuple[int, int, int]:
-        """(open connections, idle ones, the most allowed); zeros before ``connect``."""
-        pool = self._pool
-        if pool is None:
-            return 0, 0, self._max_size
-        return pool.get_size(), pool.get_idle_size(), self._max_size
+    def pool_stats(self) -> tuple[int, int, int, int]:
+        """(open connections, idle ones, the most allowed, sessions waiting for one); zeros
+        before ``connect``."""
+        pool, slots = self._pool, self._slots
+        if pool is None or slots is None:
+            return 0, 0, self._max_size, 0
+        return pool.get_size(), pool.get_idle_size(), self._max_size, slots.waiting
 
     def session(self, *, transactional: bool = True) -> Session:
         return Session(self, transactional=transactional)

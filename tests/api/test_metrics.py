@@ -53,6 +53,7 @@ async def test_requests_are_counted_by_route_template_and_status(
     names = {n for n, _, _ in got}
     assert {
         "aftercare_db_pool_connections",
+        "aftercare_db_pool_waiting",
         "aftercare_webhook_deliveries_pending",
         "aftercare_webhook_delivery_lag_seconds",
     } <= names
@@ -81,7 +82,7 @@ def test_several_processes_answer_as_one(tmp_path: Path, monkeypatch: pytest.Mon
     simulated = values.MultiProcessValue(lambda: current[0])  # type: ignore[no-untyped-call]
     monkeypatch.setattr(values, "ValueClass", simulated)
 
-    def process(pid: int, requests: int, pool: tuple[int, int, int], pending: int) -> Metrics:
+    def process(pid: int, requests: int, pool: tuple[int, int, int, int], pending: int) -> Metrics:
         current[0] = pid
         metrics = Metrics()
         assert metrics.multiprocess == tmp_path
@@ -91,9 +92,9 @@ def test_several_processes_answer_as_one(tmp_path: Path, monkeypatch: pytest.Mon
         metrics.pending.set(pending)
         return metrics
 
-    process(dead.pid, 1, (1, 1, 10), 9)
-    process(live_a, 2, (3, 1, 10), 5)
-    last = process(live_b, 4, (4, 4, 10), 7)
+    process(dead.pid, 1, (1, 1, 10, 0), 9)
+    process(live_a, 2, (3, 1, 10, 3), 5)
+    last = process(live_b, 4, (4, 4, 10, 0), 7)
     WorkerMetrics()  # a worker process writes into the same directory
     got = samples(last.exposition().decode())
     requests = [v for n, labels, v in got if n == "aftercare_http_requests_total"]
@@ -113,6 +114,8 @@ def test_several_processes_answer_as_one(tmp_path: Path, monkeypatch: pytest.Mon
         (str(live_b), "idle"): 4,
         (str(live_b), "max"): 10,
     }
+    waiting = {labels["pid"]: v for n, labels, v in got if n == "aftercare_db_pool_waiting"}
+    assert waiting == {str(live_a): 3, str(live_b): 0}
     assert [v for n, _, v in got if n == "aftercare_webhook_deliveries_pending"] == [7]
     assert any(n == "aftercare_webhook_attempts_total" for n, _, _ in got)
     # At start-up `serve` clears what processes no longer running left.

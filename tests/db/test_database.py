@@ -47,7 +47,9 @@ async def test_sessions_wait_for_connections_through_the_slots(database_url: str
         for n in range(40):
             tasks.append(asyncio.create_task(request(n)))
             await asyncio.sleep(0.001)  # newcomers keep arriving while earlier ones wait
+        assert db.pool_stats()[3] > 0  # what aftercare_db_pool_waiting reports
         await asyncio.gather(*tasks)
+        assert db.pool_stats()[3] == 0
         # The first two found a free slot at once (either may start first); every other waited.
         assert sorted(served[:2]) == [0, 1]
         assert served[2:] == sorted(served[2:])
@@ -131,7 +133,7 @@ async def test_a_failed_warm_up_gives_back_the_connections_it_opened(
     await db.connect()
     monkeypatch.undo()
     try:
-        assert db.pool_stats() == (1, 1, 2)  # the one it opened is idle in the pool
+        assert db.pool_stats() == (1, 1, 2, 0)  # the one it opened is idle in the pool
         sessions = [db.session(transactional=False) for _ in range(2)]
         for session in sessions:  # both slots have a connection behind them
             assert await session.fetchval(Query("SELECT 1")) == 1
