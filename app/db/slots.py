@@ -1,8 +1,9 @@
 """The pool's connection slots: who gets a connection when every one is out.
 
 A session takes a slot before it takes a connection from the asyncpg pool and gives it back
-after returning the connection (``app/db/database.py``), so the pool itself never makes anyone
-wait: the waiting happens here, by a rule we chose.
+after returning the connection (``app/db/database.py``), so the waiting happens here, by a rule
+we chose, and not in the pool (which waits only while a cancelled session's connection is still
+on its way back to it).
 
 Not asyncpg's own wait: its pool queues acquirers in an ``asyncio.Queue``, where a returned
 connection goes to whoever asks next, and the waiter it woke, finding it gone, queues again at
