@@ -116,8 +116,9 @@ class LocalCounters:
     hits through both and compares).
 
     Not ``limits``' own ``MemoryStorage``: its per-key ``asyncio.Lock`` and the expiry task it
-    creates again on every hit were about 150 Python calls of a request's 730 and a third of
-    the app's CPU for ``GET /v1/organizations/me`` (bench/README, thirteenth session). Here one
+    creates again on every hit were about 120 of the 730 Python calls of a
+    ``GET /v1/organizations/me``, and a hit with its window's numbers took 23 µs against 5 µs
+    here (bench/README, thirteenth session). Here one
     dict entry per key holds its window's index and the two counts; nothing awaits, so nothing
     can interleave, and the entries of windows that ended are swept once a window."""
 

@@ -171,7 +171,7 @@ class Database:
         once while one is free, else in turn), at most ``acquire_timeout`` (then
         :class:`DatabaseUnavailable`, the API's 503). A session takes a slot before it takes a
         connection from the pool and gives it back after returning the connection, so the
-        pool itself never makes anyone wait."""
+        waiting is done here (the pool waits only in the case ``Session.connection`` names)."""
         slots = self._slots
         if slots is None:
             raise RuntimeError("Database.connect() was not awaited")
