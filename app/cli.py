@@ -131,6 +131,8 @@ def serve(
     """Apply migrations, then serve the API (in development with one in-process worker)."""
     import uvicorn
 
+    from app.api.http_server import RenewedConnections
+
     settings = _settings()
     if demo and not settings.is_development:
         raise _fail("--demo is for development only")
@@ -168,7 +170,13 @@ def serve(
             metrics_dir = _metrics_dir(created=False)
             app = create_app(settings, worker=run_worker)
             uvicorn.run(
-                app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False
+                app,
+                host=host,
+                port=port,
+                http=RenewedConnections,
+                log_config=None,
+                access_log=False,
+                proxy_headers=False,
             )
         else:
             metrics_dir = _metrics_dir(created=True)
@@ -179,6 +187,7 @@ def serve(
                 workers=workers,
                 host=host,
                 port=port,
+                http=RenewedConnections,
                 log_config=None,
                 access_log=False,
                 proxy_headers=False,

@@ -26,6 +26,7 @@ from app.api import (
     events,
     follow_ups,
     health,
+    http_server,
     legal,
     oauth,
     openapi,
@@ -134,6 +135,7 @@ def create_app(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
+    http_server.configure(settings.keepalive_max_requests)  # this process's connections
     keyring = keyring or KeyRing(
         settings.resolved_keys_dir,
         create=settings.is_development,

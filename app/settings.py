@@ -54,6 +54,14 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest `details` of a case update, as compact JSON (bytes); above → 422",
     )
+    keepalive_max_requests: int = Field(
+        default=100,
+        ge=1,
+        le=1_000_000,
+        description="Requests one HTTP connection serves before `aftercare serve` closes it "
+        "(the last response says `Connection: close`), so that long-lived clients' connections "
+        "spread over the server processes as they are renewed",
+    )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)

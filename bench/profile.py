@@ -5,7 +5,9 @@ they move by ±30 % from run to run. This measures what does not depend on the n
 app is called as an ASGI application, without a server or a socket of its own (uvicorn,
 httptools and the load generator are left out), on the embedded PostgreSQL under
 ``bench/.data/profile`` with each scenario's data seeded as the bench seeds it, and reports per
-request (per operation for ``graphql`` and ``rest``, the two calls of ``bench.graphql_vs_rest``):
+request (per operation for ``graphql`` and ``rest``, the two calls of ``bench.graphql_vs_rest``;
+``graphql-soak`` is the soak's GraphQL page, 20 cases with 10 referrals each, on a small copy of
+the soak's exchange seeded as ``bench/soak/seed.py`` seeds it):
 
 - **Python calls**: function calls counted by ``cProfile`` (deterministic: the same code makes
   the same calls whatever else the machine does; C work such as pydantic-core, asyncpg's
@@ -42,6 +44,7 @@ from fastapi import FastAPI
 from app.db.database import Database
 from app.db.embedded import EmbeddedPostgres
 from app.db.migrations import upgrade_async
+from app.domain.clients import ClientService
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.main import create_app
@@ -49,9 +52,11 @@ from app.settings import Settings
 from bench import graphql_vs_rest
 from bench.run import DATA, cpu_seconds, postmaster_of, recreate_database, write_kek
 from bench.scenarios import SCENARIOS, SeedContext
+from bench.soak import mix as soak_mix
+from bench.soak import seed as soak_seed
 
 DATABASE = "aftercare_bench_profile"
-NAMES = ("org-me", "case-read", "inbox", "graphql", "rest")
+NAMES = ("org-me", "case-read", "inbox", "graphql", "rest", "graphql-soak")
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,9 @@ async def run(args: argparse.Namespace) -> None:
             case_read = await SCENARIOS["case-read"].setup(seed)
             inbox = await SCENARIOS["inbox"].setup(seed)
             lead = await graphql_vs_rest.seed(seed)
+            soak_lead = ""
+            if "graphql-soak" in (args.scenario or NAMES):
+                soak_lead = await _soak_page(seed)
         finally:
             await seed_db.close()
 
@@ -180,6 +188,9 @@ async def run(args: argparse.Namespace) -> None:
             "rest": [
                 Call("GET", "/v1/cases?limit=50", lead),
                 Call("GET", "/v1/referrals?direction=outgoing&limit=100", lead),
+            ],
+            "graphql-soak": [
+                Call("POST", "/graphql", soak_lead, {"query": soak_mix.GRAPHQL_QUERY})
             ],
         }
         postmaster = await postmaster_of(database_url)
@@ -198,6 +209,22 @@ async def run(args: argparse.Namespace) -> None:
             await _baseline(
                 settings, scenarios, [n for n in names if n in BASELINE], args, postmaster
             )
+
+
+async def _soak_page(seed: SeedContext) -> str:
+    """The soak's exchange in small (bench/soak/seed.py: three partners, 20 cases each with the
+    soak's ten referrals of history), so that the soak's GraphQL page (20 cases, 10 referrals
+    each) is measured at the size the soak reads it; returns the first partner's token."""
+    plan = await soak_seed.seed(
+        seed, "http://127.0.0.1:9/hook", partners=3, cases=20, history_referrals=10
+    )
+    first = plan.partners[0]
+    session = seed.database.session(transactional=False)
+    try:
+        client = await ClientService(session).authenticate(first.client_id, first.client_secret)
+    finally:
+        await session.close()
+    return seed.token(client)
 
 
 HEADER = (

@@ -61,6 +61,8 @@ def env(database_url: str, tmp_path: Path) -> dict[str, str]:
             "AFTERCARE_BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
             "AFTERCARE_ISSUER": ISSUER,
             "AFTERCARE_LOG_LEVEL": "WARNING",
+            # a pinned client (Cluster.pin) keeps its connection, and so its server process
+            "AFTERCARE_KEEPALIVE_MAX_REQUESTS": "1000000",
             "AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
             "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": "10",  # a loaded machine must not time one out
             "AFTERCARE_WEBHOOK_LEASE_SECONDS": "30",

@@ -64,6 +64,7 @@ def server_env(database_url: str, tmp_path: Path) -> dict[str, str]:
             "AFTERCARE_KEK": base64.b64encode(secrets.token_bytes(32)).decode(),
             "AFTERCARE_ISSUER": ISSUER,
             "AFTERCARE_LOG_LEVEL": "WARNING",
+            "AFTERCARE_KEEPALIVE_MAX_REQUESTS": "3",  # (test_serve_renews_connections)
         }
     )
     return env
@@ -166,3 +167,12 @@ async def test_retired_kid_stops_verifying_on_every_process_within_5s(
         headers = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
         for base in servers:
             assert (await http.get(base + ME, headers=headers)).status_code == 200
+
+
+async def test_serve_renews_connections(servers: list[str]) -> None:
+    """`aftercare serve` closes a connection after AFTERCARE_KEEPALIVE_MAX_REQUESTS requests
+    (docs/operations.md "Running several processes"); the client goes on on a new one."""
+    async with httpx.AsyncClient(base_url=servers[0], timeout=10) as http:
+        answers = [await http.get("/healthz") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200] * 4
+    assert [a.headers.get("connection") for a in answers] == [None, None, "close", None]

@@ -1,0 +1,89 @@
+"""``aftercare serve``'s connections: each serves ``AFTERCARE_KEEPALIVE_MAX_REQUESTS`` requests,
+the last answered with ``Connection: close``, and the client goes on on a new one."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import ValidationError
+
+from app.api.http_server import RenewedConnections
+from app.main import create_app
+from app.settings import Settings
+
+
+async def echo_client_port(
+    scope: MutableMapping[str, Any], receive: Any, send: Any
+) -> None:  # a bare ASGI app: which connection the request came on
+    assert scope["type"] == "http"
+    body = str(scope["client"][1]).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.fixture
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    monkeypatch.setattr(RenewedConnections, "max_requests", 3)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        echo_client_port,
+        http=RenewedConnections,
+        lifespan="off",
+        log_level="warning",
+        access_log=False,
+    )
+    served = uvicorn.Server(config)
+    task = asyncio.create_task(served.serve(sockets=[sock]))
+    while not served.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    await task
+    sock.close()
+
+
+async def test_a_connection_is_closed_after_its_requests_and_the_client_goes_on(
+    server: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=server) as client:
+        answers = [await client.get("/") for _ in range(7)]
+    assert [a.status_code for a in answers] == [200] * 7
+    closing = [a.headers.get("connection") for a in answers]
+    assert closing == [None, None, "close", None, None, "close", None]
+    ports = [a.text for a in answers]
+    # three connections: requests 1-3, 4-6 and 7 (the client reconnected by itself)
+    assert ports[0] == ports[1] == ports[2] != ports[3] == ports[4] == ports[5] != ports[6]
+
+
+async def test_each_connection_counts_its_own_requests(server: str) -> None:
+    async with httpx.AsyncClient(base_url=server) as one, httpx.AsyncClient(base_url=server) as two:
+        first = [await one.get("/"), await one.get("/")]
+        second = [await two.get("/"), await two.get("/")]
+        third = await one.get("/")
+    assert [a.headers.get("connection") for a in [*first, *second]] == [None] * 4
+    assert third.headers["connection"] == "close"
+
+
+def test_the_setting_is_what_each_server_process_serves_with(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(RenewedConnections, "max_requests", RenewedConnections.max_requests)
+    create_app(settings.model_copy(update={"keepalive_max_requests": 7}), configure_logs=False)
+    assert RenewedConnections.max_requests == 7
+    assert Settings.model_fields["keepalive_max_requests"].default == 100
+    with pytest.raises(ValidationError):
+        Settings(keepalive_max_requests=0)
