@@ -20,6 +20,10 @@ import asyncpg
 from app.db.database import Database, Session
 from app.db.query import Query
 
+# Closes that go on after their caller was cancelled (the event loop keeps only weak references
+# to tasks).
+_CLOSING: set[asyncio.Task[None]] = set()
+
 
 class SerializedSession(Session):
     __slots__ = ("_lock", "_savepoints")
@@ -70,8 +74,21 @@ class SerializedSession(Session):
             await super().rollback()
 
     async def close(self) -> None:
+        if not self._lock.locked():  # the usual case: every statement of the request is done
+            async with self._lock:
+                await super().close()
+            return
+        # A statement of this request is still running (the request was cancelled while its
+        # resolvers ran): close once that statement ends, even if this caller is cancelled
+        # meanwhile, so that the connection and its slot always go back to the pool.
+        closing = asyncio.create_task(self._close_in_turn())
+        _CLOSING.add(closing)
+        closing.add_done_callback(_CLOSING.discard)
+        await asyncio.shield(closing)
+
+    async def _close_in_turn(self) -> None:
         async with self._lock:
-            await super().close()
+            await Session.close(self)
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

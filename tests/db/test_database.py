@@ -141,3 +141,40 @@ async def test_a_failed_warm_up_gives_back_the_connections_it_opened(
             await session.close()
     finally:
         await db.close()
+
+
+async def test_a_cancelled_close_of_a_shared_session_still_gives_the_connection_back(
+    database_url: str,
+) -> None:
+    """GraphQL's session is shared by the request's resolvers, one statement at a time
+    (app/db/serialized.py). A close that waits for a statement still running, and is cancelled
+    while it waits, used to leave the connection and its slot out of the pool for good."""
+    from app.db.serialized import SerializedSession
+
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    try:
+        session = SerializedSession(db, transactional=False)
+        statement = asyncio.create_task(session.fetchval(Query("SELECT pg_sleep(0.2)")))
+        await asyncio.sleep(0)  # the statement starts: it holds the session
+        assert session._lock.locked()
+        close = asyncio.create_task(session.close())
+        await asyncio.sleep(0.01)
+        close.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await close
+        await statement
+        await asyncio.sleep(0.05)  # the close goes on: its statement has ended
+        assert db.pool_stats()[:2] == (1, 1)  # the one connection is back, idle
+        other = db.session(transactional=False)
+        try:
+            assert await other.fetchval(Query("SELECT 1")) == 1
+        finally:
+            await other.close()
+    finally:
+        try:
+            async with asyncio.timeout(5):  # (closing a pool waits for every connection)
+                await db.close()
+        except TimeoutError:
+            db.pool.terminate()
+            raise AssertionError("a connection never came back to the pool") from None
