@@ -128,3 +128,21 @@ def test_server_settings_for_a_run_are_plain_names_and_values() -> None:
     assert parse_args(["--load-nice", "-10"]).load_nice == -10
     with pytest.raises(SystemExit):
         parse_args(["--load-nice", "-21"])
+
+
+def test_a_run_without_part_of_the_mix_is_a_diagnostic_that_fails_the_verdict() -> None:
+    from bench.soak.run import verdict
+
+    assert parse_args([]).without == []
+    assert parse_args(["--without", "graphql"]).without == ["graphql"]
+    with pytest.raises(SystemExit):
+        parse_args(["--without", "referral-accept"])  # an operation of the mix, not a request
+    soak = {
+        "operations": {"case": {"class": "read-single", "p99_ms": 10.0}},
+        "whole_run": {"all": {"errors": 0}},
+    }
+    whole = verdict({"soak": soak, "memory": {}, "meta": {"without": []}})
+    assert whole["ok"]
+    partial = verdict({"soak": soak, "memory": {}, "meta": {"without": ["graphql"]}})
+    assert not partial["ok"]
+    assert {"check": "the whole mix", "value": ["graphql"], "ok": False} in partial["checks"]

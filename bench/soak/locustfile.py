@@ -12,6 +12,8 @@ Environment (set by the runner):
   ``end time (epoch s) TAB name TAB latency ms TAB status TAB 0/1 (failed)``. These exact
   latencies, not locust's bucketed percentiles, are what the runner reports.
 - ``SOAK_ERRORS``: a file for the first failures' details (status and the start of the body).
+- ``SOAK_WITHOUT``: operations of the mix left out, comma-separated (a diagnostic: the runner's
+  ``--without``); empty for the soak itself.
 
 Each task sends exactly one request of ``bench/soak/mix.py``'s mix, with the mix's weights.
 """
@@ -93,8 +95,12 @@ def _task(operation: str) -> Callable[[Any], None]:
 
 
 # Each task is one operation of the mix, listed as often as its weight.
+_WITHOUT = set(filter(None, os.environ.get("SOAK_WITHOUT", "").split(",")))
 TASKS: list[TaskSet | Callable[..., Any]] = [
-    task for name, (_, weight) in OPERATIONS.items() for task in [_task(name)] * weight
+    task
+    for name, (_, weight) in OPERATIONS.items()
+    if name not in _WITHOUT
+    for task in [_task(name)] * weight
 ]
 
 

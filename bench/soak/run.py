@@ -70,7 +70,7 @@ from bench.run import (
 )
 from bench.scenarios import SeedContext
 from bench.soak import seed as soak_seed
-from bench.soak.mix import READ_SINGLE, REQUEST_CLASS, WRITE
+from bench.soak.mix import OPERATIONS, READ_SINGLE, REQUEST_CLASS, WRITE
 
 DATABASE = "aftercare_soak"
 LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
@@ -407,9 +407,11 @@ async def run_locust(
     rate_per_user: float,
     duration: float,
     nice: int = 0,
+    without: Sequence[str] = (),
 ) -> tuple[Path, float, float, int | None]:
     """One headless locust run; (its latencies file, start, end, exit code). ``nice``: the
-    scheduling priority of locust's threads (negative: ahead of the app and PostgreSQL)."""
+    scheduling priority of locust's threads (negative: ahead of the app and PostgreSQL);
+    ``without``: operations left out of the mix."""
     plan_path = out / f"plan-{phase}.json"
     plan_path.write_bytes(orjson.dumps(plan))
     latencies = out / f"latencies-{phase}.tsv"
@@ -419,6 +421,7 @@ async def run_locust(
         "SOAK_RATE_PER_USER": repr(rate_per_user),
         "SOAK_LATENCIES": str(latencies),
         "SOAK_ERRORS": str(out / f"errors-{phase}.jsonl"),
+        "SOAK_WITHOUT": ",".join(without),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     command = [
@@ -678,6 +681,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "token_ttl_s": args.token_ttl,
             "postgresql_settings": dict(args.pg_setting),
             "load_nice": args.load_nice,
+            "without": args.without,
         }
     }
     logs = out / "logs"
@@ -785,6 +789,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 users=capacity_users,
                 rate_per_user=0.0,
                 duration=args.capacity_duration,
+                without=args.without,
             )
             requests = [r for r in read_latencies(path) if r.end >= started + CAPACITY_SKIP_S]
             seconds = max(1.0, ended - started - CAPACITY_SKIP_S)
@@ -832,6 +837,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 rate_per_user=rate / users,
                 duration=args.duration,
                 nice=args.load_nice,
+                without=args.without,
             )
         )
         await asyncio.sleep(1)  # locust's process is up: sample it too
@@ -911,6 +917,9 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
                     "ok": op["p99_ms"] <= budget,
                 }
             )
+    left_out = summary.get("meta", {}).get("without")
+    if left_out:  # a diagnostic run, not the soak
+        checks.append({"check": "the whole mix", "value": left_out, "ok": False})
     errors = soak["whole_run"]["all"]["errors"] + summary.get("capacity", {}).get("all", {}).get(
         "errors", 0
     )
@@ -1077,6 +1086,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="scheduling priority of the soak's locust process, -20..19 (0; negative needs "
         "root): a load generator sharing the machine's cores with what it measures counts its "
         "own waits for a CPU as latency",
+    )
+    parser.add_argument(
+        "--without",
+        action="append",
+        default=[],
+        choices=sorted(OPERATIONS),
+        metavar="OPERATION",
+        help="leave an operation out of the mix (repeatable; a diagnostic: the verdict then "
+        f"fails, as this is not the soak's mix); one of {', '.join(sorted(OPERATIONS))}",
     )
     parser.add_argument("--output", type=Path, default=None, help="results directory")
     args = parser.parse_args(argv)
