@@ -19,10 +19,18 @@ import asyncpg
 
 from app.db.database import Database, Session
 from app.db.query import Query
+from app.logging import log
 
 # Closes that go on after their caller was cancelled (the event loop keeps only weak references
 # to tasks).
 _CLOSING: set[asyncio.Task[None]] = set()
+
+
+def _closed(task: asyncio.Task[None]) -> None:
+    _CLOSING.discard(task)
+    if not task.cancelled() and (error := task.exception()) is not None:
+        # (a caller cancelled meanwhile never sees it: it is logged here, by type only)
+        log.warning("session_close_failed", error=type(error).__name__)
 
 
 class SerializedSession(Session):
@@ -74,21 +82,18 @@ class SerializedSession(Session):
             await super().rollback()
 
     async def close(self) -> None:
-        if not self._lock.locked():  # the usual case: every statement of the request is done
-            async with self._lock:
-                await super().close()
-            return
-        # A statement of this request is still running (the request was cancelled while its
-        # resolvers ran): close once that statement ends, even if this caller is cancelled
-        # meanwhile, so that the connection and its slot always go back to the pool.
+        # A statement of this request may still run or wait for its turn (the request was cut
+        # short while its resolvers ran): the close takes its turn after them in a task of its
+        # own, which goes on even if this caller is cancelled meanwhile, so that the connection
+        # and its slot always go back to the pool.
         closing = asyncio.create_task(self._close_in_turn())
         _CLOSING.add(closing)
-        closing.add_done_callback(_CLOSING.discard)
+        closing.add_done_callback(_closed)
         await asyncio.shield(closing)
 
     async def _close_in_turn(self) -> None:
         async with self._lock:
-            await Session.close(self)
+            await super().close()
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:

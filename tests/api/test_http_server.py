@@ -48,8 +48,10 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
     )
     served = uvicorn.Server(config)
     task = asyncio.create_task(served.serve(sockets=[sock]))
-    while not served.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(30):
+        while not served.started:
+            assert not task.done(), "the server stopped before it started"
+            await asyncio.sleep(0.01)
     yield f"http://127.0.0.1:{port}"
     served.should_exit = True
     await task

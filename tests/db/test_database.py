@@ -149,6 +149,7 @@ async def test_a_cancelled_close_of_a_shared_session_still_gives_the_connection_
     """GraphQL's session is shared by the request's resolvers, one statement at a time
     (app/db/serialized.py). A close that waits for a statement still running, and is cancelled
     while it waits, used to leave the connection and its slot out of the pool for good."""
+    from app.db import serialized
     from app.db.serialized import SerializedSession
 
     db = Database(database_url, min_size=0, max_size=1)
@@ -164,7 +165,8 @@ async def test_a_cancelled_close_of_a_shared_session_still_gives_the_connection_
         with pytest.raises(asyncio.CancelledError):
             await close
         await statement
-        await asyncio.sleep(0.05)  # the close goes on: its statement has ended
+        async with asyncio.timeout(10):  # the close goes on: its statement has ended
+            await asyncio.gather(*serialized._CLOSING)
         assert db.pool_stats()[:2] == (1, 1)  # the one connection is back, idle
         other = db.session(transactional=False)
         try:
