@@ -5,6 +5,11 @@ class DatabaseUnavailable(Exception):
     """The database could not be reached or went away mid-request; nothing was committed."""
 
 
+class SessionClosed(RuntimeError):
+    """A statement came after its unit of work was closed (a resolver of a request that was cut
+    short): it does not open a new connection that nothing would give back."""
+
+
 class ValueRejected(Exception):
     """PostgreSQL refused a value (out of range, unencodable): the request was invalid."""
 

@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 
 from app.db.database import Database, Session
+from app.db.errors import SessionClosed
 from app.db.query import Query
 from app.logging import log
 
@@ -34,12 +35,18 @@ def _closed(task: asyncio.Task[None]) -> None:
 
 
 class SerializedSession(Session):
-    __slots__ = ("_lock", "_savepoints")
+    __slots__ = ("_closed", "_lock", "_savepoints")
 
     def __init__(self, db: Database, *, transactional: bool) -> None:
         super().__init__(db, transactional=transactional)
         self._lock = asyncio.Lock()
         self._savepoints = itertools.count(1)
+        self._closed = False
+
+    async def connection(self) -> asyncpg.Connection:
+        if self._closed:  # a statement that waited its turn behind the close
+            raise SessionClosed()
+        return await super().connection()
 
     async def fetch(
         self, query: Query, params: Mapping[str, Any] | None = None, /, **kw: Any
@@ -93,6 +100,7 @@ class SerializedSession(Session):
 
     async def _close_in_turn(self) -> None:
         async with self._lock:
+            self._closed = True
             await super().close()
 
     @asynccontextmanager

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from app.db.database import Database, _busy
-from app.db.errors import DatabaseUnavailable
+from app.db.errors import DatabaseUnavailable, SessionClosed
 from app.db.query import Query
 
 
@@ -161,10 +161,14 @@ async def test_a_cancelled_close_of_a_shared_session_still_gives_the_connection_
         assert session._lock.locked()
         close = asyncio.create_task(session.close())
         await asyncio.sleep(0.01)
+        # a resolver's statement queued behind the close: refused, no connection opened for it
+        late = asyncio.create_task(session.fetchval(Query("SELECT 1")))
         close.cancel()
         with pytest.raises(asyncio.CancelledError):
             await close
         await statement
+        with pytest.raises(SessionClosed):
+            await late
         async with asyncio.timeout(10):  # the close goes on: its statement has ended
             await asyncio.gather(*serialized._CLOSING)
         assert db.pool_stats()[:2] == (1, 1)  # the one connection is back, idle
