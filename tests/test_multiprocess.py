@@ -127,9 +127,11 @@ class Cluster:
 
     async def pin(self) -> dict[int, httpx.AsyncClient]:
         """One keep-alive client per server process: connect many at once until each process
-        has accepted one."""
+        has accepted one (for up to 30 s: on a loaded machine a process can be up before its
+        event loop accepts anything, and then the other one accepts every connection)."""
         pinned: dict[int, httpx.AsyncClient] = {}
-        for _ in range(20):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
             clients = [
                 httpx.AsyncClient(
                     base_url=self.base, timeout=10, limits=httpx.Limits(max_connections=1)
@@ -145,6 +147,7 @@ class Cluster:
                     await client.aclose()
             if len(pinned) == 2:
                 return pinned
+            await asyncio.sleep(0.2)
         raise AssertionError("one server process accepted every connection")
 
 

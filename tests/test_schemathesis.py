@@ -139,6 +139,10 @@ async def _public_address(host: str, port: int) -> list[str]:
     return ["93.184.216.34"]
 
 
+# Schemathesis's HTTP client (requests) leaves some connections that the server closed (a 400 for
+# a request line uvicorn refuses) to the garbage collector, whose "unclosed socket" warning then
+# fails whichever test allocates at that moment: seen once in a CI run, timing-dependent.
+@pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
 async def test_rest_api_conforms_to_its_openapi_document(
     app: FastAPI, served: str, factory: Factory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
