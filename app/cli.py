@@ -163,35 +163,24 @@ def serve(
     # returns.)
     signal.signal(signal.SIGTERM, _exit_on_signal)
     metrics_dir: _MetricsDir | None = None
+    server: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "http": RenewedConnections,
+        "log_config": None,
+        "access_log": False,
+        "proxy_headers": False,
+    }
     try:
         if workers == 1:
             from app.main import create_app
 
             metrics_dir = _metrics_dir(created=False)
-            app = create_app(settings, worker=run_worker)
-            uvicorn.run(
-                app,
-                host=host,
-                port=port,
-                http=RenewedConnections,
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,
-            )
+            uvicorn.run(create_app(settings, worker=run_worker), **server)
         else:
             metrics_dir = _metrics_dir(created=True)
             _prepare_processes(settings, url, metrics_dir, run_worker)
-            uvicorn.run(
-                "app.main:app_from_env",
-                factory=True,
-                workers=workers,
-                host=host,
-                port=port,
-                http=RenewedConnections,
-                log_config=None,
-                access_log=False,
-                proxy_headers=False,
-            )
+            uvicorn.run("app.main:app_from_env", factory=True, workers=workers, **server)
     finally:
         from app.db.bootstrap import stop_embedded
 

@@ -20,12 +20,14 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from app.settings import Settings
+
 
 class RenewedConnections(HttpToolsProtocol):
     """uvicorn's httptools protocol, closing the connection after ``max_requests`` responses
     (set by each server process from its settings before it serves: :func:`configure`)."""
 
-    max_requests = 100  # Settings.keepalive_max_requests' default
+    max_requests: int = Settings.model_fields["keepalive_max_requests"].default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
