@@ -71,6 +71,42 @@ def chain_hash(previous: bytes, seq: int, entry: bytes) -> bytes:
     return sha256(previous + seq.to_bytes(8, "big", signed=True) + entry).digest()
 
 
+def audit_row(
+    org_id: UUID,
+    client_id: str,
+    jti: UUID | None,
+    request_id: str | None,
+    action: str,
+    case_ids: Iterable[UUID],
+    categories: Iterable[Category | str],
+) -> dict[str, Any]:
+    """An audit row's values as the repository appends them, with its canonical entry."""
+    ids = list(dict.fromkeys(case_ids))
+    cats = sorted({str(c) for c in categories})
+    occurred_at = datetime.now(UTC)
+    entry = canonical_entry(
+        org_id=org_id,
+        occurred_at=occurred_at,
+        client_id=client_id,
+        jti=jti,
+        request_id=request_id,
+        action=action,
+        case_ids=ids,
+        categories=cats,
+    )
+    return {
+        "org_id": org_id,
+        "entry": entry,
+        "occurred_at": occurred_at,
+        "client_id": client_id,
+        "jti": jti,
+        "request_id": request_id,
+        "action": action,
+        "case_ids": ids,
+        "categories": cats,
+    }
+
+
 class AuditTrail:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -103,6 +139,26 @@ class AuditTrail:
         chain of the organisation it acted for (client ``HUB_CLIENT_ID``)."""
         await self._append(org_id, HUB_CLIENT_ID, None, None, action, case_ids, categories)
 
+    def row(
+        self,
+        principal: Principal,
+        action: str,
+        case_ids: Iterable[UUID],
+        categories: Iterable[Category | str] = (),
+    ) -> dict[str, Any]:
+        """The audit row :meth:`record` would append, for a repository read that appends it in
+        its own statement (``repo.appending``): a read whose audit row is known before its rows
+        are, in one round trip."""
+        return audit_row(
+            principal.org_id,
+            principal.client_id,
+            principal.jti,
+            principal.request_id,
+            action,
+            case_ids,
+            categories,
+        )
+
     async def _append(
         self,
         org_id: UUID,
@@ -113,30 +169,9 @@ class AuditTrail:
         case_ids: Iterable[UUID],
         categories: Iterable[Category | str],
     ) -> None:
-        ids = list(dict.fromkeys(case_ids))
-        cats = sorted({str(c) for c in categories})
-        occurred_at = datetime.now(UTC)
-        entry = canonical_entry(
-            org_id=org_id,
-            occurred_at=occurred_at,
-            client_id=client_id,
-            jti=jti,
-            request_id=request_id,
-            action=action,
-            case_ids=ids,
-            categories=cats,
-        )
         await repo.append(
             self.session,
-            org_id=org_id,
-            entry=entry,
-            occurred_at=occurred_at,
-            client_id=client_id,
-            jti=jti,
-            request_id=request_id,
-            action=action,
-            case_ids=ids,
-            categories=cats,
+            **audit_row(org_id, client_id, jti, request_id, action, case_ids, categories),
         )
 
     async def access_log(

@@ -666,8 +666,8 @@ class CarePlanService(CaseScopedService):
             categories,
             goal_limit=CARE_PLAN_GOALS,
             service_limit=CARE_PLAN_SERVICES,
+            audit=self.audit.row(self.principal, "care_plan.read", [case_id], categories),
         )
-        await self.audit.record(self.principal, "care_plan.read", [case_id], categories)
         text = self._text(loaded)
         return CarePlan(
             case_id=case_id,

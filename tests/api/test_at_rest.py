@@ -213,6 +213,43 @@ async def test_concurrent_appends_spread_over_chains_without_gaps(
     assert f'"chains":{len(chains)}' in out
 
 
+async def test_a_read_appending_its_own_audit_row_takes_a_free_chain_and_verifies(
+    client: httpx.AsyncClient, factory: Factory, database: Database, cli_env: None
+) -> None:
+    """The care plan is read and audited in one statement (``appending``): concurrent reads
+    while another transaction holds the organisation's only chain land on other chains, each
+    gapless, one ``care_plan.read`` row per read naming the case and what it showed, and the
+    whole log verifies."""
+    lead = await factory.partner()
+    case = await open_case(client, lead)
+    async with database.pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM audit_heads WHERE org_id = $1 FOR UPDATE", lead.org.id)
+        responses = await asyncio.gather(
+            *[
+                client.get(f"/v1/cases/{case['id']}/care-plan", headers=lead.headers)
+                for _ in range(10)
+            ]
+        )
+    assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
+    chains = await _chains_of(database, lead.org.id)
+    assert len(chains) >= 2, chains
+    assert all(seqs == list(range(1, len(seqs) + 1)) for seqs in chains.values()), chains
+    async with database.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT case_ids, categories, client_id FROM audit_log "
+            "WHERE org_id = $1 AND action = 'care_plan.read'",
+            lead.org.id,
+        )
+    assert len(rows) == 10
+    assert {(tuple(r["case_ids"]), tuple(r["categories"]), r["client_id"]) for r in rows} == {
+        ((uuid.UUID(case["id"]),), tuple(sorted(rows[0]["categories"])), lead.client.client_id)
+    }
+    assert rows[0]["categories"]
+    code, out, _ = await asyncio.to_thread(_verify)
+    assert code == 0, out
+    assert f'"chains":{len(chains)}' in out
+
+
 async def test_concurrent_audited_transactions_of_one_org_wait_only_within_a_chain(
     factory: Factory, database_url: str, cli_env: None
 ) -> None:

@@ -12,6 +12,7 @@ import orjson
 from app.api.schemas.care_plan import CarePlanOut
 from app.db.database import Database
 from app.db.repositories import care_plan as repo
+from app.domain.audit import audit_row
 from tests.api.test_goals import create_goal, goal_body, on_care_team, progress_body
 from tests.api.test_services import create_service, service_body
 from tests.factories import Factory, Partner
@@ -169,8 +170,9 @@ class TestCarePlan:
             counts.append(counter.count)
         assert len(response.json()["goals"]) == 21 and len(response.json()["services"]) == 51
         # token check, case + policy facts, the plan (goals with their progress, upcoming
-        # services, attendance), one audit row
-        assert counts == [4, 4], counter.statements
+        # services, attendance) with its audit row appended in the same statement
+        assert counts == [3, 3], counter.statements
+        assert "INSERT INTO audit_log" in counter.statements[2]
 
     async def test_the_plans_records_are_the_named_statements_rows(
         self,
@@ -189,8 +191,10 @@ class TestCarePlan:
         categories = ["legal", "medical"]
         session = database.session(transactional=False)
         try:
+            row = audit_row(lead.org.id, lead.client.client_id, None, None, "care_plan.read",
+                            [UUID(case["id"])], categories)  # fmt: skip
             plan = await repo.care_plan(
-                session, UUID(case["id"]), categories, goal_limit=10, service_limit=10
+                session, UUID(case["id"]), categories, goal_limit=10, service_limit=10, audit=row
             )
             page = dict(case_id=UUID(case["id"]), categories=categories, category=None,
                         status=None, after_ts=None, after_id=None, limit=10)  # fmt: skip

@@ -9,6 +9,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
+from app.db.query import Query
+from app.db.repositories.audit import appending
 from app.domain.audit import canonical_entry, chain_hash
 from tests.helpers import flip
 
@@ -117,3 +119,22 @@ def test_random_ids_do_not_break_canonical_entry() -> None:
     entry = canonical_entry(**{**ENTRY, "case_ids": ids, "jti": ids[0]})
     for case_id in ids:
         assert str(case_id).encode() in entry
+
+
+def test_an_appending_read_numbers_its_own_parameters_after_the_audit_rows() -> None:
+    read = Query("SELECT $2::int + $1::int AS n, '$1' AS text", ("a", "b"))
+    combined = appending(read)
+    shift = len(combined.names) - len(read.names)
+    assert combined.names[shift:] == ("a", "b")
+    assert all(n.startswith("audit_") for n in combined.names[:shift])
+    assert combined.sql.startswith("WITH") and "INSERT INTO audit_log" in combined.sql
+    assert combined.sql.endswith(f"SELECT ${2 + shift}::int + ${1 + shift}::int AS n, '$1' AS text")
+    params = {"a": 1, "b": 2, **{n: n for n in combined.names[:shift]}}
+    assert combined.args(params)[shift:] == (1, 2)
+
+
+def test_only_a_plain_select_can_carry_an_audit_row() -> None:
+    with pytest.raises(ValueError, match="a SELECT without a WITH"):
+        appending(Query("WITH x AS (SELECT 1) SELECT * FROM x"))
+    with pytest.raises(ValueError, match="a SELECT without a WITH"):
+        appending(Query("UPDATE cases SET version = version + 1"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from hashlib import sha256
@@ -82,9 +83,8 @@ CHAIN_ROWS = Rows(ChainRow)
 # hash_n = sha256(hash_{n-1} || int8(seq_n) || entry_n); hash_0 is $genesis (32 zero bytes) for
 # chain 0, the chain of every row written before there were several, and
 # sha256($genesis || int2(chain)) for the others (the chain number bound into its first link).
-_APPEND = Query(
-    """
-    WITH free AS MATERIALIZED (
+_APPEND_CTES = """
+    free AS MATERIALIZED (
         SELECT h.chain FROM audit_heads h
         WHERE h.org_id = $1 AND h.chain < $11::integer
         ORDER BY h.xmin = xid(pg_current_xact_id_if_assigned()) IS NOT TRUE,
@@ -115,13 +115,47 @@ _APPEND = Query(
             SET seq = h.seq + 1, hash = sha256(h.hash || int8send(h.seq + 1) || $3::bytea)
         RETURNING chain, seq, hash
     )
+"""
+_APPEND_ROW = """
     INSERT INTO audit_log (org_id, chain, seq, hash, occurred_at, client_id, jti, request_id,
                            action, case_ids, categories)
     SELECT $1, head.chain, head.seq, head.hash, $4, $5, $6, $7, $8, $9, $10 FROM head
-    """,
-    ("org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id", "action",
-     "case_ids", "categories", "chains"),
+"""
+_APPEND_NAMES = (
+    "org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id", "action",
+    "case_ids", "categories", "chains",
 )  # fmt: skip
+_APPEND = Query("WITH" + _APPEND_CTES + _APPEND_ROW, _APPEND_NAMES)
+# A placeholder, or a string literal (left as it is: its text is not a placeholder).
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\$(\d+)")
+
+
+def appending(read: Query) -> Query:
+    """``read`` (one ``SELECT``, without a ``WITH`` of its own) as one statement that also
+    appends an audit row (``_APPEND``, as data-modifying CTEs ahead of it): an audited read
+    whose audit row is known before its rows are (what the caller may see is decided before
+    the read) costs one round trip instead of two. The statement commits as one (autocommit,
+    or the caller's transaction), so the rows are not answered unless the audit row is
+    stored. Its parameters are ``read``'s and the audit row's, prefixed ``audit_``
+    (:func:`appended_params`)."""
+    if not read.sql.lstrip().upper().startswith("SELECT"):
+        raise ValueError("appending() takes a SELECT without a WITH of its own")
+    shift = len(_APPEND_NAMES)
+    body = _PLACEHOLDER.sub(
+        lambda m: f"${int(m.group(1)) + shift}" if m.group(1) else m.group(0), read.sql
+    )
+    return Query(
+        f"WITH{_APPEND_CTES}, appended AS ({_APPEND_ROW}) {body}",
+        tuple(f"audit_{n}" for n in _APPEND_NAMES) + read.names,
+    )
+
+
+def appended_params(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The audit row's parameters of an :func:`appending` statement: ``values`` as
+    :func:`append` takes them."""
+    params = {**values, "genesis": GENESIS, "chains": session.audit_chains}
+    return {f"audit_{n}": params[n] for n in _APPEND_NAMES}
+
 
 _ACCESS_LOG = Query(
     """

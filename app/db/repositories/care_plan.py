@@ -7,6 +7,7 @@ entries the goals hold.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from uuid import UUID
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 # (id, status, note_enc, recorded_at, recorded_by_org_id, created_at) of one progress entry.
@@ -281,6 +283,7 @@ _CARE_PLAN = Query(
     """,  # noqa: S608 - constant text; every value is a bound parameter
     ("case_id", "categories", "goal_limit", "service_limit"),
 )
+_AUDITED_CARE_PLAN = audit_repo.appending(_CARE_PLAN)
 
 # A provider's own scheduled services across cases, with what the policy needs per row.
 _SCHEDULED = Query(
@@ -363,12 +366,20 @@ async def service_pages_for_cases(session: Session, **params: Any) -> list[Servi
 
 
 async def care_plan(
-    session: Session, case_id: UUID, categories: list[str], *, goal_limit: int, service_limit: int
+    session: Session,
+    case_id: UUID,
+    categories: list[str],
+    *,
+    goal_limit: int,
+    service_limit: int,
+    audit: Mapping[str, Any],
 ) -> CarePlanRows:
     """A case's first ``goal_limit`` goals, its first ``service_limit`` scheduled services and
-    its attendance counts, in the given categories, in one round trip."""
+    its attendance counts, in the given categories, with the audit row ``audit`` of the read
+    appended in the same statement: one round trip."""
     record = await session.fetchrow(
-        _CARE_PLAN,
+        _AUDITED_CARE_PLAN,
+        audit_repo.appended_params(session, audit),
         case_id=case_id,
         categories=categories,
         goal_limit=goal_limit,
