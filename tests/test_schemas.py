@@ -14,7 +14,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.db.database import sqlalchemy_url
+from app.db.database import asyncpg_dsn, sqlalchemy_url
 from app.db.migrations import downgrade, head_revision, upgrade
 from app.db.tables import metadata
 from app.schema_export import GRAPHQL_PATH, OPENAPI_PATH, render_graphql, render_openapi
@@ -76,3 +76,33 @@ async def test_stairway_every_migration_downgrades_and_upgrades(empty_database: 
         await asyncio.to_thread(upgrade, empty_database, revision.revision)
     assert revisions[-1].revision == head_revision()
     assert await _model_diff(empty_database) == []
+
+
+def _options(options: list[str] | None) -> dict[str, str]:
+    return dict(option.split("=", 1) for option in options or [])
+
+
+async def test_storage_options_of_the_models_are_migrated(database_url: str) -> None:
+    """What autogenerate does not compare: each table's and index's storage options
+    (``postgresql_with``) in the models are those of the migrated database."""
+    expected: dict[str, dict[str, str]] = {}
+    for table in metadata.tables.values():
+        for element in (table, *table.indexes):
+            options = element.dialect_options["postgresql"]["with"] or {}
+            expected[str(element.name)] = {
+                name: (str(value).lower() if isinstance(value, bool) else str(value))
+                for name, value in options.items()
+            }
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, c.reloptions FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')"
+        )
+    finally:
+        await conn.close()
+    found = {r["relname"]: _options(r["reloptions"]) for r in rows}
+    assert {name: found.get(name) for name in expected} == expected
+    assert expected["audit_log"]["autovacuum_analyze_threshold"] == "100000"
+    assert expected["ix_audit_log_case_ids"] == {"fastupdate": "false"}
