@@ -105,4 +105,3 @@ async def test_storage_options_of_the_models_are_migrated(database_url: str) -> 
     found = {r["relname"]: _options(r["reloptions"]) for r in rows}
     assert {name: found.get(name) for name in expected} == expected
     assert expected["audit_log"]["autovacuum_analyze_threshold"] == "100000"
-    assert expected["ix_audit_log_case_ids"] == {"fastupdate": "false"}
