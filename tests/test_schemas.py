@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Index, Table
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -87,7 +87,8 @@ async def test_storage_options_of_the_models_are_migrated(database_url: str) -> 
     (``postgresql_with``) in the models are those of the migrated database."""
     expected: dict[str, dict[str, str]] = {}
     for table in metadata.tables.values():
-        for element in (table, *table.indexes):
+        elements: list[Table | Index] = [table, *table.indexes]
+        for element in elements:
             options = element.dialect_options["postgresql"]["with"] or {}
             expected[str(element.name)] = {
                 name: (str(value).lower() if isinstance(value, bool) else str(value))
