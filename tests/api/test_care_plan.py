@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import httpx
 import orjson
+import pytest
 
 from app.api.schemas.care_plan import CarePlanOut
 from app.db.database import Database
@@ -207,3 +209,36 @@ class TestCarePlan:
         assert len(services) == 2 and plan.services == services
         assert all(s.codes for s in services) and all(s.goal_id for s in services)
         assert [(a.category, a.attended, a.missed) for a in plan.attendance] == [("medical", 0, 0)]
+
+
+async def test_a_plan_whose_audit_row_fails_is_not_answered_and_leaves_nothing(
+    database: Database, lead: Partner, case: dict[str, Any]
+) -> None:
+    """The plan and its audit row are one statement: when the append fails, the read fails
+    with it (no plan reaches the app), and no audit row is left."""
+    async with database.pool.acquire() as conn:
+        await conn.execute(
+            "CREATE FUNCTION refuse_plan_audit() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'audit refused'; END $$"
+        )
+        await conn.execute(
+            "CREATE TRIGGER refuse_plan_audit BEFORE INSERT ON audit_log FOR EACH ROW "
+            "WHEN (NEW.action = 'care_plan.read') EXECUTE FUNCTION refuse_plan_audit()"
+        )
+    case_id = UUID(case["id"])
+    row = audit_row(lead.org.id, lead.client.client_id, None, None, "care_plan.read", [case_id],
+                    ["general"])  # fmt: skip
+    session = database.session(transactional=False)
+    try:
+        with pytest.raises(asyncpg.RaiseError, match="audit refused"):
+            await repo.care_plan(
+                session, case_id, ["general"], goal_limit=10, service_limit=10, audit=row
+            )
+    finally:
+        await session.close()
+    async with database.pool.acquire() as conn:
+        count = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'care_plan.read' AND $1 = ANY(case_ids)",
+            case_id,
+        )
+    assert count == 0

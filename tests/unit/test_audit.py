@@ -138,3 +138,28 @@ def test_only_a_plain_select_can_carry_an_audit_row() -> None:
         appending(Query("WITH x AS (SELECT 1) SELECT * FROM x"))
     with pytest.raises(ValueError, match="a SELECT without a WITH"):
         appending(Query("UPDATE cases SET version = version + 1"))
+
+
+@pytest.mark.parametrize(
+    ("sql", "names"),
+    [
+        ("SELECT 1 -- a comment with ' in it\n, $1", ("a",)),
+        ("SELECT /* $1 */ $1", ("a",)),
+        ('SELECT "odd$1" FROM t WHERE x = $1', ("a",)),
+        ("SELECT E'\\'' , $1", ("a",)),
+        ("SELECT $$ $1 $$, $1", ("a",)),
+        ("SELECT $1, $3", ("a", "b")),  # a gap: $2 would bind nothing
+        ("SELECT $1", ("audit_org_id",)),  # would be bound twice
+        ("SELECT * FROM head WHERE x = $1", ("a",)),  # the append's own CTE
+    ],
+)
+def test_a_read_the_renumbering_cannot_read_safely_is_refused(
+    sql: str, names: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValueError, match=r"appending|placeholders|audit_|relation"):
+        appending(Query(sql, names))
+
+
+def test_a_placeholder_inside_a_name_is_not_renumbered() -> None:
+    combined = appending(Query("SELECT col$1, $1 FROM t", ("a",)))
+    assert combined.sql.endswith(f"SELECT col$1, ${len(combined.names)} FROM t")

@@ -126,24 +126,48 @@ _APPEND_NAMES = (
     "case_ids", "categories", "chains",
 )  # fmt: skip
 _APPEND = Query("WITH" + _APPEND_CTES + _APPEND_ROW, _APPEND_NAMES)
-# A placeholder, or a string literal (left as it is: its text is not a placeholder).
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\$(\d+)")
+# A string literal (left as it is), or a placeholder ($n, not part of a longer name).
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\$(\d+)(?!\w)")
+_BARE_PLACEHOLDER = re.compile(r"(?<![\w$])\$\d+(?!\w)")
+# What the renumbering does not read: comments, quoted identifiers, E'' and dollar-quoted strings.
+_UNREAD = re.compile(r"--|/\*|\"|\bE'|\$[A-Za-z_]*\$", re.IGNORECASE)
+# The CTEs the append puts ahead of the read: a relation of one of these names in the read
+# would be taken for the CTE.
+_APPEND_RELATIONS = ("free", "c", "head", "appended")
 
 
 def appending(read: Query) -> Query:
     """``read`` (one ``SELECT``, without a ``WITH`` of its own) as one statement that also
     appends an audit row (``_APPEND``, as data-modifying CTEs ahead of it): an audited read
     whose audit row is known before its rows are (what the caller may see is decided before
-    the read) costs one round trip instead of two. The statement commits as one (autocommit,
-    or the caller's transaction), so the rows are not answered unless the audit row is
-    stored. Its parameters are ``read``'s and the audit row's, prefixed ``audit_``
-    (:func:`appended_params`)."""
-    if not read.sql.lstrip().upper().startswith("SELECT"):
+    the read) costs one round trip instead of two. Its parameters are ``read``'s and the audit
+    row's, prefixed ``audit_`` (:func:`appended_params`).
+
+    The statement is atomic: an error in the read appends nothing, and a failed append
+    answers no rows. In autocommit (a ``GET``), asyncpg hands over the rows only once the
+    statement's commit succeeded; in a transaction, the request commits before it answers."""
+    sql = read.sql
+    if not sql.lstrip().upper().startswith("SELECT"):
         raise ValueError("appending() takes a SELECT without a WITH of its own")
+    if _UNREAD.search(_BARE_PLACEHOLDER.sub("", sql)):
+        raise ValueError("appending() takes no comments, quoted names or special strings")
+    if any(n.startswith("audit_") for n in read.names):
+        raise ValueError("the read's parameter names must not start with audit_")
+    words = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.IGNORECASE))
+    if words & set(_APPEND_RELATIONS):
+        raise ValueError(f"the read names a relation the append defines: {words}")
     shift = len(_APPEND_NAMES)
-    body = _PLACEHOLDER.sub(
-        lambda m: f"${int(m.group(1)) + shift}" if m.group(1) else m.group(0), read.sql
-    )
+    seen: set[int] = set()
+
+    def renumber(match: re.Match[str]) -> str:
+        if not match.group(1):
+            return match.group(0)
+        seen.add(int(match.group(1)))
+        return f"${int(match.group(1)) + shift}"
+
+    body = _PLACEHOLDER.sub(renumber, sql)
+    if seen != set(range(1, len(read.names) + 1)):
+        raise ValueError(f"the read's placeholders {sorted(seen)} are not $1..${len(read.names)}")
     return Query(
         f"WITH{_APPEND_CTES}, appended AS ({_APPEND_ROW}) {body}",
         tuple(f"audit_{n}" for n in _APPEND_NAMES) + read.names,
