@@ -15,7 +15,7 @@ serialisation cost.
 
 ``GET /v1/cases/{id}`` serves only what the benchmark asks for, the LEAD organisation's view: it
 runs the app's three statements (token status, the case with the policy's facts, the audit append
-with the same canonical entry, computed by the app's own ``canonical_entry``), then unwraps the
+with the same canonical entry, computed by the app's own ``audit_row``), then unwraps the
 case's data key and decrypts the identity fields with ``cryptography``'s AESGCM directly, in the
 blob and associated-data format of ``app.domain.crypto`` (a drift there fails the runner's check
 that both answer the same body). Visible categories are those whose read scope the token holds, as
@@ -77,7 +77,7 @@ from app.db.repositories.events import AUDIENCE_ROWS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
 from app.db.repositories.referrals import page_query as referrals_page_query
 from app.db.repositories.updates import _INSERT as _UPDATE_INSERT
-from app.domain.audit import canonical_entry
+from app.domain.audit import audit_row
 from app.domain.care_plan import CARE_PLAN_GOALS, CARE_PLAN_SERVICES
 from app.domain.context import MAX_DETAILS_BYTES
 from app.domain.crypto import load_kek
@@ -201,33 +201,10 @@ def _chains(request: Request) -> int:
     return chains
 
 
-async def audit_append(
-    conn: asyncpg.Connection,
-    request: Request,
-    *,
-    org_id: UUID,
-    client_id: str,
-    jti: UUID,
-    request_id: str,
-    action: str,
-    case_ids: list[UUID],
-    categories: list[str],
-) -> None:
-    """One audit row as ``AuditTrail.record`` appends it: the canonical entry, then the app's
-    append statement (which chains it) with the same values."""
-    await conn.execute(
-        AUDIT_APPEND_SQL,
-        *audit_args(
-            request,
-            org_id=org_id,
-            client_id=client_id,
-            jti=jti,
-            request_id=request_id,
-            action=action,
-            case_ids=case_ids,
-            categories=categories,
-        ),
-    )
+async def audit_append(conn: asyncpg.Connection, request: Request, **row: Any) -> None:
+    """One audit row as ``AuditTrail.record`` appends it (``row``: :func:`audit_args`' fields):
+    the app's append statement (which chains it) with the app's values."""
+    await conn.execute(AUDIT_APPEND_SQL, *audit_args(request, **row))
 
 
 def audit_args(
@@ -241,23 +218,11 @@ def audit_args(
     case_ids: list[UUID],
     categories: list[str],
 ) -> tuple[Any, ...]:
-    """The audit append's parameters, in its order (also the first ones of a statement that
-    appends its own audit row, ``appending()``)."""
-    occurred_at = datetime.now(UTC)
-    entry = canonical_entry(
-        org_id=org_id,
-        occurred_at=occurred_at,
-        client_id=client_id,
-        jti=jti,
-        request_id=request_id,
-        action=action,
-        case_ids=case_ids,
-        categories=categories,
-    )
-    return (
-        org_id, GENESIS, entry, occurred_at, client_id, jti, request_id,
-        action, case_ids, categories, _chains(request),
-    )  # fmt: skip
+    """The audit append's parameters, in its order, built by the app's ``audit_row`` (also the
+    first ones of a statement that appends its own audit row, ``appending()``)."""
+    values = audit_row(org_id, client_id, jti, request_id, action, case_ids, categories)
+    values.update(genesis=GENESIS, chains=_chains(request))
+    return tuple(values[name] for name in _AUDIT_APPEND.names)
 
 
 def unverified_claims(authorization: str | None) -> dict[str, Any] | None:

@@ -118,15 +118,7 @@ class AuditTrail:
         case_ids: Iterable[UUID],
         categories: Iterable[Category | str] = (),
     ) -> None:
-        await self._append(
-            principal.org_id,
-            principal.client_id,
-            principal.jti,
-            principal.request_id,
-            action,
-            case_ids,
-            categories,
-        )
+        await repo.append(self.session, **self.row(principal, action, case_ids, categories))
 
     async def record_hub(
         self,
@@ -137,7 +129,10 @@ class AuditTrail:
     ) -> None:
         """What the hub itself did (a timed job of the worker: no token, no request), in the
         chain of the organisation it acted for (client ``HUB_CLIENT_ID``)."""
-        await self._append(org_id, HUB_CLIENT_ID, None, None, action, case_ids, categories)
+        await repo.append(
+            self.session,
+            **audit_row(org_id, HUB_CLIENT_ID, None, None, action, case_ids, categories),
+        )
 
     def row(
         self,
@@ -157,21 +152,6 @@ class AuditTrail:
             action,
             case_ids,
             categories,
-        )
-
-    async def _append(
-        self,
-        org_id: UUID,
-        client_id: str,
-        jti: UUID | None,
-        request_id: str | None,
-        action: str,
-        case_ids: Iterable[UUID],
-        categories: Iterable[Category | str],
-    ) -> None:
-        await repo.append(
-            self.session,
-            **audit_row(org_id, client_id, jti, request_id, action, case_ids, categories),
         )
 
     async def access_log(
