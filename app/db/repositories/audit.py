@@ -126,9 +126,10 @@ _APPEND_NAMES = (
     "case_ids", "categories", "chains",
 )  # fmt: skip
 _APPEND = Query("WITH" + _APPEND_CTES + _APPEND_ROW, _APPEND_NAMES)
-# A string literal (left as it is), or a placeholder ($n, not part of a longer name).
-_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|(?<![\w$])\$(\d+)(?!\w)")
-_BARE_PLACEHOLDER = re.compile(r"(?<![\w$])\$\d+(?!\w)")
+# A placeholder ($n, not part of a longer name); with a string literal before it as the other
+# choice, so that a literal's text is skipped (left as it is) rather than renumbered.
+_BARE_PLACEHOLDER = re.compile(r"(?<![\w$])\$(\d+)(?!\w)")
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|" + _BARE_PLACEHOLDER.pattern)
 # What the renumbering does not read: comments, quoted identifiers, E'' and dollar-quoted strings.
 _UNREAD = re.compile(r"--|/\*|\"|\bE'|\$[A-Za-z_]*\$", re.IGNORECASE)
 # The CTEs the append puts ahead of the read: a relation of one of these names in the read
@@ -174,10 +175,16 @@ def appending(read: Query) -> Query:
     )
 
 
+def _append_params(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
+    """``_APPEND``'s parameters: the row's ``values`` (:func:`append`'s), the genesis hash and
+    the session's number of chains."""
+    return {**values, "genesis": GENESIS, "chains": session.audit_chains}
+
+
 def appended_params(session: Session, values: Mapping[str, Any]) -> dict[str, Any]:
     """The audit row's parameters of an :func:`appending` statement: ``values`` as
     :func:`append` takes them."""
-    params = {**values, "genesis": GENESIS, "chains": session.audit_chains}
+    params = _append_params(session, values)
     return {f"audit_{n}": params[n] for n in _APPEND_NAMES}
 
 
@@ -213,7 +220,7 @@ def chain_genesis(chain: int) -> bytes:
 async def append(session: Session, **values: Any) -> None:
     """Append to a chain of ``values["org_id"]``: one this transaction holds, else a free one
     (the connection's own first), else a new one, else the connection's own (``_APPEND``)."""
-    await session.execute(_APPEND, values, genesis=GENESIS, chains=session.audit_chains)
+    await session.execute(_APPEND, _append_params(session, values))
 
 
 async def access_log(
