@@ -47,6 +47,7 @@ from app.api.telemetry import RedactingTracerProvider
 from app.db.bootstrap import database_url_for
 from app.db.database import Database
 from app.domain.crypto import KeyWrapper
+from app.domain.facts import AccessMemo
 from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig, TokenStatuses
 from app.logging import configure_logging, log
@@ -154,6 +155,7 @@ def create_app(
         ),
         key_wrapper=key_wrapper,
         token_statuses=TokenStatuses(settings.token_status_seconds),
+        access_memo=AccessMemo(settings.access_memo_entries),
         rate_limits=RateLimiter(
             request_limit=settings.rate_limit,
             failure_limit=settings.token_failure_limit,

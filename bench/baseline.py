@@ -69,6 +69,8 @@ from app.db.repositories.audit import GENESIS
 from app.db.repositories.care_plan import _AUDITED_CARE_PLAN, _CARE_PLAN
 from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.cases import _LOAD_FOR_UPDATE as _CASE_LOAD_FOR_UPDATE
+from app.db.repositories.cases import _READ_AUDITED as _CASE_READ_AUDITED
+from app.db.repositories.cases import _READ_FOR as _CASE_READ_FOR
 from app.db.repositories.cases import _TOUCH as _CASE_TOUCH
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.events import _APPEND as _EVENTS_APPEND
@@ -94,6 +96,8 @@ from app.settings import Settings
 TOKEN_STATUS_SQL: str = _TOKEN_STATUS.sql
 ORGANIZATION_GET_SQL: str = _ORGANIZATION_GET.sql
 CASE_LOAD_SQL: str = _CASE_LOAD_FOR.sql
+CASE_READ_SQL: str = _CASE_READ_FOR.sql
+CASE_READ_AUDITED_SQL: str = _CASE_READ_AUDITED.sql
 AUDIT_APPEND_SQL: str = _AUDIT_APPEND.sql
 AUDITED_CARE_PLAN_SQL: str = _AUDITED_CARE_PLAN.sql
 CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
@@ -144,6 +148,11 @@ _EXPECTED_NAMES = {
          "action", "case_ids", "categories", "chains"),
     ),
 }  # fmt: skip
+_EXPECTED_NAMES["cases.read_for"] = (_CASE_READ_FOR, ("org_id", "case_id"))
+_EXPECTED_NAMES["cases.read_audited"] = (
+    _CASE_READ_AUDITED,
+    (*(f"audit_{n}" for n in _AUDIT_APPEND.names), "org_id", "case_id", "expected_digest"),
+)
 _EXPECTED_NAMES["care_plan.care_plan (audited)"] = (
     _AUDITED_CARE_PLAN,
     tuple(f"audit_{n}" for n in _AUDIT_APPEND.names) + _CARE_PLAN.names,
@@ -437,6 +446,11 @@ def request_id_of(request: Request) -> str:
     return header if header and _REQUEST_ID.match(header) else uuid.uuid4().hex
 
 
+# The case read's digest of the policy's facts per (organisation, case, scopes), as the app's
+# AccessMemo remembers it with its decision: a repeated read runs the app's one statement.
+_CASE_DIGESTS: dict[tuple[UUID, UUID, frozenset[str]], bytes] = {}
+
+
 async def case_read(request: Request) -> Response:
     request_id = request_id_of(request)
     who = caller(request)
@@ -444,31 +458,37 @@ async def case_read(request: Request) -> Response:
         return _UNAUTHORIZED
     client_id, org_id, jti, claims = who
     case_id: UUID = request.path_params["case_id"]
-    scopes = set(str(claims.get("scope", "")).split())
+    scopes = frozenset(str(claims.get("scope", "")).split())
     if "cases:read" not in scopes:
         return Response(b'{"status":403}', status_code=403, media_type=_JSON)
+    visible = [category for category, scope in _READ_SCOPES if scope in scopes]
+    audit: dict[str, Any] = {
+        "org_id": org_id,
+        "client_id": client_id,
+        "jti": jti,
+        "request_id": request_id,
+        "action": "case.read",
+        "case_ids": [case_id],
+        "categories": sorted(visible),
+    }
+    key = (org_id, case_id, scopes)
+    digest = _CASE_DIGESTS.get(key)
     database: Database = request.app.state.database
     async with database.pool.acquire(timeout=database.acquire_timeout) as conn:
         if not await token_ok(conn, client_id, jti):
             return _UNAUTHORIZED
-        row = await conn.fetchrow(CASE_LOAD_SQL, org_id, case_id)
+        if digest is not None:
+            args = audit_args(request, **audit)
+            row = await conn.fetchrow(CASE_READ_AUDITED_SQL, *args, org_id, case_id, digest)
+        else:
+            row = await conn.fetchrow(CASE_READ_SQL, org_id, case_id)
         if row is None:
             return _NOT_FOUND
         if row["lead_org_id"] != org_id:
             return _NOT_LEAD  # a care-team view needs the consent policy; not in the baseline
-        visible = [category for category, scope in _READ_SCOPES if scope in scopes]
-        categories = sorted(visible)
-        await audit_append(
-            conn,
-            request,
-            org_id=org_id,
-            client_id=client_id,
-            jti=jti,
-            request_id=request_id,
-            action="case.read",
-            case_ids=[case_id],
-            categories=categories,
-        )
+        if digest is None or not row["audited"]:
+            await audit_append(conn, request, **audit)
+            _CASE_DIGESTS[key] = row["facts_digest"]
     return Response(
         case_json(request.app.state.kek, row, visible),
         media_type=_JSON,

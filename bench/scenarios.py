@@ -762,8 +762,9 @@ SCENARIOS: dict[str, Scenario] = {
             path="GET /v1/cases/{id}",
             description=(
                 "The lead organisation reads its case: token check (token_status) + case with "
-                "the access policy's facts (cases.load_for) + hash-chained audit row "
-                "(audit.append); data key unwrapped, identity fields decrypted"
+                "the access policy's facts and its hash-chained audit row in one statement "
+                "(cases.read_audited: the decision remembered from the first read, the facts "
+                "unchanged); data key unwrapped, identity fields decrypted"
             ),
             setup=_case_read,
         ),

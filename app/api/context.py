@@ -11,6 +11,7 @@ from app.api.rate_limits import RateLimiter
 from app.db.database import Database, Session
 from app.db.notify import EVENTS_CHANNEL, REVOCATION_TRIGGERS_FIRE, TOKENS_CHANNEL, Notifications
 from app.domain.crypto import KeyWrapper
+from app.domain.facts import AccessMemo
 from app.domain.keys import KeyRing
 from app.domain.principal import Principal
 from app.domain.tokens import (
@@ -36,6 +37,9 @@ class AppContext:
     # Tokens found in order recently (app.domain.tokens.TokenStatuses): trusted only while
     # this process listens to the token notifications (:meth:`listen_for_tokens`).
     token_statuses: TokenStatuses = field(default_factory=lambda: TokenStatuses(0))
+    # Decisions behind case reads (app.domain.facts.AccessMemo): a repeated read appends its
+    # audit row in the statement that reads the case.
+    access_memo: AccessMemo = field(default_factory=AccessMemo)
     # Prometheus metrics of this app (app.api.metrics), built with it.
     metrics: Metrics = field(default_factory=Metrics)
     # LISTEN for the change feed's long polls (app.db.notify), opened on first use.

@@ -182,6 +182,7 @@ async def request_context(
         principal,
         app.key_wrapper,
         max_details_bytes=app.settings.max_details_bytes,
+        access_memo=app.access_memo,
     )
 
 

@@ -93,6 +93,21 @@ def consent_is_active(consent: ConsentFacts, now: datetime) -> bool:
     return consent.expires_at is None or consent.expires_at > now
 
 
+def decided_until(consents: Iterable[ConsentFacts], now: datetime) -> datetime | None:
+    """Until when a decision made at ``now`` holds if the facts stay the same: the first instant
+    after ``now`` at which a consent begins (``obtained_at``) or ends (``expires_at``); None
+    when none does. Time enters the policy only through :func:`consent_is_active`, so
+    :func:`case_access` answers the same at every instant of ``[now, decided_until)``."""
+    edges = [
+        edge
+        for c in consents
+        if c.revoked_at is None
+        for edge in (c.obtained_at, c.expires_at)
+        if edge is not None and edge > now
+    ]
+    return min(edges, default=None)
+
+
 def consent_addresses(consent: ConsentFacts, org_id: UUID, org_kind: str) -> bool:
     if consent.recipient_org_id is not None:
         return consent.recipient_org_id == org_id

@@ -20,6 +20,7 @@ from app.db.database import Session
 from app.domain.audit import AuditTrail
 from app.domain.crypto import KeyWrapper
 from app.domain.events import Outbox
+from app.domain.facts import AccessMemo
 from app.domain.principal import Principal
 
 MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
@@ -35,6 +36,8 @@ class RequestContext:
     principal: Principal
     key_wrapper: KeyWrapper
     max_details_bytes: int = MAX_DETAILS_BYTES
+    # The process's memo of case-read decisions (None: every read decides, then appends).
+    access_memo: AccessMemo | None = None
     audit: AuditTrail = field(init=False, repr=False, compare=False)
     outbox: Outbox = field(init=False, repr=False, compare=False)
 

@@ -8,6 +8,7 @@ organisation related to a case (:func:`app.domain.events.audience_of`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -21,6 +22,7 @@ from app.domain.access import (
     Relationship,
     Role,
     case_access,
+    decided_until,
 )
 from app.domain.principal import Principal
 from app.domain.vocabulary import Category
@@ -93,3 +95,70 @@ def access_of(row: WithFacts, principal: Principal, now: datetime) -> CaseAccess
         consents=row.consents,
         caller_kind=row.caller_kind,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy decided a caller may read of a case, on facts whose digest is ``digest``
+    (``app.db.repositories.cases.read_for``), valid before ``until`` (None: for as long as the
+    facts stay the same)."""
+
+    digest: bytes
+    visible: frozenset[Category]
+    until: datetime | None
+
+
+class AccessMemo:
+    """Per-process memo of the decisions behind case reads, so that a repeated read can append
+    its audit row in the statement that reads the case (one round trip instead of two).
+
+    The audit row of a read names the categories the caller may see, so it can only be written
+    in the read's own statement if they are known before the read. An entry is the decision
+    the policy made for (organisation, scopes, case) on facts with a given digest; the read's
+    statement appends the row with the remembered categories only if the facts it reads still
+    have that digest. The decision is still made again from the facts the read returns, and it
+    is the same: the policy is a pure function of the facts, the token's scopes and the time,
+    and an entry is not used at or after ``until`` (:func:`~app.domain.access.decided_until`).
+    Facts that changed (a consent revoked, a membership ended, the lead transferred) fail the
+    digest: nothing is appended, and the read decides and appends as without the memo.
+
+    Nothing here decides access; an entry only says what the audit row will name. Bounded:
+    when full, the oldest tenth is dropped."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: dict[tuple[UUID, frozenset[str], UUID], Decision] = {}
+        self._max = max_entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, principal: Principal, case_id: UUID, now: datetime) -> Decision | None:
+        key = (principal.org_id, principal.scopes, case_id)
+        decision = self._entries.get(key)
+        if decision is not None and decision.until is not None and now >= decision.until:
+            del self._entries[key]
+            return None
+        return decision
+
+    def put(
+        self,
+        principal: Principal,
+        case_id: UUID,
+        digest: bytes,
+        access: CaseAccess,
+        consents: Sequence[ConsentFact],
+        now: datetime,
+    ) -> None:
+        """Remember ``access``, decided at ``now`` on facts with ``digest`` (``consents`` among
+        them); nothing for a decision that shows nothing."""
+        if not self._max or not access.is_visible:
+            return
+        key = (principal.org_id, principal.scopes, case_id)
+        if key not in self._entries and len(self._entries) >= self._max:
+            for stale in list(self._entries)[: self._max // 10 or 1]:
+                del self._entries[stale]
+        until = decided_until(consent_facts(consents), now)
+        self._entries[key] = Decision(digest, access.visible, until)
+
+    def forget(self, principal: Principal, case_id: UUID) -> None:
+        self._entries.pop((principal.org_id, principal.scopes, case_id), None)

@@ -163,3 +163,29 @@ def test_a_read_the_renumbering_cannot_read_safely_is_refused(
 def test_a_placeholder_inside_a_name_is_not_renumbered() -> None:
     combined = appending(Query("SELECT col$1, $1 FROM t", ("a",)))
     assert combined.sql.endswith(f"SELECT col$1, ${len(combined.names)} FROM t")
+
+
+def test_a_conditional_append_reads_first_and_says_whether_it_appended() -> None:
+    read = Query("SELECT $2::int + $1::int AS n", ("a", "b"))
+    combined = appending(read, when=Query("r.n = $3::int", ("expected",)))
+    shift = len(combined.names) - 3
+    assert combined.names[shift:] == ("a", "b", "expected")
+    assert combined.sql.startswith(f"WITH r AS MATERIALIZED (SELECT ${2 + shift}::int")
+    assert f"WHERE EXISTS (SELECT FROM r WHERE r.n = ${3 + shift}::int)" in combined.sql
+    assert combined.sql.endswith("SELECT r.*, EXISTS (SELECT FROM head) AS audited FROM r")
+
+
+@pytest.mark.parametrize(
+    ("when", "names"),
+    [
+        ("r.n = $4", ("x",)),  # a gap after the read's two
+        ("r.n = $3 -- a comment", ("x",)),
+        ("r.n IN (SELECT n FROM head)", ()),  # the append's own relation
+        ("r.n = $3", ("audit_x",)),
+    ],
+)
+def test_a_condition_it_cannot_renumber_safely_is_refused(
+    when: str, names: tuple[str, ...]
+) -> None:
+    with pytest.raises(ValueError, match=r"appending|placeholders|audit_|relation"):
+        appending(Query("SELECT $1::int AS n, $2::int AS m", ("a", "b")), when=Query(when, names))

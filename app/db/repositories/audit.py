@@ -110,7 +110,7 @@ _APPEND_CTES = """
                sha256(CASE WHEN c.chain = 0 THEN $2::bytea
                            ELSE sha256($2::bytea || int2send(c.chain)) END
                       || int8send(1) || $3::bytea)
-        FROM c
+        FROM c{when}
         ON CONFLICT (org_id, chain) DO UPDATE
             SET seq = h.seq + 1, hash = sha256(h.hash || int8send(h.seq + 1) || $3::bytea)
         RETURNING chain, seq, hash
@@ -125,7 +125,7 @@ _APPEND_NAMES = (
     "org_id", "genesis", "entry", "occurred_at", "client_id", "jti", "request_id", "action",
     "case_ids", "categories", "chains",
 )  # fmt: skip
-_APPEND = Query("WITH" + _APPEND_CTES + _APPEND_ROW, _APPEND_NAMES)
+_APPEND = Query("WITH" + _APPEND_CTES.format(when="") + _APPEND_ROW, _APPEND_NAMES)
 # A placeholder ($n, not part of a longer name); with a string literal before it as the other
 # choice, so that a literal's text is skipped (left as it is) rather than renumbered.
 _BARE_PLACEHOLDER = re.compile(r"(?<![\w$])\$(\d+)(?!\w)")
@@ -134,15 +134,21 @@ _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|" + _BARE_PLACEHOLDER.pattern)
 _UNREAD = re.compile(r"--|/\*|\"|\bE'|\$[A-Za-z_]*\$", re.IGNORECASE)
 # The CTEs the append puts ahead of the read: a relation of one of these names in the read
 # would be taken for the CTE.
-_APPEND_RELATIONS = ("free", "c", "head", "appended")
+_APPEND_RELATIONS = ("free", "c", "head", "appended", "r")
 
 
-def appending(read: Query) -> Query:
+def appending(read: Query, *, when: Query | None = None) -> Query:
     """``read`` (one ``SELECT``, without a ``WITH`` of its own) as one statement that also
     appends an audit row (``_APPEND``, as data-modifying CTEs ahead of it): an audited read
     whose audit row is known before its rows are (what the caller may see is decided before
     the read) costs one round trip instead of two. Its parameters are ``read``'s and the audit
     row's, prefixed ``audit_`` (:func:`appended_params`).
+
+    With ``when`` (an SQL condition over ``r``, the read's rows, whose placeholders continue
+    ``read``'s: ``$3`` after a read of two), the read is evaluated first, as ``r``, and the row
+    is appended only if one of its rows meets the condition; the statement answers ``read``'s
+    columns and ``audited``, whether the row was appended. Its parameters are then the audit
+    row's, ``read``'s and ``when``'s.
 
     The statement is atomic: an error in the read appends nothing, and a failed append
     answers no rows. In autocommit (a ``GET``), asyncpg hands over the rows only once the
@@ -150,11 +156,14 @@ def appending(read: Query) -> Query:
     sql = read.sql
     if not sql.lstrip().upper().startswith("SELECT"):
         raise ValueError("appending() takes a SELECT without a WITH of its own")
-    if _UNREAD.search(_BARE_PLACEHOLDER.sub("", sql)):
-        raise ValueError("appending() takes no comments, quoted names or special strings")
-    if any(n.startswith("audit_") for n in read.names):
+    condition = when.sql if when is not None else ""
+    for text in (sql, condition):
+        if _UNREAD.search(_BARE_PLACEHOLDER.sub("", text)):
+            raise ValueError("appending() takes no comments, quoted names or special strings")
+    names = read.names + (when.names if when is not None else ())
+    if any(n.startswith("audit_") for n in names):
         raise ValueError("the read's parameter names must not start with audit_")
-    words = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql, re.IGNORECASE))
+    words = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql + " " + condition, re.IGNORECASE))
     if words & set(_APPEND_RELATIONS):
         raise ValueError(f"the read names a relation the append defines: {words}")
     shift = len(_APPEND_NAMES)
@@ -167,11 +176,21 @@ def appending(read: Query) -> Query:
         return f"${int(match.group(1)) + shift}"
 
     body = _PLACEHOLDER.sub(renumber, sql)
-    if seen != set(range(1, len(read.names) + 1)):
-        raise ValueError(f"the read's placeholders {sorted(seen)} are not $1..${len(read.names)}")
+    condition = _PLACEHOLDER.sub(renumber, condition)
+    if seen != set(range(1, len(names) + 1)):
+        raise ValueError(f"the read's placeholders {sorted(seen)} are not $1..${len(names)}")
+    audit_names = tuple(f"audit_{n}" for n in _APPEND_NAMES)
+    if when is None:
+        return Query(
+            f"WITH{_APPEND_CTES.format(when='')}, appended AS ({_APPEND_ROW}) {body}",
+            audit_names + names,
+        )
+    # `r` first: a CTE sees only the ones before it. MATERIALIZED: read once, whatever uses it.
+    ctes = _APPEND_CTES.format(when=f" WHERE EXISTS (SELECT FROM r WHERE {condition})")
     return Query(
-        f"WITH{_APPEND_CTES}, appended AS ({_APPEND_ROW}) {body}",
-        tuple(f"audit_{n}" for n in _APPEND_NAMES) + read.names,
+        f"WITH r AS MATERIALIZED ({body}),{ctes}, appended AS ({_APPEND_ROW})"  # noqa: S608
+        " SELECT r.*, EXISTS (SELECT FROM head) AS audited FROM r",  # (constant statements)
+        audit_names + names,
     )
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.policy_facts import POLICY_FACTS, ConsentFact
+from app.db.policy_facts import FIELDS, POLICY_FACTS, ConsentFact
 from app.db.query import PAGE_CAP, Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 CASE_COLUMNS = """
@@ -66,6 +68,20 @@ class CaseRow:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestedCaseRow(CaseRow):
+    """A case with ``facts_digest``, a digest of the policy's facts about it (``read_for``)."""
+
+    facts_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedCaseRow(DigestedCaseRow):
+    """A case read by ``read_audited``, and whether its audit row was appended."""
+
+    audited: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CaseStateRow:
     """What a referral transition needs of its case (`lock_state`)."""
 
@@ -74,6 +90,8 @@ class CaseStateRow:
 
 
 CASE_ROWS = Rows(CaseRow)
+DIGESTED_CASE_ROWS = Rows(DigestedCaseRow)
+AUDITED_CASE_ROWS = Rows(AuditedCaseRow)
 CASE_STATE_ROWS = Rows(CaseStateRow)
 
 # Every case statement selects the access policy's facts about the caller with the case
@@ -273,6 +291,26 @@ _LEAVE = Query(
 # concurrent insert referring to the case holds: taking it first keeps that wait out.
 _LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
 
+# A case read (`GET /v1/cases/{id}`): `_LOAD_FOR` with `facts_digest`, the SHA-256 of the policy's
+# facts about the caller and the case (the lead, the caller's memberships and kind, the consents
+# addressed to it) as PostgreSQL prints them. Equal digests mean equal facts, and the policy is a
+# pure function of its facts, the token's scopes and the time, so a decision the domain made on
+# these facts (app.domain.facts.AccessMemo) still holds for a row with the same digest.
+_FACTS_DIGEST = (
+    "sha256(convert_to(ROW(l.lead_org_id, "
+    + ", ".join(f"l.{name}" for name in FIELDS)
+    + ")::text, 'UTF8'))"
+)
+_READ_FOR = Query(
+    f"SELECT l.*, {_FACTS_DIGEST} AS facts_digest FROM ({_LOAD_FOR.sql}) l",  # noqa: S608 - constant
+    _LOAD_FOR.names,
+)
+# `_READ_FOR` with the read's audit row appended in the same statement when the facts' digest is
+# still the one the caller's remembered decision was made on (`audit_repo.appending(when=...)`).
+_READ_AUDITED = audit_repo.appending(
+    _READ_FOR, when=Query("r.facts_digest = $3::bytea", ("expected_digest",))
+)
+
 
 # The case facts a referral transition depends on, locking the row like `_LOAD_FOR_UPDATE`. It
 # looks past visibility on purpose: the receiver of a pending referral is not on the care team yet,
@@ -290,6 +328,33 @@ async def load_for(
 ) -> CaseRow | None:
     query = _LOAD_FOR_UPDATE if lock else _LOAD_FOR
     return CASE_ROWS.one(await session.fetchrow(query, org_id=org_id, case_id=case_id))
+
+
+async def read_for(session: Session, org_id: UUID, case_id: UUID) -> DigestedCaseRow | None:
+    """:func:`load_for` (unlocked) with the digest of the policy's facts."""
+    return DIGESTED_CASE_ROWS.one(await session.fetchrow(_READ_FOR, org_id=org_id, case_id=case_id))
+
+
+async def read_audited(
+    session: Session,
+    org_id: UUID,
+    case_id: UUID,
+    *,
+    expected_digest: bytes,
+    audit: Mapping[str, Any],
+) -> AuditedCaseRow | None:
+    """:func:`read_for`, appending the audit row ``audit`` (``AuditTrail.row``) in the same
+    statement if the facts' digest is ``expected_digest``: one round trip. ``audited`` says
+    whether it was; None (and nothing appended) when the caller is not linked to the case."""
+    return AUDITED_CASE_ROWS.one(
+        await session.fetchrow(
+            _READ_AUDITED,
+            audit_repo.appended_params(session, audit),
+            org_id=org_id,
+            case_id=case_id,
+            expected_digest=expected_digest,
+        )
+    )
 
 
 async def list_for(
