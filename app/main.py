@@ -155,7 +155,9 @@ def create_app(
         ),
         key_wrapper=key_wrapper,
         token_statuses=TokenStatuses(settings.token_status_seconds),
-        access_memo=AccessMemo(settings.access_memo_entries),
+        access_memo=AccessMemo(settings.access_memo_entries)
+        if settings.access_memo_entries
+        else None,
         rate_limits=RateLimiter(
             request_limit=settings.rate_limit,
             failure_limit=settings.token_failure_limit,

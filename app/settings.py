@@ -100,11 +100,11 @@ class Settings(BaseSettings):
     access_memo_entries: int = Field(
         default=10_000,
         ge=0,
-        le=1_000_000,
+        le=100_000,
         description="Case-read decisions each process remembers (per organisation, scopes and "
-        "case), so that a repeated read appends its audit row in the statement that reads the "
-        "case: one round trip instead of two. The database checks the policy's facts are the "
-        "same before the row is appended. 0: off",
+        "case), so that a repeated case or care plan read appends its audit row in the "
+        "statement that reads the case: one round trip instead of two. The database checks the "
+        "policy's facts are the same before the row is appended. 0: off",
     )
     token_status_seconds: float = Field(
         default=2.0,

@@ -38,8 +38,8 @@ class AppContext:
     # this process listens to the token notifications (:meth:`listen_for_tokens`).
     token_statuses: TokenStatuses = field(default_factory=lambda: TokenStatuses(0))
     # Decisions behind case reads (app.domain.facts.AccessMemo): a repeated read appends its
-    # audit row in the statement that reads the case.
-    access_memo: AccessMemo = field(default_factory=AccessMemo)
+    # audit row in the statement that reads the case (None: AFTERCARE_ACCESS_MEMO_ENTRIES=0).
+    access_memo: AccessMemo | None = field(default_factory=AccessMemo)
     # Prometheus metrics of this app (app.api.metrics), built with it.
     metrics: Metrics = field(default_factory=Metrics)
     # LISTEN for the change feed's long polls (app.db.notify), opened on first use.

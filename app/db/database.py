@@ -272,6 +272,12 @@ class Session:
     def in_transaction(self) -> bool:
         return self._tx_open
 
+    @property
+    def autocommit(self) -> bool:
+        """Whether the next statement commits on its own: no transaction is open, and none
+        will be begun before it (a transactional session's lazy ``BEGIN``)."""
+        return not self._transactional
+
     async def commit(self) -> None:
         if self._conn is not None and self._tx_open:
             self._tx_open = False

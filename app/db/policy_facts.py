@@ -8,7 +8,8 @@ and a case comes from the database as three columns, selected next to the case's
     category reads as ``[]``, not NULL: NULL means "not a member").
 ``consents`` (``jsonb``, decoded to a list of :class:`ConsentFact` dicts)
     The case's consents addressed to the caller, by organisation id or by its kind — all of them,
-    revoked and expired too (the policy decides what is active *now*). Always ``[]`` for the lead,
+    revoked and expired too (the policy decides what is active *now*), in the order of their ids
+    (so that equal facts print the same: the case read's digest). Always ``[]`` for the lead,
     who needs none.
 ``caller_kind`` (``text``)
     The caller's organisation kind (consents may be addressed to a kind).
@@ -69,7 +70,8 @@ def policy_facts(case: str = "c", *, org: str = "o", caller: str = "$1") -> str:
         SELECT jsonb_agg(jsonb_build_object(
             'categories', s.categories, 'obtained_at', s.obtained_at,
             'expires_at', s.expires_at, 'revoked_at', s.revoked_at,
-            'recipient_org_id', s.recipient_org_id, 'recipient_kinds', s.recipient_kinds))
+            'recipient_org_id', s.recipient_org_id, 'recipient_kinds', s.recipient_kinds)
+            ORDER BY s.id)
         FROM consents s
         WHERE s.case_id = {case}.id
           AND (s.recipient_org_id = {caller} OR {org}.kind = ANY (s.recipient_kinds))

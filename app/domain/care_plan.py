@@ -11,7 +11,7 @@ Status moves are decided by :mod:`app.domain.care_plan_rules`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -237,9 +237,16 @@ def _not_future(value: datetime | None, name: str) -> None:
         raise ValidationFailed(f"{name} is in the future", loc=[name])
 
 
+_CARE_PLAN_CATEGORIES = frozenset(str(c) for c in CarePlanCategory)
+
+
+def _care_plan_categories(visible: Iterable[Category]) -> list[str]:
+    """The care plan's categories among ``visible`` (sorted: the audit row's order)."""
+    return sorted(str(c) for c in visible if str(c) in _CARE_PLAN_CATEGORIES)
+
+
 def _visible_categories(loaded: LoadedCase) -> list[str]:
-    care = {str(c) for c in CarePlanCategory}
-    return sorted(str(c) for c in loaded.access.visible if str(c) in care)
+    return _care_plan_categories(loaded.access.visible)
 
 
 class _CareRow(Protocol):
@@ -658,16 +665,40 @@ class CarePlanService(CaseScopedService):
 
     # -- the care plan --------------------------------------------------------------------------
     async def care_plan(self, case_id: UUID) -> CarePlan:
-        loaded = await self.cases.load(case_id)
-        categories = _visible_categories(loaded)
-        rows = await repo.care_plan(
-            self.session,
-            case_id,
-            categories,
-            goal_limit=CARE_PLAN_GOALS,
-            service_limit=CARE_PLAN_SERVICES,
-            audit=self.audit.row(self.principal, "care_plan.read", [case_id], categories),
-        )
+        cases, now = self.cases, datetime.now(UTC)
+        rows: repo.CarePlanRows | None = None
+        decision = cases.remembered(case_id, now)
+        if decision is not None:
+            # The case, the plan in the categories remembered, and its audit row: one statement
+            # (AccessMemo), whose plan stands if the decision does.
+            categories = _care_plan_categories(decision.visible)
+            row = await repo.case_care_plan(
+                self.session,
+                self.principal.org_id,
+                case_id,
+                categories,
+                goal_limit=CARE_PLAN_GOALS,
+                service_limit=CARE_PLAN_SERVICES,
+                expected_digest=decision.digest,
+                audit=self.audit.row(self.principal, "care_plan.read", [case_id], categories),
+            )
+            loaded, confirmed = cases.confirm(
+                case_id, row, decision, now, audited=row is not None and row.audited
+            )
+            if confirmed and row is not None:
+                rows = repo.plan_rows(row.goals, row.services, row.attendance)
+        else:
+            loaded = await cases.decide(case_id, now)
+        if rows is None:
+            categories = _visible_categories(loaded)
+            rows = await repo.care_plan(
+                self.session,
+                case_id,
+                categories,
+                goal_limit=CARE_PLAN_GOALS,
+                service_limit=CARE_PLAN_SERVICES,
+                audit=self.audit.row(self.principal, "care_plan.read", [case_id], categories),
+            )
         text = self._text(loaded)
         return CarePlan(
             case_id=case_id,

@@ -29,12 +29,13 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.events import EventType
-from app.domain.facts import access_of
+from app.domain.facts import Decision, access_of
 from app.domain.freetext import CaseText, case_text
 from app.domain.journey_rules import risk_went_up
 from app.domain.pagination import KeysetList, Page
 from app.domain.referral_rules import HubWithdrawal
 from app.domain.vocabulary import Category
+from app.logging import log
 
 LIST_NAME = "cases"
 CASES = KeysetList(LIST_NAME, ("updated_at", "id"), (datetime.fromisoformat, UUID))
@@ -203,6 +204,14 @@ def encrypted_identity(key: DataKey, identity: Identity) -> dict[str, bytes | No
     }
 
 
+def _disagreed(case_id: UUID) -> None:
+    """The policy decided otherwise on facts with the remembered digest, at a time the decision
+    was remembered for: it cannot happen (the policy is a pure function of what the memo keys
+    and digests). The row appended names what was decided before; the caller appends the right
+    one (or answers 404) all the same."""
+    log.error("access_memo_disagreed", case_id=str(case_id))
+
+
 class CaseService:
     def __init__(self, ctx: RequestContext) -> None:
         self.session = ctx.session
@@ -332,37 +341,88 @@ class CaseService:
 
     # -- reads ------------------------------------------------------------------------------
     async def get(self, case_id: UUID) -> CaseView:
-        memo = self.access_memo
-        if memo is None or self.session.in_transaction:
-            loaded = await self.load(case_id)
-            await self.audit.record(self.principal, "case.read", [case_id], loaded.access.visible)
-            return self.view(loaded)
-        # The read's audit row in the read's own statement when this process remembers the
-        # decision for these facts (AccessMemo); the decision is made again either way.
-        principal, now = self.principal, datetime.now(UTC)
-        decision = memo.get(principal, case_id, now)
-        row: repo.DigestedCaseRow | None
+        now = datetime.now(UTC)
+        decision = self.remembered(case_id, now)
         if decision is not None:
+            # The read's audit row in the read's own statement (AccessMemo).
             row = await repo.read_audited(
                 self.session,
-                principal.org_id,
+                self.principal.org_id,
                 case_id,
                 expected_digest=decision.digest,
-                audit=self.audit.row(principal, "case.read", [case_id], decision.visible),
+                audit=self.audit.row(self.principal, "case.read", [case_id], decision.visible),
             )
-            audited = row is not None and row.audited
+            loaded, confirmed = self.confirm(
+                case_id, row, decision, now, audited=row is not None and row.audited
+            )
         else:
-            row = await repo.read_for(self.session, principal.org_id, case_id)
-            audited = False
-        access = access_of(row, principal, now) if row is not None else NO_ACCESS
+            loaded, confirmed = await self.decide(case_id, now), False
+        if not confirmed:
+            await self.audit.record(self.principal, "case.read", [case_id], loaded.access.visible)
+        return self.view(loaded)
+
+    # -- reads whose audit row is appended by the read (app.domain.facts.AccessMemo) -----------
+    def remembered(self, case_id: UUID, now: datetime) -> Decision | None:
+        """The decision this process remembers for the caller's read of the case, if the read
+        may use it (in autocommit: in a transaction the case is loaded with its lock)."""
+        memo = self.access_memo
+        if memo is None or not self.session.autocommit:
+            return None
+        return memo.get(self.principal, case_id, now)
+
+    async def decide(self, case_id: UUID, now: datetime) -> LoadedCase:
+        """:meth:`load` for a read: the case with the digest of its facts, decided at ``now``,
+        the decision remembered for the next read (404 when the caller may not see it)."""
+        if self.access_memo is None or not self.session.autocommit:
+            return await self.load(case_id)
+        row = await repo.read_for(self.session, self.principal.org_id, case_id)
+        loaded = self._decided(case_id, row, now)
+        self._remember(loaded, now)
+        return loaded
+
+    def confirm(
+        self,
+        case_id: UUID,
+        row: repo.DigestedCaseRow | None,
+        decision: Decision,
+        now: datetime,
+        *,
+        audited: bool,
+    ) -> tuple[LoadedCase, bool]:
+        """The case that a read made with the remembered ``decision`` returned, decided again
+        from its facts at ``now``, and whether the read's audit row stands: it was appended
+        (``audited``) and the decision is the same. False when the facts changed (nothing was
+        appended): the caller appends the row for the new decision, remembered from now on.
+        404 when the caller may no longer see the case."""
+        try:
+            loaded = self._decided(case_id, row, now)
+        except NotFound:
+            if audited:
+                _disagreed(case_id)
+            raise
+        if audited:
+            if loaded.access.visible == decision.visible:
+                return loaded, True
+            _disagreed(case_id)
+        self._remember(loaded, now)
+        return loaded, False
+
+    def _decided(
+        self, case_id: UUID, row: repo.DigestedCaseRow | None, now: datetime
+    ) -> LoadedCase:
+        access = access_of(row, self.principal, now) if row is not None else NO_ACCESS
         if row is None or not access.is_visible:
-            memo.forget(principal, case_id)
+            if self.access_memo is not None:
+                self.access_memo.forget(self.principal, case_id)
             raise NotFound("No such case")
-        if not audited or decision is None or access.visible != decision.visible:
-            # First read, or facts that changed since: the row for what the policy says now.
-            await self.audit.record(principal, "case.read", [case_id], access.visible)
-            memo.put(principal, case_id, row.facts_digest, access, row.consents, now)
-        return self.view(LoadedCase(row, access))
+        return LoadedCase(row, access)
+
+    def _remember(self, loaded: LoadedCase, now: datetime) -> None:
+        row = loaded.row
+        if self.access_memo is not None and isinstance(row, repo.DigestedCaseRow):
+            self.access_memo.put(
+                self.principal, row.id, row.facts_digest, loaded.access, row.consents, now
+            )
 
     async def list(
         self,

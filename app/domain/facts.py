@@ -100,11 +100,12 @@ def access_of(row: WithFacts, principal: Principal, now: datetime) -> CaseAccess
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What the policy decided a caller may read of a case, on facts whose digest is ``digest``
-    (``app.db.repositories.cases.read_for``), valid before ``until`` (None: for as long as the
-    facts stay the same)."""
+    (``app.db.repositories.cases.read_for``), at ``since``; it holds before ``until`` (None: for
+    as long as the facts stay the same)."""
 
     digest: bytes
     visible: frozenset[Category]
+    since: datetime
     until: datetime | None
 
 
@@ -118,26 +119,34 @@ class AccessMemo:
     statement appends the row with the remembered categories only if the facts it reads still
     have that digest. The decision is still made again from the facts the read returns, and it
     is the same: the policy is a pure function of the facts, the token's scopes and the time,
-    and an entry is not used at or after ``until`` (:func:`~app.domain.access.decided_until`).
-    Facts that changed (a consent revoked, a membership ended, the lead transferred) fail the
-    digest: nothing is appended, and the read decides and appends as without the memo.
+    and an entry is used only from the instant it was decided at (a clock set back misses) until
+    ``until`` (:func:`~app.domain.access.decided_until`). Facts that changed (a consent
+    revoked, a membership ended, the lead transferred) fail the digest: nothing is appended,
+    and the read decides and appends as without the memo.
 
     Nothing here decides access; an entry only says what the audit row will name. Bounded:
-    when full, the oldest tenth is dropped."""
+    when full, the least recently used tenth is dropped."""
 
     def __init__(self, max_entries: int = 10_000) -> None:
+        if max_entries < 1:
+            raise ValueError("an AccessMemo holds at least one entry (none: no memo)")
         self._entries: dict[tuple[UUID, frozenset[str], UUID], Decision] = {}
         self._max = max_entries
+        # Decisions name few distinct sets of categories: each is kept once.
+        self._visible: dict[frozenset[Category], frozenset[Category]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, principal: Principal, case_id: UUID, now: datetime) -> Decision | None:
         key = (principal.org_id, principal.scopes, case_id)
-        decision = self._entries.get(key)
-        if decision is not None and decision.until is not None and now >= decision.until:
-            del self._entries[key]
+        entries = self._entries
+        decision = entries.pop(key, None)
+        if decision is None:
             return None
+        if now < decision.since or (decision.until is not None and now >= decision.until):
+            return None  # (dropped)
+        entries[key] = decision  # the most recently used last
         return decision
 
     def put(
@@ -151,14 +160,17 @@ class AccessMemo:
     ) -> None:
         """Remember ``access``, decided at ``now`` on facts with ``digest`` (``consents`` among
         them); nothing for a decision that shows nothing."""
-        if not self._max or not access.is_visible:
+        if not access.is_visible:
             return
         key = (principal.org_id, principal.scopes, case_id)
-        if key not in self._entries and len(self._entries) >= self._max:
-            for stale in list(self._entries)[: self._max // 10 or 1]:
-                del self._entries[stale]
+        entries = self._entries
+        entries.pop(key, None)
+        if len(entries) >= self._max:
+            for stale in list(entries)[: self._max // 10 or 1]:
+                del entries[stale]
+        visible = self._visible.setdefault(access.visible, access.visible)
         until = decided_until(consent_facts(consents), now)
-        self._entries[key] = Decision(digest, access.visible, until)
+        entries[key] = Decision(digest, visible, now, until)
 
     def forget(self, principal: Principal, case_id: UUID) -> None:
         self._entries.pop((principal.org_id, principal.scopes, case_id), None)

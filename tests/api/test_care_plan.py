@@ -172,9 +172,12 @@ class TestCarePlan:
             counts.append(counter.count)
         assert len(response.json()["goals"]) == 21 and len(response.json()["services"]) == 51
         # token check, case + policy facts, the plan (goals with their progress, upcoming
-        # services, attendance) with its audit row appended in the same statement
-        assert counts == [3, 3], counter.statements
-        assert "INSERT INTO audit_log" in counter.statements[2]
+        # services, attendance) with its audit row appended in the same statement; read again
+        # with the decision remembered (AccessMemo): token check, then the case, its facts,
+        # the plan and the audit row in one statement
+        assert counts == [3, 2], counter.statements
+        assert "INSERT INTO audit_log" in counter.statements[1]
+        assert "CROSS JOIN LATERAL" in counter.statements[1]
 
     async def test_the_plans_records_are_the_named_statements_rows(
         self,

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -132,9 +133,10 @@ class TestAccessMemo:
         memo.put(principal(), CASE, DIGEST, SEEN, [], NOW)
         decision = memo.get(principal(), CASE, NOW + 1000 * HOUR)
         assert decision is not None
-        assert (decision.digest, decision.visible, decision.until) == (
+        assert (decision.digest, decision.visible, decision.since, decision.until) == (
             DIGEST,
             SEEN.visible,
+            NOW,
             None,
         )
         assert memo.get(principal("cases:read", "medical:read"), CASE, NOW) is None
@@ -148,13 +150,29 @@ class TestAccessMemo:
         assert memo.get(principal(), CASE, NOW + HOUR) is None
         assert len(memo) == 0  # dropped
 
-    def test_nothing_remembered_for_no_access_or_when_off(self) -> None:
+    def test_nothing_remembered_for_no_access(self) -> None:
         memo = AccessMemo()
         memo.put(principal(), CASE, DIGEST, NO_ACCESS, [], NOW)
         assert len(memo) == 0
-        off = AccessMemo(0)
-        off.put(principal(), CASE, DIGEST, SEEN, [], NOW)
-        assert off.get(principal(), CASE, NOW) is None
+        with pytest.raises(ValueError, match="at least one"):
+            AccessMemo(0)  # off is no memo at all (AFTERCARE_ACCESS_MEMO_ENTRIES=0: None)
+
+    def test_not_used_before_it_was_decided(self) -> None:
+        """A clock set back: a consent starting between the new time and the decision's could
+        make the remembered decision wrong, so the entry is not used (and dropped)."""
+        memo = AccessMemo()
+        memo.put(principal(), CASE, DIGEST, SEEN, [], NOW)
+        assert memo.get(principal(), CASE, NOW - timedelta(microseconds=1)) is None
+        assert memo.get(principal(), CASE, NOW) is None
+
+    def test_the_same_categories_are_kept_once(self) -> None:
+        memo = AccessMemo()
+        for n in range(3):
+            access = CaseAccess(Role.CARE_TEAM, frozenset({Category.DEMOGRAPHICS}), frozenset())
+            memo.put(principal(), UUID(int=n), DIGEST, access, [], NOW)
+        seen = [memo.get(principal(), UUID(int=n), NOW) for n in range(3)]
+        assert all(d is not None for d in seen)
+        assert len({id(d.visible) for d in seen if d is not None}) == 1
 
     def test_forget(self) -> None:
         memo = AccessMemo()
@@ -163,13 +181,18 @@ class TestAccessMemo:
         memo.forget(principal(), CASE)  # twice: nothing to forget
         assert memo.get(principal(), CASE, NOW) is None
 
-    def test_bounded(self) -> None:
+    def test_bounded_the_least_recently_used_go_first(self) -> None:
         memo = AccessMemo(100)
-        for n in range(250):
+        for n in range(100):
+            memo.put(principal(), UUID(int=n), DIGEST, SEEN, [], NOW)
+        assert memo.get(principal(), UUID(int=0), NOW) is not None  # used: now the newest
+        memo.put(principal(), UUID(int=5), DIGEST, SEEN, [], NOW)  # put again: not evicting
+        assert len(memo) == 100
+        for n in range(100, 250):
             memo.put(principal(), UUID(int=n), DIGEST, SEEN, [], NOW)
         assert len(memo) <= 100
         assert memo.get(principal(), UUID(int=249), NOW) is not None  # the newest stay
-        assert memo.get(principal(), UUID(int=0), NOW) is None
+        assert memo.get(principal(), UUID(int=1), NOW) is None
 
 
 def test_consent_fact_helper_round_trips() -> None:

@@ -17,6 +17,7 @@ from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
 from app.db.repositories import audit as audit_repo
+from app.db.repositories import cases as cases_repo
 from app.db.rows import Rows
 
 # (id, status, note_enc, recorded_at, recorded_by_org_id, created_at) of one progress entry.
@@ -97,7 +98,19 @@ class CarePlanRows:
     attendance: list[AttendanceRow]
 
 
+@dataclass(frozen=True, slots=True)
+class CaseCarePlanRow(cases_repo.DigestedCaseRow):
+    """A case with the digest of its policy facts, its care plan (arrays of anonymous records,
+    see ``_care_plan_sql``) and whether the read's audit row was appended."""
+
+    goals: list[Any]
+    services: list[Any]
+    attendance: list[Any]
+    audited: bool
+
+
 GOAL_ROWS = Rows(GoalRow)
+CASE_CARE_PLAN_ROWS = Rows(CaseCarePlanRow)
 SERVICE_ROWS = Rows(ServiceRow)
 SCHEDULED_ROWS = Rows(ScheduledServiceRow)
 ATTENDANCE_ROWS = Rows(AttendanceRow)
@@ -251,39 +264,59 @@ _UPDATE_SERVICE = Query(
 
 _SERVICE_PAGE, _SERVICE_PAGES_FOR_CASES = _category_pages("service_records", "s", _SERVICE_COLUMNS)
 
+
 # The care plan in one statement: its first goals (oldest first, with their progress), its
 # upcoming services and the attendance counts, each an array of anonymous records in the order of
 # GoalRow, ServiceRow and AttendanceRow's fields (a round trip each would hold the request three
 # times as long on a busy server; tests/api/test_care_plan.py compares them with the rows of the
 # statements whose columns are checked by name).
-_CARE_PLAN = Query(
-    f"""
+def _care_plan_sql(case: str, categories: str, goal_limit: str, service_limit: str) -> str:
+    """The care plan's SELECT for the case ``case`` (a placeholder or a column), in the
+    categories ``categories``."""
+    return f"""
     SELECT
         ARRAY(
             SELECT ROW({_GOAL_VALUES}) FROM goals g
-            WHERE g.case_id = $1 AND g.category = ANY ($2::text[])
+            WHERE g.case_id = {case} AND g.category = ANY ({categories}::text[])
             ORDER BY g.created_at, g.id
-            LIMIT $3
+            LIMIT {goal_limit}
         ) AS goals,
         ARRAY(
             SELECT ROW({_SERVICE_COLUMNS}) FROM service_records s
-            WHERE s.case_id = $1 AND s.status = 'scheduled' AND s.category = ANY ($2::text[])
+            WHERE s.case_id = {case} AND s.status = 'scheduled'
+              AND s.category = ANY ({categories}::text[])
             ORDER BY s.scheduled_at, s.id
-            LIMIT $4
+            LIMIT {service_limit}
         ) AS services,
         ARRAY(
             SELECT ROW(s.category,
                        count(*) FILTER (WHERE s.status IN ('attended', 'completed'))::int,
                        count(*) FILTER (WHERE s.status = 'missed')::int)
             FROM service_records s
-            WHERE s.case_id = $1 AND s.category = ANY ($2::text[])
+            WHERE s.case_id = {case} AND s.category = ANY ({categories}::text[])
             GROUP BY s.category
             ORDER BY s.category
         ) AS attendance
-    """,  # noqa: S608 - constant text; every value is a bound parameter
+    """  # noqa: S608 - constant text: aliases and placeholders
+
+
+_CARE_PLAN = Query(
+    _care_plan_sql("$1", "$2", "$3", "$4"),
     ("case_id", "categories", "goal_limit", "service_limit"),
 )
 _AUDITED_CARE_PLAN = audit_repo.appending(_CARE_PLAN)
+# A repeated care plan read (the caller's decision remembered, app.domain.facts.AccessMemo): the
+# case with its policy facts and their digest, the plan in the remembered categories, and the
+# audit row appended only if the digest is still the remembered one. One round trip.
+_CASE_CARE_PLAN = Query(
+    f"SELECT l.*, {cases_repo.FACTS_DIGEST} AS facts_digest, p.goals, p.services, p.attendance"
+    f" {cases_repo.READ_FOR_FROM}"
+    f" CROSS JOIN LATERAL ({_care_plan_sql('l.id', '$3', '$4', '$5')}) p",
+    ("org_id", "case_id", "categories", "goal_limit", "service_limit"),
+)
+_AUDITED_CASE_CARE_PLAN = audit_repo.appending(
+    _CASE_CARE_PLAN, when=Query("r.facts_digest = $6::bytea", ("expected_digest",))
+)
 
 # A provider's own scheduled services across cases, with what the policy needs per row.
 _SCHEDULED = Query(
@@ -387,10 +420,44 @@ async def care_plan(
     )
     assert record is not None  # an aggregate-only SELECT always answers one row
     goals, services, attendance = record
+    return plan_rows(goals, services, attendance)
+
+
+def plan_rows(goals: list[Any], services: list[Any], attendance: list[Any]) -> CarePlanRows:
+    """The care plan's arrays of records (``_care_plan_sql``) as rows."""
     return CarePlanRows(
         [GOAL_ROWS.build(g) for g in goals],
         [SERVICE_ROWS.build(r) for r in services],
         [ATTENDANCE_ROWS.build(a) for a in attendance],
+    )
+
+
+async def case_care_plan(
+    session: Session,
+    org_id: UUID,
+    case_id: UUID,
+    categories: list[str],
+    *,
+    goal_limit: int,
+    service_limit: int,
+    expected_digest: bytes,
+    audit: Mapping[str, Any],
+) -> CaseCarePlanRow | None:
+    """The case as ``cases.read_for`` reads it and its care plan in ``categories`` (as
+    :func:`care_plan`), appending the audit row ``audit`` in the same statement if the policy
+    facts' digest is ``expected_digest``: one round trip. None (nothing appended) when the
+    caller is not linked to the case."""
+    return CASE_CARE_PLAN_ROWS.one(
+        await session.fetchrow(
+            _AUDITED_CASE_CARE_PLAN,
+            audit_repo.appended_params(session, audit),
+            org_id=org_id,
+            case_id=case_id,
+            categories=categories,
+            goal_limit=goal_limit,
+            service_limit=service_limit,
+            expected_digest=expected_digest,
+        )
     )
 
 

@@ -296,13 +296,19 @@ _LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
 # addressed to it) as PostgreSQL prints them. Equal digests mean equal facts, and the policy is a
 # pure function of its facts, the token's scopes and the time, so a decision the domain made on
 # these facts (app.domain.facts.AccessMemo) still holds for a row with the same digest.
-_FACTS_DIGEST = (
+# READ_FOR_FROM and FACTS_DIGEST build other reads of a case with its digest (the care plan's):
+# `SELECT l.*, {FACTS_DIGEST} AS facts_digest, ... {READ_FOR_FROM} ...`, $1 the caller's
+# organisation, $2 the case.
+# `OFFSET 0` keeps `l` a subquery of its own: flattened, each use of `l.member_categories` and
+# `l.consents` (the columns and the digest) would run their subqueries again.
+READ_FOR_FROM = f"FROM ({_LOAD_FOR.sql} OFFSET 0) l"
+FACTS_DIGEST = (
     "sha256(convert_to(ROW(l.lead_org_id, "
     + ", ".join(f"l.{name}" for name in FIELDS)
     + ")::text, 'UTF8'))"
 )
 _READ_FOR = Query(
-    f"SELECT l.*, {_FACTS_DIGEST} AS facts_digest FROM ({_LOAD_FOR.sql}) l",  # noqa: S608 - constant
+    f"SELECT l.*, {FACTS_DIGEST} AS facts_digest {READ_FOR_FROM}",
     _LOAD_FOR.names,
 )
 # `_READ_FOR` with the read's audit row appended in the same statement when the facts' digest is
