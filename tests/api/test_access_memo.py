@@ -460,3 +460,28 @@ async def test_care_plan_of_a_member_who_left_is_404_without_a_row(
     assert_problem(gone, 404, "not_found")
     assert gone.json() == missing.json()
     assert await reads(database, clinic.org.id, case["id"], "care_plan.read") == [["medical"]]
+
+
+async def test_a_lead_transfer_between_reads_is_decided_again(
+    client: httpx.AsyncClient, lead: Partner, member: Partner, database: Database
+) -> None:
+    """The lead is in the digest: after a transfer, the old lead (not on the care team) gets
+    the 404 of a missing case and no row, the new one its lead's view, audited as such."""
+    case = await open_case(client, lead)
+    case_id = uuid.UUID(case["id"])
+    await add_member(database, case_id, member.org.id, ["identity"])
+    url = f"{CASES}/{case['id']}"
+    for partner in (lead, member, lead, member):
+        assert (await client.get(url, headers=partner.headers)).status_code == 200
+    async with database.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE cases SET lead_org_id = $2 WHERE id = $1", case_id, member.org.id
+        )
+    assert_problem(await client.get(url, headers=lead.headers), 404, "not_found")
+    body = (await client.get(url, headers=member.headers)).json()
+    assert body["role"] == "lead"
+    assert len(await reads(database, lead.org.id, case["id"])) == 2
+    assert (await reads(database, member.org.id, case["id"]))[-1] == sorted(
+        body["visible_categories"]
+    )
+    await chains_verify(database)
