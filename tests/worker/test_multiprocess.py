@@ -35,7 +35,7 @@ async def spawn(
     started: list[asyncio.subprocess.Process] = []
 
     async def start(
-        *extra: str, concurrency: int = 16, lease: float = 30.0
+        *extra: str, concurrency: int = 16, lease: float = 30.0, attempt_timeout: float = 1.0
     ) -> asyncio.subprocess.Process:
         env = {
             **os.environ,
@@ -43,7 +43,7 @@ async def spawn(
             "AFTERCARE_KEYS_DIR": str(keys_dir),
             "AFTERCARE_DATA_DIR": str(tmp_path),
             "AFTERCARE_WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-            "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": "1",
+            "AFTERCARE_WEBHOOK_TIMEOUT_SECONDS": str(attempt_timeout),
             "AFTERCARE_WEBHOOK_LEASE_SECONDS": str(lease),
             "AFTERCARE_WEBHOOK_RETRY_SCHEDULE": "1,1,1",
             "AFTERCARE_LOG_LEVEL": "WARNING",
@@ -148,7 +148,9 @@ async def test_sigterm_finishes_the_attempts_in_flight_and_exits_0(
     org = await factory.organization()
     await add_webhook(database, key_wrapper, org.id, receiver.url())
     await emit(database, org.id, count=10)
-    worker = await spawn(concurrency=10)
+    # A timeout well above the receiver's delay: with 1 s, a slow, busy machine timed the
+    # answers out (failed attempts, retried later) instead of draining them.
+    worker = await spawn(concurrency=10, attempt_timeout=5.0)
     assert await receiver.wait_for(10, timeout=20)  # all ten in flight, none answered yet
     assert await stop(worker) == 0
     states = await rows(database, "SELECT status, attempts FROM webhook_deliveries")
