@@ -228,12 +228,7 @@ class CaseService:
         row = await repo.load_for(
             self.session, self.principal.org_id, case_id, lock=self.session.in_transaction
         )
-        if row is None:
-            raise NotFound("No such case")
-        access = access_of(row, self.principal, datetime.now(UTC))
-        if not access.is_visible:
-            raise NotFound("No such case")
-        return LoadedCase(row, access)
+        return self._decided(case_id, row, datetime.now(UTC))
 
     async def load_for_category(
         self, case_id: UUID, category: Category, *, write: bool
@@ -407,9 +402,9 @@ class CaseService:
         self._remember(loaded, now)
         return loaded, False
 
-    def _decided(
-        self, case_id: UUID, row: repo.DigestedCaseRow | None, now: datetime
-    ) -> LoadedCase:
+    def _decided(self, case_id: UUID, row: CaseRow | None, now: datetime) -> LoadedCase:
+        """The case as the policy lets the caller see it at ``now``; 404 (and no remembered
+        decision) when it may not see it at all."""
         access = access_of(row, self.principal, now) if row is not None else NO_ACCESS
         if row is None or not access.is_visible:
             if self.access_memo is not None:

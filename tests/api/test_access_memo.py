@@ -68,6 +68,15 @@ async def chains_verify(database: Database) -> None:
     assert result.ok, result.first_break
 
 
+async def leave_care_team(database: Database, case_id: str, partner: Partner) -> None:
+    async with database.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE case_members SET left_at = now() WHERE case_id = $1 AND org_id = $2",
+            uuid.UUID(case_id),
+            partner.org.id,
+        )
+
+
 def memo(app: FastAPI) -> AccessMemo:
     found: AccessMemo = app.state.ctx.access_memo
     return found
@@ -142,12 +151,7 @@ async def test_a_member_who_left_gets_404_and_no_audit_row(
     url = f"{CASES}/{case['id']}"
     assert (await client.get(url, headers=member.headers)).status_code == 200
     assert len(memo(app)) == 1
-    async with database.pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE case_members SET left_at = now() WHERE case_id = $1 AND org_id = $2",
-            uuid.UUID(case["id"]),
-            member.org.id,
-        )
+    await leave_care_team(database, case["id"], member)
     gone = await client.get(url, headers=member.headers)
     missing = await client.get(f"{CASES}/{uuid.uuid4()}", headers=member.headers)
     assert_problem(gone, 404, "not_found")
@@ -449,12 +453,7 @@ async def test_care_plan_of_a_member_who_left_is_404_without_a_row(
     await on_care_team(client, database, lead, case["id"], clinic)
     url = f"{CASES}/{case['id']}/care-plan"
     assert (await client.get(url, headers=clinic.headers)).status_code == 200
-    async with database.pool.acquire() as conn:
-        await conn.execute(
-            "UPDATE case_members SET left_at = now() WHERE case_id = $1 AND org_id = $2",
-            uuid.UUID(case["id"]),
-            clinic.org.id,
-        )
+    await leave_care_team(database, case["id"], clinic)
     gone = await client.get(url, headers=clinic.headers)
     missing = await client.get(f"{CASES}/{uuid.uuid4()}/care-plan", headers=clinic.headers)
     assert_problem(gone, 404, "not_found")
