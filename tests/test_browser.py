@@ -33,6 +33,10 @@ from tests.factories import Factory, Partner
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium")
+# How long a page may take to render a large document or answer a click: ReDoc lays out the
+# whole OpenAPI document in JavaScript, which took over 5 s (Playwright's default) on a slow,
+# busy CI machine.
+RENDER_MS = 30_000
 
 pytestmark = pytest.mark.skipif(
     CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"
@@ -176,7 +180,9 @@ async def test_swagger_ui_redoc_and_graphiql_work_offline(
 
     # Swagger UI: authorise, then "Try it out" on GET /v1/organizations/me.
     await page.goto(server + "/docs")
-    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Aftercare Exchange")
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Aftercare Exchange", timeout=RENDER_MS
+    )
     await _authorise_swagger(page, partner, token)
     operation = page.locator(".opblock.opblock-get").filter(
         has=page.locator('.opblock-summary-path[data-path="/v1/organizations/me"]')
@@ -185,17 +191,19 @@ async def test_swagger_ui_redoc_and_graphiql_work_offline(
     await operation.locator("button.try-out__btn").click()
     await operation.locator("button.execute").click()
     live = operation.locator(".live-responses-table .response")
-    await expect(live.locator(".response-col_status")).to_contain_text("200", timeout=15_000)
+    await expect(live.locator(".response-col_status")).to_contain_text("200", timeout=RENDER_MS)
     await expect(live.locator(".response-col_description")).to_contain_text(str(partner.org.id))
 
     # ReDoc renders the same document.
     await page.goto(server + "/redoc")
-    await expect(page.locator(".api-info h1")).to_contain_text("Aftercare Exchange")
+    await expect(page.locator(".api-info h1")).to_contain_text(
+        "Aftercare Exchange", timeout=RENDER_MS
+    )
     await expect(page.get_by_text("/v1/organizations/me").first).to_be_attached()
 
     # GraphiQL: the token in the Headers pane, `{ me { id } }`, run.
     await page.goto(server + "/graphql")
-    await expect(page.locator(".graphiql-execute-button")).to_be_visible()
+    await expect(page.locator(".graphiql-execute-button")).to_be_visible(timeout=RENDER_MS)
     await page.get_by_role("button", name="Headers", exact=True).click()
     await expect(page.locator(".graphiql-editor-tool .graphiql-editor:not(.hidden)")).to_have_count(
         1
@@ -212,7 +220,7 @@ async def test_swagger_ui_redoc_and_graphiql_work_offline(
     )
     await page.locator(".graphiql-execute-button").click()
     response = page.locator(".graphiql-response")
-    await expect(response).to_contain_text(str(partner.org.id), timeout=15_000)
+    await expect(response).to_contain_text(str(partner.org.id), timeout=RENDER_MS)
     await expect(response).not_to_contain_text('"errors"')
 
     await context.close()
