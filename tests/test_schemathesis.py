@@ -28,7 +28,11 @@ from app.api.openapi import IDEMPOTENCY_KEY_PATTERN, RULES
 from app.schema_export import GRAPHQL_PATH, OPENAPI_PATH
 from tests.factories import Factory
 
-SEED = 20261130
+# A longer campaign than the suite's: another seed, more examples, the coverage phase (e.g.
+# AFTERCARE_SCHEMATHESIS_SEED=7 AFTERCARE_SCHEMATHESIS_EXAMPLES=200
+# AFTERCARE_SCHEMATHESIS_COVERAGE=1 .venv/bin/pytest tests/test_schemathesis.py).
+SEED = int(os.environ.get("AFTERCARE_SCHEMATHESIS_SEED", "20261130"))
+EXAMPLES = os.environ.get("AFTERCARE_SCHEMATHESIS_EXAMPLES")
 COVERAGE = os.environ.get("AFTERCARE_SCHEMATHESIS_COVERAGE") == "1"
 
 
@@ -152,7 +156,9 @@ async def test_rest_api_conforms_to_its_openapi_document(
     monkeypatch.setattr(app.state.ctx.rate_limits, "request_limit", parse("1000000/minute"))
     partner = await factory.partner()
     raw = orjson.loads(OPENAPI_PATH.read_bytes())  # the committed document (the drift test)
-    schema = schemathesis.openapi.from_dict(raw, config=_config(served, partner.token, 8))
+    schema = schemathesis.openapi.from_dict(
+        raw, config=_config(served, partner.token, int(EXAMPLES or 8))
+    )
     schema.hook("map_case")(_realistic)
     problems = await asyncio.to_thread(_run, schema)
     assert not problems, f"{len(problems)} Schemathesis failures:\n" + "\n".join(problems)
@@ -195,7 +201,7 @@ async def test_graphql_api_answers_every_generated_operation(
     monkeypatch.setattr("app.domain.webhook_delivery.system_resolver", _public_address)
     monkeypatch.setattr(app.state.ctx.rate_limits, "request_limit", parse("1000000/minute"))
     partner = await factory.partner()
-    config = _config(served, partner.token, 5, graphql=True)
+    config = _config(served, partner.token, int(EXAMPLES or 5), graphql=True)
     config.projects.default.base_url = f"{served}/graphql"
     schema = schemathesis.graphql.from_path(GRAPHQL_PATH, config=config)
     problems = await asyncio.to_thread(_run, schema)
