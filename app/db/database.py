@@ -23,6 +23,9 @@ from app.db.query import Query
 from app.db.slots import Slots
 
 StatementHook = Callable[[str], None]
+# The most audit hash chains an organisation may have (AFTERCARE_AUDIT_CHAINS' upper bound; the
+# append's SQL enumerates chain numbers up to it as a constant, app/db/repositories/audit.py).
+MAX_AUDIT_CHAINS = 256
 
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
@@ -101,8 +104,8 @@ class Database:
         application_name: str = "aftercare",
         audit_chains: int = 64,
     ) -> None:
-        if not 1 <= audit_chains <= 256:
-            raise ValueError("audit_chains must be 1 to 256")
+        if not 1 <= audit_chains <= MAX_AUDIT_CHAINS:
+            raise ValueError(f"audit_chains must be 1 to {MAX_AUDIT_CHAINS}")
         self.url = url
         # Audit hash chains per organisation (AFTERCARE_AUDIT_CHAINS): an append takes a chain
         # below audit_chains that no other transaction holds, the connection's own
