@@ -28,7 +28,8 @@ from bench.soak.seed import seed
 Http = Callable[..., Answer]
 
 
-async def _exchange(
+@pytest.fixture
+async def exchange(
     app: FastAPI, database: Database, database_url: str, keyring: KeyRing, settings: Settings
 ) -> Exchange:
     """The runner's seeding in small: three partners, two cases each, and their history."""
@@ -90,14 +91,8 @@ def _http(client: httpx.AsyncClient, seen: Counter[tuple[str, int]], failures: l
 
 
 async def test_the_soak_mix_runs_without_an_error(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    database: Database,
-    database_url: str,
-    keyring: KeyRing,
-    settings: Settings,
+    client: httpx.AsyncClient, database: Database, exchange: Exchange
 ) -> None:
-    exchange = await _exchange(app, database, database_url, keyring, settings)
     # the history (2 referrals a case, declined) is in no inbox and in no plan
     assert sum(len(p.pending_in) for p in exchange.partners.values()) == 6
     assert sum(len(p.accepted_out) for p in exchange.partners.values()) == 6
@@ -136,12 +131,7 @@ async def test_the_soak_mix_runs_without_an_error(
 
 
 async def test_no_audited_statement_of_the_mix_is_planned_again_on_every_execution(
-    client: httpx.AsyncClient,
-    app: FastAPI,
-    database: Database,
-    database_url: str,
-    keyring: KeyRing,
-    settings: Settings,
+    client: httpx.AsyncClient, database: Database, exchange: Exchange
 ) -> None:
     """PostgreSQL plans a prepared statement for its parameters five times, then keeps a generic
     plan unless that one is costed above the custom ones; when it is, the statement is planned
@@ -152,7 +142,6 @@ async def test_no_audited_statement_of_the_mix_is_planned_again_on_every_executi
     had six custom plans and no generic one on any connection. (Which plan wins for the other
     statements depends on the data: on this handful of rows two list pages keep custom plans,
     on the bench's data they do not.)"""
-    exchange = await _exchange(app, database, database_url, keyring, settings)
     seen: Counter[tuple[str, int]] = Counter()
     failures: list[str] = []
     http = _http(client, seen, failures)
