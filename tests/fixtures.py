@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from app.api.http_server import RenewedConnections
 from tests.factories import Factory, Partner
 from tests.helpers import open_case
 
@@ -64,7 +65,9 @@ async def served(app: FastAPI) -> AsyncIterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, http=RenewedConnections, lifespan="off", log_level="warning", access_log=False
+    )  # (the connection handling `aftercare serve` runs with)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on

@@ -1,5 +1,6 @@
 """The HTTP/1.1 connection handling of ``aftercare serve``: uvicorn's (httptools), with a limit
-on the requests one connection serves.
+on the requests one connection serves, a bounded request target, and problem details for a
+request that cannot be parsed.
 
 Several server processes (``aftercare serve --workers N``) share one listening socket, and a
 connection belongs to the process that accepted it for as long as it lives. A partner's client
@@ -16,11 +17,27 @@ same soak with renewal, the split was drawn again every 20 s or so (16/24, 23/17
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import orjson
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
+from app.api.middleware import MAX_TARGET_BYTES, TARGET_TOO_LONG
+from app.api.problems import PROBLEM_JSON, problem_type
 from app.settings import Settings
+
+# What uvicorn answers in plain text when httptools refuses the bytes (a malformed request line
+# or header, a target httptools cannot split, over 64 KiB): the same answer as problem details.
+_UNPARSEABLE = orjson.dumps(
+    {
+        "type": problem_type("bad_request"),
+        "title": "Bad request",
+        "status": 400,
+        "detail": "The HTTP request could not be parsed",
+        "code": "bad_request",
+    }
+)
 
 
 class RenewedConnections(HttpToolsProtocol):
@@ -32,8 +49,31 @@ class RenewedConnections(HttpToolsProtocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._requests = 0
+        self._target_too_long = False
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._target_too_long = False
+
+    def on_url(self, url: bytes) -> None:
+        """The request target, kept up to ``MAX_TARGET_BYTES`` (uvicorn keeps all of it, in
+        memory, and httptools cannot split one over 64 KiB): past the limit the rest is not
+        kept, and the request goes to the app as a target too long, which answers 414."""
+        if self._target_too_long:
+            return
+        room = MAX_TARGET_BYTES + 1 - len(self.url)  # (+ the "?")
+        if len(url) > room:
+            self._target_too_long = True
+            url = url[:room]
+        self.url += url
 
     def on_headers_complete(self) -> None:
+        if self._target_too_long:
+            # The path if the kept part holds all of it (for the route's log line and headers),
+            # else the root; the query is dropped.
+            path, query_follows, _ = self.url.partition(b"?")
+            self.url = path if query_follows else b"/"
+            self.scope[TARGET_TOO_LONG] = True  # type: ignore[literal-required]
         before = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
@@ -42,6 +82,28 @@ class RenewedConnections(HttpToolsProtocol):
         self._requests += 1
         if self._requests >= self.max_requests:
             cycle.keep_alive = False  # answered with "connection: close", then closed
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes httptools refuses, as problem details (``msg`` is
+        uvicorn's own text, never the request's)."""
+        if self.transport.is_closing():
+            return
+        request_id = uuid.uuid4().hex.encode()
+        head = [STATUS_LINE[400]]
+        for name, value in self.server_state.default_headers:
+            head.extend([name, b": ", value, b"\r\n"])
+        head.extend(
+            [
+                b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
+                b"content-length: " + str(len(_UNPARSEABLE)).encode() + b"\r\n",
+                b"cache-control: no-store\r\n",
+                b"x-request-id: " + request_id + b"\r\n",
+                b"connection: close\r\n\r\n",
+                _UNPARSEABLE,
+            ]
+        )
+        self.transport.write(b"".join(head))
+        self.transport.close()
 
 
 def configure(max_requests: int) -> None:

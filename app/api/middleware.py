@@ -24,6 +24,11 @@ from app.api.metrics import Metrics, route_template
 from app.logging import log
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+# The longest request target (path and query, as sent) answered: 8 KiB, as nginx's default
+# buffers and most load balancers allow. Every list filter of the API fits many times over.
+MAX_TARGET_BYTES = 8192
+# Set in the scope by the HTTP server (app.api.http_server) for a target it stopped reading.
+TARGET_TOO_LONG = "aftercare.target_too_long"
 _clear_log_context = structlog.contextvars.clear_contextvars
 _bind_log_context = structlog.contextvars.bind_contextvars
 
@@ -42,6 +47,9 @@ class ApiMiddleware:
       else a new one; bound to the log context, put in ``scope["state"]["request_id"]`` and
       sent back. After the response, one access-log line (method, path, status, duration: no
       query string, no headers, no body).
+    - **Request target limit**: a path and query longer than ``MAX_TARGET_BYTES`` is refused
+      with 414 before the app runs (``aftercare serve`` stops reading such a target at the
+      limit: ``app.api.http_server``).
     - **Body size limit**: a ``Content-Length`` over ``max_bytes`` is refused with 413 before
       the app runs; a chunked body is counted while it streams (413 once it passes the limit).
     - **HTTP conventions**: ``HEAD`` runs as ``GET`` (same checks, audited as the read it is)
@@ -126,6 +134,13 @@ class ApiMiddleware:
                 message = {**message, "body": b""}
             await send(message)
 
+        if scope.get(TARGET_TOO_LONG) or (
+            len(scope.get("raw_path") or b"") + len(scope.get("query_string") or b"")
+            > MAX_TARGET_BYTES
+        ):
+            await _target_too_long(scope, receive, respond)
+            self._finish(method, scope, status, began)
+            return
         app_receive = receive
         if method not in ("GET", "HEAD"):
             if length is not None and _over(length, self.max_bytes):
@@ -194,6 +209,18 @@ class ApiMiddleware:
                 413, "payload_too_large", title="Request body too large", detail=detail
             )
         await response(scope, receive, send)
+
+
+async def _target_too_long(scope: Scope, receive: Receive, send: Send) -> None:
+    from app.api.problems import problem_response
+
+    response = problem_response(
+        414,
+        "uri_too_long",
+        title="Request target too long",
+        detail=f"The path and query exceed {MAX_TARGET_BYTES} bytes",
+    )
+    await response(scope, receive, send)
 
 
 def _over(length: bytes, max_bytes: int) -> bool:

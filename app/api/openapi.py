@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.json_body import ACCEPTED_BY_METHOD
+from app.api.middleware import MAX_TARGET_BYTES
 from app.api.oauth import is_oauth
 from app.api.problems import PROBLEM_JSON
 from app.api.schemas.common import ResponseModel
@@ -585,6 +586,7 @@ def _finish_operation(
 
     # Status codes the middleware and the shared dependencies answer with.
     has_body = "requestBody" in op
+    responses.setdefault("414", {})  # every request (app.api.middleware)
     if api:
         responses.setdefault("401", {})
         responses.setdefault("403", {})
@@ -673,6 +675,7 @@ _DESCRIPTIONS = {
     "401": "Missing, expired or invalid credentials",
     "403": "The token lacks the scope this operation needs",
     "413": "The request body exceeds the configured limit",
+    "414": f"The path and query exceed {MAX_TARGET_BYTES:,} bytes (`uri_too_long`)",
     "415": "The body is not `application/json`",
     "422": "Validation error: see `errors` (where and why, never the rejected value). A JSON "
     "body that is not UTF-8 or not exactly one JSON text is 422 `validation_error` too "

@@ -321,6 +321,22 @@ class TestProblemJson:
         )
         assert_problem(response, 413, "payload_too_large")
 
+    async def test_a_request_target_over_the_limit_is_414_before_anything_else(
+        self, client: httpx.AsyncClient, partner: Partner
+    ) -> None:
+        """Whatever server runs the app: the middleware measures the path and query."""
+        from app.api.middleware import MAX_TARGET_BYTES
+
+        long_query = "/v1/events?types=" + "x" * MAX_TARGET_BYTES
+        for headers in (partner.headers, {}):  # before authentication, too
+            answer = await client.get(long_query, headers=headers)
+            assert_problem(answer, 414, "uri_too_long")
+            assert answer.headers["cache-control"] == "no-store"
+        answer = await client.post(
+            "/v1/cases/" + "0" * MAX_TARGET_BYTES + "/updates", json={}, headers=partner.headers
+        )
+        assert_problem(answer, 414, "uri_too_long")
+
     async def test_request_id_is_echoed_or_generated(self, client: httpx.AsyncClient) -> None:
         given = await client.get("/healthz", headers={"X-Request-ID": "partner-req-12345"})
         assert given.headers["x-request-id"] == "partner-req-12345"
