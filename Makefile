@@ -13,12 +13,16 @@ DATA_DIR ?= $(or $(AFTERCARE_DATA_DIR),.aftercare)
 # Every dependency is pinned, with hashes, in requirements/*.lock (`make lock` refreshes them from
 # pyproject.toml); the project itself, and the Python SDK (clients/python, whose only dependency,
 # httpx, is in the lock), are installed on top without dependencies.
-$(STAMP): pyproject.toml requirements/dev.lock clients/python/pyproject.toml
+# The client generator of tests/test_generated_client.py has a pinned environment of its own,
+# $(VENV)/codegen (requirements/codegen.in says why).
+$(STAMP): pyproject.toml requirements/dev.lock requirements/codegen.lock clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet --require-hashes -r requirements/dev.lock
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip install --quiet --no-deps -e clients/python
+	$(PYTHON) -m venv $(VENV)/codegen
+	$(VENV)/codegen/bin/pip install --quiet --require-hashes -r requirements/codegen.lock
 	touch $(STAMP)
 
 ## Re-resolve the pinned dependencies (runtime for the image, dev for make/CI) from pyproject.toml.
@@ -29,6 +33,8 @@ lock: setup
 		-q -o requirements/runtime.lock
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
 		$(UPGRADE) -q -o requirements/dev.lock
+	$(BIN)/uv pip compile requirements/codegen.in --python-version 3.11 --generate-hashes \
+		$(UPGRADE) -q -o requirements/codegen.lock
 
 setup: $(STAMP)
 
