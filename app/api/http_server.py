@@ -80,8 +80,17 @@ class RenewedConnections(HttpToolsProtocol):
         if cycle is None or cycle is before:
             return  # (an upgrade: no request cycle of its own)
         self._requests += 1
-        if self._requests >= self.max_requests:
-            cycle.keep_alive = False  # answered with "connection: close", then closed
+
+    def on_message_complete(self) -> None:
+        """The connection is renewed once a request has been read whole and its answer not begun
+        (answered with ``Connection: close``, then closed). Closed while a body was still
+        arriving (an answer given before the body was read: a 401, 405 or 415), the socket
+        would be reset with the unread bytes in it, and the client could lose the answer
+        (seen under a fuzzer); such a connection is renewed at a later request instead."""
+        cycle = self.cycle
+        if self._requests >= self.max_requests and cycle is not None and not cycle.response_started:
+            cycle.keep_alive = False
+        super().on_message_complete()
 
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools refuses, as problem details (``msg`` is

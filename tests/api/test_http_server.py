@@ -144,3 +144,16 @@ async def test_bytes_that_are_not_http_are_a_400_problem(served: str) -> None:
     assert b"content-type: application/problem+json" in head.lower()
     assert b"cache-control: no-store" in head.lower()
     assert orjson.loads(body)["code"] == "bad_request"
+
+
+async def test_a_connection_is_not_closed_under_a_body_it_has_not_read(server: str) -> None:
+    """The app answers without reading the body (as a 401 or 415 does): the connection is not
+    closed on the last of its requests while the body still arrives (the socket would be
+    reset, and the answer lost), but on a later request read whole."""
+    body = b"x" * (1024 * 1024)
+    async with httpx.AsyncClient(base_url=server) as client:
+        answers = [await client.post("/", content=body) for _ in range(3)]
+        later = await client.get("/")
+    assert [a.status_code for a in answers] == [200] * 3
+    assert later.status_code == 200
+    assert {answers[0].text, answers[1].text, answers[2].text} == {answers[0].text}
