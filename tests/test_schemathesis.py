@@ -108,9 +108,6 @@ def _config(
     )
     if graphql:  # errors in a 200 are GraphQL's way (`graphql_errors_are_domain_errors`)
         config.projects.default.checks.not_a_server_error.enabled = False
-        # GraphQL's types cannot bound an `Int`: a valid query asking for `first: 18740754`
-        # is refused by the documented limits (1-100 a page, the response size), as it should.
-        config.projects.default.checks.positive_data_acceptance.enabled = False
     return config
 
 

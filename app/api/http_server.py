@@ -20,23 +20,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app.api.middleware import MAX_TARGET_BYTES, TARGET_TOO_LONG
-from app.api.problems import PROBLEM_JSON, problem_type
+from app.api.problems import PROBLEM_JSON, problem_body
 from app.settings import Settings
 
 # What uvicorn answers in plain text when httptools refuses the bytes (a malformed request line
 # or header, a target httptools cannot split, over 64 KiB): the same answer as problem details.
-_UNPARSEABLE = orjson.dumps(
-    {
-        "type": problem_type("bad_request"),
-        "title": "Bad request",
-        "status": 400,
-        "detail": "The HTTP request could not be parsed",
-        "code": "bad_request",
-    }
+_UNPARSEABLE = problem_body(
+    400, "bad_request", title="Bad request", detail="The HTTP request could not be parsed"
 )
 
 

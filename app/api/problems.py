@@ -55,6 +55,24 @@ def problem_response(
     extra: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> Response:
+    return Response(
+        problem_body(status, code, title=title, detail=detail, extra=extra),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=dict(headers or {}),
+    )
+
+
+def problem_body(
+    status: int,
+    code: str,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> bytes:
+    """The problem details document (RFC 9457) as sent: also written by the HTTP server for a
+    request it cannot parse (``app.api.http_server``), where no response object exists."""
     phrase = HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": problem_type(code),
@@ -65,9 +83,7 @@ def problem_response(
     }
     if extra:
         body.update(extra)
-    return Response(
-        orjson.dumps(body), status_code=status, media_type=PROBLEM_JSON, headers=dict(headers or {})
-    )
+    return orjson.dumps(body)
 
 
 def _single(kind: Any) -> Any:
