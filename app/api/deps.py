@@ -247,6 +247,19 @@ class ContextFor(_BearerToken, LeanDependency):
         if missing:
             raise InsufficientScope(missing)
 
+    async def refuse_revoked(self, request: Request) -> None:
+        """The database's word on a token :meth:`refuse_early` admitted (revoked, client
+        disabled or moved: 401), for a request refused before its unit of work opens (a body
+        not sent as JSON, or not valid): such a token is 401 on a route with a body as on any
+        other, not 415 or 422. Only refusals pay this round trip."""
+        principal = await admit(request, bearer_token_of(request))
+        app: AppContext = request.app.state.ctx
+        session = app.db.session(transactional=False)
+        try:
+            await app.tokens(session).check_status(principal)
+        finally:
+            await session.close()
+
     async def run(self, request: Request, endpoint: Callable[[RequestContext], Awaitable[T]]) -> T:
         """``endpoint(ctx)`` with this dependency's context, as FastAPI would run it (token read,
         unit of work opened, caller authenticated and scopes checked, committed after the

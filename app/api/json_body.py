@@ -157,34 +157,51 @@ class StrictJSONRoute(LeanRoute):
             (d.call for d in self.dependant.dependencies if isinstance(d.call, ContextFor)), None
         )
 
+        async def refused_body(request: Request) -> Response | None:
+            """415 for a body not sent as JSON; 422 (raised) for one that is not valid."""
+            assert adapter is not None
+            if not _is_json(request.headers.get("content-type")):
+                if await request.body():
+                    return _unsupported_media_type(request.method)
+                return None
+            body = await request.body()
+            if not body:
+                return None
+            try:
+                parsed = await request.json()
+            except InvalidJSON as exc:
+                raise _invalid_json(exc) from None
+            if b"." in body or b"e" in body or b"E" in body:
+                try:  # whole numbers as integers (`_number`)
+                    body = orjson.dumps(parsed)
+                except TypeError:  # orjson writes at most 254 levels of nesting
+                    raise _invalid_json(InvalidJSON("nested too deeply")) from None
+            try:
+                adapter.validate_json(body, strict=True)
+            except ValidationError as exc:
+                errors = exc.errors(include_url=False, include_input=False)
+                raise RequestValidationError(
+                    [{**e, "loc": ("body", *e["loc"])} for e in errors]
+                ) from None
+            return None
+
         async def strict_handler(request: Request) -> Response:
             request = StrictJSONRequest(request.scope, request.receive)
             if adapter is None:
                 return await handler(request)
-            if guard is not None:
-                await guard.refuse_early(request)
-            if not _is_json(request.headers.get("content-type")):
-                if await request.body():
-                    return _unsupported_media_type(request.method)
+            if guard is None:
+                refused = await refused_body(request)
             else:
-                body = await request.body()
-                if body:
-                    try:
-                        parsed = await request.json()
-                    except InvalidJSON as exc:
-                        raise _invalid_json(exc) from None
-                    if b"." in body or b"e" in body or b"E" in body:
-                        try:  # whole numbers as integers (`_number`)
-                            body = orjson.dumps(parsed)
-                        except TypeError:  # orjson writes at most 254 levels of nesting
-                            raise _invalid_json(InvalidJSON("nested too deeply")) from None
-                    try:
-                        adapter.validate_json(body, strict=True)
-                    except ValidationError as exc:
-                        errors = exc.errors(include_url=False, include_input=False)
-                        raise RequestValidationError(
-                            [{**e, "loc": ("body", *e["loc"])} for e in errors]
-                        ) from None
+                await guard.refuse_early(request)
+                try:
+                    refused = await refused_body(request)
+                except RequestValidationError:
+                    await guard.refuse_revoked(request)  # a revoked token: 401 before 422
+                    raise
+                if refused is not None:
+                    await guard.refuse_revoked(request)
+            if refused is not None:
+                return refused
             return await handler(request)
 
         return strict_handler

@@ -147,6 +147,54 @@ async def test_token_without_the_routes_scope_is_403(
     assert set(route.scopes) <= set(body["required_scopes"])
 
 
+WITH_BODY = [r for r in PROTECTED if r.has_body]
+
+
+@pytest.fixture
+async def revoked_token(client: httpx.AsyncClient, factory: Factory, partner: Partner) -> str:
+    """A well-signed token of every scope, revoked (RFC 7009) before it is used."""
+    token = factory.token(partner.client, " ".join(sorted(ALL_SCOPES)))
+    response = await client.post(
+        "/oauth/revoke", data={"token": token}, auth=(partner.client.client_id, partner.secret)
+    )
+    assert response.status_code == 200, response.text
+    return token
+
+
+@pytest.mark.parametrize("route", PROTECTED, ids=ids_of(PROTECTED))
+async def test_a_revoked_token_is_401(
+    client: httpx.AsyncClient, revoked_token: str, route: RestRoute
+) -> None:
+    response = await client.request(
+        route.method,
+        route.url(random_ids(route)),
+        headers={"Authorization": f"Bearer {revoked_token}"},
+    )
+    assert_unauthorized(response)
+
+
+@pytest.mark.parametrize("route", WITH_BODY, ids=ids_of(WITH_BODY))
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("text/plain", b"hello"),  # 415 for a valid token
+        ("application/json", b'{"a": 1, "a": 2}'),  # 422: not one strict JSON text
+        ("application/json", b"[]"),  # 422: not the route's model
+    ],
+    ids=["not-json", "invalid-json", "invalid-body"],
+)
+async def test_a_revoked_token_is_401_before_the_body_is_judged(
+    client: httpx.AsyncClient, revoked_token: str, route: RestRoute, content_type: str, body: bytes
+) -> None:
+    response = await client.request(
+        route.method,
+        route.url(random_ids(route)),
+        content=body,
+        headers={"Authorization": f"Bearer {revoked_token}", "Content-Type": content_type},
+    )
+    assert_unauthorized(response)
+
+
 # --- another organisation's object is 404 ---------------------------------------------------
 
 ORG = "<caller's org id>"  # replaced by the caller's organisation id
