@@ -33,6 +33,7 @@ from app.api import (
     organizations,
     placements,
     referrals,
+    reports,
     webhooks,
 )
 from app.api.context import AppContext
@@ -263,6 +264,7 @@ def create_app(
         care_plan.router,
         events.router,
         webhooks.router,
+        reports.router,
     ):
         app.include_router(router, responses=problem_responses(429))
     app.include_router(health.router)

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.report_rules import DEFAULT_MIN_CELL, LOWEST_MIN_CELL
+
 if TYPE_CHECKING:
     from app.domain.crypto import KeyWrapper
 
@@ -53,6 +55,12 @@ class Settings(BaseSettings):
         default=16_384,
         ge=1024,
         description="Largest `details` of a case update, as compact JSON (bytes); above → 422",
+    )
+    report_min_cell_size: int = Field(
+        default=DEFAULT_MIN_CELL,
+        ge=LOWEST_MIN_CELL,
+        le=100,
+        description="Smallest count a report publishes; smaller ones (and zero) are suppressed",
     )
     keepalive_max_requests: int = Field(
         default=100,

@@ -182,6 +182,7 @@ async def request_context(
         principal,
         app.key_wrapper,
         max_details_bytes=app.settings.max_details_bytes,
+        report_min_cell=app.settings.report_min_cell_size,
         access_memo=app.access_memo,
     )
 
@@ -297,3 +298,4 @@ LegalReadCtx = Annotated[RequestContext, require_scopes("legal:read")]
 LegalWriteCtx = Annotated[RequestContext, require_scopes("legal:write")]
 PlacementsReadCtx = Annotated[RequestContext, require_scopes("placements:read")]
 PlacementsWriteCtx = Annotated[RequestContext, require_scopes("placements:write")]
+ReportsReadCtx = Annotated[RequestContext, require_scopes("reports:read")]

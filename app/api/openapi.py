@@ -81,6 +81,7 @@ OPERATION_IDS: dict[str, str] = {
     "POST /v1/referrals/{referral_id}/fail": "failReferral",
     "POST /v1/referrals/{referral_id}/withdraw": "withdrawReferral",
     "GET /v1/events": "listEvents",
+    "GET /v1/reports/summary": "getReportSummary",
     "GET /v1/webhooks": "listWebhooks",
     "POST /v1/webhooks": "createWebhook",
     "GET /v1/webhooks/{webhook_id}": "getWebhook",
@@ -294,6 +295,7 @@ RULES: dict[str, tuple[str, ...]] = {
         "event types are known names or `*`",
     ),
     "updateWebhook": ("the same `url` and event type rules as `createWebhook`",),
+    "getReportSummary": ("`start` is on or before `end`, at most 3,660 days apart",),
 }
 
 # OpenAPI links from each create to the reads of what it made (and Schemathesis's stateful phase).

@@ -22,6 +22,7 @@ from app.domain.crypto import KeyWrapper
 from app.domain.events import Outbox
 from app.domain.facts import AccessMemo
 from app.domain.principal import Principal
+from app.domain.report_rules import DEFAULT_MIN_CELL
 
 MAX_DETAILS_BYTES = 16_384  # the default of AFTERCARE_MAX_DETAILS_BYTES
 
@@ -36,6 +37,8 @@ class RequestContext:
     principal: Principal
     key_wrapper: KeyWrapper
     max_details_bytes: int = MAX_DETAILS_BYTES
+    # The smallest count a report publishes (AFTERCARE_REPORT_MIN_CELL_SIZE).
+    report_min_cell: int = DEFAULT_MIN_CELL
     # The process's memo of case-read decisions (None: every read decides, then appends).
     access_memo: AccessMemo | None = None
     audit: AuditTrail = field(init=False, repr=False, compare=False)

@@ -92,6 +92,7 @@ COVERED = {
     "POST /v1/cases/{case_id}/follow-ups": "follow_ups.schedule",
     "POST /v1/cases/{case_id}/follow-ups/{follow_up_id}/record": "follow_ups.record",
     "GET /v1/follow-ups": "follow_ups.due",
+    "GET /v1/reports/summary": "reports.summary",
 }
 
 # Lists also have an iterator that follows next_cursor.
@@ -155,6 +156,7 @@ MODELS: dict[type[Any], str] = {
     sdk.OverdueVisit: "GET /v1/placements/overdue-visits",
     sdk.FollowUp: "POST /v1/cases/{case_id}/follow-ups",
     sdk.DueFollowUp: "GET /v1/follow-ups",
+    sdk.ReportSummary: "GET /v1/reports/summary",
 }
 # Nested model -> (its parent model, the parent's field holding it).
 NESTED: dict[type[Any], tuple[type[Any], str]] = {
@@ -172,6 +174,13 @@ NESTED: dict[type[Any], tuple[type[Any], str]] = {
     sdk.Testimony: (sdk.LegalRecord, "testimony"),
     sdk.Prosecution: (sdk.LegalRecord, "prosecution"),
     sdk.ImmigrationRelief: (sdk.LegalRecord, "immigration_relief"),
+    sdk.ReportPeriod: (sdk.ReportSummary, "period"),
+    sdk.CasesReport: (sdk.ReportSummary, "cases"),
+    sdk.ReferralsReport: (sdk.ReportSummary, "referrals_sent"),
+    sdk.PlacementsReport: (sdk.ReportSummary, "placements"),
+    sdk.FollowUpsReport: (sdk.ReportSummary, "follow_ups"),
+    sdk.ReportCount: (sdk.CasesReport, "opened"),
+    sdk.ReportCell: (sdk.CasesReport, "by_age_band"),
 }
 
 

@@ -1,6 +1,7 @@
 """The async SDK client over the aftercare journey: the legal record and the testimony pull,
 placements (home reviews, visits, overdue visits), follow-ups, the access log and scheduled
-services, each against the service, with the typed problem its misuse raises."""
+services and the report summary, each against the service, with the typed problem its misuse
+raises."""
 
 from __future__ import annotations
 
@@ -231,3 +232,21 @@ async def test_scheduled_services_across_cases(hub: AsyncAftercareClient, lead: 
     with pytest.raises(ValidationFailed) as naive:
         await hub.services.scheduled(before=datetime(2030, 1, 1))  # no offset
     assert naive.value.code == "validation_error"
+
+
+async def test_the_report_summary_parses_and_suppresses(
+    hub: AsyncAftercareClient, lead: Partner
+) -> None:
+    for n in range(6):
+        await hub.cases.create(external_ref=f"RS-{n}", survivor=SURVIVOR)
+    report = await hub.reports.summary()
+    assert isinstance(report, sdk.ReportSummary) and report.organization_id == lead.org.id
+    assert report.period.end == datetime.now(UTC).date()
+    assert report.cases.opened == sdk.ReportCount(count=6, suppressed=False)
+    assert report.cases.closed == sdk.ReportCount(count=None, suppressed=True)
+    assert all(isinstance(c, sdk.ReportCell) for c in report.cases.by_age_band)
+    earlier = await hub.reports.summary(start=date(2025, 1, 1), end=date(2025, 12, 31))
+    assert earlier.cases.opened.suppressed
+    with pytest.raises(ValidationFailed) as backwards:
+        await hub.reports.summary(start=date(2026, 2, 1), end=date(2026, 1, 1))
+    assert [e["loc"] for e in backwards.value.errors] == [["query", "start"]]

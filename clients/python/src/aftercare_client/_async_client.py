@@ -52,6 +52,7 @@ from aftercare_client._models import (
     Placement,
     QueuedDelivery,
     Referral,
+    ReportSummary,
     ScheduledService,
     ServiceRecord,
     TestimonyRow,
@@ -152,6 +153,7 @@ class AsyncAftercareClient:
         self.legal = AsyncLegal(self)
         self.placements = AsyncPlacements(self)
         self.follow_ups = AsyncFollowUps(self)
+        self.reports = AsyncReports(self)
 
     async def __aenter__(self) -> AsyncAftercareClient:
         return self
@@ -1104,3 +1106,17 @@ class AsyncFollowUps(_Area):
 
     def iter_due(self, *, due_before: DateLike | None = None) -> AsyncIterator[DueFollowUp]:
         return self._c._iter(DueFollowUp, "/v1/follow-ups", _params(due_before=due_before))
+
+
+class AsyncReports(_Area):
+    """De-identified aggregate reports (scope ``reports:read``)."""
+
+    async def summary(
+        self, *, start: DateLike | None = None, end: DateLike | None = None
+    ) -> ReportSummary:
+        """Counts of your organisation's own cases, referrals, placements and follow-ups from
+        ``start`` to ``end`` (days, UTC, both included; default: the 365 days to today). A count
+        below the report's ``min_cell_size`` is ``None`` (``suppressed``)."""
+        return await self._c._get(
+            ReportSummary, "/v1/reports/summary", _params(start=start, end=end)
+        )

@@ -29,6 +29,7 @@ __all__ = [
     "Capacity",
     "CarePlan",
     "Case",
+    "CasesReport",
     "Code",
     "Consent",
     "Delivery",
@@ -36,6 +37,7 @@ __all__ = [
     "Event",
     "Exploitation",
     "FollowUp",
+    "FollowUpsReport",
     "Goal",
     "Guardian",
     "HomeReview",
@@ -46,11 +48,17 @@ __all__ = [
     "OverdueVisit",
     "Page",
     "Placement",
+    "PlacementsReport",
     "Populations",
     "Preview",
     "Progress",
     "Prosecution",
     "Referral",
+    "ReferralsReport",
+    "ReportCell",
+    "ReportCount",
+    "ReportPeriod",
+    "ReportSummary",
     "ScheduledService",
     "ServiceRecord",
     "Subject",
@@ -536,6 +544,78 @@ class DueFollowUp(FollowUp):
 
     case_reference: str
     days_overdue: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCount:
+    """A count in a report; ``count`` is ``None`` when suppressed (below ``min_cell_size``)."""
+
+    count: int | None
+    suppressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReportCell:
+    """One value of a report's breakdown (an age band, a status) and its count."""
+
+    value: str
+    count: int | None
+    suppressed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPeriod:
+    start: date
+    end: date
+
+
+@dataclass(frozen=True, slots=True)
+class CasesReport:
+    opened: ReportCount
+    closed: ReportCount
+    open_at_end: ReportCount
+    minors_opened: ReportCount
+    by_age_band: list[ReportCell]
+    by_gender: list[ReportCell]
+    by_exploitation_type: list[ReportCell]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralsReport:
+    total: ReportCount
+    by_status: list[ReportCell]
+    by_service: list[ReportCell]
+    responded: ReportCount
+    median_response_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementsReport:
+    started: ReportCount
+    by_setting: list[ReportCell]
+    ended: ReportCount
+    by_exit_reason: list[ReportCell]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpsReport:
+    recorded: ReportCount
+    by_outcome: list[ReportCell]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSummary:
+    """De-identified counts of your organisation's own work over a period (``reports.summary``)."""
+
+    organization_id: UUID
+    period: ReportPeriod
+    generated_at: datetime
+    min_cell_size: int
+    cases: CasesReport
+    referrals_sent: ReferralsReport
+    referrals_received: ReferralsReport
+    placements: PlacementsReport
+    follow_ups: FollowUpsReport
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from aftercare_client._models import (
     Placement,
     QueuedDelivery,
     Referral,
+    ReportSummary,
     ScheduledService,
     ServiceRecord,
     TestimonyRow,
@@ -150,6 +151,7 @@ class AftercareClient:
         self.legal = Legal(self)
         self.placements = Placements(self)
         self.follow_ups = FollowUps(self)
+        self.reports = Reports(self)
 
     def __enter__(self) -> AftercareClient:
         return self
@@ -1083,3 +1085,15 @@ class FollowUps(_Area):
 
     def iter_due(self, *, due_before: DateLike | None = None) -> Iterator[DueFollowUp]:
         return self._c._iter(DueFollowUp, "/v1/follow-ups", _params(due_before=due_before))
+
+
+class Reports(_Area):
+    """De-identified aggregate reports (scope ``reports:read``)."""
+
+    def summary(
+        self, *, start: DateLike | None = None, end: DateLike | None = None
+    ) -> ReportSummary:
+        """Counts of your organisation's own cases, referrals, placements and follow-ups from
+        ``start`` to ``end`` (days, UTC, both included; default: the 365 days to today). A count
+        below the report's ``min_cell_size`` is ``None`` (``suppressed``)."""
+        return self._c._get(ReportSummary, "/v1/reports/summary", _params(start=start, end=end))

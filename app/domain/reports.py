@@ -1,0 +1,209 @@
+"""De-identified aggregate reports of one organisation's own work.
+
+``GET /v1/reports/summary`` counts, over a period of whole days, what the caller's organisation
+did: the cases it leads (opened, closed, open at the end, and the opened ones by age band,
+gender, exploitation type and minors), the referrals it sent and received (by status and
+service, with the median time to a response), the placements on its cases (started by setting,
+ended by exit reason) and the follow-ups it recorded (by outcome, re-exploitation included).
+
+Only counts leave: no case, person, date of a case, place or free text, and never where anyone
+lives (a placement's *setting* — shelter, foster family — is counted, never its address or
+organisation). Every count is suppressed as :mod:`app.domain.report_rules` says, so a report
+can be passed on (to a donor, a ministry) without pointing at a survivor. The counts are of the
+organisation's own records, which it may read one by one anyway; the report is audited
+(``report.summary``) like any read.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from uuid import UUID
+
+from app.db.repositories import reports as repo
+from app.domain.context import RequestContext
+from app.domain.errors import ValidationFailed
+from app.domain.referral_rules import ReferralStatus
+from app.domain.report_rules import (
+    Cell,
+    Period,
+    PeriodRefused,
+    breakdown,
+    median,
+    period,
+    published,
+)
+from app.domain.vocabulary import (
+    AgeBand,
+    ExitReason,
+    ExploitationType,
+    FollowUpOutcome,
+    Gender,
+    PlacementSetting,
+    ServiceKind,
+)
+
+# What a report reads, for the audit row: counts of these categories' data.
+CATEGORIES = ("demographics", "exploitation", "placement", "general")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseCounts:
+    opened: int | None
+    closed: int | None
+    open_at_end: int | None
+    minors_opened: int | None
+    by_age_band: list[Cell]
+    by_gender: list[Cell]
+    by_exploitation_type: list[Cell]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferralFlow:
+    total: int | None
+    by_status: list[Cell]
+    by_service: list[Cell]
+    responded: int | None
+    median_response_hours: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementCounts:
+    started: int | None
+    by_setting: list[Cell]
+    ended: int | None
+    by_exit_reason: list[Cell]
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUpCounts:
+    recorded: int | None
+    by_outcome: list[Cell]
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    organization_id: UUID
+    period: Period
+    generated_at: datetime
+    min_cell_size: int
+    cases: CaseCounts
+    referrals_sent: ReferralFlow
+    referrals_received: ReferralFlow
+    placements: PlacementCounts
+    follow_ups: FollowUpCounts
+
+
+def _values(vocabulary: type[StrEnum]) -> list[str]:
+    return [str(v) for v in vocabulary]
+
+
+class _Counts:
+    """The statement's rows by measure: totals, breakdowns and medians."""
+
+    def __init__(self, rows: list[repo.ReportRow]) -> None:
+        self.totals: dict[str, int] = {}
+        self.medians: dict[str, float | None] = {}
+        self.values: dict[str, dict[str, int]] = defaultdict(dict)
+        for row in rows:
+            if row.value is None and "by_" not in row.measure:
+                self.totals[row.measure] = row.count
+                self.medians[row.measure] = row.median
+            elif row.value is not None:
+                self.values[row.measure][row.value] = row.count
+
+    def total(self, measure: str) -> int:
+        return self.totals.get(measure, 0)
+
+
+class ReportService:
+    def __init__(self, ctx: RequestContext) -> None:
+        self.session = ctx.session
+        self.principal = ctx.principal
+        self.audit = ctx.audit
+        self.k = ctx.report_min_cell
+
+    async def summary(self, start: date | None, end: date | None) -> Summary:
+        now = datetime.now(UTC)
+        try:
+            span = period(start, end, now.date())
+        except PeriodRefused as exc:
+            raise ValidationFailed(exc.msg, loc=[exc.loc], where="query") from None
+        rows = await repo.summary(
+            self.session,
+            org_id=self.principal.org_id,
+            start=datetime.combine(span.start, time(), UTC),
+            end=datetime.combine(span.end + timedelta(days=1), time(), UTC),
+        )
+        await self.audit.record(self.principal, "report.summary", [], CATEGORIES)
+        counts = _Counts(rows)
+        return Summary(
+            organization_id=self.principal.org_id,
+            period=span,
+            generated_at=now,
+            min_cell_size=self.k,
+            cases=self._cases(counts),
+            referrals_sent=self._flow(counts, "sent"),
+            referrals_received=self._flow(counts, "received"),
+            placements=self._placements(counts),
+            follow_ups=self._follow_ups(counts),
+        )
+
+    def _cases(self, counts: _Counts) -> CaseCounts:
+        k = self.k
+        opened = published(counts.total("cases.opened"), k)
+        return CaseCounts(
+            opened=opened,
+            closed=published(counts.total("cases.closed"), k),
+            open_at_end=published(counts.total("cases.open_at_end"), k),
+            minors_opened=published(counts.total("cases.minors_opened"), k),
+            by_age_band=breakdown(counts.values["cases.by_age_band"], _values(AgeBand), k, opened),
+            by_gender=breakdown(counts.values["cases.by_gender"], _values(Gender), k, opened),
+            # A case may name several types: the cells do not add up to a total.
+            by_exploitation_type=breakdown(
+                counts.values["cases.by_exploitation_type"], _values(ExploitationType), k, None
+            ),
+        )
+
+    def _flow(self, counts: _Counts, party: str) -> ReferralFlow:
+        k = self.k
+        total = published(counts.total(f"{party}.total"), k)
+        responded = counts.total(f"{party}.responded")
+        return ReferralFlow(
+            total=total,
+            by_status=breakdown(
+                counts.values[f"{party}.by_status"], _values(ReferralStatus), k, total
+            ),
+            by_service=breakdown(
+                counts.values[f"{party}.by_service"], _values(ServiceKind), k, total
+            ),
+            responded=published(responded, k),
+            median_response_hours=median(counts.medians.get(f"{party}.total"), responded, k),
+        )
+
+    def _placements(self, counts: _Counts) -> PlacementCounts:
+        k = self.k
+        started = published(counts.total("placements.started"), k)
+        ended = published(counts.total("placements.ended"), k)
+        return PlacementCounts(
+            started=started,
+            by_setting=breakdown(
+                counts.values["placements.by_setting"], _values(PlacementSetting), k, started
+            ),
+            ended=ended,
+            by_exit_reason=breakdown(
+                counts.values["placements.by_exit_reason"], _values(ExitReason), k, ended
+            ),
+        )
+
+    def _follow_ups(self, counts: _Counts) -> FollowUpCounts:
+        k = self.k
+        recorded = published(counts.total("follow_ups.recorded"), k)
+        return FollowUpCounts(
+            recorded=recorded,
+            by_outcome=breakdown(
+                counts.values["follow_ups.by_outcome"], _values(FollowUpOutcome), k, recorded
+            ),
+        )
