@@ -295,7 +295,10 @@ RULES: dict[str, tuple[str, ...]] = {
         "event types are known names or `*`",
     ),
     "updateWebhook": ("the same `url` and event type rules as `createWebhook`",),
-    "getReportSummary": ("`start` is on or before `end`, at most 3,660 days apart",),
+    "getReportSummary": (
+        "`end_month` has ended; `start_month` is not after it, nor before 2000-01; at most "
+        "120 months",
+    ),
 }
 
 # OpenAPI links from each create to the reads of what it made (and Schemathesis's stateful phase).

@@ -1,4 +1,5 @@
-"""Aggregate reports (CONTRACT §4 "Reports"): de-identified counts with small-cell suppression."""
+"""Aggregate reports (CONTRACT §4 "Reports"): de-identified counts, small ones suppressed, every
+one rounded."""
 
 from __future__ import annotations
 
@@ -8,22 +9,27 @@ from fastapi import Query
 
 from app.api.deps import ReportsReadCtx
 from app.api.routes import Routes
-from app.api.schemas.common import Day
 from app.api.schemas.reports import SummaryOut
+from app.domain.report_rules import MONTH_PATTERN, month
 from app.domain.reports import ReportService, Summary
 
 routes = Routes("reports")
 router = routes.router
 
+Month = Annotated[
+    str | None,
+    Query(pattern=MONTH_PATTERN, examples=["2026-01"], description="A calendar month, YYYY-MM"),
+]
+
 
 @routes.read("/v1/reports/summary", SummaryOut.of)
 async def report_summary(
     ctx: ReportsReadCtx,
-    start: Annotated[
-        Day | None, Query(description="First day counted, UTC (default: 364 days before `end`)")
-    ] = None,
-    end: Annotated[Day | None, Query(description="Last day counted, UTC (default: today)")] = None,
+    start_month: Month = None,
+    end_month: Month = None,
 ) -> Summary:
-    """Counts of your organisation's own cases, referrals, placements and follow-ups over a
-    period, each under the report's `min_cell_size` suppressed"""
-    return await ReportService(ctx).summary(start, end)
+    """Counts of your organisation's own cases, referrals, placements and follow-ups over whole
+    months that have ended (default: the last twelve), small ones suppressed, all rounded to 5"""
+    return await ReportService(ctx).summary(
+        month(start_month) if start_month else None, month(end_month) if end_month else None
+    )

@@ -1,17 +1,17 @@
 """De-identified aggregate reports of one organisation's own work.
 
-``GET /v1/reports/summary`` counts, over a period of whole days, what the caller's organisation
-did: the cases it leads (opened, closed, open at the end, and the opened ones by age band,
-gender, exploitation type and minors), the referrals it sent and received (by status and
-service, with the median time to a response), the placements on its cases (started by setting,
-ended by exit reason) and the follow-ups it recorded (by outcome, re-exploitation included).
+``GET /v1/reports/summary`` counts, over whole calendar months that have ended, what the caller's
+organisation did: the cases it leads now (opened, closed, open at the end, and the opened ones by
+age band, gender, exploitation type and minors), the referrals it sent and received (by status
+and service, with the responses and the median time to one), and the placements and follow-ups
+on the cases it leads (placements by setting and exit reason, follow-ups by outcome).
 
 Only counts leave: no case, person, date of a case, place or free text, and never where anyone
 lives (a placement's *setting* — shelter, foster family — is counted, never its address or
-organisation). Every count is suppressed as :mod:`app.domain.report_rules` says, so a report
-can be passed on (to a donor, a ministry) without pointing at a survivor. The counts are of the
-organisation's own records, which it may read one by one anyway; the report is audited
-(``report.summary``) like any read.
+organisation). Every count goes through :mod:`app.domain.report_rules` (suppressed below the
+minimum cell size, rounded to 5), so a report can be passed on (to a donor, a ministry) without
+pointing at a survivor. Each count is of records the organisation may read one by one anyway:
+its own referrals, and what it leads. The report is audited (``report.summary``) like any read.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from app.domain.context import RequestContext
 from app.domain.errors import ValidationFailed
 from app.domain.referral_rules import ReferralStatus
 from app.domain.report_rules import (
+    ROUNDING,
     Cell,
     Period,
     PeriodRefused,
@@ -37,6 +38,7 @@ from app.domain.report_rules import (
 )
 from app.domain.vocabulary import (
     AgeBand,
+    Category,
     ExitReason,
     ExploitationType,
     FollowUpOutcome,
@@ -45,8 +47,9 @@ from app.domain.vocabulary import (
     ServiceKind,
 )
 
-# What a report reads, for the audit row: counts of these categories' data.
-CATEGORIES = ("demographics", "exploitation", "placement", "general")
+# What a report reads, for the audit row: counts of every category but identity (referrals are
+# counted by service, and each service belongs to a category).
+CATEGORIES = tuple(str(c) for c in Category if c is not Category.IDENTITY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +69,7 @@ class ReferralFlow:
     by_status: list[Cell]
     by_service: list[Cell]
     responded: int | None
-    median_response_hours: float | None
+    median_response_hours: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,7 @@ class Summary:
     period: Period
     generated_at: datetime
     min_cell_size: int
+    rounded_to: int
     cases: CaseCounts
     referrals_sent: ReferralFlow
     referrals_received: ReferralFlow
@@ -125,10 +129,12 @@ class ReportService:
         self.audit = ctx.audit
         self.k = ctx.report_min_cell
 
-    async def summary(self, start: date | None, end: date | None) -> Summary:
+    async def summary(self, first: date | None, last: date | None) -> Summary:
+        """The report for the months ``first`` to ``last`` (each the first day of its month;
+        the defaults are :func:`app.domain.report_rules.period`'s)."""
         now = datetime.now(UTC)
         try:
-            span = period(start, end, now.date())
+            span = period(first, last, now.date())
         except PeriodRefused as exc:
             raise ValidationFailed(exc.msg, loc=[exc.loc], where="query") from None
         rows = await repo.summary(
@@ -144,6 +150,7 @@ class ReportService:
             period=span,
             generated_at=now,
             min_cell_size=self.k,
+            rounded_to=ROUNDING,
             cases=self._cases(counts),
             referrals_sent=self._flow(counts, "sent"),
             referrals_received=self._flow(counts, "received"),
@@ -152,58 +159,43 @@ class ReportService:
         )
 
     def _cases(self, counts: _Counts) -> CaseCounts:
-        k = self.k
-        opened = published(counts.total("cases.opened"), k)
+        k, values = self.k, counts.values
         return CaseCounts(
-            opened=opened,
+            opened=published(counts.total("cases.opened"), k),
             closed=published(counts.total("cases.closed"), k),
             open_at_end=published(counts.total("cases.open_at_end"), k),
             minors_opened=published(counts.total("cases.minors_opened"), k),
-            by_age_band=breakdown(counts.values["cases.by_age_band"], _values(AgeBand), k, opened),
-            by_gender=breakdown(counts.values["cases.by_gender"], _values(Gender), k, opened),
-            # A case may name several types: the cells do not add up to a total.
+            by_age_band=breakdown(values["cases.by_age_band"], _values(AgeBand), k),
+            by_gender=breakdown(values["cases.by_gender"], _values(Gender), k),
+            # A case may name several types: the cells need not add up to `opened`.
             by_exploitation_type=breakdown(
-                counts.values["cases.by_exploitation_type"], _values(ExploitationType), k, None
+                values["cases.by_exploitation_type"], _values(ExploitationType), k
             ),
         )
 
     def _flow(self, counts: _Counts, party: str) -> ReferralFlow:
-        k = self.k
-        total = published(counts.total(f"{party}.total"), k)
+        k, values = self.k, counts.values
         responded = counts.total(f"{party}.responded")
         return ReferralFlow(
-            total=total,
-            by_status=breakdown(
-                counts.values[f"{party}.by_status"], _values(ReferralStatus), k, total
-            ),
-            by_service=breakdown(
-                counts.values[f"{party}.by_service"], _values(ServiceKind), k, total
-            ),
+            total=published(counts.total(f"{party}.total"), k),
+            by_status=breakdown(values[f"{party}.by_status"], _values(ReferralStatus), k),
+            by_service=breakdown(values[f"{party}.by_service"], _values(ServiceKind), k),
             responded=published(responded, k),
             median_response_hours=median(counts.medians.get(f"{party}.total"), responded, k),
         )
 
     def _placements(self, counts: _Counts) -> PlacementCounts:
-        k = self.k
-        started = published(counts.total("placements.started"), k)
-        ended = published(counts.total("placements.ended"), k)
+        k, values = self.k, counts.values
         return PlacementCounts(
-            started=started,
-            by_setting=breakdown(
-                counts.values["placements.by_setting"], _values(PlacementSetting), k, started
-            ),
-            ended=ended,
-            by_exit_reason=breakdown(
-                counts.values["placements.by_exit_reason"], _values(ExitReason), k, ended
-            ),
+            started=published(counts.total("placements.started"), k),
+            by_setting=breakdown(values["placements.by_setting"], _values(PlacementSetting), k),
+            ended=published(counts.total("placements.ended"), k),
+            by_exit_reason=breakdown(values["placements.by_exit_reason"], _values(ExitReason), k),
         )
 
     def _follow_ups(self, counts: _Counts) -> FollowUpCounts:
-        k = self.k
-        recorded = published(counts.total("follow_ups.recorded"), k)
+        k, values = self.k, counts.values
         return FollowUpCounts(
-            recorded=recorded,
-            by_outcome=breakdown(
-                counts.values["follow_ups.by_outcome"], _values(FollowUpOutcome), k, recorded
-            ),
+            recorded=published(counts.total("follow_ups.recorded"), k),
+            by_outcome=breakdown(values["follow_ups.by_outcome"], _values(FollowUpOutcome), k),
         )

@@ -365,6 +365,23 @@ class TestPatch:
         assert body["survivor"]["family_name"] == "Planted-Familyname-Zr9"
         assert body["risk_level"] is None and body["needs"] == ["counseling"]
 
+    async def test_a_type_or_need_named_twice_is_kept_once(
+        self, client: httpx.AsyncClient, lead: Partner
+    ) -> None:
+        case = await open_case(client, lead)
+        response = await client.patch(
+            f"{CASES}/{case['id']}",
+            json={
+                "exploitation": {"types": ["labour", "sex", "labour"]},
+                "needs": ["medical", "shelter", "medical"],
+            },
+            headers=lead.headers_with(**{"If-Match": '"1"'}),
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["exploitation"]["types"] == ["labour", "sex"]
+        assert body["needs"] == ["medical", "shelter"]
+
     async def test_if_match_required_and_checked(
         self, client: httpx.AsyncClient, lead: Partner
     ) -> None:

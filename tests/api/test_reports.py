@@ -1,26 +1,32 @@
-"""``GET /v1/reports/summary``: an organisation's own counts, small ones suppressed.
+"""``GET /v1/reports/summary``: an organisation's own counts over whole months, small ones
+suppressed, all rounded.
 
 The auth matrix (tests/api/test_auth_matrix.py) covers no token (401) and a token without
-``reports:read`` (403); the route addresses no object, so there is no other organisation's
-object to hide — instead, another organisation's records never reach the counts."""
+``reports:read`` (403) too; the route addresses no object, so there is no other organisation's
+object to hide — instead, another organisation's records never reach the counts. Records are
+made through the API and then moved into last month (a month is reported once it has ended).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from app.db.database import Database
+from app.db.repositories import reports as repo
 from app.settings import Settings
 from tests.api.test_access_memo import counted
 from tests.api.test_referrals import act, refer
-from tests.factories import PLANTED, Partner, minor_body
+from tests.factories import PLANTED, Factory, Partner, minor_body
 from tests.helpers import assert_problem, iso, open_case
 
 URL = "/v1/reports/summary"
 NOW = datetime.now(UTC)
+THIS_MONTH = NOW.date().replace(day=1)
+LAST_MONTH = (THIS_MONTH - timedelta(days=1)).replace(day=1)
 K = 3
 
 
@@ -33,25 +39,65 @@ def settings(settings: Settings) -> Settings:
 def cells(cells: list[dict[str, Any]]) -> dict[str, int | None]:
     for cell in cells:
         assert cell["suppressed"] is (cell["count"] is None)
+        assert cell["count"] is None or cell["count"] % 5 == 0
     return {c["value"]: c["count"] for c in cells}
 
 
+async def into_last_month(database: Database, lead: Partner) -> None:
+    """Moves the lead's cases and everything on them to the 10th of last month, noon (UTC); a
+    response three hours after its referral."""
+    moment = datetime.combine(LAST_MONTH.replace(day=10), datetime.min.time(), UTC)
+    moment += timedelta(hours=12)
+    async with database.pool.acquire() as conn:
+        cases = await conn.fetchval(
+            "SELECT array_agg(id) FROM cases WHERE lead_org_id = $1", lead.org.id
+        )
+        await conn.execute("UPDATE cases SET created_at = $1 WHERE id = ANY($2)", moment, cases)
+        await conn.execute(
+            """UPDATE referrals SET created_at = $1::timestamptz,
+                   responded_at = CASE WHEN responded_at IS NOT NULL
+                                  THEN $1::timestamptz + interval '3 hours' END
+               WHERE case_id = ANY($2)""",
+            moment,
+            cases,
+        )
+        await conn.execute(
+            """UPDATE placements SET started_at = $1::timestamptz + interval '1 day'
+               WHERE case_id = ANY($2)""",
+            moment,
+            cases,
+        )
+        await conn.execute(
+            """UPDATE follow_ups SET recorded_at = $1::timestamptz + interval '2 days'
+               WHERE case_id = ANY($2) AND recorded_at IS NOT NULL""",
+            moment,
+            cases,
+        )
+
+
 @pytest.fixture
-async def work(client: httpx.AsyncClient, lead: Partner, clinic: Partner) -> list[dict[str, Any]]:
-    """The lead's year: three adult women and a boy opened; three referrals to the clinic
-    (two accepted, one declined); three placements; three follow-ups recorded."""
-    adults = [await open_case(client, lead, external_ref=f"RPT-{n}") for n in range(3)]
-    boy = minor_body(external_ref="RPT-3")
+async def work(
+    client: httpx.AsyncClient, database: Database, lead: Partner, clinic: Partner
+) -> list[dict[str, Any]]:
+    """The lead's last month: four adult women and a boy opened; four referrals to the clinic
+    (two accepted, one declined, one withdrawn while pending); three placements; three
+    follow-ups recorded."""
+    adults = [await open_case(client, lead, external_ref=f"RPT-{n}") for n in range(4)]
+    boy = minor_body(external_ref="RPT-B")
     boy["survivor"] = {**boy["survivor"], "gender": "male"}
     boy["exploitation"] = {**boy["exploitation"], "types": ["labour", "forced_criminality"]}
     opened = [*adults, await open_case(client, lead, **boy)]
     referrals = [await refer(client, lead, case, clinic) for case in adults]
-    for referral, action, body in zip(
-        referrals, ("accept", "accept", "decline"), ({}, {}, {"reason": "No capacity"}), strict=True
+    for referral, who, action, body in zip(
+        referrals,
+        (clinic, clinic, clinic, lead),
+        ("accept", "accept", "decline", "withdraw"),
+        ({}, {}, {"reason": "No capacity"}, {"reason": "Sent in error"}),
+        strict=True,
     ):
-        response = await act(client, clinic, referral, action, **body)
+        response = await act(client, who, referral, action, **body)
         assert response.status_code == 200, response.text
-    for case in adults:
+    for case in adults[:3]:
         url = f"/v1/cases/{case['id']}"
         placement = {
             "org_id": str(lead.org.id),
@@ -69,10 +115,11 @@ async def work(client: httpx.AsyncClient, lead: Partner, clinic: Partner) -> lis
             headers=lead.headers,
         )
         assert recorded.status_code == 200, recorded.text
+    await into_last_month(database, lead)
     return opened
 
 
-async def test_the_lead_reads_its_own_counts_with_small_ones_suppressed(
+async def test_the_lead_reads_its_own_counts_suppressed_and_rounded(
     client: httpx.AsyncClient, lead: Partner, clinic: Partner, work: list[dict[str, Any]]
 ) -> None:
     response = await client.get(URL, headers=lead.headers)
@@ -80,56 +127,110 @@ async def test_the_lead_reads_its_own_counts_with_small_ones_suppressed(
     assert response.headers["cache-control"] == "no-store"
     report = response.json()
     assert report["organization_id"] == str(lead.org.id)
-    assert report["min_cell_size"] == K
-    today = NOW.date()
-    assert report["period"] == {
-        "start": (today - timedelta(days=364)).isoformat(),
-        "end": today.isoformat(),
-    }
+    assert (report["min_cell_size"], report["rounded_to"]) == (K, 5)
+    # The twelve months that have ended.
+    assert report["period"]["end"] == (THIS_MONTH - timedelta(days=1)).isoformat()
+    assert report["period"]["months"] == 12
+    assert date.fromisoformat(report["period"]["start"]).day == 1
+
     cases = report["cases"]
-    assert cases["opened"] == {"count": 4, "suppressed": False}
-    assert cases["open_at_end"] == {"count": 4, "suppressed": False}
+    assert cases["opened"] == {"count": 5, "suppressed": False}  # 5 cases, rounded: 5
+    assert cases["open_at_end"] == {"count": 5, "suppressed": False}
     assert cases["closed"] == {"count": None, "suppressed": True}  # none: zero is suppressed too
     assert cases["minors_opened"] == {"count": None, "suppressed": True}  # one
-    # female 3 published, male 1 and every other value 0: suppressed, several of them, so no
-    # complement is needed.
     gender = cells(cases["by_gender"])
-    assert gender["female"] == 3 and gender["male"] is None
+    assert gender["female"] == 5 and gender["male"] is None  # 4, rounded, and 1
     assert all(gender[v] is None for v in gender if v != "female")
-    assert cells(cases["by_exploitation_type"])["labour"] == 4
-    assert cells(cases["by_exploitation_type"])["forced_criminality"] is None
-    assert sum(1 for c in cases["by_age_band"] if not c["suppressed"]) <= 1
+    types = cells(cases["by_exploitation_type"])
+    assert types["labour"] == 5 and types["forced_criminality"] is None
 
     sent = report["referrals_sent"]
-    assert sent["total"]["count"] == 3 and sent["responded"]["count"] == 3
-    assert cells(sent["by_service"])["medical"] == 3
+    assert sent["total"]["count"] == 5  # 4
+    assert sent["responded"]["count"] == 5  # 3: the withdrawn one is not a response
+    assert sent["median_response_hours"] == 3
+    assert cells(sent["by_service"])["medical"] == 5
     statuses = cells(sent["by_status"])
-    assert statuses["accepted"] is None and statuses["declined"] is None  # 2 and 1
-    assert sent["median_response_hours"] is not None and sent["median_response_hours"] >= 0
-    received = report["referrals_received"]
-    assert received["total"] == {"count": None, "suppressed": True}
-    assert received["median_response_hours"] is None
+    assert all(n is None for n in statuses.values())  # 2 accepted, 1 declined, 1 withdrawn
+    assert report["referrals_received"]["total"] == {"count": None, "suppressed": True}
 
     placements = report["placements"]
-    assert placements["started"]["count"] == 3
-    assert cells(placements["by_setting"])["ngo_shelter"] == 3
+    assert placements["started"]["count"] == 5  # 3
+    assert cells(placements["by_setting"])["ngo_shelter"] == 5
     assert placements["ended"]["suppressed"] is True
     follow_ups = report["follow_ups"]
-    assert follow_ups["recorded"]["count"] == 3
-    assert cells(follow_ups["by_outcome"])["stable"] == 3
+    assert follow_ups["recorded"]["count"] == 5  # 3
+    assert cells(follow_ups["by_outcome"])["stable"] == 5
 
     # Nothing of a survivor or a case: names, dates of birth, contact, places, references, ids.
-    text = response.text
     for planted in PLANTED:
-        assert planted not in text
+        assert planted not in response.text
     for case in work:
-        assert case["id"] not in text and case["reference"] not in text
+        assert case["id"] not in response.text and case["reference"] not in response.text
 
-    # The receiving side sees its own part: three received, two accepted, one declined.
+    # The receiving side sees its own part: four received; nothing of the lead's cases.
     theirs = (await client.get(URL, headers=clinic.headers)).json()
-    assert theirs["referrals_received"]["total"]["count"] == 3
+    assert theirs["referrals_received"]["total"]["count"] == 5
     assert theirs["referrals_sent"]["total"]["suppressed"] is True
     assert theirs["cases"]["opened"]["suppressed"] is True
+    assert theirs["follow_ups"]["recorded"]["suppressed"] is True
+
+
+async def raw(database: Database, partner: Partner) -> dict[tuple[str, str | None], int]:
+    """The statement's counts for ``partner`` over last month, before any disclosure control."""
+    session = database.session(transactional=False)
+    try:
+        rows = await repo.summary(
+            session,
+            org_id=partner.org.id,
+            start=datetime.combine(LAST_MONTH, datetime.min.time(), UTC),
+            end=datetime.combine(THIS_MONTH, datetime.min.time(), UTC),
+        )
+    finally:
+        await session.close()
+    return {(r.measure, r.value): r.count for r in rows}
+
+
+async def test_the_statement_counts_what_the_report_says(
+    database: Database, lead: Partner, clinic: Partner, work: list[dict[str, Any]]
+) -> None:
+    counts = await raw(database, lead)
+    assert counts["cases.opened", None] == 5
+    assert counts["cases.minors_opened", None] == 1
+    assert counts["cases.by_gender", "female"] == 4 and counts["cases.by_gender", "male"] == 1
+    assert counts["cases.by_exploitation_type", "labour"] == 5
+    assert counts["sent.total", None] == 4
+    assert counts["sent.responded", None] == 3  # accepted, accepted, declined; not withdrawn
+    assert counts["sent.by_status", "withdrawn"] == 1
+    assert counts["placements.started", None] == 3
+    assert counts["follow_ups.by_outcome", "stable"] == 3
+    theirs = await raw(database, clinic)
+    assert theirs["received.total", None] == 4 and theirs["received.responded", None] == 3
+    assert theirs["cases.opened", None] == 0 and theirs["follow_ups.recorded", None] == 0
+
+
+async def test_follow_ups_count_for_the_lead_whoever_scheduled_them(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    clinic: Partner,
+    work: list[dict[str, Any]],
+) -> None:
+    """A care-team member's follow-up, recorded by the lead: its outcome is `general` data of
+    the lead's case, which the member may not read; it counts in the lead's report only."""
+    accepted = work[0]  # the clinic accepted its referral: on the care team (medical)
+    url = f"/v1/cases/{accepted['id']}/follow-ups"
+    due = {"due_on": (NOW - timedelta(days=1)).date().isoformat()}
+    scheduled = await client.post(url, json=due, headers=clinic.headers)
+    assert scheduled.status_code == 201, scheduled.text
+    recorded = await client.post(
+        f"{url}/{scheduled.json()['id']}/record",
+        json={"contacted_at": iso(NOW - timedelta(hours=1)), "outcome": "re_exploited"},
+        headers=lead.headers,
+    )
+    assert recorded.status_code == 200, recorded.text
+    await into_last_month(database, lead)
+    assert (await raw(database, clinic))["follow_ups.recorded", None] == 0
+    assert (await raw(database, lead))["follow_ups.by_outcome", "re_exploited"] == 1
 
 
 async def test_another_organisations_records_never_count(
@@ -146,17 +247,18 @@ async def test_another_organisations_records_never_count(
                 assert value is None, (part, name)
 
 
-async def test_a_period_counts_only_its_days(
+async def test_a_period_counts_only_its_months(
     client: httpx.AsyncClient, lead: Partner, work: list[dict[str, Any]]
 ) -> None:
-    last_year = {"start": "2025-01-01", "end": "2025-12-31"}
-    report = (await client.get(URL, params=last_year, headers=lead.headers)).json()
-    assert report["period"] == last_year
+    before = (LAST_MONTH - timedelta(days=1)).replace(day=1)
+    earlier = {"start_month": f"{before:%Y-%m}", "end_month": f"{before:%Y-%m}"}
+    report = (await client.get(URL, params=earlier, headers=lead.headers)).json()
+    assert report["period"]["start"] == before.isoformat() and report["period"]["months"] == 1
     assert report["cases"]["opened"]["suppressed"] is True
-    assert report["referrals_sent"]["total"]["suppressed"] is True
-    today = {"start": NOW.date().isoformat(), "end": NOW.date().isoformat()}
-    report = (await client.get(URL, params=today, headers=lead.headers)).json()
-    assert report["cases"]["opened"]["count"] == 4
+    last = {"start_month": f"{LAST_MONTH:%Y-%m}", "end_month": f"{LAST_MONTH:%Y-%m}"}
+    report = (await client.get(URL, params=last, headers=lead.headers)).json()
+    assert report["cases"]["opened"]["count"] == 5
+    assert report["period"]["end"] == (THIS_MONTH - timedelta(days=1)).isoformat()
 
 
 async def test_a_report_is_audited_and_costs_the_same_statements_whatever_the_data(
@@ -173,17 +275,32 @@ async def test_a_report_is_audited_and_costs_the_same_statements_whatever_the_da
         )
     assert len(rows) == 1
     assert list(rows[0]["case_ids"]) == []
+    assert "identity" not in rows[0]["categories"] and "medical" in rows[0]["categories"]
+
+
+def _month(offset: int) -> str:
+    first = THIS_MONTH
+    for _ in range(abs(offset)):
+        first = (
+            (first - timedelta(days=1)).replace(day=1)
+            if offset < 0
+            else (first + timedelta(days=32)).replace(day=1)
+        )
+    return f"{first:%Y-%m}"
 
 
 @pytest.mark.parametrize(
     ("params", "loc"),
     [
-        ({"start": "2026-02-01", "end": "2026-01-01"}, ["query", "start"]),
-        ({"start": "2010-01-01", "end": "2026-01-01"}, ["query", "start"]),
-        ({"start": "yesterday"}, ["query", "start"]),
-        ({"end": "2026-13-01"}, ["query", "end"]),
-        ({"start": "1767225600"}, ["query", "start"]),  # a Unix time is not a day
-        ({"from": "2026-01-01"}, ["query"]),  # unknown (and not repeated)
+        ({"end_month": _month(0)}, ["query", "end_month"]),  # not ended yet
+        ({"start_month": _month(-2), "end_month": _month(-3)}, ["query", "start_month"]),
+        ({"start_month": "1999-12"}, ["query", "start_month"]),
+        ({"start_month": "2010-01", "end_month": "2020-01"}, ["query", "start_month"]),  # 121
+        ({"start_month": "2026-13"}, ["query", "start_month"]),
+        ({"end_month": "2026-1"}, ["query", "end_month"]),
+        ({"start_month": "2026-01-01"}, ["query", "start_month"]),
+        ({"start_month": "9999-12"}, ["query", "start_month"]),
+        ({"from": "2026-01"}, ["query"]),  # unknown (and not repeated)
     ],
 )
 async def test_bad_input_is_422(
@@ -196,7 +313,7 @@ async def test_bad_input_is_422(
 
 
 async def test_a_token_without_reports_read_is_403(
-    client: httpx.AsyncClient, factory: Any, partner: Partner
+    client: httpx.AsyncClient, factory: Factory, partner: Partner
 ) -> None:
     token = factory.token(partner.client, "cases:read cases:write")
     response = await client.get(URL, headers={"Authorization": f"Bearer {token}"})

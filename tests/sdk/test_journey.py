@@ -239,14 +239,18 @@ async def test_the_report_summary_parses_and_suppresses(
 ) -> None:
     for n in range(6):
         await hub.cases.create(external_ref=f"RS-{n}", survivor=SURVIVOR)
-    report = await hub.reports.summary()
+    report = await hub.reports.summary()  # the twelve months that have ended: not this one
     assert isinstance(report, sdk.ReportSummary) and report.organization_id == lead.org.id
-    assert report.period.end == datetime.now(UTC).date()
-    assert report.cases.opened == sdk.ReportCount(count=6, suppressed=False)
-    assert report.cases.closed == sdk.ReportCount(count=None, suppressed=True)
+    assert report.period.months == 12 and report.period.end < NOW.date()
+    assert (report.min_cell_size, report.rounded_to) == (5, 5)
+    assert report.cases.opened == sdk.ReportCount(count=None, suppressed=True)
     assert all(isinstance(c, sdk.ReportCell) for c in report.cases.by_age_band)
-    earlier = await hub.reports.summary(start=date(2025, 1, 1), end=date(2025, 12, 31))
-    assert earlier.cases.opened.suppressed
+    one = await hub.reports.summary(start_month="2025-01", end_month="2025-01")
+    assert (one.period.start, one.period.end, one.period.months) == (
+        date(2025, 1, 1),
+        date(2025, 1, 31),
+        1,
+    )
     with pytest.raises(ValidationFailed) as backwards:
-        await hub.reports.summary(start=date(2026, 2, 1), end=date(2026, 1, 1))
-    assert [e["loc"] for e in backwards.value.errors] == [["query", "start"]]
+        await hub.reports.summary(start_month="2026-02", end_month="2026-01")
+    assert [e["loc"] for e in backwards.value.errors] == [["query", "start_month"]]

@@ -195,9 +195,11 @@ class CasePatch(RequestModel):
             ):
                 if name in present:
                     value = getattr(e, name)
-                    changes[target] = [str(t) for t in value] if name == "types" else value
+                    changes[target] = (
+                        [str(t) for t in dict.fromkeys(value)] if name == "types" else value
+                    )
         if "needs" in self.model_fields_set:
-            changes["needs"] = [str(n) for n in self.needs or []]
+            changes["needs"] = [str(n) for n in dict.fromkeys(self.needs or [])]
         if "risk_level" in self.model_fields_set:
             changes["risk_level"] = str(self.risk_level) if self.risk_level else None
         return changes

@@ -18,12 +18,13 @@ from app.domain.reports import (
 )
 
 _SUPPRESSED = "Below the report's `min_cell_size` (zero included): not published"
+_COUNT = "Rounded to the nearest multiple of `rounded_to`; null when suppressed"
 
 
 class Count(ResponseModel):
     """A count, or null when it is suppressed."""
 
-    count: int | None = Field(description="null when suppressed")
+    count: int | None = Field(description=_COUNT)
     suppressed: bool = Field(description=_SUPPRESSED)
 
     @classmethod
@@ -35,7 +36,7 @@ class CellOut(ResponseModel):
     """One value of a breakdown and its count (null when suppressed)."""
 
     value: str = Field(description="The vocabulary value counted (e.g. an age band)")
-    count: int | None = Field(description="null when suppressed")
+    count: int | None = Field(description=_COUNT)
     suppressed: bool = Field(description=_SUPPRESSED)
 
     @classmethod
@@ -48,12 +49,13 @@ def _cells(cells: list[Cell]) -> list[CellOut]:
 
 
 class PeriodOut(ResponseModel):
-    start: date = Field(description="First day counted (UTC)")
-    end: date = Field(description="Last day counted (UTC), included")
+    start: date = Field(description="First day counted (UTC): the first of `start_month`")
+    end: date = Field(description="Last day counted (UTC), included: the last of `end_month`")
+    months: int
 
 
 class CasesReport(ResponseModel):
-    """The cases you lead."""
+    """The cases you lead now."""
 
     opened: Count = Field(description="Cases opened (registered) in the period")
     closed: Count = Field(description="Cases closed in the period")
@@ -84,10 +86,13 @@ class ReferralsReport(ResponseModel):
     total: Count
     by_status: list[CellOut] = Field(description="By current status (`expired` included)")
     by_service: list[CellOut]
-    responded: Count = Field(description="Those the receiver has accepted or declined")
-    median_response_hours: float | None = Field(
-        description="Median hours from referral to response, over those responded to; null "
-        "when fewer than `min_cell_size` were"
+    responded: Count = Field(
+        description="Those the receiver accepted (whatever happened after) or declined; not "
+        "those withdrawn or expired while pending"
+    )
+    median_response_hours: int | None = Field(
+        description="Median whole hours from referral to response, over those responded to; "
+        "null when fewer than `min_cell_size` were"
     )
 
     @classmethod
@@ -102,7 +107,7 @@ class ReferralsReport(ResponseModel):
 
 
 class PlacementsReport(ResponseModel):
-    """Placements on the cases you lead: their setting and exit reason, never a place."""
+    """Placements on the cases you lead now: their setting and exit reason, never a place."""
 
     started: Count = Field(description="Placements started in the period")
     by_setting: list[CellOut] = Field(description="Placements started, by setting")
@@ -120,7 +125,7 @@ class PlacementsReport(ResponseModel):
 
 
 class FollowUpsReport(ResponseModel):
-    """Follow-ups you recorded in the period."""
+    """Follow-ups on the cases you lead now, recorded in the period (by whichever partner)."""
 
     recorded: Count
     by_outcome: list[CellOut] = Field(description="By outcome (`re_exploited` included)")
@@ -131,14 +136,14 @@ class FollowUpsReport(ResponseModel):
 
 
 class SummaryOut(ResponseModel):
-    """De-identified counts of your organisation's own work over a period."""
+    """De-identified counts of your organisation's own work over whole months."""
 
     organization_id: UUID
     period: PeriodOut
     generated_at: datetime
-    min_cell_size: int = Field(
-        description="Counts below this (zero included) are suppressed; where a breakdown's "
-        "total is published and only one of its counts would be, the next smallest is too"
+    min_cell_size: int = Field(description="Counts below this (zero included) are suppressed")
+    rounded_to: int = Field(
+        description="Every published count is rounded to the nearest multiple of this (5)"
     )
     cases: CasesReport
     referrals_sent: ReferralsReport
@@ -150,9 +155,12 @@ class SummaryOut(ResponseModel):
     def of(cls, summary: Summary) -> SummaryOut:
         return cls(
             organization_id=summary.organization_id,
-            period=PeriodOut(start=summary.period.start, end=summary.period.end),
+            period=PeriodOut(
+                start=summary.period.start, end=summary.period.end, months=summary.period.months
+            ),
             generated_at=summary.generated_at,
             min_cell_size=summary.min_cell_size,
+            rounded_to=summary.rounded_to,
             cases=CasesReport.of(summary.cases),
             referrals_sent=ReferralsReport.of(summary.referrals_sent),
             referrals_received=ReferralsReport.of(summary.referrals_received),

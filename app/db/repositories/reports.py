@@ -1,10 +1,11 @@
 """The aggregate report's counts: one statement, a row per (measure, value).
 
-Every count is of one organisation's own records (the cases it leads, the referrals it sent or
-received, the placements on its cases, the follow-ups it recorded) over a period of whole days;
-nothing here is suppressed or rounded yet (``app.domain.report_rules`` does that). Each part
-walks an index that starts with the organisation (``ix_cases_lead_org_id_updated_at_id``,
-``ix_referrals_{from,to}_org_id_created_at_id``, ``ix_follow_ups_org_open_due``).
+Every count is of one organisation's own records (the cases it leads now, the referrals it sent
+or received, the placements and follow-ups on the cases it leads) over a period; nothing here is
+suppressed or rounded yet (``app.domain.report_rules`` does that). The cases are found through
+``ix_cases_lead_org_id_updated_at_id``, the referrals through
+``ix_referrals_{from,to}_org_id_created_at_id``; placements and follow-ups are joined to the
+lead's cases.
 """
 
 from __future__ import annotations
@@ -29,9 +30,15 @@ class ReportRow:
 
 REPORT_ROWS = Rows(ReportRow)
 
+# A response is the receiver's: accepted (whatever happened after) or declined. A referral
+# withdrawn or expired while pending also left `pending`, but nobody responded to it.
+_RESPONDED = "r.status IN ('accepted', 'in_progress', 'completed', 'failed', 'declined')"
+
 _FLOW = f"""
     SELECT r.service, {EFFECTIVE_STATUS} AS status,
-           extract(epoch FROM r.responded_at - r.created_at) / 3600 AS response_hours
+           CASE WHEN {_RESPONDED}
+                THEN extract(epoch FROM r.responded_at - r.created_at) / 3600 END
+               AS response_hours
     FROM referrals r
     WHERE r.{{party}}_org_id = $1 AND r.created_at >= $2 AND r.created_at < $3
 """  # noqa: S608 - constant text; `party` is "from" or "to", below
@@ -39,23 +46,24 @@ _FLOW = f"""
 # $1 the organisation, [$2, $3) the period's instants.
 _SUMMARY = Query(
     f"""
-    WITH opened AS MATERIALIZED (
-        SELECT c.age_band, c.gender, c.is_minor, c.exploitation_types
+    WITH led AS MATERIALIZED (
+        SELECT c.id, c.created_at, c.closed_at, c.age_band, c.gender, c.is_minor,
+               c.exploitation_types
         FROM cases c
-        WHERE c.lead_org_id = $1 AND c.created_at >= $2 AND c.created_at < $3
+        WHERE c.lead_org_id = $1 AND c.created_at < $3
     ),
+    opened AS MATERIALIZED (SELECT * FROM led WHERE created_at >= $2),
     sent AS MATERIALIZED ({_FLOW.format(party="from")}),
     received AS MATERIALIZED ({_FLOW.format(party="to")}),
     placed AS MATERIALIZED (
         SELECT p.setting, p.started_at, p.ended_at, p.exit_reason
-        FROM placements p JOIN cases c ON c.id = p.case_id
-        WHERE c.lead_org_id = $1
-          AND ((p.started_at >= $2 AND p.started_at < $3)
-               OR (p.ended_at >= $2 AND p.ended_at < $3))
+        FROM placements p JOIN led ON led.id = p.case_id
+        WHERE (p.started_at >= $2 AND p.started_at < $3)
+           OR (p.ended_at >= $2 AND p.ended_at < $3)
     ),
     recorded AS MATERIALIZED (
-        SELECT f.outcome FROM follow_ups f
-        WHERE f.org_id = $1 AND f.recorded_at >= $2 AND f.recorded_at < $3
+        SELECT f.outcome FROM follow_ups f JOIN led ON led.id = f.case_id
+        WHERE f.recorded_at >= $2 AND f.recorded_at < $3
     )
     SELECT 'cases.opened' AS measure, NULL::text AS value, count(*) AS count,
            NULL::float8 AS median FROM opened
@@ -63,13 +71,12 @@ _SUMMARY = Query(
         FROM opened
     UNION ALL SELECT 'cases.by_age_band', age_band, count(*), NULL FROM opened GROUP BY 2
     UNION ALL SELECT 'cases.by_gender', gender, count(*), NULL FROM opened GROUP BY 2
-    UNION ALL SELECT 'cases.by_exploitation_type', t, count(*), NULL
+    UNION ALL SELECT 'cases.by_exploitation_type', t, count(DISTINCT id), NULL
         FROM opened, unnest(exploitation_types) AS t GROUP BY 2
-    UNION ALL SELECT 'cases.closed', NULL, count(*), NULL FROM cases c
-        WHERE c.lead_org_id = $1 AND c.closed_at >= $2 AND c.closed_at < $3
-    UNION ALL SELECT 'cases.open_at_end', NULL, count(*), NULL FROM cases c
-        WHERE c.lead_org_id = $1 AND c.created_at < $3
-          AND (c.closed_at IS NULL OR c.closed_at >= $3)
+    UNION ALL SELECT 'cases.closed', NULL, count(*), NULL FROM led
+        WHERE closed_at >= $2 AND closed_at < $3
+    UNION ALL SELECT 'cases.open_at_end', NULL, count(*), NULL FROM led
+        WHERE closed_at IS NULL OR closed_at >= $3
     UNION ALL SELECT 'sent.total', NULL, count(*),
         percentile_cont(0.5) WITHIN GROUP (ORDER BY response_hours) FROM sent
     UNION ALL SELECT 'sent.responded', NULL, count(response_hours), NULL FROM sent

@@ -1112,11 +1112,11 @@ class AsyncReports(_Area):
     """De-identified aggregate reports (scope ``reports:read``)."""
 
     async def summary(
-        self, *, start: DateLike | None = None, end: DateLike | None = None
+        self, *, start_month: str | None = None, end_month: str | None = None
     ) -> ReportSummary:
-        """Counts of your organisation's own cases, referrals, placements and follow-ups from
-        ``start`` to ``end`` (days, UTC, both included; default: the 365 days to today). A count
-        below the report's ``min_cell_size`` is ``None`` (``suppressed``)."""
-        return await self._c._get(
-            ReportSummary, "/v1/reports/summary", _params(start=start, end=end)
-        )
+        """Counts of your organisation's own cases, referrals, placements and follow-ups over
+        the months ``start_month`` to ``end_month`` (``"YYYY-MM"``; months that have ended;
+        default: the last twelve). Counts are rounded to ``rounded_to``; one below the report's
+        ``min_cell_size`` is ``None`` (``suppressed``)."""
+        params = _params(start_month=start_month, end_month=end_month)
+        return await self._c._get(ReportSummary, "/v1/reports/summary", params)

@@ -548,7 +548,8 @@ class DueFollowUp(FollowUp):
 
 @dataclass(frozen=True, slots=True)
 class ReportCount:
-    """A count in a report; ``count`` is ``None`` when suppressed (below ``min_cell_size``)."""
+    """A count in a report, rounded to ``rounded_to``; ``None`` when suppressed (below
+    ``min_cell_size``, zero included)."""
 
     count: int | None
     suppressed: bool
@@ -567,6 +568,7 @@ class ReportCell:
 class ReportPeriod:
     start: date
     end: date
+    months: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,7 +588,7 @@ class ReferralsReport:
     by_status: list[ReportCell]
     by_service: list[ReportCell]
     responded: ReportCount
-    median_response_hours: float | None
+    median_response_hours: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,12 +607,14 @@ class FollowUpsReport:
 
 @dataclass(frozen=True, slots=True)
 class ReportSummary:
-    """De-identified counts of your organisation's own work over a period (``reports.summary``)."""
+    """De-identified counts of your organisation's own work over whole months
+    (``reports.summary``)."""
 
     organization_id: UUID
     period: ReportPeriod
     generated_at: datetime
     min_cell_size: int
+    rounded_to: int
     cases: CasesReport
     referrals_sent: ReferralsReport
     referrals_received: ReferralsReport
