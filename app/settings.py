@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.domain.report_rules import DEFAULT_MIN_CELL, LOWEST_MIN_CELL
+from app.domain.report_rules import DEFAULT_MIN_CELL, ROUNDING
 
 if TYPE_CHECKING:
     from app.domain.crypto import KeyWrapper
@@ -58,9 +58,11 @@ class Settings(BaseSettings):
     )
     report_min_cell_size: int = Field(
         default=DEFAULT_MIN_CELL,
-        ge=LOWEST_MIN_CELL,
+        ge=DEFAULT_MIN_CELL,
         le=100,
-        description="Smallest count a report publishes; smaller ones (and zero) are suppressed",
+        multiple_of=ROUNDING,
+        description="Smallest count a report publishes (a multiple of 5); smaller ones, zero "
+        "included, are suppressed",
     )
     keepalive_max_requests: int = Field(
         default=100,

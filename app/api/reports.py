@@ -1,5 +1,5 @@
-"""Aggregate reports (CONTRACT §4 "Reports"): de-identified counts, small ones suppressed, every
-one rounded."""
+"""Aggregate reports (CONTRACT §4 "Reports"): de-identified counts, small ones suppressed, the
+others in bands of 5."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ async def report_summary(
     end_month: Month = None,
 ) -> Summary:
     """Counts of your organisation's own cases, referrals, placements and follow-ups over whole
-    months that have ended (default: the last twelve), small ones suppressed, all rounded to 5"""
+    months that have ended (default: the last twelve), small ones suppressed, others in bands
+    of 5"""
     return await ReportService(ctx).summary(
         month(start_month) if start_month else None, month(end_month) if end_month else None
     )

@@ -2,19 +2,27 @@
 
 A report counts people (cases, referrals, placements, follow-ups). Once it leaves the partner (a
 donor's spreadsheet, a ministry's annual figures), a small count could point at a person ("one
-15-17-year-old boy, forced criminality, opened in March"). Three rules, the usual ones of
+15-17-year-old boy, forced criminality, opened in March"). These rules, the usual ones of
 official statistics, keep that from happening:
 
-- **Suppression.** A count below ``k`` (``AFTERCARE_REPORT_MIN_CELL_SIZE``, default 5) is not
-  published, *zero included*, so a suppressed count says nothing about whether anyone is there.
-- **Rounding.** Every published count is rounded to the nearest multiple of :data:`ROUNDING`
-  (5). Exact counts could be subtracted from one another: a breakdown from its total, the minors
-  from the age bands, one period from an overlapping one. The differences of rounded counts
-  have an error of several units, so a count below ``k`` cannot be worked back.
+- **Suppression.** A count below ``k`` (``AFTERCARE_REPORT_MIN_CELL_SIZE``: 5, or a larger
+  multiple of 5) is not published, *zero included*, so a suppressed count does not say whether
+  it is empty.
+- **Bands of 5.** Every other count is published as the multiple of :data:`ROUNDING` (5) at or
+  below it: ``5`` means 5 to 9, ``10`` means 10 to 14. Exact counts could be subtracted from
+  one another (a breakdown from its total, the minors from the age bands, one period from an
+  overlapping one). A band's width keeps such differences uncertain. Rounding to the *nearest*
+  5 would not: two suppressed months (each 4 at most) whose sum is published as 10 (8 to 12)
+  would both be exactly 4. With bands, that sum is 5 (5 to 9) and each month stays 1 to 4. The
+  lowest published value is a band too, because ``k`` is a multiple of 5.
 - **Whole months, once ended.** A period is a run of calendar months that have ended, so two
   reports differ by at least a month, never by the day a single case was opened.
 
-A median is published only over at least ``k`` values, in whole hours.
+A median is published only over at least ``k`` values, in whole hours. What remains: from
+several reports of *different* lengths over the same months (monthly, quarterly, yearly), a
+long enough run of suppressed cells that are all 4 can still be worked out (checked
+exhaustively: no case up to four periods). Partners are told to pass on reports of one period
+length only.
 """
 
 from __future__ import annotations
@@ -24,12 +32,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-DEFAULT_MIN_CELL = 5
-LOWEST_MIN_CELL = 3
 ROUNDING = 5
+DEFAULT_MIN_CELL = 5  # k: a multiple of ROUNDING, so the smallest published band is a whole one
 MAX_MONTHS = 120  # ten years
 DEFAULT_MONTHS = 12
-MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH_PATTERN = r"^[1-9][0-9]{3}-(0[1-9]|1[0-2])$"
 EARLIEST_MONTH = date(2000, 1, 1)
 
 
@@ -45,14 +52,14 @@ class Cell:
         return self.count is None
 
 
-def rounded(count: int, base: int = ROUNDING) -> int:
-    """``count`` to the nearest multiple of ``base`` (halves up: 7 → 5, 8 → 10, 13 → 15)."""
-    return base * ((count + base // 2) // base)
+def banded(count: int, base: int = ROUNDING) -> int:
+    """``count`` as the multiple of ``base`` at or below it: 5 to 9 is 5, 10 to 14 is 10."""
+    return base * (count // base)
 
 
 def published(count: int, k: int) -> int | None:
-    """A count as a report shows it: ``None`` below ``k`` (zero included), else rounded."""
-    return rounded(count) if count >= k else None
+    """A count as a report shows it: ``None`` below ``k`` (zero included), else its band."""
+    return banded(count) if count >= k else None
 
 
 def breakdown(counts: Mapping[str, int], values: Iterable[str], k: int) -> list[Cell]:
@@ -105,17 +112,19 @@ def period(first: date | None, last: date | None, today: date) -> Period:
     ended yet, a period that runs backwards, one over :data:`MAX_MONTHS` or one before
     :data:`EARLIEST_MONTH` is refused."""
     latest = _add_months(today.replace(day=1), -1)
-    last = last or latest
-    first = first or max(_add_months(last, 1 - DEFAULT_MONTHS), EARLIEST_MONTH)
-    if last > latest:
+    if last is not None and last > latest:
         raise PeriodRefused(
             f"A month is reported once it has ended: the latest is {latest:%Y-%m}", "end_month"
         )
+    if last is not None and last < EARLIEST_MONTH:
+        raise PeriodRefused(f"The earliest month is {EARLIEST_MONTH:%Y-%m}", "end_month")
+    last = last or latest
+    first = first or max(_add_months(last, 1 - DEFAULT_MONTHS), EARLIEST_MONTH)
     if first < EARLIEST_MONTH:
         raise PeriodRefused(f"The earliest month is {EARLIEST_MONTH:%Y-%m}", "start_month")
     if first > last:
         raise PeriodRefused("`start_month` must not be after `end_month`", "start_month")
     span = Period(first, _add_months(last, 1) - timedelta(days=1))
     if span.months > MAX_MONTHS:
-        raise PeriodRefused(f"A period spans at most {MAX_MONTHS} months", "start_month")
+        raise PeriodRefused(f"A period is at most {MAX_MONTHS} months long", "start_month")
     return span

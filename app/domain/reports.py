@@ -9,9 +9,10 @@ on the cases it leads (placements by setting and exit reason, follow-ups by outc
 Only counts leave: no case, person, date of a case, place or free text, and never where anyone
 lives (a placement's *setting* — shelter, foster family — is counted, never its address or
 organisation). Every count goes through :mod:`app.domain.report_rules` (suppressed below the
-minimum cell size, rounded to 5), so a report can be passed on (to a donor, a ministry) without
-pointing at a survivor. Each count is of records the organisation may read one by one anyway:
-its own referrals, and what it leads. The report is audited (``report.summary``) like any read.
+minimum cell size, the others in bands of 5), so a report can be passed on (to a donor, a
+ministry) without pointing at a survivor. Each count is of records the organisation may read
+one by one anyway: its own referrals, and what it leads. The report is audited
+(``report.summary``) like any read.
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ class Summary:
     period: Period
     generated_at: datetime
     min_cell_size: int
-    rounded_to: int
+    band_width: int
     cases: CaseCounts
     referrals_sent: ReferralFlow
     referrals_received: ReferralFlow
@@ -150,7 +151,7 @@ class ReportService:
             period=span,
             generated_at=now,
             min_cell_size=self.k,
-            rounded_to=ROUNDING,
+            band_width=ROUNDING,
             cases=self._cases(counts),
             referrals_sent=self._flow(counts, "sent"),
             referrals_received=self._flow(counts, "received"),

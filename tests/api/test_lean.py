@@ -92,6 +92,7 @@ def _shape(response: httpx.Response) -> tuple[Any, ...]:
         if isinstance(body, dict):
             body.pop("request_id", None)
             body.pop("instance", None)
+            body.pop("generated_at", None)  # a report's time of rendering
     return response.status_code, headers, body
 
 

@@ -17,7 +17,6 @@ import pytest
 
 from app.db.database import Database
 from app.db.repositories import reports as repo
-from app.settings import Settings
 from tests.api.test_access_memo import counted
 from tests.api.test_referrals import act, refer
 from tests.factories import PLANTED, Factory, Partner, minor_body
@@ -27,19 +26,12 @@ URL = "/v1/reports/summary"
 NOW = datetime.now(UTC)
 THIS_MONTH = NOW.date().replace(day=1)
 LAST_MONTH = (THIS_MONTH - timedelta(days=1)).replace(day=1)
-K = 3
-
-
-@pytest.fixture
-def settings(settings: Settings) -> Settings:
-    """Cells of 3: a report with something published in each part takes fewer records."""
-    return settings.model_copy(update={"report_min_cell_size": K})
 
 
 def cells(cells: list[dict[str, Any]]) -> dict[str, int | None]:
     for cell in cells:
         assert cell["suppressed"] is (cell["count"] is None)
-        assert cell["count"] is None or cell["count"] % 5 == 0
+        assert cell["count"] is None or cell["count"] % 5 == 0  # the lower end of its band
     return {c["value"]: c["count"] for c in cells}
 
 
@@ -54,9 +46,15 @@ async def into_last_month(database: Database, lead: Partner) -> None:
         )
         await conn.execute("UPDATE cases SET created_at = $1 WHERE id = ANY($2)", moment, cases)
         await conn.execute(
+            # A response three hours in; an end after a response two hours later, an end
+            # in the same statement as the response (declined, withdrawn while pending) with it.
             """UPDATE referrals SET created_at = $1::timestamptz,
                    responded_at = CASE WHEN responded_at IS NOT NULL
-                                  THEN $1::timestamptz + interval '3 hours' END
+                                  THEN $1::timestamptz + interval '3 hours' END,
+                   ended_at = CASE WHEN ended_at = responded_at
+                                   THEN $1::timestamptz + interval '3 hours'
+                                   WHEN ended_at IS NOT NULL
+                                   THEN $1::timestamptz + interval '5 hours' END
                WHERE case_id = ANY($2)""",
             moment,
             cases,
@@ -79,25 +77,28 @@ async def into_last_month(database: Database, lead: Partner) -> None:
 async def work(
     client: httpx.AsyncClient, database: Database, lead: Partner, clinic: Partner
 ) -> list[dict[str, Any]]:
-    """The lead's last month: four adult women and a boy opened; four referrals to the clinic
-    (two accepted, one declined, one withdrawn while pending); three placements; three
-    follow-ups recorded."""
-    adults = [await open_case(client, lead, external_ref=f"RPT-{n}") for n in range(4)]
+    """The lead's last month: six adult women and a boy opened; six referrals to the clinic
+    (three accepted, one of them withdrawn since; two declined; one withdrawn while pending);
+    five placements; five follow-ups recorded."""
+    adults = [await open_case(client, lead, external_ref=f"RPT-{n}") for n in range(6)]
     boy = minor_body(external_ref="RPT-B")
     boy["survivor"] = {**boy["survivor"], "gender": "male"}
     boy["exploitation"] = {**boy["exploitation"], "types": ["labour", "forced_criminality"]}
     opened = [*adults, await open_case(client, lead, **boy)]
     referrals = [await refer(client, lead, case, clinic) for case in adults]
-    for referral, who, action, body in zip(
-        referrals,
-        (clinic, clinic, clinic, lead),
-        ("accept", "accept", "decline", "withdraw"),
-        ({}, {}, {"reason": "No capacity"}, {"reason": "Sent in error"}),
-        strict=True,
-    ):
-        response = await act(client, who, referral, action, **body)
+    steps = [
+        (0, clinic, "accept", {}),
+        (1, clinic, "accept", {}),
+        (2, clinic, "accept", {}),
+        (2, lead, "withdraw", {"reason": "Moved away"}),  # after it was accepted
+        (3, clinic, "decline", {"reason": "No capacity"}),
+        (4, clinic, "decline", {"reason": "No capacity"}),
+        (5, lead, "withdraw", {"reason": "Sent in error"}),  # while pending: no response
+    ]
+    for index, who, action, body in steps:
+        response = await act(client, who, referrals[index], action, **body)
         assert response.status_code == 200, response.text
-    for case in adults[:3]:
+    for case in adults[:5]:
         url = f"/v1/cases/{case['id']}"
         placement = {
             "org_id": str(lead.org.id),
@@ -127,38 +128,38 @@ async def test_the_lead_reads_its_own_counts_suppressed_and_rounded(
     assert response.headers["cache-control"] == "no-store"
     report = response.json()
     assert report["organization_id"] == str(lead.org.id)
-    assert (report["min_cell_size"], report["rounded_to"]) == (K, 5)
+    assert (report["min_cell_size"], report["band_width"]) == (5, 5)
     # The twelve months that have ended.
     assert report["period"]["end"] == (THIS_MONTH - timedelta(days=1)).isoformat()
     assert report["period"]["months"] == 12
     assert date.fromisoformat(report["period"]["start"]).day == 1
 
     cases = report["cases"]
-    assert cases["opened"] == {"count": 5, "suppressed": False}  # 5 cases, rounded: 5
+    assert cases["opened"] == {"count": 5, "suppressed": False}  # 7: the band 5 to 9
     assert cases["open_at_end"] == {"count": 5, "suppressed": False}
     assert cases["closed"] == {"count": None, "suppressed": True}  # none: zero is suppressed too
     assert cases["minors_opened"] == {"count": None, "suppressed": True}  # one
     gender = cells(cases["by_gender"])
-    assert gender["female"] == 5 and gender["male"] is None  # 4, rounded, and 1
+    assert gender["female"] == 5 and gender["male"] is None  # 6 and 1
     assert all(gender[v] is None for v in gender if v != "female")
     types = cells(cases["by_exploitation_type"])
     assert types["labour"] == 5 and types["forced_criminality"] is None
 
     sent = report["referrals_sent"]
-    assert sent["total"]["count"] == 5  # 4
-    assert sent["responded"]["count"] == 5  # 3: the withdrawn one is not a response
+    assert sent["total"]["count"] == 5  # 6
+    assert sent["responded"]["count"] == 5  # 5: not the one withdrawn while pending
     assert sent["median_response_hours"] == 3
     assert cells(sent["by_service"])["medical"] == 5
     statuses = cells(sent["by_status"])
-    assert all(n is None for n in statuses.values())  # 2 accepted, 1 declined, 1 withdrawn
+    assert all(n is None for n in statuses.values())  # 2 accepted, 2 declined, 2 withdrawn
     assert report["referrals_received"]["total"] == {"count": None, "suppressed": True}
 
     placements = report["placements"]
-    assert placements["started"]["count"] == 5  # 3
+    assert placements["started"]["count"] == 5
     assert cells(placements["by_setting"])["ngo_shelter"] == 5
     assert placements["ended"]["suppressed"] is True
     follow_ups = report["follow_ups"]
-    assert follow_ups["recorded"]["count"] == 5  # 3
+    assert follow_ups["recorded"]["count"] == 5
     assert cells(follow_ups["by_outcome"])["stable"] == 5
 
     # Nothing of a survivor or a case: names, dates of birth, contact, places, references, ids.
@@ -167,7 +168,7 @@ async def test_the_lead_reads_its_own_counts_suppressed_and_rounded(
     for case in work:
         assert case["id"] not in response.text and case["reference"] not in response.text
 
-    # The receiving side sees its own part: four received; nothing of the lead's cases.
+    # The receiving side sees its own part: six received; nothing of the lead's cases.
     theirs = (await client.get(URL, headers=clinic.headers)).json()
     assert theirs["referrals_received"]["total"]["count"] == 5
     assert theirs["referrals_sent"]["total"]["suppressed"] is True
@@ -194,18 +195,47 @@ async def test_the_statement_counts_what_the_report_says(
     database: Database, lead: Partner, clinic: Partner, work: list[dict[str, Any]]
 ) -> None:
     counts = await raw(database, lead)
-    assert counts["cases.opened", None] == 5
+    assert counts["cases.opened", None] == 7
     assert counts["cases.minors_opened", None] == 1
-    assert counts["cases.by_gender", "female"] == 4 and counts["cases.by_gender", "male"] == 1
-    assert counts["cases.by_exploitation_type", "labour"] == 5
-    assert counts["sent.total", None] == 4
-    assert counts["sent.responded", None] == 3  # accepted, accepted, declined; not withdrawn
-    assert counts["sent.by_status", "withdrawn"] == 1
-    assert counts["placements.started", None] == 3
-    assert counts["follow_ups.by_outcome", "stable"] == 3
+    assert counts["cases.by_gender", "female"] == 6 and counts["cases.by_gender", "male"] == 1
+    assert counts["cases.by_exploitation_type", "labour"] == 7
+    assert counts["sent.total", None] == 6
+    # Accepted three times (one withdrawn since) and declined twice; not withdrawn while pending.
+    assert counts["sent.responded", None] == 5
+    assert counts["sent.by_status", "withdrawn"] == 2
+    assert counts["placements.started", None] == 5
+    assert counts["follow_ups.by_outcome", "stable"] == 5
     theirs = await raw(database, clinic)
-    assert theirs["received.total", None] == 4 and theirs["received.responded", None] == 3
+    assert theirs["received.total", None] == 6 and theirs["received.responded", None] == 5
     assert theirs["cases.opened", None] == 0 and theirs["follow_ups.recorded", None] == 0
+
+
+async def test_a_placement_counts_in_the_month_it_started_whenever_its_case_was_opened(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    """A placement recorded late, on a case opened now, started months before."""
+    case = await open_case(client, lead, external_ref="RPT-LATE")
+    started = NOW - timedelta(days=100)
+    placement = {"org_id": str(lead.org.id), "setting": "ngo_shelter", "started_at": iso(started)}
+    response = await client.post(
+        f"/v1/cases/{case['id']}/placements", json=placement, headers=lead.headers
+    )
+    assert response.status_code == 201, response.text
+    first = started.date().replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    session = database.session(transactional=False)
+    try:
+        rows = await repo.summary(
+            session,
+            org_id=lead.org.id,
+            start=datetime.combine(first, datetime.min.time(), UTC),
+            end=datetime.combine(following, datetime.min.time(), UTC),
+        )
+    finally:
+        await session.close()
+    counts = {(r.measure, r.value): r.count for r in rows}
+    assert counts["placements.started", None] == 1
+    assert counts["cases.opened", None] == 0 and counts["cases.open_at_end", None] == 0
 
 
 async def test_follow_ups_count_for_the_lead_whoever_scheduled_them(
@@ -300,6 +330,10 @@ def _month(offset: int) -> str:
         ({"end_month": "2026-1"}, ["query", "end_month"]),
         ({"start_month": "2026-01-01"}, ["query", "start_month"]),
         ({"start_month": "9999-12"}, ["query", "start_month"]),
+        ({"start_month": "0000-01"}, ["query", "start_month"]),
+        ({"end_month": "0001-05"}, ["query", "end_month"]),
+        ({"end_month": "1999-06"}, ["query", "end_month"]),
+        ({"start_month": "\uff12\uff10\uff12\uff16-01"}, ["query", "start_month"]),
         ({"from": "2026-01"}, ["query"]),  # unknown (and not repeated)
     ],
 )

@@ -242,7 +242,7 @@ async def test_the_report_summary_parses_and_suppresses(
     report = await hub.reports.summary()  # the twelve months that have ended: not this one
     assert isinstance(report, sdk.ReportSummary) and report.organization_id == lead.org.id
     assert report.period.months == 12 and report.period.end < NOW.date()
-    assert (report.min_cell_size, report.rounded_to) == (5, 5)
+    assert (report.min_cell_size, report.band_width) == (5, 5)
     assert report.cases.opened == sdk.ReportCount(count=None, suppressed=True)
     assert all(isinstance(c, sdk.ReportCell) for c in report.cases.by_age_band)
     one = await hub.reports.summary(start_month="2025-01", end_month="2025-01")

@@ -18,7 +18,7 @@ from app.domain.reports import (
 )
 
 _SUPPRESSED = "Below the report's `min_cell_size` (zero included): not published"
-_COUNT = "Rounded to the nearest multiple of `rounded_to`; null when suppressed"
+_COUNT = "The lower end of its band (`band_width` wide: 5 means 5 to 9); null when suppressed"
 
 
 class Count(ResponseModel):
@@ -141,9 +141,12 @@ class SummaryOut(ResponseModel):
     organization_id: UUID
     period: PeriodOut
     generated_at: datetime
-    min_cell_size: int = Field(description="Counts below this (zero included) are suppressed")
-    rounded_to: int = Field(
-        description="Every published count is rounded to the nearest multiple of this (5)"
+    min_cell_size: int = Field(
+        description="Counts below this (zero included) are suppressed; a multiple of `band_width`"
+    )
+    band_width: int = Field(
+        description="Every published count is the lower end of a band this wide (5): 5 means "
+        "5 to 9, 10 means 10 to 14"
     )
     cases: CasesReport
     referrals_sent: ReferralsReport
@@ -160,7 +163,7 @@ class SummaryOut(ResponseModel):
             ),
             generated_at=summary.generated_at,
             min_cell_size=summary.min_cell_size,
-            rounded_to=summary.rounded_to,
+            band_width=summary.band_width,
             cases=CasesReport.of(summary.cases),
             referrals_sent=ReferralsReport.of(summary.referrals_sent),
             referrals_received=ReferralsReport.of(summary.referrals_received),

@@ -2,7 +2,7 @@
 
 Every count is of one organisation's own records (the cases it leads now, the referrals it sent
 or received, the placements and follow-ups on the cases it leads) over a period; nothing here is
-suppressed or rounded yet (``app.domain.report_rules`` does that). The cases are found through
+suppressed or banded yet (``app.domain.report_rules`` does that). The cases are found through
 ``ix_cases_lead_org_id_updated_at_id``, the referrals through
 ``ix_referrals_{from,to}_org_id_created_at_id``; placements and follow-ups are joined to the
 lead's cases.
@@ -31,8 +31,11 @@ class ReportRow:
 REPORT_ROWS = Rows(ReportRow)
 
 # A response is the receiver's: accepted (whatever happened after) or declined. A referral
-# withdrawn or expired while pending also left `pending`, but nobody responded to it.
-_RESPONDED = "r.status IN ('accepted', 'in_progress', 'completed', 'failed', 'declined')"
+# withdrawn or expired while pending also left `pending`, but nobody responded to it; one
+# withdrawn after it was accepted was answered first (a withdrawal while pending stamps
+# `responded_at` and `ended_at` in the same statement, so they are equal).
+_RESPONDED = """(r.status IN ('accepted', 'in_progress', 'completed', 'failed', 'declined')
+    OR (r.status = 'withdrawn' AND r.responded_at < r.ended_at))"""
 
 _FLOW = f"""
     SELECT r.service, {EFFECTIVE_STATUS} AS status,
@@ -50,9 +53,9 @@ _SUMMARY = Query(
         SELECT c.id, c.created_at, c.closed_at, c.age_band, c.gender, c.is_minor,
                c.exploitation_types
         FROM cases c
-        WHERE c.lead_org_id = $1 AND c.created_at < $3
+        WHERE c.lead_org_id = $1
     ),
-    opened AS MATERIALIZED (SELECT * FROM led WHERE created_at >= $2),
+    opened AS MATERIALIZED (SELECT * FROM led WHERE created_at >= $2 AND created_at < $3),
     sent AS MATERIALIZED ({_FLOW.format(party="from")}),
     received AS MATERIALIZED ({_FLOW.format(party="to")}),
     placed AS MATERIALIZED (
@@ -76,7 +79,7 @@ _SUMMARY = Query(
     UNION ALL SELECT 'cases.closed', NULL, count(*), NULL FROM led
         WHERE closed_at >= $2 AND closed_at < $3
     UNION ALL SELECT 'cases.open_at_end', NULL, count(*), NULL FROM led
-        WHERE closed_at IS NULL OR closed_at >= $3
+        WHERE created_at < $3 AND (closed_at IS NULL OR closed_at >= $3)
     UNION ALL SELECT 'sent.total', NULL, count(*),
         percentile_cont(0.5) WITHIN GROUP (ORDER BY response_hours) FROM sent
     UNION ALL SELECT 'sent.responded', NULL, count(response_hours), NULL FROM sent

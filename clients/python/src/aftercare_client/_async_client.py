@@ -1116,7 +1116,7 @@ class AsyncReports(_Area):
     ) -> ReportSummary:
         """Counts of your organisation's own cases, referrals, placements and follow-ups over
         the months ``start_month`` to ``end_month`` (``"YYYY-MM"``; months that have ended;
-        default: the last twelve). Counts are rounded to ``rounded_to``; one below the report's
-        ``min_cell_size`` is ``None`` (``suppressed``)."""
+        default: the last twelve). A count is the lower end of its band (``band_width`` wide: 5
+        means 5 to 9); one below the report's ``min_cell_size`` is ``None`` (``suppressed``)."""
         params = _params(start_month=start_month, end_month=end_month)
         return await self._c._get(ReportSummary, "/v1/reports/summary", params)

@@ -548,8 +548,8 @@ class DueFollowUp(FollowUp):
 
 @dataclass(frozen=True, slots=True)
 class ReportCount:
-    """A count in a report, rounded to ``rounded_to``; ``None`` when suppressed (below
-    ``min_cell_size``, zero included)."""
+    """A count in a report: the lower end of its band (``band_width`` wide: 5 means 5 to 9);
+    ``None`` when suppressed (below ``min_cell_size``, zero included)."""
 
     count: int | None
     suppressed: bool
@@ -614,7 +614,7 @@ class ReportSummary:
     period: ReportPeriod
     generated_at: datetime
     min_cell_size: int
-    rounded_to: int
+    band_width: int
     cases: CasesReport
     referrals_sent: ReferralsReport
     referrals_received: ReferralsReport
