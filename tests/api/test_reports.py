@@ -176,15 +176,18 @@ async def test_the_lead_reads_its_own_counts_suppressed_and_rounded(
     assert theirs["follow_ups"]["recorded"]["suppressed"] is True
 
 
-async def raw(database: Database, partner: Partner) -> dict[tuple[str, str | None], int]:
-    """The statement's counts for ``partner`` over last month, before any disclosure control."""
+async def raw(
+    database: Database, partner: Partner, first: date = LAST_MONTH, following: date = THIS_MONTH
+) -> dict[tuple[str, str | None], int]:
+    """The statement's counts for ``partner`` from ``first`` to the day before ``following``
+    (default: last month), before any disclosure control."""
     session = database.session(transactional=False)
     try:
         rows = await repo.summary(
             session,
             org_id=partner.org.id,
-            start=datetime.combine(LAST_MONTH, datetime.min.time(), UTC),
-            end=datetime.combine(THIS_MONTH, datetime.min.time(), UTC),
+            start=datetime.combine(first, datetime.min.time(), UTC),
+            end=datetime.combine(following, datetime.min.time(), UTC),
         )
     finally:
         await session.close()
@@ -223,17 +226,7 @@ async def test_a_placement_counts_in_the_month_it_started_whenever_its_case_was_
     assert response.status_code == 201, response.text
     first = started.date().replace(day=1)
     following = (first + timedelta(days=32)).replace(day=1)
-    session = database.session(transactional=False)
-    try:
-        rows = await repo.summary(
-            session,
-            org_id=lead.org.id,
-            start=datetime.combine(first, datetime.min.time(), UTC),
-            end=datetime.combine(following, datetime.min.time(), UTC),
-        )
-    finally:
-        await session.close()
-    counts = {(r.measure, r.value): r.count for r in rows}
+    counts = await raw(database, lead, first, following)
     assert counts["placements.started", None] == 1
     assert counts["cases.opened", None] == 0 and counts["cases.open_at_end", None] == 0
 
