@@ -22,7 +22,7 @@ positionally, which costs about as much as reading the record.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -35,7 +35,7 @@ class ColumnMismatch(TypeError):
 class Rows(Generic[T]):
     """Builds ``T`` (a dataclass) from records whose columns are ``T``'s fields, in order."""
 
-    __slots__ = ("_checked", "cls", "fields")
+    __slots__ = ("_checked", "_checked_leading", "cls", "fields")
 
     def __init__(self, cls: type[T]) -> None:
         if not dataclasses.is_dataclass(cls):
@@ -43,6 +43,7 @@ class Rows(Generic[T]):
         self.cls = cls
         self.fields = tuple(f.name for f in dataclasses.fields(cls))
         self._checked: set[tuple[str, ...]] = set()
+        self._checked_leading: set[tuple[str, ...]] = set()
 
     def _check(self, record: Any) -> None:
         columns = tuple(record.keys())
@@ -67,6 +68,25 @@ class Rows(Generic[T]):
         self._check(records[0])
         cls = self.cls
         return [cls(*r) for r in records]
+
+    def many_completed(
+        self, records: Sequence[Any], rest: Callable[[Any], Sequence[Any]]
+    ) -> list[T]:
+        """Rows whose leading fields are each record's columns, in order, and whose other
+        fields are ``rest(record)``: values the statement need not read again (those of a parent
+        row already loaded, shared by many records)."""
+        if not records:
+            return []
+        columns = tuple(records[0].keys())
+        if columns not in self._checked_leading:
+            if not 0 < len(columns) < len(self.fields) or columns != self.fields[: len(columns)]:
+                raise ColumnMismatch(
+                    f"{self.cls.__name__}: the statement returns {columns}, not the leading "
+                    f"fields of {self.fields}"
+                )
+            self._checked_leading.add(columns)
+        cls = self.cls
+        return [cls(*r, *rest(r)) for r in records]
 
     def build(self, values: Iterable[Any]) -> T:
         """A row from values already in field order (for rows assembled in Python)."""

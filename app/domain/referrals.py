@@ -255,7 +255,7 @@ class ReferralService(CaseScopedService):
         after = REFERRALS.position(cursor)
         rows = await repo.pages_for_cases(
             self.session,
-            case_ids=list(loaded),
+            {case_id: case.row for case_id, case in loaded.items()},
             org_id=self.principal.org_id,
             status=str(status) if status else None,
             **REFERRALS.bind(after, "after_ts", "after_id"),

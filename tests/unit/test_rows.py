@@ -61,3 +61,29 @@ def test_a_statement_whose_columns_are_not_the_fields_fails_loudly(record: FakeR
 def test_only_dataclasses() -> None:
     with pytest.raises(TypeError):
         Rows(int)
+
+
+@dataclass(frozen=True, slots=True)
+class Triple:
+    a: int
+    b: str
+    c: str
+
+
+def test_rows_completed_from_values_already_loaded() -> None:
+    parents = {1: ("one",), 2: ("two",)}
+    rows = Rows(Triple).many_completed(
+        [FakeRecord(a=1, b="x"), FakeRecord(a=2, b="y")], lambda r: parents[next(iter(r))]
+    )
+    assert rows == [Triple(1, "x", "one"), Triple(2, "y", "two")]
+    assert Rows(Triple).many_completed([], lambda r: ()) == []
+
+
+@pytest.mark.parametrize(
+    "record",
+    [FakeRecord(b="x", a=1), FakeRecord(a=1, c="x"), FakeRecord(a=1, b="x", c="y"), FakeRecord()],
+    ids=["reordered", "not-leading", "all", "none"],
+)
+def test_completed_rows_need_the_leading_columns(record: FakeRecord) -> None:
+    with pytest.raises(ColumnMismatch):
+        Rows(Triple).many_completed([record], lambda r: ("z",))

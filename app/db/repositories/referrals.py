@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.query import PAGE_CAP, Query
+from app.db.repositories.cases import CaseRow
 from app.db.rows import Rows
 
 # The stored status, except that a pending referral past its deadline reads as expired
@@ -17,12 +19,16 @@ EFFECTIVE_STATUS = (
     "CASE WHEN r.status = 'pending' AND r.respond_by <= now() THEN 'expired' ELSE r.status END"
 )
 
-_COLUMNS = f"""
+# A referral's own columns, then its case's (the de-identified preview, the reference and the
+# data key: `CASE_PART`, read from the case row where the case is already loaded).
+_REFERRAL_COLUMNS = f"""
     r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason_enc,
     r.shared_categories, r.respond_by, r.transfer_lead, r.status AS stored_status,
     {EFFECTIVE_STATUS} AS status, r.status_reason_enc, r.outcome_enc, r.reason_code,
     r.outcome_code, r.capacity_held,
-    r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version,
+    r.responded_at, r.started_at, r.ended_at, r.created_at, r.updated_at, r.version
+"""
+_COLUMNS = f"""{_REFERRAL_COLUMNS},
     c.reference AS case_reference,
     c.age_band, c.gender, c.languages, c.interpreter_needed, c.needs, c.is_minor,
     c.exploitation_types,
@@ -79,6 +85,7 @@ class PendingReferralRow:
 
 
 REFERRAL_ROWS = Rows(ReferralRow)
+_CASE_ID = REFERRAL_ROWS.fields.index("case_id")
 PENDING_ROWS = Rows(PendingReferralRow)
 
 _GET = Query(
@@ -278,17 +285,16 @@ async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
 
 
 # The referrals of several cases that the caller sent or received (as `_GET` decides), at most
-# `limit` per case. Each case (its row and data key looked up once, not once per referral) has
+# `limit` per case: their own columns only (`pages_for_cases` completes each row from its case,
+# already loaded, instead of reading the case's columns again for every referral). Each case has
 # its referrals read through ix_referrals_case_id_created_at_id, and the caller's part checked
 # on each: the test is written as an array containment, which no index answers, so that the
 # planner does not AND in the organisation's own indexes (from_org_id, to_org_id), which list
 # every referral a lead ever sent and were walked again for every case of the page.
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT {_COLUMNS}
+    SELECT {_REFERRAL_COLUMNS}
     FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted
-    JOIN cases c ON c.id = wanted.case_id
-    LEFT JOIN case_keys k ON k.case_id = wanted.case_id
     CROSS JOIN LATERAL (
         SELECT r.*
         FROM referrals r
@@ -304,5 +310,28 @@ _PAGES_FOR_CASES = Query(
 )
 
 
-async def pages_for_cases(session: Session, **params: Any) -> list[ReferralRow]:
-    return REFERRAL_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))
+def case_part(case: CaseRow) -> tuple[Any, ...]:
+    """A referral row's case fields (``case_reference`` to ``kek_id``), from its case's row."""
+    return (
+        case.reference,
+        case.age_band,
+        case.gender,
+        case.languages,
+        case.interpreter_needed,
+        case.needs,
+        case.is_minor,
+        case.exploitation_types,
+        case.identity_erased_at,
+        case.wrapped_key,
+        case.kek_id,
+    )
+
+
+async def pages_for_cases(
+    session: Session, cases: Mapping[UUID, CaseRow], **params: Any
+) -> list[ReferralRow]:
+    """The pages of ``cases`` (rows the caller already loaded, and may see), each referral's case
+    fields taken from its case's row."""
+    parts = {case_id: case_part(case) for case_id, case in cases.items()}
+    records = await session.fetch(_PAGES_FOR_CASES, {"case_ids": list(cases), **params})
+    return REFERRAL_ROWS.many_completed(records, lambda r: parts[r[_CASE_ID]])
