@@ -608,6 +608,7 @@ placements = sa.Table(
         "exit_reason IS NULL OR " + _in("exit_reason", EXIT_REASONS), name="exit_reason"
     ),
     sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ended_after_start"),
+    sa.CheckConstraint("(ended_at IS NULL) = (exit_reason IS NULL)", name="ended_with_reason"),
 )
 sa.Index(
     "uq_placements_one_active_per_case",
@@ -661,6 +662,7 @@ follow_ups = sa.Table(
         "('stable', 'at_risk', 're_exploited', 'lost_contact', 'declined_contact')",
         name="outcome",
     ),
+    sa.CheckConstraint("(recorded_at IS NULL) = (outcome IS NULL)", name="recorded_with_outcome"),
 )
 sa.Index(
     "ix_follow_ups_org_open_due",
