@@ -79,7 +79,6 @@ from app.db.repositories.cases import _LOAD_FOR as _CASE_LOAD_FOR
 from app.db.repositories.cases import _LOAD_FOR_UPDATE as _CASE_LOAD_FOR_UPDATE
 from app.db.repositories.cases import _READ_AUDITED as _CASE_READ_AUDITED
 from app.db.repositories.cases import _READ_FOR as _CASE_READ_FOR
-from app.db.repositories.cases import _TOUCH as _CASE_TOUCH
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.events import _APPEND as _EVENTS_APPEND
 from app.db.repositories.events import _AUDIENCE as _EVENTS_AUDIENCE
@@ -110,7 +109,6 @@ AUDITED_CARE_PLAN_SQL: str = _AUDITED_CARE_PLAN.sql
 AUDITED_CASE_CARE_PLAN_SQL: str = _AUDITED_CASE_CARE_PLAN.sql
 CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
 UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
-CASE_TOUCH_SQL: str = _CASE_TOUCH.sql
 EVENTS_AUDIENCE_SQL: str = _EVENTS_AUDIENCE.sql
 EVENTS_APPEND_SQL: str = _EVENTS_APPEND.sql
 # What ``POST /v1/cases/{id}/updates`` runs, in order, when the lead posts an update that reaches
@@ -119,8 +117,7 @@ UPDATE_POST_STATEMENTS: tuple[str, ...] = (
     "BEGIN",
     TOKEN_STATUS_SQL,
     CASE_LOAD_FOR_UPDATE_SQL,
-    UPDATE_INSERT_SQL,
-    CASE_TOUCH_SQL,
+    UPDATE_INSERT_SQL,  # (with the case's updated_at)
     AUDIT_APPEND_SQL,
     EVENTS_AUDIENCE_SQL,
     EVENTS_APPEND_SQL,
@@ -134,7 +131,6 @@ _EXPECTED_NAMES = {
     "organizations.get": (_ORGANIZATION_GET, ("id",)),
     "cases.load_for": (_CASE_LOAD_FOR, ("org_id", "case_id")),
     "cases.load_for (locked)": (_CASE_LOAD_FOR_UPDATE, ("org_id", "case_id")),
-    "cases.touch": (_CASE_TOUCH, ("id",)),
     "updates.insert": (
         _UPDATE_INSERT,
         ("id", "case_id", "author_org_id", "author_client_id", "kind", "category",
@@ -916,6 +912,7 @@ async def _update_in_transaction(
         return _INVALID
     aead = data_key(request.app.state.kek, case_id, row["wrapped_key"])
     update_id = uuid.uuid4()
+    # (the case's updated_at is set in the same statement)
     inserted = await conn.fetchrow(
         UPDATE_INSERT_SQL,
         update_id, case_id, org_id, client_id, kind, category, occurred_at,
@@ -923,7 +920,6 @@ async def _update_in_transaction(
         seal_field(aead, "case_updates", update_id, "details", details),
         None,
     )  # fmt: skip
-    await conn.execute(CASE_TOUCH_SQL, case_id)
     categories = [category]
     await audit_append(
         conn,

@@ -816,7 +816,8 @@ SCENARIOS: dict[str, Scenario] = {
                 "care-team members are entitled to it, one webhook each: in one transaction, "
                 "token check (token_status) + case locked with the policy's facts "
                 "(cases.load_for FOR UPDATE) + the update, its summary and details sealed "
-                "(updates.insert) + cases.touch + audit.append + the case's audience "
+                "(updates.insert, the case marked updated in the same statement) + "
+                "audit.append + the case's audience "
                 f"(events.audience) + {UPDATE_MEMBERS} events and {UPDATE_MEMBERS} deliveries "
                 "(events.append)"
             ),

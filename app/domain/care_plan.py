@@ -340,8 +340,7 @@ class CarePlanService(CaseScopedService):
             created_by_org_id=self.principal.org_id,
             target_date=data.target_date,
             **text.seal_all(GOALS_TABLE, goal_id, title=data.title, description=data.description),
-        )
-        await case_repo.touch(self.session, case_id)
+        )  # (the case's updated_at too)
         await self.audit.record(self.principal, "goal.create", [case_id], [category])
         await self._goal_event(EventType.GOAL_CREATED, row)
         return Goal.of(row, text)
@@ -520,8 +519,7 @@ class CarePlanService(CaseScopedService):
             notes_enc=text.seal(SERVICES_TABLE, service_id, "notes", data.notes),
             codes=[{"system": c.system, "code": c.code} for c in data.codes],
             recorded_by_org_id=self.principal.org_id,
-        )
-        await case_repo.touch(self.session, case_id)
+        )  # (the case's updated_at too)
         await self.audit.record(self.principal, "service.create", [case_id], [category])
         await self._service_event(EventType.SERVICE_CREATED, row)
         return ServiceRecord.of(row, text)

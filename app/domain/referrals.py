@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any
@@ -320,8 +320,9 @@ class ReferralService(CaseScopedService):
         )
         await self._require_consent(data.case_id, data.to_org_id, recipient.kind, shared, now)
         referral_id = uuid4()
-        await repo.insert(
+        created = await repo.insert(
             self.session,
+            repo.case_part(loaded.row),
             id=referral_id,
             case_id=data.case_id,
             from_org_id=self.principal.org_id,
@@ -346,7 +347,7 @@ class ReferralService(CaseScopedService):
             case_id=data.case_id,
             data=referral_event_data(referral_id, ReferralStatus.PENDING),
         )
-        return self._view(await self._row(referral_id))
+        return self._view(created)
 
     async def _require_consent(
         self,
@@ -404,7 +405,7 @@ class ReferralService(CaseScopedService):
         row = await self._row(referral_id)
         # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
         # waits for this transaction (or this one for it) and then sees what it did.
-        case = await case_repo.lock_state(self.session, row.case_id)
+        case = await repo.lock_case(self.session, row.case_id)
         assert case is not None  # a referral's case is never deleted
         now = datetime.now(UTC)
         current = effective_status(ReferralStatus(row.stored_status), row.respond_by, now)
@@ -435,8 +436,9 @@ class ReferralService(CaseScopedService):
             async with watch:
                 # The conditional update runs first: concurrent transitions serialise on the row
                 # and all but one find the status already changed.
-                moved = await repo.transition(
+                moved = await repo.transition_row(
                     self.session,
+                    case.part,
                     id=referral_id,
                     expected_status=str(current),
                     status=str(rule.target),
@@ -448,10 +450,11 @@ class ReferralService(CaseScopedService):
                     reason_code=codes.get("reason_code"),
                     outcome_code=codes.get("outcome_code"),
                 )
-                if not moved:
+                if moved is None:
                     raise InvalidTransition("The referral changed meanwhile; fetch it again")
                 if action is Action.ACCEPT:
-                    await self._join(row, service)
+                    if await self._join(row, service):
+                        moved = replace(moved, capacity_held=True)
                 elif ends_care(current, rule):
                     await case_repo.end_referral_membership(self.session, referral_id)
                     # Goals the departing member owns stay; the lead is told (care_plan).
@@ -460,6 +463,7 @@ class ReferralService(CaseScopedService):
                     if row.capacity_held:
                         await repo.give_back_place(self.session, row.to_org_id, str(service))
                         await repo.set_capacity_held(self.session, referral_id, False)
+                        moved = replace(moved, capacity_held=False)
             await self._timeline(
                 self._text(row), case_id, referral_id, str(rule.target), str(service)
             )
@@ -497,9 +501,12 @@ class ReferralService(CaseScopedService):
                     HubWithdrawal.LEAD_CHANGED,
                     self._text(row),
                 )
-        return self._view(await self._row(referral_id))
+        return self._view(moved)
 
-    async def _join(self, row: ReferralRow, service: ServiceKind) -> None:
+    async def _join(self, row: ReferralRow, service: ServiceKind) -> bool:
+        """Put the receiver on the care team (or make it the lead); True when a place of
+        ``service`` was taken for it."""
+        held = False
         if row.transfer_lead:
             # The new lead will see everything: the consent must still cover it all now.
             recipient = await org_repo.get(self.session, row.to_org_id)
@@ -519,6 +526,7 @@ class ReferralService(CaseScopedService):
                 )
             if taken:
                 await repo.set_capacity_held(self.session, row.id, True)
+                held = True
         if row.transfer_lead:
             # The receiver becomes the lead; the previous lead stays on the care team with the
             # categories it shared, until the referral ends.
@@ -534,6 +542,7 @@ class ReferralService(CaseScopedService):
             categories=list(row.shared_categories),
             referral_id=row.id,
         )
+        return held
 
     async def _timeline(
         self, text: CaseText, case_id: UUID, referral_id: UUID, status: str, service: str

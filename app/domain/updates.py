@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 import orjson
 
 from app.db.database import Session
-from app.db.repositories import cases as case_repo
 from app.db.repositories import updates as repo
 from app.db.repositories.updates import UpdateRow
 from app.domain.cases import CaseScopedService, LoadedCase
@@ -168,7 +167,6 @@ class UpdateService(CaseScopedService):
             supersedes=data.supersedes,
             **text.seal_all(TABLE, update_id, summary=data.summary, details=data.details),
         )
-        await case_repo.touch(self.session, case_id)
         await self.audit.record(self.principal, "update.create", [case_id], [data.category])
         await self.outbox.to_case(
             EventType.CASE_UPDATE_ADDED,
@@ -289,5 +287,4 @@ async def append_event(
         occurred_at=occurred_at or datetime.now(UTC),
         supersedes=None,
         **text.seal_all(TABLE, update_id, summary=summary, details=details),
-    )
-    await case_repo.touch(session, case_id)
+    )  # (the case's updated_at too)

@@ -483,6 +483,52 @@ class TestCapacityAndTransfer:
         me = (await client.get("/v1/organizations/me", headers=shelter.headers)).json()
         assert me["capacity"][0]["available"] == 2
 
+    async def test_each_write_answers_what_the_next_read_shows(
+        self,
+        client: httpx.AsyncClient,
+        case: dict[str, Any],
+        shelter: Partner,
+        clinic: Partner,
+        lead: Partner,
+    ) -> None:
+        """A referral's create and transitions answer with the row they wrote and the case's
+        fields from the locked case (no read afterwards): the same body and ETag as a read by
+        the same party right after, through a place taken and given back and a lead transfer."""
+
+        async def same_as_read(response: httpx.Response, who: Partner) -> dict[str, Any]:
+            assert response.status_code in (200, 201), response.text
+            read = await client.get(f"{REF}/{response.json()['id']}", headers=who.headers)
+            assert read.status_code == 200, read.text
+            assert response.json() == read.json()
+            assert response.headers["etag"] == read.headers["etag"]
+            body: dict[str, Any] = response.json()
+            return body
+
+        await consent(client, lead, case["id"], shelter, ["general"])
+        created = await client.post(
+            REF,
+            json=referral_body(case, shelter, service="shelter", shared_categories=["general"]),
+            headers=lead.headers,
+        )
+        referral = await same_as_read(created, lead)
+        assert referral["status"] == "pending"
+        await same_as_read(await act(client, shelter, referral, "accept"), shelter)
+        await same_as_read(await act(client, shelter, referral, "start"), shelter)
+        done = await same_as_read(
+            await act(client, shelter, referral, "complete", outcome="Moved on"), shelter
+        )
+        assert done["status"] == "completed" and done["outcome"] == "Moved on"
+        everything = [
+            "identity", "exploitation", "medical", "counseling", "legal", "education", "placement",
+            "general",
+        ]  # fmt: skip
+        transfer = await refer(
+            client, lead, case, clinic, transfer_lead=True, shared_categories=everything
+        )
+        accepted = await same_as_read(await act(client, clinic, transfer, "accept"), clinic)
+        assert accepted["case_reference"] == case["reference"]
+        await same_as_read(await act(client, clinic, transfer, "complete", outcome="Done"), clinic)
+
     async def test_concurrent_accepts_never_overbook(
         self, client: httpx.AsyncClient, lead: Partner, shelter: Partner
     ) -> None:

@@ -131,8 +131,10 @@ _GOAL_VALUES = f"""
 """
 _GOAL_COLUMNS = f"{_GOAL_VALUES} AS progress"
 
+# Each insert marks its case updated (`cases.touch`) in the same statement.
 _INSERT_GOAL = Query(
     f"""
+    WITH touched AS (UPDATE cases SET updated_at = now() WHERE id = $2)
     INSERT INTO goals AS g (id, case_id, category, owner_org_id, created_by_org_id, title_enc,
                             description_enc, target_date)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -236,6 +238,7 @@ _SERVICE_COLUMNS = """
 
 _INSERT_SERVICE = Query(
     f"""
+    WITH touched AS (UPDATE cases SET updated_at = now() WHERE id = $2)
     INSERT INTO service_records AS s (id, case_id, category, service, type, status, scheduled_at,
                                       occurred_at, provider_org_id, goal_id, notes_enc, codes,
                                       recorded_by_org_id)
@@ -337,6 +340,7 @@ _SCHEDULED = Query(
 
 
 async def insert_goal(session: Session, **values: Any) -> GoalRow:
+    """The goal, its case's ``updated_at`` set to now as well."""
     row = GOAL_ROWS.one(await session.fetchrow(_INSERT_GOAL, values))
     assert row is not None
     return row
@@ -373,6 +377,7 @@ async def on_care_team(session: Session, case_id: UUID, org_id: UUID) -> bool:
 
 
 async def insert_service(session: Session, **values: Any) -> ServiceRow:
+    """The service record, its case's ``updated_at`` set to now as well."""
     row = SERVICE_ROWS.one(await session.fetchrow(_INSERT_SERVICE, values))
     assert row is not None
     return row

@@ -81,18 +81,9 @@ class AuditedCaseRow(DigestedCaseRow):
     audited: bool
 
 
-@dataclass(frozen=True, slots=True)
-class CaseStateRow:
-    """What a referral transition needs of its case (`lock_state`)."""
-
-    status: str
-    lead_org_id: UUID
-
-
 CASE_ROWS = Rows(CaseRow)
 DIGESTED_CASE_ROWS = Rows(DigestedCaseRow)
 AUDITED_CASE_ROWS = Rows(AuditedCaseRow)
-CASE_STATE_ROWS = Rows(CaseStateRow)
 
 # Every case statement selects the access policy's facts about the caller with the case
 # (app.db.policy_facts): the caller's organisation is `o`, its id $1.
@@ -321,14 +312,6 @@ _READ_AUDITED = audit_repo.appending(
 # The case facts a referral transition depends on, locking the row like `_LOAD_FOR_UPDATE`. It
 # looks past visibility on purpose: the receiver of a pending referral is not on the care team yet,
 # and the caller has already been checked as a party to the referral.
-_LOCK_STATE = Query("SELECT status, lead_org_id FROM cases WHERE id = $1 FOR UPDATE", ("id",))
-
-
-async def lock_state(session: Session, case_id: UUID) -> CaseStateRow | None:
-    """The case's ``status`` and ``lead_org_id``, its row locked until the transaction ends."""
-    return CASE_STATE_ROWS.one(await session.fetchrow(_LOCK_STATE, id=case_id))
-
-
 async def load_for(
     session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
 ) -> CaseRow | None:

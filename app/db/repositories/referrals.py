@@ -85,6 +85,8 @@ class PendingReferralRow:
 
 
 REFERRAL_ROWS = Rows(ReferralRow)
+# A referral row's case fields, in order (`case_reference` to `kek_id`).
+CasePart = tuple[Any, ...]
 _CASE_ID = REFERRAL_ROWS.fields.index("case_id")
 PENDING_ROWS = Rows(PendingReferralRow)
 
@@ -143,12 +145,16 @@ def page_query(direction: str | None, status: bool, after: bool) -> Query:
     return query
 
 
+# The new row is returned (`insert` completes it with its case's fields): the write answers
+# without reading the referral again.
 _INSERT = Query(
-    """
-    INSERT INTO referrals (id, case_id, from_org_id, to_org_id, service, urgency, reason_enc,
-                           shared_categories, respond_by, transfer_lead, created_by_client_id)
+    f"""
+    INSERT INTO referrals AS r (id, case_id, from_org_id, to_org_id, service, urgency,
+                                reason_enc, shared_categories, respond_by, transfer_lead,
+                                created_by_client_id)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-    """,
+    RETURNING {_REFERRAL_COLUMNS}
+    """,  # noqa: S608 - constant text
     ("id", "case_id", "from_org_id", "to_org_id", "service", "urgency", "reason_enc",
      "shared_categories", "respond_by", "transfer_lead", "created_by_client_id"),
 )  # fmt: skip
@@ -156,8 +162,8 @@ _INSERT = Query(
 # The conditional update is what makes concurrent transitions safe: of two requests moving the
 # referral out of the same status, one updates the row and the other matches nothing.
 _TRANSITION = Query(
-    """
-    UPDATE referrals SET
+    f"""
+    UPDATE referrals AS r SET
         status = $3,
         status_reason_enc = COALESCE($4, status_reason_enc),
         outcome_enc = COALESCE($5, outcome_enc),
@@ -173,8 +179,8 @@ _TRANSITION = Query(
     WHERE id = $1 AND status = $2
       AND NOT (status = 'pending' AND respond_by IS NOT NULL AND respond_by <= now()
                AND $3 <> 'expired')
-    RETURNING id
-    """,
+    RETURNING {_REFERRAL_COLUMNS}
+    """,  # noqa: S608 - constant text
     ("id", "expected_status", "status", "status_reason_enc", "outcome_enc", "capacity_held",
      "reason_code", "outcome_code"),
 )  # fmt: skip
@@ -249,12 +255,57 @@ async def page(
     return REFERRAL_ROWS.many(await session.fetch(query, params))
 
 
-async def insert(session: Session, **values: Any) -> None:
-    await session.execute(_INSERT, values)
+async def insert(session: Session, case: CasePart, **values: Any) -> ReferralRow:
+    """The new referral, as ``get`` would read it (``case``: its case's fields)."""
+    record = await session.fetchrow(_INSERT, values)
+    return REFERRAL_ROWS.many_completed([record], lambda r: case)[0]
 
 
 async def transition(session: Session, **values: Any) -> bool:
-    return await session.fetchval(_TRANSITION, values) is not None
+    """Whether the referral moved (False: it was not in ``expected_status``)."""
+    return await session.fetchrow(_TRANSITION, values) is not None
+
+
+async def transition_row(session: Session, case: CasePart, **values: Any) -> ReferralRow | None:
+    """The referral after the move, as ``get`` would read it (``case``: its case's fields);
+    None when it was not in ``expected_status`` (another request moved it first)."""
+    record = await session.fetchrow(_TRANSITION, values)
+    if record is None:
+        return None
+    return REFERRAL_ROWS.many_completed([record], lambda r: case)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LockedCase:
+    """A referral's case, its row locked until the transaction ends: its state, and the fields
+    a referral row shows of it (``part``, as :func:`case_part` gives them)."""
+
+    status: str
+    lead_org_id: UUID
+    part: CasePart
+
+
+_LOCK_CASE = Query(
+    """
+    SELECT c.status, c.lead_org_id,
+           c.reference, c.age_band, c.gender, c.languages, c.interpreter_needed, c.needs,
+           c.is_minor, c.exploitation_types, c.identity_erased_at, k.wrapped_key, k.kek_id
+    FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id
+    WHERE c.id = $1
+    FOR UPDATE OF c
+    """,
+    ("id",),
+)
+
+
+async def lock_case(session: Session, case_id: UUID) -> LockedCase | None:
+    """The case's state and fields, its row locked until the transaction ends: a close, a lead
+    transfer, an erasure waits for this transaction, so the fields stay true until it commits."""
+    record = await session.fetchrow(_LOCK_CASE, id=case_id)
+    if record is None:
+        return None
+    values = tuple(record)
+    return LockedCase(values[0], values[1], values[2:])
 
 
 async def expire_due(session: Session, referral_id: UUID | None = None) -> int:
@@ -310,7 +361,7 @@ _PAGES_FOR_CASES = Query(
 )
 
 
-def case_part(case: CaseRow) -> tuple[Any, ...]:
+def case_part(case: CaseRow) -> CasePart:
     """A referral row's case fields (``case_reference`` to ``kek_id``), from its case's row."""
     return (
         case.reference,
