@@ -85,6 +85,11 @@ class Rows(Generic[T]):
                     f"fields of {self.fields}"
                 )
             self._checked_leading.add(columns)
+        if len(columns) + len(rest(records[0])) != len(self.fields):
+            raise ColumnMismatch(
+                f"{self.cls.__name__}: {len(columns)} columns and the rest do not make its "
+                f"{len(self.fields)} fields"
+            )
         cls = self.cls
         return [cls(*r, *rest(r)) for r in records]
 

@@ -402,11 +402,13 @@ class ReferralService(CaseScopedService):
         """Move a referral by ``action``. ``reason``/``outcome`` is the transition's note and
         ``code`` its coded reason or outcome (``rule.code``; its default when left out)."""
         await self.session.begin()
+        # Lock the case row before reading and deciding: a close, a lead transfer, an erasure or
+        # another transfer's accept waits for this transaction (or this one for it, and the read
+        # below then sees what it did, the case's data key included).
+        case = await repo.lock_case_of(self.session, referral_id, self.principal.org_id)
+        if case is None:
+            raise NotFound("No such referral")
         row = await self._row(referral_id)
-        # Lock the case row before deciding: a close, a lead transfer or another transfer's accept
-        # waits for this transaction (or this one for it) and then sees what it did.
-        case = await repo.lock_case(self.session, row.case_id)
-        assert case is not None  # a referral's case is never deleted
         now = datetime.now(UTC)
         current = effective_status(ReferralStatus(row.stored_status), row.respond_by, now)
         rule = transition(
@@ -438,7 +440,7 @@ class ReferralService(CaseScopedService):
                 # and all but one find the status already changed.
                 moved = await repo.transition_row(
                     self.session,
-                    case.part,
+                    repo.case_part_of(row),
                     id=referral_id,
                     expected_status=str(current),
                     status=str(rule.target),

@@ -8,8 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from app.db.database import Database
+from app.db.repositories import cases as case_repo
 from tests.factories import PLANTED, Factory, Partner
 from tests.helpers import StatementCounter, assert_problem, consent, open_case
 
@@ -528,6 +530,62 @@ class TestCapacityAndTransfer:
         accepted = await same_as_read(await act(client, clinic, transfer, "accept"), clinic)
         assert accepted["case_reference"] == case["reference"]
         await same_as_read(await act(client, clinic, transfer, "complete", outcome="Done"), clinic)
+        for n, steps in enumerate(
+            [
+                [(clinic, "decline", {"reason": "No capacity"})],
+                [
+                    (clinic, "accept", {}),
+                    (clinic, "start", {}),
+                    (clinic, "fail", {"reason": "Left the area"}),
+                ],
+                [(lead, "withdraw", {"reason": "Sent in error"})],
+            ]
+        ):
+            other = await open_case(client, lead, external_ref=f"ANS-{n}")
+            sent = await refer(client, lead, other, clinic)
+            for who, action, body in steps:
+                await same_as_read(await act(client, who, sent, action, **body), who)
+
+    async def test_a_transition_waiting_for_an_erasure_answers_what_it_left(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        app: FastAPI,
+        case: dict[str, Any],
+        clinic: Partner,
+        lead: Partner,
+    ) -> None:
+        """An identity erasure holds the case row while a receiver declines: the decline waits
+        for it, then reads the referral and the case's new data key afresh. It seals its reason
+        with that key and answers with the old text erased, as the next read shows; before
+        the lock came first, it answered with the destroyed key's text and sealed its reason
+        with that key too, so the read after it lost the reason."""
+        referral = await refer(client, lead, case, clinic)
+        case_id = uuid.UUID(case["id"])
+        wrapper = app.state.ctx.key_wrapper
+        erasing = database.session()
+        try:
+            assert await case_repo.load_for(erasing, lead.org.id, case_id, lock=True)
+            await case_repo.erase_identity(
+                erasing,
+                case_id,
+                new_wrapped_key=wrapper.new_data_key(case_id)[1],
+                kek_id=wrapper.kek_id,
+            )
+            declining = asyncio.create_task(
+                act(client, clinic, referral, "decline", reason="No capacity this week")
+            )
+            await asyncio.sleep(0.5)
+            assert not declining.done()  # waiting for the case row
+            await erasing.commit()
+        finally:
+            await erasing.close()
+        declined = await declining
+        assert declined.status_code == 200, declined.text
+        read = await client.get(f"{REF}/{referral['id']}", headers=clinic.headers)
+        assert declined.json() == read.json()
+        assert read.json()["reason"] == "[erased]"
+        assert read.json()["status_reason"] == "No capacity this week"
 
     async def test_concurrent_accepts_never_overbook(
         self, client: httpx.AsyncClient, lead: Partner, shelter: Partner

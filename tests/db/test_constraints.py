@@ -1,16 +1,19 @@
 """What the database itself refuses, whatever writes to it (migration 0019): a placement ended
 without an exit reason (or given one while still active), a follow-up recorded without an
-outcome (or given one before it is recorded). The API always writes each pair together."""
+outcome (or given one before it is recorded). The API always writes each pair together; a
+database that holds such a row already is not migrated until it is corrected."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 import pytest
 
-from app.db.database import Database
+from app.db.database import Database, asyncpg_dsn
+from app.db.migrations import downgrade, upgrade
 from tests.factories import Partner
 from tests.helpers import iso, open_case
 
@@ -69,3 +72,35 @@ async def test_each_pair_is_written_together_or_not_at_all(
             row_id = placement_id if "placements" in statement else follow_up_id
             with pytest.raises(asyncpg.CheckViolationError):
                 await conn.execute(statement, row_id)
+
+
+async def test_a_row_that_breaks_the_rule_stops_the_migration_with_nothing_changed(
+    client: httpx.AsyncClient, database: Database, database_url: str, lead: Partner
+) -> None:
+    case = await open_case(client, lead, external_ref="CHK-2")
+    follow_up = await client.post(
+        f"/v1/cases/{case['id']}/follow-ups",
+        json={"due_on": (NOW - timedelta(days=1)).date().isoformat()},
+        headers=lead.headers,
+    )
+    assert follow_up.status_code == 201, follow_up.text
+    await database.close()  # (the migrations take their own connections)
+    await asyncio.to_thread(downgrade, database_url, "0018")
+    conn = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        await conn.execute(
+            "UPDATE follow_ups SET recorded_at = now() WHERE id = $1", follow_up.json()["id"]
+        )
+        with pytest.raises(RuntimeError, match="1 row\\(s\\) of follow_ups"):
+            await asyncio.to_thread(upgrade, database_url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0018"
+        ours = "FROM pg_constraint WHERE conname LIKE 'ck_%_with_%'"
+        constraints = f"SELECT count(*) {ours}"
+        assert await conn.fetchval(constraints) == 0
+        await conn.execute("UPDATE follow_ups SET outcome = 'stable'")
+        await asyncio.to_thread(upgrade, database_url)
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0019"
+        assert await conn.fetchval(f"SELECT bool_and(convalidated) {ours}") is True
+        assert await conn.fetchval(constraints) == 2
+    finally:
+        await conn.close()

@@ -87,3 +87,9 @@ def test_rows_completed_from_values_already_loaded() -> None:
 def test_completed_rows_need_the_leading_columns(record: FakeRecord) -> None:
     with pytest.raises(ColumnMismatch):
         Rows(Triple).many_completed([record], lambda r: ("z",))
+
+
+@pytest.mark.parametrize("rest", [(), ("z", "zz")], ids=["short", "long"])
+def test_completed_rows_need_the_rest_to_fill_them(rest: tuple[str, ...]) -> None:
+    with pytest.raises(ColumnMismatch):
+        Rows(Triple).many_completed([FakeRecord(a=1, b="x")], lambda r: rest)

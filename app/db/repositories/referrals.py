@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
@@ -276,36 +277,34 @@ async def transition_row(session: Session, case: CasePart, **values: Any) -> Ref
 
 
 @dataclass(frozen=True, slots=True)
-class LockedCase:
-    """A referral's case, its row locked until the transaction ends: its state, and the fields
-    a referral row shows of it (``part``, as :func:`case_part` gives them)."""
+class CaseState:
+    """What a referral transition needs of its case (`lock_case_of`)."""
 
     status: str
     lead_org_id: UUID
-    part: CasePart
 
 
-_LOCK_CASE = Query(
+CASE_STATE_ROWS = Rows(CaseState)
+
+# The case of a referral the caller sent or received (as `_GET` decides), its row locked until
+# the transaction ends: a close, a lead transfer or an erasure waits for the transition, or the
+# transition for it. Taken before the referral is read, so that the read (a statement of its
+# own, with a snapshot taken after the lock) sees what such a change did, the data key included.
+_LOCK_CASE_OF = Query(
     """
-    SELECT c.status, c.lead_org_id,
-           c.reference, c.age_band, c.gender, c.languages, c.interpreter_needed, c.needs,
-           c.is_minor, c.exploitation_types, c.identity_erased_at, k.wrapped_key, k.kek_id
-    FROM cases c LEFT JOIN case_keys k ON k.case_id = c.id
-    WHERE c.id = $1
-    FOR UPDATE OF c
+    SELECT c.status, c.lead_org_id FROM cases c
+    WHERE c.id = (SELECT r.case_id FROM referrals r
+                  WHERE r.id = $1 AND (r.from_org_id = $2 OR r.to_org_id = $2))
+    FOR UPDATE
     """,
-    ("id",),
+    ("id", "org_id"),
 )
 
 
-async def lock_case(session: Session, case_id: UUID) -> LockedCase | None:
-    """The case's state and fields, its row locked until the transaction ends: a close, a lead
-    transfer, an erasure waits for this transaction, so the fields stay true until it commits."""
-    record = await session.fetchrow(_LOCK_CASE, id=case_id)
-    if record is None:
-        return None
-    values = tuple(record)
-    return LockedCase(values[0], values[1], values[2:])
+async def lock_case_of(session: Session, referral_id: UUID, org_id: UUID) -> CaseState | None:
+    """The referral's case state, its row locked; None when there is no such referral for
+    ``org_id``."""
+    return CASE_STATE_ROWS.one(await session.fetchrow(_LOCK_CASE_OF, id=referral_id, org_id=org_id))
 
 
 async def expire_due(session: Session, referral_id: UUID | None = None) -> int:
@@ -361,21 +360,22 @@ _PAGES_FOR_CASES = Query(
 )
 
 
+# A referral row's case fields (`case_reference` to `kek_id`), as a case row names them.
+CASE_FIELDS = REFERRAL_ROWS.fields[REFERRAL_ROWS.fields.index("case_reference") :]
+_FROM_CASE = attrgetter(*("reference" if f == "case_reference" else f for f in CASE_FIELDS))
+_FROM_REFERRAL = attrgetter(*CASE_FIELDS)
+
+
 def case_part(case: CaseRow) -> CasePart:
-    """A referral row's case fields (``case_reference`` to ``kek_id``), from its case's row."""
-    return (
-        case.reference,
-        case.age_band,
-        case.gender,
-        case.languages,
-        case.interpreter_needed,
-        case.needs,
-        case.is_minor,
-        case.exploitation_types,
-        case.identity_erased_at,
-        case.wrapped_key,
-        case.kek_id,
-    )
+    """A referral row's case fields, from its case's row."""
+    part: CasePart = _FROM_CASE(case)
+    return part
+
+
+def case_part_of(row: ReferralRow) -> CasePart:
+    """A referral row's case fields, from another referral row of the same case."""
+    part: CasePart = _FROM_REFERRAL(row)
+    return part
 
 
 async def pages_for_cases(
