@@ -131,10 +131,10 @@ _GOAL_VALUES = f"""
 """
 _GOAL_COLUMNS = f"{_GOAL_VALUES} AS progress"
 
-# Each insert marks its case updated (`cases.touch`) in the same statement.
+# Each insert marks its case updated in the same statement (`cases.touching`).
 _INSERT_GOAL = Query(
     f"""
-    WITH touched AS (UPDATE cases SET updated_at = now() WHERE id = $2)
+    {cases_repo.touching("$2")}
     INSERT INTO goals AS g (id, case_id, category, owner_org_id, created_by_org_id, title_enc,
                             description_enc, target_date)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -238,7 +238,7 @@ _SERVICE_COLUMNS = """
 
 _INSERT_SERVICE = Query(
     f"""
-    WITH touched AS (UPDATE cases SET updated_at = now() WHERE id = $2)
+    {cases_repo.touching("$2")}
     INSERT INTO service_records AS s (id, case_id, category, service, type, status, scheduled_at,
                                       occurred_at, provider_org_id, goal_id, notes_enc, codes,
                                       recorded_by_org_id)

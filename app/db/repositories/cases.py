@@ -245,6 +245,14 @@ _ERASE_IDENTITY = Query(
 # not `version`: the case's own fields did not change, so a held ETag stays good.
 _TOUCH = Query("UPDATE cases SET updated_at = now() WHERE id = $1", ("id",))
 
+
+def touching(case_id: str) -> str:
+    """`_TOUCH` as the `WITH` of an insert into one of the case's lists (``case_id``: the
+    insert's parameter naming the case, e.g. ``$2``): the case marked updated in the same
+    statement, one round trip of the write's transaction rather than two."""
+    return f"WITH touched AS ({_TOUCH.sql.replace('$1', case_id)})"
+
+
 _SET_LEAD = Query(
     """
     UPDATE cases SET lead_org_id = $2, external_ref_enc = NULL, external_ref_hash = NULL,
@@ -309,9 +317,6 @@ _READ_AUDITED = audit_repo.appending(
 )
 
 
-# The case facts a referral transition depends on, locking the row like `_LOAD_FOR_UPDATE`. It
-# looks past visibility on purpose: the receiver of a pending referral is not on the care team yet,
-# and the caller has already been checked as a party to the referral.
 async def load_for(
     session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
 ) -> CaseRow | None:

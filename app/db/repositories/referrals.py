@@ -21,7 +21,7 @@ EFFECTIVE_STATUS = (
 )
 
 # A referral's own columns, then its case's (the de-identified preview, the reference and the
-# data key: `CASE_PART`, read from the case row where the case is already loaded).
+# data key: `CASE_FIELDS`, taken from the case row where the case is already loaded).
 _REFERRAL_COLUMNS = f"""
     r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, r.urgency, r.reason_enc,
     r.shared_categories, r.respond_by, r.transfer_lead, r.status AS stored_status,
@@ -258,8 +258,7 @@ async def page(
 
 async def insert(session: Session, case: CasePart, **values: Any) -> ReferralRow:
     """The new referral, as ``get`` would read it (``case``: its case's fields)."""
-    record = await session.fetchrow(_INSERT, values)
-    return REFERRAL_ROWS.many_completed([record], lambda r: case)[0]
+    return _completed(await session.fetchrow(_INSERT, values), case)
 
 
 async def transition(session: Session, **values: Any) -> bool:
@@ -271,8 +270,11 @@ async def transition_row(session: Session, case: CasePart, **values: Any) -> Ref
     """The referral after the move, as ``get`` would read it (``case``: its case's fields);
     None when it was not in ``expected_status`` (another request moved it first)."""
     record = await session.fetchrow(_TRANSITION, values)
-    if record is None:
-        return None
+    return None if record is None else _completed(record, case)
+
+
+def _completed(record: Any, case: CasePart) -> ReferralRow:
+    """A written referral's row (its own columns) completed with its case's fields."""
     return REFERRAL_ROWS.many_completed([record], lambda r: case)[0]
 
 

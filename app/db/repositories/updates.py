@@ -9,6 +9,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.repositories.cases import touching
 from app.db.rows import Rows
 
 _COLUMNS = """
@@ -33,11 +34,10 @@ class UpdateRow:
 
 UPDATE_ROWS = Rows(UpdateRow)
 
-# The update, and its case marked updated (`cases.touch`) in the same statement: one round trip
-# of the write's transaction rather than two.
+# The update, and its case marked updated in the same statement (`cases.touching`).
 _INSERT = Query(
     f"""
-    WITH touched AS (UPDATE cases SET updated_at = now() WHERE id = $2)
+    {touching("$2")}
     INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind, category,
                               occurred_at, summary_enc, details_enc, supersedes)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
