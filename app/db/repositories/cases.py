@@ -81,7 +81,16 @@ class AuditedCaseRow(DigestedCaseRow):
     audited: bool
 
 
+@dataclass(frozen=True, slots=True)
+class LockedCaseRow(CaseRow):
+    """A case loaded with its row locked; ``moved``: the locked row is newer than the version
+    the statement's snapshot saw (see `_LOAD_FOR_UPDATE`)."""
+
+    moved: bool
+
+
 CASE_ROWS = Rows(CaseRow)
+LOCKED_CASE_ROWS = Rows(LockedCaseRow)
 DIGESTED_CASE_ROWS = Rows(DigestedCaseRow)
 AUDITED_CASE_ROWS = Rows(AuditedCaseRow)
 
@@ -93,13 +102,15 @@ _FROM = """
     LEFT JOIN case_keys k ON k.case_id = c.id
 """
 
-_LOAD_FOR = Query(
-    f"""
-    SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM}
+# The case $2, when the caller ($1) leads it or serves on its care team.
+_LINKED = """
     WHERE c.id = $2 AND (c.lead_org_id = $1 OR EXISTS (
         SELECT 1 FROM case_members m
         WHERE m.case_id = c.id AND m.org_id = $1 AND m.left_at IS NULL))
-    """,  # noqa: S608 - constant text; every value is a bound parameter
+"""
+
+_LOAD_FOR = Query(
+    f"SELECT {CASE_COLUMNS}, {POLICY_FACTS} {_FROM} {_LINKED}",
     ("org_id", "case_id"),
 )
 
@@ -288,7 +299,27 @@ _LEAVE = Query(
 # NO KEY UPDATE: a lead transfer and an `external_ref` edit change columns of a unique index
 # (key columns to PostgreSQL), which would need the stronger lock later, behind any KEY SHARE a
 # concurrent insert referring to the case holds: taking it first keeps that wait out.
-_LOAD_FOR_UPDATE = Query(_LOAD_FOR.sql + " FOR UPDATE OF c", _LOAD_FOR.names)
+#
+# A lock that had to wait has a catch. READ COMMITTED rechecks only the locked row once the wait
+# ends: the joined data key and the policy facts' subqueries still come from the snapshot the
+# statement took before it waited. A write queued behind an identity erasure would seal its text
+# with the destroyed key (text lost), one behind a consent revocation or a referral ending would
+# be decided on the facts from before. So the statement also says whether the row it locked is
+# a newer version than the one its snapshot sees (`moved`: the ctids differ). Every change to
+# the policy's facts updates the case row in the transaction that holds its lock (an erasure, a
+# lead transfer; consents, referral moves and timeline entries through `touch`/`touching`), so
+# `moved` is true whenever the facts may have changed during the wait, and `load_for` then runs
+# the statement again: the lock is already held, and the new snapshot sees what the other
+# transaction committed. Without a wait (nearly always) the check is one more primary-key probe.
+_LOAD_FOR_UPDATE = Query(
+    f"""
+    SELECT {CASE_COLUMNS}, {POLICY_FACTS},
+           c.ctid <> (SELECT s.ctid FROM cases s WHERE s.id = c.id) AS moved
+    {_FROM} {_LINKED}
+    FOR UPDATE OF c
+    """,  # noqa: S608 - constant text
+    _LOAD_FOR.names,
+)
 
 # A case read (`GET /v1/cases/{id}`): `_LOAD_FOR` with `facts_digest`, the SHA-256 of the policy's
 # facts about the caller and the case (the lead, the caller's memberships and kind, the consents
@@ -320,8 +351,19 @@ _READ_AUDITED = audit_repo.appending(
 async def load_for(
     session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
 ) -> CaseRow | None:
-    query = _LOAD_FOR_UPDATE if lock else _LOAD_FOR
-    return CASE_ROWS.one(await session.fetchrow(query, org_id=org_id, case_id=case_id))
+    """The case as ``org_id`` may know it (None when not linked to it). ``lock``: its row
+    locked until the transaction ends, the row and facts read after the lock was taken."""
+    if not lock:
+        return CASE_ROWS.one(await session.fetchrow(_LOAD_FOR, org_id=org_id, case_id=case_id))
+    row = LOCKED_CASE_ROWS.one(
+        await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
+    )
+    if row is not None and row.moved:
+        # Another transaction changed the case while this one waited for it: read again.
+        row = LOCKED_CASE_ROWS.one(
+            await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
+        )
+    return row
 
 
 async def read_for(session: Session, org_id: UUID, case_id: UUID) -> DigestedCaseRow | None:
