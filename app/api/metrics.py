@@ -33,8 +33,13 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Latency buckets (seconds) around what partners see: most answers in milliseconds, long polls
-# of the change feed up to 30 s.
-_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+# of the change feed up to 30 s. Finer between 10 and 60 ms, where the latency objectives lie
+# (the soak's budgets: p99 25 ms for a single read, 60 ms for a write), so a percentile read
+# off the histogram says which side of them it is.
+_BUCKETS = (
+    0.0025, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0,
+)  # fmt: skip
 # Event-loop lag buckets (seconds): a healthy loop runs a due timer within a millisecond or two.
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LOOP_PROBE_SECONDS = 0.1  # how often the event loop's lag is sampled
