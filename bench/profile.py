@@ -16,7 +16,12 @@ the soak's exchange seeded as ``bench/soak/seed.py`` seeds it):
   concurrent callers each); still inflated when the machine is busy, less than wall time is;
 - **PG CPU ms**: the CPU time PostgreSQL's processes (the postmaster and its children: the
   app's backends, WAL writer, checkpointer…) spent meanwhile, median per request: the database's
-  share of the same work, which an HTTP bench on one machine pays too.
+  share of the same work, which an HTTP bench on one machine pays too;
+- **longest turn ms**: the longest the event loop ran this request's code without looking at
+  its sockets (one turn of the loop: the callbacks and task resumptions it runs between two
+  ``select`` calls), median and maximum over requests made one at a time. A request arriving
+  at its server process meanwhile (or a database answer for another) waits for the turn's end,
+  so this is what one request adds to the others' tail, beyond the CPU it uses.
 
 ``--profile DIR`` also writes each scenario's ``cProfile`` statistics to ``DIR/<name>.prof``.
 """
@@ -32,7 +37,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterator, MutableMapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +108,49 @@ async def asgi_call(app: FastAPI, call: Call) -> None:
         raise RuntimeError(f"{call.method} {call.path} answered {status}")
 
 
+class LongestTurn:
+    """The longest turn of the event loop while installed: the callbacks it ran between two
+    looks at its sockets (asyncio's ``Handle._run``, which runs every callback and every
+    resumption of a task, timed and summed until the loop's next ``select``). Data that arrives
+    during a turn waits for its end, whoever's callbacks the turn is made of."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._turn = 0.0
+
+    def _end_turn(self) -> None:
+        if self._turn > self.longest:
+            self.longest = self._turn
+        self._turn = 0.0
+
+    @contextlib.contextmanager
+    def installed(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        original_run = asyncio.events.Handle._run
+        selector = loop._selector  # type: ignore[attr-defined]
+        original_select = selector.select
+        clock = time.perf_counter
+
+        def timed(handle: asyncio.events.Handle) -> None:
+            began = clock()
+            try:
+                original_run(handle)
+            finally:
+                self._turn += clock() - began
+
+        def select(timeout: float | None = None) -> Any:
+            self._end_turn()
+            return original_select(timeout)
+
+        asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
+        selector.select = select
+        try:
+            yield
+        finally:
+            asyncio.events.Handle._run = original_run  # type: ignore[method-assign]
+            selector.select = original_select
+            self._end_turn()
+
+
 async def measure(
     app: FastAPI,
     calls: Sequence[Call],
@@ -111,7 +159,7 @@ async def measure(
     profile: Path | None,
     name: str,
     postmaster: psutil.Process,
-) -> tuple[float, list[float], list[float]]:
+) -> tuple[float, list[float], list[float], list[float]]:
     async def op() -> None:
         for call in calls:
             await asgi_call(app, call)
@@ -127,6 +175,13 @@ async def measure(
     await worker(ops // 4)
     profiler.disable()
     calls_per_op = pstats.Stats(profiler).total_calls / (ops // 4)  # type: ignore[attr-defined]
+    steps: list[float] = []
+    turns = LongestTurn()
+    with turns.installed(asyncio.get_running_loop()):
+        for _ in range(max(20, ops // 4)):
+            turns.longest = 0.0
+            await op()
+            steps.append(turns.longest * 1000)
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)
         profiler.dump_stats(profile / f"{name}.prof")
@@ -137,7 +192,7 @@ async def measure(
         await asyncio.gather(*(worker(ops // 4) for _ in range(4)))
         cpu.append((time.process_time() - began) / (ops // 4 * 4) * 1000)
         pg_cpu.append((cpu_seconds([postmaster]) - pg_began) / (ops // 4 * 4) * 1000)
-    return calls_per_op, cpu, pg_cpu
+    return calls_per_op, cpu, pg_cpu, steps
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -201,10 +256,10 @@ async def run(args: argparse.Namespace) -> None:
         async with app.router.lifespan_context(app):
             for name in names:
                 ops = args.ops if name in BASELINE else max(4, args.ops // 10)
-                calls, cpu, pg_cpu = await measure(
+                calls, cpu, pg_cpu, steps = await measure(
                     app, scenarios[name], ops, args.reps, args.profile, name, postmaster
                 )
-                print(_line(name, calls, cpu, pg_cpu), flush=True)
+                print(_line(name, calls, cpu, pg_cpu, steps), flush=True)
         if args.baseline:
             await _baseline(
                 settings, scenarios, [n for n in names if n in BASELINE], args, postmaster
@@ -229,14 +284,17 @@ async def _soak_page(seed: SeedContext) -> str:
 
 HEADER = (
     f"{'scenario':<10} {'Python calls':>13} {'CPU ms min':>11} {'CPU ms median':>14} "
-    f"{'PG CPU ms median':>17}"
+    f"{'PG CPU ms median':>17} {'longest turn ms median / max':>29}"
 )
 
 
-def _line(name: str, calls: float, cpu: list[float], pg_cpu: list[float]) -> str:
+def _line(
+    name: str, calls: float, cpu: list[float], pg_cpu: list[float], steps: list[float]
+) -> str:
+    longest = f"{statistics.median(steps):.3f} / {max(steps):.3f}"
     return (
         f"{name:<10} {calls:>13.0f} {min(cpu):>11.3f} {statistics.median(cpu):>14.3f} "
-        f"{statistics.median(pg_cpu):>17.3f}"
+        f"{statistics.median(pg_cpu):>17.3f} {longest:>29}"
     )
 
 
@@ -261,7 +319,7 @@ async def _baseline(
     app = baseline.create_app()
     async with app.router.lifespan_context(app):
         for name in names:
-            calls, cpu, pg_cpu = await measure(
+            calls, cpu, pg_cpu, steps = await measure(
                 app,  # type: ignore[arg-type]
                 scenarios[name],
                 args.ops,
@@ -270,7 +328,7 @@ async def _baseline(
                 name,
                 postmaster,
             )
-            print(_line(name + " (baseline)", calls, cpu, pg_cpu), flush=True)
+            print(_line(name + " (baseline)", calls, cpu, pg_cpu, steps), flush=True)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
