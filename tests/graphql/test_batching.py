@@ -3,12 +3,9 @@ its size, loaders are per request, and batched reads are audited like REST's lis
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +13,6 @@ import httpx
 import pytest
 from starlette.requests import Request
 
-from app.api.graphql import executor as graphql_executor
 from app.api.graphql.context import build_context
 from app.api.schemas.cases import CaseCreate
 from app.db.database import Database
@@ -398,63 +394,3 @@ async def test_a_list_the_token_may_not_read_is_not_loaded_with_the_page(
     assert error_codes(result) == ["insufficient_scope"] * 3
     assert all(e["node"]["referrals"] is None for e in result["data"]["cases"]["edges"])
     assert not any("FROM referrals" in s for s in counter.statements), counter.statements
-
-
-class LoopTurns:
-    """Counts the event loop's turns (its looks at its sockets, `select`) while installed."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
-        original = selector.select
-
-        def select(timeout: float | None = None) -> Any:
-            self.count += 1
-            return original(timeout)
-
-        selector.select = select
-        try:
-            yield
-        finally:
-            selector.select = original
-
-
-async def test_a_page_completed_a_turn_at_a_time_answers_the_same(
-    client: httpx.AsyncClient,
-    database: Database,
-    factory: Factory,
-    lead: Partner,
-    receiver: Partner,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A list of objects completes ``TURN_BUDGET`` seconds of its items in one turn of the
-    event loop and the rest in later turns. With no budget at all every item after a list's
-    first waits for the next turn, so the same page takes many more turns; the answer (its
-    data, and the errors of a token that may not read the referrals) and the statements
-    (every list of the page still loaded in one batch) are the same as in one turn."""
-    await seed_cases(factory, lead, receiver, 12)
-    narrow = {"Authorization": f"Bearer {factory.token(lead.client, 'cases:read')}"}
-    answers: dict[float, list[dict[str, Any]]] = {}
-    statements: dict[float, list[int]] = {}
-    turns: dict[float, int] = {}
-    for budget in (float("inf"), 0.0):
-        monkeypatch.setattr(graphql_executor, "TURN_BUDGET", budget)
-        counter = StatementCounter()
-        database.statement_hook = counter
-        loop = LoopTurns()
-        answers[budget], statements[budget] = [], []
-        with loop.installed():
-            for who, query in ((lead, PAGE), (lead, FILTERED), (narrow, PAGE)):
-                counter.reset()
-                answers[budget].append(await gql(client, who, query, {"first": 12}))
-                statements[budget].append(counter.count)
-        database.statement_hook = None
-        turns[budget] = loop.count
-    assert answers[0.0] == answers[float("inf")]
-    assert statements[0.0] == statements[float("inf")]
-    assert error_codes(answers[0.0][2]) == ["insufficient_scope"] * 12
-    assert len(answers[0.0][0]["data"]["cases"]["edges"]) == 12
-    assert turns[0.0] >= turns[float("inf")] + 20, turns  # (about 30 more here)

@@ -18,10 +18,6 @@ report as an error (a null where the type allows none, a value of the wrong type
 the ordinary path, which reports it exactly as graphql-core does: nothing is done before that
 check that would have to be undone (only attribute reads happen before it).
 
-**Turns.** A list of objects completes at most ``TURN_BUDGET`` of its items' work in one turn
-of the event loop and the rest in later ones, so that a large page does not hold up the other
-requests of its process for milliseconds at a time (``BoundedExecutor._later``).
-
 Fields with a resolver (``referrals(first: …)``, ``survivor``), arguments or directives go the
 ordinary way, so scopes (``RequireScopes``), loaders and errors work as everywhere else. For
 them, the arguments' coercion (graphql-core) and conversion (Strawberry) are remembered per field
@@ -30,16 +26,14 @@ and values, since a field under a page of 50 cases is resolved 50 times with the
 
 from __future__ import annotations
 
-import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import Enum
 from functools import partial
 from operator import attrgetter
-from time import perf_counter
 from typing import Any, TypeVar, cast, final
 from uuid import UUID
 
@@ -67,11 +61,6 @@ from strawberry.types.arguments import convert_arguments
 from app.api.graphql.field_extensions import RequireScopes
 from app.api.graphql.limits import QueryTooCostly, response_too_large
 from app.api.graphql.sizes import ERROR_BYTES
-
-# How long one turn of the event loop may complete a list's objects before the list lets the
-# loop look at its sockets (BoundedExecutor._later): about a third of what the soak's page of
-# 20 cases of 10 referrals took in one turn.
-TURN_BUDGET = 0.001
 
 # --- the response cap ---------------------------------------------------------------------------
 
@@ -313,7 +302,6 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             # cost grows with them. Bound weakly, the request's objects go when it ends (the
             # executor is alive for as long as anything can call them).
             executor = weakref.ref(self)
-            self._turn_began = perf_counter()
             self.async_helpers = GraphQLResolveInfoHelpers(
                 gather=lambda values: _alive(executor).gather_async_work(values),
                 track=lambda values: _alive(executor).track_async_work(values),
@@ -526,12 +514,22 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             self.response_bytes += 2
             completed: list[Any] = []
             waiting: list[int] = []
+            execute, object_type, fields = self.execute_fields, plan.object_type, plan.fields
             try:
                 for index, item in enumerate(value):
-                    if index and self._turn_spent():
-                        # The rest in later turns of the loop (see `_later`).
-                        return self._later(value, index, completed, waiting, plan, path)
-                    self._complete_item(index, item, completed, waiting, plan, path)
+                    item_path = Path(path, index, None)
+                    if item is None:
+                        completed.append(None)
+                        continue
+                    try:
+                        result = execute(object_type, item, item_path, fields, None)
+                    except Exception as error:
+                        self.handle_field_error(error, plan.item_type, plan.details, item_path)
+                        result = None
+                    if result.__class__ is not dict and self.is_awaitable(result):
+                        result = self._settled(result, plan.item_type, plan.details, item_path)
+                        waiting.append(index)
+                    completed.append(result)
             except Exception as error:
                 if waiting:
                     self.settle_in_background([completed[i] for i in waiting])
@@ -540,89 +538,6 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             if not waiting:
                 return completed
             return self._gathered(completed, waiting, plan, path)
-
-        def _complete_item(
-            self,
-            index: int,
-            item: Any,
-            completed: list[Any],
-            waiting: list[int],
-            plan: _Object,
-            path: Path,
-        ) -> None:
-            """Complete item ``index`` of a list of objects into ``completed`` (its index in
-            ``waiting`` when the result is an awaitable)."""
-            if item is None:
-                completed.append(None)
-                return
-            item_path = Path(path, index, None)
-            try:
-                result = self.execute_fields(plan.object_type, item, item_path, plan.fields, None)
-            except Exception as error:
-                self.handle_field_error(error, plan.item_type, plan.details, item_path)
-                result = None
-            if result.__class__ is not dict and self.is_awaitable(result):
-                result = self._settled(result, plan.item_type, plan.details, item_path)
-                waiting.append(index)
-            completed.append(result)
-
-        # -- turns of the event loop --------------------------------------------------------
-        # A page's objects are completed without a pause once their data is loaded: 20 cases
-        # with 10 referrals each held the loop for about 3 ms, and every other request of the
-        # process (another partner's case read, a database answer it waits for) waited that
-        # long. A list therefore stops once the loop's current turn has run `TURN_BUDGET`
-        # seconds of it and completes its other items in later turns, the loop looking at its
-        # sockets in between (`_later`); not while a loader is still collecting keys, whose
-        # batch must take the whole page's. A turn is counted from `_new_turn`, which one yielding
-        # list schedules ahead of every list that yields in the same turn, so lists yielding
-        # together share one budget; each completes at least one item per turn, so all finish.
-        # The answer is the same either way: the items' order, errors and nulls don't change.
-        _turn_began = 0.0
-        _turn_marked = False
-
-        def _turn_spent(self) -> bool:
-            """The turn's budget is spent, and no loader is collecting keys (which a pause
-            would split into two batches: then the list goes on)."""
-            if perf_counter() - self._turn_began <= TURN_BUDGET:
-                return False
-            loaders = getattr(self.context_value, "loaders", None)
-            return loaders is None or not loaders.batching()
-
-        def _new_turn(self) -> None:
-            self._turn_marked = False
-            self._turn_began = perf_counter()
-
-        async def _next_turn(self) -> None:
-            if not self._turn_marked:
-                self._turn_marked = True
-                asyncio.get_running_loop().call_soon(self._new_turn)
-            await asyncio.sleep(0)
-
-        async def _later(
-            self,
-            value: Sequence[Any],
-            start: int,
-            completed: list[Any],
-            waiting: list[int],
-            plan: _Object,
-            path: Path,
-        ) -> Any:
-            """Items ``start``… of a list whose earlier items are in ``completed``, completed
-            as the list's synchronous loop would, a turn of the loop at a time."""
-            try:
-                await self._next_turn()
-                for index in range(start, len(value)):
-                    if index > start and self._turn_spent():
-                        await self._next_turn()
-                    self._complete_item(index, value[index], completed, waiting, plan, path)
-            except Exception as error:
-                if waiting:
-                    self.settle_in_background([completed[i] for i in waiting])
-                self.handle_field_error(error, plan.field_type, plan.details, path)
-                return None
-            if not waiting:
-                return completed
-            return await self._gathered(completed, waiting, plan, path)
 
         async def _settled(
             self, result: Awaitable[Any], kind: GraphQLOutputType, details: Any, path: Path

@@ -201,16 +201,6 @@ class Loaders:
     goals_by_case: CasePagesLoader[Goal]
     services_by_case: CasePagesLoader[ServiceRecord]
 
-    def batching(self) -> bool:
-        """Whether a loader holds keys it has not sent yet (a batch still collecting them until
-        the event loop's next turn): a list that paused now would split that batch, one
-        statement becoming two (the executor's turns, ``BoundedExecutor._turn_spent``)."""
-        for loader in fields(self):
-            batch = getattr(self, loader.name).batch
-            if batch is not None and batch.tasks and not batch.dispatched:
-                return True
-        return False
-
     def clear_all(self) -> None:
         """Forget everything loaded so far (a mutation may have changed it, or what the caller
         may see of it)."""
