@@ -35,9 +35,24 @@ def update(**kw: Any) -> dict[str, Any]:
     }
 
 
-async def waiting(request: asyncio.Task[httpx.Response]) -> None:
-    await asyncio.sleep(0.5)
-    assert not request.done(), "the write should be waiting for the case row"
+async def waiting(database: Database, request: asyncio.Task[httpx.Response]) -> None:
+    """Until the request waits for a lock (PostgreSQL says so), not merely until it might."""
+    async with database.pool.acquire() as conn:
+        for _ in range(200):
+            assert not request.done(), "the write should be waiting for the case row"
+            if await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the write never waited for the case row")
+
+
+async def ctid(database: Database, case_id: uuid.UUID) -> str:
+    async with database.pool.acquire() as conn:
+        found: str = await conn.fetchval("SELECT ctid::text FROM cases WHERE id = $1", case_id)
+        return found
 
 
 class TestAWriteQueuedBehindTheCase:
@@ -64,7 +79,7 @@ class TestAWriteQueuedBehindTheCase:
                 kek_id=wrapper.kek_id,
             )
             posting = asyncio.create_task(client.post(url, json=update(), headers=lead.headers))
-            await waiting(posting)
+            await waiting(database, posting)
             await erasing.commit()
         finally:
             await erasing.close()
@@ -94,9 +109,97 @@ class TestAWriteQueuedBehindTheCase:
             assert await consent_repo.revoke(revoking, uuid.UUID(given["id"]), case_id, None)
             await case_repo.touch(revoking, case_id)  # as ConsentService.revoke does
             posting = asyncio.create_task(client.post(url, json=update(), headers=member.headers))
-            await waiting(posting)
+            await waiting(database, posting)
             await revoking.commit()
         finally:
             await revoking.close()
         assert_problem(await posting, 422, "validation_error")
         assert (await client.get(url, headers=lead.headers)).json()["items"] == []
+
+    async def test_behind_a_lead_transfer_the_former_lead_writes_as_a_member(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        case: dict[str, Any],
+        lead: Partner,
+        member: Partner,
+    ) -> None:
+        """A transfer makes the receiver the lead and the former lead a member. The former
+        lead's write queued behind it was rechecked against the new lead and the memberships
+        from before (it had none): no row, a 404. Now it is read again and written as the
+        member's report back in `general`."""
+        case_id = uuid.UUID(case["id"])
+        url = f"{CASES}/{case['id']}/updates"
+        transferring = database.session()
+        try:
+            assert await case_repo.load_for(transferring, lead.org.id, case_id, lock=True)
+            await case_repo.set_lead(transferring, case_id, member.org.id)
+            await case_repo.add_member(
+                transferring,
+                id=uuid.uuid4(),
+                case_id=case_id,
+                org_id=lead.org.id,
+                categories=["general"],
+                referral_id=None,
+            )
+            await case_repo.touch(transferring, case_id)  # as the accept's timeline entry does
+            body = update(category="general", kind="note", summary="Handed over today")
+            posting = asyncio.create_task(client.post(url, json=body, headers=lead.headers))
+            await waiting(database, posting)
+            await transferring.commit()
+        finally:
+            await transferring.close()
+        posted = await posting
+        assert posted.status_code == 201, posted.text
+        items = (await client.get(url, headers=member.headers)).json()["items"]
+        assert [i["summary"] for i in items] == ["Handed over today"]
+
+
+class TestEveryFactChangeMovesTheCaseRow:
+    """What the locked load's recheck relies on: each change to the access policy's facts (the
+    lead, a membership, a consent) or to the data key updates the case row in the same
+    transaction, so a write that waited for it reads the case again."""
+
+    async def test_fact_changes_move_the_case(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        case: dict[str, Any],
+        lead: Partner,
+        member: Partner,
+    ) -> None:
+        from tests.api.test_referrals import act, refer
+
+        case_id = uuid.UUID(case["id"])
+        before = await ctid(database, case_id)
+
+        async def moved(what: str) -> None:
+            nonlocal before
+            now = await ctid(database, case_id)
+            assert now != before, f"{what} did not update the case row"
+            before = now
+
+        given = await consent(client, lead, case["id"], member, ["general", "medical"])
+        await moved("a consent")
+        referral = await refer(client, lead, case, member, shared_categories=["medical"])
+        await moved("a referral")
+        for action, body in (
+            ("accept", {}),
+            ("start", {}),
+            ("complete", {"outcome": "Treatment finished"}),
+        ):
+            response = await act(client, member, referral, action, **body)
+            assert response.status_code == 200, response.text
+            await moved(f"a referral's {action}")  # (accept: a member joins; complete: leaves)
+        revoked = await client.post(
+            f"{CASES}/{case['id']}/consents/{given['id']}/revoke",
+            json={"reason": "withdrawn"},
+            headers=lead.headers,
+        )
+        assert revoked.status_code == 200, revoked.text
+        await moved("a revocation")
+        erased = await client.delete(
+            f"{CASES}/{case['id']}/survivor-identity", headers=lead.headers
+        )
+        assert erased.status_code == 204, erased.text
+        await moved("an identity erasure (a new data key)")

@@ -311,6 +311,11 @@ _LEAVE = Query(
 # `moved` is true whenever the facts may have changed during the wait, and `load_for` then runs
 # the statement again: the lock is already held, and the new snapshot sees what the other
 # transaction committed. Without a wait (nearly always) the check is one more primary-key probe.
+# The recheck can also drop the row: it tests the new lead against the old memberships, so a
+# lead whose transfer was accepted meanwhile is, to it, neither lead nor member. PostgreSQL keeps
+# the lock it took on the new version all the same, so no row is read again too (a caller that
+# is not linked to the case at all took no lock: one statement more, only for a 404).
+# (tests/api/test_lock_waits.py; every writer's case-row update: test_fact_changes_move_the_case.)
 _LOAD_FOR_UPDATE = Query(
     f"""
     SELECT {CASE_COLUMNS}, {POLICY_FACTS},
@@ -358,11 +363,13 @@ async def load_for(
     row = LOCKED_CASE_ROWS.one(
         await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
     )
-    if row is not None and row.moved:
-        # Another transaction changed the case while this one waited for it: read again.
+    if row is None or row.moved:
+        # Another transaction may have changed the case while this one waited for it: read
+        # again (the lock, if the case is the caller's to lock, is held now: no wait this time).
         row = LOCKED_CASE_ROWS.one(
             await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
         )
+        assert row is None or not row.moved, "the row cannot move under this transaction's lock"
     return row
 
 
