@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -15,7 +15,9 @@ from starlette.routing import BaseRoute
 
 from app.db.database import Database, Session
 from app.db.query import Query
+from app.db.repositories import cases as case_repo
 from app.domain.audit import AuditTrail
+from app.domain.crypto import KeyWrapper
 from tests.factories import Partner, case_body
 
 PROBLEM = "application/problem+json"
@@ -186,3 +188,54 @@ def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
             yield route
         elif (router := getattr(route, "original_router", None)) is not None:
             yield from api_routes(router.routes)  # an included router (FastAPI >= 0.160)
+
+
+async def waiting_for_a_lock(database: Database, request: asyncio.Future[Any]) -> None:
+    """Until ``request`` waits for a lock (PostgreSQL says so), not merely until it might."""
+    async with database.pool.acquire() as conn:
+        for _ in range(200):
+            assert not request.done(), "the request should be waiting for a lock"
+            if await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            ):
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("the request never waited for a lock")
+
+
+async def behind_the_case(
+    database: Database,
+    lead: Partner,
+    case_id: UUID,
+    hold: Callable[[Session], Awaitable[None]],
+    request: Awaitable[httpx.Response],
+) -> httpx.Response:
+    """``request``'s response, sent while another transaction holds the case's row lock: it
+    locks the case as ``lead`` does for a write, makes its change (``hold``), and commits once
+    the request waits for that lock."""
+    holding = database.session()
+    try:
+        assert await case_repo.load_for(holding, lead.org.id, case_id, lock=True)
+        await hold(holding)
+        sent = asyncio.ensure_future(request)
+        await waiting_for_a_lock(database, sent)
+        await holding.commit()
+    finally:
+        await holding.close()
+    return await sent
+
+
+def erasure(key_wrapper: KeyWrapper, case_id: UUID) -> Callable[[Session], Awaitable[None]]:
+    """An identity erasure of the case (its data key destroyed, a new one made) for
+    :func:`behind_the_case`."""
+
+    async def erase(session: Session) -> None:
+        await case_repo.erase_identity(
+            session,
+            case_id,
+            new_wrapped_key=key_wrapper.new_data_key(case_id)[1],
+            kek_id=key_wrapper.kek_id,
+        )
+
+    return erase

@@ -9,18 +9,17 @@ queues behind it, commit, and check that the write used the new key and the new 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
-from app.db.database import Database
+from app.db.database import Database, Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as consent_repo
 from tests.factories import Partner, add_member
-from tests.helpers import assert_problem, consent
+from tests.helpers import assert_problem, behind_the_case, consent, erasure
 
 CASES = "/v1/cases"
 
@@ -33,20 +32,6 @@ def update(**kw: Any) -> dict[str, Any]:
         "summary": "Wound dressing changed; follow-up in a week.",
         **kw,
     }
-
-
-async def waiting(database: Database, request: asyncio.Task[httpx.Response]) -> None:
-    """Until the request waits for a lock (PostgreSQL says so), not merely until it might."""
-    async with database.pool.acquire() as conn:
-        for _ in range(200):
-            assert not request.done(), "the write should be waiting for the case row"
-            if await conn.fetchval(
-                "SELECT count(*) FROM pg_stat_activity"
-                " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            ):
-                return
-            await asyncio.sleep(0.05)
-    raise AssertionError("the write never waited for the case row")
 
 
 async def ctid(database: Database, case_id: uuid.UUID) -> str:
@@ -68,22 +53,13 @@ class TestAWriteQueuedBehindTheCase:
         the erasure destroyed, so it read back as erased; the text was lost."""
         case_id = uuid.UUID(case["id"])
         url = f"{CASES}/{case['id']}/updates"
-        wrapper = app.state.ctx.key_wrapper
-        erasing = database.session()
-        try:
-            assert await case_repo.load_for(erasing, lead.org.id, case_id, lock=True)
-            await case_repo.erase_identity(
-                erasing,
-                case_id,
-                new_wrapped_key=wrapper.new_data_key(case_id)[1],
-                kek_id=wrapper.kek_id,
-            )
-            posting = asyncio.create_task(client.post(url, json=update(), headers=lead.headers))
-            await waiting(database, posting)
-            await erasing.commit()
-        finally:
-            await erasing.close()
-        posted = await posting
+        posted = await behind_the_case(
+            database,
+            lead,
+            case_id,
+            erasure(app.state.ctx.key_wrapper, case_id),
+            client.post(url, json=update(), headers=lead.headers),
+        )
         assert posted.status_code == 201, posted.text
         assert posted.json()["summary"] == update()["summary"]
         items = (await client.get(url, headers=lead.headers)).json()["items"]
@@ -103,17 +79,19 @@ class TestAWriteQueuedBehindTheCase:
         url = f"{CASES}/{case['id']}/updates"
         await add_member(database, case_id, member.org.id, ["medical"])
         given = await consent(client, lead, case["id"], member, ["medical"])
-        revoking = database.session()
-        try:
-            assert await case_repo.load_for(revoking, lead.org.id, case_id, lock=True)
-            assert await consent_repo.revoke(revoking, uuid.UUID(given["id"]), case_id, None)
-            await case_repo.touch(revoking, case_id)  # as ConsentService.revoke does
-            posting = asyncio.create_task(client.post(url, json=update(), headers=member.headers))
-            await waiting(database, posting)
-            await revoking.commit()
-        finally:
-            await revoking.close()
-        assert_problem(await posting, 422, "validation_error")
+
+        async def revoke(session: Session) -> None:
+            assert await consent_repo.revoke(session, uuid.UUID(given["id"]), case_id, None)
+            await case_repo.touch(session, case_id)  # as ConsentService.revoke does
+
+        posted = await behind_the_case(
+            database,
+            lead,
+            case_id,
+            revoke,
+            client.post(url, json=update(), headers=member.headers),
+        )
+        assert_problem(posted, 422, "validation_error")
         assert (await client.get(url, headers=lead.headers)).json()["items"] == []
 
     async def test_behind_a_lead_transfer_the_former_lead_writes_as_a_member(
@@ -130,26 +108,23 @@ class TestAWriteQueuedBehindTheCase:
         member's report back in `general`."""
         case_id = uuid.UUID(case["id"])
         url = f"{CASES}/{case['id']}/updates"
-        transferring = database.session()
-        try:
-            assert await case_repo.load_for(transferring, lead.org.id, case_id, lock=True)
-            await case_repo.set_lead(transferring, case_id, member.org.id)
+
+        async def transfer(session: Session) -> None:
+            await case_repo.set_lead(session, case_id, member.org.id)
             await case_repo.add_member(
-                transferring,
+                session,
                 id=uuid.uuid4(),
                 case_id=case_id,
                 org_id=lead.org.id,
                 categories=["general"],
                 referral_id=None,
             )
-            await case_repo.touch(transferring, case_id)  # as the accept's timeline entry does
-            body = update(category="general", kind="note", summary="Handed over today")
-            posting = asyncio.create_task(client.post(url, json=body, headers=lead.headers))
-            await waiting(database, posting)
-            await transferring.commit()
-        finally:
-            await transferring.close()
-        posted = await posting
+            await case_repo.touch(session, case_id)  # as the accept's timeline entry does
+
+        body = update(category="general", kind="note", summary="Handed over today")
+        posted = await behind_the_case(
+            database, lead, case_id, transfer, client.post(url, json=body, headers=lead.headers)
+        )
         assert posted.status_code == 201, posted.text
         items = (await client.get(url, headers=member.headers)).json()["items"]
         assert [i["summary"] for i in items] == ["Handed over today"]

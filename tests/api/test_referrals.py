@@ -11,9 +11,15 @@ import pytest
 from fastapi import FastAPI
 
 from app.db.database import Database
-from app.db.repositories import cases as case_repo
 from tests.factories import PLANTED, Factory, Partner
-from tests.helpers import StatementCounter, assert_problem, consent, open_case
+from tests.helpers import (
+    StatementCounter,
+    assert_problem,
+    behind_the_case,
+    consent,
+    erasure,
+    open_case,
+)
 
 REF = "/v1/referrals"
 
@@ -562,25 +568,13 @@ class TestCapacityAndTransfer:
         with that key too, so the read after it lost the reason."""
         referral = await refer(client, lead, case, clinic)
         case_id = uuid.UUID(case["id"])
-        wrapper = app.state.ctx.key_wrapper
-        erasing = database.session()
-        try:
-            assert await case_repo.load_for(erasing, lead.org.id, case_id, lock=True)
-            await case_repo.erase_identity(
-                erasing,
-                case_id,
-                new_wrapped_key=wrapper.new_data_key(case_id)[1],
-                kek_id=wrapper.kek_id,
-            )
-            declining = asyncio.create_task(
-                act(client, clinic, referral, "decline", reason="No capacity this week")
-            )
-            await asyncio.sleep(0.5)
-            assert not declining.done()  # waiting for the case row
-            await erasing.commit()
-        finally:
-            await erasing.close()
-        declined = await declining
+        declined = await behind_the_case(
+            database,
+            lead,
+            case_id,
+            erasure(app.state.ctx.key_wrapper, case_id),
+            act(client, clinic, referral, "decline", reason="No capacity this week"),
+        )
         assert declined.status_code == 200, declined.text
         read = await client.get(f"{REF}/{referral['id']}", headers=clinic.headers)
         assert declined.json() == read.json()
