@@ -313,8 +313,8 @@ _LEAVE = Query(
 # transaction committed. Without a wait (nearly always) the check is one more primary-key probe.
 # The recheck can also drop the row: it tests the new lead against the old memberships, so a
 # lead whose transfer was accepted meanwhile is, to it, neither lead nor member. PostgreSQL keeps
-# the lock it took on the new version all the same, so no row is read again too (a caller that
-# is not linked to the case at all took no lock: one statement more, only for a 404).
+# the lock it took on the new version all the same, so an empty answer is read again too (a
+# caller that is not linked to the case at all took no lock: one statement more, for a 404).
 # (tests/api/test_lock_waits.py; every writer's case-row update: test_fact_changes_move_the_case.)
 _LOAD_FOR_UPDATE = Query(
     f"""
