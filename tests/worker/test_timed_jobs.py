@@ -11,12 +11,14 @@ import httpx
 import pytest
 
 from app.db.database import Database
+from app.db.repositories import cases as case_repo
+from app.db.repositories import referrals as referral_repo
 from app.domain.crypto import KeyWrapper
 from app.settings import Settings
 from app.worker import Worker
 from tests.api.test_referrals import REF, refer
 from tests.factories import Partner, add_member
-from tests.helpers import consent
+from tests.helpers import consent, erasure
 from tests.worker.conftest import rows
 
 
@@ -111,6 +113,93 @@ async def test_a_referral_a_read_stored_as_expired_is_announced_too(
     assert len(await events_of(database, "referral.expired")) == 2
     await race(workers)
     assert len(await events_of(database, "referral.expired")) == 2
+
+
+async def due_referral(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    case: dict[str, Any],
+    clinic: Partner,
+) -> UUID:
+    referral = await refer(client, lead, case, clinic, respond_by="2099-01-01T00:00:00Z")
+    referral_id = UUID(referral["id"])
+    await execute(
+        database,
+        "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
+        referral_id,
+    )
+    return referral_id
+
+
+async def expired_now(worker: Worker) -> int:
+    """The referrals one run of ``worker``'s timed jobs expired; it must not wait for a lock."""
+    totals = await asyncio.wait_for(worker.run_timed_jobs(), timeout=10)
+    return totals["referrals_expired"]
+
+
+class TestReferralExpiryAndTheCaseLock:
+    """The expiry locks the referrals' cases first, skipping a case another transaction holds.
+
+    Before: it stored the referrals as expired (locking them) with the case's data key read
+    without the case lock, then waited for the case row when its timeline entry touched it.
+    """
+
+    async def test_behind_an_erasure_it_skips_the_case_then_seals_with_the_new_key(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        key_wrapper: KeyWrapper,
+        lead: Partner,
+        clinic: Partner,
+        case: dict[str, Any],
+        workers: tuple[Worker, Worker],
+    ) -> None:
+        """Before: it waited for the erasure, then sealed the "expired" entry with the key the
+        erasure destroyed, and the entry read back as erased."""
+        case_id = UUID(case["id"])
+        await due_referral(client, database, lead, case, clinic)
+        holding = database.session()
+        try:
+            assert await case_repo.load_for(holding, lead.org.id, case_id, lock=True)
+            await erasure(key_wrapper, case_id)(holding)
+            assert await expired_now(workers[0]) == 0
+            await holding.commit()
+        finally:
+            await holding.close()
+        assert await expired_now(workers[0]) == 1
+        response = await client.get(f"/v1/cases/{case_id}/updates", headers=lead.headers)
+        summaries = [u["summary"] for u in response.json()["items"]]
+        # The referral's "sent" entry went with the erased key; the expiry's is readable.
+        assert sorted(summaries) == ["Referral for medical expired", "[erased]"]
+
+    async def test_beside_a_transition_holding_the_case_neither_deadlocks(
+        self,
+        client: httpx.AsyncClient,
+        database: Database,
+        lead: Partner,
+        clinic: Partner,
+        case: dict[str, Any],
+        workers: tuple[Worker, Worker],
+    ) -> None:
+        """A transition locks the case, then the referral. Before: the expiry locked the
+        referral, then waited for the case, and PostgreSQL aborted one of the two (40P01)."""
+        referral_id = await due_referral(client, database, lead, case, clinic)
+        holding = database.session()
+        try:
+            assert await referral_repo.lock_case_of(holding, referral_id, clinic.org.id)
+            assert await expired_now(workers[0]) == 0
+            connection = await holding.connection()
+            await connection.execute(
+                "UPDATE referrals SET status = 'accepted' WHERE id = $1", referral_id
+            )
+            await holding.commit()
+        finally:
+            await holding.close()
+        assert await expired_now(workers[0]) == 0
+        [stored] = await rows(database, "SELECT status FROM referrals WHERE id = $1", referral_id)
+        assert stored["status"] == "accepted"
+        assert await events_of(database, "referral.expired") == []
 
 
 async def test_consent_expiry_revokes_access_once(

@@ -51,15 +51,36 @@ EXPIRED_REFERRALS = Rows(ExpiredReferral)
 EXPIRED_CONSENTS = Rows(ExpiredConsent)
 OVERDUE_VISITS = Rows(OverdueVisit)
 
+# The cases of due referrals (those `_EXPIRE_REFERRALS` expires), their rows locked before any
+# referral is touched, as a referral transition locks its case before the referral
+# (referrals `lock_case_of`): the two cannot deadlock. A case another transaction holds (a
+# request's write, an erasure, another worker) is skipped, not waited for; the worker looks
+# again within a second. The expiry is the next statement, so its snapshot, taken with these
+# locks held, sees the case's current data key: an erasure committed just before cannot leave
+# the "expired" timeline entry sealed with the key it destroyed.
+_LOCK_DUE_CASES = Query(
+    """
+    SELECT c.id FROM cases c
+    WHERE c.id IN (SELECT r.case_id FROM referrals r
+                   WHERE (r.status = 'pending' AND r.respond_by <= now())
+                      OR (r.status = 'expired' AND r.expiry_processed_at IS NULL))
+    ORDER BY c.id
+    LIMIT $1
+    FOR UPDATE SKIP LOCKED
+    """,
+    ("limit",),
+)
+
 # Pending referrals past their deadline are stored as expired (as app.db.repositories.referrals
 # `_EXPIRE_DUE` does), and referrals a read already stored as expired are picked up too; both are
-# marked processed.
+# marked processed. Only referrals of the cases locked by `_LOCK_DUE_CASES`.
 _EXPIRE_REFERRALS = Query(
     """
     WITH due AS (
         SELECT r.id FROM referrals r
-        WHERE (r.status = 'pending' AND r.respond_by <= now())
-           OR (r.status = 'expired' AND r.expiry_processed_at IS NULL)
+        WHERE ((r.status = 'pending' AND r.respond_by <= now())
+               OR (r.status = 'expired' AND r.expiry_processed_at IS NULL))
+          AND r.case_id = ANY ($2::uuid[])
         ORDER BY r.id
         LIMIT $1
         FOR UPDATE SKIP LOCKED
@@ -75,7 +96,7 @@ _EXPIRE_REFERRALS = Query(
     RETURNING r.id, r.case_id, r.from_org_id, r.to_org_id, r.service, k.wrapped_key, k.kek_id,
               c.identity_erased_at
     """,
-    ("limit",),
+    ("limit", "case_ids"),
 )
 
 _EXPIRED_CONSENTS = Query(
@@ -165,7 +186,14 @@ _TRY_LOCK = Query("SELECT pg_try_advisory_xact_lock($1)", ("key",))
 
 
 async def expire_referrals(session: Session, limit: int) -> list[ExpiredReferral]:
-    return EXPIRED_REFERRALS.many(await session.fetch(_EXPIRE_REFERRALS, limit=limit))
+    """Up to ``limit`` due referrals stored as expired, their cases locked first (skipping
+    cases another transaction holds)."""
+    case_ids = [record["id"] for record in await session.fetch(_LOCK_DUE_CASES, limit=limit)]
+    if not case_ids:
+        return []
+    return EXPIRED_REFERRALS.many(
+        await session.fetch(_EXPIRE_REFERRALS, limit=limit, case_ids=case_ids)
+    )
 
 
 async def expired_consents(session: Session, limit: int) -> list[ExpiredConsent]:
