@@ -16,7 +16,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
+from app.db.errors import (
+    ConstraintViolated,
+    DatabaseUnavailable,
+    TransactionAborted,
+    ValueRejected,
+)
 from app.domain.errors import DomainError, ValidationFailed
 from app.logging import log
 
@@ -277,6 +282,20 @@ async def _database_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _transaction_aborted(request: Request, exc: Exception) -> Response:
+    log.warning("transaction_aborted", sqlstate=getattr(exc, "sqlstate", None))
+    return problem_response(
+        503,
+        "service_unavailable",
+        title="Service unavailable",
+        detail=(
+            "The request collided with a concurrent one and was rolled back; nothing was "
+            "changed. Retry shortly."
+        ),
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _value_rejected(request: Request, exc: Exception) -> Response:
     return problem_response(
         422,
@@ -302,6 +321,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(StarletteHTTPException, _http_exception)
     app.add_exception_handler(DatabaseUnavailable, _database_unavailable)
+    app.add_exception_handler(TransactionAborted, _transaction_aborted)
     app.add_exception_handler(ValueRejected, _value_rejected)
     app.add_exception_handler(ConstraintViolated, _constraint_violated)
 

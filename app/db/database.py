@@ -18,7 +18,12 @@ from typing import Any
 import asyncpg
 import orjson
 
-from app.db.errors import ConstraintViolated, DatabaseUnavailable, ValueRejected
+from app.db.errors import (
+    ConstraintViolated,
+    DatabaseUnavailable,
+    TransactionAborted,
+    ValueRejected,
+)
 from app.db.query import Query
 from app.db.slots import Slots
 
@@ -319,6 +324,8 @@ class Session:
             return await method(sql, *args)
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable() from exc
+        except asyncpg.TransactionRollbackError as exc:
+            raise TransactionAborted(getattr(exc, "sqlstate", None)) from exc
         except asyncpg.DataError as exc:
             # Backstop for values validation let through (out-of-range timestamps, NUL bytes).
             raise ValueRejected() from exc

@@ -1,4 +1,5 @@
-"""Errors raised by the persistence layer. The API maps ``DatabaseUnavailable`` to 503."""
+"""Errors raised by the persistence layer. The API maps ``DatabaseUnavailable`` and
+``TransactionAborted`` to 503."""
 
 
 class DatabaseUnavailable(Exception):
@@ -8,6 +9,16 @@ class DatabaseUnavailable(Exception):
 class SessionClosed(RuntimeError):
     """A statement came after its unit of work was closed (a resolver of a request that was cut
     short): it does not open a new connection that nothing would give back."""
+
+
+class TransactionAborted(Exception):
+    """PostgreSQL rolled the transaction back to settle a conflict with a concurrent one (a
+    deadlock, a serialization failure: SQLSTATE class 40). Nothing was committed; the same
+    request can be sent again."""
+
+    def __init__(self, sqlstate: str | None) -> None:
+        super().__init__(sqlstate or "40000")
+        self.sqlstate = sqlstate
 
 
 class ValueRejected(Exception):

@@ -9,6 +9,7 @@ queues behind it, commit, and check that the write used the new key and the new 
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -19,7 +20,7 @@ from app.db.database import Database, Session
 from app.db.repositories import cases as case_repo
 from app.db.repositories import consents as consent_repo
 from tests.factories import Partner, add_member
-from tests.helpers import assert_problem, behind_the_case, consent, erasure
+from tests.helpers import assert_problem, behind_the_case, consent, erasure, waiting_for_a_lock
 
 CASES = "/v1/cases"
 
@@ -178,3 +179,40 @@ class TestEveryFactChangeMovesTheCaseRow:
         )
         assert erased.status_code == 204, erased.text
         await moved("an identity erasure (a new data key)")
+
+
+async def test_a_write_caught_in_a_deadlock_is_a_503_that_changed_nothing(
+    client: httpx.AsyncClient,
+    database: Database,
+    case: dict[str, Any],
+    lead: Partner,
+    member: Partner,
+) -> None:
+    """PostgreSQL breaks a deadlock by rolling one side back (40P01): for a request, that is a
+    503 with ``Retry-After`` (nothing was stored; the same request can be sent again), not a
+    500. Here a consent holds the case and waits for its recipient's row (the foreign key),
+    which the other side holds while it asks for the case."""
+    url = f"{CASES}/{case['id']}/consents"
+    body = {
+        "granted_by": ["survivor"],
+        "recipient_org_id": str(member.org.id),
+        "categories": ["medical"],
+        "purpose": "medical follow-up",
+        "obtained_at": "2026-11-01T09:00:00Z",
+    }
+    holding = database.session()
+    try:
+        conn = await holding.connection()
+        await conn.execute("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE", member.org.id)
+        sent = asyncio.ensure_future(client.post(url, json=body, headers=lead.headers))
+        await waiting_for_a_lock(database, sent)
+        await conn.execute("SELECT 1 FROM cases WHERE id = $1 FOR UPDATE", uuid.UUID(case["id"]))
+        answer = await sent
+    finally:
+        await holding.rollback()
+        await holding.close()
+    assert_problem(answer, 503, "service_unavailable")
+    assert answer.headers["retry-after"] == "1"
+    assert (await client.get(url, headers=lead.headers)).json()["items"] == []
+    again = await client.post(url, json=body, headers=lead.headers)
+    assert again.status_code == 201, again.text

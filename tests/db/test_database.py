@@ -5,13 +5,14 @@ first served while it waits."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 import asyncpg
 import pytest
 
 from app.db.database import Database, _busy
-from app.db.errors import DatabaseUnavailable, SessionClosed
+from app.db.errors import DatabaseUnavailable, SessionClosed, TransactionAborted
 from app.db.query import Query
 
 
@@ -184,3 +185,30 @@ async def test_a_cancelled_close_of_a_shared_session_still_gives_the_connection_
         except TimeoutError:
             db.pool.terminate()
             raise AssertionError("a connection never came back to the pool") from None
+
+
+async def test_a_deadlock_aborts_one_side_as_transaction_aborted(database_url: str) -> None:
+    """Two transactions that wait for each other: PostgreSQL rolls one back (40P01), which the
+    session raises as ``TransactionAborted`` (the API's 503 with ``Retry-After``), and the
+    other goes on."""
+    db = Database(database_url, min_size=0, max_size=2)
+    await db.connect()
+    lock = Query("SELECT pg_advisory_xact_lock($1)", ("key",))
+    first, second = (int.from_bytes(os.urandom(7)) for _ in range(2))
+    a, b = db.session(), db.session()
+    try:
+        await a.fetchval(lock, key=first)
+        await b.fetchval(lock, key=second)
+        results = await asyncio.gather(
+            a.fetchval(lock, key=second), b.fetchval(lock, key=first), return_exceptions=True
+        )
+        aborted = [r for r in results if isinstance(r, TransactionAborted)]
+        assert len(aborted) == 1, results
+        assert aborted[0].sqlstate == "40P01"
+        assert isinstance(aborted[0].__cause__, asyncpg.DeadlockDetectedError)
+        assert results.count(None) == 1  # the other side got its lock
+    finally:
+        for session in (a, b):
+            await session.rollback()
+            await session.close()
+        await db.close()

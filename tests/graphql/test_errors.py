@@ -9,7 +9,7 @@ import pytest
 from graphql import GraphQLError
 
 from app.api.graphql.errors import UNEXPECTED, ErrorMasker, shape_error
-from app.db.errors import DatabaseUnavailable
+from app.db.errors import DatabaseUnavailable, TransactionAborted
 from app.domain.errors import ConsentRequired, InsufficientScope, NotFound, ValidationFailed
 
 
@@ -41,6 +41,13 @@ def test_domain_errors_keep_rest_codes_and_extras() -> None:
 def test_database_unavailable() -> None:
     shaped = shape_error(GraphQLError("x", path=["me"], original_error=DatabaseUnavailable()))
     assert shaped.extensions == {"code": "service_unavailable"}
+
+
+def test_transaction_aborted_is_unavailable_not_internal() -> None:
+    aborted = TransactionAborted("40P01")
+    shaped = shape_error(GraphQLError("x", path=["createCase"], original_error=aborted))
+    assert shaped.extensions == {"code": "service_unavailable"}
+    assert "rolled back" in shaped.message
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 
 from app.api.graphql.limits import QUERY_TOO_COSTLY, too_costly
 from app.api.problems import fields_at, public_errors
-from app.db.errors import DatabaseUnavailable
+from app.db.errors import DatabaseUnavailable, TransactionAborted
 from app.domain.errors import DomainError, ValidationFailed, Where
 from app.logging import log
 
@@ -182,6 +182,10 @@ def shape_error(error: GraphQLError, *, hide_suggestions: bool = False) -> Graph
     if isinstance(original, DatabaseUnavailable):
         log.warning("database_unavailable", cause=type(original.__cause__).__name__)
         message = "The database is unavailable; retry shortly."
+        return _rebuilt(error, message, {"code": "service_unavailable"})
+    if isinstance(original, TransactionAborted):
+        log.warning("transaction_aborted", sqlstate=original.sqlstate)
+        message = "The request collided with a concurrent one and was rolled back; retry shortly."
         return _rebuilt(error, message, {"code": "service_unavailable"})
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
