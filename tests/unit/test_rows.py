@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import FrozenInstanceError, dataclass
 from typing import Any
 
@@ -93,3 +94,40 @@ def test_completed_rows_need_the_leading_columns(record: FakeRecord) -> None:
 def test_completed_rows_need_the_rest_to_fill_them(rest: tuple[str, ...]) -> None:
     with pytest.raises(ColumnMismatch):
         Rows(Triple).many_completed([FakeRecord(a=1, b="x")], lambda r: rest)
+
+
+@dataclass(frozen=True, slots=True)
+class Child(Pair):
+    c: str
+
+
+@dataclass(frozen=True, slots=True)
+class Odd:
+    self: int
+    a: int
+
+
+def test_rows_built_by_the_twin_class_are_ordinary_rows() -> None:
+    """The mapper builds a row type deriving from ``object`` through a twin class (same slots,
+    plain ``__init__``), which hands over to the row type: nothing tells the two apart."""
+    rows = Rows(Pair)
+    assert rows._build is not Pair
+    row = rows.build([1, "x"])
+    assert type(row) is Pair and isinstance(row, Pair)
+    assert row == Pair(1, "x") and hash(row) == hash(Pair(1, "x"))
+    assert repr(row) == "Pair(a=1, b='x')"
+    with pytest.raises(FrozenInstanceError):
+        row.b = "y"  # type: ignore[misc]
+    assert dataclasses.replace(row, b="y") == Pair(1, "y")
+    [first] = rows.many([FakeRecord(a=2, b="z")])
+    assert type(first) is Pair and first == Pair(2, "z")
+
+
+@pytest.mark.parametrize("cls", [Child, Odd], ids=["extends-a-row-type", "field-named-self"])
+def test_other_row_types_are_built_the_ordinary_way(cls: type[Any]) -> None:
+    rows = Rows(cls)
+    assert rows._build is cls
+    row = rows.build([1, "x", "y"] if cls is Child else [1, 2])
+    assert type(row) is cls
+    with pytest.raises(FrozenInstanceError):
+        row.a = 3
