@@ -43,6 +43,7 @@ import certifi
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from app.db.database import Database, Session
+from app.db.errors import TransactionAborted
 from app.db.notify import DELIVERIES_CHANNEL, Interest, Notifications
 from app.db.repositories.deliveries import AttemptRecord, ClaimedDelivery
 from app.domain import deliveries, timed_jobs
@@ -302,6 +303,11 @@ class Worker:
                     if any(counts.values()):
                         log.info("pruned", **counts)
                 moment = await self._in_session(timed_jobs.next_moment, transactional=False)
+            except TransactionAborted as exc:
+                # Rolled back to settle a conflict with a request (nothing was stored): the
+                # work is still due, so look again in a second, not after the full interval.
+                log.info("worker_job_rolled_back", sqlstate=exc.sqlstate)
+                moment = datetime.now(UTC)
             except Exception as exc:
                 log.warning("worker_job_failed", error_type=type(exc).__name__)
                 moment = None

@@ -43,6 +43,14 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 
+# What PostgreSQL rolls back to settle a conflict between transactions (a deadlock, a
+# serialization failure): nothing was stored, the same work can be sent again. Not the rest of
+# class 40: 40003 (statement completion unknown) says nothing about what was stored.
+_ROLLED_BACK: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.SerializationError,
+)
+
 
 def asyncpg_dsn(url: str) -> str:
     """Accept SQLAlchemy-style URLs (``postgresql+asyncpg://``) and hand asyncpg a plain DSN."""
@@ -289,7 +297,11 @@ class Session:
     async def commit(self) -> None:
         if self._conn is not None and self._tx_open:
             self._tx_open = False
-            await self._run(self._conn.execute, "COMMIT")
+            status = await self._run(self._conn.execute, "COMMIT")
+            if status == "ROLLBACK":
+                # PostgreSQL had aborted the transaction already (a failed statement that its
+                # caller got past): nothing was stored, and the caller must not think it was.
+                raise TransactionAborted(None)
         callbacks, self.after_commit = self.after_commit, []
         for callback in callbacks:
             result = callback()
@@ -324,7 +336,7 @@ class Session:
             return await method(sql, *args)
         except _UNAVAILABLE as exc:
             raise DatabaseUnavailable() from exc
-        except asyncpg.TransactionRollbackError as exc:
+        except _ROLLED_BACK as exc:
             raise TransactionAborted(getattr(exc, "sqlstate", None)) from exc
         except asyncpg.DataError as exc:
             # Backstop for values validation let through (out-of-range timestamps, NUL bytes).

@@ -13,8 +13,8 @@ class SessionClosed(RuntimeError):
 
 class TransactionAborted(Exception):
     """PostgreSQL rolled the transaction back to settle a conflict with a concurrent one (a
-    deadlock, a serialization failure: SQLSTATE class 40). Nothing was committed; the same
-    request can be sent again."""
+    deadlock 40P01, a serialization failure 40001), or had aborted it before its COMMIT
+    (``sqlstate`` None). Nothing was committed; the same request can be sent again."""
 
     def __init__(self, sqlstate: str | None) -> None:
         super().__init__(sqlstate or "40000")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import keyword
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Generic, TypeVar, cast
 
@@ -48,8 +49,14 @@ def _fast_builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T] | N
     ``__setattr__``, or None when ``cls``'s layout does not allow it (see the module's
     docstring)."""
     slots = cls.__dict__.get("__slots__")
+    params = getattr(cls, "__dataclass_params__", None)
     if (
-        cls.__bases__ != (object,)
+        getattr(sys, "_is_gil_enabled", lambda: True)() is False  # a class change stops the world
+        or params is None
+        or not params.init
+        or not all(f.init and not f.kw_only for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+        or "__new__" in cls.__dict__
+        or cls.__bases__ != (object,)
         or slots is None
         or tuple(slots) != fields
         or not fields
@@ -61,15 +68,15 @@ def _fast_builder(cls: type[T], fields: tuple[str, ...]) -> Callable[..., T] | N
     parameters = ", ".join(fields)
     body = "".join(f"    self.{name} = {name}\n" for name in fields)
     namespace: dict[str, Any] = {"_row_type": cls}
-    exec(  # noqa: S102 - the source is built from the dataclass's own field names, checked above
-        f"def __init__(self, {parameters}):\n{body}    self.__class__ = _row_type\n", namespace
-    )
-    twin = type(
-        f"_{cls.__name__}Builder", (), {"__slots__": slots, "__init__": namespace["__init__"]}
-    )
     try:
+        exec(  # noqa: S102 - the source is made of the dataclass's own field names, checked above
+            f"def __init__(self, {parameters}):\n{body}    self.__class__ = _row_type\n", namespace
+        )
+        twin = type(
+            f"_{cls.__name__}Builder", (), {"__slots__": slots, "__init__": namespace["__init__"]}
+        )
         probe = twin(*([None] * len(fields)))
-    except TypeError:  # the layouts differ after all: build the ordinary way
+    except Exception:  # a layout or a name this does not foresee: build the ordinary way
         return None
     if type(probe) is not cls:
         return None

@@ -209,8 +209,16 @@ class ReferralService(CaseScopedService):
 
     async def get(self, referral_id: UUID) -> ReferralView:
         row = await self._row(referral_id)
-        if row.stored_status == "pending" and row.status == "expired":
-            await repo.expire_due(self.session, referral_id)  # store what it already reads as
+        if (
+            row.stored_status == "pending"
+            and row.status == "expired"
+            and not self.session.in_transaction
+        ):
+            # Store what it already reads as. Not inside a transaction (a GraphQL mutation's
+            # idempotent replay): that would hold the referral's row before its case, the
+            # other way round from a transition, until the transaction ends. The workers'
+            # expiry stores it soon anyway.
+            await repo.expire_due(self.session, referral_id)
             row = await self._row(referral_id)
         view = self._view(row)
         await self._audit([view], "referral.read")

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from app.db.database import Database, _busy
-from app.db.errors import DatabaseUnavailable, SessionClosed, TransactionAborted
+from app.db.errors import DatabaseUnavailable, SessionClosed, TransactionAborted, ValueRejected
 from app.db.query import Query
 
 
@@ -211,4 +211,32 @@ async def test_a_deadlock_aborts_one_side_as_transaction_aborted(database_url: s
         for session in (a, b):
             await session.rollback()
             await session.close()
+        await db.close()
+
+
+async def test_a_commit_of_an_aborted_transaction_is_transaction_aborted(
+    database_url: str,
+) -> None:
+    """PostgreSQL answers COMMIT with ROLLBACK when the transaction had already failed: the
+    session says so rather than let its caller think the work was stored."""
+    db = Database(database_url, min_size=0, max_size=1)
+    await db.connect()
+    session = db.session()
+    try:
+        await session.execute(Query("CREATE TEMP TABLE probe (n int)"))
+        await session.execute(Query("INSERT INTO probe VALUES (1)"))
+        with pytest.raises(ValueRejected):
+            await session.fetchval(Query("SELECT 1 / 0"))
+        with pytest.raises(TransactionAborted) as aborted:
+            await session.commit()
+        assert aborted.value.sqlstate is None
+        assert session.after_commit == []  # no after-commit work runs for it
+    finally:
+        await session.rollback()
+        await session.close()
+    probe = db.session(transactional=False)
+    try:
+        assert await probe.fetchval(Query("SELECT to_regclass('probe') IS NULL"))
+    finally:
+        await probe.close()
         await db.close()

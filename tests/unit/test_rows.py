@@ -123,11 +123,25 @@ def test_rows_built_by_the_twin_class_are_ordinary_rows() -> None:
     assert type(first) is Pair and first == Pair(2, "z")
 
 
-@pytest.mark.parametrize("cls", [Child, Odd], ids=["extends-a-row-type", "field-named-self"])
-def test_other_row_types_are_built_the_ordinary_way(cls: type[Any]) -> None:
+@dataclass(frozen=True, slots=True)
+class KeywordOnly:
+    a: int
+    b: int = dataclasses.field(kw_only=True)
+
+
+@pytest.mark.parametrize(
+    ("cls", "values"),
+    [(Child, [1, "x", "y"]), (Odd, [1, 2])],
+    ids=["extends-a-row-type", "field-named-self"],
+)
+def test_other_row_types_are_built_the_ordinary_way(cls: type[Any], values: list[Any]) -> None:
     rows = Rows(cls)
     assert rows._build is cls
-    row = rows.build([1, "x", "y"] if cls is Child else [1, 2])
+    row = rows.build(values)
     assert type(row) is cls
     with pytest.raises(FrozenInstanceError):
         row.a = 3
+
+
+def test_a_row_type_with_a_keyword_only_field_is_not_built_by_a_twin() -> None:
+    assert Rows(KeywordOnly)._build is KeywordOnly

@@ -185,7 +185,10 @@ def shape_error(error: GraphQLError, *, hide_suggestions: bool = False) -> Graph
         return _rebuilt(error, message, {"code": "service_unavailable"})
     if isinstance(original, TransactionAborted):
         log.warning("transaction_aborted", sqlstate=original.sqlstate)
-        message = "The request collided with a concurrent one and was rolled back; retry shortly."
+        message = (
+            "This field's work collided with a concurrent request and was rolled back; "
+            "send it again shortly."
+        )
         return _rebuilt(error, message, {"code": "service_unavailable"})
     if error.path is None and (original is None or isinstance(original, GraphQLError)):
         message = _SUGGESTION.sub("", error.message) if hide_suggestions else error.message
