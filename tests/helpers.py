@@ -78,6 +78,14 @@ class StatementCounter:
         return len(self.statements)
 
 
+def read_and_audit_in_one(counter: StatementCounter, table: str) -> None:
+    """The statements ``counter`` saw read ``table`` once, in the statement that also appended
+    the read's audit row, and appended no other audit row."""
+    reads = [s for s in counter.statements if f"FROM {table}" in s]
+    appends = [s for s in counter.statements if "INSERT INTO audit_log" in s]
+    assert len(reads) == 1 and reads == appends, counter.statements
+
+
 async def chain_writer(
     database_url: str, *, avoid: set[int] | frozenset[int] = frozenset(), chain: int | None = None
 ) -> tuple[Database, int]:

@@ -75,8 +75,11 @@ class LegalService(CaseScopedService):
 
     async def get(self, case_id: UUID) -> LegalRecord:
         loaded = await self._load(case_id, write=False)
-        row = await repo.get(self.session, case_id)
-        await self.audit.record(self.principal, "legal.read", [case_id], [Category.LEGAL])
+        row = await repo.get_audited(
+            self.session,
+            case_id,
+            audit=self.audit.row(self.principal, "legal.read", [case_id], [Category.LEGAL]),
+        )
         return LegalRecord.from_row(row, self.cases.text(loaded.row)) if row else LegalRecord()
 
     async def records_for_cases(self, cases: Sequence[LoadedCase]) -> dict[UUID, LegalRecord]:

@@ -274,9 +274,9 @@ class PlacementService(CaseScopedService):
             case_id=case_id,
             **PLACEMENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
+            audit=self.audit.row(self.principal, "placement.list", [case_id], [Category.PLACEMENT]),
         )
         page = PLACEMENTS.page(rows, limit)
-        await self.audit.record(self.principal, "placement.list", [case_id], [Category.PLACEMENT])
         return Page([self._placement(loaded, r) for r in page.items], page.next_cursor)
 
     async def pages_for_cases(

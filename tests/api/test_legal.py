@@ -16,6 +16,7 @@ from tests.helpers import (
     assert_problem,
     consent,
     open_case,
+    read_and_audit_in_one,
 )
 
 
@@ -123,6 +124,28 @@ class TestLegal:
             headers=lead.headers,
         )
         assert_problem(await client.get(url, headers=lawyer.headers), 404, "not_found")
+
+
+async def test_a_read_appends_its_audit_row_in_the_same_statement(
+    client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, database: Database
+) -> None:
+    url = f"/v1/cases/{case['id']}/legal"
+    for record in (False, True):  # no legal record yet, then one
+        if record:
+            put = await client.put(url, json=LEGAL, headers=lead.headers_with(**{"If-Match": "*"}))
+            assert put.status_code == 200, put.text
+        counter = StatementCounter()
+        database.statement_hook = counter
+        read = await client.get(url, headers=lead.headers)
+        database.statement_hook = None
+        assert read.status_code == 200
+        read_and_audit_in_one(counter, "legal_records")
+    async with database.pool.acquire() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'legal.read' AND case_ids = $1",
+            [uuid.UUID(case["id"])],
+        )
+    assert audited == 2
 
 
 class TestTestimonyPull:

@@ -12,11 +12,13 @@ import pytest
 from app.db.database import Database
 from tests.factories import Factory, Partner, add_member, minor_body
 from tests.helpers import (
+    StatementCounter,
     assert_problem,
     assert_unauthorized,
     consent,
     iso,
     open_case,
+    read_and_audit_in_one,
 )
 
 NOW = datetime.now(UTC)
@@ -221,3 +223,31 @@ class TestPlacements:
             )
             == 1
         )
+
+
+async def test_a_list_appends_its_audit_row_in_the_same_statement(
+    client: httpx.AsyncClient, case: dict[str, Any], lead: Partner, database: Database
+) -> None:
+    url = f"/v1/cases/{case['id']}/placements"
+    placed = await client.post(
+        url,
+        json={
+            "org_id": str(lead.org.id),
+            "setting": "ngo_shelter",
+            "started_at": iso(NOW - timedelta(days=2)),
+        },
+        headers=lead.headers,
+    )
+    assert placed.status_code == 201, placed.text
+    counter = StatementCounter()
+    database.statement_hook = counter
+    listed = await client.get(url, headers=lead.headers)
+    database.statement_hook = None
+    assert [p["id"] for p in listed.json()["items"]] == [placed.json()["id"]]
+    read_and_audit_in_one(counter, "placements p")
+    async with database.pool.acquire() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'placement.list' AND case_ids = $1",
+            [uuid.UUID(case["id"])],
+        )
+    assert audited == 1

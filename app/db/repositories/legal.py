@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import PAGE_CAP, Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 
@@ -57,6 +59,7 @@ _COLUMNS = """
 """
 
 _GET = Query(f"SELECT {_COLUMNS} FROM legal_records WHERE case_id = $1", ("case_id",))  # noqa: S608
+_GET_AUDITED = audit_repo.appending(_GET)
 
 # Insert (expected version 0) or update at the expected version; nothing returned = stale.
 _UPSERT = Query(
@@ -169,6 +172,18 @@ async def get_many(session: Session, case_ids: list[UUID]) -> list[LegalRecordRo
 
 async def get(session: Session, case_id: UUID) -> LegalRecordRow | None:
     return LEGAL_RECORD_ROWS.one(await session.fetchrow(_GET, case_id=case_id))
+
+
+async def get_audited(
+    session: Session, case_id: UUID, *, audit: Mapping[str, Any]
+) -> LegalRecordRow | None:
+    """:func:`get` with the read's audit row ``audit`` (as ``audit.append`` takes it) appended
+    in the same statement: one round trip."""
+    return LEGAL_RECORD_ROWS.one(
+        await session.fetchrow(
+            _GET_AUDITED, audit_repo.appended_params(session, audit), case_id=case_id
+        )
+    )
 
 
 async def upsert(session: Session, **values: Any) -> LegalRecordRow | None:

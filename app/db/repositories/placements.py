@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from uuid import UUID
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
 from app.db.query import Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 
@@ -117,6 +119,7 @@ _LIST = Query(
     """,  # noqa: S608 - constant text
     ("case_id", "after_ts", "after_id", "limit"),
 )
+_LIST_AUDITED = audit_repo.appending(_LIST)
 _END = Query(
     """
     UPDATE placements SET ended_at = $3, exit_reason = $4, authorization_ref_enc = $5,
@@ -206,8 +209,14 @@ async def get(session: Session, placement_id: UUID, case_id: UUID) -> PlacementR
     return PLACEMENT_ROWS.one(await session.fetchrow(_GET, id=placement_id, case_id=case_id))
 
 
-async def list_page(session: Session, **params: Any) -> list[PlacementRow]:
-    return PLACEMENT_ROWS.many(await session.fetch(_LIST, params))
+async def list_page(
+    session: Session, *, audit: Mapping[str, Any], **params: Any
+) -> list[PlacementRow]:
+    """A page of the case's placements, with the read's audit row ``audit`` (as
+    ``audit.append`` takes it) appended in the same statement: one round trip."""
+    return PLACEMENT_ROWS.many(
+        await session.fetch(_LIST_AUDITED, audit_repo.appended_params(session, audit), **params)
+    )
 
 
 async def end(session: Session, **values: Any) -> bool:
