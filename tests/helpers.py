@@ -79,11 +79,10 @@ class StatementCounter:
 
 
 def read_and_audit_in_one(counter: StatementCounter, table: str) -> None:
-    """The statements ``counter`` saw read ``table`` once, in the statement that also appended
-    the read's audit row, and appended no other audit row."""
-    reads = [s for s in counter.statements if f"FROM {table}" in s]
+    """The statements ``counter`` saw appended one audit row, in a statement that also read
+    ``table`` (e.g. ``"consents s"``; the case's load may read it too, for the policy)."""
     appends = [s for s in counter.statements if "INSERT INTO audit_log" in s]
-    assert len(reads) == 1 and reads == appends, counter.statements
+    assert len(appends) == 1 and f"FROM {table}" in appends[0], counter.statements
 
 
 async def chain_writer(

@@ -172,17 +172,17 @@ class ConsentService(CaseScopedService):
     async def list(self, case_id: UUID, *, limit: int, cursor: str | None) -> Page[Consent]:
         loaded = await self.cases.load(case_id)
         after = CONSENTS.position(cursor)
-        rows = await repo.list_page(
+        rows = await repo.list_page_audited(
             self.session,
             case_id=case_id,
             only_for_org=None if loaded.access.is_lead else self.principal.org_id,
             only_for_kind=None if loaded.access.is_lead else loaded.row.caller_kind,
             **CONSENTS.bind(after, "after_ts", "after_id"),
             limit=limit + 1,
+            # Appended only when the page has a consent (an empty page records nothing).
+            audit=self.audit.row(self.principal, "consent.list", [case_id]),
         )
         page = CONSENTS.page(rows, limit)
-        if page.items:
-            await self.audit.record(self.principal, "consent.list", [case_id])
         text = self.cases.text(loaded.row)
         return Page([Consent.of(r, text) for r in page.items], page.next_cursor)
 

@@ -16,6 +16,7 @@ from tests.helpers import (
     assert_problem,
     assert_unauthorized,
     consent,
+    read_and_audit_in_one,
 )
 
 CASES = "/v1/cases"
@@ -165,6 +166,46 @@ class TestListAndRevokeConsents:
             await client.get(f"{CASES}/{case['id']}/consents", headers=member.headers)
         ).json()
         assert [c["id"] for c in member_view["items"]] == [mine["id"]]
+
+    async def test_a_page_appends_its_audit_row_in_the_same_statement_an_empty_one_none(
+        self,
+        client: httpx.AsyncClient,
+        case: dict[str, Any],
+        lead: Partner,
+        member: Partner,
+        database: Database,
+    ) -> None:
+        url = f"{CASES}/{case['id']}/consents"
+        case_id = uuid.UUID(case["id"])
+        await add_member(database, case_id, member.org.id, ["medical"])
+        counter = StatementCounter()
+
+        async def listed(partner: Partner) -> list[dict[str, Any]]:
+            counter.reset()
+            database.statement_hook = counter
+            try:
+                response = await client.get(url, headers=partner.headers)
+            finally:
+                database.statement_hook = None
+            assert response.status_code == 200, response.text
+            items: list[dict[str, Any]] = response.json()["items"]
+            return items
+
+        async def audited() -> int:
+            async with database.pool.acquire() as conn:
+                found: int = await conn.fetchval(
+                    "SELECT count(*) FROM audit_log WHERE action = 'consent.list'"
+                    " AND case_ids = $1",
+                    [case_id],
+                )
+                return found
+
+        assert await listed(member) == []  # nothing addressed to it yet
+        assert await audited() == 0
+        given = await consent(client, lead, case["id"], member, ["medical"])
+        assert [c["id"] for c in await listed(member)] == [given["id"]]
+        read_and_audit_in_one(counter, "consents s")
+        assert await audited() == 1
 
     async def test_revoke(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -9,6 +10,7 @@ from uuid import UUID
 
 from app.db.database import Session
 from app.db.query import Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 _COLUMNS = """
@@ -39,6 +41,17 @@ class ConsentRow:
 
 CONSENT_ROWS = Rows(ConsentRow)
 
+
+@dataclass(frozen=True, slots=True)
+class ListedConsentRow(ConsentRow):
+    """A consent of a page read by :func:`list_page_audited`; ``audited``: the page's audit
+    row was appended (it is whenever the page has a consent)."""
+
+    audited: bool
+
+
+LISTED_CONSENT_ROWS = Rows(ListedConsentRow)
+
 _INSERT = Query(
     f"""
     INSERT INTO consents (id, case_id, granted_by, recipient_org_id, recipient_kinds, categories,
@@ -63,6 +76,8 @@ _LIST = Query(
     """,  # noqa: S608 - constant text
     ("case_id", "only_for_org", "only_for_kind", "after_ts", "after_id", "limit"),
 )
+# `_LIST` with the page's audit row appended in the same statement, when the page has a row.
+_LIST_AUDITED = audit_repo.appending(_LIST, when=Query("TRUE"))
 
 _REVOKE = Query(
     f"""
@@ -87,6 +102,16 @@ async def insert(session: Session, **values: Any) -> ConsentRow:
 
 async def list_page(session: Session, **params: Any) -> list[ConsentRow]:
     return CONSENT_ROWS.many(await session.fetch(_LIST, params))
+
+
+async def list_page_audited(
+    session: Session, *, audit: Mapping[str, Any], **params: Any
+) -> list[ListedConsentRow]:
+    """:func:`list_page` with the read's audit row ``audit`` (as ``audit.append`` takes it)
+    appended in the same statement when the page has a consent: one round trip."""
+    return LISTED_CONSENT_ROWS.many(
+        await session.fetch(_LIST_AUDITED, audit_repo.appended_params(session, audit), **params)
+    )
 
 
 async def revoke(
