@@ -78,6 +78,17 @@ class StatementCounter:
         return len(self.statements)
 
 
+async def audit_rows(database: Database, action: str, case_id: UUID) -> int:
+    """How many audit rows record ``action`` on exactly the case ``case_id``."""
+    async with database.pool.acquire() as conn:
+        found: int = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = $1 AND case_ids = $2",
+            action,
+            [case_id],
+        )
+        return found
+
+
 def read_and_audit_in_one(counter: StatementCounter, table: str) -> None:
     """The statements ``counter`` saw appended one audit row, in a statement that also read
     ``table`` (e.g. ``"consents s"``; the case's load may read it too, for the policy)."""

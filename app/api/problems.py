@@ -271,28 +271,27 @@ def allowed_methods(request: Request) -> list[str]:
     return allowed
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("database_unavailable", cause=type(exc.__cause__).__name__)
+def _service_unavailable(detail: str) -> Response:
+    """503: nothing was changed, and the same request may be sent again in a second."""
     return problem_response(
         503,
         "service_unavailable",
         title="Service unavailable",
-        detail="The database is unavailable; nothing was changed. Retry shortly.",
+        detail=detail,
         headers={"Retry-After": "1"},
     )
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("database_unavailable", cause=type(exc.__cause__).__name__)
+    return _service_unavailable("The database is unavailable; nothing was changed. Retry shortly.")
+
+
 async def _transaction_aborted(request: Request, exc: Exception) -> Response:
     log.warning("transaction_aborted", sqlstate=getattr(exc, "sqlstate", None))
-    return problem_response(
-        503,
-        "service_unavailable",
-        title="Service unavailable",
-        detail=(
-            "The request collided with a concurrent one and was rolled back; nothing was "
-            "changed. Retry shortly."
-        ),
-        headers={"Retry-After": "1"},
+    return _service_unavailable(
+        "The request collided with a concurrent one and was rolled back; nothing was "
+        "changed. Retry shortly."
     )
 
 

@@ -15,6 +15,7 @@ from tests.helpers import (
     assert_forbidden,
     assert_problem,
     assert_unauthorized,
+    audit_rows,
     consent,
     read_and_audit_in_one,
 )
@@ -191,21 +192,12 @@ class TestListAndRevokeConsents:
             items: list[dict[str, Any]] = response.json()["items"]
             return items
 
-        async def audited() -> int:
-            async with database.pool.acquire() as conn:
-                found: int = await conn.fetchval(
-                    "SELECT count(*) FROM audit_log WHERE action = 'consent.list'"
-                    " AND case_ids = $1",
-                    [case_id],
-                )
-                return found
-
         assert await listed(member) == []  # nothing addressed to it yet
-        assert await audited() == 0
+        assert await audit_rows(database, "consent.list", case_id) == 0
         given = await consent(client, lead, case["id"], member, ["medical"])
         assert [c["id"] for c in await listed(member)] == [given["id"]]
         read_and_audit_in_one(counter, "consents s")
-        assert await audited() == 1
+        assert await audit_rows(database, "consent.list", case_id) == 1
 
     async def test_revoke(
         self,

@@ -14,6 +14,7 @@ from tests.factories import Factory, Partner, add_member
 from tests.helpers import (
     StatementCounter,
     assert_problem,
+    audit_rows,
     consent,
     open_case,
     read_and_audit_in_one,
@@ -140,12 +141,7 @@ async def test_a_read_appends_its_audit_row_in_the_same_statement(
         database.statement_hook = None
         assert read.status_code == 200
         read_and_audit_in_one(counter, "legal_records")
-    async with database.pool.acquire() as conn:
-        audited = await conn.fetchval(
-            "SELECT count(*) FROM audit_log WHERE action = 'legal.read' AND case_ids = $1",
-            [uuid.UUID(case["id"])],
-        )
-    assert audited == 2
+    assert await audit_rows(database, "legal.read", uuid.UUID(case["id"])) == 2
 
 
 class TestTestimonyPull:

@@ -15,6 +15,7 @@ from tests.helpers import (
     StatementCounter,
     assert_problem,
     assert_unauthorized,
+    audit_rows,
     consent,
     iso,
     open_case,
@@ -245,9 +246,4 @@ async def test_a_list_appends_its_audit_row_in_the_same_statement(
     database.statement_hook = None
     assert [p["id"] for p in listed.json()["items"]] == [placed.json()["id"]]
     read_and_audit_in_one(counter, "placements p")
-    async with database.pool.acquire() as conn:
-        audited = await conn.fetchval(
-            "SELECT count(*) FROM audit_log WHERE action = 'placement.list' AND case_ids = $1",
-            [uuid.UUID(case["id"])],
-        )
-    assert audited == 1
+    assert await audit_rows(database, "placement.list", uuid.UUID(case["id"])) == 1

@@ -49,6 +49,23 @@ async def events_of(database: Database, type: str) -> list[dict[str, Any]]:
     )
 
 
+async def due_referral(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    case: dict[str, Any],
+    clinic: Partner,
+) -> UUID:
+    referral = await refer(client, lead, case, clinic, respond_by="2099-01-01T00:00:00Z")
+    referral_id = UUID(referral["id"])
+    await execute(
+        database,
+        "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
+        referral_id,
+    )
+    return referral_id
+
+
 async def test_referral_expiry_writes_timeline_audit_and_events_once(
     client: httpx.AsyncClient,
     database: Database,
@@ -57,13 +74,7 @@ async def test_referral_expiry_writes_timeline_audit_and_events_once(
     case: dict[str, Any],
     workers: tuple[Worker, Worker],
 ) -> None:
-    referral = await refer(client, lead, case, clinic, respond_by="2099-01-01T00:00:00Z")
-    referral_id = UUID(referral["id"])
-    await execute(
-        database,
-        "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
-        referral_id,
-    )
+    referral_id = await due_referral(client, database, lead, case, clinic)
     await race(workers)
     await race(workers)
     [stored] = await rows(
@@ -101,35 +112,13 @@ async def test_a_referral_a_read_stored_as_expired_is_announced_too(
     case: dict[str, Any],
     workers: tuple[Worker, Worker],
 ) -> None:
-    referral = await refer(client, lead, case, clinic, respond_by="2099-01-01T00:00:00Z")
-    await execute(
-        database,
-        "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
-        UUID(referral["id"]),
-    )
-    read = await client.get(f"{REF}/{referral['id']}", headers=clinic.headers)
+    referral_id = await due_referral(client, database, lead, case, clinic)
+    read = await client.get(f"{REF}/{referral_id}", headers=clinic.headers)
     assert read.json()["status"] == "expired"  # and stored so by the read
     await race(workers)
     assert len(await events_of(database, "referral.expired")) == 2
     await race(workers)
     assert len(await events_of(database, "referral.expired")) == 2
-
-
-async def due_referral(
-    client: httpx.AsyncClient,
-    database: Database,
-    lead: Partner,
-    case: dict[str, Any],
-    clinic: Partner,
-) -> UUID:
-    referral = await refer(client, lead, case, clinic, respond_by="2099-01-01T00:00:00Z")
-    referral_id = UUID(referral["id"])
-    await execute(
-        database,
-        "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
-        referral_id,
-    )
-    return referral_id
 
 
 async def expired_now(worker: Worker) -> int:
