@@ -266,6 +266,40 @@ async def test_a_retry_is_a_read_and_needs_the_read_scope(
     assert again == {"id": made["id"], "statusReason": "No capacity this month"}
 
 
+async def test_a_retry_after_the_deadline_reads_expired_without_storing_it(
+    client: httpx.AsyncClient, database: Database, lead: Partner, clinic: Partner
+) -> None:
+    """A retry runs inside the mutation's transaction. It shows a referral past its deadline as
+    expired but leaves the row as stored: writing it there would lock the referral before its
+    case, the other way round from a transition. A REST read, outside a transaction, stores it.
+    """
+    case = await _setup(client, lead, clinic)
+    variables = {**_referral(case, clinic), "key": "after-the-deadline"}
+    document = _document("createReferral", "id status")
+    made = data_of(await gql(client, lead, document, variables))["createReferral"]
+    assert made["status"] == "pending"
+    referral_id = uuid.UUID(made["id"])
+
+    async def stored_status() -> str:
+        async with database.pool.acquire() as conn:
+            return str(
+                await conn.fetchval("SELECT status FROM referrals WHERE id = $1", referral_id)
+            )
+
+    async with database.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE referrals SET respond_by = now() - interval '1 minute' WHERE id = $1",
+            referral_id,
+        )
+    again = data_of(await gql(client, lead, document, variables))["createReferral"]
+    assert again == {"id": made["id"], "status": "expired"}
+    assert await stored_status() == "pending"
+    read = await client.get(f"/v1/referrals/{made['id']}", headers=lead.headers)
+    assert read.status_code == 200, read.text
+    assert read.json()["status"] == "expired"
+    assert await stored_status() == "expired"
+
+
 async def test_arguments_json_cannot_carry_are_a_validation_error_not_a_500(
     client: httpx.AsyncClient, lead: Partner, clinic: Partner
 ) -> None:
