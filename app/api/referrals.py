@@ -43,7 +43,7 @@ async def create_referral(body: ReferralCreate, ctx: ReferralsWriteCtx) -> Creat
     )
 
 
-@routes.page("", ReferralOut.of)
+@routes.page("", ReferralOut.plain)
 async def list_referrals(
     ctx: ReferralsReadCtx,
     paging: Paging,

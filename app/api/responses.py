@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -41,12 +41,25 @@ def resource_response(model: BaseModel, status: int = 200) -> Response:
     return model_response(model, status, headers=version_tag(model))
 
 
-def page_response(page: Page[T], out: type[M], convert: Callable[[T], M]) -> Response:
-    """A list response (CONTRACT §3 shape) for a domain page, each item projected by ``convert``."""
-    return model_response(
-        PageOut[out](  # type: ignore[valid-type]
-            items=[convert(item) for item in page.items], next_cursor=page.next_cursor
+def page_response(
+    page: Page[T], out: type[M], convert: Callable[[T], M | dict[str, Any]]
+) -> Response:
+    """A list response (``items`` and ``next_cursor``) for a domain page, each item projected
+    by ``convert``: to its response model, or to what that model serialises to (a response
+    model's ``plain``: a dict of its fields, left out where the model leaves them out), which
+    orjson serialises with no model in between."""
+    items = [convert(item) for item in page.items]
+    if items and isinstance(items[0], dict):
+        return Response(
+            orjson.dumps(
+                {"items": items, "next_cursor": page.next_cursor},
+                default=_default,
+                option=orjson.OPT_UTC_Z,
+            ),
+            media_type="application/json",
         )
+    return model_response(
+        PageOut[out](items=items, next_cursor=page.next_cursor)  # type: ignore[valid-type]
     )
 
 

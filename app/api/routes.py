@@ -140,7 +140,7 @@ _PAGING = [
 
 def answering(
     endpoint: Callable[..., Awaitable[Any]],
-    render: Callable[[Any], BaseModel] | None,
+    render: Callable[[Any], BaseModel | dict[str, Any]] | None,
     status: int,
     *,
     page: bool = False,
@@ -148,11 +148,12 @@ def answering(
 ) -> Callable[..., Awaitable[Response]]:
     """The endpoint FastAPI calls for ``endpoint``. With ``render`` (a response model's ``of``),
     ``endpoint`` returns a domain value and ``render`` makes its model (for ``page``, each
-    item's), answered with the ``ETag`` of a model with a ``version``; without, ``endpoint``
-    returns its own response. A ``page`` endpoint's ``paging`` comes from the ``limit`` and
-    ``cursor`` query parameters. With ``conditional``, ``endpoint``'s ``expected_version`` comes
-    from the ``If-Match`` header (428 when missing, 412 when it names no version), read after
-    the request is validated (a bad body is 422 first)."""
+    item's, or with the model's ``plain`` what the model would serialise to), answered with
+    the ``ETag`` of a model with a ``version``; without, ``endpoint`` returns its own response.
+    A ``page`` endpoint's ``paging`` comes from the ``limit`` and ``cursor`` query parameters.
+    With ``conditional``, ``endpoint``'s ``expected_version`` comes from the ``If-Match`` header
+    (428 when missing, 412 when it names no version), read after the request is validated (a
+    bad body is 422 first)."""
     model = getattr(render, "__self__", None)
     if render is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise TypeError(f"{endpoint.__name__}: render with a response model's `of`")
@@ -185,7 +186,10 @@ def answering(
             return value  # type: ignore[no-any-return]
         if page:
             return page_response(value, model, render)  # type: ignore[arg-type]
-        return resource_response(render(value), status)
+        rendered = render(value)
+        if isinstance(rendered, dict):  # a model's `plain` renders the items of a page only
+            raise TypeError(f"{endpoint.__name__}: render one resource with its model's `of`")
+        return resource_response(rendered, status)
 
     return _as(endpoint, signature, call, parameters)
 
@@ -247,7 +251,7 @@ class Routes:
     ) -> Callable[[Endpoint], Endpoint]: ...
     @overload
     def page(
-        self, path: str, item: Callable[[Value], BaseModel], *errors: int
+        self, path: str, item: Callable[[Value], BaseModel | dict[str, Any]], *errors: int
     ) -> Callable[[Pages[Value]], Pages[Value]]: ...
     def page(self, path: str, item: Any, *errors: int) -> Callable[[Any], Any]:
         return self._add("GET", path, item, 200, errors, page=True)

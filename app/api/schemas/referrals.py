@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import Field, StringConstraints
@@ -141,3 +141,38 @@ class ReferralOut(ResponseModel):
     def of(cls, view: ReferralView) -> ReferralOut:
         # Left out, not null, where they are not shown.
         return cls.model_validate(cls.source(view)).left_out_if_null("case_reference", "preview")
+
+    @classmethod
+    def plain(cls, view: ReferralView) -> dict[str, Any]:
+        """What :meth:`of`'s model serialises to, as a dict for orjson: the same keys in the
+        same order, left out where :meth:`of` leaves them out. A page of referrals (the inbox)
+        is answered from these, without a model validated and serialised per item, which was
+        about half of its CPU time; ``tests/api/test_plain_responses.py`` holds the two
+        together."""
+        row = view.row
+        out: dict[str, Any] = {"id": row.id, "case_id": row.case_id}
+        if (reference := view.case_reference) is not None:
+            out["case_reference"] = reference
+        out["from_org_id"] = row.from_org_id
+        out["to_org_id"] = row.to_org_id
+        out["direction"] = "outgoing" if view.party is Party.SENDER else "incoming"
+        out["service"] = row.service
+        out["urgency"] = row.urgency
+        out["reason"] = view.reason
+        out["shared_categories"] = row.shared_categories
+        out["respond_by"] = row.respond_by
+        out["transfer_lead"] = row.transfer_lead
+        out["status"] = row.status
+        out["status_reason"] = view.status_reason
+        out["outcome"] = view.outcome
+        out["reason_code"] = row.reason_code
+        out["outcome_code"] = row.outcome_code
+        out["responded_at"] = row.responded_at
+        out["started_at"] = row.started_at
+        out["ended_at"] = row.ended_at
+        out["created_at"] = row.created_at
+        out["updated_at"] = row.updated_at
+        out["version"] = row.version
+        if view.preview is not None:
+            out["preview"] = view.preview
+        return out

@@ -1,0 +1,121 @@
+"""A response model's ``plain`` (what a page is answered from, through orjson) gives the bytes
+its model's ``of`` gives through pydantic, for every shape of item."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.api.responses import page_response
+from app.api.schemas.referrals import ReferralOut
+from app.db.repositories.referrals import ReferralRow
+from app.domain.crypto import DataKey
+from app.domain.freetext import CaseText
+from app.domain.pagination import Page
+from app.domain.referral_rules import OutcomeCode, Party, ReasonCode, ReferralStatus
+from app.domain.referrals import ReferralView, _view
+from app.domain.vocabulary import (
+    AgeBand,
+    Category,
+    ExploitationType,
+    Gender,
+    ServiceKind,
+    Urgency,
+)
+
+SENDER, RECEIVER = uuid.uuid4(), uuid.uuid4()
+
+
+def _values(vocabulary: Any) -> st.SearchStrategy[str]:
+    return st.sampled_from([str(v) for v in vocabulary])
+
+
+instants = st.datetimes(
+    min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1), timezones=st.just(UTC)
+)
+maybe_instants = st.none() | instants
+words = st.text(min_size=1, max_size=40)
+
+
+@st.composite
+def views(draw: st.DrawFn) -> ReferralView:
+    """A referral as its sender or receiver sees it, its text sealed with a real data key."""
+    referral_id, case_id = uuid.uuid4(), uuid.uuid4()
+    text = CaseText(case_id, DataKey(case_id, os.urandom(32)), erased=False)
+    seal = partial(text.seal, "referrals", referral_id)
+    created = draw(instants)
+    row = ReferralRow(
+        id=referral_id,
+        case_id=case_id,
+        from_org_id=SENDER,
+        to_org_id=RECEIVER,
+        service=draw(_values(ServiceKind)),
+        urgency=draw(_values(Urgency)),
+        reason_enc=seal("reason", draw(words)),  # type: ignore[arg-type]
+        shared_categories=draw(st.lists(_values(Category), max_size=3, unique=True)),
+        respond_by=draw(maybe_instants),
+        transfer_lead=draw(st.booleans()),
+        stored_status=(status := draw(_values(ReferralStatus))),
+        status=status,
+        status_reason_enc=seal("status_reason", draw(st.none() | words)),
+        outcome_enc=seal("outcome", draw(st.none() | words)),
+        reason_code=draw(st.none() | _values(ReasonCode)),
+        outcome_code=draw(st.none() | _values(OutcomeCode)),
+        capacity_held=draw(st.booleans()),
+        responded_at=draw(maybe_instants),
+        started_at=draw(maybe_instants),
+        ended_at=draw(maybe_instants),
+        created_at=created,
+        updated_at=created + timedelta(microseconds=draw(st.integers(0, 10**9))),
+        version=draw(st.integers(1, 2**31)),
+        case_reference=draw(st.text(min_size=1, max_size=12)),
+        age_band=draw(_values(AgeBand)),
+        gender=draw(_values(Gender)),
+        languages=draw(st.lists(st.sampled_from(["en", "fr", "th", "uk"]), unique=True)),
+        interpreter_needed=draw(st.booleans()),
+        needs=draw(st.lists(_values(ServiceKind), max_size=3, unique=True)),
+        is_minor=draw(st.booleans()),
+        exploitation_types=draw(st.lists(_values(ExploitationType), max_size=2, unique=True)),
+        identity_erased_at=None,
+        wrapped_key=None,
+        kek_id=None,
+    )
+    return _view(row, draw(st.sampled_from([SENDER, RECEIVER])), lambda: text)
+
+
+def _through_the_model(views: list[ReferralView], next_cursor: str | None) -> bytes:
+    models = [ReferralOut.of(v) for v in views]
+    page = page_response(Page(models, next_cursor), ReferralOut, lambda m: m)
+    return bytes(page.body)
+
+
+@settings(max_examples=200)
+@given(st.lists(views(), min_size=1, max_size=4), st.none() | st.text(max_size=20))
+def test_a_page_of_plain_referrals_is_the_models_page_byte_for_byte(
+    items: list[ReferralView], next_cursor: str | None
+) -> None:
+    plain = page_response(Page(items, next_cursor), ReferralOut, ReferralOut.plain)
+    assert bytes(plain.body) == _through_the_model(items, next_cursor)
+    assert plain.media_type == "application/json"
+
+
+@given(views())
+def test_a_plain_referral_leaves_out_what_the_model_leaves_out(view: ReferralView) -> None:
+    plain = ReferralOut.plain(view)
+    modelled = orjson.loads(ReferralOut.of(view).model_dump_json(exclude_unset=True))
+    assert list(plain) == list(modelled)
+    pending_receiver = view.party is Party.RECEIVER and view.row.status == ReferralStatus.PENDING
+    assert ("preview" in plain) is pending_receiver
+
+
+def test_an_empty_page_is_the_same_either_way() -> None:
+    empty: Page[ReferralView] = Page([], None)
+    plain = page_response(empty, ReferralOut, ReferralOut.plain)
+    assert bytes(plain.body) == _through_the_model([], None) == b'{"items":[],"next_cursor":null}'
