@@ -86,6 +86,10 @@ class Preview(ResponseModel):
     exploitation_types: list[ExploitationType]
 
 
+def _direction(view: ReferralView) -> str:
+    return "outgoing" if view.party is Party.SENDER else "incoming"
+
+
 class ReferralOut(ResponseModel):
     id: UUID
     case_id: UUID
@@ -132,7 +136,7 @@ class ReferralOut(ResponseModel):
         return (ViewWith.over if lazy else ViewWith)(
             view.row,
             case_reference=view.case_reference,
-            direction="outgoing" if view.party is Party.SENDER else "incoming",
+            direction=_direction(view),
             preview=view.preview,
             **text,
         )
@@ -147,7 +151,7 @@ class ReferralOut(ResponseModel):
         """What :meth:`of`'s model serialises to, as a dict for orjson: the same keys in the
         same order, left out where :meth:`of` leaves them out. A page of referrals (the inbox)
         is answered from these, without a model validated and serialised per item, which was
-        about half of its CPU time; ``tests/api/test_plain_responses.py`` holds the two
+        about half of its CPU time; ``tests/unit/test_plain_responses.py`` holds the two
         together."""
         row = view.row
         out: dict[str, Any] = {"id": row.id, "case_id": row.case_id}
@@ -155,7 +159,7 @@ class ReferralOut(ResponseModel):
             out["case_reference"] = reference
         out["from_org_id"] = row.from_org_id
         out["to_org_id"] = row.to_org_id
-        out["direction"] = "outgoing" if view.party is Party.SENDER else "incoming"
+        out["direction"] = _direction(view)
         out["service"] = row.service
         out["urgency"] = row.urgency
         out["reason"] = view.reason
