@@ -4,7 +4,8 @@ The ratios of ``bench.run`` and ``bench.graphql_vs_rest`` need a quiet machine: 
 they move by ±30 % from run to run. This measures what does not depend on the neighbours: the
 app is called as an ASGI application, without a server or a socket of its own (uvicorn,
 httptools and the load generator are left out), on the embedded PostgreSQL under
-``bench/.data/profile`` with each scenario's data seeded as the bench seeds it, and reports per
+``bench/.data/profile`` with each scenario's data seeded as the bench seeds it (``update-post``
+is a write: each call adds an update, answered 201), and reports per
 request (per operation for ``graphql`` and ``rest``, the two calls of ``bench.graphql_vs_rest``;
 ``graphql-soak`` is the soak's GraphQL page, 20 cases with 10 referrals each, on a small copy of
 the soak's exchange seeded as ``bench/soak/seed.py`` seeds it):
@@ -61,7 +62,16 @@ from bench.soak import mix as soak_mix
 from bench.soak import seed as soak_seed
 
 DATABASE = "aftercare_bench_profile"
-NAMES = ("org-me", "case-read", "inbox", "graphql", "rest", "graphql-soak")
+NAMES = (
+    "org-me",
+    "case-read",
+    "inbox",
+    "care-plan",
+    "update-post",
+    "graphql",
+    "rest",
+    "graphql-soak",
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +80,12 @@ class Call:
     path: str
     token: str
     json: dict[str, Any] | None = None
+    status: int = 200
 
 
 async def asgi_call(app: FastAPI, call: Call) -> None:
-    """One request straight into the ASGI app; anything but 200 stops the measurement."""
+    """One request straight into the ASGI app; any status but the call's stops the
+    measurement."""
     path, _, query = call.path.partition("?")
     body = orjson.dumps(call.json) if call.json is not None else b""
     headers = [(b"authorization", f"Bearer {call.token}".encode()), (b"host", b"bench")]
@@ -104,7 +116,7 @@ async def asgi_call(app: FastAPI, call: Call) -> None:
             status.append(message["status"])
 
     await app(scope, receive, send)
-    if status != [200]:
+    if status != [call.status]:
         raise RuntimeError(f"{call.method} {call.path} answered {status}")
 
 
@@ -225,6 +237,8 @@ async def run(args: argparse.Namespace) -> None:
             org_me = await SCENARIOS["org-me"].setup(seed)
             case_read = await SCENARIOS["case-read"].setup(seed)
             inbox = await SCENARIOS["inbox"].setup(seed)
+            care_plan = await SCENARIOS["care-plan"].setup(seed)
+            update_post = await SCENARIOS["update-post"].setup(seed)
             lead = await graphql_vs_rest.seed(seed)
             soak_lead = ""
             if "graphql-soak" in (args.scenario or NAMES):
@@ -239,6 +253,16 @@ async def run(args: argparse.Namespace) -> None:
             "org-me": [Call("GET", org_me.path, token(org_me.headers))],
             "case-read": [Call("GET", case_read.path, token(case_read.headers))],
             "inbox": [Call("GET", inbox.path, token(inbox.headers))],
+            "care-plan": [Call("GET", care_plan.path, token(care_plan.headers))],
+            "update-post": [
+                Call(
+                    "POST",
+                    update_post.path,
+                    token(update_post.headers),
+                    orjson.loads(update_post.body or b"{}"),
+                    update_post.status,
+                )
+            ],
             "graphql": [Call("POST", "/graphql", lead, {"query": graphql_vs_rest.QUERY})],
             "rest": [
                 Call("GET", "/v1/cases?limit=50", lead),
