@@ -57,7 +57,7 @@ from app.main import create_app
 from app.settings import Settings
 from bench import graphql_vs_rest
 from bench.run import DATA, cpu_seconds, postmaster_of, recreate_database, write_kek
-from bench.scenarios import SCENARIOS, SeedContext
+from bench.scenarios import SCENARIOS, Prepared, SeedContext
 from bench.soak import mix as soak_mix
 from bench.soak import seed as soak_seed
 
@@ -246,23 +246,22 @@ async def run(args: argparse.Namespace) -> None:
         finally:
             await seed_db.close()
 
-        def token(headers: dict[str, str]) -> str:
-            return headers["Authorization"].removeprefix("Bearer ")
+        def call(prepared: Prepared) -> Call:
+            """The bench scenario's request as it is sent over HTTP."""
+            return Call(
+                prepared.method,
+                prepared.path,
+                prepared.headers["Authorization"].removeprefix("Bearer "),
+                orjson.loads(prepared.body) if prepared.body is not None else None,
+                prepared.status,
+            )
 
         scenarios = {
-            "org-me": [Call("GET", org_me.path, token(org_me.headers))],
-            "case-read": [Call("GET", case_read.path, token(case_read.headers))],
-            "inbox": [Call("GET", inbox.path, token(inbox.headers))],
-            "care-plan": [Call("GET", care_plan.path, token(care_plan.headers))],
-            "update-post": [
-                Call(
-                    "POST",
-                    update_post.path,
-                    token(update_post.headers),
-                    orjson.loads(update_post.body or b"{}"),
-                    update_post.status,
-                )
-            ],
+            "org-me": [call(org_me)],
+            "case-read": [call(case_read)],
+            "inbox": [call(inbox)],
+            "care-plan": [call(care_plan)],
+            "update-post": [call(update_post)],
             "graphql": [Call("POST", "/graphql", lead, {"query": graphql_vs_rest.QUERY})],
             "rest": [
                 Call("GET", "/v1/cases?limit=50", lead),
