@@ -81,6 +81,7 @@ from app.db.repositories.cases import _READ_AUDITED as _CASE_READ_AUDITED
 from app.db.repositories.cases import _READ_FOR as _CASE_READ_FOR
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.events import _APPEND as _EVENTS_APPEND
+from app.db.repositories.events import _APPEND_AUDITED as _EVENTS_APPEND_AUDITED
 from app.db.repositories.events import _AUDIENCE as _EVENTS_AUDIENCE
 from app.db.repositories.events import AUDIENCE_ROWS
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
@@ -111,6 +112,7 @@ CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
 UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
 EVENTS_AUDIENCE_SQL: str = _EVENTS_AUDIENCE.sql
 EVENTS_APPEND_SQL: str = _EVENTS_APPEND.sql
+EVENTS_APPEND_AUDITED_SQL: str = _EVENTS_APPEND_AUDITED.sql
 # What ``POST /v1/cases/{id}/updates`` runs, in order, when the lead posts an update that reaches
 # care-team members (the app's own list: tests/test_bench_baseline.py checks it against the app).
 UPDATE_POST_STATEMENTS: tuple[str, ...] = (
@@ -118,9 +120,8 @@ UPDATE_POST_STATEMENTS: tuple[str, ...] = (
     TOKEN_STATUS_SQL,
     CASE_LOAD_FOR_UPDATE_SQL,
     UPDATE_INSERT_SQL,  # (with the case's updated_at)
-    AUDIT_APPEND_SQL,
     EVENTS_AUDIENCE_SQL,
-    EVENTS_APPEND_SQL,
+    EVENTS_APPEND_AUDITED_SQL,  # the events, and the audit row the transaction held back
     "COMMIT",
 )
 
@@ -156,6 +157,10 @@ _EXPECTED_NAMES["cases.read_for"] = (_CASE_READ_FOR, ("org_id", "case_id"))
 _EXPECTED_NAMES["cases.read_audited"] = (
     _CASE_READ_AUDITED,
     (*(f"audit_{n}" for n in _AUDIT_APPEND.names), "org_id", "case_id", "expected_digest"),
+)
+_EXPECTED_NAMES["events.append (audited)"] = (
+    _EVENTS_APPEND_AUDITED,
+    tuple(f"audit_{n}" for n in _AUDIT_APPEND.names) + _EVENTS_APPEND.names,
 )
 _EXPECTED_NAMES["care_plan.care_plan (audited)"] = (
     _AUDITED_CARE_PLAN,
@@ -920,9 +925,9 @@ async def _update_in_transaction(
         seal_field(aead, "case_updates", update_id, "details", details),
         None,
     )  # fmt: skip
-    categories = [category]
-    await audit_append(
-        conn,
+    # The audit row, held back as the app's transaction holds it (audit.append): the events'
+    # append carries it, or it goes alone before COMMIT.
+    audit = audit_args(
         request,
         org_id=org_id,
         client_id=client_id,
@@ -930,7 +935,7 @@ async def _update_in_transaction(
         request_id=request_id,
         action="update.create",
         case_ids=[case_id],
-        categories=categories,
+        categories=[category],
     )
     # The outbox: to every organisation that may see the case now and is entitled to the
     # category, never to the actor (Outbox.to_case), all in the one append.
@@ -942,10 +947,13 @@ async def _update_in_transaction(
         payload = check_data({"category": category, "update_id": update_id})
         count = len(recipients)
         await conn.fetchrow(
-            EVENTS_APPEND_SQL,
+            EVENTS_APPEND_AUDITED_SQL,
+            *audit,
             [uuid.uuid4() for _ in recipients], recipients, [_UPDATE_ADDED] * count,
             [_CASE_UPDATE] * count, [update_id] * count, [case_id] * count, [payload] * count,
         )  # fmt: skip
+    else:
+        await conn.execute(AUDIT_APPEND_SQL, *audit)
     assert inserted is not None
     body = orjson.dumps(
         {

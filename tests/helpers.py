@@ -118,11 +118,13 @@ async def chain_writer(
 
 
 async def audit_append(db: Database | Session, org_id: UUID, count: int = 1) -> None:
-    """``count`` audit appends of ``org_id``: in ``db``'s open transaction when given a session,
-    else each in autocommit (as an audited GET)."""
+    """``count`` audit appends of ``org_id``: in ``db``'s open transaction when given a session
+    (each sent at once, as a write's is with its events: a transaction otherwise holds its row
+    back until then or its commit), else each in autocommit (as an audited GET)."""
     for _ in range(count):
         if isinstance(db, Session):
             await AuditTrail(db).record_hub(org_id, "case.read", [], ["general"])
+            await db.send_deferred()
             continue
         session = db.session(transactional=False)
         try:

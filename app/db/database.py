@@ -226,6 +226,7 @@ class Session:
         "_begin_sql",
         "_conn",
         "_db",
+        "_deferred",
         "_hook",
         "_transactional",
         "_tx_open",
@@ -241,6 +242,8 @@ class Session:
         self._begin_sql = "BEGIN"
         self._hook = db.statement_hook
         self.after_commit: list[Callable[[], Any]] = []
+        # A statement held back to travel with a later one (:meth:`defer`).
+        self._deferred: tuple[Query, dict[str, Any]] | None = None
         # Per-unit-of-work memo (e.g. each case's unwrapped data key, so that a request unwraps
         # it once); dropped with the session.
         self.memo: dict[Any, Any] = {}
@@ -294,7 +297,42 @@ class Session:
         will be begun before it (a transactional session's lazy ``BEGIN``)."""
         return not self._transactional
 
+    def defer(self, query: Query, params: dict[str, Any]) -> None:
+        """Hold ``query`` back (a transaction's audit row): a later statement of the transaction
+        that can carry it takes it (:meth:`take_deferred`) and runs both in one round trip;
+        otherwise it runs just before ``COMMIT``. A rollback drops it with everything else. At
+        most one statement is held: deferring another runs the held one first (see
+        :func:`app.db.repositories.audit.append`)."""
+        if not self._transactional:
+            raise RuntimeError("only a transaction's statements can be deferred")
+        if self._deferred is not None:
+            raise RuntimeError("a statement is held already: take or run it first")
+        self._deferred = (query, params)
+
+    def take_deferred(self, query: Query) -> dict[str, Any] | None:
+        """The parameters of the held ``query``, now the caller's to run; ``None`` when no
+        such statement is held."""
+        held = self._deferred
+        if held is None or held[0] is not query:
+            return None
+        self._deferred = None
+        return held[1]
+
+    async def send_deferred(self) -> None:
+        """Run the held statement now, if any (``COMMIT`` does; so does a savepoint's start,
+        whose rollback must not undo what was held before it)."""
+        held, self._deferred = self._deferred, None
+        if held is not None:
+            query, params = held
+            conn = await self.connection()
+            await self._run(conn.execute, query.sql, *query.args(params))
+
+    def drop_deferred(self) -> None:
+        """Forget the held statement (it was made inside a savepoint being rolled back)."""
+        self._deferred = None
+
     async def commit(self) -> None:
+        await self.send_deferred()
         if self._conn is not None and self._tx_open:
             self._tx_open = False
             status = await self._run(self._conn.execute, "COMMIT")
@@ -310,6 +348,7 @@ class Session:
 
     async def rollback(self) -> None:
         self.after_commit.clear()
+        self._deferred = None
         if self._conn is not None and self._tx_open:
             self._tx_open = False
             if not self._conn.is_closed():
@@ -317,6 +356,7 @@ class Session:
                     await self._run(self._conn.execute, "ROLLBACK")
 
     async def close(self) -> None:
+        self._deferred = None
         conn, self._conn = self._conn, None
         if conn is None:
             return

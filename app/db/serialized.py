@@ -108,11 +108,14 @@ class SerializedSession(Session):
         """Run the block atomically inside the (begun) transaction: on any exception its
         statements are undone and the exception propagates; the transaction goes on."""
         await self.begin()
+        async with self._lock:
+            await self.send_deferred()  # held before the savepoint: not the savepoint's to undo
         name = f"unit_{next(self._savepoints)}"
         await self.execute(Query(f"SAVEPOINT {name}"))
         try:
             yield
         except BaseException:
+            self.drop_deferred()  # held inside it: undone with it
             if self.in_transaction:
                 await self.execute(Query(f"ROLLBACK TO SAVEPOINT {name}"))
             raise

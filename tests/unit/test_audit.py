@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from app.db.query import Query
+from app.db.repositories import audit as audit_repo
 from app.db.repositories.audit import appending
 from app.domain.audit import canonical_entry, chain_hash
 from tests.helpers import flip
@@ -133,11 +134,32 @@ def test_an_appending_read_numbers_its_own_parameters_after_the_audit_rows() -> 
     assert combined.args(params)[shift:] == (1, 2)
 
 
-def test_only_a_plain_select_can_carry_an_audit_row() -> None:
-    with pytest.raises(ValueError, match="a SELECT without a WITH"):
-        appending(Query("WITH x AS (SELECT 1) SELECT * FROM x"))
-    with pytest.raises(ValueError, match="a SELECT without a WITH"):
+def test_only_a_select_can_carry_an_audit_row() -> None:
+    with pytest.raises(ValueError, match="takes a SELECT"):
         appending(Query("UPDATE cases SET version = version + 1"))
+    # A statement with CTEs of its own, only unconditionally (`when` reads the statement as `r`).
+    with pytest.raises(ValueError, match="takes a SELECT"):
+        appending(Query("WITH x AS (SELECT 1) SELECT * FROM x"), when=Query("TRUE"))
+
+
+def test_a_statement_with_its_own_ctes_continues_the_appends_list() -> None:
+    own = Query(
+        "WITH x AS (INSERT INTO t (v) VALUES ($1) RETURNING v) SELECT count(*) FROM x", ("v",)
+    )
+    combined = appending(own)
+    shift = len(combined.names) - 1
+    assert combined.names[shift:] == ("v",)
+    assert combined.sql.startswith("WITH") and combined.sql.count("WITH") == 1
+    assert combined.sql.endswith(
+        f"appended AS ({audit_repo._APPEND_ROW}), "
+        f"x AS (INSERT INTO t (v) VALUES (${1 + shift}) RETURNING v) SELECT count(*) FROM x"
+    )
+
+
+@pytest.mark.parametrize("cte", ["head", "free", "appended", "c"])
+def test_a_statement_defining_a_cte_of_the_append_is_refused(cte: str) -> None:
+    with pytest.raises(ValueError, match="relation the append defines"):
+        appending(Query(f"WITH {cte} AS MATERIALIZED (SELECT 1) SELECT 2", ()))
 
 
 @pytest.mark.parametrize(

@@ -142,11 +142,13 @@ _APPEND_RELATIONS = ("free", "c", "head", "appended", "r")
 
 
 def appending(read: Query, *, when: Query | None = None) -> Query:
-    """``read`` (one ``SELECT``, without a ``WITH`` of its own) as one statement that also
-    appends an audit row (``_APPEND``, as data-modifying CTEs ahead of it): an audited read
-    whose audit row is known before its rows are (what the caller may see is decided before
-    the read) costs one round trip instead of two. Its parameters are ``read``'s and the audit
-    row's, prefixed ``audit_`` (:func:`appended_params`).
+    """``read`` (one ``SELECT``) as one statement that also appends an audit row (``_APPEND``,
+    as data-modifying CTEs ahead of it): an audited read whose audit row is known before its
+    rows are (what the caller may see is decided before the read) costs one round trip instead
+    of two. Its parameters are ``read``'s and the audit row's, prefixed ``audit_``
+    (:func:`appended_params`). ``read`` may start with a ``WITH`` of its own (its CTEs then
+    follow the append's; the events' append carries a transaction's audit row so, see
+    :func:`take_pending`), except with ``when``.
 
     With ``when`` (an SQL condition over ``r``, the read's rows, whose placeholders continue
     ``read``'s: ``$3`` after a read of two), the read is evaluated first, as ``r``, and the row
@@ -157,9 +159,10 @@ def appending(read: Query, *, when: Query | None = None) -> Query:
     The statement is atomic: an error in the read appends nothing, and a failed append
     answers no rows. In autocommit (a ``GET``), asyncpg hands over the rows only once the
     statement's commit succeeded; in a transaction, the request commits before it answers."""
-    sql = read.sql
-    if not sql.lstrip().upper().startswith("SELECT"):
-        raise ValueError("appending() takes a SELECT without a WITH of its own")
+    sql = read.sql.lstrip()
+    own_ctes = re.match(r"WITH\s", sql, re.IGNORECASE) is not None and when is None
+    if not (own_ctes or sql.upper().startswith("SELECT")):
+        raise ValueError("appending() takes a SELECT (with a WITH of its own only without when)")
     condition = when.sql if when is not None else ""
     for text in (sql, condition):
         if _UNREAD.search(_BARE_PLACEHOLDER.sub("", text)):
@@ -168,6 +171,8 @@ def appending(read: Query, *, when: Query | None = None) -> Query:
     if any(n.startswith("audit_") for n in names):
         raise ValueError("the read's parameter names must not start with audit_")
     words = set(re.findall(r"\b(?:FROM|JOIN)\s+(\w+)", sql + " " + condition, re.IGNORECASE))
+    # (and a CTE of the read's own must not define one again)
+    words |= set(re.findall(r"(\w+)\s+AS\s+(?:NOT\s+)?(?:MATERIALIZED\s+)?\(", sql, re.I))
     if words & set(_APPEND_RELATIONS):
         raise ValueError(f"the read names a relation the append defines: {words}")
     shift = len(_APPEND_NAMES)
@@ -185,8 +190,10 @@ def appending(read: Query, *, when: Query | None = None) -> Query:
         raise ValueError(f"the read's placeholders {sorted(seen)} are not $1..${len(names)}")
     audit_names = tuple(f"audit_{n}" for n in _APPEND_NAMES)
     if when is None:
+        # The read's own CTEs (``WITH a AS (...) SELECT``) continue the append's list.
+        rest = f", {body[4:].lstrip()}" if own_ctes else f" {body}"
         return Query(
-            f"WITH{_APPEND_CTES.format(when='')}, appended AS ({_APPEND_ROW}) {body}",
+            f"WITH{_APPEND_CTES.format(when='')}, appended AS ({_APPEND_ROW}){rest}",
             audit_names + names,
         )
     # `r` first: a CTE sees only the ones before it. MATERIALIZED: read once, whatever uses it.
@@ -242,8 +249,33 @@ def chain_genesis(chain: int) -> bytes:
 
 async def append(session: Session, **values: Any) -> None:
     """Append to a chain of ``values["org_id"]``: one this transaction holds, else a free one
-    (the connection's own first), else a new one, else the connection's own (``_APPEND``)."""
-    await session.execute(_APPEND, _append_params(session, values))
+    (the connection's own first), else a new one, else the connection's own (``_APPEND``).
+
+    Outside a transaction the row is appended at once, in its own statement. In a transaction
+    it is held back (:meth:`Session.defer`) until the transaction's next append of events,
+    which carries it in its statement (a write's audit row and its events in one round trip,
+    :func:`take_pending`), or else until just before ``COMMIT``: it commits with the
+    transaction or not at all, as before, and holds its chain's head for less of the
+    transaction. A second row of the same transaction first appends the held one, so a
+    transaction's rows keep their order in its chain."""
+    params = _append_params(session, values)
+    if session.autocommit:
+        await session.execute(_APPEND, params)
+        return
+    held = session.take_deferred(_APPEND)
+    if held is not None:
+        await session.execute(_APPEND, held)
+    session.defer(_APPEND, params)
+
+
+def take_pending(session: Session) -> dict[str, Any] | None:
+    """The transaction's held audit row (:func:`append`) as the parameters of an
+    :func:`appending` statement, for the caller to append with its own statement; ``None`` when
+    no row is held."""
+    held = session.take_deferred(_APPEND)
+    if held is None:
+        return None
+    return {f"audit_{n}": held[n] for n in _APPEND_NAMES}
 
 
 async def access_log(

@@ -21,6 +21,7 @@ from app.db import notify
 from app.db.database import Session
 from app.db.policy_facts import ConsentFact, policy_facts
 from app.db.query import PAGE_CAP, Query
+from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
 EVENTS_CHANNEL = notify.EVENTS_CHANNEL
@@ -107,6 +108,8 @@ _APPEND = Query(
     """,
     ("ids", "org_ids", "types", "subject_types", "subject_ids", "case_ids", "data"),
 )
+# `_APPEND` carrying a transaction's held audit row (app.db.repositories.audit.append).
+_APPEND_AUDITED = audit_repo.appending(_APPEND)
 
 # A feed page and, from the same snapshot, the visibility horizon and the retention watermark
 # (one row with NULL event columns when the page is empty). One statement per filter shape, so
@@ -165,9 +168,13 @@ async def audience(session: Session, case_id: UUID) -> list[AudienceRow]:
 
 async def append(session: Session, rows: list[dict[str, Any]]) -> int:
     """Write events (``rows``: id, org_id, type, subject_type, subject_id, case_id, data), their
-    webhook deliveries and notifications; returns the number of deliveries created."""
+    webhook deliveries and notifications; returns the number of deliveries created. The
+    transaction's held audit row, if any, is appended by the same statement (``_APPEND_AUDITED``:
+    a write's audit row and its events in one round trip)."""
+    audit = audit_repo.take_pending(session)
     record = await session.fetchrow(
-        _APPEND,
+        _APPEND if audit is None else _APPEND_AUDITED,
+        audit,
         ids=[r["id"] for r in rows],
         org_ids=[r["org_id"] for r in rows],
         types=[r["type"] for r in rows],
