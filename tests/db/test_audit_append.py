@@ -4,6 +4,7 @@ transaction or not at all (app.db.repositories.audit.append)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -186,3 +187,23 @@ async def test_a_savepoint_keeps_what_was_held_before_it_and_drops_what_it_held(
     finally:
         await session.close()
     assert [a for _, _, a in await _actions(database, org.id)] == ["before", "after"]
+
+
+async def test_concurrent_appends_of_one_transaction_are_all_kept(
+    database: Database, factory: Factory
+) -> None:
+    """Resolvers of one GraphQL mutation may record at once: each takes the held row and holds
+    its own without a pause in between, and sends the one it took; every row is kept."""
+    org = await factory.organization()
+    session = SerializedSession(database, transactional=True)
+    try:
+        await session.begin()
+        await asyncio.gather(
+            *(audit_repo.append(session, **_row(org.id, f"r{n}")) for n in range(5))
+        )
+        await session.commit()
+    finally:
+        await session.close()
+    rows = await _actions(database, org.id)
+    assert sorted(a for _, _, a in rows) == [f"r{n}" for n in range(5)]
+    assert [seq for _, seq, _ in rows] == [1, 2, 3, 4, 5]

@@ -262,10 +262,12 @@ async def append(session: Session, **values: Any) -> None:
     if session.autocommit:
         await session.execute(_APPEND, params)
         return
+    # Take the held row and hold this one with nothing awaited in between: concurrent resolvers
+    # of one GraphQL mutation may append at once, and each sends the row it took, in turn.
     held = session.take_deferred(_APPEND)
+    session.defer(_APPEND, params)
     if held is not None:
         await session.execute(_APPEND, held)
-    session.defer(_APPEND, params)
 
 
 def take_pending(session: Session) -> dict[str, Any] | None:
