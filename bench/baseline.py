@@ -82,8 +82,7 @@ from app.db.repositories.cases import _READ_FOR as _CASE_READ_FOR
 from app.db.repositories.clients import _TOKEN_STATUS
 from app.db.repositories.events import _APPEND as _EVENTS_APPEND
 from app.db.repositories.events import _APPEND_AUDITED as _EVENTS_APPEND_AUDITED
-from app.db.repositories.events import _AUDIENCE as _EVENTS_AUDIENCE
-from app.db.repositories.events import AUDIENCE_ROWS
+from app.db.repositories.events import audience_rows
 from app.db.repositories.organizations import _GET as _ORGANIZATION_GET
 from app.db.repositories.referrals import page_query as referrals_page_query
 from app.db.repositories.updates import _INSERT as _UPDATE_INSERT
@@ -110,7 +109,6 @@ AUDITED_CARE_PLAN_SQL: str = _AUDITED_CARE_PLAN.sql
 AUDITED_CASE_CARE_PLAN_SQL: str = _AUDITED_CASE_CARE_PLAN.sql
 CASE_LOAD_FOR_UPDATE_SQL: str = _CASE_LOAD_FOR_UPDATE.sql
 UPDATE_INSERT_SQL: str = _UPDATE_INSERT.sql
-EVENTS_AUDIENCE_SQL: str = _EVENTS_AUDIENCE.sql
 EVENTS_APPEND_SQL: str = _EVENTS_APPEND.sql
 EVENTS_APPEND_AUDITED_SQL: str = _EVENTS_APPEND_AUDITED.sql
 # What ``POST /v1/cases/{id}/updates`` runs, in order, when the lead posts an update that reaches
@@ -118,9 +116,8 @@ EVENTS_APPEND_AUDITED_SQL: str = _EVENTS_APPEND_AUDITED.sql
 UPDATE_POST_STATEMENTS: tuple[str, ...] = (
     "BEGIN",
     TOKEN_STATUS_SQL,
-    CASE_LOAD_FOR_UPDATE_SQL,
+    CASE_LOAD_FOR_UPDATE_SQL,  # (with the case's audience: who hears of the update)
     UPDATE_INSERT_SQL,  # (with the case's updated_at)
-    EVENTS_AUDIENCE_SQL,
     EVENTS_APPEND_AUDITED_SQL,  # the events, and the audit row the transaction held back
     "COMMIT",
 )
@@ -137,7 +134,6 @@ _EXPECTED_NAMES = {
         ("id", "case_id", "author_org_id", "author_client_id", "kind", "category",
          "occurred_at", "summary_enc", "details_enc", "supersedes"),
     ),
-    "events.audience": (_EVENTS_AUDIENCE, ("case_id",)),
     "events.append": (
         _EVENTS_APPEND,
         ("ids", "org_ids", "types", "subject_types", "subject_ids", "case_ids", "data"),
@@ -938,10 +934,9 @@ async def _update_in_transaction(
         categories=[category],
     )
     # The outbox: to every organisation that may see the case now and is entitled to the
-    # category, never to the actor (Outbox.to_case), all in the one append.
-    audience = audience_of(
-        AUDIENCE_ROWS.many(await conn.fetch(EVENTS_AUDIENCE_SQL, case_id)), datetime.now(UTC)
-    )
+    # category, never to the actor (Outbox.to_case), all in the one append; who may see it came
+    # with the locked load (`audience`).
+    audience = audience_of(audience_rows(row["lead_org_id"], row["audience"]), datetime.now(UTC))
     recipients = [o for o, entitled in audience.items() if o != org_id and category in entitled]
     if recipients:
         payload = check_data({"category": category, "update_id": update_id})

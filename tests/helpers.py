@@ -236,7 +236,7 @@ async def behind_the_case(
     the request waits for that lock."""
     holding = database.session()
     try:
-        assert await case_repo.load_for(holding, lead.org.id, case_id, lock=True)
+        assert await case_repo.load_locked(holding, lead.org.id, case_id)
         await hold(holding)
         sent = asyncio.ensure_future(request)
         await waiting_for_a_lock(database, sent)

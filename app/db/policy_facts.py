@@ -83,3 +83,22 @@ def policy_facts(case: str = "c", *, org: str = "o", caller: str = "$1") -> str:
 # What the access policy needs about the caller, for statements selecting from `cases c` joined
 # to the caller's organisation `o` with the caller's id as $1.
 POLICY_FACTS = policy_facts()
+
+
+def audience_facts(case: str = "c") -> str:
+    """A scalar subquery (``jsonb``): every organisation that may see the case ``case`` now (its
+    lead and its active care-team members) as an object of its ``org_id`` and the policy's
+    facts about it as the caller (:data:`FIELDS`), in the order of their ids. The same rows as
+    the events' audience statement (app.db.repositories.events), in one column of a statement
+    that reads the case anyway (its locked load). Constant text: only an alias is interpolated."""
+    facts = ", ".join(f"'{name}', a.{name}" for name in FIELDS)
+    return f"""(
+    SELECT jsonb_agg(jsonb_build_object('org_id', a.org_id, {facts}) ORDER BY a.org_id)
+    FROM (
+        SELECT ao.id AS org_id, {policy_facts(case, org="ao", caller="ao.id")}
+        FROM organizations ao
+        WHERE ao.id = {case}.lead_org_id
+           OR ao.id IN (SELECT m.org_id FROM case_members m
+                        WHERE m.case_id = {case}.id AND m.left_at IS NULL)
+    ) a
+)"""  # noqa: S608 - constant text: aliases only

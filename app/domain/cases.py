@@ -225,9 +225,15 @@ class CaseService:
     async def load(self, case_id: UUID) -> LoadedCase:
         """The case and what the caller may do with it; 404 when it may not see it at all.
         Inside a transaction (every write) the case row stays locked until commit."""
-        row = await repo.load_for(
-            self.session, self.principal.org_id, case_id, lock=self.session.in_transaction
-        )
+        row: CaseRow | None
+        if self.session.in_transaction:
+            locked = await repo.load_locked(self.session, self.principal.org_id, case_id)
+            if locked is not None:
+                # Who hears of the write: read with the lock, no statement of its own.
+                self.outbox.know_audience(case_id, locked.lead_org_id, locked.audience)
+            row = locked
+        else:
+            row = await repo.load_for(self.session, self.principal.org_id, case_id)
         return self._decided(case_id, row, datetime.now(UTC))
 
     async def load_for_category(

@@ -228,6 +228,7 @@ class Outbox:
     written: int = field(default=0, init=False)
     _pending: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _audiences: dict[UUID, Audience] = field(default_factory=dict, init=False, repr=False)
+    _known: dict[UUID, list[AudienceRow]] = field(default_factory=dict, init=False, repr=False)
     _consequences: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
     @asynccontextmanager
@@ -260,6 +261,13 @@ class Outbox:
         rows = await repo.audience(self.session, case_id)
         return audience_of(rows, now or datetime.now(UTC))
 
+    def know_audience(self, case_id: UUID, lead_org_id: UUID, facts: list[dict[str, Any]]) -> None:
+        """The case's audience as its locked load read it (``LockedCaseRow.audience``): the next
+        :meth:`to_case` about the case uses it instead of reading it again. Nothing else may
+        change who sees the case while this transaction holds its lock, and this transaction
+        changes it only inside :meth:`watching`, which forgets what is known here."""
+        self._known[case_id] = repo.audience_rows(lead_org_id, facts)
+
     async def to_case(
         self,
         type: EventType,
@@ -275,7 +283,11 @@ class Outbox:
         then carries ``categories``: those of them the recipient may see)."""
         audience = self._audiences.get(case_id)
         if audience is None:
-            audience = await self.audience(case_id)
+            known = self._known.pop(case_id, None)
+            if known is not None:
+                audience = audience_of(known, datetime.now(UTC))
+            else:
+                audience = await self.audience(case_id)
             if self._pending is not None:
                 self._audiences[case_id] = audience
         wanted = frozenset(categories) if categories is not None else None
@@ -319,6 +331,7 @@ class Outbox:
         ``now`` is when the change takes effect (a consent's expiry, for the worker)."""
         moment = now or datetime.now(UTC)
         self._audiences.pop(case_id, None)
+        self._known.pop(case_id, None)
         before = await self.audience(case_id, moment)
         yield
         after = await self.audience(case_id, max(moment, datetime.now(UTC)))

@@ -609,8 +609,9 @@ class TestCaseEvents:
 
 
 class TestStatementCost:
-    """Emitting costs one audience read and one append per change (an access change two reads:
-    before and after), whatever the number of events and recipients."""
+    """Emitting costs one append per change and no audience read of its own when the change
+    locked the case (the locked load brings the audience); an access change reads it twice:
+    before and after. Whatever the number of events and recipients."""
 
     @staticmethod
     def event_statements(counter: StatementCounter) -> tuple[int, int]:
@@ -636,7 +637,9 @@ class TestStatementCost:
         database.statement_hook = counter
         await patch(client, lead, case["id"], {"risk_level": "high", "needs": ["legal"]})
         database.statement_hook = None
-        assert self.event_statements(counter) == (1, 1)  # 2 events x 2 recipients
+        # 2 events x 2 recipients; their audience came with the locked case load
+        assert self.event_statements(counter) == (0, 1)
+        assert sum("AS audience" in s for s in counter.statements) >= 1
 
     async def test_a_referral_ending_reads_twice_and_appends_once(
         self,

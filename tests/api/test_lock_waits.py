@@ -1,6 +1,6 @@
 """A case write that waits for the case row lock decides on what the holder left.
 
-Every case write locks the case row first (`cases.load_for(lock=True)`). In READ COMMITTED a
+Every case write locks the case row first (`cases.load_locked`). In READ COMMITTED a
 `SELECT … FOR UPDATE` that waited rechecks only the row it locked: the data key it joins and the
 policy's facts would still come from the snapshot taken before the wait. These tests hold the
 case in another transaction (an identity erasure, a consent revocation), start a write that

@@ -16,6 +16,7 @@ from app.db.policy_facts import FIELDS, POLICY_FACTS
 from app.db.policy_facts import policy_facts as render
 from app.db.query import Query
 from app.db.repositories import cases as case_repo
+from app.db.repositories import events as events_repo
 from app.db.repositories import followups, legal, placements
 from app.db.repositories.cases import CaseRow
 from tests.factories import Factory, Partner, add_member
@@ -148,6 +149,59 @@ async def test_case_rows_carry_the_facts_as_typed_fields(
     # The row type declares the facts last, in the fragment's order.
     names = [f.name for f in dataclasses.fields(CaseRow)]
     assert tuple(names[-len(FIELDS) :]) == FIELDS
+
+
+async def test_a_locked_load_brings_the_audience_the_events_statement_reads(
+    client: httpx.AsyncClient, factory: Factory, database: Database, session: Session
+) -> None:
+    """`cases.load_locked` selects the case's audience (who hears of a write) with the row: the
+    same organisations and facts, in the same order, as `events.audience` reads on its own,
+    whoever loads the case."""
+    lead = await factory.partner(name="Lead Shelter")
+    member = await factory.partner(name="Care Team Clinic", kind="medical_provider")
+    bare = await factory.partner(name="Bare Member", kind="community_care")
+    left = await factory.partner(name="Former Clinic", kind="medical_provider")
+    await factory.partner(name="Other Clinic", kind="medical_provider")  # not on the team
+    case = await open_case(client, lead)
+    case_id = UUID(case["id"])
+    await add_member(database, case_id, member.org.id, ["medical", "demographics"])
+    await add_member(database, case_id, bare.org.id, [])
+    await add_member(database, case_id, left.org.id, ["medical"])
+    await consent(client, lead, case["id"], member, ["medical"])
+    by_kind = await consent(
+        client,
+        lead,
+        case["id"],
+        member,
+        ["counseling"],
+        recipient_org_id=None,
+        recipient_kinds=["medical_provider"],
+        expires_at="2030-12-01T09:00:00Z",
+    )
+    revoked = await client.post(
+        f"/v1/cases/{case['id']}/consents/{by_kind['id']}/revoke",
+        json={"reason": "withdrawn"},
+        headers=lead.headers,
+    )
+    assert revoked.status_code == 200, revoked.text
+    write = database.session(transactional=True)
+    try:
+        await case_repo.remove_member(write, case_id, left.org.id)
+        await write.commit()
+    finally:
+        await write.close()
+
+    expected = await events_repo.audience(session, case_id)
+    assert [r.org_id for r in expected] == sorted([lead.org.id, member.org.id, bare.org.id])
+    for caller in (lead, member):
+        locked = database.session(transactional=True)
+        try:
+            await locked.begin()
+            row = await case_repo.load_locked(locked, caller.org.id, case_id)
+            assert row is not None
+            assert events_repo.audience_rows(row.lead_org_id, row.audience) == expected
+        finally:
+            await locked.close()
 
 
 def test_the_four_repositories_select_the_one_fragment() -> None:

@@ -170,3 +170,45 @@ async def test_access_changes_come_last_and_an_error_writes_nothing(fake: FakeRe
     with pytest.raises(RuntimeError):
         await failing_change()
     assert fake.appends == []
+
+
+def _facts(fake: FakeRepo) -> list[dict[str, Any]]:
+    """The `audience` column of a locked case load, as the JSON decoder gives it."""
+    return [
+        {"org_id": str(o), "member_categories": c, "consents": [], "caller_kind": "ngo_shelter"}
+        for o, c in [(fake.lead, None), *fake.members.items()]
+    ]
+
+
+async def test_a_known_audience_is_used_once_instead_of_a_read(fake: FakeRepo) -> None:
+    """The locked load's audience spares the next event about the case its read; the one after
+    reads again (what is known is what the lock saw, for the write that took it)."""
+    outbox = Outbox(None, uuid.uuid4())  # type: ignore[arg-type]
+    case_id = uuid.uuid4()
+    (member,) = fake.members
+    outbox.know_audience(case_id, fake.lead, _facts(fake))
+    await outbox.to_case(EventType.CASE_CLOSED, case_id)
+    assert fake.reads == 0
+    assert {e["org_id"] for e in fake.appends[0]} == {fake.lead, member}
+    # Another case's events read their own audience.
+    await outbox.to_case(EventType.CASE_CLOSED, uuid.uuid4())
+    assert fake.reads == 1
+    await outbox.to_case(EventType.CASE_CLOSED, case_id)
+    assert fake.reads == 2
+
+
+async def test_watching_forgets_a_known_audience(fake: FakeRepo) -> None:
+    """A change of who sees the case (inside `watching`) makes what the load knew stale: the
+    events after it go to the audience read after the change."""
+    outbox = Outbox(None, uuid.uuid4())  # type: ignore[arg-type]
+    case_id = uuid.uuid4()
+    (member,) = fake.members
+    outbox.know_audience(case_id, fake.lead, _facts(fake))
+    async with outbox.watching(case_id):
+        fake.members = {}  # the member leaves
+    assert fake.reads == 2  # before and after
+    fake.appends.clear()
+    await outbox.to_case(EventType.CASE_CLOSED, case_id)
+    assert fake.reads == 3
+    assert [e["org_id"] for e in fake.appends[0]] == [fake.lead]
+    assert member not in {e["org_id"] for e in fake.appends[0]}

@@ -150,7 +150,7 @@ class TestReferralExpiryAndTheCaseLock:
         await due_referral(client, database, lead, case, clinic)
         holding = database.session()
         try:
-            assert await case_repo.load_for(holding, lead.org.id, case_id, lock=True)
+            assert await case_repo.load_locked(holding, lead.org.id, case_id)
             await erasure(key_wrapper, case_id)(holding)
             assert await expired_now(workers[0]) == 0
             await holding.commit()

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.policy_facts import FIELDS, POLICY_FACTS, ConsentFact
+from app.db.policy_facts import FIELDS, POLICY_FACTS, ConsentFact, audience_facts
 from app.db.query import PAGE_CAP, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
@@ -84,9 +84,12 @@ class AuditedCaseRow(DigestedCaseRow):
 @dataclass(frozen=True, slots=True)
 class LockedCaseRow(CaseRow):
     """A case loaded with its row locked; ``moved``: the locked row is newer than the version
-    the statement's snapshot saw (see `_LOAD_FOR_UPDATE`)."""
+    the statement's snapshot saw (see `_LOAD_FOR_UPDATE`); ``audience``: every organisation that
+    may see the case, with the policy's facts about it (app.db.policy_facts.audience_facts), as
+    of the lock."""
 
     moved: bool
+    audience: list[dict[str, Any]]
 
 
 CASE_ROWS = Rows(CaseRow)
@@ -316,10 +319,17 @@ _LEAVE = Query(
 # the lock it took on the new version all the same, so an empty answer is read again too (a
 # caller that is not linked to the case at all took no lock: one statement more, for a 404).
 # (tests/api/test_lock_waits.py; every writer's case-row update: test_fact_changes_move_the_case.)
+#
+# The row also brings the case's audience (who hears of a change to it, app.domain.events): the
+# organisations that may see it and the policy's facts about each. Read with the lock, under the
+# same `moved` guarantee, they stay current until this transaction changes who sees the case
+# itself, which it does inside `Outbox.watching` (that reads the audience afresh): the write's
+# events then need no statement of their own to find their recipients.
 _LOAD_FOR_UPDATE = Query(
     f"""
     SELECT {CASE_COLUMNS}, {POLICY_FACTS},
-           c.ctid <> (SELECT s.ctid FROM cases s WHERE s.id = c.id) AS moved
+           c.ctid <> (SELECT s.ctid FROM cases s WHERE s.id = c.id) AS moved,
+           {audience_facts()} AS audience
     {_FROM} {_LINKED}
     FOR UPDATE OF c
     """,  # noqa: S608 - constant text
@@ -353,13 +363,14 @@ _READ_AUDITED = audit_repo.appending(
 )
 
 
-async def load_for(
-    session: Session, org_id: UUID, case_id: UUID, *, lock: bool = False
-) -> CaseRow | None:
-    """The case as ``org_id`` may know it (None when not linked to it). ``lock``: its row
-    locked until the transaction ends, the row and facts read after the lock was taken."""
-    if not lock:
-        return CASE_ROWS.one(await session.fetchrow(_LOAD_FOR, org_id=org_id, case_id=case_id))
+async def load_for(session: Session, org_id: UUID, case_id: UUID) -> CaseRow | None:
+    """The case as ``org_id`` may know it (None when not linked to it)."""
+    return CASE_ROWS.one(await session.fetchrow(_LOAD_FOR, org_id=org_id, case_id=case_id))
+
+
+async def load_locked(session: Session, org_id: UUID, case_id: UUID) -> LockedCaseRow | None:
+    """:func:`load_for` with the case's row locked until the transaction ends, the row, its
+    facts and its audience read after the lock was taken."""
     row = LOCKED_CASE_ROWS.one(
         await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
     )

@@ -166,6 +166,17 @@ async def audience(session: Session, case_id: UUID) -> list[AudienceRow]:
     return AUDIENCE_ROWS.many(await session.fetch(_AUDIENCE, case_id=case_id))
 
 
+def audience_rows(lead_org_id: UUID, facts: list[dict[str, Any]]) -> list[AudienceRow]:
+    """The rows :func:`audience` gives, from the ``audience`` column of a statement that read
+    them with the case (app.db.policy_facts.audience_facts: the same organisations and facts)."""
+    return [
+        AudienceRow(
+            UUID(f["org_id"]), lead_org_id, f["member_categories"], f["consents"], f["caller_kind"]
+        )
+        for f in facts
+    ]
+
+
 async def append(session: Session, rows: list[dict[str, Any]]) -> int:
     """Write events (``rows``: id, org_id, type, subject_type, subject_id, case_id, data), their
     webhook deliveries and notifications; returns the number of deliveries created. The
