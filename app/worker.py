@@ -321,18 +321,23 @@ class Worker:
     async def run_timed_jobs(self) -> dict[str, int]:
         """Each timed job, batch after batch (one transaction each) until nothing is due."""
         totals: dict[str, int] = {}
-        jobs: dict[str, Callable[[Session], Awaitable[int]]] = {
-            "referrals_expired": lambda s: timed_jobs.expire_referrals(s, self.key_wrapper),
-            "consents_expired": timed_jobs.expire_consents,
-            "consents_activated": timed_jobs.activate_consents,
-            "visits_overdue": timed_jobs.announce_overdue_visits,
+        jobs: dict[str, tuple[Callable[[Session], Awaitable[int]], int]] = {
+            "referrals_expired": (
+                lambda s: timed_jobs.expire_referrals(
+                    s, self.key_wrapper, timed_jobs.CASE_LOCK_BATCH
+                ),
+                timed_jobs.CASE_LOCK_BATCH,
+            ),
+            "consents_expired": (timed_jobs.expire_consents, timed_jobs.BATCH),
+            "consents_activated": (timed_jobs.activate_consents, timed_jobs.BATCH),
+            "visits_overdue": (timed_jobs.announce_overdue_visits, timed_jobs.BATCH),
         }
-        for name, job in jobs.items():
+        for name, (job, batch) in jobs.items():
             total = 0
             while not self.stopping:
                 done = await self._in_session(job)
                 total += done
-                if done < timed_jobs.BATCH:
+                if done < batch:  # a short batch: nothing more is due (or the rest is held)
                     break
             totals[name] = total
             if total:

@@ -40,6 +40,11 @@ from app.domain.updates import append_event
 from app.domain.vocabulary import Category
 
 BATCH = 200
+# The referral expiry locks the cases it touches until its transaction commits, and writes about
+# two statements a referral meanwhile: a request writing to one of them waits for the whole
+# batch. A smaller batch keeps that wait to a few milliseconds, even when many referrals fall
+# due at once (a backlog after the workers were down is worked off batch after batch).
+CASE_LOCK_BATCH = 20
 MIN_RETENTION_DAYS = 30
 _ONE_MICROSECOND = timedelta(microseconds=1)
 # Advisory lock keys of the jobs that are not split into claimed units.
@@ -58,7 +63,11 @@ def hub_principal(org_id: UUID) -> Principal:
     )
 
 
-async def expire_referrals(session: Session, key_wrapper: KeyWrapper, batch: int = BATCH) -> int:
+async def expire_referrals(
+    session: Session, key_wrapper: KeyWrapper, batch: int = CASE_LOCK_BATCH
+) -> int:
+    """Up to ``batch`` due referrals of at most ``batch`` cases, those cases locked until the
+    transaction ends (:data:`CASE_LOCK_BATCH`)."""
     expired = await repo.expire_referrals(session, batch)
     outbox = Outbox(session, actor_org_id=None)
     audit = AuditTrail(session)

@@ -13,12 +13,14 @@ import pytest
 from app.db.database import Database
 from app.db.repositories import cases as case_repo
 from app.db.repositories import referrals as referral_repo
+from app.db.repositories import timed as timed_repo
+from app.domain import timed_jobs
 from app.domain.crypto import KeyWrapper
 from app.settings import Settings
 from app.worker import Worker
 from tests.api.test_referrals import REF, refer
 from tests.factories import Partner, add_member
-from tests.helpers import consent, erasure
+from tests.helpers import consent, erasure, open_case
 from tests.worker.conftest import rows
 
 
@@ -102,6 +104,43 @@ async def test_referral_expiry_writes_timeline_audit_and_events_once(
     response = await client.get(f"/v1/cases/{case['id']}/updates", headers=lead.headers)
     summaries = [u["summary"] for u in response.json()["items"]]
     assert summaries.count("Referral for medical expired") == 1
+
+
+async def test_a_backlog_is_expired_in_batches_of_few_locked_cases(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    clinic: Partner,
+    workers: tuple[Worker, Worker],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The expiry holds its cases' locks until it commits, so it takes few at a time
+    (`CASE_LOCK_BATCH`) and one run works a backlog off batch after batch."""
+    due = [
+        await due_referral(
+            client,
+            database,
+            lead,
+            await open_case(client, lead, external_ref=f"BACKLOG-{n}"),
+            clinic,
+        )
+        for n in range(5)
+    ]
+    monkeypatch.setattr(timed_jobs, "CASE_LOCK_BATCH", 2)
+    locked: list[int] = []
+    expire = timed_repo.expire_referrals
+
+    async def counting(session: Any, limit: int) -> Any:
+        expired = await expire(session, limit)
+        locked.append(len({r.case_id for r in expired}))
+        return expired
+
+    monkeypatch.setattr(timed_repo, "expire_referrals", counting)
+    totals = await workers[0].run_timed_jobs()
+    assert totals["referrals_expired"] == 5
+    assert locked == [2, 2, 1]
+    stored = await rows(database, "SELECT status FROM referrals WHERE id = ANY ($1::uuid[])", due)
+    assert [r["status"] for r in stored] == ["expired"] * 5
 
 
 async def test_a_referral_a_read_stored_as_expired_is_announced_too(
