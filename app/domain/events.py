@@ -265,8 +265,15 @@ class Outbox:
         """The case's audience as its locked load read it (``LockedCaseRow.audience``): the next
         :meth:`to_case` about the case uses it instead of reading it again. Nothing else may
         change who sees the case while this transaction holds its lock, and this transaction
-        changes it only inside :meth:`watching`, which forgets what is known here."""
+        changes it only inside :meth:`watching`, which forgets what is known here. It serves
+        the unit of work that loaded the case: a GraphQL mutation forgets it when it ends
+        (:meth:`forget_audiences`), as the rollback of its savepoint releases the lock."""
         self._known[case_id] = repo.audience_rows(lead_org_id, facts)
+
+    def forget_audiences(self) -> None:
+        """Forget every audience :meth:`know_audience` was given: the next event about a case
+        reads its audience again, unless a new locked load hands it over first."""
+        self._known.clear()
 
     async def to_case(
         self,

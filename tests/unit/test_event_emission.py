@@ -212,3 +212,37 @@ async def test_watching_forgets_a_known_audience(fake: FakeRepo) -> None:
     assert fake.reads == 3
     assert [e["org_id"] for e in fake.appends[0]] == [fake.lead]
     assert member not in {e["org_id"] for e in fake.appends[0]}
+
+
+async def test_a_graphql_mutation_forgets_what_its_loads_knew(fake: FakeRepo) -> None:
+    """A mutation runs in a savepoint; rolled back, it releases the case locks its loads took,
+    so what they knew of who sees a case must not serve a later mutation (`Atomic`)."""
+    from contextlib import asynccontextmanager
+    from types import SimpleNamespace
+
+    from app.api.graphql.field_extensions import Atomic
+
+    outbox = Outbox(None, uuid.uuid4())  # type: ignore[arg-type]
+    case_id = uuid.uuid4()
+
+    class Savepoints:
+        @asynccontextmanager
+        async def savepoint(self) -> Any:
+            yield
+
+    info = SimpleNamespace(
+        context=SimpleNamespace(
+            session=Savepoints(),
+            loaders=SimpleNamespace(clear_all=lambda: None),
+            services=SimpleNamespace(ctx=SimpleNamespace(outbox=outbox)),
+        )
+    )
+
+    async def failing(source: Any, info: Any) -> None:
+        outbox.know_audience(case_id, fake.lead, _facts(fake))  # the mutation's locked load
+        raise RuntimeError("the mutation fails after its load")
+
+    with pytest.raises(RuntimeError):
+        await Atomic().resolve_async(failing, None, info)  # type: ignore[arg-type]
+    await outbox.to_case(EventType.CASE_CLOSED, case_id)
+    assert fake.reads == 1  # read afresh, not what the rolled-back mutation knew

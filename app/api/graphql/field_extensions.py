@@ -75,7 +75,9 @@ class Atomic(FieldExtension):
 
     After it (succeeded or not), the request's loaders forget what they loaded: its own result
     and the mutations after it (which run one after another) see the database as it now is, and
-    only what the caller may now see of it."""
+    only what the caller may now see of it. So does the outbox, of who sees the cases the
+    mutation locked (a rolled-back savepoint releases its locks): a later mutation's events
+    about one of them go to the audience its own load reads."""
 
     async def resolve_async(
         self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
@@ -88,6 +90,7 @@ class Atomic(FieldExtension):
                 return result
         finally:
             info.context.loaders.clear_all()
+            info.context.services.ctx.outbox.forget_audiences()
 
 
 def mutation(*scopes: str, description: str | None = None) -> Any:

@@ -369,8 +369,9 @@ async def load_for(session: Session, org_id: UUID, case_id: UUID) -> CaseRow | N
 
 
 async def load_locked(session: Session, org_id: UUID, case_id: UUID) -> LockedCaseRow | None:
-    """:func:`load_for` with the case's row locked until the transaction ends, the row, its
-    facts and its audience read after the lock was taken."""
+    """:func:`load_for` with the case's row locked until the transaction ends; the row, its
+    facts and its audience are the ones current under the lock (read again when the locked row
+    had moved: every change to them updates the case row, see `_LOAD_FOR_UPDATE`)."""
     row = LOCKED_CASE_ROWS.one(
         await session.fetchrow(_LOAD_FOR_UPDATE, org_id=org_id, case_id=case_id)
     )
