@@ -85,6 +85,14 @@ def policy_facts(case: str = "c", *, org: str = "o", caller: str = "$1") -> str:
 POLICY_FACTS = policy_facts()
 
 
+def sees_case(org: str = "o", case: str = "c") -> str:
+    """The condition that the organisation ``org`` may see the case ``case`` at all: it leads
+    it or serves on its care team (an active membership). Constant text: aliases only."""
+    return f"""{org}.id = {case}.lead_org_id
+      OR {org}.id IN (SELECT m.org_id FROM case_members m
+                  WHERE m.case_id = {case}.id AND m.left_at IS NULL)"""  # noqa: S608 - aliases only
+
+
 def audience_facts(case: str = "c") -> str:
     """A scalar subquery (``jsonb``): every organisation that may see the case ``case`` now (its
     lead and its active care-team members) as an object of its ``org_id`` and the policy's
@@ -97,8 +105,6 @@ def audience_facts(case: str = "c") -> str:
     FROM (
         SELECT ao.id AS org_id, {policy_facts(case, org="ao", caller="ao.id")}
         FROM organizations ao
-        WHERE ao.id = {case}.lead_org_id
-           OR ao.id IN (SELECT m.org_id FROM case_members m
-                        WHERE m.case_id = {case}.id AND m.left_at IS NULL)
+        WHERE {sees_case("ao", case)}
     ) a
 )"""  # noqa: S608 - constant text: aliases only

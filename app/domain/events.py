@@ -228,7 +228,9 @@ class Outbox:
     written: int = field(default=0, init=False)
     _pending: list[dict[str, Any]] | None = field(default=None, init=False, repr=False)
     _audiences: dict[UUID, Audience] = field(default_factory=dict, init=False, repr=False)
-    _known: dict[UUID, list[AudienceRow]] = field(default_factory=dict, init=False, repr=False)
+    _known: dict[UUID, tuple[UUID, list[dict[str, Any]]]] = field(
+        default_factory=dict, init=False, repr=False
+    )
     _consequences: list[dict[str, Any]] = field(default_factory=list, init=False, repr=False)
 
     @asynccontextmanager
@@ -268,7 +270,7 @@ class Outbox:
         changes it only inside :meth:`watching`, which forgets what is known here. It serves
         the unit of work that loaded the case: a GraphQL mutation forgets it when it ends
         (:meth:`forget_audiences`), as the rollback of its savepoint releases the lock."""
-        self._known[case_id] = repo.audience_rows(lead_org_id, facts)
+        self._known[case_id] = (lead_org_id, facts)  # rows built only if an event needs them
 
     def forget_audiences(self) -> None:
         """Forget every audience :meth:`know_audience` was given: the next event about a case
@@ -292,7 +294,7 @@ class Outbox:
         if audience is None:
             known = self._known.pop(case_id, None)
             if known is not None:
-                audience = audience_of(known, datetime.now(UTC))
+                audience = audience_of(repo.audience_rows(*known), datetime.now(UTC))
             else:
                 audience = await self.audience(case_id)
             if self._pending is not None:

@@ -48,6 +48,29 @@ async def facts(session: Session, case_id: str, org: Partner) -> dict[str, Any]:
     return dict(row)
 
 
+async def revoked_kind_consent(
+    client: httpx.AsyncClient, lead: Partner, case_id: str, member: Partner, expires_at: str
+) -> None:
+    """A `counseling` consent addressed to every medical provider, expiring at ``expires_at``,
+    then revoked: a fact about each organisation of that kind that must still be read."""
+    by_kind = await consent(
+        client,
+        lead,
+        case_id,
+        member,
+        ["counseling"],
+        recipient_org_id=None,
+        recipient_kinds=["medical_provider"],
+        expires_at=expires_at,
+    )
+    revoked = await client.post(
+        f"/v1/cases/{case_id}/consents/{by_kind['id']}/revoke",
+        json={"reason": "withdrawn"},
+        headers=lead.headers,
+    )
+    assert revoked.status_code == 200, revoked.text
+
+
 async def test_policy_facts_for_lead_member_kind_and_stranger(
     client: httpx.AsyncClient, factory: Factory, database: Database, session: Session
 ) -> None:
@@ -59,22 +82,7 @@ async def test_policy_facts_for_lead_member_kind_and_stranger(
     await add_member(database, UUID(case["id"]), member.org.id, ["medical", "demographics"])
     await add_member(database, UUID(case["id"]), member.org.id, ["medical", "counseling"])
     await consent(client, lead, case["id"], member, ["medical"])
-    by_kind = await consent(
-        client,
-        lead,
-        case["id"],
-        member,
-        ["counseling"],
-        recipient_org_id=None,
-        recipient_kinds=["medical_provider"],
-        expires_at="2026-12-01T09:00:00Z",
-    )
-    revoked = await client.post(
-        f"/v1/cases/{case['id']}/consents/{by_kind['id']}/revoke",
-        json={"reason": "withdrawn"},
-        headers=lead.headers,
-    )
-    assert revoked.status_code == 200, revoked.text
+    await revoked_kind_consent(client, lead, case["id"], member, "2026-12-01T09:00:00Z")
 
     # The lead: not a member, needs no consent.
     assert await facts(session, case["id"], lead) == {
@@ -168,22 +176,7 @@ async def test_a_locked_load_brings_the_audience_the_events_statement_reads(
     await add_member(database, case_id, bare.org.id, [])
     await add_member(database, case_id, left.org.id, ["medical"])
     await consent(client, lead, case["id"], member, ["medical"])
-    by_kind = await consent(
-        client,
-        lead,
-        case["id"],
-        member,
-        ["counseling"],
-        recipient_org_id=None,
-        recipient_kinds=["medical_provider"],
-        expires_at="2030-12-01T09:00:00Z",
-    )
-    revoked = await client.post(
-        f"/v1/cases/{case['id']}/consents/{by_kind['id']}/revoke",
-        json={"reason": "withdrawn"},
-        headers=lead.headers,
-    )
-    assert revoked.status_code == 200, revoked.text
+    await revoked_kind_consent(client, lead, case["id"], member, "2030-12-01T09:00:00Z")
     write = database.session(transactional=True)
     try:
         await case_repo.remove_member(write, case_id, left.org.id)

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from app.db import notify
 from app.db.database import Session
-from app.db.policy_facts import ConsentFact, policy_facts
+from app.db.policy_facts import ConsentFact, policy_facts, sees_case
 from app.db.query import PAGE_CAP, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
@@ -70,10 +70,7 @@ _AUDIENCE = Query(
     f"""
     SELECT o.id AS org_id, c.lead_org_id, {policy_facts("c", org="o", caller="o.id")}
     FROM cases c
-    JOIN organizations o
-      ON o.id = c.lead_org_id
-      OR o.id IN (SELECT m.org_id FROM case_members m
-                  WHERE m.case_id = c.id AND m.left_at IS NULL)
+    JOIN organizations o ON {sees_case("o", "c")}
     WHERE c.id = $1
     ORDER BY o.id
     """,  # noqa: S608 - constant text: aliases only
