@@ -71,6 +71,8 @@ NAMES = (
     "graphql",
     "rest",
     "graphql-soak",
+    "events",
+    "case-list",
 )
 
 
@@ -241,7 +243,7 @@ async def run(args: argparse.Namespace) -> None:
             update_post = await SCENARIOS["update-post"].setup(seed)
             lead = await graphql_vs_rest.seed(seed)
             soak_lead = ""
-            if "graphql-soak" in (args.scenario or NAMES):
+            if {"graphql-soak", "events", "case-list"} & set(args.scenario or NAMES):
                 soak_lead = await _soak_page(seed)
         finally:
             await seed_db.close()
@@ -270,6 +272,10 @@ async def run(args: argparse.Namespace) -> None:
             "graphql-soak": [
                 Call("POST", "/graphql", soak_lead, {"query": soak_mix.GRAPHQL_QUERY})
             ],
+            # The soak's feed read (the first page: the same 50 events each time) and a case
+            # list, as the soak's first partner.
+            "events": [Call("GET", "/v1/events?limit=50", soak_lead)],
+            "case-list": [Call("GET", "/v1/cases?limit=50", soak_lead)],
         }
         postmaster = await postmaster_of(database_url)
         assert postmaster is not None, "the embedded PostgreSQL runs here"

@@ -13,10 +13,12 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.api.responses import page_response
+from app.api.responses import model_response, page_response, view_response
+from app.api.schemas.events import EventOut, EventPageOut
 from app.api.schemas.referrals import ReferralOut
 from app.db.repositories.referrals import ReferralRow
 from app.domain.crypto import DataKey
+from app.domain.events import EventType, EventView, SubjectType
 from app.domain.freetext import CaseText
 from app.domain.pagination import Page
 from app.domain.referral_rules import OutcomeCode, Party, ReasonCode, ReferralStatus
@@ -119,3 +121,47 @@ def test_an_empty_page_is_the_same_either_way() -> None:
     empty: Page[ReferralView] = Page([], None)
     plain = page_response(empty, ReferralOut, ReferralOut.plain)
     assert bytes(plain.body) == _through_the_model([], None) == b'{"items":[],"next_cursor":null}'
+
+
+# -- the change feed ------------------------------------------------------------------------------
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@st.composite
+def events(draw: st.DrawFn) -> EventView:
+    """An event as the feed reads it back (its data a JSON object, as ``jsonb`` gives it)."""
+    return EventView(
+        id=uuid.uuid4(),
+        type=draw(_values(EventType)),
+        occurred_at=draw(instants),
+        subject_type=draw(_values(SubjectType)),
+        subject_id=uuid.uuid4(),
+        case_id=draw(st.none() | st.builds(uuid.uuid4)),
+        data=draw(st.dictionaries(st.text(max_size=12), json_values, max_size=4)),
+        txid=draw(st.integers(1, 2**40)),
+        seq=draw(st.integers(0, 1000)),
+    )
+
+
+@settings(max_examples=200)
+@given(st.lists(events(), max_size=4), st.none() | st.text(max_size=20))
+def test_a_plain_feed_page_is_the_models_page_byte_for_byte(
+    items: list[EventView], next_cursor: str | None
+) -> None:
+    plain = view_response(
+        {"items": [EventOut.plain(v) for v in items], "next_cursor": next_cursor or ""}
+    )
+    modelled = model_response(
+        EventPageOut(items=[EventOut.of(v) for v in items], next_cursor=next_cursor or "")
+    )
+    assert bytes(plain.body) == bytes(modelled.body)
