@@ -63,7 +63,7 @@ async def create_case(body: CaseCreate, ctx: CasesWriteCtx) -> Created:
     )
 
 
-@routes.page("", CaseOut.of)
+@routes.page("", CaseOut.plain)
 async def list_cases(
     ctx: CasesReadCtx,
     paging: Paging,
@@ -80,7 +80,7 @@ async def list_cases(
     )
 
 
-@routes.read("/{case_id}", CaseOut.of)
+@routes.read("/{case_id}", CaseOut.plain)
 async def get_case(case_id: UUID, ctx: CasesReadCtx) -> CaseView:
     """A case, as far as you may see it"""
     return await CaseService(ctx).get(case_id)

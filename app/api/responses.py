@@ -63,13 +63,24 @@ def _default(value: object) -> str:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def view_response(view: object, headers: Mapping[str, str] | None = None) -> Response:
+def view_response(
+    view: object, headers: Mapping[str, str] | None = None, status: int = 200
+) -> Response:
     """A 200 straight from a domain view: frozen dataclasses whose fields are exactly the
     response model's, in its order (a test holds them together), or dicts of exactly what the
     model serialises to (a model's ``plain``), serialised by orjson without a second pass
-    through pydantic. For large reads on the hot path (the care plan, the inbox's pages)."""
+    through pydantic. For reads on the hot path (a case, the care plan, the inbox's pages)."""
     return Response(
         orjson.dumps(view, default=_default, option=orjson.OPT_UTC_Z),
+        status_code=status,
         media_type="application/json",
         headers=dict(headers or {}),
     )
+
+
+def plain_resource_response(plain: dict[str, Any], status: int = 200) -> Response:
+    """One resource from what its model serialises to (a model's ``plain``), with the
+    ``ETag`` of its ``version`` as :func:`resource_response` gives it."""
+    version = plain.get("version")
+    headers = {"ETag": etag(version)} if version is not None else None
+    return view_response(plain, headers, status)

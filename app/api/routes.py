@@ -65,7 +65,7 @@ from app.api.idempotency import Created, Idempotent, IdempotentRequest
 from app.api.json_body import StrictJSONRoute
 from app.api.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, PageOut, Paging
 from app.api.problems import problem_responses
-from app.api.responses import page_response, resource_response
+from app.api.responses import page_response, plain_resource_response, resource_response
 from app.domain.pagination import Page
 
 Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Any]])
@@ -148,7 +148,7 @@ def answering(
 ) -> Callable[..., Awaitable[Response]]:
     """The endpoint FastAPI calls for ``endpoint``. With ``render`` (a response model's ``of``),
     ``endpoint`` returns a domain value and ``render`` makes its model (for ``page``, each
-    item's, or with the model's ``plain`` what the model would serialise to), answered with
+    item's), or with the model's ``plain`` what the model would serialise to, answered with
     the ``ETag`` of a model with a ``version``; without, ``endpoint`` returns its own response.
     A ``page`` endpoint's ``paging`` comes from the ``limit`` and ``cursor`` query parameters.
     With ``conditional``, ``endpoint``'s ``expected_version`` comes from the ``If-Match`` header
@@ -187,8 +187,8 @@ def answering(
         if page:
             return page_response(value, model, render)  # type: ignore[arg-type]
         rendered = render(value)
-        if isinstance(rendered, dict):  # a model's `plain` renders the items of a page only
-            raise TypeError(f"{endpoint.__name__}: render one resource with its model's `of`")
+        if isinstance(rendered, dict):  # a model's `plain`: what the model serialises to
+            return plain_resource_response(rendered, status)
         return resource_response(rendered, status)
 
     return _as(endpoint, signature, call, parameters)
