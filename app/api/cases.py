@@ -168,13 +168,13 @@ async def create_update(case_id: UUID, body: UpdateCreate, ctx: CasesWriteCtx) -
     return Created.in_case(case_id, "updates", row.id, UpdateOut.of(row))
 
 
-@routes.read("/{case_id}/updates/{update_id}", UpdateOut.of)
+@routes.read("/{case_id}/updates/{update_id}", UpdateOut.plain)
 async def get_update(case_id: UUID, update_id: UUID, ctx: CasesReadCtx) -> TimelineUpdate:
     """One timeline update"""
     return await UpdateService(ctx).get(case_id, update_id)
 
 
-@routes.page("/{case_id}/updates", UpdateOut.of)
+@routes.page("/{case_id}/updates", UpdateOut.plain)
 async def list_updates(
     case_id: UUID,
     ctx: CasesReadCtx,

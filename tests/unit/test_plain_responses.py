@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.api.responses import model_response, page_response, view_response
-from app.api.schemas.cases import CaseOut
+from app.api.schemas.cases import CaseOut, UpdateOut
 from app.api.schemas.events import EventOut, EventPageOut
 from app.api.schemas.referrals import ReferralOut
 from app.db.repositories.referrals import ReferralRow
@@ -26,6 +26,7 @@ from app.domain.freetext import CaseText
 from app.domain.pagination import Page
 from app.domain.referral_rules import OutcomeCode, Party, ReasonCode, ReferralStatus
 from app.domain.referrals import ReferralView, _view
+from app.domain.updates import TimelineUpdate
 from app.domain.vocabulary import (
     AgeBand,
     CaseStatus,
@@ -34,6 +35,7 @@ from app.domain.vocabulary import (
     Gender,
     RiskLevel,
     ServiceKind,
+    UpdateKind,
     Urgency,
 )
 
@@ -270,4 +272,33 @@ def test_a_page_of_plain_cases_is_the_models_page_byte_for_byte(
     plain = page_response(Page(items, next_cursor), CaseOut, CaseOut.plain)
     models = [CaseOut.of(v) for v in items]
     modelled = page_response(Page(models, next_cursor), CaseOut, lambda m: m)
+    assert bytes(plain.body) == bytes(modelled.body)
+
+
+# -- the timeline ---------------------------------------------------------------------------------
+@st.composite
+def updates(draw: st.DrawFn) -> TimelineUpdate:
+    """A timeline entry with its text opened; its details any JSON object, or none."""
+    return TimelineUpdate(
+        id=uuid.uuid4(),
+        case_id=uuid.uuid4(),
+        author_org_id=uuid.uuid4(),
+        kind=draw(_values(UpdateKind)),
+        category=draw(_values(Category)),
+        occurred_at=draw(instants),
+        summary=draw(st.text(min_size=1, max_size=40)),
+        details=draw(st.none() | st.dictionaries(st.text(max_size=12), json_values, max_size=4)),
+        supersedes=draw(st.none() | st.builds(uuid.uuid4)),
+        created_at=draw(instants),
+    )
+
+
+@settings(max_examples=200)
+@given(st.lists(updates(), min_size=1, max_size=4), st.none() | st.text(max_size=20))
+def test_a_plain_timeline_page_is_the_models_page_byte_for_byte(
+    items: list[TimelineUpdate], next_cursor: str | None
+) -> None:
+    plain = page_response(Page(items, next_cursor), UpdateOut, UpdateOut.plain)
+    models = [UpdateOut.of(v) for v in items]
+    modelled = page_response(Page(models, next_cursor), UpdateOut, lambda m: m)
     assert bytes(plain.body) == bytes(modelled.body)
