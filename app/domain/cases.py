@@ -236,6 +236,13 @@ class CaseService:
             row = await repo.load_for(self.session, self.principal.org_id, case_id)
         return self._decided(case_id, row, datetime.now(UTC))
 
+    async def reload(self, case_id: UUID) -> LoadedCase:
+        """The case again after this transaction changed it (to answer with): its lock is held
+        since :meth:`load`, so the plain read sees the row as the transaction left it, without
+        locking it again or reading who hears of the write (its events are written)."""
+        row = await repo.load_for(self.session, self.principal.org_id, case_id)
+        return self._decided(case_id, row, datetime.now(UTC))
+
     async def load_for_category(
         self, case_id: UUID, category: Category, *, write: bool
     ) -> LoadedCase:
@@ -502,7 +509,7 @@ class CaseService:
         await repo.insert_key(
             self.session, case_id=case_id, wrapped_key=wrapped, kek_id=self.keyring.kek_id
         )
-        loaded = await self.load(case_id)
+        loaded = await self.reload(case_id)  # (no one else sees the row before the commit)
         await self.audit.record(self.principal, "case.create", [case_id], loaded.access.visible)
         return self.view(loaded)
 
@@ -604,7 +611,7 @@ class CaseService:
                     },
                     category=Category.GENERAL,
                 )
-        return self.view(await self.load(case_id))
+        return self.view(await self.reload(case_id))
 
     async def close(self, case_id: UUID, reason: str) -> CaseView:
         await self.session.begin()
@@ -631,7 +638,7 @@ class CaseService:
                 HubWithdrawal.CASE_CLOSED,
                 self.text(loaded.row),
             )
-        return self.view(await self.load(case_id))
+        return self.view(await self.reload(case_id))
 
     async def erase_identity(self, case_id: UUID) -> None:
         await self.session.begin()
