@@ -218,7 +218,7 @@ class ReferralService(CaseScopedService):
             # idempotent replay): that would hold the referral's row before its case, the
             # other way round from a transition, until the transaction ends. The workers'
             # expiry stores it soon anyway.
-            await repo.expire_due(self.session, referral_id)
+            await repo.expire_one(self.session, referral_id)
             row = await self._row(referral_id)
         view = self._view(row)
         await self._audit([view], "referral.read")

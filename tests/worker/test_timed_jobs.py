@@ -366,3 +366,46 @@ async def test_retention_prunes_events_past_the_retention_period(
     assert counts["events"] == 1
     left = await rows(database, "SELECT occurred_at FROM events WHERE type = 'webhook.test'")
     assert len(left) == 1
+
+
+async def test_the_housekeeping_sweep_expires_in_batches_and_skips_a_held_referral(
+    client: httpx.AsyncClient,
+    database: Database,
+    lead: Partner,
+    clinic: Partner,
+) -> None:
+    """``referrals.expire_due`` (``aftercare db prune``, the worker's housekeeping) works a
+    backlog off a bounded batch a statement, and passes over a referral a request holds rather
+    than waiting for it (a later sweep, or the expiry job, takes it)."""
+    due = [
+        await due_referral(
+            client,
+            database,
+            lead,
+            await open_case(client, lead, external_ref=f"SWEEP-{n}"),
+            clinic,
+        )
+        for n in range(5)
+    ]
+    async with database.pool.acquire() as holder, holder.transaction():
+        await holder.execute("SELECT 1 FROM referrals WHERE id = $1 FOR UPDATE", due[0])
+        session = database.session(transactional=True)
+        try:
+            swept = await asyncio.wait_for(referral_repo.expire_due(session, batch=2), 10)
+            await session.commit()
+        finally:
+            await session.close()
+    assert swept == 4
+    stored = await rows(
+        database, "SELECT id, status FROM referrals WHERE id = ANY ($1::uuid[])", due
+    )
+    assert {r["id"]: r["status"] for r in stored} == {
+        due[0]: "pending",
+        **{d: "expired" for d in due[1:]},
+    }
+    session = database.session(transactional=True)
+    try:
+        assert await referral_repo.expire_due(session) == 1  # once it is let go
+        await session.commit()
+    finally:
+        await session.close()

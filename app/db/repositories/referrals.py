@@ -186,13 +186,31 @@ _TRANSITION = Query(
      "reason_code", "outcome_code"),
 )  # fmt: skip
 
+# A pending referral past its deadline stored as `expired`: one (a read that finds it so), or a
+# batch of the overdue ones (the housekeeping sweep). Two statements, not one with an optional
+# id: each keeps its own cached plan (the one by its primary key, the batch by the partial
+# index of pending deadlines). The batch skips rows a request holds (a transition, a case's
+# close withdrawing its referrals) rather than waiting for them: a sweep holding some overdue
+# referrals while waiting for another could deadlock with a close that holds that one and wants
+# theirs; the rows skipped are taken by a later sweep, or by the referral expiry job.
+_EXPIRE_ONE = Query(
+    """
+    UPDATE referrals SET status = 'expired', ended_at = now(), updated_at = now(),
+                         version = version + 1
+    WHERE id = $1 AND status = 'pending' AND respond_by <= now()
+    """,
+    ("id",),
+)
 _EXPIRE_DUE = Query(
     """
     UPDATE referrals SET status = 'expired', ended_at = now(), updated_at = now(),
                          version = version + 1
-    WHERE status = 'pending' AND respond_by <= now() AND ($1::uuid IS NULL OR id = $1::uuid)
+    WHERE id IN (SELECT id FROM referrals
+                 WHERE status = 'pending' AND respond_by <= now()
+                 ORDER BY respond_by LIMIT $1
+                 FOR UPDATE SKIP LOCKED)
     """,
-    ("id",),
+    ("batch",),
 )
 
 # What the hub withdraws when a case closes or changes lead: its referrals still pending. One past
@@ -309,9 +327,22 @@ async def lock_case_of(session: Session, referral_id: UUID, org_id: UUID) -> Cas
     return CASE_STATE_ROWS.one(await session.fetchrow(_LOCK_CASE_OF, id=referral_id, org_id=org_id))
 
 
-async def expire_due(session: Session, referral_id: UUID | None = None) -> int:
-    status = await session.execute(_EXPIRE_DUE, id=referral_id)
-    return int(status.rsplit(" ", 1)[-1])
+async def expire_one(session: Session, referral_id: UUID) -> bool:
+    """Store ``expired`` on the referral if it is pending past its deadline; whether it was."""
+    status = await session.execute(_EXPIRE_ONE, id=referral_id)
+    return status.endswith(" 1")
+
+
+async def expire_due(session: Session, batch: int = 1000) -> int:
+    """Store ``expired`` on the pending referrals past their deadline, ``batch`` a statement
+    until none is left (but those a request holds: see ``_EXPIRE_DUE``); how many."""
+    expired = 0
+    while True:
+        status = await session.execute(_EXPIRE_DUE, batch=batch)
+        count = int(status.rsplit(" ", 1)[-1])
+        expired += count
+        if count < batch:
+            return expired
 
 
 async def take_place(session: Session, org_id: UUID, service: str) -> bool | None:
