@@ -240,7 +240,7 @@ class Routes:
     ) -> Callable[[Endpoint], Endpoint]: ...
     @overload
     def read(
-        self, path: str, out: Callable[[Value], BaseModel], *errors: int
+        self, path: str, out: Callable[[Value], BaseModel | dict[str, Any]], *errors: int
     ) -> Callable[[Answers[Value]], Answers[Value]]: ...
     def read(self, path: str, out: Any, *errors: int) -> Callable[[Any], Any]:
         return self._add("GET", path, out, 200, errors)
