@@ -36,7 +36,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import params
 from fastapi.dependencies.models import Dependant
@@ -219,6 +219,17 @@ def _flat_table(routes: list[BaseRoute]) -> tuple[Route, ...]:
     return tuple(table)
 
 
+READS_ITS_OWN_QUERY = "__reads_its_own_query__"
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reads_its_own_query(endpoint: F) -> F:
+    """Marks an endpoint that reads the request's query string itself, rather than through
+    declared parameters: its route refuses no query parameter as unknown."""
+    setattr(endpoint, READS_ITS_OWN_QUERY, True)
+    return endpoint
+
+
 class LeanRoute(APIRoute):
     """An API route that takes the lean path when its endpoint allows (:func:`lean_app`) and the
     request does (:func:`lean_allowed`); FastAPI's own path otherwise."""
@@ -226,9 +237,10 @@ class LeanRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().__init__(path, endpoint, **kwargs)
         # The query parameters it takes: any other is refused after authentication
-        # (app.api.deps.request_context). None for an endpoint reading the request itself.
+        # (app.api.deps.request_context). None for an endpoint that reads the request's query
+        # itself (`reads_its_own_query`: GraphQL).
         self.query_names: frozenset[str] | None = None
-        if self.dependant.request_param_name is None:
+        if not getattr(endpoint, READS_ITS_OWN_QUERY, False):
             flat = get_flat_params(self.dependant)
             self.query_names = frozenset(
                 f.alias for f in flat if isinstance(f.field_info, params.Query)

@@ -44,7 +44,7 @@ from app.api.graphql.limits import (
     response_too_large,
 )
 from app.api.graphql.schema import build_schema
-from app.api.lean import LeanRoute
+from app.api.lean import LeanRoute, reads_its_own_query
 from app.api.problems import problem_response
 from app.db.database import Session
 from app.db.serialized import SerializedSession
@@ -169,6 +169,7 @@ def graphql_router(settings: Settings) -> APIRouter:
     router = APIRouter(tags=["graphql"], include_in_schema=False, route_class=LeanRoute)
 
     @router.post(PATH)
+    @reads_its_own_query
     async def graphql(request: Request, caller: Caller) -> Response:
         ctx, session = caller
         operation = await _operation(request)
@@ -193,6 +194,7 @@ def graphql_router(settings: Settings) -> APIRouter:
         page = (STATIC / "ide.html").read_text()
 
         @router.get(PATH)
+        @reads_its_own_query
         async def graphql_ide(request: Request) -> Response:
             if "text/html" not in request.headers.get("accept", ""):
                 return problem_response(
