@@ -13,7 +13,7 @@ import re
 import pytest
 
 from app.db.query import PAGE_CAP, Query
-from app.db.repositories import cases, events, followups, legal, referrals
+from app.db.repositories import cases, events, followups, legal, referrals, updates
 from app.domain.pagination import MAX_LIMIT
 
 
@@ -37,6 +37,8 @@ def _shapes() -> list[tuple[str, tuple[object, ...], Query]]:
                 referrals.page_query(direction, status, after),
             )
         )
+    for category, after in itertools.product((False, True), (False, True)):
+        out.append(("timeline", (category, after), updates.page_query(category, after)))
     out.append(("follow-ups", (False,), followups._DUE))
     out.append(("follow-ups", (True,), followups._DUE_AFTER))
     return out
@@ -53,7 +55,7 @@ def test_no_catch_all_and_every_placeholder_named(
     assert "IS DISTINCT FROM" not in query.sql.upper()
     placeholders = {int(n) for n in re.findall(r"\$(\d+)", query.sql)}
     assert placeholders == set(range(1, len(query.names) + 1))
-    assert query.names[0] in ("org_id",) and query.names[-1] == "limit"
+    assert query.names[0] in ("org_id", "case_id") and query.names[-1] == "limit"
 
 
 def test_each_shape_is_compiled_once_and_cached() -> None:
@@ -71,6 +73,8 @@ def test_each_shape_is_compiled_once_and_cached() -> None:
         assert referrals.page_query(direction, status, after) is referrals.page_query(
             direction, status, after
         )
+    for category, after in itertools.product((False, True), (False, True)):
+        assert updates.page_query(category, after) is updates.page_query(category, after)
 
 
 def test_shapes_differ_and_bind_only_what_they_filter_on() -> None:
@@ -86,6 +90,12 @@ def test_shapes_differ_and_bind_only_what_they_filter_on() -> None:
     assert legal.testimony_query(True, True).names == (
         "org_id", "status", "after_ts", "after_id", "limit",
     )  # fmt: skip
+    assert updates.page_query(False, False).names == (
+        "case_id", "categories", "author_org_id", "own_categories", "limit",
+    )  # fmt: skip
+    assert updates.page_query(True, True).names[4:] == (
+        "category", "after_ts", "after_id", "limit",
+    )  # fmt: skip
 
 
 def test_pages_are_read_under_the_constant_cap() -> None:
@@ -99,6 +109,8 @@ def test_pages_are_read_under_the_constant_cap() -> None:
         legal.testimony_query(True, True),
         referrals.page_query("incoming", False, False),
         referrals.page_query(None, True, True),
+        updates.page_query(False, False),
+        updates.page_query(True, True),
         events._PAGE,
         events._PAGE_OF_TYPES,
     ]

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.repositories.cases import touching
 from app.db.rows import Rows
 
@@ -52,29 +52,48 @@ _GET = Query(
     ("id", "case_id"),
 )
 
-# Visible: the caller's categories, plus whatever the caller itself wrote.
-_PAGE = Query(
-    f"""
-    SELECT {_COLUMNS} FROM case_updates u
-    WHERE u.case_id = $1
-      AND (u.category = ANY ($2::text[])
-           OR (u.author_org_id = $3 AND u.category = ANY ($8::text[])))
-      AND ($4::text IS NULL OR u.category = $4::text)
-      AND ($5::timestamptz IS NULL OR (u.created_at, u.id) > ($5::timestamptz, $6::uuid))
-    ORDER BY u.created_at, u.id
-    LIMIT $7
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    (
-        "case_id",
-        "categories",
-        "author_org_id",
-        "category",
-        "after_ts",
-        "after_id",
-        "limit",
-        "own_categories",
-    ),
+# A case's timeline page: one statement per shape of request (a category filter or not, a
+# cursor or not), built from constant fragments and compiled once per process, read under the
+# constant cap `PAGE_CAP`. A catch-all statement (`$n IS NULL OR …`) had one generic plan for
+# every shape, in which the cursor could not bound the index scan: syncing the end of a long
+# timeline then walked it from its first entry (a 20,000-entry timeline: 14.5 ms and 7,500
+# buffers against 0.05 ms and 7). Visible: the caller's categories, plus whatever the caller
+# itself wrote (in a category its token may read).
+_VISIBLE = (
+    "(u.category = ANY ($2::text[]) OR (u.author_org_id = $3 AND u.category = ANY ($4::text[])))"
 )
+_pages: dict[tuple[bool, bool], Query] = {}
+
+
+def page_query(category: bool, after: bool) -> Query:
+    """The timeline page statement for this shape: ``category`` and ``after`` say whether a
+    category filter and a cursor are given. Its parameters: ``case_id``, ``categories``,
+    ``author_org_id``, ``own_categories``, [``category``], [``after_ts``, ``after_id``],
+    ``limit``."""
+    key = (category, after)
+    query = _pages.get(key)
+    if query is not None:
+        return query
+    names = ["case_id", "categories", "author_org_id", "own_categories"]
+    where = ["u.case_id = $1", _VISIBLE]
+    if category:
+        names.append("category")
+        where.append(f"u.category = ${len(names)}::text")
+    if after:
+        names += ["after_ts", "after_id"]
+        where.append(
+            f"(u.created_at, u.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        )
+    names.append("limit")
+    query = Query(
+        f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS} FROM case_updates u WHERE "  # noqa: S608
+        + " AND ".join(where)
+        + f" ORDER BY u.created_at, u.id LIMIT {PAGE_CAP}) u"
+        f" ORDER BY u.created_at, u.id LIMIT ${len(names)}",
+        tuple(names),
+    )
+    _pages[key] = query
+    return query
 
 
 async def insert(session: Session, **values: Any) -> UpdateRow:
@@ -88,12 +107,39 @@ async def get(session: Session, update_id: UUID, case_id: UUID) -> UpdateRow | N
     return UPDATE_ROWS.one(await session.fetchrow(_GET, id=update_id, case_id=case_id))
 
 
-async def page(session: Session, **params: Any) -> list[UpdateRow]:
-    return UPDATE_ROWS.many(await session.fetch(_PAGE, params))
+async def page(
+    session: Session,
+    *,
+    case_id: UUID,
+    categories: list[str],
+    author_org_id: UUID,
+    own_categories: list[str],
+    category: str | None,
+    after_ts: datetime | None,
+    after_id: UUID | None,
+    limit: int,
+) -> list[UpdateRow]:
+    """A page of the case's timeline as the caller may see it, oldest first (``page_query``)."""
+    if limit > PAGE_CAP:
+        raise ValueError(f"a page holds at most {PAGE_CAP} rows")
+    after = after_ts is not None
+    query = page_query(category is not None, after)
+    params: dict[str, Any] = {
+        "case_id": case_id,
+        "categories": categories,
+        "author_org_id": author_org_id,
+        "own_categories": own_categories,
+        "limit": limit,
+    }
+    if category is not None:
+        params["category"] = category
+    if after:
+        params["after_ts"], params["after_id"] = after_ts, after_id
+    return UPDATE_ROWS.many(await session.fetch(query, params))
 
 
-# The first page of the timeline of several cases at once: the same visibility as `_PAGE`, given
-# per case as (case, category) pairs, and at most `limit` rows per case (a window function).
+# The first page of the timeline of several cases at once: the same visibility as `page_query`,
+# given per case as (case, category) pairs, and at most `limit` rows per case (a window function).
 _PAGES_FOR_CASES = Query(
     f"""
     SELECT {_COLUMNS} FROM (

@@ -1,0 +1,82 @@
+"""The timeline's page statements (app.db.repositories.updates.page_query) keep a plan that
+bounds the index scan by the cursor, also as the generic plan PostgreSQL caches after a few
+executions: syncing the end of a long timeline reads the end, not the whole timeline."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4
+
+import httpx
+
+from app.db.database import Database
+from app.db.repositories import updates
+from tests.factories import Partner
+from tests.helpers import open_case
+
+ENTRIES = 3000
+
+
+async def _long_timeline(database: Database, case_id: UUID, author: UUID) -> list[Any]:
+    """``ENTRIES`` entries, one a minute (their sealed text is not read here)."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with database.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind,"
+            " category, occurred_at, summary_enc, created_at)"
+            " VALUES ($1, $2, $3, 'test', 'note', 'general', $4, '\\x00', $4)",
+            [(uuid4(), case_id, author, start + timedelta(minutes=n)) for n in range(ENTRIES)],
+        )
+        await conn.execute("ANALYZE case_updates")
+        return list(
+            await conn.fetch(
+                "SELECT created_at, id FROM case_updates WHERE case_id = $1"
+                " ORDER BY created_at, id",
+                case_id,
+            )
+        )
+
+
+async def test_the_cursor_bounds_the_index_scan_in_the_generic_plan(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    case = await open_case(client, lead)
+    case_id = UUID(case["id"])
+    entries = await _long_timeline(database, case_id, lead.org.id)
+    cursor = entries[-11]  # the page after it: the last ten entries
+    query = updates.page_query(False, True)
+    # Parameters in statement order: case, categories, author, own categories, cursor, limit.
+    values = (
+        f"'{case_id}'",
+        "ARRAY['general']",
+        f"'{lead.org.id}'",
+        "ARRAY[]::text[]",
+        f"'{cursor['created_at'].isoformat()}'",
+        f"'{cursor['id']}'",
+        "51",
+    )
+    assert query.names == (
+        "case_id", "categories", "author_org_id", "own_categories", "after_ts", "after_id",
+        "limit",
+    )  # fmt: skip
+    async with database.pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE timeline_tail AS {query.sql}")
+        try:
+            plan = "\n".join(
+                r[0]
+                for r in await conn.fetch(
+                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)"
+                    f" EXECUTE timeline_tail ({', '.join(values)})"
+                )
+            )
+        finally:
+            await conn.execute("DEALLOCATE timeline_tail")
+    # The generic plan (parameters, not values, in its conditions), the cursor an index bound.
+    index_conditions = [line for line in plan.splitlines() if "Index Cond" in line]
+    assert any("created_at" in line and "$5" in line for line in index_conditions), plan
+    assert re.search(r"rows=10(\.00)? loops=1", plan.splitlines()[0]), plan
+    read = sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", plan.split("Planning")[0]))
+    assert read < 100, plan  # not the timeline's 3,000 entries
