@@ -80,3 +80,39 @@ async def test_the_cursor_bounds_the_index_scan_in_the_generic_plan(
     assert re.search(r"rows=10(\.00)? loops=1", plan.splitlines()[0]), plan
     read = sum(int(n) for n in re.findall(r"(?:hit|read)=(\d+)", plan.split("Planning")[0]))
     assert read < 100, plan  # not the timeline's 3,000 entries
+
+
+async def test_several_cases_first_pages_stop_at_their_limit(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    """GraphQL's ``updates`` under a page of cases (``updates.pages_for_cases``): each case's
+    first page stops at its limit, however long the timeline."""
+    long_case = UUID((await open_case(client, lead, external_ref="LONG"))["id"])
+    short_case = UUID((await open_case(client, lead, external_ref="SHORT"))["id"])
+    entries = await _long_timeline(database, long_case, lead.org.id)
+    cases = f"ARRAY['{long_case}', '{short_case}']::uuid[]"
+    # Parameters in statement order: cases, the visible (case, category) pairs, author,
+    # category, cursor, limit, own categories.
+    values = (
+        cases,
+        cases,
+        "ARRAY['general', 'general']",
+        f"'{lead.org.id}'",
+        "NULL",
+        "NULL",
+        "NULL",
+        "11",
+        "ARRAY[]::text[]",
+    )
+    sql = updates._PAGES_FOR_CASES.sql
+    for i in range(len(values), 0, -1):
+        sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
+    async with database.pool.acquire() as conn:
+        rows = await conn.fetch(sql)
+        plan = "\n".join(
+            r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}")
+        )
+    assert [r["id"] for r in rows] == [e["id"] for e in entries[:11]]
+    # No step of the plan handles the long timeline's 3,000 entries (a window function over
+    # each case's entries read them all).
+    assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= 11, plan

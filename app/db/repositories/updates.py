@@ -138,24 +138,31 @@ async def page(
     return UPDATE_ROWS.many(await session.fetch(query, params))
 
 
-# The first page of the timeline of several cases at once: the same visibility as `page_query`,
-# given per case as (case, category) pairs, and at most `limit` rows per case (a window function).
+# The first page of the timeline of several cases at once (GraphQL's `updates` under a page of
+# cases): the same visibility as `page_query`, given per case as (case, category) pairs, and at
+# most `limit` rows per case. Each case's page is read on its own through
+# ix_case_updates_case_id_created_at_id and stops at `limit` (a lateral join), so a long
+# timeline costs what its first page does; a window function numbering every entry of each case
+# read all of them.
 _PAGES_FOR_CASES = Query(
     f"""
-    SELECT {_COLUMNS} FROM (
-        SELECT u.*, row_number() OVER (
-                   PARTITION BY u.case_id ORDER BY u.created_at, u.id) AS position
-        FROM case_updates u
-        WHERE u.case_id = ANY ($1::uuid[])
-          AND ((u.case_id, u.category) IN (
-                   SELECT v.case_id, v.category
-                   FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
+    SELECT u.*
+    FROM (SELECT w.case_id, COALESCE(v.categories, '{{}}') AS categories
+          FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS w
+          LEFT JOIN (SELECT p.case_id, array_agg(p.category) AS categories
+                     FROM unnest($2::uuid[], $3::text[]) AS p(case_id, category)
+                     GROUP BY p.case_id) AS v ON v.case_id = w.case_id) AS wanted
+    CROSS JOIN LATERAL (
+        SELECT {_COLUMNS} FROM case_updates u
+        WHERE u.case_id = wanted.case_id
+          AND (u.category = ANY (wanted.categories)
                OR (u.author_org_id = $4 AND u.category = ANY ($9::text[])))
           AND ($5::text IS NULL OR u.category = $5::text)
           AND ($6::timestamptz IS NULL OR (u.created_at, u.id) > ($6::timestamptz, $7::uuid))
-    ) ranked
-    WHERE position <= $8
-    ORDER BY case_id, created_at, id
+        ORDER BY u.created_at, u.id
+        LIMIT $8
+    ) u
+    ORDER BY u.case_id, u.created_at, u.id
     """,  # noqa: S608 - constant text; every value is a bound parameter
     ("case_ids", "visible_case_ids", "visible_categories", "author_org_id", "category",
      "after_ts", "after_id", "limit", "own_categories"),
