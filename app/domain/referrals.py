@@ -137,12 +137,17 @@ class ReferralView:
     @property
     def status_reason(self) -> str | None:
         row = self.row
+        if row.status_reason_enc is None:  # (most referrals: no case text to look up)
+            return None
         opened: str | None = self.text().open(TABLE, row.id, "status_reason", row.status_reason_enc)
         return opened
 
     @property
     def outcome(self) -> str | None:
-        opened: str | None = self.text().open(TABLE, self.row.id, "outcome", self.row.outcome_enc)
+        row = self.row
+        if row.outcome_enc is None:
+            return None
+        opened: str | None = self.text().open(TABLE, row.id, "outcome", row.outcome_enc)
         return opened
 
     @property

@@ -154,11 +154,13 @@ class ReferralOut(ResponseModel):
         about half of its CPU time; ``tests/unit/test_plain_responses.py`` holds the two
         together."""
         row = view.row
-        out: dict[str, Any] = {"id": row.id, "case_id": row.case_id}
+        # Ids as text here: asyncpg's UUID class is not the standard one, which orjson would
+        # serialise itself; each would go through the response's `default` hook, a Python call.
+        out: dict[str, Any] = {"id": str(row.id), "case_id": str(row.case_id)}
         if (reference := view.case_reference) is not None:
             out["case_reference"] = reference
-        out["from_org_id"] = row.from_org_id
-        out["to_org_id"] = row.to_org_id
+        out["from_org_id"] = str(row.from_org_id)
+        out["to_org_id"] = str(row.to_org_id)
         out["direction"] = _direction(view)
         out["service"] = row.service
         out["urgency"] = row.urgency
