@@ -403,9 +403,9 @@ class CaseOut(ResponseModel):
         together."""
         access = view.access
         out: dict[str, Any] = {
-            "id": view.id,
+            "id": str(view.id),  # (as text: asyncpg's UUID class would go through `default`)
             "reference": view.reference,
-            "lead_org_id": view.lead_org_id,
+            "lead_org_id": str(view.lead_org_id),
             "status": view.status,
             "role": access.role,
             "visible_categories": access.sorted_visible(),

@@ -42,12 +42,14 @@ class EventOut(BaseModel):
         """What :meth:`of`'s model serialises to, as a dict for orjson (the same keys in the
         same order): a feed page is answered from these, without a model validated and
         serialised per event; ``tests/unit/test_plain_responses.py`` holds the two together."""
+        # Ids as text: asyncpg's UUID class would go through the response's `default` hook.
+        case_id = view.case_id
         return {
-            "id": view.id,
+            "id": str(view.id),
             "type": view.type,
             "occurred_at": view.occurred_at,
-            "subject": {"type": view.subject_type, "id": view.subject_id},
-            "case_id": view.case_id,
+            "subject": {"type": view.subject_type, "id": str(view.subject_id)},
+            "case_id": str(case_id) if case_id is not None else None,
             "data": view.data,
         }
 
