@@ -13,7 +13,7 @@ import re
 import pytest
 
 from app.db.query import PAGE_CAP, Query
-from app.db.repositories import cases, events, followups, legal, referrals, updates
+from app.db.repositories import cases, events, followups, legal, referrals, updates, webhooks
 from app.domain.pagination import MAX_LIMIT
 
 
@@ -39,6 +39,8 @@ def _shapes() -> list[tuple[str, tuple[object, ...], Query]]:
         )
     for category, after in itertools.product((False, True), (False, True)):
         out.append(("timeline", (category, after), updates.page_query(category, after)))
+    for log_status, before in itertools.product((None, "pending", "failed"), (False, True)):
+        out.append(("delivery-log", (log_status, before), webhooks.log_query(log_status, before)))
     out.append(("follow-ups", (False,), followups._DUE))
     out.append(("follow-ups", (True,), followups._DUE_AFTER))
     return out
@@ -55,7 +57,7 @@ def test_no_catch_all_and_every_placeholder_named(
     assert "IS DISTINCT FROM" not in query.sql.upper()
     placeholders = {int(n) for n in re.findall(r"\$(\d+)", query.sql)}
     assert placeholders == set(range(1, len(query.names) + 1))
-    assert query.names[0] in ("org_id", "case_id") and query.names[-1] == "limit"
+    assert query.names[0] in ("org_id", "case_id", "webhook_id") and query.names[-1] == "limit"
 
 
 def test_each_shape_is_compiled_once_and_cached() -> None:
@@ -75,6 +77,12 @@ def test_each_shape_is_compiled_once_and_cached() -> None:
         )
     for category, after in itertools.product((False, True), (False, True)):
         assert updates.page_query(category, after) is updates.page_query(category, after)
+    # An attempt's statuses share a statement (the status is bound).
+    assert webhooks.log_query("failed", True) is webhooks.log_query("succeeded", True)
+    assert webhooks.log_query("failed", True).names == (
+        "webhook_id", "status", "before_ts", "before_id", "limit",
+    )  # fmt: skip
+    assert webhooks.log_query("pending", False).names == ("webhook_id", "limit")
 
 
 def test_shapes_differ_and_bind_only_what_they_filter_on() -> None:
@@ -111,6 +119,8 @@ def test_pages_are_read_under_the_constant_cap() -> None:
         referrals.page_query(None, True, True),
         updates.page_query(False, False),
         updates.page_query(True, True),
+        webhooks.log_query(None, False),
+        webhooks.log_query("failed", True),
         events._PAGE,
         events._PAGE_OF_TYPES,
     ]

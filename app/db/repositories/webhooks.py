@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import Query
+from app.db.query import PAGE_CAP, Query
 from app.db.rows import Rows
 
 _COLUMNS = """
@@ -220,29 +220,67 @@ _RETRY = Query(
 
 # The delivery log, newest first: every attempt made, and for each pending delivery the attempt
 # to come (no id yet), placed at the time it is due: after the attempt before it (a retry waits
-# at least a second), at the top while it waits.
-_LOG = Query(
-    """
-    SELECT * FROM (
-        SELECT a.id, a.id AS sort_id, a.delivery_id, a.event_id, e.type AS event_type,
-               a.attempt, a.status, a.response_status, a.error, a.duration_ms,
-               a.next_attempt_at, a.created_at
-        FROM webhook_attempts a JOIN events e ON e.id = a.event_id
-        WHERE a.webhook_id = $1 AND ($2::text IS NULL OR a.status = $2::text)
-        UNION ALL
-        SELECT NULL::uuid, d.id, d.id, d.event_id, e.type, d.attempts + 1, 'pending', NULL::int,
-               NULL::text, NULL::int, d.next_attempt_at,
-               COALESCE(d.next_attempt_at, d.updated_at)
-        FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
-        WHERE d.webhook_id = $1 AND d.status = 'pending'
-          AND ($2::text IS NULL OR $2::text = 'pending')
-    ) log
-    WHERE ($3::timestamptz IS NULL OR (created_at, sort_id) < ($3::timestamptz, $4::uuid))
-    ORDER BY created_at DESC, sort_id DESC
-    LIMIT $5
-    """,
-    ("webhook_id", "status", "before_ts", "before_id", "limit"),
-)
+# at least a second), at the top while it waits. One statement per shape of request (a status
+# filter: none, `pending` — only what is to come, attempts are never pending — or an attempt's
+# status; a cursor or not), built from constant fragments and compiled once per process. Each
+# branch is read newest first and cut at the constant `PAGE_CAP` on its own (the attempts through
+# ix_webhook_attempts_webhook_id_created_at_id, backwards), then merged: a page of a busy
+# webhook's log reads a page, where one statement for every shape (`$n IS NULL OR …` around a
+# union sorted as a whole) joined and sorted every attempt the webhook ever had.
+_ATTEMPTS = """
+    SELECT a.id, a.id AS sort_id, a.delivery_id, a.event_id, e.type AS event_type,
+           a.attempt, a.status, a.response_status, a.error, a.duration_ms,
+           a.next_attempt_at, a.created_at
+    FROM webhook_attempts a JOIN events e ON e.id = a.event_id
+    WHERE {where}
+    ORDER BY a.created_at DESC, a.id DESC
+"""
+_TO_COME = """
+    SELECT NULL::uuid AS id, d.id AS sort_id, d.id AS delivery_id, d.event_id,
+           e.type AS event_type, d.attempts + 1 AS attempt, 'pending' AS status,
+           NULL::int AS response_status, NULL::text AS error, NULL::int AS duration_ms,
+           d.next_attempt_at, COALESCE(d.next_attempt_at, d.updated_at) AS created_at
+    FROM webhook_deliveries d JOIN events e ON e.id = d.event_id
+    WHERE {where}
+    ORDER BY COALESCE(d.next_attempt_at, d.updated_at) DESC, d.id DESC
+"""
+_logs: dict[tuple[str | None, bool], Query] = {}
+
+
+def log_query(status: str | None, before: bool) -> Query:
+    """The delivery log's statement for this shape: ``status`` is ``None``, ``"pending"`` or an
+    attempt's status (``"succeeded"``, ``"failed"``); ``before`` says whether a cursor is given.
+    Its parameters: ``webhook_id``, [``status``], [``before_ts``, ``before_id``], ``limit``."""
+    key = (status if status in (None, "pending") else "attempt", before)
+    query = _logs.get(key)
+    if query is not None:
+        return query
+    names = ["webhook_id"]
+    attempts = ["a.webhook_id = $1"]
+    to_come = ["d.webhook_id = $1", "d.status = 'pending'"]
+    if key[0] == "attempt":
+        names.append("status")
+        attempts.append(f"a.status = ${len(names)}::text")
+    if before:
+        names += ["before_ts", "before_id"]
+        cursor = f"(${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        attempts.append(f"(a.created_at, a.id) < {cursor}")
+        to_come.append(f"(COALESCE(d.next_attempt_at, d.updated_at), d.id) < {cursor}")
+    names.append("limit")
+    branches = []
+    if key[0] != "pending":
+        branches.append(_ATTEMPTS.format(where=" AND ".join(attempts)))
+    if key[0] != "attempt":
+        branches.append(_TO_COME.format(where=" AND ".join(to_come)))
+    union = " UNION ALL ".join(f"({b} LIMIT {PAGE_CAP})" for b in branches)
+    query = Query(
+        f"SELECT * FROM ({union}) log"  # noqa: S608 - constant fragments, every value bound
+        f" ORDER BY created_at DESC, sort_id DESC LIMIT ${len(names)}",
+        tuple(names),
+    )
+    _logs[key] = query
+    return query
+
 
 # KEK rotation: every sealed secret, in id order, and its re-sealed replacement.
 _SEALED_PAGE = Query(
@@ -319,8 +357,26 @@ async def retry(session: Session, delivery_id: UUID, webhook_id: UUID) -> Delive
     return DELIVERY_ROWS.one(await session.fetchrow(_RETRY, id=delivery_id, webhook_id=webhook_id))
 
 
-async def log_page(session: Session, **params: Any) -> list[LogRow]:
-    return LOG_ROWS.many(await session.fetch(_LOG, params))
+async def log_page(
+    session: Session,
+    *,
+    webhook_id: UUID,
+    status: str | None,
+    before_ts: datetime | None,
+    before_id: UUID | None,
+    limit: int,
+) -> list[LogRow]:
+    """A page of the webhook's delivery log, newest first (``log_query``)."""
+    if limit > PAGE_CAP:
+        raise ValueError(f"a page holds at most {PAGE_CAP} rows")
+    before = before_ts is not None
+    query = log_query(status, before)
+    params: dict[str, Any] = {"webhook_id": webhook_id, "limit": limit}
+    if "status" in query.names:
+        params["status"] = status
+    if before:
+        params["before_ts"], params["before_id"] = before_ts, before_id
+    return LOG_ROWS.many(await session.fetch(query, params))
 
 
 async def sealed_page(

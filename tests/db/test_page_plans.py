@@ -1,6 +1,10 @@
-"""The timeline's page statements (app.db.repositories.updates.page_query) keep a plan that
-bounds the index scan by the cursor, also as the generic plan PostgreSQL caches after a few
-executions: syncing the end of a long timeline reads the end, not the whole timeline."""
+"""Pages of lists that grow for as long as a case or a webhook lives read a page, not the list.
+
+The timeline's page statements (app.db.repositories.updates.page_query) keep a plan that bounds
+the index scan by the cursor, also as the generic plan PostgreSQL caches after a few executions:
+syncing the end of a long timeline reads the end, not the whole timeline. GraphQL's timelines
+under a page of cases stop at each case's limit. A busy webhook's delivery log
+(app.db.repositories.webhooks.log_query) reads a page of its attempts, first page or deep."""
 
 from __future__ import annotations
 
@@ -12,7 +16,9 @@ from uuid import UUID, uuid4
 import httpx
 
 from app.db.database import Database
-from app.db.repositories import updates
+from app.db.query import PAGE_CAP
+from app.db.repositories import updates, webhooks
+from tests.api.test_webhooks import PUBLIC, ping, subscribe
 from tests.factories import Partner
 from tests.helpers import open_case
 
@@ -116,3 +122,62 @@ async def test_several_cases_first_pages_stop_at_their_limit(
     # No step of the plan handles the long timeline's 3,000 entries (a window function over
     # each case's entries read them all).
     assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= 11, plan
+
+
+async def _generic_plan(conn: Any, sql: str, values: tuple[str, ...]) -> str:
+    """EXPLAIN ANALYZE of ``sql`` as its generic plan, with ``values`` (SQL literals)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE page_plan AS {sql}")
+        try:
+            rows = await conn.fetch(
+                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE page_plan ({', '.join(values)})"
+            )
+        finally:
+            await conn.execute("DEALLOCATE page_plan")
+    return "\n".join(r[0] for r in rows)
+
+
+async def test_a_busy_webhooks_log_reads_a_page_of_its_attempts(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    hook = await subscribe(client, lead, url=PUBLIC)  # (a public address: no lookup)
+    made = await ping(client, lead, hook["id"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with database.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO webhook_attempts (id, delivery_id, webhook_id, event_id, attempt,"
+            " status, response_status, duration_ms, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, 'failed', 500, 12, $6)",
+            [
+                (
+                    uuid4(),
+                    UUID(made["delivery_id"]),
+                    UUID(hook["id"]),
+                    UUID(made["event_id"]),
+                    n + 1,
+                    start + timedelta(seconds=n),
+                )
+                for n in range(ENTRIES)
+            ],
+        )
+        await conn.execute("ANALYZE webhook_attempts")
+        middle = await conn.fetchrow(
+            "SELECT created_at, id FROM webhook_attempts WHERE webhook_id = $1"
+            " ORDER BY created_at DESC, id DESC OFFSET 1500 LIMIT 1",
+            UUID(hook["id"]),
+        )
+        assert middle is not None
+        cursor = (f"'{middle['created_at'].isoformat()}'", f"'{middle['id']}'")
+        plans = {
+            shape: await _generic_plan(conn, webhooks.log_query(*shape).sql, values)
+            for shape, values in (
+                ((None, False), (f"'{hook['id']}'", "51")),
+                ((None, True), (f"'{hook['id']}'", *cursor, "51")),
+                (("failed", True), (f"'{hook['id']}'", "'failed'", *cursor, "51")),
+            )
+        }
+    for shape, plan in plans.items():
+        assert re.search(r"rows=51(\.00)? loops=1", plan.splitlines()[0]), (shape, plan)
+        # No step handles more than a page of the webhook's 3,000 attempts.
+        assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= PAGE_CAP, plan
