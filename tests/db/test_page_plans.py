@@ -92,17 +92,38 @@ async def test_several_cases_first_pages_stop_at_their_limit(
     client: httpx.AsyncClient, database: Database, lead: Partner
 ) -> None:
     """GraphQL's ``updates`` under a page of cases (``updates.pages_for_cases``): each case's
-    first page stops at its limit, however long the timeline."""
+    first page stops at its limit, however long the timeline, and holds what the caller may see
+    of that case (its own visible categories)."""
     long_case = UUID((await open_case(client, lead, external_ref="LONG"))["id"])
     short_case = UUID((await open_case(client, lead, external_ref="SHORT"))["id"])
     entries = await _long_timeline(database, long_case, lead.org.id)
-    cases = f"ARRAY['{long_case}', '{short_case}']::uuid[]"
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with database.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind,"
+            " category, occurred_at, summary_enc, created_at)"
+            " VALUES ($1, $2, $3, 'test', 'note', $4, $5, '\\x00', $5)",
+            [
+                (uuid4(), short_case, lead.org.id, category, start + timedelta(minutes=n))
+                for n, category in enumerate(["medical", "general", "medical", "legal"])
+            ],
+        )
+        short_medical = [
+            r["id"]
+            for r in await conn.fetch(
+                "SELECT id FROM case_updates WHERE case_id = $1 AND category = 'medical'"
+                " ORDER BY created_at, id",
+                short_case,
+            )
+        ]
+    # The caller sees `general` of the long case and `medical` of the short one; it wrote
+    # them all, but reads nothing back as its own here (no own categories).
     # Parameters in statement order: cases, the visible (case, category) pairs, author,
     # category, cursor, limit, own categories.
     values = (
-        cases,
-        cases,
-        "ARRAY['general', 'general']",
+        f"ARRAY['{long_case}', '{short_case}']::uuid[]",
+        f"ARRAY['{long_case}', '{short_case}']::uuid[]",
+        "ARRAY['general', 'medical']",
         f"'{lead.org.id}'",
         "NULL",
         "NULL",
@@ -118,10 +139,16 @@ async def test_several_cases_first_pages_stop_at_their_limit(
         plan = "\n".join(
             r[0] for r in await conn.fetch(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) {sql}")
         )
-    assert [r["id"] for r in rows] == [e["id"] for e in entries[:11]]
-    # No step of the plan handles the long timeline's 3,000 entries (a window function over
-    # each case's entries read them all).
-    assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= 11, plan
+    by_case: dict[UUID, list[UUID]] = {}
+    for r in rows:
+        by_case.setdefault(r["case_id"], []).append(r["id"])
+    assert by_case == {
+        long_case: [e["id"] for e in entries[:11]],
+        short_case: short_medical,
+    }
+    # No step of the plan handles more than the two cases' pages, not the long timeline's 3,000
+    # entries (a window function over each case's entries read them all).
+    assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= 2 * 11, plan
 
 
 async def _generic_plan(conn: Any, sql: str, values: tuple[str, ...]) -> str:

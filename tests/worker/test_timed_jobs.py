@@ -20,7 +20,7 @@ from app.settings import Settings
 from app.worker import Worker
 from tests.api.test_referrals import REF, refer
 from tests.factories import Partner, add_member
-from tests.helpers import consent, erasure, open_case
+from tests.helpers import StatementCounter, consent, erasure, open_case
 from tests.worker.conftest import rows
 
 
@@ -387,15 +387,21 @@ async def test_the_housekeeping_sweep_expires_in_batches_and_skips_a_held_referr
         )
         for n in range(5)
     ]
+    counter = StatementCounter()
     async with database.pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT 1 FROM referrals WHERE id = $1 FOR UPDATE", due[0])
+        database.statement_hook = counter  # (a session takes the hook when it is made)
         session = database.session(transactional=True)
+        database.statement_hook = None
         try:
             swept = await asyncio.wait_for(referral_repo.expire_due(session, batch=2), 10)
             await session.commit()
         finally:
             await session.close()
     assert swept == 4
+    # 2, 2, then none: a statement per batch of at most 2, until one finds fewer.
+    sweeps = [s for s in counter.statements if s.startswith("UPDATE referrals SET status")]
+    assert len(sweeps) == 3
     stored = await rows(
         database, "SELECT id, status FROM referrals WHERE id = ANY ($1::uuid[])", due
     )

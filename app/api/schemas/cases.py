@@ -517,16 +517,17 @@ class UpdateOut(ResponseModel):
         """What :meth:`of`'s model serialises to, as a dict for orjson (the same keys in the
         same order): a timeline page is answered from these; held to the model byte for byte
         by ``tests/unit/test_plain_responses.py``."""
-        return {
-            "id": update.id,
-            "case_id": update.case_id,
-            "author_org_id": update.author_org_id,
+        supersedes = update.supersedes
+        return {  # (ids as text: asyncpg's UUID class would go through `default`)
+            "id": str(update.id),
+            "case_id": str(update.case_id),
+            "author_org_id": str(update.author_org_id),
             "kind": update.kind,
             "category": update.category,
             "occurred_at": update.occurred_at,
             "summary": update.summary,
             "details": update.details,
-            "supersedes": update.supersedes,
+            "supersedes": str(supersedes) if supersedes is not None else None,
             "created_at": update.created_at,
             "updated_at": update.created_at,
             "version": 1,

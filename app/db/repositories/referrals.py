@@ -336,6 +336,8 @@ async def expire_one(session: Session, referral_id: UUID) -> bool:
 async def expire_due(session: Session, batch: int = 1000) -> int:
     """Store ``expired`` on the pending referrals past their deadline, ``batch`` a statement
     until none is left (but those a request holds: see ``_EXPIRE_DUE``); how many."""
+    if batch < 1:
+        raise ValueError("the batch must hold at least one referral")
     expired = 0
     while True:
         status = await session.execute(_EXPIRE_DUE, batch=batch)
