@@ -25,16 +25,25 @@ from tests.helpers import open_case
 ENTRIES = 3000
 
 
-async def _long_timeline(database: Database, case_id: UUID, author: UUID) -> list[Any]:
-    """``ENTRIES`` entries, one a minute (their sealed text is not read here)."""
+async def _add_entries(conn: Any, case_id: UUID, author: UUID, categories: list[str]) -> None:
+    """Timeline entries of ``case_id`` in these categories, one a minute from 2026-01-01
+    (their sealed text is not read here)."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
+    await conn.executemany(
+        "INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind,"
+        " category, occurred_at, summary_enc, created_at)"
+        " VALUES ($1, $2, $3, 'test', 'note', $4, $5, '\\x00', $5)",
+        [
+            (uuid4(), case_id, author, category, start + timedelta(minutes=n))
+            for n, category in enumerate(categories)
+        ],
+    )
+
+
+async def _long_timeline(database: Database, case_id: UUID, author: UUID) -> list[Any]:
+    """``ENTRIES`` entries in `general`; their (created_at, id), oldest first."""
     async with database.pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind,"
-            " category, occurred_at, summary_enc, created_at)"
-            " VALUES ($1, $2, $3, 'test', 'note', 'general', $4, '\\x00', $4)",
-            [(uuid4(), case_id, author, start + timedelta(minutes=n)) for n in range(ENTRIES)],
-        )
+        await _add_entries(conn, case_id, author, ["general"] * ENTRIES)
         await conn.execute("ANALYZE case_updates")
         return list(
             await conn.fetch(
@@ -43,6 +52,25 @@ async def _long_timeline(database: Database, case_id: UUID, author: UUID) -> lis
                 case_id,
             )
         )
+
+
+async def _generic_plan(conn: Any, sql: str, values: tuple[str, ...]) -> str:
+    """EXPLAIN ANALYZE of ``sql`` as its generic plan, with ``values`` (SQL literals)."""
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE page_plan AS {sql}")
+        try:
+            rows = await conn.fetch(
+                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE page_plan ({', '.join(values)})"
+            )
+        finally:
+            await conn.execute("DEALLOCATE page_plan")
+    return "\n".join(r[0] for r in rows)
+
+
+def _most_rows(plan: str) -> float:
+    """The most rows any step of ``plan`` handled (a loop's average)."""
+    return max(float(n) for n in re.findall(r"rows=([\d.]+)", plan))
 
 
 async def test_the_cursor_bounds_the_index_scan_in_the_generic_plan(
@@ -67,19 +95,8 @@ async def test_the_cursor_bounds_the_index_scan_in_the_generic_plan(
         "case_id", "categories", "author_org_id", "own_categories", "after_ts", "after_id",
         "limit",
     )  # fmt: skip
-    async with database.pool.acquire() as conn, conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE timeline_tail AS {query.sql}")
-        try:
-            plan = "\n".join(
-                r[0]
-                for r in await conn.fetch(
-                    "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)"
-                    f" EXECUTE timeline_tail ({', '.join(values)})"
-                )
-            )
-        finally:
-            await conn.execute("DEALLOCATE timeline_tail")
+    async with database.pool.acquire() as conn:
+        plan = await _generic_plan(conn, query.sql, values)
     # The generic plan (parameters, not values, in its conditions), the cursor an index bound.
     index_conditions = [line for line in plan.splitlines() if "Index Cond" in line]
     assert any("created_at" in line and "$5" in line for line in index_conditions), plan
@@ -97,17 +114,9 @@ async def test_several_cases_first_pages_stop_at_their_limit(
     long_case = UUID((await open_case(client, lead, external_ref="LONG"))["id"])
     short_case = UUID((await open_case(client, lead, external_ref="SHORT"))["id"])
     entries = await _long_timeline(database, long_case, lead.org.id)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
     async with database.pool.acquire() as conn:
-        await conn.executemany(
-            "INSERT INTO case_updates (id, case_id, author_org_id, author_client_id, kind,"
-            " category, occurred_at, summary_enc, created_at)"
-            " VALUES ($1, $2, $3, 'test', 'note', $4, $5, '\\x00', $5)",
-            [
-                (uuid4(), short_case, lead.org.id, category, start + timedelta(minutes=n))
-                for n, category in enumerate(["medical", "general", "medical", "legal"])
-            ],
-        )
+        categories = ["medical", "general", "medical", "legal"]
+        await _add_entries(conn, short_case, lead.org.id, categories)
         short_medical = [
             r["id"]
             for r in await conn.fetch(
@@ -148,21 +157,7 @@ async def test_several_cases_first_pages_stop_at_their_limit(
     }
     # No step of the plan handles more than the two cases' pages, not the long timeline's 3,000
     # entries (a window function over each case's entries read them all).
-    assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= 2 * 11, plan
-
-
-async def _generic_plan(conn: Any, sql: str, values: tuple[str, ...]) -> str:
-    """EXPLAIN ANALYZE of ``sql`` as its generic plan, with ``values`` (SQL literals)."""
-    async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE page_plan AS {sql}")
-        try:
-            rows = await conn.fetch(
-                f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) EXECUTE page_plan ({', '.join(values)})"
-            )
-        finally:
-            await conn.execute("DEALLOCATE page_plan")
-    return "\n".join(r[0] for r in rows)
+    assert _most_rows(plan) <= 2 * 11, plan
 
 
 async def test_a_busy_webhooks_log_reads_a_page_of_its_attempts(
@@ -207,4 +202,4 @@ async def test_a_busy_webhooks_log_reads_a_page_of_its_attempts(
     for shape, plan in plans.items():
         assert re.search(r"rows=51(\.00)? loops=1", plan.splitlines()[0]), (shape, plan)
         # No step handles more than a page of the webhook's 3,000 attempts.
-        assert max(float(n) for n in re.findall(r"rows=([\d.]+)", plan)) <= PAGE_CAP, plan
+        assert _most_rows(plan) <= PAGE_CAP, plan

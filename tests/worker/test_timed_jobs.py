@@ -106,6 +106,22 @@ async def test_referral_expiry_writes_timeline_audit_and_events_once(
     assert summaries.count("Referral for medical expired") == 1
 
 
+async def due_backlog(
+    client: httpx.AsyncClient, database: Database, lead: Partner, clinic: Partner, prefix: str
+) -> list[UUID]:
+    """Five referrals past their deadline, each of its own case (``prefix``-n)."""
+    return [
+        await due_referral(
+            client,
+            database,
+            lead,
+            await open_case(client, lead, external_ref=f"{prefix}-{n}"),
+            clinic,
+        )
+        for n in range(5)
+    ]
+
+
 async def test_a_backlog_is_expired_in_batches_of_few_locked_cases(
     client: httpx.AsyncClient,
     database: Database,
@@ -116,16 +132,7 @@ async def test_a_backlog_is_expired_in_batches_of_few_locked_cases(
 ) -> None:
     """The expiry holds its cases' locks until it commits, so it takes few at a time
     (`CASE_LOCK_BATCH`) and one run works a backlog off batch after batch."""
-    due = [
-        await due_referral(
-            client,
-            database,
-            lead,
-            await open_case(client, lead, external_ref=f"BACKLOG-{n}"),
-            clinic,
-        )
-        for n in range(5)
-    ]
+    due = await due_backlog(client, database, lead, clinic, "BACKLOG")
     monkeypatch.setattr(timed_jobs, "CASE_LOCK_BATCH", 2)
     locked: list[int] = []
     expire = timed_repo.expire_referrals
@@ -377,16 +384,7 @@ async def test_the_housekeeping_sweep_expires_in_batches_and_skips_a_held_referr
     """``referrals.expire_due`` (``aftercare db prune``, the worker's housekeeping) works a
     backlog off a bounded batch a statement, and passes over a referral a request holds rather
     than waiting for it (a later sweep, or the expiry job, takes it)."""
-    due = [
-        await due_referral(
-            client,
-            database,
-            lead,
-            await open_case(client, lead, external_ref=f"SWEEP-{n}"),
-            clinic,
-        )
-        for n in range(5)
-    ]
+    due = await due_backlog(client, database, lead, clinic, "SWEEP")
     counter = StatementCounter()
     async with database.pool.acquire() as holder, holder.transaction():
         await holder.execute("SELECT 1 FROM referrals WHERE id = $1 FOR UPDATE", due[0])
