@@ -52,3 +52,32 @@ class Query:
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"Query({self.sql!r})"
+
+
+class Placeholders:
+    """The parameters of a statement built from fragments, in order: :meth:`bind` names the next
+    one and answers its ``$n``, so a fragment never counts placeholders itself. ``names`` is what
+    :class:`Query` takes with the finished text.
+
+    Per-shape statements (one per combination of the filters a request gives, so that each keeps
+    its own cached plan) are built with it once per process, under :func:`functools.cache`."""
+
+    __slots__ = ("names",)
+
+    def __init__(self, *names: str) -> None:
+        self.names: list[str] = list(names)
+
+    def bind(self, name: str, cast: str | None = None) -> str:
+        """The placeholder for a new parameter ``name``, cast to ``cast`` when given."""
+        self.names.append(name)
+        n = len(self.names)
+        return f"${n}::{cast}" if cast else f"${n}"
+
+    def cursor(self, prefix: str) -> str:
+        """A keyset cursor's two parameters, ``{prefix}_ts`` and ``{prefix}_id``, as the row
+        ``($n::timestamptz, $m::uuid)`` a page's ``(timestamp, id)`` is compared with."""
+        ts = self.bind(f"{prefix}_ts", "timestamptz")
+        return f"({ts}, {self.bind(f'{prefix}_id', 'uuid')})"
+
+    def query(self, sql: str) -> Query:
+        return Query(sql, tuple(self.names))

@@ -3,7 +3,7 @@
 The timeline's page statements (app.db.repositories.updates.page_query) keep a plan that bounds
 the index scan by the cursor, also as the generic plan PostgreSQL caches after a few executions:
 syncing the end of a long timeline reads the end, not the whole timeline. GraphQL's timelines
-under a page of cases stop at each case's limit. A busy webhook's delivery log
+and goals under a page of cases stop at each case's limit. A busy webhook's delivery log
 (app.db.repositories.webhooks.log_query) reads a page of its attempts, first page or deep."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 
 from app.db.database import Database
 from app.db.query import PAGE_CAP
-from app.db.repositories import updates, webhooks
+from app.db.repositories import care_plan, updates, webhooks
 from tests.api.test_webhooks import PUBLIC, ping, subscribe
 from tests.factories import Partner
 from tests.helpers import open_case
@@ -127,20 +127,19 @@ async def test_several_cases_first_pages_stop_at_their_limit(
         ]
     # The caller sees `general` of the long case and `medical` of the short one; it wrote
     # them all, but reads nothing back as its own here (no own categories).
-    # Parameters in statement order: cases, the visible (case, category) pairs, author,
-    # category, cursor, limit, own categories.
+    # Parameters in statement order: cases, the visible (case, category) pairs, author, own
+    # categories, limit (the first page: no category filter, no cursor).
     values = (
         f"ARRAY['{long_case}', '{short_case}']::uuid[]",
         f"ARRAY['{long_case}', '{short_case}']::uuid[]",
         "ARRAY['general', 'medical']",
         f"'{lead.org.id}'",
-        "NULL",
-        "NULL",
-        "NULL",
-        "11",
         "ARRAY[]::text[]",
+        "11",
     )
-    sql = updates._PAGES_FOR_CASES.sql
+    query = updates.pages_query(False, False)
+    assert len(query.names) == len(values)
+    sql = query.sql
     for i in range(len(values), 0, -1):
         sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
     async with database.pool.acquire() as conn:
@@ -158,6 +157,61 @@ async def test_several_cases_first_pages_stop_at_their_limit(
     # No step of the plan handles more than the two cases' pages, not the long timeline's 3,000
     # entries (a window function over each case's entries read them all).
     assert _most_rows(plan) <= 2 * 11, plan
+
+
+async def test_several_cases_first_pages_of_goals_stop_at_their_limit(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    """GraphQL's goals under a page of cases: each case's first page is read through
+    ix_goals_case_id_created_at_id and stops at the limit (a window function numbering every goal
+    of each case read them all)."""
+    long_case = UUID((await open_case(client, lead, external_ref="LONG"))["id"])
+    short_case = UUID((await open_case(client, lead, external_ref="SHORT"))["id"])
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with database.pool.acquire() as conn:
+        await conn.executemany(
+            "INSERT INTO goals (id, case_id, category, owner_org_id, created_by_org_id,"
+            " title_enc, created_at) VALUES ($1, $2, $3, $4, $4, '\\x00', $5)",
+            [
+                (uuid4(), case_id, category, lead.org.id, start + timedelta(minutes=n))
+                for case_id, count in ((long_case, ENTRIES), (short_case, 3))
+                for n, category in enumerate(["general", "medical"] * (count // 2) + ["medical"])
+            ],
+        )
+        await conn.execute("ANALYZE goals")
+        expected = {
+            case_id: [
+                r["id"]
+                for r in await conn.fetch(
+                    "SELECT id FROM goals WHERE case_id = $1 AND category = 'general'"
+                    " ORDER BY created_at, id LIMIT 11",
+                    case_id,
+                )
+            ]
+            for case_id in (long_case, short_case)
+        }
+        # The caller sees `general` of both cases (and `medical` of neither).
+        query = care_plan.goal_pages_query(False, False, False)
+        values = (
+            f"ARRAY['{long_case}', '{short_case}']::uuid[]",
+            f"ARRAY['{long_case}', '{short_case}']::uuid[]",
+            "ARRAY['general', 'general']",
+            "11",
+        )
+        assert len(query.names) == len(values)
+        plan = await _generic_plan(conn, query.sql, values)
+        sql = query.sql
+        for i in range(len(values), 0, -1):
+            sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
+        rows = await conn.fetch(sql)
+    by_case: dict[UUID, list[UUID]] = {}
+    for r in rows:
+        by_case.setdefault(r["case_id"], []).append(r["id"])
+    assert by_case == {case_id: ids for case_id, ids in expected.items() if ids}
+    assert len(by_case[long_case]) == 11 and len(by_case[short_case]) == 1
+    # No step handles more than the two cases' pages and the medical goals skipped on the way,
+    # not the long case's 3,000 goals.
+    assert _most_rows(plan) <= 2 * 11 + 11, plan
 
 
 async def test_a_busy_webhooks_log_reads_a_page_of_its_attempts(

@@ -204,7 +204,8 @@ def test_the_four_repositories_select_the_one_fragment() -> None:
         case_repo._LOAD_MANY_FOR,
         case_repo.list_query(None, False, False, False),
         legal.testimony_query(False, False),
-        placements._OVERDUE,
+        placements.overdue_query(False),
+        placements.overdue_query(True),
         followups._DUE,
     ]
     for statement in statements:

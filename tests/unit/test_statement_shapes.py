@@ -7,13 +7,26 @@ statement, built once per process from constant fragments, every value bound.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import re
+from collections.abc import Callable
 
 import pytest
 
 from app.db.query import PAGE_CAP, Query
-from app.db.repositories import cases, events, followups, legal, referrals, updates, webhooks
+from app.db.repositories import (
+    care_plan,
+    cases,
+    consents,
+    events,
+    followups,
+    legal,
+    placements,
+    referrals,
+    updates,
+    webhooks,
+)
 from app.domain.pagination import MAX_LIMIT
 
 
@@ -41,9 +54,35 @@ def _shapes() -> list[tuple[str, tuple[object, ...], Query]]:
         out.append(("timeline", (category, after), updates.page_query(category, after)))
     for log_status, before in itertools.product((None, "pending", "failed"), (False, True)):
         out.append(("delivery-log", (log_status, before), webhooks.log_query(log_status, before)))
+    for family, build in _MORE.items():
+        arity = len(inspect.signature(build).parameters)
+        for shape in itertools.product((False, True), repeat=arity):
+            out.append((family, shape, build(*shape)))
     out.append(("follow-ups", (False,), followups._DUE))
     out.append(("follow-ups", (True,), followups._DUE_AFTER))
     return out
+
+
+# The other lists: a case's goals, service records, consents and placements (and their first pages
+# for several cases at once, under GraphQL's page of cases), a partner's webhooks, a provider's
+# scheduled services, overdue home visits, several cases' referrals and timelines. Each takes one
+# flag per optional filter.
+_MORE: dict[str, Callable[..., Query]] = {
+    "goals": care_plan.goal_page_query,
+    "goals-for-cases": care_plan.goal_pages_query,
+    "services": care_plan.service_page_query,
+    "services-for-cases": care_plan.service_pages_query,
+    "scheduled-services": care_plan.scheduled_query,
+    "consents": consents.list_query,
+    "consents-audited": consents.list_audited_query,
+    "consents-for-cases": consents.pages_query,
+    "placements-audited": placements.list_query,
+    "placements-for-cases": placements.pages_query,
+    "overdue-visits": placements.overdue_query,
+    "webhooks": webhooks.list_query,
+    "referrals-for-cases": referrals.pages_query,
+    "timelines-for-cases": updates.pages_query,
+}
 
 
 SHAPES = _shapes()
@@ -57,7 +96,31 @@ def test_no_catch_all_and_every_placeholder_named(
     assert "IS DISTINCT FROM" not in query.sql.upper()
     placeholders = {int(n) for n in re.findall(r"\$(\d+)", query.sql)}
     assert placeholders == set(range(1, len(query.names) + 1))
-    assert query.names[0] in ("org_id", "case_id", "webhook_id") and query.names[-1] == "limit"
+    # (an audited read's own parameters follow the audit row's)
+    own = [n for n in query.names if not n.startswith("audit_")]
+    assert own[0] in ("org_id", "case_id", "webhook_id", "case_ids") and own[-1] == "limit"
+    assert len(set(query.names)) == len(query.names)
+
+
+def test_more_shapes_are_compiled_once_and_bind_only_what_they_filter_on() -> None:
+    for build in _MORE.values():
+        arity = len(inspect.signature(build).parameters)
+        for shape in itertools.product((False, True), repeat=arity):
+            query = build(*shape)
+            assert build(*shape) is query
+            # A cursor binds two parameters, any other filter one (or two: addressed consents).
+            assert ("after_ts" in query.names) is shape[-1]
+    assert care_plan.goal_page_query(True, False, True).names == (
+        "case_id", "categories", "category", "after_ts", "after_id", "limit",
+    )  # fmt: skip
+    assert consents.list_query(False, False).names == ("case_id", "limit")
+    assert consents.list_query(True, False).names == (
+        "case_id", "only_for_org", "only_for_kind", "limit",
+    )  # fmt: skip
+    assert webhooks.list_query(True, False).names == ("org_id", "status", "limit")
+    assert referrals.pages_query(False, True).names == (
+        "case_ids", "org_id", "after_ts", "after_id", "limit",
+    )  # fmt: skip
 
 
 def test_each_shape_is_compiled_once_and_cached() -> None:

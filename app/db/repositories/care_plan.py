@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import Query
+from app.db.query import Placeholders, Query
 from app.db.repositories import audit as audit_repo
 from app.db.repositories import cases as cases_repo
 from app.db.rows import Rows
@@ -162,50 +163,78 @@ _ADD_PROGRESS = Query(
 )
 
 
-def _category_pages(table: str, alias: str, columns: str) -> tuple[Query, Query]:
-    """The two page statements of a case's goals or service records (``table``, read as
-    ``alias``): a page of one case, and the first pages of several cases at once. Both keep the
-    categories the caller may see (the second per (case, category) pair), filter by category
-    and status, and go oldest first by ``(created_at, id)``."""
-    t = alias
-    page = Query(
-        f"""
-        SELECT {columns} FROM {table} {t}
-        WHERE {t}.case_id = $1 AND {t}.category = ANY ($2::text[])
-          AND ($3::text IS NULL OR {t}.category = $3::text)
-          AND ($4::text IS NULL OR {t}.status = $4::text)
-          AND ($5::timestamptz IS NULL OR ({t}.created_at, {t}.id) > ($5::timestamptz, $6::uuid))
-        ORDER BY {t}.created_at, {t}.id
-        LIMIT $7
-        """,  # noqa: S608 - constant text; every value is a bound parameter
-        ("case_id", "categories", "category", "status", "after_ts", "after_id", "limit"),
+# A case's goals or service records (`table`, read as `alias`): a page of one case, and the first
+# pages of several cases at once. Both keep the categories the caller may see (the second per
+# (case, category) pair), filter by category and status, and go oldest first by
+# `(created_at, id)`. One statement per shape of request (a category, a status, a cursor: given
+# or not), built from constant fragments and compiled once per process: a catch-all
+# (`$n IS NULL OR …`) has one generic plan for every shape, in which the cursor cannot bound the
+# index scan.
+def _filters(params: Placeholders, t: str, category: bool, status: bool, after: bool) -> str:
+    where = ""
+    if category:
+        where += f" AND {t}.category = {params.bind('category', 'text')}"
+    if status:
+        where += f" AND {t}.status = {params.bind('status', 'text')}"
+    if after:
+        where += f" AND ({t}.created_at, {t}.id) > {params.cursor('after')}"
+    return where
+
+
+@cache
+def _category_page(
+    table: str, t: str, columns: str, category: bool, status: bool, after: bool
+) -> Query:
+    params = Placeholders("case_id", "categories")
+    return params.query(
+        f"SELECT {columns} FROM {table} {t}"  # noqa: S608 - constant fragments
+        f" WHERE {t}.case_id = $1 AND {t}.category = ANY ($2::text[])"
+        + _filters(params, t, category, status, after)
+        + f" ORDER BY {t}.created_at, {t}.id LIMIT {params.bind('limit')}"
     )
-    pages_for_cases = Query(
-        f"""
-        SELECT {columns} FROM (
-            SELECT {t}.*, row_number() OVER (
-                       PARTITION BY {t}.case_id ORDER BY {t}.created_at, {t}.id) AS position
-            FROM {table} {t}
-            WHERE {t}.case_id = ANY ($1::uuid[])
-              AND ({t}.case_id, {t}.category) IN (
-                       SELECT v.case_id, v.category
-                       FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category))
-              AND ($4::text IS NULL OR {t}.category = $4::text)
-              AND ($5::text IS NULL OR {t}.status = $5::text)
-              AND ($6::timestamptz IS NULL
-                   OR ({t}.created_at, {t}.id) > ($6::timestamptz, $7::uuid))
-        ) {t}
-        WHERE {t}.position <= $8
-        ORDER BY {t}.case_id, {t}.created_at, {t}.id
-        """,  # noqa: S608 - constant text; every value is a bound parameter
-        ("case_ids", "visible_case_ids", "visible_categories", "category", "status", "after_ts",
-         "after_id", "limit"),
-    )  # fmt: skip
-    return page, pages_for_cases
 
 
-# Goals in the categories the caller may see, oldest first; the first pages of several cases.
-_GOAL_PAGE, _GOAL_PAGES_FOR_CASES = _category_pages("goals", "g", _GOAL_COLUMNS)
+# Each case's first page is read on its own through the (case_id, created_at, id) index and
+# stops at the limit (a lateral join): a window function numbering the rows of every case would
+# read all of them.
+@cache
+def _category_pages_for_cases(
+    table: str, t: str, columns: str, category: bool, status: bool, after: bool
+) -> Query:
+    params = Placeholders("case_ids", "visible_case_ids", "visible_categories")
+    return params.query(
+        f"SELECT {t}.* FROM (SELECT v.case_id, array_agg(v.category) AS categories"  # noqa: S608
+        " FROM unnest($2::uuid[], $3::text[]) AS v(case_id, category)"
+        " WHERE v.case_id = ANY ($1::uuid[]) GROUP BY v.case_id) AS wanted"
+        f" CROSS JOIN LATERAL (SELECT {columns} FROM {table} {t}"
+        f" WHERE {t}.case_id = wanted.case_id AND {t}.category = ANY (wanted.categories)"
+        + _filters(params, t, category, status, after)
+        + f" ORDER BY {t}.created_at, {t}.id LIMIT {params.bind('limit')}) {t}"
+        f" ORDER BY {t}.case_id, {t}.created_at, {t}.id"
+    )
+
+
+def _shape(params: Mapping[str, Any]) -> tuple[bool, bool, bool]:
+    """(category, status, cursor): which of a page's filters are given."""
+    return (
+        params.get("category") is not None,
+        params.get("status") is not None,
+        params.get("after_ts") is not None,
+    )
+
+
+def goal_page_query(category: bool, status: bool, after: bool) -> Query:
+    """A page of one case's goals. Parameters: ``case_id``, ``categories`` (the caller may
+    see), [``category``], [``status``], [``after_ts``, ``after_id``], ``limit``."""
+    return _category_page("goals", "g", _GOAL_COLUMNS, category, status, after)
+
+
+def goal_pages_query(category: bool, status: bool, after: bool) -> Query:
+    """The first pages of several cases' goals (at most ``limit`` each). Parameters:
+    ``case_ids``, ``visible_case_ids`` and ``visible_categories`` (the (case, category) pairs the
+    caller may see), then as :func:`goal_page_query`."""
+    return _category_pages_for_cases("goals", "g", _GOAL_COLUMNS, category, status, after)
+
 
 # Open goals an organisation owns on a case it no longer serves (neither lead nor member).
 _ORPHANED_GOALS = Query(
@@ -265,7 +294,17 @@ _UPDATE_SERVICE = Query(
     ("id", "case_id", "status", "occurred_at", "notes_enc", "expected_version"),
 )
 
-_SERVICE_PAGE, _SERVICE_PAGES_FOR_CASES = _category_pages("service_records", "s", _SERVICE_COLUMNS)
+
+def service_page_query(category: bool, status: bool, after: bool) -> Query:
+    """A page of one case's service records; parameters as :func:`goal_page_query`."""
+    return _category_page("service_records", "s", _SERVICE_COLUMNS, category, status, after)
+
+
+def service_pages_query(category: bool, status: bool, after: bool) -> Query:
+    """The first pages of several cases' service records; as :func:`goal_pages_query`."""
+    return _category_pages_for_cases(
+        "service_records", "s", _SERVICE_COLUMNS, category, status, after
+    )
 
 
 # The care plan in one statement: its first goals (oldest first, with their progress), its
@@ -321,9 +360,10 @@ _AUDITED_CASE_CARE_PLAN = audit_repo.appending(
     _CASE_CARE_PLAN, when=Query("r.facts_digest = $6::bytea", ("expected_digest",))
 )
 
-# A provider's own scheduled services across cases, with what the policy needs per row.
-_SCHEDULED = Query(
-    f"""
+# A provider's own scheduled services across cases, with what the policy needs per row: a
+# statement with a cursor and one without (no catch-all: its generic plan could not bound the
+# walk of ix_service_records_provider_scheduled by the cursor).
+_SCHEDULED = f"""
     SELECT {_SERVICE_COLUMNS}, c.reference, c.lead_org_id, k.wrapped_key, k.kek_id,
            c.identity_erased_at, {POLICY_FACTS}
     FROM service_records s
@@ -331,12 +371,17 @@ _SCHEDULED = Query(
     LEFT JOIN case_keys k ON k.case_id = c.id
     JOIN organizations o ON o.id = $1
     WHERE s.provider_org_id = $1 AND s.status = 'scheduled' AND s.scheduled_at < $2
-      AND ($3::timestamptz IS NULL OR (s.scheduled_at, s.id) > ($3::timestamptz, $4::uuid))
-    ORDER BY s.scheduled_at, s.id
-    LIMIT $5
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("org_id", "before", "after_ts", "after_id", "limit"),
-)
+"""  # noqa: S608 - constant text; every value is a bound parameter
+
+
+@cache
+def scheduled_query(after: bool) -> Query:
+    """Parameters: ``org_id``, ``before``, [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders("org_id", "before")
+    cursor = f" AND (s.scheduled_at, s.id) > {params.cursor('after')}" if after else ""
+    return params.query(
+        f"{_SCHEDULED}{cursor} ORDER BY s.scheduled_at, s.id LIMIT {params.bind('limit')}"
+    )
 
 
 async def insert_goal(session: Session, **values: Any) -> GoalRow:
@@ -358,12 +403,12 @@ async def add_progress(session: Session, **values: Any) -> None:
 
 
 async def goal_page(session: Session, **params: Any) -> list[GoalRow]:
-    return GOAL_ROWS.many(await session.fetch(_GOAL_PAGE, params))
+    return GOAL_ROWS.many(await session.fetch(goal_page_query(*_shape(params)), params))
 
 
 async def goal_pages_for_cases(session: Session, **params: Any) -> list[GoalRow]:
     """Rows ordered by case, then as `goal_page` orders them; ``limit`` applies per case."""
-    return GOAL_ROWS.many(await session.fetch(_GOAL_PAGES_FOR_CASES, params))
+    return GOAL_ROWS.many(await session.fetch(goal_pages_query(*_shape(params)), params))
 
 
 async def orphaned_goals(session: Session, case_id: UUID, org_id: UUID) -> list[OwnedGoalRow]:
@@ -395,12 +440,12 @@ async def update_service(session: Session, **values: Any) -> ServiceRow | None:
 
 
 async def service_page(session: Session, **params: Any) -> list[ServiceRow]:
-    return SERVICE_ROWS.many(await session.fetch(_SERVICE_PAGE, params))
+    return SERVICE_ROWS.many(await session.fetch(service_page_query(*_shape(params)), params))
 
 
 async def service_pages_for_cases(session: Session, **params: Any) -> list[ServiceRow]:
     """Rows ordered by case, then as `service_page` orders them; ``limit`` applies per case."""
-    return SERVICE_ROWS.many(await session.fetch(_SERVICE_PAGES_FOR_CASES, params))
+    return SERVICE_ROWS.many(await session.fetch(service_pages_query(*_shape(params)), params))
 
 
 async def care_plan(
@@ -467,4 +512,6 @@ async def case_care_plan(
 
 
 async def scheduled_page(session: Session, **params: Any) -> list[ScheduledServiceRow]:
-    return SCHEDULED_ROWS.many(await session.fetch(_SCHEDULED, params))
+    return SCHEDULED_ROWS.many(
+        await session.fetch(scheduled_query(params.get("after_ts") is not None), params)
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import FIELDS, POLICY_FACTS, ConsentFact, audience_facts
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
@@ -139,43 +140,30 @@ _ROLE = {
     # Both.
     None: f"(c.lead_org_id = $1 OR {_MEMBER})",
 }
-_lists: dict[tuple[str | None, bool, bool, bool], Query] = {}
 
 
+@cache
 def list_query(role: str | None, status: bool, updated_since: bool, after: bool) -> Query:
     """The case-list statement for this shape: ``status``, ``updated_since`` and ``after`` say
     whether that filter (``after``: the cursor) is given. Its parameters: ``org_id``,
     [``status``], [``updated_since``], [``after_ts``, ``after_id``], ``limit``."""
-    key = (role, status, updated_since, after)
-    query = _lists.get(key)
-    if query is not None:
-        return query
-    names = ["org_id"]
+    params = Placeholders("org_id")
     where = [_ROLE[role]]
     if status:
-        names.append("status")
-        where.append(f"c.status = ${len(names)}::text")
+        where.append(f"c.status = {params.bind('status', 'text')}")
     if updated_since:
-        names.append("updated_since")
-        where.append(f"c.updated_at >= ${len(names)}::timestamptz")
+        where.append(f"c.updated_at >= {params.bind('updated_since', 'timestamptz')}")
     if after:
-        names += ["after_ts", "after_id"]
-        where.append(
-            f"(c.updated_at, c.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
-        )
-    names.append("limit")
+        where.append(f"(c.updated_at, c.id) > {params.cursor('after')}")
     # The walk reads only the index (ids, order, lead) up to the cap; the page's rows are then
     # loaded by primary key, in walk order.
-    query = Query(
+    return params.query(
         f"SELECT {CASE_COLUMNS}, {POLICY_FACTS} FROM (SELECT c.id, c.updated_at FROM cases c"  # noqa: S608
         " WHERE " + " AND ".join(where) + f" ORDER BY c.updated_at, c.id LIMIT {PAGE_CAP}) page"
         " JOIN cases c ON c.id = page.id JOIN organizations o ON o.id = $1"
         " LEFT JOIN case_keys k ON k.case_id = c.id"
-        f" ORDER BY page.updated_at, page.id LIMIT ${len(names)}",
-        tuple(names),
+        f" ORDER BY page.updated_at, page.id LIMIT {params.bind('limit')}"
     )
-    _lists[key] = query
-    return query
 
 
 _INSERT = Query(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import Query
+from app.db.query import Placeholders, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
@@ -64,20 +65,38 @@ _INSERT = Query(
      "purpose_enc", "obtained_at", "expires_at", "evidence_ref_enc", "recorded_by_org_id"),
 )  # fmt: skip
 
-# Lead: every consent of the case. Anyone else: only those addressed to it (by id or by kind).
-_LIST = Query(
-    f"""
-    SELECT {_COLUMNS} FROM consents s
-    WHERE s.case_id = $1
-      AND ($2::uuid IS NULL OR s.recipient_org_id = $2::uuid OR $3::text = ANY (s.recipient_kinds))
-      AND ($4::timestamptz IS NULL OR (s.created_at, s.id) > ($4::timestamptz, $5::uuid))
-    ORDER BY s.created_at, s.id
-    LIMIT $6
-    """,  # noqa: S608 - constant text
-    ("case_id", "only_for_org", "only_for_kind", "after_ts", "after_id", "limit"),
-)
-# `_LIST` with the page's audit row appended in the same statement, when the page has a row.
-_LIST_AUDITED = audit_repo.appending(_LIST, when=Query("TRUE"))
+
+# A case's consents, oldest first. Lead: every consent of the case. Anyone else: only those
+# addressed to it (by id or by kind). One statement per shape (addressed or all, a cursor or
+# not), compiled once per process: a catch-all (`$n IS NULL OR …`) has one generic plan for
+# every shape, in which the cursor cannot bound the index scan.
+@cache
+def list_query(addressed: bool, after: bool) -> Query:
+    """Parameters: ``case_id``, [``only_for_org``, ``only_for_kind``], [``after_ts``,
+    ``after_id``], ``limit``."""
+    params = Placeholders("case_id")
+    where = "s.case_id = $1"
+    if addressed:
+        org, kind = params.bind("only_for_org", "uuid"), params.bind("only_for_kind", "text")
+        where += f" AND (s.recipient_org_id = {org} OR {kind} = ANY (s.recipient_kinds))"
+    if after:
+        where += f" AND (s.created_at, s.id) > {params.cursor('after')}"
+    return params.query(
+        f"SELECT {_COLUMNS} FROM consents s WHERE {where}"  # noqa: S608 - constant fragments
+        f" ORDER BY s.created_at, s.id LIMIT {params.bind('limit')}"
+    )
+
+
+@cache
+def list_audited_query(addressed: bool, after: bool) -> Query:
+    """:func:`list_query` with the page's audit row appended in the same statement, when the
+    page has a row."""
+    return audit_repo.appending(list_query(addressed, after), when=Query("TRUE"))
+
+
+def _list_shape(params: Mapping[str, Any]) -> tuple[bool, bool]:
+    return params.get("only_for_org") is not None, params.get("after_ts") is not None
+
 
 _REVOKE = Query(
     f"""
@@ -101,7 +120,7 @@ async def insert(session: Session, **values: Any) -> ConsentRow:
 
 
 async def list_page(session: Session, **params: Any) -> list[ConsentRow]:
-    return CONSENT_ROWS.many(await session.fetch(_LIST, params))
+    return CONSENT_ROWS.many(await session.fetch(list_query(*_list_shape(params)), params))
 
 
 async def list_page_audited(
@@ -110,7 +129,11 @@ async def list_page_audited(
     """:func:`list_page` with the read's audit row ``audit`` (as ``audit.append`` takes it)
     appended in the same statement when the page has a consent: one round trip."""
     return LISTED_CONSENT_ROWS.many(
-        await session.fetch(_LIST_AUDITED, audit_repo.appended_params(session, audit), **params)
+        await session.fetch(
+            list_audited_query(*_list_shape(params)),
+            audit_repo.appended_params(session, audit),
+            **params,
+        )
     )
 
 
@@ -126,25 +149,26 @@ async def get(session: Session, consent_id: UUID, case_id: UUID) -> ConsentRow |
     return CONSENT_ROWS.one(await session.fetchrow(_GET, id=consent_id, case_id=case_id))
 
 
-# `_LIST` for several cases at once: every consent where the caller leads, else those addressed
-# to it; at most `limit` rows per case.
-_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT {_COLUMNS} FROM (
-        SELECT s.*, row_number() OVER (
-                   PARTITION BY s.case_id ORDER BY s.created_at, s.id) AS position
-        FROM consents s
-        WHERE s.case_id = ANY ($1::uuid[])
-          AND (s.case_id = ANY ($2::uuid[]) OR s.recipient_org_id = $3
-               OR $4::text = ANY (s.recipient_kinds))
-          AND ($5::timestamptz IS NULL OR (s.created_at, s.id) > ($5::timestamptz, $6::uuid))
-    ) ranked
-    WHERE position <= $7
-    ORDER BY case_id, created_at, id
-    """,  # noqa: S608 - constant text
-    ("case_ids", "lead_case_ids", "org_id", "org_kind", "after_ts", "after_id", "limit"),
-)
+# `list_query` for several cases at once: every consent where the caller leads, else those
+# addressed to it; at most `limit` rows per case, each case's read on its own (a lateral join
+# through its case's index; a window function numbered every consent of every case of the page).
+@cache
+def pages_query(after: bool) -> Query:
+    """Parameters: ``case_ids``, ``lead_case_ids``, ``org_id``, ``org_kind``, [``after_ts``,
+    ``after_id``], ``limit``."""
+    params = Placeholders("case_ids", "lead_case_ids", "org_id", "org_kind")
+    cursor = f" AND (s.created_at, s.id) > {params.cursor('after')}" if after else ""
+    return params.query(
+        "SELECT s.* FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted"  # noqa: S608
+        f" CROSS JOIN LATERAL (SELECT {_COLUMNS} FROM consents s"
+        " WHERE s.case_id = wanted.case_id"
+        " AND (s.case_id = ANY ($2::uuid[]) OR s.recipient_org_id = $3"
+        " OR $4::text = ANY (s.recipient_kinds))"
+        f"{cursor} ORDER BY s.created_at, s.id LIMIT {params.bind('limit')}) s"
+        " ORDER BY s.case_id, s.created_at, s.id"
+    )
 
 
 async def pages_for_cases(session: Session, **params: Any) -> list[ConsentRow]:
-    return CONSENT_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))
+    query = pages_query(params.get("after_ts") is not None)
+    return CONSENT_ROWS.many(await session.fetch(query, params))

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
@@ -122,42 +123,32 @@ JOIN cases c ON c.id = page.case_id
 JOIN organizations o ON o.id = $1
 LEFT JOIN legal_records l ON l.case_id = c.id
 ORDER BY page.last_change, page.case_id"""  # noqa: S608 - constant text
-_testimony_pages: dict[tuple[bool, bool], Query] = {}
 
 
+@cache
 def testimony_query(status: bool, after: bool) -> Query:
     """The testimony-pull statement for this shape. Its parameters: ``org_id``, [``status``],
     [``after_ts``, ``after_id``], ``limit``."""
-    key = (status, after)
-    query = _testimony_pages.get(key)
-    if query is not None:
-        return query
-    names = ["org_id"]
+    params = Placeholders("org_id")
     with_record, without_record = [_WITH_RECORD], [_WITHOUT_RECORD]
     if status:
-        names.append("status")
-        n = len(names)
-        with_record.append(f"l.testimony_status = ${n}::text")
+        wanted = params.bind("status", "text")
+        with_record.append(f"l.testimony_status = {wanted}")
         # A case without a record reads as not started: that walk runs for that status only.
-        without_record.append(f"${n}::text = 'not_started'")
+        without_record.append(f"{wanted} = 'not_started'")
     if after:
-        names += ["after_ts", "after_id"]
-        ts, id_ = len(names) - 1, len(names)
-        with_record.append(f"(l.updated_at, l.case_id) > (${ts}::timestamptz, ${id_}::uuid)")
-        without_record.append(f"(c.created_at, c.id) > (${ts}::timestamptz, ${id_}::uuid)")
-    names.append("limit")
-    query = Query(
+        cursor = params.cursor("after")
+        with_record.append(f"(l.updated_at, l.case_id) > {cursor}")
+        without_record.append(f"(c.created_at, c.id) > {cursor}")
+    return params.query(
         "WITH page AS (\n    SELECT * FROM (\n    ("  # noqa: S608 - constant fragments
         + "\n          AND ".join(with_record)
         + f"\n        ORDER BY l.updated_at, l.case_id LIMIT {PAGE_CAP})\n    UNION ALL\n    ("
         + "\n          AND ".join(without_record)
         + f"\n        ORDER BY c.created_at, c.id LIMIT {PAGE_CAP})\n    ) walks"
-        + f"\n    ORDER BY last_change, case_id LIMIT ${len(names)}\n)"
-        + _TESTIMONY_ROWS,
-        tuple(names),
+        + f"\n    ORDER BY last_change, case_id LIMIT {params.bind('limit')}\n)"
+        + _TESTIMONY_ROWS
     )
-    _testimony_pages[key] = query
-    return query
 
 
 _GET_MANY = Query(

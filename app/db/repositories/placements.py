@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
 from app.db.policy_facts import POLICY_FACTS, ConsentFact
-from app.db.query import Query
+from app.db.query import Placeholders, Query
 from app.db.repositories import audit as audit_repo
 from app.db.rows import Rows
 
@@ -111,15 +112,24 @@ _GET = Query(
     f"SELECT {_PLACEMENT} FROM placements p WHERE p.id = $1 AND p.case_id = $2",  # noqa: S608
     ("id", "case_id"),
 )
-_LIST = Query(
-    f"""
-    SELECT {_PLACEMENT} FROM placements p WHERE p.case_id = $1
-      AND ($2::timestamptz IS NULL OR (p.started_at, p.id) > ($2::timestamptz, $3::uuid))
-    ORDER BY p.started_at, p.id LIMIT $4
-    """,  # noqa: S608 - constant text
-    ("case_id", "after_ts", "after_id", "limit"),
-)
-_LIST_AUDITED = audit_repo.appending(_LIST)
+
+
+# A case's placements, oldest first, with the read's audit row appended in the same statement.
+# A statement with a cursor and one without (no catch-all `$n IS NULL OR …`, whose one generic
+# plan could not bound the scan by the cursor), compiled once per process.
+@cache
+def list_query(after: bool) -> Query:
+    """Parameters: the audit row's, ``case_id``, [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders("case_id")
+    cursor = f" AND (p.started_at, p.id) > {params.cursor('after')}" if after else ""
+    return audit_repo.appending(
+        params.query(
+            f"SELECT {_PLACEMENT} FROM placements p WHERE p.case_id = $1{cursor}"  # noqa: S608
+            f" ORDER BY p.started_at, p.id LIMIT {params.bind('limit')}"
+        )
+    )
+
+
 _END = Query(
     """
     UPDATE placements SET ended_at = $3, exit_reason = $4, authorization_ref_enc = $5,
@@ -152,9 +162,9 @@ _INSERT_VISIT = Query(
 )
 
 # Active home-based placements of cases the caller leads or placed, whose last visit (or start)
-# is more than 7 days ago — one statement for the page; the access policy is applied per row.
-_OVERDUE = Query(
-    f"""
+# is more than 7 days ago — one statement for the page (one with a cursor, one without); the
+# access policy is applied per row.
+_OVERDUE = f"""
     SELECT * FROM (
         SELECT p.id, p.case_id, c.reference, p.org_id, p.setting, p.started_at,
                (SELECT max(v.visited_at) FROM placement_visits v WHERE v.placement_id = p.id)
@@ -168,36 +178,44 @@ _OVERDUE = Query(
           AND (c.lead_org_id = $1 OR p.placed_by_org_id = $1)
     ) AS due
     WHERE COALESCE(due.last_visit_at, due.started_at) < $2::timestamptz
-      AND ($3::timestamptz IS NULL
-           OR (COALESCE(due.last_visit_at, due.started_at), due.id) > ($3::timestamptz, $4::uuid))
-    ORDER BY COALESCE(due.last_visit_at, due.started_at), due.id
-    LIMIT $5
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("org_id", "due_before", "after_ts", "after_id", "limit"),
-)
+"""  # noqa: S608 - constant text; every value is a bound parameter
 
 
-# The first page of the placements of several cases at once (at most `limit` per case).
-_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT id, case_id, org_id, placed_by_org_id, setting, home_review_id, started_at, ended_at,
-           exit_reason, authorization_ref_enc, created_at, updated_at, version, last_visit_at
-    FROM (
-        SELECT {_PLACEMENT},
-               row_number() OVER (PARTITION BY p.case_id ORDER BY p.started_at, p.id) AS position
-        FROM placements p
-        WHERE p.case_id = ANY ($1::uuid[])
-          AND ($2::timestamptz IS NULL OR (p.started_at, p.id) > ($2::timestamptz, $3::uuid))
-    ) ranked
-    WHERE position <= $4
-    ORDER BY case_id, started_at, id
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_ids", "after_ts", "after_id", "limit"),
-)
+@cache
+def overdue_query(after: bool) -> Query:
+    """Parameters: ``org_id``, ``due_before``, [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders("org_id", "due_before")
+    cursor = (
+        f" AND (COALESCE(due.last_visit_at, due.started_at), due.id) > {params.cursor('after')}"
+        if after
+        else ""
+    )
+    return params.query(
+        f"{_OVERDUE}{cursor} ORDER BY COALESCE(due.last_visit_at, due.started_at), due.id"
+        f" LIMIT {params.bind('limit')}"
+    )
+
+
+# The first page of the placements of several cases at once (at most `limit` per case), each
+# case's read on its own and stopped at the limit (a lateral join; a window function numbered
+# every placement of every case of the page).
+@cache
+def pages_query(after: bool) -> Query:
+    """Parameters: ``case_ids``, [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders("case_ids")
+    cursor = f" AND (p.started_at, p.id) > {params.cursor('after')}" if after else ""
+    return params.query(
+        "SELECT p.* FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted"  # noqa: S608
+        f" CROSS JOIN LATERAL (SELECT {_PLACEMENT} FROM placements p"
+        f" WHERE p.case_id = wanted.case_id{cursor}"
+        f" ORDER BY p.started_at, p.id LIMIT {params.bind('limit')}) p"
+        " ORDER BY p.case_id, p.started_at, p.id"
+    )
 
 
 async def pages_for_cases(session: Session, **params: Any) -> list[PlacementRow]:
-    return PLACEMENT_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))
+    query = pages_query(params.get("after_ts") is not None)
+    return PLACEMENT_ROWS.many(await session.fetch(query, params))
 
 
 async def insert(session: Session, **values: Any) -> UUID | None:
@@ -215,7 +233,11 @@ async def list_page(
     """A page of the case's placements, with the read's audit row ``audit`` (as
     ``audit.append`` takes it) appended in the same statement: one round trip."""
     return PLACEMENT_ROWS.many(
-        await session.fetch(_LIST_AUDITED, audit_repo.appended_params(session, audit), **params)
+        await session.fetch(
+            list_query(params.get("after_ts") is not None),
+            audit_repo.appended_params(session, audit),
+            **params,
+        )
     )
 
 
@@ -244,4 +266,6 @@ async def insert_visit(session: Session, **values: Any) -> VisitRow:
 
 
 async def overdue_page(session: Session, **params: Any) -> list[OverdueVisitRow]:
-    return OVERDUE_VISIT_ROWS.many(await session.fetch(_OVERDUE, params))
+    return OVERDUE_VISIT_ROWS.many(
+        await session.fetch(overdue_query(params.get("after_ts") is not None), params)
+    )

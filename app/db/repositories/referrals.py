@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories.cases import CaseRow
 from app.db.rows import Rows
 
@@ -112,38 +113,26 @@ _DIRECTION = {
     "outgoing": "r.from_org_id = $1",
     None: "(r.to_org_id = $1 OR r.from_org_id = $1)",
 }
-_pages: dict[tuple[str | None, bool, bool], Query] = {}
 
 
+@cache
 def page_query(direction: str | None, status: bool, after: bool) -> Query:
     """The page statement for this shape: ``status`` and ``after`` say whether a status filter
     and a cursor are given. Its parameters: ``org_id``, [``status``], [``after_ts``,
     ``after_id``], ``limit``."""
-    key = (direction, status, after)
-    query = _pages.get(key)
-    if query is not None:
-        return query
-    names = ["org_id"]
+    params = Placeholders("org_id")
     where = [_DIRECTION[direction]]
     if status:
-        names.append("status")
-        where.append(f"{EFFECTIVE_STATUS} = ${len(names)}::text")
+        where.append(f"{EFFECTIVE_STATUS} = {params.bind('status', 'text')}")
     if after:
-        names += ["after_ts", "after_id"]
-        where.append(
-            f"(r.created_at, r.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
-        )
-    names.append("limit")
-    query = Query(
+        where.append(f"(r.created_at, r.id) > {params.cursor('after')}")
+    return params.query(
         f"SELECT {_COLUMNS} FROM (SELECT * FROM referrals r WHERE "  # noqa: S608
         + " AND ".join(where)
         + f" ORDER BY r.created_at, r.id LIMIT {PAGE_CAP}) r"
         " JOIN cases c ON c.id = r.case_id LEFT JOIN case_keys k ON k.case_id = r.case_id"
-        f" ORDER BY r.created_at, r.id LIMIT ${len(names)}",
-        tuple(names),
+        f" ORDER BY r.created_at, r.id LIMIT {params.bind('limit')}"
     )
-    _pages[key] = query
-    return query
 
 
 # The new row is returned (`insert` completes it with its case's fields): the write answers
@@ -376,23 +365,24 @@ async def give_back_place(session: Session, org_id: UUID, service: str) -> None:
 # on each: the test is written as an array containment, which no index answers, so that the
 # planner does not AND in the organisation's own indexes (from_org_id, to_org_id), which list
 # every referral a lead ever sent and were walked again for every case of the page.
-_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT {_REFERRAL_COLUMNS}
-    FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted
-    CROSS JOIN LATERAL (
-        SELECT r.*
-        FROM referrals r
-        WHERE r.case_id = wanted.case_id AND ARRAY[r.from_org_id, r.to_org_id] @> ARRAY[$2::uuid]
-          AND ($3::text IS NULL OR {EFFECTIVE_STATUS} = $3::text)
-          AND ($4::timestamptz IS NULL OR (r.created_at, r.id) > ($4::timestamptz, $5::uuid))
-        ORDER BY r.created_at, r.id
-        LIMIT $6
-    ) r
-    ORDER BY r.case_id, r.created_at, r.id
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_ids", "org_id", "status", "after_ts", "after_id", "limit"),
-)
+# One statement per shape (a status filter, a cursor: given or not), compiled once per process.
+@cache
+def pages_query(status: bool, after: bool) -> Query:
+    """Parameters: ``case_ids``, ``org_id``, [``status``], [``after_ts``, ``after_id``],
+    ``limit``."""
+    params = Placeholders("case_ids", "org_id")
+    where = "r.case_id = wanted.case_id AND ARRAY[r.from_org_id, r.to_org_id] @> ARRAY[$2::uuid]"
+    if status:
+        where += f" AND {EFFECTIVE_STATUS} = {params.bind('status', 'text')}"
+    if after:
+        where += f" AND (r.created_at, r.id) > {params.cursor('after')}"
+    return params.query(
+        f"SELECT {_REFERRAL_COLUMNS}"  # noqa: S608 - constant fragments, every value bound
+        " FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS wanted"
+        f" CROSS JOIN LATERAL (SELECT r.* FROM referrals r WHERE {where}"
+        f" ORDER BY r.created_at, r.id LIMIT {params.bind('limit')}) r"
+        " ORDER BY r.case_id, r.created_at, r.id"
+    )
 
 
 # A referral row's case fields (`case_reference` to `kek_id`), as a case row names them.
@@ -419,5 +409,6 @@ async def pages_for_cases(
     """The pages of ``cases`` (rows the caller already loaded, and may see), each referral's case
     fields taken from its case's row."""
     parts = {case_id: case_part(case) for case_id, case in cases.items()}
-    records = await session.fetch(_PAGES_FOR_CASES, {"case_ids": list(cases), **params})
+    query = pages_query(params.get("status") is not None, params.get("after_ts") is not None)
+    records = await session.fetch(query, {"case_ids": list(cases), **params})
     return REFERRAL_ROWS.many_completed(records, lambda r: parts[r[_CASE_ID]])

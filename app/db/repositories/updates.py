@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories.cases import touching
 from app.db.rows import Rows
 
@@ -62,38 +63,26 @@ _GET = Query(
 _VISIBLE = (
     "(u.category = ANY ($2::text[]) OR (u.author_org_id = $3 AND u.category = ANY ($4::text[])))"
 )
-_pages: dict[tuple[bool, bool], Query] = {}
 
 
+@cache
 def page_query(category: bool, after: bool) -> Query:
     """The timeline page statement for this shape: ``category`` and ``after`` say whether a
     category filter and a cursor are given. Its parameters: ``case_id``, ``categories``,
     ``author_org_id``, ``own_categories``, [``category``], [``after_ts``, ``after_id``],
     ``limit``."""
-    key = (category, after)
-    query = _pages.get(key)
-    if query is not None:
-        return query
-    names = ["case_id", "categories", "author_org_id", "own_categories"]
+    params = Placeholders("case_id", "categories", "author_org_id", "own_categories")
     where = ["u.case_id = $1", _VISIBLE]
     if category:
-        names.append("category")
-        where.append(f"u.category = ${len(names)}::text")
+        where.append(f"u.category = {params.bind('category', 'text')}")
     if after:
-        names += ["after_ts", "after_id"]
-        where.append(
-            f"(u.created_at, u.id) > (${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
-        )
-    names.append("limit")
-    query = Query(
+        where.append(f"(u.created_at, u.id) > {params.cursor('after')}")
+    return params.query(
         f"SELECT {_COLUMNS} FROM (SELECT {_COLUMNS} FROM case_updates u WHERE "  # noqa: S608
         + " AND ".join(where)
         + f" ORDER BY u.created_at, u.id LIMIT {PAGE_CAP}) u"
-        f" ORDER BY u.created_at, u.id LIMIT ${len(names)}",
-        tuple(names),
+        f" ORDER BY u.created_at, u.id LIMIT {params.bind('limit')}"
     )
-    _pages[key] = query
-    return query
 
 
 async def insert(session: Session, **values: Any) -> UpdateRow:
@@ -144,31 +133,40 @@ async def page(
 # ix_case_updates_case_id_created_at_id and stops at `limit` (a lateral join), so a long
 # timeline costs what its first page does; a window function numbering every entry of each case
 # read all of them.
-_PAGES_FOR_CASES = Query(
-    f"""
-    SELECT u.*
-    FROM (SELECT w.case_id, COALESCE(v.categories, '{{}}') AS categories
-          FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS w
-          LEFT JOIN (SELECT p.case_id, array_agg(p.category) AS categories
-                     FROM unnest($2::uuid[], $3::text[]) AS p(case_id, category)
-                     GROUP BY p.case_id) AS v ON v.case_id = w.case_id) AS wanted
-    CROSS JOIN LATERAL (
-        SELECT {_COLUMNS} FROM case_updates u
-        WHERE u.case_id = wanted.case_id
-          AND (u.category = ANY (wanted.categories)
-               OR (u.author_org_id = $4 AND u.category = ANY ($9::text[])))
-          AND ($5::text IS NULL OR u.category = $5::text)
-          AND ($6::timestamptz IS NULL OR (u.created_at, u.id) > ($6::timestamptz, $7::uuid))
-        ORDER BY u.created_at, u.id
-        LIMIT $8
-    ) u
-    ORDER BY u.case_id, u.created_at, u.id
-    """,  # noqa: S608 - constant text; every value is a bound parameter
-    ("case_ids", "visible_case_ids", "visible_categories", "author_org_id", "category",
-     "after_ts", "after_id", "limit", "own_categories"),
-)  # fmt: skip
+# One statement per shape (a category filter, a cursor: given or not), compiled once per process.
+@cache
+def pages_query(category: bool, after: bool) -> Query:
+    """Parameters: ``case_ids``, ``visible_case_ids`` and ``visible_categories`` (the (case,
+    category) pairs the caller may see), ``author_org_id``, ``own_categories``, [``category``],
+    [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders(
+        "case_ids", "visible_case_ids", "visible_categories", "author_org_id", "own_categories"
+    )
+    where = (
+        "u.case_id = wanted.case_id AND (u.category = ANY (wanted.categories)"
+        " OR (u.author_org_id = $4 AND u.category = ANY ($5::text[])))"
+    )
+    if category:
+        where += f" AND u.category = {params.bind('category', 'text')}"
+    if after:
+        where += f" AND (u.created_at, u.id) > {params.cursor('after')}"
+    return params.query(
+        "SELECT u.* FROM (SELECT w.case_id, COALESCE(v.categories, '{}') AS categories"  # noqa: S608
+        " FROM (SELECT DISTINCT unnest($1::uuid[]) AS case_id) AS w"
+        " LEFT JOIN (SELECT p.case_id, array_agg(p.category) AS categories"
+        " FROM unnest($2::uuid[], $3::text[]) AS p(case_id, category)"
+        " GROUP BY p.case_id) AS v ON v.case_id = w.case_id) AS wanted"
+        f" CROSS JOIN LATERAL (SELECT {_COLUMNS} FROM case_updates u"
+        f" WHERE {where} ORDER BY u.created_at, u.id LIMIT {params.bind('limit')}) u"
+        " ORDER BY u.case_id, u.created_at, u.id"
+    )
 
 
 async def pages_for_cases(session: Session, **params: Any) -> list[UpdateRow]:
     """Rows ordered by case, then as `page` orders them; ``limit`` applies per case."""
-    return UPDATE_ROWS.many(await session.fetch(_PAGES_FOR_CASES, params))
+    return UPDATE_ROWS.many(
+        await session.fetch(
+            pages_query(params.get("category") is not None, params.get("after_ts") is not None),
+            params,
+        )
+    )

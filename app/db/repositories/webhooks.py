@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 from app.db.database import Session
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.rows import Rows
 
 _COLUMNS = """
@@ -109,17 +110,23 @@ _GET = Query(
     ("id", "org_id"),
 )
 
-_LIST = Query(
-    f"""
-    SELECT {_COLUMNS} FROM webhooks
-    WHERE org_id = $1
-      AND ($2::text IS NULL OR status = $2::text)
-      AND ($3::timestamptz IS NULL OR (created_at, id) > ($3::timestamptz, $4::uuid))
-    ORDER BY created_at, id
-    LIMIT $5
-    """,  # noqa: S608 - constant text
-    ("org_id", "status", "after_ts", "after_id", "limit"),
-)
+
+# A partner's webhooks, oldest first: one statement per shape (a status filter, a cursor: given
+# or not), compiled once per process, instead of a catch-all `$n IS NULL OR …`.
+@cache
+def list_query(status: bool, after: bool) -> Query:
+    """Parameters: ``org_id``, [``status``], [``after_ts``, ``after_id``], ``limit``."""
+    params = Placeholders("org_id")
+    where = "org_id = $1"
+    if status:
+        where += f" AND status = {params.bind('status', 'text')}"
+    if after:
+        where += f" AND (created_at, id) > {params.cursor('after')}"
+    return params.query(
+        f"SELECT {_COLUMNS} FROM webhooks WHERE {where}"  # noqa: S608 - constant fragments
+        f" ORDER BY created_at, id LIMIT {params.bind('limit')}"
+    )
+
 
 # A PATCH: fields given replace the stored ones ($3-$5 NULL: unchanged; $6 says whether the
 # description is given, so null clears it). Setting the status to `active` re-enables the
@@ -244,42 +251,36 @@ _TO_COME = """
     WHERE {where}
     ORDER BY COALESCE(d.next_attempt_at, d.updated_at) DESC, d.id DESC
 """
-_logs: dict[tuple[str | None, bool], Query] = {}
 
 
 def log_query(status: str | None, before: bool) -> Query:
     """The delivery log's statement for this shape: ``status`` is ``None``, ``"pending"`` or an
     attempt's status (``"succeeded"``, ``"failed"``); ``before`` says whether a cursor is given.
     Its parameters: ``webhook_id``, [``status``], [``before_ts``, ``before_id``], ``limit``."""
-    key = (status if status in (None, "pending") else "attempt", before)
-    query = _logs.get(key)
-    if query is not None:
-        return query
-    names = ["webhook_id"]
+    return _log_query(status if status in (None, "pending") else "attempt", before)
+
+
+@cache
+def _log_query(shown: str | None, before: bool) -> Query:
+    params = Placeholders("webhook_id")
     attempts = ["a.webhook_id = $1"]
     to_come = ["d.webhook_id = $1", "d.status = 'pending'"]
-    if key[0] == "attempt":
-        names.append("status")
-        attempts.append(f"a.status = ${len(names)}::text")
+    if shown == "attempt":
+        attempts.append(f"a.status = {params.bind('status', 'text')}")
     if before:
-        names += ["before_ts", "before_id"]
-        cursor = f"(${len(names) - 1}::timestamptz, ${len(names)}::uuid)"
+        cursor = params.cursor("before")
         attempts.append(f"(a.created_at, a.id) < {cursor}")
         to_come.append(f"(COALESCE(d.next_attempt_at, d.updated_at), d.id) < {cursor}")
-    names.append("limit")
     branches = []
-    if key[0] != "pending":
+    if shown != "pending":
         branches.append(_ATTEMPTS.format(where=" AND ".join(attempts)))
-    if key[0] != "attempt":
+    if shown != "attempt":
         branches.append(_TO_COME.format(where=" AND ".join(to_come)))
     union = " UNION ALL ".join(f"({b} LIMIT {PAGE_CAP})" for b in branches)
-    query = Query(
+    return params.query(
         f"SELECT * FROM ({union}) log"  # noqa: S608 - constant fragments, every value bound
-        f" ORDER BY created_at DESC, sort_id DESC LIMIT ${len(names)}",
-        tuple(names),
+        f" ORDER BY created_at DESC, sort_id DESC LIMIT {params.bind('limit')}"
     )
-    _logs[key] = query
-    return query
 
 
 # KEK rotation: every sealed secret, in id order, and its re-sealed replacement.
@@ -309,7 +310,12 @@ async def get(session: Session, webhook_id: UUID, org_id: UUID) -> WebhookRow | 
 
 
 async def list_page(session: Session, **params: Any) -> list[WebhookRow]:
-    return WEBHOOK_ROWS.many(await session.fetch(_LIST, params))
+    return WEBHOOK_ROWS.many(
+        await session.fetch(
+            list_query(params.get("status") is not None, params.get("after_ts") is not None),
+            params,
+        )
+    )
 
 
 async def update(session: Session, **params: Any) -> WebhookRow | None:
