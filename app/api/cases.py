@@ -31,6 +31,7 @@ from app.api.schemas.cases import (
 from app.api.schemas.common import Timestamp
 from app.domain.access import Role
 from app.domain.audit import AccessLogRow
+from app.domain.case_closing import CaseClosing
 from app.domain.cases import CaseService, CaseView
 from app.domain.consents import ConsentService
 from app.domain.context import RequestContext
@@ -99,7 +100,7 @@ async def patch_case(
 @routes.act("/{case_id}/close", CaseOut.of, 409)
 async def close_case(case_id: UUID, body: CloseIn, ctx: CasesWriteCtx) -> CaseView:
     """Close a case you lead"""
-    return await CaseService(ctx).close(case_id, body.reason)
+    return await CaseClosing(ctx).close(case_id, body.reason)
 
 
 @routes.delete("/{case_id}/survivor-identity")

@@ -23,7 +23,6 @@ from app.domain.crypto import DataKey
 from app.domain.errors import (
     Conflict,
     DuplicateResource,
-    InvalidTransition,
     NotFound,
     PreconditionFailed,
     ValidationFailed,
@@ -33,7 +32,6 @@ from app.domain.facts import Decision, access_of
 from app.domain.freetext import CaseText, case_text
 from app.domain.journey_rules import risk_went_up
 from app.domain.pagination import KeysetList, Page
-from app.domain.referral_rules import HubWithdrawal
 from app.domain.vocabulary import Category
 from app.logging import log
 
@@ -611,33 +609,6 @@ class CaseService:
                     },
                     category=Category.GENERAL,
                 )
-        return self.view(await self.reload(case_id))
-
-    async def close(self, case_id: UUID, reason: str) -> CaseView:
-        await self.session.begin()
-        loaded = await self.load_as_lead(case_id)
-        reason_enc = self.text(loaded.row).seal("cases", case_id, "close_reason", reason)
-        assert reason_enc is not None
-        version = await repo.close(self.session, case_id, reason_enc)
-        if version is None:
-            raise InvalidTransition(f"The case is already {loaded.row.status}")
-        await self.audit.record(self.principal, "case.close", [case_id], [Category.GENERAL])
-        # Referrals build on cases, so this one import goes the other way at call time.
-        from app.domain.referrals import withdraw_pending
-
-        # Closing keeps the care team (nobody's access moves); pending referrals are withdrawn.
-        async with self.outbox.batch():
-            await self.outbox.to_case(
-                EventType.CASE_CLOSED, case_id, data={"status": "closed", "version": version}
-            )
-            await withdraw_pending(
-                self.session,
-                self.principal,
-                self.outbox,
-                case_id,
-                HubWithdrawal.CASE_CLOSED,
-                self.text(loaded.row),
-            )
         return self.view(await self.reload(case_id))
 
     async def erase_identity(self, case_id: UUID) -> None:
