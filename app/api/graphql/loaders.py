@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import partial
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 from uuid import UUID
 
 from strawberry.dataloader import DataLoader
 
+from app.api.graphql.services import Services
 from app.domain.care_plan import Goal, ServiceRecord
 from app.domain.cases import CaseView, LoadedCase
 from app.domain.consents import Consent
@@ -29,9 +30,6 @@ from app.domain.referral_rules import ReferralStatus
 from app.domain.referrals import ReferralView
 from app.domain.updates import TimelineUpdate
 from app.domain.vocabulary import CarePlanCategory, Category, GoalStatus, ServiceStatus
-
-if TYPE_CHECKING:  # the context builds the loaders from its services: no import back at run time
-    from app.api.graphql.context import Services
 
 T = TypeVar("T")
 
