@@ -493,7 +493,7 @@ sa.Index(
     referrals.c.id,
 )
 # A case's referrals in page order: GraphQL's nested lists take the first page of each case in
-# a page of cases from it (app.db.repositories.referrals._PAGES_FOR_CASES).
+# a page of cases from it (app.db.repositories.referrals.pages_query).
 sa.Index(
     "ix_referrals_case_id_created_at_id",
     referrals.c.case_id,
