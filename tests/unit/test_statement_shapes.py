@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from app.db.query import PAGE_CAP, Query
+from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories import (
     care_plan,
     cases,
@@ -190,3 +190,15 @@ def test_pages_are_read_under_the_constant_cap() -> None:
     for query in statements:
         assert f"LIMIT {PAGE_CAP}" in query.sql
         assert re.search(r"LIMIT \$\d+", query.sql)
+
+
+def test_placeholders_number_parameters_in_the_order_they_are_bound() -> None:
+    params = Placeholders("org_id")
+    assert params.bind("status", "text") == "$2::text"
+    assert params.cursor("after") == "($3::timestamptz, $4::uuid)"
+    assert params.bind("limit") == "$5"
+    query = params.query("SELECT 1 WHERE $1 AND $2 AND ($3, $4) AND $5")
+    assert query.names == ("org_id", "status", "after_ts", "after_id", "limit")
+    assert query.args(org_id=1, status="s", after_ts=2, after_id=3, limit=4, unused=5) == (
+        1, "s", 2, 3, 4,
+    )  # fmt: skip
