@@ -16,6 +16,7 @@ import pytest
 
 from app.db.query import PAGE_CAP, Placeholders, Query
 from app.db.repositories import (
+    audit,
     care_plan,
     cases,
     consents,
@@ -65,8 +66,8 @@ def _shapes() -> list[tuple[str, tuple[object, ...], Query]]:
 
 # The other lists: a case's goals, service records, consents and placements (and their first pages
 # for several cases at once, under GraphQL's page of cases), a partner's webhooks, a provider's
-# scheduled services, overdue home visits, several cases' referrals and timelines. Each takes one
-# flag per optional filter.
+# scheduled services, overdue home visits, several cases' referrals and timelines, a case's
+# access log. Each takes one flag per optional filter, the cursor's last.
 _MORE: dict[str, Callable[..., Query]] = {
     "goals": care_plan.goal_page_query,
     "goals-for-cases": care_plan.goal_pages_query,
@@ -82,6 +83,7 @@ _MORE: dict[str, Callable[..., Query]] = {
     "webhooks": webhooks.list_query,
     "referrals-for-cases": referrals.pages_query,
     "timelines-for-cases": updates.pages_query,
+    "access-log": audit.access_log_query,
 }
 
 
@@ -108,8 +110,9 @@ def test_more_shapes_are_compiled_once_and_bind_only_what_they_filter_on() -> No
         for shape in itertools.product((False, True), repeat=arity):
             query = build(*shape)
             assert build(*shape) is query
-            # A cursor binds two parameters, any other filter one (or two: addressed consents).
-            assert ("after_ts" in query.names) is shape[-1]
+            # The last flag is the cursor's: its parameters are bound only when it is given.
+            cursor = [n for n in query.names if n.startswith(("after_", "before_"))]
+            assert bool(cursor) is shape[-1]
     assert care_plan.goal_page_query(True, False, True).names == (
         "case_id", "categories", "category", "after_ts", "after_id", "limit",
     )  # fmt: skip

@@ -6,12 +6,13 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from hashlib import sha256
 from typing import Any
 from uuid import UUID
 
 from app.db.database import MAX_AUDIT_CHAINS, Session
-from app.db.query import Query
+from app.db.query import Placeholders, Query
 from app.db.rows import Rows
 
 GENESIS = bytes(32)
@@ -218,19 +219,27 @@ def appended_params(session: Session, values: Mapping[str, Any]) -> dict[str, An
     return {f"audit_{n}": params[n] for n in _APPEND_NAMES}
 
 
-_ACCESS_LOG = Query(
-    """
-    SELECT a.org_id, a.chain, a.seq, a.occurred_at, a.client_id, a.action, a.categories,
-           a.request_id, o.name AS org_name
-    FROM audit_log a LEFT JOIN organizations o ON o.id = a.org_id
-    WHERE a.case_ids @> ARRAY[$1::uuid]
-      AND ($2::timestamptz IS NULL
-           OR (a.occurred_at, a.org_id, a.chain, a.seq) < ($2, $3::uuid, $4::smallint, $5::bigint))
-    ORDER BY a.occurred_at DESC, a.org_id DESC, a.chain DESC, a.seq DESC
-    LIMIT $6
-    """,
-    ("case_id", "before_at", "before_org", "before_chain", "before_seq", "limit"),
-)
+# A case's access log, newest first: a statement for the first page and one after a cursor (no
+# catch-all `$n IS NULL OR …`), compiled once per process.
+@cache
+def access_log_query(before: bool) -> Query:
+    """Parameters: ``case_id``, [``before_at``, ``before_org``, ``before_chain``,
+    ``before_seq``], ``limit``."""
+    params = Placeholders("case_id")
+    cursor = ""
+    if before:
+        at, org = params.bind("before_at", "timestamptz"), params.bind("before_org", "uuid")
+        chain, seq = params.bind("before_chain", "smallint"), params.bind("before_seq", "bigint")
+        cursor = f" AND (a.occurred_at, a.org_id, a.chain, a.seq) < ({at}, {org}, {chain}, {seq})"
+    return params.query(
+        "SELECT a.org_id, a.chain, a.seq, a.occurred_at, a.client_id, a.action, a.categories,"  # noqa: S608
+        " a.request_id, o.name AS org_name"
+        " FROM audit_log a LEFT JOIN organizations o ON o.id = a.org_id"
+        f" WHERE a.case_ids @> ARRAY[$1::uuid]{cursor}"
+        " ORDER BY a.occurred_at DESC, a.org_id DESC, a.chain DESC, a.seq DESC"
+        f" LIMIT {params.bind('limit')}"
+    )
+
 
 _HEADS = Query("SELECT org_id, chain, seq, hash FROM audit_heads ORDER BY org_id, chain")
 _CHAIN = """
@@ -292,7 +301,7 @@ async def access_log(
 ) -> list[AccessLogRow]:
     return ACCESS_LOG_ROWS.many(
         await session.fetch(
-            _ACCESS_LOG,
+            access_log_query(before_at is not None),
             case_id=case_id,
             before_at=before_at,
             before_org=before_org,
