@@ -306,7 +306,6 @@ consents = sa.Table(
         sa.Uuid,
         sa.ForeignKey("cases.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     sa.Column("granted_by", TEXT_ARRAY, nullable=False),
     sa.Column("recipient_org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=True),
@@ -338,6 +337,11 @@ consents = sa.Table(
         "cardinality(categories) > 0 AND " + _all_in("categories", CATEGORIES), name="categories"
     ),
     sa.CheckConstraint("expires_at IS NULL OR expires_at > obtained_at", name="expiry"),
+)
+# A case's consents in page order: a page (also each case's under a GraphQL page of cases) stops
+# at its limit; it serves every lookup by case too.
+sa.Index(
+    "ix_consents_case_id_created_at_id", consents.c.case_id, consents.c.created_at, consents.c.id
 )
 sa.Index(
     "ix_consents_activation_unprocessed",
@@ -587,7 +591,6 @@ placements = sa.Table(
         sa.Uuid,
         sa.ForeignKey("cases.id", ondelete="CASCADE"),
         nullable=False,
-        index=True,
     ),
     sa.Column("org_id", sa.Uuid, sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("placed_by_org_id", sa.Uuid, nullable=False),
@@ -609,6 +612,13 @@ placements = sa.Table(
     ),
     sa.CheckConstraint("ended_at IS NULL OR ended_at >= started_at", name="ended_after_start"),
     sa.CheckConstraint("(ended_at IS NULL) = (exit_reason IS NULL)", name="ended_with_reason"),
+)
+# A case's placements in page order (as consents above).
+sa.Index(
+    "ix_placements_case_id_started_at_id",
+    placements.c.case_id,
+    placements.c.started_at,
+    placements.c.id,
 )
 sa.Index(
     "uq_placements_one_active_per_case",

@@ -98,7 +98,7 @@ async def test_a_row_that_breaks_the_rule_stops_the_migration_with_nothing_chang
         constraints = f"SELECT count(*) {ours}"
         assert await conn.fetchval(constraints) == 0
         await conn.execute("UPDATE follow_ups SET outcome = 'stable'")
-        await asyncio.to_thread(upgrade, database_url)
+        await asyncio.to_thread(upgrade, database_url, "0019")
         assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0019"
         assert await conn.fetchval(f"SELECT bool_and(convalidated) {ours}") is True
         assert await conn.fetchval(constraints) == 2

@@ -2,9 +2,10 @@
 
 The timeline's page statements (app.db.repositories.updates.page_query) keep a plan that bounds
 the index scan by the cursor, also as the generic plan PostgreSQL caches after a few executions:
-syncing the end of a long timeline reads the end, not the whole timeline. GraphQL's timelines
-and goals under a page of cases stop at each case's limit. A busy webhook's delivery log
-(app.db.repositories.webhooks.log_query) reads a page of its attempts, first page or deep."""
+syncing the end of a long timeline reads the end, not the whole timeline. GraphQL's timelines,
+goals, consents and placements under a page of cases stop at each case's limit. A busy
+webhook's delivery log (app.db.repositories.webhooks.log_query) reads a page of its attempts,
+first page or deep."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
+import pytest
 
 from app.db.database import Database
 from app.db.query import PAGE_CAP
-from app.db.repositories import care_plan, updates, webhooks
+from app.db.repositories import care_plan, consents, placements, updates, webhooks
 from tests.api.test_webhooks import PUBLIC, ping, subscribe
 from tests.factories import Partner
 from tests.helpers import open_case
@@ -212,6 +214,77 @@ async def test_several_cases_first_pages_of_goals_stop_at_their_limit(
     # No step handles more than the two cases' pages and the medical goals skipped on the way,
     # not the long case's 3,000 goals.
     assert _most_rows(plan) <= 2 * 11 + 11, plan
+
+
+# A case's consents and placements (migration 0020): ``ENTRIES`` rows of one case, a few of
+# another, one a minute from 2026-01-01, in order of their page key.
+_MANY = {
+    "consents": (
+        "INSERT INTO consents (id, case_id, granted_by, recipient_org_id, categories,"
+        " purpose_enc, obtained_at, recorded_by_org_id, created_at)"
+        " VALUES ($1, $2, ARRAY['survivor'], $3, ARRAY['general'], '\\x00', $4, $3, $4)",
+        "created_at",
+    ),
+    "placements": (
+        "INSERT INTO placements (id, case_id, org_id, placed_by_org_id, setting, started_at,"
+        " ended_at, exit_reason) VALUES ($1, $2, $3, $3, 'ngo_shelter', $4, $4, 'other')",
+        "started_at",
+    ),
+}
+
+
+@pytest.mark.parametrize("table", sorted(_MANY))
+async def test_several_cases_first_pages_of_consents_and_placements_stop_at_their_limit(
+    client: httpx.AsyncClient, database: Database, lead: Partner, table: str
+) -> None:
+    """GraphQL's consents and placements under a page of cases: each case's first page is read
+    through its (case_id, page key, id) index and stops at the limit (with the index on the case
+    alone, every row of the case was read and sorted first)."""
+    long_case = UUID((await open_case(client, lead, external_ref="LONG"))["id"])
+    short_case = UUID((await open_case(client, lead, external_ref="SHORT"))["id"])
+    insert, key = _MANY[table]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    async with database.pool.acquire() as conn:
+        await conn.executemany(
+            insert,
+            [
+                (uuid4(), case_id, lead.org.id, start + timedelta(minutes=n))
+                for case_id, count in ((long_case, ENTRIES), (short_case, 3))
+                for n in range(count)
+            ],
+        )
+        await conn.execute(f"ANALYZE {table}")
+        expected = {
+            case_id: [
+                r["id"]
+                for r in await conn.fetch(
+                    f"SELECT id FROM {table} WHERE case_id = $1 ORDER BY {key}, id LIMIT 11",
+                    case_id,
+                )
+            ]
+            for case_id in (long_case, short_case)
+        }
+        cases = f"ARRAY['{long_case}', '{short_case}']::uuid[]"
+        if table == "consents":
+            # The lead sees every consent of its cases.
+            query = consents.pages_query(False)
+            values: tuple[str, ...] = (cases, cases, f"'{lead.org.id}'", "'ngo'", "11")
+        else:
+            query = placements.pages_query(False)
+            values = (cases, "11")
+        assert len(query.names) == len(values)
+        plan = await _generic_plan(conn, query.sql, values)
+        sql = query.sql
+        for i in range(len(values), 0, -1):
+            sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
+        rows = await conn.fetch(sql)
+    by_case: dict[UUID, list[UUID]] = {}
+    for r in rows:
+        by_case.setdefault(r["case_id"], []).append(r["id"])
+    assert by_case == expected
+    assert len(by_case[long_case]) == 11 and len(by_case[short_case]) == 3
+    # No step handles more than the two cases' pages, not the long case's 3,000 rows.
+    assert _most_rows(plan) <= 2 * 11, plan
 
 
 async def test_a_busy_webhooks_log_reads_a_page_of_its_attempts(
