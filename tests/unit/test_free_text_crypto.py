@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from uuid import UUID, uuid4
 
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.domain.crypto import DecryptionFailed, KekError, KeyWrapper
 from app.domain.freetext import ERASED, CaseText
@@ -32,6 +34,24 @@ def test_free_text_aad_binds_table_row_and_column() -> None:
     other, _ = KeyWrapper(OLD_KEK).new_data_key(CASE)
     with pytest.raises(DecryptionFailed):
         other.decrypt_field("referrals", ROW, "reason", blob)
+
+
+def test_the_aad_of_stored_ciphertexts_is_fixed() -> None:
+    """Ciphertexts at rest are bound to ``aftercare:v1:<table>:<row id>:<column>`` (a wrapped
+    data key to ``aftercare:v1:dek:<case id>``): blobs sealed by hand with those open, so a
+    faster way of building them cannot strand stored data."""
+    raw = bytes(range(5, 37))
+    nonce = os.urandom(12)
+
+    def sealed(key: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        return b"\x01" + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+
+    wrapped = sealed(OLD_KEK, raw, b"aftercare:v1:dek:00000000-0000-0000-0000-00000000000c")
+    key = KeyWrapper(OLD_KEK).unwrap(CASE, wrapped)
+    row = b"aftercare:v1:referrals:00000000-0000-0000-0000-000000000001:reason"
+    assert key.decrypt_field("referrals", ROW, "reason", sealed(raw, b'"text"', row)) == "text"
+    case = b"aftercare:v1:cases:00000000-0000-0000-0000-00000000000c:given_name"
+    assert key.decrypt_json("given_name", sealed(raw, b'"Amina"', case)) == "Amina"
 
 
 def test_case_columns_keep_the_identity_aad() -> None:
