@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.db.database import Database
-from app.db.query import PAGE_CAP
+from app.db.query import PAGE_CAP, Query
 from app.db.repositories import care_plan, consents, placements, updates, webhooks
 from tests.api.test_webhooks import PUBLIC, ping, subscribe
 from tests.factories import Partner
@@ -68,6 +68,22 @@ async def _generic_plan(conn: Any, sql: str, values: tuple[str, ...]) -> str:
         finally:
             await conn.execute("DEALLOCATE page_plan")
     return "\n".join(r[0] for r in rows)
+
+
+async def _pages_by_case(
+    conn: Any, query: Query, values: tuple[str, ...]
+) -> tuple[str, dict[UUID, list[UUID]]]:
+    """A several-cases page statement's generic plan, and its rows' ids by case (in order),
+    with ``values`` (SQL literals) for its parameters."""
+    assert len(query.names) == len(values)
+    plan = await _generic_plan(conn, query.sql, values)
+    sql = query.sql
+    for i in range(len(values), 0, -1):
+        sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
+    by_case: dict[UUID, list[UUID]] = {}
+    for r in await conn.fetch(sql):
+        by_case.setdefault(r["case_id"], []).append(r["id"])
+    return plan, by_case
 
 
 def _most_rows(plan: str) -> float:
@@ -200,15 +216,7 @@ async def test_several_cases_first_pages_of_goals_stop_at_their_limit(
             "ARRAY['general', 'general']",
             "11",
         )
-        assert len(query.names) == len(values)
-        plan = await _generic_plan(conn, query.sql, values)
-        sql = query.sql
-        for i in range(len(values), 0, -1):
-            sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
-        rows = await conn.fetch(sql)
-    by_case: dict[UUID, list[UUID]] = {}
-    for r in rows:
-        by_case.setdefault(r["case_id"], []).append(r["id"])
+        plan, by_case = await _pages_by_case(conn, query, values)
     assert by_case == {case_id: ids for case_id, ids in expected.items() if ids}
     assert len(by_case[long_case]) == 11 and len(by_case[short_case]) == 1
     # No step handles more than the two cases' pages and the medical goals skipped on the way,
@@ -272,15 +280,7 @@ async def test_several_cases_first_pages_of_consents_and_placements_stop_at_thei
         else:
             query = placements.pages_query(False)
             values = (cases, "11")
-        assert len(query.names) == len(values)
-        plan = await _generic_plan(conn, query.sql, values)
-        sql = query.sql
-        for i in range(len(values), 0, -1):
-            sql = re.sub(rf"\${i}(?!\d)", values[i - 1], sql)
-        rows = await conn.fetch(sql)
-    by_case: dict[UUID, list[UUID]] = {}
-    for r in rows:
-        by_case.setdefault(r["case_id"], []).append(r["id"])
+        plan, by_case = await _pages_by_case(conn, query, values)
     assert by_case == expected
     assert len(by_case[long_case]) == 11 and len(by_case[short_case]) == 3
     # No step handles more than the two cases' pages, not the long case's 3,000 rows.
