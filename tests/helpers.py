@@ -13,6 +13,7 @@ import httpx
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
+from app.api.openapi import PROBLEM_SCHEMAS
 from app.db.database import Database, Session
 from app.db.query import Query
 from app.db.repositories import cases as case_repo
@@ -21,6 +22,7 @@ from app.domain.crypto import KeyWrapper
 from tests.factories import Partner, case_body
 
 PROBLEM = "application/problem+json"
+PROBLEM_MEMBERS = frozenset(PROBLEM_SCHEMAS["Problem"]["properties"])
 CASES = "/v1/cases"
 
 
@@ -45,6 +47,8 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert body["type"].endswith(code)
     assert isinstance(body["title"], str) and body["title"]
     assert isinstance(body["detail"], str)
+    # Every member is in the document's Problem schema (generated clients type it from there).
+    assert set(body) <= PROBLEM_MEMBERS, set(body) - PROBLEM_MEMBERS
     return body
 
 

@@ -135,6 +135,24 @@ PROBLEM_SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {"$ref": "#/components/schemas/ProblemError"},
             },
+            # The members some codes add (app.domain.errors: a DomainError's extras).
+            "required_scopes": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "With `insufficient_scope`: the scopes the request needs",
+            },
+            "uncovered_categories": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "With `consent_required`: the data categories the referral "
+                "would share that no active consent covers",
+            },
+            "existing_id": {
+                "type": "string",
+                "format": "uuid",
+                "description": "With `conflict` for a duplicate `external_ref`: the case that "
+                "already uses it",
+            },
         },
     },
     "OAuthError": {
@@ -506,6 +524,20 @@ def finish(document: dict[str, Any], scopes: dict[str, str]) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     for schema in schemas.values():
         _no_nul(schema)
+    for name, required in OAUTH_REQUIRED_FIELDS.items():
+        # The handlers read the form themselves and answer a missing field 400
+        # `invalid_request` (RFC 6749), so FastAPI declares every field optional and nullable.
+        form = schemas[name]
+        form["required"] = list(required)
+        for field in required:
+            declared = {k: v for k, v in form["properties"][field].items() if k != "anyOf"}
+            declared |= {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}
+            if field == "grant_type":  # (a string, not an enum: clients built on it stay valid)
+                declared["description"] = (
+                    "`client_credentials`, the only grant (another is 400 "
+                    "`unsupported_grant_type`)"
+                )
+            form["properties"][field] = declared
     schemas.update(copy.deepcopy(PROBLEM_SCHEMAS))
     components["headers"] = copy.deepcopy(HEADERS)
     # FastAPI's OAuth2ClientCredentials scheme (the scopes each operation needs) stays.
@@ -518,6 +550,12 @@ def finish(document: dict[str, Any], scopes: dict[str, str]) -> dict[str, Any]:
     return doc
 
 
+# The form fields RFC 6749 / 7009 / 7662 require of the token endpoints.
+OAUTH_REQUIRED_FIELDS = {
+    "Body_createToken": ("grant_type",),
+    "Body_revokeToken": ("token",),
+    "Body_introspectToken": ("token",),
+}
 NO_NUL_PATTERN = "^[^\\u0000]*$"
 # Request strings lose surrounding whitespace before their length is checked: one that must not
 # be empty needs a character that is not whitespace.
@@ -591,6 +629,8 @@ def _finish_operation(
 
     # Status codes the middleware and the shared dependencies answer with.
     has_body = "requestBody" in op
+    if oauth and has_body:
+        op["requestBody"]["required"] = True  # (OAUTH_REQUIRED_FIELDS: a field is required)
     responses.setdefault("414", {})  # every request (app.api.middleware)
     if api:
         responses.setdefault("401", {})
@@ -716,7 +756,7 @@ def _finish_response(
             response["content"] = _problem_content()
     headers = response.setdefault("headers", {})
     headers.update(_header_refs("X-Request-ID"))
-    if path.startswith("/v1/"):
+    if path.startswith("/v1/"):  # (not required: a 401 without a well-signed token has none)
         headers.update(_header_refs("RateLimit", "RateLimit-Policy"))
     if code in (429, 503):
         headers.update(_header_refs("Retry-After"))
