@@ -534,8 +534,7 @@ def finish(document: dict[str, Any], scopes: dict[str, str]) -> dict[str, Any]:
             declared |= {"type": "string", "minLength": 1, "pattern": NO_NUL_PATTERN}
             if field == "grant_type":  # (a string, not an enum: clients built on it stay valid)
                 declared["description"] = (
-                    "`client_credentials`, the only grant (another is 400 "
-                    "`unsupported_grant_type`)"
+                    "`client_credentials`, the only grant (another is 400 `unsupported_grant_type`)"
                 )
             form["properties"][field] = declared
     schemas.update(copy.deepcopy(PROBLEM_SCHEMAS))
