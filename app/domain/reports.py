@@ -48,6 +48,18 @@ from app.domain.vocabulary import (
     ServiceKind,
 )
 
+# Each breakdown's vocabulary: a breakdown has a cell for each of its values, in this order.
+BREAKDOWNS: dict[str, type[StrEnum]] = {
+    "by_age_band": AgeBand,
+    "by_gender": Gender,
+    "by_exploitation_type": ExploitationType,
+    "by_status": ReferralStatus,
+    "by_service": ServiceKind,
+    "by_setting": PlacementSetting,
+    "by_exit_reason": ExitReason,
+    "by_outcome": FollowUpOutcome,
+}
+
 # What a report reads, for the audit row: counts of every category but identity (referrals are
 # counted by service, and each service belongs to a category).
 CATEGORIES = tuple(str(c) for c in Category if c is not Category.IDENTITY)
@@ -101,8 +113,9 @@ class Summary:
     follow_ups: FollowUpCounts
 
 
-def _values(vocabulary: type[StrEnum]) -> list[str]:
-    return [str(v) for v in vocabulary]
+def _values(measure: str) -> list[str]:
+    """The values of a breakdown's vocabulary (:data:`BREAKDOWNS`), in order."""
+    return [str(v) for v in BREAKDOWNS[measure]]
 
 
 class _Counts:
@@ -166,11 +179,11 @@ class ReportService:
             closed=published(counts.total("cases.closed"), k),
             open_at_end=published(counts.total("cases.open_at_end"), k),
             minors_opened=published(counts.total("cases.minors_opened"), k),
-            by_age_band=breakdown(values["cases.by_age_band"], _values(AgeBand), k),
-            by_gender=breakdown(values["cases.by_gender"], _values(Gender), k),
+            by_age_band=breakdown(values["cases.by_age_band"], _values("by_age_band"), k),
+            by_gender=breakdown(values["cases.by_gender"], _values("by_gender"), k),
             # A case may name several types: the cells need not add up to `opened`.
             by_exploitation_type=breakdown(
-                values["cases.by_exploitation_type"], _values(ExploitationType), k
+                values["cases.by_exploitation_type"], _values("by_exploitation_type"), k
             ),
         )
 
@@ -179,8 +192,8 @@ class ReportService:
         responded = counts.total(f"{party}.responded")
         return ReferralFlow(
             total=published(counts.total(f"{party}.total"), k),
-            by_status=breakdown(values[f"{party}.by_status"], _values(ReferralStatus), k),
-            by_service=breakdown(values[f"{party}.by_service"], _values(ServiceKind), k),
+            by_status=breakdown(values[f"{party}.by_status"], _values("by_status"), k),
+            by_service=breakdown(values[f"{party}.by_service"], _values("by_service"), k),
             responded=published(responded, k),
             median_response_hours=median(counts.medians.get(f"{party}.total"), responded, k),
         )
@@ -189,14 +202,16 @@ class ReportService:
         k, values = self.k, counts.values
         return PlacementCounts(
             started=published(counts.total("placements.started"), k),
-            by_setting=breakdown(values["placements.by_setting"], _values(PlacementSetting), k),
+            by_setting=breakdown(values["placements.by_setting"], _values("by_setting"), k),
             ended=published(counts.total("placements.ended"), k),
-            by_exit_reason=breakdown(values["placements.by_exit_reason"], _values(ExitReason), k),
+            by_exit_reason=breakdown(
+                values["placements.by_exit_reason"], _values("by_exit_reason"), k
+            ),
         )
 
     def _follow_ups(self, counts: _Counts) -> FollowUpCounts:
         k, values = self.k, counts.values
         return FollowUpCounts(
             recorded=published(counts.total("follow_ups.recorded"), k),
-            by_outcome=breakdown(values["follow_ups.by_outcome"], _values(FollowUpOutcome), k),
+            by_outcome=breakdown(values["follow_ups.by_outcome"], _values("by_outcome"), k),
         )

@@ -252,6 +252,15 @@ BOUNDED_OBJECT_LISTS = {
     "grantedBy",
     "progress",  # a goal's history: at most MAX_PROGRESS_ENTRIES
     "codes",  # a service record's codes: at most ServiceIn's max_length
+    # a report's breakdowns: a cell for each value of a vocabulary (app.domain.reports)
+    "byAgeBand",
+    "byGender",
+    "byExploitationType",
+    "byStatus",
+    "byService",
+    "bySetting",
+    "byExitReason",
+    "byOutcome",
 }
 
 

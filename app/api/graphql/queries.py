@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import date, datetime
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from app.api.graphql.connections import (
     testimony_cursor,
 )
 from app.api.graphql.context import Info
+from app.api.graphql.errors import camel
 from app.api.graphql.field_extensions import RequireScopes
 from app.api.graphql.types.case import Case, CaseTestimony, Referral, prefetch_lists
 from app.api.graphql.types.enums import (
@@ -34,11 +36,13 @@ from app.api.graphql.types.enums import (
 )
 from app.api.graphql.types.event import Event, EventType, event_connection
 from app.api.graphql.types.organization import Organization
+from app.api.graphql.types.report import ReportSummary
 from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
 from app.domain import events
 from app.domain.access import Role
 from app.domain.errors import ValidationFailed
 from app.domain.organizations import DirectoryFilter
+from app.domain.report_rules import MONTH_PATTERN, month
 
 T = TypeVar("T")
 
@@ -80,6 +84,15 @@ def _checked(adapter: TypeAdapter[T], value: T | None, field: str, message: str)
         return adapter.validate_python(value, strict=True)
     except ValidationError:
         raise ValidationFailed(message, loc=["filter", field], where=None) from None
+
+
+def _month(value: str | None, argument: str) -> date | None:
+    """A month argument checked as REST checks its query parameter (``YYYY-MM``)."""
+    if value is None:
+        return None
+    if not re.fullmatch(MONTH_PATTERN, value):
+        raise ValidationFailed(f"{argument} must be a month, YYYY-MM", loc=[argument], where=None)
+    return month(value)
 
 
 def directory_filter(f: OrganizationFilter) -> DirectoryFilter:
@@ -198,6 +211,27 @@ class Query:
             status=status, limit=page_size(first), cursor=after
         )
         return connection(page, CaseTestimony.of, testimony_cursor, after=after)
+
+    @strawberry.field(
+        description="De-identified counts of your organisation's own work over whole months "
+        "that have ended, `startMonth` to `endMonth` (`YYYY-MM`; default: the last twelve), as "
+        "`GET /v1/reports/summary`: counts below `minCellSize` suppressed, the others the lower "
+        "end of their band of 5. Audited as `report.summary`.",
+        extensions=[RequireScopes("reports:read")],
+    )
+    async def report_summary(
+        self, info: Info, start_month: str | None = None, end_month: str | None = None
+    ) -> ReportSummary | None:
+        first, last = _month(start_month, "startMonth"), _month(end_month, "endMonth")
+        try:
+            summary = await info.context.services.reports().summary(first, last)
+        except ValidationFailed as refused:  # a period refused: its argument in GraphQL's terms
+            errors = [
+                {**e, "loc": [camel(str(part)) for part in e["loc"]]}
+                for e in refused.extra["errors"]
+            ]
+            raise ValidationFailed(refused.detail, errors=errors, where=None) from None
+        return ReportSummary.of(summary)
 
     @strawberry.field(
         description="Your change feed, oldest first (as `GET /v1/events`, without `wait`): pass "

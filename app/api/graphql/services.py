@@ -19,6 +19,7 @@ from app.domain.organizations import OrganizationService
 from app.domain.placements import PlacementService
 from app.domain.principal import Principal
 from app.domain.referrals import ReferralService
+from app.domain.reports import ReportService
 from app.domain.updates import UpdateService
 
 
@@ -57,6 +58,9 @@ class Services:
 
     def care_plan(self) -> CarePlanService:
         return CarePlanService(self.ctx)
+
+    def reports(self) -> ReportService:
+        return ReportService(self.ctx)
 
     def events(self) -> EventFeed:
         """The caller's change feed, without long polling (GraphQL answers at once)."""

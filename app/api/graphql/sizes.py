@@ -46,6 +46,7 @@ from app.api.schemas.organizations import OrganizationPatch, PopulationsPatch
 from app.api.schemas.placements import PlacementEndIn
 from app.api.schemas.referrals import OutcomeIn, ReasonIn, ReferralCreate
 from app.domain.care_plan_rules import MAX_PROGRESS_ENTRIES
+from app.domain.reports import BREAKDOWNS
 from app.domain.vocabulary import AgeBand, Category, ExploitationType, ServiceKind
 
 CHAR_BYTES = 3  # a character of any living script (the BMP) in UTF-8; see the module's doc
@@ -191,6 +192,24 @@ BOUNDS: dict[str, Bound] = {
     "ServiceRecord.codes": Bound(items=max_items(ServiceIn, "codes")),
     "ServiceCode.system": Bound(chars=max_chars(CodeIn, "system")),
     "ServiceCode.code": Bound(chars=max_chars(CodeIn, "code")),
+    # A report's breakdowns: one cell for each value of a vocabulary, named by the value.
+    "ReportCell.value": Bound(
+        chars=max(len(value) for vocabulary in BREAKDOWNS.values() for value in vocabulary),
+        ascii=True,
+    ),
+    **{
+        f"{report}.{camel_name}": Bound(items=len(BREAKDOWNS[measure]))
+        for report, camel_name, measure in (
+            ("CasesReport", "byAgeBand", "by_age_band"),
+            ("CasesReport", "byGender", "by_gender"),
+            ("CasesReport", "byExploitationType", "by_exploitation_type"),
+            ("ReferralsReport", "byStatus", "by_status"),
+            ("ReferralsReport", "byService", "by_service"),
+            ("PlacementsReport", "bySetting", "by_setting"),
+            ("PlacementsReport", "byExitReason", "by_exit_reason"),
+            ("FollowUpsReport", "byOutcome", "by_outcome"),
+        )
+    },
 }
 
 
