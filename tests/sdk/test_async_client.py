@@ -11,6 +11,7 @@ import pytest
 from aftercare_client import (
     AsyncAftercareClient,
     Case,
+    Conflict,
     Event,
     InsufficientScope,
     InvalidTransition,
@@ -282,8 +283,20 @@ async def test_scopes_narrow_the_token(recorder: Recorder, lead: Partner) -> Non
         with pytest.raises(InsufficientScope) as refused:
             await hub.cases.create(external_ref="S-1", survivor=SURVIVOR)
         assert (refused.value.status, refused.value.code) == (403, "insufficient_scope")
+        assert refused.value.required_scopes == ["cases:write"]
     form = recorder.paths("POST", "/oauth/token")
     assert len(form) == 1
+
+
+async def test_a_duplicate_reference_names_the_case_that_has_it(
+    recorder: Recorder, lead: Partner
+) -> None:
+    async with async_client(recorder, lead) as hub:
+        case = await hub.cases.create(external_ref="DUP-1", survivor=SURVIVOR)
+        with pytest.raises(Conflict) as twice:
+            await hub.cases.create(external_ref="DUP-1", survivor=SURVIVOR)
+    assert (twice.value.status, twice.value.code) == (409, "conflict")
+    assert twice.value.existing_id == str(case.id)
 
 
 async def test_bad_credentials_raise_token_error(recorder: Recorder, factory: Factory) -> None:

@@ -134,6 +134,7 @@ async def test_placements_home_reviews_visits_and_overdue_visits(
             case.id, org_id=lead.org.id, setting="ngo_shelter", started_at=NOW
         )
     assert (second.value.status, second.value.code) == (409, "conflict")
+    assert second.value.existing_id is None  # (only a duplicate external_ref names one)
 
     overdue = [o async for o in hub.placements.iter_overdue_visits()]
     assert [(o.placement_id, o.days_overdue) for o in overdue] == [(placement.id, 3)]

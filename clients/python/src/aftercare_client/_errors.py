@@ -113,6 +113,11 @@ class Forbidden(Problem):
 class InsufficientScope(Forbidden):
     """403 ``insufficient_scope``: the token lacks a scope the call needs."""
 
+    @property
+    def required_scopes(self) -> list[str]:
+        """The scopes the call needs (ask the hub's operator for those you lack)."""
+        return list(self.extra.get("required_scopes") or [])
+
 
 class NotFound(Problem):
     """404 ``not_found``: missing, or not visible to your organisation (the API does not say)."""
@@ -121,6 +126,12 @@ class NotFound(Problem):
 class Conflict(Problem):
     """409 ``conflict`` (and other 409 codes)."""
 
+    @property
+    def existing_id(self) -> str | None:
+        """For a duplicate ``external_ref``: the id of the case that already uses it."""
+        value = self.extra.get("existing_id")
+        return str(value) if value is not None else None
+
 
 class InvalidTransition(Conflict):
     """409 ``invalid_transition``: the resource's state does not allow this action."""
@@ -128,6 +139,11 @@ class InvalidTransition(Conflict):
 
 class ConsentRequired(Problem):
     """``consent_required``: sharing a category needs an active consent for the recipient."""
+
+    @property
+    def uncovered_categories(self) -> list[str]:
+        """The categories the referral would share that no active consent covers."""
+        return list(self.extra.get("uncovered_categories") or [])
 
 
 class PreconditionFailed(Problem):
