@@ -18,7 +18,13 @@ from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
 from app.api.graphql.router import IDE_ASSETS, STATIC
-from app.api.graphql.schema import CACHE_SIZE, MAX_ALIASES, MAX_DEPTH, build_schema
+from app.api.graphql.schema import (
+    CACHE_SIZE,
+    DEFAULT_LIMITS,
+    MAX_ALIASES,
+    MAX_DEPTH,
+    build_schema,
+)
 from app.db.database import Database
 from app.domain.keys import KeyRing
 from app.main import create_app
@@ -44,6 +50,9 @@ async def production(
     transport = httpx.ASGITransport(app=prod)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
         yield c
+
+
+MAX_NAME_LENGTH = DEFAULT_LIMITS.max_name_length
 
 
 class TestLimits:
@@ -74,6 +83,38 @@ class TestLimits:
         result = await gql(client, partner, query)
         assert result.get("data") is None
         assert "tokens" in only_error(result, "validation_error")["message"]
+
+    @pytest.mark.parametrize(
+        "query",
+        [
+            # An operation name that each unused variable's error would repeat.
+            "query {name}({variables}) {{ __typename }}",
+            # An alias that each per-item error's path would repeat.
+            "{{ {name}: cases(first: 5) {{ edges {{ node {{ id }} }} }} }}",
+            "{{ me {{ ...{name} }} }} fragment {name} on Organization {{ id }}",
+            "query($%s: Int) {{ me {{ id }} }}",
+        ],
+    )
+    async def test_a_name_longer_than_the_limit_is_refused_before_it_is_repeated(
+        self, client: httpx.AsyncClient, partner: Partner, query: str
+    ) -> None:
+        variables = ", ".join(f"$v{i}: Int" for i in range(120))
+        limit = f"longer than {MAX_NAME_LENGTH} characters"
+        for length in (
+            MAX_NAME_LENGTH,
+            MAX_NAME_LENGTH + 1,
+            30_000,
+        ):  # (the tests' body cap: 64 KiB)
+            name = "N" * length
+            text = query.replace("%s", name).format(name=name, variables=variables)
+            result = await gql(client, partner, text)
+            if length == MAX_NAME_LENGTH:  # (answered, or refused for what else it does)
+                assert limit not in json.dumps(result)
+                continue
+            error = only_error(result, "validation_error")
+            assert result.get("data") is None
+            assert limit in error["message"]
+            assert name not in json.dumps(result)  # (one short error, not the name repeated)
 
     async def test_parser_and_validation_caches_are_hit(
         self, client: httpx.AsyncClient, partner: Partner

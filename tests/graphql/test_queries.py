@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.test_referrals import act, refer
 from tests.factories import Factory, Partner
-from tests.graphql.helpers import data_of, gql
+from tests.graphql.helpers import data_of, gql, only_error
 from tests.helpers import consent, open_case
 
 
@@ -217,7 +217,31 @@ async def test_cases_filters(client: httpx.AsyncClient, lead: Partner, clinic: P
     assert set(await ids(clinic)) == {mine["id"], own["id"]}
     assert await ids(clinic, role="care_team") == [mine["id"]]
     assert await ids(clinic, role="lead") == [own["id"]]
-    assert await ids(lead, since="2999-01-01T00:00:00Z") == []
+    assert await ids(lead, since="2199-01-01T00:00:00+14:00") == []
+    assert set(await ids(lead, since="2000-01-01T00:00:00-07:00")) == {mine["id"], closed["id"]}
+
+
+@pytest.mark.parametrize(
+    "since",
+    [
+        "9999-12-31T23:59:59-14:00",  # past what a timestamp holds once in UTC
+        "0001-01-01T00:00:00+14:00",
+        "2500-01-01T00:00:00Z",
+        "1800-01-01T00:00:00Z",
+        "2026-12-05T01:00:00",  # no offset
+        "2026-12-04",  # a day
+    ],
+)
+async def test_cases_updated_since_is_checked_as_rest_checks_it(
+    client: httpx.AsyncClient, lead: Partner, since: str
+) -> None:
+    rest = await client.get("/v1/cases", params={"updated_since": since}, headers=lead.headers)
+    assert rest.status_code == 422, rest.text
+    query = "query ($since: DateTime) { cases(updatedSince: $since) { edges { cursor } } }"
+    result = await gql(client, lead, query, {"since": since})
+    error = only_error(result, "validation_error")
+    assert [e["loc"] for e in error["extensions"]["errors"]] == [["updatedSince"]]
+    assert since not in error["message"] and result["data"] == {"cases": None}
 
 
 async def test_referral_and_inbox(

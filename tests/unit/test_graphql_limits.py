@@ -24,6 +24,7 @@ from app.api.graphql.executor import bounded_executor
 from app.api.graphql.limits import (
     Limits,
     Measure,
+    _longest_name,
     document_limits_rule,
     operation_cost,
     too_costly,
@@ -327,3 +328,21 @@ def test_argument_values_are_coerced_once_per_field_node_and_variables() -> None
     assert executor._argument_values(field, three) is first  # remembered for these objects
     assert executor._argument_values(field, default) == {"first": 20}
     assert executor._argument_values(field, three, None, None) is first
+
+
+@pytest.mark.parametrize("no_location", [False, True])
+def test_the_longest_name_of_a_document(no_location: bool) -> None:
+    """Every kind of name counts (operation, variable, alias, field, argument, fragment), with
+    or without the tokens a parse keeps."""
+    names = {
+        "operation": "query {n}($v: Int) {{ me {{ id }} }}",
+        "variable": "query Q(${n}: Int) {{ me {{ id }} }}",
+        "alias": "{{ {n}: me {{ id }} }}",
+        "field": "{{ me {{ {n} }} }}",
+        "argument": "{{ cases({n}: 1) {{ edges {{ cursor }} }} }}",
+        "fragment": "{{ me {{ ...{n} }} }} fragment {n} on Organization {{ id }}",
+        "directive": "{{ me @{n} {{ id }} }}",
+    }
+    for kind, text in names.items():
+        document = parse(text.format(n="x" * 300), no_location=no_location)
+        assert _longest_name(document) == 300, kind

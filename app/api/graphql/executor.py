@@ -664,7 +664,8 @@ def bounded_executor(max_response_bytes: int, *, hide_suggestions: bool) -> type
             field_details_list: Any,
             path: Path,
         ) -> None:
-            self.response_bytes += ERROR_BYTES  # errors are part of the response too
+            # Errors are part of the response too: about ERROR_BYTES, and their path's keys.
+            self.response_bytes += ERROR_BYTES + sum(len(str(k)) + 3 for k in path.as_list())
             super().handle_field_error(raw_error, return_type, field_details_list, path)
 
         # a static method there, but always called on the executor: this one counts

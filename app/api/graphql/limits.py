@@ -52,6 +52,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
+from graphql.language import NameNode, Node, TokenKind
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
@@ -67,6 +68,7 @@ class Limits:
     max_depth: int = 12
     max_aliases: int = 15
     max_tokens: int = 2_000
+    max_name_length: int = 128
     max_cost: int = 100_000
     max_response_bytes: int = 8 * 1024 * 1024
     max_details_bytes: int = 16_384
@@ -308,6 +310,30 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
     return None
 
 
+def _longest_name(document: DocumentNode) -> int:
+    """The longest name in the document: a walk of its tokens (at most ``max_tokens``; a
+    visitor object would leave a reference cycle behind each request)."""
+    longest = 0
+    token = document.loc.start_token if document.loc is not None else None
+    while token is not None:
+        if token.kind is TokenKind.NAME and token.value is not None:
+            longest = max(longest, len(token.value))
+        token = token.next
+    if document.loc is None:  # (parsed without locations: no tokens, walk the nodes)
+        return max(_name_lengths(document), default=0)
+    return longest
+
+
+def _name_lengths(node: Node) -> Iterator[int]:
+    for key in node.keys:
+        value = getattr(node, key, None)
+        for child in value if isinstance(value, tuple | list) else (value,):
+            if isinstance(child, NameNode):
+                yield len(child.value)
+            elif isinstance(child, Node):
+                yield from _name_lengths(child)
+
+
 class OperationLimits(SchemaExtension):
     """One operation to run, and within the cost limit, before anything executes."""
 
@@ -324,6 +350,14 @@ class OperationLimits(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         yield
         document = self.execution_context.graphql_document
+        if document is not None and _longest_name(document) > self.limits.max_name_length:
+            # Validation and execution errors repeat names (an operation's in each unused
+            # variable's message, every alias of a field's path in each of its errors): a long
+            # one would make a small request's errors weigh megabytes before the cap stops them.
+            raise GraphQLError(
+                "A name (of an operation, fragment, variable, alias or argument) is longer than "
+                f"{self.limits.max_name_length} characters"
+            )
         if self.named is None and document is not None:
             operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
             if len(operations) > 1:

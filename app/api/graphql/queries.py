@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -95,6 +95,20 @@ def _month(value: str | None, argument: str) -> date | None:
     return month(value)
 
 
+def _timestamp(value: datetime | None, argument: str) -> datetime | None:
+    """A timestamp argument checked as REST checks its query parameter: with an offset, in the
+    years 1900-2199 (GraphQL's DateTime also reads a bare date or a time without an offset)."""
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None or not 1900 <= value.year <= 2199:
+        raise ValidationFailed(
+            f"{argument} must be an RFC 3339 timestamp with an offset, in the years 1900-2199",
+            loc=[argument],
+            where=None,
+        )
+    return value.astimezone(UTC)
+
+
 def directory_filter(f: OrganizationFilter) -> DirectoryFilter:
     return DirectoryFilter(
         f.kind,
@@ -161,7 +175,7 @@ class Query:
         page = await info.context.services.cases().list(
             role=Role(role) if role else None,
             status=str(status) if status else None,
-            updated_since=updated_since,
+            updated_since=_timestamp(updated_since, "updatedSince"),
             limit=page_size(first),
             cursor=after,
         )
