@@ -7,8 +7,9 @@ these indexes let each case's read stop at the page size, as goals, timelines an
 They replace the indexes on `case_id` alone, which they contain.
 
 The indexes are built `CONCURRENTLY` (reads and writes go on meanwhile), outside a transaction.
-An interrupted build leaves an invalid index behind; it is dropped first, so running the
-migration again finishes the job.
+Such a build waits for every transaction older than it to end: run it while no long one (a
+`pg_dump`, a report left open) is running, from one process. An interrupted build leaves an
+invalid index behind; it is dropped first, so running the migration again finishes the job.
 
 Revision ID: 0020
 Revises: 0019

@@ -126,6 +126,37 @@ async def test_bad_months_are_validation_errors_and_audit_nothing(
     assert audited == 0
 
 
+async def test_messages_use_graphqls_names_and_name_every_bad_month(
+    client: httpx.AsyncClient, lead: Partner
+) -> None:
+    after = await gql(client, lead, REPORT, {"start": _month(-2), "end": _month(-3)})
+    error = only_error(after, "validation_error")
+    assert error["message"] == "`startMonth` must not be after `endMonth`"
+    assert error["extensions"]["errors"][0]["msg"] == error["message"]
+    both = only_error(
+        await gql(client, lead, REPORT, {"start": "x", "end": "y"}), "validation_error"
+    )
+    assert [e["loc"] for e in both["extensions"]["errors"]] == [["startMonth"], ["endMonth"]]
+
+
+async def test_one_report_a_request(
+    client: httpx.AsyncClient, database: Database, lead: Partner
+) -> None:
+    """Each report reads all of the organisation's work over its period: aliases don't buy more
+    of them than REST's rate limit allows (a request, one report)."""
+    query = "{ a: reportSummary { bandWidth } b: reportSummary { bandWidth } }"
+    result = await gql(client, lead, query)
+    error = only_error(result, "validation_error")
+    assert "once per request" in error["message"]
+    answered = [v for v in result["data"].values() if v is not None]
+    assert answered == [{"bandWidth": 5}]
+    async with database.pool.acquire() as conn:
+        audited = await conn.fetchval(
+            "SELECT count(*) FROM audit_log WHERE action = 'report.summary'"
+        )
+    assert audited == 1
+
+
 async def test_a_token_without_reports_read_gets_insufficient_scope(
     client: httpx.AsyncClient, factory: Factory, partner: Partner
 ) -> None:

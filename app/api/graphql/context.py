@@ -7,7 +7,7 @@ are new each time, so nothing one request (or organisation) loaded can ever answ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from starlette.requests import Request
@@ -25,10 +25,19 @@ class GraphQLContext:
     services: Services
     loaders: Loaders
     session: SerializedSession  # ``services.ctx.session``, with savepoints for mutations
+    # Root fields answered at most once per request (`first_time`), by their name.
+    answered: set[str] = field(default_factory=set)
 
     @property
     def principal(self) -> Principal:
         return self.services.principal
+
+    def first_time(self, name: str) -> bool:
+        """Is this the request's first ``name``? (Then it is not any more.)"""
+        if name in self.answered:
+            return False
+        self.answered.add(name)
+        return True
 
 
 def build_context(

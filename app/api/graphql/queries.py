@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -86,18 +86,16 @@ def _checked(adapter: TypeAdapter[T], value: T | None, field: str, message: str)
         raise ValidationFailed(message, loc=["filter", field], where=None) from None
 
 
-def _month(value: str | None, argument: str) -> date | None:
-    """A month argument checked as REST checks its query parameter (``YYYY-MM``)."""
-    if value is None:
-        return None
-    if not re.fullmatch(MONTH_PATTERN, value):
-        raise ValidationFailed(f"{argument} must be a month, YYYY-MM", loc=[argument], where=None)
-    return month(value)
+def _graphql_names(message: str) -> str:
+    """A report's message with GraphQL's names for REST's query parameters."""
+    return message.replace("start_month", "startMonth").replace("end_month", "endMonth")
 
 
 def _timestamp(value: datetime | None, argument: str) -> datetime | None:
-    """A timestamp argument checked as REST checks its query parameter: with an offset, in the
-    years 1900-2199 (GraphQL's DateTime also reads a bare date or a time without an offset)."""
+    """A timestamp argument held to REST's rule for the value: with an offset, in the years
+    1900-2199. (The text is read by GraphQL's DateTime scalar, ISO 8601 as dateutil reads it,
+    which takes a few forms RFC 3339 does not, e.g. a basic `20261205T010000Z`; a bare date or a
+    time without an offset is refused here.)"""
     if value is None:
         return None
     if value.tzinfo is None or value.utcoffset() is None or not 1900 <= value.year <= 2199:
@@ -236,15 +234,37 @@ class Query:
     async def report_summary(
         self, info: Info, start_month: str | None = None, end_month: str | None = None
     ) -> ReportSummary | None:
-        first, last = _month(start_month, "startMonth"), _month(end_month, "endMonth")
+        if not info.context.first_time("reportSummary"):
+            # One report a request: each reads all of the organisation's work over the period
+            # (REST's rate limit counts a request, not the aliases in it).
+            raise ValidationFailed(
+                "reportSummary can be asked for once per request", loc=[], where=None
+            )
+        bad = [
+            name
+            for name, value in (("startMonth", start_month), ("endMonth", end_month))
+            if value is not None and not re.fullmatch(MONTH_PATTERN, value)
+        ]
+        if bad:
+            messages = [f"{name} must be a month, YYYY-MM" for name in bad]
+            errors = [{"loc": [n], "msg": m} for n, m in zip(bad, messages, strict=True)]
+            raise ValidationFailed(messages[0], errors=errors, where=None)
+        first = month(start_month) if start_month else None
+        last = month(end_month) if end_month else None
         try:
             summary = await info.context.services.reports().summary(first, last)
-        except ValidationFailed as refused:  # a period refused: its argument in GraphQL's terms
+        except ValidationFailed as refused:  # a period refused: in GraphQL's names
             errors = [
-                {**e, "loc": [camel(str(part)) for part in e["loc"]]}
+                {
+                    **e,
+                    "loc": [camel(str(part)) for part in e["loc"]],
+                    "msg": _graphql_names(str(e.get("msg", ""))),
+                }
                 for e in refused.extra["errors"]
             ]
-            raise ValidationFailed(refused.detail, errors=errors, where=None) from None
+            raise ValidationFailed(
+                _graphql_names(refused.detail), errors=errors, where=None
+            ) from None
         return ReportSummary.of(summary)
 
     @strawberry.field(

@@ -44,7 +44,15 @@ class ReportCell(Projected):
     pass
 
 
-@from_model(PeriodOut, name="ReportPeriod", description="The whole months a report counts")
+@from_model(
+    PeriodOut,
+    name="ReportPeriod",
+    description="The whole months a report counts",
+    descriptions={
+        "start": "First day counted (UTC): the first of `startMonth`",
+        "end": "Last day counted (UTC), included: the last of `endMonth`",
+    },
+)
 class ReportPeriod(Projected):
     pass
 

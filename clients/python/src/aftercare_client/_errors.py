@@ -116,7 +116,8 @@ class InsufficientScope(Forbidden):
     @property
     def required_scopes(self) -> list[str]:
         """The scopes the call needs (ask the hub's operator for those you lack)."""
-        return list(self.extra.get("required_scopes") or [])
+        value = self.extra.get("required_scopes")
+        return [str(v) for v in value] if isinstance(value, list) else []
 
 
 class NotFound(Problem):
@@ -143,7 +144,8 @@ class ConsentRequired(Problem):
     @property
     def uncovered_categories(self) -> list[str]:
         """The categories the referral would share that no active consent covers."""
-        return list(self.extra.get("uncovered_categories") or [])
+        value = self.extra.get("uncovered_categories")
+        return [str(v) for v in value] if isinstance(value, list) else []
 
 
 class PreconditionFailed(Problem):
