@@ -165,9 +165,14 @@ def _pick(r: Round, value: str) -> float:
 
 
 # -- sampling -------------------------------------------------------------------------------------
-async def sample_activity(dsn: str, every: float, stop: asyncio.Event) -> Activity:
-    """``pg_stat_activity`` of the database of ``dsn`` every ``every`` seconds until ``stop``."""
+async def sample_activity(
+    dsn: str, every: float, stop: asyncio.Event, *, connected: asyncio.Event | None = None
+) -> Activity:
+    """``pg_stat_activity`` of the database of ``dsn`` every ``every`` seconds until ``stop``
+    (``connected`` is set once its connection is open and sampling starts)."""
     conn = await asyncpg.connect(dsn)
+    if connected is not None:
+        connected.set()
     rows: list[asyncpg.Record] = []
     try:
         while not stop.is_set():

@@ -63,8 +63,10 @@ async def test_sampler_counts_a_backend_waiting_on_a_lock(database_url: str) -> 
         await holder.execute("SELECT pg_advisory_lock(14)")
         waiting = asyncio.create_task(waiter.execute("SELECT pg_advisory_lock(14)"))
         await asyncio.sleep(0.1)
-        stop = asyncio.Event()
-        sampler = asyncio.create_task(sample_activity(dsn, 0.01, stop))
+        stop, connected = asyncio.Event(), asyncio.Event()
+        sampler = asyncio.create_task(sample_activity(dsn, 0.01, stop, connected=connected))
+        # (on a busy machine opening the connection alone took longer than the sampling time)
+        await asyncio.wait_for(connected.wait(), 30)
         await asyncio.sleep(0.3)
         stop.set()
         activity = await sampler
