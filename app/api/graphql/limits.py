@@ -52,7 +52,7 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from graphql.language import NameNode, Node, TokenKind
+from graphql.language import NameNode, Node, Token, TokenKind
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
@@ -313,14 +313,14 @@ def _operation(document: DocumentNode, name: str | None) -> OperationDefinitionN
 def _longest_name(document: DocumentNode) -> int:
     """The longest name in the document: a walk of its tokens (at most ``max_tokens``; a
     visitor object would leave a reference cycle behind each request)."""
+    if document.loc is None:  # (parsed without locations: no tokens, walk the nodes)
+        return max(_name_lengths(document), default=0)
     longest = 0
-    token = document.loc.start_token if document.loc is not None else None
+    token: Token | None = document.loc.start_token
     while token is not None:
         if token.kind is TokenKind.NAME and token.value is not None:
             longest = max(longest, len(token.value))
         token = token.next
-    if document.loc is None:  # (parsed without locations: no tokens, walk the nodes)
-        return max(_name_lengths(document), default=0)
     return longest
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, TypeVar
 from uuid import UUID
 
@@ -37,7 +37,7 @@ from app.api.graphql.types.enums import (
 from app.api.graphql.types.event import Event, EventType, event_connection
 from app.api.graphql.types.organization import Organization
 from app.api.graphql.types.report import ReportSummary
-from app.api.schemas.common import CountryCode, LanguageTag, RegionCode
+from app.api.schemas.common import CountryCode, LanguageTag, RegionCode, Timestamp
 from app.domain import events
 from app.domain.access import Role
 from app.domain.errors import ValidationFailed
@@ -74,6 +74,7 @@ _COUNTRY: TypeAdapter[str] = TypeAdapter(CountryCode)
 _LANGUAGE: TypeAdapter[str] = TypeAdapter(LanguageTag)
 _REGION: TypeAdapter[str] = TypeAdapter(RegionCode)
 _AGE: TypeAdapter[int] = TypeAdapter(Annotated[int, Field(ge=0, le=130)])
+_TIMESTAMP: TypeAdapter[datetime] = TypeAdapter(Timestamp)
 
 
 def _checked(adapter: TypeAdapter[T], value: T | None, field: str, message: str) -> T | None:
@@ -92,19 +93,20 @@ def _graphql_names(message: str) -> str:
 
 
 def _timestamp(value: datetime | None, argument: str) -> datetime | None:
-    """A timestamp argument held to REST's rule for the value: with an offset, in the years
-    1900-2199. (The text is read by GraphQL's DateTime scalar, ISO 8601 as dateutil reads it,
-    which takes a few forms RFC 3339 does not, e.g. a basic `20261205T010000Z`; a bare date or a
-    time without an offset is refused here.)"""
+    """A timestamp argument held to REST's rule for the value (``Timestamp``: with an offset,
+    in the years 1900-2199, as UTC). (The text is read by GraphQL's DateTime scalar, ISO 8601 as
+    dateutil reads it, which takes a few forms RFC 3339 does not, e.g. a basic
+    `20261205T010000Z`; a bare date or a time without an offset is refused here.)"""
     if value is None:
         return None
-    if value.tzinfo is None or value.utcoffset() is None or not 1900 <= value.year <= 2199:
+    try:
+        return _TIMESTAMP.validate_python(value)
+    except ValidationError:
         raise ValidationFailed(
             f"{argument} must be an RFC 3339 timestamp with an offset, in the years 1900-2199",
             loc=[argument],
             where=None,
-        )
-    return value.astimezone(UTC)
+        ) from None
 
 
 def directory_filter(f: OrganizationFilter) -> DirectoryFilter:
