@@ -9,8 +9,9 @@ Environment (set by the runner):
   ``0`` sends the next request as soon as the previous one is answered (closed loop, for the
   capacity measurement).
 - ``SOAK_LATENCIES``: a file to which every request is appended as it completes, one line each:
-  ``end time (epoch s) TAB name TAB latency ms TAB status TAB 0/1 (failed)``. These exact
-  latencies, not locust's bucketed percentiles, are what the runner reports.
+  ``end time (epoch s) TAB name TAB latency ms TAB status TAB 0/1 (failed) TAB 0/1 (sent on a
+  new connection: the user's first request, or the one after a ``Connection: close``)``. These
+  exact latencies, not locust's bucketed percentiles, are what the runner reports.
 - ``SOAK_ERRORS``: a file for the first failures' details (status and the start of the body).
 - ``SOAK_WITHOUT``: operations of the mix left out, comma-separated (a diagnostic: the runner's
   ``--without``); empty for the soak itself.
@@ -53,13 +54,16 @@ def _record(
     response_time: float,
     exception: BaseException | None = None,
     response: Any = None,
+    context: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> None:
     if _LATENCIES is None:
         return
     status = getattr(response, "status_code", 0) or 0
+    fresh = int(bool((context or {}).get("fresh")))
     _LATENCIES.write(
-        f"{time.time():.3f}\t{name}\t{response_time:.3f}\t{status}\t{int(exception is not None)}\n"
+        f"{time.time():.3f}\t{name}\t{response_time:.3f}\t{status}\t{int(exception is not None)}"
+        f"\t{fresh}\n"
     )
 
 
@@ -118,6 +122,7 @@ class Partner(FastHttpUser):
         n = next(_PARTNER_ORDER)
         partner = EXCHANGE.partners[EXCHANGE.org_ids[n % len(EXCHANGE.org_ids)]]
         self.mix = Mix(EXCHANGE, partner, self._http, random.Random(n))
+        self._fresh = True  # the next request opens a connection
         self.mix.headers()  # the partner's first token, before the first task
         if RATE > 0:
             # Each user at its own point of the period. Locust starts `spawn-rate` users at
@@ -145,12 +150,15 @@ class Partner(FastHttpUser):
             headers=headers,
             data=body.decode() if body is not None else None,
             catch_response=True,
+            context={"fresh": self._fresh},
         ) as response:
             status = response.status_code or 0
             content = response.content or b""
             answer = Answer(
                 status, {k.lower(): v for k, v in (response.headers or {}).items()}, content
             )
+            # (a failed request's connection is not kept either)
+            self._fresh = not status or answer.headers.get("connection", "").lower() == "close"
             problem = (
                 f"expected {expect}, got {status}"
                 if status != expect

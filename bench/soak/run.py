@@ -454,6 +454,7 @@ class Request:
     ms: float
     status: int
     failed: bool
+    fresh: bool = False  # sent on a new connection
 
 
 def read_latencies(path: Path) -> list[Request]:
@@ -461,8 +462,8 @@ def read_latencies(path: Path) -> list[Request]:
     if not path.exists():
         return out
     for line in path.read_text().splitlines():
-        end, name, ms, status, failed = line.split("\t")
-        out.append(Request(float(end), name, float(ms), int(status), failed == "1"))
+        end, name, ms, status, failed, *fresh = line.split("\t")
+        out.append(Request(float(end), name, float(ms), int(status), failed == "1", fresh == ["1"]))
     return out
 
 
