@@ -137,7 +137,8 @@ def create_app(
     settings = settings or Settings()
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
-    http_server.configure(settings.keepalive_max_requests)  # this process's connections
+    # this process's connections
+    http_server.configure(settings.keepalive_max_requests, settings.keepalive_timeout_seconds)
     keyring = keyring or KeyRing(
         settings.resolved_keys_dir,
         create=settings.is_development,

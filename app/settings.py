@@ -72,6 +72,15 @@ class Settings(BaseSettings):
         "(the last response says `Connection: close`), so that long-lived clients' connections "
         "spread over the server processes as they are renewed",
     )
+    keepalive_timeout_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long `aftercare serve` keeps an idle HTTP connection open for its next "
+        "request (nginx's `keepalive_timeout` default): longer than a load balancer's idle "
+        "timeout (60 s for most), so that the balancer never sends a request on a connection "
+        "the server is closing",
+    )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)

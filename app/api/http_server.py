@@ -13,6 +13,13 @@ last one says ``Connection: close``; HTTP clients then open a new one, by themse
 connection goes to whichever process accepts it first (one that is not busy, if the other is),
 so an uneven split lasts until the connections are renewed, not for as long as they live: in the
 same soak with renewal, the split was drawn again every 20 s or so (16/24, 23/17, 14/26).
+
+An idle connection is kept ``idle_timeout`` seconds (75 by default, as nginx), not uvicorn's 5:
+a client (a load balancer above all) that sends a request on a connection at the moment the
+server closes it gets a reset, not an answer, and a POST is not retried. The race is the
+client's whenever the server's idle timeout is the shorter one; load balancers keep idle
+connections to their servers 60 s (AWS ALB, nginx ``keepalive_timeout`` upstream), and the
+soak's GraphQL pool, whose connections wait seconds between pages, lost requests to it.
 """
 
 from __future__ import annotations
@@ -38,9 +45,11 @@ class RenewedConnections(HttpToolsProtocol):
     (set by each server process from its settings before it serves: :func:`configure`)."""
 
     max_requests: int = Settings.model_fields["keepalive_max_requests"].default
+    idle_timeout: int = Settings.model_fields["keepalive_timeout_seconds"].default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.timeout_keep_alive = self.idle_timeout  # (uvicorn's, from its config: 5 s)
         self._requests = 0
         self._target_too_long = False
 
@@ -108,5 +117,6 @@ class RenewedConnections(HttpToolsProtocol):
         self.transport.close()
 
 
-def configure(max_requests: int) -> None:
+def configure(max_requests: int, idle_timeout: int) -> None:
     RenewedConnections.max_requests = max_requests
+    RenewedConnections.idle_timeout = idle_timeout

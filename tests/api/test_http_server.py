@@ -1,6 +1,7 @@
 """``aftercare serve``'s connections: each serves ``AFTERCARE_KEEPALIVE_MAX_REQUESTS`` requests,
-the last answered with ``Connection: close``, and the client goes on on a new one; a request
-target over 8 KiB is 414 and bytes that are not HTTP are 400, both as problem details."""
+the last answered with ``Connection: close``, and the client goes on on a new one; an idle one is
+kept ``AFTERCARE_KEEPALIVE_TIMEOUT_SECONDS``; a request target over 8 KiB is 414 and bytes that
+are not HTTP are 400, both as problem details."""
 
 from __future__ import annotations
 
@@ -83,15 +84,55 @@ async def test_each_connection_counts_its_own_requests(server: str) -> None:
     assert third.headers["connection"] == "close"
 
 
-def test_the_setting_is_what_each_server_process_serves_with(
+def test_the_settings_are_what_each_server_process_serves_with(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(RenewedConnections, "max_requests", RenewedConnections.max_requests)
-    create_app(settings.model_copy(update={"keepalive_max_requests": 7}), configure_logs=False)
+    monkeypatch.setattr(RenewedConnections, "idle_timeout", RenewedConnections.idle_timeout)
+    create_app(
+        settings.model_copy(
+            update={"keepalive_max_requests": 7, "keepalive_timeout_seconds": 12}
+        ),
+        configure_logs=False,
+    )
     assert RenewedConnections.max_requests == 7
+    assert RenewedConnections.idle_timeout == 12
     assert Settings.model_fields["keepalive_max_requests"].default == 100
+    # longer than load balancers keep idle connections to their servers (60 s for most)
+    assert Settings.model_fields["keepalive_timeout_seconds"].default == 75
     with pytest.raises(ValidationError):
         Settings(keepalive_max_requests=0)
+    with pytest.raises(ValidationError):
+        Settings(keepalive_timeout_seconds=0)
+
+
+async def _idle_connection_lifetime(base_url: str) -> float:
+    """Seconds until the server closes a connection left idle after one request."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await reader.readuntil(b"\r\n\r\n")
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        async with asyncio.timeout(30):
+            while await reader.read(4096):
+                pass  # the rest of the answer, then nothing until the server closes
+        return loop.time() - began
+    finally:
+        writer.close()
+
+
+async def test_an_idle_connection_is_kept_the_configured_time_not_uvicorns_five_seconds(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that sends on a connection as the server closes it gets a reset (a POST is not
+    retried); the server's idle timeout is set longer than a load balancer's so that the race is
+    not the balancer's. Here, shortened, it is what the connection lives idle."""
+    monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
+    lifetime = await _idle_connection_lifetime(server)
+    assert 0.9 <= lifetime < 4, lifetime  # (uvicorn's own: 5 s)
 
 
 async def _raw(base_url: str, request: bytes) -> tuple[bytes, bytes]:
