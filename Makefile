@@ -112,10 +112,12 @@ bench-graphql: setup
 DURATION ?= 600
 LOAD_FRACTION ?= 0.5
 USERS_PER_PARTNER ?= 2
-APP_PROCESSES ?= 1
+APP_PROCESSES ?= 2
+GRAPHQL_PROCESSES ?= 1
 soak: setup
 	$(BIN)/python -m bench.soak.run --duration $(DURATION) --load-fraction $(LOAD_FRACTION) \
-		--users-per-partner $(USERS_PER_PARTNER) --app-processes $(APP_PROCESSES) $(if $(RATE),--rate $(RATE))
+		--users-per-partner $(USERS_PER_PARTNER) --app-processes $(APP_PROCESSES) \
+		--graphql-processes $(GRAPHQL_PROCESSES) $(if $(RATE),--rate $(RATE))
 
 clean:
 	rm -rf $(VENV) .aftercare-test .pytest_cache .mypy_cache .ruff_cache .grimp_cache

@@ -11,6 +11,7 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -198,3 +199,51 @@ def test_a_run_without_part_of_the_mix_is_a_diagnostic_that_fails_the_verdict() 
     partial = verdict({"soak": soak, "memory": {}, "meta": {"without": ["graphql"]}})
     assert not partial["ok"]
     assert {"check": "the whole mix", "value": ["graphql"], "ok": False} in partial["checks"]
+
+
+def test_graphql_has_a_pool_of_its_own_by_default_at_a_lower_priority() -> None:
+    from bench.soak.run import topology
+
+    args = parse_args([])
+    assert (args.app_processes, args.graphql_processes, args.graphql_nice) == (2, 1, 10)
+    assert parse_args(["--graphql-processes", "0"]).graphql_processes == 0
+    assert parse_args(["--graphql-alternate", "30"]).graphql_alternate == 30
+    for bad in (
+        ["--graphql-nice", "-1"],  # (a higher priority than the single reads': not this knob)
+        ["--graphql-nice", "20"],
+        ["--graphql-processes", "-1"],
+        ["--graphql-processes", "0", "--graphql-alternate", "30"],  # nowhere to alternate to
+        ["--graphql-alternate", "-5"],
+    ):
+        with pytest.raises(SystemExit):
+            parse_args(bad)
+    meta = {"app_processes": 2, "graphql_processes": 1, "graphql_nice": 10}
+    assert topology(meta) == "2 app process(es); GraphQL's own pool: 1 process(es) at nice 10"
+    assert topology({**meta, "graphql_processes": 0}) == "2 app process(es), serving GraphQL too"
+    assert topology({**meta, "graphql_alternate_s": 30.0}).endswith(
+        "/graphql sent to each in turn, 30 s each"
+    )
+
+
+def test_alternation_splits_the_requests_by_where_graphql_went() -> None:
+    """Even periods of the clock: /graphql to the app processes; odd: to its pool; each
+    period's first second (requests sent before the switch) left out."""
+    from bench.soak.run import Request, alternation
+
+    def at(end: float, ms: float) -> Request:
+        return Request(end, "case", ms, 200, False)
+
+    requests = [at(60.5, 99.0), at(61.0, 10.0), at(65.0, 30.0), at(95.0, 5.0), at(119.9, 7.0)]
+    halves = alternation(requests, 30.0)
+    app, pool = halves["app"]["read-single"], halves["pool"]["read-single"]
+    assert (app["count"], app["p99_ms"], app["over_25_ms_pct"]) == (2, 30.0, 50.0)
+    assert (pool["count"], pool["p50_ms"], pool["over_25_ms_pct"]) == (2, 5.0, 0.0)
+
+
+def test_a_latency_line_says_whether_its_request_opened_a_connection(tmp_path: Path) -> None:
+    from bench.soak.run import read_latencies
+
+    path = tmp_path / "latencies.tsv"
+    path.write_text("1.0\tcase\t3.5\t200\t0\t1\n2.0\tcase\t4.0\t200\t0\t0\n3.0\tcase\t5.0\t0\t1\n")
+    fresh = [r.fresh for r in read_latencies(path)]
+    assert fresh == [True, False, False]  # (a line of before the column: not known, not fresh)

@@ -13,6 +13,12 @@ Environment (set by the runner):
   new connection: the user's first request, or the one after a ``Connection: close``)``. These
   exact latencies, not locust's bucketed percentiles, are what the runner reports.
 - ``SOAK_ERRORS``: a file for the first failures' details (status and the start of the body).
+- ``SOAK_GRAPHQL_URL``: where ``/graphql`` is sent when GraphQL has server processes of its own
+  (the runner's ``--graphql-processes``: a load balancer routing the path to another pool);
+  empty: to the host, with everything else.
+- ``SOAK_GRAPHQL_ALTERNATE``: seconds (a diagnostic, the runner's ``--graphql-alternate``):
+  ``/graphql`` goes to the host in even periods of the clock (``time // period``) and to
+  ``SOAK_GRAPHQL_URL`` in odd ones, so that both topologies meet the same machine.
 - ``SOAK_WITHOUT``: operations of the mix left out, comma-separated (a diagnostic: the runner's
   ``--without``); empty for the soak itself.
 
@@ -38,6 +44,8 @@ _PLAN = os.environ.get("SOAK_PLAN")
 EXCHANGE = Exchange(orjson.loads(Path(_PLAN).read_bytes())) if _PLAN else None
 RATE = float(os.environ.get("SOAK_RATE_PER_USER", "0"))
 _PARTNER_ORDER = itertools.count()
+_GRAPHQL_URL = os.environ.get("SOAK_GRAPHQL_URL", "")
+_GRAPHQL_ALTERNATE = float(os.environ.get("SOAK_GRAPHQL_ALTERNATE") or 0)
 
 _LATENCIES: IO[str] | None = None
 _ERRORS: IO[str] | None = None
@@ -88,6 +96,13 @@ def _describe(name: str, status: int, body: bytes, reason: str) -> None:
         ).decode()
         + "\n"
     )
+
+
+def _graphql_pool_now() -> bool:
+    """Whether ``/graphql`` goes to GraphQL's own pool at this moment."""
+    if not _GRAPHQL_URL:
+        return False
+    return not _GRAPHQL_ALTERNATE or int(time.time() // _GRAPHQL_ALTERNATE) % 2 == 1
 
 
 def _task(operation: str) -> Callable[[Any], None]:
@@ -143,6 +158,8 @@ class Partner(FastHttpUser):
         body: bytes | None = None,
         check: Callable[[Answer], str | None] | None = None,
     ) -> Answer:
+        if path == "/graphql" and _graphql_pool_now():
+            path = _GRAPHQL_URL + path
         with self.client.request(
             method,
             path,
