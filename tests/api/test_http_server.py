@@ -90,9 +90,7 @@ def test_the_settings_are_what_each_server_process_serves_with(
     monkeypatch.setattr(RenewedConnections, "max_requests", RenewedConnections.max_requests)
     monkeypatch.setattr(RenewedConnections, "idle_timeout", RenewedConnections.idle_timeout)
     create_app(
-        settings.model_copy(
-            update={"keepalive_max_requests": 7, "keepalive_timeout_seconds": 12}
-        ),
+        settings.model_copy(update={"keepalive_max_requests": 7, "keepalive_timeout_seconds": 12}),
         configure_logs=False,
     )
     assert RenewedConnections.max_requests == 7
