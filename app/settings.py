@@ -78,8 +78,8 @@ class Settings(BaseSettings):
         le=3600,
         description="How long `aftercare serve` keeps an idle HTTP connection open for its next "
         "request (nginx's `keepalive_timeout` default): longer than a load balancer's idle "
-        "timeout (60 s for most), so that the balancer never sends a request on a connection "
-        "the server is closing",
+        "timeout (60 s for AWS ALB and nginx, 600 s for Google Cloud's), so that the balancer "
+        "never sends a request on a connection the server is closing",
     )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)

@@ -226,9 +226,19 @@ def test_graphql_has_a_pool_of_its_own_by_default_at_a_lower_priority() -> None:
 
 
 def test_alternation_splits_the_requests_by_where_graphql_went() -> None:
-    """Even periods of the clock: /graphql to the app processes; odd: to its pool; each
-    period's first second (requests sent before the switch) left out."""
+    """Even periods of the clock: /graphql to the app processes; odd: to its pool (the rule the
+    locustfile routes by); each period's first second (requests sent before the switch) left
+    out."""
+    from bench.soak.mix import graphql_pool_period
     from bench.soak.run import Request, alternation
+
+    assert [graphql_pool_period(t, 30.0) for t in (0.0, 29.9, 30.0, 59.9, 60.0)] == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
 
     def at(end: float, ms: float) -> Request:
         return Request(end, "case", ms, 200, False)
@@ -236,6 +246,7 @@ def test_alternation_splits_the_requests_by_where_graphql_went() -> None:
     requests = [at(60.5, 99.0), at(61.0, 10.0), at(65.0, 30.0), at(95.0, 5.0), at(119.9, 7.0)]
     halves = alternation(requests, 30.0)
     app, pool = halves["app"]["read-single"], halves["pool"]["read-single"]
+    assert (app["per_second"], pool["per_second"]) == (round(2 / 29, 2),) * 2  # one period each
     assert (app["count"], app["p99_ms"], app["over_25_ms_pct"]) == (2, 30.0, 50.0)
     assert (pool["count"], pool["p50_ms"], pool["over_25_ms_pct"]) == (2, 5.0, 0.0)
 

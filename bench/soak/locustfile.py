@@ -38,7 +38,7 @@ from typing import IO, Any
 import orjson
 from locust import FastHttpUser, TaskSet, constant, constant_throughput, events
 
-from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix
+from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix, graphql_pool_period
 
 _PLAN = os.environ.get("SOAK_PLAN")
 EXCHANGE = Exchange(orjson.loads(Path(_PLAN).read_bytes())) if _PLAN else None
@@ -102,7 +102,7 @@ def _graphql_pool_now() -> bool:
     """Whether ``/graphql`` goes to GraphQL's own pool at this moment."""
     if not _GRAPHQL_URL:
         return False
-    return not _GRAPHQL_ALTERNATE or int(time.time() // _GRAPHQL_ALTERNATE) % 2 == 1
+    return not _GRAPHQL_ALTERNATE or graphql_pool_period(time.time(), _GRAPHQL_ALTERNATE)
 
 
 def _task(operation: str) -> Callable[[Any], None]:
@@ -137,7 +137,9 @@ class Partner(FastHttpUser):
         n = next(_PARTNER_ORDER)
         partner = EXCHANGE.partners[EXCHANGE.org_ids[n % len(EXCHANGE.org_ids)]]
         self.mix = Mix(EXCHANGE, partner, self._http, random.Random(n))
-        self._fresh = True  # the next request opens a connection
+        # Per host (the app's, GraphQL's pool's): whether the next request to it opens a
+        # connection (the client keeps one per host; a host not met yet: yes).
+        self._fresh: dict[str, bool] = {}
         self.mix.headers()  # the partner's first token, before the first task
         if RATE > 0:
             # Each user at its own point of the period. Locust starts `spawn-rate` users at
@@ -158,8 +160,10 @@ class Partner(FastHttpUser):
         body: bytes | None = None,
         check: Callable[[Answer], str | None] | None = None,
     ) -> Answer:
+        host = ""
         if path == "/graphql" and _graphql_pool_now():
-            path = _GRAPHQL_URL + path
+            host = _GRAPHQL_URL
+            path = host + path
         with self.client.request(
             method,
             path,
@@ -167,7 +171,7 @@ class Partner(FastHttpUser):
             headers=headers,
             data=body.decode() if body is not None else None,
             catch_response=True,
-            context={"fresh": self._fresh},
+            context={"fresh": self._fresh.get(host, True)},
         ) as response:
             status = response.status_code or 0
             content = response.content or b""
@@ -175,7 +179,9 @@ class Partner(FastHttpUser):
                 status, {k.lower(): v for k, v in (response.headers or {}).items()}, content
             )
             # (a failed request's connection is not kept either)
-            self._fresh = not status or answer.headers.get("connection", "").lower() == "close"
+            self._fresh[host] = (
+                not status or answer.headers.get("connection", "").lower() == "close"
+            )
             problem = (
                 f"expected {expect}, got {status}"
                 if status != expect

@@ -63,6 +63,15 @@ query SoakCases {
   }
 }
 """
+
+
+def graphql_pool_period(t: float, period: float) -> bool:
+    """``--graphql-alternate``: whether ``/graphql`` goes to GraphQL's pool at time ``t`` (odd
+    periods of the clock; even ones: the app processes). The locustfile routes by it and the
+    runner splits the latencies by it."""
+    return int(t // period) % 2 == 1
+
+
 # A token is renewed once less than this share of its lifetime is left: drawn per partner from
 # this range, so the 20 partners do not all renew in the same second.
 REFRESH_FRACTION = (0.1, 0.4)

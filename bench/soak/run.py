@@ -74,7 +74,7 @@ from bench.run import (
 )
 from bench.scenarios import SeedContext
 from bench.soak import seed as soak_seed
-from bench.soak.mix import OPERATIONS, READ_SINGLE, REQUEST_CLASS, WRITE
+from bench.soak.mix import OPERATIONS, READ_SINGLE, REQUEST_CLASS, WRITE, graphql_pool_period
 
 DATABASE = "aftercare_soak"
 LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
@@ -135,9 +135,10 @@ def renice(pid: int, nice: int) -> None:
     thread)."""
     root = psutil.Process(pid)
     for process in [root, *root.children(recursive=True)]:
-        for task in Path(f"/proc/{process.pid}/task").iterdir():
-            with contextlib.suppress(ProcessLookupError):
-                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+        with contextlib.suppress(FileNotFoundError):  # (a process that has just ended)
+            for task in Path(f"/proc/{process.pid}/task").iterdir():
+                with contextlib.suppress(ProcessLookupError):
+                    os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
 
 
 def serve_supports_workers() -> bool:
@@ -540,9 +541,17 @@ def alternation(requests: Sequence[Request], period: float) -> dict[str, Any]:
     halves: dict[str, list[Request]] = {"app": [], "pool": []}
     for r in requests:
         if r.end % period >= 1.0:
-            halves["pool" if int(r.end // period) % 2 else "app"].append(r)
+            halves["pool" if graphql_pool_period(r.end, period) else "app"].append(r)
+    # (each half's seconds: its periods, less their first seconds)
+    seconds = {
+        where: len({int(r.end // period) for r in half}) * (period - 1.0)
+        for where, half in halves.items()
+    }
     return {
-        where: {name: stats(of_class, 1.0) for name, of_class in sorted(by_class(half).items())}
+        where: {
+            name: stats(of_class, seconds[where])
+            for name, of_class in sorted(by_class(half).items())
+        }
         for where, half in halves.items()
     }
 
@@ -717,7 +726,7 @@ def plot(
 
 # -- the run ------------------------------------------------------------------------------------
 async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
-    if args.app_processes > 1 and not serve_supports_workers():
+    if max(args.app_processes, args.graphql_processes) > 1 and not serve_supports_workers():
         raise RuntimeError("--app-processes > 1 needs `aftercare serve --workers` (not here yet)")
     summary: dict[str, Any] = {
         "meta": {
@@ -940,9 +949,9 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         summary["database_backends"] = {"samples": waits.samples, "average": waits.averages()}
         summary["server_side"] = server_side(metrics_before, await scrape(url))
         if graphql_app is not None:
-            summary["server_side"].update(
-                server_side(graphql_metrics_before, await scrape(graphql_url))
-            )
+            # (prefixed: both pools have the loop-lag row, and /graphql under --graphql-alternate)
+            pool = server_side(graphql_metrics_before, await scrape(graphql_url))
+            summary["server_side"].update({f"GraphQL's pool: {k}": v for k, v in pool.items()})
         await sampler.sample()  # one right after the load
         drained_after = await drain(sample_db)
         summary["meta"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]

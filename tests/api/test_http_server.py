@@ -109,11 +109,11 @@ async def _idle_connection_lifetime(base_url: str) -> float:
     host, port = base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
     try:
+        loop = asyncio.get_running_loop()
+        began = loop.time()  # (before the server can arm its timer: a lower bound is sure)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")
-        loop = asyncio.get_running_loop()
-        began = loop.time()
         async with asyncio.timeout(30):
             while await reader.read(4096):
                 pass  # the rest of the answer, then nothing until the server closes
@@ -130,7 +130,7 @@ async def test_an_idle_connection_is_kept_the_configured_time_not_uvicorns_five_
     not the balancer's. Here, shortened, it is what the connection lives idle."""
     monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
     lifetime = await _idle_connection_lifetime(server)
-    assert 0.9 <= lifetime < 4, lifetime  # (uvicorn's own: 5 s)
+    assert 0.95 <= lifetime < 4, lifetime  # (uvicorn's own: 5 s)
 
 
 async def _raw(base_url: str, request: bytes) -> tuple[bytes, bytes]:
