@@ -138,7 +138,11 @@ def create_app(
     if configure_logs:
         configure_logging(settings.log_level, json=settings.log_json)
     # this process's connections
-    http_server.configure(settings.keepalive_max_requests, settings.keepalive_timeout_seconds)
+    http_server.configure(
+        settings.keepalive_max_requests,
+        settings.keepalive_timeout_seconds,
+        settings.request_read_timeout_seconds,
+    )
     keyring = keyring or KeyRing(
         settings.resolved_keys_dir,
         create=settings.is_development,

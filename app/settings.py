@@ -81,6 +81,15 @@ class Settings(BaseSettings):
         "timeout (60 s for AWS ALB and nginx, 600 s for Google Cloud's), so that the balancer "
         "never sends a request on a connection the server is closing",
     )
+    request_read_timeout_seconds: int = Field(
+        default=60,
+        ge=1,
+        le=3600,
+        description="How long `aftercare serve` waits for a request to arrive whole, head and "
+        "body, from its first byte (nginx's `client_header_timeout` and `client_body_timeout` "
+        "default): a late head is answered 408, a late body closes the connection, so that a "
+        "client trickling bytes cannot hold a connection and its request open for ever",
+    )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)

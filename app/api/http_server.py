@@ -19,11 +19,23 @@ a client (a load balancer above all) that sends a request on a connection at the
 server closes it gets a reset, not an answer, and a POST is not retried. The race is the
 client's whenever the server's idle timeout is the shorter one; load balancers keep idle
 connections to their servers 60 s (AWS ALB, nginx ``keepalive_timeout`` upstream), and the
-soak's GraphQL pool, whose connections wait seconds between pages, lost requests to it.
+soak's GraphQL pool, whose connections wait seconds between pages, lost requests to it. The
+idle timer also runs from the moment a connection opens (uvicorn's starts after a first answer
+only, so a connection that never sent a byte was kept for as long as the client liked).
+
+A request must arrive whole, head and body, within ``read_timeout`` seconds of its first byte
+(``AFTERCARE_REQUEST_READ_TIMEOUT_SECONDS``, 60 by default, as nginx's ``client_header_timeout``
+and ``client_body_timeout``). uvicorn has no such limit: a client sending a header line a minute
+(slowloris) or a body a byte at a time held its connection, and its request's task, forever. A
+head that is late is answered 408 (problem details) and the connection closed; a body that is
+late closes the connection (the app, waiting for the body, sees the client gone). The clock
+stops while the server itself has paused reading (a request waiting behind a pipelined one, or
+a body the app has not consumed): the client is not the slow one then.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -38,6 +50,12 @@ from app.settings import Settings
 _UNPARSEABLE = problem_body(
     400, "bad_request", title="Bad request", detail="The HTTP request could not be parsed"
 )
+_TOO_SLOW = problem_body(
+    408,
+    "request_timeout",
+    title="Request timeout",
+    detail="The request did not arrive whole in time",
+)
 
 
 class RenewedConnections(HttpToolsProtocol):
@@ -46,16 +64,52 @@ class RenewedConnections(HttpToolsProtocol):
 
     max_requests: int = Settings.model_fields["keepalive_max_requests"].default
     idle_timeout: int = Settings.model_fields["keepalive_timeout_seconds"].default
+    read_timeout: int = Settings.model_fields["request_read_timeout_seconds"].default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.timeout_keep_alive = self.idle_timeout  # (uvicorn's, from its config: 5 s)
         self._requests = 0
         self._target_too_long = False
+        self._head_read = False
+        self._read_deadline: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        # idle from the start: uvicorn arms its timer after a first answer only
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_read_clock()
+        super().connection_lost(exc)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._target_too_long = False
+        self._head_read = False
+        self._stop_read_clock()
+        self._read_deadline = self.loop.call_later(self.read_timeout, self._read_too_slow)
+
+    def _stop_read_clock(self) -> None:
+        if self._read_deadline is not None:
+            self._read_deadline.cancel()
+            self._read_deadline = None
+
+    def _read_too_slow(self) -> None:
+        """The request has not arrived whole ``read_timeout`` seconds after its first byte."""
+        self._read_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the server is not reading: not the client's delay
+            self._read_deadline = self.loop.call_later(self.read_timeout, self._read_too_slow)
+            return
+        answering = self.cycle is not None and not self.cycle.response_complete
+        if not self._head_read and not answering:
+            self._send_problem(408, _TOO_SLOW)
+        else:  # a late body (the app sees the client gone), or a late head behind an answer
+            self.transport.close()
 
     def on_url(self, url: bytes) -> None:
         """The request target, kept up to ``MAX_TARGET_BYTES`` (uvicorn keeps all of it, in
@@ -70,6 +124,7 @@ class RenewedConnections(HttpToolsProtocol):
         self.url += url
 
     def on_headers_complete(self) -> None:
+        self._head_read = True
         if self._target_too_long:
             # The path if the kept part holds all of it (for the route's log line and headers),
             # else the root; the query is dropped.
@@ -89,6 +144,7 @@ class RenewedConnections(HttpToolsProtocol):
         arriving (an answer given before the body was read: a 401, 405 or 415), the socket
         would be reset with the unread bytes in it, and the client could lose the answer
         (seen under a fuzzer); such a connection is renewed at a later request instead."""
+        self._stop_read_clock()
         cycle = self.cycle
         if self._requests >= self.max_requests and cycle is not None and not cycle.response_started:
             cycle.keep_alive = False
@@ -97,26 +153,32 @@ class RenewedConnections(HttpToolsProtocol):
     def send_400_response(self, msg: str) -> None:
         """uvicorn's answer to bytes httptools refuses, as problem details (``msg`` is
         uvicorn's own text, never the request's)."""
+        self._send_problem(400, _UNPARSEABLE)
+
+    def _send_problem(self, status: int, body: bytes) -> None:
+        """An answer of the server's own (no request reached the app), then the close."""
+        self._stop_read_clock()
         if self.transport.is_closing():
             return
         request_id = uuid.uuid4().hex.encode()
-        head = [STATUS_LINE[400]]
+        head = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             head.extend([name, b": ", value, b"\r\n"])
         head.extend(
             [
                 b"content-type: " + PROBLEM_JSON.encode() + b"\r\n",
-                b"content-length: " + str(len(_UNPARSEABLE)).encode() + b"\r\n",
+                b"content-length: " + str(len(body)).encode() + b"\r\n",
                 b"cache-control: no-store\r\n",
                 b"x-request-id: " + request_id + b"\r\n",
                 b"connection: close\r\n\r\n",
-                _UNPARSEABLE,
+                body,
             ]
         )
         self.transport.write(b"".join(head))
         self.transport.close()
 
 
-def configure(max_requests: int, idle_timeout: int) -> None:
+def configure(max_requests: int, idle_timeout: int, read_timeout: int) -> None:
     RenewedConnections.max_requests = max_requests
     RenewedConnections.idle_timeout = idle_timeout
+    RenewedConnections.read_timeout = read_timeout

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.conditional import none_match
@@ -40,6 +41,9 @@ _KEPT_ON_304 = frozenset(
 )
 
 
+CLIENT_CLOSED_REQUEST = 499  # (nginx's; never sent: for the log line and the metrics)
+
+
 class ApiMiddleware:
     """Everything every request gets, in this order on the way in:
 
@@ -60,6 +64,8 @@ class ApiMiddleware:
       operations (``app.api.deprecation``); the headers request handling left in
       ``scope["state"]["response_headers"]`` (the RateLimit headers), whatever the response.
     - **Metrics**: every request counted and timed by method, route template and status.
+    - **A client gone** while its body was read (``ClientDisconnect``): counted and logged as
+      status 499, nginx's "client closed request", with no answer (nobody is there for one).
     - **Unexpected errors**: an exception that escapes the app is a bug. Its type (never its
       message, which could hold request data) is logged and, if nothing was sent yet, a 500
       problem carrying the request id answers; it is not re-raised (the server would print a
@@ -150,6 +156,11 @@ class ApiMiddleware:
             app_receive = self._limited(receive)
         try:
             await self.app(scope, app_receive, respond)
+        except ClientDisconnect:
+            # the client went (or was closed for sending its body too slowly) before the app
+            # had read the body: nobody to answer; counted as nginx does, not as a bug
+            log.info("client_disconnected")
+            status = CLIENT_CLOSED_REQUEST
         except Exception as exc:
             log.error("unhandled_error", error_type=type(exc).__name__)
             if not started:

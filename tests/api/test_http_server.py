@@ -1,7 +1,8 @@
 """``aftercare serve``'s connections: each serves ``AFTERCARE_KEEPALIVE_MAX_REQUESTS`` requests,
 the last answered with ``Connection: close``, and the client goes on on a new one; an idle one is
-kept ``AFTERCARE_KEEPALIVE_TIMEOUT_SECONDS``; a request target over 8 KiB is 414 and bytes that
-are not HTTP are 400, both as problem details."""
+kept ``AFTERCARE_KEEPALIVE_TIMEOUT_SECONDS`` (from its opening too); a request must arrive whole
+within ``AFTERCARE_REQUEST_READ_TIMEOUT_SECONDS`` (a late head is 408, a late body closes); a
+request target over 8 KiB is 414 and bytes that are not HTTP are 400, both as problem details."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ import orjson
 import pytest
 import uvicorn
 from pydantic import ValidationError
+from structlog.testing import capture_logs
 
 from app.api.http_server import RenewedConnections
 from app.api.middleware import MAX_TARGET_BYTES
 from app.main import create_app
 from app.settings import Settings
+from tests.factories import Partner
 
 
 async def echo_client_port(
@@ -89,12 +92,16 @@ def test_the_settings_are_what_each_server_process_serves_with(
 ) -> None:
     monkeypatch.setattr(RenewedConnections, "max_requests", RenewedConnections.max_requests)
     monkeypatch.setattr(RenewedConnections, "idle_timeout", RenewedConnections.idle_timeout)
-    create_app(
-        settings.model_copy(update={"keepalive_max_requests": 7, "keepalive_timeout_seconds": 12}),
-        configure_logs=False,
-    )
+    monkeypatch.setattr(RenewedConnections, "read_timeout", RenewedConnections.read_timeout)
+    changed = {
+        "keepalive_max_requests": 7,
+        "keepalive_timeout_seconds": 12,
+        "request_read_timeout_seconds": 9,
+    }
+    create_app(settings.model_copy(update=changed), configure_logs=False)
     assert RenewedConnections.max_requests == 7
     assert RenewedConnections.idle_timeout == 12
+    assert RenewedConnections.read_timeout == 9
     assert Settings.model_fields["keepalive_max_requests"].default == 100
     # longer than load balancers keep idle connections to their servers (60 s for most)
     assert Settings.model_fields["keepalive_timeout_seconds"].default == 75
@@ -102,6 +109,10 @@ def test_the_settings_are_what_each_server_process_serves_with(
         Settings(keepalive_max_requests=0)
     with pytest.raises(ValidationError):
         Settings(keepalive_timeout_seconds=0)
+    # nginx's client_header_timeout and client_body_timeout
+    assert Settings.model_fields["request_read_timeout_seconds"].default == 60
+    with pytest.raises(ValidationError):
+        Settings(request_read_timeout_seconds=0)
 
 
 async def _idle_connection_lifetime(base_url: str) -> float:
@@ -131,6 +142,114 @@ async def test_an_idle_connection_is_kept_the_configured_time_not_uvicorns_five_
     monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
     lifetime = await _idle_connection_lifetime(server)
     assert 0.95 <= lifetime < 4, lifetime  # (uvicorn's own: 5 s)
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> bytes:
+    """What the server sends until it closes the connection."""
+    received = b""
+    async with asyncio.timeout(30):
+        while chunk := await reader.read(4096):
+            received += chunk
+    return received
+
+
+async def test_a_connection_that_never_sends_a_byte_is_closed_when_idle(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """uvicorn arms its idle timer after a first answer only: a connection opened and left
+    silent was kept for as long as the client liked."""
+    monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
+    host, port = server.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        assert await _until_closed(reader) == b""
+        assert 0.95 <= loop.time() - began < 4
+    finally:
+        writer.close()
+
+
+async def test_a_head_sent_too_slowly_is_a_408_problem(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slowloris client sends a header line now and then, each one before the idle timer
+    fires: the whole head has ``read_timeout`` seconds from its first byte."""
+    monkeypatch.setattr(RenewedConnections, "read_timeout", 1)
+    host, port = server.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    loop = asyncio.get_running_loop()
+    try:
+        began = loop.time()
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+
+        async def trickle() -> None:
+            for n in range(40):
+                await asyncio.sleep(0.2)
+                writer.write(b"X-Slow-%d: y\r\n" % n)
+
+        trickling = asyncio.create_task(trickle())
+        try:
+            answer = await _until_closed(reader)
+        finally:
+            trickling.cancel()
+        assert 0.95 <= loop.time() - began < 4
+    finally:
+        writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408"), head
+    assert b"content-type: application/problem+json" in head.lower()
+    assert b"connection: close" in head.lower()
+    assert orjson.loads(body)["code"] == "request_timeout"
+
+
+async def test_the_read_clock_runs_per_request_not_per_connection(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Requests that each arrive in time are answered however long the connection lives."""
+    monkeypatch.setattr(RenewedConnections, "read_timeout", 1)
+    monkeypatch.setattr(RenewedConnections, "max_requests", 100)
+    async with httpx.AsyncClient(base_url=server) as client:
+        answers = []
+        for _ in range(4):
+            answers.append(await client.get("/"))
+            await asyncio.sleep(0.4)
+    assert [a.status_code for a in answers] == [200] * 4
+    assert len({a.text for a in answers}) == 1  # one connection
+
+
+async def test_a_body_sent_too_slowly_closes_the_connection_and_is_no_error(
+    served: str, lead: Partner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app waits for the body: the connection is closed under it, the app sees the client
+    gone, and counts the request as nginx's 499, not as a bug (a 500)."""
+    monkeypatch.setattr(RenewedConnections, "read_timeout", 1)
+    host, port = served.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    loop = asyncio.get_running_loop()
+    with capture_logs() as logged:
+        try:
+            began = loop.time()
+            writer.write(
+                b"POST /v1/cases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Authorization: Bearer " + lead.token.encode() + b"\r\n"
+                b'Content-Length: 200\r\n\r\n{"survivor": '
+            )
+            await writer.drain()
+            assert await _until_closed(reader) == b""
+            assert 0.95 <= loop.time() - began < 4
+        finally:
+            writer.close()
+        async with asyncio.timeout(10):
+            # (the app's task ends after the close; structlog offers no event to wait on)
+            while not any(e["event"] == "request" for e in logged):  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+    assert not [e for e in logged if e["log_level"] in ("error", "critical")], logged
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    finished = next(e for e in logged if e["event"] == "request")
+    assert finished["status"] == 499 and finished["route"] == "/v1/cases"
+    async with httpx.AsyncClient(base_url=served) as client:
+        assert (await client.get("/healthz")).status_code == 200  # the server serves on
 
 
 async def _raw(base_url: str, request: bytes) -> tuple[bytes, bytes]:
