@@ -22,7 +22,7 @@ from app.domain.keys import KeyRing
 from app.domain.tokens import TokenConfig
 from app.settings import Settings
 from bench.scenarios import SeedContext
-from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix
+from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix, next_due
 from bench.soak.run import current_plan, parse_args
 from bench.soak.seed import seed
 
@@ -258,3 +258,45 @@ def test_a_latency_line_says_whether_its_request_opened_a_connection(tmp_path: P
     path.write_text("1.0\tcase\t3.5\t200\t0\t1\n2.0\tcase\t4.0\t200\t0\t0\n3.0\tcase\t5.0\t0\t1\n")
     fresh = [r.fresh for r in read_latencies(path)]
     assert fresh == [True, False, False]  # (a line of before the column: not known, not fresh)
+
+
+def _dispersion(starts: list[float], duration: float, width: float = 0.005) -> float:
+    """Variance over mean of the requests started per ``width`` seconds (1 for a Poisson
+    stream; more: clustered)."""
+    counts = Counter(int(t / width) for t in starts)
+    bins = [counts.get(i, 0) for i in range(int(duration / width))]
+    mean = sum(bins) / len(bins)
+    return sum((c - mean) ** 2 for c in bins) / len(bins) / mean
+
+
+def _simulated_starts(pacing: str, *, users: int = 40, period: float = 0.18) -> list[float]:
+    """40 users for 300 s, answers in 5 ms, except that every 5 s the service stalls for 300 ms,
+    longer than a user's period (every request sent meanwhile ends at the stall's end, as a
+    queue drains): the start times of their requests, paced as ``pacing`` says."""
+    rng = random.Random(7)
+    starts: list[float] = []
+    for _ in range(users):
+        due = start = rng.uniform(0, period)
+        while start < 300:
+            starts.append(start)
+            stall = start % 5.0
+            end = start - stall + 0.3 if stall < 0.3 else start + 0.005
+            if pacing == "constant_throughput":  # locust's: the period less the task's time
+                start = max(start + period, end)
+            else:
+                due = next_due(due, end, rng.expovariate(1 / period))
+                start = due
+    return starts
+
+
+def test_paced_users_do_not_fall_into_step() -> None:
+    """Locust's constant throughput keeps each user at a fixed phase, and moves the phase of a
+    user whose answer came late to that answer's end: users held up together leave together,
+    and stay in step. The soak's pacing (exponential gaps on an absolute schedule) does not."""
+    locked = _dispersion(_simulated_starts("constant_throughput"), 300)
+    poisson = _dispersion(_simulated_starts("poisson"), 300)
+    assert locked > 5, locked
+    assert 0.8 < poisson < 1.5, poisson
+    # on schedule when the previous answer came in time; at once, without a burst, if late
+    assert next_due(10.0, 10.05, 0.2) == pytest.approx(10.2)
+    assert next_due(10.0, 10.5, 0.2) == 10.5

@@ -72,6 +72,13 @@ def graphql_pool_period(t: float, period: float) -> bool:
     return int(t // period) % 2 == 1
 
 
+def next_due(due: float, now: float, gap: float) -> float:
+    """When a soak user's next request is due: ``gap`` (exponential, drawn by the caller) after
+    the previous one was due, on an absolute schedule that answers' times do not move, or at
+    once (``now``) if that is past, without catching up in a burst."""
+    return max(due + gap, now)
+
+
 # A token is renewed once less than this share of its lifetime is left: drawn per partner from
 # this range, so the 20 partners do not all renew in the same second.
 REFRESH_FRACTION = (0.1, 0.4)

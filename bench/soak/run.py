@@ -15,11 +15,12 @@ own partner's token from ``POST /oauth/token``:
 1. **capacity**: a closed loop (every user sends its next request as soon as the last one is
    answered) for ``--capacity-duration`` seconds; capacity = requests per second after the
    first 5 s;
-2. **soak**: the same mix at ``--load-fraction`` (default half) of that rate, at constant
-   throughput (locust's ``constant_throughput`` per user), for ``--duration`` seconds (default
-   600), while the runner samples every ``--interval`` seconds the memory of every process
-   (the app, the worker, PostgreSQL's postmaster and backends summed, locust, the receiver)
-   and the outbox (pending webhook deliveries, age of the oldest due one).
+2. **soak**: the same mix at ``--load-fraction`` (default half) of that rate (each user's
+   requests a Poisson process, their sum that of many independent clients:
+   ``bench/soak/locustfile.py``), for ``--duration`` seconds (default 600), while the runner
+   samples every ``--interval`` seconds the memory of every process (the app, the worker,
+   PostgreSQL's postmaster and backends summed, locust, the receiver) and the outbox (pending
+   webhook deliveries, age of the oldest due one).
 
 Results go to ``bench/results/soak-<timestamp>/``: ``summary.json`` (exact p50/p99/p99.9 per
 operation from every request's latency, recorded by the locustfile), ``samples.csv``,
@@ -744,6 +745,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "load_nice": args.load_nice,
             "graphql_processes": args.graphql_processes,
             "graphql_nice": args.graphql_nice if args.graphql_processes else None,
+            "worker_nice": args.worker_nice,
             "graphql_alternate_s": args.graphql_alternate or None,
             "without": args.without,
         }
@@ -892,6 +894,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         assert rate is not None
         if graphql_app is not None:
             renice(graphql_app.pid, args.graphql_nice)  # for the soak
+        renice(worker.pid, args.worker_nice)
         sample_db = Database(database_url, min_size=0, max_size=1)
         await sample_db.connect()
         stack.push_async_callback(sample_db.close)
@@ -1037,14 +1040,19 @@ def verdict(summary: dict[str, Any]) -> dict[str, Any]:
 def topology(meta: dict[str, Any]) -> str:
     app = f"{meta['app_processes']} app process(es)"
     if not meta.get("graphql_processes"):
-        return f"{app}, serving GraphQL too"
+        return f"{app}, serving GraphQL too" + _worker(meta)
     pool = (
         f"{app}; GraphQL's own pool: {meta['graphql_processes']} process(es) at nice "
         f"{meta['graphql_nice']}"
     )
     if meta.get("graphql_alternate_s"):
         pool += f", /graphql sent to each in turn, {meta['graphql_alternate_s']:g} s each"
-    return pool
+    return pool + _worker(meta)
+
+
+def _worker(meta: dict[str, Any]) -> str:
+    nice = meta.get("worker_nice")
+    return f"; the worker at nice {nice}" if nice else ""
 
 
 def report(summary: dict[str, Any]) -> str:
@@ -1194,6 +1202,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "CPU to single reads and writes)",
     )
     parser.add_argument(
+        "--worker-nice",
+        type=int,
+        default=0,
+        help="scheduling priority of the worker (webhook deliveries, timed jobs) during the "
+        "soak, 0..19 (0): background work that can yield the CPU to requests",
+    )
+    parser.add_argument(
         "--graphql-alternate",
         type=float,
         default=0.0,
@@ -1248,6 +1263,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--duration >= 20, --partners >= 2, --users-per-partner >= 1")
     if not -20 <= args.load_nice <= 19:
         parser.error("--load-nice: -20 to 19")
+    if not 0 <= args.worker_nice <= 19:
+        parser.error("--worker-nice: 0 to 19")
     if not 0 <= args.graphql_nice <= 19 or args.graphql_processes < 0:
         parser.error("--graphql-nice: 0 to 19; --graphql-processes >= 0")
     if args.graphql_alternate < 0 or (args.graphql_alternate and not args.graphql_processes):
