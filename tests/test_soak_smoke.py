@@ -229,10 +229,10 @@ def test_alternation_splits_the_requests_by_where_graphql_went() -> None:
     """Even periods of the clock: /graphql to the app processes; odd: to its pool (the rule the
     locustfile routes by); each period's first second (requests sent before the switch) left
     out."""
-    from bench.soak.mix import graphql_pool_period
+    from bench.soak.mix import odd_period
     from bench.soak.run import Request, alternation
 
-    assert [graphql_pool_period(t, 30.0) for t in (0.0, 29.9, 30.0, 59.9, 60.0)] == [
+    assert [odd_period(t, 30.0) for t in (0.0, 29.9, 30.0, 59.9, 60.0)] == [
         False,
         False,
         True,
@@ -249,6 +249,9 @@ def test_alternation_splits_the_requests_by_where_graphql_went() -> None:
     assert (app["per_second"], pool["per_second"]) == (round(2 / 29, 2),) * 2  # one period each
     assert (app["count"], app["p99_ms"], app["over_25_ms_pct"]) == (2, 30.0, 50.0)
     assert (pool["count"], pool["p50_ms"], pool["over_25_ms_pct"]) == (2, 5.0, 0.0)
+    # --pacing-alternate's halves, by the same rule: constant throughput, then Poisson
+    paced = alternation(requests, 30.0, ("constant", "poisson"))
+    assert paced["constant"] == halves["app"] and paced["poisson"] == halves["pool"]
 
 
 def test_a_latency_line_says_whether_its_request_opened_a_connection(tmp_path: Path) -> None:

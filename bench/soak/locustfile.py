@@ -20,6 +20,10 @@ Environment (set by the runner):
 - ``SOAK_GRAPHQL_ALTERNATE``: seconds (a diagnostic, the runner's ``--graphql-alternate``):
   ``/graphql`` goes to the host in even periods of the clock (``time // period``) and to
   ``SOAK_GRAPHQL_URL`` in odd ones, so that both topologies meet the same machine.
+- ``SOAK_PACING_ALTERNATE``: seconds (a diagnostic, the runner's ``--pacing-alternate``): in
+  even periods of the clock the users pace their requests as locust's ``constant_throughput``
+  does (each at a fixed phase: the period less the last task's time), in odd ones as Poisson
+  processes, so that both meet the same machine.
 - ``SOAK_WITHOUT``: operations of the mix left out, comma-separated (a diagnostic: the runner's
   ``--without``); empty for the soak itself.
 
@@ -39,7 +43,7 @@ from typing import IO, Any
 import orjson
 from locust import FastHttpUser, TaskSet, constant, events
 
-from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix, graphql_pool_period, next_due
+from bench.soak.mix import OPERATIONS, Answer, Exchange, Mix, next_due, odd_period
 
 _PLAN = os.environ.get("SOAK_PLAN")
 EXCHANGE = Exchange(orjson.loads(Path(_PLAN).read_bytes())) if _PLAN else None
@@ -47,6 +51,7 @@ RATE = float(os.environ.get("SOAK_RATE_PER_USER", "0"))
 _PARTNER_ORDER = itertools.count()
 _GRAPHQL_URL = os.environ.get("SOAK_GRAPHQL_URL", "")
 _GRAPHQL_ALTERNATE = float(os.environ.get("SOAK_GRAPHQL_ALTERNATE") or 0)
+_PACING_ALTERNATE = float(os.environ.get("SOAK_PACING_ALTERNATE") or 0)
 
 _LATENCIES: IO[str] | None = None
 _ERRORS: IO[str] | None = None
@@ -103,7 +108,7 @@ def _graphql_pool_now() -> bool:
     """Whether ``/graphql`` goes to GraphQL's own pool at this moment."""
     if not _GRAPHQL_URL:
         return False
-    return not _GRAPHQL_ALTERNATE or graphql_pool_period(time.time(), _GRAPHQL_ALTERNATE)
+    return not _GRAPHQL_ALTERNATE or odd_period(time.time(), _GRAPHQL_ALTERNATE)
 
 
 def _task(operation: str) -> Callable[[Any], None]:
@@ -136,7 +141,12 @@ def poisson_pacing(user: Partner) -> float:
     Poisson stream's (variance over mean of the starts per 5 ms), groups of 6-8 requests sent
     within 2 ms every half period, each group queueing behind itself."""
     now = time.monotonic()
-    user.due = next_due(user.due, now, user.gaps.expovariate(RATE))
+    if _PACING_ALTERNATE and not odd_period(time.time(), _PACING_ALTERNATE):
+        # (--pacing-alternate's even periods: locust's constant_throughput, the period after
+        # the last task's start, or at once if the task took longer)
+        user.due = max(user.due + 1 / RATE, now)
+    else:
+        user.due = next_due(user.due, now, user.gaps.expovariate(RATE))
     return user.due - now
 
 

@@ -65,10 +65,12 @@ query SoakCases {
 """
 
 
-def graphql_pool_period(t: float, period: float) -> bool:
-    """``--graphql-alternate``: whether ``/graphql`` goes to GraphQL's pool at time ``t`` (odd
-    periods of the clock; even ones: the app processes). The locustfile routes by it and the
-    runner splits the latencies by it."""
+def odd_period(t: float, period: float) -> bool:
+    """Whether ``t`` falls in an odd period of the clock: the diagnostics that alternate two
+    setups in one run (``--graphql-alternate``: ``/graphql`` to GraphQL's pool in odd periods,
+    to the app processes in even ones; ``--pacing-alternate``: Poisson pacing in odd ones,
+    constant throughput in even ones). The locustfile switches by it and the runner splits the
+    latencies by it."""
     return int(t // period) % 2 == 1
 
 

@@ -75,7 +75,7 @@ from bench.run import (
 )
 from bench.scenarios import SeedContext
 from bench.soak import seed as soak_seed
-from bench.soak.mix import OPERATIONS, READ_SINGLE, REQUEST_CLASS, WRITE, graphql_pool_period
+from bench.soak.mix import OPERATIONS, READ_SINGLE, REQUEST_CLASS, WRITE, odd_period
 
 DATABASE = "aftercare_soak"
 LOCUSTFILE = ROOT / "bench" / "soak" / "locustfile.py"
@@ -436,6 +436,7 @@ async def run_locust(
     without: Sequence[str] = (),
     graphql_url: str = "",
     graphql_alternate: float = 0.0,
+    pacing_alternate: float = 0.0,
 ) -> tuple[Path, float, float, int | None]:
     """One headless locust run; (its latencies file, start, end, exit code). ``nice``: the
     scheduling priority of locust's threads (negative: ahead of the app and PostgreSQL);
@@ -452,6 +453,7 @@ async def run_locust(
         "SOAK_WITHOUT": ",".join(without),
         "SOAK_GRAPHQL_URL": graphql_url,
         "SOAK_GRAPHQL_ALTERNATE": repr(graphql_alternate),
+        "SOAK_PACING_ALTERNATE": repr(pacing_alternate),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     command = [
@@ -537,14 +539,17 @@ def by_operation(requests: Sequence[Request], seconds: float) -> dict[str, Any]:
     }
 
 
-def alternation(requests: Sequence[Request], period: float) -> dict[str, Any]:
-    """``--graphql-alternate``: the classes' latencies while ``/graphql`` went to the app
-    processes (even periods of the clock) and while it went to GraphQL's pool (odd ones), each
+def alternation(
+    requests: Sequence[Request], period: float, names: tuple[str, str] = ("app", "pool")
+) -> dict[str, Any]:
+    """``--graphql-alternate`` (and ``--pacing-alternate``): the classes' latencies in even
+    periods of the clock (``/graphql`` to the app processes; locust's constant-throughput
+    pacing) and in odd ones (GraphQL's pool; the Poisson pacing), named by ``names``, each
     period's first second left out (requests sent before the switch)."""
-    halves: dict[str, list[Request]] = {"app": [], "pool": []}
+    halves: dict[str, list[Request]] = {names[0]: [], names[1]: []}
     for r in requests:
         if r.end % period >= 1.0:
-            halves["pool" if graphql_pool_period(r.end, period) else "app"].append(r)
+            halves[names[1] if odd_period(r.end, period) else names[0]].append(r)
     # (each half's seconds: its periods, less their first seconds)
     seconds = {
         where: len({int(r.end // period) for r in half}) * (period - 1.0)
@@ -930,6 +935,7 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
                 without=args.without,
                 graphql_url=graphql_url,
                 graphql_alternate=args.graphql_alternate,
+                pacing_alternate=args.pacing_alternate,
             )
         )
         await asyncio.sleep(1)  # locust's process is up: sample it too
@@ -977,6 +983,10 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         summary["timeline"] = timeline(requests, started)
         if args.graphql_alternate:
             summary["alternation"] = alternation(steady, args.graphql_alternate)
+        if args.pacing_alternate:
+            summary["pacing_alternation"] = alternation(
+                steady, args.pacing_alternate, ("constant", "poisson")
+            )
         labels = list(sampler.groups)
         summary["memory"] = flatness(sampler.rows, labels, args.duration)
         summary["cpu"] = cpu_use(sampler.rows, labels, len(requests))
@@ -1074,12 +1084,17 @@ def report(summary: dict[str, Any]) -> str:
             f"{name:<20} {op['class']:<12} {op['count']:>7} {op['errors']:>4} "
             f"{op['p50_ms']:>8.1f} {op['p99_ms']:>8.1f} {op['p99_9_ms']:>8.1f} {op['max_ms']:>8.1f}"
         )
-    if "alternation" in summary:
+    for key, title in (
+        ("alternation", "by where /graphql went (--graphql-alternate)"),
+        ("pacing_alternation", "by the users' pacing (--pacing-alternate)"),
+    ):
+        if key not in summary:
+            continue
         lines.append("")
-        lines.append("by where /graphql went (--graphql-alternate), p50 / p99 / share over 25 ms:")
-        for where, classes in summary["alternation"].items():
+        lines.append(f"{title}, p50 / p99 / share over 25 ms:")
+        for where, classes in summary[key].items():
             lines.append(
-                f"  {where:<5} "
+                f"  {where:<8} "
                 + "; ".join(
                     f"{name} {c['p50_ms']:.1f} / {c['p99_ms']:.1f} / {c['over_25_ms_pct']:.1f} %"
                     for name, c in classes.items()
@@ -1217,6 +1232,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "GraphQL's pool in turn, SECONDS each (periods of the clock), so that the two "
         "topologies are compared on the same machine in the same minutes",
     )
+    parser.add_argument(
+        "--pacing-alternate",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="a diagnostic: the users pace their requests as locust's constant_throughput did "
+        "(a fixed phase each) and as Poisson processes (the soak's) in turn, SECONDS each "
+        "(periods of the clock), and the report splits the latencies by pacing",
+    )
     parser.add_argument("--interval", type=float, default=5.0, help="sampling interval, s (5)")
     parser.add_argument(
         "--warmup",
@@ -1267,6 +1291,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.error("--worker-nice: 0 to 19")
     if not 0 <= args.graphql_nice <= 19 or args.graphql_processes < 0:
         parser.error("--graphql-nice: 0 to 19; --graphql-processes >= 0")
+    if args.pacing_alternate < 0:
+        parser.error("--pacing-alternate: seconds > 0")
     if args.graphql_alternate < 0 or (args.graphql_alternate and not args.graphql_processes):
         parser.error("--graphql-alternate: seconds > 0, with --graphql-processes")
     return args
