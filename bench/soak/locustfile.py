@@ -21,9 +21,9 @@ Environment (set by the runner):
   ``/graphql`` goes to the host in even periods of the clock (``time // period``) and to
   ``SOAK_GRAPHQL_URL`` in odd ones, so that both topologies meet the same machine.
 - ``SOAK_PACING_ALTERNATE``: seconds (a diagnostic, the runner's ``--pacing-alternate``): in
-  even periods of the clock the users pace their requests as locust's ``constant_throughput``
-  does (each at a fixed phase: the period less the last task's time), in odd ones as Poisson
-  processes, so that both meet the same machine.
+  even periods of the clock each user sends a request every ``1 / rate`` seconds at a phase of
+  its own (what ``constant_throughput`` meant to do), in odd ones as a Poisson process, so
+  that both meet the same machine.
 - ``SOAK_WITHOUT``: operations of the mix left out, comma-separated (a diagnostic: the runner's
   ``--without``); empty for the soak itself.
 
@@ -134,16 +134,20 @@ def poisson_pacing(user: Partner) -> float:
     due (an absolute schedule, so that answers' times do not move it), or at once if that is
     past (an answer later than the gap: no catching up in a burst).
 
-    Locust's ``constant_throughput`` (the period minus the last task's time) keeps each user at
-    a fixed phase, and a task longer than the period moves the user's phase to that task's end.
-    Answers held up together end together, so users fell into step and stayed there: in the
-    thirty-first session's soaks the requests' start times were 1.9-3.5 times as clustered as a
-    Poisson stream's (variance over mean of the starts per 5 ms), groups of 6-8 requests sent
-    within 2 ms every half period, each group queueing behind itself."""
+    Locust's ``constant_throughput``, used until the thirty-first session, starts each user's
+    clock when locust creates the user and counts ``on_start`` (the first token, and the sleep
+    to a random point of the period that was meant to spread the users) as the first task's
+    time: every user kept the phase of its creation, and locust creates a second's users in
+    one loop. The eight users of each second sent their requests together, in the same instant
+    of every period: the requests' start times were 1.9-3.5 times as clustered as a Poisson
+    stream's (variance over mean of the starts per 5 ms), each group queueing behind itself. A
+    task longer than the period moved a user's phase to its end, where others held up with it
+    ended too. Here every user's phase is its own, and random gaps keep it so.
+    """
     now = time.monotonic()
     if _PACING_ALTERNATE and not odd_period(time.time(), _PACING_ALTERNATE):
-        # (--pacing-alternate's even periods: locust's constant_throughput, the period after
-        # the last task's start, or at once if the task took longer)
+        # (--pacing-alternate's even periods: a fixed period after the last task was due, or at
+        # once if the task took longer: constant_throughput with each user at its own phase)
         user.due = max(user.due + 1 / RATE, now)
     else:
         user.due = next_due(user.due, now, user.gaps.expovariate(RATE))

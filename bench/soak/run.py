@@ -543,8 +543,8 @@ def alternation(
     requests: Sequence[Request], period: float, names: tuple[str, str] = ("app", "pool")
 ) -> dict[str, Any]:
     """``--graphql-alternate`` (and ``--pacing-alternate``): the classes' latencies in even
-    periods of the clock (``/graphql`` to the app processes; locust's constant-throughput
-    pacing) and in odd ones (GraphQL's pool; the Poisson pacing), named by ``names``, each
+    periods of the clock (``/graphql`` to the app processes; constant-throughput pacing) and in
+    odd ones (GraphQL's pool; the Poisson pacing), named by ``names``, each
     period's first second left out (requests sent before the switch)."""
     halves: dict[str, list[Request]] = {names[0]: [], names[1]: []}
     for r in requests:
@@ -1237,8 +1237,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="a diagnostic: the users pace their requests as locust's constant_throughput did "
-        "(a fixed phase each) and as Poisson processes (the soak's) in turn, SECONDS each "
+        help="a diagnostic: each user sends a request every period at a phase of its own "
+        "(constant throughput) and as a Poisson process (the soak's) in turn, SECONDS each "
         "(periods of the clock), and the report splits the latencies by pacing",
     )
     parser.add_argument("--interval", type=float, default=5.0, help="sampling interval, s (5)")
