@@ -86,9 +86,10 @@ class Settings(BaseSettings):
         ge=1,
         le=3600,
         description="How long `aftercare serve` waits for a request to arrive whole, head and "
-        "body, from its first byte (nginx's `client_header_timeout` and `client_body_timeout` "
-        "default): a late head is answered 408, a late body closes the connection, so that a "
-        "client trickling bytes cannot hold a connection and its request open for ever",
+        "body, from its first byte (nginx's `client_header_timeout` default; the whole body "
+        "counts, not the gap between two reads): a late head is answered 408, a late body "
+        "closes the connection, so that a client trickling bytes cannot hold a connection and "
+        "its request open for ever",
     )
     db_pool_min_size: int = Field(default=2, ge=0)
     db_pool_max_size: int = Field(default=10, ge=1)

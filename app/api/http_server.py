@@ -24,13 +24,15 @@ idle timer also runs from the moment a connection opens (uvicorn's starts after 
 only, so a connection that never sent a byte was kept for as long as the client liked).
 
 A request must arrive whole, head and body, within ``read_timeout`` seconds of its first byte
-(``AFTERCARE_REQUEST_READ_TIMEOUT_SECONDS``, 60 by default, as nginx's ``client_header_timeout``
-and ``client_body_timeout``). uvicorn has no such limit: a client sending a header line a minute
-(slowloris) or a body a byte at a time held its connection, and its request's task, forever. A
-head that is late is answered 408 (problem details) and the connection closed; a body that is
-late closes the connection (the app, waiting for the body, sees the client gone). The clock
-stops while the server itself has paused reading (a request waiting behind a pipelined one, or
-a body the app has not consumed): the client is not the slow one then.
+(``AFTERCARE_REQUEST_READ_TIMEOUT_SECONDS``, 60 by default, nginx's ``client_header_timeout``;
+nginx's ``client_body_timeout`` times the gap between two reads instead, here the whole body
+counts, so a 1 MiB body needs about 17 KiB/s). uvicorn has no such limit: a client sending a
+header line a minute (slowloris) or a body a byte at a time held its connection, and its
+request's task, forever. A head that is late is answered 408 (problem details) and the
+connection closed; a body that is late closes the connection (the app, waiting for the body,
+sees the client gone). A deadline that falls while the server itself is not reading (a request
+waiting behind a pipelined one, a body the app has not taken yet, a client waiting for the
+app's ``100 Continue``) is put off by another ``read_timeout``: the client is not the slow one.
 """
 
 from __future__ import annotations
@@ -83,7 +85,24 @@ class RenewedConnections(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_read_clock()
+        self._unset_keepalive_if_required()  # (uvicorn's own: only on a clean close)
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)  # (which stops the idle timer, on any byte)
+        # Bytes that begin no request (the empty lines httptools skips before one) left the
+        # connection with no timer at all: idle again, the timer runs again.
+        if (
+            self._read_deadline is None
+            and self.timeout_keep_alive_task is None
+            and not self.pipeline
+            and (self.cycle is None or self.cycle.response_complete)
+            and not self.transport.is_closing()
+            and self.transport.get_protocol() is self  # (not handed to a WebSocket)
+        ):
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -102,10 +121,13 @@ class RenewedConnections(HttpToolsProtocol):
         self._read_deadline = None
         if self.transport.is_closing():
             return
-        if self.flow.read_paused:  # the server is not reading: not the client's delay
+        cycle = self.cycle
+        if self.flow.read_paused or (  # the server is not reading: not the client's delay
+            self._head_read and cycle is not None and cycle.waiting_for_100_continue
+        ):  # (nor while the client waits for the app's "100 Continue" before its body)
             self._read_deadline = self.loop.call_later(self.read_timeout, self._read_too_slow)
             return
-        answering = self.cycle is not None and not self.cycle.response_complete
+        answering = cycle is not None and not cycle.response_complete
         if not self._head_read and not answering:
             self._send_problem(408, _TOO_SLOW)
         else:  # a late body (the app sees the client gone), or a late head behind an answer

@@ -157,10 +157,13 @@ class ApiMiddleware:
         try:
             await self.app(scope, app_receive, respond)
         except ClientDisconnect:
-            # the client went (or was closed for sending its body too slowly) before the app
-            # had read the body: nobody to answer; counted as nginx does, not as a bug
-            log.info("client_disconnected")
-            status = CLIENT_CLOSED_REQUEST
+            if started:  # a body read after the answer began: a bug, with the answer's status
+                log.error("unhandled_error", error_type="ClientDisconnect")
+            else:
+                # the client went (or was closed for sending its body too slowly) before the
+                # app had read the body: nobody to answer; counted as nginx does, not as a bug
+                log.info("client_disconnected")
+                status = CLIENT_CLOSED_REQUEST
         except Exception as exc:
             log.error("unhandled_error", error_type=type(exc).__name__)
             if not started:

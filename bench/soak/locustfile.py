@@ -176,8 +176,10 @@ class Partner(FastHttpUser):
         self.due = time.monotonic()
         if RATE > 0:
             # Locust starts `spawn-rate` users at once each second: each user's first request
-            # after a gap of its own, as every later one.
-            time.sleep(poisson_pacing(self))  # gevent's, as locust patches it
+            # after a random gap of its own (whatever the pacing), and its schedule from then.
+            first = self.gaps.expovariate(RATE)
+            self.due += first
+            time.sleep(first)  # gevent's, as locust patches it
 
     def _http(
         self,

@@ -899,7 +899,8 @@ async def run(args: argparse.Namespace, out: Path) -> dict[str, Any]:
         assert rate is not None
         if graphql_app is not None:
             renice(graphql_app.pid, args.graphql_nice)  # for the soak
-        renice(worker.pid, args.worker_nice)
+        if args.worker_nice:
+            renice(worker.pid, args.worker_nice)
         sample_db = Database(database_url, min_size=0, max_size=1)
         await sample_db.connect()
         stack.push_async_callback(sample_db.close)

@@ -109,7 +109,7 @@ def test_the_settings_are_what_each_server_process_serves_with(
         Settings(keepalive_max_requests=0)
     with pytest.raises(ValidationError):
         Settings(keepalive_timeout_seconds=0)
-    # nginx's client_header_timeout and client_body_timeout
+    # nginx's client_header_timeout
     assert Settings.model_fields["request_read_timeout_seconds"].default == 60
     with pytest.raises(ValidationError):
         Settings(request_read_timeout_seconds=0)
@@ -170,6 +170,31 @@ async def test_a_connection_that_never_sends_a_byte_is_closed_when_idle(
         writer.close()
 
 
+async def test_empty_lines_do_not_stop_the_idle_timer(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """httptools skips empty lines before a request without beginning one: bytes that stopped
+    the idle timer and armed no other, so a client sending CRLF now and then (or once) held
+    the connection for ever."""
+    monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
+    host, port = server.removeprefix("http://").split(":")
+    loop = asyncio.get_running_loop()
+    for after_an_answer in (False, True):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            if after_an_answer:
+                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                await reader.readuntil(b"\r\n\r\n")
+            began = loop.time()
+            writer.write(b"\r\n")
+            await writer.drain()
+            received = await _until_closed(reader)
+            assert 0.95 <= loop.time() - began < 4, after_an_answer
+            assert b"HTTP/1.1 " not in received  # (closed, not answered)
+        finally:
+            writer.close()
+
+
 async def test_a_head_sent_too_slowly_is_a_408_problem(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -184,7 +209,7 @@ async def test_a_head_sent_too_slowly_is_a_408_problem(
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
 
         async def trickle() -> None:
-            for n in range(40):
+            for n in range(4):  # (the last at 0.8 s: none as the deadline fires)
                 await asyncio.sleep(0.2)
                 writer.write(b"X-Slow-%d: y\r\n" % n)
 
@@ -211,9 +236,9 @@ async def test_the_read_clock_runs_per_request_not_per_connection(
     monkeypatch.setattr(RenewedConnections, "max_requests", 100)
     async with httpx.AsyncClient(base_url=server) as client:
         answers = []
-        for _ in range(4):
+        for pause in (0.4, 0.4, 1.5, 0):  # (1.5 s: longer than a request's own deadline)
             answers.append(await client.get("/"))
-            await asyncio.sleep(0.4)
+            await asyncio.sleep(pause)
     assert [a.status_code for a in answers] == [200] * 4
     assert len({a.text for a in answers}) == 1  # one connection
 
