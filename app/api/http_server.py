@@ -78,10 +78,7 @@ class RenewedConnections(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        # idle from the start: uvicorn arms its timer after a first answer only
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
+        self._arm_idle_timer()  # idle from the start: uvicorn arms it after a first answer only
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_read_clock()
@@ -100,9 +97,13 @@ class RenewedConnections(HttpToolsProtocol):
             and not self.transport.is_closing()
             and self.transport.get_protocol() is self  # (not handed to a WebSocket)
         ):
-            self.timeout_keep_alive_task = self.loop.call_later(
-                self.timeout_keep_alive, self.timeout_keep_alive_handler
-            )
+            self._arm_idle_timer()
+
+    def _arm_idle_timer(self) -> None:
+        """uvicorn's keep-alive timer (which it arms itself after each answer)."""
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -115,19 +115,31 @@ def test_the_settings_are_what_each_server_process_serves_with(
         Settings(request_read_timeout_seconds=0)
 
 
+async def _connect(base_url: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A bare TCP connection to the server at ``base_url``."""
+    host, port = base_url.removeprefix("http://").split(":")
+    return await asyncio.open_connection(host, int(port))
+
+
+async def _until_closed(reader: asyncio.StreamReader) -> bytes:
+    """What the server sends until it closes the connection."""
+    received = b""
+    async with asyncio.timeout(30):
+        while chunk := await reader.read(4096):
+            received += chunk
+    return received
+
+
 async def _idle_connection_lifetime(base_url: str) -> float:
     """Seconds until the server closes a connection left idle after one request."""
-    host, port = base_url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await _connect(base_url)
     try:
         loop = asyncio.get_running_loop()
         began = loop.time()  # (before the server can arm its timer: a lower bound is sure)
         writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
         await reader.readuntil(b"\r\n\r\n")
-        async with asyncio.timeout(30):
-            while await reader.read(4096):
-                pass  # the rest of the answer, then nothing until the server closes
+        await _until_closed(reader)  # the rest of the answer, then nothing until the close
         return loop.time() - began
     finally:
         writer.close()
@@ -144,25 +156,15 @@ async def test_an_idle_connection_is_kept_the_configured_time_not_uvicorns_five_
     assert 0.95 <= lifetime < 4, lifetime  # (uvicorn's own: 5 s)
 
 
-async def _until_closed(reader: asyncio.StreamReader) -> bytes:
-    """What the server sends until it closes the connection."""
-    received = b""
-    async with asyncio.timeout(30):
-        while chunk := await reader.read(4096):
-            received += chunk
-    return received
-
-
 async def test_a_connection_that_never_sends_a_byte_is_closed_when_idle(
     server: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """uvicorn arms its idle timer after a first answer only: a connection opened and left
     silent was kept for as long as the client liked."""
     monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
-    host, port = server.removeprefix("http://").split(":")
     loop = asyncio.get_running_loop()
     began = loop.time()
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await _connect(server)
     try:
         assert await _until_closed(reader) == b""
         assert 0.95 <= loop.time() - began < 4
@@ -177,10 +179,9 @@ async def test_empty_lines_do_not_stop_the_idle_timer(
     the idle timer and armed no other, so a client sending CRLF now and then (or once) held
     the connection for ever."""
     monkeypatch.setattr(RenewedConnections, "idle_timeout", 1)
-    host, port = server.removeprefix("http://").split(":")
     loop = asyncio.get_running_loop()
     for after_an_answer in (False, True):
-        reader, writer = await asyncio.open_connection(host, int(port))
+        reader, writer = await _connect(server)
         try:
             if after_an_answer:
                 writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -201,8 +202,7 @@ async def test_a_head_sent_too_slowly_is_a_408_problem(
     """A slowloris client sends a header line now and then, each one before the idle timer
     fires: the whole head has ``read_timeout`` seconds from its first byte."""
     monkeypatch.setattr(RenewedConnections, "read_timeout", 1)
-    host, port = server.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await _connect(server)
     loop = asyncio.get_running_loop()
     try:
         began = loop.time()
@@ -249,8 +249,7 @@ async def test_a_body_sent_too_slowly_closes_the_connection_and_is_no_error(
     """The app waits for the body: the connection is closed under it, the app sees the client
     gone, and counts the request as nginx's 499, not as a bug (a 500)."""
     monkeypatch.setattr(RenewedConnections, "read_timeout", 1)
-    host, port = served.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await _connect(served)
     loop = asyncio.get_running_loop()
     with capture_logs() as logged:
         try:
@@ -279,8 +278,7 @@ async def test_a_body_sent_too_slowly_closes_the_connection_and_is_no_error(
 
 async def _raw(base_url: str, request: bytes) -> tuple[bytes, bytes]:
     """One request written as bytes on a new connection: the answer's head and body."""
-    host, port = base_url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
+    reader, writer = await _connect(base_url)
     try:
         writer.write(request)
         await writer.drain()
